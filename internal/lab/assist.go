@@ -1,0 +1,202 @@
+package lab
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var build struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+// Main runs a test binary's tests and then removes what the harness built
+// for them. Use it from TestMain: os.Exit(lab.Main(m)).
+func Main(m *testing.M) int {
+	code := m.Run()
+	if build.dir != "" {
+		os.RemoveAll(build.dir)
+	}
+	return code
+}
+
+// ModuleRoot returns the directory of the project's go.mod.
+func ModuleRoot(t testing.TB) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	mod := strings.TrimSpace(string(out))
+	if err != nil || mod == "" || mod == os.DevNull {
+		t.Fatalf("lab: cannot find the module root (go env GOMOD: %q, %v)", mod, err)
+	}
+	return filepath.Dir(mod)
+}
+
+// AssistBinary builds ./cmd/assist once per test process (with the build
+// tags in $ASSIST_BUILD_TAGS, e.g. "turbojpeg") and returns its path. Call
+// lab.Main from TestMain so the build is removed afterwards.
+func AssistBinary(t testing.TB) string {
+	t.Helper()
+	Need(t, "go")
+	root := ModuleRoot(t)
+	build.once.Do(func() {
+		build.dir, build.err = os.MkdirTemp("", "assist-e2e-")
+		if build.err != nil {
+			return
+		}
+		build.path = filepath.Join(build.dir, "assist")
+		args := []string{"build", "-o", build.path}
+		if tags := os.Getenv("ASSIST_BUILD_TAGS"); tags != "" {
+			args = append(args, "-tags", tags)
+		}
+		cmd := exec.Command("go", append(args, "./cmd/assist")...)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			build.err = fmt.Errorf("lab: go build ./cmd/assist: %v\n%s", err, out)
+		}
+	})
+	if build.err != nil {
+		t.Fatal(build.err)
+	}
+	return build.path
+}
+
+// Server is a running VNC server under test.
+type Server struct {
+	// Addr is host:port of its RFB listener.
+	Addr string
+	Proc *Proc
+}
+
+// StartAssistVNC runs `assist vnc --display DISPLAY --listen 127.0.0.1:0
+// ARGS...`, waits for its "listening on HOST:PORT" line and returns the
+// address. On cleanup it sends SIGTERM and checks that the server exits
+// with status 0.
+//
+// For developing the harness only, ASSIST_E2E_SERVER=x11vnc runs x11vnc
+// with the same meaning instead (--view-only maps to -viewonly); its exit
+// status is not checked. Tests run against assist unless that is set.
+func StartAssistVNC(t testing.TB, display string, args ...string) *Server {
+	t.Helper()
+	if os.Getenv("ASSIST_E2E_SERVER") == "x11vnc" {
+		return startX11VNC(t, display, args...)
+	}
+	bin := AssistBinary(t)
+	p := newProc(nil, bin, append([]string{"vnc", "--display", display, "--listen", "127.0.0.1:0"}, args...)...)
+	stdout, err := p.Cmd.StdoutPipe()
+	if err != nil {
+		t.Fatalf("lab: assist vnc: %v", err)
+	}
+	p.Cmd.Stderr = &p.out
+	if err := p.start(); err != nil {
+		t.Fatalf("lab: start assist vnc: %v", err)
+	}
+	s := &Server{Proc: p}
+	t.Cleanup(func() {
+		if exited, err := p.Exited(); exited {
+			t.Errorf("lab: assist vnc exited early (%v): %s", err, p.Output())
+			return
+		}
+		_ = p.Signal(syscall.SIGTERM)
+		err, ok := p.Wait(10 * time.Second)
+		if !ok {
+			t.Errorf("lab: assist vnc still running 10 s after SIGTERM; killing it")
+			p.Stop()
+			return
+		}
+		if err != nil {
+			t.Errorf("lab: assist vnc after SIGTERM: %v (want exit status 0): %s", err, p.Output())
+		}
+		p.Stop() // anything left in its process group
+	})
+
+	lines := make(chan string, 1)
+	go func() {
+		r := bufio.NewReader(stdout)
+		line, _ := r.ReadString('\n')
+		lines <- line
+		// Keep draining so the server never blocks on a full pipe.
+		_, _ = io.Copy(&p.out, r)
+	}()
+	select {
+	case line := <-lines:
+		addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
+		if !ok {
+			t.Fatalf("lab: assist vnc printed %q, want \"listening on HOST:PORT\"; stderr: %s", line, p.Output())
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			t.Fatalf("lab: assist vnc: bad address in %q: %v", line, err)
+		}
+		s.Addr = addr
+	case <-time.After(30 * time.Second):
+		t.Fatalf("lab: assist vnc did not print its address in 30 s: %s", p.Output())
+	}
+	return s
+}
+
+func startX11VNC(t testing.TB, display string, args ...string) *Server {
+	t.Helper()
+	Need(t, "x11vnc")
+	port := freePort(t)
+	xargs := []string{"-display", display, "-rfbport", strconv.Itoa(port), "-localhost",
+		"-nopw", "-shared", "-forever", "-quiet", "-noxdamage"}
+	for _, a := range args {
+		switch a {
+		case "--view-only":
+			xargs = append(xargs, "-viewonly")
+		default:
+			t.Fatalf("lab: x11vnc stand-in does not know %q", a)
+		}
+	}
+	p := Start(t, nil, "x11vnc", xargs...)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	if !waitFor(30*time.Second, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	}) {
+		t.Fatalf("lab: x11vnc did not listen on %s: %s", addr, p.Output())
+	}
+	return &Server{Addr: addr, Proc: p}
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("lab: free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// HostPort splits a server address into host and port for viewers' own
+// address syntaxes.
+func HostPort(t testing.TB, addr string) (string, int) {
+	t.Helper()
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatalf("lab: address %q: %v", addr, err)
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil {
+		t.Fatalf("lab: address %q: %v", addr, err)
+	}
+	return h, n
+}

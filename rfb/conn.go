@@ -1,0 +1,513 @@
+package rfb
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"image"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/assist-project/assist/screen"
+	"github.com/assist-project/assist/shadow"
+)
+
+// Fence flags (rfbproto "ServerFence").
+const (
+	fenceBlockBefore = 1 << 0
+	fenceBlockAfter  = 1 << 1
+	fenceSyncNext    = 1 << 2
+	fenceRequest     = 1 << 31
+	fenceKnown       = fenceBlockBefore | fenceBlockAfter | fenceSyncNext
+)
+
+// encodingPrefs is what a viewer's SetEncodings asked for.
+type encodingPrefs struct {
+	preferred      int32 // EncRaw, EncZRLE or EncTight
+	copyRect       bool
+	cursor         bool
+	desktopSize    bool
+	extDesktopSize bool
+	continuous     bool
+	fence          bool
+	quality        int // Tight JPEG level 0..9, -1 for lossless
+	compress       int // 0..9, -1 for the encoder's default
+}
+
+func parseEncodings(list []int32) encodingPrefs {
+	p := encodingPrefs{preferred: -1, quality: -1, compress: -1}
+	for _, e := range list {
+		switch {
+		case e == EncRaw || e == EncZRLE || e == EncTight:
+			if p.preferred < 0 {
+				p.preferred = e
+			}
+		case e == EncCopyRect:
+			p.copyRect = true
+		case e == EncCursor:
+			p.cursor = true
+		case e == EncDesktopSize:
+			p.desktopSize = true
+		case e == EncExtendedDesktopSize:
+			p.extDesktopSize = true
+		case e == EncContinuousUpdates:
+			p.continuous = true
+		case e == EncFence:
+			p.fence = true
+		case e >= EncJPEGQuality0 && e <= EncJPEGQuality9:
+			p.quality = int(e - EncJPEGQuality0)
+		case e >= EncCompressLevel0 && e <= EncCompressLevel9:
+			p.compress = int(e - EncCompressLevel0)
+		}
+	}
+	if p.preferred < 0 {
+		p.preferred = EncRaw
+	}
+	return p
+}
+
+// fence is a ServerFence to send.
+type fence struct {
+	flags uint32
+	data  []byte
+}
+
+// conn is one viewer. The reader goroutine parses the viewer's messages
+// and records what it asked for; the writer goroutine sends updates. They
+// share the fields under mu.
+type conn struct {
+	srv *Server
+	nc  net.Conn
+	log *slog.Logger
+	br  *bufio.Reader
+	// wake tells the writer that the reader changed the shared state.
+	wake chan struct{}
+
+	mu         sync.Mutex
+	pf         PixelFormat
+	enc        encodingPrefs
+	requested  bool             // an update request is outstanding
+	continuous bool             // continuous updates are on
+	sendEndCU  bool             // an EndOfContinuousUpdates is owed
+	fences     []fence          // fences to send, in order
+	sizeReply  *image.Rectangle // SetDesktopSize answer owed: Min.X = status
+
+	// Writer only.
+	sub             *shadow.Subscriber
+	scratch         *screen.Image
+	size            image.Point // the viewer's framebuffer size
+	buf             []byte
+	raw             rectEncoder
+	zrle            *zrleEncoder
+	tight           *tightEncoder
+	hadFence, hadCU bool
+	stats           connStats
+}
+
+// connStats counts what went to one viewer.
+type connStats struct {
+	updates, rects, bytes uint64
+}
+
+func newConn(s *Server, nc net.Conn, log *slog.Logger) *conn {
+	return &conn{
+		srv:  s,
+		nc:   nc,
+		log:  log,
+		br:   bufio.NewReaderSize(nc, 16<<10),
+		wake: make(chan struct{}, 1),
+		pf:   NativeFormat,
+		enc:  parseEncodings(nil),
+	}
+}
+
+func (c *conn) serve(ctx context.Context) error {
+	defer c.nc.Close()
+	timeout := c.srv.HandshakeTimeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	c.nc.SetDeadline(time.Now().Add(timeout))
+	// Close on ctx so that a blocked handshake read ends too.
+	stop := context.AfterFunc(ctx, func() { c.nc.Close() })
+	defer stop()
+	if err := c.handshake(); err != nil {
+		return err
+	}
+	c.nc.SetDeadline(time.Time{})
+	c.log.Info("viewer connected")
+
+	c.sub = c.srv.Screen.Subscribe()
+	defer c.sub.Close()
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		if err := c.writeLoop(ctx); err != nil {
+			cancel(err)
+			c.nc.Close()
+		}
+	}()
+	rerr := c.readLoop()
+	cancel(rerr)
+	c.nc.Close()
+	<-writerDone
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		if isClosedConn(err) {
+			return nil
+		}
+		return err
+	}
+	return nil
+}
+
+// isClosedConn reports whether err is the ordinary end of a connection.
+func isClosedConn(err error) bool {
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+func (c *conn) handshake() error {
+	if _, err := c.nc.Write([]byte("RFB 003.008\n")); err != nil {
+		return fmt.Errorf("rfb: write version: %w", err)
+	}
+	var v [12]byte
+	if err := readFull(c.br, v[:], "client version"); err != nil {
+		return err
+	}
+	minor, err := parseVersion(v[:])
+	if err != nil {
+		return err
+	}
+	switch {
+	case minor < 7:
+		// 3.3: the server picks the security type.
+		if _, err := c.nc.Write([]byte{0, 0, 0, secNone}); err != nil {
+			return fmt.Errorf("rfb: write security type: %w", err)
+		}
+	default:
+		if _, err := c.nc.Write([]byte{1, secNone}); err != nil {
+			return fmt.Errorf("rfb: write security types: %w", err)
+		}
+		t, err := c.br.ReadByte()
+		if err != nil {
+			return fmt.Errorf("rfb: read security choice: %w", err)
+		}
+		if t != secNone {
+			if minor >= 8 {
+				reason := "security type not offered"
+				msg := binary.BigEndian.AppendUint32([]byte{0, 0, 0, 1}, uint32(len(reason)))
+				c.nc.Write(append(msg, reason...))
+			}
+			return fmt.Errorf("%w: viewer chose security type %d, which was not offered", errProtocol, t)
+		}
+		if minor >= 8 {
+			if _, err := c.nc.Write([]byte{0, 0, 0, 0}); err != nil {
+				return fmt.Errorf("rfb: write security result: %w", err)
+			}
+		}
+	}
+	if _, err := c.br.ReadByte(); err != nil { // shared flag: every session is shared
+		return fmt.Errorf("rfb: read client init: %w", err)
+	}
+	size := c.srv.Screen.Size()
+	c.size = size
+	name := c.srv.Name
+	msg := make([]byte, 24, 24+len(name))
+	binary.BigEndian.PutUint16(msg[0:], uint16(size.X))
+	binary.BigEndian.PutUint16(msg[2:], uint16(size.Y))
+	NativeFormat.marshal(msg[4:20])
+	binary.BigEndian.PutUint32(msg[20:], uint32(len(name)))
+	msg = append(msg, name...)
+	if _, err := c.nc.Write(msg); err != nil {
+		return fmt.Errorf("rfb: write server init: %w", err)
+	}
+	return nil
+}
+
+func (c *conn) readLoop() error {
+	for {
+		m, err := readClientMessage(c.br)
+		if err != nil {
+			return err
+		}
+		if err := c.handle(m); err != nil {
+			return err
+		}
+	}
+}
+
+func (c *conn) handle(m clientMessage) error {
+	switch m.typ {
+	case msgSetPixelFormat:
+		c.mu.Lock()
+		c.pf = m.pf
+		c.mu.Unlock()
+	case msgSetEncodings:
+		c.mu.Lock()
+		c.enc = parseEncodings(m.encodings)
+		c.mu.Unlock()
+	case msgFramebufferUpdateRequest:
+		if !m.incremental {
+			c.sub.Invalidate(m.area)
+		}
+		c.mu.Lock()
+		c.requested = true
+		c.mu.Unlock()
+	case msgKeyEvent:
+		if in := c.srv.Input; in != nil {
+			if err := in.Key(m.keysym, m.down); err != nil {
+				c.log.Debug("key event not delivered", "err", err)
+			}
+		}
+		return nil
+	case msgPointerEvent:
+		if in := c.srv.Input; in != nil {
+			if err := in.Pointer(m.x, m.y, m.buttons); err != nil {
+				c.log.Debug("pointer event not delivered", "err", err)
+			}
+		}
+		return nil
+	case msgClientCutText:
+		if cb := c.srv.Clipboard; cb != nil {
+			if err := cb.SetClipboard(m.text); err != nil {
+				c.log.Warn("clipboard not set", "err", err)
+			}
+		}
+		return nil
+	case msgEnableContinuousUpdates:
+		c.mu.Lock()
+		c.continuous = m.enable
+		if !m.enable {
+			c.sendEndCU = true
+		}
+		c.mu.Unlock()
+	case msgClientFence:
+		if m.fenceFlags&fenceRequest != 0 {
+			c.mu.Lock()
+			c.fences = append(c.fences, fence{flags: m.fenceFlags & fenceKnown, data: m.fenceData})
+			c.mu.Unlock()
+		}
+	case msgSetDesktopSize:
+		// The shared desktop belongs to the novice: viewers may not
+		// resize it. Status 1: "resize is administratively prohibited".
+		c.mu.Lock()
+		c.sizeReply = &image.Rectangle{Min: image.Pt(1, 0)}
+		c.mu.Unlock()
+	}
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (c *conn) writeLoop(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-c.wake:
+		case <-c.sub.Ready():
+		}
+		if err := c.flush(); err != nil {
+			return err
+		}
+	}
+}
+
+// flush sends whatever the viewer is owed: fence replies, protocol
+// announcements, and an update if one was requested and something
+// changed.
+func (c *conn) flush() error {
+	c.mu.Lock()
+	pf, enc := c.pf, c.enc
+	want := c.requested || c.continuous
+	fences, sendEndCU, sizeReply := c.fences, c.sendEndCU, c.sizeReply
+	c.fences, c.sendEndCU, c.sizeReply = nil, false, nil
+	c.mu.Unlock()
+
+	c.buf = c.buf[:0]
+	// A viewer learns that the server speaks an extension from a first
+	// message of it (rfbproto "ContinuousUpdates", "Fence").
+	if enc.fence && !c.hadFence {
+		c.hadFence = true
+		c.buf = appendFence(c.buf, fence{flags: fenceRequest})
+	}
+	if enc.continuous && !c.hadCU {
+		c.hadCU = true
+		sendEndCU = true
+	}
+	for _, f := range fences {
+		c.buf = appendFence(c.buf, f)
+	}
+	if sendEndCU {
+		c.buf = append(c.buf, msgEndOfContinuousUpdates)
+	}
+	if sizeReply != nil && enc.extDesktopSize {
+		c.buf = append(c.buf, msgFramebufferUpdate, 0, 0, 1)
+		c.buf = c.appendExtDesktopSize(c.buf, 1, sizeReply.Min.X)
+	}
+	sent := false
+	if want {
+		var err error
+		sent, err = c.appendUpdate(&pf, &enc)
+		if err != nil {
+			return err
+		}
+	}
+	if len(c.buf) == 0 {
+		return nil
+	}
+	if _, err := c.nc.Write(c.buf); err != nil {
+		return fmt.Errorf("rfb: write update: %w", err)
+	}
+	c.stats.bytes += uint64(len(c.buf))
+	if sent {
+		c.mu.Lock()
+		c.requested = false
+		c.mu.Unlock()
+	}
+	return nil
+}
+
+func appendFence(buf []byte, f fence) []byte {
+	buf = append(buf, msgServerFence, 0, 0, 0)
+	buf = binary.BigEndian.AppendUint32(buf, f.flags)
+	buf = append(buf, byte(len(f.data)))
+	return append(buf, f.data...)
+}
+
+// appendExtDesktopSize appends an ExtendedDesktopSize rectangle for the
+// viewer's current size: reason 0 (server change) or 1 (the viewer's own
+// request), and a status (0 ok, 1 prohibited).
+func (c *conn) appendExtDesktopSize(buf []byte, reason, status int) []byte {
+	r := image.Rect(reason, status, reason+c.size.X, status+c.size.Y)
+	buf = appendRectHeader(buf, r, EncExtendedDesktopSize)
+	buf = append(buf, 1, 0, 0, 0) // one screen, padding
+	buf = append(buf, 0, 0, 0, 0) // screen id
+	buf = append(buf, 0, 0, 0, 0) // x, y
+	buf = binary.BigEndian.AppendUint16(buf, uint16(c.size.X))
+	buf = binary.BigEndian.AppendUint16(buf, uint16(c.size.Y))
+	return append(buf, 0, 0, 0, 0) // flags
+}
+
+// appendUpdate collects what changed for this viewer and appends it as a
+// FramebufferUpdate. It reports whether it appended one.
+func (c *conn) appendUpdate(pf *PixelFormat, enc *encodingPrefs) (bool, error) {
+	// Everything read from the screen for this update is read inside
+	// Take, while capture waits: the pixels then match the changes
+	// exactly, and a scroll captured meanwhile can't be applied twice.
+	var copies []shadow.Copy
+	var dirty []image.Rectangle
+	size := c.size
+	p := c.sub.Take(func(p *shadow.Pending, cur *screen.Image) {
+		if p.Resized && (enc.extDesktopSize || enc.desktopSize) {
+			size = p.Size
+		}
+		if c.scratch == nil || c.scratch.Rect != cur.Rect {
+			c.scratch = screen.NewImage(cur.Rect)
+		}
+		view := image.Rectangle{Max: size}.Intersect(cur.Rect)
+		for _, cp := range p.Copies {
+			dst := cp.Src.Add(cp.Dst.Sub(cp.Src.Min))
+			if enc.copyRect && cp.Src.In(view) && dst.In(view) {
+				copies = append(copies, cp)
+				continue
+			}
+			dirty = append(dirty, dst.Intersect(view))
+		}
+		dirty = append(dirty, p.Dirty...)
+		for i, r := range dirty {
+			dirty[i] = r.Intersect(view)
+			c.scratch.CopyFrom(cur, dirty[i])
+		}
+	})
+	if p.Clipboard {
+		c.buf = append(c.buf, msgServerCutText, 0, 0, 0)
+		text := stringToLatin1(p.Text)
+		c.buf = binary.BigEndian.AppendUint32(c.buf, uint32(len(text)))
+		c.buf = append(c.buf, text...)
+	}
+	start := len(c.buf)
+	c.buf = append(c.buf, msgFramebufferUpdate, 0, 0, 0)
+	n := 0
+	if size != c.size {
+		c.size = size
+		if enc.extDesktopSize {
+			c.buf = c.appendExtDesktopSize(c.buf, 0, 0)
+		} else {
+			c.buf = appendRectHeader(c.buf, image.Rectangle{Max: c.size}, EncDesktopSize)
+		}
+		n++
+	}
+	// A viewer that can't resize keeps its size and sees the part of
+	// the screen that fits.
+	if p.CursorChanged && enc.cursor {
+		if cur := c.srv.Screen.Cursor(); cur != nil && cur.Size.X > 0 && cur.Size.Y > 0 {
+			c.buf = appendCursorRect(c.buf, cur, pf)
+			n++
+		}
+	}
+	for _, cp := range copies {
+		dst := cp.Src.Add(cp.Dst.Sub(cp.Src.Min))
+		c.buf = appendRectHeader(c.buf, dst, EncCopyRect)
+		c.buf = binary.BigEndian.AppendUint16(c.buf, uint16(cp.Src.Min.X))
+		c.buf = binary.BigEndian.AppendUint16(c.buf, uint16(cp.Src.Min.Y))
+		n++
+	}
+	e := c.encoder(enc)
+	for _, r := range dirty {
+		if r.Empty() {
+			continue
+		}
+		var k int
+		c.buf, k = e.encode(c.buf, c.scratch, r, pf)
+		n += k
+	}
+	if n == 0 {
+		c.buf = c.buf[:start]
+		return false, nil
+	}
+	if n > 0xffff {
+		return false, fmt.Errorf("rfb: update of %d rectangles is over the protocol's limit", n)
+	}
+	binary.BigEndian.PutUint16(c.buf[start+2:], uint16(n))
+	c.stats.updates++
+	c.stats.rects += uint64(n)
+	return true, nil
+}
+
+// encoder returns the viewer's preferred encoder, set to its levels.
+func (c *conn) encoder(enc *encodingPrefs) rectEncoder {
+	switch enc.preferred {
+	case EncZRLE:
+		if c.zrle == nil {
+			c.zrle = newZRLEEncoder()
+		}
+		if enc.compress >= 0 {
+			c.zrle.setCompression(enc.compress)
+		}
+		return c.zrle
+	case EncTight:
+		if c.tight == nil {
+			c.tight = newTightEncoder()
+		}
+		if enc.compress >= 0 {
+			c.tight.setCompression(enc.compress)
+		}
+		c.tight.setQuality(enc.quality)
+		return c.tight
+	default:
+		if c.raw == nil {
+			c.raw = newRawEncoder()
+		}
+		return c.raw
+	}
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what assist needs on Debian: with "test", also what its test
+# suite needs (X servers, reference VNC servers and viewers, Chromium,
+# noVNC from npm). Safe to run again; skips what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+runtime=(libturbojpeg0-dev pkg-config)
+testing=(xvfb xauth x11-utils x11-xserver-utils x11-apps xterm xfonts-base imagemagick xdotool
+  x11vnc tigervnc-scraping-server tigervnc-viewer vncsnapshot gvncviewer
+  chromium chromium-driver netcat-openbsd)
+
+want=("${runtime[@]}")
+if [ "${1:-}" = test ]; then
+  want+=("${testing[@]}")
+fi
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo=sudo
+  $sudo apt-get update
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v go >/dev/null; then
+  export PATH=$PATH:/usr/local/go/bin
+fi
+command -v go >/dev/null || { echo "setup: Go 1.26 is needed (https://go.dev/dl/), then run this again" >&2; exit 1; }
+
+if [ "${1:-}" = test ]; then
+  npm ci --prefix web --no-audit --no-fund --loglevel=error
+fi
