@@ -144,6 +144,11 @@ func (c *conn) serve(ctx context.Context) error {
 
 	c.sub = c.srv.Screen.Subscribe()
 	defer c.sub.Close()
+	defer func() {
+		if c.tight != nil {
+			c.tight.close()
+		}
+	}()
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

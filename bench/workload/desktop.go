@@ -218,3 +218,20 @@ func (d *Desktop) Sync() error {
 	}
 	return nil
 }
+
+// Grab reads area r of the screen back from the X server (GetImage on
+// the root window), for checking what was drawn.
+func (d *Desktop) Grab(r image.Rectangle) (*screen.Image, error) {
+	root := xproto.Setup(d.conn).DefaultScreen(d.conn).Root
+	reply, err := xproto.GetImage(d.conn, xproto.ImageFormatZPixmap, xproto.Drawable(root),
+		int16(r.Min.X), int16(r.Min.Y), uint16(r.Dx()), uint16(r.Dy()), 0xffffffff).Reply()
+	if err != nil {
+		return nil, fmt.Errorf("workload: grab %v: %w", r, err)
+	}
+	img := screen.NewImage(r)
+	if len(reply.Data) < len(img.Pix) {
+		return nil, fmt.Errorf("workload: grab %v: got %d bytes, want %d", r, len(reply.Data), len(img.Pix))
+	}
+	copy(img.Pix, reply.Data)
+	return img, nil
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -14,6 +15,7 @@ import (
 	"github.com/assist-project/assist/rfb"
 	"github.com/assist-project/assist/screen/x11"
 	"github.com/assist-project/assist/shadow"
+	"github.com/jezek/xgb"
 )
 
 func runVNC(ctx context.Context, args []string, stdout io.Writer) error {
@@ -31,6 +33,9 @@ func runVNC(ctx context.Context, args []string, stdout io.Writer) error {
 		return errors.New("no display: set DISPLAY or pass --display :N")
 	}
 
+	// xgb logs to the standard logger on every connection it opens and
+	// closes; assist reports errors itself.
+	xgb.Logger = log.New(io.Discard, "", 0)
 	d, err := x11.Open(*display)
 	if err != nil {
 		return err

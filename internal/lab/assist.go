@@ -85,13 +85,20 @@ type Server struct {
 // address. On cleanup it sends SIGTERM and checks that the server exits
 // with status 0.
 //
-// For developing the harness only, ASSIST_E2E_SERVER=x11vnc runs x11vnc
-// with the same meaning instead (--view-only maps to -viewonly); its exit
-// status is not checked. Tests run against assist unless that is set.
+// For developing the harness and comparing with reference servers only,
+// ASSIST_E2E_SERVER=x11vnc or ASSIST_E2E_SERVER=X0tigervnc runs that
+// server with the same meaning instead; its exit status is not checked.
+// Tests run against assist unless that is set.
 func StartAssistVNC(t testing.TB, display string, args ...string) *Server {
 	t.Helper()
-	if os.Getenv("ASSIST_E2E_SERVER") == "x11vnc" {
+	switch os.Getenv("ASSIST_E2E_SERVER") {
+	case "":
+	case "x11vnc":
 		return startX11VNC(t, display, args...)
+	case "X0tigervnc":
+		return startX0TigerVNC(t, display, args...)
+	default:
+		t.Fatalf("lab: ASSIST_E2E_SERVER=%q: want empty (assist), x11vnc or X0tigervnc", os.Getenv("ASSIST_E2E_SERVER"))
 	}
 	bin := AssistBinary(t)
 	p := newProc(nil, bin, append([]string{"vnc", "--display", display, "--listen", "127.0.0.1:0"}, args...)...)
@@ -161,6 +168,30 @@ func startX11VNC(t testing.TB, display string, args ...string) *Server {
 		}
 	}
 	p := Start(t, nil, "x11vnc", xargs...)
+	return waitListening(t, p, port)
+}
+
+func startX0TigerVNC(t testing.TB, display string, args ...string) *Server {
+	t.Helper()
+	Need(t, "X0tigervnc")
+	port := freePort(t)
+	xargs := []string{"-display", display, "-rfbport", strconv.Itoa(port), "-localhost",
+		"-SecurityTypes", "None", "-AlwaysShared"}
+	for _, a := range args {
+		switch a {
+		case "--view-only":
+			xargs = append(xargs, "-AcceptKeyEvents=0", "-AcceptPointerEvents=0")
+		default:
+			t.Fatalf("lab: X0tigervnc stand-in does not know %q", a)
+		}
+	}
+	p := Start(t, nil, "X0tigervnc", xargs...)
+	return waitListening(t, p, port)
+}
+
+// waitListening waits until a stand-in server accepts connections.
+func waitListening(t testing.TB, p *Proc, port int) *Server {
+	t.Helper()
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	if !waitFor(30*time.Second, func() bool {
 		c, err := net.Dial("tcp", addr)
@@ -170,7 +201,7 @@ func startX11VNC(t testing.TB, display string, args ...string) *Server {
 		c.Close()
 		return true
 	}) {
-		t.Fatalf("lab: x11vnc did not listen on %s: %s", addr, p.Output())
+		t.Fatalf("lab: %s did not listen on %s: %s", p.name, addr, p.Output())
 	}
 	return &Server{Addr: addr, Proc: p}
 }

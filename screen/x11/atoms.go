@@ -12,7 +12,6 @@ type atoms struct {
 	targets    xproto.Atom // TARGETS
 	utf8String xproto.Atom // UTF8_STRING
 	text       xproto.Atom // TEXT
-	timestamp  xproto.Atom // TIMESTAMP
 	incr       xproto.Atom // INCR
 	property   xproto.Atom // _ASSIST_SELECTION: where converted text lands on our window
 }
@@ -28,7 +27,6 @@ func (d *Display) internAtoms() error {
 		{"TARGETS", &d.atoms.targets},
 		{"UTF8_STRING", &d.atoms.utf8String},
 		{"TEXT", &d.atoms.text},
-		{"TIMESTAMP", &d.atoms.timestamp},
 		{"INCR", &d.atoms.incr},
 		{"_ASSIST_SELECTION", &d.atoms.property},
 	}

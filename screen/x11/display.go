@@ -300,10 +300,20 @@ func (d *Display) Size() image.Point {
 	return d.size
 }
 
+// connErr returns why the connection ended, or nil while it is up.
+func (d *Display) connErr() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.err
+}
+
 // Close releases held keys and buttons, removes temporary key bindings,
 // closes the connection and waits for the event loop to exit.
 func (d *Display) Close() error {
 	d.closeOnce.Do(func() {
+		d.mu.Lock()
+		d.err = errClosed
+		d.mu.Unlock()
 		d.inputMu.Lock()
 		d.releaseAll()
 		d.inputMu.Unlock()

@@ -1,0 +1,193 @@
+// Command rfbbench compares VNC servers on the same X desktop: assist's
+// own (`assist vnc`), x11vnc and TigerVNC's X0tigervnc, one at a time,
+// under the same drawn workloads (typing, scrolling, video, full-screen
+// changes) and with the same client and encodings (Tight, CopyRect, JPEG
+// quality 8, compression 2). It reports the latency from the X server
+// executing a change to the client having decoded it, updates and bytes
+// per second, skipped frames and server CPU, as a Markdown table and
+// optionally JSON. scripts/bench.sh builds assist and runs it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"image"
+	"io"
+	"log"
+	"os"
+	"os/exec"
+	"os/signal"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jezek/xgb"
+
+	"github.com/assist-project/assist/bench/workload"
+)
+
+// config is the benchmark's settings, recorded in the JSON output.
+type config struct {
+	Duration   string   `json:"duration"`
+	Warmup     string   `json:"warmup"`
+	Size       string   `json:"size"`
+	Servers    []string `json:"servers"`
+	Workloads  []string `json:"workloads"`
+	Quality    int      `json:"jpeg_quality"`
+	Compress   int      `json:"compress_level"`
+	Continuous bool     `json:"continuous_updates"`
+}
+
+func main() {
+	if err := run1(); err != nil {
+		fmt.Fprintln(os.Stderr, "rfbbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run1() error {
+	duration := flag.Duration("duration", 10*time.Second, "measured time per workload and server")
+	warmup := flag.Duration("warmup", 2*time.Second, "unmeasured drawing before each measurement")
+	jsonPath := flag.String("json", "", "also write the results as JSON to this file")
+	assistPath := flag.String("assist", "assist", "the assist binary")
+	servers := flag.String("servers", "assist,x11vnc,tigervnc", "servers to run, comma-separated")
+	workloads := flag.String("workloads", "typing,scrolling,video,fullscreen", "workloads to run, comma-separated")
+	quality := flag.Int("quality", 8, "JPEG quality level 0..9 the client asks for; -1 for lossless Tight only")
+	compress := flag.Int("compress", 2, "compression level 0..9 the client asks for")
+	continuous := flag.Bool("continuous", false, "use continuous updates with servers that support them, instead of one request per update")
+	sizeFlag := flag.String("size", "1280x800", "screen size of the Xvfb desktop")
+	flag.Parse()
+	// xgb logs to stderr about missing Xauthority (Xvfb needs none) and
+	// about the connection dropping when Xvfb stops at the end.
+	xgb.Logger = log.New(io.Discard, "", 0)
+
+	var size image.Point
+	if _, err := fmt.Sscanf(*sizeFlag, "%dx%d", &size.X, &size.Y); err != nil || size.X < 640 || size.Y < 480 {
+		return fmt.Errorf("bad -size %q: want WxH, at least 640x480", *sizeFlag)
+	}
+	if *quality < -1 || *quality > 9 || *compress < 0 || *compress > 9 {
+		return errors.New("-quality must be -1..9 and -compress 0..9")
+	}
+	cfg := config{
+		Duration: duration.String(), Warmup: warmup.String(), Size: *sizeFlag,
+		Servers: split(*servers), Workloads: split(*workloads),
+		Quality: *quality, Compress: *compress, Continuous: *continuous,
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+
+	x, err := workload.StartXvfb(size)
+	if err != nil {
+		return err
+	}
+	defer x.Close()
+	desk, err := openDesktop(x.Display)
+	if err != nil {
+		return err
+	}
+	defer desk.Close()
+
+	var wls []workload.Workload
+	for _, w := range workload.All(desk.Size()) {
+		if slices.Contains(cfg.Workloads, w.Name()) {
+			wls = append(wls, w)
+		}
+	}
+	if len(wls) == 0 {
+		return fmt.Errorf("no known workload in %q", *workloads)
+	}
+
+	opts := viewerOptions{Quality: *quality, Compress: *compress, Continuous: *continuous}
+	var results []Result
+	for _, spec := range specs(*assistPath) {
+		if !slices.Contains(cfg.Servers, spec.Name) {
+			continue
+		}
+		if _, err := exec.LookPath(spec.Binary); err != nil {
+			fmt.Fprintf(os.Stderr, "rfbbench: skipping %s: %s not found\n", spec.Name, spec.Binary)
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "rfbbench: %s on %s\n", spec.Name, x.Display)
+		rs, err := benchServer(ctx, spec, x, desk, wls, opts, *warmup, *duration)
+		results = append(results, rs...)
+		if err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "rfbbench: %s: %v\n", spec.Name, err)
+		}
+	}
+	if err := writeTable(os.Stdout, results); err != nil {
+		return err
+	}
+	if *jsonPath != "" {
+		return writeJSON(*jsonPath, cfg, results)
+	}
+	return nil
+}
+
+// benchServer starts one server, connects the viewer and runs every
+// workload against it.
+func benchServer(ctx context.Context, spec serverSpec, x *workload.Xvfb, desk *workload.Desktop,
+	wls []workload.Workload, opts viewerOptions, warmup, duration time.Duration) ([]Result, error) {
+	// Start every server on the same calm desktop.
+	blank := image.Rectangle{Max: desk.Size()}
+	desk.Fill(blank, 0x3a6ea5)
+	if err := desk.Sync(); err != nil {
+		return nil, err
+	}
+	srv, err := startServer(ctx, spec, x.Display)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Stop()
+	conn, err := srv.Dial(ctx, spec.Name)
+	if err != nil {
+		return nil, err
+	}
+	view, err := newViewer(conn, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", spec.Name, err)
+	}
+	defer view.Close()
+
+	r := &run{desk: desk, view: view, serverPID: srv.PID(), xPID: x.PID(), warmup: warmup, duration: duration}
+	var results []Result
+	for _, w := range wls {
+		fmt.Fprintf(os.Stderr, "rfbbench:   %s\n", w.Name())
+		res, err := r.measure(ctx, w)
+		if err != nil {
+			return results, fmt.Errorf("%s: %w", spec.Name, err)
+		}
+		res.Server = spec.Name
+		results = append(results, res)
+	}
+	return results, nil
+}
+
+// openDesktop connects to a just-started X server, which may take a
+// moment to accept connections after reporting its display.
+func openDesktop(display string) (*workload.Desktop, error) {
+	var err error
+	for i := 0; i < 100; i++ {
+		var d *workload.Desktop
+		if d, err = workload.Open(display); err == nil {
+			return d, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil, err
+}
+
+func split(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}

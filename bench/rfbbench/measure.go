@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/assist-project/assist/bench/proc"
+	"github.com/assist-project/assist/bench/stats"
+	"github.com/assist-project/assist/bench/workload"
+)
+
+// Result is one row of the report: one server under one workload.
+type Result struct {
+	Server   string  `json:"server"`
+	Workload string  `json:"workload"`
+	Seconds  float64 `json:"seconds"`
+
+	// Latency from the X server having executed a change to the viewer
+	// having decoded an update that shows it (or a later change).
+	LatencyMedianMS float64 `json:"latency_median_ms"`
+	LatencyP95MS    float64 `json:"latency_p95_ms"`
+	LatencyMaxMS    float64 `json:"latency_max_ms"`
+
+	// Drawn changes, how many of them the viewer saw as such (the others
+	// were skipped: the first update to show them showed a later one
+	// too), and how many it never caught up with.
+	Drawn int `json:"frames_drawn"`
+	Shown int `json:"frames_shown"`
+	Lost  int `json:"frames_lost"`
+
+	Updates       int     `json:"updates"`
+	UpdatesPerSec float64 `json:"updates_per_s"`
+	Bytes         int64   `json:"bytes"`
+	KBPerSec      float64 `json:"kb_per_s"`
+
+	CPUMSPerUpdate float64 `json:"cpu_ms_per_update"`
+	CPUPercent     float64 `json:"cpu_percent"`
+	// XCPUPercent is the X server's CPU over the same time: the drawing
+	// itself plus whatever the VNC server makes it do (GetImage, DAMAGE).
+	XCPUPercent float64 `json:"x_cpu_percent"`
+}
+
+// change is one drawn change: its number and when the X server had
+// executed it.
+type change struct {
+	N  uint64
+	T0 time.Time
+}
+
+// run is everything needed to measure one server.
+type run struct {
+	desk      *workload.Desktop
+	view      *viewer
+	serverPID int
+	xPID      int
+	warmup    time.Duration
+	duration  time.Duration
+}
+
+// measure runs workload w: draws the scene and waits for the viewer to
+// show it, warms up, then draws for the measured duration and computes
+// the result.
+func (r *run) measure(ctx context.Context, w workload.Workload) (Result, error) {
+	res := Result{Workload: w.Name()}
+	r.view.drawn.Store(0)
+	r.view.watch(w.Marker())
+	if err := w.Setup(r.desk); err != nil {
+		return res, err
+	}
+	r.desk.Marker(w.Marker(), 0)
+	if err := r.desk.Sync(); err != nil {
+		return res, err
+	}
+	if err := r.view.waitFor(0, 20*time.Second); err != nil {
+		return res, fmt.Errorf("%s: scene: %w", w.Name(), err)
+	}
+	noteDrawn := func(n uint64, _ time.Time) { r.view.drawn.Store(n) }
+	next, err := workload.Run(ctx, r.desk, w, 1, r.warmup, noteDrawn)
+	if err != nil {
+		return res, err
+	}
+
+	var changes []change
+	start := time.Now()
+	cpu0, err0 := proc.CPUTime(r.serverPID)
+	x0, errx0 := proc.CPUTime(r.xPID)
+	_, err = workload.Run(ctx, r.desk, w, next, r.duration, func(n uint64, t0 time.Time) {
+		r.view.drawn.Store(n)
+		changes = append(changes, change{n, t0})
+	})
+	if err != nil {
+		return res, err
+	}
+	end := time.Now()
+	cpu1, err1 := proc.CPUTime(r.serverPID)
+	x1, errx1 := proc.CPUTime(r.xPID)
+	for _, err := range []error{err0, errx0, err1, errx1} {
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", w.Name(), err)
+		}
+	}
+	if len(changes) > 0 {
+		// Let the viewer catch up with the last change; if it never
+		// does, those changes count as lost.
+		r.view.waitFor(changes[len(changes)-1].N, 5*time.Second)
+	}
+	updates, verr := r.view.snapshot()
+	if verr != nil {
+		return res, verr
+	}
+	return summarize(w.Name(), changes, updates, start, end, cpu1-cpu0, x1-x0), nil
+}
+
+// summarize computes a Result from the changes drawn in [start, end),
+// every update the viewer recorded since the scene was drawn, and the
+// CPU time the VNC server and the X server used in [start, end).
+func summarize(name string, changes []change, updates []update, start, end time.Time, cpu, xcpu time.Duration) Result {
+	res := Result{Workload: name, Seconds: end.Sub(start).Seconds(), Drawn: len(changes)}
+	if len(changes) > 0 {
+		lat, shown := latencies(changes, updates)
+		res.Shown = shown
+		res.Lost = len(changes) - len(lat)
+		s := stats.Summarize(lat)
+		res.LatencyMedianMS = ms(s.Median)
+		res.LatencyP95MS = ms(s.P95)
+		res.LatencyMaxMS = ms(s.Max)
+	}
+	for _, u := range updates {
+		if u.At.Before(start) || !u.At.Before(end) {
+			continue
+		}
+		res.Bytes += int64(u.Bytes)
+		if u.Real {
+			res.Updates++
+		}
+	}
+	if secs := res.Seconds; secs > 0 {
+		res.UpdatesPerSec = float64(res.Updates) / secs
+		res.KBPerSec = float64(res.Bytes) / 1024 / secs
+		res.CPUPercent = 100 * cpu.Seconds() / secs
+		res.XCPUPercent = 100 * xcpu.Seconds() / secs
+	}
+	if res.Updates > 0 {
+		res.CPUMSPerUpdate = ms(cpu) / float64(res.Updates)
+	}
+	return res
+}
+
+// latencies matches changes (in drawing order) with updates (in arrival
+// order): a change is shown by the first update whose marker holds its
+// number or a later one, since every change supersedes or adds to the
+// ones before it. It returns one latency per change that was shown, and
+// how many distinct changes the viewer saw as such. A latency below zero
+// (the viewer can see a change a hair before the X server's reply says
+// it is done) counts as zero.
+func latencies(changes []change, updates []update) ([]time.Duration, int) {
+	lat := make([]time.Duration, 0, len(changes))
+	first, last := changes[0].N, changes[len(changes)-1].N
+	seen := make(map[uint64]bool)
+	i := 0
+	for _, u := range updates {
+		if !u.Valid {
+			continue
+		}
+		if u.Seq >= first && u.Seq <= last {
+			seen[u.Seq] = true
+		}
+		for ; i < len(changes) && changes[i].N <= u.Seq; i++ {
+			lat = append(lat, max(0, u.At.Sub(changes[i].T0)))
+		}
+	}
+	return lat, len(seen)
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

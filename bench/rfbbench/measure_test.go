@@ -1,0 +1,176 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/assist-project/assist/rfb"
+)
+
+var epoch = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func at(msec int) time.Time { return epoch.Add(time.Duration(msec) * time.Millisecond) }
+
+func TestLatencies(t *testing.T) {
+	changes := []change{{10, at(0)}, {11, at(100)}, {12, at(200)}, {13, at(300)}}
+	tests := []struct {
+		name    string
+		updates []update
+		want    []time.Duration
+		shown   int
+	}{
+		{
+			name: "every change shown",
+			updates: []update{
+				{At: at(20), Seq: 10, Valid: true},
+				{At: at(130), Seq: 11, Valid: true},
+				{At: at(210), Seq: 12, Valid: true},
+				{At: at(340), Seq: 13, Valid: true},
+			},
+			want:  []time.Duration{20, 30, 10, 40},
+			shown: 4,
+		},
+		{
+			name: "skipped frame counts when a later one arrives",
+			updates: []update{
+				{At: at(20), Seq: 10, Valid: true},
+				{At: at(250), Seq: 12, Valid: true},
+				{At: at(305), Seq: 13, Valid: true},
+			},
+			want:  []time.Duration{20, 150, 50, 5},
+			shown: 3,
+		},
+		{
+			name: "warm-up, unreadable markers and repeats are ignored",
+			updates: []update{
+				{At: at(-50), Seq: 9, Valid: true},
+				{At: at(10), Valid: false},
+				{At: at(15), Seq: 10, Valid: true},
+				{At: at(50), Seq: 10, Valid: true},
+				{At: at(120), Seq: 11, Valid: true},
+			},
+			want:  []time.Duration{15, 20},
+			shown: 2,
+		},
+		{
+			name:    "shown before t0 counts as zero",
+			updates: []update{{At: at(-1), Seq: 10, Valid: true}},
+			want:    []time.Duration{0},
+			shown:   1,
+		},
+		{
+			name:    "nothing shown",
+			updates: nil,
+			want:    []time.Duration{},
+			shown:   0,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, shown := latencies(changes, tt.updates)
+			want := make([]time.Duration, len(tt.want))
+			for i, w := range tt.want {
+				want[i] = w * time.Millisecond
+			}
+			if !slices.Equal(got, want) || shown != tt.shown {
+				t.Errorf("latencies = %v, %d shown; want %v, %d", got, shown, want, tt.shown)
+			}
+		})
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	changes := []change{{1, at(0)}, {2, at(500)}, {3, at(1000)}, {4, at(1500)}}
+	updates := []update{
+		{At: at(-100), Bytes: 1000, Real: true, Seq: 0, Valid: true}, // before the window
+		{At: at(10), Bytes: 100, Real: true, Seq: 1, Valid: true},
+		{At: at(520), Bytes: 100, Real: true, Seq: 2, Valid: true},
+		{At: at(600), Bytes: 20, Real: false}, // empty update: bytes count, update does not
+		{At: at(1540), Bytes: 100, Real: true, Seq: 4, Valid: true},
+		{At: at(2500), Bytes: 5000, Real: true}, // after the window
+	}
+	got := summarize("typing", changes, updates, at(0), at(2000), 40*time.Millisecond, time.Second)
+	want := Result{
+		Workload: "typing", Seconds: 2,
+		LatencyMedianMS: 30, LatencyP95MS: 465, LatencyMaxMS: 540, // 10, 20, 540 (change 3 skipped), 40
+		Drawn: 4, Shown: 3, Lost: 0,
+		Updates: 3, UpdatesPerSec: 1.5, Bytes: 320, KBPerSec: 320.0 / 1024 / 2,
+		CPUMSPerUpdate: 40.0 / 3, CPUPercent: 2, XCPUPercent: 50,
+	}
+	if got != want {
+		t.Errorf("summarize =\n%+v\nwant\n%+v", got, want)
+	}
+
+	lost := summarize("video", changes, updates[:3], at(0), at(2000), 0, 0)
+	if lost.Lost != 2 || lost.Shown != 2 {
+		t.Errorf("with the last changes never shown: %d lost, %d shown; want 2, 2", lost.Lost, lost.Shown)
+	}
+	none := summarize("video", nil, nil, at(0), at(0), 0, 0)
+	if none.Drawn != 0 || none.UpdatesPerSec != 0 || none.CPUMSPerUpdate != 0 {
+		t.Errorf("empty run = %+v", none)
+	}
+}
+
+func TestWriteTable(t *testing.T) {
+	var b bytes.Buffer
+	rs := []Result{
+		{Server: "assist", Workload: "video", LatencyMedianMS: 12.34, LatencyP95MS: 20, UpdatesPerSec: 59.9,
+			KBPerSec: 2048, Drawn: 600, Shown: 590, Lost: 1, CPUMSPerUpdate: 1.234, CPUPercent: 7.5, XCPUPercent: 3},
+	}
+	if err := writeTable(&b, rs); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("table has %d lines, want 3:\n%s", len(lines), b.String())
+	}
+	want := "| assist | video | 12.3 | 20.0 | 59.9 | 2048 | 590/600 (1 lost) | 1.23 | 7.5 | 3.0 |"
+	if lines[2] != want {
+		t.Errorf("row = %q\nwant  %q", lines[2], want)
+	}
+	for _, l := range lines {
+		if strings.Count(l, "|") != 11 {
+			t.Errorf("line %q does not have 10 columns", l)
+		}
+	}
+}
+
+func TestWriteJSON(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.json")
+	rs := []Result{{Server: "x11vnc", Workload: "typing", Drawn: 3}}
+	if err := writeJSON(path, config{Duration: "10s"}, rs); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got report
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Config.Duration != "10s" || len(got.Results) != 1 || got.Results[0] != rs[0] {
+		t.Errorf("read back %+v", got)
+	}
+}
+
+func TestEncodings(t *testing.T) {
+	got := viewerOptions{Quality: 8, Compress: 2}.encodings()
+	want := []int32{rfb.EncTight, rfb.EncCopyRect, rfb.EncJPEGQuality0 + 8, rfb.EncCompressLevel0 + 2, rfb.EncLastRect, rfb.EncDesktopSize}
+	if !slices.Equal(got, want) {
+		t.Errorf("encodings = %v, want %v", got, want)
+	}
+	lossless := viewerOptions{Quality: -1, Compress: 9, Continuous: true}.encodings()
+	if slices.ContainsFunc(lossless, func(e int32) bool { return e >= rfb.EncJPEGQuality0 && e <= rfb.EncJPEGQuality9 }) {
+		t.Errorf("quality -1 still asks for JPEG: %v", lossless)
+	}
+	if !slices.Contains(lossless, rfb.EncContinuousUpdates) || !slices.Contains(lossless, rfb.EncFence) {
+		t.Errorf("continuous mode does not announce continuous updates and fences: %v", lossless)
+	}
+}

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"fmt"
+	"image"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/assist-project/assist/bench/marker"
+	"github.com/assist-project/assist/rfb"
+)
+
+// update is what the viewer saw in one FramebufferUpdate.
+type update struct {
+	// At is when the update was completely decoded.
+	At time.Time
+	// Bytes is the update's size on the wire.
+	Bytes int
+	// Real is set when the update carried pixels (not only
+	// pseudo-rectangles, nor nothing at all).
+	Real bool
+	// Seq is the change number the marker showed after the update, when
+	// Valid.
+	Seq   uint64
+	Valid bool
+}
+
+// viewer is the benchmark's VNC client: it reads updates as fast as the
+// server sends them and notes, for each, the marker it shows.
+type viewer struct {
+	c          *rfb.Client
+	continuous bool
+
+	// drawn is the number of the last change the X server has executed;
+	// the one after it may be half drawn and already visible.
+	drawn atomic.Uint64
+
+	mu      sync.Mutex
+	probe   image.Point
+	updates []update
+	err     error
+	changed chan struct{} // closed and replaced whenever updates grows
+	done    chan struct{}
+}
+
+// viewerOptions configures the client's encodings.
+type viewerOptions struct {
+	Quality    int // JPEG quality level 0..9, or -1 for no JPEG
+	Compress   int // compression level 0..9
+	Continuous bool
+}
+
+func (o viewerOptions) encodings() []int32 {
+	enc := []int32{rfb.EncTight, rfb.EncCopyRect}
+	if o.Quality >= 0 {
+		enc = append(enc, rfb.EncJPEGQuality0+int32(o.Quality))
+	}
+	enc = append(enc, rfb.EncCompressLevel0+int32(o.Compress), rfb.EncLastRect, rfb.EncDesktopSize)
+	if o.Continuous {
+		enc = append(enc, rfb.EncContinuousUpdates, rfb.EncFence)
+	}
+	return enc
+}
+
+// newViewer performs the RFB handshake on conn and starts reading.
+func newViewer(conn net.Conn, o viewerOptions) (*viewer, error) {
+	pf := rfb.NativeFormat
+	c, err := rfb.NewClient(conn, rfb.ClientConfig{Shared: true, PixelFormat: &pf, Encodings: o.encodings()})
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("viewer: %w", err)
+	}
+	v := &viewer{c: c, continuous: o.Continuous, changed: make(chan struct{}), done: make(chan struct{}), probe: image.Pt(-1, -1)}
+	if err := c.RequestUpdate(false, image.Rectangle{}); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("viewer: first update request: %w", err)
+	}
+	go v.loop()
+	return v, nil
+}
+
+// loop keeps exactly one update request outstanding (or, once the server
+// confirmed continuous updates, none) and records every update.
+func (v *viewer) loop() {
+	defer close(v.done)
+	streaming := false
+	for {
+		msg, err := v.c.ReadMessage()
+		if err != nil {
+			v.fail(fmt.Errorf("viewer: %w", err))
+			return
+		}
+		now := time.Now()
+		switch msg.Type {
+		case rfb.ServerFramebufferUpdate:
+			if !streaming {
+				if err := v.c.RequestUpdate(true, image.Rectangle{}); err != nil {
+					v.fail(fmt.Errorf("viewer: update request: %w", err))
+					return
+				}
+			}
+			v.record(now, msg)
+		case rfb.ServerEndOfContinuousUpdates:
+			// The server supports continuous updates (it answers the
+			// pseudo-encoding with this message): switch to them once.
+			if v.continuous && !streaming {
+				if err := v.c.EnableContinuousUpdates(true, image.Rectangle{Max: v.c.Size()}); err != nil {
+					v.fail(fmt.Errorf("viewer: enable continuous updates: %w", err))
+					return
+				}
+				streaming = true
+			}
+		case rfb.ServerFence:
+			const fenceRequest = 1 << 31
+			if msg.FenceFlags&fenceRequest != 0 {
+				if err := v.c.Fence(msg.FenceFlags&^fenceRequest, msg.FencePayload); err != nil {
+					v.fail(fmt.Errorf("viewer: fence: %w", err))
+					return
+				}
+			}
+		}
+	}
+}
+
+func (v *viewer) record(now time.Time, msg rfb.Message) {
+	u := update{At: now, Bytes: msg.Bytes}
+	for _, r := range msg.Rects {
+		if r.Encoding >= 0 {
+			u.Real = true
+		}
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.probe.X >= 0 {
+		if m, ok := marker.Decode(v.c.Framebuffer(), v.probe); ok {
+			u.Seq, u.Valid = marker.Unwrap(m, v.drawn.Load()+1)
+		}
+	}
+	v.updates = append(v.updates, u)
+	close(v.changed)
+	v.changed = make(chan struct{})
+}
+
+func (v *viewer) fail(err error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.err = err
+	close(v.changed)
+	v.changed = make(chan struct{})
+}
+
+// watch makes later updates decode the marker at at, and forgets the
+// updates recorded so far.
+func (v *viewer) watch(at image.Point) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.probe = at
+	v.updates = v.updates[:0]
+}
+
+// snapshot returns the updates recorded since watch, and the read error
+// that stopped the viewer, if any.
+func (v *viewer) snapshot() ([]update, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return append([]update(nil), v.updates...), v.err
+}
+
+// waitFor waits until an update shows change n or later, or timeout.
+func (v *viewer) waitFor(n uint64, timeout time.Duration) error {
+	deadline := time.After(timeout)
+	for {
+		v.mu.Lock()
+		for i := len(v.updates) - 1; i >= 0; i-- {
+			if u := v.updates[i]; u.Valid && u.Seq >= n {
+				v.mu.Unlock()
+				return nil
+			}
+		}
+		err, changed := v.err, v.changed
+		v.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			return fmt.Errorf("viewer: change %d not shown within %v", n, timeout)
+		}
+	}
+}
+
+// Close closes the connection and waits for the reader to stop.
+func (v *viewer) Close() {
+	v.c.Close()
+	<-v.done
+}

@@ -1,0 +1,183 @@
+package shadow
+
+import (
+	"context"
+	"fmt"
+	"image"
+
+	"github.com/assist-project/assist/screen"
+)
+
+// maxGrabs is how many separate rectangles one change may grab; past it
+// the bounding box is grabbed at once, as each grab is a round trip to the
+// X server.
+const maxGrabs = 8
+
+// Run follows the desktop: it waits for changes, grabs the damaged areas,
+// finds what really changed and scrolled, updates the copy and notifies
+// the subscribers. It returns nil when ctx is done, or the capturer's
+// error, wrapped, when capturing fails.
+func (s *Screen) Run(ctx context.Context) error {
+	if err := s.step(s.firstChange(), false); err != nil {
+		return err
+	}
+	for ctx.Err() == nil {
+		ch, err := s.c.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("shadow: waiting for changes: %w", err)
+		}
+		if err := s.step(ch, s.scr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// firstChange is the change that brings a new copy up to date: the whole
+// screen, and the cursor.
+func (s *Screen) firstChange() screen.Change {
+	first := screen.Change{CursorChanged: true}
+	if size := s.c.Size(); size != s.Size() {
+		first.Resized, first.Size = true, size
+	} else {
+		first.Damage = []image.Rectangle{{Max: size}}
+	}
+	return first
+}
+
+// step applies one change to the copy and tells the subscribers. The slow
+// parts (grabbing, comparing, looking for scrolls) read the copy without
+// the lock, which is safe as only step writes it; the lock is held only
+// to change the copy and to notify, together, so that no Read sees a
+// change that the subscribers have not been told about yet.
+func (s *Screen) step(ch screen.Change, detectScroll bool) error {
+	ev := &s.ev
+	*ev = event{copies: ev.copies[:0], boxes: ev.boxes[:0]}
+	var resized *screen.Image
+	damaged := false
+	if ch.Resized {
+		size := ch.Size
+		if size == (image.Point{}) {
+			size = s.c.Size()
+		}
+		resized = screen.NewImage(image.Rectangle{Max: size})
+		if !resized.Rect.Empty() {
+			if err := s.c.Grab(resized, resized.Rect); err != nil {
+				return fmt.Errorf("shadow: grabbing the resized screen %v: %w", size, err)
+			}
+		}
+		ev.resized, ev.size = true, size
+	} else if len(ch.Damage) > 0 && !s.cur.Rect.Empty() {
+		if err := s.compare(ch.Damage, detectScroll); err != nil {
+			return err
+		}
+		damaged = true
+	}
+	var cursor *screen.Cursor
+	if ch.CursorChanged {
+		var err error
+		if cursor, err = s.c.Cursor(); err != nil {
+			return fmt.Errorf("shadow: reading the cursor: %w", err)
+		}
+		ev.cursor = true
+	}
+	if ch.Clipboard {
+		ev.clip, ev.text = true, ch.Text
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case resized != nil:
+		s.cur = resized
+	case damaged:
+		for _, c := range ev.copies {
+			applyCopy(s.cur, c)
+		}
+		for _, c := range ev.copies {
+			s.grid.rediff(s.cur, s.scratch, c.DstRect())
+		}
+		ev.boxes = s.grid.changed(ev.boxes)
+		for _, b := range ev.boxes {
+			s.cur.CopyFrom(s.scratch, b)
+		}
+	}
+	if cursor != nil {
+		s.cursor = cursor
+	}
+	for _, sub := range s.subs {
+		sub.deliver(ev, s.cell)
+	}
+	return nil
+}
+
+// compare grabs the damaged tiles into the scratch image, records in s.grid
+// which of them really changed and, if asked, puts the scrolls it finds in
+// s.ev.copies. It does not touch the copy.
+func (s *Screen) compare(damage []image.Rectangle, detectScroll bool) error {
+	size := s.cur.Rect.Size()
+	if s.scratch == nil || s.scratch.Rect != s.cur.Rect {
+		s.scratch = screen.NewImage(s.cur.Rect)
+	}
+	g := &s.grid
+	g.reset(size, s.tile)
+	for _, r := range damage {
+		g.damaged.mark(r)
+	}
+	s.grabs = g.damaged.rects(s.grabs[:0])
+	if len(s.grabs) > maxGrabs {
+		var all image.Rectangle
+		for _, r := range s.grabs {
+			all = all.Union(r)
+		}
+		s.grabs = append(s.grabs[:0], all)
+	}
+	for _, r := range s.grabs {
+		if err := s.c.Grab(s.scratch, r); err != nil {
+			return fmt.Errorf("shadow: grabbing %v: %w", r, err)
+		}
+	}
+	g.diffDamaged(s.cur, s.scratch)
+	if !detectScroll {
+		return nil
+	}
+	s.areas = s.sc.candidates(g, s.areas[:0])
+	taken := s.grabs[:0] // areas with a copy; the grabs are done
+	for _, a := range s.areas {
+		if !s.allDamaged(a) || overlapsAny(a, taken) {
+			continue
+		}
+		if c, ok := s.sc.detect(s.cur, s.scratch, a); ok {
+			s.ev.copies = append(s.ev.copies, c)
+			taken = append(taken, a)
+		}
+	}
+	return nil
+}
+
+// allDamaged reports whether every tile under r was damaged, and so
+// grabbed: only there does the scratch image hold the screen.
+func (s *Screen) allDamaged(r image.Rectangle) bool {
+	m := &s.grid.damaged
+	x0, y0, x1, y1 := m.span(r)
+	for y := y0; y < y1; y++ {
+		for _, b := range m.bits[y*m.cols+x0 : y*m.cols+x1] {
+			if !b {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func overlapsAny(r image.Rectangle, rs []image.Rectangle) bool {
+	for _, x := range rs {
+		if r.Overlaps(x) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,272 @@
+package shadow
+
+import (
+	"image"
+	"sync"
+
+	"github.com/assist-project/assist/screen"
+)
+
+// maxCopies bounds the copies a subscriber holds: past that, a viewer that
+// is slow to collect gets plain repaints, which cost no more than
+// replaying a long history of scrolls.
+const maxCopies = 4
+
+// Copy moves pixels on the viewer's screen: the pixels of Src go to the
+// rectangle of the same size whose top-left corner is Dst (a CopyRect).
+type Copy struct {
+	Src image.Rectangle
+	Dst image.Point
+}
+
+// DstRect is the rectangle that c overwrites.
+func (c Copy) DstRect() image.Rectangle {
+	return c.Src.Add(c.Dst.Sub(c.Src.Min))
+}
+
+// Pending is what changed since a subscriber last collected.
+//
+// The invariant: a viewer that showed the copy as of its previous Collect
+// (its Copies applied and its Dirty areas read) and that now applies
+// Copies in order and then paints Dirty from Screen.Read shows the current
+// copy exactly. Where a copy's source was not up to date at the viewer,
+// the affected part of its destination is in Dirty too.
+type Pending struct {
+	// Copies are applied first, in order.
+	Copies []Copy
+	// Dirty are then read from the current copy: non-overlapping
+	// rectangles within the screen.
+	Dirty []image.Rectangle
+	// Resized is set when the screen changed size since the last Collect:
+	// Dirty then covers the whole screen, and Copies holds only copies made
+	// after the resize. Size is the screen's size, set in every Pending.
+	Resized bool
+	Size    image.Point
+	// CursorChanged is set when Screen.Cursor has a new shape.
+	CursorChanged bool
+	// Clipboard is set when the desktop's clipboard got new text (Text).
+	Clipboard bool
+	Text      string
+}
+
+// Empty reports whether p carries nothing to send.
+func (p Pending) Empty() bool {
+	return len(p.Copies) == 0 && len(p.Dirty) == 0 && !p.Resized && !p.CursorChanged && !p.Clipboard
+}
+
+// Subscriber follows the changes of a Screen for one viewer. Its methods
+// are safe for concurrent use.
+type Subscriber struct {
+	s     *Screen
+	ready chan struct{}
+
+	mu     sync.Mutex
+	closed bool
+	size   image.Point
+	// dirty are the cells the viewer must repaint. unsettled are the cells
+	// handed out by the last Collect: until ReadDone, the viewer may read
+	// them at any later version of the copy, so a copy from them is not
+	// trusted. Take reads at once and leaves nothing unsettled.
+	dirty, unsettled cellMap
+	copies           []Copy
+	resized          bool
+	cursor           bool
+	clip             bool
+	text             string
+	stale            []image.Rectangle // scratch for addCopy
+}
+
+// Ready receives a value whenever changes are pending. It is buffered: a
+// signal is never lost, but one signal may stand for many changes, and
+// Collect may find nothing after a signal that was already collected.
+// Closing the subscriber does not close the channel.
+func (sub *Subscriber) Ready() <-chan struct{} {
+	return sub.ready
+}
+
+// Collect takes and clears everything pending.
+//
+// The capture loop may change the copy between Collect and the Reads of
+// the Dirty areas that follow, so a later copy whose source lies in those
+// areas is not trusted until ReadDone. The caller must finish reading
+// before it collects again. Take avoids the question altogether.
+func (sub *Subscriber) Collect() Pending {
+	return sub.collect(false)
+}
+
+// Take collects like Collect and calls fn with the result and the copy
+// while the capture loop waits, so that fn reads (copies out) exactly the
+// pixels the Pending describes. It returns the Pending as fn left it. fn
+// must be quick (a memcpy of the dirty areas) and must not call methods
+// of the Screen or of sub; cur must not be used after fn returns.
+func (sub *Subscriber) Take(fn func(p *Pending, cur *screen.Image)) Pending {
+	s := sub.s
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	p := sub.collect(true)
+	if fn != nil {
+		fn(&p, s.cur)
+	}
+	return p
+}
+
+// collect takes everything pending. settled tells whether the caller
+// reads the dirty areas before the copy can change again.
+func (sub *Subscriber) collect(settled bool) Pending {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	p := Pending{
+		Copies:        sub.copies,
+		Dirty:         sub.dirty.rects(nil),
+		Resized:       sub.resized,
+		Size:          sub.size,
+		CursorChanged: sub.cursor,
+		Clipboard:     sub.clip,
+		Text:          sub.text,
+	}
+	sub.copies = nil
+	if settled {
+		sub.unsettled.clear()
+	} else {
+		sub.dirty, sub.unsettled = sub.unsettled, sub.dirty
+	}
+	sub.dirty.clear()
+	sub.resized, sub.cursor, sub.clip, sub.text = false, false, false, ""
+	// The signal, if any, is for what was just collected.
+	select {
+	case <-sub.ready:
+	default:
+	}
+	return p
+}
+
+// ReadDone tells the subscriber that the caller has finished reading the
+// Dirty areas of the last Collect. It is optional: it lets a scroll that
+// happens afterwards move those areas with a copy instead of repainting
+// them.
+func (sub *Subscriber) ReadDone() {
+	sub.mu.Lock()
+	sub.unsettled.clear()
+	sub.mu.Unlock()
+}
+
+// Invalidate marks r dirty, as a non-incremental update request asks.
+func (sub *Subscriber) Invalidate(r image.Rectangle) {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	if sub.closed {
+		return
+	}
+	r = r.Intersect(sub.dirty.bounds())
+	if r.Empty() {
+		return
+	}
+	sub.dirty.mark(r)
+	sub.signal()
+}
+
+// Close stops the subscriber; it receives nothing more.
+func (sub *Subscriber) Close() {
+	sub.s.unsubscribe(sub)
+	sub.mu.Lock()
+	sub.closed = true
+	sub.mu.Unlock()
+}
+
+// signal wakes the subscriber's reader without ever blocking the capture
+// loop. Called with sub.mu held.
+func (sub *Subscriber) signal() {
+	select {
+	case sub.ready <- struct{}{}:
+	default:
+	}
+}
+
+// event is what one capture step tells every subscriber.
+type event struct {
+	resized bool
+	size    image.Point
+	copies  []Copy
+	boxes   []image.Rectangle
+	cursor  bool
+	clip    bool
+	text    string
+}
+
+func (e *event) empty() bool {
+	return !e.resized && len(e.copies) == 0 && len(e.boxes) == 0 && !e.cursor && !e.clip
+}
+
+// deliver records ev. The screen's write lock is held, so no Read sees the
+// copy between its update and this bookkeeping.
+func (sub *Subscriber) deliver(ev *event, cell int) {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	if sub.closed || ev.empty() {
+		return
+	}
+	if ev.resized {
+		sub.size = ev.size
+		sub.resized = true
+		sub.copies = nil
+		sub.dirty.reset(ev.size, cell)
+		sub.dirty.markAll()
+		sub.unsettled.reset(ev.size, cell)
+	}
+	for _, c := range ev.copies {
+		sub.addCopy(c)
+	}
+	for _, b := range ev.boxes {
+		sub.dirty.mark(b)
+	}
+	if ev.cursor {
+		sub.cursor = true
+	}
+	if ev.clip {
+		sub.clip = true
+		sub.text = ev.text
+	}
+	sub.signal()
+}
+
+// addCopy records that the copy moved c.Src to c.Dst. Called with sub.mu
+// held.
+func (sub *Subscriber) addCopy(c Copy) {
+	dst := c.DstRect()
+	if len(sub.copies) >= maxCopies {
+		sub.dirty.mark(dst)
+		return
+	}
+	// The parts of the source the viewer may not have right land, moved,
+	// in the destination: those must be repainted after the copy.
+	off := c.Dst.Sub(c.Src.Min)
+	sub.stale = sub.stale[:0]
+	area := 0
+	x0, y0, x1, y1 := sub.dirty.span(c.Src)
+	for y := y0; y < y1; y++ {
+		for x := x0; x < x1; {
+			i := y*sub.dirty.cols + x
+			if !sub.dirty.bits[i] && !sub.unsettled.bits[i] {
+				x++
+				continue
+			}
+			start := x
+			for x < x1 && (sub.dirty.bits[y*sub.dirty.cols+x] || sub.unsettled.bits[y*sub.dirty.cols+x]) {
+				x++
+			}
+			r := sub.dirty.cellRect(start, y).Union(sub.dirty.cellRect(x-1, y)).Intersect(c.Src)
+			area += r.Dx() * r.Dy()
+			sub.stale = append(sub.stale, r.Add(off))
+		}
+	}
+	if 2*area >= c.Src.Dx()*c.Src.Dy() {
+		// Mostly stale: the copy would save little.
+		sub.dirty.mark(dst)
+		return
+	}
+	sub.dirty.unmarkCovered(dst)
+	for _, r := range sub.stale {
+		sub.dirty.mark(r)
+	}
+	sub.copies = append(sub.copies, c)
+}
