@@ -26,8 +26,12 @@ type Result struct {
 	// were skipped: the first update to show them showed a later one
 	// too), and how many it never caught up with.
 	Drawn int `json:"frames_drawn"`
-	Shown int `json:"frames_shown"`
-	Lost  int `json:"frames_lost"`
+	// Scheduled is how many changes the workload's rate asked for; far
+	// more than Drawn means the drawing itself fell behind (a busy
+	// machine) and the row is not comparable.
+	Scheduled int `json:"frames_scheduled"`
+	Shown     int `json:"frames_shown"`
+	Lost      int `json:"frames_lost"`
 
 	Updates       int     `json:"updates"`
 	UpdatesPerSec float64 `json:"updates_per_s"`
@@ -109,7 +113,9 @@ func (r *run) measure(ctx context.Context, w workload.Workload) (Result, error) 
 	if verr != nil {
 		return res, verr
 	}
-	return summarize(w.Name(), changes, updates, start, end, cpu1-cpu0, x1-x0), nil
+	res = summarize(w.Name(), changes, updates, start, end, cpu1-cpu0, x1-x0)
+	res.Scheduled = int(w.Rate() * r.duration.Seconds())
+	return res, nil
 }
 
 // summarize computes a Result from the changes drawn in [start, end),

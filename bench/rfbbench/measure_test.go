@@ -121,20 +121,24 @@ func TestWriteTable(t *testing.T) {
 	var b bytes.Buffer
 	rs := []Result{
 		{Server: "assist", Workload: "video", LatencyMedianMS: 12.34, LatencyP95MS: 20, UpdatesPerSec: 59.9,
-			KBPerSec: 2048, Drawn: 600, Shown: 590, Lost: 1, CPUMSPerUpdate: 1.234, CPUPercent: 7.5, XCPUPercent: 3},
+			KBPerSec: 2048, Drawn: 600, Scheduled: 600, Shown: 590, Lost: 1, CPUMSPerUpdate: 1.234, CPUPercent: 7.5, XCPUPercent: 3},
+		{Server: "assist", Workload: "typing", Drawn: 500, Scheduled: 600, Shown: 500},
 	}
 	if err := writeTable(&b, rs); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
-	if len(lines) != 3 {
-		t.Fatalf("table has %d lines, want 3:\n%s", len(lines), b.String())
+	if len(lines) != 6 || !strings.Contains(lines[5], "assist/typing (500 of 600)") {
+		t.Fatalf("table has %d lines, want 6:\n%s", len(lines), b.String())
 	}
 	want := "| assist | video | 12.3 | 20.0 | 59.9 | 2048 | 590/600 (1 lost) | 1.23 | 7.5 | 3.0 |"
+	if !strings.HasPrefix(lines[3], "| assist | typing |") {
+		t.Errorf("second row = %q", lines[3])
+	}
 	if lines[2] != want {
 		t.Errorf("row = %q\nwant  %q", lines[2], want)
 	}
-	for _, l := range lines {
+	for _, l := range lines[:4] {
 		if strings.Count(l, "|") != 11 {
 			t.Errorf("line %q does not have 10 columns", l)
 		}

@@ -22,6 +22,16 @@ func writeTable(w io.Writer, results []Result) error {
 			r.Server, r.Workload, r.LatencyMedianMS, r.LatencyP95MS, r.UpdatesPerSec, r.KBPerSec,
 			shown, r.CPUMSPerUpdate, r.CPUPercent, r.XCPUPercent)
 	}
+	var behind []string
+	for _, r := range results {
+		if r.Scheduled > 0 && float64(r.Drawn) < 0.9*float64(r.Scheduled) {
+			behind = append(behind, fmt.Sprintf("%s/%s (%d of %d)", r.Server, r.Workload, r.Drawn, r.Scheduled))
+		}
+	}
+	if len(behind) > 0 {
+		fmt.Fprintf(&b, "\nWarning: the drawing fell behind its schedule in %s: the machine was too busy, so these rows are not comparable.\n",
+			strings.Join(behind, ", "))
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -55,6 +55,11 @@ func newDesktop(t *testing.T) *desktop {
 	d.Pattern = x.ShowImage(t, lab.TestPattern(desktopSize.X, desktopSize.Y))
 	// The xterm sits over the gradient; tail -f shows what Append writes.
 	d.Term = x.StartXterm(t, "e2e-term", "40x12+280+150", "exec tail -n +1 -f "+d.log)
+	// The pointer rests, invisible, outside the xterm: some servers send
+	// the pointer's position and viewers then draw it into the picture,
+	// which xwd screenshots never show.
+	x.HideCursor(t)
+	x.Xdotool(t, "mousemove", "--sync", "5", "5")
 	d.Append(t, 14) // more lines than the xterm has: it has scrolled once
 	return d
 }

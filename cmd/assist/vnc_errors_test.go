@@ -139,8 +139,8 @@ func TestVNCHostileClients(t *testing.T) {
 	t.Parallel()
 	x := lab.StartXvfb(t, 320, 240)
 	x.ShowImage(t, lab.TestPattern(320, 240))
-	srv := lab.StartAssistVNC(t, x.Display)
-	good := lab.DialRFB(t, srv.Addr)
+	addr := lab.StartAssistVNC(t, x.Display)
+	good := lab.DialRFB(t, addr)
 
 	rng := rand.New(rand.NewPCG(1, 2))
 	garbage := make([]byte, 4096)
@@ -167,7 +167,7 @@ func TestVNCHostileClients(t *testing.T) {
 		{"zero bpp", pixelFormat(0, 0, 1, 255)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := lab.DialRFB(t, srv.Addr)
+			c := lab.DialRFB(t, addr)
 			if _, err := c.Conn.Write(tc.msg); err != nil && !isDisconnect(err) {
 				t.Fatal(err)
 			}
@@ -181,7 +181,7 @@ func TestVNCHostileClients(t *testing.T) {
 			if _, _, err := good.Screen(); err != nil {
 				t.Fatalf("well-behaved viewer lost its service: %v", err)
 			}
-			fresh := lab.DialRFB(t, srv.Addr)
+			fresh := lab.DialRFB(t, addr)
 			if _, _, err := fresh.Screen(); err != nil {
 				t.Fatalf("new viewer not served: %v", err)
 			}

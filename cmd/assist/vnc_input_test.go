@@ -66,9 +66,9 @@ func TestVNCTyping(t *testing.T) {
 	inTerm := image.Pt(40, 40)
 
 	t.Run("control", func(t *testing.T) {
-		srv := lab.StartAssistVNC(t, d.Display)
+		addr := lab.StartAssistVNC(t, d.Display)
 		vx := lab.StartXvfb(t, viewerSize.X, viewerSize.Y)
-		v := lab.StartTigerVNC(t, vx, srv.Addr, desktopSize)
+		v := lab.StartTigerVNC(t, vx, addr, desktopSize)
 		typeThroughViewer(t, v, inTerm, "hello from the expert\n")
 		d.waitTyped(t, "hello from the expert\n")
 		if got := d.Pointer(t); got != inTerm {
@@ -77,7 +77,7 @@ func TestVNCTyping(t *testing.T) {
 	})
 
 	t.Run("view-only", func(t *testing.T) {
-		srv := lab.StartAssistVNC(t, d.Display, "--view-only")
+		addr := lab.StartAssistVNC(t, d.Display, "--view-only")
 		// The desktop's pointer rests in the xterm, away from where the
 		// viewer clicks, so the xterm has the focus: any key that got
 		// through would land in the file.
@@ -85,13 +85,13 @@ func TestVNCTyping(t *testing.T) {
 		d.Xdotool(t, "mousemove", "--sync", "200", "100")
 		before := len(d.typed())
 		vx := lab.StartXvfb(t, viewerSize.X, viewerSize.Y)
-		v := lab.StartTigerVNC(t, vx, srv.Addr, desktopSize)
+		v := lab.StartTigerVNC(t, vx, addr, desktopSize)
 		typeThroughViewer(t, v, inTerm, "must not arrive\n")
 
 		// Events from one client are handled in order: once the server
 		// answers an update request sent after a pointer and a key
 		// event, it has dealt with them.
-		c := lab.DialRFB(t, srv.Addr)
+		c := lab.DialRFB(t, addr)
 		m := []byte{5, 0, 0, 10, 0, 10, 4, 1, 0, 0, 0, 0, 0, 'x', 4, 0, 0, 0, 0, 0, 0, 'x'}
 		if _, err := c.Conn.Write(m); err != nil {
 			t.Fatal(err)

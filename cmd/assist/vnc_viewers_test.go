@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"image"
+	"net"
 	"testing"
 	"time"
 
@@ -22,28 +23,30 @@ func TestVNCViewers(t *testing.T) {
 	e2e(t)
 	t.Parallel()
 	d := newDesktop(t)
-	srv := lab.StartAssistVNC(t, d.Display)
+	addr := lab.StartAssistVNC(t, d.Display)
 
 	// TigerVNC with each lossless encoding. TigerVNC always offers
-	// CopyRect; the scrolling xterm below gives the server a reason to
-	// use it. All stay connected, so later checks run with four viewers
-	// on the server at the same time.
+	// CopyRect (the scrolling xterm below gives the server a reason to
+	// use it) and all its other encodings after the preferred one, and
+	// asks for JPEG unless told not to. All stay connected, so later
+	// checks run with four viewers on the server at the same time.
+	lossless := []string{"-AutoSelect=0", "-NoJPEG=1"}
 	tiger := []struct {
 		name string
 		opts []string
 		tol  int
 	}{
-		{"Raw", []string{"-AutoSelect=0", "-FullColor=1", "-PreferredEncoding=Raw"}, 0},
-		{"ZRLE", []string{"-AutoSelect=0", "-FullColor=1", "-PreferredEncoding=ZRLE"}, 0},
-		{"Tight", []string{"-AutoSelect=0", "-FullColor=1", "-PreferredEncoding=Tight", "-NoJPEG=1"}, 0},
+		{"Raw", append(lossless, "-FullColor=1", "-PreferredEncoding=Raw"), 0},
+		{"ZRLE", append(lossless, "-FullColor=1", "-PreferredEncoding=ZRLE"), 0},
+		{"Tight", append(lossless, "-FullColor=1", "-PreferredEncoding=Tight"), 0},
 		// 256 colours (BGR233): checks the pixel format conversion; a
 		// 2-bit channel is off by up to half a step.
-		{"Tight BGR233", []string{"-AutoSelect=0", "-FullColor=0", "-LowColorLevel=2", "-PreferredEncoding=Tight", "-NoJPEG=1"}, 43},
+		{"Tight BGR233", append(lossless, "-FullColor=0", "-LowColorLevel=2", "-PreferredEncoding=Tight"), 43},
 	}
 	viewers := make([]*lab.Viewer, len(tiger))
 	for i, tc := range tiger {
 		vx := lab.StartXvfb(t, viewerSize.X, viewerSize.Y)
-		viewers[i] = lab.StartTigerVNC(t, vx, srv.Addr, desktopSize, tc.opts...)
+		viewers[i] = lab.StartTigerVNC(t, vx, addr, desktopSize, tc.opts...)
 	}
 	for i, tc := range tiger {
 		t.Run("TigerVNC "+tc.name, func(t *testing.T) {
@@ -62,7 +65,7 @@ func TestVNCViewers(t *testing.T) {
 
 	t.Run("gvncviewer", func(t *testing.T) {
 		vx := lab.StartXvfb(t, viewerSize.X, viewerSize.Y)
-		v := lab.StartGvncviewer(t, vx, srv.Addr, desktopSize)
+		v := lab.StartGvncviewer(t, vx, addr, desktopSize)
 		// gtk-vnc may ask for JPEG: compare like a lossy picture.
 		waitLossy(t, d, v.Screen)
 	})
@@ -73,12 +76,12 @@ func TestVNCViewers(t *testing.T) {
 			name string
 			args []string
 		}{
-			{"default", nil},
 			{"raw", []string{"-encodings", "raw"}},
+			{"tight", []string{"-encodings", "tight"}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				want := d.Screenshot(t)
-				got := lab.VNCSnapshot(t, srv.Addr, tc.args...)
+				got := lab.VNCSnapshot(t, addr, tc.args...)
 				if m := lossyMismatch(want, got, image.Point{}); m != "" {
 					lab.SaveArtifacts(t, map[string]*screen.Image{"want": want, "got": got})
 					t.Fatal(m)
@@ -89,27 +92,31 @@ func TestVNCViewers(t *testing.T) {
 
 	t.Run("noVNC", func(t *testing.T) {
 		// noVNC always asks for JPEG, so compare with a tolerance.
-		waitLossy(t, d, lab.StartNoVNC(t, srv.Addr).Screen)
+		waitLossy(t, d, lab.StartNoVNC(t, addr).Screen)
 	})
 
 	t.Run("stalled viewer", func(t *testing.T) {
-		// A viewer that completes the handshake, asks for many full
-		// updates in Raw and never reads: the server's writes to it
-		// block once the socket buffers fill.
-		stalled := lab.DialRFB(t, srv.Addr)
-		for i := 0; i < 64; i++ {
+		// A viewer that completes the handshake and keeps asking for
+		// full updates in Raw but never reads. With a tiny receive
+		// window, a few full screens fill the socket buffers and the
+		// server's writes to it block.
+		stalled := lab.DialRFB(t, addr)
+		if c, ok := stalled.Conn.(*net.TCPConn); ok {
+			_ = c.SetReadBuffer(4096)
+		}
+		pat := lab.TestPattern(desktopSize.X, desktopSize.Y)
+		for round := 0; round < 8; round++ {
 			if err := stalled.RequestUpdate(false); err != nil {
 				t.Fatalf("stalled viewer: %v", err)
 			}
-		}
-		for round := 0; round < 3; round++ {
-			d.Append(t, 7)
-			for i, tc := range tiger[:1] {
-				lab.WaitMatch(t, d.X, viewers[i].Screen, tc.tol, matchTimeout)
+			for i := range pat.Pix {
+				pat.Pix[i] = ^pat.Pix[i]
 			}
+			d.ShowImage(t, pat) // changes the whole screen
+			lab.WaitMatch(t, d.X, viewers[0].Screen, 0, matchTimeout)
 		}
 		// A viewer that arrives now is served too.
-		fresh := lab.DialRFB(t, srv.Addr)
+		fresh := lab.DialRFB(t, addr)
 		lab.WaitMatch(t, d.X, fresh.Screen, 0, matchTimeout)
 	})
 }

@@ -73,13 +73,6 @@ func AssistBinary(t testing.TB) string {
 	return build.path
 }
 
-// Server is a running VNC server under test.
-type Server struct {
-	// Addr is host:port of its RFB listener.
-	Addr string
-	Proc *Proc
-}
-
 // StartAssistVNC runs `assist vnc --display DISPLAY --listen 127.0.0.1:0
 // ARGS...`, waits for its "listening on HOST:PORT" line and returns the
 // address. On cleanup it sends SIGTERM and checks that the server exits
@@ -89,7 +82,7 @@ type Server struct {
 // ASSIST_E2E_SERVER=x11vnc or ASSIST_E2E_SERVER=X0tigervnc runs that
 // server with the same meaning instead; its exit status is not checked.
 // Tests run against assist unless that is set.
-func StartAssistVNC(t testing.TB, display string, args ...string) *Server {
+func StartAssistVNC(t testing.TB, display string, args ...string) (addr string) {
 	t.Helper()
 	switch os.Getenv("ASSIST_E2E_SERVER") {
 	case "":
@@ -110,7 +103,6 @@ func StartAssistVNC(t testing.TB, display string, args ...string) *Server {
 	if err := p.start(); err != nil {
 		t.Fatalf("lab: start assist vnc: %v", err)
 	}
-	s := &Server{Proc: p}
 	t.Cleanup(func() {
 		if exited, err := p.Exited(); exited {
 			t.Errorf("lab: assist vnc exited early (%v): %s", err, p.Output())
@@ -146,14 +138,14 @@ func StartAssistVNC(t testing.TB, display string, args ...string) *Server {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			t.Fatalf("lab: assist vnc: bad address in %q: %v", line, err)
 		}
-		s.Addr = addr
+		return addr
 	case <-time.After(30 * time.Second):
 		t.Fatalf("lab: assist vnc did not print its address in 30 s: %s", p.Output())
 	}
-	return s
+	return ""
 }
 
-func startX11VNC(t testing.TB, display string, args ...string) *Server {
+func startX11VNC(t testing.TB, display string, args ...string) string {
 	t.Helper()
 	Need(t, "x11vnc")
 	port := freePort(t)
@@ -171,7 +163,7 @@ func startX11VNC(t testing.TB, display string, args ...string) *Server {
 	return waitListening(t, p, port)
 }
 
-func startX0TigerVNC(t testing.TB, display string, args ...string) *Server {
+func startX0TigerVNC(t testing.TB, display string, args ...string) string {
 	t.Helper()
 	Need(t, "X0tigervnc")
 	port := freePort(t)
@@ -190,7 +182,7 @@ func startX0TigerVNC(t testing.TB, display string, args ...string) *Server {
 }
 
 // waitListening waits until a stand-in server accepts connections.
-func waitListening(t testing.TB, p *Proc, port int) *Server {
+func waitListening(t testing.TB, p *Proc, port int) string {
 	t.Helper()
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	if !waitFor(30*time.Second, func() bool {
@@ -203,7 +195,7 @@ func waitListening(t testing.TB, p *Proc, port int) *Server {
 	}) {
 		t.Fatalf("lab: %s did not listen on %s: %s", p.name, addr, p.Output())
 	}
-	return &Server{Addr: addr, Proc: p}
+	return addr
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.

@@ -220,3 +220,23 @@ func (w *Window) Crop(t testing.TB) *screen.Image {
 	t.Helper()
 	return w.X.Screenshot(t).SubImage(w.Rect)
 }
+
+// blankXBM is a 1×1 bitmap with no bit set: as cursor and mask it makes
+// an invisible pointer.
+// xsetroot wants a hot spot and the values on a line of their own.
+const blankXBM = "#define blank_width 1\n#define blank_height 1\n#define blank_x_hot 0\n#define blank_y_hot 0\n" +
+	"static unsigned char blank_bits[] = {\n   0x00 };\n"
+
+// HideCursor makes the pointer invisible over the root window and the
+// windows that do not set their own cursor (xwud's), so viewers that draw
+// the desktop's pointer into their picture match an xwd screenshot, which
+// never shows it. Windows with their own cursor (xterm) still show it.
+func (x *X) HideCursor(t testing.TB) {
+	t.Helper()
+	Need(t, "xsetroot")
+	path := filepath.Join(t.TempDir(), "blank.xbm")
+	if err := os.WriteFile(path, []byte(blankXBM), 0o644); err != nil {
+		t.Fatalf("lab: write cursor: %v", err)
+	}
+	x.Run(t, "xsetroot", "-cursor", path, path)
+}

@@ -5,8 +5,30 @@
 //
 // Every helper takes a testing.TB, registers its own t.Cleanup so nothing
 // outlives the test, and skips the test with a clear reason when a tool it
-// needs is not installed. The Debian packages are listed in the project's
-// lab recipes: xvfb x11-utils x11-apps x11-xserver-utils xterm xfonts-base
-// xdotool tigervnc-viewer vncsnapshot gvncviewer chromium; noVNC comes from
-// `npm ci --prefix web`.
+// needs is not installed.
+//
+// # Running the end-to-end tests
+//
+// Debian packages (as root):
+//
+//	apt-get install -y --no-install-recommends xvfb x11-utils x11-apps \
+//	  x11-xserver-utils xterm xfonts-base xdotool tigervnc-viewer \
+//	  vncsnapshot gvncviewer chromium
+//
+// noVNC (the noVNC subtest skips without it):
+//
+//	npm ci --prefix web
+//
+// Then:
+//
+//	go test ./cmd/assist/            # builds ./cmd/assist once per run
+//	go test -short ./...             # skips everything that starts X
+//
+// Environment:
+//   - ASSIST_BUILD_TAGS: build tags for the binary under test ("turbojpeg").
+//   - ASSIST_E2E_ARTIFACTS: a directory; failed picture comparisons write
+//     the expected and the viewer's picture there as PNG.
+//   - ASSIST_E2E_SERVER: x11vnc or X0tigervnc runs that reference server in
+//     place of `assist vnc` (packages x11vnc, tigervnc-scraping-server),
+//     to check the harness or compare; unset, the tests run assist.
 package lab

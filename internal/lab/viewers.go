@@ -96,7 +96,7 @@ func VNCSnapshot(t testing.TB, addr string, args ...string) *screen.Image {
 	a := append([]string{"-quiet", "-quality", "100"}, args...)
 	a = append(a, host+"::"+strconv.Itoa(port), file)
 	p := Start(t, nil, "vncsnapshot", a...)
-	err, ok := p.Wait(60 * time.Second)
+	err, ok := p.Wait(30 * time.Second)
 	if !ok || err != nil {
 		t.Fatalf("lab: vncsnapshot: %v (finished: %v): %s", err, ok, p.Output())
 	}

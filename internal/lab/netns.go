@@ -1,0 +1,483 @@
+package lab
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Addresses of the NAT lab built by NewNet. "Public" addresses come only
+// from 198.18.0.0/15 (the benchmarking range) and private ones stay inside
+// the lab: the internet namespace has no route to 10/8 and none to the host,
+// so nothing a test runs in the lab can reach the host's network.
+const (
+	NoviceAddr  = "10.1.0.2"   // the novice, behind NAT1
+	NAT1LANAddr = "10.1.0.1"   // NAT1 on the novice's LAN (the novice's gateway)
+	NAT1WANAddr = "198.18.1.2" // NAT1 on the internet
+	ServerAddr  = "198.18.0.1" // a public server host inside the internet namespace
+	ServerAddr2 = "198.18.0.2" // its second address (RFC 5780 CHANGE-REQUEST needs two)
+	NAT2WANAddr = "198.18.2.2" // NAT2 on the internet
+	NAT2LANAddr = "10.2.0.1"   // NAT2 on the expert's LAN (the expert's gateway)
+	ExpertAddr  = "10.2.0.2"   // the expert, behind NAT2
+)
+
+// TURN credentials of the coturn server StartCoturn runs.
+const (
+	TURNUser     = "test"
+	TURNPassword = "test123"
+	TURNRealm    = "lab.test"
+)
+
+// NATMode is how a NAT namespace treats traffic (see Net.SetNATMode).
+type NATMode string
+
+// The NAT behaviours of the lab recipes. In every mode unsolicited inbound
+// connections to the novice are impossible.
+const (
+	// Cone is a port-preserving, endpoint-independent NAT that silently
+	// drops unsolicited inbound packets, like a home router.
+	Cone NATMode = "cone"
+	// ConeRST is Cone that answers unsolicited packets (TCP RST, ICMP).
+	ConeRST NATMode = "cone-rst"
+	// Symmetric picks a new random external port per destination, so UDP
+	// hole punching fails and only a relay helps.
+	Symmetric NATMode = "symmetric"
+	// Firewall is a corporate network: only TCP to ports 80 and 443 goes
+	// out, no UDP at all.
+	Firewall NATMode = "firewall"
+	// ProxyOnly forwards nothing: the only way out is a proxy running on
+	// the NAT box itself.
+	ProxyOnly NATMode = "proxyonly"
+)
+
+// Net is a NAT lab in network namespaces:
+//
+//	novice 10.1.0.2 -- [10.1.0.1 NAT1 198.18.1.2] -- [198.18.1.1 Internet 198.18.2.1;
+//	servers 198.18.0.1, 198.18.0.2] -- [198.18.2.2 NAT2 10.2.0.1] -- 10.2.0.2 expert
+//
+// The fields are the namespaces' names, unique per Net so that tests and
+// test processes can build labs side by side. Both NATs start in Cone mode.
+type Net struct {
+	Novice, NAT1, Internet, NAT2, Expert string
+
+	dir    string // pid files, generated configuration
+	coturn *Proc
+}
+
+// NeedNetns skips t unless it runs as root with the tools NewNet uses.
+func NeedNetns(t testing.TB) {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("lab: network namespaces need Linux")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("lab: network namespaces need root (run the tests as root, e.g. in CI)")
+	}
+	Need(t, "ip", "iptables", "ss")
+}
+
+// NewNet builds the lab and removes it, with everything still running in
+// it, on cleanup. It skips t when NeedNetns does, or when the kernel does
+// not let this process create namespaces (an unprivileged container).
+func NewNet(t testing.TB) *Net {
+	t.Helper()
+	NeedNetns(t)
+	var rnd [4]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		t.Fatalf("lab: netns: random prefix: %v", err)
+	}
+	// Short names: the prefix keeps parallel labs apart, the suffix says
+	// which box it is in `ip netns list`.
+	prefix := "as" + hex.EncodeToString(rnd[:]) + "-"
+	n := &Net{
+		Novice:   prefix + "novice",
+		NAT1:     prefix + "nat1",
+		Internet: prefix + "inet",
+		NAT2:     prefix + "nat2",
+		Expert:   prefix + "expert",
+		dir:      t.TempDir(),
+	}
+	if out, err := exec.Command("ip", "netns", "add", n.Novice).CombinedOutput(); err != nil {
+		t.Skipf("lab: cannot create network namespaces here (ip netns add: %v: %s)", err, strings.TrimSpace(string(out)))
+	}
+	t.Cleanup(func() { n.teardown(t) })
+	for _, ns := range n.namespaces()[1:] {
+		n.ip(t, "netns", "add", ns)
+	}
+	for _, ns := range n.namespaces() {
+		n.ip(t, "-n", ns, "link", "set", "lo", "up")
+	}
+	n.link(t, n.Novice, "eth0", n.NAT1, "lan0")
+	n.link(t, n.NAT1, "wan0", n.Internet, "n1")
+	n.link(t, n.Internet, "n2", n.NAT2, "wan0")
+	n.link(t, n.NAT2, "lan0", n.Expert, "eth0")
+	for _, a := range [][]string{
+		{n.Novice, "eth0", NoviceAddr + "/24"},
+		{n.NAT1, "lan0", NAT1LANAddr + "/24"},
+		{n.NAT1, "wan0", NAT1WANAddr + "/24"},
+		{n.Internet, "n1", "198.18.1.1/24"},
+		{n.Internet, "n2", "198.18.2.1/24"},
+		// Server addresses live on lo: there is no dummy driver everywhere.
+		{n.Internet, "lo", ServerAddr + "/32"},
+		{n.Internet, "lo", ServerAddr2 + "/32"},
+		{n.NAT2, "wan0", NAT2WANAddr + "/24"},
+		{n.NAT2, "lan0", NAT2LANAddr + "/24"},
+		{n.Expert, "eth0", ExpertAddr + "/24"},
+	} {
+		n.ip(t, "-n", a[0], "addr", "add", a[2], "dev", a[1])
+	}
+	for _, r := range [][2]string{
+		{n.Novice, NAT1LANAddr},
+		{n.NAT1, "198.18.1.1"},
+		{n.NAT2, "198.18.2.1"},
+		{n.Expert, NAT2LANAddr},
+	} {
+		n.ip(t, "-n", r[0], "route", "add", "default", "via", r[1])
+	}
+	for _, ns := range []string{n.NAT1, n.Internet, n.NAT2} {
+		n.Run(t, ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	}
+	n.SetNATMode(t, n.NAT1, Cone)
+	n.SetNATMode(t, n.NAT2, Cone)
+	return n
+}
+
+func (n *Net) namespaces() []string {
+	return []string{n.Novice, n.NAT1, n.Internet, n.NAT2, n.Expert}
+}
+
+// ip runs the ip tool on the host and fails t if it fails.
+func (n *Net) ip(t testing.TB, args ...string) {
+	t.Helper()
+	Run(t, nil, "ip", args...)
+}
+
+// link joins two namespaces with a veth pair created directly inside them,
+// so interface names never clash with the host's or another lab's.
+func (n *Net) link(t testing.TB, ns1, if1, ns2, if2 string) {
+	t.Helper()
+	n.ip(t, "link", "add", if1, "netns", ns1, "type", "veth", "peer", "name", if2, "netns", ns2)
+	n.ip(t, "-n", ns1, "link", "set", if1, "up")
+	n.ip(t, "-n", ns2, "link", "set", if2, "up")
+}
+
+// teardown stops whatever still runs in the lab's namespaces (only those:
+// the names are this lab's own) and deletes them.
+func (n *Net) teardown(t testing.TB) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		alive := false
+		for _, ns := range n.namespaces() {
+			for _, pid := range n.pids(ns) {
+				alive = true
+				_ = syscall.Kill(pid, sig)
+			}
+		}
+		if !alive {
+			break
+		}
+		waitFor(3*time.Second, func() bool {
+			for _, ns := range n.namespaces() {
+				if len(n.pids(ns)) > 0 {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	for _, ns := range n.namespaces() {
+		if _, err := os.Stat(filepath.Join("/run/netns", ns)); err != nil {
+			continue
+		}
+		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
+			t.Errorf("lab: ip netns del %s: %v: %s", ns, err, strings.TrimSpace(string(out)))
+		}
+	}
+}
+
+// pids lists the processes in namespace ns.
+func (n *Net) pids(ns string) []int {
+	out, _ := exec.Command("ip", "netns", "pids", ns).Output()
+	var pids []int
+	for _, f := range strings.Fields(string(out)) {
+		if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// Command returns a command that runs name inside namespace ns.
+func (n *Net) Command(ns, name string, args ...string) *exec.Cmd {
+	return exec.Command("ip", append([]string{"netns", "exec", ns, name}, args...)...)
+}
+
+// Run runs a program inside namespace ns to completion and returns its
+// stdout; it fails t with stderr when the program fails.
+func (n *Net) Run(t testing.TB, ns, name string, args ...string) []byte {
+	t.Helper()
+	return Run(t, nil, "ip", append([]string{"netns", "exec", ns, name}, args...)...)
+}
+
+// Start runs a background program inside namespace ns (see Start: it is
+// stopped on cleanup, before the lab is removed).
+func (n *Net) Start(t testing.TB, ns string, env []string, name string, args ...string) *Proc {
+	t.Helper()
+	return Start(t, env, "ip", append([]string{"netns", "exec", ns, name}, args...)...)
+}
+
+// SetNATMode replaces the firewall rules of a NAT namespace (n.NAT1 or
+// n.NAT2) with those of mode. It flushes the iptables filter and nat
+// tables, so call it before StartMiniUPnPd.
+func (n *Net) SetNATMode(t testing.TB, ns string, mode NATMode) {
+	t.Helper()
+	ipt := func(args ...string) {
+		t.Helper()
+		n.Run(t, ns, "iptables", args...)
+	}
+	ipt("-t", "nat", "-F")
+	ipt("-F")
+	ipt("-P", "FORWARD", "ACCEPT")
+	ipt("-P", "INPUT", "ACCEPT")
+	masquerade := []string{"-t", "nat", "-A", "POSTROUTING", "-o", "wan0", "-j", "MASQUERADE"}
+	// Dropping unsolicited inbound packets to the NAT box is what home
+	// routers do, and it matters: a dropped packet's conntrack entry is
+	// never confirmed, so it cannot clash with the mapping of a later
+	// outbound packet (otherwise the NAT renumbers the port and UDP hole
+	// punching fails even between two cone NATs).
+	dropInbound := []string{"-A", "INPUT", "-i", "wan0", "-m", "conntrack", "--ctstate", "NEW,INVALID", "-j", "DROP"}
+	established := []string{"-A", "FORWARD", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"}
+	switch mode {
+	case Cone:
+		ipt(masquerade...)
+		ipt(dropInbound...)
+	case ConeRST:
+		ipt(masquerade...)
+	case Symmetric:
+		ipt(append(masquerade, "--random-fully")...)
+		ipt(dropInbound...)
+	case Firewall:
+		ipt(masquerade...)
+		ipt(dropInbound...)
+		ipt(established...)
+		ipt("-A", "FORWARD", "-i", "lan0", "-o", "wan0", "-p", "tcp", "-m", "multiport", "--dports", "80,443", "-j", "ACCEPT")
+		ipt("-P", "FORWARD", "DROP")
+	case ProxyOnly:
+		ipt(masquerade...)
+		ipt(dropInbound...)
+		ipt(established...)
+		ipt("-P", "FORWARD", "DROP")
+	default:
+		t.Fatalf("lab: unknown NAT mode %q", mode)
+	}
+}
+
+// lanOf returns the LAN subnet behind a NAT namespace.
+func (n *Net) lanOf(t testing.TB, ns string) string {
+	t.Helper()
+	switch ns {
+	case n.NAT1:
+		return "10.1.0.0/24"
+	case n.NAT2:
+		return "10.2.0.0/24"
+	}
+	t.Fatalf("lab: %s is not one of the lab's NATs", ns)
+	return ""
+}
+
+// InNetns runs fn on an OS thread that has joined namespace ns. Sockets
+// fn creates belong to ns for their whole life and may be used from any
+// goroutine afterwards. fn must not start goroutines that create sockets.
+func InNetns(ns string, fn func() error) error {
+	f, err := os.Open(filepath.Join("/run/netns", ns))
+	if err != nil {
+		return fmt.Errorf("lab: netns %s: %w", ns, err)
+	}
+	defer f.Close()
+	done := make(chan error, 1)
+	go func() {
+		// The thread is never unlocked: when this goroutine ends the
+		// runtime discards it instead of reusing a thread that sits in
+		// another namespace.
+		runtime.LockOSThread()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			done <- fmt.Errorf("lab: setns %s: %w", ns, err)
+			return
+		}
+		done <- fn()
+	}()
+	return <-done
+}
+
+// Dial connects from inside namespace ns.
+func (n *Net) Dial(ctx context.Context, ns, network, addr string) (net.Conn, error) {
+	var c net.Conn
+	err := InNetns(ns, func() error {
+		var d net.Dialer
+		var err error
+		c, err = d.DialContext(ctx, network, addr)
+		return err
+	})
+	return c, err
+}
+
+// Listen listens inside namespace ns; the listener is closed on cleanup.
+func (n *Net) Listen(t testing.TB, ns, network, addr string) net.Listener {
+	t.Helper()
+	var l net.Listener
+	err := InNetns(ns, func() error {
+		var err error
+		l, err = net.Listen(network, addr)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("lab: listen %s %s in %s: %v", network, addr, ns, err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// WaitListening waits until something in namespace ns listens on port
+// (network "tcp" or "udp"; "udp" means a bound socket) and fails t after
+// 15 s, showing p's output when p is not nil.
+func (n *Net) WaitListening(t testing.TB, ns, network string, port int, p *Proc) {
+	t.Helper()
+	flag := "-t"
+	if network == "udp" {
+		flag = "-u"
+	}
+	ok := waitFor(15*time.Second, func() bool {
+		if p != nil {
+			if exited, _ := p.Exited(); exited {
+				return false
+			}
+		}
+		out, err := n.Command(ns, "ss", "-H", "-ln", flag, fmt.Sprintf("sport = :%d", port)).Output()
+		return err == nil && len(strings.TrimSpace(string(out))) > 0
+	})
+	if !ok {
+		out := ""
+		if p != nil {
+			out = p.Output()
+		}
+		t.Fatalf("lab: nothing listens on %s port %d in %s after 15 s: %s", network, port, ns, out)
+	}
+}
+
+// StartCoturn runs coturn in the internet namespace, once per Net, on
+// ServerAddr and ServerAddr2 port 3478 (and 3479, for RFC 5780): a STUN
+// server and a TURN server (UDP and TCP) with TURNUser/TURNPassword.
+func (n *Net) StartCoturn(t testing.TB) *Proc {
+	t.Helper()
+	if n.coturn != nil {
+		return n.coturn
+	}
+	Need(t, "turnserver")
+	dir := filepath.Join(n.dir, "coturn")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatalf("lab: coturn: %v", err)
+	}
+	n.coturn = n.Start(t, n.Internet, nil, "turnserver", "-n",
+		"--listening-ip="+ServerAddr, "--listening-ip="+ServerAddr2, "--relay-ip="+ServerAddr,
+		"--listening-port=3478", "--lt-cred-mech", "--user="+TURNUser+":"+TURNPassword,
+		"--realm="+TURNRealm, "--fingerprint", "--no-tls", "--no-dtls", "--no-cli",
+		"--min-port=49152", "--max-port=49999", "--log-file=stdout", "--simple-log",
+		"--pidfile="+filepath.Join(dir, "turnserver.pid"),
+		"--userdb="+filepath.Join(dir, "turndb"))
+	n.WaitListening(t, n.Internet, "udp", 3479, n.coturn)
+	return n.coturn
+}
+
+// MiniUPnPdConfig says which protocols miniupnpd offers.
+type MiniUPnPdConfig struct {
+	UPnP   bool // UPnP IGD (SSDP on 239.255.255.250:1900, HTTP on port 5000)
+	NATPMP bool // NAT-PMP and PCP on UDP port 5351
+}
+
+// StartMiniUPnPd runs miniupnpd (nftables build) on NAT namespace ns (n.NAT1
+// or n.NAT2), for its LAN. miniupnpd 2.3.1 treats 198.18.0.0/15 as reserved
+// and refuses to map ports for such an external address, so it learns its
+// address by STUN from coturn (started here if needed), which it accepts.
+// Set the NAT mode first: SetNATMode flushes the rule that lets the STUN
+// answers in.
+func (n *Net) StartMiniUPnPd(t testing.TB, ns string, cfg MiniUPnPdConfig) *Proc {
+	t.Helper()
+	Need(t, "miniupnpd", "nft")
+	lan := n.lanOf(t, ns)
+	n.StartCoturn(t)
+	// The skeleton miniupnpd's nftables backend expects (table inet filter
+	// with its chains); Debian's nft_init.sh is broken as shipped.
+	skel := filepath.Join(n.dir, ns+"-miniupnpd.nft")
+	writeFile(t, skel, `table inet filter {
+  chain forward     { type filter hook forward priority 0; policy accept; jump miniupnpd; }
+  chain miniupnpd   { }
+  chain prerouting  { type nat hook prerouting priority -100; policy accept; jump prerouting_miniupnpd; }
+  chain postrouting { type nat hook postrouting priority 100; policy accept; jump postrouting_miniupnpd; }
+  chain prerouting_miniupnpd  { }
+  chain postrouting_miniupnpd { }
+}
+`)
+	n.Run(t, ns, "nft", "-f", skel)
+	// RFC 5780 tests get answers from the other address and port: let
+	// them past the drop-unsolicited rule.
+	n.Run(t, ns, "iptables", "-I", "INPUT", "-i", "wan0", "-p", "udp", "-s", "198.18.0.0/24", "--sport", "3478:3479", "-j", "ACCEPT")
+	yesNo := map[bool]string{true: "yes", false: "no"}
+	conf := filepath.Join(n.dir, ns+"-miniupnpd.conf")
+	writeFile(t, conf, fmt.Sprintf(`ext_ifname=wan0
+listening_ip=lan0
+http_port=5000
+enable_upnp=%s
+enable_natpmp=%s
+secure_mode=yes
+system_uptime=yes
+notify_interval=60
+clean_ruleset_interval=600
+uuid=3d3cec3a-8cf0-11e0-98ee-001a6bd2d07b
+allow 1024-65535 %s 1024-65535
+deny 0-65535 0.0.0.0/0 0-65535
+ext_perform_stun=yes
+ext_stun_host=%s
+ext_stun_port=3478
+`, yesNo[cfg.UPnP], yesNo[cfg.NATPMP], lan, ServerAddr))
+	p := n.Start(t, ns, nil, "miniupnpd", "-d", "-f", conf, "-P", filepath.Join(n.dir, ns+"-miniupnpd.pid"))
+	switch {
+	case cfg.UPnP:
+		n.WaitListening(t, ns, "tcp", 5000, p)
+	case cfg.NATPMP:
+		n.WaitListening(t, ns, "udp", 5351, p)
+	}
+	return p
+}
+
+// PortMappings lists the port forwardings miniupnpd installed on NAT
+// namespace ns, one nftables rule per line.
+func (n *Net) PortMappings(t testing.TB, ns string) []string {
+	t.Helper()
+	out := n.Run(t, ns, "nft", "list", "chain", "inet", "filter", "prerouting_miniupnpd")
+	var rules []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, "dnat") {
+			rules = append(rules, strings.TrimSpace(line))
+		}
+	}
+	return rules
+}
+
+func writeFile(t testing.TB, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatalf("lab: %v", err)
+	}
+}

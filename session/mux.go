@@ -1,0 +1,725 @@
+package session
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// The mux carries the session's three channels over one authenticated
+// connection with a framing of its own:
+//
+//	frame = channel id (1 byte) | payload length (3 bytes, big-endian) | payload
+//
+// Why not yamux, HTTP/2 or QUIC streams: the channels are fixed (no
+// stream opening or naming), both ends are ours, and the transport
+// (TCP+TLS, or a WebRTC data channel) already gives ordering, integrity
+// and backpressure. What is left to solve is small: a busy display must
+// never hold up control and chat. Two rules do it:
+//
+//   - Priority on the way out. One writer goroutine builds each batch from
+//     the mux's own frames first, then every pending control and chat
+//     message, then at most one display chunk (16 KiB). A control message
+//     therefore waits for at most one batch, never for a whole screen
+//     update.
+//   - Credit on the way in. Each channel has a receive window (default
+//     256 KiB): the sender may only have that many unread bytes
+//     outstanding per channel and is given more as the application reads
+//     (window updates). The demultiplexer therefore never blocks: a
+//     viewer that stops reading the display stalls the display alone,
+//     while control messages keep arriving. The simpler alternative,
+//     blocking the demultiplexer on a full buffer, would let a stalled
+//     display hold back "control taken back" or "session ended", which is
+//     exactly what must get through.
+//
+// Channel 0 carries the mux's own frames, 6 bytes each: kind (1 byte),
+// channel id (1 byte), value (4 bytes, big-endian). Kind 1 grants
+// value more bytes of credit on the channel; kind 2 (value 0) says the
+// sender closed the channel. Every channel starts with 64 KiB of credit
+// in each direction; a receiver with a bigger window grants the rest in
+// its first frames, so no negotiation is needed and two muxes with
+// different options still interoperate.
+
+// The session's channels.
+const (
+	ChannelDisplay byte = 1 // the RFB stream; a byte stream
+	ChannelControl byte = 2 // consent and session state; one message per frame
+	ChannelChat    byte = 3 // chat; one message per frame
+)
+
+const (
+	channelMux    byte = 0
+	lastChannel        = ChannelChat
+	frameHeader        = 4
+	muxFrameLen        = 6
+	muxWindow     byte = 1
+	muxClose      byte = 2
+	displayChunk       = 16 << 10
+	initialWindow      = 64 << 10
+	maxCredit          = 1 << 30
+)
+
+// Frame and window limits.
+const (
+	// MaxFrameLimit is the largest payload the frame header can express.
+	MaxFrameLimit = 1<<24 - 1
+	// DefaultMaxFrame is the largest payload a Mux accepts by default.
+	DefaultMaxFrame = 64 << 10
+	// MaxMessage is the largest control or chat message; one message is
+	// one frame, so every Mux accepts frames at least this large.
+	MaxMessage = 32 << 10
+	// DefaultWindow is the default per-channel receive window.
+	DefaultWindow = 256 << 10
+	// MaxWindow bounds the per-channel receive window.
+	MaxWindow = 16 << 20
+)
+
+// ErrProtocol is wrapped by the error a Mux fails with when the peer
+// breaks the framing; the connection is then closed.
+var ErrProtocol = errors.New("mux protocol error")
+
+// ErrPeerClosed is returned by writes on a channel the peer closed.
+var ErrPeerClosed = errors.New("session: mux: channel closed by peer")
+
+// MuxOptions tune a Mux; the zero value gives the defaults.
+type MuxOptions struct {
+	// MaxFrame is the largest frame payload accepted from the peer;
+	// larger frames are a protocol error. Zero means DefaultMaxFrame;
+	// values are clamped to [MaxMessage, MaxFrameLimit].
+	MaxFrame int
+	// Window is the per-channel receive window: how many unread bytes
+	// the peer may have outstanding on each channel. Zero means
+	// DefaultWindow; values are clamped to [64 KiB, MaxWindow].
+	Window int
+}
+
+// Mux carries the display, control and chat channels over one
+// connection. It owns two goroutines: one reads and demultiplexes, one
+// writes. Both stop when the connection fails, the peer breaks the
+// protocol, or Close is called.
+type Mux struct {
+	rwc      io.ReadWriteCloser
+	maxFrame int
+	window   int
+	local    net.Addr
+	remote   net.Addr
+
+	mu       sync.Mutex
+	wake     sync.Cond // the writer waits on it for work
+	chans    [lastChannel + 1]*Channel
+	err      error // why the mux stopped; nil while it runs
+	batchGen uint64
+	doneGen  uint64
+
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+	wg        sync.WaitGroup
+}
+
+// NewMux starts multiplexing over rwc and takes ownership of it.
+func NewMux(rwc io.ReadWriteCloser, opts MuxOptions) *Mux {
+	m := &Mux{rwc: rwc, maxFrame: opts.MaxFrame, window: opts.Window, done: make(chan struct{})}
+	if m.maxFrame == 0 {
+		m.maxFrame = DefaultMaxFrame
+	}
+	m.maxFrame = min(max(m.maxFrame, MaxMessage), MaxFrameLimit)
+	if m.window == 0 {
+		m.window = DefaultWindow
+	}
+	m.window = min(max(m.window, initialWindow), MaxWindow)
+	m.local, m.remote = muxAddr{}, muxAddr{}
+	if c, ok := rwc.(net.Conn); ok {
+		m.local, m.remote = c.LocalAddr(), c.RemoteAddr()
+	}
+	m.wake.L = &m.mu
+	for id := ChannelDisplay; id <= lastChannel; id++ {
+		ch := &Channel{m: m, id: id, message: id != ChannelDisplay,
+			rwin: m.window, swin: initialWindow}
+		ch.rcond.L = &m.mu
+		ch.wcond.L = &m.mu
+		ch.owed = m.window - initialWindow
+		m.chans[id] = ch
+	}
+	m.wg.Add(2)
+	go m.readLoop()
+	go m.writeLoop()
+	return m
+}
+
+// Channel returns channel id (ChannelDisplay, ChannelControl or
+// ChannelChat), or nil for any other id. The same *Channel is returned
+// every time.
+func (m *Mux) Channel(id byte) *Channel {
+	if id == channelMux || id > lastChannel {
+		return nil
+	}
+	return m.chans[id]
+}
+
+// Done is closed when the mux stops.
+func (m *Mux) Done() <-chan struct{} { return m.done }
+
+// Err returns why the mux stopped: io.EOF when the peer closed the
+// connection cleanly, an error wrapping ErrProtocol, the connection's
+// error, or net.ErrClosed after Close. It is nil while the mux runs.
+func (m *Mux) Err() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.err
+}
+
+// Close closes the connection at once and waits for the mux's
+// goroutines. Blocked and later Writes fail with net.ErrClosed; Reads
+// return what had already arrived, then net.ErrClosed.
+// Data still queued is not sent: to end a session gracefully, send the
+// last message and let the peer close. The connection's Close must
+// unblock its pending Read and Write (true of net.Conn and tls.Conn).
+func (m *Mux) Close() error {
+	m.fail(net.ErrClosed)
+	m.wg.Wait()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, ch := range m.chans[1:] {
+		ch.stopTimersLocked()
+	}
+	return m.closeErr
+}
+
+// fail stops the mux with err (the first error wins) and closes the
+// connection, which unblocks both goroutines.
+func (m *Mux) fail(err error) {
+	m.mu.Lock()
+	if m.err == nil {
+		m.err = err
+		close(m.done)
+		m.wake.Broadcast()
+		for _, ch := range m.chans[1:] {
+			ch.rcond.Broadcast()
+			ch.wcond.Broadcast()
+		}
+	}
+	m.mu.Unlock()
+	m.closeOnce.Do(func() { m.closeErr = m.rwc.Close() })
+}
+
+func protocolError(format string, args ...any) error {
+	return fmt.Errorf("session: mux: %s: %w", fmt.Sprintf(format, args...), ErrProtocol)
+}
+
+// readFrame reads one frame from r into buf (grown as needed), rejecting
+// unknown channels and payloads that are empty or longer than limit
+// before reading them.
+func readFrame(r io.Reader, hdr *[frameHeader]byte, buf []byte, limit int) (id byte, payload []byte, err error) {
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, buf, err
+	}
+	id = hdr[0]
+	n := int(hdr[1])<<16 | int(hdr[2])<<8 | int(hdr[3])
+	if id > lastChannel {
+		return id, buf, protocolError("unknown channel %d", id)
+	}
+	if n == 0 {
+		return id, buf, protocolError("empty frame on channel %d", id)
+	}
+	if n > limit {
+		return id, buf, protocolError("frame of %d bytes on channel %d exceeds %d", n, id, limit)
+	}
+	if id == channelMux && n != muxFrameLen {
+		return id, buf, protocolError("mux frame of %d bytes", n)
+	}
+	if cap(buf) < n {
+		buf = make([]byte, n, max(n, min(limit, 64<<10)))
+	}
+	buf = buf[:n]
+	if _, err := io.ReadFull(r, buf); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return id, buf, fmt.Errorf("session: mux: frame on channel %d: %w", id, err)
+	}
+	return id, buf, nil
+}
+
+func appendFrameHeader(b []byte, id byte, n int) []byte {
+	return append(b, id, byte(n>>16), byte(n>>8), byte(n))
+}
+
+func (m *Mux) readLoop() {
+	defer m.wg.Done()
+	br := bufio.NewReaderSize(m.rwc, 64<<10)
+	var hdr [frameHeader]byte
+	var buf []byte
+	for {
+		id, payload, err := readFrame(br, &hdr, buf, m.maxFrame)
+		buf = payload
+		if err == nil {
+			err = m.deliver(id, payload)
+		}
+		if err != nil {
+			if err != io.EOF && !errors.Is(err, ErrProtocol) {
+				err = fmt.Errorf("session: mux: read: %w", err)
+			}
+			m.fail(err)
+			return
+		}
+	}
+}
+
+// deliver hands one frame to its channel. It never blocks: credit bounds
+// what each channel can hold.
+func (m *Mux) deliver(id byte, p []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if id == channelMux {
+		return m.deliverMux(p)
+	}
+	ch := m.chans[id]
+	switch {
+	case ch.closed:
+		return nil // the peer has not yet seen our close
+	case ch.peerClosed:
+		return protocolError("data on channel %d after its close", id)
+	case len(p) > ch.rwin:
+		return protocolError("%d bytes on channel %d with %d bytes of credit", len(p), id, ch.rwin)
+	}
+	ch.rwin -= len(p)
+	if ch.r == len(ch.buf) {
+		ch.buf, ch.r = ch.buf[:0], 0
+	} else if ch.r > 0 && len(ch.buf)+len(p) > cap(ch.buf) {
+		ch.buf = ch.buf[:copy(ch.buf, ch.buf[ch.r:])]
+		ch.r = 0
+	}
+	ch.buf = append(ch.buf, p...)
+	if ch.message {
+		ch.lens = append(ch.lens, len(p))
+	}
+	ch.received += uint64(len(p))
+	ch.rcond.Broadcast()
+	return nil
+}
+
+func (m *Mux) deliverMux(p []byte) error {
+	kind, id, v := p[0], p[1], binary.BigEndian.Uint32(p[2:])
+	if id == channelMux || id > lastChannel {
+		return protocolError("mux frame for channel %d", id)
+	}
+	ch := m.chans[id]
+	switch kind {
+	case muxWindow:
+		if v == 0 || int64(ch.swin)+int64(v) > maxCredit {
+			return protocolError("window update of %d on channel %d with %d bytes of credit", v, id, ch.swin)
+		}
+		ch.swin += int(v)
+		m.wake.Signal()
+	case muxClose:
+		if v != 0 || ch.peerClosed {
+			return protocolError("bad close of channel %d", id)
+		}
+		ch.peerClosed = true
+		ch.rcond.Broadcast()
+		ch.wcond.Broadcast()
+	default:
+		return protocolError("unknown mux frame kind %d", kind)
+	}
+	return nil
+}
+
+func (m *Mux) writeLoop() {
+	defer m.wg.Done()
+	bw := make([]byte, 0, 2*displayChunk+2*(MaxMessage+frameHeader))
+	m.mu.Lock()
+	for {
+		for m.err == nil && !m.hasWorkLocked() {
+			m.wake.Wait()
+		}
+		if m.err != nil {
+			m.mu.Unlock()
+			return
+		}
+		m.batchGen++
+		bw = m.fillLocked(bw[:0], m.batchGen)
+		m.mu.Unlock()
+		_, err := m.rwc.Write(bw)
+		if err != nil {
+			m.fail(fmt.Errorf("session: mux: write: %w", err))
+			return
+		}
+		m.mu.Lock()
+		m.doneGen = m.batchGen
+		for _, ch := range m.chans[1:] {
+			ch.wcond.Broadcast()
+		}
+	}
+}
+
+func (m *Mux) hasWorkLocked() bool {
+	for _, ch := range m.chans[1:] {
+		if ch.closed {
+			if ch.finOwed {
+				return true
+			}
+			continue
+		}
+		if ch.owed > 0 || ch.sendableLocked() > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// fillLocked builds one batch: the mux's frames, then control and chat
+// messages, then at most one display chunk.
+func (m *Mux) fillLocked(b []byte, gen uint64) []byte {
+	for _, ch := range m.chans[1:] {
+		if ch.owed > 0 && !ch.closed {
+			b = appendMuxFrame(b, muxWindow, ch.id, uint32(ch.owed))
+			ch.owed = 0
+		}
+		if ch.finOwed {
+			b = appendMuxFrame(b, muxClose, ch.id, 0)
+			ch.finOwed = false
+		}
+	}
+	for _, id := range [...]byte{ChannelControl, ChannelChat, ChannelDisplay} {
+		ch := m.chans[id]
+		n := ch.sendableLocked()
+		if n == 0 {
+			continue
+		}
+		b = appendFrameHeader(b, id, n)
+		b = append(b, ch.pending[:n]...)
+		ch.pending = ch.pending[n:]
+		ch.swin -= n
+		ch.sent += uint64(n)
+		ch.gen = gen
+		ch.wcond.Broadcast()
+	}
+	return b
+}
+
+func appendMuxFrame(b []byte, kind, id byte, v uint32) []byte {
+	b = appendFrameHeader(b, channelMux, muxFrameLen)
+	return binary.BigEndian.AppendUint32(append(b, kind, id), v)
+}
+
+// Channel is one of a Mux's channels. It implements net.Conn, so the RFB
+// server and client run over the display channel unchanged. On the
+// display channel Read and Write are a byte stream. On the control and
+// chat channels each Write is one message (at most MaxMessage bytes)
+// and a Read never returns bytes of two messages; ReadMessage returns
+// one whole message.
+//
+// Read and Write may be called concurrently; concurrent Writes are
+// serialized, each one's bytes contiguous. Deadlines apply to both; a
+// Write that times out may have sent part of its bytes (the returned n).
+type Channel struct {
+	m       *Mux
+	id      byte
+	message bool
+
+	// Guarded by m.mu. Receiving:
+	buf        []byte
+	r          int
+	lens       []int // message channels: bytes left in each queued message
+	rwin       int   // bytes the peer may still send
+	unread     int   // bytes read since the last window update
+	owed       int   // credit to grant in the next batch
+	received   uint64
+	rcond      sync.Cond
+	rdeadline  time.Time
+	rtimer     *time.Timer
+	peerClosed bool
+
+	// Sending:
+	writing   bool
+	pending   []byte
+	swin      int    // bytes we may still send
+	gen       uint64 // batch holding our last bytes
+	sent      uint64
+	wcond     sync.Cond
+	wdeadline time.Time
+	wtimer    *time.Timer
+	closed    bool
+	finOwed   bool
+}
+
+var _ net.Conn = (*Channel)(nil)
+
+// sendableLocked is how many pending bytes may go into the next frame.
+func (ch *Channel) sendableLocked() int {
+	if ch.closed || ch.peerClosed || len(ch.pending) == 0 {
+		return 0
+	}
+	if ch.message {
+		if ch.swin < len(ch.pending) {
+			return 0
+		}
+		return len(ch.pending)
+	}
+	return min(len(ch.pending), ch.swin, displayChunk)
+}
+
+func expired(t time.Time) bool { return !t.IsZero() && !time.Now().Before(t) }
+
+// readErrLocked says why a Read cannot wait for more data, or nil.
+func (ch *Channel) readErrLocked() error {
+	switch {
+	case ch.closed:
+		return fmt.Errorf("session: mux: read on closed channel %d: %w", ch.id, net.ErrClosed)
+	case ch.r < len(ch.buf):
+		return nil
+	case ch.peerClosed:
+		return io.EOF
+	case ch.m.err == io.EOF:
+		return io.EOF
+	case ch.m.err != nil:
+		return ch.m.err
+	case expired(ch.rdeadline):
+		return os.ErrDeadlineExceeded
+	}
+	return nil
+}
+
+// Read reads from the channel.
+func (ch *Channel) Read(p []byte) (int, error) {
+	m := ch.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := ch.waitReadableLocked(); err != nil {
+		return 0, err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	avail := ch.buf[ch.r:]
+	if ch.message {
+		avail = avail[:ch.lens[0]]
+	}
+	n := copy(p, avail)
+	ch.consumeLocked(n)
+	return n, nil
+}
+
+// ReadMessage returns the rest of the next message on a control or chat
+// channel, in a new slice.
+func (ch *Channel) ReadMessage() ([]byte, error) {
+	if !ch.message {
+		return nil, fmt.Errorf("session: mux: channel %d carries a stream, not messages", ch.id)
+	}
+	m := ch.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := ch.waitReadableLocked(); err != nil {
+		return nil, err
+	}
+	n := ch.lens[0]
+	msg := append([]byte(nil), ch.buf[ch.r:ch.r+n]...)
+	ch.consumeLocked(n)
+	return msg, nil
+}
+
+func (ch *Channel) waitReadableLocked() error {
+	for ch.closed || ch.r == len(ch.buf) {
+		if err := ch.readErrLocked(); err != nil {
+			return err
+		}
+		ch.rcond.Wait()
+	}
+	return nil
+}
+
+// consumeLocked drops n read bytes and returns credit to the peer once
+// half the window has been read, so window updates stay rare.
+func (ch *Channel) consumeLocked(n int) {
+	ch.r += n
+	if ch.message {
+		if ch.lens[0] -= n; ch.lens[0] == 0 {
+			ch.lens = ch.lens[1:]
+			if len(ch.lens) == 0 {
+				ch.lens = ch.lens[:0:0]
+			}
+		}
+	}
+	if ch.r == len(ch.buf) {
+		ch.buf, ch.r = ch.buf[:0], 0
+	}
+	ch.unread += n
+	if ch.unread >= ch.m.window/2 {
+		ch.owed += ch.unread
+		ch.rwin += ch.unread
+		ch.unread = 0
+		ch.m.wake.Signal()
+	}
+}
+
+// Write sends p on the channel. It returns once p has been written to the
+// connection (or the deadline passed): a message written before Close
+// returned is on the wire.
+func (ch *Channel) Write(p []byte) (int, error) {
+	if ch.message && len(p) > MaxMessage {
+		return 0, fmt.Errorf("session: mux: message of %d bytes on channel %d exceeds %d", len(p), ch.id, MaxMessage)
+	}
+	m := ch.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for ch.writing {
+		if err := ch.writeErrLocked(); err != nil {
+			return 0, err
+		}
+		ch.wcond.Wait()
+	}
+	if err := ch.writeErrLocked(); err != nil {
+		return 0, err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	ch.writing = true
+	ch.pending = p
+	if testHookEnqueue != nil {
+		testHookEnqueue(ch)
+	}
+	m.wake.Signal()
+	// Until every byte is in a batch, anything may stop the Write; after
+	// that it only waits for the batch to reach the connection, which
+	// only a failed connection or the deadline can interrupt (the peer
+	// closing the channel meanwhile does not undo a complete write).
+	var err error
+	for {
+		if len(ch.pending) > 0 {
+			err = ch.writeErrLocked()
+		} else if m.doneGen >= ch.gen {
+			break
+		} else if m.err != nil {
+			err = fmt.Errorf("session: mux: write on channel %d: %w", ch.id, m.err)
+		} else if expired(ch.wdeadline) {
+			err = os.ErrDeadlineExceeded
+		}
+		if err != nil {
+			break
+		}
+		ch.wcond.Wait()
+	}
+	n := len(p) - len(ch.pending)
+	ch.pending = nil
+	ch.writing = false
+	ch.wcond.Broadcast()
+	return n, err
+}
+
+// WriteMessage sends one message on a control or chat channel.
+func (ch *Channel) WriteMessage(p []byte) error {
+	if !ch.message {
+		return fmt.Errorf("session: mux: channel %d carries a stream, not messages", ch.id)
+	}
+	_, err := ch.Write(p)
+	return err
+}
+
+func (ch *Channel) writeErrLocked() error {
+	switch {
+	case ch.closed:
+		return fmt.Errorf("session: mux: write on closed channel %d: %w", ch.id, net.ErrClosed)
+	case ch.m.err != nil:
+		return fmt.Errorf("session: mux: write on channel %d: %w", ch.id, ch.m.err)
+	case ch.peerClosed:
+		return ErrPeerClosed
+	case expired(ch.wdeadline):
+		return os.ErrDeadlineExceeded
+	}
+	return nil
+}
+
+// Close closes this channel alone and tells the peer, whose Reads then
+// return io.EOF once they have drained what arrived, and whose Writes
+// fail with ErrPeerClosed. Blocked Reads and Writes here return
+// net.ErrClosed. The channel cannot be reopened.
+func (ch *Channel) Close() error {
+	m := ch.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if ch.closed {
+		return fmt.Errorf("session: mux: channel %d: %w", ch.id, net.ErrClosed)
+	}
+	ch.closed = true
+	ch.finOwed = m.err == nil
+	ch.buf, ch.r, ch.lens = nil, 0, nil
+	ch.stopTimersLocked()
+	ch.rcond.Broadcast()
+	ch.wcond.Broadcast()
+	m.wake.Signal()
+	return nil
+}
+
+func (ch *Channel) stopTimersLocked() {
+	if ch.rtimer != nil {
+		ch.rtimer.Stop()
+	}
+	if ch.wtimer != nil {
+		ch.wtimer.Stop()
+	}
+}
+
+// LocalAddr is the connection's local address if it is a net.Conn.
+func (ch *Channel) LocalAddr() net.Addr { return ch.m.local }
+
+// RemoteAddr is the connection's remote address if it is a net.Conn.
+func (ch *Channel) RemoteAddr() net.Addr { return ch.m.remote }
+
+// SetDeadline sets both the read and the write deadline.
+func (ch *Channel) SetDeadline(t time.Time) error {
+	ch.SetReadDeadline(t)
+	return ch.SetWriteDeadline(t)
+}
+
+// SetReadDeadline makes blocked and later Reads fail with
+// os.ErrDeadlineExceeded once t has passed; zero means no deadline.
+func (ch *Channel) SetReadDeadline(t time.Time) error {
+	ch.m.mu.Lock()
+	defer ch.m.mu.Unlock()
+	ch.rdeadline = t
+	ch.rtimer = ch.armLocked(ch.rtimer, t, &ch.rcond)
+	return nil
+}
+
+// SetWriteDeadline makes blocked and later Writes fail with
+// os.ErrDeadlineExceeded once t has passed; zero means no deadline.
+func (ch *Channel) SetWriteDeadline(t time.Time) error {
+	ch.m.mu.Lock()
+	defer ch.m.mu.Unlock()
+	ch.wdeadline = t
+	ch.wtimer = ch.armLocked(ch.wtimer, t, &ch.wcond)
+	return nil
+}
+
+func (ch *Channel) armLocked(old *time.Timer, t time.Time, c *sync.Cond) *time.Timer {
+	if old != nil {
+		old.Stop()
+	}
+	if t.IsZero() {
+		return nil
+	}
+	c.Broadcast() // waiters re-check: the deadline may already be past
+	return time.AfterFunc(time.Until(t), func() {
+		ch.m.mu.Lock()
+		c.Broadcast()
+		ch.m.mu.Unlock()
+	})
+}
+
+// testHookEnqueue, if set, runs with the mux locked when a Write queues
+// its bytes; tests use it to see the exact order of events.
+var testHookEnqueue func(*Channel)
+
+// muxAddr stands in for the address of a connection that has none.
+type muxAddr struct{}
+
+func (muxAddr) Network() string { return "assist-mux" }
+func (muxAddr) String() string  { return "assist-mux" }
