@@ -31,7 +31,7 @@ func TestMapInLab(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		router *lab.MiniUPnPdConfig // nil: no miniupnpd at all
-		method string                // "" with a router: either
+		method string               // "" with a router: either
 	}{
 		{name: "upnp", router: &lab.MiniUPnPdConfig{UPnP: true}, method: "upnp"},
 		{name: "natpmp", router: &lab.MiniUPnPdConfig{NATPMP: true}, method: "natpmp"},

@@ -23,9 +23,9 @@ const (
 func parseDefaultGateway(r io.Reader) (netip.Addr, error) {
 	sc := bufio.NewScanner(r)
 	var (
-		best      netip.Addr
+		best       netip.Addr
 		bestMetric uint64
-		line      int
+		line       int
 	)
 	for sc.Scan() {
 		line++

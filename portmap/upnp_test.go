@@ -17,7 +17,6 @@ import (
 // fakeIGD is an Internet Gateway Device with one WANIPConnection:1
 // service, enough to drive tryIGD without a router.
 type fakeIGD struct {
-	t *testing.T
 	// conflicts is how many AddPortMapping calls answer 718 first;
 	// permanentOnly answers 725 to a nonzero lease.
 	conflicts     int
@@ -115,7 +114,7 @@ func TestTryIGD(t *testing.T) {
 		{name: "only permanent leases", permanentOnly: true, samePort: true, lease: "0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := &fakeIGD{t: t, conflicts: tc.conflicts, permanentOnly: tc.permanentOnly, mapped: map[string]string{}}
+			f := &fakeIGD{conflicts: tc.conflicts, permanentOnly: tc.permanentOnly, mapped: map[string]string{}}
 			srv := httptest.NewServer(f)
 			defer srv.Close()
 			loc, _ := url.Parse(srv.URL + "/rootDesc.xml")

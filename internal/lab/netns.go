@@ -78,6 +78,8 @@ type Net struct {
 }
 
 // NeedNetns skips t unless it runs as root with the tools NewNet uses.
+// The lab's Debian packages: iproute2 iptables (NewNet, SetNATMode),
+// nftables miniupnpd coturn (StartMiniUPnPd, StartCoturn).
 func NeedNetns(t testing.TB) {
 	t.Helper()
 	if runtime.GOOS != "linux" {
@@ -148,7 +150,8 @@ func NewNet(t testing.TB) *Net {
 		n.ip(t, "-n", r[0], "route", "add", "default", "via", r[1])
 	}
 	for _, ns := range []string{n.NAT1, n.Internet, n.NAT2} {
-		n.Run(t, ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+		// /proc/sys/net shows the writer's namespace; no procps needed.
+		n.Run(t, ns, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward")
 	}
 	n.SetNATMode(t, n.NAT1, Cone)
 	n.SetNATMode(t, n.NAT2, Cone)

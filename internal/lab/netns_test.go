@@ -3,7 +3,6 @@ package lab
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"os"
 	"strings"
@@ -73,5 +72,3 @@ func TestInNetnsMissing(t *testing.T) {
 		t.Fatalf("InNetns(missing) = %v, want a not-exist error", err)
 	}
 }
-
-var _ = io.EOF
