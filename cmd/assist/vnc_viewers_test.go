@@ -125,7 +125,7 @@ func TestVNCViewers(t *testing.T) {
 const lossyTol = 12
 
 // lossyMismatch compares a lossy picture of the desktop at the flat
-// colour bars of the test pattern and in the xterm's background, and
+// colour bars of the test pattern and at two points of its gradient, and
 // checks that the whole picture is close on average.
 func lossyMismatch(want, got *screen.Image, at image.Point) string {
 	if got.Rect.Dx() < want.Rect.Dx()+at.X || got.Rect.Dy() < want.Rect.Dy()+at.Y {
