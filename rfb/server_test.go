@@ -545,3 +545,28 @@ func TestServerHandshakeVersions(t *testing.T) {
 		nc.Close()
 	}
 }
+
+func TestServerResize(t *testing.T) {
+	ts := startServer(t, 120, 80, false)
+	for _, enc := range []int32{EncDesktopSize, EncExtendedDesktopSize} {
+		c := ts.dial(t, ClientConfig{Encodings: []int32{EncRaw, enc}})
+		if err := c.RequestUpdate(false, image.Rectangle{}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, c, ts.desk.snapshot())
+		size := image.Pt(200, 150)
+		if enc == EncExtendedDesktopSize {
+			size = image.Pt(90, 60)
+		}
+		ts.desk.mu.Lock()
+		ts.desk.img = screen.NewImage(image.Rectangle{Max: size})
+		fillPattern(ts.desk.img, ts.desk.img.Rect, 5)
+		ts.desk.resized = true
+		ts.desk.mu.Unlock()
+		ts.desk.notify()
+		waitFor(t, c, ts.desk.snapshot())
+		if c.Size() != size {
+			t.Errorf("%d: viewer size %v, want %v", enc, c.Size(), size)
+		}
+	}
+}
