@@ -286,6 +286,8 @@ func (m *Mux) deliver(id byte, p []byte) error {
 		return nil // the peer has not yet seen our close
 	case ch.peerClosed:
 		return protocolError("data on channel %d after its close", id)
+	case ch.message && len(p) > MaxMessage:
+		return protocolError("message of %d bytes on channel %d", len(p), id)
 	case len(p) > ch.rwin:
 		return protocolError("%d bytes on channel %d with %d bytes of credit", len(p), id, ch.rwin)
 	}
