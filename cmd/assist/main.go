@@ -3,6 +3,8 @@
 //
 // Usage:
 //
+//	assist invite [--file PATH] [--expires 1h] [--password-file F] [--name NAME] [--listen ADDR] [--no-portmap] [--allow ask|view|control] [--display :N]
+//	assist join INVITATION [--password-file F] [--rfb 127.0.0.1:PORT] [--no-browser] [--request-control]
 //	assist vnc [--display :N] [--listen 127.0.0.1:5900] [--view-only]
 //
 // Run "assist help" for details.
@@ -28,6 +30,8 @@ type command struct {
 }
 
 var commands = []command{
+	{"invite", "invite an expert to see (and, if you allow, control) this desktop", runInvite},
+	{"join", "join a novice's desktop with an invitation", runJoin},
 	{"vnc", "serve this desktop over RFB on a loopback port, for local VNC viewers and tunnels", runVNC},
 }
 

@@ -1,0 +1,322 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/user"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/assist-project/assist/invitation"
+	"github.com/assist-project/assist/portmap"
+	"github.com/assist-project/assist/screen/x11"
+	"github.com/assist-project/assist/session"
+	"github.com/assist-project/assist/shadow"
+	"github.com/assist-project/assist/transport"
+	"github.com/jezek/xgb"
+)
+
+// defaultInvitePort is where assist invite listens unless told otherwise:
+// fixed, so that a router's port forwarding can be set up once by hand.
+const defaultInvitePort = 5820
+
+func runInvite(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlagSet("invite", os.Stderr)
+	file := fs.String("file", "", "write the invitation to this file (extension "+invitation.FileExtension+")")
+	expires := fs.Duration("expires", time.Hour, "how long the invitation stays valid")
+	passwordFile := fs.String("password-file", "", "read the password from this file instead of generating one")
+	name := fs.String("name", defaultName(), "your name, as the expert sees it")
+	listen := fs.String("listen", ":"+strconv.Itoa(defaultInvitePort), "address to wait for the expert on (port 0 picks a free one)")
+	noPortmap := fs.Bool("no-portmap", false, "do not ask the home router to forward the port (UPnP IGD / NAT-PMP)")
+	allow := fs.String("allow", "ask", "answer consent questions in advance: ask, view or control")
+	display := fs.String("display", os.Getenv("DISPLAY"), "X display to share")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	policy, err := session.ParsePolicy(*allow)
+	if err != nil {
+		return fmt.Errorf("--allow: %w", err)
+	}
+	if *expires <= 0 {
+		return fmt.Errorf("--expires %v: must be positive", *expires)
+	}
+	password, err := invitePassword(*passwordFile)
+	if err != nil {
+		return err
+	}
+	if *display == "" {
+		return errors.New("no display: set DISPLAY or pass --display :N")
+	}
+
+	xgb.Logger = log.New(io.Discard, "", 0)
+	d, err := x11.Open(*display)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (pick another port with --listen :PORT, or :0 for any)", *listen, err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+
+	addrs := localAddrs(ln.Addr().(*net.TCPAddr))
+	if !*noPortmap && !ln.Addr().(*net.TCPAddr).IP.IsLoopback() {
+		m, err := portmap.Map(ctx, "tcp", port, portmap.Options{Description: "assist invitation", Logger: slog.Default()})
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "note: %v\n", err)
+		} else {
+			defer m.Close()
+			addrs = append(addrs, m.External().String())
+			fmt.Fprintf(os.Stderr, "the router forwards %s to this computer (%s)\n", m.External(), m.Method())
+		}
+	}
+
+	now := time.Now()
+	inv, err := invitation.New(*name, *expires, addrs, now)
+	if err != nil {
+		return err
+	}
+	if *file != "" {
+		if err := invitation.WriteFile(*file, inv); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "code: %s\n", inv.ShortCode())
+	fmt.Fprintf(stdout, "password: %s\n", password)
+	if *file != "" {
+		fmt.Fprintf(stdout, "invitation: %s\n", *file)
+	}
+	fmt.Fprintf(stdout, "expires: %s\n", inv.Expires.Local().Format(time.RFC3339))
+	fmt.Fprintf(stdout, "addresses: %s\n", strings.Join(addrs, " "))
+	switch policy {
+	case session.PolicyView:
+		fmt.Fprintln(os.Stderr, "WARNING: --allow view: an expert with the password sees your screen without being asked")
+	case session.PolicyControl:
+		fmt.Fprintln(os.Stderr, "WARNING: --allow control: an expert with the password sees your screen AND controls your mouse and keyboard without being asked")
+	}
+
+	l := transport.NewListener(ln, transport.ListenerConfig{
+		InvitationID: inv.ID,
+		Password:     password,
+		Expires:      inv.Expires,
+		Logger:       slog.Default(),
+	})
+	defer l.Close()
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	sh := shadow.New(d, shadow.Options{DetectScroll: true})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		if err := sh.Run(ctx); err != nil {
+			cancel(fmt.Errorf("capture stopped: %w", err))
+		}
+	})
+	defer cancel(nil)
+
+	con := newConsole(os.Stdin, stdout)
+	defer con.restore()
+	out := con.out
+	host, _ := os.Hostname()
+	fmt.Fprintln(out, "waiting for the expert (press q to stop)")
+	for {
+		actx, acancel := context.WithDeadline(ctx, inv.Expires)
+		conn, err := acceptOrQuit(actx, l, con)
+		acancel()
+		switch {
+		case errors.Is(err, errQuit):
+			fmt.Fprintln(out, "stopped: the invitation is withdrawn")
+			return nil
+		case err != nil && ctx.Err() != nil:
+			if cause := context.Cause(ctx); !errors.Is(cause, context.Canceled) {
+				return cause
+			}
+			return nil
+		case err != nil && time.Now().After(inv.Expires):
+			return fmt.Errorf("the invitation expired at %s without an expert joining; run assist invite again for a new one", inv.Expires.Local().Format(time.Kitchen))
+		case err != nil:
+			return err
+		}
+		fmt.Fprintf(out, "%s connected from %s\n", conn.PeerName(), conn.RemoteAddr())
+		nov, err := session.StartNovice(ctx, conn, conn.PeerName(), session.NoviceConfig{
+			Screen: sh, Input: d, Clipboard: d, Policy: policy,
+			DesktopName: fmt.Sprintf("%s (%s)", inv.Name, host),
+			Logger:      slog.Default(),
+			Audit: func(ev session.Event) {
+				slog.Info("consent", "action", ev.Action, "from", ev.From, "to", ev.To, "expert", ev.Expert, "reason", ev.Reason, "auto", ev.Auto)
+			},
+		})
+		if err != nil {
+			conn.Close()
+			fmt.Fprintf(out, "session refused: %v\n", err)
+			continue
+		}
+		quit := runNoviceUI(nov, con, out)
+		conn.Close()
+		if quit {
+			return nil
+		}
+		if l.Void() {
+			return errors.New("the invitation is void after too many wrong passwords; run assist invite again for a new one")
+		}
+		fmt.Fprintln(out, "waiting for the expert (press q to stop)")
+	}
+}
+
+var errQuit = errors.New("quit")
+
+// acceptOrQuit waits for an authenticated expert, or for the novice to
+// press q.
+func acceptOrQuit(ctx context.Context, l *transport.Listener, con *console) (*transport.Conn, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	type result struct {
+		c   *transport.Conn
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		c, err := l.Accept(ctx)
+		res <- result{c, err}
+	}()
+	for {
+		select {
+		case r := <-res:
+			return r.c, r.err
+		case k := <-con.keys:
+			if k.kind == 'q' {
+				cancel(errQuit)
+				if r := <-res; r.c != nil {
+					r.c.Close()
+				}
+				return nil, errQuit
+			}
+		}
+	}
+}
+
+// runNoviceUI runs the terminal side of one session until it ends. It
+// reports whether the novice asked to stop altogether.
+func runNoviceUI(nov *session.Novice, con *console, out io.Writer) (quit bool) {
+	var pending *session.Question
+	events := nov.Events()
+	for {
+		select {
+		case q := <-nov.Questions():
+			pending = &q
+			fmt.Fprintln(out, q.Text())
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			fmt.Fprintf(out, "state: %s%s\n", ev.To, reasonSuffix(ev.Reason))
+			switch ev.To {
+			case session.Controlling:
+				fmt.Fprintln(out, "the expert controls your mouse and keyboard: press Esc to take control back, q to end the session")
+			case session.Viewing:
+				fmt.Fprintln(out, "the expert sees your screen: press q to end the session, m to send a message")
+			}
+		case text := <-nov.Chats():
+			fmt.Fprintf(out, "expert: %s\n", text)
+		case k := <-con.keys:
+			switch k.kind {
+			case 'y', 'n':
+				if pending != nil {
+					if err := pending.Answer(k.kind == 'y'); err != nil {
+						fmt.Fprintf(out, "too late to answer: %v\n", err)
+					}
+					pending = nil
+				}
+			case esc:
+				if nov.State() == session.Controlling {
+					nov.TakeBack()
+				}
+			case 'q':
+				nov.End("the novice ended the session")
+				quit = true
+			case 'm':
+				if err := nov.SendChat(k.text); err != nil {
+					fmt.Fprintf(out, "message not sent: %v\n", err)
+				}
+			}
+		case <-nov.Done():
+			return quit
+		}
+	}
+}
+
+func reasonSuffix(r string) string {
+	if r == "" {
+		return ""
+	}
+	return " (" + r + ")"
+}
+
+func invitePassword(file string) (string, error) {
+	if file == "" {
+		return invitation.NewPassword()
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("read --password-file: %w", err)
+	}
+	p := invitation.NormalizePassword(strings.TrimRight(string(b), "\r\n"))
+	if p == "" {
+		return "", fmt.Errorf("--password-file %s is empty: put the password on its first line", file)
+	}
+	return p, nil
+}
+
+func defaultName() string {
+	if u, err := user.Current(); err == nil {
+		if u.Name != "" {
+			return strings.SplitN(u.Name, ",", 2)[0]
+		}
+		return u.Username
+	}
+	return "someone"
+}
+
+// localAddrs lists the addresses an expert on the LAN can reach l on.
+func localAddrs(l *net.TCPAddr) []string {
+	port := l.Port
+	if !l.IP.IsUnspecified() {
+		return []string{netip.AddrPortFrom(netip.MustParseAddr(l.IP.String()), uint16(port)).String()}
+	}
+	var out []string
+	ifaces, _ := net.Interfaces()
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok || ipn.IP.To4() == nil || ipn.IP.IsLinkLocalUnicast() {
+				continue
+			}
+			out = append(out, net.JoinHostPort(ipn.IP.String(), strconv.Itoa(port)))
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	}
+	if len(out) > 8 {
+		out = out[:8]
+	}
+	return out
+}
