@@ -367,6 +367,15 @@ func (c *conn) flush() error {
 			return err
 		}
 	}
+	if sent {
+		// Clear the request before writing: the viewer's next request
+		// may arrive as soon as the update is on the wire, and must not
+		// be lost. Requests that arrived while this update was being
+		// built are answered by it.
+		c.mu.Lock()
+		c.requested = false
+		c.mu.Unlock()
+	}
 	if len(c.buf) == 0 {
 		return nil
 	}
@@ -374,11 +383,6 @@ func (c *conn) flush() error {
 		return fmt.Errorf("rfb: write update: %w", err)
 	}
 	c.stats.bytes += uint64(len(c.buf))
-	if sent {
-		c.mu.Lock()
-		c.requested = false
-		c.mu.Unlock()
-	}
 	return nil
 }
 

@@ -570,3 +570,38 @@ func TestServerResize(t *testing.T) {
 		}
 	}
 }
+
+// TestServerPullModelKeepsRequests checks the pull model as benchmarks and
+// simple viewers use it: the next request goes out the moment an update
+// has been read, before anything changed, and must be answered by the
+// next change. A request lost while the server finishes writing an update
+// stalls the viewer for good.
+func TestServerPullModelKeepsRequests(t *testing.T) {
+	ts := startServer(t, 64, 64, false)
+	nc, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewClient(nc, ClientConfig{Encodings: []int32{EncRaw}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.RequestUpdate(false, image.Rectangle{}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		if _, err := c.ReadMessage(); err != nil {
+			t.Fatalf("update %d: %v", i, err)
+		}
+		if err := c.RequestUpdate(true, image.Rectangle{}); err != nil {
+			t.Fatal(err)
+		}
+		ts.desk.change(func(img *screen.Image) image.Rectangle {
+			r := image.Rect(i%48, 0, i%48+16, 16)
+			fillPattern(img, r, i+1)
+			return r
+		})
+		nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	}
+}
