@@ -131,7 +131,11 @@ func (e *Expert) State() (State, string) {
 // OpenDisplay opens a new RFB stream to the novice's desktop. The novice's
 // RFB server answers once the novice has allowed viewing.
 func (e *Expert) OpenDisplay(ctx context.Context) (net.Conn, error) {
-	return e.mux.Open(ctx)
+	ch, err := e.mux.Open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ch, nil
 }
 
 // RequestControl asks the novice for control of mouse and keyboard.

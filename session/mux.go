@@ -2,6 +2,7 @@ package session
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -12,22 +13,26 @@ import (
 	"time"
 )
 
-// The mux carries the session's three channels over one authenticated
-// connection with a framing of its own:
+// The mux carries the session's three fixed channels, and the byte
+// streams the expert opens (one RFB session per local viewer), over one
+// authenticated connection with a framing of its own:
 //
 //	frame = channel id (1 byte) | payload length (3 bytes, big-endian) | payload
 //
-// Why not yamux, HTTP/2 or QUIC streams: the channels are fixed (no
-// stream opening or naming), both ends are ours, and the transport
-// (TCP+TLS, or a WebRTC data channel) already gives ordering, integrity
-// and backpressure. What is left to solve is small: a busy display must
-// never hold up control and chat. Two rules do it:
+// Ids 1 to 3 are the fixed channels, 16 to 255 the dynamic streams; the
+// rest are invalid. Why not yamux, HTTP/2 or QUIC streams: both ends are
+// ours, streams are opened by one side only and need no names, and the
+// transport (TCP+TLS, or a WebRTC data channel) already gives ordering,
+// integrity and backpressure. What is left to solve is small: a busy
+// display must never hold up control and chat, nor another display. Two
+// rules do it:
 //
 //   - Priority on the way out. One writer goroutine builds each batch from
 //     the mux's own frames first, then every pending control and chat
-//     message, then at most one display chunk (16 KiB). A control message
-//     therefore waits for at most one batch, never for a whole screen
-//     update.
+//     message, then at most one chunk (16 KiB) of one byte stream (the
+//     display channel and the dynamic streams take turns). A control
+//     message therefore waits for at most one batch, never for a whole
+//     screen update.
 //   - Credit on the way in. Each channel has a receive window (default
 //     256 KiB): the sender may only have that many unread bytes
 //     outstanding per channel and is given more as the application reads
@@ -41,16 +46,54 @@ import (
 // Channel 0 carries the mux's own frames, 6 bytes each: kind (1 byte),
 // channel id (1 byte), value (4 bytes, big-endian). Kind 1 grants
 // value more bytes of credit on the channel; kind 2 (value 0) says the
-// sender closed the channel. Every channel starts with 64 KiB of credit
-// in each direction; a receiver with a bigger window grants the rest in
-// its first frames, so no negotiation is needed and two muxes with
-// different options still interoperate.
+// sender closed the channel; kind 3 (value 0, reserved) opens stream id.
+// Every channel starts with 64 KiB of credit in each direction; a
+// receiver with a bigger window grants the rest in its first frames, so
+// no negotiation is needed and two muxes with different options still
+// interoperate.
+//
+// Dynamic streams. Exactly one side, the opener (the expert), opens them.
+// The open is an explicit frame rather than implied by the first data
+// frame because the side that accepts the stream speaks first in RFB
+// (the server's ProtocolVersion): it must learn of the stream before any
+// byte flows. The opener queues the open, then its window update, then
+// data, all in wire order, so the acceptor always knows a stream before
+// any other frame for it. Credit is per stream as for the fixed channels,
+// with one twist: the acceptor grants the rest of its window only when
+// the application accepts the stream, so a stream nobody has accepted yet
+// holds at most 64 KiB. At most AcceptBacklog streams wait to be
+// accepted; the acceptor resets any further one at once (it closes its
+// end: the opener reads EOF and its writes fail with ErrPeerClosed) rather
+// than failing the whole session over one viewer too many. At most
+// MaxStreams streams are open at once; an opener never exceeds it, so an
+// open beyond it is a protocol error.
+//
+// Closing and reusing ids needs no acknowledgement: each side sends its
+// close exactly once and nothing for that id after it. A side that has
+// sent its close and received the peer's therefore knows that no frame
+// for the id is in flight either way, and frees the id. The opener can
+// only reuse an id it freed, so its next open follows its close on the
+// wire; and it freed the id only after receiving the acceptor's close, so
+// by the time the acceptor reads the new open it has freed the id too.
 
 // The session's channels.
 const (
 	ChannelDisplay byte = 1 // the RFB stream; a byte stream
 	ChannelControl byte = 2 // consent and session state; one message per frame
 	ChannelChat    byte = 3 // chat; one message per frame
+)
+
+// Dynamic streams.
+const (
+	// FirstStream is the lowest id of a dynamic stream; ids FirstStream
+	// to 255 are streams, opened with Open and accepted with Accept.
+	FirstStream = 16
+	// MaxStreams is how many dynamic streams may be open at once, on
+	// both sides; a stream counts until both sides have closed it.
+	MaxStreams = 64
+	// AcceptBacklog is how many opened streams may wait for Accept;
+	// the acceptor resets any further stream.
+	AcceptBacklog = 16
 )
 
 const (
@@ -60,6 +103,7 @@ const (
 	muxFrameLen        = 6
 	muxWindow     byte = 1
 	muxClose      byte = 2
+	muxOpen       byte = 3
 	displayChunk       = 16 << 10
 	initialWindow      = 64 << 10
 	maxCredit          = 1 << 30
@@ -87,6 +131,10 @@ var ErrProtocol = errors.New("mux protocol error")
 // ErrPeerClosed is returned by writes on a channel the peer closed.
 var ErrPeerClosed = errors.New("session: mux: channel closed by peer")
 
+// ErrTooManyStreams is wrapped by the error Open returns when MaxStreams
+// streams are open.
+var ErrTooManyStreams = errors.New("session: mux: too many open streams")
+
 // MuxOptions tune a Mux; the zero value gives the defaults.
 type MuxOptions struct {
 	// MaxFrame is the largest frame payload accepted from the peer;
@@ -97,23 +145,33 @@ type MuxOptions struct {
 	// the peer may have outstanding on each channel. Zero means
 	// DefaultWindow; values are clamped to [64 KiB, MaxWindow].
 	Window int
+	// Opener makes this side the one that opens dynamic streams (Open);
+	// the other side accepts them (Accept). Exactly one side of a
+	// connection sets it: the expert.
+	Opener bool
 }
 
-// Mux carries the display, control and chat channels over one
-// connection. It owns two goroutines: one reads and demultiplexes, one
-// writes. Both stop when the connection fails, the peer breaks the
-// protocol, or Close is called.
+// Mux carries the display, control and chat channels, and dynamic byte
+// streams, over one connection. It owns two goroutines: one reads and
+// demultiplexes, one writes. Both stop when the connection fails, the
+// peer breaks the protocol, or Close is called.
 type Mux struct {
 	rwc      io.ReadWriteCloser
 	maxFrame int
 	window   int
+	opener   bool
 	local    net.Addr
 	remote   net.Addr
+	accepts  chan *Channel // opened streams waiting for Accept
 
 	mu       sync.Mutex
-	wake     sync.Cond // the writer waits on it for work
-	chans    [lastChannel + 1]*Channel
-	err      error // why the mux stopped; nil while it runs
+	wake     sync.Cond     // the writer waits on it for work
+	chans    [256]*Channel // by id; nil for ids not in use
+	live     []*Channel    // the channels in chans, fixed ones first
+	streams  int           // dynamic streams in live
+	nextID   int           // where Open starts looking for a free id
+	turn     int           // index in live of the next byte stream to send
+	err      error         // why the mux stopped; nil while it runs
 	batchGen uint64
 	doneGen  uint64
 
@@ -125,7 +183,8 @@ type Mux struct {
 
 // NewMux starts multiplexing over rwc and takes ownership of it.
 func NewMux(rwc io.ReadWriteCloser, opts MuxOptions) *Mux {
-	m := &Mux{rwc: rwc, maxFrame: opts.MaxFrame, window: opts.Window, done: make(chan struct{})}
+	m := &Mux{rwc: rwc, maxFrame: opts.MaxFrame, window: opts.Window, opener: opts.Opener,
+		accepts: make(chan *Channel, AcceptBacklog), nextID: FirstStream, done: make(chan struct{})}
 	if m.maxFrame == 0 {
 		m.maxFrame = DefaultMaxFrame
 	}
@@ -140,12 +199,7 @@ func NewMux(rwc io.ReadWriteCloser, opts MuxOptions) *Mux {
 	}
 	m.wake.L = &m.mu
 	for id := ChannelDisplay; id <= lastChannel; id++ {
-		ch := &Channel{m: m, id: id, message: id != ChannelDisplay,
-			rwin: m.window, swin: initialWindow}
-		ch.rcond.L = &m.mu
-		ch.wcond.L = &m.mu
-		ch.owed = m.window - initialWindow
-		m.chans[id] = ch
+		m.addChannelLocked(id, id != ChannelDisplay, m.window-initialWindow)
 	}
 	m.wg.Add(2)
 	go m.readLoop()
@@ -153,14 +207,120 @@ func NewMux(rwc io.ReadWriteCloser, opts MuxOptions) *Mux {
 	return m
 }
 
+// addChannelLocked creates and registers channel id. It starts with the
+// initial credit both ways, and grants the peer grant bytes more in the
+// next batch.
+func (m *Mux) addChannelLocked(id byte, message bool, grant int) *Channel {
+	ch := &Channel{m: m, id: id, message: message,
+		rwin: initialWindow + grant, owed: grant, swin: initialWindow}
+	ch.rcond.L = &m.mu
+	ch.wcond.L = &m.mu
+	m.chans[id] = ch
+	m.live = append(m.live, ch)
+	if id >= FirstStream {
+		m.streams++
+	}
+	return ch
+}
+
+// releaseLocked frees the ids of the streams both sides have closed
+// (see the package comment for why that is enough).
+func (m *Mux) releaseLocked() {
+	live := m.live[:0]
+	for _, ch := range m.live {
+		if ch.id >= FirstStream && ch.closed && ch.peerClosed && !ch.finOwed && !ch.openOwed {
+			m.chans[ch.id] = nil
+			m.streams--
+			ch.rcond.Broadcast()
+			ch.wcond.Broadcast()
+			continue
+		}
+		live = append(live, ch)
+	}
+	clear(m.live[len(live):])
+	m.live = live
+}
+
 // Channel returns channel id (ChannelDisplay, ChannelControl or
-// ChannelChat), or nil for any other id. The same *Channel is returned
-// every time.
+// ChannelChat), or nil for any other id, dynamic streams included. The
+// same *Channel is returned every time.
 func (m *Mux) Channel(id byte) *Channel {
 	if id == channelMux || id > lastChannel {
 		return nil
 	}
 	return m.chans[id]
+}
+
+// Open opens a new dynamic stream, a byte stream like ChannelDisplay, and
+// tells the peer, whose Accept returns it. Only the side with
+// MuxOptions.Opener may open streams. Open does not wait for the peer:
+// the stream may be written at once (the first 64 KiB go out before the
+// peer accepts it, the rest as its application reads). If the peer
+// refuses the stream because AcceptBacklog streams are already waiting,
+// Reads return io.EOF and Writes fail with ErrPeerClosed. Open fails,
+// with an error wrapping ErrTooManyStreams, when MaxStreams streams are
+// open: a stream stays open until both sides have closed it, so Close
+// every stream, even one the peer closed first.
+func (m *Mux) Open(ctx context.Context) (*Channel, error) {
+	if !m.opener {
+		return nil, errors.New("session: mux: open: only the opening side (MuxOptions.Opener) opens streams")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("session: mux: open: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil {
+		return nil, fmt.Errorf("session: mux: open: %w", m.err)
+	}
+	if m.streams >= MaxStreams {
+		return nil, fmt.Errorf("%w: %d streams are open or not yet closed by both sides", ErrTooManyStreams, m.streams)
+	}
+	// MaxStreams is well below the number of ids, so a free one exists.
+	// Ids are taken in turn rather than lowest first, so that an id is
+	// reused as late as possible, which makes traces easier to read.
+	id := m.nextID
+	for m.chans[id] != nil {
+		if id++; id > 255 {
+			id = FirstStream
+		}
+	}
+	if m.nextID = id + 1; m.nextID > 255 {
+		m.nextID = FirstStream
+	}
+	ch := m.addChannelLocked(byte(id), false, m.window-initialWindow)
+	ch.openOwed = true
+	m.wake.Signal()
+	return ch, nil
+}
+
+// Accept returns the next stream the peer opened, waiting for one until
+// ctx is done or the mux stops (the error then wraps ctx.Err() or Err()).
+// Only the side without MuxOptions.Opener accepts streams. The peer may
+// send at most 64 KiB on a stream before it is accepted; Accept grants
+// the rest of the window.
+func (m *Mux) Accept(ctx context.Context) (*Channel, error) {
+	if m.opener {
+		return nil, errors.New("session: mux: accept: the opening side (MuxOptions.Opener) accepts no streams")
+	}
+	select {
+	case <-ctx.Done():
+		return nil, fmt.Errorf("session: mux: accept: %w", ctx.Err())
+	case <-m.done:
+		return nil, fmt.Errorf("session: mux: accept: %w", m.Err())
+	case ch := <-m.accepts:
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.err != nil {
+			return nil, fmt.Errorf("session: mux: accept: %w", m.err)
+		}
+		if grant := m.window - initialWindow; grant > 0 {
+			ch.rwin += grant
+			ch.owed += grant
+			m.wake.Signal()
+		}
+		return ch, nil
+	}
 }
 
 // Done is closed when the mux stops.
@@ -186,7 +346,7 @@ func (m *Mux) Close() error {
 	m.wg.Wait()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, ch := range m.chans[1:] {
+	for _, ch := range m.live {
 		ch.stopTimersLocked()
 	}
 	return m.closeErr
@@ -200,7 +360,7 @@ func (m *Mux) fail(err error) {
 		m.err = err
 		close(m.done)
 		m.wake.Broadcast()
-		for _, ch := range m.chans[1:] {
+		for _, ch := range m.live {
 			ch.rcond.Broadcast()
 			ch.wcond.Broadcast()
 		}
@@ -214,15 +374,16 @@ func protocolError(format string, args ...any) error {
 }
 
 // readFrame reads one frame from r into buf (grown as needed), rejecting
-// unknown channels and payloads that are empty or longer than limit
-// before reading them.
+// invalid channel ids and payloads that are empty or longer than limit
+// before reading them. Whether a stream id is open is for deliver to
+// say.
 func readFrame(r io.Reader, hdr *[frameHeader]byte, buf []byte, limit int) (id byte, payload []byte, err error) {
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return 0, buf, err
 	}
 	id = hdr[0]
 	n := int(hdr[1])<<16 | int(hdr[2])<<8 | int(hdr[3])
-	if id > lastChannel {
+	if id > lastChannel && id < FirstStream {
 		return id, buf, protocolError("unknown channel %d", id)
 	}
 	if n == 0 {
@@ -282,6 +443,8 @@ func (m *Mux) deliver(id byte, p []byte) error {
 	}
 	ch := m.chans[id]
 	switch {
+	case ch == nil:
+		return protocolError("data for stream %d, which is not open", id)
 	case ch.closed:
 		return nil // the peer has not yet seen our close
 	case ch.peerClosed:
@@ -309,10 +472,16 @@ func (m *Mux) deliver(id byte, p []byte) error {
 
 func (m *Mux) deliverMux(p []byte) error {
 	kind, id, v := p[0], p[1], binary.BigEndian.Uint32(p[2:])
-	if id == channelMux || id > lastChannel {
+	if id == channelMux || id > lastChannel && id < FirstStream {
 		return protocolError("mux frame for channel %d", id)
 	}
+	if kind == muxOpen {
+		return m.peerOpenedLocked(id, v)
+	}
 	ch := m.chans[id]
+	if ch == nil {
+		return protocolError("mux frame of kind %d for stream %d, which is not open", kind, id)
+	}
 	switch kind {
 	case muxWindow:
 		if v == 0 || int64(ch.swin)+int64(v) > maxCredit {
@@ -327,8 +496,36 @@ func (m *Mux) deliverMux(p []byte) error {
 		ch.peerClosed = true
 		ch.rcond.Broadcast()
 		ch.wcond.Broadcast()
+		if ch.closed && !ch.finOwed {
+			m.releaseLocked()
+		}
 	default:
 		return protocolError("unknown mux frame kind %d", kind)
+	}
+	return nil
+}
+
+// peerOpenedLocked registers stream id, which the peer opened, and queues
+// it for Accept, or resets it when the backlog is full.
+func (m *Mux) peerOpenedLocked(id byte, v uint32) error {
+	switch {
+	case m.opener:
+		return protocolError("stream %d opened by the accepting side", id)
+	case id < FirstStream:
+		return protocolError("open of fixed channel %d", id)
+	case v != 0:
+		return protocolError("open of stream %d with value %d", id, v)
+	case m.chans[id] != nil:
+		return protocolError("open of stream %d, which is in use", id)
+	case m.streams >= MaxStreams:
+		return protocolError("open of stream %d with %d streams open", id, m.streams)
+	}
+	ch := m.addChannelLocked(id, false, 0)
+	select {
+	case m.accepts <- ch:
+	default:
+		ch.closed, ch.finOwed = true, true
+		m.wake.Signal()
 	}
 	return nil
 }
@@ -355,18 +552,18 @@ func (m *Mux) writeLoop() {
 		}
 		m.mu.Lock()
 		m.doneGen = m.batchGen
-		for _, ch := range m.chans[1:] {
+		for _, ch := range m.live {
 			ch.wcond.Broadcast()
 		}
 	}
 }
 
 func (m *Mux) hasWorkLocked() bool {
-	for _, ch := range m.chans[1:] {
+	for _, ch := range m.live {
+		if ch.openOwed || ch.finOwed {
+			return true
+		}
 		if ch.closed {
-			if ch.finOwed {
-				return true
-			}
 			continue
 		}
 		if ch.owed > 0 || ch.sendableLocked() > 0 {
@@ -377,9 +574,16 @@ func (m *Mux) hasWorkLocked() bool {
 }
 
 // fillLocked builds one batch: the mux's frames, then control and chat
-// messages, then at most one display chunk.
+// messages, then at most one chunk of one byte stream, taken in turn.
+// Each channel's open, window update and close go out in that order, and
+// nothing for a channel follows its close.
 func (m *Mux) fillLocked(b []byte, gen uint64) []byte {
-	for _, ch := range m.chans[1:] {
+	release := false
+	for _, ch := range m.live {
+		if ch.openOwed {
+			b = appendMuxFrame(b, muxOpen, ch.id, 0)
+			ch.openOwed = false
+		}
 		if ch.owed > 0 && !ch.closed {
 			b = appendMuxFrame(b, muxWindow, ch.id, uint32(ch.owed))
 			ch.owed = 0
@@ -387,22 +591,38 @@ func (m *Mux) fillLocked(b []byte, gen uint64) []byte {
 		if ch.finOwed {
 			b = appendMuxFrame(b, muxClose, ch.id, 0)
 			ch.finOwed = false
+			release = release || ch.peerClosed
 		}
 	}
-	for _, id := range [...]byte{ChannelControl, ChannelChat, ChannelDisplay} {
-		ch := m.chans[id]
-		n := ch.sendableLocked()
-		if n == 0 {
-			continue
+	b = m.appendDataLocked(b, m.chans[ChannelControl], gen)
+	b = m.appendDataLocked(b, m.chans[ChannelChat], gen)
+	for i, n := 0, len(m.live); i < n; i++ {
+		ch := m.live[(m.turn+i)%n]
+		if !ch.message && ch.sendableLocked() > 0 {
+			b = m.appendDataLocked(b, ch, gen)
+			m.turn = (m.turn + i + 1) % n
+			break
 		}
-		b = appendFrameHeader(b, id, n)
-		b = append(b, ch.pending[:n]...)
-		ch.pending = ch.pending[n:]
-		ch.swin -= n
-		ch.sent += uint64(n)
-		ch.gen = gen
-		ch.wcond.Broadcast()
 	}
+	if release {
+		m.releaseLocked()
+	}
+	return b
+}
+
+// appendDataLocked moves what ch may send now into a frame.
+func (m *Mux) appendDataLocked(b []byte, ch *Channel, gen uint64) []byte {
+	n := ch.sendableLocked()
+	if n == 0 {
+		return b
+	}
+	b = appendFrameHeader(b, ch.id, n)
+	b = append(b, ch.pending[:n]...)
+	ch.pending = ch.pending[n:]
+	ch.swin -= n
+	ch.sent += uint64(n)
+	ch.gen = gen
+	ch.wcond.Broadcast()
 	return b
 }
 
@@ -411,12 +631,12 @@ func appendMuxFrame(b []byte, kind, id byte, v uint32) []byte {
 	return binary.BigEndian.AppendUint32(append(b, kind, id), v)
 }
 
-// Channel is one of a Mux's channels. It implements net.Conn, so the RFB
-// server and client run over the display channel unchanged. On the
-// display channel Read and Write are a byte stream. On the control and
-// chat channels each Write is one message (at most MaxMessage bytes)
-// and a Read never returns bytes of two messages; ReadMessage returns
-// one whole message.
+// Channel is one of a Mux's channels or dynamic streams. It implements
+// net.Conn, so the RFB server and client run over the display channel
+// and streams unchanged. On the display channel and on streams Read and
+// Write are a byte stream. On the control and chat channels each Write
+// is one message (at most MaxMessage bytes) and a Read never returns
+// bytes of two messages; ReadMessage returns one whole message.
 //
 // Read and Write may be called concurrently; concurrent Writes are
 // serialized, each one's bytes contiguous. Deadlines apply to both; a
@@ -450,9 +670,15 @@ type Channel struct {
 	wtimer    *time.Timer
 	closed    bool
 	finOwed   bool
+	openOwed  bool // a stream we opened and have not yet announced
 }
 
 var _ net.Conn = (*Channel)(nil)
+
+// ID is the channel's id: ChannelDisplay, ChannelControl, ChannelChat,
+// or a stream's id, FirstStream or above. A stream's id is reused once
+// both sides have closed it.
+func (ch *Channel) ID() byte { return ch.id }
 
 // sendableLocked is how many pending bytes may go into the next frame.
 func (ch *Channel) sendableLocked() int {
@@ -642,7 +868,8 @@ func (ch *Channel) writeErrLocked() error {
 // Close closes this channel alone and tells the peer, whose Reads then
 // return io.EOF once they have drained what arrived, and whose Writes
 // fail with ErrPeerClosed. Blocked Reads and Writes here return
-// net.ErrClosed. The channel cannot be reopened.
+// net.ErrClosed. The channel cannot be reopened. A stream's id is freed
+// once the peer has closed its end too.
 func (ch *Channel) Close() error {
 	m := ch.m
 	m.mu.Lock()
@@ -705,7 +932,9 @@ func (ch *Channel) armLocked(old *time.Timer, t time.Time, c *sync.Cond) *time.T
 	if old != nil {
 		old.Stop()
 	}
-	if t.IsZero() {
+	if t.IsZero() || ch.closed {
+		// A closed channel's Reads and Writes fail at once; a timer
+		// would only outlive it.
 		return nil
 	}
 	c.Broadcast() // waiters re-check: the deadline may already be past

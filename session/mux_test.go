@@ -2,8 +2,13 @@ package session
 
 import (
 	"bytes"
+	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"image"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"runtime"
@@ -11,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/assist-project/assist/rfb"
+	"github.com/assist-project/assist/screen"
+	"github.com/assist-project/assist/shadow"
 	"golang.org/x/net/nettest"
 )
 
@@ -48,8 +56,12 @@ func tcpPair(t *testing.T, opts MuxOptions) (*Mux, *Mux) {
 	return muxPair(t, a, r.c, opts)
 }
 
+// muxPair returns two muxes over a and b; with opts.Opener the first
+// opens streams and the second accepts them.
 func muxPair(t *testing.T, a, b net.Conn, opts MuxOptions) (*Mux, *Mux) {
-	ma, mb := NewMux(a, opts), NewMux(b, opts)
+	acceptor := opts
+	acceptor.Opener = false
+	ma, mb := NewMux(a, opts), NewMux(b, acceptor)
 	t.Cleanup(func() {
 		ma.Close()
 		mb.Close()
@@ -562,6 +574,8 @@ func FuzzReadFrame(f *testing.F) {
 	f.Add(muxFrame(muxClose, ChannelChat, 0))
 	f.Add([]byte{ChannelDisplay, 0xff, 0xff, 0xff})
 	f.Add([]byte{0, 0, 0, 6, 1, 1, 0, 0, 0, 0})
+	f.Add(append(muxFrame(muxOpen, FirstStream, 0), frame(FirstStream, []byte("RFB 003.008\n"))...))
+	f.Add(append(append(muxFrame(muxOpen, 200, 0), muxFrame(muxClose, 200, 0)...), muxFrame(muxOpen, 200, 0)...))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// The parser alone.
 		var hdr [frameHeader]byte
@@ -571,7 +585,7 @@ func FuzzReadFrame(f *testing.F) {
 			if err != nil {
 				break
 			}
-			if id > lastChannel || len(p) == 0 || len(p) > MaxMessage {
+			if id > lastChannel && id < FirstStream || len(p) == 0 || len(p) > MaxMessage {
 				t.Fatalf("accepted frame on %d of %d bytes", id, len(p))
 			}
 		}
@@ -582,6 +596,15 @@ func FuzzReadFrame(f *testing.F) {
 			ch := m.Channel(id)
 			wg.Go(func() { io.Copy(io.Discard, ch) })
 		}
+		wg.Go(func() {
+			for {
+				s, err := m.Accept(context.Background())
+				if err != nil {
+					return
+				}
+				wg.Go(func() { io.Copy(io.Discard, s) })
+			}
+		})
 		wg.Wait()
 		m.Close()
 	})
@@ -599,5 +622,819 @@ func BenchmarkMuxDisplay(b *testing.B) {
 		if _, err := ma.Channel(ChannelDisplay).Write(buf); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// seeded is pattern(n) shifted by seed, so that bytes of one stream
+// showing up on another are caught.
+func seeded(n, seed int) []byte {
+	b := pattern(n)
+	for i := range b {
+		b[i] += byte(seed * 29)
+	}
+	return b
+}
+
+// streamData is what each end of stream id sends in the tests.
+func streamData(id byte, opener bool) []byte {
+	if opener {
+		return seeded(512<<10+int(id)*1001, int(id))
+	}
+	return seeded(256<<10+int(id)*777, int(id)+100)
+}
+
+// exchange writes out on ch while reading len(want) bytes, checks them,
+// and closes ch.
+func exchange(ch *Channel, out, want []byte) error {
+	werr := make(chan error, 1)
+	go func() {
+		_, err := ch.Write(out)
+		werr <- err
+	}()
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(ch, got); err != nil {
+		ch.Close()
+		<-werr
+		return fmt.Errorf("stream %d: read: %w", ch.ID(), err)
+	}
+	if err := <-werr; err != nil {
+		ch.Close()
+		return fmt.Errorf("stream %d: write: %w", ch.ID(), err)
+	}
+	if !bytes.Equal(got, want) {
+		ch.Close()
+		return fmt.Errorf("stream %d: data corrupted", ch.ID())
+	}
+	return ch.Close()
+}
+
+// streamCounts reports the mux's open dynamic streams and channels in
+// use, for leak checks.
+func streamCounts(m *Mux) (streams, live int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id := FirstStream; id < len(m.chans); id++ {
+		if m.chans[id] != nil {
+			streams++
+		}
+	}
+	if streams != m.streams {
+		panic(fmt.Sprintf("%d streams registered, %d counted", streams, m.streams))
+	}
+	return m.streams, len(m.live)
+}
+
+// settle makes a round trip on the control channel from a to b and back.
+// Frames go out in order, and a stream's close is framed before any
+// later message, so afterwards each side has seen every close the other
+// had queued: stream counts are final.
+func settle(t *testing.T, a, b *Mux) {
+	t.Helper()
+	for _, p := range [][2]*Mux{{a, b}, {b, a}} {
+		errc := make(chan error, 1)
+		go func() { errc <- SendMessage(p[0].Channel(ChannelControl), Chat{Text: "settle"}) }()
+		if _, err := ReceiveMessage(p[1].Channel(ChannelControl)); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func assertNoStreams(t *testing.T, ms ...*Mux) {
+	t.Helper()
+	for _, m := range ms {
+		if s, l := streamCounts(m); s != 0 || l != int(lastChannel) {
+			t.Fatalf("%d streams and %d channels left", s, l)
+		}
+	}
+}
+
+// TestMuxStreams: several streams opened at once carry bulk data both
+// ways, each intact and in order, while control messages keep flowing.
+func TestMuxStreams(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			a, b := tr.pair(t, MuxOptions{Opener: true})
+			const n = 6
+			ctx := context.Background()
+			errs := make(chan error, 2*n+1)
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				for range n {
+					s, err := b.Accept(ctx)
+					if err != nil {
+						errs <- err
+						return
+					}
+					wg.Go(func() { errs <- exchange(s, streamData(s.ID(), false), streamData(s.ID(), true)) })
+				}
+			})
+			ids := make(chan byte, n)
+			for range n {
+				wg.Go(func() {
+					s, err := a.Open(ctx)
+					if err != nil {
+						errs <- err
+						return
+					}
+					ids <- s.ID()
+					errs <- exchange(s, streamData(s.ID(), true), streamData(s.ID(), false))
+				})
+			}
+			for i := range 100 {
+				from, to := a, b
+				if i%2 == 1 {
+					from, to = b, a
+				}
+				go SendMessage(from.Channel(ChannelControl), Chat{Text: fmt.Sprint(i)})
+				m, err := ReceiveMessage(to.Channel(ChannelControl))
+				if err != nil || m != (Chat{Text: fmt.Sprint(i)}) {
+					t.Fatalf("control message %d: %v, %v", i, m, err)
+				}
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Error(err)
+				}
+			}
+			close(ids)
+			seen := map[byte]bool{}
+			for id := range ids {
+				if id < FirstStream || seen[id] {
+					t.Errorf("stream id %d given out wrongly", id)
+				}
+				seen[id] = true
+			}
+			settle(t, a, b)
+			assertNoStreams(t, a, b)
+		})
+	}
+}
+
+// TestMuxStreamReuse opens and closes streams many times, closing first
+// on either side and concurrently, so that ids are reused, and checks
+// that nothing is left behind.
+func TestMuxStreamReuse(t *testing.T) {
+	ctx := context.Background()
+	t.Run("sequential", func(t *testing.T) {
+		a, b := pipePair(t, MuxOptions{Opener: true})
+		uses := map[byte]int{}
+		for i := range 500 {
+			s, err := a.Open(ctx)
+			if err != nil {
+				t.Fatalf("cycle %d: %v", i, err)
+			}
+			uses[s.ID()]++
+			if _, err := s.Write([]byte("ping")); err != nil {
+				t.Fatal(err)
+			}
+			if i%2 == 1 {
+				s.Close() // the opener closes first
+			}
+			r, err := b.Accept(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.ID() != s.ID() {
+				t.Fatalf("opened %d, accepted %d", s.ID(), r.ID())
+			}
+			got := make([]byte, 4)
+			if _, err := io.ReadFull(r, got); err != nil || string(got) != "ping" {
+				t.Fatalf("cycle %d: read %q, %v", i, got, err)
+			}
+			if i%2 == 1 {
+				if _, err := r.Read(got); err != io.EOF {
+					t.Fatalf("cycle %d: read after the opener closed: %v", i, err)
+				}
+				r.Close()
+				continue
+			}
+			if _, err := r.Write([]byte("pong")); err != nil {
+				t.Fatal(err)
+			}
+			r.Close()
+			if _, err := io.ReadFull(s, got); err != nil || string(got) != "pong" {
+				t.Fatalf("cycle %d: read %q, %v", i, got, err)
+			}
+			if _, err := s.Read(got); err != io.EOF {
+				t.Fatalf("cycle %d: read after the acceptor closed: %v", i, err)
+			}
+			s.Close()
+		}
+		reused := false
+		for id, n := range uses {
+			if id < FirstStream {
+				t.Fatalf("stream id %d", id)
+			}
+			reused = reused || n > 1
+		}
+		if !reused {
+			t.Fatal("no id was reused")
+		}
+		settle(t, a, b)
+		assertNoStreams(t, a, b)
+	})
+	t.Run("concurrent", func(t *testing.T) {
+		a, b := tcpPair(t, MuxOptions{Opener: true})
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		acceptDone := make(chan struct{})
+		wg.Go(func() {
+			defer close(acceptDone)
+			for range 500 {
+				r, err := b.Accept(ctx)
+				if err != nil {
+					errs <- err
+					return
+				}
+				wg.Go(func() {
+					defer r.Close()
+					buf := make([]byte, 64)
+					n, err := io.ReadFull(r, buf[:8])
+					if err == nil {
+						_, err = r.Write(buf[:n])
+					}
+					if err != nil {
+						errs <- fmt.Errorf("acceptor, stream %d: %w", r.ID(), err)
+					}
+				})
+			}
+		})
+		for w := range 4 {
+			wg.Go(func() {
+				for i := range 125 {
+					s, err := a.Open(ctx)
+					if err != nil {
+						errs <- err
+						return
+					}
+					msg := fmt.Appendf(nil, "%03d:%04d", w, i)
+					got := make([]byte, len(msg))
+					_, err = s.Write(msg)
+					if err == nil {
+						_, err = io.ReadFull(s, got)
+					}
+					if err == nil && !bytes.Equal(got, msg) {
+						err = fmt.Errorf("echo %q of %q", got, msg)
+					}
+					if err == nil {
+						if _, rerr := s.Read(got); rerr != io.EOF {
+							err = fmt.Errorf("read after the acceptor closed: %v", rerr)
+						}
+					}
+					s.Close()
+					if err != nil {
+						errs <- fmt.Errorf("opener, stream %d: %w", s.ID(), err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		settle(t, a, b)
+		assertNoStreams(t, a, b)
+	})
+}
+
+// TestMuxStalledStream: a stream nobody reads, in either direction, and
+// a stream nobody has accepted yet, hold up neither the other streams
+// nor the control channel nor the display.
+func TestMuxStalledStream(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			a, b := tr.pair(t, MuxOptions{Opener: true})
+			ctx := context.Background()
+			big := seeded(8<<20, 1)
+			s1, err := a.Open(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r1, err := b.Accept(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w1, w2 := make(chan error, 1), make(chan error, 1)
+			go func() { _, err := s1.Write(big); w1 <- err }()
+			go func() { _, err := r1.Write(big); w2 <- err }()
+
+			// A stream the acceptor has not accepted yet.
+			pend, err := a.Open(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pendData := seeded(1<<20, 3)
+			w3 := make(chan error, 1)
+			go func() { _, err := pend.Write(pendData); w3 <- err }()
+
+			// Control and the fixed display channel get through.
+			for i := range 50 {
+				go SendMessage(a.Channel(ChannelControl), Chat{Text: "still here"})
+				if _, err := ReceiveMessage(b.Channel(ChannelControl)); err != nil {
+					t.Fatalf("message %d: %v", i, err)
+				}
+			}
+			disp := seeded(1<<20, 4)
+			go a.Channel(ChannelDisplay).Write(disp)
+			got := make([]byte, len(disp))
+			if _, err := io.ReadFull(b.Channel(ChannelDisplay), got); err != nil || !bytes.Equal(got, disp) {
+				t.Fatalf("display past a stalled stream: %v", err)
+			}
+
+			r2 := make(chan *Channel, 1)
+			go func() {
+				// Accept returns the pending stream first.
+				p, err := b.Accept(ctx)
+				if err != nil {
+					t.Error(err)
+				}
+				r2 <- p
+			}()
+			rpend := <-r2
+			if rpend.ID() != pend.ID() {
+				t.Fatalf("accepted %d, want %d", rpend.ID(), pend.ID())
+			}
+
+			// Another stream moves megabytes both ways past the stalled ones.
+			s3, err := a.Open(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			errc := make(chan error, 1)
+			go func() {
+				r3, err := b.Accept(ctx)
+				if err != nil {
+					errc <- err
+					return
+				}
+				errc <- exchange(r3, seeded(2<<20, 6), seeded(2<<20, 5))
+			}()
+			if err := exchange(s3, seeded(2<<20, 5), seeded(2<<20, 6)); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+			for i, w := range []chan error{w1, w2, w3} {
+				select {
+				case err := <-w:
+					t.Fatalf("write %d finished (%v) while nobody read it", i+1, err)
+				default:
+				}
+			}
+
+			// Now read the stalled streams: everything arrives intact.
+			for _, c := range []struct {
+				ch   *Channel
+				want []byte
+				w    chan error
+			}{{r1, big, w1}, {s1, big, w2}, {rpend, pendData, w3}} {
+				got := make([]byte, len(c.want))
+				if _, err := io.ReadFull(c.ch, got); err != nil || !bytes.Equal(got, c.want) {
+					t.Fatalf("stream %d after the stall: %v", c.ch.ID(), err)
+				}
+				if err := <-c.w; err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, ch := range []*Channel{s1, r1, pend, rpend} {
+				ch.Close()
+			}
+			settle(t, a, b)
+			assertNoStreams(t, a, b)
+		})
+	}
+}
+
+func TestMuxStreamHostileFrames(t *testing.T) {
+	open := func(id byte) []byte { return muxFrame(muxOpen, id, 0) }
+	opens := func(n int) [][]byte {
+		var fs [][]byte
+		for i := range n {
+			fs = append(fs, open(byte(FirstStream+i)))
+		}
+		return fs
+	}
+	tests := []struct {
+		name   string
+		opener bool
+		frames [][]byte
+	}{
+		{"data on a never-opened stream", false, [][]byte{frame(FirstStream, []byte("x"))}},
+		{"data on stream 255", false, [][]byte{frame(255, []byte("x"))}},
+		{"window on a never-opened stream", false, [][]byte{muxFrame(muxWindow, FirstStream, 1)}},
+		{"close of a never-opened stream", false, [][]byte{muxFrame(muxClose, 100, 0)}},
+		{"open from the acceptor", true, [][]byte{open(FirstStream)}},
+		{"duplicate open", false, [][]byte{open(20), open(20)}},
+		{"open of a fixed channel", false, [][]byte{open(ChannelControl)}},
+		{"open of a reserved id", false, [][]byte{open(FirstStream - 1)}},
+		{"open of channel 0", false, [][]byte{open(0)}},
+		{"open with a value", false, [][]byte{muxFrame(muxOpen, FirstStream, 1)}},
+		{"data after the peer's close", false, [][]byte{open(30), muxFrame(muxClose, 30, 0), frame(30, []byte("x"))}},
+		{"reopen after the peer's close alone", false, [][]byte{open(30), muxFrame(muxClose, 30, 0), open(30)}},
+		{"credit exceeded before accept", false, append([][]byte{open(FirstStream)}, func() [][]byte {
+			var fs [][]byte
+			for range initialWindow/(16<<10) + 1 {
+				fs = append(fs, frame(FirstStream, make([]byte, 16<<10)))
+			}
+			return fs
+		}()...)},
+		{"more than MaxStreams", false, opens(MaxStreams + 1)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := hostile(t, MuxOptions{Opener: tt.opener}, true, tt.frames...)
+			if !errors.Is(err, ErrProtocol) {
+				t.Fatalf("err = %v, want a protocol error", err)
+			}
+			t.Log(err)
+		})
+	}
+	t.Run("MaxStreams is allowed", func(t *testing.T) {
+		a, b := net.Pipe()
+		m := NewMux(a, MuxOptions{})
+		defer m.Close()
+		defer b.Close()
+		go io.Copy(io.Discard, b)
+		for _, f := range opens(MaxStreams) {
+			if _, err := b.Write(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := b.Write(frame(FirstStream, []byte("ok"))); err != nil {
+			t.Fatal(err)
+		}
+		s, err := m.Accept(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := io.ReadAll(io.LimitReader(s, 2)); err != nil || string(got) != "ok" {
+			t.Fatalf("read %q, %v", got, err)
+		}
+		if m.Err() != nil {
+			t.Fatal(m.Err())
+		}
+	})
+}
+
+// nextFrame returns the next frame the mux sent for stream id.
+func nextFrame(t *testing.T, frames <-chan rawFrame, id byte) rawFrame {
+	t.Helper()
+	for f := range frames {
+		if f.id == id || f.id == channelMux && f.payload[1] == id {
+			return f
+		}
+	}
+	t.Fatalf("connection ended before a frame for stream %d", id)
+	return rawFrame{}
+}
+
+// TestMuxStreamLifecycle drives an acceptor with raw frames through the
+// backlog reset, the release of a closed id, its reuse, and the credit
+// grant on Accept.
+func TestMuxStreamLifecycle(t *testing.T) {
+	a, b := net.Pipe()
+	m := NewMux(a, MuxOptions{})
+	defer m.Close()
+	frames := make(chan rawFrame, 1024)
+	go rawPeer(t, b, frames)
+	defer b.Close()
+	send := func(fs ...[]byte) {
+		t.Helper()
+		for _, f := range fs {
+			if _, err := b.Write(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ctx := context.Background()
+	for i := range AcceptBacklog + 1 {
+		send(muxFrame(muxOpen, byte(FirstStream+i), 0))
+	}
+	// The backlog is full: the last stream is reset, the session lives.
+	last := byte(FirstStream + AcceptBacklog)
+	if f := nextFrame(t, frames, last); f.id != channelMux || f.payload[0] != muxClose {
+		t.Fatalf("frame %v for the stream beyond the backlog, want a close", f)
+	}
+	// Our close frees the id; it can be opened again.
+	send(muxFrame(muxClose, last, 0))
+	for i := range AcceptBacklog {
+		s, err := m.Accept(ctx)
+		if err != nil || s.ID() != byte(FirstStream+i) {
+			t.Fatalf("accept %d: %v, %v", i, s, err)
+		}
+		// Accepting grants the rest of the window, not before.
+		f := nextFrame(t, frames, s.ID())
+		if f.id != channelMux || f.payload[0] != muxWindow || binary.BigEndian.Uint32(f.payload[2:]) != DefaultWindow-initialWindow {
+			t.Fatalf("frame %v after accepting stream %d, want a window update", f, s.ID())
+		}
+	}
+	send(muxFrame(muxOpen, last, 0), frame(last, []byte("again")))
+	s, err := m.Accept(ctx)
+	if err != nil || s.ID() != last {
+		t.Fatalf("accept of the reopened stream: %v, %v", s, err)
+	}
+	got := make([]byte, 5)
+	if _, err := io.ReadFull(s, got); err != nil || string(got) != "again" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	nextFrame(t, frames, last) // the window update
+	s.Close()
+	if f := nextFrame(t, frames, last); f.id != channelMux || f.payload[0] != muxClose {
+		t.Fatalf("frame %v after Close, want a close", f)
+	}
+	// Both sides closed: the id is free, and a frame for it is an error.
+	send(muxFrame(muxClose, last, 0))
+	send(frame(last, []byte("late")))
+	<-m.Done()
+	if !errors.Is(m.Err(), ErrProtocol) {
+		t.Fatalf("data for a freed stream: %v", m.Err())
+	}
+}
+
+func TestMuxOpenAccept(t *testing.T) {
+	t.Run("roles", func(t *testing.T) {
+		a, b := pipePair(t, MuxOptions{Opener: true})
+		if _, err := a.Accept(context.Background()); err == nil {
+			t.Fatal("the opener accepted")
+		}
+		if _, err := b.Open(context.Background()); err == nil {
+			t.Fatal("the acceptor opened")
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := a.Open(ctx); !errors.Is(err, context.Canceled) {
+			t.Fatalf("open with a done context: %v", err)
+		}
+		if m := a.Channel(FirstStream); m != nil {
+			t.Fatal("Channel returned a stream")
+		}
+	})
+	t.Run("accept unblocks on ctx", func(t *testing.T) {
+		_, b := pipePair(t, MuxOptions{Opener: true})
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() {
+			_, err := b.Accept(ctx)
+			errc <- err
+		}()
+		cancel()
+		if err := <-errc; !errors.Is(err, context.Canceled) {
+			t.Fatalf("accept: %v", err)
+		}
+	})
+	t.Run("accept unblocks on Close", func(t *testing.T) {
+		_, b := pipePair(t, MuxOptions{Opener: true})
+		errc := make(chan error, 1)
+		go func() {
+			_, err := b.Accept(context.Background())
+			errc <- err
+		}()
+		b.Close()
+		if err := <-errc; !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("accept: %v", err)
+		}
+	})
+	t.Run("accept unblocks when the peer leaves", func(t *testing.T) {
+		a, b := pipePair(t, MuxOptions{Opener: true})
+		errc := make(chan error, 1)
+		go func() {
+			_, err := b.Accept(context.Background())
+			errc <- err
+		}()
+		a.Close()
+		if err := <-errc; err == nil || !errors.Is(err, b.Err()) {
+			t.Fatalf("accept: %v (mux: %v)", err, b.Err())
+		}
+		if _, err := a.Open(context.Background()); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("open after Close: %v", err)
+		}
+	})
+	t.Run("too many streams", func(t *testing.T) {
+		a, b := pipePair(t, MuxOptions{Opener: true})
+		ctx := context.Background()
+		var streams []*Channel
+		for range MaxStreams {
+			s, err := a.Open(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			streams = append(streams, s)
+		}
+		if _, err := a.Open(ctx); !errors.Is(err, ErrTooManyStreams) {
+			t.Fatalf("open beyond MaxStreams: %v", err)
+		}
+		// A stream closed here alone still holds its id...
+		streams[0].Close()
+		settle(t, a, b)
+		if _, err := a.Open(ctx); !errors.Is(err, ErrTooManyStreams) {
+			t.Fatalf("open with a half-closed stream: %v", err)
+		}
+		// ...until the acceptor closes it too. Streams beyond the backlog
+		// were reset by the acceptor: they read EOF.
+		r, err := b.Accept(ctx)
+		if err != nil || r.ID() != streams[0].ID() {
+			t.Fatalf("accept: %v, %v", r, err)
+		}
+		if _, err := r.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("read of a stream the opener closed: %v", err)
+		}
+		r.Close()
+		reset := streams[AcceptBacklog]
+		if _, err := reset.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("read of a reset stream: %v", err)
+		}
+		if _, err := reset.Write([]byte("x")); !errors.Is(err, ErrPeerClosed) {
+			t.Fatalf("write on a reset stream: %v", err)
+		}
+		settle(t, a, b)
+		s, err := a.Open(ctx)
+		if err != nil {
+			t.Fatalf("open after a stream was freed: %v", err)
+		}
+		s.Close()
+	})
+}
+
+// staticDesktop is a screen.Capturer showing a fixed picture: enough for
+// an RFB server over a stream. (rfb's memDesktop does more; the package
+// boundary keeps it out of reach.)
+type staticDesktop struct{ img *screen.Image }
+
+func newStaticDesktop(w, h int) *staticDesktop {
+	img := screen.NewImage(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			i := img.PixOffset(x, y)
+			v := x*7 + y*13
+			img.Pix[i], img.Pix[i+1], img.Pix[i+2] = byte(v), byte(v>>3^y), byte(x*y>>4)
+		}
+	}
+	return &staticDesktop{img: img}
+}
+
+func (d *staticDesktop) Size() image.Point { return d.img.Rect.Size() }
+
+func (d *staticDesktop) Next(ctx context.Context) (screen.Change, error) {
+	<-ctx.Done()
+	return screen.Change{}, ctx.Err()
+}
+
+func (d *staticDesktop) Grab(dst *screen.Image, r image.Rectangle) error {
+	dst.CopyFrom(d.img, r)
+	return nil
+}
+
+func (d *staticDesktop) Cursor() (*screen.Cursor, error) {
+	return &screen.Cursor{Size: image.Pt(2, 2), Pix: make([]uint32, 4)}, nil
+}
+
+func (d *staticDesktop) Close() error { return nil }
+
+func sameImage(a, b *screen.Image) bool {
+	if a.Rect != b.Rect {
+		return false
+	}
+	for y := a.Rect.Min.Y; y < a.Rect.Max.Y; y++ {
+		for x := a.Rect.Min.X; x < a.Rect.Max.X; x++ {
+			i, j := a.PixOffset(x, y), b.PixOffset(x, y)
+			if !bytes.Equal(a.Pix[i:i+3], b.Pix[j:j+3]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// TestMuxStreamsRFB runs the real RFB server over accepted streams and
+// the RFB client over opened ones: two viewers at once, as when the
+// expert watches in a VNC viewer and a browser.
+func TestMuxStreamsRFB(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			a, b := tr.pair(t, MuxOptions{Opener: true})
+			desk := newStaticDesktop(640, 400) // 1 MiB raw: more than a window
+			sh := shadow.New(desk, shadow.Options{})
+			srv := &rfb.Server{Screen: sh, Name: "stream desktop", Logger: slog.New(slog.DiscardHandler)}
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg, served sync.WaitGroup
+			defer func() {
+				cancel()
+				wg.Wait()
+				served.Wait()
+			}()
+			wg.Go(func() { sh.Run(ctx) })
+			wg.Go(func() {
+				for {
+					s, err := b.Accept(ctx)
+					if err != nil {
+						return
+					}
+					served.Go(func() { srv.ServeConn(ctx, s) })
+				}
+			})
+			var cwg sync.WaitGroup
+			for _, encs := range [][]int32{{rfb.EncRaw}, {rfb.EncZRLE}, {rfb.EncTight}} {
+				s, err := a.Open(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				cwg.Go(func() {
+					defer s.Close()
+					c, err := rfb.NewClient(s, rfb.ClientConfig{Shared: true, Encodings: encs})
+					if err != nil {
+						t.Errorf("stream %d: handshake: %v", s.ID(), err)
+						return
+					}
+					if c.Name() != "stream desktop" {
+						t.Errorf("desktop name %q", c.Name())
+					}
+					// A full update first; incremental ones after wait for
+					// the shadow's first capture if it had not run yet.
+					incremental := false
+					for range 20 {
+						if err := c.RequestUpdate(incremental, image.Rect(0, 0, 640, 400)); err != nil {
+							t.Errorf("stream %d: request: %v", s.ID(), err)
+							return
+						}
+						for {
+							msg, err := c.ReadMessage()
+							if err != nil {
+								t.Errorf("stream %d: %v", s.ID(), err)
+								return
+							}
+							if msg.Type == rfb.ServerFramebufferUpdate {
+								break
+							}
+						}
+						if sameImage(c.Framebuffer(), desk.img) {
+							return
+						}
+						incremental = true
+					}
+					t.Errorf("stream %d: the framebuffer never matched the desktop", s.ID())
+				})
+			}
+			// Control keeps flowing while the viewers load.
+			for i := range 20 {
+				go SendMessage(b.Channel(ChannelControl), Chat{Text: "watching"})
+				if _, err := ReceiveMessage(a.Channel(ChannelControl)); err != nil {
+					t.Fatalf("control message %d: %v", i, err)
+				}
+			}
+			cwg.Wait()
+			if t.Failed() {
+				return
+			}
+			// The viewers closed their streams: the server ends each
+			// session and closes its end, which frees the ids. Every
+			// ServeConn started before its viewer's handshake completed,
+			// so served counts them all.
+			served.Wait()
+			settle(t, a, b)
+			assertNoStreams(t, a, b)
+		})
+	}
+}
+
+func BenchmarkMuxStreams(b *testing.B) {
+	a, c := net.Pipe()
+	ma, mc := NewMux(a, MuxOptions{Opener: true}), NewMux(c, MuxOptions{})
+	defer ma.Close()
+	defer mc.Close()
+	const n = 2
+	ctx := context.Background()
+	var ss []*Channel
+	for range n {
+		s, err := ma.Open(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, err := mc.Accept(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		go io.Copy(io.Discard, r)
+		ss = append(ss, s)
+	}
+	buf := make([]byte, 256<<10)
+	b.SetBytes(n * int64(len(buf)))
+	for b.Loop() {
+		var wg sync.WaitGroup
+		for _, s := range ss {
+			wg.Go(func() {
+				if _, err := s.Write(buf); err != nil {
+					b.Error(err)
+				}
+			})
+		}
+		wg.Wait()
 	}
 }

@@ -109,7 +109,7 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) error {
 
 	l := transport.NewListener(ln, transport.ListenerConfig{
 		InvitationID: inv.ID,
-		Password:     password,
+		Password:     invitation.NormalizePassword(password),
 		Expires:      inv.Expires,
 		Logger:       slog.Default(),
 	})
@@ -274,7 +274,7 @@ func invitePassword(file string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("read --password-file: %w", err)
 	}
-	p := invitation.NormalizePassword(strings.TrimRight(string(b), "\r\n"))
+	p := strings.TrimSpace(strings.TrimRight(string(b), "\r\n"))
 	if p == "" {
 		return "", fmt.Errorf("--password-file %s is empty: put the password on its first line", file)
 	}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,20 +28,18 @@ func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 	noBrowser := fs.Bool("no-browser", false, "do not open the browser viewer (its address is still printed)")
 	requestControl := fs.Bool("request-control", false, "ask for control as soon as viewing starts")
 	name := fs.String("name", defaultName(), "your name, as the novice sees it")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
+	positional, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
 	}
-	if fs.NArg() != 1 {
+	if len(positional) != 1 {
 		fmt.Fprintln(os.Stderr, "usage: assist join INVITATION [--password-file F] [--rfb 127.0.0.1:PORT] [--no-browser] [--request-control]")
 		return errUsage
 	}
 	if err := checkLoopback(*rfbAddr); err != nil {
 		return fmt.Errorf("--rfb: %w", err)
 	}
-	inv, err := invitation.ReadFile(fs.Arg(0))
+	inv, err := invitation.ReadFile(positional[0])
 	if err != nil {
 		return err
 	}
@@ -123,7 +120,7 @@ func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 				web.Publish(webview.Event{Type: "ended", State: "ended", Text: ev.Reason, Time: time.Now()})
 				return nil
 			}
-			web.Publish(webview.Event{Type: "state", State: ev.State.String(), Text: ev.Reason, Time: time.Now()})
+			web.Publish(webview.Event{Type: "state", State: pageState(ev.State), Text: ev.Reason, Time: time.Now()})
 			if ev.State == session.Viewing && *requestControl && !asked {
 				asked = true
 				if err := exp.RequestControl(ctx); err != nil {
@@ -204,4 +201,15 @@ func openBrowser(url string) {
 		}
 	}
 	fmt.Fprintln(os.Stderr, "no browser found: open the browser viewer's address yourself")
+}
+
+// pageState names a session state the way the browser viewer does: until
+// the novice allows viewing, the expert is still connecting.
+func pageState(s session.State) string {
+	switch s {
+	case session.Waiting, session.Asking:
+		return "connecting"
+	default:
+		return s.String()
+	}
 }
