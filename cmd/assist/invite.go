@@ -140,6 +140,8 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) error {
 		case errors.Is(err, errQuit):
 			fmt.Fprintln(out, "stopped: the invitation is withdrawn")
 			return nil
+		case errors.Is(err, errVoid):
+			return err
 		case err != nil && ctx.Err() != nil:
 			if cause := context.Cause(ctx); !errors.Is(cause, context.Canceled) {
 				return cause
@@ -170,13 +172,16 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) error {
 			return nil
 		}
 		if l.Void() {
-			return errors.New("the invitation is void after too many wrong passwords; run assist invite again for a new one")
+			return errVoid
 		}
 		fmt.Fprintln(out, "waiting for the expert (press q to stop)")
 	}
 }
 
-var errQuit = errors.New("quit")
+var (
+	errQuit = errors.New("quit")
+	errVoid = errors.New("the invitation is void after too many wrong passwords; run assist invite again for a new one")
+)
 
 // acceptOrQuit waits for an authenticated expert, or for the novice to
 // press q.
@@ -192,10 +197,22 @@ func acceptOrQuit(ctx context.Context, l *transport.Listener, con *console) (*tr
 		c, err := l.Accept(ctx)
 		res <- result{c, err}
 	}()
+	// The listener voids the invitation after too many wrong passwords
+	// without returning from Accept; check so the novice hears of it now.
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		select {
 		case r := <-res:
 			return r.c, r.err
+		case <-tick.C:
+			if l.Void() {
+				cancel(errVoid)
+				if r := <-res; r.c != nil {
+					return r.c, nil
+				}
+				return nil, errVoid
+			}
 		case k := <-con.keys:
 			if k.kind == 'q' {
 				cancel(errQuit)
@@ -254,6 +271,14 @@ func runNoviceUI(nov *session.Novice, con *console, out io.Writer) (quit bool) {
 				}
 			}
 		case <-nov.Done():
+			// The last events may still be queued: the novice must see
+			// how and why the session ended.
+			if events == nil {
+				return quit
+			}
+			for ev := range events {
+				fmt.Fprintf(out, "state: %s%s\n", ev.To, reasonSuffix(ev.Reason))
+			}
 			return quit
 		}
 	}
