@@ -1110,3 +1110,34 @@ func TestClientAgainstRealServers(t *testing.T) {
 		})
 	}
 }
+
+// loopReader replays b forever.
+type loopReader struct {
+	b   []byte
+	off int
+}
+
+func (r *loopReader) Read(p []byte) (int, error) {
+	n := copy(p, r.b[r.off:])
+	r.off = (r.off + n) % len(r.b)
+	return n, nil
+}
+
+// BenchmarkClientRawUpdate measures the client's own cost per full-screen
+// Raw update (header parsing, bounds checks, the Raw decoder's copy).
+func BenchmarkClientRawUpdate(b *testing.B) {
+	const w, h = 1280, 720
+	msg := update(1, rectHeader(0, 0, w, h, EncRaw), make([]byte, 4*w*h))
+	conn := &byteConn{r: io.MultiReader(bytes.NewReader(handshake38(w, h, "bench")), &loopReader{b: msg})}
+	c, err := NewClient(conn, ClientConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.ReadMessage(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
