@@ -1,0 +1,490 @@
+package webview_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"image"
+	"image/png"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/assist-project/assist/internal/lab"
+	"github.com/assist-project/assist/rfb"
+	"github.com/assist-project/assist/screen"
+	"github.com/assist-project/assist/screen/x11"
+	"github.com/assist-project/assist/shadow"
+	"github.com/assist-project/assist/webview"
+	"github.com/chromedp/chromedp"
+)
+
+// desktopBackend serves a real desktop: OpenDisplay dials an RFB server
+// over loopback, as `assist join` reaches the novice's through its
+// session.
+type desktopBackend struct {
+	addr     string
+	controls chan struct{}
+	chats    chan string
+}
+
+func (b *desktopBackend) OpenDisplay(ctx context.Context) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", b.addr)
+}
+
+func (b *desktopBackend) RequestControl(ctx context.Context) error {
+	b.controls <- struct{}{}
+	return nil
+}
+
+func (b *desktopBackend) SendChat(ctx context.Context, text string) error {
+	b.chats <- text
+	return nil
+}
+
+// TestBrowserViewer opens the viewer page in headless Chromium on a real
+// desktop (Xvfb, captured by screen/x11, served by package rfb) and goes
+// through a session: view, ask for control, chat, get control, end.
+func TestBrowserViewer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Xvfb and Chromium")
+	}
+	browser := chromiumPath(t)
+	novnc := filepath.Join(lab.ModuleRoot(t), "web", "node_modules", "@novnc", "novnc", "core", "rfb.js")
+	if _, err := os.Stat(novnc); err != nil {
+		t.Skipf("noVNC is not installed (run `npm ci --prefix web`): %v", err)
+	}
+	size := image.Pt(640, 480)
+	x := lab.StartXvfb(t, size.X, size.Y)
+	x.HideCursor(t)
+	x.ShowImage(t, lab.TestPattern(size.X, size.Y))
+
+	b := &desktopBackend{
+		addr:     serveDesktop(t, x.Display),
+		controls: make(chan struct{}, 4),
+		chats:    make(chan string, 4),
+	}
+	s, pageURL, stopServe := serveViewer(t, b, "Alice")
+
+	ctx := startChromium(t, browser)
+	run(t, ctx, chromedp.Navigate(pageURL))
+	waitJS(t, ctx, `window.assistViewer?.rfb === "connected" && window.assistViewer?.events === "open"`)
+	if got := text(t, ctx, "novice-name"); got != "Alice" {
+		t.Errorf("header shows %q, want the novice's name", got)
+	}
+
+	// Viewing: the canvas shows the desktop; input stays local.
+	s.Publish(webview.Event{Type: webview.EventState, State: webview.StateViewing, Text: "Alice is sharing her screen"})
+	waitText(t, ctx, "state", "Viewing")
+	waitJS(t, ctx, `document.querySelector('[data-testid="chat-log"]').textContent.includes("Alice is sharing her screen")`)
+	waitPixels(t, ctx, x, lab.PatternBars(size))
+	if viewOnly(t, ctx) != true {
+		t.Error("noVNC sends input while only viewing")
+	}
+
+	// Request control.
+	run(t, ctx, chromedp.Click(testid("request-control")))
+	receive(t, b.controls, "Backend.RequestControl")
+	s.Publish(webview.Event{Type: webview.EventState, State: webview.StateControlAsked})
+	waitText(t, ctx, "state", "Asking for control…")
+	waitJS(t, ctx, `document.querySelector('[data-testid="request-control"]').disabled`)
+
+	// Chat both ways.
+	s.Publish(webview.Event{Type: webview.EventChat, Text: "I clicked Accept <b>now</b>"})
+	waitJS(t, ctx, `document.querySelector('[data-testid="chat-log"]').textContent.includes("Alice:I clicked Accept <b>now</b>")`)
+	run(t, ctx,
+		chromedp.SendKeys(testid("chat-input"), "Thanks, I see it"),
+		chromedp.Click(testid("chat-send")))
+	if got := receive(t, b.chats, "Backend.SendChat"); got != "Thanks, I see it" {
+		t.Errorf("Backend.SendChat got %q", got)
+	}
+	waitJS(t, ctx, `document.querySelector('[data-testid="chat-log"]').textContent.includes("You:Thanks, I see it")`)
+	// Enter sends too.
+	run(t, ctx, chromedp.SendKeys(testid("chat-input"), "second line\r"))
+	if got := receive(t, b.chats, "Backend.SendChat"); got != "second line" {
+		t.Errorf("Backend.SendChat got %q", got)
+	}
+
+	// Control granted: noVNC passes input on.
+	s.Publish(webview.Event{Type: webview.EventState, State: webview.StateControlling})
+	waitText(t, ctx, "state", "You have control")
+	waitJS(t, ctx, `window.assistViewer.viewOnly === false`)
+	waitJS(t, ctx, `document.querySelector('[data-testid="request-control"]').disabled`)
+	// A click on the scaled canvas lands on the same desktop point.
+	target := image.Pt(size.X*3/8, size.Y*5/8)
+	clickDesktop(t, ctx, size, target)
+	waitPointer(t, x, target)
+	savePage(t, ctx)
+
+	// The end.
+	s.Publish(webview.Event{Type: webview.EventEnded, Text: "Alice stopped sharing"})
+	waitText(t, ctx, "state", "Session ended: Alice stopped sharing")
+	waitJS(t, ctx, `!document.querySelector('[data-testid="disconnected"]').hidden`)
+	if got := text(t, ctx, "disconnected-reason"); !strings.Contains(got, "Alice stopped sharing") {
+		t.Errorf("banner says %q", got)
+	}
+	waitJS(t, ctx, `window.assistViewer.viewOnly === true && document.querySelector('[data-testid="chat-input"]').disabled`)
+
+	// assist join stopping closes the page's connections and tells the
+	// expert.
+	stopServe()
+	waitJS(t, ctx, `window.assistViewer.events === "closed"`)
+}
+
+// TestBrowserViewerLostConnection checks the page says what happened
+// when assist join goes away in the middle of a session.
+func TestBrowserViewerLostConnection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Chromium")
+	}
+	browser := chromiumPath(t)
+	// No desktop: the page must still explain itself.
+	b := &desktopBackend{addr: "127.0.0.1:1", controls: make(chan struct{}, 1), chats: make(chan string, 1)}
+	s, pageURL, stopServe := serveViewer(t, b, "Bob")
+
+	ctx := startChromium(t, browser)
+	run(t, ctx, chromedp.Navigate(pageURL))
+	waitJS(t, ctx, `window.assistViewer?.events === "open"`)
+	s.Publish(webview.Event{Type: webview.EventState, State: webview.StateViewing})
+	waitText(t, ctx, "state", "Viewing")
+	waitJS(t, ctx, `window.assistViewer.rfb === "disconnected"`)
+	waitJS(t, ctx, `!document.querySelector('[data-testid="disconnected"]').hidden`)
+	if got := text(t, ctx, "disconnected-reason"); !strings.Contains(got, "Disconnected") || !strings.Contains(got, "Bob") {
+		t.Errorf("banner after losing the display says %q", got)
+	}
+
+	stopServe()
+	waitJS(t, ctx, `window.assistViewer.events === "closed"`)
+	got := text(t, ctx, "disconnected-reason") + " " + text(t, ctx, "disconnected-hint")
+	if !strings.Contains(got, "assist join") {
+		t.Errorf("banner after assist join stopped says %q", got)
+	}
+	waitJS(t, ctx, `document.querySelector('[data-testid="request-control"]').disabled && document.querySelector('[data-testid="chat-input"]').disabled`)
+}
+
+// clickDesktop clicks the canvas where it shows point p of a desktop of
+// the given size; noVNC scales the canvas with CSS.
+func clickDesktop(t *testing.T, ctx context.Context, size, p image.Point) {
+	t.Helper()
+	r := eval[[]float64](t, ctx, `(() => { const r = document.querySelector('[data-testid="screen"] canvas').getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()`)
+	if len(r) != 4 || r[2] == 0 || r[3] == 0 {
+		t.Fatalf("canvas box %v", r)
+	}
+	px := r[0] + (float64(p.X)+0.5)*r[2]/float64(size.X)
+	py := r[1] + (float64(p.Y)+0.5)*r[3]/float64(size.Y)
+	run(t, ctx, chromedp.MouseClickXY(px, py))
+}
+
+// waitPointer waits until the desktop's pointer is at p, give or take the
+// rounding of the canvas's scale.
+func waitPointer(t *testing.T, x *lab.X, p image.Point) {
+	t.Helper()
+	var at image.Point
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		at = x.Pointer(t)
+		if d := at.Sub(p); d.X >= -2 && d.X <= 2 && d.Y >= -2 && d.Y <= 2 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("the desktop's pointer is at %v after a click at %v in the page", at, p)
+}
+
+// savePage writes a screenshot of the page into $ASSIST_E2E_ARTIFACTS,
+// if set, to look at the layout.
+func savePage(t *testing.T, ctx context.Context) {
+	t.Helper()
+	dir := os.Getenv("ASSIST_E2E_ARTIFACTS")
+	if dir == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err == nil {
+		err = os.MkdirAll(dir, 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, t.Name()+"-page.png"), shot, 0o644)
+	}
+	if err != nil {
+		t.Logf("page screenshot: %v", err)
+	}
+}
+
+// serveViewer serves the viewer for b on loopback and returns the page's
+// URL and a func that stops the server and waits for it (also run on
+// cleanup).
+func serveViewer(t *testing.T, b webview.Backend, novice string) (*webview.Server, string, func()) {
+	t.Helper()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s, err := webview.New(b, webview.Options{NovicesName: novice, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln) }()
+	stop := sync.OnceFunc(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	t.Cleanup(stop)
+	return s, s.URL(ln), stop
+}
+
+// serveDesktop serves the X display over RFB on loopback, as `assist vnc`
+// does, and returns the address.
+func serveDesktop(t *testing.T, display string) string {
+	t.Helper()
+	d, err := x11.Open(display)
+	if err != nil {
+		t.Fatalf("open %s: %v", display, err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		d.Close()
+		t.Fatal(err)
+	}
+	sh := shadow.New(d, shadow.Options{DetectScroll: true})
+	srv := &rfb.Server{
+		Screen:    sh,
+		Input:     d,
+		Clipboard: d,
+		Name:      "Alice's desktop",
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := sh.Run(ctx); err != nil && ctx.Err() == nil {
+			t.Errorf("capture: %v", err)
+		}
+	})
+	wg.Go(func() {
+		if err := srv.Serve(ctx, ln); err != nil {
+			t.Errorf("rfb: %v", err)
+		}
+	})
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		d.Close()
+	})
+	return ln.Addr().String()
+}
+
+// chromiumPath finds Chromium or skips the test.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("chromium is not installed (see internal/lab/doc.go)")
+	return ""
+}
+
+// startChromium starts headless Chromium for the test, with the same
+// flags as lab.StartNoVNC, and returns its tab's context.
+func startChromium(t *testing.T, exe string) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("force-color-profile", "srgb"),
+		chromedp.WindowSize(1280, 900),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	// Before t.TempDir removes the profile.
+	t.Cleanup(func() {
+		cancelCtx()
+		cancelAlloc()
+	})
+	// The first action starts the browser and ties it to ctx.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start %s: %v", exe, err)
+	}
+	// The page's console goes into the log of a failed or verbose test.
+	var mu sync.Mutex
+	var console strings.Builder
+	cctx, stopConsole := context.WithCancel(ctx)
+	messages := chromedp.Console(cctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			fmt.Fprintf(&console, "%v\n", m)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		stopConsole()
+		<-done
+		if t.Failed() || testing.Verbose() {
+			mu.Lock()
+			t.Logf("browser console:\n%s", console.String())
+			mu.Unlock()
+		}
+	})
+	return ctx
+}
+
+func testid(id string) chromedp.CSS { return chromedp.CSS(fmt.Sprintf(`[data-testid=%q]`, id)) }
+
+func run(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+}
+
+// eval evaluates a JavaScript expression in the page.
+func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("browser: %s: %v", expr, err)
+	}
+	return v
+}
+
+// waitJS waits until a JavaScript expression is true in the page.
+func waitJS(t *testing.T, ctx context.Context, expr string) {
+	t.Helper()
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(pctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
+		status, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(window.assistViewer)`))
+		t.Fatalf("page never got to %s: %v (assistViewer: %s)", expr, err, status)
+	}
+}
+
+func text(t *testing.T, ctx context.Context, id string) string {
+	t.Helper()
+	return strings.TrimSpace(eval[string](t, ctx, fmt.Sprintf(`document.querySelector('[data-testid=%q]').textContent`, id)))
+}
+
+func waitText(t *testing.T, ctx context.Context, id, want string) {
+	t.Helper()
+	waitJS(t, ctx, fmt.Sprintf(`document.querySelector('[data-testid=%q]').textContent.trim() === %q`, id, want))
+}
+
+func viewOnly(t *testing.T, ctx context.Context) bool {
+	t.Helper()
+	return eval[bool](t, ctx, `window.assistViewer.viewOnly`)
+}
+
+func receive[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s was not called", what)
+		var zero T
+		return zero
+	}
+}
+
+// canvas reads noVNC's canvas losslessly (PNG): it holds the desktop at
+// 1:1 whatever the CSS scaling.
+func canvas(ctx context.Context) (*screen.Image, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	data, err := chromedp.Run(ctx, chromedp.Evaluate[string](
+		`(() => { const c = document.querySelector('[data-testid="screen"] canvas'); return c ? c.toDataURL('image/png') : ''; })()`))
+	if err != nil {
+		return nil, fmt.Errorf("read canvas: %w", err)
+	}
+	b64, ok := strings.CutPrefix(data, "data:image/png;base64,")
+	if !ok {
+		return nil, errors.New("no canvas")
+	}
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return nil, err
+	}
+	m, err := png.Decode(bytes.NewReader(raw))
+	if err != nil {
+		return nil, err
+	}
+	return lab.FromImage(m), nil
+}
+
+// waitPixels waits until the canvas shows the desktop's colours at pts.
+// noVNC asks for JPEG (quality 6), so colours are compared with a
+// tolerance, in flat areas where JPEG is close.
+func waitPixels(t *testing.T, ctx context.Context, x *lab.X, pts []image.Point) {
+	t.Helper()
+	const tol = 12
+	want := x.Screenshot(t)
+	var last string
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		got, err := canvas(ctx)
+		if err != nil {
+			last = err.Error()
+		} else if got.Rect != want.Rect {
+			last = fmt.Sprintf("canvas is %v, desktop %v", got.Rect, want.Rect)
+		} else {
+			last = ""
+			for _, p := range pts {
+				w, g := lab.At(want, p.X, p.Y), lab.At(got, p.X, p.Y)
+				if absDiff(w.R, g.R) > tol || absDiff(w.G, g.G) > tol || absDiff(w.B, g.B) > tol {
+					last = fmt.Sprintf("at %v: desktop %v, canvas %v", p, w, g)
+					break
+				}
+			}
+			if last == "" {
+				return
+			}
+			lab.SaveArtifacts(t, map[string]*screen.Image{"want": want, "got": got})
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("the page does not show the desktop: %s", last)
+}
+
+func absDiff(a, b uint8) int {
+	if a > b {
+		return int(a - b)
+	}
+	return int(b - a)
+}
