@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/assist-project/assist/screen"
 )
@@ -45,6 +46,7 @@ type Gate struct {
 
 	mu      sync.Mutex
 	held    map[uint32]struct{}
+	presses map[uint32]*pressLog // keys InjectedPresses watches
 	x, y    int
 	buttons uint8
 
@@ -100,6 +102,9 @@ func (g *Gate) Key(keysym uint32, down bool) error {
 		// Recorded even if injection fails: the key may be down anyway,
 		// and a needless release is harmless.
 		g.held[keysym] = struct{}{}
+		if p := g.presses[keysym]; p != nil {
+			p.add(g.consent.cfg.Now())
+		}
 	} else {
 		delete(g.held, keysym)
 	}
@@ -168,4 +173,71 @@ func (g *Gate) releaseLocked() error {
 		g.buttons = 0
 	}
 	return errors.Join(errs...)
+}
+
+// InjectedPresses starts recording the presses of keysym that the gate
+// delivers to the desktop, and returns the question a hot-key watcher
+// (x11.Display.WatchHotKey) asks about each press of that key the
+// desktop reports: is it one the gate delivered, i.e. the expert's? Each
+// "yes" accounts for one recorded press.
+//
+// Asking whether the expert holds the key down would not do: a viewer
+// that sends a press and its release back to back (an on-screen Esc
+// button, a network burst) has the release through the gate before the
+// desktop has even reported the press, and the expert's Esc would take
+// control from them. Presses are recorded before they are delivered,
+// under the lock the question takes, so a press is always recorded by
+// the time the desktop can report it. One the desktop never reports
+// (typed into another program's keyboard grab, e.g. to close a menu)
+// stays unclaimed for injectedPressTTL, during which one press by the
+// novice would be taken for the expert's: the novice presses again.
+func (g *Gate) InjectedPresses(keysym uint32) (isInjected func() bool) {
+	g.mu.Lock()
+	if g.presses == nil {
+		g.presses = make(map[uint32]*pressLog)
+	}
+	p := g.presses[keysym]
+	if p == nil {
+		p = &pressLog{}
+		g.presses[keysym] = p
+	}
+	g.mu.Unlock()
+	return func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return p.claim(g.consent.cfg.Now())
+	}
+}
+
+// injectedPressTTL is how long a press the gate delivered waits for the
+// desktop to report it; a local X server takes well under a millisecond.
+const injectedPressTTL = time.Second
+
+// maxPressLog bounds a pressLog against an expert who floods one key.
+const maxPressLog = 64
+
+// pressLog is the delivery times of unclaimed presses of one key, oldest
+// first; guarded by Gate.mu.
+type pressLog struct{ times []time.Time }
+
+func (p *pressLog) add(now time.Time) {
+	if len(p.times) == maxPressLog {
+		p.times = p.times[1:]
+	}
+	p.times = append(p.times, now)
+}
+
+// claim drops expired presses and accounts for the oldest one left.
+func (p *pressLog) claim(now time.Time) bool {
+	i := 0
+	for i < len(p.times) && now.Sub(p.times[i]) > injectedPressTTL {
+		i++
+	}
+	p.times = p.times[i:]
+	if len(p.times) == 0 {
+		p.times = nil
+		return false
+	}
+	p.times = p.times[1:]
+	return true
 }

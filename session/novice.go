@@ -22,6 +22,11 @@ type NoviceConfig struct {
 	Policy      Policy
 	Audit       func(Event)
 	Logger      *slog.Logger
+	// HotKey, if set, watches the desktop's Esc key while the expert
+	// controls it (x11.Display.WatchHotKey): isInjected tells the
+	// expert's presses, which must reach applications, from the
+	// novice's, on which onPress takes control back.
+	HotKey func(isInjected func() bool, onPress func()) (stop func(), err error)
 }
 
 // Question is a decision only the novice can make: whether the expert
@@ -81,6 +86,9 @@ func StartNovice(ctx context.Context, conn net.Conn, expert string, cfg NoviceCo
 	}
 	n.consent = NewConsent(Config{Policy: cfg.Policy, Audit: cfg.Audit})
 	n.gate = NewGate(n.consent, cfg.Input, cfg.Clipboard, log)
+	if cfg.HotKey != nil {
+		n.armHotKey(cfg.HotKey)
+	}
 	n.events, _ = n.consent.Subscribe() // closed after Ended
 	forward, cancelForward := n.consent.Subscribe()
 
@@ -271,3 +279,33 @@ func (n *Novice) Dropped() Drops { return n.gate.Dropped() }
 
 // Done is closed when the session is over and its goroutines are gone.
 func (n *Novice) Done() <-chan struct{} { return n.done }
+
+// xkEscape is the keysym of the novice's hot key.
+const xkEscape = 0xff1b
+
+// armHotKey watches Esc exactly while the state is Controlling. It runs
+// as a consent guard, so the key is armed before the expert hears they
+// have control, and disarmed before TakeBackControl or End returns.
+func (n *Novice) armHotKey(watch func(isInjected func() bool, onPress func()) (func(), error)) {
+	isInjected := n.gate.InjectedPresses(xkEscape)
+	onPress := func() {
+		if err := n.consent.TakeBackControl(); err != nil {
+			n.log.Debug("Esc pressed but control was not the expert's", "err", err)
+		}
+	}
+	var stop func() // guarded by the consent's lock
+	n.consent.guard(func(ev Event) {
+		switch {
+		case ev.To == Controlling && stop == nil:
+			s, err := watch(isInjected, onPress)
+			if err != nil {
+				n.log.Warn("the Esc key cannot take control back; use the console", "err", err)
+				return
+			}
+			stop = s
+		case ev.To != Controlling && stop != nil:
+			stop()
+			stop = nil
+		}
+	})
+}

@@ -157,6 +157,7 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) error {
 			Screen: sh, Input: d, Clipboard: d, Policy: policy,
 			DesktopName: fmt.Sprintf("%s (%s)", inv.Name, host),
 			Logger:      slog.Default(),
+			HotKey:      func(inj func() bool, on func()) (func(), error) { return d.WatchHotKey(0xff1b, inj, on) },
 			Audit: func(ev session.Event) {
 				slog.Info("consent", "action", ev.Action, "from", ev.From, "to", ev.To, "expert", ev.Expert, "reason", ev.Reason, "auto", ev.Auto)
 			},

@@ -59,6 +59,8 @@ type Display struct {
 	kb      keyboard
 	ptr     pointerState
 
+	hot hotKeys // keys watched with WatchHotKey
+
 	mu    sync.Mutex // guards the fields below, written by the event loop
 	size  image.Point
 	state pending
@@ -314,6 +316,7 @@ func (d *Display) Close() error {
 		d.mu.Lock()
 		d.err = errClosed
 		d.mu.Unlock()
+		d.stopHotKeys()
 		d.inputMu.Lock()
 		d.releaseAll()
 		d.inputMu.Unlock()

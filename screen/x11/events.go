@@ -89,7 +89,10 @@ func (d *Display) handle(ev xgb.Event) {
 	case xproto.MappingNotifyEvent:
 		if e.Request == xproto.MappingKeyboard {
 			d.state.keymapStale = true
+			d.keymapChanged()
 		}
+	case xproto.KeyPressEvent:
+		d.keyPressed(e)
 	case xfixes.SelectionNotifyEvent:
 		d.selectionOwnerChanged(e)
 	case xproto.SelectionNotifyEvent:
