@@ -98,16 +98,6 @@ func (m *cellMap) unmarkCovered(r image.Rectangle) {
 	}
 }
 
-// any reports whether some cell is set.
-func (m *cellMap) any() bool {
-	for _, b := range m.bits {
-		if b {
-			return true
-		}
-	}
-	return false
-}
-
 // run is a horizontal run of set cells [x0, x1) that started at row y0.
 type run struct{ x0, x1, y0 int }
 
