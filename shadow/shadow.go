@@ -30,7 +30,7 @@ import (
 type Options struct {
 	// TileSize is the side of the square tiles compared with the copy
 	// (default 64). Reported areas are rounded out to cells of
-	// min(TileSize, 16) pixels.
+	// min(TileSize, 8) pixels.
 	TileSize int
 	// DetectScroll turns scroll detection on.
 	DetectScroll bool
@@ -39,7 +39,7 @@ type Options struct {
 // maxCell is the largest side of the cells in which subscribers track
 // dirty areas: finer than tiles, so a typed character costs a small
 // rectangle rather than a whole tile.
-const maxCell = 16
+const maxCell = 8
 
 // Screen is the in-memory copy of a desktop. Its methods are safe for
 // concurrent use; Run must be called once for it to follow the desktop.
