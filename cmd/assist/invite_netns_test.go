@@ -52,6 +52,9 @@ func TestInviteThroughRouter(t *testing.T) {
 			nov := startInvite(t, inNovice, x.Display, "--listen", ":0", "--allow", "view")
 
 			if tc.router == nil {
+				for deadline := time.Now().Add(lineTimeout); !strings.Contains(nov.Stderr(), "note:") && time.Now().Before(deadline); {
+					time.Sleep(20 * time.Millisecond)
+				}
 				wantContains(t, "assist invite without port mapping", nov.Stderr(), "note:", "router", "rendezvous")
 				t.Logf("assist invite: %s", lineWith(nov.Stderr(), "note:"))
 				for _, a := range nov.Addrs {
@@ -75,6 +78,11 @@ func TestInviteThroughRouter(t *testing.T) {
 			}
 			if external == "" {
 				t.Fatalf("addresses %q do not list the router's external address %s:PORT\n%s", nov.Addrs, lab.NAT1WANAddr, nov.Output())
+			}
+			// stderr is collected by its own goroutine: the line printed
+			// before the stdout lines may still be on its way.
+			for deadline := time.Now().Add(lineTimeout); !strings.Contains(nov.Stderr(), "the router forwards") && time.Now().Before(deadline); {
+				time.Sleep(20 * time.Millisecond)
 			}
 			wantContains(t, "assist invite", nov.Stderr(), "the router forwards "+external, "("+tc.method+")")
 			t.Logf("assist invite: %s", lineWith(nov.Stderr(), "the router forwards"))
