@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -59,7 +58,6 @@ func TestBrowserViewer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Xvfb and Chromium")
 	}
-	browser := chromiumPath(t)
 	novnc := filepath.Join(lab.ModuleRoot(t), "web", "node_modules", "@novnc", "novnc", "core", "rfb.js")
 	if _, err := os.Stat(novnc); err != nil {
 		t.Skipf("noVNC is not installed (run `npm ci --prefix web`): %v", err)
@@ -76,7 +74,7 @@ func TestBrowserViewer(t *testing.T) {
 	}
 	s, pageURL, stopServe := serveViewer(t, b, "Alice")
 
-	ctx := startChromium(t, browser)
+	ctx := startChromium(t)
 	run(t, ctx, chromedp.Navigate(pageURL))
 	waitJS(t, ctx, `window.assistViewer?.rfb === "connected" && window.assistViewer?.events === "open"`)
 	if got := text(t, ctx, "novice-name"); got != "Alice" {
@@ -147,12 +145,11 @@ func TestBrowserViewerLostConnection(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Chromium")
 	}
-	browser := chromiumPath(t)
 	// No desktop: the page must still explain itself.
 	b := &desktopBackend{addr: "127.0.0.1:1", controls: make(chan struct{}, 1), chats: make(chan string, 1)}
 	s, pageURL, stopServe := serveViewer(t, b, "Bob")
 
-	ctx := startChromium(t, browser)
+	ctx := startChromium(t)
 	run(t, ctx, chromedp.Navigate(pageURL))
 	waitJS(t, ctx, `window.assistViewer?.events === "open"`)
 	s.Publish(webview.Event{Type: webview.EventState, State: webview.StateViewing})
@@ -291,48 +288,11 @@ func serveDesktop(t *testing.T, display string) string {
 	return ln.Addr().String()
 }
 
-// chromiumPath finds Chromium or skips the test.
-func chromiumPath(t *testing.T) string {
+// startChromium starts headless Chromium for the test and returns its
+// tab's context, with the page's console going to the test log.
+func startChromium(t *testing.T) context.Context {
 	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Skip("chromium is not installed (see internal/lab/doc.go)")
-	return ""
-}
-
-// startChromium starts headless Chromium for the test, with the same
-// flags as lab.StartNoVNC, and returns its tab's context.
-func startChromium(t *testing.T, exe string) context.Context {
-	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(exe),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("force-color-profile", "srgb"),
-		chromedp.WindowSize(1280, 900),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	// Before t.TempDir removes the profile.
-	t.Cleanup(func() {
-		cancelCtx()
-		cancelAlloc()
-	})
-	// The first action starts the browser and ties it to ctx.
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start %s: %v", exe, err)
-	}
+	ctx := lab.StartChromium(t, 1280, 900)
 	// The page's console goes into the log of a failed or verbose test.
 	var mu sync.Mutex
 	var console strings.Builder

@@ -31,6 +31,41 @@ type NoVNC struct {
 	ctx context.Context
 }
 
+// StartChromium starts headless Chromium (w x h) with the flags that work
+// on a machine without network or display, and returns its tab's context.
+// The browser stops in t.Cleanup, before t.TempDir removes its profile.
+func StartChromium(t testing.TB, w, h int) context.Context {
+	t.Helper()
+	exe := chromium(t)
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("force-color-profile", "srgb"),
+		chromedp.WindowSize(w, h),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		cancelCtx()
+		cancelAlloc()
+	})
+	// The first action on ctx starts the browser and ties its life to
+	// ctx: it must not run under a shorter-lived context.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("lab: start %s: %v", exe, err)
+	}
+	return ctx
+}
+
 // chromium returns the path of a Chromium or Chrome binary.
 func chromium(t testing.TB) string {
 	t.Helper()
@@ -49,7 +84,7 @@ func chromium(t testing.TB) string {
 // reports that it is connected.
 func StartNoVNC(t testing.TB, addr string) *NoVNC {
 	t.Helper()
-	exe := chromium(t)
+	chromium(t) // skips now, before anything is started
 	root := ModuleRoot(t)
 	novncDir := filepath.Join(root, "web", "node_modules", "@novnc", "novnc")
 	if _, err := os.Stat(filepath.Join(novncDir, "core", "rfb.js")); err != nil {
@@ -75,37 +110,10 @@ func StartNoVNC(t testing.TB, addr string) *NoVNC {
 		bridges.Wait()
 	})
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(exe),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("force-color-profile", "srgb"),
-		chromedp.WindowSize(1600, 1200),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	// Cleanups run last-in first-out: the browser ends before the bridge
-	// and before t.TempDir removes its profile.
-	t.Cleanup(func() {
-		cancelCtx()
-		cancelAlloc()
-	})
+	ctx := StartChromium(t, 1600, 1200)
 
 	ws := "ws" + strings.TrimPrefix(srv.URL, "http") + "/websockify"
 	page := srv.URL + "/index.html?ws=" + url.QueryEscape(ws)
-	// The first action on ctx starts the browser and ties its life to
-	// ctx: it must not run under a shorter-lived context.
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("lab: novnc: start %s: %v", exe, err)
-	}
 	startCtx, cancelStart := context.WithTimeout(ctx, 60*time.Second)
 	defer cancelStart()
 	if err := chromedp.Do(startCtx, chromedp.Navigate(page)); err != nil {
