@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -18,11 +17,9 @@ import (
 
 	"github.com/assist-project/assist/invitation"
 	"github.com/assist-project/assist/portmap"
-	"github.com/assist-project/assist/screen/x11"
 	"github.com/assist-project/assist/session"
 	"github.com/assist-project/assist/shadow"
 	"github.com/assist-project/assist/transport"
-	"github.com/jezek/xgb"
 )
 
 // defaultInvitePort is where assist invite listens unless told otherwise:
@@ -53,12 +50,7 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *display == "" {
-		return errors.New("no display: set DISPLAY or pass --display :N")
-	}
-
-	xgb.Logger = log.New(io.Discard, "", 0)
-	d, err := x11.Open(*display)
+	d, err := openDisplay(*display)
 	if err != nil {
 		return err
 	}

@@ -29,14 +29,7 @@ func runVNC(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := checkLoopback(*listen); err != nil {
 		return err
 	}
-	if *display == "" {
-		return errors.New("no display: set DISPLAY or pass --display :N")
-	}
-
-	// xgb logs to the standard logger on every connection it opens and
-	// closes; assist reports errors itself.
-	xgb.Logger = log.New(io.Discard, "", 0)
-	d, err := x11.Open(*display)
+	d, err := openDisplay(*display)
 	if err != nil {
 		return err
 	}
@@ -96,4 +89,15 @@ func checkLoopback(addr string) error {
 		return nil
 	}
 	return fmt.Errorf("refusing to listen on %s: assist vnc has no password, so it only serves loopback (127.0.0.1 or ::1); to let someone help you across a network, send them an invitation (assist invite) instead", addr)
+}
+
+// openDisplay opens the X display to share.
+func openDisplay(name string) (*x11.Display, error) {
+	if name == "" {
+		return nil, errors.New("no display: set DISPLAY or pass --display :N")
+	}
+	// xgb logs to the standard logger on every connection it opens and
+	// closes; assist reports errors itself.
+	xgb.Logger = log.New(io.Discard, "", 0)
+	return x11.Open(name)
 }
