@@ -33,6 +33,7 @@ var commands = []command{
 	{"invite", "invite an expert to see (and, if you allow, control) this desktop", runInvite},
 	{"join", "join a novice's desktop with an invitation", runJoin},
 	{"vnc", "serve this desktop over RFB on a loopback port, for local VNC viewers and tunnels", runVNC},
+	{"serve", "run the rendezvous server: signalling, STUN/TURN relay, web app", runServe},
 }
 
 func main() {

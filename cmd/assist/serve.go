@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/assist-project/assist/server"
+)
+
+// runServe runs the rendezvous server until ctx ends (SIGINT, SIGTERM),
+// then shuts down gracefully.
+func runServe(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlagSet("serve", os.Stderr)
+	listen := fs.String("listen", "127.0.0.1:8443", "HTTPS address; loopback by default, --listen :8443 serves the network")
+	dataDir := fs.String("data", defaultStateDir(), "directory for the database and the self-signed certificate (created 0700)")
+	publicURL := fs.String("public-url", "", "the URL clients reach this server at, e.g. https://assist.example.org:8443; its host goes into a generated certificate")
+	tlsCert := fs.String("tls-cert", "", "PEM certificate (chain) to serve instead of a self-signed one; needs --tls-key")
+	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert")
+	turnSecretFile := fs.String("turn-secret-file", "", "file holding the TURN REST shared secret (e.g. an external coturn's static-auth-secret); default: one generated and kept in --data")
+	var ice iceURLFlag
+	fs.Var(&ice, "ice-server", "STUN or TURN URL handed to clients, e.g. stun:HOST:3478 or turn:HOST:3478?transport=udp (repeatable)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		fmt.Fprintln(os.Stderr, "assist serve: --tls-cert and --tls-key go together")
+		return errUsage
+	}
+	if *dataDir == "" {
+		return errors.New("no --data directory given and no home directory to default to")
+	}
+	var publicHost string
+	if *publicURL != "" {
+		u, err := url.Parse(*publicURL)
+		if err != nil || u.Scheme != "https" || u.Hostname() == "" {
+			return fmt.Errorf("--public-url %q: want https://HOST[:PORT]", *publicURL)
+		}
+		publicHost = u.Hostname()
+	}
+	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+		return fmt.Errorf("--data: %w", err)
+	}
+
+	var cert tls.Certificate
+	var err error
+	if *tlsCert != "" {
+		cert, err = tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+	} else {
+		cert, err = server.LoadOrCreateCert(*dataDir, publicHost)
+	}
+	if err != nil {
+		return fmt.Errorf("certificate: %w", err)
+	}
+	var secret string
+	if *turnSecretFile != "" {
+		b, err := os.ReadFile(*turnSecretFile)
+		if err != nil {
+			return fmt.Errorf("--turn-secret-file: %w", err)
+		}
+		if secret = strings.TrimSpace(string(b)); secret == "" {
+			return fmt.Errorf("--turn-secret-file %s is empty", *turnSecretFile)
+		}
+	}
+
+	store, err := server.OpenSQLite(ctx, filepath.Join(*dataDir, "assist.db"))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	srv, err := server.New(server.Config{Store: store, ICEServers: ice, TURNSecret: secret, Logger: slog.Default()})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("--listen %s: %w", *listen, err)
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          log.New(httpErrorLog{}, "", 0),
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.ServeTLS(ln, "", "") }()
+
+	fmt.Fprintf(stdout, "listening on https://%s\n", ln.Addr())
+	fmt.Fprintf(stdout, "fingerprint: %s\n", server.CertFingerprint(cert))
+	slog.Info("serving", "addr", ln.Addr().String(), "data", *dataDir, "ice_servers", len(ice))
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	slog.Info("shutting down")
+	// Signalling connections are hijacked, so http.Server.Shutdown does not
+	// see them: close them (with "going away") first.
+	srv.Close()
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		hs.Close()
+	}
+	return nil
+}
+
+// defaultStateDir is $XDG_STATE_HOME/assist, or ~/.local/state/assist.
+func defaultStateDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "assist")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(home, ".local", "state", "assist")
+}
+
+// iceURLFlag collects the repeatable --ice-server flag.
+type iceURLFlag []string
+
+func (l *iceURLFlag) String() string     { return strings.Join(*l, ",") }
+func (l *iceURLFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+// httpErrorLog sends net/http's own error log (TLS handshake failures from
+// scanners, mostly) to slog at debug level.
+type httpErrorLog struct{}
+
+func (httpErrorLog) Write(b []byte) (int, error) {
+	slog.Debug("http: " + strings.TrimSpace(string(b)))
+	return len(b), nil
+}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/assist-project/assist/internal/lab"
+	"github.com/assist-project/assist/server"
+)
+
+// servedProc is a running "assist serve".
+type servedProc struct {
+	cmd         *exec.Cmd
+	URL         string
+	Fingerprint string
+	stderr      *syncBuffer
+	done        chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var (
+	listeningLine   = regexp.MustCompile(`^listening on (https://127\.0\.0\.1:[0-9]+)$`)
+	fingerprintLine = regexp.MustCompile(`^fingerprint: (sha256:[0-9a-f]{64})$`)
+)
+
+// startServe runs "assist serve" on a free loopback port with this data
+// directory and reads its two stdout lines. Cleanup kills it if the test
+// has not stopped it.
+func startServe(t *testing.T, data string, args ...string) *servedProc {
+	t.Helper()
+	bin := lab.AssistBinary(t)
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--data", data}, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	p := &servedProc{cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	cmd.Stderr = p.stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start assist serve: %v", err)
+	}
+	lines := make(chan []string, 1)
+	go func() {
+		r := bufio.NewReader(stdout)
+		var got []string
+		for range 2 {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				break
+			}
+			got = append(got, strings.TrimSpace(l))
+		}
+		lines <- got
+		_, _ = io.Copy(io.Discard, r)
+		p.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-p.done
+		}
+	})
+	var got []string
+	select {
+	case got = <-lines:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("assist serve printed nothing in 30 s; stderr: %s", p.stderr)
+	}
+	if len(got) != 2 {
+		t.Fatalf("assist serve printed %q, want two lines; stderr: %s", got, p.stderr)
+	}
+	m1, m2 := listeningLine.FindStringSubmatch(got[0]), fingerprintLine.FindStringSubmatch(got[1])
+	if m1 == nil || m2 == nil {
+		t.Fatalf("assist serve printed %q, want \"listening on https://HOST:PORT\" and \"fingerprint: sha256:HEX\"", got)
+	}
+	p.URL, p.Fingerprint = m1[1], m2[1]
+	return p
+}
+
+// stop sends SIGTERM and checks for exit status 0.
+func (p *servedProc) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Errorf("assist serve after SIGTERM: %v (want exit status 0); stderr: %s", err, p.stderr)
+		}
+		p.done <- err // for the cleanup
+	case <-time.After(20 * time.Second):
+		t.Errorf("assist serve still running 20 s after SIGTERM; stderr: %s", p.stderr)
+	}
+}
+
+func getPinned(t *testing.T, url, fingerprint string) (int, string, error) {
+	t.Helper()
+	tr := &http.Transport{TLSClientConfig: server.PinnedTLSConfig(fingerprint)}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 20 * time.Second}).Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+func TestServe(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "state")
+	p := startServe(t, data)
+	if fi, err := os.Stat(data); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("--data directory: %v, %v; want mode 0700", fi, err)
+	}
+	code, body, err := getPinned(t, p.URL+"/healthz", p.Fingerprint)
+	if err != nil || code != 200 || body != "ok\n" {
+		t.Errorf("/healthz pinned to %s: %d %q %v", p.Fingerprint, code, body, err)
+	}
+	if _, _, err := getPinned(t, p.URL+"/healthz", "sha256:"+strings.Repeat("0", 64)); err == nil {
+		t.Error("/healthz with a wrong pin succeeded")
+	}
+	p.stop(t)
+
+	// The certificate, so the fingerprint clients pinned, survives a restart.
+	p2 := startServe(t, data)
+	if p2.Fingerprint != p.Fingerprint {
+		t.Errorf("fingerprint after restart %s, want %s", p2.Fingerprint, p.Fingerprint)
+	}
+	p2.stop(t)
+}
+
+func TestServeUsage(t *testing.T) {
+	bin := lab.AssistBinary(t)
+	for _, args := range [][]string{
+		{"serve", "--tls-cert", "x.pem"},
+		{"serve", "extra"},
+		{"serve", "--bogus"},
+	} {
+		err := exec.Command(bin, args...).Run()
+		if code := lab.ExitCode(err); code != 2 {
+			t.Errorf("assist %q: exit %d (%v), want 2", args, code, err)
+		}
+	}
+	out, err := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--public-url", "ftp://x").CombinedOutput()
+	if code := lab.ExitCode(err); code != 1 || !strings.Contains(string(out), "--public-url") {
+		t.Errorf("bad --public-url: exit %d, output %q", code, out)
+	}
+}

@@ -1,0 +1,138 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// Message is one signalling message as a client sends or receives it; only
+// the members of its Type are set (see the package documentation).
+type Message struct {
+	Type    string          `json:"type"`
+	ID      string          `json:"id,omitempty"`
+	Expires string          `json:"expires,omitempty"` // RFC 3339
+	Session string          `json:"session,omitempty"`
+	ICE     []ICEServer     `json:"ice,omitempty"`
+	Data    json.RawMessage `json:"data,omitempty"`
+	Reason  string          `json:"reason,omitempty"`
+	Code    string          `json:"code,omitempty"`
+	Message string          `json:"message,omitempty"`
+}
+
+// Client is an agent's signalling connection to a rendezvous server. Recv
+// must be called from one goroutine at a time; the other methods may run
+// concurrently with it.
+type Client struct {
+	ws *websocket.Conn
+}
+
+// DialSignal connects to the server at serverURL ("https://HOST:PORT").
+// With a fingerprint ("sha256:HEX", as "assist serve" prints) only that
+// certificate is accepted; without, the system's roots verify it. HTTPS_PROXY
+// and NO_PROXY are honoured.
+func DialSignal(ctx context.Context, serverURL, fingerprint string) (*Client, error) {
+	u, err := url.Parse(serverURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("server: signal: server URL %q: want https://HOST[:PORT]", serverURL)
+	}
+	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
+	if fingerprint != "" {
+		tlsConf = PinnedTLSConfig(fingerprint)
+	}
+	tr := &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: tlsConf}
+	u.Scheme, u.Path, u.RawQuery = "wss", "/v1/signal", ""
+	ws, _, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}})
+	tr.CloseIdleConnections()
+	if err != nil {
+		return nil, fmt.Errorf("server: signal: dial %s: %w", serverURL, err)
+	}
+	ws.SetReadLimit(1 << 20)
+	return &Client{ws: ws}, nil
+}
+
+// Send sends one message.
+func (c *Client) Send(ctx context.Context, m Message) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("server: signal: send %s: %w", m.Type, err)
+	}
+	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
+		return fmt.Errorf("server: signal: send %s: %w", m.Type, err)
+	}
+	return nil
+}
+
+// Recv returns the next message. An "error" message comes back as a
+// *SignalError (the Message is returned too).
+func (c *Client) Recv(ctx context.Context) (Message, error) {
+	typ, b, err := c.ws.Read(ctx)
+	if err != nil {
+		return Message{}, fmt.Errorf("server: signal: receive: %w", err)
+	}
+	var m Message
+	if typ != websocket.MessageText {
+		return Message{}, errors.New("server: signal: receive: binary message")
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return Message{}, fmt.Errorf("server: signal: receive: %w", err)
+	}
+	if m.Type == TypeError {
+		return m, &SignalError{Code: m.Code, Message: m.Message}
+	}
+	return m, nil
+}
+
+// expect receives the reply to a request: a message of type want, or the
+// server's error.
+func (c *Client) expect(ctx context.Context, want string) (Message, error) {
+	m, err := c.Recv(ctx)
+	if err != nil {
+		return m, err
+	}
+	if m.Type != want {
+		return m, fmt.Errorf("server: signal: got a %q message, want %q", m.Type, want)
+	}
+	return m, nil
+}
+
+// Register offers the invitation id until expires (novice) and waits for
+// the server's answer. Then Recv returns "paired" when an expert joins.
+func (c *Client) Register(ctx context.Context, id string, expires time.Time) error {
+	if err := c.Send(ctx, Message{Type: TypeRegister, ID: id, Expires: expires.UTC().Format(time.RFC3339)}); err != nil {
+		return err
+	}
+	_, err := c.expect(ctx, TypeRegistered)
+	return err
+}
+
+// Join pairs with the novice holding invitation id (expert) and returns
+// the "paired" message with the session and its ICE servers.
+func (c *Client) Join(ctx context.Context, id string) (Message, error) {
+	if err := c.Send(ctx, Message{Type: TypeJoin, ID: id}); err != nil {
+		return Message{}, err
+	}
+	return c.expect(ctx, TypePaired)
+}
+
+// Relay sends data, any JSON value but null, to the peer.
+func (c *Client) Relay(ctx context.Context, data json.RawMessage) error {
+	return c.Send(ctx, Message{Type: TypeRelay, Data: data})
+}
+
+// Bye ends the pairing; reason ReasonAuthFailed reports a failed PAKE.
+func (c *Client) Bye(ctx context.Context, reason string) error {
+	return c.Send(ctx, Message{Type: TypeBye, Reason: reason})
+}
+
+// Close closes the connection.
+func (c *Client) Close() error {
+	return c.ws.Close(websocket.StatusNormalClosure, "")
+}

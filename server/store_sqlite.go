@@ -1,0 +1,206 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// SQLiteStore is the Store of a single-node server: one SQLite database
+// file, in WAL mode so /healthz and readers never wait for a writer.
+type SQLiteStore struct {
+	db *sql.DB
+}
+
+// migrations bring the schema from user_version i to i+1. Append only:
+// never edit a step that has shipped.
+var migrations = []string{
+	`CREATE TABLE invitations (
+		id      TEXT PRIMARY KEY,
+		expires INTEGER NOT NULL, -- unix nanoseconds
+		created INTEGER NOT NULL
+	);
+	CREATE INDEX invitations_expires ON invitations(expires);
+	CREATE TABLE secrets (
+		name  TEXT PRIMARY KEY,
+		value TEXT NOT NULL
+	);
+	CREATE TABLE audit (
+		seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+		time    INTEGER NOT NULL,
+		kind    TEXT NOT NULL,
+		inv     TEXT NOT NULL,
+		session TEXT NOT NULL,
+		detail  TEXT NOT NULL
+	);
+	CREATE INDEX audit_time ON audit(time);`,
+}
+
+// OpenSQLite opens (creating if needed, mode 0600) the database at path and
+// brings its schema up to date.
+func OpenSQLite(ctx context.Context, path string) (*SQLiteStore, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("server: store: %w", err)
+	}
+	// Create the file ourselves so it is private from the start.
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("server: store: %w", err)
+	}
+	f.Close()
+	dsn := path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("server: store: open %s: %w", path, err)
+	}
+	s := &SQLiteStore{db: db}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("server: store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func (s *SQLiteStore) migrate(ctx context.Context) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer tx.Rollback()
+	var version int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("migrate: read user_version: %w", err)
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("migrate: schema version %d is newer than this program's %d", version, len(migrations))
+	}
+	for v := version; v < len(migrations); v++ {
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			return fmt.Errorf("migrate to version %d: %w", v+1, err)
+		}
+	}
+	// PRAGMA takes no bound parameters; the value is our own integer.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(migrations))); err != nil {
+		return fmt.Errorf("migrate: set user_version: %w", err)
+	}
+	return tx.Commit()
+}
+
+// PutInvitation implements Store.
+func (s *SQLiteStore) PutInvitation(ctx context.Context, inv Invitation) error {
+	_, err := s.db.ExecContext(ctx,
+		`INSERT INTO invitations (id, expires, created) VALUES (?, ?, ?)
+		 ON CONFLICT(id) DO UPDATE SET expires = excluded.expires`,
+		inv.ID, inv.Expires.UnixNano(), inv.Created.UnixNano())
+	if err != nil {
+		return fmt.Errorf("server: store: put invitation: %w", err)
+	}
+	return nil
+}
+
+// Invitation implements Store.
+func (s *SQLiteStore) Invitation(ctx context.Context, id string) (Invitation, error) {
+	var exp, created int64
+	err := s.db.QueryRowContext(ctx, `SELECT expires, created FROM invitations WHERE id = ?`, id).Scan(&exp, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Invitation{}, fmt.Errorf("server: store: invitation %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Invitation{}, fmt.Errorf("server: store: invitation %q: %w", id, err)
+	}
+	return Invitation{ID: id, Expires: time.Unix(0, exp), Created: time.Unix(0, created)}, nil
+}
+
+// DeleteExpired implements Store.
+func (s *SQLiteStore) DeleteExpired(ctx context.Context, t, auditBefore time.Time) (int, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM invitations WHERE expires < ?`, t.UnixNano())
+	if err != nil {
+		return 0, fmt.Errorf("server: store: delete expired invitations: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM audit WHERE time < ?`, auditBefore.UnixNano()); err != nil {
+		return int(n), fmt.Errorf("server: store: delete old audit events: %w", err)
+	}
+	return int(n), nil
+}
+
+const turnSecretName = "turn"
+
+// TURNSecret implements Store.
+func (s *SQLiteStore) TURNSecret(ctx context.Context) (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("server: store: turn secret: %w", err)
+	}
+	// Text, not bytes: coturn's static-auth-secret is a string, and this
+	// one may be copied into its configuration.
+	fresh := base64.RawURLEncoding.EncodeToString(b)
+	if _, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)`, turnSecretName, fresh); err != nil {
+		return "", fmt.Errorf("server: store: turn secret: %w", err)
+	}
+	var v string
+	if err := s.db.QueryRowContext(ctx, `SELECT value FROM secrets WHERE name = ?`, turnSecretName).Scan(&v); err != nil {
+		return "", fmt.Errorf("server: store: turn secret: %w", err)
+	}
+	return v, nil
+}
+
+// Audit implements Store.
+func (s *SQLiteStore) Audit(ctx context.Context, e Event) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO audit (time, kind, inv, session, detail) VALUES (?, ?, ?, ?, ?)`,
+		e.Time.UnixNano(), e.Kind, e.ID, e.Session, e.Detail)
+	if err != nil {
+		return fmt.Errorf("server: store: audit: %w", err)
+	}
+	return nil
+}
+
+// Events implements Store.
+func (s *SQLiteStore) Events(ctx context.Context, since time.Time, limit int) ([]Event, error) {
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT time, kind, inv, session, detail FROM audit WHERE time >= ? ORDER BY seq LIMIT ?`,
+		since.UnixNano(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("server: store: events: %w", err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var e Event
+		var t int64
+		if err := rows.Scan(&t, &e.Kind, &e.ID, &e.Session, &e.Detail); err != nil {
+			return nil, fmt.Errorf("server: store: events: %w", err)
+		}
+		e.Time = time.Unix(0, t)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("server: store: events: %w", err)
+	}
+	return out, nil
+}
+
+// Ping implements Store.
+func (s *SQLiteStore) Ping(ctx context.Context) error {
+	var one int
+	if err := s.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("server: store: ping: %w", err)
+	}
+	return nil
+}
+
+// Close implements Store.
+func (s *SQLiteStore) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("server: store: close: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,96 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestSQLiteStore(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "sub", "assist.db")
+	st, err := OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("database file mode: %v, %v; want 0600", fi.Mode(), err)
+	}
+	now := time.Unix(1_800_000_000, 123)
+	if _, err := st.Invitation(ctx, "a"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing invitation: %v, want ErrNotFound", err)
+	}
+	if err := st.PutInvitation(ctx, Invitation{ID: "a", Expires: now.Add(time.Hour), Created: now}); err != nil {
+		t.Fatal(err)
+	}
+	// A re-registration moves the expiry but keeps the creation time.
+	if err := st.PutInvitation(ctx, Invitation{ID: "a", Expires: now.Add(2 * time.Hour), Created: now.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutInvitation(ctx, Invitation{ID: "old", Expires: now.Add(-time.Hour), Created: now.Add(-2 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	secret, err := st.TURNSecret(ctx)
+	if err != nil || len(secret) < 40 {
+		t.Fatalf("TURNSecret = %q, %v", secret, err)
+	}
+	for _, e := range []Event{
+		{Time: now.Add(-100 * 24 * time.Hour), Kind: EventRegister, ID: "ancient"},
+		{Time: now, Kind: EventPair, ID: "a", Session: "s1"},
+		{Time: now.Add(time.Second), Kind: EventBye, ID: "a", Session: "s1", Detail: "auth-failed"},
+	} {
+		if err := st.Audit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := st.DeleteExpired(ctx, now, now.Add(-90*24*time.Hour)); err != nil || n != 1 {
+		t.Errorf("DeleteExpired = %d, %v; want 1", n, err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Everything survives a reopen.
+	st, err = OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	inv, err := st.Invitation(ctx, "a")
+	if err != nil || !inv.Expires.Equal(now.Add(2*time.Hour)) || !inv.Created.Equal(now) {
+		t.Errorf("after reopen: %+v, %v", inv, err)
+	}
+	if _, err := st.Invitation(ctx, "old"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("expired invitation still there: %v", err)
+	}
+	if s2, err := st.TURNSecret(ctx); err != nil || s2 != secret {
+		t.Errorf("TURN secret after reopen = %q, %v; want %q", s2, err, secret)
+	}
+	evs, err := st.Events(ctx, time.Time{}, 10)
+	if err != nil || len(evs) != 2 || evs[1] != (Event{Time: now.Add(time.Second), Kind: EventBye, ID: "a", Session: "s1", Detail: "auth-failed"}) {
+		t.Errorf("events after reopen = %+v, %v", evs, err)
+	}
+	if err := st.Ping(ctx); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestSQLiteStoreNewerSchema(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "assist.db")
+	st, err := OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.db.Exec("PRAGMA user_version = 99"); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if st, err := OpenSQLite(ctx, path); err == nil {
+		st.Close()
+		t.Fatal("opened a database from a newer version")
+	}
+}
