@@ -1,0 +1,205 @@
+package rtc
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/pion/logging"
+	"github.com/pion/webrtc/v4"
+)
+
+// Config holds what both Dial and Accept need.
+type Config struct {
+	// Password is the invitation password; it must not be empty.
+	Password string
+	// InvitationID names the invitation (1..MaxInvitationID bytes of
+	// printable ASCII); it is CPace's session id.
+	InvitationID string
+	// Name is, for Dial, the expert's display name shown to the novice (at
+	// most MaxName bytes, no control characters). Accept ignores it.
+	Name string
+	// ICEServers are the STUN and TURN servers (from the rendezvous server).
+	ICEServers []webrtc.ICEServer
+	// Logger receives the connection's log lines, pion's included (pion's
+	// errors at Info, its warnings at Debug); nil discards them.
+	Logger *slog.Logger
+	// IncludeLoopback gathers loopback host candidates, for tests on one
+	// machine.
+	IncludeLoopback bool
+	// ProxyURL is an HTTP(S) proxy through which TURN over TCP and TLS is
+	// reached with CONNECT. When nil, the proxy is taken from the
+	// environment (HTTPS_PROXY, NO_PROXY) as http.ProxyFromEnvironment does
+	// for the first TCP or TLS TURN server. UDP never goes through it.
+	ProxyURL *url.URL
+	// RelayOnly gathers only relayed candidates (ICE transport policy
+	// "relay"), for tests of the TURN paths.
+	RelayOnly bool
+
+	// bindOverride, for tests only, replaces the channel binding by a fixed
+	// value, to show that a relaying man in the middle is stopped by the
+	// binding and by nothing else.
+	bindOverride []byte
+}
+
+func (cfg *Config) check(expert bool) error {
+	if cfg.Password == "" {
+		return fmt.Errorf("empty password")
+	}
+	if err := checkInvitationID(cfg.InvitationID); err != nil {
+		return err
+	}
+	if expert {
+		if err := checkName(cfg.Name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (cfg *Config) logger() *slog.Logger {
+	if cfg.Logger != nil {
+		return cfg.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// proxyURL returns the proxy to use for TURN over TCP and TLS, or nil.
+func (cfg *Config) proxyURL() (*url.URL, error) {
+	if cfg.ProxyURL != nil {
+		return cfg.ProxyURL, nil
+	}
+	for _, s := range cfg.ICEServers {
+		for _, u := range s.URLs {
+			hostport, ok := tcpTURNAddr(u)
+			if !ok {
+				continue
+			}
+			req := &http.Request{Method: http.MethodConnect, URL: &url.URL{Scheme: "https", Host: hostport}}
+			return http.ProxyFromEnvironment(req)
+		}
+	}
+	return nil, nil
+}
+
+// tcpTURNAddr returns host:port of a TURN URL that runs over TCP or TLS
+// (RFC 7065: turn:host[:port]?transport=tcp, turns:host[:port]).
+func tcpTURNAddr(u string) (string, bool) {
+	scheme, rest, ok := strings.Cut(u, ":")
+	if !ok {
+		return "", false
+	}
+	hostport, query, _ := strings.Cut(rest, "?")
+	port := "3478"
+	switch scheme {
+	case "turn":
+		if query != "transport=tcp" {
+			return "", false
+		}
+	case "turns":
+		port = "5349"
+	default:
+		return "", false
+	}
+	if hostport == "" {
+		return "", false
+	}
+	if _, _, err := net.SplitHostPort(hostport); err != nil {
+		// No port: the scheme's default.
+		return net.JoinHostPort(strings.Trim(hostport, "[]"), port), true
+	}
+	return hostport, true
+}
+
+// newCertificate makes the ephemeral DTLS certificate of one connection and
+// returns it with its SHA-256 fingerprint. A fresh key per connection means
+// a fingerprint identifies one session and nothing about the machine.
+func newCertificate() (webrtc.Certificate, []byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return webrtc.Certificate{}, nil, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		return webrtc.Certificate{}, nil, err
+	}
+	now := time.Now()
+	tpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: "assist"},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(24 * time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &key.PublicKey, key)
+	if err != nil {
+		return webrtc.Certificate{}, nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return webrtc.Certificate{}, nil, err
+	}
+	fp := sha256.Sum256(der)
+	return webrtc.CertificateFromX509(key, cert), fp[:], nil
+}
+
+// newAPI builds the pion API for one connection.
+func newAPI(cfg *Config, log *slog.Logger) (*webrtc.API, error) {
+	var se webrtc.SettingEngine
+	se.DetachDataChannels()
+	// Blocking writes give Conn.Write back-pressure and write deadlines.
+	se.EnableDataChannelBlockWrite(true)
+	se.SetSCTPMaxMessageSize(maxMessage)
+	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
+	se.LoggerFactory = slogFactory{log: log}
+	proxy, err := cfg.proxyURL()
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	if proxy != nil {
+		d, err := newConnectDialer(proxy)
+		if err != nil {
+			return nil, err
+		}
+		se.SetICEProxyDialer(d)
+	}
+	return webrtc.NewAPI(webrtc.WithSettingEngine(se)), nil
+}
+
+// slogFactory routes pion's logs to slog. Pion is chatty: its trace and
+// debug lines are dropped, its info and warnings (routine failures such as
+// an IPv6 socket that cannot bind) go to Debug, its errors to Info.
+type slogFactory struct{ log *slog.Logger }
+
+func (f slogFactory) NewLogger(scope string) logging.LeveledLogger {
+	return slogLogger{log: f.log.With("pion", scope)}
+}
+
+type slogLogger struct{ log *slog.Logger }
+
+func (l slogLogger) Trace(string)          {}
+func (l slogLogger) Tracef(string, ...any) {}
+func (l slogLogger) Debug(string)          {}
+func (l slogLogger) Debugf(string, ...any) {}
+func (l slogLogger) Info(msg string)       { l.log.Debug(msg) }
+func (l slogLogger) Infof(format string, args ...any) {
+	l.log.Debug(fmt.Sprintf(format, args...))
+}
+func (l slogLogger) Warn(msg string) { l.log.Debug(msg) }
+func (l slogLogger) Warnf(format string, args ...any) {
+	l.log.Debug(fmt.Sprintf(format, args...))
+}
+func (l slogLogger) Error(msg string) { l.log.Info(msg) }
+func (l slogLogger) Errorf(format string, args ...any) {
+	l.log.Info(fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,449 @@
+package rtc
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/pion/datachannel"
+	"github.com/pion/webrtc/v4"
+)
+
+// dataChannelLabel names the one data channel. Both ends create it
+// themselves (negotiated, id 0): no in-band DCEP open message, so nothing
+// about the channel depends on the other end's say.
+const dataChannelLabel = "assist"
+
+// Dial is the expert's side: it creates the offer, sends it and its ICE
+// candidates through sig, and applies the novice's answer and candidates.
+// Once the data channel is open it runs the PAKE inside it, bound to both
+// ends' DTLS certificates (see the package documentation), and returns the
+// authenticated Conn.
+//
+// Dial reads and writes sig only until it returns. Errors are
+// *HandshakeError; ctx bounds the whole setup.
+func Dial(ctx context.Context, sig Signaler, cfg Config) (*Conn, error) {
+	return connect(ctx, sig, &cfg, true)
+}
+
+// Accept is the novice's side: it waits for the expert's offer on sig,
+// answers it, and authenticates the expert inside the data channel.
+//
+// Accept does not count failed attempts: it returns an error wrapping
+// ErrWrongPassword whenever the expert may have tested a password guess (from
+// the moment the novice sent its key confirmation, anything but a verified
+// expert confirmation). The caller counts those, and stops calling Accept
+// for an invitation after a few. Other errors (ErrSignalling,
+// ErrUnreachable, ErrNotAssist, ErrUnknownInvitation, ErrVersion, ctx) cost
+// no attempt.
+func Accept(ctx context.Context, sig Signaler, cfg Config) (*Conn, error) {
+	return connect(ctx, sig, &cfg, false)
+}
+
+func connect(ctx context.Context, sig Signaler, cfg *Config, expert bool) (*Conn, error) {
+	if err := cfg.check(expert); err != nil {
+		return nil, &HandshakeError{Stage: "config", Cause: err}
+	}
+	role := "novice"
+	if expert {
+		role = "expert"
+	}
+	log := cfg.logger().With("role", role, "invitation", cfg.InvitationID)
+
+	c, localFP, stopSignalling, err := open(ctx, sig, cfg, expert, log)
+	if err != nil {
+		return nil, err
+	}
+	// Signalling goes on during the PAKE: the peer's last candidates may
+	// still be on their way, and Path needs them to tell a direct path
+	// from a punched one.
+	defer stopSignalling()
+	if err := authenticate(ctx, c, cfg, expert, localFP); err != nil {
+		log.Info("rtc: authentication failed", "err", err)
+		// Our last message (a refusal, a verdict) must reach the peer
+		// before closing aborts the association.
+		c.flush(ctx, flushTimeout)
+		c.Close()
+		return nil, err
+	}
+	log.Info("rtc: authenticated", "path", c.Path(), "peer_name", c.peerName)
+	return c, nil
+}
+
+// open sets up the peer connection through sig and returns it once the data
+// channel is open, not yet authenticated, with our certificate's
+// fingerprint.
+//
+// Signalling continues until the caller calls stop (which open does itself
+// when it fails).
+func open(ctx context.Context, sig Signaler, cfg *Config, expert bool, log *slog.Logger) (c *Conn, localFP []byte, stop func(), err error) {
+	cert, localFP, err := newCertificate()
+	if err != nil {
+		return nil, nil, nil, &HandshakeError{Stage: "config", Cause: fmt.Errorf("certificate: %w", err)}
+	}
+	api, err := newAPI(cfg, log)
+	if err != nil {
+		return nil, nil, nil, &HandshakeError{Stage: "config", Cause: err}
+	}
+	pcCfg := webrtc.Configuration{
+		ICEServers:   cfg.ICEServers,
+		Certificates: []webrtc.Certificate{cert},
+	}
+	if cfg.RelayOnly {
+		pcCfg.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	pc, err := api.NewPeerConnection(pcCfg)
+	if err != nil {
+		return nil, nil, nil, &HandshakeError{Stage: "config", Cause: fmt.Errorf("peer connection: %w", err)}
+	}
+	s := &setup{pc: pc, sig: sig, expert: expert, log: log, opened: make(chan openResult, 1),
+		failed: make(chan struct{}), wake: make(chan struct{}, 1), hosts: new(hostSet)}
+	err = s.start(ctx)
+	if err != nil {
+		pc.GracefulClose()
+		return nil, nil, nil, &HandshakeError{Stage: "signalling", Cause: err}
+	}
+	raw, err := s.wait(ctx)
+	if err != nil {
+		pc.GracefulClose()
+		return nil, nil, nil, err
+	}
+
+	c = newConn(pc, raw)
+	c.remoteHosts = s.hosts
+	return c, localFP, s.stop, nil
+}
+
+// authenticate runs the PAKE inside the open data channel, bound to the
+// certificates DTLS actually used.
+func authenticate(ctx context.Context, c *Conn, cfg *Config, expert bool, localFP []byte) error {
+	// Cancelling ctx closes the peer connection, which unblocks any read or
+	// write of the handshake.
+	stop := context.AfterFunc(ctx, func() { c.pc.Close() })
+	defer stop()
+	if d, ok := ctx.Deadline(); ok {
+		c.SetDeadline(d)
+		// pion keeps a goroutine per read deadline until it passes or is
+		// cleared.
+		defer c.SetDeadline(time.Time{})
+	}
+	remote := c.pc.SCTP().Transport().GetRemoteCertificate()
+	if len(remote) == 0 {
+		return &HandshakeError{Stage: "pake", Cause: errors.New("no remote DTLS certificate")}
+	}
+	remoteFP := sha256.Sum256(remote)
+	bind := cfg.bindOverride
+	if bind == nil {
+		if expert {
+			bind = bindingContext(localFP, remoteFP[:])
+		} else {
+			bind = bindingContext(remoteFP[:], localFP)
+		}
+	}
+	var err error
+	if expert {
+		c.res, err = expertHandshake(c, cfg, bind)
+	} else {
+		c.res, c.peerName, err = noviceHandshake(c, cfg, bind)
+	}
+	if err != nil {
+		// A cancelled or expired ctx shows in the error, but the kind stays:
+		// a novice's counted attempt is still counted.
+		var he *HandshakeError
+		if ctx.Err() != nil && errors.As(err, &he) {
+			he.Cause = fmt.Errorf("%w (%v)", ctx.Err(), he.Cause)
+		}
+		return err
+	}
+	if !stop() {
+		return &HandshakeError{Stage: "pake", Cause: ctx.Err()}
+	}
+	return nil
+}
+
+// openResult is the data channel, detached, once it is open.
+type openResult struct {
+	rw  datachannel.ReadWriteCloserDeadliner
+	err error
+}
+
+// setup carries one connection from signalling to an open data channel.
+type setup struct {
+	pc     *webrtc.PeerConnection
+	sig    Signaler
+	expert bool
+	log    *slog.Logger
+
+	opened chan openResult
+	// failed is closed when ICE or DTLS fails for good.
+	failed     chan struct{}
+	failedOnce sync.Once
+
+	// out is the queue of messages to send, in order; wake tells the
+	// sender there is more. outDone says no more will come.
+	mu      sync.Mutex
+	out     [][]byte
+	outDone bool
+	wake    chan struct{}
+
+	// sigErr receives the first fatal signalling error.
+	sigErr chan error
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// hosts are the peer's host candidates, for Path.
+	hosts    *hostSet
+	stopOnce sync.Once
+
+	// remote description state, owned by the receiving goroutine.
+	haveRemote bool
+	pending    []webrtc.ICECandidateInit
+	nCand      int
+}
+
+// start creates the data channel, hooks the callbacks and starts the
+// signalling goroutines; the expert also sends its offer.
+func (s *setup) start(ctx context.Context) error {
+	negotiated, id := true, uint16(0)
+	dc, err := s.pc.CreateDataChannel(dataChannelLabel, &webrtc.DataChannelInit{Negotiated: &negotiated, ID: &id})
+	if err != nil {
+		return fmt.Errorf("data channel: %w", err)
+	}
+	dc.OnOpen(func() {
+		rw, err := dc.DetachWithDeadline()
+		select {
+		case s.opened <- openResult{rw: rw, err: err}:
+		default:
+		}
+	})
+	s.pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		s.log.Debug("rtc: connection state", "state", st.String())
+		if st == webrtc.PeerConnectionStateFailed || st == webrtc.PeerConnectionStateClosed {
+			s.failedOnce.Do(func() { close(s.failed) })
+		}
+	})
+	s.pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		var m signal
+		if c == nil {
+			m = signal{Type: typeEnd}
+		} else {
+			init := c.ToJSON()
+			m = signal{Type: typeCandidate, Candidate: init.Candidate, SDPMid: init.SDPMid, SDPMLineIndex: init.SDPMLineIndex}
+		}
+		b, err := m.marshal()
+		if err != nil {
+			s.log.Debug("rtc: local candidate not sent", "err", err)
+			return
+		}
+		s.enqueue(b)
+	})
+
+	sctx, cancel := context.WithCancel(ctx)
+	s.cancel = cancel
+	s.sigErr = make(chan error, 2)
+	s.wg.Add(1)
+	go s.sendLoop(sctx)
+
+	if s.expert {
+		offer, err := s.pc.CreateOffer(nil)
+		if err != nil {
+			s.stop()
+			return fmt.Errorf("offer: %w", err)
+		}
+		b, err := signal{Type: typeOffer, SDP: offer.SDP}.marshal()
+		if err != nil {
+			s.stop()
+			return fmt.Errorf("offer: %w", err)
+		}
+		// Queued before gathering starts, so it leaves before any
+		// candidate.
+		s.enqueue(b)
+		if err := s.pc.SetLocalDescription(offer); err != nil {
+			s.stop()
+			return fmt.Errorf("offer: %w", err)
+		}
+	}
+	// Receiving starts only now: an answer must find our offer in place.
+	s.wg.Add(1)
+	go s.recvLoop(sctx)
+	return nil
+}
+
+// stop ends the signalling goroutines and waits for them.
+func (s *setup) stop() {
+	s.stopOnce.Do(func() {
+		s.cancel()
+		s.wg.Wait()
+	})
+}
+
+func (s *setup) enqueue(b []byte) {
+	s.mu.Lock()
+	if !s.outDone {
+		s.out = append(s.out, b)
+	}
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// sendLoop sends queued messages in order until ctx ends.
+func (s *setup) sendLoop(ctx context.Context) {
+	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		s.outDone, s.out = true, nil
+		s.mu.Unlock()
+	}()
+	for {
+		s.mu.Lock()
+		q := s.out
+		s.out = nil
+		s.mu.Unlock()
+		for _, b := range q {
+			if err := s.sig.Send(ctx, b); err != nil {
+				if ctx.Err() == nil {
+					s.sigErr <- fmt.Errorf("send: %w", err)
+				}
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+		}
+	}
+}
+
+// recvLoop reads and applies the peer's messages until ctx ends or one is
+// bad.
+func (s *setup) recvLoop(ctx context.Context) {
+	defer s.wg.Done()
+	for {
+		b, err := s.sig.Recv(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.sigErr <- fmt.Errorf("receive: %w", err)
+			}
+			return
+		}
+		if err := s.apply(b); err != nil {
+			if ctx.Err() == nil {
+				s.sigErr <- err
+			}
+			return
+		}
+	}
+}
+
+// apply handles one signalling message. Errors wrap ErrSignalling when the
+// message is at fault.
+func (s *setup) apply(b []byte) error {
+	m, err := parseSignal(b)
+	if err != nil {
+		return err
+	}
+	switch m.Type {
+	case typeOffer:
+		if s.expert || s.haveRemote {
+			return fmt.Errorf("%w: unexpected offer", ErrSignalling)
+		}
+		if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.SDP}); err != nil {
+			return fmt.Errorf("%w: offer: %w", ErrSignalling, err)
+		}
+		s.haveRemote = true
+		answer, err := s.pc.CreateAnswer(nil)
+		if err != nil {
+			return fmt.Errorf("%w: answer: %w", ErrSignalling, err)
+		}
+		ab, err := signal{Type: typeAnswer, SDP: answer.SDP}.marshal()
+		if err != nil {
+			return fmt.Errorf("answer: %w", err)
+		}
+		s.enqueue(ab)
+		if err := s.pc.SetLocalDescription(answer); err != nil {
+			return fmt.Errorf("answer: %w", err)
+		}
+		return s.flushPending()
+	case typeAnswer:
+		if !s.expert || s.haveRemote {
+			return fmt.Errorf("%w: unexpected answer", ErrSignalling)
+		}
+		if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
+			return fmt.Errorf("%w: answer: %w", ErrSignalling, err)
+		}
+		s.haveRemote = true
+		return s.flushPending()
+	case typeCandidate:
+		s.nCand++
+		if s.nCand > maxRemoteCandidates {
+			return fmt.Errorf("%w: more than %d candidates", ErrSignalling, maxRemoteCandidates)
+		}
+		s.hosts.addCandidate(m.Candidate)
+		c := webrtc.ICECandidateInit{Candidate: m.Candidate, SDPMid: m.SDPMid, SDPMLineIndex: m.SDPMLineIndex}
+		if !s.haveRemote {
+			s.pending = append(s.pending, c)
+			return nil
+		}
+		return s.addCandidate(c)
+	case typeEnd:
+		return nil
+	}
+	return fmt.Errorf("%w: unhandled type %q", ErrSignalling, m.Type)
+}
+
+func (s *setup) flushPending() error {
+	for _, c := range s.pending {
+		if err := s.addCandidate(c); err != nil {
+			return err
+		}
+	}
+	s.pending = nil
+	return nil
+}
+
+func (s *setup) addCandidate(c webrtc.ICECandidateInit) error {
+	if err := s.pc.AddICECandidate(c); err != nil {
+		return fmt.Errorf("%w: candidate: %w", ErrSignalling, err)
+	}
+	return nil
+}
+
+// wait waits for the data channel to open, then stops the signalling.
+func (s *setup) wait(ctx context.Context) (_ datachannel.ReadWriteCloserDeadliner, err error) {
+	defer func() {
+		if err != nil {
+			s.stop()
+		}
+	}()
+	// A signalling channel that breaks (the server restarting) after the
+	// descriptions went through need not stop ICE: remember the error and
+	// keep waiting. A bad message is fatal.
+	var sigBroken error
+	for {
+		select {
+		case r := <-s.opened:
+			if r.err != nil {
+				return nil, &HandshakeError{Stage: "ice", Cause: fmt.Errorf("detach data channel: %w", r.err)}
+			}
+			return r.rw, nil
+		case err := <-s.sigErr:
+			if errors.Is(err, ErrSignalling) {
+				return nil, &HandshakeError{Kind: ErrSignalling, Stage: "signalling", Cause: err}
+			}
+			s.log.Info("rtc: signalling broken", "err", err)
+			sigBroken = err
+		case <-s.failed:
+			return nil, &HandshakeError{Kind: ErrUnreachable, Stage: "ice", Cause: errors.Join(errors.New("ICE or DTLS failed"), sigBroken)}
+		case <-ctx.Done():
+			return nil, &HandshakeError{Kind: ErrUnreachable, Stage: "ice", Cause: errors.Join(ctx.Err(), sigBroken)}
+		}
+	}
+}
