@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/assist-project/assist/server"
+	"github.com/assist-project/assist/server/relay"
 )
 
 // runServe runs the rendezvous server until ctx ends (SIGINT, SIGTERM),
@@ -29,6 +30,8 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	tlsCert := fs.String("tls-cert", "", "PEM certificate (chain) to serve instead of a self-signed one; needs --tls-key")
 	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert")
 	turnSecretFile := fs.String("turn-secret-file", "", "file holding the TURN REST shared secret (e.g. an external coturn's static-auth-secret); default: one generated and kept in --data")
+	turnListen := fs.String("turn-listen", "127.0.0.1:3478", "address of the embedded STUN/TURN server over UDP and TCP (port 0 picks one; \"off\" disables it)")
+	turnsListen := fs.String("turns-listen", "127.0.0.1:5349", "address of the embedded TURN server over TLS, with the HTTPS certificate (\"off\" disables it)")
 	var ice iceURLFlag
 	fs.Var(&ice, "ice-server", "STUN or TURN URL handed to clients, e.g. stun:HOST:3478 or turn:HOST:3478?transport=udp (repeatable)")
 	if err := parseFlags(fs, args); err != nil {
@@ -79,6 +82,26 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer store.Close()
+	if secret == "" {
+		if secret, err = store.TURNSecret(ctx); err != nil {
+			return err
+		}
+	}
+	if *turnListen != "off" || *turnsListen != "off" {
+		rl, err := startRelay(ctx, *turnListen, *turnsListen, cert, secret)
+		if err != nil {
+			return err
+		}
+		defer rl.Close()
+		udp, tcp, tlsAddr := rl.Addrs()
+		host := publicHost
+		if host == "" {
+			host = relayHost(rl)
+		}
+		if len(ice) == 0 {
+			ice = relayICEURLs(host, udp, tcp, tlsAddr)
+		}
+	}
 	srv, err := server.New(server.Config{Store: store, ICEServers: ice, TURNSecret: secret, Logger: slog.Default()})
 	if err != nil {
 		return err
@@ -102,6 +125,9 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 
 	fmt.Fprintf(stdout, "listening on https://%s\n", ln.Addr())
 	fmt.Fprintf(stdout, "fingerprint: %s\n", server.CertFingerprint(cert))
+	if len(ice) > 0 {
+		fmt.Fprintf(stdout, "ice: %s\n", strings.Join(ice, " "))
+	}
 	slog.Info("serving", "addr", ln.Addr().String(), "data", *dataDir, "ice_servers", len(ice))
 
 	select {
@@ -146,4 +172,55 @@ type httpErrorLog struct{}
 func (httpErrorLog) Write(b []byte) (int, error) {
 	slog.Debug("http: " + strings.TrimSpace(string(b)))
 	return len(b), nil
+}
+
+// startRelay starts the embedded STUN/TURN server: UDP and TCP on addr,
+// TLS on tlsAddr, each unless "off".
+func startRelay(ctx context.Context, addr, tlsAddr string, cert tls.Certificate, secret string) (*relay.Relay, error) {
+	cfg := relay.Config{Secret: []byte(secret), Logger: slog.Default()}
+	if addr != "off" {
+		cfg.UDP, cfg.TCP = addr, addr
+	}
+	if tlsAddr != "off" {
+		cfg.TLS = tlsAddr
+		cfg.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	rl, err := relay.Start(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("turn: %w", err)
+	}
+	return rl, nil
+}
+
+// relayHost is the address clients reach the relay at when no
+// --public-url says otherwise: the one it listens on.
+func relayHost(rl *relay.Relay) string {
+	udp, _, tlsAddr := rl.Addrs()
+	for _, a := range []net.Addr{udp, tlsAddr} {
+		if a != nil {
+			host, _, _ := net.SplitHostPort(a.String())
+			return host
+		}
+	}
+	return "127.0.0.1"
+}
+
+// relayICEURLs lists the embedded relay for clients: STUN, TURN over UDP
+// and TCP, and TURN over TLS.
+func relayICEURLs(host string, udp, tcp, tlsAddr net.Addr) []string {
+	at := func(a net.Addr) string {
+		_, port, _ := net.SplitHostPort(a.String())
+		return net.JoinHostPort(host, port)
+	}
+	var urls []string
+	if udp != nil {
+		urls = append(urls, "stun:"+at(udp), "turn:"+at(udp)+"?transport=udp")
+	}
+	if tcp != nil {
+		urls = append(urls, "turn:"+at(tcp)+"?transport=tcp")
+	}
+	if tlsAddr != nil {
+		urls = append(urls, "turns:"+at(tlsAddr)+"?transport=tcp")
+	}
+	return urls
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/assist-project/assist/internal/lab"
 	"github.com/assist-project/assist/server"
+	"github.com/pion/stun/v4"
 )
 
 // servedProc is a running "assist serve".
@@ -24,6 +26,7 @@ type servedProc struct {
 	cmd         *exec.Cmd
 	URL         string
 	Fingerprint string
+	ICE         []string // the embedded relay's STUN/TURN URLs
 	stderr      *syncBuffer
 	done        chan error
 }
@@ -56,7 +59,8 @@ var (
 func startServe(t *testing.T, data string, args ...string) *servedProc {
 	t.Helper()
 	bin := lab.AssistBinary(t)
-	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--data", data}, args...)...)
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--data", data,
+		"--turn-listen", "127.0.0.1:0", "--turns-listen", "127.0.0.1:0"}, args...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	p := &servedProc{cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1)}
 	cmd.Stderr = p.stderr
@@ -71,7 +75,7 @@ func startServe(t *testing.T, data string, args ...string) *servedProc {
 	go func() {
 		r := bufio.NewReader(stdout)
 		var got []string
-		for range 2 {
+		for range 3 { // listening, fingerprint, ice
 			l, err := r.ReadString('\n')
 			if err != nil {
 				break
@@ -96,9 +100,14 @@ func startServe(t *testing.T, data string, args ...string) *servedProc {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("assist serve printed nothing in 30 s; stderr: %s", p.stderr)
 	}
-	if len(got) != 2 {
-		t.Fatalf("assist serve printed %q, want two lines; stderr: %s", got, p.stderr)
+	if len(got) != 3 {
+		t.Fatalf("assist serve printed %q, want three lines; stderr: %s", got, p.stderr)
 	}
+	ice, ok := strings.CutPrefix(got[2], "ice: ")
+	if !ok {
+		t.Fatalf("assist serve's third line is %q, want \"ice: URL...\"", got[2])
+	}
+	p.ICE = strings.Fields(ice)
 	m1, m2 := listeningLine.FindStringSubmatch(got[0]), fingerprintLine.FindStringSubmatch(got[1])
 	if m1 == nil || m2 == nil {
 		t.Fatalf("assist serve printed %q, want \"listening on https://HOST:PORT\" and \"fingerprint: sha256:HEX\"", got)
@@ -175,5 +184,46 @@ func TestServeUsage(t *testing.T) {
 	out, err := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--public-url", "ftp://x").CombinedOutput()
 	if code := lab.ExitCode(err); code != 1 || !strings.Contains(string(out), "--public-url") {
 		t.Errorf("bad --public-url: exit %d, output %q", code, out)
+	}
+}
+
+// TestServeRelay checks that the embedded STUN server named on the "ice:"
+// line answers a binding request with the client's own address.
+func TestServeRelay(t *testing.T) {
+	p := startServe(t, t.TempDir())
+	var stunURL string
+	for _, u := range p.ICE {
+		if strings.HasPrefix(u, "stun:") {
+			stunURL = u
+		}
+	}
+	if stunURL == "" {
+		t.Fatalf("no stun: URL in %q", p.ICE)
+	}
+	c, err := net.Dial("udp", strings.TrimPrefix(stunURL, "stun:"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	req := stun.MustBuild(stun.TransactionID, stun.BindingRequest)
+	if _, err := c.Write(req.Raw); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 1500)
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatalf("no STUN answer from %s: %v", stunURL, err)
+	}
+	res := &stun.Message{Raw: buf[:n]}
+	if err := res.Decode(); err != nil {
+		t.Fatal(err)
+	}
+	var addr stun.XORMappedAddress
+	if err := addr.GetFrom(res); err != nil {
+		t.Fatalf("STUN answer without XOR-MAPPED-ADDRESS: %v", err)
+	}
+	if local := c.LocalAddr().(*net.UDPAddr); addr.Port != local.Port || !addr.IP.Equal(local.IP) {
+		t.Errorf("STUN says we are %v, we are %v", addr, local)
 	}
 }
