@@ -36,8 +36,13 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) error {
 	noPortmap := fs.Bool("no-portmap", false, "do not ask the home router to forward the port (UPnP IGD / NAT-PMP)")
 	allow := fs.String("allow", "ask", "answer consent questions in advance: ask, view or control")
 	display := fs.String("display", os.Getenv("DISPLAY"), "X display to share")
+	srv := addServerFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	serverURL := *srv.url
+	if serverURL != "" && *passwordFile != "" {
+		return errors.New("--password-file and --server do not go together: with a server, the short code carries the password")
 	}
 	policy, err := session.ParsePolicy(*allow)
 	if err != nil {
@@ -46,8 +51,16 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) error {
 	if *expires <= 0 {
 		return fmt.Errorf("--expires %v: must be positive", *expires)
 	}
-	password, err := invitePassword(*passwordFile)
-	if err != nil {
+	var code invitation.WordCode
+	var password string
+	if serverURL != "" {
+		// The code's number is drawn when registering; its words are
+		// the password, for the direct port too.
+		if code, err = invitation.NewWordCode(); err != nil {
+			return err
+		}
+		password = code.Password()
+	} else if password, err = invitePassword(*passwordFile); err != nil {
 		return err
 	}
 	d, err := openDisplay(*display)
@@ -80,25 +93,10 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *file != "" {
-		if err := invitation.WriteFile(*file, inv); err != nil {
-			return err
-		}
+	inv.Server = serverURL
+	if err := inv.Validate(now); err != nil {
+		return fmt.Errorf("--server: %w", err)
 	}
-	fmt.Fprintf(stdout, "code: %s\n", inv.ShortCode())
-	fmt.Fprintf(stdout, "password: %s\n", password)
-	if *file != "" {
-		fmt.Fprintf(stdout, "invitation: %s\n", *file)
-	}
-	fmt.Fprintf(stdout, "expires: %s\n", inv.Expires.Local().Format(time.RFC3339))
-	fmt.Fprintf(stdout, "addresses: %s\n", strings.Join(addrs, " "))
-	switch policy {
-	case session.PolicyView:
-		fmt.Fprintln(os.Stderr, "WARNING: --allow view: an expert with the password sees your screen without being asked")
-	case session.PolicyControl:
-		fmt.Fprintln(os.Stderr, "WARNING: --allow control: an expert with the password sees your screen AND controls your mouse and keyboard without being asked")
-	}
-
 	l := transport.NewListener(ln, transport.ListenerConfig{
 		InvitationID: inv.ID,
 		Password:     invitation.NormalizePassword(password),
@@ -109,9 +107,64 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) error {
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	sh := shadow.New(d, shadow.Options{DetectScroll: true})
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// Before the Wait: the rendezvous goroutines run until ctx ends.
+	defer cancel(nil)
+	var viaServer chan *rtcExpert
+	if serverURL != "" {
+		viaServer = make(chan *rtcExpert)
+		rv := &noviceRendezvous{
+			url: serverURL, fingerprint: *srv.fingerprint, expires: inv.Expires,
+			password: invitation.NormalizePassword(password), listener: l,
+			experts: viaServer, log: slog.Default().With("component", "rendezvous"),
+		}
+		// Two registrations: the short code's number, for experts who
+		// type the code, and the invitation's id, for experts who have
+		// the file (which holds no number).
+		lookup, codeConn, err := rv.registerCode(ctx, func() (string, error) {
+			n, err := invitation.NewLookup()
+			code.Lookup = n
+			return code.LookupID(), err
+		})
+		if err != nil {
+			return err
+		}
+		idConn, err := rv.register(ctx, inv.ID)
+		if err != nil {
+			codeConn.close()
+			return err
+		}
+		wg.Go(func() { rv.serve(ctx, lookup, codeConn) })
+		wg.Go(func() { rv.serve(ctx, inv.ID, idConn) })
+	}
+	if *file != "" {
+		if err := invitation.WriteFile(*file, inv); err != nil {
+			return err
+		}
+	}
+	if serverURL != "" {
+		fmt.Fprintf(stdout, "code: %s\n", code)
+	} else {
+		fmt.Fprintf(stdout, "code: %s\n", inv.ShortCode())
+	}
+	fmt.Fprintf(stdout, "password: %s\n", password)
+	if *file != "" {
+		fmt.Fprintf(stdout, "invitation: %s\n", *file)
+	}
+	fmt.Fprintf(stdout, "expires: %s\n", inv.Expires.Local().Format(time.RFC3339))
+	fmt.Fprintf(stdout, "addresses: %s\n", strings.Join(addrs, " "))
+	if serverURL != "" {
+		fmt.Fprintf(stdout, "server: %s\n", serverURL)
+	}
+	switch policy {
+	case session.PolicyView:
+		fmt.Fprintln(os.Stderr, "WARNING: --allow view: an expert with the password sees your screen without being asked")
+	case session.PolicyControl:
+		fmt.Fprintln(os.Stderr, "WARNING: --allow control: an expert with the password sees your screen AND controls your mouse and keyboard without being asked")
+	}
+
+	sh := shadow.New(d, shadow.Options{DetectScroll: true})
 	wg.Go(func() {
 		if err := sh.Run(ctx); err != nil {
 			cancel(fmt.Errorf("capture stopped: %w", err))
@@ -126,7 +179,7 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintln(out, "waiting for the expert (press q to stop)")
 	for {
 		actx, acancel := context.WithDeadline(ctx, inv.Expires)
-		conn, err := acceptOrQuit(actx, l, con)
+		conn, err := acceptOrQuit(actx, l, viaServer, con)
 		acancel()
 		switch {
 		case errors.Is(err, errQuit):
@@ -144,7 +197,11 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) error {
 		case err != nil:
 			return err
 		}
-		fmt.Fprintf(out, "%s connected from %s\n", conn.PeerName(), conn.RemoteAddr())
+		if rc, ok := conn.(*rtcExpert); ok {
+			fmt.Fprintf(out, "%s connected from %s through the rendezvous server (path %s)\n", conn.PeerName(), conn.RemoteAddr(), rc.Path())
+		} else {
+			fmt.Fprintf(out, "%s connected from %s\n", conn.PeerName(), conn.RemoteAddr())
+		}
 		nov, err := session.StartNovice(ctx, conn, conn.PeerName(), session.NoviceConfig{
 			Screen: sh, Input: d, Clipboard: d, Policy: policy,
 			DesktopName: fmt.Sprintf("%s (%s)", inv.Name, host),
@@ -176,9 +233,17 @@ var (
 	errVoid = errors.New("the invitation is void after too many wrong passwords; run assist invite again for a new one")
 )
 
-// acceptOrQuit waits for an authenticated expert, or for the novice to
-// press q.
-func acceptOrQuit(ctx context.Context, l *transport.Listener, con *console) (*transport.Conn, error) {
+// expertConn is an authenticated expert's connection, direct
+// (*transport.Conn) or through the rendezvous server (*rtcExpert).
+type expertConn interface {
+	net.Conn
+	PeerName() string
+}
+
+// acceptOrQuit waits for an authenticated expert, on the direct port or
+// through the rendezvous server (viaServer; nil without a server), or for
+// the novice to press q.
+func acceptOrQuit(ctx context.Context, l *transport.Listener, viaServer <-chan *rtcExpert, con *console) (expertConn, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	type result struct {
@@ -197,7 +262,18 @@ func acceptOrQuit(ctx context.Context, l *transport.Listener, con *console) (*tr
 	for {
 		select {
 		case r := <-res:
+			if r.c == nil {
+				return nil, r.err
+			}
 			return r.c, r.err
+		case e := <-viaServer:
+			// The rendezvous expert holds the invitation, so no direct
+			// one can have authenticated too.
+			cancel(errQuit)
+			if r := <-res; r.c != nil {
+				r.c.Close()
+			}
+			return e, nil
 		case <-tick.C:
 			if l.Void() {
 				cancel(errVoid)

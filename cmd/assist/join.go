@@ -28,40 +28,91 @@ func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 	noBrowser := fs.Bool("no-browser", false, "do not open the browser viewer (its address is still printed)")
 	requestControl := fs.Bool("request-control", false, "ask for control as soon as viewing starts")
 	name := fs.String("name", defaultName(), "your name, as the novice sees it")
+	srv := addServerFlags(fs)
 	positional, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(positional) != 1 {
-		fmt.Fprintln(os.Stderr, "usage: assist join INVITATION [--password-file F] [--rfb 127.0.0.1:PORT] [--no-browser] [--request-control]")
+		fmt.Fprintln(os.Stderr, "usage: assist join INVITATION|CODE [--password-file F] [--server URL] [--server-fingerprint sha256:HEX] [--rfb 127.0.0.1:PORT] [--no-browser] [--request-control]")
 		return errUsage
 	}
 	if err := checkLoopback(*rfbAddr); err != nil {
 		return fmt.Errorf("--rfb: %w", err)
 	}
-	inv, err := invitation.ReadFile(positional[0])
-	if err != nil {
-		return err
-	}
-	if err := inv.Validate(time.Now()); err != nil {
-		return err
-	}
-	password, err := joinPassword(*passwordFile, inv)
-	if err != nil {
-		return err
-	}
-
 	start := time.Now()
-	dctx, dcancel := context.WithTimeout(ctx, 30*time.Second)
-	conn, err := transport.Dial(dctx, inv.Addrs, transport.DialConfig{
-		InvitationID: inv.ID, Password: password, Name: *name, Logger: slog.Default(),
-	})
-	dcancel()
-	if err != nil {
-		return err
+	var (
+		conn       net.Conn
+		novice     string // the novice's name, for the expert's eyes
+		path       string // for the "path:" line
+		endPairing = func() {}
+	)
+	if code, ok := shortCode(positional[0]); ok {
+		// A short code: only the rendezvous server can find the novice.
+		if *srv.url == "" {
+			return errors.New("a short code needs the rendezvous server: pass --server URL (as the novice's assist invite shows), or set ASSIST_SERVER")
+		}
+		rc, end, err := joinViaServer(ctx, *srv.url, *srv.fingerprint, code.LookupID(), code.LookupID(),
+			invitation.NormalizePassword(code.Password()), *name)
+		if err != nil {
+			return err
+		}
+		conn, novice, path, endPairing = rc, "the novice", rc.Path(), end
+		fmt.Fprintf(stdout, "connected to %s via the rendezvous server (%s)\n", novice, path)
+	} else {
+		inv, err := invitation.ReadFile(positional[0])
+		if err != nil {
+			return err
+		}
+		if err := inv.Validate(time.Now()); err != nil {
+			return err
+		}
+		password, err := joinPassword(*passwordFile, inv)
+		if err != nil {
+			return err
+		}
+		novice = inv.Name
+		serverURL := *srv.url
+		if serverURL == "" {
+			serverURL = inv.Server
+		}
+		// Direct first, then the server: racing both would be quicker
+		// when the direct addresses are dead, but could spend two of the
+		// invitation's five attempts on one mistyped password. So the
+		// addresses get about 2 s when there is a server to fall back to,
+		// and the server is tried only if no address answered at all.
+		if len(inv.Addrs) > 0 {
+			budget := 30 * time.Second
+			if serverURL != "" {
+				budget = 2 * time.Second
+			}
+			dctx, dcancel := context.WithTimeout(ctx, budget)
+			tc, err := transport.Dial(dctx, inv.Addrs, transport.DialConfig{
+				InvitationID: inv.ID, Password: password, Name: *name, Logger: slog.Default(),
+			})
+			dcancel()
+			switch {
+			case err == nil:
+				conn, path = tc, "direct"
+				fmt.Fprintf(stdout, "connected to %s via %s\n", novice, tc.Path())
+			case serverURL == "" || !errors.Is(err, transport.ErrUnreachable) || ctx.Err() != nil:
+				return err
+			default:
+				slog.Info("no address of the invitation answered; trying the rendezvous server", "server", serverURL, "err", err)
+			}
+		}
+		if conn == nil {
+			rc, end, err := joinViaServer(ctx, serverURL, *srv.fingerprint, inv.ID, inv.ID, password, *name)
+			if err != nil {
+				return err
+			}
+			conn, path, endPairing = rc, rc.Path(), end
+			fmt.Fprintf(stdout, "connected to %s via the rendezvous server (%s)\n", novice, path)
+		}
 	}
-	slog.Info("authenticated", "novice", inv.Name, "path", conn.Path(), "after", time.Since(start).Round(time.Millisecond))
-	fmt.Fprintf(stdout, "connected to %s via %s\n", inv.Name, conn.Path())
+	defer endPairing()
+	slog.Info("authenticated", "novice", novice, "path", path, "after", time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "path: %s\n", path)
 
 	exp := session.StartExpert(conn, slog.Default())
 	defer exp.Leave("the expert left")
@@ -76,7 +127,7 @@ func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("browser viewer: %w", err)
 	}
 	defer webLn.Close()
-	web, err := webview.New(exp, webview.Options{NovicesName: inv.Name, Logger: slog.Default()})
+	web, err := webview.New(exp, webview.Options{NovicesName: novice, Logger: slog.Default()})
 	if err != nil {
 		return err
 	}
@@ -111,8 +162,8 @@ func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 				return nil
 			}
 			if ev.IsChat {
-				fmt.Fprintf(stdout, "%s: %s\n", inv.Name, ev.Chat)
-				web.Publish(webview.Event{Type: "chat", From: inv.Name, Text: ev.Chat, Time: time.Now()})
+				fmt.Fprintf(stdout, "%s: %s\n", novice, ev.Chat)
+				web.Publish(webview.Event{Type: "chat", From: novice, Text: ev.Chat, Time: time.Now()})
 				continue
 			}
 			fmt.Fprintf(stdout, "state: %s%s\n", ev.State, reasonSuffix(ev.Reason))
@@ -170,7 +221,7 @@ func joinPassword(file string, inv *invitation.Invitation) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("read --password-file: %w", err)
 		}
-		return invitation.NormalizePassword(strings.TrimRight(string(b), "\r\n")), nil
+		return normalizeJoinPassword(strings.TrimRight(string(b), "\r\n"), inv), nil
 	}
 	fd := int(os.Stdin.Fd())
 	fmt.Fprintf(os.Stderr, "password for %s's invitation: ", inv.Name)
@@ -180,13 +231,40 @@ func joinPassword(file string, inv *invitation.Invitation) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("read password: %w", err)
 		}
-		return invitation.NormalizePassword(string(b)), nil
+		return normalizeJoinPassword(string(b), inv), nil
 	}
 	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
 	if err != nil && line == "" {
 		return "", errors.New("no password: type it when asked, or pass --password-file")
 	}
-	return invitation.NormalizePassword(strings.TrimRight(line, "\r\n")), nil
+	return normalizeJoinPassword(strings.TrimRight(line, "\r\n"), inv), nil
+}
+
+// normalizeJoinPassword maps a typed password to the PAKE's input as the
+// novice's side does. An invitation with a server has a two-word password
+// (the words of its short code): their case and separators are folded
+// first. Other invitations' passwords are left to NormalizePassword alone,
+// so a chosen password that happens to be two code words stays as typed.
+func normalizeJoinPassword(typed string, inv *invitation.Invitation) string {
+	if inv.Server != "" {
+		if p, ok := invitation.NormalizeWordPassword(typed); ok {
+			typed = p
+		}
+	}
+	return invitation.NormalizePassword(typed)
+}
+
+// shortCode reports whether arg is a short code rather than an invitation
+// file: it parses as one and names no existing file.
+func shortCode(arg string) (invitation.WordCode, bool) {
+	c, err := invitation.ParseWordCode(arg)
+	if err != nil {
+		return invitation.WordCode{}, false
+	}
+	if _, err := os.Stat(arg); err == nil {
+		return invitation.WordCode{}, false
+	}
+	return c, true
 }
 
 // openBrowser shows url in the desktop's browser, if there is one.

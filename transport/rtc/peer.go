@@ -115,6 +115,16 @@ func open(ctx context.Context, sig Signaler, cfg *Config, expert bool, log *slog
 
 	c = newConn(pc, raw)
 	c.remoteHosts = s.hosts
+	// From now on a failed connection (the peer's process died, or the
+	// network stayed down past ICE's failed timeout) must end the Conn:
+	// the session above it then ends and frees the invitation, instead
+	// of waiting for a peer that will never write again.
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		log.Debug("rtc: connection state", "state", st.String())
+		if st == webrtc.PeerConnectionStateFailed {
+			go c.Close()
+		}
+	})
 	return c, localFP, s.stop, nil
 }
 

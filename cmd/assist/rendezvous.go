@@ -1,0 +1,468 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/assist-project/assist/server"
+	"github.com/assist-project/assist/transport"
+	"github.com/assist-project/assist/transport/rtc"
+)
+
+// The rendezvous path: the novice's agent registers its invitation with an
+// "assist serve" server, the expert joins it there, and the two set up a
+// WebRTC connection (transport/rtc) over the server's relayed signalling.
+// The server only carries opaque messages: rtc's signalling, base64 in a
+// JSON string, never a password or a key.
+
+// Timeouts of the rendezvous path.
+const (
+	// signalTimeout bounds dialling the server and one request (register,
+	// join) or one relayed message.
+	signalTimeout = 15 * time.Second
+	// rtcTimeout bounds one WebRTC setup and handshake: ICE over TURN
+	// through a proxy can take several seconds.
+	rtcTimeout = 30 * time.Second
+	// maxRegisterBackoff caps the pause between attempts to register again
+	// after the server went away.
+	maxRegisterBackoff = 30 * time.Second
+)
+
+// serverOptions are the --server flags of invite and join.
+type serverOptions struct {
+	url, fingerprint *string
+}
+
+// addServerFlags adds --server and --server-fingerprint, which default to
+// $ASSIST_SERVER and $ASSIST_SERVER_FINGERPRINT.
+func addServerFlags(fs *flag.FlagSet) serverOptions {
+	return serverOptions{
+		url:         fs.String("server", os.Getenv("ASSIST_SERVER"), "rendezvous server (https://HOST:PORT, as assist serve prints); default $ASSIST_SERVER"),
+		fingerprint: fs.String("server-fingerprint", os.Getenv("ASSIST_SERVER_FINGERPRINT"), "accept only the server certificate with this fingerprint (sha256:HEX, as assist serve prints); default $ASSIST_SERVER_FINGERPRINT, else the system's certificate authorities"),
+	}
+}
+
+// rtcLoopback reports whether WebRTC should gather loopback candidates: only
+// when the server itself is on loopback, which means both ends are on this
+// machine (tests, demos) and loopback may be the only path between them.
+// Elsewhere loopback candidates would only cost useless checks.
+func rtcLoopback(serverURL string) bool {
+	u, err := url.Parse(serverURL)
+	if err != nil {
+		return false
+	}
+	if u.Hostname() == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(u.Hostname())
+	return err == nil && ip.IsLoopback()
+}
+
+// iceServers converts the server's ICE server list for pion.
+func iceServers(list []server.ICEServer) []webrtc.ICEServer {
+	out := make([]webrtc.ICEServer, 0, len(list))
+	for _, s := range list {
+		out = append(out, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	return out
+}
+
+// signalConn is a signalling connection with one goroutine reading it. The
+// websocket closes itself when a read's context is cancelled, so rtc (which
+// cancels its reads when it stops signalling) must never read it directly:
+// it reads from msgs instead.
+type signalConn struct {
+	c      *server.Client
+	msgs   chan server.Message
+	done   chan struct{} // closed when the reader stops
+	err    error         // why it stopped; read after done
+	closed chan struct{}
+	once   sync.Once
+}
+
+// dialSignal connects to the server.
+func dialSignal(ctx context.Context, serverURL, fingerprint string) (*server.Client, error) {
+	ctx, cancel := context.WithTimeout(ctx, signalTimeout)
+	defer cancel()
+	c, err := server.DialSignal(ctx, serverURL, fingerprint)
+	if err != nil {
+		return nil, fmt.Errorf("rendezvous server: %w", err)
+	}
+	return c, nil
+}
+
+// startReading starts the reader of c, once its request (register, join)
+// got its answer.
+func startReading(c *server.Client) *signalConn {
+	s := &signalConn{c: c, msgs: make(chan server.Message, 64), done: make(chan struct{}), closed: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		for {
+			m, err := c.Recv(context.Background())
+			var se *server.SignalError
+			if err != nil && !errors.As(err, &se) {
+				s.err = err
+				return
+			}
+			select {
+			case s.msgs <- m:
+			case <-s.closed:
+				s.err = errors.New("closed")
+				return
+			}
+		}
+	}()
+	return s
+}
+
+// next returns the next message from the server, or why there is none.
+func (s *signalConn) next(ctx context.Context) (server.Message, error) {
+	select {
+	case m := <-s.msgs:
+		return m, nil
+	case <-s.done:
+		select {
+		case m := <-s.msgs:
+			return m, nil
+		default:
+		}
+		return server.Message{}, fmt.Errorf("connection to the rendezvous server lost: %w", s.err)
+	case <-ctx.Done():
+		return server.Message{}, ctx.Err()
+	}
+}
+
+// send sends one message. Its own context: a write cancelled half-way
+// would close the websocket under the other users of the connection.
+func (s *signalConn) send(m server.Message) error {
+	ctx, cancel := context.WithTimeout(context.Background(), signalTimeout)
+	defer cancel()
+	return s.c.Send(ctx, m)
+}
+
+// bye ends the current pairing, if any, telling the peer why.
+func (s *signalConn) bye(reason string) {
+	if len(reason) > server.MaxReasonLen {
+		reason = reason[:server.MaxReasonLen]
+	}
+	if err := s.send(server.Message{Type: server.TypeBye, Reason: reason}); err != nil {
+		slog.Debug("rendezvous server: bye not sent", "err", err)
+	}
+}
+
+func (s *signalConn) close() {
+	s.once.Do(func() {
+		close(s.closed)
+		s.c.Close()
+	})
+}
+
+// peerEndedError is the peer ending the pairing before the connection was
+// set up: the novice's agent turning the expert away, or either end
+// leaving the server.
+type peerEndedError struct{ reason string }
+
+func (e *peerEndedError) Error() string {
+	if e.reason == "" {
+		return "the other computer left the rendezvous server before the connection was set up"
+	}
+	return "the other computer ended the attempt: " + e.reason
+}
+
+// relaySignaler carries rtc's signalling in the server's relay messages
+// of one pairing.
+type relaySignaler struct {
+	s *signalConn
+	// ended is called when the peer ends the pairing (bye, peer-left).
+	ended func(*peerEndedError)
+}
+
+var _ rtc.Signaler = (*relaySignaler)(nil)
+
+func (r *relaySignaler) Send(ctx context.Context, msg []byte) error {
+	data, err := json.Marshal(base64.StdEncoding.EncodeToString(msg))
+	if err != nil {
+		return err
+	}
+	return r.s.send(server.Message{Type: server.TypeRelay, Data: data})
+}
+
+func (r *relaySignaler) Recv(ctx context.Context) ([]byte, error) {
+	for {
+		m, err := r.s.next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		switch m.Type {
+		case server.TypeRelay:
+			var s string
+			if err := json.Unmarshal(m.Data, &s); err != nil {
+				return nil, fmt.Errorf("%w: relayed data is not a string", rtc.ErrSignalling)
+			}
+			b, err := base64.StdEncoding.DecodeString(s)
+			if err != nil {
+				return nil, fmt.Errorf("%w: relayed data is not base64", rtc.ErrSignalling)
+			}
+			return b, nil
+		case server.TypeBye, server.TypePeerLeft:
+			e := &peerEndedError{reason: printable(m.Reason)}
+			if r.ended != nil {
+				r.ended(e)
+			}
+			return nil, e
+		case server.TypeError:
+			return nil, fmt.Errorf("rendezvous server: %s: %s", m.Code, printable(m.Message))
+		}
+		// Anything else (a late "registered", say) is not signalling.
+	}
+}
+
+// printable drops control characters from text a peer or the server sent,
+// before it reaches a terminal, and bounds its length.
+func printable(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u202e' || r == '\u202d' {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s, ""))
+	if len(s) > server.MaxReasonLen {
+		s = strings.ToValidUTF8(s[:server.MaxReasonLen], "")
+	}
+	return s
+}
+
+// rtcExpert is an expert authenticated over WebRTC: it holds the
+// invitation (like a direct connection does) until closed.
+type rtcExpert struct {
+	*rtc.Conn
+	attempt *transport.Attempt
+	sig     *signalConn
+	once    sync.Once
+}
+
+// Close closes the connection, frees the invitation for the next expert
+// and ends the pairing at the server.
+func (e *rtcExpert) Close() error {
+	err := e.Conn.Close()
+	e.once.Do(func() {
+		e.attempt.Vacate()
+		e.sig.bye("the session ended")
+	})
+	return err
+}
+
+// noviceRendezvous serves an invitation through the rendezvous server,
+// next to the direct Listener, and shares its attempt counter.
+type noviceRendezvous struct {
+	url, fingerprint string
+	expires          time.Time
+	password         string
+	listener         *transport.Listener
+	// experts receives each expert authenticated through the server.
+	experts chan *rtcExpert
+	log     *slog.Logger
+}
+
+// register connects to the server and registers id.
+func (r *noviceRendezvous) register(ctx context.Context, id string) (*signalConn, error) {
+	c, err := dialSignal(ctx, r.url, r.fingerprint)
+	if err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithTimeout(ctx, signalTimeout)
+	defer cancel()
+	if err := c.Register(rctx, id, r.expires); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("rendezvous server %s: register: %w", r.url, err)
+	}
+	return startReading(c), nil
+}
+
+// registerCode registers a fresh look-up number for the short code,
+// drawing another while the server says one is taken.
+func (r *noviceRendezvous) registerCode(ctx context.Context, newID func() (string, error)) (string, *signalConn, error) {
+	for range 10 {
+		id, err := newID()
+		if err != nil {
+			return "", nil, err
+		}
+		sc, err := r.register(ctx, id)
+		var se *server.SignalError
+		if errors.As(err, &se) && se.Code == server.CodeTaken {
+			continue
+		}
+		return id, sc, err
+	}
+	return "", nil, fmt.Errorf("rendezvous server %s: every look-up number tried is taken; try again", r.url)
+}
+
+// serve answers the experts who join id until ctx ends, registering again
+// (with backoff) when the connection to the server breaks. A session set
+// up through the server does not depend on the server, so it goes on.
+func (r *noviceRendezvous) serve(ctx context.Context, id string, sc *signalConn) {
+	log := r.log.With("lookup", id)
+	backoff := time.Second
+	for {
+		if sc == nil {
+			var err error
+			sc, err = r.register(ctx, id)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				log.Warn("rendezvous server: registering again failed", "err", err, "retry_in", backoff)
+				select {
+				case <-time.After(backoff):
+				case <-ctx.Done():
+					return
+				}
+				backoff = min(2*backoff, maxRegisterBackoff)
+				continue
+			}
+			log.Info("rendezvous server: registered again")
+			backoff = time.Second
+		}
+		err := r.listen(ctx, id, sc)
+		sc.close()
+		sc = nil
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn("rendezvous server: connection lost, registering again", "err", err)
+	}
+}
+
+// listen handles sc's messages until the connection ends.
+func (r *noviceRendezvous) listen(ctx context.Context, id string, sc *signalConn) error {
+	for {
+		m, err := sc.next(ctx)
+		if err != nil {
+			return err
+		}
+		if m.Type == server.TypePaired {
+			r.pairing(ctx, id, sc, m)
+		}
+		// Relays of an attempt that is over, "peer-left" and errors such
+		// as "not-paired" (a bye after the expert left) need nothing.
+	}
+}
+
+// pairing runs one expert's attempt, counted against the invitation like
+// an attempt on the direct port.
+func (r *noviceRendezvous) pairing(ctx context.Context, id string, sc *signalConn, paired server.Message) {
+	log := r.log.With("lookup", id, "session", paired.Session)
+	att, err := r.listener.ReserveAttempt()
+	if err != nil {
+		log.Info("rendezvous: expert turned away", "err", err)
+		sc.bye(err.Error())
+		return
+	}
+	actx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	actx, cancelTimeout := context.WithTimeout(actx, rtcTimeout)
+	defer cancelTimeout()
+	sig := &relaySignaler{s: sc, ended: func(e *peerEndedError) { cancel(e) }}
+	conn, err := rtc.Accept(actx, sig, rtc.Config{
+		Password:        r.password,
+		InvitationID:    id,
+		ICEServers:      iceServers(paired.ICE),
+		Logger:          log,
+		IncludeLoopback: rtcLoopback(r.url),
+	})
+	if err != nil {
+		if errors.Is(err, rtc.ErrWrongPassword) {
+			left := att.Fail()
+			log.Warn("rendezvous: wrong password", "attempts_left", left)
+			sc.bye(server.ReasonAuthFailed)
+		} else {
+			att.Release()
+			log.Info("rendezvous: expert's attempt failed", "err", err, "cause", context.Cause(actx))
+			sc.bye("the connection could not be set up")
+		}
+		return
+	}
+	if !att.Succeed() {
+		conn.Close()
+		sc.bye(transport.ErrBusy.Error())
+		return
+	}
+	e := &rtcExpert{Conn: conn, attempt: att, sig: sc}
+	select {
+	case r.experts <- e:
+	case <-ctx.Done():
+		e.Close()
+	}
+}
+
+// joinViaServer is the expert's side: it joins lookupID at the server and
+// sets up the WebRTC connection. close ends the pairing; call it when the
+// session is over (the novice's agent then waits for the next expert).
+func joinViaServer(ctx context.Context, serverURL, fingerprint, lookupID, invitationID, password, name string) (conn *rtc.Conn, close func(), err error) {
+	c, err := dialSignal(ctx, serverURL, fingerprint)
+	if err != nil {
+		return nil, nil, err
+	}
+	jctx, cancel := context.WithTimeout(ctx, signalTimeout)
+	paired, err := c.Join(jctx, lookupID)
+	cancel()
+	if err != nil {
+		c.Close()
+		return nil, nil, joinError(serverURL, err)
+	}
+	sc := startReading(c)
+	dctx, cancelDial := context.WithCancelCause(ctx)
+	defer cancelDial(nil)
+	dctx, cancelTimeout := context.WithTimeout(dctx, rtcTimeout)
+	defer cancelTimeout()
+	sig := &relaySignaler{s: sc, ended: func(e *peerEndedError) { cancelDial(e) }}
+	conn, err = rtc.Dial(dctx, sig, rtc.Config{
+		Password:        password,
+		InvitationID:    invitationID,
+		Name:            name,
+		ICEServers:      iceServers(paired.ICE),
+		Logger:          slog.Default(),
+		IncludeLoopback: rtcLoopback(serverURL),
+	})
+	if err != nil {
+		sc.close()
+		var pe *peerEndedError
+		if !errors.Is(err, rtc.ErrWrongPassword) && errors.As(context.Cause(dctx), &pe) {
+			return nil, nil, pe
+		}
+		return nil, nil, err
+	}
+	return conn, sc.close, nil
+}
+
+// joinError turns the server's answer to a join into advice.
+func joinError(serverURL string, err error) error {
+	var se *server.SignalError
+	if !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code {
+	case server.CodeUnknown:
+		return fmt.Errorf("no invitation with this code at %s: check the code (its number) with the person who sent it", serverURL)
+	case server.CodeOffline:
+		return errors.New("the novice's computer is not connected to the rendezvous server right now: ask them to check that assist invite is still running, then try again")
+	case server.CodeBusy:
+		return errors.New("another expert is connected to this invitation: try again when they have left")
+	case server.CodeExpired:
+		return errors.New("the invitation has expired: ask for a new invitation")
+	}
+	return fmt.Errorf("rendezvous server %s: %w", serverURL, err)
+}
