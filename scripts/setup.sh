@@ -11,6 +11,8 @@ testing=(xvfb xauth x11-utils x11-xserver-utils x11-apps xterm xfonts-base image
   chromium chromium-driver netcat-openbsd iproute2 iptables nftables conntrack miniupnpd miniupnpc natpmpc coturn tinyproxy)
 
 want=("${runtime[@]}")
+# noVNC, which the binary embeds for the browser viewer, comes from npm.
+command -v npm >/dev/null || want+=(nodejs npm)
 if [ "${1:-}" = test ]; then
   want+=("${testing[@]}")
 fi
@@ -31,6 +33,4 @@ if ! command -v go >/dev/null; then
 fi
 command -v go >/dev/null || { echo "setup: Go 1.26 is needed (https://go.dev/dl/), then run this again" >&2; exit 1; }
 
-if [ "${1:-}" = test ]; then
-  npm ci --prefix web --no-audit --no-fund --loglevel=error
-fi
+npm ci --prefix web --no-audit --no-fund --loglevel=error
