@@ -1,0 +1,180 @@
+package main
+
+import (
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/assist-project/assist/internal/lab"
+)
+
+// dropFor is how long TestRendezvousNetworkDrop cuts the novice off: longer
+// than ICE's disconnected timeout (5 s), so the connection really goes
+// "disconnected", and shorter than its failed timeout (25 s), after which
+// the session is over by design.
+const dropFor = 10 * time.Second
+
+// TestRendezvousNetworkDrop: a session set up through `assist serve`
+// between two routers (network namespaces) survives the novice's network
+// going away for 10 s, on a hole-punched path (cone NATs) and on a path
+// relayed by the server's TURN (symmetric NATs). Afterwards the novice was
+// not asked anything again, both ends still say "controlling", and the
+// very same VNC connection on the expert's side shows what changed on the
+// desktop, during the drop and after.
+//
+// ICE keeps checking the selected pair while "disconnected" and goes back
+// to "connected" by itself once packets flow, so no ICE restart is needed
+// as long as the drop ends before ICE's failed timeout (25 s) and the NATs
+// keep their mappings (Linux keeps an assured UDP flow for 120 s).
+func TestRendezvousNetworkDrop(t *testing.T) {
+	e2e(t)
+	lab.NeedNetns(t)
+	t.Parallel()
+	lab.AssistBinary(t) // build once, before the parallel subtests
+	for _, tc := range []struct {
+		name string
+		nat  lab.NATMode
+		path string // what `assist join` prints
+	}{
+		{"punched", lab.Cone, "punched"},
+		{"relayed", lab.Symmetric, "relay-udp"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			testNetworkDrop(t, tc.nat, tc.path)
+		})
+	}
+}
+
+// testNetworkDrop runs TestRendezvousNetworkDrop with both NATs in mode,
+// expecting the expert to report wantPath.
+func testNetworkDrop(t *testing.T, mode lab.NATMode, wantPath string) {
+	d := newDesktop(t)
+	n := lab.NewNet(t)
+	n.SetNATMode(t, n.NAT1, mode)
+	n.SetNATMode(t, n.NAT2, mode)
+	bin := lab.AssistBinary(t)
+	// Debug logs show rtc's connection states, which tell whether the
+	// drop was long enough to be noticed.
+	debugLog := []string{"ASSIST_LOG=debug"}
+	in := func(ns string, args ...string) []string {
+		return append([]string{"netns", "exec", ns, bin}, args...)
+	}
+
+	// The server on its public address, with its embedded STUN/TURN.
+	srv := lab.StartLines(t, nil, "ip", in(n.Internet, "serve",
+		"--listen", lab.ServerAddr+":8443", "--data", t.TempDir(),
+		"--public-url", "https://"+lab.ServerAddr+":8443",
+		"--turn-listen", lab.ServerAddr+":3478", "--turns-listen", lab.ServerAddr+":5349")...)
+	url := srv.WaitLine(t, `^listening on (https://\S+)$`, lineTimeout)[1]
+	fp := srv.WaitLine(t, `^fingerprint: (sha256:[0-9a-f]{64})$`, lineTimeout)[1]
+	serverFlags := []string{"--server", url, "--server-fingerprint", fp}
+
+	// --allow control: any question the novice sees is one too many.
+	nov := lab.StartLines(t, debugLog, "ip", in(n.Novice, append([]string{"invite",
+		"--file", filepath.Join(t.TempDir(), "help.assist"), "--display", d.Display, "--name", noviceName,
+		"--listen", ":0", "--no-portmap", "--allow", "control"}, serverFlags...)...)...)
+	code := nov.WaitLine(t, `^code: ([0-9]+-[a-z]+-[a-z]+)$`, lineTimeout)[1]
+	nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+
+	exp := lab.StartLines(t, debugLog, "ip", in(n.Expert, append(append([]string{"join",
+		"--no-browser", "--name", expertName, "--request-control"}, serverFlags...), code)...)...)
+	if path := exp.WaitLine(t, `^path: (\S+)$`, lineTimeout)[1]; path != wantPath {
+		t.Fatalf("assist join connected via %q, want %q\n%s", path, wantPath, exp.Output())
+	}
+	rfbAddr := exp.WaitLine(t, `^rfb on (\S+)$`, lineTimeout)[1]
+	exp.WaitLine(t, `^state: controlling`, lineTimeout)
+	nov.WaitLine(t, `^state: controlling`, lineTimeout)
+
+	c := n.DialRFB(t, n.Expert, rfbAddr)
+	lab.WaitMatch(t, d.X, c.Screen, 0, matchTimeout)
+
+	// The viewer waits for the next change, so the novice's agent sends
+	// it as soon as it happens: during the drop, into the void. SCTP then
+	// retransmits it with exponential backoff (RTO 1 s doubling, capped by
+	// pion at 60 s) until the path is back.
+	if err := c.RequestUpdate(true); err != nil {
+		t.Fatalf("incremental update request: %v", err)
+	}
+	// Everything between the novice and the internet, both ways: the
+	// WebRTC path and the signalling connection to the server alike.
+	n.Run(t, n.NAT1, "iptables", "-I", "FORWARD", "1", "-j", "DROP")
+	t.Logf("novice cut off for %v", dropFor)
+	time.Sleep(2 * time.Second)
+	d.Append(t, 3)
+	time.Sleep(dropFor - 2*time.Second)
+	n.Run(t, n.NAT1, "iptables", "-D", "FORWARD", "-j", "DROP")
+	back := time.Now()
+	t.Log("novice back online")
+
+	// The update sent during the drop reaches the same VNC connection,
+	// then one for a change made now.
+	if err := c.ReadUpdate(25 * time.Second); err != nil {
+		t.Fatalf("the update sent during the drop never arrived: %v\nassist join:\n%s\nassist invite:\n%s", err, exp.Output(), nov.Output())
+	}
+	t.Logf("the change made during the drop reached the viewer %v after the network came back", time.Since(back).Round(time.Millisecond))
+	lab.WaitMatch(t, d.X, c.Screen, 0, 25*time.Second)
+	d.Append(t, 3)
+	lab.WaitMatch(t, d.X, c.Screen, 0, 25*time.Second)
+	// ICE noticed the drop (its disconnected timeout is 5 s), so the drop
+	// was real, and its next checks on the selected pair brought the
+	// connection back, with no ICE restart.
+	ends := []struct {
+		name string
+		proc *lab.LineProc
+	}{{"assist invite", nov}, {"assist join", exp}}
+	for _, e := range ends {
+		deadline := time.Now().Add(15 * time.Second)
+		for !iceWent(e.proc, "disconnected", "connected") && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if !iceWent(e.proc, "disconnected", "connected") {
+			t.Errorf("%s's log does not show its connection disconnected by the drop, then connected again\n%s", e.name, e.proc.Stderr())
+		}
+	}
+
+	for _, p := range ends {
+		if exited, err := p.proc.Exited(); exited {
+			t.Errorf("%s exited (%v) after the network came back\n%s", p.name, err, p.proc.Output())
+			continue
+		}
+		var states []string
+		for _, l := range p.proc.Lines() {
+			if s, ok := strings.CutPrefix(l, "state: "); ok {
+				states = append(states, s)
+			}
+		}
+		if len(states) == 0 || !strings.HasPrefix(states[len(states)-1], "controlling") {
+			t.Errorf("%s's states went %q: the session did not stay under control\n%s", p.name, states, p.proc.Output())
+		}
+		for _, s := range states {
+			if strings.HasPrefix(s, "ended") {
+				t.Errorf("%s's states went %q\n%s", p.name, states, p.proc.Output())
+			}
+		}
+	}
+	question := regexp.MustCompile(`Allow\? \[y/N\]$`)
+	for _, l := range nov.Lines() {
+		if question.MatchString(l) {
+			t.Errorf("the novice was asked %q after allowing control in advance\n%s", l, nov.Output())
+		}
+	}
+	if m := regexp.MustCompile(`(?m)^`+expertName+` connected from .*$`).FindAllString(nov.Stdout(), -1); len(m) != 1 {
+		t.Errorf("the novice saw %d expert connections %q, want the one from before the drop", len(m), m)
+	}
+	stop(t, exp, "assist join")
+	stop(t, nov, "assist invite")
+}
+
+// iceWent reports whether p's debug log shows its rtc connection going
+// through states, in this order (other states may come between).
+func iceWent(p *lab.LineProc, states ...string) bool {
+	for _, l := range strings.Split(p.Stderr(), "\n") {
+		if len(states) > 0 && strings.Contains(l, `msg="rtc: connection state"`) && strings.HasSuffix(l, " state="+states[0]) {
+			states = states[1:]
+		}
+	}
+	return len(states) == 0
+}
