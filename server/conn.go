@@ -399,6 +399,9 @@ func (s *Server) join(c *client, sig Signal) {
 func (s *Server) relay(c *client, sig Signal) {
 	s.mu.Lock()
 	p := c.peer
+	if p != nil && !sig.forSession(c.session) {
+		p = nil // a late message of a pairing that is over
+	}
 	if p != nil {
 		// Queued under the lock so the peer never gets this after a later
 		// bye or a pairing with someone else.
@@ -416,6 +419,9 @@ func (s *Server) relay(c *client, sig Signal) {
 func (s *Server) bye(c *client, sig Signal) {
 	s.mu.Lock()
 	p, session, id := c.peer, c.session, c.id
+	if p != nil && !sig.forSession(session) {
+		p = nil // a late bye of a pairing that is over
+	}
 	if p != nil {
 		s.unpair(c, p)
 		p.send(encode(byeMsg{Type: TypeBye, Reason: sig.Reason}))
@@ -474,4 +480,10 @@ func newSessionID() (string, error) {
 		return "", fmt.Errorf("server: session id: %w", err)
 	}
 	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// forSession reports whether a relay or bye belongs to the pairing with
+// this session id: it names it, or names none.
+func (sig Signal) forSession(session string) bool {
+	return sig.Session == "" || sig.Session == session
 }

@@ -26,8 +26,12 @@
 //
 //	{"type":"register","id":ID,"expires":RFC3339}  novice: offer the invitation ID
 //	{"type":"join","id":ID}                         expert: pair with ID's novice
-//	{"type":"relay","data":ANY}                     either side, once paired
-//	{"type":"bye","reason":TEXT}                    either side: end the pairing
+//	{"type":"relay","data":ANY,"session":ID}        either side, once paired
+//	{"type":"bye","reason":TEXT,"session":ID}       either side: end the pairing
+//
+// "session" is optional: when given, a relay or bye for a pairing that is
+// over (a late message of the previous expert's attempt) is dropped with
+// "not-paired" instead of reaching or ending the current pairing.
 //
 // ID is 1 to 64 characters of [a-z0-9-]. "expires" must lie in the future
 // and within the server's maximum invitation lifetime. "data" is any JSON

@@ -323,3 +323,34 @@ func TestConfigErrors(t *testing.T) {
 		t.Error("New with a bad ICE URL succeeded")
 	}
 }
+
+// TestStaleSessionMessages: a novice's late bye or relay for a pairing that
+// is over (the expert already left) must not reach, or end, the next
+// expert's pairing.
+func TestStaleSessionMessages(t *testing.T) {
+	ts := startServer(t, "", nil)
+	novice, expert, old := ts.pair(t, "stale")
+	expert.ws.Close(websocket.StatusNormalClosure, "")
+	novice.expect(TypePeerLeft)
+
+	e2 := ts.dial(t)
+	e2.join("stale")
+	current := e2.expect(TypePaired).Session
+	if novice.expect(TypePaired).Session != current || current == old {
+		t.Fatalf("sessions: old %q, new %q", old, current)
+	}
+	// Late messages of the old pairing are dropped and reported.
+	novice.sendRaw(`{"type":"relay","data":"late","session":"` + old + `"}`)
+	novice.expectError(CodeNotPaired)
+	novice.sendRaw(`{"type":"bye","reason":"auth-failed","session":"` + old + `"}`)
+	novice.expectError(CodeNotPaired)
+	// The new pairing is untouched: messages naming it go through.
+	novice.sendRaw(`{"type":"relay","data":"hello","session":"` + current + `"}`)
+	if got, err := e2.recvRaw(); err != nil || string(got) != `{"type":"relay","data":"hello"}` {
+		t.Fatalf("expert got %s (%v)", got, err)
+	}
+	e2.sendRaw(`{"type":"bye","reason":"done","session":"` + current + `"}`)
+	if r := novice.expect(TypeBye); r.Reason != "done" {
+		t.Errorf("bye reason %q", r.Reason)
+	}
+}

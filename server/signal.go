@@ -55,6 +55,10 @@ type Signal struct {
 	Expires time.Time       // register
 	Data    json.RawMessage // relay: the exact bytes of the "data" value
 	Reason  string          // bye
+	// Session, on relay and bye, names the pairing the message belongs
+	// to; one for a pairing that is over is dropped (error "not-paired")
+	// rather than reaching the agent's next peer.
+	Session string
 }
 
 // SignalError is a protocol error: Code is one of the Code constants and
@@ -75,8 +79,8 @@ func malformed(format string, args ...any) *SignalError {
 var fieldsByType = map[string]map[string]bool{
 	TypeRegister: {"type": true, "id": true, "expires": true},
 	TypeJoin:     {"type": true, "id": true},
-	TypeRelay:    {"type": true, "data": true},
-	TypeBye:      {"type": true, "reason": false},
+	TypeRelay:    {"type": true, "data": true, "session": false},
+	TypeBye:      {"type": true, "reason": false, "session": false},
 }
 
 // ParseSignal parses one client message strictly: exactly one JSON object,
@@ -120,6 +124,11 @@ func ParseSignal(b []byte) (Signal, error) {
 	for name, required := range fields {
 		if _, ok := members[name]; required && !ok {
 			return Signal{}, malformed("a %s message needs %q", s.Type, name)
+		}
+	}
+	if _, ok := members["session"]; ok {
+		if err := stringMember(members, "session", &s.Session); err != nil {
+			return Signal{}, err
 		}
 	}
 	switch s.Type {

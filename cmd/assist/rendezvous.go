@@ -153,12 +153,14 @@ func (s *signalConn) send(m server.Message) error {
 	return s.c.Send(ctx, m)
 }
 
-// bye ends the current pairing, if any, telling the peer why.
-func (s *signalConn) bye(reason string) {
+// bye ends the pairing session, if it is still the current one, telling
+// the peer why. Naming the session keeps a late bye from ending the next
+// expert's pairing.
+func (s *signalConn) bye(session, reason string) {
 	if len(reason) > server.MaxReasonLen {
 		reason = reason[:server.MaxReasonLen]
 	}
-	if err := s.send(server.Message{Type: server.TypeBye, Reason: reason}); err != nil {
+	if err := s.send(server.Message{Type: server.TypeBye, Session: session, Reason: reason}); err != nil {
 		slog.Debug("rendezvous server: bye not sent", "err", err)
 	}
 }
@@ -185,7 +187,8 @@ func (e *peerEndedError) Error() string {
 // relaySignaler carries rtc's signalling in the server's relay messages
 // of one pairing.
 type relaySignaler struct {
-	s *signalConn
+	s       *signalConn
+	session string // the pairing's session id
 	// ended is called when the peer ends the pairing (bye, peer-left).
 	ended func(*peerEndedError)
 }
@@ -197,7 +200,7 @@ func (r *relaySignaler) Send(ctx context.Context, msg []byte) error {
 	if err != nil {
 		return err
 	}
-	return r.s.send(server.Message{Type: server.TypeRelay, Data: data})
+	return r.s.send(server.Message{Type: server.TypeRelay, Session: r.session, Data: data})
 }
 
 func (r *relaySignaler) Recv(ctx context.Context) ([]byte, error) {
@@ -251,6 +254,7 @@ type rtcExpert struct {
 	*rtc.Conn
 	attempt *transport.Attempt
 	sig     *signalConn
+	session string
 	once    sync.Once
 }
 
@@ -260,7 +264,7 @@ func (e *rtcExpert) Close() error {
 	err := e.Conn.Close()
 	e.once.Do(func() {
 		e.attempt.Vacate()
-		e.sig.bye("the session ended")
+		e.sig.bye(e.session, "the session ended")
 	})
 	return err
 }
@@ -368,14 +372,14 @@ func (r *noviceRendezvous) pairing(ctx context.Context, id string, sc *signalCon
 	att, err := r.listener.ReserveAttempt()
 	if err != nil {
 		log.Info("rendezvous: expert turned away", "err", err)
-		sc.bye(err.Error())
+		sc.bye(paired.Session, err.Error())
 		return
 	}
 	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	actx, cancelTimeout := context.WithTimeout(actx, rtcTimeout)
 	defer cancelTimeout()
-	sig := &relaySignaler{s: sc, ended: func(e *peerEndedError) { cancel(e) }}
+	sig := &relaySignaler{s: sc, session: paired.Session, ended: func(e *peerEndedError) { cancel(e) }}
 	conn, err := rtc.Accept(actx, sig, rtc.Config{
 		Password:        r.password,
 		InvitationID:    id,
@@ -387,20 +391,20 @@ func (r *noviceRendezvous) pairing(ctx context.Context, id string, sc *signalCon
 		if errors.Is(err, rtc.ErrWrongPassword) {
 			left := att.Fail()
 			log.Warn("rendezvous: wrong password", "attempts_left", left)
-			sc.bye(server.ReasonAuthFailed)
+			sc.bye(paired.Session, server.ReasonAuthFailed)
 		} else {
 			att.Release()
 			log.Info("rendezvous: expert's attempt failed", "err", err, "cause", context.Cause(actx))
-			sc.bye("the connection could not be set up")
+			sc.bye(paired.Session, "the connection could not be set up")
 		}
 		return
 	}
 	if !att.Succeed() {
 		conn.Close()
-		sc.bye(transport.ErrBusy.Error())
+		sc.bye(paired.Session, transport.ErrBusy.Error())
 		return
 	}
-	e := &rtcExpert{Conn: conn, attempt: att, sig: sc}
+	e := &rtcExpert{Conn: conn, attempt: att, sig: sc, session: paired.Session}
 	select {
 	case r.experts <- e:
 	case <-ctx.Done():
@@ -428,7 +432,7 @@ func joinViaServer(ctx context.Context, serverURL, fingerprint, lookupID, invita
 	defer cancelDial(nil)
 	dctx, cancelTimeout := context.WithTimeout(dctx, rtcTimeout)
 	defer cancelTimeout()
-	sig := &relaySignaler{s: sc, ended: func(e *peerEndedError) { cancelDial(e) }}
+	sig := &relaySignaler{s: sc, session: paired.Session, ended: func(e *peerEndedError) { cancelDial(e) }}
 	conn, err = rtc.Dial(dctx, sig, rtc.Config{
 		Password:        password,
 		InvitationID:    invitationID,
