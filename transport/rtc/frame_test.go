@@ -33,3 +33,18 @@ func openAndStop(ctx context.Context, sig Signaler, cfg *Config, expert bool) (*
 	}
 	return c, fp, stop, err
 }
+
+func TestLinkLocal(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"fe80::fc:ff:fe00:1": true,
+		"169.254.10.1":       true,
+		"fd00::2":            false,
+		"192.0.2.2":          false,
+		"198.18.1.2":         false,
+		"not an address":     false,
+	} {
+		if got := linkLocal(addr); got != want {
+			t.Errorf("linkLocal(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}

@@ -42,11 +42,19 @@ func (c *Conn) Path() string {
 	// A peer-reflexive candidate is the address the peer's checks came
 	// from; when that is one of the peer's host candidates (the check beat
 	// the signalling), it is a host candidate.
-	if remote == webrtc.ICECandidateTypePrflx && c.remoteHosts != nil &&
-		c.remoteHosts.has(net.JoinHostPort(p.Remote.Address, strconv.Itoa(int(p.Remote.Port)))) {
+	if remote == webrtc.ICECandidateTypePrflx && (linkLocal(p.Remote.Address) || c.remoteHosts != nil &&
+		c.remoteHosts.has(net.JoinHostPort(p.Remote.Address, strconv.Itoa(int(p.Remote.Port))))) {
 		remote = webrtc.ICECandidateTypeHost
 	}
 	return classifyPath(p.Local.Typ, remote, c.localRelayProtocol(p.Local))
+}
+
+// linkLocal reports whether addr is a link-local address: one no router
+// forwards and no NAT rewrites, so a peer seen there is on our link. (pion
+// sends checks from IPv6 link-local addresses it does not signal.)
+func linkLocal(addr string) bool {
+	ip := net.ParseIP(addr)
+	return ip != nil && (ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast())
 }
 
 // classifyPath names the path of a candidate pair; relayProto is the local
