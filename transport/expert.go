@@ -74,7 +74,7 @@ func expertExchange(tc *tls.Conn, addr string, cfg *DialConfig) (*pake.Result, e
 		}
 		return &HandshakeError{Kind: kind, Addr: addr, AttemptsLeft: -1, Cause: cause}
 	}
-	hb, err := hello{version: ProtocolVersion, invitationID: cfg.InvitationID, name: cfg.Name}.marshal()
+	hb, err := hello{Version: ProtocolVersion, InvitationID: cfg.InvitationID, Name: cfg.Name}.Marshal()
 	if err != nil {
 		return nil, fmt.Errorf("transport: hello: %w", err)
 	}

@@ -35,7 +35,7 @@ func (w *sliceWriter) Write(p []byte) (int, error) {
 // hostile expert would. The Listener must not panic, must close the
 // connection, and must keep serving.
 func FuzzNoviceHandshake(f *testing.F) {
-	hb, _ := hello{version: ProtocolVersion, invitationID: testID, name: testName}.marshal()
+	hb, _ := hello{Version: ProtocolVersion, InvitationID: testID, Name: testName}.Marshal()
 	f.Add(frames([]byte{kindHello}, hb))
 	f.Add(frames([]byte{kindHello}, hb, []byte{kindShare}, make([]byte, 32)))
 	f.Add(frames([]byte{kindHello}, hb, []byte{kindShare}, []byte{

@@ -13,10 +13,10 @@ import (
 
 func FuzzParseHello(f *testing.F) {
 	for _, h := range []hello{
-		{version: ProtocolVersion, invitationID: testID, name: testName},
-		{version: ProtocolVersion, invitationID: "x"},
+		{Version: ProtocolVersion, InvitationID: testID, Name: testName},
+		{Version: ProtocolVersion, InvitationID: "x"},
 	} {
-		b, _ := h.marshal()
+		b, _ := h.Marshal()
 		f.Add(b)
 	}
 	f.Add([]byte{2})
@@ -29,7 +29,7 @@ func FuzzParseHello(f *testing.F) {
 			}
 			return
 		}
-		b, err := h.marshal()
+		b, err := h.Marshal()
 		if err != nil {
 			t.Fatalf("parsed hello %+v does not marshal: %v", h, err)
 		}

@@ -113,7 +113,7 @@ func stallers(t *testing.T, addr string) []net.Conn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { afterHello.Close() })
-	hb, _ := hello{version: ProtocolVersion, invitationID: testID, name: "staller"}.marshal()
+	hb, _ := hello{Version: ProtocolVersion, InvitationID: testID, Name: "staller"}.Marshal()
 	if err := pake.WriteMessage(afterHello, kindHello, hb); err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestAbandonAfterConfirmationCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tc.Close()
-	hb, _ := hello{version: ProtocolVersion, invitationID: testID}.marshal()
+	hb, _ := hello{Version: ProtocolVersion, InvitationID: testID}.Marshal()
 	pake.WriteMessage(tc, kindHello, hb)
 	_, share, err := pake.ReadMessage(tc, pake.MessageSize)
 	if err != nil {
@@ -194,7 +194,7 @@ func TestBadShareCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tc.Close()
-	hb, _ := hello{version: ProtocolVersion, invitationID: testID}.marshal()
+	hb, _ := hello{Version: ProtocolVersion, InvitationID: testID}.Marshal()
 	pake.WriteMessage(tc, kindHello, hb)
 	if _, _, err := pake.ReadMessage(tc, pake.MessageSize); err != nil {
 		t.Fatal(err)

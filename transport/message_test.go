@@ -9,11 +9,11 @@ import (
 
 func TestHelloRoundTrip(t *testing.T) {
 	for _, h := range []hello{
-		{version: ProtocolVersion, invitationID: testID, name: testName},
-		{version: ProtocolVersion, invitationID: "x", name: ""},
-		{version: ProtocolVersion, invitationID: strings.Repeat("~", MaxInvitationID), name: strings.Repeat("é", MaxName/2)},
+		{Version: ProtocolVersion, InvitationID: testID, Name: testName},
+		{Version: ProtocolVersion, InvitationID: "x", Name: ""},
+		{Version: ProtocolVersion, InvitationID: strings.Repeat("~", MaxInvitationID), Name: strings.Repeat("é", MaxName/2)},
 	} {
-		b, err := h.marshal()
+		b, err := h.Marshal()
 		if err != nil {
 			t.Fatalf("marshal %+v: %v", h, err)
 		}
@@ -54,12 +54,12 @@ func TestParseHelloErrors(t *testing.T) {
 
 func TestHelloMarshalRejects(t *testing.T) {
 	for _, h := range []hello{
-		{version: 1, invitationID: "", name: "a"},
-		{version: 1, invitationID: "a b", name: "a"},
-		{version: 1, invitationID: "a", name: strings.Repeat("x", MaxName+1)},
-		{version: 1, invitationID: "a", name: "bell\a"},
+		{Version: 1, InvitationID: "", Name: "a"},
+		{Version: 1, InvitationID: "a b", Name: "a"},
+		{Version: 1, InvitationID: "a", Name: strings.Repeat("x", MaxName+1)},
+		{Version: 1, InvitationID: "a", Name: "bell\a"},
 	} {
-		if _, err := h.marshal(); err == nil {
+		if _, err := h.Marshal(); err == nil {
 			t.Errorf("marshal(%+v) succeeded", h)
 		}
 	}

@@ -85,13 +85,13 @@ func (l *Listener) handshake(tc *tls.Conn, remote string) *Conn {
 	switch {
 	case errors.Is(err, errUnsupportedVersion):
 		l.refuse(tc, remote, refuseVersion, outcomeVersion,
-			fmt.Sprintf("this computer speaks Assist handshake version %d, not %d", ProtocolVersion, h.version))
+			fmt.Sprintf("this computer speaks Assist handshake version %d, not %d", ProtocolVersion, h.Version))
 		return nil
 	case err != nil:
 		l.refuse(tc, remote, refuseVersion, outcomeVersion, "this computer could not read the hello (version mismatch?)")
 		return nil
 	}
-	if subtle.ConstantTimeCompare([]byte(h.invitationID), []byte(l.cfg.InvitationID)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(h.InvitationID), []byte(l.cfg.InvitationID)) != 1 {
 		l.refuse(tc, remote, refuseUnknown, outcomeUnknown, "this computer is not serving that invitation")
 		return nil
 	}
@@ -122,7 +122,7 @@ func (l *Listener) authenticate(tc *tls.Conn, remote string, h hello) *Conn {
 	ex, err := pake.New(pake.Config{
 		Password:  []byte(l.cfg.Password),
 		Context:   bind,
-		SessionID: []byte(h.invitationID),
+		SessionID: []byte(h.InvitationID),
 		Role:      pake.Responder,
 	})
 	if err != nil {
@@ -186,7 +186,7 @@ func (l *Listener) authenticate(tc *tls.Conn, remote string, h hello) *Conn {
 		return nil
 	}
 
-	c := newConn(tc, res, h.name, "direct "+remote, nil)
+	c := newConn(tc, res, h.Name, "direct "+remote, nil)
 	c.onClose = func() { l.vacate(c) }
 	if !l.succeed(c) {
 		l.sendVerdict(tc, verdictBusy, 0)
@@ -198,7 +198,7 @@ func (l *Listener) authenticate(tc *tls.Conn, remote string, h hello) *Conn {
 		l.logAttempt(slog.LevelInfo, remote, outcomeNetwork, "stage", "verdict", "err", err)
 		return nil
 	}
-	l.logAttempt(slog.LevelInfo, remote, outcomeAuthenticated, "expert", h.name)
+	l.logAttempt(slog.LevelInfo, remote, outcomeAuthenticated, "expert", h.Name)
 	return c
 }
 

@@ -37,7 +37,7 @@ func FuzzParseSignal(f *testing.F) {
 }
 
 func FuzzParseHello(f *testing.F) {
-	hb, _ := hello{version: ProtocolVersion, invitationID: testID, name: testName}.marshal()
+	hb, _ := hello{Version: ProtocolVersion, InvitationID: testID, Name: testName}.Marshal()
 	f.Add(hb)
 	f.Add([]byte{1, 0, 0})
 	f.Add([]byte{2})
@@ -46,7 +46,7 @@ func FuzzParseHello(f *testing.F) {
 		if err != nil {
 			return
 		}
-		out, err := h.marshal()
+		out, err := h.Marshal()
 		if err != nil || string(out) != string(b) {
 			t.Fatalf("round trip of %q: %q, %v", b, out, err)
 		}

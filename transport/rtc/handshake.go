@@ -32,7 +32,7 @@ func expertHandshake(rw io.ReadWriter, cfg *Config, bind []byte) (*pake.Result, 
 		}
 		return &HandshakeError{Kind: kind, Stage: stage, Cause: cause}
 	}
-	hb, err := hello{version: ProtocolVersion, invitationID: cfg.InvitationID, name: cfg.Name}.marshal()
+	hb, err := hello{Version: ProtocolVersion, InvitationID: cfg.InvitationID, Name: cfg.Name}.Marshal()
 	if err != nil {
 		return nil, &HandshakeError{Stage: "config", Cause: err}
 	}
@@ -152,14 +152,14 @@ func noviceHandshake(rw io.ReadWriter, cfg *Config, bind []byte) (*pake.Result, 
 		}
 		return nil, "", fail(kind, "hello", err)
 	}
-	if subtle.ConstantTimeCompare([]byte(h.invitationID), []byte(cfg.InvitationID)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(h.InvitationID), []byte(cfg.InvitationID)) != 1 {
 		pake.WriteMessage(rw, kindRefusal, marshalRefusal(refuseUnknown, "this computer is not serving that invitation"))
 		return nil, "", fail(ErrUnknownInvitation, "hello", nil)
 	}
 	ex, err := pake.New(pake.Config{
 		Password:  []byte(cfg.Password),
 		Context:   bind,
-		SessionID: []byte(h.invitationID),
+		SessionID: []byte(h.InvitationID),
 		Role:      pake.Responder,
 	})
 	if err != nil {
@@ -204,7 +204,7 @@ func noviceHandshake(rw io.ReadWriter, cfg *Config, bind []byte) (*pake.Result, 
 	if err := pake.WriteMessage(rw, kindVerdict, []byte{verdictOK}); err != nil {
 		return nil, "", fail(nil, "verdict", err)
 	}
-	return res, h.name, nil
+	return res, h.Name, nil
 }
 
 // classifyStreamError maps an error reading or writing handshake frames:

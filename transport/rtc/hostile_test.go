@@ -293,7 +293,7 @@ func fakeExpert(t *testing.T, script func(c *Conn)) error {
 // no attempt (the peer has not seen the novice's confirmation).
 func TestNoviceMalformedShare(t *testing.T) {
 	err := fakeExpert(t, func(c *Conn) {
-		hb, _ := hello{version: ProtocolVersion, invitationID: testID, name: "mallory"}.marshal()
+		hb, _ := hello{Version: ProtocolVersion, InvitationID: testID, Name: "mallory"}.Marshal()
 		writeFrame(t, c, kindHello, hb)
 		readFrame(t, c) // the novice's share
 		writeFrame(t, c, kindShare, bytes.Repeat([]byte{0}, 31))
@@ -308,7 +308,7 @@ func TestNoviceMalformedShare(t *testing.T) {
 // an attempt: Accept returns ErrWrongPassword.
 func TestNoviceCountsAbandonedAttempt(t *testing.T) {
 	err := fakeExpert(t, func(c *Conn) {
-		hb, _ := hello{version: ProtocolVersion, invitationID: testID, name: "mallory"}.marshal()
+		hb, _ := hello{Version: ProtocolVersion, InvitationID: testID, Name: "mallory"}.Marshal()
 		writeFrame(t, c, kindHello, hb)
 		readFrame(t, c) // the novice's share
 		ex, err := pake.New(pake.Config{Password: []byte("guess"), Context: []byte("x"), SessionID: []byte(testID), Role: pake.Initiator})

@@ -1,0 +1,147 @@
+// Package handshake holds what the direct (package transport) and WebRTC
+// (package transport/rtc) handshakes share: the frame kinds, the expert's
+// hello and its codec, and the checks on invitation IDs, names and text.
+// Keeping one copy keeps the two transports' wire formats from drifting.
+package handshake
+
+import (
+	"errors"
+	"fmt"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Version is the handshake version, the first byte of the hello.
+const Version = 1
+
+// Frame kinds, in the order the handshake sends them.
+const (
+	KindHello   byte = 0xA1
+	KindRefusal byte = 0xA2
+	KindShare   byte = 0xA3
+	KindConfirm byte = 0xA4
+	KindFailed  byte = 0xA5
+	KindVerdict byte = 0xA6
+)
+
+// Limits of the hello. They keep what an unauthenticated peer can make us
+// allocate to a few hundred bytes.
+const (
+	// MaxInvitationID is the longest invitation ID, in bytes.
+	MaxInvitationID = 255
+	// MaxName is the longest expert display name, in bytes of UTF-8.
+	MaxName = 255
+	// MaxHello is the longest hello payload.
+	MaxHello = 1 + 1 + MaxInvitationID + 1 + MaxName
+)
+
+// ErrMalformed marks a handshake message that does not parse.
+var ErrMalformed = errors.New("malformed handshake message")
+
+// ErrUnsupportedVersion is what ParseHello returns for a hello whose version
+// byte is not Version; the rest of such a hello is not parsed, since a newer
+// version may lay it out differently.
+var ErrUnsupportedVersion = errors.New("unsupported protocol version")
+
+// Hello is the expert's first message.
+type Hello struct {
+	Version      byte
+	InvitationID string
+	Name         string
+}
+
+// Marshal encodes h: version | len | invitation ID | len | name.
+func (h Hello) Marshal() ([]byte, error) {
+	if err := CheckInvitationID(h.InvitationID); err != nil {
+		return nil, err
+	}
+	if err := CheckName(h.Name); err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, 3+len(h.InvitationID)+len(h.Name))
+	b = append(b, h.Version, byte(len(h.InvitationID)))
+	b = append(b, h.InvitationID...)
+	b = append(b, byte(len(h.Name)))
+	return append(b, h.Name...), nil
+}
+
+// ParseHello parses a hello payload. For a version other than Version it
+// returns the hello with only Version set and an error wrapping
+// ErrUnsupportedVersion.
+func ParseHello(p []byte) (Hello, error) {
+	if len(p) == 0 {
+		return Hello{}, fmt.Errorf("hello: %w: empty", ErrMalformed)
+	}
+	h := Hello{Version: p[0]}
+	if h.Version != Version {
+		return h, fmt.Errorf("hello: %w %d", ErrUnsupportedVersion, h.Version)
+	}
+	id, rest, ok := cutLV(p[1:])
+	if !ok {
+		return h, fmt.Errorf("hello: %w: truncated invitation id", ErrMalformed)
+	}
+	name, rest, ok := cutLV(rest)
+	if !ok {
+		return h, fmt.Errorf("hello: %w: truncated name", ErrMalformed)
+	}
+	if len(rest) != 0 {
+		return h, fmt.Errorf("hello: %w: %d trailing bytes", ErrMalformed, len(rest))
+	}
+	h.InvitationID, h.Name = string(id), string(name)
+	if err := CheckInvitationID(h.InvitationID); err != nil {
+		return h, fmt.Errorf("hello: %w: %w", ErrMalformed, err)
+	}
+	if err := CheckName(h.Name); err != nil {
+		return h, fmt.Errorf("hello: %w: %w", ErrMalformed, err)
+	}
+	return h, nil
+}
+
+// cutLV splits a one-byte length-prefixed field off p.
+func cutLV(p []byte) (field, rest []byte, ok bool) {
+	if len(p) < 1 || len(p)-1 < int(p[0]) {
+		return nil, nil, false
+	}
+	n := int(p[0])
+	return p[1 : 1+n], p[1+n:], true
+}
+
+// CheckInvitationID accepts 1..MaxInvitationID bytes of printable ASCII: IDs
+// are typed and read aloud, and a narrow alphabet keeps them out of terminal
+// escape trouble wherever they are shown.
+func CheckInvitationID(id string) error {
+	if id == "" {
+		return errors.New("empty invitation id")
+	}
+	if len(id) > MaxInvitationID {
+		return fmt.Errorf("invitation id is %d bytes, max %d", len(id), MaxInvitationID)
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] > '~' {
+			return fmt.Errorf("invitation id has a byte 0x%02x outside printable ASCII", id[i])
+		}
+	}
+	return nil
+}
+
+// CheckName accepts up to MaxName bytes of UTF-8 without control characters:
+// the novice shows the name in its consent prompt.
+func CheckName(name string) error {
+	if len(name) > MaxName {
+		return fmt.Errorf("name is %d bytes, max %d", len(name), MaxName)
+	}
+	return CheckText(name)
+}
+
+// CheckText accepts valid UTF-8 without control characters.
+func CheckText(s string) error {
+	if !utf8.ValidString(s) {
+		return errors.New("text is not valid UTF-8")
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("text has a control character %U", r)
+		}
+	}
+	return nil
+}
