@@ -34,3 +34,11 @@ fi
 command -v go >/dev/null || { echo "setup: Go 1.26 is needed (https://go.dev/dl/), then run this again" >&2; exit 1; }
 
 npm ci --prefix web --no-audit --no-fund --loglevel=error
+
+# The expert's web app that assist serve embeds: the Go program built as
+# WebAssembly (gzipped: the server sends it as it is) and Go's loader for it.
+wasm=$(mktemp)
+trap 'rm -f "$wasm"' EXIT
+GOOS=js GOARCH=wasm go build -trimpath -ldflags="-s -w" -o "$wasm" ./cmd/assist-wasm
+gzip -9 -n -c "$wasm" > web/expert/assist.wasm.gz
+cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" web/expert/wasm_exec.js

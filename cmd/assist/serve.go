@@ -18,6 +18,7 @@ import (
 
 	"github.com/assist-project/assist/server"
 	"github.com/assist-project/assist/server/relay"
+	"github.com/assist-project/assist/web"
 )
 
 // runServe runs the rendezvous server until ctx ends (SIGINT, SIGTERM),
@@ -102,7 +103,9 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 			ice = relayICEURLs(host, udp, tcp, tlsAddr)
 		}
 	}
-	srv, err := server.New(server.Config{Store: store, ICEServers: ice, TURNSecret: secret, Logger: slog.Default()})
+	srv, err := server.New(server.Config{Store: store, ICEServers: ice, TURNSecret: secret, Logger: slog.Default(),
+		// The expert's web app: https://SERVER/#CODE joins from a browser.
+		App: web.ExpertApp()})
 	if err != nil {
 		return err
 	}

@@ -2,84 +2,36 @@ package rtc
 
 import (
 	"errors"
-	"fmt"
-	"strings"
+
+	"github.com/assist-project/assist/transport/rtc/auth"
 )
 
 // Errors Dial and Accept return, to test with errors.Is. They wrap them in a
 // *HandshakeError carrying the details. The texts say what to do next, so a
-// command-line tool can print them as they are.
+// command-line tool can print them as they are. All but ErrSignalling are
+// package auth's, where the handshake lives.
 var (
 	// ErrWrongPassword: the key confirmation failed. The password differs,
 	// or someone in the middle (the signalling server, for one) tampered
 	// with the connection: the two look the same by design. Accept returns
 	// it too; the novice's caller counts it as a failed attempt.
-	ErrWrongPassword = errors.New("wrong password (or a tampered connection): check the password with the other person, then try again")
+	ErrWrongPassword = auth.ErrWrongPassword
 	// ErrUnknownInvitation: the peer is not serving this invitation.
-	ErrUnknownInvitation = errors.New("the other computer is not serving this invitation: check the invitation, or ask for a new one")
+	ErrUnknownInvitation = auth.ErrUnknownInvitation
 	// ErrVersion: the two ends speak different versions of the handshake.
-	ErrVersion = errors.New("the other computer runs an incompatible version of Assist: update Assist on both computers")
+	ErrVersion = auth.ErrVersion
 	// ErrNotAssist: the peer broke the handshake protocol.
-	ErrNotAssist = errors.New("the other end does not speak the Assist handshake")
+	ErrNotAssist = auth.ErrNotAssist
 	// ErrSignalling: a signalling message was malformed, oversized, or out
 	// of place. The rendezvous server (or the peer) is broken or hostile.
 	ErrSignalling = errors.New("bad signalling message from the rendezvous server")
 	// ErrUnreachable: no network path between the two ends was found (ICE
 	// or DTLS failed), or the peer went away before the handshake ended.
-	ErrUnreachable = errors.New("could not connect to the other computer: check that it is still waiting, or try a TURN relay")
+	ErrUnreachable = auth.ErrUnreachable
 )
 
 // HandshakeError is the error Dial and Accept return when they could not set
 // up an authenticated connection. errors.Is matches both Kind and Cause.
-type HandshakeError struct {
-	// Kind is one of the Err* values of this package, or nil for a local
-	// failure (bad Config, context cancelled, pion errors).
-	Kind error
-	// Stage names the step that failed: "config", "signalling", "ice",
-	// "hello", "pake".
-	Stage string
-	// PeerMessage is the peer's explanation of a refusal, as it sent it:
-	// validated UTF-8 without control characters, but unauthenticated.
-	PeerMessage string
-	// Cause is the underlying error, if any.
-	Cause error
-}
-
-func (e *HandshakeError) Error() string {
-	var b strings.Builder
-	b.WriteString("rtc: ")
-	if e.Stage != "" {
-		b.WriteString(e.Stage)
-		b.WriteString(": ")
-	}
-	switch {
-	case e.Kind != nil && e.Cause != nil && strings.HasPrefix(e.Cause.Error(), e.Kind.Error()):
-		// The cause already starts with the kind's words.
-	case e.Kind != nil:
-		b.WriteString(e.Kind.Error())
-	default:
-		b.WriteString("handshake failed")
-	}
-	if e.PeerMessage != "" {
-		fmt.Fprintf(&b, " (the other computer says: %q)", e.PeerMessage)
-	}
-	if e.Cause != nil {
-		if !strings.HasSuffix(b.String(), ": ") {
-			b.WriteString(": ")
-		}
-		b.WriteString(e.Cause.Error())
-	}
-	return b.String()
-}
-
-// Unwrap makes errors.Is see both the kind and the cause.
-func (e *HandshakeError) Unwrap() []error {
-	errs := make([]error, 0, 2)
-	if e.Kind != nil {
-		errs = append(errs, e.Kind)
-	}
-	if e.Cause != nil {
-		errs = append(errs, e.Cause)
-	}
-	return errs
-}
+// Stage is one of "config", "signalling", "ice", "hello", "pake",
+// "verdict".
+type HandshakeError = auth.HandshakeError

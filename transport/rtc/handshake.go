@@ -1,217 +1,33 @@
 package rtc
 
 import (
-	"crypto/subtle"
-	"errors"
-	"fmt"
 	"io"
 
 	"github.com/assist-project/assist/pake"
+	"github.com/assist-project/assist/transport/rtc/auth"
 )
 
-// contextLabel starts CPace's channel identifier; the two DTLS certificate
-// fingerprints follow, the expert's first.
-const contextLabel = "assist/1 webrtc\x00"
+// The handshake inside the data channel lives in package auth, which has no
+// pion in it, so the browser's expert (cmd/assist-wasm) runs the same code.
 
 // bindingContext builds the PAKE Context from both ends' DTLS certificate
 // fingerprints (SHA-256 of the DER certificate).
 func bindingContext(expertFP, noviceFP []byte) []byte {
-	b := make([]byte, 0, len(contextLabel)+len(expertFP)+len(noviceFP))
-	b = append(b, contextLabel...)
-	b = append(b, expertFP...)
-	return append(b, noviceFP...)
+	return auth.BindingContext(expertFP, noviceFP)
 }
 
 // expertHandshake runs the expert's side of the handshake on the data
-// channel's byte stream. It returns the verified PAKE result once the
-// novice's verdict is "ok".
+// channel's byte stream.
 func expertHandshake(rw io.ReadWriter, cfg *Config, bind []byte) (*pake.Result, error) {
-	fail := func(kind error, stage string, cause error) error {
-		if kind == nil {
-			kind = classifyStreamError(cause)
-		}
-		return &HandshakeError{Kind: kind, Stage: stage, Cause: cause}
-	}
-	hb, err := hello{Version: ProtocolVersion, InvitationID: cfg.InvitationID, Name: cfg.Name}.Marshal()
-	if err != nil {
-		return nil, &HandshakeError{Stage: "config", Cause: err}
-	}
-	if err := pake.WriteMessage(rw, kindHello, hb); err != nil {
-		return nil, fail(nil, "hello", err)
-	}
-	kind, payload, err := pake.ReadMessage(rw, maxNoviceReply)
-	if err != nil {
-		return nil, fail(nil, "hello", err)
-	}
-	switch kind {
-	case kindRefusal:
-		code, msg, err := parseRefusal(payload)
-		if err != nil {
-			return nil, fail(ErrNotAssist, "hello", err)
-		}
-		e := &HandshakeError{Kind: ErrVersion, Stage: "hello", PeerMessage: msg}
-		if code == refuseUnknown {
-			e.Kind = ErrUnknownInvitation
-		}
-		return nil, e
-	case kindShare:
-	default:
-		return nil, fail(ErrNotAssist, "hello", fmt.Errorf("unexpected message kind 0x%02x in reply to hello", kind))
-	}
-
-	ex, err := pake.New(pake.Config{
-		Password:  []byte(cfg.Password),
-		Context:   bind,
-		SessionID: []byte(cfg.InvitationID),
-		Role:      pake.Initiator,
-	})
-	if err != nil {
-		return nil, &HandshakeError{Stage: "pake", Cause: err}
-	}
-	res, err := ex.Finish(payload)
-	if err != nil {
-		return nil, fail(ErrNotAssist, "pake", err)
-	}
-	if err := pake.WriteMessage(rw, kindShare, ex.Message()); err != nil {
-		return nil, fail(nil, "pake", err)
-	}
-	kind, payload, err = pake.ReadMessage(rw, pake.ConfirmationSize)
-	if err != nil {
-		return nil, fail(nil, "pake", err)
-	}
-	switch kind {
-	case kindConfirm:
-	case kindVerdict:
-		return nil, verdictError(payload, nil)
-	default:
-		return nil, fail(ErrNotAssist, "pake", fmt.Errorf("unexpected message kind 0x%02x instead of a confirmation", kind))
-	}
-	if verr := res.Verify(payload); verr != nil {
-		// Tell the novice at once, so it settles the attempt now rather than
-		// at its deadline; its verdict adds nothing we need.
-		if err := pake.WriteMessage(rw, kindFailed, nil); err == nil {
-			pake.ReadMessage(rw, verdictLen)
-		}
-		return nil, &HandshakeError{Kind: ErrWrongPassword, Stage: "pake", Cause: verr}
-	}
-	if err := pake.WriteMessage(rw, kindConfirm, res.Confirmation()); err != nil {
-		return nil, fail(nil, "pake", err)
-	}
-	kind, payload, err = pake.ReadMessage(rw, verdictLen)
-	if err != nil {
-		return nil, fail(nil, "verdict", err)
-	}
-	if kind != kindVerdict {
-		return nil, fail(ErrNotAssist, "verdict", fmt.Errorf("unexpected message kind 0x%02x instead of a verdict", kind))
-	}
-	if err := verdictError(payload, nil); err != nil {
-		return nil, err
-	}
-	return res, nil
+	return auth.Expert(rw, cfg.params(), bind)
 }
 
-// verdictError maps the novice's verdict to nil (ok) or the expert's error.
-func verdictError(p []byte, cause error) error {
-	if len(p) != verdictLen {
-		return &HandshakeError{Kind: ErrNotAssist, Stage: "verdict", Cause: fmt.Errorf("%w: verdict is %d bytes, want %d", errMalformed, len(p), verdictLen)}
-	}
-	switch p[0] {
-	case verdictOK:
-		return nil
-	case verdictWrongPassword:
-		return &HandshakeError{Kind: ErrWrongPassword, Stage: "verdict", Cause: cause}
-	}
-	return &HandshakeError{Kind: ErrNotAssist, Stage: "verdict", Cause: fmt.Errorf("%w: unknown verdict %d", errMalformed, p[0])}
-}
-
-// noviceHandshake runs the novice's side. It returns the verified PAKE
-// result and the expert's name. From the moment the novice has sent its key
-// confirmation (which lets the peer test one password guess), every failure
-// wraps ErrWrongPassword, so the caller counts it as a failed attempt.
+// noviceHandshake runs the novice's side; it returns the expert's name too.
 func noviceHandshake(rw io.ReadWriter, cfg *Config, bind []byte) (*pake.Result, string, error) {
-	fail := func(kind error, stage string, cause error) error {
-		if kind == nil {
-			kind = classifyStreamError(cause)
-		}
-		return &HandshakeError{Kind: kind, Stage: stage, Cause: cause}
-	}
-	kind, payload, err := pake.ReadMessage(rw, maxHello)
-	if err != nil {
-		return nil, "", fail(nil, "hello", err)
-	}
-	if kind != kindHello {
-		return nil, "", fail(ErrNotAssist, "hello", fmt.Errorf("unexpected message kind 0x%02x instead of a hello", kind))
-	}
-	h, err := parseHello(payload)
-	if err != nil {
-		msg := fmt.Sprintf("this computer speaks Assist WebRTC handshake version %d", ProtocolVersion)
-		pake.WriteMessage(rw, kindRefusal, marshalRefusal(refuseVersion, msg))
-		kind := ErrNotAssist
-		if errors.Is(err, errUnsupportedVersion) {
-			kind = ErrVersion
-		}
-		return nil, "", fail(kind, "hello", err)
-	}
-	if subtle.ConstantTimeCompare([]byte(h.InvitationID), []byte(cfg.InvitationID)) != 1 {
-		pake.WriteMessage(rw, kindRefusal, marshalRefusal(refuseUnknown, "this computer is not serving that invitation"))
-		return nil, "", fail(ErrUnknownInvitation, "hello", nil)
-	}
-	ex, err := pake.New(pake.Config{
-		Password:  []byte(cfg.Password),
-		Context:   bind,
-		SessionID: []byte(h.InvitationID),
-		Role:      pake.Responder,
-	})
-	if err != nil {
-		return nil, "", &HandshakeError{Stage: "pake", Cause: err}
-	}
-	if err := pake.WriteMessage(rw, kindShare, ex.Message()); err != nil {
-		return nil, "", fail(nil, "pake", err)
-	}
-	kind, payload, err = pake.ReadMessage(rw, pake.MessageSize)
-	if err != nil {
-		return nil, "", fail(nil, "pake", err)
-	}
-	if kind != kindShare {
-		return nil, "", fail(ErrNotAssist, "pake", fmt.Errorf("unexpected message kind 0x%02x instead of a share", kind))
-	}
-	res, err := ex.Finish(payload)
-	if err != nil {
-		// The peer has not seen our confirmation: no guess was tested.
-		pake.WriteMessage(rw, kindVerdict, []byte{verdictWrongPassword})
-		return nil, "", fail(ErrNotAssist, "pake", err)
-	}
-	if err := pake.WriteMessage(rw, kindConfirm, res.Confirmation()); err != nil {
-		return nil, "", &HandshakeError{Kind: ErrWrongPassword, Stage: "pake", Cause: err}
-	}
-	// From here on, every failure is a counted attempt.
-	kind, payload, err = pake.ReadMessage(rw, pake.ConfirmationSize)
-	if err != nil {
-		return nil, "", &HandshakeError{Kind: ErrWrongPassword, Stage: "pake", Cause: fmt.Errorf("no confirmation from the expert: %w", err)}
-	}
-	switch kind {
-	case kindConfirm:
-	case kindFailed:
-		pake.WriteMessage(rw, kindVerdict, []byte{verdictWrongPassword})
-		return nil, "", &HandshakeError{Kind: ErrWrongPassword, Stage: "pake", Cause: errors.New("the expert's check of our confirmation failed")}
-	default:
-		return nil, "", &HandshakeError{Kind: ErrWrongPassword, Stage: "pake", Cause: fmt.Errorf("unexpected message kind 0x%02x instead of a confirmation", kind)}
-	}
-	if err := res.Verify(payload); err != nil {
-		pake.WriteMessage(rw, kindVerdict, []byte{verdictWrongPassword})
-		return nil, "", &HandshakeError{Kind: ErrWrongPassword, Stage: "pake", Cause: err}
-	}
-	if err := pake.WriteMessage(rw, kindVerdict, []byte{verdictOK}); err != nil {
-		return nil, "", fail(nil, "verdict", err)
-	}
-	return res, h.Name, nil
+	return auth.Novice(rw, cfg.params(), bind)
 }
 
-// classifyStreamError maps an error reading or writing handshake frames:
-// the peer sending something that is not ours, or the channel failing.
-func classifyStreamError(err error) error {
-	if errors.Is(err, pake.ErrFrameTooLarge) || errors.Is(err, errMalformed) {
-		return ErrNotAssist
-	}
-	return ErrUnreachable
+// params is what the handshake needs of cfg.
+func (cfg *Config) params() auth.Params {
+	return auth.Params{InvitationID: cfg.InvitationID, Password: cfg.Password, Name: cfg.Name}
 }

@@ -1,10 +1,6 @@
 package rtc
 
 import (
-	"fmt"
-	"unicode/utf8"
-
-	"github.com/assist-project/assist/pake"
 	"github.com/assist-project/assist/transport/internal/handshake"
 )
 
@@ -12,15 +8,12 @@ import (
 // byte of the hello: the same handshake as the direct transport's.
 const ProtocolVersion = handshake.Version
 
-// Frame kinds inside the data channel: the same values and order as the
-// direct transport (package transport), so a trace reads the same.
+// Frame kinds inside the data channel (for the tests that play a hostile
+// peer; the handshake itself is package auth's).
 const (
 	kindHello   = handshake.KindHello
 	kindRefusal = handshake.KindRefusal
 	kindShare   = handshake.KindShare
-	kindConfirm = handshake.KindConfirm
-	kindFailed  = handshake.KindFailed
-	kindVerdict = handshake.KindVerdict
 )
 
 // Limits of the handshake messages.
@@ -29,29 +22,6 @@ const (
 	MaxInvitationID = handshake.MaxInvitationID
 	// MaxName is the longest expert display name, in bytes of UTF-8.
 	MaxName = handshake.MaxName
-
-	maxRefusalMessage = 512
-	maxHello          = handshake.MaxHello
-	maxRefusal        = 1 + maxRefusalMessage
-	verdictLen        = 1
-	maxNoviceReply    = max(maxRefusal, pake.MessageSize)
-)
-
-// Refusal codes: the novice will not run the PAKE.
-const (
-	refuseUnknown byte = 4
-	refuseVersion byte = 5
-)
-
-// Verdict codes: the novice's last word.
-const (
-	verdictOK            byte = 0
-	verdictWrongPassword byte = 1
-)
-
-var (
-	errMalformed          = handshake.ErrMalformed
-	errUnsupportedVersion = handshake.ErrUnsupportedVersion
 )
 
 // The hello and the checks on what it carries are shared with the direct
@@ -62,31 +32,4 @@ var (
 	parseHello        = handshake.ParseHello
 	checkInvitationID = handshake.CheckInvitationID
 	checkName         = handshake.CheckName
-	checkText         = handshake.CheckText
 )
-
-// hello is the expert's first message.
-// marshalRefusal encodes a refusal: code, then a human-readable message.
-func marshalRefusal(code byte, msg string) []byte {
-	if len(msg) > maxRefusalMessage {
-		msg = msg[:maxRefusalMessage]
-		for !utf8.ValidString(msg) {
-			msg = msg[:len(msg)-1]
-		}
-	}
-	return append([]byte{code}, msg...)
-}
-
-func parseRefusal(p []byte) (code byte, msg string, err error) {
-	if len(p) < 1 {
-		return 0, "", fmt.Errorf("refusal: %w: empty", errMalformed)
-	}
-	if len(p)-1 > maxRefusalMessage {
-		return 0, "", fmt.Errorf("refusal: %w: message is %d bytes, max %d", errMalformed, len(p)-1, maxRefusalMessage)
-	}
-	msg = string(p[1:])
-	if err := checkText(msg); err != nil {
-		return 0, "", fmt.Errorf("refusal: %w: %w", errMalformed, err)
-	}
-	return p[0], msg, nil
-}

@@ -1,0 +1,385 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/base64"
+	"fmt"
+	"image"
+	"image/png"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/assist-project/assist/internal/lab"
+	"github.com/assist-project/assist/screen"
+	"github.com/assist-project/assist/server"
+	"github.com/chromedp/chromedp"
+)
+
+// The end-to-end test of the expert's web app: `assist serve` serves it,
+// `assist invite --server` shares an Xvfb desktop, and headless Chromium
+// joins with the short code, as an expert with nothing but a browser
+// would: WebRTC from the browser to the novice's pion, Assist's handshake
+// and session in WebAssembly, the desktop in noVNC.
+
+// TestBrowserExpert: a wrong code fails clearly and costs the novice
+// nothing but the attempt; with the right code (from an invitation URL)
+// the page shows nothing until the novice allows viewing, then the
+// desktop; control once allowed, typing, chat both ways, leaving.
+func TestBrowserExpert(t *testing.T) {
+	e2e(t)
+	t.Parallel()
+	root := lab.ModuleRoot(t)
+	if _, err := os.Stat(filepath.Join(root, "web", "expert", "assist.wasm.gz")); err != nil {
+		t.Skipf("the expert's web app is not built (run scripts/setup.sh): %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "web", "node_modules", "@novnc", "novnc", "core", "rfb.js")); err != nil {
+		t.Skipf("noVNC is not installed (run scripts/setup.sh): %v", err)
+	}
+	d := newConsentDesktop(t)
+	srv := startServe(t, t.TempDir())
+	nov := startBrowserNovice(t, d.Display, srv)
+	ctx := startExpertChromium(t, spkiPin(t, srv))
+
+	t.Run("wrong code", func(t *testing.T) {
+		bxRun(t, ctx, chromedp.Navigate(srv.URL+"/"))
+		bxWait(t, ctx, `window.assistExpertPage?.phase === "ready"`)
+		bad := fmt.Sprintf("%d-%s-%s", nov.Lookup, nov.Words[0], otherWord(nov.Words[1]))
+		bxRun(t, ctx,
+			chromedp.SendKeys(bxID("name"), expertName),
+			chromedp.SendKeys(bxID("code"), bad),
+			chromedp.Click(bxID("connect")))
+		bxWait(t, ctx, `window.assistExpertPage.phase === "failed"`)
+		if kind := bxEval[string](t, ctx, `window.assistExpertPage.error.kind`); kind != "wrong-password" {
+			t.Errorf("error kind %q, want wrong-password (the novice's verdict)", kind)
+		}
+		msg := bxText(t, ctx, "error-message") + " " + bxText(t, ctx, "error-hint")
+		wantContains(t, "wrong code", msg, "wrong code", "check the two words")
+		(&novice{LineProc: nov.LineProc}).stillWaiting(t)
+	})
+
+	t.Run("unknown code", func(t *testing.T) {
+		bxRun(t, ctx, chromedp.Navigate("about:blank"), chromedp.Navigate(srv.URL+"/"))
+		bxWait(t, ctx, `window.assistExpertPage?.phase === "ready"`)
+		unknown := fmt.Sprintf("%d-%s-%s", nov.Lookup%9999+1, nov.Words[0], nov.Words[1])
+		bxRun(t, ctx, chromedp.SendKeys(bxID("code"), unknown), chromedp.Click(bxID("connect")))
+		bxWait(t, ctx, `window.assistExpertPage.phase === "failed"`)
+		if kind := bxEval[string](t, ctx, `window.assistExpertPage.error.kind`); kind != "unknown" {
+			t.Errorf("error kind %q, want the server's unknown", kind)
+		}
+		wantContains(t, "unknown code", bxText(t, ctx, "error-message"), "no invitation")
+	})
+
+	// The invitation URL connects at once; the name comes from the
+	// first attempt, remembered by the page.
+	bxRun(t, ctx, chromedp.Navigate("about:blank"), chromedp.Navigate(srv.URL+"/#"+nov.Code))
+	nov.WaitLine(t, `^`+expertName+` connected from \S+ through the rendezvous server \(path \S+\)$`, lineTimeout)
+	nov.WaitLine(t, `^`+expertName+` wants to see your screen\. Allow\? \[y/N\]$`, lineTimeout)
+	bxWait(t, ctx, `window.assistExpertPage.phase === "session" && window.assistExpertPage.state === "asking"`)
+	if hash := bxEval[string](t, ctx, `location.hash`); hash != "" {
+		t.Errorf("the code stays in the address bar: %q", hash)
+	}
+	if path := bxEval[string](t, ctx, `window.assistExpertPage.path`); path != "" && path != "direct" && path != "punched" {
+		t.Errorf("path %q on loopback, want direct (or punched, for a peer-reflexive candidate)", path)
+	}
+
+	t.Run("nothing before consent", func(t *testing.T) {
+		// The page opens no display stream before the novice says yes.
+		// (The novice's side would not answer one anyway: see
+		// TestInviteJoin.)
+		time.Sleep(time.Second)
+		if got := bxEval[bool](t, ctx, `!document.querySelector('[data-testid="screen"] canvas') && window.assistExpertPage.rfb === "none"`); !got {
+			t.Error("the page shows a desktop before the novice allowed viewing")
+		}
+	})
+
+	nov.Send(t, "y")
+	nov.WaitLine(t, `^state: viewing`, lineTimeout)
+	bxWait(t, ctx, `window.assistExpertPage.state === "viewing" && window.assistExpertPage.rfb === "connected"`)
+	t.Run("desktop", func(t *testing.T) {
+		bxWaitPixels(t, ctx, d.X, append(lab.PatternBars(desktopSize), image.Pt(600, 20), image.Pt(20, 460)))
+		if !bxEval[bool](t, ctx, `window.assistExpertPage.viewOnly`) {
+			t.Error("noVNC sends input while only viewing")
+		}
+		if path := bxText(t, ctx, "path"); !strings.HasPrefix(path, "Path: ") {
+			t.Errorf("the page shows path %q", path)
+		}
+	})
+
+	bxRun(t, ctx, chromedp.Click(bxID("request-control")))
+	nov.WaitLine(t, `^`+expertName+` asks to control your mouse and keyboard\. Allow\? \[y/N\]$`, lineTimeout)
+	bxWait(t, ctx, `window.assistExpertPage.state === "control-asked"`)
+	nov.Send(t, "y")
+	nov.WaitLine(t, `^state: controlling`, lineTimeout)
+	bxWait(t, ctx, `window.assistExpertPage.state === "controlling" && window.assistExpertPage.viewOnly === false`)
+
+	t.Run("typing", func(t *testing.T) {
+		inTerm := image.Pt(340, 320) // in newConsentDesktop's xterm
+		bxClickDesktop(t, ctx, desktopSize, inTerm)
+		deadline := time.Now().Add(lineTimeout)
+		for d.Pointer(t) != inTerm {
+			if time.Now().After(deadline) {
+				t.Fatalf("the desktop's pointer is at %v after a click at %v in the page", d.Pointer(t), inTerm)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		bxRun(t, ctx, chromedp.KeyEvent("typed in the browser\r"))
+		d.waitTyped(t, "typed in the browser\n")
+	})
+
+	t.Run("chat", func(t *testing.T) {
+		nov.Send(t, "say hi from the novice")
+		bxWait(t, ctx, `document.querySelector('[data-testid="chat-log"]').textContent.includes("Them:hi from the novice")`)
+		bxRun(t, ctx, chromedp.SendKeys(bxID("chat-input"), "hello from the browser\r"))
+		nov.WaitLine(t, `^expert: hello from the browser$`, lineTimeout)
+	})
+	bxSave(t, ctx)
+
+	bxRun(t, ctx, chromedp.Click(bxID("leave")))
+	bxWait(t, ctx, `window.assistExpertPage.phase === "ended"`)
+	nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+	for _, s := range []string{nov.Stderr(), srv.stderr.String()} {
+		if strings.Contains(s, nov.Password) {
+			t.Errorf("the code's words appear in a log line:\n%s", s)
+		}
+	}
+	stop(t, nov.LineProc, "assist invite")
+}
+
+// startBrowserNovice runs `assist invite --server` asking the novice for
+// every permission (answered on stdin).
+func startBrowserNovice(t *testing.T, display string, srv *servedProc) *serverNovice {
+	t.Helper()
+	n := &serverNovice{File: filepath.Join(t.TempDir(), "help.assist")}
+	n.LineProc = lab.StartLines(t, nil, lab.AssistBinary(t), "invite", "--server", srv.URL,
+		"--server-fingerprint", srv.Fingerprint, "--file", n.File, "--display", display, "--name", noviceName,
+		"--listen", "127.0.0.1:0", "--no-portmap", "--allow", "ask")
+	m := n.WaitLine(t, `^code: (([0-9]+)-([a-z]+)-([a-z]+))$`, lineTimeout)
+	n.Code, n.Words = m[1], [2]string{m[3], m[4]}
+	fmt.Sscan(m[2], &n.Lookup)
+	n.Password = n.Words[0] + "-" + n.Words[1]
+	n.WaitLine(t, `^waiting for the expert`, lineTimeout)
+	return n
+}
+
+// spkiPin returns the base64 SHA-256 of the server certificate's public
+// key, for Chromium's --ignore-certificate-errors-spki-list: the browser
+// then trusts exactly that self-signed certificate.
+func spkiPin(t *testing.T, srv *servedProc) string {
+	t.Helper()
+	u, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := tls.Dial("tcp", u.Host, server.PinnedTLSConfig(srv.Fingerprint))
+	if err != nil {
+		t.Fatalf("connect to assist serve: %v", err)
+	}
+	defer c.Close()
+	sum := sha256.Sum256(c.ConnectionState().PeerCertificates[0].RawSubjectPublicKeyInfo)
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// startExpertChromium starts headless Chromium trusting the server's
+// certificate by its key, with WebRTC allowed on loopback (both ends are
+// on this machine) and host candidates not hidden behind mDNS names. The
+// page's console goes into the log of a failed or verbose test.
+func startExpertChromium(t *testing.T, spki string) context.Context {
+	t.Helper()
+	exe := ""
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			exe = p
+			break
+		}
+	}
+	if exe == "" {
+		t.Skip("chromium is not installed")
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(exe),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("force-color-profile", "srgb"),
+		chromedp.Flag("ignore-certificate-errors-spki-list", spki),
+		chromedp.Flag("allow-loopback-in-peer-connection", true),
+		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
+		chromedp.WindowSize(1280, 900),
+	)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	var mu sync.Mutex
+	var console strings.Builder
+	t.Cleanup(func() {
+		cancelCtx()
+		cancelAlloc()
+		if t.Failed() || testing.Verbose() {
+			mu.Lock()
+			t.Logf("browser console:\n%s", console.String())
+			mu.Unlock()
+		}
+	})
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start %s: %v", exe, err)
+	}
+	messages := chromedp.Console(ctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			fmt.Fprintf(&console, "%v\n", m)
+			mu.Unlock()
+		}
+	}()
+	return ctx
+}
+
+func bxID(id string) chromedp.CSS { return chromedp.CSS(fmt.Sprintf(`[data-testid=%q]`, id)) }
+
+func bxRun(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, lineTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+}
+
+func bxEval[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, lineTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("browser: %s: %v", expr, err)
+	}
+	return v
+}
+
+// bxWait waits until a JavaScript expression is true in the page.
+func bxWait(t *testing.T, ctx context.Context, expr string) {
+	t.Helper()
+	pctx, cancel := context.WithTimeout(ctx, lineTimeout)
+	defer cancel()
+	if _, err := chromedp.Run(pctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
+		status, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(window.assistExpertPage)`))
+		t.Fatalf("page never got to %s: %v (assistExpertPage: %s)", expr, err, status)
+	}
+}
+
+func bxText(t *testing.T, ctx context.Context, id string) string {
+	t.Helper()
+	return strings.TrimSpace(bxEval[string](t, ctx, fmt.Sprintf(`document.querySelector('[data-testid=%q]').textContent`, id)))
+}
+
+// bxClickDesktop clicks the canvas where it shows point p of a desktop of
+// the given size; noVNC scales the canvas with CSS.
+func bxClickDesktop(t *testing.T, ctx context.Context, size, p image.Point) {
+	t.Helper()
+	r := bxEval[[]float64](t, ctx, `(() => { const r = document.querySelector('[data-testid="screen"] canvas').getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()`)
+	if len(r) != 4 || r[2] == 0 || r[3] == 0 {
+		t.Fatalf("canvas box %v", r)
+	}
+	px := r[0] + (float64(p.X)+0.5)*r[2]/float64(size.X)
+	py := r[1] + (float64(p.Y)+0.5)*r[3]/float64(size.Y)
+	bxRun(t, ctx, chromedp.MouseClickXY(px, py))
+}
+
+// bxCanvas reads noVNC's canvas losslessly (PNG): it holds the desktop at
+// 1:1 whatever the CSS scaling.
+func bxCanvas(ctx context.Context) (*screen.Image, error) {
+	ctx, cancel := context.WithTimeout(ctx, lineTimeout)
+	defer cancel()
+	data, err := chromedp.Run(ctx, chromedp.Evaluate[string](
+		`(() => { const c = document.querySelector('[data-testid="screen"] canvas'); return c ? c.toDataURL('image/png') : ''; })()`))
+	if err != nil {
+		return nil, err
+	}
+	b64, ok := strings.CutPrefix(data, "data:image/png;base64,")
+	if !ok {
+		return nil, fmt.Errorf("no canvas")
+	}
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return nil, err
+	}
+	m, err := png.Decode(bytes.NewReader(raw))
+	if err != nil {
+		return nil, err
+	}
+	return lab.FromImage(m), nil
+}
+
+// bxWaitPixels waits until the canvas is the desktop's size and shows its
+// colours at pts. noVNC asks for JPEG, so colours are compared with a
+// tolerance, in flat areas where JPEG is close.
+func bxWaitPixels(t *testing.T, ctx context.Context, x *lab.X, pts []image.Point) {
+	t.Helper()
+	const tol = 12
+	want := x.Screenshot(t)
+	var last string
+	deadline := time.Now().Add(matchTimeout)
+	for time.Now().Before(deadline) {
+		got, err := bxCanvas(ctx)
+		switch {
+		case err != nil:
+			last = err.Error()
+		case got.Rect != want.Rect:
+			last = fmt.Sprintf("canvas is %v, desktop %v", got.Rect, want.Rect)
+		default:
+			last = ""
+			for _, p := range pts {
+				w, g := lab.At(want, p.X, p.Y), lab.At(got, p.X, p.Y)
+				if absDiff(w.R, g.R) > tol || absDiff(w.G, g.G) > tol || absDiff(w.B, g.B) > tol {
+					last = fmt.Sprintf("at %v: desktop %v, canvas %v", p, w, g)
+					lab.SaveArtifacts(t, map[string]*screen.Image{"want": want, "got": got})
+					break
+				}
+			}
+			if last == "" {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("the page does not show the desktop: %s", last)
+}
+
+// bxSave writes a screenshot of the page into $ASSIST_E2E_ARTIFACTS, if
+// set, to look at the layout.
+func bxSave(t *testing.T, ctx context.Context) {
+	t.Helper()
+	dir := os.Getenv("ASSIST_E2E_ARTIFACTS")
+	if dir == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, lineTimeout)
+	defer cancel()
+	shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err == nil {
+		err = os.MkdirAll(dir, 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+"-page.png"), shot, 0o644)
+	}
+	if err != nil {
+		t.Logf("page screenshot: %v", err)
+	}
+}
