@@ -11,7 +11,6 @@ import (
 	"image/png"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -194,49 +193,20 @@ func spkiPin(t *testing.T, srv *servedProc) string {
 // page's console goes into the log of a failed or verbose test.
 func startExpertChromium(t *testing.T, spki string) context.Context {
 	t.Helper()
-	exe := ""
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			exe = p
-			break
-		}
-	}
-	if exe == "" {
-		t.Skip("chromium is not installed")
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(exe),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("force-color-profile", "srgb"),
+	ctx := lab.StartChromium(t, 1280, 900,
 		chromedp.Flag("ignore-certificate-errors-spki-list", spki),
 		chromedp.Flag("allow-loopback-in-peer-connection", true),
 		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
-		chromedp.WindowSize(1280, 900),
 	)
-	ctx, cancelCtx := chromedp.NewContext(actx)
 	var mu sync.Mutex
 	var console strings.Builder
 	t.Cleanup(func() {
-		cancelCtx()
-		cancelAlloc()
 		if t.Failed() || testing.Verbose() {
 			mu.Lock()
 			t.Logf("browser console:\n%s", console.String())
 			mu.Unlock()
 		}
 	})
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start %s: %v", exe, err)
-	}
 	messages := chromedp.Console(ctx)
 	go func() {
 		for m, err := range messages {

@@ -32,9 +32,10 @@ type NoVNC struct {
 }
 
 // StartChromium starts headless Chromium (w x h) with the flags that work
-// on a machine without network or display, and returns its tab's context.
+// on a machine without network or display, plus extra, and returns its
+// tab's context.
 // The browser stops in t.Cleanup, before t.TempDir removes its profile.
-func StartChromium(t testing.TB, w, h int) context.Context {
+func StartChromium(t testing.TB, w, h int, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	exe := chromium(t)
 	opts := []chromedp.ExecAllocatorOption{
@@ -52,6 +53,7 @@ func StartChromium(t testing.TB, w, h int) context.Context {
 		chromedp.Flag("force-color-profile", "srgb"),
 		chromedp.WindowSize(w, h),
 	}
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
 	t.Cleanup(func() {
