@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/assist-project/assist/invitation"
+	"github.com/assist-project/assist/novicepage"
 	"github.com/assist-project/assist/portmap"
 	"github.com/assist-project/assist/session"
 	"github.com/assist-project/assist/shadow"
@@ -26,7 +27,7 @@ import (
 // fixed, so that a router's port forwarding can be set up once by hand.
 const defaultInvitePort = 5820
 
-func runInvite(ctx context.Context, args []string, stdout io.Writer) error {
+func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	fs := newFlagSet("invite", os.Stderr)
 	file := fs.String("file", "", "write the invitation to this file (extension "+invitation.FileExtension+")")
 	expires := fs.Duration("expires", time.Hour, "how long the invitation stays valid")
@@ -36,6 +37,7 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) error {
 	noPortmap := fs.Bool("no-portmap", false, "do not ask the home router to forward the port (UPnP IGD / NAT-PMP)")
 	allow := fs.String("allow", "ask", "answer consent questions in advance: ask, view or control")
 	display := fs.String("display", os.Getenv("DISPLAY"), "X display to share")
+	noPage := fs.Bool("no-page", false, "do not serve the local page (code, who is connected, Allow/Deny, chat); use the terminal only")
 	srv := addServerFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -157,6 +159,26 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) error {
 	if serverURL != "" {
 		fmt.Fprintf(stdout, "server: %s\n", serverURL)
 	}
+	ui := &noviceUI{status: novicepage.Status{
+		Expires: inv.Expires, Server: serverURL, Addresses: addrs, State: session.Waiting,
+	}}
+	if serverURL != "" {
+		ui.status.Code = code.String()
+	} else {
+		// The short code of a direct invitation does not carry the
+		// password.
+		ui.status.Code, ui.status.Password = inv.ShortCode(), password
+	}
+	if !*noPage {
+		url, perr := ui.startPage(ctx)
+		if perr != nil {
+			fmt.Fprintf(os.Stderr, "note: no local page (%v); answer in this terminal\n", perr)
+		} else {
+			defer func() { ui.closePage(err) }()
+			fmt.Fprintf(stdout, "page: %s\n", url)
+			openInBrowser(stdout, url)
+		}
+	}
 	switch policy {
 	case session.PolicyView:
 		fmt.Fprintln(os.Stderr, "WARNING: --allow view: an expert with the password sees your screen without being asked")
@@ -175,15 +197,17 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) error {
 	con := newConsole(os.Stdin, stdout)
 	defer con.restore()
 	out := con.out
+	ui.con, ui.out = con, out
 	host, _ := os.Hostname()
 	fmt.Fprintln(out, "waiting for the expert (press q to stop)")
 	for {
 		actx, acancel := context.WithDeadline(ctx, inv.Expires)
-		conn, err := acceptOrQuit(actx, l, viaServer, con)
+		conn, err := acceptOrQuit(actx, l, viaServer, ui)
 		acancel()
 		switch {
 		case errors.Is(err, errQuit):
 			fmt.Fprintln(out, "stopped: the invitation is withdrawn")
+			ui.withdrawn = true
 			return nil
 		case errors.Is(err, errVoid):
 			return err
@@ -199,9 +223,13 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		if rc, ok := conn.(*rtcExpert); ok {
 			fmt.Fprintf(out, "%s connected from %s through the rendezvous server (path %s)\n", conn.PeerName(), conn.RemoteAddr(), rc.Path())
+			ui.status.Path = fmt.Sprintf("through the rendezvous server, path %s", rc.Path())
 		} else {
 			fmt.Fprintf(out, "%s connected from %s\n", conn.PeerName(), conn.RemoteAddr())
+			ui.status.Path = fmt.Sprintf("direct from %s", conn.RemoteAddr())
 		}
+		ui.status.Expert, ui.status.Reason = conn.PeerName(), ""
+		ui.publish()
 		nov, err := session.StartNovice(ctx, conn, conn.PeerName(), session.NoviceConfig{
 			Screen: sh, Input: d, Clipboard: d, Policy: policy,
 			DesktopName: fmt.Sprintf("%s (%s)", inv.Name, host),
@@ -214,16 +242,19 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			conn.Close()
 			fmt.Fprintf(out, "session refused: %v\n", err)
+			ui.waiting("the last expert was refused: " + err.Error())
 			continue
 		}
-		quit := runNoviceUI(nov, con, out)
+		quit := ui.runSession(nov, conn.PeerName())
 		conn.Close()
 		if quit {
+			ui.withdrawn = true
 			return nil
 		}
 		if l.Void() {
 			return errVoid
 		}
+		ui.waiting("the last session ended: " + ui.status.Reason)
 		fmt.Fprintln(out, "waiting for the expert (press q to stop)")
 	}
 }
@@ -242,8 +273,8 @@ type expertConn interface {
 
 // acceptOrQuit waits for an authenticated expert, on the direct port or
 // through the rendezvous server (viaServer; nil without a server), or for
-// the novice to press q.
-func acceptOrQuit(ctx context.Context, l *transport.Listener, viaServer <-chan *rtcExpert, con *console) (expertConn, error) {
+// the novice to press q or withdraw the invitation on the page.
+func acceptOrQuit(ctx context.Context, l *transport.Listener, viaServer <-chan *rtcExpert, ui *noviceUI) (expertConn, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	type result struct {
@@ -282,7 +313,7 @@ func acceptOrQuit(ctx context.Context, l *transport.Listener, viaServer <-chan *
 				}
 				return nil, errVoid
 			}
-		case k := <-con.keys:
+		case k := <-ui.con.keys:
 			if k.kind == 'q' {
 				cancel(errQuit)
 				if r := <-res; r.c != nil {
@@ -290,65 +321,16 @@ func acceptOrQuit(ctx context.Context, l *transport.Listener, viaServer <-chan *
 				}
 				return nil, errQuit
 			}
-		}
-	}
-}
-
-// runNoviceUI runs the terminal side of one session until it ends. It
-// reports whether the novice asked to stop altogether.
-func runNoviceUI(nov *session.Novice, con *console, out io.Writer) (quit bool) {
-	var pending *session.Question
-	events := nov.Events()
-	for {
-		select {
-		case q := <-nov.Questions():
-			pending = &q
-			fmt.Fprintln(out, q.Text())
-		case ev, ok := <-events:
-			if !ok {
-				events = nil
+		case a := <-ui.pageActions():
+			if a.Kind != novicepage.ActWithdraw {
+				idleAction(a)
 				continue
 			}
-			fmt.Fprintf(out, "state: %s%s\n", ev.To, reasonSuffix(ev.Reason))
-			switch ev.To {
-			case session.Controlling:
-				fmt.Fprintln(out, "the expert controls your mouse and keyboard: press Esc to take control back, q to end the session")
-			case session.Viewing:
-				fmt.Fprintln(out, "the expert sees your screen: press q to end the session, m to send a message")
+			cancel(errQuit)
+			if r := <-res; r.c != nil {
+				r.c.Close()
 			}
-		case text := <-nov.Chats():
-			fmt.Fprintf(out, "expert: %s\n", text)
-		case k := <-con.keys:
-			switch k.kind {
-			case 'y', 'n':
-				if pending != nil {
-					if err := pending.Answer(k.kind == 'y'); err != nil {
-						fmt.Fprintf(out, "too late to answer: %v\n", err)
-					}
-					pending = nil
-				}
-			case esc:
-				if nov.State() == session.Controlling {
-					nov.TakeBack()
-				}
-			case 'q':
-				nov.End("the novice ended the session")
-				quit = true
-			case 'm':
-				if err := nov.SendChat(k.text); err != nil {
-					fmt.Fprintf(out, "message not sent: %v\n", err)
-				}
-			}
-		case <-nov.Done():
-			// The last events may still be queued: the novice must see
-			// how and why the session ended.
-			if events == nil {
-				return quit
-			}
-			for ev := range events {
-				fmt.Fprintf(out, "state: %s%s\n", ev.To, reasonSuffix(ev.Reason))
-			}
-			return quit
+			return nil, errQuit
 		}
 	}
 }

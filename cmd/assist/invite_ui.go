@@ -1,0 +1,293 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"sync"
+
+	"github.com/assist-project/assist/novicepage"
+	"github.com/assist-project/assist/session"
+	"golang.org/x/term"
+)
+
+// noviceUI is the novice's two front ends for assist invite: the terminal
+// (console keys in, lines out) and the local page (novicepage; nil with
+// --no-page). Both show the same session and either may act: the first
+// answer to a question settles it, and the other front end then shows it
+// as answered.
+type noviceUI struct {
+	con  *console
+	out  io.Writer
+	page *novicepage.Server // nil without a page
+
+	status    novicepage.Status // what the page shows; only runInvite's goroutine changes it
+	lastQ     uint64            // the last question's ID on the page
+	withdrawn bool              // the novice stopped assist invite (q, end, withdraw)
+
+	stopPage func() // stops the page's server and waits for it
+}
+
+// startPage serves the novice's page on a free loopback port and returns
+// its URL. The page runs until ui.closePage.
+func (ui *noviceUI) startPage(ctx context.Context) (string, error) {
+	page, err := novicepage.New(novicepage.Options{Logger: slog.Default()})
+	if err != nil {
+		return "", err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("listen on loopback: %w", err)
+	}
+	url := page.URL(ln)
+	// Not under ctx: on SIGTERM the page should still hear why assist
+	// invite stops before it goes.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := page.Serve(ctx, ln); err != nil {
+			slog.Warn("the novice's page stopped", "err", err)
+		}
+	})
+	ui.page = page
+	ui.stopPage = func() { cancel(); wg.Wait() }
+	ui.publish()
+	return url, nil
+}
+
+// closePage tells the page that the invitation is over, and why (err is
+// what assist invite returns), and stops serving it.
+func (ui *noviceUI) closePage(err error) {
+	if ui.page == nil {
+		return
+	}
+	switch {
+	case ui.withdrawn:
+		ui.status.Reason = "you withdrew the invitation"
+	case err != nil:
+		ui.status.Reason = err.Error()
+	default:
+		ui.status.Reason = "assist invite stopped"
+	}
+	ui.status.Stopped = true
+	ui.status.Question = nil
+	ui.publish()
+	ui.stopPage()
+}
+
+// waiting shows that no expert is connected, and why the last one is not.
+func (ui *noviceUI) waiting(reason string) {
+	ui.status.Expert, ui.status.Path = "", ""
+	ui.status.State, ui.status.Reason, ui.status.Question = session.Waiting, reason, nil
+	ui.publish()
+}
+
+func (ui *noviceUI) publish() {
+	if ui.page != nil {
+		ui.page.SetStatus(ui.status)
+	}
+}
+
+// pageActions is the page's clicks; nil (never ready) without a page.
+func (ui *noviceUI) pageActions() <-chan novicepage.Action {
+	if ui.page == nil {
+		return nil
+	}
+	return ui.page.Actions()
+}
+
+func (ui *noviceUI) addChat(from string, mine bool, text string) {
+	if ui.page != nil {
+		ui.page.AddChat(from, mine, text)
+	}
+}
+
+// openInBrowser shows the page in the desktop's browser, but only for a
+// person at a terminal of a graphical session: scripts and tests get the
+// URL on stdout instead, and over SSH xdg-open could start a text-mode
+// browser on the very terminal the console uses.
+func openInBrowser(stdout io.Writer, url string) {
+	f, ok := stdout.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return
+	}
+	if os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
+		return
+	}
+	p, err := exec.LookPath("xdg-open")
+	if err != nil {
+		return
+	}
+	// No output: it would land in the middle of the raw-mode terminal.
+	c := exec.Command(p, url)
+	if err := c.Start(); err != nil {
+		slog.Debug("xdg-open failed", "err", err)
+		return
+	}
+	go c.Wait()
+}
+
+// idleAction answers a click on the page while no expert is connected.
+func idleAction(a novicepage.Action) {
+	switch a.Kind {
+	case novicepage.ActChat:
+		a.Reply("Nobody is connected: your message was not sent.")
+	default:
+		a.Reply("Nobody is connected yet.")
+	}
+}
+
+// askingState is the state in which a question for right waits.
+func askingState(right session.Rights) session.State {
+	if right == session.RightControl {
+		return session.ControlAsked
+	}
+	return session.Asking
+}
+
+func rightName(right session.Rights) string {
+	if right == session.RightControl {
+		return "control"
+	}
+	return "view"
+}
+
+// runSession runs the front ends of one session until it ends. It
+// reports whether the novice asked to stop altogether.
+func (ui *noviceUI) runSession(nov *session.Novice, expert string) (quit bool) {
+	out := ui.out
+	var pending *session.Question
+	var pendingID uint64
+	settle := func() {
+		pending, pendingID = nil, 0
+		ui.status.Question = nil
+		ui.publish()
+	}
+	answer := func(allow bool) {
+		if err := pending.Answer(allow); err != nil {
+			fmt.Fprintf(out, "too late to answer: %v\n", err)
+		}
+		settle()
+	}
+	state := func(ev session.Event) {
+		fmt.Fprintf(out, "state: %s%s\n", ev.To, reasonSuffix(ev.Reason))
+		ui.status.State, ui.status.Reason = ev.To, ev.Reason
+		// Only a move out of the question's own state settles it:
+		// the control question may arrive before the "viewing"
+		// event that preceded it.
+		if pending != nil && ev.From == askingState(pending.Right) {
+			settle()
+		}
+		ui.publish()
+	}
+	events := nov.Events()
+	for {
+		select {
+		case q := <-nov.Questions():
+			if nov.State() != askingState(q.Right) {
+				continue // settled before we got to it
+			}
+			pending = &q
+			ui.lastQ++
+			pendingID = ui.lastQ
+			ui.status.Question = &novicepage.Question{ID: pendingID, Right: rightName(q.Right)}
+			ui.publish()
+			fmt.Fprintln(out, q.Text())
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			state(ev)
+			switch ev.To {
+			case session.Controlling:
+				fmt.Fprintln(out, "the expert controls your mouse and keyboard: press Esc to take control back, q to end the session")
+			case session.Viewing:
+				fmt.Fprintln(out, "the expert sees your screen: press q to end the session, m to send a message")
+			}
+		case text := <-nov.Chats():
+			fmt.Fprintf(out, "expert: %s\n", text)
+			ui.addChat(expert, false, text)
+		case k := <-ui.con.keys:
+			switch k.kind {
+			case 'y', 'n':
+				if pending != nil {
+					answer(k.kind == 'y')
+				}
+			case esc:
+				if nov.State() == session.Controlling {
+					nov.TakeBack()
+				}
+			case 'q':
+				nov.End("the novice ended the session")
+				quit = true
+			case 'm':
+				if err := nov.SendChat(k.text); err != nil {
+					fmt.Fprintf(out, "message not sent: %v\n", err)
+					continue
+				}
+				ui.addChat("you", true, k.text)
+			}
+		case a := <-ui.pageActions():
+			if ui.pageAction(nov, a, pending, pendingID, answer) {
+				quit = true
+			}
+		case <-nov.Done():
+			// The last events may still be queued: the novice must see
+			// how and why the session ended.
+			if events != nil {
+				for ev := range events {
+					state(ev)
+				}
+			}
+			if pending != nil {
+				settle()
+			}
+			return quit
+		}
+	}
+}
+
+// pageAction carries out one click on the page during a session and
+// reports whether the novice withdrew the invitation.
+func (ui *noviceUI) pageAction(nov *session.Novice, a novicepage.Action, pending *session.Question, pendingID uint64, answer func(bool)) (withdraw bool) {
+	out := ui.out
+	switch a.Kind {
+	case novicepage.ActAnswer:
+		if pending == nil || a.Question != pendingID {
+			a.Reply("That question was already answered.")
+			return false
+		}
+		verdict := "no"
+		if a.Allow {
+			verdict = "yes"
+		}
+		fmt.Fprintf(out, "answered on the page: %s\n", verdict)
+		answer(a.Allow)
+	case novicepage.ActTakeBack:
+		if err := nov.TakeBack(); err != nil {
+			a.Reply("The expert does not have control.")
+			return false
+		}
+		fmt.Fprintln(out, "control taken back on the page")
+	case novicepage.ActEnd:
+		fmt.Fprintln(out, "session ended on the page")
+		nov.End("the novice ended the session")
+	case novicepage.ActWithdraw:
+		fmt.Fprintln(out, "invitation withdrawn on the page")
+		nov.End("the novice withdrew the invitation")
+		return true
+	case novicepage.ActChat:
+		if err := nov.SendChat(a.Text); err != nil {
+			a.Reply("Your message was not sent: " + err.Error())
+			return false
+		}
+		fmt.Fprintf(out, "you: %s\n", a.Text)
+		ui.addChat("you", true, a.Text)
+	}
+	return false
+}

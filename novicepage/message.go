@@ -1,0 +1,201 @@
+package novicepage
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/assist-project/assist/session"
+)
+
+// ActionKind is what the novice did on the page.
+type ActionKind uint8
+
+// The actions a page can send.
+const (
+	// ActAnswer answers the pending question (Question, Allow).
+	ActAnswer ActionKind = iota + 1
+	// ActTakeBack takes control back from the expert.
+	ActTakeBack
+	// ActEnd ends the current session; the invitation stays open.
+	ActEnd
+	// ActWithdraw ends any session and withdraws the invitation.
+	ActWithdraw
+	// ActChat sends Text to the expert.
+	ActChat
+)
+
+var actionNames = map[string]ActionKind{
+	"answer":    ActAnswer,
+	"take_back": ActTakeBack,
+	"end":       ActEnd,
+	"withdraw":  ActWithdraw,
+	"chat":      ActChat,
+}
+
+func (k ActionKind) String() string {
+	for n, v := range actionNames {
+		if v == k {
+			return n
+		}
+	}
+	return fmt.Sprintf("action(%d)", uint8(k))
+}
+
+// MaxChat bounds one chat line from the page, in bytes: what the session
+// carries.
+const MaxChat = session.MaxChat
+
+// maxMessageBytes is the WebSocket read limit for a page's messages: a
+// chat line of MaxChat bytes, JSON-escaped (\uXXXX is 6 bytes a byte at
+// worst), fits with room to spare.
+const maxMessageBytes = 6*MaxChat + 256
+
+// message is one parsed request from a page.
+type message struct {
+	Kind     ActionKind
+	Question uint64 // ActAnswer
+	Allow    bool   // ActAnswer
+	Text     string // ActChat
+}
+
+var errBadMessage = errors.New("bad message")
+
+// fields lists, per action, the fields besides "type" it requires; no
+// other field is accepted.
+var fields = map[ActionKind][]string{
+	ActAnswer: {"question", "allow"},
+	ActChat:   {"text"},
+}
+
+// parseMessage decodes and checks one message from a page. Anything but
+// exactly one JSON object, with case-sensitive, unrepeated keys, of a
+// known type with exactly its fields, is an error: the page is ours, so
+// garbage means a bug or an attack. (encoding/json alone matches keys
+// case-insensitively and lets a repeated key win silently.)
+func parseMessage(data []byte) (message, error) {
+	if !utf8.Valid(data) {
+		// encoding/json would quietly replace invalid bytes.
+		return message{}, fmt.Errorf("%w: not UTF-8", errBadMessage)
+	}
+	obj, err := strictObject(data)
+	if err != nil {
+		return message{}, err
+	}
+	var typ string
+	if err := decodeField(obj, "type", &typ); err != nil {
+		return message{}, err
+	}
+	kind, ok := actionNames[typ]
+	if !ok {
+		return message{}, fmt.Errorf("%w: unknown type %.32q", errBadMessage, typ)
+	}
+	want := fields[kind]
+	if len(obj) != 1+len(want) {
+		return message{}, fmt.Errorf("%w: %s takes the fields %q", errBadMessage, typ, want)
+	}
+	m := message{Kind: kind}
+	switch kind {
+	case ActAnswer:
+		if err := decodeField(obj, "question", &m.Question); err != nil {
+			return message{}, err
+		}
+		if m.Question == 0 {
+			return message{}, fmt.Errorf("%w: question 0", errBadMessage)
+		}
+		if err := decodeField(obj, "allow", &m.Allow); err != nil {
+			return message{}, err
+		}
+	case ActChat:
+		if err := decodeField(obj, "text", &m.Text); err != nil {
+			return message{}, err
+		}
+		if m.Text, err = checkChat(m.Text); err != nil {
+			return message{}, err
+		}
+	}
+	return m, nil
+}
+
+// strictObject splits one JSON object into its raw values by key,
+// refusing repeated keys and anything after the object.
+func strictObject(data []byte) (map[string]json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, fmt.Errorf("%w: not a JSON object", errBadMessage)
+	}
+	obj := make(map[string]json.RawMessage)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", errBadMessage, err)
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return nil, fmt.Errorf("%w: bad key", errBadMessage)
+		}
+		if _, dup := obj[key]; dup {
+			return nil, fmt.Errorf("%w: key %.32q repeated", errBadMessage, key)
+		}
+		if len(obj) == 4 {
+			return nil, fmt.Errorf("%w: too many fields", errBadMessage)
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, fmt.Errorf("%w: %v", errBadMessage, err)
+		}
+		obj[key] = v
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return nil, fmt.Errorf("%w: unterminated object", errBadMessage)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%w: data after the object", errBadMessage)
+	}
+	return obj, nil
+}
+
+// decodeField decodes obj[key] into v, which must be present and not
+// null (encoding/json would leave v as it was).
+func decodeField(obj map[string]json.RawMessage, key string, v any) error {
+	raw, ok := obj[key]
+	if !ok {
+		return fmt.Errorf("%w: no %q", errBadMessage, key)
+	}
+	if string(raw) == "null" {
+		return fmt.Errorf("%w: %q is null", errBadMessage, key)
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("%w: %q: %v", errBadMessage, key, err)
+	}
+	return nil
+}
+
+// checkChat accepts one line of printable text of at most MaxChat bytes,
+// with the spaces around it trimmed: what the session's chat channel
+// accepts, minus newlines (the page's input is one line).
+func checkChat(text string) (string, error) {
+	text = strings.TrimSpace(text)
+	switch {
+	case text == "":
+		return "", fmt.Errorf("%w: empty chat line", errBadMessage)
+	case len(text) > MaxChat:
+		return "", fmt.Errorf("%w: chat line of %d bytes (at most %d)", errBadMessage, len(text), MaxChat)
+	}
+	for _, r := range text {
+		if r == utf8.RuneError || (unicode.IsControl(r) && r != '\t') || r == '\u2028' || r == '\u2029' {
+			return "", fmt.Errorf("%w: control character %U in a chat line", errBadMessage, r)
+		}
+		// Bidirectional overrides could make a line read as something
+		// else; the session refuses them too.
+		if (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069') {
+			return "", fmt.Errorf("%w: bidirectional override %U in a chat line", errBadMessage, r)
+		}
+	}
+	return text, nil
+}

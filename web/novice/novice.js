@@ -1,0 +1,240 @@
+// The novice's page: shows what assist invite pushes over the "events"
+// WebSocket (the whole status, chat lines, notices; see package
+// novicepage) and sends what the novice clicks. It decides nothing: a
+// click is a request, and the page changes when the new status arrives,
+// so every open tab shows the same thing.
+//
+// window.assistNovice reports what the page is doing, for tests:
+//   socket:    "connecting" | "open" | "closed"
+//   state:     the session state ("waiting", "asking", "viewing",
+//              "control-asked", "controlling", "ended"), or "stopped"
+//   question:  the id of the question shown, 0 if none
+//   expert:    the connected expert's name, "" if none
+//   chatLines: how many lines the chat shows
+//   notice:    the last notice
+
+const el = (id) => document.querySelector(`[data-testid="${id}"]`);
+
+const status = { socket: 'connecting', state: 'connecting', question: 0, expert: '', chatLines: 0, notice: '' };
+window.assistNovice = status;
+
+let current = null; // the last status from the server
+let socket = null;
+let lastSeq = 0;
+let retryDelay = 500;
+
+function wsURL(path) {
+  const u = new URL(path, location.href);
+  u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+  return u.href;
+}
+
+function send(msg) {
+  if (socket && socket.readyState === WebSocket.OPEN) {
+    socket.send(JSON.stringify(msg));
+    return true;
+  }
+  showNotice('Not connected to assist: try again in a moment.');
+  return false;
+}
+
+function showNotice(text) {
+  status.notice = text;
+  el('notice').textContent = text;
+}
+
+function showBanner(text) {
+  const b = el('banner');
+  b.textContent = text;
+  b.hidden = text === '';
+}
+
+function setText(id, text) {
+  el(id).textContent = text;
+}
+
+function setShown(ids, shown) {
+  for (const id of ids) el(id).hidden = !shown;
+}
+
+function formatTime(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime()) || d.getFullYear() < 2000) return '';
+  return d.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+// stateLabel says where things stand, in words for the novice.
+function stateLabel(s) {
+  const who = s.expert || 'The expert';
+  if (s.stopped) return 'Invitation over';
+  switch (s.state) {
+    case 'waiting': return 'Waiting for the expert';
+    case 'asking': return 'Question for you';
+    case 'viewing': return `${who} sees your screen`;
+    case 'control-asked': return `${who} asks for control`;
+    case 'controlling': return `${who} controls your mouse and keyboard`;
+    case 'ended': return 'Session ended';
+    default: return s.state;
+  }
+}
+
+function render(s) {
+  current = s;
+  const state = s.stopped ? 'stopped' : s.state;
+  status.state = state;
+  status.expert = s.expert || '';
+  const pill = el('state');
+  pill.dataset.state = state;
+  pill.textContent = stateLabel(s);
+
+  setText('code', s.code || '…');
+  setText('password', s.password || '');
+  setShown(['password-row'], !!s.password);
+  setText('expires', formatTime(s.expires));
+  setText('server', s.server || '');
+  setShown(['server', 'server-label'], !!s.server);
+  setText('addresses', (s.addresses || []).join(' '));
+  setShown(['addresses', 'addresses-label'], !!(s.addresses && s.addresses.length));
+
+  let who = 'Nobody is connected yet.';
+  if (s.expert) {
+    who = s.path ? `${s.expert} is connected (${s.path}).` : `${s.expert} is connected.`;
+    if (s.state === 'ended') who = `${s.expert} was connected.`;
+  }
+  // During a session the state says it all; the reason matters when it
+  // is over (who ended it, and why).
+  if (s.reason && (s.state === 'waiting' || s.state === 'ended' || s.stopped)) {
+    who += ` ${s.reason.charAt(0).toUpperCase()}${s.reason.slice(1)}.`;
+  }
+  setText('who', who);
+
+  // A question never takes the focus: a stray Enter or Space meant for
+  // another window must not answer it.
+  const q = s.stopped ? null : s.question;
+  status.question = q ? q.id : 0;
+  el('question').hidden = !q;
+  if (q) {
+    const name = s.expert || 'The expert';
+    if (q.right === 'control') {
+      setText('question-text', `${name} asks to control your mouse and keyboard.`);
+      setText('question-hint', 'You can take control back at any time: press Esc, or click Take back control.');
+    } else {
+      setText('question-text', `${name} wants to see your screen.`);
+      setText('question-hint', 'They will see everything on your screen until the session ends.');
+    }
+    for (const id of ['allow', 'deny']) {
+      el(id).dataset.question = String(q.id);
+      el(id).disabled = false;
+    }
+    document.title = 'Question: ' + el('question-text').textContent + ' — Assist';
+  } else {
+    document.title = `${stateLabel(s)} — Assist`;
+  }
+
+  const inSession = !!s.expert && s.state !== 'waiting' && s.state !== 'ended' && !s.stopped;
+  el('take-back').disabled = !(inSession && s.state === 'controlling');
+  el('end').disabled = !inSession;
+  el('withdraw').disabled = !!s.stopped;
+  const canChat = inSession && (s.state === 'viewing' || s.state === 'control-asked' || s.state === 'controlling' || s.state === 'asking');
+  el('chat-input').disabled = !canChat;
+  el('chat-send').disabled = !canChat;
+  if (s.stopped) {
+    showBanner(`This invitation is over${s.reason ? ': ' + s.reason : ''}. You can close this page.`);
+  }
+}
+
+function addLines(msg) {
+  const log = el('chat-log');
+  if (msg.reset) {
+    log.replaceChildren();
+    lastSeq = 0;
+  }
+  for (const line of msg.lines) {
+    if (line.seq <= lastSeq) continue;
+    lastSeq = line.seq;
+    const li = document.createElement('li');
+    if (line.mine) li.className = 'mine';
+    const time = document.createElement('span');
+    time.className = 'time';
+    const d = new Date(line.time);
+    time.textContent = Number.isNaN(d.getTime()) ? '' : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    const from = document.createElement('span');
+    from.className = 'from';
+    from.textContent = line.mine ? 'You:' : `${line.from}:`;
+    const text = document.createElement('span');
+    text.className = 'text';
+    text.textContent = line.text;
+    li.append(time, from, text);
+    log.append(li);
+  }
+  status.chatLines = log.children.length;
+  log.scrollTop = log.scrollHeight;
+}
+
+function connect() {
+  status.socket = 'connecting';
+  const ws = new WebSocket(wsURL('events'));
+  socket = ws;
+  ws.addEventListener('open', () => {
+    status.socket = 'open';
+    retryDelay = 500;
+    showBanner('');
+  });
+  ws.addEventListener('message', (ev) => {
+    let msg;
+    try {
+      msg = JSON.parse(ev.data);
+    } catch {
+      return;
+    }
+    switch (msg.type) {
+      case 'status': render(msg.status); break;
+      case 'chat': addLines(msg); break;
+      case 'notice': showNotice(msg.text); break;
+    }
+  });
+  ws.addEventListener('close', (ev) => {
+    status.socket = 'closed';
+    socket = null;
+    if (current && current.stopped) {
+      return; // the banner says it is over
+    }
+    if (ev.code === 1001) {
+      el('state').dataset.state = 'offline';
+      el('state').textContent = 'assist stopped';
+      showBanner('assist invite has stopped. You can close this page.');
+      return;
+    }
+    el('state').dataset.state = 'offline';
+    el('state').textContent = 'Not connected';
+    showBanner('Lost the connection to assist invite; trying again…');
+    setTimeout(connect, retryDelay);
+    retryDelay = Math.min(retryDelay * 2, 8000);
+  });
+}
+
+function answer(allow) {
+  const id = Number(el('allow').dataset.question);
+  if (!id) return;
+  if (send({ type: 'answer', question: id, allow })) {
+    // The next status hides the question; meanwhile no second click.
+    el('allow').disabled = true;
+    el('deny').disabled = true;
+    showNotice('');
+  }
+}
+
+el('allow').addEventListener('click', () => answer(true));
+el('deny').addEventListener('click', () => answer(false));
+el('take-back').addEventListener('click', () => send({ type: 'take_back' }));
+el('end').addEventListener('click', () => send({ type: 'end' }));
+el('withdraw').addEventListener('click', () => send({ type: 'withdraw' }));
+el('chat-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const input = el('chat-input');
+  const text = input.value.trim();
+  if (text === '') return;
+  if (send({ type: 'chat', text })) input.value = '';
+});
+
+connect();
