@@ -79,7 +79,7 @@ func TestBrowserExpert(t *testing.T) {
 
 	// The invitation URL connects at once; the name comes from the
 	// first attempt, remembered by the page.
-	bxRun(t, ctx, chromedp.Navigate("about:blank"), chromedp.Navigate(srv.URL+"/#"+nov.Code))
+	bxRun(t, ctx, chromedp.Navigate("about:blank"), chromedp.Navigate(nov.BrowserURL))
 	nov.WaitLine(t, `^`+expertName+` connected from \S+ through the rendezvous server \(path \S+\)$`, lineTimeout)
 	nov.WaitLine(t, `^`+expertName+` wants to see your screen\. Allow\? \[y/N\]$`, lineTimeout)
 	bxWait(t, ctx, `window.assistExpertPage.phase === "session" && window.assistExpertPage.state === "asking"`)
@@ -165,6 +165,10 @@ func startBrowserNovice(t *testing.T, display string, srv *servedProc) *serverNo
 	n.Code, n.Words = m[1], [2]string{m[3], m[4]}
 	fmt.Sscan(m[2], &n.Lookup)
 	n.Password = n.Words[0] + "-" + n.Words[1]
+	n.BrowserURL = n.WaitLine(t, `^browser: (https://\S+)$`, lineTimeout)[1]
+	if want := srv.URL + "/#" + n.Code; n.BrowserURL != want {
+		t.Fatalf("browser: line says %s, want %s", n.BrowserURL, want)
+	}
 	n.WaitLine(t, `^waiting for the expert`, lineTimeout)
 	return n
 }

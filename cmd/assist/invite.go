@@ -158,6 +158,8 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 	fmt.Fprintf(stdout, "addresses: %s\n", strings.Join(addrs, " "))
 	if serverURL != "" {
 		fmt.Fprintf(stdout, "server: %s\n", serverURL)
+		// An expert with nothing installed opens this in a browser.
+		fmt.Fprintf(stdout, "browser: %s/#%s\n", strings.TrimRight(serverURL, "/"), code)
 	}
 	ui := &noviceUI{status: novicepage.Status{
 		Expires: inv.Expires, Server: serverURL, Addresses: addrs, State: session.Waiting,

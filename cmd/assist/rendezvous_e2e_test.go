@@ -26,6 +26,8 @@ type serverNovice struct {
 	Words    [2]string
 	File     string
 	Password string // "word-word"
+	// BrowserURL is the "browser:" line: the page that joins with Code.
+	BrowserURL string
 }
 
 func startServerInvite(t *testing.T, display string, srv *servedProc) *serverNovice {
