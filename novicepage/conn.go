@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"strings"
-	"sync"
 	"time"
-	"unicode/utf8"
 
+	"github.com/assist-project/assist/internal/localpage"
 	"github.com/coder/websocket"
 )
 
@@ -24,12 +22,12 @@ const writeTimeout = 10 * time.Second
 // context is cancelled, and the page should learn why it was closed. On
 // shutdown the writer sends the latest status (typically "stopped") and
 // then closes the connection properly, which ends the reader's Read.
-func (s *Server) serveEvents(t *tracker, w http.ResponseWriter, r *http.Request) {
+func (s *Server) serveEvents(t *localpage.Tracker, w http.ResponseWriter, r *http.Request) {
 	c, ok := s.accept(t, w, r)
 	if !ok {
 		return
 	}
-	defer t.done()
+	defer t.Done()
 	defer c.CloseNow()
 	c.SetReadLimit(maxMessageBytes)
 	ctx := r.Context()
@@ -47,7 +45,7 @@ func (s *Server) serveEvents(t *tracker, w http.ResponseWriter, r *http.Request)
 	status, reason := s.readActions(ctx, c, p)
 	close(quit)
 	<-writerDone
-	c.Close(status, truncate(reason, 123))
+	c.Close(status, localpage.Truncate(reason, 123))
 }
 
 // writeUpdates keeps the page up to date until quit is closed (it
@@ -135,77 +133,6 @@ func (s *Server) readActions(ctx context.Context, c *websocket.Conn, p *page) (w
 	}
 }
 
-// tracker counts one Serve call's WebSocket handlers so Serve can wait for
-// them: http.Server forgets connections once they are hijacked.
-type tracker struct {
-	mu     sync.Mutex
-	closed bool
-	wg     sync.WaitGroup
-}
-
-// add registers a handler; it is false once Serve is shutting down.
-func (t *tracker) add() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
-		return false
-	}
-	t.wg.Add(1)
-	return true
-}
-
-func (t *tracker) done() { t.wg.Done() }
-
-// closeAndWait refuses new handlers and waits for the running ones.
-func (t *tracker) closeAndWait() {
-	t.mu.Lock()
-	t.closed = true
-	t.mu.Unlock()
-	t.wg.Wait()
-}
-
-// sameOrigin reports whether a WebSocket handshake comes from the page
-// itself. Browsers always send Origin on WebSocket handshakes, so a
-// missing one is not the page either. The secret already keeps other
-// sites out; this also stops a page of another loopback origin that
-// learnt the URL.
-func sameOrigin(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	return origin != "" && strings.EqualFold(origin, "http://"+r.Host)
-}
-
-// accept checks the origin, registers the handler with t and upgrades the
-// connection. On false it has answered the request and the caller must
-// return; on true the caller must call t.done.
-func (s *Server) accept(t *tracker, w http.ResponseWriter, r *http.Request) (*websocket.Conn, bool) {
-	if !sameOrigin(r) {
-		s.log.Warn("refused a WebSocket from another origin", "origin", truncate(r.Header.Get("Origin"), 100))
-		http.Error(w, "forbidden", http.StatusForbidden)
-		return nil, false
-	}
-	if !t.add() {
-		http.Error(w, "shutting down", http.StatusServiceUnavailable)
-		return nil, false
-	}
-	// The origin was checked above, against the Host; coder/websocket's
-	// own check would compare the same two.
-	c, err := websocket.Accept(w, r, nil)
-	if err != nil {
-		// Accept has answered with the reason.
-		s.log.Debug("WebSocket handshake failed", "err", err)
-		t.done()
-		return nil, false
-	}
-	return c, true
-}
-
-// truncate cuts s to at most n bytes without splitting a character.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
+func (s *Server) accept(t *localpage.Tracker, w http.ResponseWriter, r *http.Request) (*websocket.Conn, bool) {
+	return localpage.Accept(t, w, r, nil, s.log)
 }

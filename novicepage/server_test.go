@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/assist-project/assist/internal/localpage"
 	"github.com/assist-project/assist/session"
 	"github.com/coder/websocket"
 )
@@ -32,9 +33,9 @@ func newTestServer(t *testing.T) *Server {
 
 func TestRoutes(t *testing.T) {
 	s := newTestServer(t)
-	h := s.handler(new(tracker))
-	p := "/s/" + s.secret + "/"
-	wrong := []byte(s.secret)
+	h := s.handler(new(localpage.Tracker))
+	p := "/s/" + s.guard.Secret() + "/"
+	wrong := []byte(s.guard.Secret())
 	wrong[len(wrong)-1] ^= 1
 	tests := []struct {
 		name, method, host, path string
@@ -54,12 +55,12 @@ func TestRoutes(t *testing.T) {
 		{"no secret, script", "GET", "", "/novice.js", 404, "", ""},
 		{"favicon", "GET", "", "/favicon.ico", 404, "", ""},
 		{"s", "GET", "", "/s/", 404, "", ""},
-		{"no slash after secret", "GET", "", "/s/" + s.secret, 404, "", ""},
+		{"no slash after secret", "GET", "", "/s/" + s.guard.Secret(), 404, "", ""},
 		{"wrong secret", "GET", "", "/s/" + string(wrong) + "/", 404, "", ""},
-		{"secret prefix", "GET", "", "/s/" + s.secret[:20] + "/", 404, "", ""},
-		{"secret longer", "GET", "", "/s/" + s.secret + "x/", 404, "", ""},
-		{"secret elsewhere", "GET", "", "/x/" + s.secret + "/", 404, "", ""},
-		{"secret as query", "GET", "", "/?s=" + s.secret, 404, "", ""},
+		{"secret prefix", "GET", "", "/s/" + s.guard.Secret()[:20] + "/", 404, "", ""},
+		{"secret longer", "GET", "", "/s/" + s.guard.Secret() + "x/", 404, "", ""},
+		{"secret elsewhere", "GET", "", "/x/" + s.guard.Secret() + "/", 404, "", ""},
+		{"secret as query", "GET", "", "/?s=" + s.guard.Secret(), 404, "", ""},
 		{"events without secret", "GET", "", "/s/x/events", 404, "", ""},
 		{"localhost", "GET", "localhost:8080", p, 200, "text/html", ""},
 		{"ipv6 loopback", "GET", "[::1]:8080", p, 200, "text/html", ""},
@@ -85,7 +86,7 @@ func TestRoutes(t *testing.T) {
 			if !strings.Contains(w.Body.String(), tt.body) {
 				t.Errorf("body does not contain %q", tt.body)
 			}
-			if strings.Contains(w.Body.String(), s.secret) {
+			if strings.Contains(w.Body.String(), s.guard.Secret()) {
 				t.Errorf("the response shows the secret")
 			}
 			if rp := w.Header().Get("Referrer-Policy"); rp != "no-referrer" {
@@ -102,12 +103,12 @@ func TestRoutes(t *testing.T) {
 
 func TestURLAndSecret(t *testing.T) {
 	a, b := newTestServer(t), newTestServer(t)
-	if a.secret == b.secret {
+	if a.guard.Secret() == b.guard.Secret() {
 		t.Fatal("two servers share a secret")
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(a.secret)
-	if err != nil || len(raw) != secretBytes {
-		t.Fatalf("secret %q: %d bytes, %v; want %d bytes of base64url", a.secret, len(raw), err, secretBytes)
+	raw, err := base64.RawURLEncoding.DecodeString(a.guard.Secret())
+	if err != nil || len(raw) != 32 {
+		t.Fatalf("secret %q: %d bytes, %v; want %d bytes of base64url", a.guard.Secret(), len(raw), err, 32)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -115,7 +116,7 @@ func TestURLAndSecret(t *testing.T) {
 	}
 	defer ln.Close()
 	u := a.URL(ln)
-	if !regexp.MustCompile(`^http://127\.0\.0\.1:[0-9]+/s/[A-Za-z0-9_-]{43}/$`).MatchString(u) || !strings.Contains(u, a.secret) {
+	if !regexp.MustCompile(`^http://127\.0\.0\.1:[0-9]+/s/[A-Za-z0-9_-]{43}/$`).MatchString(u) || !strings.Contains(u, a.guard.Secret()) {
 		t.Errorf("URL %q", u)
 	}
 }

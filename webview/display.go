@@ -7,11 +7,12 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/assist-project/assist/internal/localpage"
 	"github.com/coder/websocket"
 )
 
 // serveRFB bridges the page's noVNC to a new Backend.OpenDisplay stream.
-func (s *Server) serveRFB(t *tracker, w http.ResponseWriter, r *http.Request) {
+func (s *Server) serveRFB(t *localpage.Tracker, w http.ResponseWriter, r *http.Request) {
 	c, ok := s.accept(t, w, r, &websocket.AcceptOptions{
 		Subprotocols: []string{"binary"},
 		// The RFB encodings are compressed already, and deflate
@@ -21,7 +22,7 @@ func (s *Server) serveRFB(t *tracker, w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	defer t.done()
+	defer t.Done()
 	ctx := r.Context()
 	display, err := s.backend.OpenDisplay(ctx)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/assist-project/assist/internal/localpage"
 	"github.com/coder/websocket"
 )
 
@@ -21,12 +22,12 @@ const writeTimeout = 10 * time.Second
 // context is cancelled, and the page should learn why it was closed. On
 // shutdown the writer sends what is queued (typically the "ended" event
 // that made assist join stop) and then closes the connection properly.
-func (s *Server) serveEvents(t *tracker, w http.ResponseWriter, r *http.Request) {
+func (s *Server) serveEvents(t *localpage.Tracker, w http.ResponseWriter, r *http.Request) {
 	c, ok := s.accept(t, w, r, nil)
 	if !ok {
 		return
 	}
-	defer t.done()
+	defer t.Done()
 	defer c.CloseNow()
 	c.SetReadLimit(maxMessageBytes)
 	ctx := r.Context()

@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/assist-project/assist/internal/localpage"
 )
 
 func newTestServer(t *testing.T, opts Options) *Server {
@@ -28,9 +30,9 @@ func newTestServer(t *testing.T, opts Options) *Server {
 
 func TestRoutes(t *testing.T) {
 	s := newTestServer(t, Options{NovicesName: "Alice"})
-	h := s.handler(new(tracker))
-	p := "/s/" + s.secret + "/"
-	wrong := []byte(s.secret)
+	h := s.handler(new(localpage.Tracker))
+	p := "/s/" + s.guard.Secret() + "/"
+	wrong := []byte(s.guard.Secret())
 	wrong[len(wrong)-1] ^= 1
 	tests := []struct {
 		name, method, host, path string
@@ -57,12 +59,12 @@ func TestRoutes(t *testing.T) {
 		{"root", "GET", "", "/", 404, "", ""},
 		{"favicon", "GET", "", "/favicon.ico", 404, "", ""},
 		{"s", "GET", "", "/s/", 404, "", ""},
-		{"no slash after secret", "GET", "", "/s/" + s.secret, 404, "", ""},
+		{"no slash after secret", "GET", "", "/s/" + s.guard.Secret(), 404, "", ""},
 		{"wrong secret", "GET", "", "/s/" + string(wrong) + "/", 404, "", ""},
-		{"secret prefix", "GET", "", "/s/" + s.secret[:20] + "/", 404, "", ""},
-		{"secret longer", "GET", "", "/s/" + s.secret + "x/", 404, "", ""},
-		{"secret elsewhere", "GET", "", "/x/" + s.secret + "/", 404, "", ""},
-		{"secret as query", "GET", "", "/?s=" + s.secret, 404, "", ""},
+		{"secret prefix", "GET", "", "/s/" + s.guard.Secret()[:20] + "/", 404, "", ""},
+		{"secret longer", "GET", "", "/s/" + s.guard.Secret() + "x/", 404, "", ""},
+		{"secret elsewhere", "GET", "", "/x/" + s.guard.Secret() + "/", 404, "", ""},
+		{"secret as query", "GET", "", "/?s=" + s.guard.Secret(), 404, "", ""},
 		{"localhost", "GET", "localhost:8080", p, 200, "text/html", ""},
 		{"ipv6 loopback", "GET", "[::1]:8080", p, 200, "text/html", ""},
 		{"rebinding host", "GET", "evil.example:8080", p, 404, "", ""},
@@ -87,7 +89,7 @@ func TestRoutes(t *testing.T) {
 			if !strings.Contains(w.Body.String(), tt.body) {
 				t.Errorf("body does not contain %q", tt.body)
 			}
-			if w.Code == 404 && strings.Contains(w.Body.String(), s.secret) {
+			if w.Code == 404 && strings.Contains(w.Body.String(), s.guard.Secret()) {
 				t.Errorf("404 page shows the secret")
 			}
 			for _, h := range []string{"Content-Security-Policy", "Referrer-Policy", "X-Content-Type-Options"} {
@@ -105,7 +107,7 @@ func TestRoutes(t *testing.T) {
 func TestPageEscapesName(t *testing.T) {
 	s := newTestServer(t, Options{NovicesName: `<script>alert("x")</script>&"`})
 	w := httptest.NewRecorder()
-	s.handler(new(tracker)).ServeHTTP(w, httptest.NewRequest("GET", "http://127.0.0.1:1/s/"+s.secret+"/", nil))
+	s.handler(new(localpage.Tracker)).ServeHTTP(w, httptest.NewRequest("GET", "http://127.0.0.1:1/s/"+s.guard.Secret()+"/", nil))
 	body := w.Body.String()
 	if strings.Contains(body, "<script>alert") {
 		t.Fatalf("the novice's name is not escaped:\n%s", body)
@@ -118,12 +120,12 @@ func TestPageEscapesName(t *testing.T) {
 func TestURLAndSecret(t *testing.T) {
 	a := newTestServer(t, Options{})
 	b := newTestServer(t, Options{})
-	if a.secret == b.secret {
+	if a.guard.Secret() == b.guard.Secret() {
 		t.Fatal("two servers share a secret")
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(a.secret)
+	raw, err := base64.RawURLEncoding.DecodeString(a.guard.Secret())
 	if err != nil || len(raw) != 32 {
-		t.Fatalf("secret %q: %d bytes, %v; want 32 bytes of base64url", a.secret, len(raw), err)
+		t.Fatalf("secret %q: %d bytes, %v; want 32 bytes of base64url", a.guard.Secret(), len(raw), err)
 	}
 	for _, tt := range []struct{ network, addr, want string }{
 		{"tcp", "127.0.0.1:0", `^http://127\.0\.0\.1:[0-9]+/s/[A-Za-z0-9_-]{43}/$`},
@@ -136,7 +138,7 @@ func TestURLAndSecret(t *testing.T) {
 		}
 		u := a.URL(ln)
 		ln.Close()
-		if !regexp.MustCompile(tt.want).MatchString(u) || !strings.Contains(u, a.secret) {
+		if !regexp.MustCompile(tt.want).MatchString(u) || !strings.Contains(u, a.guard.Secret()) {
 			t.Errorf("URL on %s = %q, want %s", tt.addr, u, tt.want)
 		}
 	}
