@@ -223,9 +223,13 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 		case err != nil:
 			return err
 		}
+		var resumed <-chan string
+		path := "direct"
 		if rc, ok := conn.(*rtcExpert); ok {
-			fmt.Fprintf(out, "%s connected from %s through the rendezvous server (path %s)\n", conn.PeerName(), conn.RemoteAddr(), rc.Path())
-			ui.status.Path = fmt.Sprintf("through the rendezvous server, path %s", rc.Path())
+			path = rc.Path()
+			resumed = rc.Resumed()
+			fmt.Fprintf(out, "%s connected from %s through the rendezvous server (path %s)\n", conn.PeerName(), conn.RemoteAddr(), path)
+			ui.status.Path = fmt.Sprintf("through the rendezvous server, path %s", path)
 		} else {
 			fmt.Fprintf(out, "%s connected from %s\n", conn.PeerName(), conn.RemoteAddr())
 			ui.status.Path = fmt.Sprintf("direct from %s", conn.RemoteAddr())
@@ -238,7 +242,8 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 			Logger:      slog.Default(),
 			HotKey:      func(inj func() bool, on func()) (func(), error) { return d.WatchHotKey(0xff1b, inj, on) },
 			Audit: func(ev session.Event) {
-				slog.Info("consent", "action", ev.Action, "from", ev.From, "to", ev.To, "expert", ev.Expert, "reason", ev.Reason, "auto", ev.Auto)
+				// The audit trail: who, what, and over which path.
+				slog.Info("consent", "action", ev.Action, "from", ev.From, "to", ev.To, "expert", ev.Expert, "reason", ev.Reason, "auto", ev.Auto, "path", path)
 			},
 		})
 		if err != nil {
@@ -247,7 +252,7 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 			ui.waiting("the last expert was refused: " + err.Error())
 			continue
 		}
-		quit := ui.runSession(nov, conn.PeerName())
+		quit := ui.runSession(nov, conn.PeerName(), resumed)
 		conn.Close()
 		if quit {
 			ui.withdrawn = true

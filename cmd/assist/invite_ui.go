@@ -157,8 +157,9 @@ func rightName(right session.Rights) string {
 }
 
 // runSession runs the front ends of one session until it ends. It
-// reports whether the novice asked to stop altogether.
-func (ui *noviceUI) runSession(nov *session.Novice, expert string) (quit bool) {
+// reports whether the novice asked to stop altogether. resumed delivers the
+// new path after each ICE restart (nil on the direct path).
+func (ui *noviceUI) runSession(nov *session.Novice, expert string, resumed <-chan string) (quit bool) {
 	out := ui.out
 	var pending *session.Question
 	var pendingID uint64
@@ -209,6 +210,14 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string) (quit bool) {
 			case session.Viewing:
 				fmt.Fprintln(out, "the expert sees your screen: press q to end the session, m to send a message")
 			}
+		case path, ok := <-resumed:
+			if !ok {
+				resumed = nil
+				continue
+			}
+			fmt.Fprintf(out, "connection resumed (ICE restart): path %s\n", path)
+			ui.status.Path = fmt.Sprintf("through the rendezvous server, path %s", path)
+			ui.publish()
 		case text := <-nov.Chats():
 			fmt.Fprintf(out, "expert: %s\n", text)
 			ui.addChat(expert, false, text)

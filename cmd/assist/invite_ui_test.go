@@ -53,7 +53,7 @@ func TestNoviceUITerminalAndPage(t *testing.T) {
 	defer exp.Leave("test over")
 	ui.status.Expert = expertName
 	quit := make(chan bool, 1)
-	go func() { quit <- ui.runSession(nov, expertName) }()
+	go func() { quit <- ui.runSession(nov, expertName, nil) }()
 
 	// The terminal answers the view question; the page sees it settled
 	// and its late answer is refused.

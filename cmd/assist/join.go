@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -290,4 +292,23 @@ func pageState(s session.State) string {
 	default:
 		return s.String()
 	}
+}
+
+// turnPin turns the pinned fingerprint of the rendezvous server
+// ("sha256:HEX", --server-fingerprint) into the certificate hash its TURN
+// server over TLS may present (rtc.Config.TURNPin): the embedded TURN
+// server shares the HTTPS certificate, self-signed unless the operator
+// gave one. Without a valid pin TURN over TLS relies on the system's
+// certificate authorities (a malformed one has already failed the
+// connection to the server itself).
+func turnPin(fingerprint string) []byte {
+	hexSum, ok := strings.CutPrefix(strings.ToLower(strings.TrimSpace(fingerprint)), "sha256:")
+	if !ok {
+		return nil
+	}
+	sum, err := hex.DecodeString(hexSum)
+	if err != nil || len(sum) != sha256.Size {
+		return nil
+	}
+	return sum
 }

@@ -15,20 +15,15 @@ import (
 	"github.com/assist-project/assist/screen"
 )
 
-// The connectivity matrix of the rendezvous path: `assist serve` on the
-// lab's "internet", `assist invite --server` behind NAT1 and `assist join
-// CODE` behind NAT2 (see lab.NewNet), each NAT in one of the lab's modes,
-// and a first frame through the expert's RFB port. Every cell builds its
-// own lab, so cells run side by side.
-//
-// There is no "none" (no NAT) column: the lab's ends have private
-// addresses and the internet has no route back to them, so without NAT
-// nothing would connect at all; the loopback tests (TestRendezvousJoin)
-// cover the host-to-host path.
+// The connectivity matrix: `assist serve` on the lab's "internet", `assist
+// invite --server` behind NAT1 and `assist join` behind NAT2 (see
+// lab.NewNet), each end's network one of the sides below, and a first
+// frame through the expert's RFB port. Every cell builds its own lab, so
+// cells run side by side.
 
 // The server's layout in the lab. HTTPS is on port 443 and TURN over TLS on
-// port 443 of the second address, so that a corporate firewall that lets
-// only TCP 80 and 443 out still reaches both; STUN and TURN over UDP and
+// port 443 of the second address, so that a corporate firewall or proxy
+// that lets only TCP 443 out still reaches both; STUN and TURN over UDP and
 // TCP use the usual 3478.
 var (
 	matrixHTTPS = net.JoinHostPort(lab.ServerAddr, "443")
@@ -37,154 +32,298 @@ var (
 )
 
 // matrixSlots bounds the cells that run at once: each runs three assist
-// processes and WebRTC on a 2-core CI machine.
+// processes (and a proxy or miniupnpd) and WebRTC on a 2-core CI machine.
 var matrixSlots = make(chan struct{}, 3)
 
-// matrixCell is one (novice's NAT, expert's NAT) pair.
+// side is the network of one end of a cell.
+type side string
+
+const (
+	// sideNone: a public address, no NAT, no firewall.
+	sideNone side = "none"
+	// sideCone: a home router (port-preserving NAT) without UPnP.
+	sideCone side = "cone"
+	// sideUPnP: the same router with UPnP IGD (miniupnpd). The novice's
+	// agent maps its port and lists the mapping in the invitation file,
+	// so the expert opens the file rather than typing the short code:
+	// only the file carries the mapped address.
+	sideUPnP side = "upnp"
+	// sideSymmetric: a NAT that picks a new port per destination.
+	sideSymmetric side = "symmetric"
+	// sideFirewall: a public address behind a stateful firewall that
+	// blocks unsolicited inbound traffic.
+	sideFirewall side = "firewall"
+	// side443: a corporate firewall and NAT that lets only TCP 80 and 443
+	// out.
+	side443 side = "443-only"
+	// sideProxy: nothing goes out but an HTTP proxy that allows CONNECT to
+	// port 443 only (Debian's tinyproxy default, many corporate proxies);
+	// the end has HTTPS_PROXY.
+	sideProxy side = "proxy-only"
+	// sideProxyAny: the same proxy allowing CONNECT to any port, so that
+	// TURN over plain TCP gets through too.
+	sideProxyAny side = "proxy-any-port"
+)
+
+// matrixSides are the sides of the issue's matrix: every one on the
+// novice's side, on the expert's, and on both.
+var matrixSides = []side{sideCone, sideUPnP, sideSymmetric, sideFirewall, side443, sideProxy}
+
+// Path classes a cell may expect of an end's "path" (each end names its
+// own leg: a relayed peer reached over UDP is relay-udp).
+var (
+	pathDirect   = []string{"direct"}
+	pathPunched  = []string{"punched"}
+	pathNotRelay = []string{"direct", "punched"}
+	pathRelayUDP = []string{"relay-udp"}
+	pathRelayTLS = []string{"relay-tls"}
+	pathAnyRelay = []string{"relay-udp", "relay-tcp", "relay-tls"}
+	pathTCPorTLS = []string{"relay-tcp", "relay-tls"}
+)
+
+// matrixCell is one (novice's side, expert's side) pair.
 type matrixCell struct {
-	novice, expert lab.NATMode
-	// expertPaths and novicePaths are the paths each end may report (its
-	// "path:" line): each names the end's own leg, so a relayed novice
-	// behind a firewall (relay-tcp, relay-tls) sees the expert reach its
-	// relay over UDP (relay-udp). Empty: any.
-	expertPaths, novicePaths []string
+	novice, expert side
+	// novicePaths and expertPaths are the paths each end may report.
+	novicePaths, expertPaths []string
 	// caCert serves a certificate signed by an authority both ends trust
-	// (SSL_CERT_FILE), as an operator with a real certificate would,
-	// instead of assist serve's self-signed one.
+	// (SSL_CERT_FILE) and pins nothing, as with an operator's real
+	// certificate, instead of assist serve's self-signed one, pinned.
 	caCert bool
-	// proxy443 limits the expert's proxy to CONNECT to port 443, as
-	// Debian's tinyproxy and many corporate proxies do.
-	proxy443 bool
-	// bug, when set, skips the cell: it names the product bug that keeps
-	// it from connecting.
-	bug string
 }
 
 func (c matrixCell) name() string {
-	s := string(c.novice) + "/" + string(c.expert)
+	s := string(c.novice) + " / " + string(c.expert)
 	if c.caCert {
-		s += " (CA cert)"
-	}
-	if c.proxy443 {
-		s += " (443 only)"
+		s += " (CA cert, no pin)"
 	}
 	return s
 }
 
-// matrixResult is one row of the table TestRendezvousMatrix prints.
-type matrixResult struct {
-	cell, expertPath, novicePath, firstFrame string
+// byFile reports whether the expert opens the invitation file (which
+// lists the novice's mapped address) instead of typing the short code.
+func (c matrixCell) byFile() bool { return c.novice == sideUPnP }
+
+// matrixCells lists the cells and what each must show: direct or hole
+// punched wherever the networks allow it, relayed only where they do not.
+func matrixCells() []matrixCell {
+	cells := []matrixCell{{novice: sideNone, expert: sideNone, novicePaths: pathDirect, expertPaths: pathDirect}}
+	for _, s := range matrixSides {
+		cells = append(cells,
+			matrixCell{novice: s, expert: sideNone},
+			matrixCell{novice: sideNone, expert: s},
+			matrixCell{novice: s, expert: s})
+	}
+	cells = append(cells,
+		// TURN over plain TCP through a proxy.
+		matrixCell{novice: sideCone, expert: sideProxyAny},
+		// An operator's real certificate, trusted through the roots.
+		matrixCell{novice: side443, expert: side443, caCert: true})
+	for i := range cells {
+		c := &cells[i]
+		if c.novicePaths == nil {
+			c.novicePaths, c.expertPaths = expectPaths(c.novice, c.expert)
+		}
+	}
+	return cells
 }
 
-var (
-	relayTCPorTLS = []string{"relay-tcp", "relay-tls"}
-	anyRelay      = []string{"relay-udp", "relay-tcp", "relay-tls"}
-)
+// expectPaths says which paths the ends of a cell may take.
+func expectPaths(nov, exp side) (novice, expert []string) {
+	relayedOnly := func(s side) bool { return s == side443 || s == sideProxy || s == sideProxyAny }
+	public := func(s side) bool { return s == sideNone || s == sideFirewall }
+	switch {
+	case nov == sideUPnP && !relayedOnly(exp):
+		// The expert reaches the novice's mapped port: a direct
+		// connection, no server involved.
+		return pathDirect, pathDirect
+	case relayedOnly(nov) || relayedOnly(exp):
+		own := func(s side) []string {
+			switch s {
+			case side443, sideProxy:
+				return pathRelayTLS
+			case sideProxyAny:
+				return pathTCPorTLS
+			}
+			return pathAnyRelay
+		}
+		return own(nov), own(exp)
+	case public(nov) && public(exp):
+		// Public addresses on both ends: host to host (through the
+		// firewalls' holes when there are firewalls).
+		return pathDirect, pathDirect
+	case nov == sideCone && exp == sideCone, nov == sideUPnP && exp == sideUPnP:
+		// Two cone NATs: hole punching, never a relay.
+		return pathPunched, pathPunched
+	case nov == sideSymmetric && exp == sideNone, nov == sideNone && exp == sideSymmetric:
+		// The public end answers the symmetric NAT's new port.
+		return pathNotRelay, pathNotRelay
+	case nov == sideSymmetric || exp == sideSymmetric:
+		// A symmetric NAT against a NAT or a firewall: no hole to punch.
+		return pathRelayUDP, pathRelayUDP
+	}
+	// A NAT (cone, UPnP) against a public end: whichever end sees the
+	// other's NAT mapping calls it punched, the other direct.
+	return pathNotRelay, pathNotRelay
+}
+
+// matrixResult is one row of the table TestRendezvousMatrix prints.
+type matrixResult struct {
+	cell       matrixCell
+	novicePath string
+	expertPath string
+	firstFrame time.Duration
+}
 
 // TestRendezvousMatrix connects a novice and an expert through `assist
-// serve` across NATs, firewalls and a proxy, and checks the path each end
-// takes: hole punching between two cone NATs, TURN over UDP when either
-// side is symmetric, TURN over TCP or TLS from behind a firewall, and
-// TURN through the expert's HTTP proxy (CONNECT, HTTPS_PROXY) when the
-// proxy is the only way out. It logs a table: cell, both paths, time from
-// starting `assist join` to the first frame.
+// serve` across every pair of networks in matrixSides (and none), and
+// checks the path each end takes: direct between public ends, hole
+// punching through cone NATs and firewalls, a UPnP router's mapped port,
+// TURN over UDP when a symmetric NAT is in the way, TURN over TLS on port
+// 443 (the server's self-signed certificate, pinned) from behind a 443-only
+// firewall and through an HTTP proxy (CONNECT, HTTPS_PROXY), and TURN over
+// TCP through a proxy that allows it. It logs a markdown table: cell, both
+// paths, time from starting `assist join` to the first frame.
 func TestRendezvousMatrix(t *testing.T) {
 	e2e(t)
 	lab.NeedNetns(t)
+	lab.Need(t, "tinyproxy", "miniupnpd", "nft", "turnserver")
 	t.Parallel()
-	x := lab.StartXvfb(t, desktopSize.X, desktopSize.Y)
-	x.ShowImage(t, lab.TestPattern(desktopSize.X, desktopSize.Y))
-	x.HideCursor(t)
-	x.Xdotool(t, "mousemove", "--sync", "5", "5")
-	want := x.Screenshot(t)
 	lab.AssistBinary(t) // build once, before the parallel subtests
 
-	cells := []matrixCell{
-		{novice: lab.Cone, expert: lab.Cone, expertPaths: []string{"punched"}, novicePaths: []string{"punched"}},
-		{novice: lab.Cone, expert: lab.Symmetric, expertPaths: anyRelay, novicePaths: anyRelay},
-		{novice: lab.Symmetric, expert: lab.Cone, expertPaths: anyRelay, novicePaths: anyRelay},
-		{novice: lab.Symmetric, expert: lab.Symmetric, expertPaths: []string{"relay-udp"}, novicePaths: []string{"relay-udp"}},
-		// Behind the firewall only TURN over TLS on port 443 gets out.
-		{novice: lab.Firewall, expert: lab.Cone, caCert: true, expertPaths: anyRelay, novicePaths: []string{"relay-tls"}},
-		{novice: lab.Cone, expert: lab.Firewall, caCert: true, expertPaths: []string{"relay-tls"}, novicePaths: anyRelay},
-		{novice: lab.Firewall, expert: lab.Firewall, caCert: true, expertPaths: []string{"relay-tls"}, novicePaths: []string{"relay-tls"}},
-		{novice: lab.Cone, expert: lab.Firewall, bug: selfSignedTURNS},
-		{novice: lab.Cone, expert: lab.ProxyOnly, expertPaths: relayTCPorTLS, novicePaths: anyRelay},
-		{novice: lab.Symmetric, expert: lab.ProxyOnly, expertPaths: relayTCPorTLS, novicePaths: anyRelay},
-		{novice: lab.Cone, expert: lab.ProxyOnly, caCert: true, proxy443: true, bug: proxiedTURNS},
-	}
 	var (
 		mu      sync.Mutex
 		results []matrixResult
 	)
+	start := time.Now()
 	t.Run("cells", func(t *testing.T) {
-		for _, c := range cells {
-			t.Run(strings.NewReplacer("/", "-", " (CA cert)", "-ca", " (443 only)", "-443").Replace(c.name()), func(t *testing.T) {
+		for _, c := range matrixCells() {
+			t.Run(strings.NewReplacer(" / ", "-", " ", "-", "(", "", ")", "", ",", "").Replace(c.name()), func(t *testing.T) {
 				t.Parallel()
-				if c.bug != "" {
-					t.Skip(c.bug)
-				}
 				matrixSlots <- struct{}{}
 				// Registered first, so it runs last: the slot is free
 				// only once the lab is gone.
 				t.Cleanup(func() { <-matrixSlots })
-				r := runMatrixCell(t, x.Display, want, c)
+				r := runMatrixCell(t, c)
 				mu.Lock()
 				results = append(results, r)
 				mu.Unlock()
 			})
 		}
 	})
+	t.Logf("rendezvous matrix: %d cells in %v\n%s", len(results), time.Since(start).Round(time.Second), matrixTable(results))
+}
 
-	slices.SortFunc(results, func(a, b matrixResult) int { return strings.Compare(a.cell, b.cell) })
-	var b strings.Builder
-	fmt.Fprintf(&b, "%-38s %-10s %-11s %s\n", "novice/expert", "join path", "invite path", "first frame")
-	for _, r := range results {
-		fmt.Fprintf(&b, "%-38s %-10s %-11s %s\n", r.cell, r.expertPath, r.novicePath, r.firstFrame)
+// matrixTable renders results as a markdown table, in the order of
+// matrixCells.
+func matrixTable(results []matrixResult) string {
+	order := make(map[string]int)
+	for i, c := range matrixCells() {
+		order[c.name()] = i
 	}
-	t.Logf("rendezvous matrix:\n%s", b.String())
+	slices.SortFunc(results, func(a, b matrixResult) int { return order[a.cell.name()] - order[b.cell.name()] })
+	var b strings.Builder
+	b.WriteString("| novice / expert | expert joins with | novice's path | expert's path | first frame |\n")
+	b.WriteString("|---|---|---|---|---|\n")
+	for _, r := range results {
+		how := "short code"
+		if r.cell.byFile() {
+			how = "invitation file"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %.1f s |\n", r.cell.name(), how, r.novicePath, r.expertPath, r.firstFrame.Seconds())
+	}
+	return b.String()
+}
+
+// setUpSide gives the end behind router (n.NAT1 or n.NAT2) the network s
+// and returns the end's extra environment.
+func setUpSide(t *testing.T, n *lab.Net, router string, s side) []string {
+	t.Helper()
+	switch s {
+	case sideNone:
+		n.SetNATMode(t, router, lab.Public)
+	case sideCone:
+		n.SetNATMode(t, router, lab.Cone)
+	case sideUPnP:
+		n.SetNATMode(t, router, lab.Cone)
+		n.StartMiniUPnPd(t, router, lab.MiniUPnPdConfig{UPnP: true})
+	case sideSymmetric:
+		n.SetNATMode(t, router, lab.Symmetric)
+	case sideFirewall:
+		n.SetNATMode(t, router, lab.InboundFirewall)
+	case side443:
+		n.SetNATMode(t, router, lab.Only443)
+	case sideProxy, sideProxyAny:
+		n.SetNATMode(t, router, lab.ProxyOnly)
+		var ports []int
+		if s == sideProxy {
+			ports = []int{443}
+		}
+		proxy, _ := n.StartTinyproxy(t, router, ports...)
+		return []string{"HTTPS_PROXY=" + proxy, "NO_PROXY="}
+	default:
+		t.Fatalf("matrix: unknown side %q", s)
+	}
+	return nil
 }
 
 // runMatrixCell builds a lab for c, connects through it and checks the
-// paths and the first frame.
-func runMatrixCell(t *testing.T, display string, want *screen.Image, c matrixCell) matrixResult {
+// paths, the first frame, and that both programs end promptly.
+//
+// Each cell has a desktop of its own: novices of parallel cells sharing
+// one X server made it fail XFixesGetCursorImage now and then (BadAccess),
+// which ends `assist invite` ("capture stopped").
+func runMatrixCell(t *testing.T, c matrixCell) matrixResult {
+	x := lab.StartXvfb(t, desktopSize.X, desktopSize.Y)
+	x.ShowImage(t, lab.TestPattern(desktopSize.X, desktopSize.Y))
+	x.HideCursor(t)
+	x.Xdotool(t, "mousemove", "--sync", "5", "5")
+	want := x.Screenshot(t)
+	display := x.Display
 	n := lab.NewNet(t)
-	n.SetNATMode(t, n.NAT1, c.novice)
-	n.SetNATMode(t, n.NAT2, c.expert)
-	var env, expertEnv []string
+	noviceEnv := setUpSide(t, n, n.NAT1, c.novice)
+	expertEnv := setUpSide(t, n, n.NAT2, c.expert)
 	var cert *lab.ServerCert
 	if c.caCert {
 		sc := lab.NewServerCert(t, lab.ServerAddr, lab.ServerAddr2)
 		cert = &sc
-		env = []string{"SSL_CERT_FILE=" + sc.CAFile}
-	}
-	expertEnv = env
-	if c.expert == lab.ProxyOnly {
-		var ports []int
-		if c.proxy443 {
-			ports = []int{443}
-		}
-		proxy, _ := n.StartTinyproxy(t, n.NAT2, ports...)
-		expertEnv = append(slices.Clone(env), "HTTPS_PROXY="+proxy, "NO_PROXY=")
-	}
-	if c.novice == lab.ProxyOnly {
-		t.Fatal("matrix: a proxy-only novice is not set up by this test")
+		noviceEnv = append(noviceEnv, "SSL_CERT_FILE="+sc.CAFile)
+		expertEnv = append(expertEnv, "SSL_CERT_FILE="+sc.CAFile)
 	}
 	srv := startLabServe(t, n, cert)
+	serverArgs := []string{"--server", srv.URL}
+	if !c.caCert {
+		serverArgs = append(serverArgs, "--server-fingerprint", srv.Fingerprint)
+	}
 	bin := lab.AssistBinary(t)
 
-	nov := &serverNovice{}
-	nov.LineProc = lab.StartLines(t, env, "ip", "netns", "exec", n.Novice, bin, "invite",
-		"--server", srv.URL, "--server-fingerprint", srv.Fingerprint,
-		"--file", filepath.Join(t.TempDir(), "help.assist"), "--display", display, "--name", noviceName,
-		"--listen", "127.0.0.1:0", "--no-portmap", "--allow", "view")
-	nov.Code = nov.WaitLine(t, `^code: ([0-9]+-[a-z]+-[a-z]+)$`, lineTimeout)[1]
+	file := filepath.Join(t.TempDir(), "help.assist")
+	inviteArgs := append([]string{"netns", "exec", n.Novice, bin, "invite"}, serverArgs...)
+	inviteArgs = append(inviteArgs, "--file", file, "--display", display, "--name", noviceName, "--allow", "view")
+	if c.byFile() {
+		inviteArgs = append(inviteArgs, "--listen", ":0")
+	} else {
+		inviteArgs = append(inviteArgs, "--listen", "127.0.0.1:0", "--no-portmap")
+	}
+	nov := lab.StartLines(t, noviceEnv, "ip", inviteArgs...)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("assist invite's output:\n%s", nov.Output())
+		}
+	})
+	code := nov.WaitLine(t, `^code: ([0-9]+-[a-z]+-[a-z]+)$`, lineTimeout)[1]
+	noviceArg := code
+	joinArgs := append([]string{"netns", "exec", n.Expert, bin, "join"}, serverArgs...)
+	if c.byFile() {
+		pw := nov.WaitLine(t, `^password: (\S+)$`, lineTimeout)[1]
+		joinArgs = append(joinArgs, "--password-file", writePassword(t, pw))
+		noviceArg = file
+	}
+	joinArgs = append(joinArgs, "--no-browser", "--name", expertName, noviceArg)
 	nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
 
 	start := time.Now()
-	exp := lab.StartLines(t, expertEnv, "ip", "netns", "exec", n.Expert, bin, "join",
-		"--server", srv.URL, "--server-fingerprint", srv.Fingerprint,
-		"--no-browser", "--name", expertName, nov.Code)
+	exp := lab.StartLines(t, expertEnv, "ip", joinArgs...)
 	expertPath := exp.WaitLine(t, `^path: (\S+)$`, 2*lineTimeout)[1]
 	rfbAddr := exp.WaitLine(t, `^rfb on (\S+)$`, lineTimeout)[1]
 	rc := n.DialRFB(t, n.Expert, rfbAddr)
@@ -193,61 +332,30 @@ func runMatrixCell(t *testing.T, display string, want *screen.Image, c matrixCel
 		t.Fatalf("first frame: %v\njoin:\n%s\ninvite:\n%s", err, exp.Output(), nov.Output())
 	}
 	firstFrame := time.Since(start)
-	novicePath := nov.WaitLine(t, `^`+expertName+` connected from \S+ through the rendezvous server \(path (\S+)\)$`, lineTimeout)[1]
-	t.Logf("%s: join path %s, invite path %s, first frame after %v", c.name(), expertPath, novicePath, firstFrame.Round(time.Millisecond))
-
-	if len(c.expertPaths) > 0 && !slices.Contains(c.expertPaths, expertPath) {
-		t.Errorf("assist join took path %s, want one of %q", expertPath, c.expertPaths)
+	m := nov.WaitLine(t, `^`+expertName+` connected from \S+( through the rendezvous server \(path (\S+)\))?$`, lineTimeout)
+	novicePath := m[2]
+	if m[1] == "" {
+		novicePath = "direct"
 	}
-	if len(c.novicePaths) > 0 && !slices.Contains(c.novicePaths, novicePath) {
+	t.Logf("%s: invite path %s, join path %s, first frame after %v", c.name(), novicePath, expertPath, firstFrame.Round(time.Millisecond))
+
+	if !slices.Contains(c.novicePaths, novicePath) {
 		t.Errorf("assist invite took path %s, want one of %q", novicePath, c.novicePaths)
+	}
+	if !slices.Contains(c.expertPaths, expertPath) {
+		t.Errorf("assist join took path %s, want one of %q", expertPath, c.expertPaths)
 	}
 	if m := lab.Mismatch(want, got, image.Point{}, 0); m != "" {
 		lab.SaveArtifacts(t, map[string]*screen.Image{"want": want, "got": got})
 		t.Errorf("the expert's first frame is not the novice's desktop: %s", m)
 	}
 	rc.Conn.Close()
-	// Behind the firewall a program cannot end promptly (see
-	// firewallExitBug): cleanup kills it instead.
-	if c.expert == lab.Firewall || c.novice == lab.Firewall {
-		t.Log(firewallExitBug)
-	}
-	if c.expert != lab.Firewall {
-		stop(t, exp, "assist join")
-	}
-	if c.novice != lab.Firewall {
-		stop(t, nov.LineProc, "assist invite")
-	}
-	return matrixResult{cell: c.name(), expertPath: expertPath, novicePath: novicePath,
-		firstFrame: firstFrame.Round(time.Millisecond).String()}
+	// Both end within stop's deadline, firewall or not: a TURN server
+	// that cannot be reached no longer holds a closing agent for minutes.
+	stop(t, exp, "assist join")
+	stop(t, nov, "assist invite")
+	return matrixResult{cell: c, novicePath: novicePath, expertPath: expertPath, firstFrame: firstFrame}
 }
-
-// selfSignedTURNS is why TURN over TLS to assist serve's own, self-signed
-// certificate cannot work: the clients pin that certificate for HTTPS, but
-// pion's ICE agent checks a TURN server's certificate against the system's
-// roots (pion/ice gather.go, tls.Client with ServerName url.Host) and
-// transport/rtc's newAPI (config.go) gives it no way to pin.
-const selfSignedTURNS = "product bug: TURN over TLS fails against assist serve's self-signed certificate " +
-	"(\"tls: failed to verify certificate\" in pion/ice gather.go): transport/rtc/config.go newAPI " +
-	"does not let the ICE agent pin the server's certificate the way server.DialSignal does, " +
-	"so behind a firewall that lets only TCP 443 out nothing connects"
-
-// proxiedTURNS is why TURN over TLS through an HTTP proxy fails, which
-// leaves an expert whose proxy allows CONNECT only to port 443 (Debian's
-// tinyproxy default, many corporate proxies) without a path, although the
-// CONNECT to the TURN server's port 443 succeeds.
-const proxiedTURNS = "product bug: TURN over TLS through the HTTP proxy never allocates (\"failed to retransmit " +
-	"transaction\"): with a proxy dialer, pion/ice gather.go:1107-1124 runs STUN over the bare CONNECT tunnel " +
-	"without TLS for turns: URLs, and transport/rtc/proxy.go (connectDialer.Dial, set in config.go newAPI) " +
-	"does not add TLS either; only turn:?transport=tcp to a port the proxy allows gets through"
-
-// firewallExitBug is why the test does not wait for a program behind the
-// firewall to exit after SIGTERM: it takes about two minutes. Closing the
-// WebRTC connection (transport/rtc/conn.go:140, PeerConnection.GracefulClose)
-// waits for ICE gathering, and gathering still waits for its TCP connection
-// to TURN on port 3478 (pion/ice gather.go:1135, net.DialTCP without a
-// timeout), whose SYNs the firewall drops: until the kernel gives up.
-const firewallExitBug = "product bug: a program behind a firewall that drops SYNs to 3478 takes ~2 min to exit"
 
 // startLabServe runs `assist serve` in the lab's internet namespace with
 // the layout of matrixHTTPS, matrixTURN and matrixTURNS, and hands clients

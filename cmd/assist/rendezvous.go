@@ -114,7 +114,7 @@ func startReading(c *server.Client) *signalConn {
 			m, err := c.Recv(context.Background())
 			var se *server.SignalError
 			if err != nil && !errors.As(err, &se) {
-				s.err = err
+				s.err = classifyRecvError(err)
 				return
 			}
 			select {
@@ -128,6 +128,20 @@ func startReading(c *server.Client) *signalConn {
 	return s
 }
 
+// classifyRecvError tells a server that broke the protocol (a message that
+// is not JSON, or a binary one: rtc.ErrSignalling, so an attempt under way
+// ends at once with that reason) from a connection that merely went away
+// (the server restarting, the network), which an established session
+// outlives and an attempt may too.
+func classifyRecvError(err error) error {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &syntax) || errors.As(err, &typ) || strings.HasSuffix(err.Error(), "binary message") {
+		return fmt.Errorf("%w: %v", rtc.ErrSignalling, err)
+	}
+	return err
+}
+
 // next returns the next message from the server, or why there is none.
 func (s *signalConn) next(ctx context.Context) (server.Message, error) {
 	select {
@@ -138,6 +152,9 @@ func (s *signalConn) next(ctx context.Context) (server.Message, error) {
 		case m := <-s.msgs:
 			return m, nil
 		default:
+		}
+		if errors.Is(s.err, rtc.ErrSignalling) {
+			return server.Message{}, s.err
 		}
 		return server.Message{}, fmt.Errorf("connection to the rendezvous server lost: %w", s.err)
 	case <-ctx.Done():
@@ -178,8 +195,11 @@ func (s *signalConn) close() {
 type peerEndedError struct{ reason string }
 
 func (e *peerEndedError) Error() string {
-	if e.reason == "" {
+	switch e.reason {
+	case "":
 		return "the other computer left the rendezvous server before the connection was set up"
+	case server.ReasonAuthFailed:
+		return "the other computer ended the attempt: " + rtc.ErrWrongPassword.Error()
 	}
 	return "the other computer ended the attempt: " + e.reason
 }
@@ -187,10 +207,32 @@ func (e *peerEndedError) Error() string {
 // relaySignaler carries rtc's signalling in the server's relay messages
 // of one pairing.
 type relaySignaler struct {
-	s       *signalConn
-	session string // the pairing's session id
+	s       *signalConn // where it sends
+	in      messages    // where it reads: s itself, or a novice's link
+	session string      // the pairing's session id
 	// ended is called when the peer ends the pairing (bye, peer-left).
 	ended func(*peerEndedError)
+
+	// broken is closed when Recv failed for good: the pairing ended, the
+	// connection broke, or a bad message came.
+	brokenOnce sync.Once
+	broken     chan struct{}
+	brokenErr  error
+}
+
+func newRelaySignaler(s *signalConn, in messages, session string) *relaySignaler {
+	return &relaySignaler{s: s, in: in, session: session, broken: make(chan struct{})}
+}
+
+// err is why the signaler broke; call it after broken is closed.
+func (r *relaySignaler) err() error { return r.brokenErr }
+
+func (r *relaySignaler) fail(err error) error {
+	r.brokenOnce.Do(func() {
+		r.brokenErr = err
+		close(r.broken)
+	})
+	return err
 }
 
 var _ rtc.Signaler = (*relaySignaler)(nil)
@@ -204,8 +246,16 @@ func (r *relaySignaler) Send(ctx context.Context, msg []byte) error {
 }
 
 func (r *relaySignaler) Recv(ctx context.Context) ([]byte, error) {
+	b, err := r.recv(ctx)
+	if err != nil && ctx.Err() == nil {
+		r.fail(err)
+	}
+	return b, err
+}
+
+func (r *relaySignaler) recv(ctx context.Context) ([]byte, error) {
 	for {
-		m, err := r.s.next(ctx)
+		m, err := r.in.next(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -227,9 +277,21 @@ func (r *relaySignaler) Recv(ctx context.Context) ([]byte, error) {
 			}
 			return nil, e
 		case server.TypeError:
-			return nil, fmt.Errorf("rendezvous server: %s: %s", m.Code, printable(m.Message))
+			if m.Code == server.CodeNotPaired {
+				// The answer to a late bye or relay of a pairing that is
+				// over (errors name no session); the end of this one
+				// comes as "bye" or "peer-left".
+				continue
+			}
+			// The server refused one of our relays (we broke a limit):
+			// what we sent is lost, so the attempt cannot go on. An
+			// unknown code is a server we do not understand.
+			return nil, fmt.Errorf("%w: the rendezvous server answered with error %q: %s", rtc.ErrSignalling, printable(m.Code), printable(m.Message))
+		case server.TypeRegistered, server.TypePaired:
+			// Not signalling: a late answer to a request.
+			continue
 		}
-		// Anything else (a late "registered", say) is not signalling.
+		return nil, fmt.Errorf("%w: unknown message type %q from the rendezvous server", rtc.ErrSignalling, printable(m.Type))
 	}
 }
 
@@ -253,19 +315,46 @@ func printable(s string) string {
 type rtcExpert struct {
 	*rtc.Conn
 	attempt *transport.Attempt
-	sig     *signalConn
+	// resumeKey checks the proof of an expert that joins the server
+	// again to resume this session (resume.go).
+	resumeKey []byte
+	// onClose forgets the session as the running one.
+	onClose func()
+
+	mu      sync.Mutex
+	closed  bool
+	sig     *signalConn // the current pairing's, for the goodbye
 	session string
-	once    sync.Once
+}
+
+// setPairing records the pairing the session's signalling now goes
+// through; false if the session is over.
+func (e *rtcExpert) setPairing(sc *signalConn, session string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return false
+	}
+	e.sig, e.session = sc, session
+	return true
 }
 
 // Close closes the connection, frees the invitation for the next expert
 // and ends the pairing at the server.
 func (e *rtcExpert) Close() error {
 	err := e.Conn.Close()
-	e.once.Do(func() {
+	e.mu.Lock()
+	closed := e.closed
+	e.closed = true
+	sc, session := e.sig, e.session
+	e.mu.Unlock()
+	if !closed {
+		if e.onClose != nil {
+			e.onClose()
+		}
 		e.attempt.Vacate()
-		e.sig.bye(e.session, "the session ended")
-	})
+		sc.bye(session, "the session ended")
+	}
 	return err
 }
 
@@ -279,6 +368,11 @@ type noviceRendezvous struct {
 	// experts receives each expert authenticated through the server.
 	experts chan *rtcExpert
 	log     *slog.Logger
+
+	mu sync.Mutex
+	// active is the session set up through the server that is running,
+	// if any: an expert who joins again resumes it (resume.go).
+	active *rtcExpert
 }
 
 // register connects to the server and registers id.
@@ -319,6 +413,11 @@ func (r *noviceRendezvous) registerCode(ctx context.Context, newID func() (strin
 // up through the server does not depend on the server, so it goes on.
 func (r *noviceRendezvous) serve(ctx context.Context, id string, sc *signalConn) {
 	log := r.log.With("lookup", id)
+	// An attempt under way when the connection breaks goes on without
+	// it (its descriptions may have gone through already) while we
+	// register again.
+	var attempts sync.WaitGroup
+	defer attempts.Wait()
 	backoff := time.Second
 	for {
 		if sc == nil {
@@ -340,7 +439,7 @@ func (r *noviceRendezvous) serve(ctx context.Context, id string, sc *signalConn)
 			log.Info("rendezvous server: registered again")
 			backoff = time.Second
 		}
-		err := r.listen(ctx, id, sc)
+		err := r.listen(ctx, id, sc, &attempts)
 		sc.close()
 		sc = nil
 		if ctx.Err() != nil {
@@ -350,25 +449,61 @@ func (r *noviceRendezvous) serve(ctx context.Context, id string, sc *signalConn)
 	}
 }
 
-// listen handles sc's messages until the connection ends.
-func (r *noviceRendezvous) listen(ctx context.Context, id string, sc *signalConn) error {
+// listen handles sc's messages until the connection ends: each pairing's
+// messages go to its own link, read by the pairing's goroutine (started on
+// attempts) and then by its session, which outlives the connection.
+func (r *noviceRendezvous) listen(ctx context.Context, id string, sc *signalConn, attempts *sync.WaitGroup) error {
+	var cur *link
 	for {
 		m, err := sc.next(ctx)
 		if err != nil {
+			if cur != nil {
+				cur.end(err)
+			}
 			return err
 		}
-		if m.Type == server.TypePaired {
-			r.pairing(ctx, id, sc, m)
+		switch m.Type {
+		case server.TypePaired:
+			if cur != nil {
+				cur.end(&peerEndedError{})
+			}
+			cur = newLink()
+			l := cur
+			attempts.Go(func() { r.pairing(ctx, id, sc, m, l) })
+		case server.TypeBye, server.TypePeerLeft:
+			if cur != nil {
+				cur.push(m)
+				cur.end(&peerEndedError{reason: printable(m.Reason)})
+				cur = nil
+			}
+		default:
+			// Relays, and errors such as "not-paired" (a bye after the
+			// expert left), which the pairing's reader sorts out.
+			if cur != nil {
+				cur.push(m)
+			}
 		}
-		// Relays of an attempt that is over, "peer-left" and errors such
-		// as "not-paired" (a bye after the expert left) need nothing.
 	}
 }
 
 // pairing runs one expert's attempt, counted against the invitation like
-// an attempt on the direct port.
-func (r *noviceRendezvous) pairing(ctx context.Context, id string, sc *signalConn, paired server.Message) {
+// an attempt on the direct port, or hands the pairing to the running
+// session if the expert is that session's, back after losing its pairing.
+func (r *noviceRendezvous) pairing(ctx context.Context, id string, sc *signalConn, paired server.Message, l *link) {
 	log := r.log.With("lookup", id, "session", paired.Session)
+	fctx, cancelFirst := context.WithTimeout(ctx, signalTimeout)
+	first, err := l.next(fctx)
+	cancelFirst()
+	if err != nil {
+		log.Info("rendezvous: the expert sent nothing", "err", err)
+		sc.bye(paired.Session, "nothing received")
+		return
+	}
+	if proof, ok := parseResume(first); ok {
+		r.resume(log, sc, paired.Session, l, proof)
+		return
+	}
+	l.unread(first)
 	att, err := r.listener.ReserveAttempt()
 	if err != nil {
 		log.Info("rendezvous: expert turned away", "err", err)
@@ -379,11 +514,13 @@ func (r *noviceRendezvous) pairing(ctx context.Context, id string, sc *signalCon
 	defer cancel(nil)
 	actx, cancelTimeout := context.WithTimeout(actx, rtcTimeout)
 	defer cancelTimeout()
-	sig := &relaySignaler{s: sc, session: paired.Session, ended: func(e *peerEndedError) { cancel(e) }}
+	sig := newRelaySignaler(sc, l, paired.Session)
+	sig.ended = func(e *peerEndedError) { cancel(e) }
 	conn, err := rtc.Accept(actx, sig, rtc.Config{
 		Password:        r.password,
 		InvitationID:    id,
 		ICEServers:      iceServers(paired.ICE),
+		TURNPin:         turnPin(r.fingerprint),
 		Logger:          log,
 		IncludeLoopback: rtcLoopback(r.url),
 	})
@@ -395,7 +532,16 @@ func (r *noviceRendezvous) pairing(ctx context.Context, id string, sc *signalCon
 		} else {
 			att.Release()
 			log.Info("rendezvous: expert's attempt failed", "err", err, "cause", context.Cause(actx))
-			sc.bye(paired.Session, "the connection could not be set up")
+			reason := "the connection could not be set up"
+			// Tell the expert why: with a hostile server, this is what
+			// both ends have to go on.
+			for _, kind := range []error{rtc.ErrSignalling, rtc.ErrUnreachable} {
+				if errors.Is(err, kind) {
+					reason += ": " + kind.Error()
+					break
+				}
+			}
+			sc.bye(paired.Session, reason)
 		}
 		return
 	}
@@ -404,11 +550,31 @@ func (r *noviceRendezvous) pairing(ctx context.Context, id string, sc *signalCon
 		sc.bye(paired.Session, transport.ErrBusy.Error())
 		return
 	}
-	e := &rtcExpert{Conn: conn, attempt: att, sig: sc, session: paired.Session}
+	e := &rtcExpert{Conn: conn, attempt: att, sig: sc, session: paired.Session,
+		resumeKey: conn.SessionKey(resumeKeyLabel, 32)}
+	e.onClose = func() {
+		r.mu.Lock()
+		if r.active == e {
+			r.active = nil
+		}
+		r.mu.Unlock()
+	}
+	r.mu.Lock()
+	r.active = e
+	r.mu.Unlock()
+	go logResumes(log, conn)
 	select {
 	case r.experts <- e:
 	case <-ctx.Done():
 		e.Close()
+	}
+}
+
+// logResumes logs, for the audit, the path of each ICE restart that brought
+// the connection back, until it closes.
+func logResumes(log *slog.Logger, conn *rtc.Conn) {
+	for path := range conn.Resumed() {
+		log.Info("rendezvous: connection resumed after an ICE restart", "path", path)
 	}
 }
 
@@ -432,16 +598,24 @@ func joinViaServer(ctx context.Context, serverURL, fingerprint, lookupID, invita
 	defer cancelDial(nil)
 	dctx, cancelTimeout := context.WithTimeout(dctx, rtcTimeout)
 	defer cancelTimeout()
-	sig := &relaySignaler{s: sc, session: paired.Session, ended: func(e *peerEndedError) { cancelDial(e) }}
+	sig := newRelaySignaler(sc, sc, paired.Session)
+	sig.ended = func(e *peerEndedError) { cancelDial(e) }
 	conn, err = rtc.Dial(dctx, sig, rtc.Config{
 		Password:        password,
 		InvitationID:    invitationID,
 		Name:            name,
 		ICEServers:      iceServers(paired.ICE),
+		TURNPin:         turnPin(fingerprint),
 		Logger:          slog.Default(),
 		IncludeLoopback: rtcLoopback(serverURL),
 	})
 	if err != nil {
+		if errors.Is(err, rtc.ErrWrongPassword) {
+			// The server counts failed authentications from the first
+			// bye that reaches it while the pairing lasts: ours, or the
+			// novice's if the novice is quicker.
+			sc.bye(paired.Session, server.ReasonAuthFailed)
+		}
 		sc.close()
 		var pe *peerEndedError
 		if !errors.Is(err, rtc.ErrWrongPassword) && errors.As(context.Cause(dctx), &pe) {
@@ -449,7 +623,9 @@ func joinViaServer(ctx context.Context, serverURL, fingerprint, lookupID, invita
 		}
 		return nil, nil, err
 	}
-	return conn, sc.close, nil
+	k := startKeeper(conn, sc, sig, serverURL, fingerprint, lookupID)
+	go logResumes(slog.Default().With("component", "rendezvous"), conn)
+	return conn, k.close, nil
 }
 
 // joinError turns the server's answer to a join into advice.

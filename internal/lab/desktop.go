@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jezek/xgb"
+	"github.com/jezek/xgb/xproto"
+
 	"github.com/assist-project/assist/screen"
 )
 
@@ -221,22 +224,41 @@ func (w *Window) Crop(t testing.TB) *screen.Image {
 	return w.X.Screenshot(t).SubImage(w.Rect)
 }
 
-// blankXBM is a 1×1 bitmap with no bit set: as cursor and mask it makes
-// an invisible pointer.
-// xsetroot wants a hot spot and the values on a line of their own.
-const blankXBM = "#define blank_width 1\n#define blank_height 1\n#define blank_x_hot 0\n#define blank_y_hot 0\n" +
-	"static unsigned char blank_bits[] = {\n   0x00 };\n"
-
 // HideCursor makes the pointer invisible over the root window and the
 // windows that do not set their own cursor (xwud's), so viewers that draw
 // the desktop's pointer into their picture match an xwd screenshot, which
 // never shows it. Windows with their own cursor (xterm) still show it.
+//
+// The blank cursor belongs to a connection of this process that stays
+// open until cleanup. A cursor left behind by a client that exited
+// (xsetroot's) keeps the id of a client slot the server hands to the next
+// client, and then XFixesGetCursorImage fails with BadAccess now and then,
+// which stopped assist invite's capture in tests.
 func (x *X) HideCursor(t testing.TB) {
 	t.Helper()
-	Need(t, "xsetroot")
-	path := filepath.Join(t.TempDir(), "blank.xbm")
-	if err := os.WriteFile(path, []byte(blankXBM), 0o644); err != nil {
-		t.Fatalf("lab: write cursor: %v", err)
+	c, err := xgb.NewConnDisplay(x.Display)
+	if err != nil {
+		t.Fatalf("lab: hide cursor: connect to %s: %v", x.Display, err)
 	}
-	x.Run(t, "xsetroot", "-cursor", path, path)
+	t.Cleanup(c.Close)
+	fail := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("lab: hide cursor: %s: %v", what, err)
+		}
+	}
+	root := xproto.Setup(c).DefaultScreen(c).Root
+	pix, err := xproto.NewPixmapId(c)
+	fail("pixmap id", err)
+	fail("create pixmap", xproto.CreatePixmapChecked(c, 1, pix, xproto.Drawable(root), 1, 1).Check())
+	// A new pixmap's contents are undefined: clear its one pixel, which as
+	// the mask makes the cursor fully transparent.
+	gc, err := xproto.NewGcontextId(c)
+	fail("gc id", err)
+	fail("create gc", xproto.CreateGCChecked(c, gc, xproto.Drawable(pix), xproto.GcForeground, []uint32{0}).Check())
+	fail("clear pixmap", xproto.PolyFillRectangleChecked(c, xproto.Drawable(pix), gc, []xproto.Rectangle{{Width: 1, Height: 1}}).Check())
+	cur, err := xproto.NewCursorId(c)
+	fail("cursor id", err)
+	fail("create cursor", xproto.CreateCursorChecked(c, cur, pix, pix, 0, 0, 0, 0, 0, 0, 0, 0).Check())
+	fail("set the root's cursor", xproto.ChangeWindowAttributesChecked(c, root, xproto.CwCursor, []uint32{uint32(cur)}).Check())
 }

@@ -29,9 +29,30 @@ const (
 	NAT1WANAddr = "198.18.1.2" // NAT1 on the internet
 	ServerAddr  = "198.18.0.1" // a public server host inside the internet namespace
 	ServerAddr2 = "198.18.0.2" // its second address (RFC 5780 CHANGE-REQUEST needs two)
+	// STUNAddr and STUNAddr2 are the coturn of StartCoturn, apart from the
+	// server addresses so that tests can run their own servers there on
+	// the usual ports while a router learns its address from coturn.
+	STUNAddr    = "198.18.0.3"
+	STUNAddr2   = "198.18.0.4"
 	NAT2WANAddr = "198.18.2.2" // NAT2 on the internet
 	NAT2LANAddr = "10.2.0.1"   // NAT2 on the expert's LAN (the expert's gateway)
 	ExpertAddr  = "10.2.0.2"   // the expert, behind NAT2
+
+	// In the modes without NAT (Public, InboundFirewall) each end also has
+	// an address of the lab's internet, on a subnet routed to its router,
+	// and uses it for everything that leaves its LAN.
+	NovicePublicAddr = "198.18.11.2"
+	ExpertPublicAddr = "198.18.12.2"
+)
+
+// The public subnets of the ends: the routers' LAN addresses there, and
+// the subnets the internet routes to them.
+const (
+	nat1PublicLAN    = "198.18.11.1"
+	nat2PublicLAN    = "198.18.12.1"
+	novicePublicNet  = "198.18.11.0/24"
+	expertPublicNet  = "198.18.12.0/24"
+	publicPrefixBits = "/24"
 )
 
 // TURN credentials of the coturn server StartCoturn runs.
@@ -44,9 +65,16 @@ const (
 // NATMode is how a NAT namespace treats traffic (see Net.SetNATMode).
 type NATMode string
 
-// The NAT behaviours of the lab recipes. In every mode unsolicited inbound
-// connections to the novice are impossible.
+// The behaviours of the lab's routers. In every mode but Public,
+// unsolicited inbound connections to the end behind the router are
+// impossible.
 const (
+	// Public is no NAT and no firewall: the end has a public address
+	// (NovicePublicAddr, ExpertPublicAddr) that anyone can reach.
+	Public NATMode = "public"
+	// InboundFirewall is no NAT, but a stateful firewall: the end has a
+	// public address, everything goes out, and only answers come in.
+	InboundFirewall NATMode = "inbound-firewall"
 	// Cone is a port-preserving, endpoint-independent NAT that silently
 	// drops unsolicited inbound packets, like a home router.
 	Cone NATMode = "cone"
@@ -55,9 +83,9 @@ const (
 	// Symmetric picks a new random external port per destination, so UDP
 	// hole punching fails and only a relay helps.
 	Symmetric NATMode = "symmetric"
-	// Firewall is a corporate network: only TCP to ports 80 and 443 goes
-	// out, no UDP at all.
-	Firewall NATMode = "firewall"
+	// Only443 is a corporate firewall (and NAT): only TCP to ports 80 and
+	// 443 goes out, no UDP at all.
+	Only443 NATMode = "443-only"
 	// ProxyOnly forwards nothing: the only way out is a proxy running on
 	// the NAT box itself.
 	ProxyOnly NATMode = "proxyonly"
@@ -66,7 +94,10 @@ const (
 // Net is a NAT lab in network namespaces:
 //
 //	novice 10.1.0.2 -- [10.1.0.1 NAT1 198.18.1.2] -- [198.18.1.1 Internet 198.18.2.1;
-//	servers 198.18.0.1, 198.18.0.2] -- [198.18.2.2 NAT2 10.2.0.1] -- 10.2.0.2 expert
+//	servers 198.18.0.1, 198.18.0.2; coturn 198.18.0.3, 198.18.0.4] -- [198.18.2.2 NAT2 10.2.0.1] -- 10.2.0.2 expert
+//
+// In the modes without NAT the novice also has 198.18.11.2 (NAT1 198.18.11.1)
+// and the expert 198.18.12.2 (NAT2 198.18.12.1), routed by the internet.
 //
 // The fields are the namespaces' names, unique per Net so that tests and
 // test processes can build labs side by side. Both NATs start in Cone mode.
@@ -135,6 +166,8 @@ func NewNet(t testing.TB) *Net {
 		// Server addresses live on lo: there is no dummy driver everywhere.
 		{n.Internet, "lo", ServerAddr + "/32"},
 		{n.Internet, "lo", ServerAddr2 + "/32"},
+		{n.Internet, "lo", STUNAddr + "/32"},
+		{n.Internet, "lo", STUNAddr2 + "/32"},
 		{n.NAT2, "wan0", NAT2WANAddr + "/24"},
 		{n.NAT2, "lan0", NAT2LANAddr + "/24"},
 		{n.Expert, "eth0", ExpertAddr + "/24"},
@@ -242,10 +275,13 @@ func (n *Net) Start(t testing.TB, ns string, env []string, name string, args ...
 }
 
 // SetNATMode replaces the firewall rules of a NAT namespace (n.NAT1 or
-// n.NAT2) with those of mode. It flushes the iptables filter and nat
-// tables, so call it before StartMiniUPnPd.
+// n.NAT2) with those of mode, and gives the end behind it its public
+// address in the modes without NAT (taking it away in the others). It
+// flushes the iptables filter and nat tables, so call it before
+// StartMiniUPnPd.
 func (n *Net) SetNATMode(t testing.TB, ns string, mode NATMode) {
 	t.Helper()
+	n.setPublic(t, ns, mode == Public || mode == InboundFirewall)
 	ipt := func(args ...string) {
 		t.Helper()
 		n.Run(t, ns, "iptables", args...)
@@ -263,6 +299,13 @@ func (n *Net) SetNATMode(t testing.TB, ns string, mode NATMode) {
 	dropInbound := []string{"-A", "INPUT", "-i", "wan0", "-m", "conntrack", "--ctstate", "NEW,INVALID", "-j", "DROP"}
 	established := []string{"-A", "FORWARD", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"}
 	switch mode {
+	case Public:
+		ipt(dropInbound...)
+	case InboundFirewall:
+		ipt(dropInbound...)
+		ipt(established...)
+		ipt("-A", "FORWARD", "-i", "lan0", "-o", "wan0", "-j", "ACCEPT")
+		ipt("-P", "FORWARD", "DROP")
 	case Cone:
 		ipt(masquerade...)
 		ipt(dropInbound...)
@@ -271,7 +314,7 @@ func (n *Net) SetNATMode(t testing.TB, ns string, mode NATMode) {
 	case Symmetric:
 		ipt(append(masquerade, "--random-fully")...)
 		ipt(dropInbound...)
-	case Firewall:
+	case Only443:
 		ipt(masquerade...)
 		ipt(dropInbound...)
 		ipt(established...)
@@ -285,6 +328,35 @@ func (n *Net) SetNATMode(t testing.TB, ns string, mode NATMode) {
 	default:
 		t.Fatalf("lab: unknown NAT mode %q", mode)
 	}
+}
+
+// setPublic gives the end behind router ns an address on the lab's
+// internet, and makes it its source for everything that leaves the LAN
+// (public), or takes it away again (!public). The private address stays,
+// so that the LAN's services (miniupnpd, tinyproxy) keep theirs.
+func (n *Net) setPublic(t testing.TB, ns string, public bool) {
+	t.Helper()
+	var end, endAddr, gw, privGW, subnet, wan string
+	switch ns {
+	case n.NAT1:
+		end, endAddr, gw, privGW, subnet, wan = n.Novice, NovicePublicAddr, nat1PublicLAN, NAT1LANAddr, novicePublicNet, NAT1WANAddr
+	case n.NAT2:
+		end, endAddr, gw, privGW, subnet, wan = n.Expert, ExpertPublicAddr, nat2PublicLAN, NAT2LANAddr, expertPublicNet, NAT2WANAddr
+	default:
+		t.Fatalf("lab: %s is not one of the lab's NATs", ns)
+	}
+	if public {
+		n.ip(t, "-n", ns, "addr", "replace", gw+publicPrefixBits, "dev", "lan0")
+		n.ip(t, "-n", end, "addr", "replace", endAddr+publicPrefixBits, "dev", "eth0")
+		n.ip(t, "-n", end, "route", "replace", "default", "via", gw, "src", endAddr)
+		n.ip(t, "-n", n.Internet, "route", "replace", subnet, "via", wan)
+		return
+	}
+	n.ip(t, "-n", end, "route", "replace", "default", "via", privGW)
+	// Deleting what may not be there: errors mean "already gone".
+	_ = exec.Command("ip", "-n", n.Internet, "route", "del", subnet).Run()
+	_ = exec.Command("ip", "-n", end, "addr", "del", endAddr+publicPrefixBits, "dev", "eth0").Run()
+	_ = exec.Command("ip", "-n", ns, "addr", "del", gw+publicPrefixBits, "dev", "lan0").Run()
 }
 
 // lanOf returns the LAN subnet behind a NAT namespace.
@@ -380,7 +452,7 @@ func (n *Net) WaitListening(t testing.TB, ns, network string, port int, p *Proc)
 }
 
 // StartCoturn runs coturn in the internet namespace, once per Net, on
-// ServerAddr and ServerAddr2 port 3478 (and 3479, for RFC 5780): a STUN
+// STUNAddr and STUNAddr2 port 3478 (and 3479, for RFC 5780): a STUN
 // server and a TURN server (UDP and TCP) with TURNUser/TURNPassword.
 func (n *Net) StartCoturn(t testing.TB) *Proc {
 	t.Helper()
@@ -393,7 +465,7 @@ func (n *Net) StartCoturn(t testing.TB) *Proc {
 		t.Fatalf("lab: coturn: %v", err)
 	}
 	n.coturn = n.Start(t, n.Internet, nil, "turnserver", "-n",
-		"--listening-ip="+ServerAddr, "--listening-ip="+ServerAddr2, "--relay-ip="+ServerAddr,
+		"--listening-ip="+STUNAddr, "--listening-ip="+STUNAddr2, "--relay-ip="+STUNAddr,
 		"--listening-port=3478", "--lt-cred-mech", "--user="+TURNUser+":"+TURNPassword,
 		"--realm="+TURNRealm, "--fingerprint", "--no-tls", "--no-dtls", "--no-cli",
 		"--min-port=49152", "--max-port=49999", "--log-file=stdout", "--simple-log",
@@ -453,7 +525,7 @@ deny 0-65535 0.0.0.0/0 0-65535
 ext_perform_stun=yes
 ext_stun_host=%s
 ext_stun_port=3478
-`, yesNo[cfg.UPnP], yesNo[cfg.NATPMP], lan, ServerAddr))
+`, yesNo[cfg.UPnP], yesNo[cfg.NATPMP], lan, STUNAddr))
 	p := n.Start(t, ns, nil, "miniupnpd", "-d", "-f", conf, "-P", filepath.Join(n.dir, ns+"-miniupnpd.pid"))
 	switch {
 	case cfg.UPnP:

@@ -60,7 +60,7 @@ func TestNet(t *testing.T) {
 // TestNATModes applies every mode, as later scenario tests will.
 func TestNATModes(t *testing.T) {
 	n := NewNet(t)
-	for _, m := range []NATMode{Cone, ConeRST, Symmetric, Firewall, ProxyOnly} {
+	for _, m := range []NATMode{Public, InboundFirewall, Cone, ConeRST, Symmetric, Only443, ProxyOnly, Cone} {
 		n.SetNATMode(t, n.NAT2, m)
 	}
 }
@@ -70,5 +70,55 @@ func TestInNetnsMissing(t *testing.T) {
 	err := InNetns("assist-no-such-namespace", func() error { return nil })
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("InNetns(missing) = %v, want a not-exist error", err)
+	}
+}
+
+// TestPublicModes checks the modes without NAT: the novice goes out with
+// its public address in both, is reachable from the internet in Public
+// only, and is behind its NAT again once the mode is Cone.
+func TestPublicModes(t *testing.T) {
+	n := NewNet(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv := n.Listen(t, n.Internet, "tcp", net.JoinHostPort(ServerAddr, "0"))
+	nl := n.Listen(t, n.Novice, "tcp", ":0")
+	_, port, _ := net.SplitHostPort(nl.Addr().String())
+	for _, tt := range []struct {
+		mode      NATMode
+		seenAs    string
+		reachable bool
+	}{
+		{Public, NovicePublicAddr, true},
+		{InboundFirewall, NovicePublicAddr, false},
+		{Cone, NAT1WANAddr, false},
+	} {
+		n.SetNATMode(t, n.NAT1, tt.mode)
+		seen := make(chan string, 1)
+		go func() {
+			c, err := srv.Accept()
+			if err != nil {
+				seen <- err.Error()
+				return
+			}
+			defer c.Close()
+			seen <- c.RemoteAddr().(*net.TCPAddr).IP.String()
+		}()
+		c, err := n.Dial(ctx, n.Novice, "tcp", srv.Addr().String())
+		if err != nil {
+			t.Fatalf("%s: the novice cannot reach a public server: %v", tt.mode, err)
+		}
+		c.Close()
+		if got := <-seen; got != tt.seenAs {
+			t.Errorf("%s: the server saw the novice as %s, want %s", tt.mode, got, tt.seenAs)
+		}
+		dctx, dcancel := context.WithTimeout(ctx, time.Second)
+		c, err = n.Dial(dctx, n.Internet, "tcp", net.JoinHostPort(NovicePublicAddr, port))
+		dcancel()
+		if err == nil {
+			c.Close()
+		}
+		if (err == nil) != tt.reachable {
+			t.Errorf("%s: the internet reaches the novice's public address: %v, want %v (%v)", tt.mode, err == nil, tt.reachable, err)
+		}
 	}
 }

@@ -10,10 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
-	"net"
-	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/pion/logging"
@@ -39,10 +36,16 @@ type Config struct {
 	// machine.
 	IncludeLoopback bool
 	// ProxyURL is an HTTP(S) proxy through which TURN over TCP and TLS is
-	// reached with CONNECT. When nil, the proxy is taken from the
-	// environment (HTTPS_PROXY, NO_PROXY) as http.ProxyFromEnvironment does
-	// for the first TCP or TLS TURN server. UDP never goes through it.
+	// reached with CONNECT. When nil, each TCP or TLS TURN server's proxy
+	// is taken from the environment (HTTPS_PROXY, NO_PROXY) as
+	// http.ProxyFromEnvironment does. UDP never goes through a proxy.
 	ProxyURL *url.URL
+	// TURNPin is the SHA-256 of the DER certificate that a TURN server over
+	// TLS (turns: URLs) may present instead of one the system's certificate
+	// authorities vouch for for its host. Set it to the rendezvous server's
+	// pinned fingerprint: its embedded TURN server shares the HTTPS
+	// certificate, self-signed by default. Nil: the system's roots only.
+	TURNPin []byte
 	// RelayOnly gathers only relayed candidates (ICE transport policy
 	// "relay"), for tests of the TURN paths.
 	RelayOnly bool
@@ -51,6 +54,9 @@ type Config struct {
 	// value, to show that a relaying man in the middle is stopped by the
 	// binding and by nothing else.
 	bindOverride []byte
+	// turnRoots, for tests only, replaces the system's certificate
+	// authorities for TURN over TLS.
+	turnRoots *x509.CertPool
 }
 
 func (cfg *Config) check(expert bool) error {
@@ -73,53 +79,6 @@ func (cfg *Config) logger() *slog.Logger {
 		return cfg.Logger
 	}
 	return slog.New(slog.DiscardHandler)
-}
-
-// proxyURL returns the proxy to use for TURN over TCP and TLS, or nil.
-func (cfg *Config) proxyURL() (*url.URL, error) {
-	if cfg.ProxyURL != nil {
-		return cfg.ProxyURL, nil
-	}
-	for _, s := range cfg.ICEServers {
-		for _, u := range s.URLs {
-			hostport, ok := tcpTURNAddr(u)
-			if !ok {
-				continue
-			}
-			req := &http.Request{Method: http.MethodConnect, URL: &url.URL{Scheme: "https", Host: hostport}}
-			return http.ProxyFromEnvironment(req)
-		}
-	}
-	return nil, nil
-}
-
-// tcpTURNAddr returns host:port of a TURN URL that runs over TCP or TLS
-// (RFC 7065: turn:host[:port]?transport=tcp, turns:host[:port]).
-func tcpTURNAddr(u string) (string, bool) {
-	scheme, rest, ok := strings.Cut(u, ":")
-	if !ok {
-		return "", false
-	}
-	hostport, query, _ := strings.Cut(rest, "?")
-	port := "3478"
-	switch scheme {
-	case "turn":
-		if query != "transport=tcp" {
-			return "", false
-		}
-	case "turns":
-		port = "5349"
-	default:
-		return "", false
-	}
-	if hostport == "" {
-		return "", false
-	}
-	if _, _, err := net.SplitHostPort(hostport); err != nil {
-		// No port: the scheme's default.
-		return net.JoinHostPort(strings.Trim(hostport, "[]"), port), true
-	}
-	return hostport, true
 }
 
 // newCertificate makes the ephemeral DTLS certificate of one connection and
@@ -160,19 +119,19 @@ func newAPI(cfg *Config, log *slog.Logger) (*webrtc.API, error) {
 	// Blocking writes give Conn.Write back-pressure and write deadlines.
 	se.EnableDataChannelBlockWrite(true)
 	se.SetSCTPMaxMessageSize(maxMessage)
+	// SCTP's retransmission timer doubles up to 60 s by default, so after
+	// a long outage (resumed by an ICE restart) the first data would wait
+	// up to a minute more; 5 s keeps a resumed session responsive.
+	se.SetSCTPRTOMax(5 * time.Second)
 	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
 	se.LoggerFactory = slogFactory{log: log}
-	proxy, err := cfg.proxyURL()
+	// Every TCP and TLS TURN connection goes through turnDialer, proxy or
+	// not: it bounds the dial, and it does TLS the way we need.
+	d, err := newTURNDialer(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("proxy: %w", err)
+		return nil, err
 	}
-	if proxy != nil {
-		d, err := newConnectDialer(proxy)
-		if err != nil {
-			return nil, err
-		}
-		se.SetICEProxyDialer(d)
-	}
+	se.SetICEProxyDialer(d)
 	return webrtc.NewAPI(webrtc.WithSettingEngine(se)), nil
 }
 

@@ -45,6 +45,12 @@ type Conn struct {
 	keyMu sync.Mutex
 	res   *pake.Result
 
+	// setup is the signalling that set the connection up; rs, once the
+	// handshake is over, keeps it (or its successors) for ICE restarts.
+	setup *setup
+	rsMu  sync.Mutex
+	rs    *resumer
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -132,6 +138,15 @@ func (c *Conn) flush(ctx context.Context, timeout time.Duration) {
 // than once is harmless.
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
+		c.rsMu.Lock()
+		rs := c.rs
+		c.rsMu.Unlock()
+		if rs != nil {
+			rs.shutdown()
+		}
+		if c.setup != nil {
+			c.setup.stop()
+		}
 		// A pending read deadline holds a pion goroutine until it passes.
 		c.dc.SetReadDeadline(time.Time{})
 		dcErr := c.dc.Close()

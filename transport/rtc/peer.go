@@ -24,8 +24,10 @@ const dataChannelLabel = "assist"
 // ends' DTLS certificates (see the package documentation), and returns the
 // authenticated Conn.
 //
-// Dial reads and writes sig only until it returns. Errors are
-// *HandshakeError; ctx bounds the whole setup.
+// After it returns, the Conn keeps reading and writing sig, for ICE
+// restarts (see restart.go), until it closes or gets another Signaler from
+// Resignal; sig must then return from Recv and Send promptly once their
+// context is done. Errors are *HandshakeError; ctx bounds the whole setup.
 func Dial(ctx context.Context, sig Signaler, cfg Config) (*Conn, error) {
 	return connect(ctx, sig, &cfg, true)
 }
@@ -61,8 +63,8 @@ func connect(ctx context.Context, sig Signaler, cfg *Config, expert bool) (*Conn
 	// Signalling goes on during the PAKE: the peer's last candidates may
 	// still be on their way, and Path needs them to tell a direct path
 	// from a punched one.
-	defer stopSignalling()
 	if err := authenticate(ctx, c, cfg, expert, localFP); err != nil {
+		stopSignalling()
 		log.Info("rtc: authentication failed", "err", err)
 		// Our last message (a refusal, a verdict) must reach the peer
 		// before closing aborts the association.
@@ -71,6 +73,9 @@ func connect(ctx context.Context, sig Signaler, cfg *Config, expert bool) (*Conn
 		return nil, err
 	}
 	log.Info("rtc: authenticated", "path", c.Path(), "peer_name", c.peerName)
+	// From now on the signalling serves ICE restarts, for as long as the
+	// Conn lives (see restart.go).
+	c.adopt(c.setup, expert, log)
 	return c, nil
 }
 
@@ -100,8 +105,8 @@ func open(ctx context.Context, sig Signaler, cfg *Config, expert bool, log *slog
 	if err != nil {
 		return nil, nil, nil, &HandshakeError{Stage: "config", Cause: fmt.Errorf("peer connection: %w", err)}
 	}
-	s := &setup{pc: pc, sig: sig, expert: expert, log: log, opened: make(chan openResult, 1),
-		failed: make(chan struct{}), wake: make(chan struct{}, 1), hosts: new(hostSet)}
+	s := newSetup(pc, sig, expert, log, new(hostSet), new(sync.Mutex))
+	s.opened = make(chan openResult, 1)
 	err = s.start(ctx)
 	if err != nil {
 		pc.GracefulClose()
@@ -115,10 +120,10 @@ func open(ctx context.Context, sig Signaler, cfg *Config, expert bool, log *slog
 
 	c = newConn(pc, raw)
 	c.remoteHosts = s.hosts
-	// From now on a failed connection (the peer's process died, or the
-	// network stayed down past ICE's failed timeout) must end the Conn:
-	// the session above it then ends and frees the invitation, instead
-	// of waiting for a peer that will never write again.
+	c.setup = s
+	// Until the handshake is over, a failed connection (the peer's
+	// process died) ends the attempt; afterwards the resumer decides
+	// (restart.go).
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		log.Debug("rtc: connection state", "state", st.String())
 		if st == webrtc.PeerConnectionStateFailed {
@@ -201,18 +206,92 @@ type setup struct {
 	wake    chan struct{}
 
 	// sigErr receives the first fatal signalling error.
-	sigErr chan error
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	sigErr  chan error
+	loopCtx context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	// broken is closed when a loop stopped on an error (the Signaler
+	// broke, or sent something bad); brokenErr says why.
+	broken     chan struct{}
+	brokenOnce sync.Once
+	brokenErr  error
 
 	// hosts are the peer's host candidates, for Path.
 	hosts    *hostSet
 	stopOnce sync.Once
 
+	// desc serialises changes of the session descriptions: after the
+	// handshake the resumer offers ICE restarts while the receiving
+	// goroutine applies answers. It is the Conn's, shared by every
+	// setup of one connection.
+	desc *sync.Mutex
+	// established is set once the handshake is over: then the novice
+	// takes new offers (ICE restarts) and bad messages end only this
+	// Signaler, not the connection.
+	established bool
+	// offers and answers count, in established mode, the restart offers
+	// sent and the answers received on this Signaler: only the answer
+	// to the latest offer is applied. Guarded by desc.
+	offers, answers int
+	// onRestart, if set, is called when the peer's restart offer was
+	// applied (novice).
+	onRestart func()
+
 	// remote description state, owned by the receiving goroutine.
 	haveRemote bool
 	pending    []webrtc.ICECandidateInit
 	nCand      int
+}
+
+func newSetup(pc *webrtc.PeerConnection, sig Signaler, expert bool, log *slog.Logger, hosts *hostSet, desc *sync.Mutex) *setup {
+	return &setup{pc: pc, sig: sig, expert: expert, log: log, failed: make(chan struct{}),
+		wake: make(chan struct{}, 1), hosts: hosts, desc: desc, broken: make(chan struct{})}
+}
+
+// onCandidate sends a local candidate (nil: the end of them) to the peer.
+func (s *setup) onCandidate(c *webrtc.ICECandidate) {
+	var m signal
+	if c == nil {
+		m = signal{Type: typeEnd}
+	} else {
+		init := c.ToJSON()
+		m = signal{Type: typeCandidate, Candidate: init.Candidate, SDPMid: init.SDPMid, SDPMLineIndex: init.SDPMLineIndex}
+	}
+	b, err := m.marshal()
+	if err != nil {
+		s.log.Debug("rtc: local candidate not sent", "err", err)
+		return
+	}
+	s.enqueue(b)
+}
+
+// startLoops starts the sending and receiving goroutines. They run until
+// stop, not until ctx ends: a Conn keeps them for ICE restarts.
+func (s *setup) startLoops(ctx context.Context, recv bool) {
+	s.loopCtx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	s.sigErr = make(chan error, 2)
+	s.wg.Add(1)
+	go s.sendLoop(s.loopCtx)
+	if recv {
+		s.startRecv()
+	}
+}
+
+func (s *setup) startRecv() {
+	s.wg.Add(1)
+	go s.recvLoop(s.loopCtx)
+}
+
+// fail reports a loop's fatal error.
+func (s *setup) fail(err error) {
+	select {
+	case s.sigErr <- err:
+	default:
+	}
+	s.brokenOnce.Do(func() {
+		s.brokenErr = err
+		close(s.broken)
+	})
 }
 
 // start creates the data channel, hooks the callbacks and starts the
@@ -236,28 +315,8 @@ func (s *setup) start(ctx context.Context) error {
 			s.failedOnce.Do(func() { close(s.failed) })
 		}
 	})
-	s.pc.OnICECandidate(func(c *webrtc.ICECandidate) {
-		var m signal
-		if c == nil {
-			m = signal{Type: typeEnd}
-		} else {
-			init := c.ToJSON()
-			m = signal{Type: typeCandidate, Candidate: init.Candidate, SDPMid: init.SDPMid, SDPMLineIndex: init.SDPMLineIndex}
-		}
-		b, err := m.marshal()
-		if err != nil {
-			s.log.Debug("rtc: local candidate not sent", "err", err)
-			return
-		}
-		s.enqueue(b)
-	})
-
-	sctx, cancel := context.WithCancel(ctx)
-	s.cancel = cancel
-	s.sigErr = make(chan error, 2)
-	s.wg.Add(1)
-	go s.sendLoop(sctx)
-
+	s.pc.OnICECandidate(s.onCandidate)
+	s.startLoops(ctx, false)
 	if s.expert {
 		offer, err := s.pc.CreateOffer(nil)
 		if err != nil {
@@ -276,17 +335,19 @@ func (s *setup) start(ctx context.Context) error {
 			s.stop()
 			return fmt.Errorf("offer: %w", err)
 		}
+		s.offers++
 	}
 	// Receiving starts only now: an answer must find our offer in place.
-	s.wg.Add(1)
-	go s.recvLoop(sctx)
+	s.startRecv()
 	return nil
 }
 
 // stop ends the signalling goroutines and waits for them.
 func (s *setup) stop() {
 	s.stopOnce.Do(func() {
-		s.cancel()
+		if s.cancel != nil {
+			s.cancel()
+		}
 		s.wg.Wait()
 	})
 }
@@ -319,7 +380,7 @@ func (s *setup) sendLoop(ctx context.Context) {
 		for _, b := range q {
 			if err := s.sig.Send(ctx, b); err != nil {
 				if ctx.Err() == nil {
-					s.sigErr <- fmt.Errorf("send: %w", err)
+					s.fail(fmt.Errorf("send: %w", err))
 				}
 				return
 			}
@@ -340,13 +401,16 @@ func (s *setup) recvLoop(ctx context.Context) {
 		b, err := s.sig.Recv(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
-				s.sigErr <- fmt.Errorf("receive: %w", err)
+				s.fail(fmt.Errorf("receive: %w", err))
 			}
 			return
 		}
-		if err := s.apply(b); err != nil {
+		s.desc.Lock()
+		err = s.apply(b)
+		s.desc.Unlock()
+		if err != nil {
 			if ctx.Err() == nil {
-				s.sigErr <- err
+				s.fail(err)
 			}
 			return
 		}
@@ -362,16 +426,41 @@ func (s *setup) apply(b []byte) error {
 	}
 	switch m.Type {
 	case typeOffer:
-		if s.expert || s.haveRemote {
+		if s.expert || s.haveRemote && !s.established {
 			return fmt.Errorf("%w: unexpected offer", ErrSignalling)
 		}
 		if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.SDP}); err != nil {
 			return fmt.Errorf("%w: offer: %w", ErrSignalling, err)
 		}
+		if s.established {
+			// An ICE restart: the peer's new credentials and candidates.
+			s.log.Info("rtc: ICE restart offered by the peer")
+			s.nCand = 0
+			if s.onRestart != nil {
+				s.onRestart()
+			}
+		}
 		s.haveRemote = true
 		answer, err := s.pc.CreateAnswer(nil)
 		if err != nil {
 			return fmt.Errorf("%w: answer: %w", ErrSignalling, err)
+		}
+		if s.established && s.pc.ICEGatheringState() == webrtc.ICEGatheringStateComplete {
+			// The same offer again (its first answer was lost with the
+			// signalling path): no new gathering, so no candidates will
+			// trickle; send the ones we have inside the answer.
+			if err := s.pc.SetLocalDescription(answer); err != nil {
+				return fmt.Errorf("answer: %w", err)
+			}
+			if d := s.pc.LocalDescription(); d != nil {
+				answer = *d
+			}
+			ab, err := signal{Type: typeAnswer, SDP: answer.SDP}.marshal()
+			if err != nil {
+				return fmt.Errorf("answer: %w", err)
+			}
+			s.enqueue(ab)
+			return s.flushPending()
 		}
 		ab, err := signal{Type: typeAnswer, SDP: answer.SDP}.marshal()
 		if err != nil {
@@ -383,11 +472,20 @@ func (s *setup) apply(b []byte) error {
 		}
 		return s.flushPending()
 	case typeAnswer:
-		if !s.expert || s.haveRemote {
+		if !s.expert || s.answers >= s.offers {
 			return fmt.Errorf("%w: unexpected answer", ErrSignalling)
+		}
+		s.answers++
+		if s.answers < s.offers {
+			// The answer to a restart offer we have since replaced.
+			s.log.Debug("rtc: answer to an earlier restart offer ignored")
+			return nil
 		}
 		if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
 			return fmt.Errorf("%w: answer: %w", ErrSignalling, err)
+		}
+		if s.established {
+			s.nCand = 0
 		}
 		s.haveRemote = true
 		return s.flushPending()
