@@ -109,8 +109,8 @@ func testNetworkDrop(t *testing.T, mode lab.NATMode, wantPath string) {
 
 	// The update sent during the drop reaches the same VNC connection,
 	// then one for a change made now. SCTP retransmits it on its own
-	// schedule (the timeout doubles up to 60 s), so that can take a while
-	// after the path is back.
+	// schedule (the timeout doubles up to the 5 s cap rtc sets), so that
+	// takes a few seconds after the path is back.
 	if err := c.ReadUpdate(75 * time.Second); err != nil {
 		t.Fatalf("the update sent during the drop never arrived: %v\nassist join:\n%s\nassist invite:\n%s", err, exp.Output(), nov.Output())
 	}
@@ -156,6 +156,10 @@ func testNetworkDrop(t *testing.T, mode lab.NATMode, wantPath string) {
 			t.Logf("%s: after the ICE restart: %s", w.name, m[1])
 		}
 	}
+
+	// Both ends tell their user, on stdout, the path after the restart.
+	exp.WaitLine(t, `^resumed: path (direct|punched|relay-udp|relay-tcp|relay-tls) \(ICE restart\)$`, 15*time.Second)
+	nov.WaitLine(t, `^connection resumed \(ICE restart\): path (direct|punched|relay-udp|relay-tcp|relay-tls)$`, 15*time.Second)
 
 	for _, p := range ends {
 		if exited, err := p.proc.Exited(); exited {

@@ -215,6 +215,8 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, resumed <-cha
 				resumed = nil
 				continue
 			}
+			// For the audit trail as well as for the novice.
+			slog.Info("rendezvous: connection resumed after an ICE restart", "expert", expert, "path", path)
 			fmt.Fprintf(out, "connection resumed (ICE restart): path %s\n", path)
 			ui.status.Path = fmt.Sprintf("through the rendezvous server, path %s", path)
 			ui.publish()

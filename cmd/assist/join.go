@@ -48,6 +48,9 @@ func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 		novice     string // the novice's name, for the expert's eyes
 		path       string // for the "path:" line
 		endPairing = func() {}
+		// resumed delivers the path after each ICE restart (nil on the
+		// direct path).
+		resumed <-chan string
 	)
 	if code, ok := shortCode(positional[0]); ok {
 		// A short code: only the rendezvous server can find the novice.
@@ -59,7 +62,7 @@ func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		conn, novice, path, endPairing = rc, "the novice", rc.Path(), end
+		conn, novice, path, endPairing, resumed = rc, "the novice", rc.Path(), end, rc.Resumed()
 		fmt.Fprintf(stdout, "connected to %s via the rendezvous server (%s)\n", novice, path)
 	} else {
 		inv, err := invitation.ReadFile(positional[0])
@@ -108,7 +111,7 @@ func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 			if err != nil {
 				return err
 			}
-			conn, path, endPairing = rc, rc.Path(), end
+			conn, path, endPairing, resumed = rc, rc.Path(), end, rc.Resumed()
 			fmt.Fprintf(stdout, "connected to %s via the rendezvous server (%s)\n", novice, path)
 		}
 	}
@@ -159,6 +162,14 @@ func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case p, ok := <-resumed:
+			if !ok {
+				resumed = nil
+				continue
+			}
+			// For the audit trail as well as for the user.
+			slog.Info("rendezvous: connection resumed after an ICE restart", "path", p)
+			fmt.Fprintf(stdout, "resumed: path %s (ICE restart)\n", p)
 		case ev, ok := <-exp.Events():
 			if !ok {
 				return nil

@@ -562,19 +562,10 @@ func (r *noviceRendezvous) pairing(ctx context.Context, id string, sc *signalCon
 	r.mu.Lock()
 	r.active = e
 	r.mu.Unlock()
-	go logResumes(log, conn)
 	select {
 	case r.experts <- e:
 	case <-ctx.Done():
 		e.Close()
-	}
-}
-
-// logResumes logs, for the audit, the path of each ICE restart that brought
-// the connection back, until it closes.
-func logResumes(log *slog.Logger, conn *rtc.Conn) {
-	for path := range conn.Resumed() {
-		log.Info("rendezvous: connection resumed after an ICE restart", "path", path)
 	}
 }
 
@@ -624,7 +615,6 @@ func joinViaServer(ctx context.Context, serverURL, fingerprint, lookupID, invita
 		return nil, nil, err
 	}
 	k := startKeeper(conn, sc, sig, serverURL, fingerprint, lookupID)
-	go logResumes(slog.Default().With("component", "rendezvous"), conn)
 	return conn, k.close, nil
 }
 
