@@ -73,4 +73,12 @@
 // "punched" (a server- or peer-reflexive candidate, UDP through NAT),
 // "relay-udp", "relay-tcp" or "relay-tls" (through TURN; the transport our
 // end uses to reach the relay).
+//
+// # ICE restarts
+//
+// An authenticated Conn keeps its signalling: when the network path
+// breaks, the expert restarts ICE and the novice answers, and the session
+// above goes on without a new handshake (see restart.go). Conn.Resignal
+// hands it a new signalling path after the old one died; Conn.Resumed
+// reports the path after each restart.
 package rtc
