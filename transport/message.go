@@ -2,7 +2,6 @@ package transport
 
 import (
 	"fmt"
-	"unicode/utf8"
 
 	"github.com/assist-project/assist/pake"
 	"github.com/assist-project/assist/transport/internal/handshake"
@@ -28,12 +27,9 @@ const (
 	// MaxInvitationID is the longest invitation ID, in bytes.
 	MaxInvitationID = handshake.MaxInvitationID
 	// MaxName is the longest expert display name, in bytes of UTF-8.
-	MaxName = handshake.MaxName
-	// maxRefusalMessage bounds the human-readable text of a refusal.
-	maxRefusalMessage = 512
-
+	MaxName    = handshake.MaxName
 	maxHello   = handshake.MaxHello
-	maxRefusal = 1 + maxRefusalMessage
+	maxRefusal = handshake.MaxRefusal
 	verdictLen = 2
 	// maxNoviceReply is the largest frame the expert accepts after its hello.
 	maxNoviceReply = max(maxRefusal, pake.MessageSize)
@@ -43,11 +39,11 @@ const (
 type refusalCode byte
 
 const (
-	refuseExpired refusalCode = 1
-	refuseVoid    refusalCode = 2
-	refuseBusy    refusalCode = 3
-	refuseUnknown refusalCode = 4
-	refuseVersion refusalCode = 5
+	refuseExpired = refusalCode(handshake.RefuseExpired)
+	refuseVoid    = refusalCode(handshake.RefuseVoid)
+	refuseBusy    = refusalCode(handshake.RefuseBusy)
+	refuseUnknown = refusalCode(handshake.RefuseUnknown)
+	refuseVersion = refusalCode(handshake.RefuseVersion)
 )
 
 // verdictCode is the novice's last word on an attempt.
@@ -75,7 +71,6 @@ var (
 	parseHello        = handshake.ParseHello
 	checkInvitationID = handshake.CheckInvitationID
 	checkName         = handshake.CheckName
-	checkText         = handshake.CheckText
 )
 
 // refusal is the novice's answer to a hello it will not serve.
@@ -84,32 +79,15 @@ type refusal struct {
 	message string
 }
 
-func (r refusal) marshal() []byte {
-	msg := r.message
-	if len(msg) > maxRefusalMessage {
-		msg = msg[:maxRefusalMessage]
-		// Do not leave half a rune at the end.
-		for !utf8.ValidString(msg) {
-			msg = msg[:len(msg)-1]
-		}
-	}
-	return append([]byte{byte(r.code)}, msg...)
-}
+func (r refusal) marshal() []byte { return handshake.MarshalRefusal(byte(r.code), r.message) }
 
-// parseRefusal parses a refusal payload. Codes it does not know are kept as
-// they are: a newer novice may have reasons we have not heard of.
+// parseRefusal parses a refusal payload.
 func parseRefusal(p []byte) (refusal, error) {
-	if len(p) < 1 {
-		return refusal{}, fmt.Errorf("refusal: %w: empty", errMalformed)
+	code, msg, err := handshake.ParseRefusal(p)
+	if err != nil {
+		return refusal{}, err
 	}
-	if len(p)-1 > maxRefusalMessage {
-		return refusal{}, fmt.Errorf("refusal: %w: message is %d bytes, max %d", errMalformed, len(p)-1, maxRefusalMessage)
-	}
-	r := refusal{code: refusalCode(p[0]), message: string(p[1:])}
-	if err := checkText(r.message); err != nil {
-		return refusal{}, fmt.Errorf("refusal: %w: %w", errMalformed, err)
-	}
-	return r, nil
+	return refusal{code: refusalCode(code), message: msg}, nil
 }
 
 // verdict is the novice's last handshake message.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/assist-project/assist/transport/internal/handshake"
 )
 
 func TestHelloRoundTrip(t *testing.T) {
@@ -72,7 +74,7 @@ func TestRefusal(t *testing.T) {
 		t.Fatalf("round trip: %+v, %v", got, err)
 	}
 	// A long message is cut at a rune boundary and still parses.
-	long := refusal{code: refuseExpired, message: strings.Repeat("é", maxRefusalMessage)}
+	long := refusal{code: refuseExpired, message: strings.Repeat("é", handshake.MaxRefusalMessage)}
 	b := long.marshal()
 	if len(b) > maxRefusal {
 		t.Fatalf("marshalled refusal is %d bytes, max %d", len(b), maxRefusal)
@@ -84,7 +86,7 @@ func TestRefusal(t *testing.T) {
 	if r, err := parseRefusal([]byte{99, 'h', 'i'}); err != nil || !errors.Is(refusalError("a", r), ErrVersion) {
 		t.Errorf("unknown code: %+v, %v", r, err)
 	}
-	for _, bad := range [][]byte{nil, {1, '\n'}, {1, 0xff}, append([]byte{1}, bytes.Repeat([]byte{'a'}, maxRefusalMessage+1)...)} {
+	for _, bad := range [][]byte{nil, {1, '\n'}, {1, 0xff}, append([]byte{1}, bytes.Repeat([]byte{'a'}, handshake.MaxRefusalMessage+1)...)} {
 		if _, err := parseRefusal(bad); !errors.Is(err, errMalformed) {
 			t.Errorf("parseRefusal(%.8x...) = %v, want errMalformed", bad, err)
 		}

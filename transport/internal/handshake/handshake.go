@@ -1,6 +1,7 @@
 // Package handshake holds what the direct (package transport) and WebRTC
 // (package transport/rtc) handshakes share: the frame kinds, the expert's
-// hello and its codec, and the checks on invitation IDs, names and text.
+// hello and its codec, the refusal and its codec, and the checks on
+// invitation IDs, names and text.
 // Keeping one copy keeps the two transports' wire formats from drifting.
 package handshake
 
@@ -144,4 +145,50 @@ func CheckText(s string) error {
 		}
 	}
 	return nil
+}
+
+// Refusal codes: why the novice will not run the PAKE. Both transports use
+// the same values; the WebRTC one never sends the first three (the
+// rendezvous server answers those cases itself).
+const (
+	RefuseExpired byte = 1
+	RefuseVoid    byte = 2
+	RefuseBusy    byte = 3
+	RefuseUnknown byte = 4
+	RefuseVersion byte = 5
+)
+
+// MaxRefusalMessage bounds the human-readable text of a refusal, in bytes.
+const MaxRefusalMessage = 512
+
+// MaxRefusal is the largest refusal payload.
+const MaxRefusal = 1 + MaxRefusalMessage
+
+// MarshalRefusal encodes a refusal: its code, then msg cut to
+// MaxRefusalMessage bytes without leaving half a rune at the end.
+func MarshalRefusal(code byte, msg string) []byte {
+	if len(msg) > MaxRefusalMessage {
+		msg = msg[:MaxRefusalMessage]
+		for !utf8.ValidString(msg) {
+			msg = msg[:len(msg)-1]
+		}
+	}
+	return append([]byte{code}, msg...)
+}
+
+// ParseRefusal parses a refusal payload. Codes it does not know are
+// returned as they are: a newer novice may have reasons we have not heard
+// of. The message is checked like any text from an unauthenticated peer.
+func ParseRefusal(p []byte) (code byte, msg string, err error) {
+	if len(p) < 1 {
+		return 0, "", fmt.Errorf("refusal: %w: empty", ErrMalformed)
+	}
+	if len(p)-1 > MaxRefusalMessage {
+		return 0, "", fmt.Errorf("refusal: %w: message is %d bytes, max %d", ErrMalformed, len(p)-1, MaxRefusalMessage)
+	}
+	msg = string(p[1:])
+	if err := CheckText(msg); err != nil {
+		return 0, "", fmt.Errorf("refusal: %w: %w", ErrMalformed, err)
+	}
+	return p[0], msg, nil
 }

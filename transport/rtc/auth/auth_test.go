@@ -230,10 +230,10 @@ func TestHandshakeErrorText(t *testing.T) {
 }
 
 func TestRefusalRoundTrip(t *testing.T) {
-	long := strings.Repeat("é", maxRefusalMessage) // 2 bytes each: cut at a rune boundary
+	long := strings.Repeat("é", handshake.MaxRefusalMessage) // 2 bytes each: cut at a rune boundary
 	for _, msg := range []string{"", "not serving that invitation", long} {
 		code, got, err := parseRefusal(marshalRefusal(refuseUnknown, msg))
-		if err != nil || code != refuseUnknown || !strings.HasPrefix(msg, got) || len(got) > maxRefusalMessage {
+		if err != nil || code != refuseUnknown || !strings.HasPrefix(msg, got) || len(got) > handshake.MaxRefusalMessage {
 			t.Errorf("round trip of %d bytes: %d, %d bytes, %v", len(msg), code, len(got), err)
 		}
 	}
