@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/assist-project/assist/session"
@@ -176,26 +174,12 @@ func decodeField(obj map[string]json.RawMessage, key string, v any) error {
 	return nil
 }
 
-// checkChat accepts one line of printable text of at most MaxChat bytes,
-// with the spaces around it trimmed: what the session's chat channel
-// accepts, minus newlines (the page's input is one line).
+// checkChat accepts what the session's chat carries, as one line with the
+// spaces around it trimmed.
 func checkChat(text string) (string, error) {
-	text = strings.TrimSpace(text)
-	switch {
-	case text == "":
-		return "", fmt.Errorf("%w: empty chat line", errBadMessage)
-	case len(text) > MaxChat:
-		return "", fmt.Errorf("%w: chat line of %d bytes (at most %d)", errBadMessage, len(text), MaxChat)
-	}
-	for _, r := range text {
-		if r == utf8.RuneError || (unicode.IsControl(r) && r != '\t') || r == '\u2028' || r == '\u2029' {
-			return "", fmt.Errorf("%w: control character %U in a chat line", errBadMessage, r)
-		}
-		// Bidirectional overrides could make a line read as something
-		// else; the session refuses them too.
-		if (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069') {
-			return "", fmt.Errorf("%w: bidirectional override %U in a chat line", errBadMessage, r)
-		}
+	text, err := session.CheckChatLine(text)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", errBadMessage, err)
 	}
 	return text, nil
 }

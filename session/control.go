@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/bits"
 	"strings"
+	"unicode/utf8"
 )
 
 // Control and chat messages are JSON objects, one per frame, with a
@@ -92,6 +93,27 @@ func (m StateUpdate) validate() error {
 		return fmt.Errorf("reason: %w", err)
 	}
 	return nil
+}
+
+// CheckChatLine trims the spaces around text and checks that what is left
+// is one line the chat channel carries: not empty, at most MaxChat bytes,
+// valid UTF-8, no control characters but tabs, no bidirectional overrides.
+// Pages whose chat input is one line check with it before SendChat, so a
+// bad line is refused where it was typed.
+func CheckChatLine(text string) (string, error) {
+	text = strings.TrimSpace(text)
+	if strings.ContainsAny(text, "\n\u2028\u2029") {
+		return "", errors.New("chat line: more than one line")
+	}
+	// A page's JSON turns a lone surrogate into U+FFFD: the text was not
+	// what the user typed.
+	if strings.ContainsRune(text, utf8.RuneError) {
+		return "", errors.New("chat line: invalid character U+FFFD")
+	}
+	if err := (Chat{Text: text}).validate(); err != nil {
+		return "", err
+	}
+	return text, nil
 }
 
 func (m Chat) validate() error {

@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
-	"unicode"
 	"unicode/utf8"
+
+	"github.com/assist-project/assist/session"
 )
 
 // Message types a page sends.
@@ -73,20 +73,12 @@ func parseMessage(data []byte) (message, error) {
 	}
 }
 
-// checkChat accepts one line of printable text of at most maxChatBytes,
-// with the spaces around it trimmed.
+// checkChat accepts what the session's chat carries, as one line with the
+// spaces around it trimmed.
 func checkChat(text string) (string, error) {
-	text = strings.TrimSpace(text)
-	switch {
-	case text == "":
-		return "", fmt.Errorf("%w: empty chat line", errBadMessage)
-	case len(text) > maxChatBytes:
-		return "", fmt.Errorf("%w: chat line of %d bytes (at most %d)", errBadMessage, len(text), maxChatBytes)
-	}
-	for _, r := range text {
-		if r == utf8.RuneError || (unicode.IsControl(r) && r != '\t') || r == '\u2028' || r == '\u2029' {
-			return "", fmt.Errorf("%w: control character %U in a chat line", errBadMessage, r)
-		}
+	text, err := session.CheckChatLine(text)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", errBadMessage, err)
 	}
 	return text, nil
 }
