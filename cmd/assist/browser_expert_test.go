@@ -36,13 +36,7 @@ import (
 func TestBrowserExpert(t *testing.T) {
 	e2e(t)
 	t.Parallel()
-	root := lab.ModuleRoot(t)
-	if _, err := os.Stat(filepath.Join(root, "web", "expert", "assist.wasm.gz")); err != nil {
-		t.Skipf("the expert's web app is not built (run scripts/setup.sh): %v", err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "web", "node_modules", "@novnc", "novnc", "core", "rfb.js")); err != nil {
-		t.Skipf("noVNC is not installed (run scripts/setup.sh): %v", err)
-	}
+	needExpertApp(t)
 	d := newConsentDesktop(t)
 	srv := startServe(t, t.TempDir())
 	nov := startBrowserNovice(t, d.Display, srv)
@@ -86,8 +80,11 @@ func TestBrowserExpert(t *testing.T) {
 	if hash := bxEval[string](t, ctx, `location.hash`); hash != "" {
 		t.Errorf("the code stays in the address bar: %q", hash)
 	}
-	if path := bxEval[string](t, ctx, `window.assistExpertPage.path`); path != "" && path != "direct" && path != "punched" {
-		t.Errorf("path %q on loopback, want direct (or punched, for a peer-reflexive candidate)", path)
+	// Both ends are on this machine: no NAT in between, whichever pair
+	// ICE selects (see web/expert/path.js).
+	bxWait(t, ctx, `window.assistExpertPage.path !== ""`)
+	if path, pair := bxEval[string](t, ctx, `window.assistExpertPage.path`), bxEval[string](t, ctx, `window.assistExpertPage.pathPair`); path != "direct" {
+		t.Errorf("path %q (candidates %s) on loopback, want direct", path, pair)
 	}
 
 	t.Run("nothing before consent", func(t *testing.T) {
@@ -108,8 +105,8 @@ func TestBrowserExpert(t *testing.T) {
 		if !bxEval[bool](t, ctx, `window.assistExpertPage.viewOnly`) {
 			t.Error("noVNC sends input while only viewing")
 		}
-		if path := bxText(t, ctx, "path"); !strings.HasPrefix(path, "Path: ") {
-			t.Errorf("the page shows path %q", path)
+		if path := bxText(t, ctx, "path"); path != "Path: direct" {
+			t.Errorf("the page shows path %q, want Path: direct", path)
 		}
 	})
 
@@ -151,6 +148,18 @@ func TestBrowserExpert(t *testing.T) {
 		}
 	}
 	stop(t, nov.LineProc, "assist invite")
+}
+
+// needExpertApp skips t unless the expert's web app is built, with noVNC.
+func needExpertApp(t *testing.T) {
+	t.Helper()
+	root := lab.ModuleRoot(t)
+	if _, err := os.Stat(filepath.Join(root, "web", "expert", "assist.wasm.gz")); err != nil {
+		t.Skipf("the expert's web app is not built (run scripts/setup.sh): %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "web", "node_modules", "@novnc", "novnc", "core", "rfb.js")); err != nil {
+		t.Skipf("noVNC is not installed (run scripts/setup.sh): %v", err)
+	}
 }
 
 // startBrowserNovice runs `assist invite --server` asking the novice for

@@ -8,7 +8,14 @@
 //           "controlling", "ended"), once in a session
 //   rfb:    "none" | "connecting" | "connected" | "disconnected"
 //   path:   "direct", "punched", "relay-udp", "relay-tcp", "relay-tls" or ""
-//   error:  {kind, message} of the last failure, or null
+//   pathPair: the selected pair's candidate types, as the browser has them
+//           and as path.js reduced them ("srflx>host/host"), for a test
+//           that wants to know why
+//   error:  {kind, message} of the last failure, or null; kind "lost" when
+//           the connection to the other computer was lost in a session
+//   endReason: why the last session ended, as the novice's side said
+//   interrupted: the network path is down in a session (ICE disconnected)
+//   canReconnect: the Reconnect button is offered
 //   chatLines, viewOnly
 import RFB from './novnc/core/rfb.js';
 import { Signalling, SignalError, RemoteCandidates, parseSignal, encodeCandidate } from './signal.js';
@@ -17,6 +24,9 @@ import { DisplayChannel } from './channel.js';
 
 // connectTimeout bounds everything from join to an authenticated session.
 const connectTimeout = 45000;
+// pathEvery is how often the path is read again in a session: ICE may
+// switch pairs, and a peer-reflexive candidate becomes the signalled one.
+const pathEvery = 5000;
 
 const el = (id) => document.querySelector(`[data-testid="${id}"]`);
 
@@ -27,7 +37,9 @@ const labels = {
   viewing: 'Viewing',
   'control-asked': 'Asking for control…',
   controlling: 'You have control',
+  interrupted: 'Connection interrupted…',
   ended: 'Session ended',
+  lost: 'Connection lost',
   failed: 'Not connected',
 };
 
@@ -36,7 +48,11 @@ const status = {
   state: '',
   rfb: 'none',
   path: '',
+  pathPair: '',
   error: null,
+  endReason: '',
+  interrupted: false,
+  canReconnect: false,
   chatLines: 0,
   get viewOnly() { return rfb ? rfb.viewOnly : true; },
 };
@@ -45,50 +61,76 @@ window.assistExpertPage = status;
 let attempt = null; // the current connection: {sig, pc, session, ...}
 let rfb = null;
 let askPending = false;
+// lastJoin is the code and name of the last attempt, for Reconnect. It is
+// kept in memory only: the code's words are a secret.
+let lastJoin = null;
 
 // ---- Advice for every way joining can fail.
 
-const serverErrors = {
-  unknown: ['No invitation has this code.', 'Check the number at the start of the code with the person who gave it to you.'],
-  expired: ['This invitation has expired.', 'Ask the other person for a new code.'],
-  offline: ['The other computer is not connected to the server right now.', 'Ask the other person to check that Assist is still waiting for you, then try again.'],
-  busy: ['Another expert is connected to this invitation.', 'Try again when they have left.'],
-  'rate-limited': ['The server is receiving too many requests from you.', 'Wait a minute, then try again.'],
-};
+// Each entry: [message, hint, whether trying the same code again may
+// work]. Maps, not objects: a code from the server must not find
+// Object.prototype's members.
+const serverErrors = new Map([
+  ['unknown', ['No invitation has this code.', 'Check the number at the start of the code with the person who gave it to you.', false]],
+  ['expired', ['This invitation has expired.', 'Ask the other person for a new code.', false]],
+  ['offline', ['The other computer is not connected to the server right now.', 'Ask the other person to check that Assist is still waiting for you, then try again.', true]],
+  ['busy', ['Another expert is connected to this invitation.', 'Try again when they have left.', true]],
+  ['rate-limited', ['The server is receiving too many requests from you.', 'Wait a minute, then try again.', true]],
+]);
 
-const handshakeErrors = {
-  'bad-code': ['That is not a code.', ''],
-  'wrong-password': ['Wrong code.', 'Check the two words with the person who gave you the code, then try again. After a few wrong tries the code stops working.'],
-  'unknown-invitation': ['The other computer is not serving this code any more.', 'Ask for a new code.'],
-  version: ['The other computer runs an incompatible version of Assist.', 'Ask the other person to update Assist.'],
-  'not-assist': ['The other end does not speak Assist.', 'Check the code and the server address.'],
-  unreachable: ['Could not connect to the other computer.', 'Check that it is still waiting, then try again. A firewall may block the connection.'],
-};
+const handshakeErrors = new Map([
+  ['bad-code', ['That is not a code.', '', false]],
+  ['no-name', ['Enter your name first.', 'The other person sees it before they decide whether to let you in.', false]],
+  ['wrong-password', ['Wrong code.', 'Check the two words with the person who gave you the code, then try again. After a few wrong tries the code stops working.', false]],
+  ['unknown-invitation', ['The other computer is not serving this code any more.', 'Ask for a new code.', false]],
+  ['version', ['The other computer runs an incompatible version of Assist.', 'Ask the other person to update Assist.', false]],
+  ['not-assist', ['The other end does not speak Assist.', 'Check the code and the server address.', false]],
+  ['unreachable', ['Could not connect to the other computer.', 'Check that it is still waiting, then Reconnect. A firewall may block the connection.', true]],
+  ['ice-failed', ['Could not reach the other computer: no network path between you worked.', 'Reconnect to try again. If it keeps failing, a firewall blocks the connection and the server offers no relay that gets through.', true]],
+  ['lost', ['The connection to the other computer was lost.', 'Reconnect once it is back; the other person will be asked again.', true]],
+]);
 
+// describe turns a failure into {kind, text: [message, hint], retry}.
 function describe(err) {
   if (err instanceof SignalError) {
     if (err.code === 'bye') {
-      if (err.reason === 'auth-failed') return { kind: 'wrong-password', text: handshakeErrors['wrong-password'] };
+      if (err.reason === 'auth-failed') return { kind: 'wrong-password', text: handshakeErrors.get('wrong-password'), retry: false };
       const why = err.reason ? ` (${err.reason})` : '';
-      return { kind: 'bye', text: [`The other computer ended the attempt${why}.`, 'Try again, or ask for a new code.'] };
+      return { kind: 'bye', text: [`The other computer ended the attempt${why}.`, 'Reconnect to try again, or ask for a new code.'], retry: true };
     }
-    if (err.code === 'closed') return { kind: 'server', text: [`${err.message[0].toUpperCase()}${err.message.slice(1)}.`, 'Check your network connection, then reload this page.'] };
-    if (err.code === 'malformed') return { kind: 'signalling', text: [`Bad signalling from the server: ${err.message}.`, 'Try again; if it keeps happening, the server is broken.'] };
-    const t = serverErrors[err.code] || [`The server refused: ${err.message || err.code}.`, 'Try again later.'];
-    return { kind: err.code, text: t };
+    if (err.code === 'peer-left') return { kind: 'bye', text: ['The other computer left the server during the attempt.', 'Ask the other person to check that Assist is still waiting for you, then Reconnect.'], retry: true };
+    if (err.code === 'closed') return { kind: 'server', text: [`${err.message[0].toUpperCase()}${err.message.slice(1)}.`, 'Check your network connection, then Reconnect.'], retry: true };
+    if (err.code === 'malformed') return { kind: 'signalling', text: [`Bad signalling from the server: ${err.message}.`, 'Try again; if it keeps happening, the server is broken.'], retry: true };
+    const t = serverErrors.get(err.code);
+    if (t) return { kind: err.code, text: t, retry: t[2] };
+    return { kind: 'server-error', text: [`The server refused: ${err.message || err.code}.`, 'Try again later.'], retry: true };
   }
-  const t = handshakeErrors[err.kind];
-  if (t) return { kind: err.kind, text: err.kind === 'bad-code' ? [err.message.replace(/^invitation: not a short code: /, ''), ''] : t };
-  return { kind: 'failed', text: [`Could not connect: ${err.message || err}.`, 'Try again.'] };
+  const t = handshakeErrors.get(err.kind);
+  if (t && err.kind === 'lost' && err.message) {
+    return { kind: 'lost', text: [`The connection to the other computer was lost: ${err.message}.`, t[1]], retry: true };
+  }
+  if (t) {
+    const text = err.kind === 'bad-code' ? [String(err.message).replace(/^invitation: not a short code: /, ''), ''] : t;
+    return { kind: err.kind, text, retry: t[2] };
+  }
+  return { kind: 'failed', text: [`Could not connect: ${err.message || err}.`, 'Try again.'], retry: true };
+}
+
+// showBanner shows a failure (tone "error") or news that needs no fixing
+// (tone "notice": the session ended, the connection is interrupted).
+function showBanner(kind, message, hint, tone = 'error') {
+  const banner = el('error');
+  banner.dataset.kind = kind;
+  banner.dataset.tone = tone;
+  banner.setAttribute('role', tone === 'error' ? 'alert' : 'status');
+  el('error-message').textContent = message;
+  el('error-hint').textContent = hint;
+  banner.hidden = false;
 }
 
 function showError(kind, message, hint) {
   status.error = { kind, message };
-  const banner = el('error');
-  banner.dataset.kind = kind;
-  el('error-message').textContent = message;
-  el('error-hint').textContent = hint;
-  banner.hidden = false;
+  showBanner(kind, message, hint);
 }
 
 function hideError() {
@@ -97,8 +139,21 @@ function hideError() {
 
 // ---- The controls.
 
+// badgeState is what the state badge shows.
+function badgeState() {
+  switch (status.phase) {
+    case 'session':
+      return status.interrupted ? 'interrupted' : status.state;
+    case 'ended':
+      return status.error && status.error.kind === 'lost' ? 'lost' : 'ended';
+    case 'connecting':
+      return 'connecting';
+  }
+  return 'idle';
+}
+
 function update() {
-  const s = status.phase === 'session' ? status.state : status.phase === 'ended' ? 'ended' : status.phase === 'connecting' ? 'connecting' : 'idle';
+  const s = badgeState();
   const badge = el('state');
   badge.textContent = labels[s] || s;
   badge.dataset.state = s;
@@ -113,7 +168,10 @@ function update() {
   const joinable = status.phase === 'ready' || status.phase === 'ended' || status.phase === 'failed';
   el('code').disabled = !joinable;
   el('connect').disabled = !joinable;
-  el('path').hidden = !status.path;
+  const reconnect = el('reconnect');
+  reconnect.hidden = !(joinable && status.canReconnect && lastJoin);
+  reconnect.disabled = reconnect.hidden;
+  el('path').hidden = !status.path || status.phase !== 'session';
   el('path').textContent = status.path ? `Path: ${status.path}` : '';
   if (rfb) {
     // The novice's consent gate drops input anyway unless control was
@@ -222,10 +280,21 @@ function onSessionEvent(a, ev) {
       addChat('Them', ev.text);
       break;
     case 'ended':
-      status.state = 'ended';
-      finish(a, `Session ended${ev.reason ? ': ' + ev.reason : ''}.`);
+      ended(a, ev.reason);
       break;
   }
+  update();
+}
+
+// ended: the novice's side ended the session (or the session layer lost
+// the data channel), and said why.
+function ended(a, reason) {
+  if (attempt !== a) return;
+  status.endReason = reason || '';
+  const note = `Session ended${reason ? ': ' + reason : ''}.`;
+  finish(a, note);
+  status.canReconnect = true;
+  showBanner('ended', note, 'Reconnect if the other person still wants your help: they will be asked again.', 'notice');
   update();
 }
 
@@ -234,30 +303,112 @@ function finish(a, note) {
   if (attempt !== a) return;
   attempt = null;
   clearTimeout(a.timer);
-  clearInterval(a.pathTimer);
+  clearTimeout(a.pathTimer);
   closeDisplay();
   a.sig.close();
   if (a.pc) a.pc.close();
+  status.interrupted = false;
   if (status.phase === 'session') {
     status.phase = 'ended';
+    status.state = 'ended';
     progress(note || 'Session ended.');
     addNote(note || 'Session ended.');
   }
   update();
 }
 
-// fail ends a connection attempt with advice.
+// fail ends a connection attempt, or a session, with advice.
 function fail(a, err) {
   if (attempt !== a) return;
   const d = describe(err);
   showError(d.kind, d.text[0], d.text[1]);
   const wasSession = status.phase === 'session';
-  finish(a);
+  finish(a, wasSession ? d.text[0] : undefined);
   if (!wasSession) {
     status.phase = 'failed';
     progress('');
   }
+  status.canReconnect = d.retry;
   update();
+}
+
+// ---- The network path during a session.
+//
+// The page cannot restart ICE (the command-line expert can), so a session
+// whose path is gone ends, with Reconnect offered. Two things tell it is
+// gone: the browser's ICE giving up ("failed", some 15 seconds after the
+// last packet), or, sooner, the path going quiet ("disconnected", a few
+// seconds) after the server said the novice's agent left it too: a
+// computer that lost both is down, or its Assist stopped.
+
+function lost(a, why) {
+  fail(a, { kind: 'lost', message: why });
+}
+
+function onConnectionState(a) {
+  if (attempt !== a) return;
+  const state = a.pc.connectionState;
+  if (!a.session) {
+    if (state === 'failed') fail(a, { kind: 'ice-failed', message: 'ICE failed' });
+    return;
+  }
+  switch (state) {
+    case 'failed':
+      lost(a, 'no packet came through for a while');
+      return;
+    case 'disconnected':
+      if (a.peerLeft) {
+        lost(a, 'its Assist stopped, or it lost its network');
+        return;
+      }
+      if (!status.interrupted) {
+        status.interrupted = true;
+        showBanner('interrupted', 'The connection to the other computer is interrupted.', 'Waiting for it to come back…', 'notice');
+        addNote('The connection is interrupted.');
+      }
+      break;
+    case 'connected':
+      if (status.interrupted) {
+        status.interrupted = false;
+        hideError();
+        addNote('The connection is back.');
+        refreshPath(a);
+      }
+      break;
+  }
+  update();
+}
+
+// onSignalEnd: the server, or the novice through it, ended the pairing,
+// or our connection to the server broke.
+function onSignalEnd(a, err) {
+  if (attempt !== a) return;
+  if (!a.session) {
+    fail(a, err);
+    return;
+  }
+  // Once authenticated the session has its own channel: the server going
+  // away does not end it, nor does the novice's agent losing the server
+  // while the path between us still works. (When the novice ends the
+  // session, its "bye" follows the session's own end.)
+  if (err.code === 'peer-left') {
+    a.peerLeft = true;
+    if (a.pc.connectionState === 'disconnected' || a.pc.connectionState === 'failed') {
+      lost(a, 'its Assist stopped, or it lost its network');
+    }
+  }
+}
+
+async function refreshPath(a) {
+  try {
+    const p = await connectionPath(a.pc, a.remote.list);
+    if (attempt !== a || !p) return;
+    status.path = p.path;
+    status.pathPair = p.pair;
+    update();
+  } catch {
+    // Statistics are best effort.
+  }
 }
 
 // ---- Connecting.
@@ -269,31 +420,34 @@ function signalURL() {
 }
 
 async function connect(code, name) {
+  if (attempt) return;
   hideError();
   status.error = null;
+  status.endReason = '';
+  status.canReconnect = false;
   const parsed = window.assistExpert.parseCode(code);
-  if (parsed.error) {
-    const d = describe(parsed.error);
+  if (parsed.error || name === '') {
+    const d = describe(parsed.error || { kind: 'no-name' });
     showError(d.kind, d.text[0], d.text[1]);
     status.phase = 'failed';
     update();
+    el(parsed.error ? 'code' : 'name').focus();
     return;
   }
-  const a = { sig: new Signalling(signalURL()), pc: null, session: null, timer: 0, pathTimer: 0, remote: new RemoteCandidates() };
+  lastJoin = { code, name };
+  const a = { sig: new Signalling(signalURL()), pc: null, session: null, timer: 0, pathTimer: 0, remote: new RemoteCandidates(), peerLeft: false };
   attempt = a;
   status.phase = 'connecting';
   status.state = '';
   status.path = '';
+  status.pathPair = '';
+  status.interrupted = false;
   status.rfb = 'none';
   el('chat-log').replaceChildren();
   status.chatLines = 0;
   update();
   a.timer = setTimeout(() => fail(a, { kind: 'unreachable', message: 'timed out' }), connectTimeout);
-  a.sig.onEnd = (err) => {
-    // Once authenticated the session has its own channel: the server
-    // going away does not end it.
-    if (!a.session) fail(a, err);
-  };
+  a.sig.onEnd = (err) => onSignalEnd(a, err);
   try {
     progress('Looking for the other computer…');
     const paired = await a.sig.join(parsed.lookup);
@@ -321,14 +475,16 @@ async function setUpPeer(a, paired, code, name) {
       a.sig.relay(encodeCandidate(ev.candidate));
     }
   });
-  pc.addEventListener('connectionstatechange', () => {
-    if (pc.connectionState === 'failed') {
-      fail(a, { kind: 'unreachable', message: 'ICE or DTLS failed' });
-    }
-  });
+  pc.addEventListener('connectionstatechange', () => onConnectionState(a));
   a.sig.onRelay = async (data) => {
     try {
       const m = parseSignal(data);
+      if (a.session) {
+        // Late candidates are welcome; nothing else is expected once
+        // authenticated, and a bad message must not end a session that
+        // works: the signalling is untrusted.
+        if (m.type !== 'candidate' && m.type !== 'end-of-candidates') throw new SignalError('malformed', `unexpected ${m.type} in a session`);
+      }
       switch (m.type) {
         case 'answer':
           if (haveAnswer) throw new SignalError('malformed', 'a second answer');
@@ -349,7 +505,12 @@ async function setUpPeer(a, paired, code, name) {
           throw new SignalError('malformed', `unexpected ${m.type}`);
       }
     } catch (e) {
-      fail(a, e instanceof SignalError ? e : new SignalError('malformed', e.message));
+      const err = e instanceof SignalError ? e : new SignalError('malformed', e.message);
+      if (a.session) {
+        console.warn(`signalling ignored: ${err.message}`);
+        return;
+      }
+      fail(a, err);
     }
   };
   const opened = new Promise((resolve) => {
@@ -382,16 +543,20 @@ async function setUpPeer(a, paired, code, name) {
   progress('');
   addNote('Connected. The other person decides what you may see and do.');
   update();
-  const refreshPath = async () => {
-    try {
-      status.path = await connectionPath(pc, a.remote.hosts);
-      update();
-    } catch {
-      // Statistics are best effort.
-    }
+  // The path right away, again soon (ICE often settles on a better pair
+  // within a second or two, and a peer-reflexive candidate becomes the
+  // signalled one), on every change of pair, and now and then.
+  const ice = pc.sctp && pc.sctp.transport && pc.sctp.transport.iceTransport;
+  if (ice) ice.addEventListener('selectedcandidatepairchange', () => refreshPath(a));
+  let delay = 500;
+  const tick = () => {
+    refreshPath(a);
+    delay = Math.min(delay * 2, pathEvery);
+    a.pathTimer = setTimeout(tick, delay);
   };
-  refreshPath();
-  a.pathTimer = setInterval(refreshPath, 5000);
+  tick();
+  // The server may already have said the novice's agent left it.
+  onConnectionState(a);
 }
 
 // ---- Wiring.
@@ -405,6 +570,12 @@ el('join-form').addEventListener('submit', (e) => {
     // Storage may be off; the name is a convenience.
   }
   connect(el('code').value, name);
+});
+
+// Reconnect joins again with the code and name of the last attempt: after
+// a failure that trying again may fix, or after a session ended.
+el('reconnect').addEventListener('click', () => {
+  if (lastJoin) connect(lastJoin.code, lastJoin.name);
 });
 
 el('request-control').addEventListener('click', () => {
@@ -422,7 +593,13 @@ el('leave').addEventListener('click', () => {
   const a = attempt;
   if (!a) return;
   if (a.session) {
-    a.session.leave().finally(() => finish(a, 'You left the session.'));
+    a.session.leave().finally(() => {
+      if (attempt !== a) return;
+      finish(a, 'You left the session.');
+      status.canReconnect = true;
+      showBanner('left', 'You left the session.', 'Reconnect to ask to join again.', 'notice');
+      update();
+    });
   } else {
     finish(a);
     status.phase = 'ready';
@@ -482,8 +659,16 @@ async function load() {
   status.phase = 'ready';
   progress('');
   update();
-  if (fromURL) connect(fromURL, el('name').value.trim());
-  else el('code').focus();
+  const name = el('name').value.trim();
+  if (fromURL && name !== '') {
+    connect(fromURL, name);
+  } else if (fromURL) {
+    // The other person sees the name before deciding: ask for it first.
+    progress('Enter your name, then Connect.');
+    el('name').focus();
+  } else {
+    el('code').focus();
+  }
 }
 
 update();

@@ -3,33 +3,74 @@
 // relayed inside it): join the novice's look-up id, then carry WebRTC's
 // offer, answer and candidates, each as rtc's JSON in base64, in the
 // server's "relay" messages.
+//
+// Everything here comes from the network and is untrusted: the server and
+// the peer may send anything. Parsers are strict (known types, only their
+// fields, of the right JSON types, bounded sizes) and throw SignalError with
+// a message that says what was wrong. No DOM: node's test runner imports
+// this module as it is (signal.test.mjs).
 
-// Bounds, as transport/rtc sets them: what the peer may make us parse.
-const maxMessage = 64 << 10;
-const maxSDP = 32 << 10;
-const maxCandidate = 1 << 10;
-const maxRemoteCandidates = 64;
+// Bounds, as transport/rtc and package server set them. Sizes are in bytes
+// of UTF-8, as the Go ends count them.
+export const limits = Object.freeze({
+  // maxServerMessage bounds one message from the server: a relayed rtc
+  // message (64 KiB) in base64, wrapped.
+  maxServerMessage: 96 << 10,
+  maxMessage: 64 << 10,
+  maxSDP: 32 << 10,
+  maxCandidate: 1 << 10,
+  maxSDPMid: 32,
+  maxRemoteCandidates: 64,
+  maxSession: 64,
+  maxReason: 256,
+  maxErrorCode: 32,
+  maxErrorMessage: 512,
+  maxICEServers: 8,
+  maxICEURLs: 8,
+  maxICEField: 512,
+});
 
 // SignalError is a failure of the server or of the signalling: code is the
 // server's error code ("unknown", "offline", ...), "bye" when the novice's
-// side ended the attempt (reason says why), "closed" when the connection to
+// side ended the attempt (reason says why), "peer-left" when the novice's
+// agent lost its connection to the server, "closed" when our connection to
 // the server was lost, or "malformed" for a message we refuse.
 export class SignalError extends Error {
   constructor(code, message, reason = '') {
     super(message);
+    this.name = 'SignalError';
     this.code = code;
     this.reason = reason;
   }
 }
 
+function malformed(message) {
+  return new SignalError('malformed', message);
+}
+
+const encoder = new TextEncoder();
+
+function byteLength(s) {
+  return encoder.encode(s).length;
+}
+
+// clip shortens text from the network for an error message.
+function clip(s, n = 32) {
+  const t = String(s);
+  return t.length <= n ? t : `${t.slice(0, n)}...`;
+}
+
 function b64encode(text) {
-  const bytes = new TextEncoder().encode(text);
+  const bytes = encoder.encode(text);
   let bin = '';
   for (const b of bytes) bin += String.fromCharCode(b);
   return btoa(bin);
 }
 
+// b64decode decodes standard base64 (as Go's encoding/json writes []byte)
+// into UTF-8 text; it throws on anything else.
 function b64decode(s) {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s) || s.length % 4 !== 0) throw new Error('not base64');
   const bin = atob(s);
   const bytes = Uint8Array.from(bin, (c) => c.charCodeAt(0));
   return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
@@ -41,48 +82,86 @@ function noControl(s) {
   return !/[\u0000-\u001f\u007f]/.test(s);
 }
 
-// parseSignal reads one relayed rtc message strictly, as rtc's parseSignal
-// does: known type, only its fields, bounded sizes. It throws SignalError.
-export function parseSignal(data) {
-  if (typeof data !== 'string' || data.length > maxMessage * 2) {
-    throw new SignalError('malformed', 'relayed data is not a base64 string');
+// isObject: a JSON object (not null, not an array).
+function isObject(v) {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+// checkFields refuses members a message of its type does not have, and
+// missing required ones. fields maps each member to whether it is
+// required. (JSON.parse keeps "__proto__" as an own member, so it is
+// refused like any unknown one.)
+function checkFields(m, what, fields) {
+  for (const k of Object.keys(m)) {
+    if (!Object.hasOwn(fields, k)) throw malformed(`${what} carries an unknown field ${clip(k)}`);
   }
+  for (const [k, required] of Object.entries(fields)) {
+    if (required && !Object.hasOwn(m, k)) throw malformed(`${what} has no ${k}`);
+  }
+}
+
+// parseJSONObject parses text that must hold one JSON object.
+function parseJSONObject(text, what) {
   let m;
   try {
-    m = JSON.parse(b64decode(data));
+    m = JSON.parse(text);
   } catch {
-    throw new SignalError('malformed', 'relayed data is not base64 JSON');
+    throw malformed(`${what} is not JSON`);
   }
-  if (m === null || typeof m !== 'object' || Array.isArray(m)) {
-    throw new SignalError('malformed', 'relayed message is not an object');
+  if (!isObject(m)) throw malformed(`${what} is not a JSON object`);
+  return m;
+}
+
+// The fields of each relayed rtc message (true: required).
+const signalFields = new Map([
+  ['offer', { type: true, sdp: true }],
+  ['answer', { type: true, sdp: true }],
+  ['candidate', { type: true, candidate: true, sdpMid: false, sdpMLineIndex: false }],
+  ['end-of-candidates', { type: true }],
+]);
+
+// parseSignal reads one relayed rtc message strictly, as rtc's parseSignal
+// does: standard base64 of one JSON object, known type, only its fields,
+// bounded sizes. It throws SignalError("malformed").
+export function parseSignal(data) {
+  if (typeof data !== 'string') throw malformed('relayed data is not a base64 string');
+  if (data.length > Math.ceil(limits.maxMessage / 3) * 4) {
+    throw malformed(`relayed message is over ${limits.maxMessage} bytes`);
   }
-  const allowed = {
-    offer: ['type', 'sdp'],
-    answer: ['type', 'sdp'],
-    candidate: ['type', 'candidate', 'sdpMid', 'sdpMLineIndex'],
-    'end-of-candidates': ['type'],
-  }[m.type];
-  if (!allowed) throw new SignalError('malformed', `unknown message type ${String(m.type).slice(0, 32)}`);
-  for (const k of Object.keys(m)) {
-    if (!allowed.includes(k)) throw new SignalError('malformed', `${m.type} carries field ${k.slice(0, 32)}`);
+  let text;
+  try {
+    text = b64decode(data);
+  } catch {
+    throw malformed('relayed data is not base64 of UTF-8 text');
   }
+  const m = parseJSONObject(text, 'relayed message');
+  if (typeof m.type !== 'string') throw malformed('relayed message has no type');
+  const fields = signalFields.get(m.type);
+  if (!fields) throw malformed(`unknown relayed message type ${clip(m.type)}`);
+  checkFields(m, m.type, fields);
   if (m.type === 'offer' || m.type === 'answer') {
-    if (typeof m.sdp !== 'string' || !m.sdp.startsWith('v=0') || m.sdp.length > maxSDP) {
-      throw new SignalError('malformed', `bad ${m.type} sdp`);
-    }
+    if (typeof m.sdp !== 'string' || !m.sdp.startsWith('v=0')) throw malformed(`${m.type}: sdp does not start with v=0`);
+    if (byteLength(m.sdp) > limits.maxSDP) throw malformed(`${m.type}: sdp is over ${limits.maxSDP} bytes`);
   }
   if (m.type === 'candidate') {
-    if (typeof m.candidate !== 'string' || m.candidate === '' || m.candidate.length > maxCandidate || !noControl(m.candidate)) {
-      throw new SignalError('malformed', 'bad candidate');
+    if (typeof m.candidate !== 'string' || m.candidate === '') throw malformed('empty candidate');
+    if (byteLength(m.candidate) > limits.maxCandidate) throw malformed(`candidate is over ${limits.maxCandidate} bytes`);
+    if (!noControl(m.candidate)) throw malformed('candidate holds a control character');
+    if (Object.hasOwn(m, 'sdpMid')) {
+      if (typeof m.sdpMid !== 'string') throw malformed('sdpMid is not a string');
+      if (byteLength(m.sdpMid) > limits.maxSDPMid) throw malformed(`sdpMid is over ${limits.maxSDPMid} bytes`);
+      if (!noControl(m.sdpMid)) throw malformed('sdpMid holds a control character');
     }
-    if ('sdpMid' in m && (typeof m.sdpMid !== 'string' || m.sdpMid.length > 32 || !noControl(m.sdpMid))) {
-      throw new SignalError('malformed', 'bad sdpMid');
-    }
-    if ('sdpMLineIndex' in m && !(Number.isInteger(m.sdpMLineIndex) && m.sdpMLineIndex >= 0 && m.sdpMLineIndex < 65536)) {
-      throw new SignalError('malformed', 'bad sdpMLineIndex');
+    if (Object.hasOwn(m, 'sdpMLineIndex') && !(Number.isInteger(m.sdpMLineIndex) && m.sdpMLineIndex >= 0 && m.sdpMLineIndex < 65536)) {
+      throw malformed('sdpMLineIndex is not an integer from 0 to 65535');
     }
   }
   return m;
+}
+
+// encodeSignal turns an rtc message into the "data" of a relay message.
+export function encodeSignal(msg) {
+  return b64encode(JSON.stringify(msg));
 }
 
 // encodeCandidate turns a browser's RTCIceCandidate into rtc's message:
@@ -94,16 +173,98 @@ export function encodeCandidate(c) {
   return m;
 }
 
+// The fields of each server-to-expert message (true: required). The server
+// sends "registered" to novices only.
+const serverFields = new Map([
+  ['paired', { type: true, session: true, ice: true }],
+  ['relay', { type: true, data: true }],
+  ['bye', { type: true, reason: false }],
+  ['peer-left', { type: true }],
+  ['error', { type: true, code: true, message: false }],
+]);
+
+function boundedString(v, max, what) {
+  if (typeof v !== 'string') throw malformed(`${what} is not a string`);
+  if (byteLength(v) > max) throw malformed(`${what} is over ${max} bytes`);
+  if (!noControl(v)) throw malformed(`${what} holds a control character`);
+  return v;
+}
+
+// parseICEServers checks the server's list of STUN and TURN servers before
+// it reaches RTCPeerConnection (which throws on a bad one, with a message
+// about its own API). null, as Go encodes an empty list, is no servers.
+export function parseICEServers(ice) {
+  if (ice === null) return [];
+  if (!Array.isArray(ice)) throw malformed('the ICE server list is not an array');
+  if (ice.length > limits.maxICEServers) throw malformed(`more than ${limits.maxICEServers} ICE servers`);
+  return ice.map((s, i) => {
+    const what = `ICE server ${i}`;
+    if (!isObject(s)) throw malformed(`${what} is not an object`);
+    checkFields(s, what, { urls: true, username: false, credential: false });
+    const urls = typeof s.urls === 'string' ? [s.urls] : s.urls;
+    if (!Array.isArray(urls) || urls.length === 0 || urls.length > limits.maxICEURLs) {
+      throw malformed(`${what} has no list of 1 to ${limits.maxICEURLs} URLs`);
+    }
+    for (const u of urls) {
+      boundedString(u, limits.maxICEField, `${what}'s URL`);
+      if (!/^(stun|stuns|turn|turns):[^\s]+$/.test(u)) throw malformed(`${what}'s URL ${clip(u)} is not a stun: or turn: URL`);
+    }
+    const out = { urls: [...urls] };
+    if (Object.hasOwn(s, 'username')) out.username = boundedString(s.username, limits.maxICEField, `${what}'s username`);
+    if (Object.hasOwn(s, 'credential')) out.credential = boundedString(s.credential, limits.maxICEField, `${what}'s credential`);
+    return out;
+  });
+}
+
+// parseServerMessage reads one WebSocket message from the server strictly
+// and returns it with its fields checked: {type: "paired", session, ice},
+// {type: "relay", data}, {type: "bye", reason}, {type: "peer-left"} or
+// {type: "error", code, message}. It throws SignalError("malformed").
+export function parseServerMessage(data) {
+  if (typeof data !== 'string') throw malformed('the server sent a binary message');
+  if (data.length > limits.maxServerMessage || byteLength(data) > limits.maxServerMessage) {
+    throw malformed(`the server sent a message over ${limits.maxServerMessage} bytes`);
+  }
+  const m = parseJSONObject(data, 'server message');
+  if (typeof m.type !== 'string') throw malformed('server message has no type');
+  const fields = serverFields.get(m.type);
+  if (!fields) throw malformed(`unknown server message type ${clip(m.type)}`);
+  checkFields(m, m.type, fields);
+  switch (m.type) {
+    case 'paired': {
+      const session = boundedString(m.session, limits.maxSession, 'session');
+      if (session === '') throw malformed('empty session');
+      return { type: 'paired', session, ice: parseICEServers(m.ice) };
+    }
+    case 'relay':
+      // The rtc message inside is parsed by parseSignal.
+      return { type: 'relay', data: m.data };
+    case 'bye':
+      return { type: 'bye', reason: Object.hasOwn(m, 'reason') ? boundedString(m.reason, limits.maxReason, 'reason') : '' };
+    case 'peer-left':
+      return { type: 'peer-left' };
+    default: {
+      const code = boundedString(m.code, limits.maxErrorCode, 'error code');
+      if (!/^[a-z-]+$/.test(code)) throw malformed(`error code ${clip(code)} is not a word`);
+      const message = Object.hasOwn(m, 'message') ? boundedString(m.message, limits.maxErrorMessage, 'error message') : '';
+      return { type: 'error', code, message };
+    }
+  }
+}
+
 // Signalling is one WebSocket to the server's /v1/signal, from join to the
-// end of the session.
+// end of the session. WebSocketImpl is the WebSocket constructor, for
+// tests.
 export class Signalling {
-  constructor(url) {
+  constructor(url, WebSocketImpl = globalThis.WebSocket) {
     this._url = url;
+    this._WebSocket = WebSocketImpl;
     this._ws = null;
     this._session = '';
     this.onRelay = () => {};
     // onEnd(SignalError) is called once when the server or the peer ends
-    // the pairing, or the connection is lost.
+    // the pairing, the connection is lost, or the server sends a message
+    // we refuse.
     this.onEnd = () => {};
     this._ended = false;
   }
@@ -114,30 +275,39 @@ export class Signalling {
     return new Promise((resolve, reject) => {
       let ws;
       try {
-        ws = new WebSocket(this._url);
+        ws = new this._WebSocket(this._url);
       } catch (e) {
         reject(new SignalError('closed', `cannot reach the server: ${e.message}`));
         return;
       }
       this._ws = ws;
       let paired = false;
+      // refuse rejects a join still waiting, or ends a pairing, and
+      // closes the connection.
+      const refuse = (err) => {
+        if (!paired) reject(err);
+        this._end(err);
+        this.close();
+      };
       ws.addEventListener('open', () => ws.send(JSON.stringify({ type: 'join', id })));
       ws.addEventListener('message', (ev) => {
+        if (this._ended) return;
         let m;
         try {
-          m = JSON.parse(ev.data);
-        } catch {
+          m = parseServerMessage(ev.data);
+        } catch (e) {
+          refuse(e);
           return;
         }
-        if (!m || typeof m.type !== 'string') return;
         if (!paired) {
-          if (m.type === 'paired' && typeof m.session === 'string') {
+          if (m.type === 'paired') {
             paired = true;
             this._session = m.session;
-            resolve({ session: m.session, ice: Array.isArray(m.ice) ? m.ice : [] });
+            resolve({ session: m.session, ice: m.ice });
           } else if (m.type === 'error') {
-            reject(new SignalError(String(m.code || 'error'), String(m.message || '')));
-            this.close();
+            refuse(new SignalError(m.code, m.message));
+          } else {
+            refuse(malformed(`the server sent ${m.type} before pairing`));
           }
           return;
         }
@@ -146,19 +316,20 @@ export class Signalling {
             this.onRelay(m.data);
             break;
           case 'bye':
-            this._end(new SignalError('bye', 'the other computer ended the attempt', String(m.reason || '')));
+            this._end(new SignalError('bye', 'the other computer ended the attempt', m.reason));
             break;
           case 'peer-left':
-            this._end(new SignalError('bye', 'the other computer left the server'));
+            this._end(new SignalError('peer-left', 'the other computer lost its connection to the server'));
+            break;
+          case 'paired':
+            refuse(malformed('the server paired us twice'));
             break;
           // Errors once paired ("not-paired" after the peer left) change
           // nothing the page can act on.
         }
       });
       ws.addEventListener('close', () => {
-        if (!paired) {
-          reject(new SignalError('closed', 'could not reach the rendezvous server'));
-        }
+        if (!paired) reject(new SignalError('closed', 'could not reach the rendezvous server'));
         this._end(new SignalError('closed', 'lost the connection to the rendezvous server'));
       });
     });
@@ -172,8 +343,8 @@ export class Signalling {
 
   // relay sends one rtc message to the novice.
   relay(msg) {
-    if (!this._ws || this._ws.readyState !== WebSocket.OPEN) return;
-    this._ws.send(JSON.stringify({ type: 'relay', session: this._session, data: b64encode(JSON.stringify(msg)) }));
+    if (!this._ws || this._ws.readyState !== 1 /* OPEN */) return;
+    this._ws.send(JSON.stringify({ type: 'relay', session: this._session, data: encodeSignal(msg) }));
   }
 
   // close ends the pairing (the novice's agent then waits for the next
@@ -182,27 +353,53 @@ export class Signalling {
     this._ended = true;
     const ws = this._ws;
     if (!ws) return;
-    if (ws.readyState === WebSocket.OPEN && this._session) {
+    if (ws.readyState === 1 /* OPEN */ && this._session) {
       ws.send(JSON.stringify({ type: 'bye', session: this._session, reason: reason || 'the expert left' }));
     }
     ws.close(1000);
   }
 }
 
-// RemoteCandidates counts the peer's candidates and remembers its host
-// addresses, which tell a direct path from a punched one.
+// parseCandidateLine reads an ICE candidate line (RFC 8839: "candidate:"
+// foundation component transport priority address port "typ" type, then
+// "raddr" and "rport" for a reflexive or relayed one). It returns null for
+// a line it cannot read: the browser judges those.
+export function parseCandidateLine(line) {
+  if (typeof line !== 'string') return null;
+  const f = line.replace(/^candidate:/, '').trim().split(/\s+/);
+  if (f.length < 8 || f[6] !== 'typ') return null;
+  const port = Number(f[5]);
+  if (!/^[0-9]{1,5}$/.test(f[5]) || port > 65535) return null;
+  const c = { protocol: f[2].toLowerCase(), address: normalizeAddress(f[4]), port, type: f[7] };
+  for (let i = 8; i + 1 < f.length; i += 2) {
+    if (f[i] === 'raddr') c.relatedAddress = normalizeAddress(f[i + 1]);
+    if (f[i] === 'rport' && /^[0-9]{1,5}$/.test(f[i + 1])) c.relatedPort = Number(f[i + 1]);
+  }
+  return c;
+}
+
+// normalizeAddress makes addresses from candidate lines and from the
+// browser's statistics comparable: lower case, no IPv6 brackets.
+export function normalizeAddress(a) {
+  return typeof a === 'string' ? a.toLowerCase().replace(/^\[(.*)\]$/, '$1') : '';
+}
+
+// RemoteCandidates keeps the peer's signalled candidates, at most
+// maxRemoteCandidates (as rtc bounds them): they tell a direct path from
+// a punched one (see path.js).
 export class RemoteCandidates {
   constructor() {
     this.count = 0;
-    this.hosts = new Set();
+    this.list = [];
   }
 
+  // add records a candidate line; it throws SignalError past the bound.
   add(line) {
     this.count++;
-    if (this.count > maxRemoteCandidates) {
-      throw new SignalError('malformed', `more than ${maxRemoteCandidates} candidates`);
+    if (this.count > limits.maxRemoteCandidates) {
+      throw malformed(`more than ${limits.maxRemoteCandidates} candidates`);
     }
-    const f = line.replace(/^candidate:/, '').split(/\s+/);
-    if (f.length >= 8 && f[6] === 'typ' && f[7] === 'host') this.hosts.add(`${f[4]} ${f[5]}`);
+    const c = parseCandidateLine(line);
+    if (c) this.list.push(c);
   }
 }
