@@ -74,7 +74,7 @@ func TestBrowserExpert(t *testing.T) {
 	// The invitation URL connects at once; the name comes from the
 	// first attempt, remembered by the page.
 	bxRun(t, ctx, chromedp.Navigate("about:blank"), chromedp.Navigate(nov.BrowserURL))
-	nov.WaitLine(t, `^`+expertName+` connected from \S+ through the rendezvous server \(path \S+\)$`, lineTimeout)
+	nov.WaitLine(t, `^`+expertName+` connected from \S+ through the rendezvous server \(path direct\)$`, lineTimeout)
 	nov.WaitLine(t, `^`+expertName+` wants to see your screen\. Allow\? \[y/N\]$`, lineTimeout)
 	bxWait(t, ctx, `window.assistExpertPage.phase === "session" && window.assistExpertPage.state === "asking"`)
 	if hash := bxEval[string](t, ctx, `location.hash`); hash != "" {

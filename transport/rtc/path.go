@@ -38,24 +38,41 @@ func (c *Conn) Path() string {
 	if p == nil || p.Local == nil || p.Remote == nil {
 		return PathUnknown
 	}
-	remote := p.Remote.Typ
-	// A peer-reflexive candidate is the address the peer's checks came
-	// from; when that is one of the peer's host candidates (the check beat
-	// the signalling), it is a host candidate.
-	if remote == webrtc.ICECandidateTypePrflx && (linkLocal(p.Remote.Address) || c.remoteHosts != nil &&
-		c.remoteHosts.has(net.JoinHostPort(p.Remote.Address, strconv.Itoa(int(p.Remote.Port))))) {
-		remote = webrtc.ICECandidateTypeHost
-	}
-	return classifyPath(p.Local.Typ, remote, c.localRelayProtocol(p.Local))
+	return pairPath(p.Local, p.Remote, c.remoteHosts, c.localRelayProtocol(p.Local))
 }
 
-// linkLocal reports whether addr is a link-local address: one no router
-// forwards and no NAT rewrites, so a peer seen there is on our link. (pion
-// sends checks from IPv6 link-local addresses it does not signal.)
-func linkLocal(addr string) bool {
-	ip := net.ParseIP(addr)
-	return ip != nil && (ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast())
+// pairPath names the path of a selected pair. A reflexive candidate stands
+// for a NAT only when its address was rewritten: one at a link-local or
+// loopback address, at its own base (local), or at one of the peer's host
+// candidates (remote; a peer-reflexive one is where the peer's checks came
+// from, which beats the signalling of its host candidates) went through no
+// NAT and counts as a host candidate. Browsers on loopback, for one, offer a
+// server-reflexive 127.0.0.1.
+func pairPath(local, remote *webrtc.ICECandidate, remoteHosts *hostSet, relayProto string) string {
+	lt, rt := local.Typ, remote.Typ
+	if reflexive(lt) && (notTranslated(local.Address) ||
+		local.Address == local.RelatedAddress && local.Port == local.RelatedPort) {
+		lt = webrtc.ICECandidateTypeHost
+	}
+	if reflexive(rt) && (notTranslated(remote.Address) || remoteHosts != nil &&
+		remoteHosts.has(net.JoinHostPort(remote.Address, strconv.Itoa(int(remote.Port))))) {
+		rt = webrtc.ICECandidateTypeHost
+	}
+	return classifyPath(lt, rt, relayProto)
 }
+
+func reflexive(t webrtc.ICECandidateType) bool {
+	return t == webrtc.ICECandidateTypeSrflx || t == webrtc.ICECandidateTypePrflx
+}
+
+// notTranslated reports whether addr is one no NAT rewrites: loopback, or
+// link-local (no router forwards it; pion sends checks from IPv6
+// link-local addresses it does not signal).
+func notTranslated(addr string) bool {
+	ip := net.ParseIP(addr)
+	return ip != nil && (ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast())
+}
+
 
 // classifyPath names the path of a candidate pair; relayProto is the local
 // relay candidate's TURN transport ("udp", "tcp", "tls"), if it is one.
