@@ -73,7 +73,6 @@ func notTranslated(addr string) bool {
 	return ip != nil && (ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast())
 }
 
-
 // classifyPath names the path of a candidate pair; relayProto is the local
 // relay candidate's TURN transport ("udp", "tcp", "tls"), if it is one.
 func classifyPath(local, remote webrtc.ICECandidateType, relayProto string) string {
