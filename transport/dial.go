@@ -35,6 +35,15 @@ type DialConfig struct {
 	// HandshakeTimeout bounds the PAKE on one connection (default
 	// DefaultHandshakeTimeout).
 	HandshakeTimeout time.Duration
+	// BeforeAuth, if set, is called on a connection whose TLS handshake is
+	// complete, just before the hello that starts its password attempt,
+	// so that a caller racing several ways to the novice can let one
+	// attempt run at a time. It may block until ctx (Dial's) ends. If it
+	// returns an error, Dial closes the connection and returns at once
+	// with an error that wraps it. Otherwise Dial calls done exactly once with the attempt's
+	// outcome: nil when it authenticated, else the error (a
+	// *HandshakeError, or ctx's) before Dial moves on to another address.
+	BeforeAuth func(ctx context.Context) (done func(err error), err error)
 }
 
 // tlsAttempt is the outcome of TCP and TLS to one address.
@@ -67,6 +76,10 @@ type tlsAttempt struct {
 // ErrUnreachable. Errors are *HandshakeError values; test them with
 // errors.Is against the Err* variables. If ctx is cancelled Dial returns its
 // error; if ctx's deadline passes first, ErrUnreachable wrapping it.
+//
+// With cfg.BeforeAuth set, every PAKE also waits for the caller's
+// permission, so that one password attempt at a time runs across Dial and
+// the caller's other ways to the novice.
 func Dial(ctx context.Context, addrs []string, cfg DialConfig) (*Conn, error) {
 	if len(addrs) == 0 {
 		return nil, errors.New("transport: dial: the invitation has no address")
@@ -136,7 +149,14 @@ func Dial(ctx context.Context, addrs []string, cfg DialConfig) (*Conn, error) {
 			failures = append(failures, r.err)
 			continue
 		}
-		c, err := expertHandshake(ctx, r.conn, r.addr, &cfg)
+		c, err := authenticateOn(ctx, r, &cfg)
+		if errors.Is(err, errBeforeAuth) {
+			r.conn.Close()
+			if ctx.Err() != nil {
+				return nil, dialContextError(ctx, failures)
+			}
+			return nil, err
+		}
 		if err == nil {
 			log.Info("transport: authenticated", "path", c.Path())
 			return c, nil
@@ -152,6 +172,24 @@ func Dial(ctx context.Context, addrs []string, cfg DialConfig) (*Conn, error) {
 		failures = append(failures, err)
 	}
 	return nil, bestFailure(failures)
+}
+
+// errBeforeAuth marks an error of DialConfig.BeforeAuth.
+var errBeforeAuth = errors.New("transport: dial: not authenticating")
+
+// authenticateOn runs the handshake on r's connection, inside BeforeAuth's
+// turn if there is one.
+func authenticateOn(ctx context.Context, r tlsAttempt, cfg *DialConfig) (*Conn, error) {
+	if cfg.BeforeAuth == nil {
+		return expertHandshake(ctx, r.conn, r.addr, cfg)
+	}
+	done, err := cfg.BeforeAuth(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errBeforeAuth, err)
+	}
+	c, err := expertHandshake(ctx, r.conn, r.addr, cfg)
+	done(err)
+	return c, err
 }
 
 // dialContextError is Dial's error when its context ends.

@@ -154,6 +154,9 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 	if *file != "" {
 		fmt.Fprintf(stdout, "invitation: %s\n", *file)
 	}
+	// The same invitation as a link, for chat and e-mail: assist join
+	// takes it instead of the file. It holds no password.
+	fmt.Fprintf(stdout, "link: %s\n", inv.URL())
 	fmt.Fprintf(stdout, "expires: %s\n", inv.Expires.Local().Format(time.RFC3339))
 	fmt.Fprintf(stdout, "addresses: %s\n", strings.Join(addrs, " "))
 	if serverURL != "" {

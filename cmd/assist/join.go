@@ -36,7 +36,7 @@ func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	if len(positional) != 1 {
-		fmt.Fprintln(os.Stderr, "usage: assist join INVITATION|CODE [--password-file F] [--server URL] [--server-fingerprint sha256:HEX] [--rfb 127.0.0.1:PORT] [--no-browser] [--request-control]")
+		fmt.Fprintln(os.Stderr, "usage: assist join FILE|LINK|CODE [--password-file F] [--server URL] [--server-fingerprint sha256:HEX] [--rfb 127.0.0.1:PORT] [--no-browser] [--request-control]")
 		return errUsage
 	}
 	if err := checkLoopback(*rfbAddr); err != nil {
@@ -44,31 +44,29 @@ func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	start := time.Now()
 	var (
-		conn       net.Conn
-		novice     string // the novice's name, for the expert's eyes
-		path       string // for the "path:" line
-		endPairing = func() {}
-		// resumed delivers the path after each ICE restart (nil on the
-		// direct path).
-		resumed <-chan string
+		paths  []joinPath
+		novice string // the novice's name, for the expert's eyes
 	)
-	if code, ok := shortCode(positional[0]); ok {
+	target, err := parseJoinTarget(positional[0])
+	if err != nil {
+		return err
+	}
+	if target.isCode {
 		// A short code: only the rendezvous server can find the novice.
-		if *srv.url == "" {
+		// --server wins over the server of a browser link.
+		serverURL := *srv.url
+		if serverURL == "" {
+			serverURL = target.server
+		}
+		if serverURL == "" {
 			return errors.New("a short code needs the rendezvous server: pass --server URL (as the novice's assist invite shows), or set ASSIST_SERVER")
 		}
-		rc, end, err := joinViaServer(ctx, *srv.url, *srv.fingerprint, code.LookupID(), code.LookupID(),
-			invitation.NormalizePassword(code.Password()), *name)
-		if err != nil {
-			return err
-		}
-		conn, novice, path, endPairing, resumed = rc, "the novice", rc.Path(), end, rc.Resumed()
-		fmt.Fprintf(stdout, "connected to %s via the rendezvous server (%s)\n", novice, path)
+		code := target.code
+		novice = "the novice"
+		paths = append(paths, serverPath(serverURL, *srv.fingerprint, code.LookupID(), code.LookupID(),
+			invitation.NormalizePassword(code.Password()), *name))
 	} else {
-		inv, err := invitation.ReadFile(positional[0])
-		if err != nil {
-			return err
-		}
+		inv := target.inv
 		if err := inv.Validate(time.Now()); err != nil {
 			return err
 		}
@@ -81,40 +79,26 @@ func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 		if serverURL == "" {
 			serverURL = inv.Server
 		}
-		// Direct first, then the server: racing both would be quicker
-		// when the direct addresses are dead, but could spend two of the
-		// invitation's five attempts on one mistyped password. So the
-		// addresses get about 2 s when there is a server to fall back to,
-		// and the server is tried only if no address answered at all.
+		// The direct addresses and the server race (race.go); their
+		// password attempts take turns, so a mistyped password costs one
+		// attempt, not two.
 		if len(inv.Addrs) > 0 {
-			budget := 30 * time.Second
-			if serverURL != "" {
-				budget = 2 * time.Second
-			}
-			dctx, dcancel := context.WithTimeout(ctx, budget)
-			tc, err := transport.Dial(dctx, inv.Addrs, transport.DialConfig{
-				InvitationID: inv.ID, Password: password, Name: *name, Logger: slog.Default(),
-			})
-			dcancel()
-			switch {
-			case err == nil:
-				conn, path = tc, "direct"
-				fmt.Fprintf(stdout, "connected to %s via %s\n", novice, tc.Path())
-			case serverURL == "" || !errors.Is(err, transport.ErrUnreachable) || ctx.Err() != nil:
-				return err
-			default:
-				slog.Info("no address of the invitation answered; trying the rendezvous server", "server", serverURL, "err", err)
-			}
+			paths = append(paths, directPath(inv.Addrs, inv.ID, password, *name))
 		}
-		if conn == nil {
-			rc, end, err := joinViaServer(ctx, serverURL, *srv.fingerprint, inv.ID, inv.ID, password, *name)
-			if err != nil {
-				return err
-			}
-			conn, path, endPairing, resumed = rc, rc.Path(), end, rc.Resumed()
-			fmt.Fprintf(stdout, "connected to %s via the rendezvous server (%s)\n", novice, path)
+		if serverURL != "" {
+			paths = append(paths, serverPath(serverURL, *srv.fingerprint, inv.ID, inv.ID, password, *name))
 		}
 	}
+	j, err := racePaths(ctx, slog.Default(), paths)
+	if err != nil {
+		return err
+	}
+	conn, path, resumed := j.conn, j.path, j.resumed
+	endPairing := func() {}
+	if j.end != nil {
+		endPairing = j.end
+	}
+	fmt.Fprintf(stdout, "connected to %s via %s\n", novice, j.via)
 	defer endPairing()
 	slog.Info("authenticated", "novice", novice, "path", path, "after", time.Since(start).Round(time.Millisecond))
 	fmt.Fprintf(stdout, "path: %s\n", path)
@@ -195,6 +179,46 @@ func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 }
 
+// directBudget bounds the direct path: TCP and TLS on each address (at most
+// transport.DefaultPerAddressTimeout each, all at once) and the PAKE.
+const directBudget = 30 * time.Second
+
+// directPath is the way to the novice through the invitation's addresses.
+func directPath(addrs []string, invitationID, password, name string) joinPath {
+	return joinPath{
+		name: "direct",
+		what: "the invitation's addresses",
+		dial: func(ctx context.Context, beforeAuth authHook) (*joined, error) {
+			ctx, cancel := context.WithTimeout(ctx, directBudget)
+			defer cancel()
+			tc, err := transport.Dial(ctx, addrs, transport.DialConfig{
+				InvitationID: invitationID, Password: password, Name: name, Logger: slog.Default(),
+				BeforeAuth: beforeAuth,
+			})
+			if err != nil {
+				return nil, err
+			}
+			return &joined{conn: tc, via: tc.Path(), path: "direct"}, nil
+		},
+	}
+}
+
+// serverPath is the way to the novice through the rendezvous server.
+func serverPath(serverURL, fingerprint, lookupID, invitationID, password, name string) joinPath {
+	return joinPath{
+		name: "server",
+		what: "the rendezvous server",
+		dial: func(ctx context.Context, beforeAuth authHook) (*joined, error) {
+			rc, end, err := joinViaServer(ctx, serverURL, fingerprint, lookupID, invitationID, password, name, beforeAuth)
+			if err != nil {
+				return nil, err
+			}
+			return &joined{conn: rc, via: "the rendezvous server (" + rc.Path() + ")", path: rc.Path(),
+				end: end, resumed: rc.Resumed()}, nil
+		},
+	}
+}
+
 // serveLocalViewers bridges every local VNC viewer to its own RFB stream
 // to the novice's desktop.
 func serveLocalViewers(ctx context.Context, ln net.Listener, exp *session.Expert) {
@@ -265,19 +289,6 @@ func normalizeJoinPassword(typed string, inv *invitation.Invitation) string {
 		}
 	}
 	return invitation.NormalizePassword(typed)
-}
-
-// shortCode reports whether arg is a short code rather than an invitation
-// file: it parses as one and names no existing file.
-func shortCode(arg string) (invitation.WordCode, bool) {
-	c, err := invitation.ParseWordCode(arg)
-	if err != nil {
-		return invitation.WordCode{}, false
-	}
-	if _, err := os.Stat(arg); err == nil {
-		return invitation.WordCode{}, false
-	}
-	return c, true
 }
 
 // openBrowser shows url in the desktop's browser, if there is one.

@@ -4,7 +4,7 @@
 // Usage:
 //
 //	assist invite [--file PATH] [--expires 1h] [--password-file F] [--name NAME] [--listen ADDR] [--no-portmap] [--allow ask|view|control] [--display :N] [--no-page] [--server URL [--server-fingerprint sha256:HEX]]
-//	assist join INVITATION|CODE [--password-file F] [--server URL [--server-fingerprint sha256:HEX]] [--rfb 127.0.0.1:PORT] [--no-browser] [--request-control]
+//	assist join FILE|LINK|CODE [--password-file F] [--server URL [--server-fingerprint sha256:HEX]] [--rfb 127.0.0.1:PORT] [--no-browser] [--request-control]
 //	assist vnc [--display :N] [--listen 127.0.0.1:5900] [--view-only]
 //
 // Run "assist help" for details.

@@ -572,7 +572,9 @@ func (r *noviceRendezvous) pairing(ctx context.Context, id string, sc *signalCon
 // joinViaServer is the expert's side: it joins lookupID at the server and
 // sets up the WebRTC connection. close ends the pairing; call it when the
 // session is over (the novice's agent then waits for the next expert).
-func joinViaServer(ctx context.Context, serverURL, fingerprint, lookupID, invitationID, password, name string) (conn *rtc.Conn, close func(), err error) {
+// beforeAuth, if not nil, is rtc.Config.BeforeAuth (the race of join.go).
+func joinViaServer(ctx context.Context, serverURL, fingerprint, lookupID, invitationID, password, name string,
+	beforeAuth func(context.Context) (func(error), error)) (conn *rtc.Conn, close func(), err error) {
 	c, err := dialSignal(ctx, serverURL, fingerprint)
 	if err != nil {
 		return nil, nil, err
@@ -599,6 +601,7 @@ func joinViaServer(ctx context.Context, serverURL, fingerprint, lookupID, invita
 		TURNPin:         turnPin(fingerprint),
 		Logger:          slog.Default(),
 		IncludeLoopback: rtcLoopback(serverURL),
+		BeforeAuth:      beforeAuth,
 	})
 	if err != nil {
 		if errors.Is(err, rtc.ErrWrongPassword) {

@@ -28,6 +28,8 @@ type serverNovice struct {
 	Password string // "word-word"
 	// BrowserURL is the "browser:" line: the page that joins with Code.
 	BrowserURL string
+	// Link is the "link:" line: the invitation as an assist:// link.
+	Link string
 }
 
 func startServerInvite(t *testing.T, display string, srv *servedProc) *serverNovice {
@@ -43,7 +45,9 @@ func startServerInvite(t *testing.T, display string, srv *servedProc) *serverNov
 	if got := n.WaitLine(t, `^password: (.*)$`, lineTimeout)[1]; got != n.Password {
 		t.Errorf("password line %q, want the code's words %q", got, n.Password)
 	}
+	n.Link = n.WaitLine(t, `^link: (assist://invite\?d=\S+)$`, lineTimeout)[1]
 	n.WaitLine(t, `^server: `+regexp.QuoteMeta(srv.URL)+`$`, lineTimeout)
+	n.BrowserURL = n.WaitLine(t, `^browser: (\S+)$`, lineTimeout)[1]
 	n.WaitLine(t, `^waiting for the expert`, lineTimeout)
 	return n
 }
@@ -143,6 +147,27 @@ func TestRendezvousJoin(t *testing.T) {
 		p := lab.StartLines(t, nil, lab.AssistBinary(t), "join", "--no-browser", "--name", expertName,
 			"--server-fingerprint", srv.Fingerprint, "--password-file", pw, file)
 		p.WaitLine(t, `^connected to `+noviceName+` via the rendezvous server \(direct\)$`, lineTimeout)
+		p.WaitLine(t, `^path: direct$`, lineTimeout)
+		p.WaitLine(t, `^state: viewing`, lineTimeout)
+		stop(t, p, "assist join")
+		nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+	})
+
+	// The two links assist invite prints work as assist join's argument:
+	// the browser's link carries the server and the code, the
+	// invitation's link the same as the file.
+	t.Run("browser link", func(t *testing.T) {
+		p := lab.StartLines(t, nil, lab.AssistBinary(t), "join", "--no-browser", "--name", expertName,
+			"--server-fingerprint", srv.Fingerprint, nov.BrowserURL)
+		p.WaitLine(t, `^path: direct$`, lineTimeout)
+		p.WaitLine(t, `^state: viewing`, lineTimeout)
+		stop(t, p, "assist join")
+		nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+	})
+	t.Run("invitation link", func(t *testing.T) {
+		pw := writePassword(t, nov.Password)
+		p := lab.StartLines(t, nil, lab.AssistBinary(t), "join", "--no-browser", "--name", expertName,
+			"--server-fingerprint", srv.Fingerprint, "--password-file", pw, nov.Link)
 		p.WaitLine(t, `^path: direct$`, lineTimeout)
 		p.WaitLine(t, `^state: viewing`, lineTimeout)
 		stop(t, p, "assist join")

@@ -1,6 +1,7 @@
 package rtc
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -49,6 +50,15 @@ type Config struct {
 	// RelayOnly gathers only relayed candidates (ICE transport policy
 	// "relay"), for tests of the TURN paths.
 	RelayOnly bool
+	// BeforeAuth, if set, is called once the data channel is open, just
+	// before the handshake that makes a password attempt, so that a caller
+	// racing several ways to the peer can let one attempt run at a time.
+	// It may block until ctx (Dial's or Accept's) ends. If it returns an
+	// error, the connection is closed and Dial or Accept returns that error
+	// in a *HandshakeError of stage "hello" and no Kind. Otherwise done is
+	// called exactly once with the handshake's outcome: nil when it
+	// authenticated, else the *HandshakeError returned.
+	BeforeAuth func(ctx context.Context) (done func(err error), err error)
 
 	// bindOverride, for tests only, replaces the channel binding by a fixed
 	// value, to show that a relaying man in the middle is stopped by the

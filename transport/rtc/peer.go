@@ -63,7 +63,7 @@ func connect(ctx context.Context, sig Signaler, cfg *Config, expert bool) (*Conn
 	// Signalling goes on during the PAKE: the peer's last candidates may
 	// still be on their way, and Path needs them to tell a direct path
 	// from a punched one.
-	if err := authenticate(ctx, c, cfg, expert, localFP); err != nil {
+	if err := authenticateInTurn(ctx, c, cfg, expert, localFP); err != nil {
 		stopSignalling()
 		log.Info("rtc: authentication failed", "err", err)
 		// Our last message (a refusal, a verdict) must reach the peer
@@ -131,6 +131,21 @@ func open(ctx context.Context, sig Signaler, cfg *Config, expert bool, log *slog
 		}
 	})
 	return c, localFP, s.stop, nil
+}
+
+// authenticateInTurn is authenticate inside cfg.BeforeAuth's turn, if
+// there is one.
+func authenticateInTurn(ctx context.Context, c *Conn, cfg *Config, expert bool, localFP []byte) error {
+	if cfg.BeforeAuth == nil {
+		return authenticate(ctx, c, cfg, expert, localFP)
+	}
+	done, err := cfg.BeforeAuth(ctx)
+	if err != nil {
+		return &HandshakeError{Stage: "hello", Cause: err}
+	}
+	err = authenticate(ctx, c, cfg, expert, localFP)
+	done(err)
+	return err
 }
 
 // authenticate runs the PAKE inside the open data channel, bound to the
