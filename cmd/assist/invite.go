@@ -21,6 +21,7 @@ import (
 	"github.com/assist-project/assist/session"
 	"github.com/assist-project/assist/shadow"
 	"github.com/assist-project/assist/transport"
+	"github.com/assist-project/assist/transport/rtc"
 )
 
 // defaultInvitePort is where assist invite listens unless told otherwise:
@@ -226,11 +227,11 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 		case err != nil:
 			return err
 		}
-		var resumed <-chan string
+		var paths <-chan rtc.PathChange
 		path := "direct"
 		if rc, ok := conn.(*rtcExpert); ok {
 			path = rc.Path()
-			resumed = rc.Resumed()
+			paths = rc.PathChanges()
 			fmt.Fprintf(out, "%s connected from %s through the rendezvous server (path %s)\n", conn.PeerName(), conn.RemoteAddr(), path)
 			ui.status.Path = fmt.Sprintf("through the rendezvous server, path %s", path)
 		} else {
@@ -255,7 +256,7 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 			ui.waiting("the last expert was refused: " + err.Error())
 			continue
 		}
-		quit := ui.runSession(nov, conn.PeerName(), resumed)
+		quit := ui.runSession(nov, conn.PeerName(), paths)
 		conn.Close()
 		if quit {
 			ui.withdrawn = true

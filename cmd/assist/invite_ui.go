@@ -12,6 +12,7 @@ import (
 
 	"github.com/assist-project/assist/novicepage"
 	"github.com/assist-project/assist/session"
+	"github.com/assist-project/assist/transport/rtc"
 	"golang.org/x/term"
 )
 
@@ -157,9 +158,9 @@ func rightName(right session.Rights) string {
 }
 
 // runSession runs the front ends of one session until it ends. It
-// reports whether the novice asked to stop altogether. resumed delivers the
+// reports whether the novice asked to stop altogether. paths delivers the
 // new path after each ICE restart (nil on the direct path).
-func (ui *noviceUI) runSession(nov *session.Novice, expert string, resumed <-chan string) (quit bool) {
+func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan rtc.PathChange) (quit bool) {
 	out := ui.out
 	var pending *session.Question
 	var pendingID uint64
@@ -210,15 +211,20 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, resumed <-cha
 			case session.Viewing:
 				fmt.Fprintln(out, "the expert sees your screen: press q to end the session, m to send a message")
 			}
-		case path, ok := <-resumed:
+		case pc, ok := <-paths:
 			if !ok {
-				resumed = nil
+				paths = nil
 				continue
 			}
 			// For the audit trail as well as for the novice.
-			slog.Info("rendezvous: connection resumed after an ICE restart", "expert", expert, "path", path)
-			fmt.Fprintf(out, "connection resumed (ICE restart): path %s\n", path)
-			ui.status.Path = fmt.Sprintf("through the rendezvous server, path %s", path)
+			if pc.Restart {
+				slog.Info("rendezvous: connection resumed after an ICE restart", "expert", expert, "path", pc.Path)
+				fmt.Fprintf(out, "connection resumed (ICE restart): path %s\n", pc.Path)
+			} else {
+				slog.Info("rendezvous: path changed", "expert", expert, "path", pc.Path)
+				fmt.Fprintf(out, "path changed: %s\n", pc.Path)
+			}
+			ui.status.Path = fmt.Sprintf("through the rendezvous server, path %s", pc.Path)
 			ui.publish()
 		case text := <-nov.Chats():
 			fmt.Fprintf(out, "expert: %s\n", text)

@@ -93,7 +93,7 @@ func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	conn, path, resumed := j.conn, j.path, j.resumed
+	conn, path, pathChanges := j.conn, j.path, j.paths
 	endPairing := func() {}
 	if j.end != nil {
 		endPairing = j.end
@@ -146,11 +146,18 @@ func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case p, ok := <-resumed:
+		case pc, ok := <-pathChanges:
 			if !ok {
-				resumed = nil
+				pathChanges = nil
 				continue
 			}
+			if !pc.Restart {
+				// ICE moved to a better pair.
+				slog.Info("rendezvous: path changed", "path", pc.Path)
+				fmt.Fprintf(stdout, "path changed: %s\n", pc.Path)
+				continue
+			}
+			p := pc.Path
 			// For the audit trail as well as for the user.
 			slog.Info("rendezvous: connection resumed after an ICE restart", "path", p)
 			fmt.Fprintf(stdout, "resumed: path %s (ICE restart)\n", p)
@@ -214,7 +221,7 @@ func serverPath(serverURL, fingerprint, lookupID, invitationID, password, name s
 				return nil, err
 			}
 			return &joined{conn: rc, via: "the rendezvous server (" + rc.Path() + ")", path: rc.Path(),
-				end: end, resumed: rc.Resumed()}, nil
+				end: end, paths: rc.PathChanges()}, nil
 		},
 	}
 }

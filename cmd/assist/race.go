@@ -124,9 +124,9 @@ type joined struct {
 	// end ends the pairing at the rendezvous server (nil for a direct
 	// connection); call it when the session is over.
 	end func()
-	// resumed delivers the path after each ICE restart (nil for a direct
-	// connection).
-	resumed <-chan string
+	// paths delivers the path after each ICE restart or change of
+	// pair (nil for a direct connection).
+	paths <-chan rtc.PathChange
 }
 
 func (j *joined) close() {

@@ -57,9 +57,12 @@ type resumer struct {
 	mu  sync.Mutex
 	sig *setup // the current signalling; nil while there is none
 
-	states  chan webrtc.PeerConnectionState
-	poke    chan struct{} // new signalling, or the peer restarted
-	resumed chan string   // the path, after each ICE restart that worked
+	states chan webrtc.PeerConnectionState
+	poke   chan struct{}   // new signalling, or the peer restarted
+	paths  chan PathChange // see Conn.PathChanges
+	// lastPath is the path last reported (or found at authentication);
+	// only run touches it.
+	lastPath string
 	// peerRestarted is set (novice) when the peer's restart offer was
 	// applied; reported once the connection is back.
 	peerRestarted chan struct{}
@@ -72,7 +75,7 @@ type resumer struct {
 // and starts watching the connection.
 func (c *Conn) adopt(s *setup, expert bool, log *slog.Logger) {
 	r := &resumer{c: c, expert: expert, log: log, states: make(chan webrtc.PeerConnectionState, 16),
-		poke: make(chan struct{}, 1), resumed: make(chan string, 4), peerRestarted: make(chan struct{}, 1),
+		poke: make(chan struct{}, 1), paths: make(chan PathChange, 4), lastPath: c.Path(), peerRestarted: make(chan struct{}, 1),
 		stop: make(chan struct{})}
 	c.rsMu.Lock()
 	c.rs = r
@@ -86,6 +89,17 @@ func (c *Conn) adopt(s *setup, expert bool, log *slog.Logger) {
 			s.onCandidate(cand)
 		}
 	})
+	// The controlling end (the expert; a browser, for one) may nominate
+	// a relayed pair first and a direct one a moment later: look again
+	// at every change of the selected pair.
+	if sctp := c.pc.SCTP(); sctp != nil && sctp.Transport() != nil && sctp.Transport().ICETransport() != nil {
+		sctp.Transport().ICETransport().OnSelectedCandidatePairChange(func(*webrtc.ICECandidatePair) {
+			select {
+			case r.poke <- struct{}{}:
+			default:
+			}
+		})
+	}
 	c.pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		log.Debug("rtc: connection state", "state", st.String())
 		select {
@@ -147,16 +161,25 @@ func (c *Conn) Resignal(sig Signaler) {
 	r.use(s)
 }
 
-// Resumed delivers the connection's path (see Path) each time an ICE
-// restart brought it back, and is closed when the Conn closes. Reading it
-// is optional: values nobody reads are dropped.
-func (c *Conn) Resumed() <-chan string {
+// PathChange is a new path of the connection (see Conn.Path).
+type PathChange struct {
+	Path string
+	// Restart is set when an ICE restart brought the connection back
+	// (the path may then be the same as before).
+	Restart bool
+}
+
+// PathChanges delivers the connection's path each time an ICE restart
+// brought it back, and each time ICE moved to a pair of another kind (a
+// punched pair found after a relayed one, say). It is closed when the
+// Conn closes. Reading it is optional: values nobody reads are dropped.
+func (c *Conn) PathChanges() <-chan PathChange {
 	c.rsMu.Lock()
 	defer c.rsMu.Unlock()
 	if c.rs == nil {
 		return nil
 	}
-	return c.rs.resumed
+	return c.rs.paths
 }
 
 // shutdown stops the resumer and its signalling and waits for them.
@@ -164,7 +187,7 @@ func (r *resumer) shutdown() {
 	r.stopOnce.Do(func() {
 		close(r.stop)
 		r.wg.Wait()
-		close(r.resumed)
+		close(r.paths)
 	})
 	r.mu.Lock()
 	s := r.sig
@@ -221,14 +244,18 @@ func (r *resumer) run() {
 		case webrtc.PeerConnectionStateClosed:
 			return
 		case webrtc.PeerConnectionStateConnected:
+			path := r.c.Path()
 			if !downSince.IsZero() || restarted {
-				path := r.c.Path()
 				r.log.Info("rtc: connection back", "ice_restart", restarted, "path", path, "after", now.Sub(downSince).Round(time.Millisecond))
-				if restarted {
-					select {
-					case r.resumed <- path:
-					default:
-					}
+			}
+			if restarted || path != r.lastPath && path != PathUnknown {
+				if !restarted {
+					r.log.Info("rtc: path changed", "from", r.lastPath, "path", path)
+				}
+				r.lastPath = path
+				select {
+				case r.paths <- PathChange{Path: path, Restart: restarted}:
+				default:
 				}
 			}
 			downSince, restarted, offeredOn = time.Time{}, false, nil

@@ -103,10 +103,10 @@ func TestResignal(t *testing.T) {
 	restartNow(t, e, n)
 	exchange(t, e, n, 64<<10)
 
-	// After Close, Resignal does nothing and Resumed is closed.
+	// After Close, Resignal does nothing and PathChanges is closed.
 	e.Close()
 	e.Resignal(es2)
-	if _, ok := <-e.Resumed(); ok {
-		t.Error("Resumed delivered a path after Close")
+	if _, ok := <-e.PathChanges(); ok {
+		t.Error("PathChanges delivered a path after Close")
 	}
 }
