@@ -63,8 +63,22 @@ func jpegCheckArea(img *screen.Image, r image.Rectangle) error {
 // pixels are decoded, so a hostile header cannot make it allocate more
 // than the rectangle needs. When pf is coarser than 8 bits per colour,
 // colours are rounded to pf as a real viewer in that format would show
-// them.
+// them. The decoder is this build's (see jpegDecode).
 func jpegDraw(fb *screen.Image, rect image.Rectangle, data []byte, pf *PixelFormat) error {
+	if !rect.In(fb.Rect) || rect.Empty() {
+		return fmt.Errorf("rfb: tight: jpeg rectangle %v outside the framebuffer %v", rect, fb.Rect)
+	}
+	if err := jpegDecode(fb, rect, data); err != nil {
+		return err
+	}
+	if !tightIs888(pf) {
+		jpegQuantize(fb, rect, pf)
+	}
+	return nil
+}
+
+// jpegDecodeGo is jpegDecode with image/jpeg.
+func jpegDecodeGo(fb *screen.Image, rect image.Rectangle, data []byte) error {
 	cfg, err := jpeg.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
 		return fmt.Errorf("rfb: tight: jpeg header: %w", err)
@@ -103,9 +117,6 @@ func jpegDraw(fb *screen.Image, rect image.Rectangle, data []byte, pf *PixelForm
 				d[0], d[1], d[2], d[3] = c.B, c.G, c.R, 0
 			}
 		}
-	}
-	if !tightIs888(pf) {
-		jpegQuantize(fb, rect, pf)
 	}
 	return nil
 }

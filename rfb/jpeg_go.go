@@ -21,6 +21,12 @@ type goJPEG struct {
 // jpegTurbo reports whether JPEG compression uses libjpeg-turbo.
 const jpegTurbo = false
 
+// jpegDecode decodes the JFIF stream data, which must be a picture of
+// rect's size, into rect of fb, as BGRX with X = 0.
+func jpegDecode(fb *screen.Image, rect image.Rectangle, data []byte) error {
+	return jpegDecodeGo(fb, rect, data)
+}
+
 // newJPEGCompressor returns the image/jpeg compressor.
 func newJPEGCompressor() jpegCompressor { return &goJPEG{} }
 

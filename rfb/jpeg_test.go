@@ -143,3 +143,47 @@ func BenchmarkJPEGCompress640x480(b *testing.B) {
 		}
 	}
 }
+
+// This build's decoder (libjpeg-turbo with -tags turbojpeg) and
+// image/jpeg both draw a picture into the right area of a framebuffer
+// whose stride is not the picture's width, close to the source, with
+// X = 0, and they agree with each other.
+func TestJPEGDecoders(t *testing.T) {
+	src := tightImgPhoto(300, 200)
+	area := image.Rect(17, 11, 217, 161)
+	c := newJPEGCompressor()
+	defer c.close()
+	for _, sub := range []jpegSubsampling{jpegSub444, jpegSub420} {
+		data, err := c.appendJPEG(nil, src, area, 90, sub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fast, slow := screen.NewImage(src.Rect), screen.NewImage(src.Rect)
+		for i := range fast.Pix {
+			fast.Pix[i], slow.Pix[i] = 0x5a, 0x5a
+		}
+		if err := jpegDecode(fast, area, data); err != nil {
+			t.Fatal(err)
+		}
+		if err := jpegDecodeGo(slow, area, data); err != nil {
+			t.Fatal(err)
+		}
+		for _, fb := range []*screen.Image{fast, slow} {
+			if p := tightPSNR(src, fb, area); p < 30 {
+				t.Errorf("subsampling %d: PSNR %.1f dB", sub, p)
+			}
+			for y := 0; y < fb.Rect.Dy(); y++ {
+				for x := 0; x < fb.Rect.Dx(); x++ {
+					i := fb.PixOffset(x, y)
+					in := image.Pt(x, y).In(area)
+					if in && fb.Pix[i+3] != 0 || !in && fb.Pix[i] != 0x5a {
+						t.Fatalf("subsampling %d: pixel (%d,%d) = %v: X not 0 inside %v, or written outside", sub, x, y, fb.Pix[i:i+4], area)
+					}
+				}
+			}
+		}
+		if p := tightPSNR(slow, fast, area); p < 40 {
+			t.Errorf("subsampling %d: the decoders differ, PSNR %.1f dB", sub, p)
+		}
+	}
+}

@@ -9,34 +9,98 @@ import (
 )
 
 // tileGrid holds the per-change state of the tile comparison: which tiles
-// the capturer said were damaged and, for each, the bounding box of the
-// pixels that really changed (empty when none did).
+// the capturer said were damaged, the part of each that the damage covers,
+// and the bounding box of the pixels that really changed (empty when none
+// did).
 type tileGrid struct {
 	damaged cellMap
-	boxes   []image.Rectangle // indexed like damaged.bits
+	// within[i] is the bounding box of the damage inside tile i: only
+	// that part is grabbed and compared, as the rest cannot have changed.
+	// A video whose frames arrive in bands of rows that do not line up
+	// with tiles would otherwise have some tiles grabbed and compared
+	// twice per frame, once for each band.
+	within []image.Rectangle
+	boxes  []image.Rectangle // indexed like damaged.bits
 }
 
 // reset sizes g for a screen and forgets the previous change.
 func (g *tileGrid) reset(size image.Point, tile int) {
 	g.damaged.reset(size, tile)
 	n := len(g.damaged.bits)
-	if cap(g.boxes) < n {
-		g.boxes = make([]image.Rectangle, n)
-	}
-	g.boxes = g.boxes[:n]
+	g.boxes = grow(g.boxes, n)
 	clear(g.boxes)
+	g.within = grow(g.within, n)
+	clear(g.within)
 }
 
-// diffDamaged compares every damaged tile of old and new and records the
-// changed boxes.
-func (g *tileGrid) diffDamaged(old, new *screen.Image) {
+// markDamage records that r (within the screen) may have changed.
+func (g *tileGrid) markDamage(r image.Rectangle) {
 	m := &g.damaged
-	for ty := 0; ty < m.rows; ty++ {
-		for tx := 0; tx < m.cols; tx++ {
+	x0, y0, x1, y1 := m.span(r)
+	for ty := y0; ty < y1; ty++ {
+		for tx := x0; tx < x1; tx++ {
 			i := ty*m.cols + tx
-			if m.bits[i] {
-				g.boxes[i] = diffRect(old, new, m.cellRect(tx, ty))
+			m.bits[i] = true
+			g.within[i] = g.within[i].Union(r.Intersect(m.cellRect(tx, ty)))
+		}
+	}
+}
+
+// widen extends the damaged part of each tile that is at least half
+// damaged to the whole tile. Grabbing the rest costs little more, and it
+// often picks up changes whose damage is still on its way: X reports
+// damage per drawing request, so a burst of drawing (a scroll, then the
+// text it reveals, then a clock next to it) arrives in several events, and
+// the screen grabbed a moment later already shows more of the burst.
+func (g *tileGrid) widen() {
+	m := &g.damaged
+	for i, b := range m.bits {
+		if !b {
+			continue
+		}
+		c := m.cellRect(i%m.cols, i/m.cols)
+		if w := g.within[i]; 2*w.Dx()*w.Dy() >= c.Dx()*c.Dy() {
+			g.within[i] = c
+		}
+	}
+}
+
+// damagedIn returns the bounding box of the damage inside r, a union of
+// whole tiles.
+func (g *tileGrid) damagedIn(r image.Rectangle) image.Rectangle {
+	m := &g.damaged
+	x0, y0, x1, y1 := m.span(r)
+	var box image.Rectangle
+	for ty := y0; ty < y1; ty++ {
+		for _, w := range g.within[ty*m.cols+x0 : ty*m.cols+x1] {
+			box = box.Union(w)
+		}
+	}
+	return box
+}
+
+// covered reports whether the damage covers every pixel of r: only there
+// was the screen grabbed.
+func (g *tileGrid) covered(r image.Rectangle) bool {
+	m := &g.damaged
+	x0, y0, x1, y1 := m.span(r)
+	for ty := y0; ty < y1; ty++ {
+		for tx := x0; tx < x1; tx++ {
+			i := ty*m.cols + tx
+			if !m.bits[i] || !r.Intersect(m.cellRect(tx, ty)).In(g.within[i]) {
+				return false
 			}
+		}
+	}
+	return true
+}
+
+// diffDamaged compares the damaged part of every damaged tile of old and
+// new and records the changed boxes.
+func (g *tileGrid) diffDamaged(old, new *screen.Image) {
+	for i, b := range g.damaged.bits {
+		if b {
+			g.boxes[i] = diffRect(old, new, g.within[i])
 		}
 	}
 }
@@ -50,7 +114,7 @@ func (g *tileGrid) rediff(old, new *screen.Image, r image.Rectangle) {
 		for tx := x0; tx < x1; tx++ {
 			i := ty*m.cols + tx
 			if m.bits[i] {
-				g.boxes[i] = diffRect(old, new, m.cellRect(tx, ty))
+				g.boxes[i] = diffRect(old, new, g.within[i])
 			}
 		}
 	}

@@ -28,6 +28,7 @@ type fakeCapturer struct {
 	cursor  *screen.Cursor
 	nextErr error
 	grabErr error
+	grabs   []image.Rectangle // every area grabbed, in order
 }
 
 func newFake(img *screen.Image) *fakeCapturer {
@@ -78,8 +79,41 @@ func (f *fakeCapturer) Grab(dst *screen.Image, r image.Rectangle) error {
 	if !r.In(dst.Rect) || !r.In(f.img.Rect) {
 		return fmt.Errorf("fake: grab %v outside %v or screen %v", r, dst.Rect, f.img.Rect)
 	}
+	f.grabs = append(f.grabs, r)
 	dst.CopyFrom(f.img, r)
 	return nil
+}
+
+// lendingFake lends its grabs, as screen/x11 does with MIT-SHM. A lent
+// image is scribbled over when it is released, so that a read after the
+// release shows up as wrong pixels.
+type lendingFake struct {
+	*fakeCapturer
+	lent int // lent and not yet released
+}
+
+func (l *lendingFake) GrabView(r image.Rectangle) (*screen.Image, func(), error) {
+	if l.lent > 0 {
+		return nil, nil, errors.New("fake: grab while an image is lent (screen/x11 would deadlock)")
+	}
+	img := screen.NewImage(r)
+	if err := l.Grab(img, r); err != nil {
+		return nil, nil, err
+	}
+	l.lent++
+	return img, func() {
+		l.lent--
+		for i := range img.Pix {
+			img.Pix[i] = 0xab
+		}
+	}, nil
+}
+
+func (l *lendingFake) Grab(dst *screen.Image, r image.Rectangle) error {
+	if l.lent > 0 {
+		return errors.New("fake: grab while an image is lent (screen/x11 would deadlock)")
+	}
+	return l.fakeCapturer.Grab(dst, r)
 }
 
 func (f *fakeCapturer) Cursor() (*screen.Cursor, error) {

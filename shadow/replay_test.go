@@ -37,10 +37,18 @@ func replay(t testing.TB, seed uint64, steps int) replayStats {
 	}
 	f := newFake(desktop(randSize()))
 	f.cursor = &screen.Cursor{}
-	s := New(f, opts)
+	var c screen.Capturer = f
+	lender := &lendingFake{fakeCapturer: f}
+	if rng.IntN(2) == 0 {
+		c = lender
+	}
+	s := New(c, opts)
 	mustStep := func(ch screen.Change, scroll bool) {
 		if err := s.step(ch, scroll); err != nil {
 			t.Fatalf("step: %v", err)
+		}
+		if lender.lent != 0 {
+			t.Fatalf("seed %d: %d grabs still lent after a step", seed, lender.lent)
 		}
 	}
 	var stats replayStats

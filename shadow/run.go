@@ -13,6 +13,13 @@ import (
 // X server.
 const maxGrabs = 8
 
+// lender is a Capturer that can lend the pixels it grabs instead of
+// copying them out (screen/x11 with MIT-SHM): the image stays valid until
+// release, and the capturer grabs nothing else meanwhile.
+type lender interface {
+	GrabView(r image.Rectangle) (img *screen.Image, release func(), err error)
+}
+
 // Run follows the desktop: it waits for changes, grabs the damaged areas,
 // finds what really changed and scrolled, updates the copy and notifies
 // the subscribers. It returns nil when ctx is done, or the capturer's
@@ -54,6 +61,7 @@ func (s *Screen) firstChange() screen.Change {
 // to change the copy and to notify, together, so that no Read sees a
 // change that the subscribers have not been told about yet.
 func (s *Screen) step(ch screen.Change, detectScroll bool) error {
+	defer s.releaseGrab()
 	ev := &s.ev
 	*ev = event{copies: ev.copies[:0], boxes: ev.boxes[:0]}
 	var resized *screen.Image
@@ -80,9 +88,14 @@ func (s *Screen) step(ch screen.Change, detectScroll bool) error {
 	if ch.CursorChanged {
 		var err error
 		if cursor, err = s.c.Cursor(); err != nil {
-			return fmt.Errorf("shadow: reading the cursor: %w", err)
+			// The cursor is not worth the session: X refuses the
+			// image of a cursor whose owner just went away (BadAccess
+			// after xsetroot -cursor exits), and viewers can keep the
+			// previous shape until the next change.
+			s.log.Warn("shadow: could not read the cursor; viewers keep the previous shape", "err", err)
+		} else {
+			ev.cursor = true
 		}
-		ev.cursor = true
 	}
 	if ch.Clipboard {
 		ev.clip, ev.text = true, ch.Text
@@ -98,11 +111,11 @@ func (s *Screen) step(ch screen.Change, detectScroll bool) error {
 			applyCopy(s.cur, c)
 		}
 		for _, c := range ev.copies {
-			s.grid.rediff(s.cur, s.scratch, c.DstRect())
+			s.grid.rediff(s.cur, s.fresh, c.DstRect())
 		}
 		ev.boxes = s.grid.changed(ev.boxes)
 		for _, b := range ev.boxes {
-			s.cur.CopyFrom(s.scratch, b)
+			s.cur.CopyFrom(s.fresh, b)
 		}
 	}
 	if cursor != nil {
@@ -114,9 +127,14 @@ func (s *Screen) step(ch screen.Change, detectScroll bool) error {
 	return nil
 }
 
-// compare grabs the damaged tiles into the scratch image, records in s.grid
-// which of them really changed and, if asked, puts the scrolls it finds in
+// compare grabs the damaged areas into s.fresh, records in s.grid which
+// tiles really changed and, if asked, puts the scrolls it finds in
 // s.ev.copies. It does not touch the copy.
+//
+// s.fresh is the scratch image or, when one grab covers the damage and
+// the capturer can lend it, the capturer's own memory: the damage of a
+// video is mostly one rectangle, and lending saves copying each frame
+// once more.
 func (s *Screen) compare(damage []image.Rectangle, detectScroll bool) error {
 	size := s.cur.Rect.Size()
 	if s.scratch == nil || s.scratch.Rect != s.cur.Rect {
@@ -125,9 +143,13 @@ func (s *Screen) compare(damage []image.Rectangle, detectScroll bool) error {
 	g := &s.grid
 	g.reset(size, s.tile)
 	for _, r := range damage {
-		g.damaged.mark(r)
+		g.markDamage(r.Intersect(s.cur.Rect))
 	}
+	g.widen()
 	s.grabs = g.damaged.rects(s.grabs[:0])
+	for i, r := range s.grabs {
+		s.grabs[i] = g.damagedIn(r)
+	}
 	if len(s.grabs) > maxGrabs {
 		var all image.Rectangle
 		for _, r := range s.grabs {
@@ -135,22 +157,32 @@ func (s *Screen) compare(damage []image.Rectangle, detectScroll bool) error {
 		}
 		s.grabs = append(s.grabs[:0], all)
 	}
-	for _, r := range s.grabs {
-		if err := s.c.Grab(s.scratch, r); err != nil {
-			return fmt.Errorf("shadow: grabbing %v: %w", r, err)
+	s.fresh = s.scratch
+	if l, ok := s.c.(lender); ok && len(s.grabs) == 1 {
+		img, release, err := l.GrabView(s.grabs[0])
+		if err != nil {
+			return fmt.Errorf("shadow: grabbing %v: %w", s.grabs[0], err)
+		}
+		s.fresh, s.release = img, release
+	} else {
+		for _, r := range s.grabs {
+			if err := s.c.Grab(s.scratch, r); err != nil {
+				return fmt.Errorf("shadow: grabbing %v: %w", r, err)
+			}
 		}
 	}
-	g.diffDamaged(s.cur, s.scratch)
+	g.diffDamaged(s.cur, s.fresh)
 	if !detectScroll {
 		return nil
 	}
 	s.areas = s.sc.candidates(g, s.areas[:0])
 	taken := s.grabs[:0] // areas with a copy; the grabs are done
 	for _, a := range s.areas {
-		if !s.allDamaged(a) || overlapsAny(a, taken) {
+		a, ok := s.coveredPart(a, damage)
+		if !ok || overlapsAny(a, taken) {
 			continue
 		}
-		if c, ok := s.sc.detect(s.cur, s.scratch, a); ok {
+		if c, ok := s.sc.detect(s.cur, s.fresh, a); ok {
 			s.ev.copies = append(s.ev.copies, c)
 			taken = append(taken, a)
 		}
@@ -158,19 +190,37 @@ func (s *Screen) compare(damage []image.Rectangle, detectScroll bool) error {
 	return nil
 }
 
-// allDamaged reports whether every tile under r was damaged, and so
-// grabbed: only there does the scratch image hold the screen.
-func (s *Screen) allDamaged(r image.Rectangle) bool {
-	m := &s.grid.damaged
-	x0, y0, x1, y1 := m.span(r)
-	for y := y0; y < y1; y++ {
-		for _, b := range m.bits[y*m.cols+x0 : y*m.cols+x1] {
-			if !b {
-				return false
-			}
+// maxCoverTries bounds the damage rectangles coveredPart tries.
+const maxCoverTries = 16
+
+// coveredPart returns the part of candidate area a to check for a scroll:
+// only pixels under the damage were grabbed. That is a itself, or, when a
+// also spans pixels outside the damage, its largest intersection with one
+// damage rectangle, which must still be tall enough. The second case is a
+// small change (a clock in a title bar) in tiles that a scrolled window
+// shares: the changed tiles then join into one candidate.
+func (s *Screen) coveredPart(a image.Rectangle, damage []image.Rectangle) (image.Rectangle, bool) {
+	g := &s.grid
+	if g.covered(a) {
+		return a, true
+	}
+	var best image.Rectangle
+	for _, r := range damage[:min(len(damage), maxCoverTries)] {
+		b := a.Intersect(r)
+		if b.Dy() >= minScrollHeight && b.Dx()*b.Dy() > best.Dx()*best.Dy() && g.covered(b) {
+			best = b
 		}
 	}
-	return true
+	return best, !best.Empty()
+}
+
+// releaseGrab gives a lent grab back to the capturer.
+func (s *Screen) releaseGrab() {
+	if s.release != nil {
+		s.release()
+		s.release = nil
+	}
+	s.fresh = nil
 }
 
 func overlapsAny(r image.Rectangle, rs []image.Rectangle) bool {

@@ -28,10 +28,14 @@ const (
 // change so that detection allocates nothing in the steady state.
 type scroller struct {
 	oldH, newH []uint64
-	sorted     []hashedRow
-	votes      []int32
-	seen       []bool // tiles already put in a group
-	queue      []int
+	prints     []uint64 // sorted row prints of the old area (see mayScroll)
+	// lastHit is where the last scroll was found: an area that keeps
+	// scrolling skips mayScroll, which would only add to its cost.
+	lastHit image.Rectangle
+	sorted  []hashedRow
+	votes   []int32
+	seen    []bool // tiles already put in a group
+	queue   []int
 }
 
 type hashedRow struct {
@@ -94,9 +98,25 @@ func (sc *scroller) candidates(g *tileGrid, dst []image.Rectangle) []image.Recta
 // and unsampled rows may not match: the caller compares the result
 // exactly, so a wrong guess costs bandwidth, never correctness.
 func (sc *scroller) detect(old, new *screen.Image, area image.Rectangle) (Copy, bool) {
+	step := max(1, area.Dy()/scrollSamples)
+	recent := area.Overlaps(sc.lastHit)
+	if !recent && !sc.mayScroll(old, new, area, step) {
+		return Copy{}, false
+	}
+	c, ok := sc.detectRows(old, new, area, step)
+	switch {
+	case ok:
+		sc.lastHit = area
+	case recent:
+		sc.lastHit = image.Rectangle{}
+	}
+	return c, ok
+}
+
+// detectRows is detect without the quick rejection.
+func (sc *scroller) detectRows(old, new *screen.Image, area image.Rectangle, step int) (Copy, bool) {
 	h := area.Dy()
 	n := 4 * area.Dx()
-	step := max(1, h/scrollSamples)
 	sc.oldH = grow(sc.oldH, h)
 	sc.newH = grow(sc.newH, h)
 	sc.sorted = sc.sorted[:0]
@@ -173,6 +193,64 @@ func (sc *scroller) detect(old, new *screen.Image, area image.Rectangle) (Copy, 
 		Src: image.Rect(area.Min.X, y+first+d, area.Max.X, y+last+1+d),
 		Dst: image.Pt(area.Min.X, y+first),
 	}, true
+}
+
+// mayScroll is a cheap test that rules out most areas that did not
+// scroll (video, a repainted window) before detect hashes every row of
+// the old area, which costs as much as reading the area once.
+//
+// detect counts a vote only for a sample row of new that equals some
+// other row of old, and needs two votes. Equal rows have equal prints (a
+// hash of a few words spread over the row), so when fewer than two sample
+// rows have a print that occurs at another row of old, detect would find
+// nothing: mayScroll then reports false, and is never wrong to do so. A
+// print is 8 loads, against a few hundred for the hash of a row.
+func (sc *scroller) mayScroll(old, new *screen.Image, area image.Rectangle, step int) bool {
+	h := area.Dy()
+	sc.prints = grow(sc.prints, h)
+	for i := range h {
+		sc.prints[i] = rowPrint(old, area.Min.X, area.Min.Y+i, area.Dx())
+	}
+	// Which row a print came from matters only when it occurs once, and
+	// then the row is found again by comparing prints.
+	slices.Sort(sc.prints)
+	candidates := 0
+	for i := 0; i < h; i += step {
+		p := rowPrint(new, area.Min.X, area.Min.Y+i, area.Dx())
+		lo, found := slices.BinarySearch(sc.prints, p)
+		if !found {
+			continue
+		}
+		if lo+1 < h && sc.prints[lo+1] == p || p != rowPrint(old, area.Min.X, area.Min.Y+i, area.Dx()) {
+			// Occurs twice, or once at a row other than i.
+			candidates++
+			if candidates >= 2 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// printWords is how many 8-byte words of a row rowPrint reads.
+const printWords = 8
+
+// rowPrint hashes printWords words spread evenly over the w pixels of row
+// y of m from x on, or the whole row when it is narrower than that.
+func rowPrint(m *screen.Image, x, y, w int) uint64 {
+	o := m.PixOffset(x, y)
+	row := m.Pix[o : o+4*w]
+	if len(row) < 8*printWords*2 {
+		return rowHash(row)
+	}
+	// Word k starts at pixel k*(w-2)/(printWords-1): the first and last
+	// pixels are always read.
+	var a uint64 = 1
+	for k := range printWords {
+		i := 4 * (k * (w - 2) / (printWords - 1))
+		a = bits.RotateLeft64((a^binary.LittleEndian.Uint64(row[i:]))*0x9e3779b97f4a7c15, 29)
+	}
+	return a
 }
 
 // rowHash hashes a row of pixels. Four independent multiply-xor lanes run

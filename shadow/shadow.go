@@ -19,6 +19,7 @@ package shadow
 
 import (
 	"image"
+	"log/slog"
 	"slices"
 	"sync"
 
@@ -34,6 +35,9 @@ type Options struct {
 	TileSize int
 	// DetectScroll turns scroll detection on.
 	DetectScroll bool
+	// Logger receives what goes wrong without stopping Run; nil means
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // maxCell is the largest side of the cells in which subscribers track
@@ -48,6 +52,7 @@ type Screen struct {
 	tile int
 	cell int
 	scr  bool // detect scrolls
+	log  *slog.Logger
 
 	mu     sync.RWMutex
 	cur    *screen.Image // the copy
@@ -56,6 +61,8 @@ type Screen struct {
 
 	// State of the capture loop, used by Run only.
 	scratch *screen.Image // grabbed pixels, compared with cur
+	fresh   *screen.Image // this step's grabbed pixels: scratch or lent
+	release func()        // gives fresh back, when lent
 	grid    tileGrid
 	sc      scroller
 	ev      event
@@ -66,8 +73,13 @@ type Screen struct {
 // New returns a Screen that follows c. Its copy is black until Run has
 // grabbed the screen.
 func New(c screen.Capturer, opts Options) *Screen {
-	if opts == (Options{}) {
-		opts = Options{TileSize: 64, DetectScroll: true}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	// Options{} (give or take a logger) means the defaults.
+	if bare := (Options{TileSize: opts.TileSize, DetectScroll: opts.DetectScroll}); bare == (Options{}) {
+		opts.TileSize, opts.DetectScroll = 64, true
 	}
 	if opts.TileSize <= 0 {
 		opts.TileSize = 64
@@ -78,6 +90,7 @@ func New(c screen.Capturer, opts Options) *Screen {
 		tile: opts.TileSize,
 		cell: min(opts.TileSize, maxCell),
 		scr:  opts.DetectScroll,
+		log:  log,
 		cur:  screen.NewImage(image.Rectangle{Max: size}),
 	}
 }

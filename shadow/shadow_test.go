@@ -320,10 +320,23 @@ func TestRunFails(t *testing.T) {
 	}
 }
 
-func TestRunFailsOnCursor(t *testing.T) {
+// TestRunUnreadableCursorAtStart: a cursor X will not give at the start
+// does not stop Run either.
+func TestRunUnreadableCursorAtStart(t *testing.T) {
 	f := newFake(screen.NewImage(image.Rect(0, 0, 8, 8))) // no cursor: Cursor fails
-	if err := New(f, Options{}).Run(context.Background()); err == nil {
-		t.Fatal("Run = nil with a failing Cursor")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- New(f, Options{}).Run(ctx) }()
+	idle := make(chan struct{})
+	go func() { f.waitIdle(); close(idle) }()
+	select {
+	case <-idle: // Run got past its first step and waits for changes
+	case err := <-done:
+		t.Fatalf("Run = %v with an unreadable cursor, want it to go on", err)
+	}
+	cancel()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v, want it to go on until cancelled", err)
 	}
 }
 
@@ -388,5 +401,27 @@ func TestConcurrentTake(t *testing.T) {
 	for i, v := range viewers {
 		v.take(t, subs[i])
 		checkViewer(t, h, v)
+	}
+}
+
+// TestUnreadableCursor: X may refuse a cursor's image (BadAccess once the
+// client that set it has gone); the screen keeps following the desktop
+// and subscribers keep the previous shape.
+func TestUnreadableCursor(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	h, sub, _ := synced(t, noiseImage(image.Rect(0, 0, 64, 64), rng), Options{})
+	before := h.s.Cursor()
+	h.f.draw(func(*screen.Image) { h.f.cursor = nil }) // the fake's Cursor now fails
+	h.change(screen.Change{CursorChanged: true})
+	if p := sub.Collect(); p.CursorChanged {
+		t.Fatalf("Collect = %+v after an unreadable cursor, want no cursor change", p)
+	}
+	if h.s.Cursor() != before {
+		t.Fatal("the cursor changed although it could not be read")
+	}
+	h.f.draw(func(img *screen.Image) { img.Pix[0] ^= 0xff })
+	h.change(screen.Change{Damage: []image.Rectangle{image.Rect(0, 0, 1, 1)}})
+	if p := sub.Collect(); len(p.Dirty) == 0 {
+		t.Fatal("the screen stopped following the desktop after an unreadable cursor")
 	}
 }

@@ -41,10 +41,10 @@ func TestBenchServerSmoke(t *testing.T) {
 			if _, err := exec.LookPath(spec.Binary); err != nil {
 				t.Skipf("%s not installed", spec.Binary)
 			}
-			opts := viewerOptions{Quality: 8, Compress: 2}
 			// Generous warm-up and duration: CI runs this next to other
 			// packages' tests, and a loaded x11vnc answers in seconds.
-			rs, err := benchServer(context.Background(), spec, x, desk, wls, opts, 2*time.Second, 5*time.Second)
+			set := settings{viewer: viewerOptions{Quality: 8, Compress: 2}, warmup: 2 * time.Second, duration: 5 * time.Second}
+			rs, err := benchServer(context.Background(), spec, x, desk, wls, set)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -9,6 +9,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -38,6 +39,8 @@ type config struct {
 	Quality    int      `json:"jpeg_quality"`
 	Compress   int      `json:"compress_level"`
 	Continuous bool     `json:"continuous_updates"`
+	Repeat     int      `json:"repeat"`
+	ClientJPEG string   `json:"client_jpeg_decoder"`
 }
 
 func main() {
@@ -58,6 +61,8 @@ func run1() error {
 	compress := flag.Int("compress", 2, "compression level 0..9 the client asks for")
 	continuous := flag.Bool("continuous", false, "use continuous updates with servers that support them, instead of one request per update")
 	sizeFlag := flag.String("size", "1280x800", "screen size of the Xvfb desktop")
+	repeat := flag.Int("repeat", 1, "measure every server this many times, in turn, and report the medians")
+	tracePath := flag.String("trace", "", "also write every drawn change and received update to this file, as CSV")
 	flag.Parse()
 	// xgb logs to stderr about missing Xauthority (Xvfb needs none) and
 	// about the connection dropping when Xvfb stops at the end.
@@ -67,14 +72,19 @@ func run1() error {
 	if _, err := fmt.Sscanf(*sizeFlag, "%dx%d", &size.X, &size.Y); err != nil || size.X < 640 || size.Y < 480 {
 		return fmt.Errorf("bad -size %q: want WxH, at least 640x480", *sizeFlag)
 	}
+	if *repeat < 1 {
+		return errors.New("-repeat must be at least 1")
+	}
 	if *quality < -1 || *quality > 9 || *compress < 0 || *compress > 9 {
 		return errors.New("-quality must be -1..9 and -compress 0..9")
 	}
 	cfg := config{
 		Duration: duration.String(), Warmup: warmup.String(), Size: *sizeFlag,
 		Servers: split(*servers), Workloads: split(*workloads),
-		Quality: *quality, Compress: *compress, Continuous: *continuous,
+		Quality: *quality, Compress: *compress, Continuous: *continuous, Repeat: *repeat,
+		ClientJPEG: clientJPEG,
 	}
+	fmt.Fprintf(os.Stderr, "rfbbench: the client decodes JPEG with %s\n", clientJPEG)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -100,39 +110,80 @@ func run1() error {
 		return fmt.Errorf("no known workload in %q", *workloads)
 	}
 
-	opts := viewerOptions{Quality: *quality, Compress: *compress, Continuous: *continuous}
-	var results []Result
-	for _, spec := range specs(*assistPath) {
-		if !slices.Contains(cfg.Servers, spec.Name) {
-			continue
-		}
-		if _, err := exec.LookPath(spec.Binary); err != nil {
-			fmt.Fprintf(os.Stderr, "rfbbench: skipping %s: %s not found\n", spec.Name, spec.Binary)
-			continue
-		}
-		fmt.Fprintf(os.Stderr, "rfbbench: %s on %s\n", spec.Name, x.Display)
-		rs, err := benchServer(ctx, spec, x, desk, wls, opts, *warmup, *duration)
-		results = append(results, rs...)
+	set := settings{
+		viewer:   viewerOptions{Quality: *quality, Compress: *compress, Continuous: *continuous},
+		warmup:   *warmup,
+		duration: *duration,
+	}
+	var trace *bufio.Writer
+	if *tracePath != "" {
+		f, err := os.Create(*tracePath)
 		if err != nil {
-			if ctx.Err() != nil {
-				return err
+			return fmt.Errorf("trace: %w", err)
+		}
+		defer f.Close()
+		trace = bufio.NewWriter(f)
+		set.trace = trace
+	}
+	var results []Result
+	// Rounds go through every server in turn, so that a disturbance
+	// (another process hogging the CPU) hits one round of each rather
+	// than every run of one server.
+	for round := 1; round <= *repeat; round++ {
+		for _, spec := range specs(*assistPath) {
+			if !slices.Contains(cfg.Servers, spec.Name) {
+				continue
 			}
-			fmt.Fprintf(os.Stderr, "rfbbench: %s: %v\n", spec.Name, err)
+			if _, err := exec.LookPath(spec.Binary); err != nil {
+				if round == 1 {
+					fmt.Fprintf(os.Stderr, "rfbbench: skipping %s: %s not found\n", spec.Name, spec.Binary)
+				}
+				continue
+			}
+			fmt.Fprintf(os.Stderr, "rfbbench: %s on %s (round %d of %d)\n", spec.Name, x.Display, round, *repeat)
+			rs, err := benchServer(ctx, spec, x, desk, wls, set)
+			for i := range rs {
+				rs[i].Round = round
+			}
+			results = append(results, rs...)
+			if err != nil {
+				if ctx.Err() != nil {
+					return err
+				}
+				fmt.Fprintf(os.Stderr, "rfbbench: %s: %v\n", spec.Name, err)
+			}
 		}
 	}
-	if err := writeTable(os.Stdout, results); err != nil {
+	if trace != nil {
+		if err := trace.Flush(); err != nil {
+			return fmt.Errorf("trace: %w", err)
+		}
+	}
+	table := results
+	if *repeat > 1 {
+		table = medians(results)
+		fmt.Fprintf(os.Stdout, "Medians of %d rounds:\n\n", *repeat)
+	}
+	if err := writeTable(os.Stdout, table); err != nil {
 		return err
 	}
 	if *jsonPath != "" {
-		return writeJSON(*jsonPath, cfg, results)
+		return writeJSON(*jsonPath, cfg, results, table)
 	}
 	return nil
+}
+
+// settings are how each server is measured.
+type settings struct {
+	viewer           viewerOptions
+	warmup, duration time.Duration
+	trace            io.Writer // optional: see writeTrace
 }
 
 // benchServer starts one server, connects the viewer and runs every
 // workload against it.
 func benchServer(ctx context.Context, spec serverSpec, x *workload.Xvfb, desk *workload.Desktop,
-	wls []workload.Workload, opts viewerOptions, warmup, duration time.Duration) ([]Result, error) {
+	wls []workload.Workload, set settings) ([]Result, error) {
 	// Start every server on the same calm desktop.
 	blank := image.Rectangle{Max: desk.Size()}
 	desk.Fill(blank, 0x3a6ea5)
@@ -148,13 +199,14 @@ func benchServer(ctx context.Context, spec serverSpec, x *workload.Xvfb, desk *w
 	if err != nil {
 		return nil, err
 	}
-	view, err := newViewer(conn, opts)
+	view, err := newViewer(conn, set.viewer)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", spec.Name, err)
 	}
 	defer view.Close()
 
-	r := &run{desk: desk, view: view, serverPID: srv.PID(), xPID: x.PID(), warmup: warmup, duration: duration}
+	r := &run{desk: desk, view: view, serverPID: srv.PID(), xPID: x.PID(),
+		warmup: set.warmup, duration: set.duration, trace: set.trace, name: spec.Name}
 	var results []Result
 	for _, w := range wls {
 		fmt.Fprintf(os.Stderr, "rfbbench:   %s\n", w.Name())

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/assist-project/assist/bench/proc"
@@ -12,9 +13,12 @@ import (
 
 // Result is one row of the report: one server under one workload.
 type Result struct {
-	Server   string  `json:"server"`
-	Workload string  `json:"workload"`
-	Seconds  float64 `json:"seconds"`
+	Server   string `json:"server"`
+	Workload string `json:"workload"`
+	// Round is the measurement's round (1..-repeat); 0 in a row of
+	// medians.
+	Round   int     `json:"round,omitempty"`
+	Seconds float64 `json:"seconds"`
 
 	// Latency from the X server having executed a change to the viewer
 	// having decoded an update that shows it (or a later change).
@@ -60,6 +64,10 @@ type run struct {
 	xPID      int
 	warmup    time.Duration
 	duration  time.Duration
+	// trace, when set, gets every drawn change and received update of
+	// the measured time as CSV lines (see writeTrace).
+	trace io.Writer
+	name  string // the server's, for the trace
 }
 
 // measure runs workload w: draws the scene and waits for the viewer to
@@ -114,6 +122,11 @@ func (r *run) measure(ctx context.Context, w workload.Workload) (Result, error) 
 		return res, verr
 	}
 	res = summarize(w.Name(), changes, updates, start, end, cpu1-cpu0, x1-x0)
+	if r.trace != nil {
+		if err := writeTrace(r.trace, r.name, w.Name(), start, changes, updates); err != nil {
+			return res, err
+		}
+	}
 	res.Scheduled = int(w.Rate() * r.duration.Seconds())
 	return res, nil
 }
@@ -180,3 +193,27 @@ func latencies(changes []change, updates []update) ([]time.Duration, int) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// writeTrace writes the changes and updates of one measurement as CSV
+// lines "server,workload,kind,ms,seq,bytes,pixels", ms counted from start:
+// kind "drawn" is a change the X server had executed (seq is its
+// number), kind "update" an update the viewer had decoded (seq is the
+// change its marker showed, or -1).
+func writeTrace(w io.Writer, server, workload string, start time.Time, changes []change, updates []update) error {
+	at := func(t time.Time) float64 { return ms(t.Sub(start)) }
+	var b []byte
+	for _, c := range changes {
+		b = fmt.Appendf(b, "%s,%s,drawn,%.3f,%d,0,0\n", server, workload, at(c.T0), c.N)
+	}
+	for _, u := range updates {
+		seq := int64(-1)
+		if u.Valid {
+			seq = int64(u.Seq)
+		}
+		b = fmt.Appendf(b, "%s,%s,update,%.3f,%d,%d,%d\n", server, workload, at(u.At), seq, u.Bytes, u.Pixels)
+	}
+	if _, err := w.Write(b); err != nil {
+		return fmt.Errorf("trace: %w", err)
+	}
+	return nil
+}

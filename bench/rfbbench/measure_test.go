@@ -148,7 +148,7 @@ func TestWriteTable(t *testing.T) {
 func TestWriteJSON(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "r.json")
 	rs := []Result{{Server: "x11vnc", Workload: "typing", Drawn: 3}}
-	if err := writeJSON(path, config{Duration: "10s"}, rs); err != nil {
+	if err := writeJSON(path, config{Duration: "10s", Repeat: 1}, rs, rs); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(path)
@@ -159,8 +159,47 @@ func TestWriteJSON(t *testing.T) {
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.Config.Duration != "10s" || len(got.Results) != 1 || got.Results[0] != rs[0] {
+	if got.Config.Duration != "10s" || len(got.Results) != 1 || got.Results[0] != rs[0] || got.Medians != nil {
 		t.Errorf("read back %+v", got)
+	}
+}
+
+func TestMedians(t *testing.T) {
+	rs := []Result{
+		{Server: "assist", Workload: "video", Round: 1, LatencyMedianMS: 5, CPUPercent: 30, Updates: 100, Shown: 600},
+		{Server: "tigervnc", Workload: "video", Round: 1, LatencyMedianMS: 13},
+		{Server: "assist", Workload: "video", Round: 2, LatencyMedianMS: 9, CPUPercent: 10, Updates: 90, Shown: 601},
+		{Server: "assist", Workload: "video", Round: 3, LatencyMedianMS: 6, CPUPercent: 20, Updates: 95, Shown: 599},
+		{Server: "tigervnc", Workload: "video", Round: 2, LatencyMedianMS: 15},
+	}
+	got := medians(rs)
+	want := []Result{
+		// Each figure's own median, not one round's row.
+		{Server: "assist", Workload: "video", LatencyMedianMS: 6, CPUPercent: 20, Updates: 95, Shown: 600},
+		// An even count gives the mean of the middle two.
+		{Server: "tigervnc", Workload: "video", LatencyMedianMS: 14},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("medians =\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+func TestWriteTrace(t *testing.T) {
+	start := time.Unix(100, 0)
+	changes := []change{{N: 7, T0: start.Add(1500 * time.Microsecond)}}
+	updates := []update{
+		{At: start.Add(2 * time.Millisecond), Bytes: 300, Pixels: 64, Seq: 7, Valid: true},
+		{At: start.Add(3 * time.Millisecond), Bytes: 20},
+	}
+	var b bytes.Buffer
+	if err := writeTrace(&b, "assist", "video", start, changes, updates); err != nil {
+		t.Fatal(err)
+	}
+	want := "assist,video,drawn,1.500,7,0,0\n" +
+		"assist,video,update,2.000,7,300,64\n" +
+		"assist,video,update,3.000,-1,20,0\n"
+	if b.String() != want {
+		t.Errorf("trace =\n%s\nwant\n%s", b.String(), want)
 	}
 }
 

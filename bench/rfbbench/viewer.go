@@ -18,6 +18,8 @@ type update struct {
 	At time.Time
 	// Bytes is the update's size on the wire.
 	Bytes int
+	// Pixels is the area of its pixel rectangles (CopyRect included).
+	Pixels int
 	// Real is set when the update carried pixels (not only
 	// pseudo-rectangles, nor nothing at all).
 	Real bool
@@ -129,6 +131,7 @@ func (v *viewer) record(now time.Time, msg rfb.Message) {
 	for _, r := range msg.Rects {
 		if r.Encoding >= 0 {
 			u.Real = true
+			u.Pixels += r.Rect.Dx() * r.Rect.Dy()
 		}
 	}
 	v.mu.Lock()

@@ -137,6 +137,34 @@ func TestGrab(t *testing.T) {
 			}
 			compareXWD(t, disp, full)
 
+			// GrabView lends the same pixels, in place with MIT-SHM.
+			view, release, err := d.GrabView(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if view.Rect != r {
+				t.Errorf("GrabView image covers %v, want %v", view.Rect, r)
+			}
+			for y := r.Min.Y; y < r.Max.Y; y++ {
+				for x := r.Min.X; x < r.Max.X; x++ {
+					if got, want := pixelRGB(view, x, y), pixelRGB(full, x, y); got != want {
+						t.Fatalf("GrabView (%d,%d) = %06x, full grab %06x", x, y, got, want)
+					}
+				}
+			}
+			// With MIT-SHM, other grabs wait for the release.
+			if d.useSHM && d.grabMu.TryLock() {
+				d.grabMu.Unlock()
+				t.Error("grabs are not held back while a view is lent")
+			}
+			release()
+			if err := d.Grab(small, r); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := d.GrabView(image.Rect(1000, 700, 1100, 768)); err == nil {
+				t.Error("GrabView outside the screen: no error")
+			}
+
 			if err := d.Grab(full, image.Rect(1000, 700, 1100, 768)); err == nil {
 				t.Error("grab outside the screen: no error")
 			}

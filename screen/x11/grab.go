@@ -41,23 +41,70 @@ func (d *Display) Grab(dst *screen.Image, r image.Rectangle) error {
 	return d.grabCore(dst, r)
 }
 
+// shadow.Screen looks for this method (an interface of its own, so that
+// shadow does not depend on X11) to compare frames without copying them.
+var _ interface {
+	GrabView(image.Rectangle) (*screen.Image, func(), error)
+} = (*Display)(nil)
+
+// GrabView grabs r like Grab, but with MIT-SHM it leaves the pixels where
+// the X server put them, in the memory shared with it, and returns that
+// memory as an image covering r: no copy. Until release is called, the
+// image stays valid and every other grab waits; release must be called
+// exactly once, and the image not used after it. Without MIT-SHM the
+// image is a new one.
+func (d *Display) GrabView(r image.Rectangle) (img *screen.Image, release func(), err error) {
+	size := d.Size()
+	if r.Empty() || !r.In(image.Rectangle{Max: size}) {
+		return nil, nil, fmt.Errorf("x11: grab %v: empty or outside the screen %v", r, size)
+	}
+	d.grabMu.Lock()
+	if d.useSHM {
+		err := d.shmGetImage(r, size)
+		if err == nil {
+			img := &screen.Image{Pix: d.seg.mem[:4*r.Dx()*r.Dy()], Stride: 4 * r.Dx(), Rect: r}
+			return img, d.grabMu.Unlock, nil
+		}
+		if _, bad := err.(shmUnusable); !bad {
+			d.grabMu.Unlock()
+			return nil, nil, err
+		}
+		d.useSHM = false
+		d.freeSegment()
+	}
+	img = screen.NewImage(r)
+	err = d.grabCore(img, r)
+	d.grabMu.Unlock()
+	if err != nil {
+		return nil, nil, err
+	}
+	return img, func() {}, nil
+}
+
 // shmUnusable marks errors after which SHM is given up for good.
 type shmUnusable struct{ error }
 
 func (d *Display) grabSHM(dst *screen.Image, r image.Rectangle, size image.Point) error {
+	if err := d.shmGetImage(r, size); err != nil {
+		return err
+	}
+	copyRows(dst, r, d.seg.mem, 4*r.Dx())
+	return nil
+}
+
+// shmGetImage has the X server write r, packed (4*r.Dx() bytes a row), at
+// the start of the segment. The caller holds grabMu.
+func (d *Display) shmGetImage(r image.Rectangle, size image.Point) error {
 	if d.seg == nil || d.segFor != size {
 		if err := d.allocSegment(size); err != nil {
 			return shmUnusable{err}
 		}
 	}
-	w, h := r.Dx(), r.Dy()
 	_, err := shm.GetImage(d.conn, xproto.Drawable(d.root), int16(r.Min.X), int16(r.Min.Y),
-		uint16(w), uint16(h), 0xffffffff, xproto.ImageFormatZPixmap, d.seg.seg, 0).Reply()
+		uint16(r.Dx()), uint16(r.Dy()), 0xffffffff, xproto.ImageFormatZPixmap, d.seg.seg, 0).Reply()
 	if err != nil {
 		return fmt.Errorf("x11: grab %v: ShmGetImage: %w", r, err)
 	}
-	// The server packs the image at the start of the segment.
-	copyRows(dst, r, d.seg.mem, 4*w)
 	return nil
 }
 
