@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -211,26 +210,7 @@ func startExpertChromium(t *testing.T, spki string) context.Context {
 		chromedp.Flag("allow-loopback-in-peer-connection", true),
 		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
 	)
-	var mu sync.Mutex
-	var console strings.Builder
-	t.Cleanup(func() {
-		if t.Failed() || testing.Verbose() {
-			mu.Lock()
-			t.Logf("browser console:\n%s", console.String())
-			mu.Unlock()
-		}
-	})
-	messages := chromedp.Console(ctx)
-	go func() {
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			fmt.Fprintf(&console, "%v\n", m)
-			mu.Unlock()
-		}
-	}()
+	logConsole(t, ctx)
 	return ctx
 }
 

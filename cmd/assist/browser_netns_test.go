@@ -291,25 +291,6 @@ func startNetnsChromium(t *testing.T, n *lab.Net, spki string) context.Context {
 		chromedp.Flag("ignore-certificate-errors-spki-list", spki),
 		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
 	)
-	var mu sync.Mutex
-	var console strings.Builder
-	t.Cleanup(func() {
-		if t.Failed() || testing.Verbose() {
-			mu.Lock()
-			t.Logf("browser console:\n%s", console.String())
-			mu.Unlock()
-		}
-	})
-	messages := chromedp.Console(ctx)
-	go func() {
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			fmt.Fprintf(&console, "%v\n", m)
-			mu.Unlock()
-		}
-	}()
+	logConsole(t, ctx)
 	return ctx
 }
