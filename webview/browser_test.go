@@ -1,13 +1,9 @@
 package webview_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
-	"errors"
 	"fmt"
 	"image"
-	"image/png"
 	"io"
 	"log/slog"
 	"net"
@@ -20,7 +16,6 @@ import (
 
 	"github.com/assist-project/assist/internal/lab"
 	"github.com/assist-project/assist/rfb"
-	"github.com/assist-project/assist/screen"
 	"github.com/assist-project/assist/screen/x11"
 	"github.com/assist-project/assist/shadow"
 	"github.com/assist-project/assist/webview"
@@ -383,68 +378,10 @@ func receive[T any](t *testing.T, ch <-chan T, what string) T {
 	}
 }
 
-// canvas reads noVNC's canvas losslessly (PNG): it holds the desktop at
-// 1:1 whatever the CSS scaling.
-func canvas(ctx context.Context) (*screen.Image, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	data, err := chromedp.Run(ctx, chromedp.Evaluate[string](
-		`(() => { const c = document.querySelector('[data-testid="screen"] canvas'); return c ? c.toDataURL('image/png') : ''; })()`))
-	if err != nil {
-		return nil, fmt.Errorf("read canvas: %w", err)
-	}
-	b64, ok := strings.CutPrefix(data, "data:image/png;base64,")
-	if !ok {
-		return nil, errors.New("no canvas")
-	}
-	raw, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil {
-		return nil, err
-	}
-	m, err := png.Decode(bytes.NewReader(raw))
-	if err != nil {
-		return nil, err
-	}
-	return lab.FromImage(m), nil
-}
-
 // waitPixels waits until the canvas shows the desktop's colours at pts.
 // noVNC asks for JPEG (quality 6), so colours are compared with a
 // tolerance, in flat areas where JPEG is close.
 func waitPixels(t *testing.T, ctx context.Context, x *lab.X, pts []image.Point) {
 	t.Helper()
-	const tol = 12
-	want := x.Screenshot(t)
-	var last string
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		got, err := canvas(ctx)
-		if err != nil {
-			last = err.Error()
-		} else if got.Rect != want.Rect {
-			last = fmt.Sprintf("canvas is %v, desktop %v", got.Rect, want.Rect)
-		} else {
-			last = ""
-			for _, p := range pts {
-				w, g := lab.At(want, p.X, p.Y), lab.At(got, p.X, p.Y)
-				if absDiff(w.R, g.R) > tol || absDiff(w.G, g.G) > tol || absDiff(w.B, g.B) > tol {
-					last = fmt.Sprintf("at %v: desktop %v, canvas %v", p, w, g)
-					break
-				}
-			}
-			if last == "" {
-				return
-			}
-			lab.SaveArtifacts(t, map[string]*screen.Image{"want": want, "got": got})
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("the page does not show the desktop: %s", last)
-}
-
-func absDiff(a, b uint8) int {
-	if a > b {
-		return int(a - b)
-	}
-	return int(b - a)
+	lab.WaitCanvas(t, ctx, `[data-testid="screen"] canvas`, x, pts, 30*time.Second)
 }

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"image"
-	"image/png"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,7 +15,6 @@ import (
 	"time"
 
 	"github.com/assist-project/assist/internal/lab"
-	"github.com/assist-project/assist/screen"
 	"github.com/assist-project/assist/server"
 	"github.com/chromedp/chromedp"
 )
@@ -265,64 +262,12 @@ func bxClickDesktop(t *testing.T, ctx context.Context, size, p image.Point) {
 	bxRun(t, ctx, chromedp.MouseClickXY(px, py))
 }
 
-// bxCanvas reads noVNC's canvas losslessly (PNG): it holds the desktop at
-// 1:1 whatever the CSS scaling.
-func bxCanvas(ctx context.Context) (*screen.Image, error) {
-	ctx, cancel := context.WithTimeout(ctx, lineTimeout)
-	defer cancel()
-	data, err := chromedp.Run(ctx, chromedp.Evaluate[string](
-		`(() => { const c = document.querySelector('[data-testid="screen"] canvas'); return c ? c.toDataURL('image/png') : ''; })()`))
-	if err != nil {
-		return nil, err
-	}
-	b64, ok := strings.CutPrefix(data, "data:image/png;base64,")
-	if !ok {
-		return nil, fmt.Errorf("no canvas")
-	}
-	raw, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil {
-		return nil, err
-	}
-	m, err := png.Decode(bytes.NewReader(raw))
-	if err != nil {
-		return nil, err
-	}
-	return lab.FromImage(m), nil
-}
-
 // bxWaitPixels waits until the canvas is the desktop's size and shows its
 // colours at pts. noVNC asks for JPEG, so colours are compared with a
 // tolerance, in flat areas where JPEG is close.
 func bxWaitPixels(t *testing.T, ctx context.Context, x *lab.X, pts []image.Point) {
 	t.Helper()
-	const tol = 12
-	want := x.Screenshot(t)
-	var last string
-	deadline := time.Now().Add(matchTimeout)
-	for time.Now().Before(deadline) {
-		got, err := bxCanvas(ctx)
-		switch {
-		case err != nil:
-			last = err.Error()
-		case got.Rect != want.Rect:
-			last = fmt.Sprintf("canvas is %v, desktop %v", got.Rect, want.Rect)
-		default:
-			last = ""
-			for _, p := range pts {
-				w, g := lab.At(want, p.X, p.Y), lab.At(got, p.X, p.Y)
-				if absDiff(w.R, g.R) > tol || absDiff(w.G, g.G) > tol || absDiff(w.B, g.B) > tol {
-					last = fmt.Sprintf("at %v: desktop %v, canvas %v", p, w, g)
-					lab.SaveArtifacts(t, map[string]*screen.Image{"want": want, "got": got})
-					break
-				}
-			}
-			if last == "" {
-				return
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("the page does not show the desktop: %s", last)
+	lab.WaitCanvas(t, ctx, `[data-testid="screen"] canvas`, x, pts, matchTimeout)
 }
 
 // bxSave writes a screenshot of the page into $ASSIST_E2E_ARTIFACTS, if
