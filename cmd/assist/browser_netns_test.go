@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -67,27 +66,10 @@ func TestBrowserExpertNAT(t *testing.T) {
 	t.Parallel()
 	lab.AssistBinary(t) // build once, before the parallel subtests
 
-	var (
-		mu      sync.Mutex
-		results []browserNetResult
-	)
 	start := time.Now()
-	t.Run("cells", func(t *testing.T) {
-		for _, c := range browserNetCells {
-			t.Run(strings.ReplaceAll(c.name(), " / ", "-"), func(t *testing.T) {
-				t.Parallel()
-				// The matrix's slots: a cell here weighs at least as
-				// much as one of its cells (Chromium instead of assist
-				// join).
-				matrixSlots <- struct{}{}
-				t.Cleanup(func() { <-matrixSlots })
-				r := runBrowserNetCell(t, c)
-				mu.Lock()
-				results = append(results, r)
-				mu.Unlock()
-			})
-		}
-	})
+	// A cell here weighs at least as much as one of the matrix's
+	// (Chromium instead of assist join): it takes one of its slots.
+	results := runCells(t, browserNetCells, browserNetCell.name, runBrowserNetCell)
 	t.Logf("browser expert through NATs: %d cells in %v\n%s", len(results), time.Since(start).Round(time.Second), browserNetTable(results))
 }
 

@@ -191,27 +191,36 @@ func TestRendezvousMatrix(t *testing.T) {
 	t.Parallel()
 	lab.AssistBinary(t) // build once, before the parallel subtests
 
+	start := time.Now()
+	results := runCells(t, matrixCells(), matrixCell.name, runMatrixCell)
+	t.Logf("rendezvous matrix: %d cells in %v\n%s", len(results), time.Since(start).Round(time.Second), matrixTable(results))
+}
+
+// runCells runs each cell as a parallel subtest of "cells", at most
+// cap(matrixSlots) at a time across every test that shares the slots, and
+// returns the results of those that finished (in any order).
+func runCells[C any, R any](t *testing.T, cells []C, name func(C) string, run func(*testing.T, C) R) []R {
 	var (
 		mu      sync.Mutex
-		results []matrixResult
+		results []R
 	)
-	start := time.Now()
+	subtest := strings.NewReplacer(" / ", "-", " ", "-", "(", "", ")", "", ",", "")
 	t.Run("cells", func(t *testing.T) {
-		for _, c := range matrixCells() {
-			t.Run(strings.NewReplacer(" / ", "-", " ", "-", "(", "", ")", "", ",", "").Replace(c.name()), func(t *testing.T) {
+		for _, c := range cells {
+			t.Run(subtest.Replace(name(c)), func(t *testing.T) {
 				t.Parallel()
 				matrixSlots <- struct{}{}
 				// Registered first, so it runs last: the slot is free
 				// only once the lab is gone.
 				t.Cleanup(func() { <-matrixSlots })
-				r := runMatrixCell(t, c)
+				r := run(t, c)
 				mu.Lock()
 				results = append(results, r)
 				mu.Unlock()
 			})
 		}
 	})
-	t.Logf("rendezvous matrix: %d cells in %v\n%s", len(results), time.Since(start).Round(time.Second), matrixTable(results))
+	return results
 }
 
 // matrixTable renders results as a markdown table, in the order of
