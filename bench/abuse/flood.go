@@ -5,8 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"fmt"
-	"strings"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -193,7 +193,7 @@ func probeFlood(ctx context.Context, ep *endpoint, cfg floodConfig, rep *report)
 		Probe:  "idle-flood",
 		Title:  "idle connections held by one address",
 		Figure: fmt.Sprintf("%d open at once (%d of %d tried accepted in %s)", topOpen, accepted, attempts, seconds(floodTime)),
-		Target: "at most 64 (per-address cap, HTTP 429 beyond)",
+		Target: "at most 64, the per-address cap",
 		Details: []string{
 			"outcomes of the upgrades: " + outcomes.String(),
 		},
@@ -204,7 +204,7 @@ func probeFlood(ctx context.Context, ep *endpoint, cfg floodConfig, rep *report)
 		Probe:  "idle-flood",
 		Title:  fmt.Sprintf("idle connections still open %s after the flood", seconds(cfg.idleWait)),
 		Figure: fmt.Sprintf("%d of %d accepted", stillOpen, accepted),
-		Target: "0 (10 s deadline to register or join)",
+		Target: "0, past the 10 s deadline to register or join",
 		Values: map[string]any{"still_open": stillOpen, "accepted": accepted, "wait_seconds": cfg.idleWait.Seconds()},
 	})
 	rep.add(legit)
@@ -217,7 +217,7 @@ func probeFlood(ctx context.Context, ep *endpoint, cfg floodConfig, rep *report)
 		Title: "server memory (RSS) under the idle flood",
 		Figure: fmt.Sprintf("%s before, %s at the peak, %s %s after closing them",
 			mb(before), mb(topRSS), mb(after), seconds(time.Since(closedAt).Round(time.Second))),
-		Target: "a peak bounded by the per-address cap, and back near the figure before",
+		Target: "a peak bounded by the per-address cap, then back near the figure before",
 		Values: map[string]any{"rss_before": before, "rss_peak": topRSS, "rss_after": after,
 			"after_seconds": cfg.rssWait.Seconds()},
 	}

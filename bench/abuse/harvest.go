@@ -291,12 +291,12 @@ func probeHarvest(ctx context.Context, ep *endpoint, cfg harvestConfig, rep *rep
 	dead := formatCounts(h.dead)
 	h.mu.Unlock()
 	details := []string{
-			fmt.Sprintf("%d joins tried, %d answered, in %s (%.0f/s); %s; %d of the %d look-up numbers tried",
-				attempted.Load(), answered.Load(), seconds(took), float64(attempted.Load())/took.Seconds(), perCode, tried, invitation.MaxLookup),
-			"answers: " + answers.String(),
-			"answers to numbers not registered: " + dead,
-			"harvester's connections: " + dials.String(),
-			fmt.Sprintf("live invitations: %d registered (%s)", len(ls.novices), ls.perAddr.String()),
+		fmt.Sprintf("%d joins tried, %d answered, in %s (%.0f/s); %s; %d of the %d look-up numbers tried",
+			attempted.Load(), answered.Load(), seconds(took), float64(attempted.Load())/took.Seconds(), perCode, tried, invitation.MaxLookup),
+		"answers: " + answers.String(),
+		"answers to numbers not registered: " + dead,
+		"harvester's connections: " + dials.String(),
+		fmt.Sprintf("live invitations: %d registered (%s)", len(ls.novices), ls.perAddr.String()),
 	}
 	if len(ls.refusals.snapshot()) > 0 {
 		details = append(details, "refused registrations (the next address was used then): "+ls.refusals.String())

@@ -132,7 +132,7 @@ func probeRegister(ctx context.Context, ep *endpoint, cfg registerConfig, rep *r
 		Probe:   "register-flood",
 		Title:   fmt.Sprintf("registrations accepted from one address in %s", seconds(cfg.time)),
 		Figure:  fmt.Sprintf("%d (of %d sent)", accepted, tried),
-		Target:  "at most 10 (burst of 10, then 1 a minute; at most 20 live)",
+		Target:  "at most 10: a burst of 10, then 1 a minute, 20 live at most",
 		Details: []string{"answers: " + answers.String(), fmt.Sprintf("took %s", seconds(took))},
 		Values:  map[string]any{"accepted": accepted, "tried": tried, "answers": answers.snapshot()},
 	})
@@ -161,7 +161,7 @@ func probeRegister(ctx context.Context, ep *endpoint, cfg registerConfig, rep *r
 		Probe:  "register-flood",
 		Title:  title,
 		Figure: fmt.Sprintf("%d of %d, 3 s after closing", stored, accepted),
-		Target: "0 (unpaired registrations pruned)",
+		Target: "0, unpaired registrations pruned",
 		Values: map[string]any{"stored": stored, "accepted": accepted},
 	})
 	return nil

@@ -221,13 +221,6 @@ func (p *peer) recv(ctx context.Context) (server.Message, error) {
 	}
 }
 
-// recvWithin is recv with a timeout of its own.
-func (p *peer) recvWithin(ctx context.Context, d time.Duration) (server.Message, error) {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	return p.recv(ctx)
-}
-
 // send writes one message.
 func (p *peer) send(ctx context.Context, m server.Message) error {
 	b, err := json.Marshal(m)

@@ -21,7 +21,7 @@ func probeTURN(ctx context.Context, ep *endpoint, rep *report) error {
 		title, target, novice, expert string
 	}{
 		{"TURN credentials for a self-pairing (one address)", "0", addrTURNSelf, addrTURNSelf},
-		{"TURN credentials for a pairing of two addresses", "more than 0 (the relay still serves real pairings)", addrTURNNovice, addrTURNExpert},
+		{"TURN credentials for a pairing of two addresses", "more than 0, the relay still serves real pairings", addrTURNNovice, addrTURNExpert},
 	} {
 		seen, fail := turnPairing(ctx, ep, c.novice, c.expert)
 		exp, nov := seen.expert, seen.novice
