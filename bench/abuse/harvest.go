@@ -271,6 +271,9 @@ func probeHarvest(ctx context.Context, ep *endpoint, cfg harvestConfig, rep *rep
 	wg.Wait()
 	took := time.Since(start)
 	cancel()
+	if err := ctx.Err(); err != nil {
+		return err // interrupted: no figure
+	}
 
 	found := h.found()
 	var times []time.Duration

@@ -161,6 +161,9 @@ func probeHeld(ctx context.Context, ep *endpoint, cfg heldConfig, rep *report) e
 	}
 	stopHolder()
 	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err // interrupted: no figure
+	}
 
 	h.mu.Lock()
 	holds := append([]time.Duration(nil), h.holds...)

@@ -120,6 +120,9 @@ func probeRegister(ctx context.Context, ep *endpoint, cfg registerConfig, rep *r
 	}
 	wg.Wait()
 	took := time.Since(start)
+	if err := ctx.Err(); err != nil {
+		return err // interrupted: no figure
+	}
 	mu.Lock()
 	for _, p := range held {
 		p.close()
