@@ -9,7 +9,7 @@
 #   scripts/abuse.sh [-json results.json] [-probes flood,harvest,held,register,turn]
 #                    [-flood 3000] [-legit 20] [-live 20] [-harvest-time 60s]
 #                    [-hold-mode stall|silent|garbage] [-held-budget 45s]
-#                    [-register-time 10s] [-v]
+#                    [-register-time 10s] [-stored-wait 3s] [-v]
 #
 # Everything runs on this machine: the server listens on 127.0.0.1 with a
 # temporary --data directory, and the probes' clients use loopback source

@@ -408,7 +408,7 @@ func TestProbeRegisterReadsTheStore(t *testing.T) {
 	ts := startServer(t)
 	var out bytes.Buffer
 	rep := &report{w: &out}
-	if err := probeRegister(t.Context(), ts.ep, registerConfig{time: 300 * time.Millisecond, workers: 2, dataDir: ts.dataDir}, rep); err != nil {
+	if err := probeRegister(t.Context(), ts.ep, registerConfig{time: 300 * time.Millisecond, workers: 2, dataDir: ts.dataDir, storedWait: 100 * time.Millisecond}, rep); err != nil {
 		t.Fatal(err)
 	}
 	acc := find(t, rep, "registrations accepted from one address")

@@ -294,7 +294,7 @@ func probeHarvest(ctx context.Context, ep *endpoint, cfg harvestConfig, rep *rep
 	dead := formatCounts(h.dead)
 	h.mu.Unlock()
 	details := []string{
-		fmt.Sprintf("%d joins tried, %d answered, in %s (%.0f/s); %s; %d of the %d look-up numbers tried",
+		fmt.Sprintf("%d joins tried, %d answered, in %s (%.0f/s); %s; joins sent for %d of the %d look-up numbers",
 			attempted.Load(), answered.Load(), seconds(took), float64(attempted.Load())/took.Seconds(), perCode, tried, invitation.MaxLookup),
 		"answers: " + answers.String(),
 		"answers to numbers not registered: " + dead,

@@ -169,8 +169,8 @@ func probeHeld(ctx context.Context, ep *endpoint, cfg heldConfig, rep *report) e
 	holds := append([]time.Duration(nil), h.holds...)
 	h.mu.Unlock()
 	details := []string{
-		fmt.Sprintf("attacker from %s %s; paired %d times, holds of %s median, %s longest (the last one cut by the end of the probe)",
-			addrHolder, holdModes[cfg.mode], h.pairings.Load(), seconds(median(holds)), seconds(slices.Max(append(holds, 0)))),
+		fmt.Sprintf("attacker from %s %s; paired %s, holds of %s median, %s longest (the last one cut by the end of the probe)",
+			addrHolder, holdModes[cfg.mode], plural(int(h.pairings.Load()), "time", "times"), seconds(median(holds)), seconds(slices.Max(append(holds, 0)))),
 		"attacker's answers: " + h.answers.String(),
 	}
 	if fails.String() != "none" {
@@ -185,10 +185,10 @@ func probeHeld(ctx context.Context, ep *endpoint, cfg heldConfig, rep *report) e
 			"attacker_pairings": h.pairings.Load(), "budget_seconds": cfg.budget.Seconds()},
 	}
 	if through > 0 {
-		res.Figure = fmt.Sprintf("got through after %s (%d tries; path %s)", seconds(through), tries, path)
+		res.Figure = fmt.Sprintf("got through after %s (%s; path %s)", seconds(through), plural(tries, "try", "tries"), path)
 		res.Values["seconds"] = through.Seconds()
 	} else {
-		res.Figure = fmt.Sprintf("blocked: no real join got through in %s (%d tries)", seconds(cfg.budget), tries)
+		res.Figure = fmt.Sprintf("blocked: no real join got through in %s (%s)", seconds(cfg.budget), plural(tries, "try", "tries"))
 	}
 	rep.add(res)
 	return nil

@@ -91,6 +91,7 @@ func run() error {
 	heldBudget := flag.Duration("held-budget", 45*time.Second, "how long the real expert keeps trying to join a held code")
 	regTime := flag.Duration("register-time", 10*time.Second, "how long the registration flood lasts")
 	regWorkers := flag.Int("register-workers", 8, "registrations sent at once by the registration flood")
+	storedWait := flag.Duration("stored-wait", 3*time.Second, "how long after the registration flood's connections close the invitations still stored are counted")
 	verbose := flag.Bool("v", false, "log progress at debug level")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -126,8 +127,8 @@ func run() error {
 		return errors.New("-harvest-workers and -register-workers must be 1..64")
 	case *harvestTime <= 0 || *harvestTime > 10*time.Minute || *regTime <= 0 || *regTime > 10*time.Minute ||
 		*heldBudget <= 0 || *heldBudget > 10*time.Minute || *idleWait < 0 || *idleWait > 10*time.Minute ||
-		*rssWait < 0 || *rssWait > 10*time.Minute:
-		return errors.New("durations must be positive and at most 10m")
+		*rssWait < 0 || *rssWait > 10*time.Minute || *storedWait < 0 || *storedWait > 30*time.Minute:
+		return errors.New("durations must be positive and at most 10m (-stored-wait: 30m)")
 	}
 	if _, ok := holdModes[*holdMode]; !ok {
 		return fmt.Errorf("-hold-mode %q: want stall, silent or garbage", *holdMode)
@@ -161,7 +162,7 @@ func run() error {
 				budget: *heldBudget, mode: *holdMode}, rep)
 		}},
 		{"register", func() error {
-			return probeRegister(ctx, ep, registerConfig{time: *regTime, workers: *regWorkers, dataDir: *dataDir}, rep)
+			return probeRegister(ctx, ep, registerConfig{time: *regTime, workers: *regWorkers, dataDir: *dataDir, storedWait: *storedWait}, rep)
 		}},
 		{"turn", func() error { return probeTURN(ctx, ep, rep) }},
 	} {
@@ -182,7 +183,7 @@ func run() error {
 			"server": *serverURL, "probes": selected, "flood": *floodN, "flood_workers": *floodWorkers,
 			"idle_wait": idleWait.String(), "rss_wait": rssWait.String(), "legit": *legit, "live": *live,
 			"harvest_time": harvestTime.String(), "harvest_workers": *harvestWorkers, "hold_mode": *holdMode,
-			"held_budget": heldBudget.String(), "register_time": regTime.String(), "register_workers": *regWorkers,
+			"held_budget": heldBudget.String(), "register_time": regTime.String(), "register_workers": *regWorkers, "stored_wait": storedWait.String(),
 		}
 		if err := rep.writeJSON(*jsonPath, settings); err != nil {
 			return err
