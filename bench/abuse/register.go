@@ -167,7 +167,7 @@ func probeRegister(ctx context.Context, ep *endpoint, cfg registerConfig, rep *r
 		Probe:  "register-flood",
 		Title:  title,
 		Figure: fmt.Sprintf("%d of %d, %s after closing", stored, accepted, seconds(cfg.storedWait)),
-		Target: "no more than accepted, and 0 once unconnected for 10 min (-stored-wait 11m shows it)",
+		Target: "no more than accepted; 0 after 10 min unconnected, see -stored-wait",
 		Values: map[string]any{"stored": stored, "accepted": accepted, "wait_seconds": cfg.storedWait.Seconds()},
 	})
 	return nil
