@@ -283,6 +283,24 @@ func (c *Consent) DenyView() error {
 	return c.step(ActDenyView, Asking, Ended, "novice declined")
 }
 
+// denyUnanswered is a question nobody answered in time, taken as a no
+// (fail closed): the same transition as the novice's deny (from Asking or
+// ControlAsked), audited with reason and marked Auto, since the novice did
+// not decide.
+func (c *Consent) denyUnanswered(right Rights, reason string) error {
+	a, from, to := ActDenyView, Asking, Ended
+	if right == RightControl {
+		a, from, to = ActDenyControl, ControlAsked, Viewing
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.check(a, from); err != nil {
+		return err
+	}
+	c.move(a, to, reason, true)
+	return nil
+}
+
 // RequestControl is the expert asking for control: Viewing ->
 // ControlAsked, and on to Controlling at once under PolicyControl (until
 // the first take-back).
