@@ -141,12 +141,12 @@ type Novice struct {
 	timersMu sync.Mutex
 	timers   map[*time.Timer]struct{}
 	ended    bool
-	events    <-chan Event
-	chats     chan string
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
-	done      chan struct{}
-	viewing   chan struct{} // closed once viewing is allowed
+	events   <-chan Event
+	chats    chan string
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	done     chan struct{}
+	viewing  chan struct{} // closed once viewing is allowed
 }
 
 // StartNovice starts the session on conn, an authenticated connection
