@@ -52,13 +52,14 @@ const Warning = "Only allow someone you asked for help. Nobody from a company ca
 type Question struct {
 	Right  Rights // RightView or RightControl
 	Expert string
+	answer func(allow bool) error
+
 	// Via says how the expert reached this computer (NoviceConfig.Via).
 	Via string
 	// Deadline is when the question counts as a no, Timeout after it was
 	// asked.
 	Deadline time.Time
 	Timeout  time.Duration
-	answer   func(allow bool) error
 }
 
 // Text is the question as the novice reads it on a terminal: what the
@@ -135,18 +136,19 @@ type Novice struct {
 	mux       *Mux
 	log       *slog.Logger
 	questions chan Question
-	timeout   time.Duration
-	via       string
+	events    <-chan Event
+	chats     chan string
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	done      chan struct{}
+	viewing   chan struct{} // closed once viewing is allowed
+
+	timeout time.Duration // of each question (NoviceConfig.AnswerTimeout)
+	via     string
 	// timers are the pending questions' deadlines, stopped at the end.
 	timersMu sync.Mutex
 	timers   map[*time.Timer]struct{}
 	ended    bool
-	events   <-chan Event
-	chats    chan string
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	done     chan struct{}
-	viewing  chan struct{} // closed once viewing is allowed
 }
 
 // StartNovice starts the session on conn, an authenticated connection
