@@ -26,6 +26,8 @@ const (
 	outcomeBusy      = "refused_busy"
 	outcomeUnknown   = "refused_unknown_invitation"
 	outcomeVersion   = "refused_version"
+	outcomeDenied    = "refused_novice_said_no"
+	outcomeClosed    = "refused_closed_by_novice"
 	outcomeNotAssist = "not_assist"
 	outcomeNetwork   = "network_error"
 	outcomeInternal  = "internal_error"
@@ -95,7 +97,16 @@ func (l *Listener) handshake(tc *tls.Conn, remote string) *Conn {
 		l.refuse(tc, remote, refuseUnknown, outcomeUnknown, "this computer is not serving that invitation")
 		return nil
 	}
-	switch l.reserve() {
+	a, left := l.reserveOrWait()
+	if r := l.refusedByNovice(a, left); r != nil {
+		code, outcome := refuseDenied, outcomeDenied
+		if a == deniedClosed {
+			code, outcome = refuseClosed, outcomeClosed
+		}
+		l.refuse(tc, remote, code, outcome, r.Message)
+		return nil
+	}
+	switch a {
 	case deniedExpired:
 		l.refuse(tc, remote, refuseExpired, outcomeExpired,
 			"the invitation expired at "+l.cfg.Expires.UTC().Format(time.RFC3339))
