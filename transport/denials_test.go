@@ -2,6 +2,7 @@ package transport
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -106,5 +107,43 @@ func TestRefusalTexts(t *testing.T) {
 		if tt.got != tt.want {
 			t.Errorf("got %q, want %q", tt.got, tt.want)
 		}
+	}
+}
+
+// TestStalledStartFreesTheInvitation: peers that stall before the PAKE
+// really starts (silent, after TLS, after the hello, which reserves an
+// attempt) are cut off after StartTimeout, not HandshakeTimeout, so
+// stallers holding every attempt in flight lock an expert out for seconds,
+// not for good; none of them costs an attempt.
+func TestStalledStartFreesTheInvitation(t *testing.T) {
+	l, _ := newTestListener(t, ListenerConfig{MaxFailures: 1, StartTimeout: 300 * time.Millisecond, HandshakeTimeout: 10 * time.Minute})
+	addr := l.Addr().String()
+	conns := stallers(t, addr) // the last one holds the only attempt
+	if _, err := Dial(t.Context(), []string{addr}, dialConfig(testPassword)); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Dial while a staller holds the attempt: %v, want ErrBusy", err)
+	}
+	for _, c := range conns {
+		// The novice closes each; our own deadline ending the copy first
+		// means the novice waited for HandshakeTimeout.
+		c.SetReadDeadline(time.Now().Add(time.Minute))
+		buf := make([]byte, 512)
+		for {
+			_, err := c.Read(buf)
+			if err == nil {
+				continue
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("the novice kept a stalled peer past StartTimeout")
+			}
+			break
+		}
+	}
+	if got := l.AttemptsLeft(); got != 1 {
+		t.Errorf("stallers cost attempts: %d left", got)
+	}
+	accepted := acceptAsync(t, l)
+	mustDial(t, []string{addr}, dialConfig(testPassword))
+	if r := <-accepted; r.err != nil {
+		t.Fatal(r.err)
 	}
 }

@@ -16,6 +16,7 @@ const (
 	DefaultMaxFailures       = 5
 	DefaultHandshakeTimeout  = 15 * time.Second
 	DefaultPerAddressTimeout = 10 * time.Second
+	DefaultStartTimeout      = 5 * time.Second
 	DefaultDenyCooldown      = 2 * time.Minute
 	DefaultMaxDenials        = 3
 )
@@ -47,6 +48,12 @@ type ListenerConfig struct {
 	// DefaultHandshakeTimeout). Handshakes run concurrently, so a slow or
 	// hostile peer only ever holds up itself.
 	HandshakeTimeout time.Duration
+	// StartTimeout bounds the start of a handshake, from the TCP
+	// connection to the expert's PAKE share (TLS, hello, share: three round
+	// trips), within HandshakeTimeout; default DefaultStartTimeout. An
+	// expert that connects and stalls holds an attempt in flight only this
+	// long.
+	StartTimeout time.Duration
 	// DenyCooldown is how long the invitation turns every expert away
 	// (ErrDenied, no attempt counted) after the novice said no to one
 	// (Denied); default DefaultDenyCooldown. Names are typed by the
@@ -104,6 +111,9 @@ func NewListener(ln net.Listener, cfg ListenerConfig) *Listener {
 	}
 	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = DefaultStartTimeout
 	}
 	if cfg.DenyCooldown <= 0 {
 		cfg.DenyCooldown = DefaultDenyCooldown

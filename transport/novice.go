@@ -42,9 +42,10 @@ func (l *Listener) serve(raw net.Conn) {
 	// goroutine, and only for HandshakeTimeout.
 	stop := context.AfterFunc(l.ctx, func() { raw.Close() })
 	defer stop()
-	raw.SetDeadline(time.Now().Add(l.cfg.HandshakeTimeout))
+	deadline := time.Now().Add(l.cfg.HandshakeTimeout)
+	raw.SetDeadline(time.Now().Add(min(l.cfg.StartTimeout, l.cfg.HandshakeTimeout)))
 	tc := tls.Server(raw, l.tlsCfg)
-	c := l.handshake(tc, remote)
+	c := l.handshake(tc, remote, deadline)
 	if c == nil {
 		tc.Close()
 		return
@@ -65,7 +66,8 @@ func (l *Listener) serve(raw net.Conn) {
 }
 
 // handshake authenticates the expert on tc, or logs why not and returns nil.
-func (l *Listener) handshake(tc *tls.Conn, remote string) *Conn {
+// Until the expert's share it runs under StartTimeout, then until deadline.
+func (l *Listener) handshake(tc *tls.Conn, remote string, deadline time.Time) *Conn {
 	if err := tc.Handshake(); err != nil {
 		l.logAttempt(slog.LevelInfo, remote, classifyPeerError(err), "stage", "tls", "err", err)
 		return nil
@@ -118,12 +120,12 @@ func (l *Listener) handshake(tc *tls.Conn, remote string) *Conn {
 		l.refuse(tc, remote, refuseBusy, outcomeBusy, "another expert is connected or connecting")
 		return nil
 	}
-	return l.authenticate(tc, remote, h)
+	return l.authenticate(tc, remote, h, deadline)
 }
 
 // authenticate runs the PAKE for an attempt reserve admitted, and settles
 // the attempt: release, fail or succeed, exactly once.
-func (l *Listener) authenticate(tc *tls.Conn, remote string, h hello) *Conn {
+func (l *Listener) authenticate(tc *tls.Conn, remote string, h hello, deadline time.Time) *Conn {
 	bind, err := bindingContext(tc)
 	if err != nil {
 		l.release()
@@ -160,6 +162,8 @@ func (l *Listener) authenticate(tc *tls.Conn, remote string, h hello) *Conn {
 		l.logAttempt(slog.LevelInfo, remote, outcomeNotAssist, "stage", "share", "kind", kind)
 		return nil
 	}
+	// The PAKE has started: the rest has the whole handshake's time.
+	tc.SetDeadline(deadline)
 	res, err := ex.Finish(share)
 	if err != nil {
 		// Not a guess, but only a broken or hostile peer sends it: count it,
