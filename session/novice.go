@@ -62,24 +62,26 @@ type Question struct {
 	Timeout  time.Duration
 }
 
-// Text is the question as the novice reads it on a terminal: what the
-// expert asks, how they reached this computer, the warning, and what no
-// answer means.
+// Text is the question as the novice reads it on a terminal: how the
+// expert reached this computer, the warning, what no answer means, and
+// last, next to the cursor, the question itself, on one line ending in
+// "Allow? [y/N]" as before (scripts and tests wait for that line).
 func (q Question) Text() string {
 	var b strings.Builder
-	if q.Right == RightControl {
-		fmt.Fprintf(&b, "%s asks to control your mouse and keyboard.\n", q.Expert)
-	} else {
-		fmt.Fprintf(&b, "%s wants to see your screen.\n", q.Expert)
-	}
 	if q.Via != "" {
-		fmt.Fprintf(&b, "  Connected %s.\n", q.Via)
+		fmt.Fprintf(&b, "%s is connected %s.\n", q.Expert, q.Via)
+	} else {
+		fmt.Fprintf(&b, "%s is connected.\n", q.Expert)
 	}
 	b.WriteString("  " + Warning + "\n")
 	if q.Timeout > 0 {
 		fmt.Fprintf(&b, "  No answer in %s means no.\n", Duration(q.Timeout))
 	}
-	b.WriteString("  Allow? [y/N]")
+	if q.Right == RightControl {
+		fmt.Fprintf(&b, "%s asks to control your mouse and keyboard. Allow? [y/N]", q.Expert)
+	} else {
+		fmt.Fprintf(&b, "%s wants to see your screen. Allow? [y/N]", q.Expert)
+	}
 	return b.String()
 }
 

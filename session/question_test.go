@@ -19,21 +19,24 @@ func TestQuestionText(t *testing.T) {
 		want string
 	}{
 		{"view through the server", Question{Right: RightView, Expert: "Dana", Via: ViaServer("203.0.113.7"), Timeout: time.Minute},
-			"Dana wants to see your screen.\n" +
-				"  Connected through the server from 203.0.113.7.\n" +
+			"Dana is connected through the server from 203.0.113.7.\n" +
 				"  Only allow someone you asked for help. Nobody from a company calls you first.\n" +
 				"  No answer in 1 minute means no.\n" +
-				"  Allow? [y/N]"},
+				"Dana wants to see your screen. Allow? [y/N]"},
 		{"control on the LAN", Question{Right: RightControl, Expert: "Dana", Via: ViaDirect(netip.MustParseAddr("192.168.1.20")), Timeout: 30 * time.Second},
-			"Dana asks to control your mouse and keyboard.\n" +
-				"  Connected on your local network (192.168.1.20).\n" +
+			"Dana is connected on your local network (192.168.1.20).\n" +
 				"  Only allow someone you asked for help. Nobody from a company calls you first.\n" +
 				"  No answer in 30 seconds means no.\n" +
-				"  Allow? [y/N]"},
-		{"no via, no timeout", Question{Right: RightView, Expert: "Dana"},
-			"Dana wants to see your screen.\n" +
+				"Dana asks to control your mouse and keyboard. Allow? [y/N]"},
+		{"view from the internet", Question{Right: RightView, Expert: "Dana", Via: ViaDirect(netip.MustParseAddr("203.0.113.7")), Timeout: time.Minute},
+			"Dana is connected from the internet (203.0.113.7).\n" +
 				"  Only allow someone you asked for help. Nobody from a company calls you first.\n" +
-				"  Allow? [y/N]"},
+				"  No answer in 1 minute means no.\n" +
+				"Dana wants to see your screen. Allow? [y/N]"},
+		{"no via, no timeout", Question{Right: RightView, Expert: "Dana"},
+			"Dana is connected.\n" +
+				"  Only allow someone you asked for help. Nobody from a company calls you first.\n" +
+				"Dana wants to see your screen. Allow? [y/N]"},
 	}
 	for _, tt := range tests {
 		if got := tt.q.Text(); got != tt.want {

@@ -55,7 +55,7 @@ func TestNoviceUIUnansweredQuestion(t *testing.T) {
 	if q.Via != "through the server from 203.0.113.7" || q.Warning != session.Warning || q.Deadline.IsZero() {
 		t.Errorf("the page's question %+v lacks the path, the warning or the deadline", q)
 	}
-	out.wait(t, "Connected through the server from 203.0.113.7.")
+	out.wait(t, expertName+" is connected through the server from 203.0.113.7.")
 	out.wait(t, "Nobody from a company calls you first.")
 	out.wait(t, "No answer in 1 second means no.")
 
