@@ -282,9 +282,7 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 		}
 		if closed {
 			n, _ := l.Denials()
-			err := closedByNovice(n)
-			fmt.Fprintln(out, err)
-			return err
+			return closedByNovice(n) // main prints it; the page shows it
 		}
 		if ui.deniedView {
 			n, limit := l.Denials()

@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/assist-project/assist/internal/lab"
 	"github.com/assist-project/assist/novicepage"
 	"github.com/assist-project/assist/session"
 )
@@ -75,5 +78,72 @@ func TestNoviceUIUnansweredQuestion(t *testing.T) {
 	}
 	if !ui.deniedView {
 		t.Error("the unanswered question was not recorded as a no")
+	}
+}
+
+// TestInviteDenials runs the real assist invite and assist join over the
+// direct path: a no rests the invitation (the next expert is refused in
+// plain words, at no attempt's cost), a question left unanswered is a no,
+// and the third no closes the invitation.
+func TestInviteDenials(t *testing.T) {
+	e2e(t)
+	t.Parallel()
+	d := newConsentDesktop(t)
+	const cooldown = 3 * time.Second
+	nov := startInvite(t, nil, d.Display, "--listen", "127.0.0.1:0", "--no-portmap", "--no-page",
+		"--deny-cooldown", cooldown.String(), "--answer-timeout", "2s")
+
+	ask := func() *lab.LineProc {
+		t.Helper()
+		exp := startJoin(t, nil, nov.File, nov.PasswordFile)
+		nov.WaitLines(t, lineTimeout,
+			`^`+expertName+` is connected on your local network \(127\.0\.0\.1\)\.$`,
+			`^  Only allow someone you asked for help\. Nobody from a company calls you first\.$`,
+			`^  No answer in 2 seconds means no\.$`,
+			`^`+expertName+` wants to see your screen\. Allow\? \[y/N\]$`)
+		return exp
+	}
+	// denied waits for the end of the session the novice said no to, and
+	// returns when the cooldown ends.
+	denied := func(exp *lab.LineProc, reason string, n int) time.Time {
+		t.Helper()
+		exp.WaitLine(t, `^state: ended \(`+reason+`\)$`, lineTimeout)
+		if code := exp.WaitExit(t, lineTimeout); code != 0 {
+			t.Errorf("assist join exited with %d after the novice said no, want 0", code)
+		}
+		nov.WaitLine(t, fmt.Sprintf(`^you said no: for 3 seconds nobody can ask again \(the invitation closes at the third no; this was no %d\)$`, n), lineTimeout)
+		return time.Now().Add(cooldown)
+	}
+
+	exp := ask()
+	nov.Send(t, "n")
+	until := denied(exp, "novice declined", 1)
+
+	// Asking again at once is refused, in words, and costs no attempt.
+	msg := joinFails(t, nil, nov.File, nov.PasswordFile)
+	if !regexp.MustCompile(`^assist join: The person you are helping said no\. You can ask again in about [1-3] seconds?\.$`).MatchString(msg) {
+		t.Errorf("refused expert told %q", msg)
+	}
+	if !strings.Contains(nov.Stderr(), "outcome=refused_novice_said_no") || !strings.Contains(nov.Stderr(), "attempts_left=5") {
+		t.Errorf("the refusal is not logged as one that costs no attempt:\n%s", nov.Stderr())
+	}
+
+	// The cooldown is time, so the test waits it out.
+	time.Sleep(time.Until(until))
+	exp = ask()
+	nov.Send(t, "n")
+	until = denied(exp, "novice declined", 2)
+
+	// The third time nobody answers: that is a no too, and it closes the
+	// invitation.
+	time.Sleep(time.Until(until))
+	exp = ask()
+	exp.WaitLine(t, `^state: ended \(no answer within 2 seconds\)$`, lineTimeout)
+	if code := nov.WaitExit(t, lineTimeout); code != 1 {
+		t.Errorf("assist invite exited with %d after the third no, want 1", code)
+	}
+	lines := strings.Split(strings.TrimSpace(nov.Stderr()), "\n")
+	if last, want := lines[len(lines)-1], "assist invite: You said no three times, so this invitation is closed. Make a new one when you want help."; last != want {
+		t.Errorf("assist invite's last words: %q, want %q", last, want)
 	}
 }
