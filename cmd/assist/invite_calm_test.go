@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"github.com/assist-project/assist/internal/lab"
 	"github.com/assist-project/assist/novicepage"
 	"github.com/assist-project/assist/session"
+	"github.com/chromedp/chromedp"
 )
 
 // TestNoviceUIUnansweredQuestion: a question nobody answers, on the
@@ -145,5 +148,85 @@ func TestInviteDenials(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(nov.Stderr()), "\n")
 	if last, want := lines[len(lines)-1], "assist invite: You said no three times, so this invitation is closed. Make a new one when you want help."; last != want {
 		t.Errorf("assist invite's last words: %q, want %q", last, want)
+	}
+}
+
+// TestNovicePageQuestion shows a pending question on the novice's page in
+// Chromium: what the expert asks, how they came, the warning, and the
+// countdown to the automatic no. With ASSIST_E2E_ARTIFACTS set, the page is
+// saved as a screenshot for a person to judge.
+func TestNovicePageQuestion(t *testing.T) {
+	e2e(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := new(lockedLines)
+	ui := &noviceUI{
+		con: &console{keys: make(chan key, 16), restore: func() {}, out: out},
+		out: out,
+		status: novicepage.Status{Code: "4821-orbit-velvet", State: session.Waiting, Server: "https://assist.example.org",
+			Expires: time.Now().Add(time.Hour)},
+	}
+	pageURL, err := ui.startPage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ui.closePage(nil) })
+	b := newPageBrowser(t, pageURL)
+	b.wait(t, `s.state === "waiting"`)
+
+	nc, ec := net.Pipe()
+	nov, err := session.StartNovice(ctx, nc, "Dana", session.NoviceConfig{
+		Input: nopInjector{}, Logger: log, Via: session.ViaServer("203.0.113.7"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := session.StartExpert(ec, log)
+	defer exp.Leave("test over")
+	ui.status.Expert = "Dana"
+	ui.status.Path = "through the rendezvous server, path relay-udp"
+	quit := make(chan bool, 1)
+	go func() { quit <- ui.runSession(nov, "Dana", nil) }()
+
+	b.wait(t, `s.question > 0 && /^Closing in (59|60) s\./.test(s.countdown)`)
+	for id, want := range map[string]string{
+		"question-text":    "Dana wants to see your screen.",
+		"question-via":     "Connected through the server from 203.0.113.7.",
+		"question-warning": session.Warning,
+	} {
+		if got := b.text(t, id); got != want {
+			t.Errorf("%s: %q, want %q", id, got, want)
+		}
+	}
+	b.wait(t, `/^Closing in 5[0-8] s\./.test(s.countdown)`) // it ticks
+	saveShot(t, b.ctx, "novice-page-question")
+
+	b.click(t, "deny")
+	b.wait(t, `s.question === 0 && s.countdown === ""`)
+	waitExpertState(t, exp, session.Ended)
+	select {
+	case <-quit:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the session did not end")
+	}
+}
+
+// saveShot saves the tab as NAME.png in $ASSIST_E2E_ARTIFACTS, if set.
+func saveShot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	dir := os.Getenv("ASSIST_E2E_ARTIFACTS")
+	if dir == "" {
+		return
+	}
+	shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err == nil {
+		err = os.MkdirAll(dir, 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, name+".png"), shot, 0o644)
+	}
+	if err != nil {
+		t.Logf("screenshot: %v", err)
 	}
 }
