@@ -93,8 +93,9 @@ func TestInviteDenials(t *testing.T) {
 	t.Parallel()
 	d := newConsentDesktop(t)
 	const cooldown = 3 * time.Second
-	nov := startInvite(t, nil, d.Display, "--listen", "127.0.0.1:0", "--no-portmap", "--no-page",
+	nov := startInvite(t, nil, d.Display, "--listen", "127.0.0.1:0", "--no-portmap",
 		"--deny-cooldown", cooldown.String(), "--answer-timeout", "2s")
+	pg := dialNovicePage(t, lineWithPrefix(t, nov.LineProc, "page: "))
 
 	ask := func() *lab.LineProc {
 		t.Helper()
@@ -141,7 +142,15 @@ func TestInviteDenials(t *testing.T) {
 	// invitation.
 	time.Sleep(time.Until(until))
 	exp = ask()
+	q := pg.waitStatus(t, "the third question", func(s novicepage.Status) bool { return s.Question != nil })
+	if q.Question.Via != "on your local network (127.0.0.1)" || q.Question.Warning == "" || time.Until(q.Question.Deadline) > 2*time.Second {
+		t.Errorf("the page's question %+v", q.Question)
+	}
 	exp.WaitLine(t, `^state: ended \(no answer within 2 seconds\)$`, lineTimeout)
+	st := pg.waitStatus(t, "the invitation closed", func(s novicepage.Status) bool { return s.Stopped })
+	if want := "You said no three times, so this invitation is closed. Make a new one when you want help."; st.Reason != want {
+		t.Errorf("the page says %q, want %q", st.Reason, want)
+	}
 	if code := nov.WaitExit(t, lineTimeout); code != 1 {
 		t.Errorf("assist invite exited with %d after the third no, want 1", code)
 	}
