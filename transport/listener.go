@@ -318,15 +318,9 @@ const (
 // reserve decides, atomically with the counters, whether an expert may start
 // a PAKE, and if so counts the attempt as in flight. Failures plus attempts
 // in flight never exceed MaxFailures, so a burst of parallel attempts cannot
-// get more guesses than the limit.
-func (l *Listener) reserve() admission {
-	a, _ := l.reserveOrWait()
-	return a
-}
-
-// reserveOrWait is reserve that also says, for deniedCooling, how long the
-// cooldown has left.
-func (l *Listener) reserveOrWait() (admission, time.Duration) {
+// get more guesses than the limit. For deniedCooling it also says how long
+// the cooldown has left.
+func (l *Listener) reserve() (admission, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.cfg.Now()

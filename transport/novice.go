@@ -99,7 +99,7 @@ func (l *Listener) handshake(tc *tls.Conn, remote string, deadline time.Time) *C
 		l.refuse(tc, remote, refuseUnknown, outcomeUnknown, "this computer is not serving that invitation")
 		return nil
 	}
-	a, left := l.reserveOrWait()
+	a, left := l.reserve()
 	if r := l.refusedByNovice(a, left); r != nil {
 		code, outcome := refuseDenied, outcomeDenied
 		if a == deniedClosed {
