@@ -99,6 +99,8 @@ func TestRefusalTexts(t *testing.T) {
 		{DeniedMessage(time.Minute), "The person you are helping said no. You can ask again in about 1 minute."},
 		{DeniedMessage(1500 * time.Millisecond), "The person you are helping said no. You can ask again in about 2 seconds."},
 		{DeniedMessage(0), "The person you are helping said no. You can ask again in about 1 second."},
+		{DeniedMessage(59500 * time.Millisecond), "The person you are helping said no. You can ask again in about 1 minute."},
+		{DeniedMessage(59 * time.Second), "The person you are helping said no. You can ask again in about 59 seconds."},
 		{ClosedMessage(3), "The person you are helping said no three times, so this invitation is closed. Ask them for a new one if they still want help."},
 		{ClosedMessage(1), "The person you are helping said no once, so this invitation is closed. Ask them for a new one if they still want help."},
 		{ClosedMessage(7), "The person you are helping said no 7 times, so this invitation is closed. Ask them for a new one if they still want help."},

@@ -197,9 +197,9 @@ func ClosedMessage(n int) string {
 
 // roughly says d in words, rounded up: "2 minutes", "1 minute", "30 seconds".
 func roughly(d time.Duration) string {
-	n, unit := int64((d+time.Minute-1)/time.Minute), "minute"
-	if d < time.Minute {
-		n, unit = max(int64((d+time.Second-1)/time.Second), 1), "second"
+	n, unit := max(int64((d+time.Second-1)/time.Second), 1), "second"
+	if n >= 60 {
+		n, unit = (n+59)/60, "minute"
 	}
 	if n == 1 {
 		return "1 " + unit

@@ -9,12 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/assist-project/assist/internal/lab"
 	"github.com/assist-project/assist/novicepage"
+	"github.com/assist-project/assist/server"
 	"github.com/assist-project/assist/session"
 	"github.com/chromedp/chromedp"
 )
@@ -237,5 +239,60 @@ func saveShot(t *testing.T, ctx context.Context, name string) {
 	}
 	if err != nil {
 		t.Logf("screenshot: %v", err)
+	}
+}
+
+// TestRendezvousCalm: through the server, a pairing whose expert stays
+// silent is dropped after a few seconds (not the 15 s of a signalling
+// request) and logged, and a join while the invitation rests after a no is
+// refused in the novice's words, at no attempt's cost.
+func TestRendezvousCalm(t *testing.T) {
+	e2e(t)
+	t.Parallel()
+	d := newDesktop(t)
+	srv := startServe(t, t.TempDir())
+	nov := startBrowserNovice(t, d.Display, srv, "--deny-cooldown", "1m")
+	serverFlags := []string{"--server", srv.URL, "--server-fingerprint", srv.Fingerprint}
+
+	// A silent expert: pairs, then sends nothing.
+	ctx, cancel := context.WithTimeout(t.Context(), 12*time.Second) // under the old 15 s
+	defer cancel()
+	c, err := server.DialSignal(ctx, srv.URL, srv.Fingerprint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Join(ctx, strconv.Itoa(nov.Lookup)); err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	for {
+		m, err := c.Recv(ctx)
+		if err != nil {
+			t.Fatalf("the silent pairing was not dropped: %v\nnovice:\n%s", err, nov.Output())
+		}
+		if m.Type == server.TypeBye || m.Type == server.TypePeerLeft {
+			break
+		}
+	}
+	waitStderr(t, nov.LineProc, "the expert sent nothing; pairing dropped", 1)
+	c.Close()
+
+	// A real expert, whom the novice turns down.
+	p := lab.StartLines(t, nil, lab.AssistBinary(t), append([]string{"join", "--no-browser", "--name", expertName}, append(serverFlags, nov.Code)...)...)
+	nov.WaitLine(t, `^`+expertName+` is connected through the server`, lineTimeout)
+	nov.WaitLine(t, `^`+expertName+` wants to see your screen\. Allow\? \[y/N\]$`, lineTimeout)
+	nov.Send(t, "n")
+	p.WaitLine(t, `^state: ended \(novice declined\)$`, lineTimeout)
+	if code := p.WaitExit(t, lineTimeout); code != 0 {
+		t.Errorf("assist join exited with %d after the novice said no, want 0", code)
+	}
+	nov.WaitLine(t, `^you said no: for 1 minute nobody can ask again`, lineTimeout)
+
+	msg := joinCodeFails(t, nil, append(serverFlags, nov.Code)...)
+	if want := "assist join: The person you are helping said no. You can ask again in about 1 minute."; msg != want {
+		t.Errorf("refused through the server: %q, want %q", msg, want)
+	}
+	if strings.Contains(nov.Stderr(), "rendezvous: wrong password") {
+		t.Errorf("the refusal cost an attempt:\n%s", nov.Stderr())
 	}
 }
