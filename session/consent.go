@@ -283,11 +283,11 @@ func (c *Consent) DenyView() error {
 	return c.step(ActDenyView, Asking, Ended, "novice declined")
 }
 
-// denyUnanswered is a question nobody answered in time, taken as a no
-// (fail closed): the same transition as the novice's deny (from Asking or
-// ControlAsked), audited with reason and marked Auto, since the novice did
-// not decide.
-func (c *Consent) denyUnanswered(right Rights, reason string) error {
+// deny is a no to the question for right (RightView: Asking -> Ended;
+// RightControl: ControlAsked -> Viewing), the transition of DenyView and
+// DenyControl, audited with reason. auto marks a question nobody answered
+// in time, taken as a no (fail closed): the novice did not decide.
+func (c *Consent) deny(right Rights, reason string, auto bool) error {
 	a, from, to := ActDenyView, Asking, Ended
 	if right == RightControl {
 		a, from, to = ActDenyControl, ControlAsked, Viewing
@@ -297,7 +297,7 @@ func (c *Consent) denyUnanswered(right Rights, reason string) error {
 	if err := c.check(a, from); err != nil {
 		return err
 	}
-	c.move(a, to, reason, true)
+	c.move(a, to, reason, auto)
 	return nil
 }
 

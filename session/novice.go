@@ -37,6 +37,10 @@ type NoviceConfig struct {
 	// AnswerTimeout is how long a question waits for the novice; then it
 	// is a no (fail closed). Default DefaultAnswerTimeout.
 	AnswerTimeout time.Duration
+	// DenyNote is added to the reason of a no to viewing (the novice's, or
+	// an unanswered question's), which the expert reads: "; this invitation
+	// is now closed" when this no is the invitation's last.
+	DenyNote string
 }
 
 // DefaultAnswerTimeout is how long a question waits for an answer before
@@ -145,8 +149,9 @@ type Novice struct {
 	done      chan struct{}
 	viewing   chan struct{} // closed once viewing is allowed
 
-	timeout time.Duration // of each question (NoviceConfig.AnswerTimeout)
-	via     string
+	timeout  time.Duration // of each question (NoviceConfig.AnswerTimeout)
+	via      string
+	denyNote string
 	// timers are the pending questions' deadlines, stopped at the end.
 	timersMu sync.Mutex
 	timers   map[*time.Timer]struct{}
@@ -172,6 +177,7 @@ func StartNovice(ctx context.Context, conn net.Conn, expert string, cfg NoviceCo
 		viewing:   make(chan struct{}),
 		timeout:   cfg.AnswerTimeout,
 		via:       cfg.Via,
+		denyNote:  cfg.DenyNote,
 		timers:    make(map[*time.Timer]struct{}),
 	}
 	if n.timeout <= 0 {
@@ -229,7 +235,7 @@ func (n *Novice) ask(right Rights) {
 		case right == RightView && allow:
 			return n.consent.AllowView()
 		case right == RightView:
-			return n.consent.DenyView()
+			return n.consent.deny(RightView, "novice declined"+n.denyNote, false)
 		case allow:
 			return n.consent.AllowControl()
 		default:
@@ -247,7 +253,10 @@ func (n *Novice) ask(right Rights) {
 	t = n.startTimer(n.timeout, func() {
 		once.Do(func() {
 			reason := UnansweredReason(n.timeout)
-			if err := n.consent.denyUnanswered(right, reason); err != nil {
+			if right == RightView {
+				reason += n.denyNote
+			}
+			if err := n.consent.deny(right, reason, true); err != nil {
 				n.log.Debug("unanswered question already settled", "right", right, "err", err)
 				return
 			}

@@ -231,3 +231,38 @@ func TestAnsweredQuestionStopsItsDeadline(t *testing.T) {
 		}
 	}
 }
+
+// TestDenyNote: the note reaches the expert with a no to viewing, the
+// novice's or an unanswered question's.
+func TestDenyNote(t *testing.T) {
+	for _, answer := range []bool{true, false} {
+		a, b := net.Pipe()
+		log := slog.New(slog.NewTextHandler(io.Discard, nil))
+		exp := StartExpert(b, log)
+		nov, err := StartNovice(context.Background(), a, "Dana", NoviceConfig{
+			Logger: log, AnswerTimeout: 100 * time.Millisecond, DenyNote: "; this invitation is now closed",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := nextQuestion(t, nov)
+		want := "no answer within 1 second; this invitation is now closed"
+		if answer {
+			want = "novice declined; this invitation is now closed"
+			if err := q.Answer(false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if ev := waitEvent(t, nov, ActDenyView); ev.Reason != want || ev.Auto == answer {
+			t.Errorf("event %+v, want reason %q", ev, want)
+		}
+		for e := range exp.Events() {
+			if e.State == Ended && e.Reason != want {
+				t.Errorf("expert told %q, want %q", e.Reason, want)
+			}
+		}
+		for range nov.Events() {
+		}
+		<-nov.Done()
+	}
+}

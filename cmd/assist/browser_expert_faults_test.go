@@ -282,4 +282,26 @@ func TestBrowserExpertDenied(t *testing.T) {
 	if strings.Contains(nov.Stderr(), "rendezvous: wrong password") {
 		t.Errorf("a refused join cost an attempt:\n%s", nov.Stderr())
 	}
+
+	// The second no; the third closes the invitation, and the page offers
+	// no Reconnect then.
+	nov.Send(t, "n")
+	nov.WaitLine(t, `^you said no: for 5 seconds nobody can ask again`, lineTimeout)
+	bxRun(t, ctx, chromedp.Navigate("about:blank"), chromedp.Navigate(nov.BrowserURL))
+	bxWait(t, ctx, `window.assistExpertPage?.phase === "failed" && window.assistExpertPage.error?.kind === "denied"`)
+	bxWait(t, ctx, `window.assistExpertPage.reconnectIn === 0 && !`+reconnect+`.disabled && !`+reconnect+`.hidden`)
+	bxRun(t, ctx, chromedp.Click(bxID("reconnect")))
+	nov.WaitLine(t, `^`+expertName+` wants to see your screen\. Allow\? \[y/N\]$`, lineTimeout)
+	bxWait(t, ctx, `window.assistExpertPage.phase === "session" && window.assistExpertPage.state === "asking"`)
+	nov.Send(t, "n")
+	bxWait(t, ctx, `window.assistExpertPage.phase === "ended" && !window.assistExpertPage.canReconnect`)
+	if !bxEval[bool](t, ctx, reconnect+`.hidden`) {
+		t.Error("after the third no, the page still shows Reconnect")
+	}
+	if got := bxEval[string](t, ctx, `window.assistExpertPage.endReason`); got != "novice declined; this invitation is now closed" {
+		t.Errorf("the page's end reason: %q", got)
+	}
+	if code := nov.WaitExit(t, lineTimeout); code != 1 {
+		t.Errorf("assist invite exited with %d after the third no, want 1", code)
+	}
 }

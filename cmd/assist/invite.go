@@ -243,6 +243,11 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 		}
 		ui.status.Expert, ui.status.Reason = conn.PeerName(), ""
 		ui.publish()
+		// The expert reads whether a no now would close the invitation.
+		denyNote := ""
+		if n, limit := l.Denials(); n+1 >= limit {
+			denyNote = "; " + closedNote
+		}
 		via := ""
 		if rc, ok := conn.(*rtcExpert); ok {
 			via = session.ViaServer(rc.from)
@@ -260,6 +265,7 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 			},
 			Via:           via,
 			AnswerTimeout: *answerTimeout,
+			DenyNote:      denyNote,
 		})
 		if err != nil {
 			conn.Close()
@@ -373,6 +379,10 @@ func acceptOrQuit(ctx context.Context, l *transport.Listener, viaServer <-chan *
 		}
 	}
 }
+
+// closedNote ends the reason of the no that closes the invitation, as the
+// expert reads it (web/expert/refusal.js looks for it).
+const closedNote = "this invitation is now closed"
 
 // closedByNovice is the end of an invitation the novice's noes (this many)
 // closed, in words for the novice.

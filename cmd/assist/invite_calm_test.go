@@ -148,7 +148,7 @@ func TestInviteDenials(t *testing.T) {
 	if q.Question.Via != "on your local network (127.0.0.1)" || q.Question.Warning == "" || time.Until(q.Question.Deadline) > 2*time.Second {
 		t.Errorf("the page's question %+v", q.Question)
 	}
-	exp.WaitLine(t, `^state: ended \(no answer within 2 seconds\)$`, lineTimeout)
+	exp.WaitLine(t, `^state: ended \(no answer within 2 seconds; this invitation is now closed\)$`, lineTimeout)
 	st := pg.waitStatus(t, "the invitation closed", func(s novicepage.Status) bool { return s.Stopped })
 	if want := "You said no three times, so this invitation is closed. Make a new one when you want help."; st.Reason != want {
 		t.Errorf("the page says %q, want %q", st.Reason, want)

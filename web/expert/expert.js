@@ -23,7 +23,7 @@ import RFB from './novnc/core/rfb.js';
 import { Signalling, SignalError, RemoteCandidates, parseSignal, encodeCandidate } from './signal.js';
 import { connectionPath } from './path.js';
 import { DisplayChannel } from './channel.js';
-import { isNo, parseRefusal, formatWait, defaultCooldownMs } from './refusal.js';
+import { isNo, closesInvitation, parseRefusal, formatWait, defaultCooldownMs } from './refusal.js';
 
 // connectTimeout bounds everything from join to an authenticated session.
 const connectTimeout = 45000;
@@ -323,7 +323,10 @@ function ended(a, reason) {
   const note = `Session ended${reason ? ': ' + reason : ''}.`;
   finish(a, note);
   status.canReconnect = true;
-  if (isNo(reason)) {
+  if (closesInvitation(reason)) {
+    status.canReconnect = false;
+    showBanner('ended', note, 'The person you are helping said no too many times, so this invitation is closed. Ask them for a new code if they still want help.', 'notice');
+  } else if (isNo(reason)) {
     restAfterNo(defaultCooldownMs);
     showBanner('ended', note, `The person you are helping said no. You can ask again in about ${Math.round(defaultCooldownMs / 60000)} minutes: Reconnect is offered then.`, 'notice');
   } else {

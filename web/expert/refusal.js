@@ -13,10 +13,20 @@ export const defaultCooldownMs = 120000;
 const deniedPrefix = 'The person you are helping said no.';
 const closedPrefix = 'The person you are helping said no ';
 
+const closedNote = '; this invitation is now closed';
+
 // isNo reports whether a session ended because the novice said no to
 // being seen, or let the question go unanswered.
 export function isNo(reason) {
-  return typeof reason === 'string' && (reason === 'novice declined' || /^no answer within \d+ (second|minute)s?$/.test(reason));
+  if (typeof reason !== 'string') return false;
+  if (reason.endsWith(closedNote)) reason = reason.slice(0, -closedNote.length);
+  return reason === 'novice declined' || /^no answer within \d+ (second|minute)s?$/.test(reason);
+}
+
+// closesInvitation reports whether the no that ended a session was the
+// invitation's last (the novice's side says so: cmd/assist closedNote).
+export function closesInvitation(reason) {
+  return isNo(reason) && reason.endsWith(closedNote);
 }
 
 // parseRefusal reads the novice's refusal of a join: {kind: 'denied',

@@ -2,11 +2,16 @@
 // web/expert_script_test.go.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isNo, parseRefusal, formatWait, defaultCooldownMs } from '../refusal.js';
+import { isNo, closesInvitation, parseRefusal, formatWait, defaultCooldownMs } from '../refusal.js';
 
 test('isNo', () => {
-  for (const r of ['novice declined', 'no answer within 1 minute', 'no answer within 2 seconds']) assert.ok(isNo(r), r);
-  for (const r of ['', undefined, null, 'novice refused control', 'the expert left the session', 'no answer within', 'novice declined!']) assert.ok(!isNo(r), String(r));
+  for (const r of ['novice declined', 'no answer within 1 minute', 'no answer within 2 seconds', 'novice declined; this invitation is now closed']) assert.ok(isNo(r), r);
+  for (const r of ['', undefined, null, 'novice refused control', 'the expert left the session', 'no answer within', 'novice declined!', 'bye; this invitation is now closed']) assert.ok(!isNo(r), String(r));
+});
+
+test('closesInvitation', () => {
+  for (const r of ['novice declined; this invitation is now closed', 'no answer within 1 minute; this invitation is now closed']) assert.ok(closesInvitation(r), r);
+  for (const r of ['novice declined', 'no answer within 1 minute', 'the expert left; this invitation is now closed', undefined]) assert.ok(!closesInvitation(r), String(r));
 });
 
 test('parseRefusal', () => {
