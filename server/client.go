@@ -25,6 +25,10 @@ type Message struct {
 	Reason  string          `json:"reason,omitempty"`
 	Code    string          `json:"code,omitempty"`
 	Message string          `json:"message,omitempty"`
+	// From is, in "paired" as the novice gets it, the expert's IP address
+	// as the server saw it: a claim of the server, shown to the novice.
+	// Parse it strictly (netip.ParseAddr) before use; "" if not sent.
+	From string `json:"from,omitempty"`
 }
 
 // Client is an agent's signalling connection to a rendezvous server. Recv

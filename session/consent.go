@@ -283,6 +283,24 @@ func (c *Consent) DenyView() error {
 	return c.step(ActDenyView, Asking, Ended, "novice declined")
 }
 
+// deny is a no to the question for right (RightView: Asking -> Ended;
+// RightControl: ControlAsked -> Viewing), the transition of DenyView and
+// DenyControl, audited with reason. auto marks a question nobody answered
+// in time, taken as a no (fail closed): the novice did not decide.
+func (c *Consent) deny(right Rights, reason string, auto bool) error {
+	a, from, to := ActDenyView, Asking, Ended
+	if right == RightControl {
+		a, from, to = ActDenyControl, ControlAsked, Viewing
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.check(a, from); err != nil {
+		return err
+	}
+	c.move(a, to, reason, auto)
+	return nil
+}
+
 // RequestControl is the expert asking for control: Viewing ->
 // ControlAsked, and on to Controlling at once under PolicyControl (until
 // the first take-back).

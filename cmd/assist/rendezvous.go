@@ -36,6 +36,9 @@ const (
 	// rtcTimeout bounds one WebRTC setup and handshake: ICE over TURN
 	// through a proxy can take several seconds.
 	rtcTimeout = 30 * time.Second
+	// firstMessageTimeout bounds the wait for a paired expert's first
+	// message: an expert that pairs and stays silent holds the code.
+	firstMessageTimeout = 5 * time.Second
 	// maxRegisterBackoff caps the pause between attempts to register again
 	// after the server went away.
 	maxRegisterBackoff = 30 * time.Second
@@ -194,12 +197,31 @@ func (s *signalConn) close() {
 // leaving the server.
 type peerEndedError struct{ reason string }
 
+// Unwrap tells the novice's refusals apart by their words (a bye's reason
+// is free text): transport.ErrDenied while the invitation rests after a
+// no, transport.ErrClosed once the noes closed it.
+func (e *peerEndedError) Unwrap() error {
+	switch {
+	case strings.HasPrefix(e.reason, transport.DeniedPrefix):
+		return transport.ErrDenied
+	case strings.HasPrefix(e.reason, closedPrefix):
+		return transport.ErrClosed
+	}
+	return nil
+}
+
+// closedPrefix starts transport.ClosedMessage (and is not DeniedPrefix).
+const closedPrefix = "The person you are helping said no "
+
 func (e *peerEndedError) Error() string {
 	switch e.reason {
 	case "":
 		return "the other computer left the rendezvous server before the connection was set up"
 	case server.ReasonAuthFailed:
 		return "the other computer ended the attempt: " + rtc.ErrWrongPassword.Error()
+	}
+	if e.Unwrap() != nil {
+		return e.reason // the novice's refusal, in words for the expert
 	}
 	return "the other computer ended the attempt: " + e.reason
 }
@@ -315,6 +337,9 @@ func printable(s string) string {
 type rtcExpert struct {
 	*rtc.Conn
 	attempt *transport.Attempt
+	// from is the expert's IP address as the server saw it ("" if it did
+	// not say): a claim of the server.
+	from string
 	// resumeKey checks the proof of an expert that joins the server
 	// again to resume this session (resume.go).
 	resumeKey []byte
@@ -491,11 +516,11 @@ func (r *noviceRendezvous) listen(ctx context.Context, id string, sc *signalConn
 // session if the expert is that session's, back after losing its pairing.
 func (r *noviceRendezvous) pairing(ctx context.Context, id string, sc *signalConn, paired server.Message, l *link) {
 	log := r.log.With("lookup", id, "session", paired.Session)
-	fctx, cancelFirst := context.WithTimeout(ctx, signalTimeout)
+	fctx, cancelFirst := context.WithTimeout(ctx, firstMessageTimeout)
 	first, err := l.next(fctx)
 	cancelFirst()
 	if err != nil {
-		log.Info("rendezvous: the expert sent nothing", "err", err)
+		log.Info("rendezvous: the expert sent nothing; pairing dropped", "err", err, "after", firstMessageTimeout)
 		sc.bye(paired.Session, "nothing received")
 		return
 	}
@@ -550,7 +575,7 @@ func (r *noviceRendezvous) pairing(ctx context.Context, id string, sc *signalCon
 		sc.bye(paired.Session, transport.ErrBusy.Error())
 		return
 	}
-	e := &rtcExpert{Conn: conn, attempt: att, sig: sc, session: paired.Session,
+	e := &rtcExpert{Conn: conn, attempt: att, sig: sc, session: paired.Session, from: paired.From,
 		resumeKey: conn.SessionKey(resumeKeyLabel, 32)}
 	e.onClose = func() {
 		r.mu.Lock()
