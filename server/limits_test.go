@@ -559,3 +559,37 @@ func (s *syncBuf) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestAddrSweep: the accounting of an address is forgotten once it has
+// nothing live and its allowances are whole again, so the table does not
+// grow with every address ever seen.
+func TestAddrSweep(t *testing.T) {
+	ts := startServer(t, "", nil)
+	n := ts.dialFrom(t, "127.0.0.21")
+	n.register("sweep", ts.Clock.Now().Add(time.Hour))
+	n.expect(TypeRegistered)
+	e := ts.dialFrom(t, "127.0.0.22")
+	e.join("nothing")
+	e.expectError(CodeUnknown)
+	n.ws.Close(websocket.StatusNormalClosure, "")
+	e.ws.Close(websocket.StatusNormalClosure, "")
+	waitFor(t, func() bool {
+		ts.limits.mu.Lock()
+		defer ts.limits.mu.Unlock()
+		for _, st := range ts.limits.addrs {
+			if st.conns > 0 || st.novices > 0 {
+				return false
+			}
+		}
+		return true
+	})
+	ts.pruneOnce(context.Background())
+	if got := ts.limits.tracked(); got != 2 {
+		t.Errorf("right after: %d addresses tracked, want 2 (their allowances are not whole yet)", got)
+	}
+	ts.Clock.Add(time.Minute)
+	ts.pruneOnce(context.Background())
+	if got := ts.limits.tracked(); got != 0 {
+		t.Errorf("a minute later: %d addresses tracked, want 0", got)
+	}
+}
