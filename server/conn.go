@@ -23,7 +23,7 @@ import (
 // disconnected, so one stuck reader cannot hold memory or its peer. A
 // pairing's burst is an offer or answer and its candidates (rtc sends at
 // most 64): far less.
-const outQueue = 128
+const outQueue = 64
 
 // storeTimeout bounds one store operation of a handler.
 const storeTimeout = 10 * time.Second
@@ -67,6 +67,10 @@ type client struct {
 	// timer fires at the deadline; the writer waits for it. Reset under
 	// s.mu by setDeadline.
 	timer *time.Timer
+	// readCtx is the reader's; cancelRead ends a read that the close
+	// handshake did not, writeTimeout after closeWith.
+	readCtx    context.Context
+	cancelRead context.CancelFunc
 
 	// Guarded by s.mu.
 	role    string
@@ -124,6 +128,8 @@ func (s *Server) serveSignal(w http.ResponseWriter, r *http.Request) {
 		timer: time.NewTimer(s.cfg.PendingTimeout),
 	}
 	c.deadline, c.deadlineAt = pendingDeadline, time.Now().Add(s.cfg.PendingTimeout)
+	c.readCtx, c.cancelRead = context.WithCancel(context.Background())
+	defer c.cancelRead()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -174,6 +180,11 @@ func (c *client) closeWith(code websocket.StatusCode, reason string) {
 	c.closed.Do(func() {
 		c.code, c.reason = code, reason
 		close(c.done)
+		// The writer's close handshake normally ends the reader's read;
+		// if the peer does not answer, this does. A timer rather than a
+		// goroutine per connection waiting for done: goroutines are a
+		// good part of what an idle connection costs.
+		time.AfterFunc(writeTimeout, c.cancelRead)
 	})
 }
 
@@ -262,22 +273,8 @@ func (c *client) writeLoop() {
 // readLoop reads, checks and handles messages until the connection ends or
 // the client breaks a rule.
 func (c *client) readLoop() {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		// Unblock the read when the writer has closed the connection or
-		// the server is going away.
-		select {
-		case <-c.done:
-		case <-ctx.Done():
-			return
-		}
-		select {
-		case <-time.After(writeTimeout):
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	ctx := c.readCtx
+	defer c.cancelRead()
 	max := c.s.cfg.MaxMessageBytes
 	// Rate limits run on real time, whatever the configured clock.
 	now := time.Now()
@@ -711,16 +708,12 @@ func (s *Server) leave(c *client) {
 		events = append(events, Event{Time: s.cfg.Now(), Kind: EventPeerLeft, ID: p.id, Session: p.session})
 		events = append(events, s.promote(p.id)...)
 	}
-	id := c.id
 	s.mu.Unlock()
 	if novice {
+		// No store write here: a flood of closing connections must not
+		// become a flood of writes. The pruner records connected novices
+		// each minute, which dates the departure closely enough.
 		s.limits.unregister(c.key)
-		// The invitation is unconnected from now (see pruneOnce).
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		if err := s.cfg.Store.Seen(ctx, []string{id}, s.cfg.Now()); err != nil {
-			c.log.Warn("signal: recording the novice's departure", "err", err)
-		}
-		cancel()
 	}
 	if p != nil {
 		c.log.Info("signal: peer left", "session", sessionTag(p.session))

@@ -35,8 +35,10 @@ type Config struct {
 	// (joins get "unknown" for it all the same); default 24 h.
 	ExpiredGrace time.Duration
 	// UnconnectedTTL is how long an invitation whose novice is not
-	// connected is kept; default 10 min. Invitations stored before a
-	// restart count as unconnected from the server's start.
+	// connected is kept (to within the pruner's minute: between
+	// UnconnectedTTL and one minute more); default 10 min. Invitations
+	// stored before a restart count as unconnected from the server's
+	// start.
 	UnconnectedTTL time.Duration
 	// AuditRetention is how long audit events are kept; default 90 days.
 	AuditRetention time.Duration
@@ -358,9 +360,11 @@ func (s *Server) pruneOnce(ctx context.Context) {
 	s.mu.Unlock()
 	// Connected novices are seen now, so the sweep below spares them.
 	warn("connected invitations", s.cfg.Store.Seen(ctx, live, now))
-	// An invitation last seen before the start has been unconnected
-	// since the start at least: its novice may be reconnecting.
-	if cutoff := now.Add(-s.cfg.UnconnectedTTL); !cutoff.Before(s.started) {
+	// A novice was last seen connected at most pruneEvery before it
+	// left, so the cutoff allows that much more. An invitation last seen
+	// before the start has been unconnected since the start at least: its
+	// novice may be reconnecting.
+	if cutoff := now.Add(-s.cfg.UnconnectedTTL - pruneEvery); !cutoff.Before(s.started) {
 		n, err := s.cfg.Store.DeleteUnseen(ctx, cutoff)
 		warn("unconnected invitations", err)
 		if n > 0 {

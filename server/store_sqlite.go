@@ -14,6 +14,10 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
+// maxDBConns bounds the database connections: enough for /healthz and
+// readers beside a writer (WAL), few enough to bound their memory.
+const maxDBConns = 8
+
 // SQLiteStore is the Store of a single-node server: one SQLite database
 // file, in WAL mode so /healthz and readers never wait for a writer.
 type SQLiteStore struct {
@@ -67,6 +71,10 @@ func OpenSQLite(ctx context.Context, path string) (*SQLiteStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: store: open %s: %w", path, err)
 	}
+	// Each connection has its own page cache; SQLite writes one at a
+	// time anyway. Unbounded, a flood of concurrent writes (registrations
+	// from many addresses) opened a connection each.
+	db.SetMaxOpenConns(maxDBConns)
 	s := &SQLiteStore{db: db}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
