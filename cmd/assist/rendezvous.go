@@ -393,8 +393,7 @@ func (r *noviceRendezvous) register(ctx context.Context, id string) (*signalConn
 		if errors.As(err, &se) && se.Code == server.CodeTooMany {
 			// The server's limit on this address; its message says when
 			// to try again.
-			return nil, fmt.Errorf("rendezvous server %s refuses more invitations from this network for now: %s: %w",
-				r.url, printable(se.Message), err)
+			return nil, fmt.Errorf("rendezvous server %s refuses more invitations from this network for now: %w", r.url, err)
 		}
 		return nil, fmt.Errorf("rendezvous server %s: register: %w", r.url, err)
 	}
