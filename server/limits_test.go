@@ -593,3 +593,38 @@ func TestAddrSweep(t *testing.T) {
 		t.Errorf("a minute later: %d addresses tracked, want 0", got)
 	}
 }
+
+// TestNoSessionInLogs: session ids authorise GET /v1/ice (TURN
+// credentials), so they never reach the server's logs at INFO or above.
+func TestNoSessionInLogs(t *testing.T) {
+	var logs syncBuf
+	ts := startServer(t, "", func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		c.ExpertDeadline = 100 * time.Millisecond
+	})
+	novice, expert, s1 := ts.pair(t, "logged")
+	expert.sendRaw(`{"type":"relay","data":1}`)
+	novice.expect(TypeRelay)
+	expert.sendRaw(`{"type":"bye","reason":"done"}`)
+	novice.expect(TypeBye)
+	expert.join("logged")
+	s2 := expert.expect(TypePaired).Session
+	novice.expect(TypePaired)
+	novice.expect(TypeBye) // the expert sent nothing: timeout
+	expert.expect(TypeBye)
+	expert.join("logged")
+	s3 := expert.expect(TypePaired).Session
+	novice.expect(TypePaired)
+	expert.ws.Close(websocket.StatusNormalClosure, "")
+	novice.expect(TypePeerLeft)
+	ts.stop()
+	out := logs.String()
+	for _, s := range []string{s1, s2, s3} {
+		if strings.Contains(out, s) {
+			t.Errorf("session id %s in the log:\n%s", s, out)
+		}
+	}
+	if !strings.Contains(out, "signal: paired") || !strings.Contains(out, "signal: peer left") {
+		t.Errorf("the log lacks the pairing's events:\n%s", out)
+	}
+}
