@@ -617,6 +617,7 @@ func TestNoSessionInLogs(t *testing.T) {
 	novice.expect(TypePaired)
 	expert.ws.Close(websocket.StatusNormalClosure, "")
 	novice.expect(TypePeerLeft)
+	novice.ws.Close(websocket.StatusNormalClosure, "")
 	ts.stop()
 	out := logs.String()
 	for _, s := range []string{s1, s2, s3} {
