@@ -603,7 +603,8 @@ func (s *Server) onDeadline(c *client) {
 	case queueDeadline:
 		if c.queued != "" {
 			s.dequeue(c)
-			c.fail(CodeBusy, fmt.Sprintf("the person who needs help was with another helper for the %v you waited: try again later", s.cfg.QueueTimeout))
+			c.fail(CodeBusy, fmt.Sprintf("the person who needs help was with another helper for the %s you waited: try again later",
+				retryIn(s.cfg.QueueTimeout)))
 		}
 	case relayDeadline:
 		if p := s.sessions[c.session]; p != nil && p.expert == c && !p.expertSent {
