@@ -36,7 +36,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	turnsListen := fs.String("turns-listen", "127.0.0.1:5349", "address of the embedded TURN server over TLS, with the HTTPS certificate (\"off\" disables it)")
 	maxConnsPerAddr := fs.Int("max-conns-per-address", 64, "signalling connections one client address (an IPv4 address or an IPv6 /64) may hold at once; behind a reverse proxy every client is the proxy's address")
 	maxRelaysPerAddr := fs.Int("max-relays-per-address", 4, "live pairings with TURN credentials one client address may be party to; beyond, and for two ends on one address, pairings get STUN only")
-	maxInvitesPerAddr := fs.Int("max-invitations-per-address", 20, "invitations whose agents one client address may keep registered at once (a help desk behind one NAT may need more)")
+	maxInvitesPerAddr := fs.Int("max-invitations-per-address", 20, "registrations one client address may keep live at once (each assist invite --server holds two: its short code and its invitation id; many novices behind one NAT may need more)")
 	metricsPublic := fs.Bool("metrics-public", false, "serve /metrics to every client; by default only to loopback clients")
 	var ice iceURLFlag
 	fs.Var(&ice, "ice-server", "STUN or TURN URL handed to clients, e.g. stun:HOST:3478 or turn:HOST:3478?transport=udp (repeatable)")
