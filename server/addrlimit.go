@@ -114,7 +114,7 @@ func (l *addrLimits) register(k addrKey, now time.Time) (refusal string) {
 	defer l.mu.Unlock()
 	st := l.state(k, now)
 	if st.novices >= l.cfg.MaxNovicesPerAddress {
-		return fmt.Sprintf("%d invitations from your address are already waiting: end one, then try again", st.novices)
+		return fmt.Sprintf("%d registrations from your address are live already: end an invitation, then try again", st.novices)
 	}
 	if !st.regs.take(1, now) {
 		return "too many invitations from your address: try again in " + retryIn(st.regs.wait(1, now))

@@ -137,7 +137,7 @@ func TestRegisterLimits(t *testing.T) {
 		}
 		n := ts.dial(t)
 		n.register("l-20", exp)
-		if r := n.expectError(CodeTooMany); !strings.Contains(r.Message, "already waiting") {
+		if r := n.expectError(CodeTooMany); !strings.Contains(r.Message, "live already") {
 			t.Errorf("refusal %q", r.Message)
 		}
 		// One ends: room for another (once the server noticed).
