@@ -39,6 +39,10 @@ const (
 	// firstMessageTimeout bounds the wait for a paired expert's first
 	// message: an expert that pairs and stays silent holds the code.
 	firstMessageTimeout = 5 * time.Second
+	// queueTimeout bounds a join that waits in line at the server (the
+	// novice is paired with another expert): the server's longest wait
+	// (server.Config.QueueTimeout, 60 s) and a margin.
+	queueTimeout = 60*time.Second + signalTimeout
 	// maxRegisterBackoff caps the pause between attempts to register again
 	// after the server went away.
 	maxRegisterBackoff = 30 * time.Second
@@ -139,7 +143,7 @@ func startReading(c *server.Client) *signalConn {
 func classifyRecvError(err error) error {
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
-	if errors.As(err, &syntax) || errors.As(err, &typ) || strings.HasSuffix(err.Error(), "binary message") {
+	if errors.Is(err, server.ErrMalformedMessage) || errors.As(err, &syntax) || errors.As(err, &typ) || strings.HasSuffix(err.Error(), "binary message") {
 		return fmt.Errorf("%w: %v", rtc.ErrSignalling, err)
 	}
 	return err
@@ -410,6 +414,12 @@ func (r *noviceRendezvous) register(ctx context.Context, id string) (*signalConn
 	defer cancel()
 	if err := c.Register(rctx, id, r.expires); err != nil {
 		c.Close()
+		var se *server.SignalError
+		if errors.As(err, &se) && se.Code == server.CodeTooMany {
+			// The server's limit on this address; its message says when
+			// to try again.
+			return nil, fmt.Errorf("rendezvous server %s refuses more invitations from this network for now: %w", r.url, err)
+		}
 		return nil, fmt.Errorf("rendezvous server %s: register: %w", r.url, err)
 	}
 	return startReading(c), nil
@@ -575,7 +585,7 @@ func (r *noviceRendezvous) pairing(ctx context.Context, id string, sc *signalCon
 		sc.bye(paired.Session, transport.ErrBusy.Error())
 		return
 	}
-	e := &rtcExpert{Conn: conn, attempt: att, sig: sc, session: paired.Session, from: paired.From,
+	e := &rtcExpert{Conn: conn, attempt: att, sig: sc, session: paired.Session, from: fromAddr(paired.From),
 		resumeKey: conn.SessionKey(resumeKeyLabel, 32)}
 	e.onClose = func() {
 		r.mu.Lock()
@@ -604,9 +614,7 @@ func joinViaServer(ctx context.Context, serverURL, fingerprint, lookupID, invita
 	if err != nil {
 		return nil, nil, err
 	}
-	jctx, cancel := context.WithTimeout(ctx, signalTimeout)
-	paired, err := c.Join(jctx, lookupID)
-	cancel()
+	paired, err := joinInLine(ctx, c, lookupID)
 	if err != nil {
 		c.Close()
 		return nil, nil, joinError(serverURL, err)
@@ -646,6 +654,27 @@ func joinViaServer(ctx context.Context, serverURL, fingerprint, lookupID, invita
 	return conn, k.close, nil
 }
 
+// errJoinTimeout ends a join the server did not answer in time.
+var errJoinTimeout = errors.New("the rendezvous server did not answer in time: try again")
+
+// joinInLine joins lookupID within signalTimeout, or within queueTimeout
+// once the server says we wait in line behind another expert (which is
+// news, not trouble: it is logged, not printed).
+func joinInLine(ctx context.Context, c *server.Client, lookupID string) (server.Message, error) {
+	jctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	timer := time.AfterFunc(signalTimeout, func() { cancel(errJoinTimeout) })
+	defer timer.Stop()
+	paired, err := c.JoinQueued(jctx, lookupID, func() {
+		slog.Info("rendezvous server: another expert is connecting to this person; waiting in line")
+		timer.Reset(queueTimeout)
+	})
+	if err != nil && errors.Is(context.Cause(jctx), errJoinTimeout) {
+		return paired, errJoinTimeout
+	}
+	return paired, err
+}
+
 // joinError turns the server's answer to a join into advice.
 func joinError(serverURL string, err error) error {
 	var se *server.SignalError
@@ -654,13 +683,26 @@ func joinError(serverURL string, err error) error {
 	}
 	switch se.Code {
 	case server.CodeUnknown:
-		return fmt.Errorf("no invitation with this code at %s: check the code (its number) with the person who sent it", serverURL)
-	case server.CodeOffline:
+		// The server gives one answer for an unknown, expired or
+		// unconnected invitation, so probing numbers learns nothing.
+		return fmt.Errorf("no invitation is waiting under this number at %s: check the code; if it is right, the invitation may have expired or its computer may be offline: ask for a new one", serverURL)
+	case server.CodeOffline: // older servers
 		return errors.New("the novice's computer is not connected to the rendezvous server right now: ask them to check that assist invite is still running, then try again")
 	case server.CodeBusy:
-		return errors.New("another expert is connected to this invitation: try again when they have left")
-	case server.CodeExpired:
+		return errors.New("another expert is connected to this invitation, and was still there after a minute in line: try again later")
+	case server.CodeExpired: // older servers
 		return errors.New("the invitation has expired: ask for a new invitation")
+	case server.CodeTooMany:
+		return fmt.Errorf("the rendezvous server refuses more attempts from this network for now: %s", printable(se.Message))
 	}
 	return fmt.Errorf("rendezvous server %s: %w", serverURL, err)
+}
+
+// fromAddr is the expert's address from the server's "paired" message, or
+// "" when the server did not say.
+func fromAddr(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
 }

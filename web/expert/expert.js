@@ -27,6 +27,9 @@ import { isNo, closesInvitation, parseRefusal, formatWait, defaultCooldownMs } f
 
 // connectTimeout bounds everything from join to an authenticated session.
 const connectTimeout = 45000;
+// queueTimeout is the server's longest wait in line (60 s), after which the
+// attempt gets connectTimeout again.
+const queueTimeout = 60000;
 // pathEvery is how often the path is read again in a session: ICE may
 // switch pairs, and a peer-reflexive candidate becomes the signalled one.
 const pathEvery = 5000;
@@ -94,7 +97,7 @@ function restAfterNo(waitMs) {
 // work]. Maps, not objects: a code from the server must not find
 // Object.prototype's members.
 const serverErrors = new Map([
-  ['unknown', ['No invitation has this code.', 'Check the number at the start of the code with the person who gave it to you.', false]],
+  ['unknown', ['No invitation is waiting under this number.', 'Check the code. If it is right, the invitation may have expired or the other computer may be offline: ask for a new one.', false]],
   ['expired', ['This invitation has expired.', 'Ask the other person for a new code.', false]],
   ['offline', ['The other computer is not connected to the server right now.', 'Ask the other person to check that Assist is still waiting for you, then try again.', true]],
   ['busy', ['Another expert is connected to this invitation.', 'Try again when they have left.', true]],
@@ -486,6 +489,14 @@ async function connect(code, name) {
   update();
   a.timer = setTimeout(() => fail(a, { kind: 'unreachable', message: 'timed out' }), connectTimeout);
   a.sig.onEnd = (err) => onSignalEnd(a, err);
+  // The other person is being connected to another helper: wait in line
+  // (the server pairs us when they are done, or says "busy").
+  a.sig.onQueued = () => {
+    if (attempt !== a) return;
+    progress('Another helper is connecting to this person; you are next in line…');
+    clearTimeout(a.timer);
+    a.timer = setTimeout(() => fail(a, { kind: 'unreachable', message: 'timed out' }), queueTimeout + connectTimeout);
+  };
   try {
     progress('Looking for the other computer…');
     const paired = await a.sig.join(parsed.lookup);
