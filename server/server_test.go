@@ -304,8 +304,19 @@ func TestHealthAndMetrics(t *testing.T) {
 	for expert.recv().Code != CodeUnknown {
 		expert.join("metered")
 	}
-	if v := ts.metric(t, `assist_signal_connections{role="novice"}`); v != "0" {
-		t.Errorf("novices after close = %s", v)
+	// The gauge drops after the connection's writer has finished, just
+	// after the novice is forgotten: wait for it.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		v := ts.metric(t, `assist_signal_connections{role="novice"}`)
+		if v == "0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("novices after close = %s", v)
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
