@@ -153,8 +153,8 @@ func parseVersion(v []byte) (int, error) {
 	if len(v) != 12 || string(v[:4]) != "RFB " || v[7] != '.' || v[11] != '\n' {
 		return 0, fmt.Errorf("%w: not an RFB viewer (version %q)", errProtocol, v)
 	}
-	// Digits only, as RFC 6143 writes it: strconv.Atoi would also take
-	// "+08" and "-01" (found by FuzzServerHandshake).
+	// Digits only, as RFC 6143 writes it: strconv.Atoi also took "+08"
+	// and "-01" (regression seeds in testdata/fuzz/FuzzServerHandshake).
 	major, minor, ok := parseServerVersion(v)
 	if !ok || major != 3 {
 		return 0, fmt.Errorf("%w: unsupported protocol version %q", errProtocol, v[:11])
