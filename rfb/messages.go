@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"strconv"
 )
 
 // Limits on what a viewer may send. They bound what one message can make
@@ -154,9 +153,10 @@ func parseVersion(v []byte) (int, error) {
 	if len(v) != 12 || string(v[:4]) != "RFB " || v[7] != '.' || v[11] != '\n' {
 		return 0, fmt.Errorf("%w: not an RFB viewer (version %q)", errProtocol, v)
 	}
-	major, err1 := strconv.Atoi(string(v[4:7]))
-	minor, err2 := strconv.Atoi(string(v[8:11]))
-	if err1 != nil || err2 != nil || major != 3 {
+	// Digits only, as RFC 6143 writes it: strconv.Atoi also took "+08"
+	// and "-01" (regression seeds in testdata/fuzz/FuzzServerHandshake).
+	major, minor, ok := parseServerVersion(v)
+	if !ok || major != 3 {
 		return 0, fmt.Errorf("%w: unsupported protocol version %q", errProtocol, v[:11])
 	}
 	switch {

@@ -577,7 +577,7 @@ func (s *Server) pairLocked(n, e *client) (Event, error) {
 	e.setDeadline(relayDeadline, s.cfg.ExpertDeadline)
 	s.metrics.sessions.Inc()
 	s.metrics.pairings.Inc()
-	e.log.Info("signal: paired", "id", n.id, "session", sessionTag(session), "turn", turn)
+	e.log.Info("signal: paired", "id", n.id, "session", SessionTag(session), "turn", turn)
 	return Event{Time: now, Kind: EventPair, ID: n.id, Session: session}, nil
 }
 
@@ -608,7 +608,7 @@ func (s *Server) onDeadline(c *client) {
 		}
 	case relayDeadline:
 		if p := s.sessions[c.session]; p != nil && p.expert == c && !p.expertSent {
-			c.log.Info("signal: the expert sent nothing in time", "id", p.id, "session", sessionTag(p.session))
+			c.log.Info("signal: the expert sent nothing in time", "id", p.id, "session", SessionTag(p.session))
 			events = s.endPairing(p, ReasonExpertTimeout)
 		}
 	}
@@ -679,7 +679,7 @@ func (s *Server) bye(c *client, sig Signal) {
 	if sig.Reason == ReasonAuthFailed {
 		s.metrics.failedAuth.Inc()
 	}
-	c.log.Info("signal: bye", "session", sessionTag(p.session), "reason", sig.Reason)
+	c.log.Info("signal: bye", "session", SessionTag(p.session), "reason", sig.Reason)
 	s.auditAll(events)
 }
 
@@ -717,7 +717,7 @@ func (s *Server) leave(c *client) {
 		s.limits.unregister(c.key)
 	}
 	if p != nil {
-		c.log.Info("signal: peer left", "session", sessionTag(p.session))
+		c.log.Info("signal: peer left", "session", SessionTag(p.session))
 	}
 	s.auditAll(events)
 }
@@ -753,7 +753,7 @@ func (s *Server) audit(e Event) {
 
 // sessionTag is a short name of a session for logs: the session id
 // itself authorises GET /v1/ice, so it never reaches a log.
-func sessionTag(session string) string {
+func SessionTag(session string) string {
 	h := sha256.Sum256([]byte(session))
 	return hex.EncodeToString(h[:2])
 }

@@ -588,6 +588,7 @@ func TestHostileServer(t *testing.T) {
 	if len(honest) != 1 {
 		t.Fatalf("the honest join made pairings %q, want one", honest)
 	}
+	noSessionIDs(t, honest, map[string]*lab.LineProc{"assist invite": nov.LineProc, "assist join": p})
 
 	// failed joins through the hostile server: it must fail with a last
 	// line holding want, the novice must keep running and see no expert,
@@ -697,7 +698,21 @@ func TestHostileServer(t *testing.T) {
 	if strings.Contains(nov.Stderr(), nov.Password) {
 		t.Errorf("the password appears in the novice's log")
 	}
+	noSessionIDs(t, h.sessions(), map[string]*lab.LineProc{"assist invite": nov.LineProc})
 	stop(t, nov.LineProc, "assist invite")
+}
+
+// noSessionIDs checks that none of the server's session ids appears in
+// the programs' logs: a session id fetches TURN credentials.
+func noSessionIDs(t *testing.T, ids []string, procs map[string]*lab.LineProc) {
+	t.Helper()
+	for _, id := range ids {
+		for name, p := range procs {
+			if id != "" && strings.Contains(p.Stderr(), id) {
+				t.Errorf("the session id %s appears in the log of %s:\n%s", id, name, grepLines(p.Stderr(), id))
+			}
+		}
+	}
 }
 
 // waitStderr waits until p's stderr holds sub n times.

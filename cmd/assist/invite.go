@@ -154,7 +154,14 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 	} else {
 		fmt.Fprintf(stdout, "code: %s\n", inv.ShortCode())
 	}
-	fmt.Fprintf(stdout, "password: %s\n", password)
+	if *passwordFile != "" {
+		// The novice chose it and has it already: printing it would only
+		// leave it in the terminal's scrollback and in captured output.
+		fmt.Fprintf(stdout, "password: (from %s)\n", *passwordFile)
+	} else {
+		// Generated: the novice must read it out to the expert.
+		fmt.Fprintf(stdout, "password: %s\n", password)
+	}
 	if *file != "" {
 		fmt.Fprintf(stdout, "invitation: %s\n", *file)
 	}

@@ -525,7 +525,7 @@ func (r *noviceRendezvous) listen(ctx context.Context, id string, sc *signalConn
 // an attempt on the direct port, or hands the pairing to the running
 // session if the expert is that session's, back after losing its pairing.
 func (r *noviceRendezvous) pairing(ctx context.Context, id string, sc *signalConn, paired server.Message, l *link) {
-	log := r.log.With("lookup", id, "session", paired.Session)
+	log := r.log.With("lookup", id, "session_tag", server.SessionTag(paired.Session))
 	fctx, cancelFirst := context.WithTimeout(ctx, firstMessageTimeout)
 	first, err := l.next(fctx)
 	cancelFirst()

@@ -109,7 +109,9 @@ func (c *Conn) Deliver(p []byte) {
 		c.mu.Unlock()
 		return
 	}
-	if c.queued+len(p) > MaxReceiveQueue {
+	// The message being read (rbuf) counts too: without it the bound
+	// was MaxReceiveQueue plus one message (found by FuzzConn).
+	if c.queued+len(c.rbuf)+len(p) > MaxReceiveQueue {
 		c.peerErr = ErrTooMuchData
 		c.queue, c.queued, c.rbuf = nil, 0, nil
 		c.mu.Unlock()

@@ -235,3 +235,21 @@ func TestPeerClose(t *testing.T) {
 		t.Errorf("Read: %v, want %v", err, boom)
 	}
 }
+
+// TestReceiveLimitCountsPartlyRead: the message being read counts
+// against MaxReceiveQueue too, so the bytes received and not read never
+// exceed it (the bound was MaxReceiveQueue plus one message).
+func TestReceiveLimitCountsPartlyRead(t *testing.T) {
+	ch := newFakeChannel(0)
+	c := New(ch)
+	c.Deliver(make([]byte, MaxReceiveQueue/2+1))
+	if _, err := c.Read(make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	c.Deliver(make([]byte, MaxReceiveQueue/2+1)) // MaxReceiveQueue+1 unread
+	// The deadline ends ReadAll if the data was (wrongly) accepted.
+	c.SetReadDeadline(time.Unix(1, 0))
+	if _, err := io.ReadAll(c); !errors.Is(err, ErrTooMuchData) {
+		t.Errorf("ReadAll: %v, want ErrTooMuchData", err)
+	}
+}
