@@ -751,8 +751,11 @@ func (s *Server) audit(e Event) {
 	}
 }
 
-// sessionTag is a short name of a session for logs: the session id
-// itself authorises GET /v1/ice, so it never reaches a log.
+// SessionTag names a session in logs without revealing it: the session
+// id authorises GET /v1/ice (TURN credentials), so it never reaches a
+// log, yet logs must tell one pairing from the next. Four hex digits of
+// its SHA-256; the agents use the same tag, so their logs and the
+// server's can be matched up.
 func SessionTag(session string) string {
 	h := sha256.Sum256([]byte(session))
 	return hex.EncodeToString(h[:2])
