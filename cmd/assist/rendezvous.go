@@ -534,6 +534,13 @@ func (r *noviceRendezvous) pairing(ctx context.Context, id string, sc *signalCon
 		sc.bye(paired.Session, "nothing received")
 		return
 	}
+	if first.Type == server.TypeBye || first.Type == server.TypePeerLeft {
+		// The pairing ended before the expert said anything: the server's
+		// own deadline for the expert's first message (which races ours)
+		// or the expert left. Nothing to set up, no attempt to reserve.
+		log.Info("rendezvous: the expert sent nothing; pairing dropped", "by", "server", "reason", printable(first.Reason))
+		return
+	}
 	if proof, ok := parseResume(first); ok {
 		r.resume(log, sc, paired.Session, l, proof)
 		return
