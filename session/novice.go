@@ -32,7 +32,7 @@ type NoviceConfig struct {
 // Question is a decision only the novice can make: whether the expert
 // may see the screen, or control it.
 type Question struct {
-	Right  Rights // RightView or RightControl
+	Right  Rights // RightView, RightControl or RightClipboard
 	Expert string
 	answer func(allow bool) error
 }
@@ -41,6 +41,9 @@ type Question struct {
 func (q Question) Text() string {
 	if q.Right == RightControl {
 		return fmt.Sprintf("%s asks to control your mouse and keyboard. Allow? [y/N]", q.Expert)
+	}
+	if q.Right == RightClipboard {
+		return fmt.Sprintf("%s asks to share clipboards (copy and paste between your computers). Allow? [y/N]", q.Expert)
 	}
 	return fmt.Sprintf("%s wants to see your screen. Allow? [y/N]", q.Expert)
 }
@@ -92,7 +95,10 @@ func StartNovice(ctx context.Context, conn net.Conn, expert string, cfg NoviceCo
 	n.events, _ = n.consent.Subscribe() // closed after Ended
 	forward, cancelForward := n.consent.Subscribe()
 
-	srv := &rfb.Server{Screen: cfg.Screen, Input: n.gate, Clipboard: n.gate, Name: cfg.DesktopName, Logger: log}
+	// The desktop's clipboard reaches the expert only with the clipboard
+	// right, and only text copied while it was held.
+	srv := &rfb.Server{Screen: cfg.Screen, Input: n.gate, Clipboard: n.gate, ClipboardOut: n.consent.ClipboardOut,
+		Name: cfg.DesktopName, Logger: log}
 
 	n.wg.Go(func() { n.forwardState(forward) })
 	n.wg.Go(func() { n.readControl(ctx) })
@@ -130,6 +136,10 @@ func (n *Novice) ask(right Rights) {
 			return n.consent.AllowView()
 		case right == RightView:
 			return n.consent.DenyView()
+		case right == RightClipboard && allow:
+			return n.consent.AllowClipboard()
+		case right == RightClipboard:
+			return n.consent.DenyClipboard()
 		case allow:
 			return n.consent.AllowControl()
 		default:
@@ -183,6 +193,14 @@ func (n *Novice) readControl(ctx context.Context) {
 		}
 		switch m := m.(type) {
 		case Request:
+			if m.Right == RightClipboard {
+				if err := n.consent.RequestClipboard(); err != nil {
+					n.log.Info("clipboard request ignored", "err", err)
+					continue
+				}
+				n.ask(RightClipboard)
+				continue
+			}
 			if m.Right != RightControl {
 				n.log.Info("expert asked for an unsupported right", "right", m.Right)
 				continue
@@ -262,6 +280,16 @@ func (n *Novice) Chats() <-chan string { return n.chats }
 
 // State is the session's consent state.
 func (n *Novice) State() State { return n.consent.State() }
+
+// SetClipboard shares the clipboard with the expert or stops sharing it
+// (the novice's toggle); see Consent.SetClipboard.
+func (n *Novice) SetClipboard(allow bool) error { return n.consent.SetClipboard(allow) }
+
+// Clipboard reports whether the novice shares the clipboard.
+func (n *Novice) Clipboard() bool { return n.consent.Clipboard() }
+
+// ClipboardAsked reports whether a clipboard question waits for an answer.
+func (n *Novice) ClipboardAsked() bool { return n.consent.ClipboardAsked() }
 
 // TakeBack returns control to the novice at once.
 func (n *Novice) TakeBack() error { return n.consent.TakeBackControl() }
