@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,8 @@ import (
 	"github.com/assist-project/assist/rfb"
 	"github.com/assist-project/assist/session"
 	"github.com/assist-project/assist/shadow"
+	"github.com/assist-project/assist/webview"
+	"github.com/chromedp/chromedp"
 )
 
 // clipText is what goes through the clipboard: Latin-1 cannot carry it.
@@ -250,4 +253,125 @@ func (l *lockedLines) waitCount(t *testing.T, substr string, n int) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("%q did not occur %d times", substr, n)
+}
+
+// TestClipboardBrowserViewer is the clipboard with a real viewer that
+// speaks the Extended Clipboard: noVNC in Chromium, in the expert's
+// browser viewer (webview, as assist join serves it), on a real session
+// with a real X desktop. While the expert only views, what the novice
+// copies does not reach the page; after Share clipboard and the novice's
+// yes, Unicode text goes both ways exactly.
+func TestClipboardBrowserViewer(t *testing.T) {
+	if _, err := exec.LookPath("xclip"); err != nil {
+		t.Skip("xclip is not installed (Debian package xclip)")
+	}
+	if _, err := os.Stat(filepath.Join(lab.ModuleRoot(t), "web", "node_modules", "@novnc", "novnc", "core", "rfb.js")); err != nil {
+		t.Skipf("noVNC is not installed (run `npm ci --prefix web`): %v", err)
+	}
+	x := lab.StartXvfb(t, 320, 240)
+	d, err := openDisplay(x.Display)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	logs := new(lockedLines)
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	sh := shadow.New(d, shadow.Options{})
+	wg.Go(func() { sh.Run(ctx) })
+
+	nc, ec := net.Pipe()
+	nov, err := session.StartNovice(ctx, nc, expertName, session.NoviceConfig{
+		Screen: sh, Input: d, Clipboard: d, DesktopName: "test", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		nov.End("test over")
+		<-nov.Done()
+	}()
+	exp := session.StartExpert(ec, log)
+	defer exp.Leave("test over")
+
+	web, err := webview.New(exp, webview.Options{NovicesName: "Alice", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pageURL := web.URL(ln)
+	wg.Go(func() { web.Serve(ctx, ln) })
+	// What assist join does with the novice's state updates.
+	wg.Go(func() {
+		for ev := range exp.Events() {
+			if ev.IsChat {
+				continue
+			}
+			web.Publish(webview.Event{Type: webview.EventState, State: pageState(ev.State), Text: ev.Reason,
+				Clipboard: ev.Rights.Has(session.RightClipboard)})
+		}
+	})
+	answer := func(right session.Rights, allow bool) session.Question {
+		t.Helper()
+		q := receive(t, nov.Questions(), "question")
+		if q.Right != right {
+			t.Fatalf("question for %v, want %v", q.Right, right)
+		}
+		if err := q.Answer(allow); err != nil {
+			t.Fatal(err)
+		}
+		return q
+	}
+	answer(session.RightView, true)
+
+	bctx := lab.StartChromium(t, 1024, 768)
+	logConsole(t, bctx)
+	bxRun(t, bctx, chromedp.Navigate(pageURL))
+	wait := func(expr string) {
+		t.Helper()
+		pctx, cancel := context.WithTimeout(bctx, lineTimeout)
+		defer cancel()
+		full := `(() => { const s = window.assistViewer; return !!s && (` + expr + `); })()`
+		if _, err := chromedp.Run(pctx, chromedp.Poll[bool](full, chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
+			status, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`JSON.stringify(window.assistViewer)`))
+			t.Fatalf("the viewer never got to %s: %v (assistViewer: %s)", expr, err, status)
+		}
+	}
+	wait(`s.rfb === "connected" && s.state === "viewing"`)
+	wait(`document.querySelector('[data-testid="clipboard-panel"]').hidden`)
+
+	// Viewing only: the novice's server holds the text back.
+	xclipSet(t, x, "copied while the expert only views")
+	logs.waitCount(t, "clipboard text not sent: not allowed", 1)
+	if got := bxEval[string](t, bctx, `window.assistViewer.clipboardText`); got != "" {
+		t.Fatalf("the page got %q while only viewing", got)
+	}
+
+	// Share clipboard; the novice says yes.
+	bxRun(t, bctx, chromedp.Click(bxID("request-clipboard")))
+	q := answer(session.RightClipboard, true)
+	if want := expertName + " asks to share clipboards (copy and paste between your computers). Allow? [y/N]"; q.Text() != want {
+		t.Errorf("question %q, want %q", q.Text(), want)
+	}
+	wait(`s.clipboard && !document.querySelector('[data-testid="clipboard-panel"]').hidden`)
+
+	// Novice to expert: noVNC is notified, requests, and gets the text.
+	xclipSet(t, x, clipText)
+	wait(`s.clipboardText === ` + jsString(clipText))
+	if got := bxEval[string](t, bctx, `document.querySelector('[data-testid="clipboard-received"]').value`); got != clipText {
+		t.Errorf("the received box shows %q", got)
+	}
+
+	// Expert to novice: the paste box.
+	fromExpert := "vom Experten: " + clipText
+	bxRun(t, bctx,
+		chromedp.SetValue(bxID("clipboard-text"), fromExpert),
+		chromedp.Click(bxID("clipboard-send")))
+	waitFor(t, "the page's text on the desktop's clipboard", func() bool { return xclipGet(x) == fromExpert })
 }
