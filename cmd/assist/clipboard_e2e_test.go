@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"image"
 	"log/slog"
 	"net"
 	"os"
@@ -374,4 +375,58 @@ func TestClipboardBrowserViewer(t *testing.T) {
 		chromedp.SetValue(bxID("clipboard-text"), fromExpert),
 		chromedp.Click(bxID("clipboard-send")))
 	waitFor(t, "the page's text on the desktop's clipboard", func() bool { return xclipGet(x) == fromExpert })
+}
+
+// TestInviteJoinClipboard runs the binaries with TigerVNC's viewer, which
+// speaks the Extended Clipboard, on a second X server: assist join
+// --request-clipboard asks, the novice answers y on the terminal, and
+// Unicode text copied on either desktop can be pasted on the other; after
+// c on the novice's terminal, the expert's state says so.
+func TestInviteJoinClipboard(t *testing.T) {
+	e2e(t)
+	if _, err := exec.LookPath("xclip"); err != nil {
+		t.Skip("xclip is not installed (Debian package xclip)")
+	}
+	x := lab.StartXvfb(t, 320, 240)
+	nov := startInvite(t, nil, x.Display, "--listen", "127.0.0.1:0", "--no-portmap", "--allow", "view")
+	exp := connected(t, startJoin(t, nil, nov.File, nov.PasswordFile, "--request-clipboard"))
+	nov.WaitLine(t, `^`+expertName+` asks to share clipboards \(copy and paste between your computers\)\. Allow\? \[y/N\]$`, lineTimeout)
+	nov.Send(t, "y")
+	nov.WaitLine(t, `^clipboard: shared with the expert`, lineTimeout)
+	exp.WaitLine(t, `^clipboard: shared by `+noviceName, lineTimeout)
+
+	vx := lab.StartXvfb(t, viewerSize.X, viewerSize.Y)
+	v := lab.StartTigerVNC(t, vx, exp.RFB, image.Pt(320, 240))
+	v.Window.Focus(t)
+
+	// Novice to expert: the viewer puts it on its own desktop's clipboard.
+	xclipSet(t, x, clipText)
+	waitFor(t, "the novice's text on the viewer's clipboard", func() bool { return xclipGet(vx) == clipText })
+
+	// Expert to novice: copied on the viewer's desktop.
+	fromExpert := "copied by the expert: " + clipText
+	xclipServe(t, vx, fromExpert)
+	waitFor(t, "the expert's text on the novice's clipboard", func() bool { return xclipGet(x) == fromExpert })
+
+	nov.Send(t, "c")
+	nov.WaitLine(t, `^clipboard: not shared`, lineTimeout)
+	exp.WaitLine(t, `^clipboard: not shared`, lineTimeout)
+	nov.Send(t, "end")
+	exp.WaitLine(t, `^state: ended`, lineTimeout)
+}
+
+// xclipServe puts text on the CLIPBOARD of x, owned by an xclip that
+// serves every request until the test ends.
+func xclipServe(t *testing.T, x *lab.X, text string) {
+	t.Helper()
+	cmd := exec.Command("xclip", "-selection", "clipboard", "-quiet", "-i")
+	cmd.Env = append(os.Environ(), x.Env()...)
+	cmd.Stdin = strings.NewReader(text)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
 }
