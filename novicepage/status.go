@@ -45,6 +45,15 @@ type Question struct {
 	ID uint64 `json:"id"`
 	// Right is "view", "control" or "clipboard".
 	Right string `json:"right"`
+
+	// Via says how the expert reached this computer, following
+	// "Connected " (session.ViaDirect, session.ViaServer); "" if unknown.
+	Via string `json:"via,omitempty"`
+	// Warning is shown with every question (session.Warning).
+	Warning string `json:"warning,omitempty"`
+	// Deadline is when the question counts as a no; the page counts
+	// down to it. Zero: no deadline.
+	Deadline time.Time `json:"deadline,omitzero"`
 }
 
 func (s Status) clone() Status {

@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 )
@@ -25,6 +28,68 @@ type Message struct {
 	Reason  string          `json:"reason,omitempty"`
 	Code    string          `json:"code,omitempty"`
 	Message string          `json:"message,omitempty"`
+	// From, in the "paired" message a novice gets, is the expert's IP
+	// address as the server saw it; the zero Addr when the server did not
+	// say.
+	From netip.Addr `json:"from,omitzero"`
+}
+
+// ErrMalformedMessage is wrapped by the errors of ParseMessage (and so of
+// Recv) for a message from the server that breaks the protocol.
+var ErrMalformedMessage = errors.New("malformed message from the rendezvous server")
+
+// wireMessage is Message as it arrives, before the checks.
+type wireMessage struct {
+	Type    *string         `json:"type"`
+	ID      string          `json:"id"`
+	Expires string          `json:"expires"`
+	Session string          `json:"session"`
+	ICE     []ICEServer     `json:"ice"`
+	Data    json.RawMessage `json:"data"`
+	Reason  string          `json:"reason"`
+	Code    string          `json:"code"`
+	Message string          `json:"message"`
+	From    *string         `json:"from"`
+}
+
+// ParseMessage parses one server-to-client message: one JSON object of
+// valid UTF-8 with a string "type", its known members of the right JSON
+// types, and "from" (only in "paired") a plain IP address. Unknown
+// members are ignored, as the protocol asks, and so are unknown types,
+// which the caller judges. Errors wrap ErrMalformedMessage (and the JSON
+// error, if any).
+func ParseMessage(b []byte) (Message, error) {
+	if !utf8.Valid(b) {
+		return Message{}, fmt.Errorf("%w: not valid UTF-8", ErrMalformedMessage)
+	}
+	var w wireMessage
+	if err := json.Unmarshal(b, &w); err != nil {
+		return Message{}, fmt.Errorf("%w: %w", ErrMalformedMessage, err)
+	}
+	if w.Type == nil {
+		return Message{}, fmt.Errorf("%w: no \"type\"", ErrMalformedMessage)
+	}
+	m := Message{Type: *w.Type, ID: w.ID, Expires: w.Expires, Session: w.Session, ICE: w.ICE,
+		Data: w.Data, Reason: w.Reason, Code: w.Code, Message: w.Message}
+	if w.From != nil {
+		if m.Type != TypePaired {
+			return Message{}, fmt.Errorf("%w: \"from\" in a %q message", ErrMalformedMessage, m.Type)
+		}
+		a, err := netip.ParseAddr(*w.From)
+		if err != nil || a.Zone() != "" {
+			return Message{}, fmt.Errorf("%w: \"from\" is not an IP address: %q", ErrMalformedMessage, clip(*w.From))
+		}
+		m.From = a
+	}
+	return m, nil
+}
+
+// clip bounds text from the server for an error message.
+func clip(s string) string {
+	if len(s) > 64 {
+		return strings.ToValidUTF8(s[:64], "") + "..."
+	}
+	return s
 }
 
 // Client is an agent's signalling connection to a rendezvous server. Recv
@@ -77,11 +142,11 @@ func (c *Client) Recv(ctx context.Context) (Message, error) {
 	if err != nil {
 		return Message{}, fmt.Errorf("server: signal: receive: %w", err)
 	}
-	var m Message
 	if typ != websocket.MessageText {
-		return Message{}, errors.New("server: signal: receive: binary message")
+		return Message{}, fmt.Errorf("server: signal: receive: %w: binary message", ErrMalformedMessage)
 	}
-	if err := json.Unmarshal(b, &m); err != nil {
+	m, err := ParseMessage(b)
+	if err != nil {
 		return Message{}, fmt.Errorf("server: signal: receive: %w", err)
 	}
 	if m.Type == TypeError {
@@ -114,12 +179,37 @@ func (c *Client) Register(ctx context.Context, id string, expires time.Time) err
 }
 
 // Join pairs with the novice holding invitation id (expert) and returns
-// the "paired" message with the session and its ICE servers.
+// the "paired" message with the session and its ICE servers. While the
+// novice is paired with another expert it waits in line (see JoinQueued);
+// ctx bounds the whole wait.
 func (c *Client) Join(ctx context.Context, id string) (Message, error) {
+	return c.JoinQueued(ctx, id, nil)
+}
+
+// JoinQueued is Join, calling queued (if not nil) when the server says
+// this expert waits in line ("queued"): the novice is paired with another
+// expert, and "paired" comes when their pairing ends, or "busy" after the
+// server's longest wait.
+func (c *Client) JoinQueued(ctx context.Context, id string, queued func()) (Message, error) {
 	if err := c.Send(ctx, Message{Type: TypeJoin, ID: id}); err != nil {
 		return Message{}, err
 	}
-	return c.expect(ctx, TypePaired)
+	for {
+		m, err := c.Recv(ctx)
+		if err != nil {
+			return m, err
+		}
+		switch m.Type {
+		case TypePaired:
+			return m, nil
+		case TypeQueued:
+			if queued != nil {
+				queued()
+			}
+			continue
+		}
+		return m, fmt.Errorf("server: signal: got a %q message, want %q", m.Type, TypePaired)
+	}
 }
 
 // Relay sends data, any JSON value but null, to the peer.

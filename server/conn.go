@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -17,8 +20,10 @@ import (
 )
 
 // outQueue is how many messages may wait for a slow client before it is
-// disconnected, so one stuck reader cannot hold memory or its peer.
-const outQueue = 256
+// disconnected, so one stuck reader cannot hold memory or its peer. A
+// pairing's burst is an offer or answer and its candidates (rtc sends at
+// most 64): far less.
+const outQueue = 64
 
 // storeTimeout bounds one store operation of a handler.
 const storeTimeout = 10 * time.Second
@@ -26,33 +31,84 @@ const storeTimeout = 10 * time.Second
 // writeTimeout bounds one message write (and the closing handshake).
 const writeTimeout = 10 * time.Second
 
+// unknownMessage answers every join that finds no live invitation,
+// whatever the reason (never registered, expired, or its novice not
+// connected), so that the answer tells a prober nothing more.
+const unknownMessage = "no invitation is waiting under this number: check the code; if it is right, " +
+	"the invitation may have expired or its computer may be offline: ask for a new one"
+
+// deadlineKind says what a client's timer is waiting for.
+type deadlineKind int
+
+const (
+	noDeadline deadlineKind = iota
+	// pendingDeadline: register, be paired or wait in line within
+	// Config.PendingTimeout, or be closed.
+	pendingDeadline
+	// queueDeadline: be paired within Config.QueueTimeout, or get "busy".
+	queueDeadline
+	// relayDeadline: a paired expert sends its first relay message within
+	// Config.ExpertDeadline, or the pairing ends.
+	relayDeadline
+)
+
 // client is one signalling connection.
 type client struct {
 	s      *Server
 	ws     *websocket.Conn
 	log    *slog.Logger
+	addr   netip.Addr // where it comes from, as the server saw it
+	key    addrKey
 	out    chan []byte
 	done   chan struct{} // closed by closeWith: the writer flushes and closes
 	closed sync.Once
 	code   websocket.StatusCode // set before done is closed
 	reason string
+	// timer fires at the deadline; the writer waits for it. Reset under
+	// s.mu by setDeadline.
+	timer *time.Timer
+	// readCtx is the reader's; cancelRead ends a read that the close
+	// handshake did not, writeTimeout after closeWith.
+	readCtx    context.Context
+	cancelRead context.CancelFunc
 
 	// Guarded by s.mu.
 	role    string
 	id      string  // the invitation registered (novice) or last joined (expert)
 	peer    *client // nil unless paired
 	session string
+	// expires is a novice's invitation's expiry; registering is true from
+	// its registration until the store has it.
+	expires     time.Time
+	registering bool
+	// committed: it has registered, been paired or waited in line, so
+	// the pending deadline no longer applies.
+	committed  bool
+	queued     string // the invitation whose line it waits in, or ""
+	deadline   deadlineKind
+	deadlineAt time.Time
 }
 
 func (s *Server) serveSignal(w http.ResponseWriter, r *http.Request) {
+	addr := remoteAddr(r.RemoteAddr)
+	key := keyOf(addr)
 	s.mu.Lock()
 	refuse := s.closed || len(s.clients) >= s.cfg.MaxConns
 	s.mu.Unlock()
 	if refuse {
+		s.metrics.refused.WithLabelValues("server-full").Inc()
 		http.Error(w, "server busy or shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	ws, err := websocket.Accept(w, r, nil)
+	// Before the upgrade: a refused connection costs no WebSocket.
+	if !s.limits.connect(key, s.cfg.Now()) {
+		s.metrics.refused.WithLabelValues("per-address").Inc()
+		http.Error(w, fmt.Sprintf("too many connections from your address (at most %d): close some, then try again",
+			s.cfg.MaxConnsPerAddress), http.StatusTooManyRequests)
+		return
+	}
+	defer s.limits.disconnect(key)
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		s.log.Debug("signal: websocket handshake", "remote", r.RemoteAddr, "err", err)
 		return
@@ -61,20 +117,28 @@ func (s *Server) serveSignal(w http.ResponseWriter, r *http.Request) {
 	// with an error message first; this is only a backstop.
 	ws.SetReadLimit(int64(s.cfg.MaxMessageBytes) + 1<<20)
 	c := &client{
-		s:    s,
-		ws:   ws,
-		log:  s.log.With("remote", r.RemoteAddr),
-		out:  make(chan []byte, outQueue),
-		done: make(chan struct{}),
-		role: rolePending,
+		s:     s,
+		ws:    ws,
+		log:   s.log.With("remote", r.RemoteAddr),
+		addr:  addr,
+		key:   key,
+		out:   make(chan []byte, outQueue),
+		done:  make(chan struct{}),
+		role:  rolePending,
+		timer: time.NewTimer(s.cfg.PendingTimeout),
 	}
+	c.deadline, c.deadlineAt = pendingDeadline, time.Now().Add(s.cfg.PendingTimeout)
+	c.readCtx, c.cancelRead = context.WithCancel(context.Background())
+	defer c.cancelRead()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
+		c.timer.Stop()
 		ws.Close(websocket.StatusGoingAway, "server shutting down")
 		return
 	}
 	s.clients[c] = struct{}{}
+	s.connsHigh = max(s.connsHigh, len(s.clients))
 	s.conns.Add(1)
 	s.mu.Unlock()
 	defer s.conns.Done()
@@ -99,12 +163,28 @@ func (s *Server) serveSignal(w http.ResponseWriter, r *http.Request) {
 	c.log.Debug("signal: disconnected", "role", role)
 }
 
+// setDeadline sets what c's timer waits for, d from now; s.mu is held.
+func (c *client) setDeadline(k deadlineKind, d time.Duration) {
+	c.deadline = k
+	if k == noDeadline {
+		c.timer.Stop()
+		return
+	}
+	c.deadlineAt = time.Now().Add(d)
+	c.timer.Reset(d)
+}
+
 // closeWith makes the writer send what is queued, then close the
 // connection with this status. Only the first call counts.
 func (c *client) closeWith(code websocket.StatusCode, reason string) {
 	c.closed.Do(func() {
 		c.code, c.reason = code, reason
 		close(c.done)
+		// The writer's close handshake normally ends the reader's read;
+		// if the peer does not answer, this does. A timer rather than a
+		// goroutine per connection waiting for done: goroutines are a
+		// good part of what an idle connection costs.
+		time.AfterFunc(writeTimeout, c.cancelRead)
 	})
 }
 
@@ -136,6 +216,7 @@ func (c *client) fail(code, message string) {
 func (c *client) writeLoop() {
 	ping := time.NewTicker(c.s.cfg.PingInterval)
 	defer ping.Stop()
+	defer c.timer.Stop()
 	write := func(msg []byte) bool {
 		ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 		defer cancel()
@@ -153,6 +234,8 @@ func (c *client) writeLoop() {
 				c.ws.CloseNow()
 				return
 			}
+		case <-c.timer.C:
+			c.s.onDeadline(c)
 		case <-ping.C:
 			ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 			err := c.ws.Ping(ctx)
@@ -190,22 +273,8 @@ func (c *client) writeLoop() {
 // readLoop reads, checks and handles messages until the connection ends or
 // the client breaks a rule.
 func (c *client) readLoop() {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		// Unblock the read when the writer has closed the connection or
-		// the server is going away.
-		select {
-		case <-c.done:
-		case <-ctx.Done():
-			return
-		}
-		select {
-		case <-time.After(writeTimeout):
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	ctx := c.readCtx
+	defer c.cancelRead()
 	max := c.s.cfg.MaxMessageBytes
 	// Rate limits run on real time, whatever the configured clock.
 	now := time.Now()
@@ -283,34 +352,47 @@ func (s *Server) register(c *client, sig Signal) {
 		return
 	}
 	s.mu.Lock()
-	if c.role != rolePending {
-		s.mu.Unlock()
+	role := c.role
+	s.mu.Unlock()
+	if role != rolePending {
 		c.fail(CodeUnexpected, "this connection has already registered or joined: open a new one")
 		return
 	}
+	// The address's budget first: "taken" tells whether an id is live,
+	// so asking costs a registration too.
+	if refusal := s.limits.register(c.key, now); refusal != "" {
+		c.fail(CodeTooMany, refusal)
+		return
+	}
+	s.mu.Lock()
 	if other := s.novices[sig.ID]; other != nil {
 		s.mu.Unlock()
+		s.limits.unregister(c.key)
 		c.fail(CodeTaken, "another connected agent holds this invitation id: pick another")
 		return
 	}
 	// Reserve the id before the store write, so two registrations cannot
-	// both win.
+	// both win. Experts who join meanwhile wait in line.
 	s.novices[sig.ID] = c
-	c.role, c.id = roleNovice, sig.ID
+	c.role, c.id, c.expires, c.registering = roleNovice, sig.ID, sig.Expires, true
+	c.committed = true
+	c.setDeadline(noDeadline, 0)
 	s.mu.Unlock()
 	s.metrics.conns.WithLabelValues(rolePending).Dec()
 	s.metrics.conns.WithLabelValues(roleNovice).Inc()
 
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	if err := s.cfg.Store.PutInvitation(ctx, Invitation{ID: sig.ID, Expires: sig.Expires, Created: now}); err != nil {
+	if err := s.cfg.Store.PutInvitation(ctx, Invitation{ID: sig.ID, Expires: sig.Expires, Created: now, Seen: now}); err != nil {
 		c.log.Error("signal: register", "err", err)
 		s.mu.Lock()
 		if s.novices[sig.ID] == c {
 			delete(s.novices, sig.ID)
 		}
-		c.role, c.id = rolePending, ""
+		c.role, c.id, c.registering, c.committed = rolePending, "", false, false
+		c.setDeadline(pendingDeadline, s.cfg.PendingTimeout)
 		s.mu.Unlock()
+		s.limits.unregister(c.key)
 		s.metrics.conns.WithLabelValues(roleNovice).Dec()
 		s.metrics.conns.WithLabelValues(rolePending).Inc()
 		c.fail(CodeInternal, "the server could not store the invitation: try again later")
@@ -318,12 +400,18 @@ func (s *Server) register(c *client, sig Signal) {
 	}
 	s.audit(Event{Time: now, Kind: EventRegister, ID: sig.ID})
 	c.log.Info("signal: registered", "id", sig.ID, "expires", sig.Expires)
+	s.mu.Lock()
+	c.registering = false
+	// "registered" goes before the "paired" of an expert waiting in line.
 	c.send(encode(registeredMsg{Type: TypeRegistered, ID: sig.ID, Expires: sig.Expires.UTC().Format(time.RFC3339)}))
+	events := s.promote(sig.ID)
+	s.mu.Unlock()
+	s.auditAll(events)
 }
 
 func (s *Server) join(c *client, sig Signal) {
 	s.mu.Lock()
-	role, paired := c.role, c.peer != nil
+	role, paired, queued := c.role, c.peer != nil, c.queued != ""
 	if role == rolePending {
 		c.role = roleExpert
 	}
@@ -335,65 +423,208 @@ func (s *Server) join(c *client, sig Signal) {
 	case paired:
 		c.fail(CodeUnexpected, "already paired: send bye first")
 		return
+	case queued:
+		c.fail(CodeUnexpected, "already waiting in line for an invitation: wait for \"paired\", or open a new connection")
+		return
 	case role == rolePending:
 		s.metrics.conns.WithLabelValues(rolePending).Dec()
 		s.metrics.conns.WithLabelValues(roleExpert).Inc()
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	inv, err := s.cfg.Store.Invitation(ctx, sig.ID)
-	cancel()
+	// Admitted or refused before anything is looked up: a refusal says
+	// nothing about the id.
 	now := s.cfg.Now()
-	switch {
-	case errors.Is(err, ErrNotFound):
-		c.fail(CodeUnknown, "no invitation with this code: check the code with the person who needs help")
-		return
-	case err != nil:
-		c.log.Error("signal: join", "err", err)
-		c.fail(CodeInternal, "the server could not look up the invitation: try again later")
-		return
-	case !inv.Expires.After(now):
-		c.fail(CodeExpired, "this invitation has expired: ask the person who needs help for a new one")
+	if refusal := s.limits.join(c.key, now); refusal != "" {
+		c.fail(CodeTooMany, refusal)
 		return
 	}
-
-	session, err := newSessionID()
-	if err != nil {
-		c.log.Error("signal: join", "err", err)
-		c.fail(CodeInternal, "the server could not make a session: try again later")
-		return
-	}
-	ice := s.ice(session)
+	var events []Event
 	s.mu.Lock()
 	n := s.novices[sig.ID]
-	switch {
-	case n == nil:
+	if n == nil || !n.expires.After(now) {
 		s.mu.Unlock()
-		c.fail(CodeOffline, "the person who needs help is not connected right now: ask them to start assist again, or try again in a moment")
-		return
-	case n.peer != nil:
-		s.mu.Unlock()
-		c.fail(CodeBusy, "the person who needs help is already with another expert")
-		return
-	case c.peer != nil:
-		s.mu.Unlock()
-		c.fail(CodeUnexpected, "already paired: send bye first")
+		c.fail(CodeUnknown, unknownMessage)
 		return
 	}
-	c.peer, n.peer = n, c
-	c.session, n.session = session, session
-	c.id = sig.ID
-	s.sessions[session] = &pairing{novice: n, expert: c}
-	msg := encode(pairedMsg{Type: TypePaired, Session: session, ICE: ice})
-	// Queue under the lock: the novice cannot relay before the expert has
-	// "paired" in its queue.
-	c.send(msg)
-	n.send(msg)
+	s.limits.hit(c.key)
+	q := s.queues[sig.ID]
+	switch {
+	case s.holds(c.key, sig.ID):
+		s.mu.Unlock()
+		c.fail(CodeTooMany, "a connection from your address is already paired or waiting in line for this invitation: close it, then try again")
+		return
+	case n.peer == nil && !n.registering && len(q) == 0:
+		ev, err := s.pairLocked(n, c)
+		if err != nil {
+			s.mu.Unlock()
+			c.log.Error("signal: join", "err", err)
+			c.fail(CodeInternal, "the server could not make a session: try again later")
+			return
+		}
+		events = append(events, ev)
+	case len(q) >= s.cfg.MaxQueue:
+		s.mu.Unlock()
+		c.fail(CodeBusy, "the person who needs help is with another helper and others are waiting: try again in a few minutes")
+		return
+	default:
+		s.enqueue(sig.ID, c)
+		c.send(queuedMsg)
+		c.log.Info("signal: waiting in line", "id", sig.ID, "position", len(s.queues[sig.ID]))
+	}
 	s.mu.Unlock()
+	s.auditAll(events)
+}
+
+// holds reports whether a client at k is paired with id's novice or
+// waiting in its line; s.mu is held. One entry per address and invitation:
+// a single address cannot fill the line.
+func (s *Server) holds(k addrKey, id string) bool {
+	if n := s.novices[id]; n != nil && n.peer != nil && n.peer.key == k {
+		return true
+	}
+	for _, e := range s.queues[id] {
+		if e.key == k {
+			return true
+		}
+	}
+	return false
+}
+
+// enqueue puts expert e at the end of id's line; s.mu is held.
+func (s *Server) enqueue(id string, e *client) {
+	s.queues[id] = append(s.queues[id], e)
+	e.queued, e.id, e.committed = id, id, true
+	e.setDeadline(queueDeadline, s.cfg.QueueTimeout)
+	s.metrics.queued.Inc()
+}
+
+// dequeue takes e out of the line it waits in; s.mu is held.
+func (s *Server) dequeue(e *client) {
+	q := s.queues[e.queued]
+	for i, x := range q {
+		if x == e {
+			q = append(q[:i:i], q[i+1:]...)
+			break
+		}
+	}
+	if len(q) == 0 {
+		delete(s.queues, e.queued)
+	} else {
+		s.queues[e.queued] = q
+	}
+	e.queued = ""
+	if e.deadline == queueDeadline {
+		e.setDeadline(noDeadline, 0)
+	}
+	s.metrics.queued.Dec()
+}
+
+// promote pairs id's free novice with the first expert in its line, if
+// any; s.mu is held. It returns the audit events to write once s.mu is
+// released.
+func (s *Server) promote(id string) []Event {
+	n := s.novices[id]
+	q := s.queues[id]
+	if n == nil || n.peer != nil || n.registering || len(q) == 0 {
+		return nil
+	}
+	if !n.expires.After(s.cfg.Now()) {
+		for _, e := range q {
+			s.dequeue(e)
+			e.fail(CodeUnknown, unknownMessage)
+		}
+		return nil
+	}
+	for len(s.queues[id]) > 0 {
+		e := s.queues[id][0]
+		s.dequeue(e)
+		ev, err := s.pairLocked(n, e)
+		if err != nil {
+			e.log.Error("signal: pairing from the line", "err", err)
+			e.fail(CodeInternal, "the server could not make a session: try again later")
+			continue
+		}
+		return []Event{ev}
+	}
+	return nil
+}
+
+// pairLocked pairs novice n with expert e; s.mu is held. The expert must
+// relay within ExpertDeadline. It returns the audit event to write once
+// s.mu is released.
+func (s *Server) pairLocked(n, e *client) (Event, error) {
+	session, err := newSessionID()
+	if err != nil {
+		return Event{}, err
+	}
+	now := s.cfg.Now()
+	turn := s.limits.acquireRelay(n.key, e.key, now)
+	ice := s.ice(session, turn)
+	p := &pairing{id: n.id, session: session, novice: n, expert: e, turn: turn}
+	e.peer, n.peer = n, e
+	e.session, n.session = session, session
+	e.id, e.committed = n.id, true
+	s.sessions[session] = p
+	// Queued under the lock: the novice cannot relay before the expert
+	// has "paired" in its queue. Only the novice learns where the other
+	// end comes from.
+	e.send(encode(pairedMsg{Type: TypePaired, Session: session, ICE: ice}))
+	from := ""
+	if e.addr.IsValid() {
+		from = e.addr.String()
+	}
+	n.send(encode(pairedMsg{Type: TypePaired, Session: session, ICE: ice, From: from}))
+	e.setDeadline(relayDeadline, s.cfg.ExpertDeadline)
 	s.metrics.sessions.Inc()
 	s.metrics.pairings.Inc()
-	c.log.Info("signal: paired", "id", sig.ID, "session", session)
-	s.audit(Event{Time: now, Kind: EventPair, ID: sig.ID, Session: session})
+	e.log.Info("signal: paired", "id", n.id, "session", sessionTag(session), "turn", turn)
+	return Event{Time: now, Kind: EventPair, ID: n.id, Session: session}, nil
+}
+
+// onDeadline acts on c's timer: it closes a connection that never
+// registered or joined, turns away an expert that waited in line too long,
+// and ends a pairing whose expert sent nothing.
+func (s *Server) onDeadline(c *client) {
+	var events []Event
+	s.mu.Lock()
+	kind := c.deadline
+	if kind == noDeadline || time.Now().Before(c.deadlineAt) {
+		// Moved or cancelled since the timer fired.
+		s.mu.Unlock()
+		return
+	}
+	c.deadline = noDeadline
+	switch kind {
+	case pendingDeadline:
+		if !c.committed {
+			c.log.Debug("signal: closing a connection that neither registered nor joined")
+			c.closeWith(websocket.StatusPolicyViolation, fmt.Sprintf("register or join within %v", s.cfg.PendingTimeout))
+		}
+	case queueDeadline:
+		if c.queued != "" {
+			s.dequeue(c)
+			c.fail(CodeBusy, fmt.Sprintf("the person who needs help was with another helper for the %s you waited: try again later",
+				retryIn(s.cfg.QueueTimeout)))
+		}
+	case relayDeadline:
+		if p := s.sessions[c.session]; p != nil && p.expert == c && !p.expertSent {
+			c.log.Info("signal: the expert sent nothing in time", "id", p.id, "session", sessionTag(p.session))
+			events = s.endPairing(p, ReasonExpertTimeout)
+		}
+	}
+	s.mu.Unlock()
+	s.auditAll(events)
+}
+
+// endPairing ends p for both sides with a bye and pairs the next expert
+// in line; s.mu is held.
+func (s *Server) endPairing(p *pairing, reason string) []Event {
+	s.unpair(p)
+	bye := encode(byeMsg{Type: TypeBye, Reason: reason})
+	p.novice.send(bye)
+	p.expert.send(bye)
+	events := []Event{{Time: s.cfg.Now(), Kind: EventBye, ID: p.id, Session: p.session, Detail: reason}}
+	return append(events, s.promote(p.id)...)
 }
 
 func (s *Server) relay(c *client, sig Signal) {
@@ -406,6 +637,12 @@ func (s *Server) relay(c *client, sig Signal) {
 		// Queued under the lock so the peer never gets this after a later
 		// bye or a pairing with someone else.
 		p.send(relayMessage(sig.Data))
+		if pr := s.sessions[c.session]; pr != nil && pr.expert == c && !pr.expertSent {
+			pr.expertSent = true
+			if c.deadline == relayDeadline {
+				c.setDeadline(noDeadline, 0)
+			}
+		}
 	}
 	s.mu.Unlock()
 	if p == nil {
@@ -417,14 +654,22 @@ func (s *Server) relay(c *client, sig Signal) {
 }
 
 func (s *Server) bye(c *client, sig Signal) {
+	var events []Event
 	s.mu.Lock()
-	p, session, id := c.peer, c.session, c.id
-	if p != nil && !sig.forSession(session) {
-		p = nil // a late bye of a pairing that is over
+	var p *pairing
+	if c.peer != nil && sig.forSession(c.session) {
+		p = s.sessions[c.session]
 	}
 	if p != nil {
-		s.unpair(c, p)
-		p.send(encode(byeMsg{Type: TypeBye, Reason: sig.Reason}))
+		// c is one side of p; the other gets the bye.
+		other := p.novice
+		if other == c {
+			other = p.expert
+		}
+		s.unpair(p)
+		other.send(encode(byeMsg{Type: TypeBye, Reason: sig.Reason}))
+		events = append(events, Event{Time: s.cfg.Now(), Kind: EventBye, ID: p.id, Session: p.session, Detail: sig.Reason})
+		events = append(events, s.promote(p.id)...)
 	}
 	s.mu.Unlock()
 	if p == nil {
@@ -434,34 +679,68 @@ func (s *Server) bye(c *client, sig Signal) {
 	if sig.Reason == ReasonAuthFailed {
 		s.metrics.failedAuth.Inc()
 	}
-	c.log.Info("signal: bye", "session", session, "reason", sig.Reason)
-	s.audit(Event{Time: s.cfg.Now(), Kind: EventBye, ID: id, Session: session, Detail: sig.Reason})
+	c.log.Info("signal: bye", "session", sessionTag(p.session), "reason", sig.Reason)
+	s.auditAll(events)
 }
 
-// leave forgets a closing connection and tells its peer.
+// leave forgets a closing connection, tells its peer and pairs the next
+// expert in line.
 func (s *Server) leave(c *client) {
+	var events []Event
 	s.mu.Lock()
-	if c.role == roleNovice && s.novices[c.id] == c {
+	novice := c.role == roleNovice && s.novices[c.id] == c
+	if novice {
 		delete(s.novices, c.id)
 	}
-	p, session, id := c.peer, c.session, c.id
+	if c.queued != "" {
+		s.dequeue(c)
+	}
+	var p *pairing
+	if c.peer != nil {
+		p = s.sessions[c.session]
+	}
 	if p != nil {
-		s.unpair(c, p)
-		p.send(peerLeftMsg)
+		other := p.novice
+		if other == c {
+			other = p.expert
+		}
+		s.unpair(p)
+		other.send(peerLeftMsg)
+		events = append(events, Event{Time: s.cfg.Now(), Kind: EventPeerLeft, ID: p.id, Session: p.session})
+		events = append(events, s.promote(p.id)...)
 	}
 	s.mu.Unlock()
-	if p != nil {
-		c.log.Info("signal: peer left", "session", session)
-		s.audit(Event{Time: s.cfg.Now(), Kind: EventPeerLeft, ID: id, Session: session})
+	if novice {
+		// No store write here: a flood of closing connections must not
+		// become a flood of writes. The pruner records connected novices
+		// each minute, which dates the departure closely enough.
+		s.limits.unregister(c.key)
 	}
+	if p != nil {
+		c.log.Info("signal: peer left", "session", sessionTag(p.session))
+	}
+	s.auditAll(events)
 }
 
 // unpair ends a pairing; s.mu is held.
-func (s *Server) unpair(a, b *client) {
-	delete(s.sessions, a.session)
-	a.peer, b.peer = nil, nil
-	a.session, b.session = "", ""
+func (s *Server) unpair(p *pairing) {
+	delete(s.sessions, p.session)
+	n, e := p.novice, p.expert
+	n.peer, e.peer = nil, nil
+	n.session, e.session = "", ""
+	if e.deadline == relayDeadline {
+		e.setDeadline(noDeadline, 0)
+	}
+	if p.turn {
+		s.limits.releaseRelay(n.key, e.key)
+	}
 	s.metrics.sessions.Dec()
+}
+
+func (s *Server) auditAll(events []Event) {
+	for _, e := range events {
+		s.audit(e)
+	}
 }
 
 func (s *Server) audit(e Event) {
@@ -470,6 +749,13 @@ func (s *Server) audit(e Event) {
 	if err := s.cfg.Store.Audit(ctx, e); err != nil {
 		s.log.Warn("audit", "kind", e.Kind, "err", err)
 	}
+}
+
+// sessionTag is a short name of a session for logs: the session id
+// itself authorises GET /v1/ice, so it never reaches a log.
+func sessionTag(session string) string {
+	h := sha256.Sum256([]byte(session))
+	return hex.EncodeToString(h[:2])
 }
 
 // newSessionID returns 128 random bits, URL-safe: the session id also

@@ -11,7 +11,34 @@
 //	GET /v1/signal   WebSocket upgrade: the signalling protocol below
 //	GET /v1/ice      ?session=ID: the ICE servers of a live session, as JSON
 //	GET /healthz     200 "ok" when the store answers, 503 otherwise
-//	GET /metrics     Prometheus text format
+//	GET /metrics     Prometheus text format; loopback clients only unless
+//	                 Config.MetricsPublic (403 otherwise)
+//
+// Every response over TLS carries Strict-Transport-Security.
+//
+// # Limits per address
+//
+// A client's address is the IP address its connection comes from
+// (http.Request.RemoteAddr; X-Forwarded-For is not trusted), an IPv6
+// address counting as its /64. Per address (defaults; see Config):
+//
+//   - at most 64 signalling connections at once; one more gets HTTP 429
+//     with a plain-text message, before the WebSocket upgrade;
+//   - a connection that has not registered, been paired or been queued
+//     10 s after it opened is closed (status 1008, "register or join
+//     within 10s"); a join that is refused does not count;
+//   - registrations: 10 at once, then one a minute, and at most 20
+//     registered novices connected at once;
+//   - joins that find no live invitation: 10 at once, then one every 6 s.
+//     While that allowance is spent, every join from the address, for a
+//     live invitation or not, is refused before anything is looked up.
+//     Joins that find one cost nothing from it; all joins together: 30 at
+//     once, then one a second;
+//   - one queued-or-paired expert per invitation;
+//   - at most 4 live pairings with TURN credentials (see below).
+//
+// Refusals of registrations and joins are errors with code "too-many",
+// whose message says when to try again; the connection stays open.
 //
 // # Signalling protocol
 //
@@ -41,36 +68,67 @@
 // Server to client:
 //
 //	{"type":"registered","id":ID,"expires":RFC3339}
-//	{"type":"paired","session":SESSION,"ice":[ICESERVER...]}  to both sides
+//	{"type":"paired","session":SESSION,"ice":[ICESERVER...]}  to the expert
+//	{"type":"paired","session":SESSION,"ice":[ICESERVER...],"from":IP}  to the novice
+//	{"type":"queued"}                   to the expert: it waits in line
 //	{"type":"relay","data":ANY}         the peer's relay message; "data" byte for byte
 //	{"type":"bye","reason":TEXT}        the peer ended the pairing
 //	{"type":"peer-left"}                the peer's connection closed
 //	{"type":"error","code":CODE,"message":TEXT}
 //
+// "from" is the expert's IP address as the server saw it (an IPv4 or IPv6
+// address, no port, no zone), so the novice can be told where the expert
+// comes from. Clients must ignore members they do not know.
+//
 // ICESERVER has the shape of WebRTC's RTCIceServer:
 // {"urls":[URL...],"username":U,"credential":C}; TURN credentials follow the
 // REST convention coturn also accepts (see [TURNCredentials]), valid for the
 // server's credential lifetime. The same list is served by GET /v1/ice while
-// the session is paired.
+// the session is paired. TURN servers (and credentials) are in the list
+// only for a pairing of two distinct addresses (an IPv6 /64 being one) of
+// which neither is already party to MaxRelaysPerAddress live pairings that
+// got them; otherwise it holds the STUN servers only, here and from GET
+// /v1/ice.
+//
+// # Waiting in line
+//
+// A join for a live invitation whose novice is paired with another expert
+// gets "queued": the expert waits in line (at most 8 per invitation, one
+// per address) and gets "paired" as soon as the pairings before it end, or
+// "busy" after 60 s. The expert of a pairing must send its first relay
+// message within 5 s of "paired"; otherwise the server ends the pairing
+// with {"type":"bye","reason":"timeout: the expert sent nothing"} to both
+// sides and pairs the next in line. So nobody can hold an invitation by
+// pairing and staying silent, and a second expert is never locked out.
 //
 // Error codes (the message is meant for people and may change):
 //
 //	malformed     not a valid message (closes the connection)
 //	too-large     message over the size limit (closes the connection)
 //	rate-limited  too many messages (closes the connection)
-//	invalid       well-formed but unacceptable, e.g. expiry in the past
+//	too-many      register or join: the address's allowance is spent (see
+//	              Limits per address); the message says when to try again.
+//	              The connection stays open
+//	invalid       well-formed but unacceptable, e.g. expiry too far off
 //	unexpected    not allowed in this state, e.g. join after register
 //	taken         register: another connected novice holds this id
-//	unknown       join: no invitation with this id
-//	expired       join or register: the invitation has expired
-//	offline       join: the invitation exists but its novice is not connected
-//	busy          join: the novice is paired with another expert
+//	unknown       join: no live invitation with this id: none, expired, or
+//	              its novice not connected, one answer and one message for
+//	              all three
+//	expired       register: the expiry has passed
+//	busy          join: waited in line for 60 s, or the line is full
 //	not-paired    relay or bye without a peer (e.g. the peer just left)
 //	internal      the server failed (e.g. its store); try again
 //
+// Deprecated but reserved (older servers sent them; clients may still
+// handle them): "offline" (a join while the novice was not connected) and
+// "expired" for a join.
+//
 // A registered invitation is stored, so it survives a server restart: the
 // novice's agent reconnects and registers the same id again, and until then
-// experts get "offline". Registering an id that is stored but has no
+// experts get "unknown". An invitation whose novice has not been connected
+// for 10 minutes (Config.UnconnectedTTL; after a restart, counted from the
+// start) is forgotten. Registering an id that is stored but has no
 // connected novice takes it over; the PAKE makes that worthless to anyone
 // without the password. After "bye" or "peer-left" the novice stays
 // registered and may be joined again, and the expert may join again.

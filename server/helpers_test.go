@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -45,6 +46,9 @@ type testServer struct {
 	Clock       *clock
 	http        *httptest.Server
 	client      *http.Client
+
+	fromMu sync.Mutex
+	from   map[string]*http.Client // by source address, for dialFrom
 }
 
 // startServer starts a server on dir (a fresh temp dir if empty); tweak
@@ -100,6 +104,11 @@ func (ts *testServer) stop() {
 	ts.http.Close()
 	ts.Store.Close()
 	ts.client.CloseIdleConnections()
+	ts.fromMu.Lock()
+	for _, c := range ts.from {
+		c.CloseIdleConnections()
+	}
+	ts.fromMu.Unlock()
 	ts.http = nil
 }
 
@@ -139,17 +148,58 @@ type peer struct {
 
 func (ts *testServer) dial(t *testing.T) *peer {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	u := "wss" + strings.TrimPrefix(ts.URL, "https") + "/v1/signal"
-	ws, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: ts.client})
+	return ts.dialFrom(t, "")
+}
+
+// dialFrom connects from the loopback address src, e.g. "127.0.0.2" (Linux
+// routes all of 127/8 to lo), so that a test can have clients at distinct
+// addresses; "" is the default, 127.0.0.1.
+func (ts *testServer) dialFrom(t *testing.T, src string) *peer {
+	t.Helper()
+	ws, resp, err := ts.tryDial(src)
 	if err != nil {
-		t.Fatalf("dial %s: %v", u, err)
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		t.Fatalf("dial from %q: %v (HTTP %d)", src, err, status)
 	}
-	ws.SetReadLimit(1 << 20)
 	p := &peer{t: t, ws: ws}
 	t.Cleanup(func() { ws.CloseNow() })
 	return p
+}
+
+// tryDial opens a signalling connection from src ("" for the default),
+// returning the HTTP response of a refused upgrade.
+func (ts *testServer) tryDial(src string) (*websocket.Conn, *http.Response, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	u := "wss" + strings.TrimPrefix(ts.URL, "https") + "/v1/signal"
+	ws, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: ts.clientFrom(src)})
+	if err != nil {
+		return nil, resp, err
+	}
+	ws.SetReadLimit(1 << 20)
+	return ws, resp, nil
+}
+
+// clientFrom returns an HTTP client whose connections come from src.
+func (ts *testServer) clientFrom(src string) *http.Client {
+	if src == "" {
+		return ts.client
+	}
+	ts.fromMu.Lock()
+	defer ts.fromMu.Unlock()
+	if c := ts.from[src]; c != nil {
+		return c
+	}
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: PinnedTLSConfig(ts.Fingerprint), DialContext: d.DialContext}}
+	if ts.from == nil {
+		ts.from = make(map[string]*http.Client)
+	}
+	ts.from[src] = c
+	return c
 }
 
 func (p *peer) sendRaw(msg string) {
@@ -179,6 +229,7 @@ type reply struct {
 	ID      string          `json:"id"`
 	Data    json.RawMessage `json:"data"`
 	ICE     []ICEServer     `json:"ice"`
+	From    string          `json:"from"`
 }
 
 func (p *peer) recv() reply {
@@ -234,13 +285,17 @@ func (p *peer) register(id string, expires time.Time) {
 
 func (p *peer) join(id string) { p.t.Helper(); p.sendRaw(`{"type":"join","id":"` + id + `"}`) }
 
+// expertAddr is where pair's experts come from: an address of their own,
+// as in real life, so that pairings get TURN credentials.
+const expertAddr = "127.0.0.2"
+
 // pair connects a registered novice and a joined expert on id.
 func (ts *testServer) pair(t *testing.T, id string) (novice, expert *peer, session string) {
 	t.Helper()
 	novice = ts.dial(t)
 	novice.register(id, ts.Clock.Now().Add(time.Hour))
 	novice.expect(TypeRegistered)
-	expert = ts.dial(t)
+	expert = ts.dialFrom(t, expertAddr)
 	expert.join(id)
 	e := expert.expect(TypePaired)
 	n := novice.expect(TypePaired)

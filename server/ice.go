@@ -58,12 +58,13 @@ func ValidateICEURL(s string) error {
 }
 
 // iceServers builds the list for one session: STUN URLs as they are, TURN
-// URLs with credentials for user valid until expires.
-func iceServers(urls []string, secret, user string, expires time.Time) []ICEServer {
-	var stun, turn []string
+// URLs with credentials for user valid until expires, or, without turn,
+// no TURN URLs at all.
+func iceServers(urls []string, secret, user string, expires time.Time, turn bool) []ICEServer {
+	var stun, turns []string
 	for _, u := range urls {
 		if strings.HasPrefix(u, "turn") {
-			turn = append(turn, u)
+			turns = append(turns, u)
 		} else {
 			stun = append(stun, u)
 		}
@@ -72,9 +73,9 @@ func iceServers(urls []string, secret, user string, expires time.Time) []ICEServ
 	if len(stun) > 0 {
 		list = append(list, ICEServer{URLs: stun})
 	}
-	if len(turn) > 0 {
+	if len(turns) > 0 && turn {
 		name, cred := TURNCredentials(secret, user, expires)
-		list = append(list, ICEServer{URLs: turn, Username: name, Credential: cred})
+		list = append(list, ICEServer{URLs: turns, Username: name, Credential: cred})
 	}
 	return list
 }

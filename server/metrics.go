@@ -16,6 +16,8 @@ type metrics struct {
 	relayedMessages prometheus.Counter
 	failedAuth      prometheus.Counter
 	errors          *prometheus.CounterVec
+	queued          prometheus.Gauge
+	refused         *prometheus.CounterVec
 }
 
 // Roles of a signalling connection, as the "role" label of
@@ -57,11 +59,22 @@ func newMetrics() *metrics {
 			Name: "assist_signal_errors_total",
 			Help: "Error messages sent to signalling clients, by code.",
 		}, []string{"code"}),
+		queued: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "assist_queued_experts",
+			Help: "Experts waiting in line for a novice who is paired with another expert.",
+		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "assist_signal_refused_connections_total",
+			Help: "Signalling connections refused before the WebSocket upgrade: per-address (HTTP 429, Config.MaxConnsPerAddress) or server-full (HTTP 503).",
+		}, []string{"reason"}),
+	}
+	for _, r := range []string{"per-address", "server-full"} {
+		m.refused.WithLabelValues(r)
 	}
 	for _, r := range []string{rolePending, roleNovice, roleExpert} {
 		m.conns.WithLabelValues(r)
 	}
-	m.reg.MustRegister(m.conns, m.sessions, m.pairings, m.relayedBytes, m.relayedMessages, m.failedAuth, m.errors,
+	m.reg.MustRegister(m.conns, m.sessions, m.pairings, m.relayedBytes, m.relayedMessages, m.failedAuth, m.errors, m.queued, m.refused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -19,6 +19,9 @@ const (
 	TypePaired     = "paired"
 	TypePeerLeft   = "peer-left"
 	TypeError      = "error"
+	// TypeQueued tells an expert that it waits in line: the novice is
+	// paired with another expert. "paired" follows when it is its turn.
+	TypeQueued = "queued"
 )
 
 // Error codes of the signalling protocol's "error" messages.
@@ -29,17 +32,29 @@ const (
 	CodeInvalid     = "invalid"
 	CodeUnexpected  = "unexpected"
 	CodeTaken       = "taken"
+	CodeTooMany     = "too-many"
 	CodeUnknown     = "unknown"
-	CodeExpired     = "expired"
-	CodeOffline     = "offline"
-	CodeBusy        = "busy"
-	CodeNotPaired   = "not-paired"
-	CodeInternal    = "internal"
+	// CodeExpired answers a registration whose expiry has passed; joins
+	// no longer get it (they get CodeUnknown), but clients may meet it
+	// from older servers.
+	CodeExpired = "expired"
+	// CodeOffline is no longer sent (a join for an invitation whose
+	// novice is away gets CodeUnknown); reserved, as older servers sent
+	// it.
+	CodeOffline   = "offline"
+	CodeBusy      = "busy"
+	CodeNotPaired = "not-paired"
+	CodeInternal  = "internal"
 )
 
 // ReasonAuthFailed is the "bye" reason a client sends when the PAKE failed;
 // the server counts it as a failed authentication.
 const ReasonAuthFailed = "auth-failed"
+
+// ReasonExpertTimeout is the reason of the "bye" the server sends both
+// sides when the expert sent no relay message within the deadline after
+// "paired" (Config.ExpertDeadline).
+const ReasonExpertTimeout = "timeout: the expert sent nothing"
 
 // Limits on fields of client messages.
 const (
@@ -232,6 +247,8 @@ type (
 		Type    string      `json:"type"`
 		Session string      `json:"session"`
 		ICE     []ICEServer `json:"ice"`
+		// From, to the novice only: the expert's IP address.
+		From string `json:"from,omitempty"`
 	}
 	byeMsg struct {
 		Type   string `json:"type"`
@@ -244,7 +261,10 @@ type (
 	}
 )
 
-var peerLeftMsg = []byte(`{"type":"peer-left"}`)
+var (
+	peerLeftMsg = []byte(`{"type":"peer-left"}`)
+	queuedMsg   = []byte(`{"type":"queued"}`)
+)
 
 // relayMessage wraps data, already validated JSON, without re-encoding it.
 func relayMessage(data []byte) []byte {

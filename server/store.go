@@ -20,6 +20,12 @@ type Store interface {
 	// DeleteExpired forgets invitations that expired before t and audit
 	// events older than auditBefore, returning how many invitations went.
 	DeleteExpired(ctx context.Context, t, auditBefore time.Time) (int, error)
+	// Seen records that the novices of these invitations were connected
+	// at t (ids not stored are skipped).
+	Seen(ctx context.Context, ids []string, t time.Time) error
+	// DeleteUnseen forgets invitations whose novice was last connected
+	// before t, returning how many went.
+	DeleteUnseen(ctx context.Context, t time.Time) (int, error)
 	// TURNSecret returns the shared secret for TURN REST credentials,
 	// creating a random one the first time.
 	TURNSecret(ctx context.Context) (string, error)
@@ -42,6 +48,9 @@ type Invitation struct {
 	ID      string
 	Expires time.Time
 	Created time.Time
+	// Seen is when its novice was last known to be connected; zero for
+	// invitations stored before the server recorded it.
+	Seen time.Time
 }
 
 // Event is one entry of the audit log. It never holds signalling payloads.

@@ -14,6 +14,10 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
+// maxDBConns bounds the database connections: enough for /healthz and
+// readers beside a writer (WAL), few enough to bound their memory.
+const maxDBConns = 8
+
 // SQLiteStore is the Store of a single-node server: one SQLite database
 // file, in WAL mode so /healthz and readers never wait for a writer.
 type SQLiteStore struct {
@@ -42,6 +46,12 @@ var migrations = []string{
 		detail  TEXT NOT NULL
 	);
 	CREATE INDEX audit_time ON audit(time);`,
+	// 2: when each invitation's novice was last connected, so that
+	// invitations nobody serves any more are forgotten soon. Rows from
+	// before get 0: unconnected since the server started (see
+	// Server.pruneOnce).
+	`ALTER TABLE invitations ADD COLUMN seen INTEGER NOT NULL DEFAULT 0; -- unix nanoseconds
+	CREATE INDEX invitations_seen ON invitations(seen);`,
 }
 
 // OpenSQLite opens (creating if needed, mode 0600) the database at path and
@@ -61,6 +71,10 @@ func OpenSQLite(ctx context.Context, path string) (*SQLiteStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: store: open %s: %w", path, err)
 	}
+	// Each connection has its own page cache; SQLite writes one at a
+	// time anyway. Unbounded, a flood of concurrent writes (registrations
+	// from many addresses) opened a connection each.
+	db.SetMaxOpenConns(maxDBConns)
 	s := &SQLiteStore{db: db}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
@@ -97,9 +111,9 @@ func (s *SQLiteStore) migrate(ctx context.Context) error {
 // PutInvitation implements Store.
 func (s *SQLiteStore) PutInvitation(ctx context.Context, inv Invitation) error {
 	_, err := s.db.ExecContext(ctx,
-		`INSERT INTO invitations (id, expires, created) VALUES (?, ?, ?)
-		 ON CONFLICT(id) DO UPDATE SET expires = excluded.expires`,
-		inv.ID, inv.Expires.UnixNano(), inv.Created.UnixNano())
+		`INSERT INTO invitations (id, expires, created, seen) VALUES (?, ?, ?, ?)
+		 ON CONFLICT(id) DO UPDATE SET expires = excluded.expires, seen = excluded.seen`,
+		inv.ID, inv.Expires.UnixNano(), inv.Created.UnixNano(), unixNano(inv.Seen))
 	if err != nil {
 		return fmt.Errorf("server: store: put invitation: %w", err)
 	}
@@ -108,15 +122,63 @@ func (s *SQLiteStore) PutInvitation(ctx context.Context, inv Invitation) error {
 
 // Invitation implements Store.
 func (s *SQLiteStore) Invitation(ctx context.Context, id string) (Invitation, error) {
-	var exp, created int64
-	err := s.db.QueryRowContext(ctx, `SELECT expires, created FROM invitations WHERE id = ?`, id).Scan(&exp, &created)
+	var exp, created, seen int64
+	err := s.db.QueryRowContext(ctx, `SELECT expires, created, seen FROM invitations WHERE id = ?`, id).Scan(&exp, &created, &seen)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Invitation{}, fmt.Errorf("server: store: invitation %q: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return Invitation{}, fmt.Errorf("server: store: invitation %q: %w", id, err)
 	}
-	return Invitation{ID: id, Expires: time.Unix(0, exp), Created: time.Unix(0, created)}, nil
+	inv := Invitation{ID: id, Expires: time.Unix(0, exp), Created: time.Unix(0, created)}
+	if seen != 0 {
+		inv.Seen = time.Unix(0, seen)
+	}
+	return inv, nil
+}
+
+// unixNano is t in unix nanoseconds, 0 for the zero time.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// Seen implements Store.
+func (s *SQLiteStore) Seen(ctx context.Context, ids []string, t time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("server: store: seen: %w", err)
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, `UPDATE invitations SET seen = ? WHERE id = ? AND seen < ?`)
+	if err != nil {
+		return fmt.Errorf("server: store: seen: %w", err)
+	}
+	defer stmt.Close()
+	for _, id := range ids {
+		if _, err := stmt.ExecContext(ctx, t.UnixNano(), id, t.UnixNano()); err != nil {
+			return fmt.Errorf("server: store: seen: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("server: store: seen: %w", err)
+	}
+	return nil
+}
+
+// DeleteUnseen implements Store.
+func (s *SQLiteStore) DeleteUnseen(ctx context.Context, t time.Time) (int, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM invitations WHERE seen < ?`, t.UnixNano())
+	if err != nil {
+		return 0, fmt.Errorf("server: store: delete unconnected invitations: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
 }
 
 // DeleteExpired implements Store.

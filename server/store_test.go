@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -92,5 +93,53 @@ func TestSQLiteStoreNewerSchema(t *testing.T) {
 	if st, err := OpenSQLite(ctx, path); err == nil {
 		st.Close()
 		t.Fatal("opened a database from a newer version")
+	}
+}
+
+// TestSQLiteStoreMigrate: a database of the first schema (no "seen") is
+// brought up to date with its invitations, which count as never seen.
+func TestSQLiteStoreMigrate(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "assist.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{migrations[0], "PRAGMA user_version = 1",
+		`INSERT INTO invitations (id, expires, created) VALUES ('v1', 4000000000000000000, 1)`} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	st, err := OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	inv, err := st.Invitation(ctx, "v1")
+	if err != nil || !inv.Seen.IsZero() || inv.Created != time.Unix(0, 1) {
+		t.Fatalf("migrated invitation: %+v, %v", inv, err)
+	}
+	now := time.Unix(1_800_000_000, 0)
+	if err := st.PutInvitation(ctx, Invitation{ID: "v2", Expires: now.Add(time.Hour), Created: now, Seen: now}); err != nil {
+		t.Fatal(err)
+	}
+	// Seen moves forward only, and skips ids it does not know.
+	if err := st.Seen(ctx, []string{"v2", "nobody"}, now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Seen(ctx, []string{"v2"}, now.Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if inv, err := st.Invitation(ctx, "v2"); err != nil || !inv.Seen.Equal(now.Add(time.Minute)) {
+		t.Errorf("v2 after Seen: %+v, %v", inv, err)
+	}
+	if n, err := st.DeleteUnseen(ctx, now); err != nil || n != 1 {
+		t.Errorf("DeleteUnseen = %d, %v; want 1 (v1)", n, err)
+	}
+	if _, err := st.Invitation(ctx, "v1"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("v1 after DeleteUnseen: %v", err)
 	}
 }

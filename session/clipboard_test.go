@@ -1,7 +1,9 @@
 package session
 
 import (
+	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -141,10 +143,41 @@ func TestConsentClipboardBeforeView(t *testing.T) {
 	}
 }
 
-func TestQuestionText(t *testing.T) {
+func TestQuestionTextClipboard(t *testing.T) {
 	q := Question{Right: RightClipboard, Expert: "Ada"}
-	want := "Ada asks to share clipboards (copy and paste between your computers). Allow? [y/N]"
-	if q.Text() != want {
-		t.Fatalf("Text() = %q, want %q", q.Text(), want)
+	want := "\nAda asks to share clipboards (copy and paste between your computers). Allow? [y/N]"
+	if !strings.HasSuffix(q.Text(), want) {
+		t.Fatalf("Text() = %q, want it to end in %q", q.Text(), want)
+	}
+}
+
+// TestUnansweredClipboardQuestionIsDeny: the expert's clipboard question
+// left unanswered is a no, audited as such, like view and control.
+func TestUnansweredClipboardQuestionIsDeny(t *testing.T) {
+	const timeout = 100 * time.Millisecond
+	nov, exp, _ := askPair(t, PolicyView, timeout)
+	if err := exp.RequestClipboard(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	q := nextQuestion(t, nov)
+	if q.Right != RightClipboard {
+		t.Fatalf("asked for %v", q.Right)
+	}
+	ev := waitEvent(t, nov, ActDenyClipboard)
+	if ev.Reason != "no answer within 1 second" || !ev.Auto || ev.Rights.Has(RightClipboard) {
+		t.Errorf("event %+v, want an automatic deny-clipboard for no answer", ev)
+	}
+	if err := q.Answer(true); err == nil || nov.Clipboard() {
+		t.Error("a late yes was accepted")
+	}
+	// The expert may ask again, and a yes in time shares the clipboard.
+	if err := exp.RequestClipboard(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := nextQuestion(t, nov).Answer(true); err != nil {
+		t.Fatal(err)
+	}
+	if ev := waitEvent(t, nov, ActAllowClipboard); !ev.Rights.Has(RightClipboard) {
+		t.Errorf("event %+v, want the clipboard right", ev)
 	}
 }

@@ -296,6 +296,27 @@ func (c *Consent) DenyView() error {
 	return c.step(ActDenyView, Asking, Ended, "novice declined")
 }
 
+// deny is a no to the question for right (RightView: Asking -> Ended;
+// RightControl: ControlAsked -> Viewing), the transition of DenyView and
+// DenyControl, audited with reason. auto marks a question nobody answered
+// in time, taken as a no (fail closed): the novice did not decide.
+func (c *Consent) deny(right Rights, reason string, auto bool) error {
+	if right == RightClipboard {
+		return c.answerClipboard(ActDenyClipboard, false, reason, auto)
+	}
+	a, from, to := ActDenyView, Asking, Ended
+	if right == RightControl {
+		a, from, to = ActDenyControl, ControlAsked, Viewing
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.check(a, from); err != nil {
+		return err
+	}
+	c.move(a, to, reason, auto)
+	return nil
+}
+
 // RequestControl is the expert asking for control: Viewing ->
 // ControlAsked, and on to Controlling at once under PolicyControl (until
 // the first take-back).
@@ -393,15 +414,15 @@ func (c *Consent) Clipboard() bool {
 
 // AllowClipboard is the novice answering yes to RequestClipboard.
 func (c *Consent) AllowClipboard() error {
-	return c.answerClipboard(ActAllowClipboard, true, "novice shared the clipboard")
+	return c.answerClipboard(ActAllowClipboard, true, "novice shared the clipboard", false)
 }
 
 // DenyClipboard is the novice answering no to RequestClipboard.
 func (c *Consent) DenyClipboard() error {
-	return c.answerClipboard(ActDenyClipboard, false, "novice refused to share the clipboard")
+	return c.answerClipboard(ActDenyClipboard, false, "novice refused to share the clipboard", false)
 }
 
-func (c *Consent) answerClipboard(a Action, allow bool, reason string) error {
+func (c *Consent) answerClipboard(a Action, allow bool, reason string, auto bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.clipAsked || c.state == Ended {
@@ -409,7 +430,7 @@ func (c *Consent) answerClipboard(a Action, allow bool, reason string) error {
 	}
 	c.clipAsked = false
 	c.clipboard = allow
-	c.move(a, c.state, reason, false)
+	c.move(a, c.state, reason, auto)
 	return nil
 }
 

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/assist-project/assist/rfb"
 	"github.com/assist-project/assist/screen"
@@ -27,7 +30,26 @@ type NoviceConfig struct {
 	// expert's presses, which must reach applications, from the
 	// novice's, on which onPress takes control back.
 	HotKey func(isInjected func() bool, onPress func()) (stop func(), err error)
+	// Via says how the expert reached this computer, in words for the
+	// novice that follow "Connected " (see ViaDirect, ViaServer); every
+	// question shows it. "" leaves the line out.
+	Via string
+	// AnswerTimeout is how long a question waits for the novice; then it
+	// is a no (fail closed). Default DefaultAnswerTimeout.
+	AnswerTimeout time.Duration
+	// DenyNote is added to the reason of a no to viewing (the novice's, or
+	// an unanswered question's), which the expert reads: "; this invitation
+	// is now closed" when this no is the invitation's last.
+	DenyNote string
 }
+
+// DefaultAnswerTimeout is how long a question waits for an answer before
+// it counts as a no.
+const DefaultAnswerTimeout = time.Minute
+
+// Warning is what every question tells the novice, against callers who
+// pose as support staff.
+const Warning = "Only allow someone you asked for help. Nobody from a company calls you first."
 
 // Question is a decision only the novice can make: whether the expert
 // may see the screen, or control it.
@@ -35,17 +57,78 @@ type Question struct {
 	Right  Rights // RightView, RightControl or RightClipboard
 	Expert string
 	answer func(allow bool) error
+
+	// Via says how the expert reached this computer (NoviceConfig.Via).
+	Via string
+	// Deadline is when the question counts as a no, Timeout after it was
+	// asked.
+	Deadline time.Time
+	Timeout  time.Duration
 }
 
-// Text is the question as the novice reads it.
+// Text is the question as the novice reads it on a terminal: how the
+// expert reached this computer, the warning, what no answer means, and
+// last, next to the cursor, the question itself, on one line ending in
+// "Allow? [y/N]" as before (scripts and tests wait for that line).
 func (q Question) Text() string {
+	var b strings.Builder
+	if q.Via != "" {
+		fmt.Fprintf(&b, "%s is connected %s.\n", q.Expert, q.Via)
+	} else {
+		fmt.Fprintf(&b, "%s is connected.\n", q.Expert)
+	}
+	b.WriteString("  " + Warning + "\n")
+	if q.Timeout > 0 {
+		fmt.Fprintf(&b, "  No answer in %s means no.\n", Duration(q.Timeout))
+	}
 	if q.Right == RightControl {
-		return fmt.Sprintf("%s asks to control your mouse and keyboard. Allow? [y/N]", q.Expert)
+		fmt.Fprintf(&b, "%s asks to control your mouse and keyboard. Allow? [y/N]", q.Expert)
+	} else if q.Right == RightClipboard {
+		fmt.Fprintf(&b, "%s asks to share clipboards (copy and paste between your computers). Allow? [y/N]", q.Expert)
+	} else {
+		fmt.Fprintf(&b, "%s wants to see your screen. Allow? [y/N]", q.Expert)
 	}
-	if q.Right == RightClipboard {
-		return fmt.Sprintf("%s asks to share clipboards (copy and paste between your computers). Allow? [y/N]", q.Expert)
+	return b.String()
+}
+
+// UnansweredReason is the audited reason of a question that waited d
+// without an answer.
+func UnansweredReason(d time.Duration) string { return "no answer within " + Duration(d) }
+
+// Duration says d in words for the novice, rounded up to whole seconds:
+// "1 minute", "2 minutes", "90 seconds", "1 second".
+func Duration(d time.Duration) string {
+	plural := func(n int64, unit string) string {
+		if n == 1 {
+			return "1 " + unit
+		}
+		return fmt.Sprintf("%d %ss", n, unit)
 	}
-	return fmt.Sprintf("%s wants to see your screen. Allow? [y/N]", q.Expert)
+	if d >= time.Minute && d%time.Minute == 0 {
+		return plural(int64(d/time.Minute), "minute")
+	}
+	return plural(int64((d+time.Second-1)/time.Second), "second")
+}
+
+// ViaDirect describes an expert who connected straight to this computer
+// from addr: "on your local network (192.168.1.20)" for private, loopback
+// and link-local addresses, else "from the internet (203.0.113.7)".
+func ViaDirect(addr netip.Addr) string {
+	addr = addr.Unmap()
+	if addr.IsPrivate() || addr.IsLoopback() || addr.IsLinkLocalUnicast() {
+		return "on your local network (" + addr.String() + ")"
+	}
+	return "from the internet (" + addr.String() + ")"
+}
+
+// ViaServer describes an expert who came through the rendezvous server,
+// which saw them at from (an IP address, or "" when it did not say).
+func ViaServer(from string) string {
+	ip, err := netip.ParseAddr(from)
+	if err != nil {
+		return "through the server"
+	}
+	return "through the server from " + ip.Unmap().String()
 }
 
 // Answer records the novice's decision.
@@ -67,6 +150,14 @@ type Novice struct {
 	wg        sync.WaitGroup
 	done      chan struct{}
 	viewing   chan struct{} // closed once viewing is allowed
+
+	timeout  time.Duration // of each question (NoviceConfig.AnswerTimeout)
+	via      string
+	denyNote string
+	// timers are the pending questions' deadlines, stopped at the end.
+	timersMu sync.Mutex
+	timers   map[*time.Timer]struct{}
+	ended    bool
 }
 
 // StartNovice starts the session on conn, an authenticated connection
@@ -86,6 +177,13 @@ func StartNovice(ctx context.Context, conn net.Conn, expert string, cfg NoviceCo
 		cancel:    cancel,
 		done:      make(chan struct{}),
 		viewing:   make(chan struct{}),
+		timeout:   cfg.AnswerTimeout,
+		via:       cfg.Via,
+		denyNote:  cfg.DenyNote,
+		timers:    make(map[*time.Timer]struct{}),
+	}
+	if n.timeout <= 0 {
+		n.timeout = DefaultAnswerTimeout
 	}
 	n.consent = NewConsent(Config{Policy: cfg.Policy, Audit: cfg.Audit})
 	n.gate = NewGate(n.consent, cfg.Input, cfg.Clipboard, log)
@@ -115,6 +213,7 @@ func StartNovice(ctx context.Context, conn net.Conn, expert string, cfg NoviceCo
 	go func() {
 		n.wg.Wait()
 		cancelForward()
+		n.stopTimers()
 		close(n.done)
 	}()
 
@@ -129,13 +228,19 @@ func StartNovice(ctx context.Context, conn net.Conn, expert string, cfg NoviceCo
 }
 
 func (n *Novice) ask(right Rights) {
-	q := Question{Right: right, Expert: n.consent.Expert()}
-	q.answer = func(allow bool) error {
+	q := Question{Right: right, Expert: n.consent.Expert(), Via: n.via,
+		Timeout: n.timeout, Deadline: time.Now().Add(n.timeout)}
+	// The first of the novice's answer and the deadline settles the
+	// question; a late timer must not deny a later question of the same
+	// kind.
+	var once sync.Once
+	var t *time.Timer
+	decide := func(allow bool) error {
 		switch {
 		case right == RightView && allow:
 			return n.consent.AllowView()
 		case right == RightView:
-			return n.consent.DenyView()
+			return n.consent.deny(RightView, "novice declined"+n.denyNote, false)
 		case right == RightClipboard && allow:
 			return n.consent.AllowClipboard()
 		case right == RightClipboard:
@@ -146,11 +251,73 @@ func (n *Novice) ask(right Rights) {
 			return n.consent.DenyControl()
 		}
 	}
+	q.answer = func(allow bool) error {
+		err := errors.New("session: the question was already settled")
+		once.Do(func() {
+			n.stopTimer(t)
+			err = decide(allow)
+		})
+		return err
+	}
+	t = n.startTimer(n.timeout, func() {
+		once.Do(func() {
+			reason := UnansweredReason(n.timeout)
+			if right == RightView {
+				reason += n.denyNote
+			}
+			if err := n.consent.deny(right, reason, true); err != nil {
+				n.log.Debug("unanswered question already settled", "right", right, "err", err)
+				return
+			}
+			n.log.Info("consent question unanswered: denied", "right", right, "after", n.timeout)
+		})
+	})
 	select {
 	case n.questions <- q:
 	default:
 		n.log.Warn("consent question not shown: too many pending", "right", right)
 	}
+}
+
+// startTimer runs f after d unless the session is over or the timer is
+// stopped first.
+func (n *Novice) startTimer(d time.Duration, f func()) *time.Timer {
+	n.timersMu.Lock()
+	defer n.timersMu.Unlock()
+	if n.ended {
+		return nil
+	}
+	var t *time.Timer
+	t = time.AfterFunc(d, func() {
+		n.timersMu.Lock() // held while t is assigned
+		delete(n.timers, t)
+		n.timersMu.Unlock()
+		f()
+	})
+	n.timers[t] = struct{}{}
+	return t
+}
+
+func (n *Novice) stopTimer(t *time.Timer) {
+	if t == nil {
+		return
+	}
+	n.timersMu.Lock()
+	defer n.timersMu.Unlock()
+	t.Stop()
+	delete(n.timers, t)
+}
+
+// stopTimers stops every pending question's deadline once the session
+// is over.
+func (n *Novice) stopTimers() {
+	n.timersMu.Lock()
+	defer n.timersMu.Unlock()
+	n.ended = true
+	for t := range n.timers {
+		t.Stop()
+	}
+	clear(n.timers)
 }
 
 // forwardState tells the expert about every consent transition and ends

@@ -20,10 +20,15 @@ type Attempt struct {
 
 // ReserveAttempt takes one attempt for a handshake the caller runs itself.
 // It fails with ErrExpired, ErrVoid or ErrBusy, the errors an expert on the
-// Listener's port would get. The caller must end the attempt with exactly
-// one of Fail, Release or Succeed.
+// Listener's port would get, or with a *RefusedError (ErrDenied, ErrClosed)
+// whose text is the novice's refusal in words for the expert. The caller
+// must end the attempt with exactly one of Fail, Release or Succeed.
 func (l *Listener) ReserveAttempt() (*Attempt, error) {
-	switch l.reserve() {
+	a, left := l.reserve()
+	if r := l.refusedByNovice(a, left); r != nil {
+		return nil, r
+	}
+	switch a {
 	case deniedExpired:
 		return nil, ErrExpired
 	case deniedVoid:

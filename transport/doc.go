@@ -43,7 +43,10 @@
 //
 // Refusal codes: 1 expired, 2 void (too many failed attempts), 3 busy (another
 // expert is connected, or the remaining attempts are all in flight), 4 unknown
-// invitation, 5 version (or a hello the novice cannot parse). Verdict codes: 0
+// invitation, 5 version (or a hello the novice cannot parse), 6 denied (the
+// novice said no a moment ago: the invitation rests for a cooldown, and the
+// message says how long), 7 closed (the novice said no too many times).
+// Refusals cost no attempt. Verdict codes: 0
 // ok, 1 wrong password, 2 void (this failure used the last attempt), 3 busy
 // (the password was right but another expert got in first). CPace runs with
 // the expert as Initiator, the novice as Responder and the invitation ID as

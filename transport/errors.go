@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Errors Dial returns, to test with errors.Is. Each says what to do next, so
@@ -27,6 +28,14 @@ var (
 	// ErrBusy: another expert is connected (or authenticating) on this
 	// invitation.
 	ErrBusy = errors.New("another expert is connected to this invitation: try again when they have left")
+	// ErrDenied: the novice said no to an expert a moment ago, and the
+	// invitation turns every expert away for a while (ListenerConfig.
+	// DenyCooldown). It costs no attempt. The novice's message
+	// (HandshakeError.PeerMessage, or CoolingDownError) says how long.
+	ErrDenied = errors.New("the person you are helping said no: you can ask again in a few minutes")
+	// ErrClosed: the novice said no too many times (ListenerConfig.
+	// MaxDenials); the invitation accepts nobody any more.
+	ErrClosed = errors.New("the person you are helping said no too many times, so the invitation is closed: ask them for a new invitation if they still want help")
 	// ErrUnknownInvitation: the address answered with Assist, but it is not
 	// serving this invitation (an old address, or another novice).
 	ErrUnknownInvitation = errors.New("the computer at this address is not serving this invitation: check the invitation, or ask for a new one")
@@ -110,7 +119,7 @@ func (e *HandshakeError) Unwrap() []error {
 // something that is not Assist, or an Assist that serves another invitation
 // (an old LAN address may now belong to someone else).
 func definitive(err error) bool {
-	for _, k := range []error{ErrWrongPassword, ErrExpired, ErrVoid, ErrBusy, ErrVersion} {
+	for _, k := range []error{ErrWrongPassword, ErrExpired, ErrVoid, ErrBusy, ErrVersion, ErrDenied, ErrClosed} {
 		if errors.Is(err, k) {
 			return true
 		}
@@ -149,9 +158,65 @@ func refusalError(addr string, r refusal) *HandshakeError {
 		e.Kind = ErrBusy
 	case refuseUnknown:
 		e.Kind = ErrUnknownInvitation
+	case refuseDenied:
+		e.Kind = ErrDenied
+	case refuseClosed:
+		e.Kind = ErrClosed
 	default:
 		// refuseVersion, or a code from a newer novice we cannot read.
 		e.Kind = ErrVersion
 	}
 	return e
 }
+
+// DeniedPrefix starts every refusal of an expert while the invitation
+// cools down after a no (DeniedMessage): the expert's tools recognise it
+// in a rendezvous server's "bye" reason, which is free text.
+const DeniedPrefix = "The person you are helping said no."
+
+// DeniedMessage is what an expert is told while the invitation cools down
+// after the novice said no, with left to go.
+func DeniedMessage(left time.Duration) string {
+	return DeniedPrefix + " You can ask again in about " + roughly(left) + "."
+}
+
+// ClosedMessage is what an expert is told once the novice's noes (n of
+// them) closed the invitation.
+func ClosedMessage(n int) string {
+	times := fmt.Sprintf("%d times", n)
+	switch n {
+	case 1:
+		times = "once"
+	case 2:
+		times = "twice"
+	case 3:
+		times = "three times"
+	}
+	return "The person you are helping said no " + times + ", so this invitation is closed. Ask them for a new one if they still want help."
+}
+
+// roughly says d in words, rounded up: "2 minutes", "1 minute", "30 seconds".
+func roughly(d time.Duration) string {
+	n, unit := max(int64((d+time.Second-1)/time.Second), 1), "second"
+	if n >= 60 {
+		n, unit = (n+59)/60, "minute"
+	}
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
+}
+
+// RefusedError is a refusal in words for the expert (DeniedMessage,
+// ClosedMessage): errors.Is matches its Kind, ErrDenied or ErrClosed. A
+// caller that relays refusals as text (the rendezvous path's "bye") sends
+// Message.
+type RefusedError struct {
+	Kind    error
+	Message string
+}
+
+func (e *RefusedError) Error() string { return e.Message }
+
+// Unwrap returns Kind.
+func (e *RefusedError) Unwrap() error { return e.Kind }

@@ -16,6 +16,9 @@ const (
 	DefaultMaxFailures       = 5
 	DefaultHandshakeTimeout  = 15 * time.Second
 	DefaultPerAddressTimeout = 10 * time.Second
+	DefaultStartTimeout      = 5 * time.Second
+	DefaultDenyCooldown      = 2 * time.Minute
+	DefaultMaxDenials        = 3
 )
 
 // ErrListenerClosed is what Accept returns once Close was called.
@@ -45,6 +48,21 @@ type ListenerConfig struct {
 	// DefaultHandshakeTimeout). Handshakes run concurrently, so a slow or
 	// hostile peer only ever holds up itself.
 	HandshakeTimeout time.Duration
+	// StartTimeout bounds the start of a handshake, from the TCP
+	// connection to the expert's PAKE share (TLS, hello, share: three round
+	// trips), within HandshakeTimeout; default DefaultStartTimeout. An
+	// expert that connects and stalls holds an attempt in flight only this
+	// long.
+	StartTimeout time.Duration
+	// DenyCooldown is how long the invitation turns every expert away
+	// (ErrDenied, no attempt counted) after the novice said no to one
+	// (Denied); default DefaultDenyCooldown. Names are typed by the
+	// expert, so "the same expert" cannot be told apart: an invitation is
+	// for one helper, and it rests as a whole.
+	DenyCooldown time.Duration
+	// MaxDenials is how many noes close the invitation for good
+	// (ErrClosed); default DefaultMaxDenials.
+	MaxDenials int
 }
 
 // Listener is the novice's side: it accepts TCP connections from a
@@ -76,6 +94,9 @@ type Listener struct {
 	failures int   // failed attempts so far
 	inFlight int   // attempts reserved and not yet judged
 	active   *Conn // the authenticated connection holding the invitation
+
+	denials    int       // the novice's noes so far
+	coolsUntil time.Time // experts are turned away until then
 }
 
 // NewListener starts serving the invitation described by cfg on ln. The
@@ -90,6 +111,15 @@ func NewListener(ln net.Listener, cfg ListenerConfig) *Listener {
 	}
 	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = DefaultStartTimeout
+	}
+	if cfg.DenyCooldown <= 0 {
+		cfg.DenyCooldown = DefaultDenyCooldown
+	}
+	if cfg.MaxDenials <= 0 {
+		cfg.MaxDenials = DefaultMaxDenials
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -190,6 +220,46 @@ func (l *Listener) AttemptsLeft() int {
 	return max(l.cfg.MaxFailures-l.failures, 0)
 }
 
+// Denied records that the novice said no to an expert's question to see
+// the screen (or left it unanswered): for DenyCooldown every expert is
+// turned away, on every path, without counting an attempt; the
+// MaxDenials-th no closes the invitation for good. It reports whether the
+// invitation is now closed.
+func (l *Listener) Denied() (closed bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.denials++
+	l.coolsUntil = l.cfg.Now().Add(l.cfg.DenyCooldown)
+	return l.denials >= l.cfg.MaxDenials
+}
+
+// Closed reports whether the novice's noes closed the invitation.
+func (l *Listener) Closed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.denials >= l.cfg.MaxDenials
+}
+
+// Denials is how many times the novice said no, and how many noes close
+// the invitation.
+func (l *Listener) Denials() (n, max int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.denials, l.cfg.MaxDenials
+}
+
+// refusedByNovice is the refusal while the novice's noes keep experts
+// out, or nil.
+func (l *Listener) refusedByNovice(a admission, left time.Duration) *RefusedError {
+	switch a {
+	case deniedClosed:
+		return &RefusedError{Kind: ErrClosed, Message: ClosedMessage(l.cfg.MaxDenials)}
+	case deniedCooling:
+		return &RefusedError{Kind: ErrDenied, Message: DeniedMessage(left)}
+	}
+	return nil
+}
+
 func (l *Listener) acceptLoop() {
 	defer l.wg.Done()
 	defer close(l.loopDone)
@@ -241,25 +311,33 @@ const (
 	deniedExpired
 	deniedVoid
 	deniedBusy
+	deniedClosed  // the novice's noes closed the invitation
+	deniedCooling // the novice said no a moment ago
 )
 
 // reserve decides, atomically with the counters, whether an expert may start
 // a PAKE, and if so counts the attempt as in flight. Failures plus attempts
 // in flight never exceed MaxFailures, so a burst of parallel attempts cannot
-// get more guesses than the limit.
-func (l *Listener) reserve() admission {
+// get more guesses than the limit. For deniedCooling it also says how long
+// the cooldown has left.
+func (l *Listener) reserve() (admission, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	now := l.cfg.Now()
 	switch {
-	case !l.cfg.Expires.IsZero() && !l.cfg.Now().Before(l.cfg.Expires):
-		return deniedExpired
+	case !l.cfg.Expires.IsZero() && !now.Before(l.cfg.Expires):
+		return deniedExpired, 0
 	case l.failures >= l.cfg.MaxFailures:
-		return deniedVoid
+		return deniedVoid, 0
+	case l.denials >= l.cfg.MaxDenials:
+		return deniedClosed, 0
+	case now.Before(l.coolsUntil):
+		return deniedCooling, l.coolsUntil.Sub(now)
 	case l.active != nil || l.failures+l.inFlight >= l.cfg.MaxFailures:
-		return deniedBusy
+		return deniedBusy, 0
 	}
 	l.inFlight++
-	return admitted
+	return admitted, 0
 }
 
 // release ends a reserved attempt that the peer learnt nothing from (it

@@ -44,6 +44,8 @@ const (
 	refuseBusy    = refusalCode(handshake.RefuseBusy)
 	refuseUnknown = refusalCode(handshake.RefuseUnknown)
 	refuseVersion = refusalCode(handshake.RefuseVersion)
+	refuseDenied  = refusalCode(handshake.RefuseDenied)
+	refuseClosed  = refusalCode(handshake.RefuseClosed)
 )
 
 // verdictCode is the novice's last word on an attempt.

@@ -26,6 +26,8 @@ const (
 	outcomeBusy      = "refused_busy"
 	outcomeUnknown   = "refused_unknown_invitation"
 	outcomeVersion   = "refused_version"
+	outcomeDenied    = "refused_novice_said_no"
+	outcomeClosed    = "refused_closed_by_novice"
 	outcomeNotAssist = "not_assist"
 	outcomeNetwork   = "network_error"
 	outcomeInternal  = "internal_error"
@@ -40,9 +42,10 @@ func (l *Listener) serve(raw net.Conn) {
 	// goroutine, and only for HandshakeTimeout.
 	stop := context.AfterFunc(l.ctx, func() { raw.Close() })
 	defer stop()
-	raw.SetDeadline(time.Now().Add(l.cfg.HandshakeTimeout))
+	deadline := time.Now().Add(l.cfg.HandshakeTimeout)
+	raw.SetDeadline(time.Now().Add(min(l.cfg.StartTimeout, l.cfg.HandshakeTimeout)))
 	tc := tls.Server(raw, l.tlsCfg)
-	c := l.handshake(tc, remote)
+	c := l.handshake(tc, remote, deadline)
 	if c == nil {
 		tc.Close()
 		return
@@ -63,7 +66,8 @@ func (l *Listener) serve(raw net.Conn) {
 }
 
 // handshake authenticates the expert on tc, or logs why not and returns nil.
-func (l *Listener) handshake(tc *tls.Conn, remote string) *Conn {
+// Until the expert's share it runs under StartTimeout, then until deadline.
+func (l *Listener) handshake(tc *tls.Conn, remote string, deadline time.Time) *Conn {
 	if err := tc.Handshake(); err != nil {
 		l.logAttempt(slog.LevelInfo, remote, classifyPeerError(err), "stage", "tls", "err", err)
 		return nil
@@ -95,7 +99,16 @@ func (l *Listener) handshake(tc *tls.Conn, remote string) *Conn {
 		l.refuse(tc, remote, refuseUnknown, outcomeUnknown, "this computer is not serving that invitation")
 		return nil
 	}
-	switch l.reserve() {
+	a, left := l.reserve()
+	if r := l.refusedByNovice(a, left); r != nil {
+		code, outcome := refuseDenied, outcomeDenied
+		if a == deniedClosed {
+			code, outcome = refuseClosed, outcomeClosed
+		}
+		l.refuse(tc, remote, code, outcome, r.Message)
+		return nil
+	}
+	switch a {
 	case deniedExpired:
 		l.refuse(tc, remote, refuseExpired, outcomeExpired,
 			"the invitation expired at "+l.cfg.Expires.UTC().Format(time.RFC3339))
@@ -107,12 +120,12 @@ func (l *Listener) handshake(tc *tls.Conn, remote string) *Conn {
 		l.refuse(tc, remote, refuseBusy, outcomeBusy, "another expert is connected or connecting")
 		return nil
 	}
-	return l.authenticate(tc, remote, h)
+	return l.authenticate(tc, remote, h, deadline)
 }
 
 // authenticate runs the PAKE for an attempt reserve admitted, and settles
 // the attempt: release, fail or succeed, exactly once.
-func (l *Listener) authenticate(tc *tls.Conn, remote string, h hello) *Conn {
+func (l *Listener) authenticate(tc *tls.Conn, remote string, h hello, deadline time.Time) *Conn {
 	bind, err := bindingContext(tc)
 	if err != nil {
 		l.release()
@@ -149,6 +162,8 @@ func (l *Listener) authenticate(tc *tls.Conn, remote string, h hello) *Conn {
 		l.logAttempt(slog.LevelInfo, remote, outcomeNotAssist, "stage", "share", "kind", kind)
 		return nil
 	}
+	// The PAKE has started: the rest has the whole handshake's time.
+	tc.SetDeadline(deadline)
 	res, err := ex.Finish(share)
 	if err != nil {
 		// Not a guess, but only a broken or hostile peer sends it: count it,

@@ -178,12 +178,12 @@ func needExpertApp(t *testing.T) {
 
 // startBrowserNovice runs `assist invite --server` asking the novice for
 // every permission (answered on stdin).
-func startBrowserNovice(t *testing.T, display string, srv *servedProc) *serverNovice {
+func startBrowserNovice(t *testing.T, display string, srv *servedProc, more ...string) *serverNovice {
 	t.Helper()
 	n := &serverNovice{File: filepath.Join(t.TempDir(), "help.assist")}
-	n.LineProc = lab.StartLines(t, nil, lab.AssistBinary(t), "invite", "--server", srv.URL,
+	n.LineProc = lab.StartLines(t, nil, lab.AssistBinary(t), append([]string{"invite", "--server", srv.URL,
 		"--server-fingerprint", srv.Fingerprint, "--file", n.File, "--display", display, "--name", noviceName,
-		"--listen", "127.0.0.1:0", "--no-portmap", "--allow", "ask")
+		"--listen", "127.0.0.1:0", "--no-portmap", "--allow", "ask"}, more...)...)
 	m := n.WaitLine(t, `^code: (([0-9]+)-([a-z]+)-([a-z]+))$`, lineTimeout)
 	n.Code, n.Words = m[1], [2]string{m[3], m[4]}
 	fmt.Sscan(m[2], &n.Lookup)

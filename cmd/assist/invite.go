@@ -38,6 +38,8 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 	noPortmap := fs.Bool("no-portmap", false, "do not ask the home router to forward the port (UPnP IGD / NAT-PMP)")
 	allow := fs.String("allow", "ask", "answer consent questions in advance: ask, view or control")
 	display := fs.String("display", os.Getenv("DISPLAY"), "X display to share")
+	answerTimeout := fs.Duration("answer-timeout", session.DefaultAnswerTimeout, "a question you leave unanswered this long counts as no")
+	denyCooldown := fs.Duration("deny-cooldown", transport.DefaultDenyCooldown, "after you say no, turn every expert away this long (the third no closes the invitation)")
 	noPage := fs.Bool("no-page", false, "do not serve the local page (code, who is connected, Allow/Deny, chat); use the terminal only")
 	srv := addServerFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -105,6 +107,7 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 		Password:     invitation.NormalizePassword(password),
 		Expires:      inv.Expires,
 		Logger:       slog.Default(),
+		DenyCooldown: *denyCooldown,
 	})
 	defer l.Close()
 
@@ -240,6 +243,17 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 		}
 		ui.status.Expert, ui.status.Reason = conn.PeerName(), ""
 		ui.publish()
+		// The expert reads whether a no now would close the invitation.
+		denyNote := ""
+		if n, limit := l.Denials(); n+1 >= limit {
+			denyNote = "; " + closedNote
+		}
+		via := ""
+		if rc, ok := conn.(*rtcExpert); ok {
+			via = session.ViaServer(rc.from)
+		} else if ap, err := netip.ParseAddrPort(conn.RemoteAddr().String()); err == nil {
+			via = session.ViaDirect(ap.Addr())
+		}
 		nov, err := session.StartNovice(ctx, conn, conn.PeerName(), session.NoviceConfig{
 			Screen: sh, Input: d, Clipboard: d, Policy: policy,
 			DesktopName: fmt.Sprintf("%s (%s)", inv.Name, host),
@@ -249,6 +263,9 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 				// The audit trail: who, what, and over which path.
 				slog.Info("consent", "action", ev.Action, "from", ev.From, "to", ev.To, "expert", ev.Expert, "reason", ev.Reason, "auto", ev.Auto, "path", path)
 			},
+			Via:           via,
+			AnswerTimeout: *answerTimeout,
+			DenyNote:      denyNote,
 		})
 		if err != nil {
 			conn.Close()
@@ -256,7 +273,11 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 			ui.waiting("the last expert was refused: " + err.Error())
 			continue
 		}
+		ui.deniedView = false
 		quit := ui.runSession(nov, conn.PeerName(), paths)
+		// Before the connection frees the invitation, so that no expert
+		// gets in between the no and its cooldown.
+		closed := ui.deniedView && l.Denied()
 		conn.Close()
 		if quit {
 			ui.withdrawn = true
@@ -264,6 +285,19 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 		}
 		if l.Void() {
 			return errVoid
+		}
+		if closed {
+			n, _ := l.Denials()
+			return closedByNovice(n) // main prints it; the page shows it
+		}
+		if ui.deniedView {
+			n, limit := l.Denials()
+			note := fmt.Sprintf("you said no: for %s nobody can ask again (the invitation closes at the %s no; this was no %d)",
+				session.Duration(*denyCooldown), ordinal(limit), n)
+			fmt.Fprintln(out, note)
+			ui.waiting(note)
+			fmt.Fprintln(out, "waiting for the expert (press q to stop)")
+			continue
 		}
 		ui.waiting("the last session ended: " + ui.status.Reason)
 		fmt.Fprintln(out, "waiting for the expert (press q to stop)")
@@ -344,6 +378,39 @@ func acceptOrQuit(ctx context.Context, l *transport.Listener, viaServer <-chan *
 			return nil, errQuit
 		}
 	}
+}
+
+// closedNote ends the reason of the no that closes the invitation, as the
+// expert reads it (web/expert/refusal.js looks for it).
+const closedNote = "this invitation is now closed"
+
+// closedByNovice is the end of an invitation the novice's noes (this many)
+// closed, in words for the novice.
+type closedByNovice int
+
+func (n closedByNovice) Error() string {
+	return "You said no " + times(int(n)) + ", so this invitation is closed. Make a new one when you want help."
+}
+
+// times says n times in words: "once", "twice", "three times", "4 times".
+func times(n int) string {
+	switch n {
+	case 1:
+		return "once"
+	case 2:
+		return "twice"
+	case 3:
+		return "three times"
+	}
+	return fmt.Sprintf("%d times", n)
+}
+
+// ordinal says n as an ordinal for small n: "first", "second", "third", "4th".
+func ordinal(n int) string {
+	if n >= 1 && n <= 3 {
+		return [...]string{"first", "second", "third"}[n-1]
+	}
+	return fmt.Sprintf("%dth", n)
 }
 
 func reasonSuffix(r string) string {

@@ -29,6 +29,9 @@ type noviceUI struct {
 	status    novicepage.Status // what the page shows; only runInvite's goroutine changes it
 	lastQ     uint64            // the last question's ID on the page
 	withdrawn bool              // the novice stopped assist invite (q, end, withdraw)
+	// deniedView: the session ended because the novice said no to being
+	// seen, or let that question go unanswered.
+	deniedView bool
 
 	stopPage func() // stops the page's server and waits for it
 }
@@ -204,6 +207,9 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 	state := func(ev session.Event) {
 		fmt.Fprintf(out, "state: %s%s\n", ev.To, reasonSuffix(ev.Reason))
 		ui.status.State, ui.status.Reason = ev.To, ev.Reason
+		if ev.Action == session.ActDenyView {
+			ui.deniedView = true
+		}
 		// Only a move out of the question's own state settles it:
 		// the control question may arrive before the "viewing"
 		// event that preceded it.
@@ -233,7 +239,8 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 		pending = &q
 		ui.lastQ++
 		pendingID = ui.lastQ
-		ui.status.Question = &novicepage.Question{ID: pendingID, Right: rightName(q.Right)}
+		ui.status.Question = &novicepage.Question{ID: pendingID, Right: rightName(q.Right),
+			Via: q.Via, Warning: session.Warning, Deadline: q.Deadline}
 		ui.publish()
 		fmt.Fprintln(out, q.Text())
 	}

@@ -92,6 +92,9 @@ func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	j, err := racePaths(ctx, slog.Default(), paths)
 	if err != nil {
+		if msg, ok := noviceRefusal(err); ok {
+			return errors.New(msg)
+		}
 		return err
 	}
 	conn, path, pathChanges := j.conn, j.path, j.paths
@@ -355,4 +358,33 @@ func turnPin(fingerprint string) []byte {
 		return nil
 	}
 	return sum
+}
+
+// noviceRefusal is, for a join the novice's agent turned away because the
+// novice said no (transport.ErrDenied: wait; transport.ErrClosed: over),
+// the agent's own words for the expert, by either path. Only texts that
+// are the agent's refusals pass; anything else gets our generic words.
+func noviceRefusal(err error) (string, bool) {
+	var kind error
+	switch {
+	case errors.Is(err, transport.ErrClosed):
+		kind = transport.ErrClosed
+	case errors.Is(err, transport.ErrDenied):
+		kind = transport.ErrDenied
+	default:
+		return "", false
+	}
+	var msg string
+	var he *transport.HandshakeError
+	var pe *peerEndedError
+	switch {
+	case errors.As(err, &he):
+		msg = he.PeerMessage
+	case errors.As(err, &pe):
+		msg = pe.reason
+	}
+	if !strings.HasPrefix(msg, transport.DeniedPrefix) && !strings.HasPrefix(msg, closedPrefix) {
+		msg = kind.Error()
+	}
+	return printable(msg), true
 }

@@ -94,7 +94,7 @@ func (t *authTurn) settled() bool {
 // spend another of the invitation's attempts on the same mistake), or an
 // invitation that takes no attempt any more.
 func settles(err error) bool {
-	for _, kind := range []error{transport.ErrWrongPassword, rtc.ErrWrongPassword, transport.ErrVoid, transport.ErrExpired} {
+	for _, kind := range []error{transport.ErrWrongPassword, rtc.ErrWrongPassword, transport.ErrVoid, transport.ErrExpired, transport.ErrDenied, transport.ErrClosed} {
 		if errors.Is(err, kind) {
 			return true
 		}

@@ -36,6 +36,13 @@ const (
 	// rtcTimeout bounds one WebRTC setup and handshake: ICE over TURN
 	// through a proxy can take several seconds.
 	rtcTimeout = 30 * time.Second
+	// firstMessageTimeout bounds the wait for a paired expert's first
+	// message: an expert that pairs and stays silent holds the code.
+	firstMessageTimeout = 5 * time.Second
+	// queueTimeout bounds a join that waits in line at the server (the
+	// novice is paired with another expert): the server's longest wait
+	// (server.Config.QueueTimeout, 60 s) and a margin.
+	queueTimeout = 60*time.Second + signalTimeout
 	// maxRegisterBackoff caps the pause between attempts to register again
 	// after the server went away.
 	maxRegisterBackoff = 30 * time.Second
@@ -136,7 +143,7 @@ func startReading(c *server.Client) *signalConn {
 func classifyRecvError(err error) error {
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
-	if errors.As(err, &syntax) || errors.As(err, &typ) || strings.HasSuffix(err.Error(), "binary message") {
+	if errors.Is(err, server.ErrMalformedMessage) || errors.As(err, &syntax) || errors.As(err, &typ) || strings.HasSuffix(err.Error(), "binary message") {
 		return fmt.Errorf("%w: %v", rtc.ErrSignalling, err)
 	}
 	return err
@@ -194,12 +201,31 @@ func (s *signalConn) close() {
 // leaving the server.
 type peerEndedError struct{ reason string }
 
+// Unwrap tells the novice's refusals apart by their words (a bye's reason
+// is free text): transport.ErrDenied while the invitation rests after a
+// no, transport.ErrClosed once the noes closed it.
+func (e *peerEndedError) Unwrap() error {
+	switch {
+	case strings.HasPrefix(e.reason, transport.DeniedPrefix):
+		return transport.ErrDenied
+	case strings.HasPrefix(e.reason, closedPrefix):
+		return transport.ErrClosed
+	}
+	return nil
+}
+
+// closedPrefix starts transport.ClosedMessage (and is not DeniedPrefix).
+const closedPrefix = "The person you are helping said no "
+
 func (e *peerEndedError) Error() string {
 	switch e.reason {
 	case "":
 		return "the other computer left the rendezvous server before the connection was set up"
 	case server.ReasonAuthFailed:
 		return "the other computer ended the attempt: " + rtc.ErrWrongPassword.Error()
+	}
+	if e.Unwrap() != nil {
+		return e.reason // the novice's refusal, in words for the expert
 	}
 	return "the other computer ended the attempt: " + e.reason
 }
@@ -315,6 +341,9 @@ func printable(s string) string {
 type rtcExpert struct {
 	*rtc.Conn
 	attempt *transport.Attempt
+	// from is the expert's IP address as the server saw it ("" if it did
+	// not say): a claim of the server.
+	from string
 	// resumeKey checks the proof of an expert that joins the server
 	// again to resume this session (resume.go).
 	resumeKey []byte
@@ -385,6 +414,12 @@ func (r *noviceRendezvous) register(ctx context.Context, id string) (*signalConn
 	defer cancel()
 	if err := c.Register(rctx, id, r.expires); err != nil {
 		c.Close()
+		var se *server.SignalError
+		if errors.As(err, &se) && se.Code == server.CodeTooMany {
+			// The server's limit on this address; its message says when
+			// to try again.
+			return nil, fmt.Errorf("rendezvous server %s refuses more invitations from this network for now: %w", r.url, err)
+		}
 		return nil, fmt.Errorf("rendezvous server %s: register: %w", r.url, err)
 	}
 	return startReading(c), nil
@@ -491,11 +526,11 @@ func (r *noviceRendezvous) listen(ctx context.Context, id string, sc *signalConn
 // session if the expert is that session's, back after losing its pairing.
 func (r *noviceRendezvous) pairing(ctx context.Context, id string, sc *signalConn, paired server.Message, l *link) {
 	log := r.log.With("lookup", id, "session", paired.Session)
-	fctx, cancelFirst := context.WithTimeout(ctx, signalTimeout)
+	fctx, cancelFirst := context.WithTimeout(ctx, firstMessageTimeout)
 	first, err := l.next(fctx)
 	cancelFirst()
 	if err != nil {
-		log.Info("rendezvous: the expert sent nothing", "err", err)
+		log.Info("rendezvous: the expert sent nothing; pairing dropped", "err", err, "after", firstMessageTimeout)
 		sc.bye(paired.Session, "nothing received")
 		return
 	}
@@ -550,7 +585,7 @@ func (r *noviceRendezvous) pairing(ctx context.Context, id string, sc *signalCon
 		sc.bye(paired.Session, transport.ErrBusy.Error())
 		return
 	}
-	e := &rtcExpert{Conn: conn, attempt: att, sig: sc, session: paired.Session,
+	e := &rtcExpert{Conn: conn, attempt: att, sig: sc, session: paired.Session, from: fromAddr(paired.From),
 		resumeKey: conn.SessionKey(resumeKeyLabel, 32)}
 	e.onClose = func() {
 		r.mu.Lock()
@@ -579,9 +614,7 @@ func joinViaServer(ctx context.Context, serverURL, fingerprint, lookupID, invita
 	if err != nil {
 		return nil, nil, err
 	}
-	jctx, cancel := context.WithTimeout(ctx, signalTimeout)
-	paired, err := c.Join(jctx, lookupID)
-	cancel()
+	paired, err := joinInLine(ctx, c, lookupID)
 	if err != nil {
 		c.Close()
 		return nil, nil, joinError(serverURL, err)
@@ -621,6 +654,27 @@ func joinViaServer(ctx context.Context, serverURL, fingerprint, lookupID, invita
 	return conn, k.close, nil
 }
 
+// errJoinTimeout ends a join the server did not answer in time.
+var errJoinTimeout = errors.New("the rendezvous server did not answer in time: try again")
+
+// joinInLine joins lookupID within signalTimeout, or within queueTimeout
+// once the server says we wait in line behind another expert (which is
+// news, not trouble: it is logged, not printed).
+func joinInLine(ctx context.Context, c *server.Client, lookupID string) (server.Message, error) {
+	jctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	timer := time.AfterFunc(signalTimeout, func() { cancel(errJoinTimeout) })
+	defer timer.Stop()
+	paired, err := c.JoinQueued(jctx, lookupID, func() {
+		slog.Info("rendezvous server: another expert is connecting to this person; waiting in line")
+		timer.Reset(queueTimeout)
+	})
+	if err != nil && errors.Is(context.Cause(jctx), errJoinTimeout) {
+		return paired, errJoinTimeout
+	}
+	return paired, err
+}
+
 // joinError turns the server's answer to a join into advice.
 func joinError(serverURL string, err error) error {
 	var se *server.SignalError
@@ -629,13 +683,26 @@ func joinError(serverURL string, err error) error {
 	}
 	switch se.Code {
 	case server.CodeUnknown:
-		return fmt.Errorf("no invitation with this code at %s: check the code (its number) with the person who sent it", serverURL)
-	case server.CodeOffline:
+		// The server gives one answer for an unknown, expired or
+		// unconnected invitation, so probing numbers learns nothing.
+		return fmt.Errorf("no invitation is waiting under this number at %s: check the code; if it is right, the invitation may have expired or its computer may be offline: ask for a new one", serverURL)
+	case server.CodeOffline: // older servers
 		return errors.New("the novice's computer is not connected to the rendezvous server right now: ask them to check that assist invite is still running, then try again")
 	case server.CodeBusy:
-		return errors.New("another expert is connected to this invitation: try again when they have left")
-	case server.CodeExpired:
+		return errors.New("another expert is connected to this invitation, and was still there after a minute in line: try again later")
+	case server.CodeExpired: // older servers
 		return errors.New("the invitation has expired: ask for a new invitation")
+	case server.CodeTooMany:
+		return fmt.Errorf("the rendezvous server refuses more attempts from this network for now: %s", printable(se.Message))
 	}
 	return fmt.Errorf("rendezvous server %s: %w", serverURL, err)
+}
+
+// fromAddr is the expert's address from the server's "paired" message, or
+// "" when the server did not say.
+func fromAddr(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
 }

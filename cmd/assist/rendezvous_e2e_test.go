@@ -101,7 +101,7 @@ func TestRendezvousJoin(t *testing.T) {
 	t.Run("unknown number", func(t *testing.T) {
 		unknown := fmt.Sprintf("%d-%s-%s", nov.Lookup%9999+1, nov.Words[0], nov.Words[1])
 		msg := joinCodeFails(t, nil, append(serverFlags, unknown)...)
-		wantContains(t, "unknown number", msg, "no invitation with this code")
+		wantContains(t, "unknown number", msg, "no invitation is waiting under this number", "ask for a new one")
 		(&novice{LineProc: nov.LineProc}).stillWaiting(t)
 	})
 	t.Run("code without a server", func(t *testing.T) {

@@ -36,6 +36,11 @@ const (
 	// maxRejoinBackoff caps the pause between the expert's attempts to
 	// join the server again.
 	maxRejoinBackoff = 8 * time.Second
+	// rejoinUnknownFor is how long the expert keeps joining again while
+	// the server answers "unknown": the novice's agent may be registering
+	// again (it backs off up to maxRegisterBackoff), or its invitation
+	// may be over for good; the server's answer does not say which.
+	rejoinUnknownFor = 2 * time.Minute
 	// maxLinkQueue bounds what one pairing may queue for a reader that is
 	// not reading.
 	maxLinkQueue = 256
@@ -243,6 +248,7 @@ func (k *keeper) run() {
 // handed the new pairing to the connection, or stops.
 func (k *keeper) rejoin() bool {
 	backoff := time.Second
+	var unknownSince time.Time
 	for {
 		sc, paired, err := k.join()
 		if err == nil {
@@ -259,8 +265,19 @@ func (k *keeper) rejoin() bool {
 			}
 			sc.close()
 		}
+		// "unknown" may only mean that the novice's agent has not
+		// registered again yet (the server restarted), so it is tried
+		// again for a while.
 		var se *server.SignalError
-		if errors.As(err, &se) && (se.Code == server.CodeUnknown || se.Code == server.CodeExpired) {
+		if errors.As(err, &se) && se.Code == server.CodeUnknown {
+			if unknownSince.IsZero() {
+				unknownSince = time.Now()
+			}
+		} else {
+			unknownSince = time.Time{}
+		}
+		if errors.As(err, &se) && (se.Code == server.CodeExpired ||
+			se.Code == server.CodeUnknown && time.Since(unknownSince) > rejoinUnknownFor) {
 			k.log.Info("rendezvous: cannot join again", "err", err)
 			return false
 		}
@@ -279,9 +296,7 @@ func (k *keeper) join() (*signalConn, server.Message, error) {
 	if err != nil {
 		return nil, server.Message{}, err
 	}
-	jctx, cancel := context.WithTimeout(k.ctx, signalTimeout)
-	paired, err := c.Join(jctx, k.lookupID)
-	cancel()
+	paired, err := joinInLine(k.ctx, c, k.lookupID)
 	if err != nil {
 		c.Close()
 		return nil, server.Message{}, err

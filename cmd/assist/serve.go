@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log"
 	"log/slog"
 	"net"
@@ -33,6 +34,10 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	turnSecretFile := fs.String("turn-secret-file", "", "file holding the TURN REST shared secret (e.g. an external coturn's static-auth-secret); default: one generated and kept in --data")
 	turnListen := fs.String("turn-listen", "127.0.0.1:3478", "address of the embedded STUN/TURN server over UDP and TCP (port 0 picks one; \"off\" disables it)")
 	turnsListen := fs.String("turns-listen", "127.0.0.1:5349", "address of the embedded TURN server over TLS, with the HTTPS certificate (\"off\" disables it)")
+	maxConnsPerAddr := fs.Int("max-conns-per-address", 64, "signalling connections one client address (an IPv4 address or an IPv6 /64) may hold at once; behind a reverse proxy every client is the proxy's address")
+	maxRelaysPerAddr := fs.Int("max-relays-per-address", 4, "live pairings with TURN credentials one client address may be party to; beyond, and for two ends on one address, pairings get STUN only")
+	maxInvitesPerAddr := fs.Int("max-invitations-per-address", 20, "registrations one client address may keep live at once (each assist invite --server holds two: its short code and its invitation id; many novices behind one NAT may need more)")
+	metricsPublic := fs.Bool("metrics-public", false, "serve /metrics to every client; by default only to loopback clients")
 	var ice iceURLFlag
 	fs.Var(&ice, "ice-server", "STUN or TURN URL handed to clients, e.g. stun:HOST:3478 or turn:HOST:3478?transport=udp (repeatable)")
 	if err := parseFlags(fs, args); err != nil {
@@ -45,6 +50,13 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	if *dataDir == "" {
 		return errors.New("no --data directory given and no home directory to default to")
 	}
+	for name, v := range map[string]int{"--max-conns-per-address": *maxConnsPerAddr,
+		"--max-relays-per-address": *maxRelaysPerAddr, "--max-invitations-per-address": *maxInvitesPerAddr} {
+		if v < 1 {
+			fmt.Fprintf(os.Stderr, "assist serve: %s must be at least 1\n", name)
+			return errUsage
+		}
+	}
 	var publicHost string
 	if *publicURL != "" {
 		u, err := url.Parse(*publicURL)
@@ -53,8 +65,8 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		publicHost = u.Hostname()
 	}
-	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
-		return fmt.Errorf("--data: %w", err)
+	if err := prepareDataDir(*dataDir); err != nil {
+		return err
 	}
 
 	var cert tls.Certificate
@@ -104,6 +116,10 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	srv, err := server.New(server.Config{Store: store, ICEServers: ice, TURNSecret: secret, Logger: slog.Default(),
+		MaxConnsPerAddress:   *maxConnsPerAddr,
+		MaxRelaysPerAddress:  *maxRelaysPerAddr,
+		MaxNovicesPerAddress: *maxInvitesPerAddr,
+		MetricsPublic:        *metricsPublic,
 		// The expert's web app: https://SERVER/#CODE joins from a browser.
 		App: web.ExpertApp()})
 	if err != nil {
@@ -146,6 +162,32 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
 		hs.Close()
+	}
+	return nil
+}
+
+// prepareDataDir creates the --data directory, 0700 (whatever the umask),
+// or warns when an existing one is open to other users: it holds the TLS
+// key, the TURN secret and the database.
+func prepareDataDir(dir string) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("--data: %w", err)
+		}
+		// MkdirAll's mode passes through the umask.
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("--data: %w", err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("--data: %w", err)
+	case !fi.IsDir():
+		return fmt.Errorf("--data %s is not a directory", dir)
+	case fi.Mode().Perm()&0o077 != 0:
+		slog.Warn("the --data directory is open to other users; it holds the server's private key and TURN secret: run chmod 700 on it",
+			"dir", dir, "mode", fmt.Sprintf("%#o", fi.Mode().Perm()))
 	}
 	return nil
 }

@@ -169,12 +169,30 @@ func TestServe(t *testing.T) {
 	p2.stop(t)
 }
 
+// TestServeDataDirMode: assist serve warns about a --data directory that
+// other users can open (it holds the TLS key and the TURN secret).
+func TestServeDataDirMode(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "open")
+	if err := os.Mkdir(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := startServe(t, data)
+	if !strings.Contains(p.stderr.String(), "open to other users") {
+		t.Errorf("no warning about a --data directory of mode 0755; stderr:\n%s", p.stderr)
+	}
+	p.stop(t)
+}
+
 func TestServeUsage(t *testing.T) {
 	bin := lab.AssistBinary(t)
 	for _, args := range [][]string{
 		{"serve", "--tls-cert", "x.pem"},
 		{"serve", "extra"},
 		{"serve", "--bogus"},
+		{"serve", "--max-conns-per-address", "0"},
 	} {
 		err := exec.Command(bin, args...).Run()
 		if code := lab.ExitCode(err); code != 2 {

@@ -2,13 +2,18 @@ package relay
 
 import (
 	"net"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/pion/turn/v5"
 )
 
-// authHandler checks REST credentials. It returns the full username as the
-// user id so that quotas are per credential, i.e. per session.
+// authHandler checks REST credentials. It returns the username's id part
+// (the session: "<expiry>:<session>") as the user id, so that quotas are
+// per session: the rendezvous server hands a session fresh credentials,
+// with a new expiry, on every GET /v1/ice, and each must not bring a quota
+// of its own.
 func (r *Relay) authHandler(secret []byte) turn.AuthHandler {
 	return func(ra *turn.RequestAttributes) (string, []byte, bool) {
 		password, err := checkUsername(secret, ra.Username, time.Now())
@@ -19,17 +24,25 @@ func (r *Relay) authHandler(secret []byte) turn.AuthHandler {
 		}
 		// Pion then checks MESSAGE-INTEGRITY with this key; a wrong
 		// password is reported through EventHandler.OnAuth.
-		return ra.Username, turn.GenerateAuthKey(ra.Username, ra.Realm, password), true
+		return userID(ra.Username), turn.GenerateAuthKey(ra.Username, ra.Realm, password), true
 	}
 }
 
-// quotaHandler enforces the global and per-user allocation bounds. The
-// check and the creation are not atomic, so concurrent Allocate requests
-// can overshoot a bound by the number of listeners at most.
-func (r *Relay) quotaHandler(maxTotal, maxPerUser int) turn.QuotaHandler {
+// userID is the id part of a REST username, or all of it when it has none.
+func userID(username string) string {
+	if _, id, ok := strings.Cut(username, ":"); ok {
+		return id
+	}
+	return username
+}
+
+// quotaHandler enforces the global, per-user and per-address allocation
+// bounds. The check and the creation are not atomic, so concurrent Allocate
+// requests can overshoot a bound by the number of listeners at most.
+func (r *Relay) quotaHandler(maxTotal, maxPerUser, maxPerAddr int) turn.QuotaHandler {
 	return func(username, _ string, src net.Addr) bool {
 		r.mu.Lock()
-		ok := r.allocs < maxTotal && r.perUser[username] < maxPerUser
+		ok := r.allocs < maxTotal && r.perUser[username] < maxPerUser && r.perAddr[addrKeyOf(src)] < maxPerAddr
 		r.mu.Unlock()
 		if !ok {
 			r.log.Info("relay: allocation quota reached", "src", src.String(), "user", username)
@@ -53,6 +66,7 @@ func (r *Relay) eventHandler() turn.EventHandler {
 			if !r.closed {
 				r.allocs++
 				r.perUser[userID]++
+				r.perAddr[addrKeyOf(src)]++
 			}
 			r.mu.Unlock()
 			r.log.Debug("relay: allocation created", "src", src.String(), "transport", protocol, "relay", relayAddr.String())
@@ -63,6 +77,10 @@ func (r *Relay) eventHandler() turn.EventHandler {
 				r.allocs--
 				if r.perUser[userID]--; r.perUser[userID] <= 0 {
 					delete(r.perUser, userID)
+				}
+				k := addrKeyOf(src)
+				if r.perAddr[k]--; r.perAddr[k] <= 0 {
+					delete(r.perAddr, k)
 				}
 			}
 			r.mu.Unlock()
@@ -81,4 +99,30 @@ func (r *Relay) permissionHandler(allow func(net.IP) bool) turn.PermissionHandle
 		r.log.Info("relay: peer refused", "src", client.String(), "peer", peer.String())
 		return false
 	}
+}
+
+// addrKeyOf is the key of a client address for the per-address bound: the
+// IPv4 address, or the /64 of an IPv6 one (as package server counts
+// addresses); the zero prefix for an address it cannot read.
+func addrKeyOf(a net.Addr) netip.Prefix {
+	var ip netip.Addr
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		ip, _ = netip.AddrFromSlice(a.IP)
+	case *net.TCPAddr:
+		ip, _ = netip.AddrFromSlice(a.IP)
+	default:
+		if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+			ip = ap.Addr()
+		}
+	}
+	ip = ip.Unmap().WithZone("")
+	switch {
+	case !ip.IsValid():
+		return netip.Prefix{}
+	case ip.Is4():
+		return netip.PrefixFrom(ip, 32)
+	}
+	p, _ := ip.Prefix(64)
+	return p
 }

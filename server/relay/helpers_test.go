@@ -131,6 +131,24 @@ func (r *testRelay) dial(t testing.TB, transport string) (net.PacketConn, string
 func (r *testRelay) client(t testing.TB, transport, username, password string) *turn.Client {
 	t.Helper()
 	conn, addr := r.dial(t, transport)
+	return r.clientOn(t, conn, addr, username, password)
+}
+
+// clientFrom returns a listening TURN client over UDP from the loopback
+// address src (Linux routes all of 127/8 to lo): another client address.
+func (r *testRelay) clientFrom(t testing.TB, src, username, password string) *turn.Client {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", net.JoinHostPort(src, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	udp, _, _ := r.Addrs()
+	return r.clientOn(t, pc, udp.String(), username, password)
+}
+
+func (r *testRelay) clientOn(t testing.TB, conn net.PacketConn, addr, username, password string) *turn.Client {
+	t.Helper()
 	c, err := turn.NewClient(&turn.ClientConfig{
 		STUNServerAddr: addr,
 		TURNServerAddr: addr,

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,7 +25,11 @@ import (
 const (
 	DefaultMaxAllocations        = 1000
 	DefaultMaxAllocationsPerUser = 16
-	DefaultAllocationLifetime    = 10 * time.Minute
+	// DefaultMaxAllocationsPerAddress is four sessions' worth, as the
+	// rendezvous server gives one address TURN credentials for at most
+	// four live pairings (server.Config.MaxRelaysPerAddress).
+	DefaultMaxAllocationsPerAddress = 64
+	DefaultAllocationLifetime       = 10 * time.Minute
 	// DefaultTCPIdleTimeout outlives the 5-minute TURN permission lifetime:
 	// a client that still uses its allocation talks at least that often.
 	DefaultTCPIdleTimeout = 6 * time.Minute
@@ -60,10 +65,16 @@ type Config struct {
 	// MaxAllocations bounds the live allocations of the whole server
 	// (DefaultMaxAllocations when 0). Beyond it, Allocate gets 486.
 	MaxAllocations int
-	// MaxAllocationsPerUser bounds the live allocations of one username,
-	// so that one session cannot starve the others
-	// (DefaultMaxAllocationsPerUser when 0).
+	// MaxAllocationsPerUser bounds the live allocations of one session
+	// (the id part of the REST username, whatever the expiry), so that
+	// one session cannot starve the others (DefaultMaxAllocationsPerUser
+	// when 0).
 	MaxAllocationsPerUser int
+	// MaxAllocationsPerAddress bounds the live allocations from one
+	// client address (an IPv4 address or an IPv6 /64), so that credentials
+	// gathered over many pairings cannot starve the others
+	// (DefaultMaxAllocationsPerAddress when 0).
+	MaxAllocationsPerAddress int
 	// AllocationLifetime is the lifetime granted when the client does not
 	// ask for one (DefaultAllocationLifetime when 0). Pion caps requested
 	// lifetimes at one hour; clients must refresh to keep an allocation.
@@ -108,6 +119,7 @@ type Relay struct {
 	mu      sync.Mutex
 	allocs  int
 	perUser map[string]int
+	perAddr map[netip.Prefix]int
 	closed  bool // allocation events after Close are ignored
 
 	closeOnce sync.Once
@@ -121,7 +133,7 @@ func Start(ctx context.Context, cfg Config) (*Relay, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Relay{log: cfg.Logger, tracker: newConnTracker(), perUser: make(map[string]int)}
+	r := &Relay{log: cfg.Logger, tracker: newConnTracker(), perUser: make(map[string]int), perAddr: make(map[netip.Prefix]int)}
 	alloc, err := newAllocator(cfg.RelayIP, cfg.RelayBindIP, cfg.RelayPortMin, cfg.RelayPortMax, &r.relayed)
 	if err != nil {
 		return nil, err
@@ -181,7 +193,7 @@ func Start(ctx context.Context, cfg Config) (*Relay, error) {
 		LoggerFactory:      slogFactory{log: cfg.Logger},
 		Realm:              cfg.Realm,
 		AuthHandler:        r.authHandler(cfg.Secret),
-		QuotaHandler:       r.quotaHandler(cfg.MaxAllocations, cfg.MaxAllocationsPerUser),
+		QuotaHandler:       r.quotaHandler(cfg.MaxAllocations, cfg.MaxAllocationsPerUser, cfg.MaxAllocationsPerAddress),
 		EventHandler:       r.eventHandler(),
 		AllocationLifetime: cfg.AllocationLifetime,
 	})
@@ -207,6 +219,7 @@ func (r *Relay) Close() error {
 		r.closed = true
 		r.allocs = 0
 		clear(r.perUser)
+		clear(r.perAddr)
 		r.mu.Unlock()
 		if err != nil {
 			r.closeErr = fmt.Errorf("relay: close: %w", err)
@@ -258,6 +271,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.MaxAllocationsPerUser <= 0 {
 		cfg.MaxAllocationsPerUser = DefaultMaxAllocationsPerUser
+	}
+	if cfg.MaxAllocationsPerAddress <= 0 {
+		cfg.MaxAllocationsPerAddress = DefaultMaxAllocationsPerAddress
 	}
 	if cfg.AllocationLifetime <= 0 {
 		cfg.AllocationLifetime = DefaultAllocationLifetime

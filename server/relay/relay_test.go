@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"errors"
+	"github.com/pion/turn/v5"
 	"log/slog"
 	"net"
 	"testing"
@@ -117,30 +118,41 @@ func TestRefusedCredentials(t *testing.T) {
 }
 
 func TestAllocationQuotas(t *testing.T) {
+	now := time.Now()
+	one := func() (string, string) { return Credentials(testSecret, "one", time.Minute, now) }
 	tests := []struct {
-		name      string
-		cfg       func(*Config)
-		sameUser  bool
+		name string
+		cfg  func(*Config)
+		// second returns the second client's credentials; src is its
+		// address ("" for the first client's).
+		second    func() (string, string)
+		src       string
 		wantFirst bool
 	}{
-		{"global", func(c *Config) { c.MaxAllocations = 1 }, false, false},
-		{"per user, same user", func(c *Config) { c.MaxAllocationsPerUser = 1 }, true, false},
-		{"per user, other user", func(c *Config) { c.MaxAllocationsPerUser = 1 }, false, true},
+		{"global", func(c *Config) { c.MaxAllocations = 1 }, func() (string, string) { return Credentials(testSecret, "two", time.Minute, now) }, "", false},
+		{"per user, same user", func(c *Config) { c.MaxAllocationsPerUser = 1 }, one, "", false},
+		{"per user, other user", func(c *Config) { c.MaxAllocationsPerUser = 1 }, func() (string, string) { return Credentials(testSecret, "two", time.Minute, now) }, "", true},
+		// Fresh credentials of the same session (GET /v1/ice hands out
+		// a new expiry each time) share its quota.
+		{"per user, renewed credentials", func(c *Config) { c.MaxAllocationsPerUser = 1 }, func() (string, string) { return Credentials(testSecret, "one", 2*time.Minute, now) }, "", false},
+		{"per address, same address", func(c *Config) { c.MaxAllocationsPerAddress = 1 }, func() (string, string) { return Credentials(testSecret, "two", time.Minute, now) }, "", false},
+		{"per address, other address", func(c *Config) { c.MaxAllocationsPerAddress = 1 }, func() (string, string) { return Credentials(testSecret, "two", time.Minute, now) }, "127.0.0.2", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := startRelay(t, tt.cfg)
-			user1, pass1 := Credentials(testSecret, "one", time.Minute, time.Now())
-			user2, pass2 := user1, pass1
-			if !tt.sameUser {
-				user2, pass2 = Credentials(testSecret, "two", time.Minute, time.Now())
-			}
+			user1, pass1 := one()
 			first, err := r.client(t, "udp", user1, pass1).Allocate()
 			if err != nil {
 				t.Fatalf("first Allocate: %v", err)
 			}
 			defer first.Close()
-			second, err := r.client(t, "udp", user2, pass2).Allocate()
+			user2, pass2 := tt.second()
+			c2 := r.client
+			if tt.src != "" {
+				c2 = func(t testing.TB, _, u, p string) *turn.Client { return r.clientFrom(t, tt.src, u, p) }
+			}
+			second, err := c2(t, "udp", user2, pass2).Allocate()
 			if err == nil {
 				defer second.Close()
 			}

@@ -59,6 +59,12 @@ type Config struct {
 	// called exactly once with the handshake's outcome: nil when it
 	// authenticated, else the *HandshakeError returned.
 	BeforeAuth func(ctx context.Context) (done func(err error), err error)
+	// AuthTimeout bounds, for Accept, the handshake inside the data
+	// channel from the moment it opens: an expert who sets up the
+	// connection and then sends nothing (holding the pairing, and an
+	// attempt in flight) is dropped after it. Default DefaultAuthTimeout.
+	// Dial ignores it: ctx bounds the expert's side.
+	AuthTimeout time.Duration
 
 	// bindOverride, for tests only, replaces the channel binding by a fixed
 	// value, to show that a relaying man in the middle is stopped by the
@@ -68,6 +74,10 @@ type Config struct {
 	// authorities for TURN over TLS.
 	turnRoots *x509.CertPool
 }
+
+// DefaultAuthTimeout is Config.AuthTimeout's default: the handshake takes
+// three round trips, well under a second even through a relay.
+const DefaultAuthTimeout = 5 * time.Second
 
 func (cfg *Config) check(expert bool) error {
 	if cfg.Password == "" {

@@ -344,3 +344,65 @@ func TestNoviceRefusesOtherVersion(t *testing.T) {
 		t.Errorf("the novice answered kind 0x%02x %q, want a refusal with a message", kind, msg)
 	}
 }
+
+// TestStalledExpertDropped: a peer that sets up ICE, DTLS and the data
+// channel and then sends nothing, or only its hello, is dropped after
+// AuthTimeout, long before the setup's own deadline, and the attempt is not
+// one the novice must count (the PAKE never ran).
+func TestStalledExpertDropped(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		hello bool
+	}{{"silent", false}, {"hello only", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+			defer cancel()
+			es, ns := sigPair()
+			type opened struct {
+				c   *Conn
+				err error
+			}
+			peer := make(chan opened, 1)
+			go func() {
+				cfg := testConfig(t)
+				c, _, _, err := openAndStop(ctx, es, &cfg, true)
+				peer <- opened{c, err}
+			}()
+			ncfg := testConfig(t)
+			ncfg.AuthTimeout = 300 * time.Millisecond
+			accepted := make(chan result, 1)
+			go func() {
+				c, err := Accept(ctx, ns, ncfg)
+				accepted <- result{c, err}
+			}()
+			p := <-peer
+			if p.err != nil {
+				t.Fatalf("hostile peer: %v", p.err)
+			}
+			defer p.c.Close()
+			if tt.hello {
+				hb, err := hello{Version: ProtocolVersion, InvitationID: testID, Name: testName}.Marshal()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := pake.WriteMessage(p.c, kindHello, hb); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r := <-accepted
+			if r.c != nil {
+				r.c.Close()
+				t.Fatal("a silent peer was accepted")
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("Accept returned only when the test's deadline passed: %v", r.err)
+			}
+			if errors.Is(r.err, ErrWrongPassword) {
+				t.Errorf("Accept: %v: a PAKE that never ran must not count as an attempt", r.err)
+			}
+			if !errors.Is(r.err, ErrUnreachable) {
+				t.Errorf("Accept: %v, want ErrUnreachable", r.err)
+			}
+		})
+	}
+}

@@ -155,7 +155,20 @@ func authenticate(ctx context.Context, c *Conn, cfg *Config, expert bool, localF
 	// write of the handshake.
 	stop := context.AfterFunc(ctx, func() { c.pc.Close() })
 	defer stop()
-	if d, ok := ctx.Deadline(); ok {
+	d, ok := ctx.Deadline()
+	if !expert {
+		// The novice's own stage deadline: a peer that opened the data
+		// channel and stalls holds the pairing for seconds, not for the
+		// whole setup's time.
+		t := cfg.AuthTimeout
+		if t <= 0 {
+			t = DefaultAuthTimeout
+		}
+		if limit := time.Now().Add(t); !ok || limit.Before(d) {
+			d, ok = limit, true
+		}
+	}
+	if ok {
 		c.SetDeadline(d)
 		// pion keeps a goroutine per read deadline until it passes or is
 		// cleared.

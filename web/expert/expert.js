@@ -16,6 +16,8 @@
 //   endReason: why the last session ended, as the novice's side said
 //   interrupted: the network path is down in a session (ICE disconnected)
 //   canReconnect: the Reconnect button is offered
+//   reconnectIn: seconds until Reconnect may be clicked after the novice
+//           said no (the button shows them), 0 if it may now
 //   chatLines, viewOnly
 //   clipboard: whether the novice shares the clipboard
 //   clipboardText: the last text received from the novice's clipboard
@@ -23,9 +25,13 @@ import RFB from './novnc/core/rfb.js';
 import { Signalling, SignalError, RemoteCandidates, parseSignal, encodeCandidate } from './signal.js';
 import { connectionPath } from './path.js';
 import { DisplayChannel } from './channel.js';
+import { isNo, closesInvitation, parseRefusal, formatWait, defaultCooldownMs } from './refusal.js';
 
 // connectTimeout bounds everything from join to an authenticated session.
 const connectTimeout = 45000;
+// queueTimeout is the server's longest wait in line (60 s), after which the
+// attempt gets connectTimeout again.
+const queueTimeout = 60000;
 // pathEvery is how often the path is read again in a session: ICE may
 // switch pairs, and a peer-reflexive candidate becomes the signalled one.
 const pathEvery = 5000;
@@ -55,6 +61,7 @@ const status = {
   endReason: '',
   interrupted: false,
   canReconnect: false,
+  reconnectIn: 0,
   chatLines: 0,
   clipboard: false,
   clipboardText: '',
@@ -69,6 +76,25 @@ let askClipboardPending = false;
 // lastJoin is the code and name of the last attempt, for Reconnect. It is
 // kept in memory only: the code's words are a secret.
 let lastJoin = null;
+// retryAt is when Reconnect may be used again after the novice said no
+// (ms since the epoch; 0: now). Asking sooner would only be refused: the
+// novice's side rests the invitation for a while after each no.
+let retryAt = 0;
+let retryTimer = 0;
+
+// restAfterNo disables Reconnect for waitMs, showing the time left.
+function restAfterNo(waitMs) {
+  retryAt = Date.now() + waitMs;
+  clearInterval(retryTimer);
+  retryTimer = setInterval(() => {
+    if (Date.now() >= retryAt) {
+      clearInterval(retryTimer);
+      retryTimer = 0;
+      retryAt = 0;
+    }
+    update();
+  }, 1000);
+}
 
 // ---- Advice for every way joining can fail.
 
@@ -76,7 +102,7 @@ let lastJoin = null;
 // work]. Maps, not objects: a code from the server must not find
 // Object.prototype's members.
 const serverErrors = new Map([
-  ['unknown', ['No invitation has this code.', 'Check the number at the start of the code with the person who gave it to you.', false]],
+  ['unknown', ['No invitation is waiting under this number.', 'Check the code. If it is right, the invitation may have expired or the other computer may be offline: ask for a new one.', false]],
   ['expired', ['This invitation has expired.', 'Ask the other person for a new code.', false]],
   ['offline', ['The other computer is not connected to the server right now.', 'Ask the other person to check that Assist is still waiting for you, then try again.', true]],
   ['busy', ['Another expert is connected to this invitation.', 'Try again when they have left.', true]],
@@ -100,6 +126,9 @@ function describe(err) {
   if (err instanceof SignalError) {
     if (err.code === 'bye') {
       if (err.reason === 'auth-failed') return { kind: 'wrong-password', text: handshakeErrors.get('wrong-password'), retry: false };
+      const no = parseRefusal(err.reason);
+      if (no && no.kind === 'denied') return { kind: 'denied', text: [err.reason, 'Reconnect works again when the wait is over.'], retry: true, waitMs: no.waitMs };
+      if (no) return { kind: 'closed', text: [err.reason, ''], retry: false };
       const why = err.reason ? ` (${err.reason})` : '';
       return { kind: 'bye', text: [`The other computer ended the attempt${why}.`, 'Reconnect to try again, or ask for a new code.'], retry: true };
     }
@@ -178,7 +207,10 @@ function update() {
   el('connect').disabled = !joinable;
   const reconnect = el('reconnect');
   reconnect.hidden = !(joinable && status.canReconnect && lastJoin);
-  reconnect.disabled = reconnect.hidden;
+  const wait = retryAt - Date.now();
+  status.reconnectIn = wait > 0 ? Math.ceil(wait / 1000) : 0;
+  reconnect.disabled = reconnect.hidden || wait > 0;
+  reconnect.textContent = wait > 0 ? `Reconnect (in ${formatWait(wait)})` : 'Reconnect';
   el('path').hidden = !status.path || status.phase !== 'session';
   el('path').textContent = status.path ? `Path: ${status.path}` : '';
   if (rfb) {
@@ -333,7 +365,15 @@ function ended(a, reason) {
   const note = `Session ended${reason ? ': ' + reason : ''}.`;
   finish(a, note);
   status.canReconnect = true;
-  showBanner('ended', note, 'Reconnect if the other person still wants your help: they will be asked again.', 'notice');
+  if (closesInvitation(reason)) {
+    status.canReconnect = false;
+    showBanner('ended', note, 'The person you are helping said no too many times, so this invitation is closed. Ask them for a new code if they still want help.', 'notice');
+  } else if (isNo(reason)) {
+    restAfterNo(defaultCooldownMs);
+    showBanner('ended', note, `The person you are helping said no. You can ask again in about ${Math.round(defaultCooldownMs / 60000)} minutes: Reconnect is offered then.`, 'notice');
+  } else {
+    showBanner('ended', note, 'Reconnect if the other person still wants your help: they will be asked again.', 'notice');
+  }
   update();
 }
 
@@ -369,6 +409,7 @@ function fail(a, err) {
     progress('');
   }
   status.canReconnect = d.retry;
+  if (d.waitMs) restAfterNo(d.waitMs);
   update();
 }
 
@@ -488,6 +529,14 @@ async function connect(code, name) {
   update();
   a.timer = setTimeout(() => fail(a, { kind: 'unreachable', message: 'timed out' }), connectTimeout);
   a.sig.onEnd = (err) => onSignalEnd(a, err);
+  // The other person is being connected to another helper: wait in line
+  // (the server pairs us when they are done, or says "busy").
+  a.sig.onQueued = () => {
+    if (attempt !== a) return;
+    progress('Another helper is connecting to this person; you are next in line…');
+    clearTimeout(a.timer);
+    a.timer = setTimeout(() => fail(a, { kind: 'unreachable', message: 'timed out' }), queueTimeout + connectTimeout);
+  };
   try {
     progress('Looking for the other computer…');
     const paired = await a.sig.join(parsed.lookup);
@@ -615,7 +664,7 @@ el('join-form').addEventListener('submit', (e) => {
 // Reconnect joins again with the code and name of the last attempt: after
 // a failure that trying again may fix, or after a session ended.
 el('reconnect').addEventListener('click', () => {
-  if (lastJoin) connect(lastJoin.code, lastJoin.name);
+  if (lastJoin && Date.now() >= retryAt) connect(lastJoin.code, lastJoin.name);
 });
 
 el('request-control').addEventListener('click', () => {

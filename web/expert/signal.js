@@ -177,6 +177,9 @@ export function encodeCandidate(c) {
 // sends "registered" to novices only.
 const serverFields = new Map([
   ['paired', { type: true, session: true, ice: true }],
+  // The novice is paired with another expert: we wait in line, and
+  // "paired" follows when it is our turn (or "error" "busy").
+  ['queued', { type: true }],
   ['relay', { type: true, data: true }],
   ['bye', { type: true, reason: false }],
   ['peer-left', { type: true }],
@@ -218,8 +221,9 @@ export function parseICEServers(ice) {
 
 // parseServerMessage reads one WebSocket message from the server strictly
 // and returns it with its fields checked: {type: "paired", session, ice},
-// {type: "relay", data}, {type: "bye", reason}, {type: "peer-left"} or
-// {type: "error", code, message}. It throws SignalError("malformed").
+// {type: "queued"}, {type: "relay", data}, {type: "bye", reason},
+// {type: "peer-left"} or {type: "error", code, message}. It throws
+// SignalError("malformed").
 export function parseServerMessage(data) {
   if (typeof data !== 'string') throw malformed('the server sent a binary message');
   if (data.length > limits.maxServerMessage || byteLength(data) > limits.maxServerMessage) {
@@ -243,6 +247,8 @@ export function parseServerMessage(data) {
       return { type: 'bye', reason: Object.hasOwn(m, 'reason') ? boundedString(m.reason, limits.maxReason, 'reason') : '' };
     case 'peer-left':
       return { type: 'peer-left' };
+    case 'queued':
+      return { type: 'queued' };
     default: {
       const code = boundedString(m.code, limits.maxErrorCode, 'error code');
       if (!/^[a-z-]+$/.test(code)) throw malformed(`error code ${clip(code)} is not a word`);
@@ -262,6 +268,9 @@ export class Signalling {
     this._ws = null;
     this._session = '';
     this.onRelay = () => {};
+    // onQueued() is called when the server says we wait in line behind
+    // another expert; join goes on waiting for "paired".
+    this.onQueued = () => {};
     // onEnd(SignalError) is called once when the server or the peer ends
     // the pairing, the connection is lost, or the server sends a message
     // we refuse.
@@ -300,7 +309,9 @@ export class Signalling {
           return;
         }
         if (!paired) {
-          if (m.type === 'paired') {
+          if (m.type === 'queued') {
+            this.onQueued();
+          } else if (m.type === 'paired') {
             paired = true;
             this._session = m.session;
             resolve({ session: m.session, ice: m.ice });
@@ -323,6 +334,9 @@ export class Signalling {
             break;
           case 'paired':
             refuse(malformed('the server paired us twice'));
+            break;
+          case 'queued':
+            refuse(malformed('the server put us in line after pairing us'));
             break;
           // Errors once paired ("not-paired" after the peer left) change
           // nothing the page can act on.

@@ -9,6 +9,7 @@
 //   state:     the session state ("waiting", "asking", "viewing",
 //              "control-asked", "controlling", "ended"), or "stopped"
 //   question:  the id of the question shown, 0 if none
+//   countdown: the question's countdown as shown ("Closing in 45 s"), "" if none
 //   expert:    the connected expert's name, "" if none
 //   chatLines: how many lines the chat shows
 //   notice:    the last notice
@@ -16,13 +17,37 @@
 
 const el = (id) => document.querySelector(`[data-testid="${id}"]`);
 
-const status = { socket: 'connecting', state: 'connecting', question: 0, expert: '', chatLines: 0, notice: '', clipboard: false };
+const status = { socket: 'connecting', state: 'connecting', question: 0, countdown: '', expert: '', chatLines: 0, notice: '', clipboard: false };
 window.assistNovice = status;
 
 let current = null; // the last status from the server
 let socket = null;
 let lastSeq = 0;
 let retryDelay = 500;
+let countdownTimer = 0; // ticks while a question with a deadline is shown
+
+// showCountdown shows how long until an unanswered question counts as a
+// no, and keeps it ticking while the question is shown.
+function showCountdown(deadline) {
+  clearInterval(countdownTimer);
+  countdownTimer = 0;
+  const d = deadline ? new Date(deadline).getTime() : NaN;
+  const box = el('question-countdown');
+  if (Number.isNaN(d) || d <= 0) {
+    box.hidden = true;
+    status.countdown = '';
+    return;
+  }
+  const tick = () => {
+    const left = Math.max(0, Math.ceil((d - Date.now()) / 1000));
+    const text = left > 0 ? `Closing in ${left} s. No answer means no.` : 'No answer: that means no.';
+    box.textContent = text;
+    status.countdown = text;
+  };
+  box.hidden = false;
+  tick();
+  countdownTimer = setInterval(tick, 1000);
+}
 
 function wsURL(path) {
   const u = new URL(path, location.href);
@@ -126,6 +151,11 @@ function render(s) {
       setText('question-text', `${name} wants to see your screen.`);
       setText('question-hint', 'They will see everything on your screen until the session ends.');
     }
+    setText('question-via', q.via ? `Connected ${q.via}.` : '');
+    el('question-via').hidden = !q.via;
+    setText('question-warning', q.warning || '');
+    el('question-warning').hidden = !q.warning;
+    if (Number(el('allow').dataset.question) !== q.id) showCountdown(q.deadline);
     for (const id of ['allow', 'deny']) {
       el(id).dataset.question = String(q.id);
       el(id).disabled = false;
@@ -133,6 +163,8 @@ function render(s) {
     document.title = 'Question: ' + el('question-text').textContent + ' — Assist';
   } else {
     document.title = `${stateLabel(s)} — Assist`;
+    showCountdown(null);
+    el('allow').dataset.question = '';
   }
 
   const inSession = !!s.expert && s.state !== 'waiting' && s.state !== 'ended' && !s.stopped;
@@ -151,7 +183,7 @@ function render(s) {
   el('chat-input').disabled = !canChat;
   el('chat-send').disabled = !canChat;
   if (s.stopped) {
-    showBanner(`This invitation is over${s.reason ? ': ' + s.reason : ''}. You can close this page.`);
+    showBanner(`This invitation is over${s.reason ? ': ' + s.reason.replace(/\.$/, '') : ''}. You can close this page.`);
   }
 }
 

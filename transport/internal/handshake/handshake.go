@@ -156,6 +156,12 @@ const (
 	RefuseBusy    byte = 3
 	RefuseUnknown byte = 4
 	RefuseVersion byte = 5
+	// RefuseDenied: the novice said no to an expert a moment ago; the
+	// invitation turns experts away for a while. The message says how long.
+	RefuseDenied byte = 6
+	// RefuseClosed: the novice said no too many times; the invitation is
+	// closed for good.
+	RefuseClosed byte = 7
 )
 
 // MaxRefusalMessage bounds the human-readable text of a refusal, in bytes.

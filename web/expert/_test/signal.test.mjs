@@ -107,6 +107,8 @@ test('parseServerMessage accepts what the server sends', () => {
   assert.deepEqual(parseServerMessage('{"type":"bye","reason":"auth-failed"}'), { type: 'bye', reason: 'auth-failed' });
   assert.deepEqual(parseServerMessage('{"type":"bye"}'), { type: 'bye', reason: '' });
   assert.deepEqual(parseServerMessage('{"type":"peer-left"}'), { type: 'peer-left' });
+  assert.deepEqual(parseServerMessage('{"type":"queued"}'), { type: 'queued' });
+  assert.deepEqual(parseServerMessage('{"type":"error","code":"too-many","message":"try again in 6s"}'), { type: 'error', code: 'too-many', message: 'try again in 6s' });
   assert.deepEqual(parseServerMessage('{"type":"error","code":"offline","message":"the novice is not connected"}'), { type: 'error', code: 'offline', message: 'the novice is not connected' });
   // A single URL string is valid RTCIceServer too.
   assert.deepEqual(parseICEServers([{ urls: 'stun:127.0.0.1:1' }]), [{ urls: ['stun:127.0.0.1:1'] }]);
@@ -123,6 +125,9 @@ test('parseServerMessage rejects malformed, oversized and hostile messages', () 
     ['unknown type', '{"type":"registered","id":"1","expires":"x"}', /unknown server message type registered/],
     ['type hasOwnProperty', '{"type":"hasOwnProperty"}', /unknown server message type/],
     ['an extra field', '{"type":"peer-left","why":"x"}', /unknown field why/],
+    ['queued with a field', '{"type":"queued","position":1}', /unknown field position/],
+    // "from" goes to the novice only.
+    ['paired with from', '{"type":"paired","session":"s","ice":[],"from":"192.0.2.7"}', /unknown field from/],
     ['paired without ice', '{"type":"paired","session":"s"}', /paired has no ice/],
     ['paired without session', '{"type":"paired","ice":[]}', /paired has no session/],
     ['empty session', '{"type":"paired","session":"","ice":[]}', /empty session/],
@@ -291,6 +296,26 @@ test('Signalling refuses malformed server messages, before and after pairing', a
   assert.equal(ends[0].code, 'malformed');
   assert.match(ends[0].message, /unknown field extra/);
   assert.equal(ws.closed, 1000);
+});
+
+test('Signalling waits in line when the server queues the join', async () => {
+  const { s, ws, p, ends } = await joined();
+  let queued = 0;
+  s.onQueued = () => queued++;
+  ws.receive('{"type":"queued"}');
+  assert.equal(queued, 1);
+  assert.equal(ws.closed, null, 'closed the connection while in line');
+  ws.receive('{"type":"paired","session":"s","ice":[]}');
+  assert.deepEqual(await p, { session: 's', ice: [] });
+  // In line again once paired makes no sense.
+  ws.receive('{"type":"queued"}');
+  assert.equal(ends.length, 1);
+  assert.equal(ends[0].code, 'malformed');
+  // A wait that ends with "busy" rejects the join.
+  const j = await joined();
+  j.ws.receive('{"type":"queued"}');
+  j.ws.receive('{"type":"error","code":"busy","message":"try again later"}');
+  await assert.rejects(j.p, (e) => e instanceof SignalError && e.code === 'busy');
 });
 
 test('Signalling reports a lost server', async () => {
