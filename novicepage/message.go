@@ -26,6 +26,8 @@ const (
 	ActWithdraw
 	// ActChat sends Text to the expert.
 	ActChat
+	// ActClipboard shares the clipboard (Allow) or stops sharing it.
+	ActClipboard
 )
 
 var actionNames = map[string]ActionKind{
@@ -34,6 +36,7 @@ var actionNames = map[string]ActionKind{
 	"end":       ActEnd,
 	"withdraw":  ActWithdraw,
 	"chat":      ActChat,
+	"clipboard": ActClipboard,
 }
 
 func (k ActionKind) String() string {
@@ -69,6 +72,8 @@ var errBadMessage = errors.New("bad message")
 var fields = map[ActionKind][]string{
 	ActAnswer: {"question", "allow"},
 	ActChat:   {"text"},
+	// The clipboard toggle's new position.
+	ActClipboard: {"allow"},
 }
 
 // parseMessage decodes and checks one message from a page. Anything but
@@ -106,6 +111,10 @@ func parseMessage(data []byte) (message, error) {
 		if m.Question == 0 {
 			return message{}, fmt.Errorf("%w: question 0", errBadMessage)
 		}
+		if err := decodeField(obj, "allow", &m.Allow); err != nil {
+			return message{}, err
+		}
+	case ActClipboard:
 		if err := decodeField(obj, "allow", &m.Allow); err != nil {
 			return message{}, err
 		}

@@ -24,6 +24,11 @@ func TestParseMessage(t *testing.T) {
 		{"chat unicode", `{"type":"chat","text":"gr\u00fc\u00df dich 👋"}`, message{Kind: ActChat, Text: "grüß dich 👋"}, true},
 		{"chat tab inside", `{"type":"chat","text":"a\tb"}`, message{Kind: ActChat, Text: "a\tb"}, true},
 		{"chat at the limit", `{"type":"chat","text":"` + strings.Repeat("x", MaxChat) + `"}`, message{Kind: ActChat, Text: strings.Repeat("x", MaxChat)}, true},
+		{"share clipboard", `{"type":"clipboard","allow":true}`, message{Kind: ActClipboard, Allow: true}, true},
+		{"stop sharing clipboard", `{"type":"clipboard","allow":false}`, message{Kind: ActClipboard}, true},
+		{"clipboard without allow", `{"type":"clipboard"}`, message{}, false},
+		{"clipboard with question", `{"type":"clipboard","allow":true,"question":1}`, message{}, false},
+		{"clipboard allow as string", `{"type":"clipboard","allow":"yes"}`, message{}, false},
 		{"whitespace around object", " {\"type\":\"end\"}\n", message{Kind: ActEnd}, true},
 
 		{"empty", ``, message{}, false},

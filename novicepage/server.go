@@ -73,7 +73,7 @@ func (s *Server) Actions() <-chan Action { return s.actions }
 type Action struct {
 	Kind     ActionKind
 	Question uint64 // ActAnswer: the Question.ID answered
-	Allow    bool   // ActAnswer
+	Allow    bool   // ActAnswer; ActClipboard: share (true) or stop
 	Text     string // ActChat: checked, one line, at most MaxChat bytes
 
 	hub  *hub

@@ -30,6 +30,9 @@ type Status struct {
 	Reason string `json:"reason,omitempty"`
 	// Question is the pending consent question, nil if none.
 	Question *Question `json:"question,omitempty"`
+	// Clipboard is set while the novice shares the clipboard with the
+	// expert (copy and paste both ways); the page's toggle shows it.
+	Clipboard bool `json:"clipboard,omitempty"`
 	// Stopped is set once the invitation is over (withdrawn, expired,
 	// assist invite stopping): the page then offers nothing more.
 	Stopped bool `json:"stopped,omitempty"`
@@ -40,7 +43,7 @@ type Question struct {
 	// ID tells questions apart, so that a late click cannot answer a
 	// newer question; the caller numbers them from 1.
 	ID uint64 `json:"id"`
-	// Right is "view" or "control".
+	// Right is "view", "control" or "clipboard".
 	Right string `json:"right"`
 
 	// Via says how the expert reached this computer, following

@@ -7,6 +7,7 @@ import (
 	"image"
 	"io"
 	"net"
+	"strings"
 	"sync"
 
 	"github.com/assist-project/assist/screen"
@@ -41,7 +42,15 @@ type ClientConfig struct {
 	PixelFormat *PixelFormat
 	// Encodings is sent with SetEncodings, in order of preference; when
 	// empty no SetEncodings is sent and the server falls back to Raw.
+	// With EncExtendedClipboard in it, the client speaks the Extended
+	// Clipboard extension (UTF-8 text) once the server announces it: it
+	// answers the server's caps with its own, requests text the server
+	// notifies, and answers the server's requests and peeks.
 	Encodings []int32
+	// ClipboardNotifyOnly announces a limit of 0 bytes of unsolicited
+	// text in the client's Extended Clipboard caps, as noVNC does, so
+	// the server must notify and wait for a request.
+	ClipboardNotifyOnly bool
 }
 
 // Message is one server-to-client message as ReadMessage saw it.
@@ -52,8 +61,13 @@ type Message struct {
 	// sent: for Cursor its Min is the hotspot, for ExtendedDesktopSize
 	// Min.X and Min.Y carry the reason and status.
 	Rects []RectInfo
-	// Text is a ServerCutText's text, decoded from Latin-1.
+	// Text is a ServerCutText's text, decoded from Latin-1, or the text
+	// of an Extended Clipboard provide (ClipboardFlags has
+	// ClipboardProvide).
 	Text string
+	// ClipboardFlags are an Extended Clipboard message's flags (zero for
+	// plain cut text): the action (Clipboard* constants) and formats.
+	ClipboardFlags uint32
 	// FenceFlags and FencePayload are a ServerFence's contents.
 	FenceFlags   uint32
 	FencePayload []byte
@@ -91,10 +105,28 @@ type Client struct {
 
 	raw, zrle, tight rectDecoder // created on first use
 
+	extClip    bool // the client announced the Extended Clipboard
+	notifyOnly bool // ClientConfig.ClipboardNotifyOnly
+
 	wmu  sync.Mutex // guards everything below, and writes to conn
 	wbuf []byte
 	size image.Point // mirrors fb's size for senders on other goroutines
+	// serverClip is what the server's Extended Clipboard caps accept;
+	// nil until they arrive.
+	serverClip *clipCapsOf
+	// paste is text CutText notified and the server may request.
+	paste *string
 }
+
+// Extended Clipboard actions, as reported in Message.ClipboardFlags.
+const (
+	ClipboardText    = clipText
+	ClipboardCaps    = clipCaps
+	ClipboardRequest = clipRequest
+	ClipboardPeek    = clipPeek
+	ClipboardNotify  = clipNotify
+	ClipboardProvide = clipProvide
+)
 
 // screenLayout is one screen of an ExtendedDesktopSize rectangle.
 type screenLayout struct {
@@ -119,6 +151,11 @@ func newClient(conn net.Conn, cfg ClientConfig, maxPixels int) (*Client, error) 
 		conn:  conn,
 		r:     &countingReader{br: bufio.NewReaderSize(conn, 64<<10)},
 		limit: maxPixels,
+
+		notifyOnly: cfg.ClipboardNotifyOnly,
+	}
+	for _, e := range cfg.Encodings {
+		c.extClip = c.extClip || e == EncExtendedClipboard
 	}
 	minor, err := c.negotiateVersion()
 	if err != nil {
@@ -422,7 +459,7 @@ func (c *Client) ReadMessage() (Message, error) {
 		err = c.readColourMap()
 	case msgBell, msgEndOfContinuousUpdates:
 	case msgServerCutText:
-		m.Text, err = c.readCutText()
+		err = c.readCutText(&m)
 	case msgServerFence:
 		m.FenceFlags, m.FencePayload, err = c.readFence()
 	default:
@@ -577,25 +614,96 @@ func (c *Client) readColourMap() error {
 	return nil
 }
 
-// readCutText reads a ServerCutText's Latin-1 text.
-func (c *Client) readCutText() (string, error) {
+// readCutText reads a ServerCutText: Latin-1 text, or an Extended
+// Clipboard message if the client announced the extension.
+func (c *Client) readCutText(m *Message) error {
 	if err := readFull(c.r, c.hdr[:3], "ServerCutText padding"); err != nil {
-		return "", err
+		return err
 	}
 	if err := readFull(c.r, c.hdr[:4], "ServerCutText length"); err != nil {
-		return "", err
+		return err
 	}
 	n := binary.BigEndian.Uint32(c.hdr[:4])
+	if c.extClip && int32(n) < 0 {
+		return c.readExtClip(m, -int64(int32(n)))
+	}
 	if n > clientMaxCutText {
-		// A set top bit would be the Extended Clipboard extension,
-		// which the client never asks for.
-		return "", fmt.Errorf("rfb: client: ServerCutText of %d bytes is over the limit of %d", n, clientMaxCutText)
+		return fmt.Errorf("rfb: client: ServerCutText of %d bytes is over the limit of %d", n, clientMaxCutText)
 	}
 	b := make([]byte, n)
 	if err := readFull(c.r, b, "ServerCutText"); err != nil {
-		return "", err
+		return err
 	}
-	return latin1ToString(b), nil
+	m.Text = latin1ToString(b)
+	return nil
+}
+
+// readExtClip reads an Extended Clipboard message of n bytes and answers
+// it as rfbproto asks.
+func (c *Client) readExtClip(m *Message, n int64) error {
+	if n > maxExtClip {
+		return fmt.Errorf("rfb: client: extended clipboard message of %d bytes is over the limit of %d", n, maxExtClip)
+	}
+	b := make([]byte, n)
+	if err := readFull(c.r, b, "ServerCutText extended clipboard"); err != nil {
+		return err
+	}
+	x, err := parseExtClip(b)
+	if err != nil {
+		return fmt.Errorf("rfb: client: %w", err)
+	}
+	m.ClipboardFlags = x.flags
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	switch x.action() {
+	case clipCaps:
+		caps := x.caps()
+		c.serverClip = &caps
+		var max uint32 = clientMaxCutText
+		if c.notifyOnly {
+			max = 0
+		}
+		return c.send(appendClipCaps(c.wbuf[:0], msgClientCutText, max), "extended clipboard caps")
+	case clipNotify:
+		if x.flags&clipText != 0 && c.serverAccepts(clipRequest) {
+			return c.send(appendClipAction(c.wbuf[:0], msgClientCutText, clipRequest, clipText), "extended clipboard request")
+		}
+	case clipRequest:
+		if c.paste != nil && x.flags&clipText != 0 && c.serverAccepts(clipProvide) {
+			b, err := appendClipProvide(c.wbuf[:0], msgClientCutText, *c.paste)
+			if err != nil {
+				return fmt.Errorf("rfb: client: %w", err)
+			}
+			return c.send(b, "extended clipboard provide")
+		}
+	case clipPeek:
+		if c.serverAccepts(clipNotify) {
+			var f uint32
+			if c.paste != nil {
+				f = clipText
+			}
+			return c.send(appendClipAction(c.wbuf[:0], msgClientCutText, clipNotify, f), "extended clipboard notify")
+		}
+	case clipProvide:
+		text, ok, err := x.providedText(clientMaxCutText)
+		if err != nil {
+			return fmt.Errorf("rfb: client: %w", err)
+		}
+		if ok {
+			m.Text = text
+		}
+	}
+	return nil
+}
+
+// serverAccepts reports whether the server's caps take action; before
+// caps arrive, rfbproto's defaults apply. Called with wmu held.
+func (c *Client) serverAccepts(action uint32) bool {
+	caps := defaultClipCaps
+	if c.serverClip != nil {
+		caps = *c.serverClip
+	}
+	return caps.actions&action != 0
 }
 
 // readFence reads a ServerFence.
@@ -672,15 +780,32 @@ func (c *Client) PointerEvent(x, y int, buttons uint8) error {
 	return c.send(b, "PointerEvent")
 }
 
-// CutText sends ClientCutText. RFB cut text is Latin-1: characters
-// outside it are sent as '?'.
+// CutText sends the viewer's clipboard text. Once the server announced
+// the Extended Clipboard (and the client asked for it), the text goes as
+// UTF-8: provided at once if the server takes that much unsolicited
+// text, else notified for the server to request. Otherwise it goes as
+// ClientCutText in Latin-1, with characters outside it sent as '?'.
 func (c *Client) CutText(text string) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if sc := c.serverClip; sc != nil && sc.hasText {
+		c.paste = &text
+		size := uint64(len(text) + strings.Count(text, "\n") + 1)
+		if sc.actions&clipProvide != 0 && size <= uint64(sc.textMax) {
+			b, err := appendClipProvide(c.wbuf[:0], msgClientCutText, text)
+			if err != nil {
+				return fmt.Errorf("rfb: client: %w", err)
+			}
+			return c.send(b, "extended clipboard provide")
+		}
+		if sc.actions&clipNotify != 0 {
+			return c.send(appendClipAction(c.wbuf[:0], msgClientCutText, clipNotify, clipText), "extended clipboard notify")
+		}
+	}
 	t := stringToLatin1(text)
 	if uint64(len(t)) > 0xffffffff {
 		return fmt.Errorf("rfb: client: cut text of %d bytes does not fit ClientCutText", len(t))
 	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
 	b := append(c.wbuf[:0], msgClientCutText, 0, 0, 0)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(t)))
 	return c.send(append(b, t...), "ClientCutText")

@@ -695,6 +695,9 @@ func FuzzClientReadMessage(f *testing.F) {
 	f.Add(cat([]byte{2}, update(1, rectHeader(0, 0, 4, 2, EncTight), []byte{0x40, 1, 1, 0, 0, 0, 0, 0, 0, 2, 0xff})))
 	f.Add(cat([]byte{0}, []byte{msgServerCutText, 0, 0, 0}, wireString("hi")))
 	f.Add(cat([]byte{0}, []byte{msgServerFence, 0, 0, 0}, u32(1), []byte{1, 9}))
+	provide, _ := appendClipProvide(nil, msgServerCutText, "Grüße ✓ 你好")
+	f.Add(cat([]byte{0x80}, appendClipCaps(nil, msgServerCutText, 0), appendClipAction(nil, msgServerCutText, clipNotify, clipText), provide))
+	f.Add(cat([]byte{0xc0}, appendClipAction(nil, msgServerCutText, clipRequest, clipText), appendClipAction(nil, msgServerCutText, clipPeek, 0)))
 	f.Add(cat([]byte{0}, []byte{msgSetColourMapEntries, 0}, u16(0), u16(1), make([]byte, 6)))
 	formats := []*PixelFormat{nil, &rgb565,
 		{BPP: 32, Depth: 24, BigEndian: true, TrueColor: true, RedMax: 255, GreenMax: 255, BlueMax: 255, BlueShift: 16, GreenShift: 8},
@@ -705,6 +708,11 @@ func FuzzClientReadMessage(f *testing.F) {
 			return
 		}
 		cfg := ClientConfig{PixelFormat: formats[int(data[0])%len(formats)]}
+		if data[0]&0x80 != 0 {
+			// The Extended Clipboard's parser and answers run too.
+			cfg.Encodings = []int32{EncRaw, EncExtendedClipboard}
+			cfg.ClipboardNotifyOnly = data[0]&0x40 != 0
+		}
 		conn := &byteConn{r: bytes.NewReader(cat(handshake38(w, h, "fuzz"), data[1:]))}
 		// A small framebuffer limit keeps DesktopSize from allocating
 		// hundreds of megabytes per input.

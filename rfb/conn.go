@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +36,7 @@ type encodingPrefs struct {
 	extDesktopSize bool
 	continuous     bool
 	fence          bool
+	extClipboard   bool
 	quality        int // Tight JPEG level 0..9, -1 for lossless
 	compress       int // 0..9, -1 for the encoder's default
 }
@@ -59,6 +61,8 @@ func parseEncodings(list []int32) encodingPrefs {
 			p.continuous = true
 		case e == EncFence:
 			p.fence = true
+		case e == EncExtendedClipboard:
+			p.extClipboard = true
 		case e >= EncJPEGQuality0 && e <= EncJPEGQuality9:
 			p.quality = int(e - EncJPEGQuality0)
 		case e >= EncCompressLevel0 && e <= EncCompressLevel9:
@@ -96,6 +100,11 @@ type conn struct {
 	sendEndCU  bool             // an EndOfContinuousUpdates is owed
 	fences     []fence          // fences to send, in order
 	sizeReply  *image.Rectangle // SetDesktopSize answer owed: Min.X = status
+	// Extended Clipboard: what the reader owes the viewer.
+	clipCapsOwed bool       // the viewer named the pseudo-encoding: send our caps
+	clipAsked    uint32     // clipRequest and/or clipPeek the viewer sent
+	clipFetch    bool       // the viewer announced text: request it
+	viewerClip   clipCapsOf // what the viewer accepts
 
 	// Writer only.
 	sub             *shadow.Subscriber
@@ -107,6 +116,16 @@ type conn struct {
 	tight           *tightEncoder
 	hadFence, hadCU bool
 	stats           connStats
+	vclip           clipCapsOf // viewerClip as of this flush
+	// offer is the desktop's text last announced to (or provided to) an
+	// Extended Clipboard viewer, which it may request; nil if none.
+	offer *offeredText
+}
+
+// offeredText is clipboard text and when the desktop's clipboard got it.
+type offeredText struct {
+	text string
+	at   time.Time
 }
 
 // connStats counts what went to one viewer.
@@ -123,6 +142,8 @@ func newConn(s *Server, nc net.Conn, log *slog.Logger) *conn {
 		wake: make(chan struct{}, 1),
 		pf:   NativeFormat,
 		enc:  parseEncodings(nil),
+
+		viewerClip: defaultClipCaps,
 	}
 }
 
@@ -257,6 +278,8 @@ func (c *conn) handle(m clientMessage) error {
 	case msgSetEncodings:
 		c.mu.Lock()
 		c.enc = parseEncodings(m.encodings)
+		// rfbproto: caps answer every SetEncodings that names it.
+		c.clipCapsOwed = c.clipCapsOwed || c.enc.extClipboard
 		c.mu.Unlock()
 	case msgFramebufferUpdateRequest:
 		if !m.incremental {
@@ -280,6 +303,12 @@ func (c *conn) handle(m clientMessage) error {
 		}
 		return nil
 	case msgClientCutText:
+		if m.ext != nil {
+			if err := c.handleExtClip(*m.ext); err != nil {
+				return err
+			}
+			break
+		}
 		if cb := c.srv.Clipboard; cb != nil {
 			if err := cb.SetClipboard(m.text); err != nil {
 				c.log.Warn("clipboard not set", "err", err)
@@ -313,6 +342,47 @@ func (c *conn) handle(m clientMessage) error {
 	return nil
 }
 
+// handleExtClip handles an Extended Clipboard message from the viewer.
+// Only the reader writes c.enc, so it reads it without the lock.
+func (c *conn) handleExtClip(m extClip) error {
+	if !c.enc.extClipboard {
+		return fmt.Errorf("%w: ClientCutText: extended clipboard message from a viewer that did not announce the extension", errProtocol)
+	}
+	switch m.action() {
+	case clipCaps:
+		c.mu.Lock()
+		c.viewerClip = m.caps()
+		c.mu.Unlock()
+	case clipRequest:
+		if m.flags&clipText != 0 {
+			c.mu.Lock()
+			c.clipAsked |= clipRequest
+			c.mu.Unlock()
+		}
+	case clipPeek:
+		c.mu.Lock()
+		c.clipAsked |= clipPeek
+		c.mu.Unlock()
+	case clipNotify:
+		if m.flags&clipText != 0 && c.srv.Clipboard != nil {
+			c.mu.Lock()
+			c.clipFetch = true
+			c.mu.Unlock()
+		}
+	case clipProvide:
+		text, ok, err := m.providedText(maxClipText)
+		if err != nil {
+			return fmt.Errorf("%w: ClientCutText: %w", errProtocol, err)
+		}
+		if cb := c.srv.Clipboard; ok && cb != nil {
+			if err := cb.SetClipboard(text); err != nil {
+				c.log.Warn("clipboard not set", "err", err)
+			}
+		}
+	}
+	return nil
+}
+
 func (c *conn) writeLoop(ctx context.Context) error {
 	for {
 		select {
@@ -336,6 +406,9 @@ func (c *conn) flush() error {
 	want := c.requested || c.continuous
 	fences, sendEndCU, sizeReply := c.fences, c.sendEndCU, c.sizeReply
 	c.fences, c.sendEndCU, c.sizeReply = nil, false, nil
+	clipCaps, clipAsked, clipFetch := c.clipCapsOwed, c.clipAsked, c.clipFetch
+	c.clipCapsOwed, c.clipAsked, c.clipFetch = false, 0, false
+	c.vclip = c.viewerClip
 	c.mu.Unlock()
 
 	c.buf = c.buf[:0]
@@ -354,6 +427,22 @@ func (c *conn) flush() error {
 	}
 	if sendEndCU {
 		c.buf = append(c.buf, msgEndOfContinuousUpdates)
+	}
+	if clipCaps {
+		c.buf = appendClipCaps(c.buf, msgServerCutText, maxClipText)
+	}
+	if clipFetch && c.vclip.actions&clipRequest != 0 {
+		c.buf = appendClipAction(c.buf, msgServerCutText, clipRequest, clipText)
+	}
+	// Clipboard text goes out at once, not with the next update.
+	if text, at, ok := c.sub.TakeClipboard(); ok {
+		c.clipboardOut(clipChanged, text, at, &enc)
+	}
+	if clipAsked&clipPeek != 0 {
+		c.clipboardOut(clipPeeked, "", time.Time{}, &enc)
+	}
+	if clipAsked&clipRequest != 0 {
+		c.clipboardOut(clipRequested, "", time.Time{}, &enc)
 	}
 	if sizeReply != nil && enc.extDesktopSize {
 		c.buf = append(c.buf, msgFramebufferUpdate, 0, 0, 1)
@@ -439,10 +528,7 @@ func (c *conn) appendUpdate(pf *PixelFormat, enc *encodingPrefs) (bool, error) {
 		}
 	})
 	if p.Clipboard {
-		c.buf = append(c.buf, msgServerCutText, 0, 0, 0)
-		text := stringToLatin1(p.Text)
-		c.buf = binary.BigEndian.AppendUint32(c.buf, uint32(len(text)))
-		c.buf = append(c.buf, text...)
+		c.clipboardOut(clipChanged, p.Text, p.ClipboardAt, enc)
 	}
 	start := len(c.buf)
 	c.buf = append(c.buf, msgFramebufferUpdate, 0, 0, 0)
@@ -518,5 +604,73 @@ func (c *conn) encoder(enc *encodingPrefs) rectEncoder {
 			c.raw = newRawEncoder()
 		}
 		return c.raw
+	}
+}
+
+// clipOut is why clipboardOut is called.
+type clipOut uint8
+
+const (
+	clipChanged   clipOut = iota // the desktop's clipboard got new text
+	clipRequested                // the viewer asked for the offered text
+	clipPeeked                   // the viewer asked what is offered
+)
+
+// clipboardOut is the one place where the desktop's clipboard leaves for
+// a viewer, as plain ServerCutText (Latin-1) or as an Extended Clipboard
+// notify or provide. Server.ClipboardOut is asked, at the moment of
+// writing, about the time the text appeared on the desktop; text it
+// refuses is forgotten, so it is never sent later, whatever is allowed
+// by then.
+func (c *conn) clipboardOut(why clipOut, text string, at time.Time, enc *encodingPrefs) {
+	if why == clipChanged {
+		c.offer = &offeredText{text: text, at: at}
+	}
+	if c.offer == nil {
+		if why == clipPeeked && c.vclip.actions&clipNotify != 0 {
+			c.buf = appendClipAction(c.buf, msgServerCutText, clipNotify, 0)
+		}
+		return
+	}
+	text, at = c.offer.text, c.offer.at
+	if c.srv.ClipboardOut == nil || !c.srv.ClipboardOut(at) {
+		c.log.Debug("clipboard text not sent: not allowed")
+		c.offer = nil
+		if why == clipPeeked && c.vclip.actions&clipNotify != 0 {
+			c.buf = appendClipAction(c.buf, msgServerCutText, clipNotify, 0)
+		}
+		return
+	}
+	if !enc.extClipboard {
+		c.offer = nil // plain viewers cannot ask for it again
+		if why == clipChanged {
+			b := stringToLatin1(text)
+			c.buf = append(c.buf, msgServerCutText, 0, 0, 0)
+			c.buf = binary.BigEndian.AppendUint32(c.buf, uint32(len(b)))
+			c.buf = append(c.buf, b...)
+		}
+		return
+	}
+	vc := c.vclip
+	if !vc.hasText {
+		return
+	}
+	// The size the viewer compares with its limit: CRLF line ends and NUL.
+	size := uint64(len(text) + strings.Count(text, "\n") + 1)
+	var err error
+	switch {
+	case why == clipPeeked:
+		if vc.actions&clipNotify != 0 {
+			c.buf = appendClipAction(c.buf, msgServerCutText, clipNotify, clipText)
+		}
+	case why == clipRequested, vc.actions&clipProvide != 0 && size <= uint64(vc.textMax):
+		if vc.actions&clipProvide != 0 {
+			c.buf, err = appendClipProvide(c.buf, msgServerCutText, text)
+		}
+	case vc.actions&clipNotify != 0:
+		c.buf = appendClipAction(c.buf, msgServerCutText, clipNotify, clipText)
+	}
+	if err != nil {
+		c.log.Warn("clipboard text not sent", "err", err)
 	}
 }

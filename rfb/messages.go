@@ -33,6 +33,7 @@ type clientMessage struct {
 	buttons     uint8           // PointerEvent
 	x, y        int             // PointerEvent
 	text        string          // ClientCutText (Latin-1 decoded to UTF-8)
+	ext         *extClip        // ClientCutText with a negative length: Extended Clipboard
 	enable      bool            // EnableContinuousUpdates
 	fenceFlags  uint32          // ClientFence
 	fenceData   []byte          // ClientFence
@@ -96,8 +97,21 @@ func readClientMessage(r *bufio.Reader) (clientMessage, error) {
 		}
 		n := int32(binary.BigEndian.Uint32(b[3:7]))
 		if n < 0 {
-			// Extended clipboard (negative length): we never offer it.
-			return m, fmt.Errorf("%w: ClientCutText: extended clipboard message, which this server did not offer", errProtocol)
+			// Extended Clipboard. Whether the viewer may send it is the
+			// connection's business; the size is bounded here.
+			if n < -maxExtClip {
+				return m, fmt.Errorf("%w: ClientCutText: extended clipboard message of %d bytes is over the limit of %d", errProtocol, -int64(n), maxExtClip)
+			}
+			body := make([]byte, -n)
+			if err := readFull(r, body, "ClientCutText extended clipboard"); err != nil {
+				return m, err
+			}
+			ext, err := parseExtClip(body)
+			if err != nil {
+				return m, fmt.Errorf("%w: ClientCutText: %w", errProtocol, err)
+			}
+			m.ext = &ext
+			return m, nil
 		}
 		if n > maxCutText {
 			return m, fmt.Errorf("%w: ClientCutText: %d bytes is more than the %d this server accepts", errProtocol, n, maxCutText)

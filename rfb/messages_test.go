@@ -56,7 +56,12 @@ func TestReadClientMessageRejects(t *testing.T) {
 		{"24 bpp", append([]byte{0, 0, 0, 0}, badPF...), true},
 		{"colour map", append([]byte{0, 0, 0, 0}, colourMap...), true},
 		{"huge cut text", []byte{6, 0, 0, 0, 0x10, 0, 0, 0}, true},
-		{"extended clipboard", []byte{6, 0, 0, 0, 0xff, 0xff, 0xff, 0xf0}, true},
+		{"extended clipboard too long", []byte{6, 0, 0, 0, 0x80, 0, 0, 0}, true},
+		{"extended clipboard without flags", []byte{6, 0, 0, 0, 0xff, 0xff, 0xff, 0xfe, 0, 0}, true},
+		{"extended clipboard two actions", []byte{6, 0, 0, 0, 0xff, 0xff, 0xff, 0xfc, 0x0a, 0, 0, 1}, true},
+		{"extended clipboard caps short", []byte{6, 0, 0, 0, 0xff, 0xff, 0xff, 0xfc, 0x01, 0, 0, 1}, true},
+		{"extended clipboard notify with payload", []byte{6, 0, 0, 0, 0xff, 0xff, 0xff, 0xfb, 0x08, 0, 0, 1, 'x'}, true},
+		{"truncated extended clipboard", []byte{6, 0, 0, 0, 0xff, 0xff, 0xff, 0xf0, 0x10}, false},
 		{"fence payload too long", []byte{248, 0, 0, 0, 0, 0, 0, 0, 65}, true},
 		{"too many screens", []byte{251, 0, 0, 1, 0, 1, 200, 0}, true},
 		{"truncated key event", []byte{4, 1, 0}, false},
@@ -118,6 +123,10 @@ func FuzzReadClientMessage(f *testing.F) {
 	f.Add([]byte{6, 0, 0, 0, 0, 0, 0, 1, 'x'})
 	f.Add([]byte{248, 0, 0, 0, 0x80, 0, 0, 0, 0})
 	f.Add([]byte{251, 0, 0, 1, 0, 1, 1, 0})
+	f.Add(appendClipCaps(nil, msgClientCutText, 0))
+	f.Add(appendClipAction(nil, msgClientCutText, clipNotify, clipText))
+	provide, _ := appendClipProvide(nil, msgClientCutText, "Grüße ✓ 你好\n")
+	f.Add(provide)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		r := bufio.NewReader(bytes.NewReader(in))
 		for {
@@ -130,6 +139,11 @@ func FuzzReadClientMessage(f *testing.F) {
 			}
 			if len(m.text) > 2*maxCutText || len(m.fenceData) > maxFenceData {
 				t.Fatalf("oversized message accepted")
+			}
+			if m.ext != nil {
+				if text, _, err := m.ext.providedText(maxClipText); err == nil && len(text) > 3*maxClipText {
+					t.Fatalf("provided text of %d bytes accepted", len(text))
+				}
 			}
 		}
 	})

@@ -52,6 +52,7 @@ const (
 	EncExtendedDesktopSize int32 = -308
 	EncFence               int32 = -312
 	EncContinuousUpdates   int32 = -313
+	EncExtendedClipboard   int32 = -0x3f5e1a32 // 0xc0a1e5ce
 )
 
 // Security types.

@@ -26,6 +26,13 @@ type Server struct {
 	Input screen.Injector
 	// Clipboard receives viewers' cut text. Nil drops it.
 	Clipboard screen.Clipboard
+	// ClipboardOut decides whether the desktop's clipboard text, which
+	// appeared on the desktop at the given time, may go to the viewers.
+	// It is asked for every message that carries or announces the text
+	// (plain or Extended Clipboard), when that message is written; text
+	// it refuses is dropped for good. Nil sends nothing: the desktop's
+	// clipboard leaves only when the caller says so.
+	ClipboardOut func(changed time.Time) bool
 	// Name is the desktop name sent to viewers.
 	Name string
 	// Logger receives connection events; nil means slog.Default().

@@ -155,9 +155,16 @@ type testServer struct {
 
 func startServer(t *testing.T, w, h int, viewOnly bool) *testServer {
 	t.Helper()
+	return startServerClip(t, w, h, viewOnly, func(time.Time) bool { return true })
+}
+
+// startServerClip is startServer with out as the server's ClipboardOut.
+func startServerClip(t *testing.T, w, h int, viewOnly bool, out func(time.Time) bool) *testServer {
+	t.Helper()
 	desk := newMemDesktop(w, h)
 	sh := shadow.New(desk, shadow.Options{DetectScroll: true})
-	srv := &Server{Screen: sh, Name: "test desktop", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	srv := &Server{Screen: sh, Name: "test desktop", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		ClipboardOut: out}
 	if !viewOnly {
 		srv.Input, srv.Clipboard = desk, desk
 	}

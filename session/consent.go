@@ -153,6 +153,13 @@ const (
 	ActEnd            Action = "end"
 )
 
+// The expert asking to share clipboards, and the novice's answer.
+const (
+	ActRequestClipboard Action = "request-clipboard"
+	ActAllowClipboard   Action = "allow-clipboard"
+	ActDenyClipboard    Action = "deny-clipboard"
+)
+
 // Event is one transition: what the audit trail records and what
 // subscribers receive.
 type Event struct {
@@ -207,6 +214,12 @@ type Consent struct {
 	mu        sync.Mutex
 	state     State
 	clipboard bool
+	// clipAsked: the expert asked for the clipboard right and the
+	// novice has not answered.
+	clipAsked bool
+	// clipSince is when the expert last gained the clipboard right
+	// (time.Now, like the capture loop's stamps); see ClipboardOut.
+	clipSince time.Time
 	// controlPolicy is cleared by a take-back: once the novice has
 	// pressed Esc, an expert whose viewer asks again must be asked.
 	controlPolicy bool
@@ -288,6 +301,9 @@ func (c *Consent) DenyView() error {
 // DenyControl, audited with reason. auto marks a question nobody answered
 // in time, taken as a no (fail closed): the novice did not decide.
 func (c *Consent) deny(right Rights, reason string, auto bool) error {
+	if right == RightClipboard {
+		return c.answerClipboard(ActDenyClipboard, false, reason, auto)
+	}
 	a, from, to := ActDenyView, Asking, Ended
 	if right == RightControl {
 		a, from, to = ActDenyControl, ControlAsked, Viewing
@@ -342,15 +358,17 @@ func (c *Consent) TakeBackControl() error {
 	return nil
 }
 
-// SetClipboard grants or revokes the clipboard right. It is valid in any
-// state but Ended, and effective only while the expert can view.
-// Setting the value it already has is a no-op that records nothing.
+// SetClipboard grants or revokes the clipboard right (the novice's
+// toggle). It is valid in any state but Ended, and effective only while
+// the expert can view. It settles a pending clipboard question. Setting
+// the value it already has is a no-op that records nothing.
 func (c *Consent) SetClipboard(allow bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.state == Ended {
 		return c.invalid(ActClipboard)
 	}
+	c.clipAsked = false
 	if c.clipboard == allow {
 		return nil
 	}
@@ -361,6 +379,70 @@ func (c *Consent) SetClipboard(allow bool) error {
 	}
 	c.move(ActClipboard, c.state, reason, false)
 	return nil
+}
+
+// RequestClipboard is the expert asking to share clipboards. It is valid
+// while the expert views, does not hold the right and has no question
+// pending; the state does not change, and the novice is to be asked
+// (ClipboardAsked). The --allow policy never answers it.
+func (c *Consent) RequestClipboard() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !rightsOf(c.state, false).Has(RightView) || c.clipboard || c.clipAsked {
+		return c.invalid(ActRequestClipboard)
+	}
+	c.clipAsked = true
+	c.move(ActRequestClipboard, c.state, "expert asked to share clipboards", false)
+	return nil
+}
+
+// ClipboardAsked reports whether a clipboard question waits for the
+// novice.
+func (c *Consent) ClipboardAsked() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.clipAsked
+}
+
+// Clipboard reports whether the novice shares the clipboard (effective
+// only while the expert views: see Rights).
+func (c *Consent) Clipboard() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.clipboard
+}
+
+// AllowClipboard is the novice answering yes to RequestClipboard.
+func (c *Consent) AllowClipboard() error {
+	return c.answerClipboard(ActAllowClipboard, true, "novice shared the clipboard", false)
+}
+
+// DenyClipboard is the novice answering no to RequestClipboard.
+func (c *Consent) DenyClipboard() error {
+	return c.answerClipboard(ActDenyClipboard, false, "novice refused to share the clipboard", false)
+}
+
+func (c *Consent) answerClipboard(a Action, allow bool, reason string, auto bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.clipAsked || c.state == Ended {
+		return c.invalid(a)
+	}
+	c.clipAsked = false
+	c.clipboard = allow
+	c.move(a, c.state, reason, auto)
+	return nil
+}
+
+// ClipboardOut reports whether text that appeared on the desktop's
+// clipboard at changed may go to the expert: the expert holds the
+// clipboard right now and has held it, without a break, since before
+// changed. Text copied while the right was off is therefore never sent,
+// not even once the right is granted (rfb.Server.ClipboardOut).
+func (c *Consent) ClipboardOut(changed time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Rights(c.rights.Load()).Has(RightClipboard) && !changed.Before(c.clipSince)
 }
 
 // MaxReason bounds a reason given to End; longer ones are cut.
@@ -410,9 +492,12 @@ func (c *Consent) move(a Action, to State, reason string, auto bool) {
 	from := c.state
 	c.state = to
 	if to == Ended {
-		c.clipboard = false
+		c.clipboard, c.clipAsked = false, false
 	}
 	r := rightsOf(to, c.clipboard)
+	if r.Has(RightClipboard) && !Rights(c.rights.Load()).Has(RightClipboard) {
+		c.clipSince = time.Now()
+	}
 	c.rights.Store(uint32(r))
 	c.seq++
 	ev := Event{Seq: c.seq, Time: c.cfg.Now(), Action: a, From: from, To: to,

@@ -146,6 +146,15 @@ func (e *Expert) RequestControl(ctx context.Context) error {
 	return SendMessage(e.mux.Channel(ChannelControl), Request{Right: RightControl})
 }
 
+// RequestClipboard asks the novice to share clipboards: with the right,
+// text copied on either side can be pasted on the other.
+func (e *Expert) RequestClipboard(ctx context.Context) error {
+	if st, _ := e.State(); st == Ended {
+		return errors.New("session: the session has ended")
+	}
+	return SendMessage(e.mux.Channel(ChannelControl), Request{Right: RightClipboard})
+}
+
 // SendChat sends a chat message to the novice.
 func (e *Expert) SendChat(ctx context.Context, text string) error {
 	return SendMessage(e.mux.Channel(ChannelChat), Chat{Text: text})

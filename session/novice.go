@@ -54,7 +54,7 @@ const Warning = "Only allow someone you asked for help. Nobody from a company ca
 // Question is a decision only the novice can make: whether the expert
 // may see the screen, or control it.
 type Question struct {
-	Right  Rights // RightView or RightControl
+	Right  Rights // RightView, RightControl or RightClipboard
 	Expert string
 	answer func(allow bool) error
 
@@ -83,6 +83,8 @@ func (q Question) Text() string {
 	}
 	if q.Right == RightControl {
 		fmt.Fprintf(&b, "%s asks to control your mouse and keyboard. Allow? [y/N]", q.Expert)
+	} else if q.Right == RightClipboard {
+		fmt.Fprintf(&b, "%s asks to share clipboards (copy and paste between your computers). Allow? [y/N]", q.Expert)
 	} else {
 		fmt.Fprintf(&b, "%s wants to see your screen. Allow? [y/N]", q.Expert)
 	}
@@ -191,7 +193,10 @@ func StartNovice(ctx context.Context, conn net.Conn, expert string, cfg NoviceCo
 	n.events, _ = n.consent.Subscribe() // closed after Ended
 	forward, cancelForward := n.consent.Subscribe()
 
-	srv := &rfb.Server{Screen: cfg.Screen, Input: n.gate, Clipboard: n.gate, Name: cfg.DesktopName, Logger: log}
+	// The desktop's clipboard reaches the expert only with the clipboard
+	// right, and only text copied while it was held.
+	srv := &rfb.Server{Screen: cfg.Screen, Input: n.gate, Clipboard: n.gate, ClipboardOut: n.consent.ClipboardOut,
+		Name: cfg.DesktopName, Logger: log}
 
 	n.wg.Go(func() { n.forwardState(forward) })
 	n.wg.Go(func() { n.readControl(ctx) })
@@ -236,6 +241,10 @@ func (n *Novice) ask(right Rights) {
 			return n.consent.AllowView()
 		case right == RightView:
 			return n.consent.deny(RightView, "novice declined"+n.denyNote, false)
+		case right == RightClipboard && allow:
+			return n.consent.AllowClipboard()
+		case right == RightClipboard:
+			return n.consent.DenyClipboard()
 		case allow:
 			return n.consent.AllowControl()
 		default:
@@ -351,6 +360,14 @@ func (n *Novice) readControl(ctx context.Context) {
 		}
 		switch m := m.(type) {
 		case Request:
+			if m.Right == RightClipboard {
+				if err := n.consent.RequestClipboard(); err != nil {
+					n.log.Info("clipboard request ignored", "err", err)
+					continue
+				}
+				n.ask(RightClipboard)
+				continue
+			}
 			if m.Right != RightControl {
 				n.log.Info("expert asked for an unsupported right", "right", m.Right)
 				continue
@@ -430,6 +447,16 @@ func (n *Novice) Chats() <-chan string { return n.chats }
 
 // State is the session's consent state.
 func (n *Novice) State() State { return n.consent.State() }
+
+// SetClipboard shares the clipboard with the expert or stops sharing it
+// (the novice's toggle); see Consent.SetClipboard.
+func (n *Novice) SetClipboard(allow bool) error { return n.consent.SetClipboard(allow) }
+
+// Clipboard reports whether the novice shares the clipboard.
+func (n *Novice) Clipboard() bool { return n.consent.Clipboard() }
+
+// ClipboardAsked reports whether a clipboard question waits for an answer.
+func (n *Novice) ClipboardAsked() bool { return n.consent.ClipboardAsked() }
 
 // TakeBack returns control to the novice at once.
 func (n *Novice) TakeBack() error { return n.consent.TakeBackControl() }

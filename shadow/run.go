@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"image"
+	"time"
 
 	"github.com/assist-project/assist/screen"
 )
@@ -98,7 +99,7 @@ func (s *Screen) step(ch screen.Change, detectScroll bool) error {
 		}
 	}
 	if ch.Clipboard {
-		ev.clip, ev.text = true, ch.Text
+		ev.clip, ev.text, ev.clipAt = true, ch.Text, time.Now()
 	}
 
 	s.mu.Lock()

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/assist-project/assist/screen"
 )
@@ -281,6 +282,26 @@ func TestCursorAndClipboard(t *testing.T) {
 	h.change(screen.Change{Clipboard: true, Text: "héllo"})
 	if p := sub.Collect(); !p.Clipboard || p.Text != "héllo" || p.CursorChanged {
 		t.Fatalf("Collect = %+v, want the latest clipboard text", p)
+	}
+}
+
+// TestTakeClipboard: the clipboard can be taken alone, with the time the
+// capture loop saw it, and leaves the other changes pending.
+func TestTakeClipboard(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	h, sub, _ := synced(t, noiseImage(image.Rect(0, 0, 64, 64), rng), Options{})
+	before := time.Now()
+	h.f.draw(func(img *screen.Image) { img.Pix[0] ^= 0xff })
+	h.change(screen.Change{Damage: []image.Rectangle{image.Rect(0, 0, 1, 1)}, Clipboard: true, Text: "copied"})
+	text, at, ok := sub.TakeClipboard()
+	if !ok || text != "copied" || at.Before(before) || at.After(time.Now()) {
+		t.Fatalf("TakeClipboard = %q, %v, %v; want the text, seen after %v", text, at, ok, before)
+	}
+	if _, _, ok := sub.TakeClipboard(); ok {
+		t.Fatal("the clipboard was taken twice")
+	}
+	if p := sub.Collect(); p.Clipboard || len(p.Dirty) == 0 {
+		t.Fatalf("Collect after TakeClipboard = %+v, want the damage and no clipboard", p)
 	}
 }
 

@@ -3,6 +3,7 @@ package shadow
 import (
 	"image"
 	"sync"
+	"time"
 
 	"github.com/assist-project/assist/screen"
 )
@@ -45,8 +46,12 @@ type Pending struct {
 	// CursorChanged is set when Screen.Cursor has a new shape.
 	CursorChanged bool
 	// Clipboard is set when the desktop's clipboard got new text (Text).
-	Clipboard bool
-	Text      string
+	// ClipboardAt is when the capture loop saw that text: a viewer may
+	// only get text that changed while it was allowed to (rfb.Server's
+	// ClipboardOut decides).
+	Clipboard   bool
+	Text        string
+	ClipboardAt time.Time
 }
 
 // Empty reports whether p carries nothing to send.
@@ -73,6 +78,7 @@ type Subscriber struct {
 	cursor           bool
 	clip             bool
 	text             string
+	clipAt           time.Time
 	stale            []image.Rectangle // scratch for addCopy
 }
 
@@ -123,6 +129,7 @@ func (sub *Subscriber) collect(settled bool) Pending {
 		CursorChanged: sub.cursor,
 		Clipboard:     sub.clip,
 		Text:          sub.text,
+		ClipboardAt:   sub.clipAt,
 	}
 	sub.copies = nil
 	if settled {
@@ -131,13 +138,24 @@ func (sub *Subscriber) collect(settled bool) Pending {
 		sub.dirty, sub.unsettled = sub.unsettled, sub.dirty
 	}
 	sub.dirty.clear()
-	sub.resized, sub.cursor, sub.clip, sub.text = false, false, false, ""
+	sub.resized, sub.cursor, sub.clip, sub.text, sub.clipAt = false, false, false, "", time.Time{}
 	// The signal, if any, is for what was just collected.
 	select {
 	case <-sub.ready:
 	default:
 	}
 	return p
+}
+
+// TakeClipboard takes and clears only the pending clipboard text, so a
+// viewer gets it without waiting for its next update request. The other
+// pending changes, and the Ready signal for them, stay.
+func (sub *Subscriber) TakeClipboard() (text string, at time.Time, ok bool) {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	text, at, ok = sub.text, sub.clipAt, sub.clip
+	sub.clip, sub.text, sub.clipAt = false, "", time.Time{}
+	return text, at, ok
 }
 
 // ReadDone tells the subscriber that the caller has finished reading the
@@ -191,6 +209,7 @@ type event struct {
 	cursor  bool
 	clip    bool
 	text    string
+	clipAt  time.Time
 }
 
 func (e *event) empty() bool {
@@ -225,6 +244,7 @@ func (sub *Subscriber) deliver(ev *event, cell int) {
 	if ev.clip {
 		sub.clip = true
 		sub.text = ev.text
+		sub.clipAt = ev.clipAt
 	}
 	sub.signal()
 }

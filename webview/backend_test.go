@@ -41,6 +41,8 @@ func (b *fakeBackend) OpenDisplay(ctx context.Context) (net.Conn, error) {
 	return page, nil
 }
 
+func (b *fakeBackend) RequestClipboard(ctx context.Context) error { return b.err }
+
 func (b *fakeBackend) RequestControl(ctx context.Context) error {
 	if b.err != nil {
 		return b.err

@@ -36,6 +36,8 @@ func (b *desktopBackend) OpenDisplay(ctx context.Context) (net.Conn, error) {
 	return d.DialContext(ctx, "tcp", b.addr)
 }
 
+func (b *desktopBackend) RequestClipboard(ctx context.Context) error { return nil }
+
 func (b *desktopBackend) RequestControl(ctx context.Context) error {
 	b.controls <- struct{}{}
 	return nil

@@ -37,6 +37,10 @@ type Event struct {
 	From string    `json:"from,omitempty"`
 	Text string    `json:"text,omitempty"`
 	Time time.Time `json:"time,omitzero"`
+	// Clipboard is set in a state event while the novice shares the
+	// clipboard: the page then offers the expert's paste box and shows
+	// what the novice copies.
+	Clipboard bool `json:"clipboard,omitempty"`
 }
 
 const (
@@ -117,8 +121,10 @@ func normalize(ev Event, novice string) (Event, bool) {
 		}
 	case EventEnded:
 		ev.State = StateEnded
+		ev.Clipboard = false
 	case EventChat:
 		ev.State = ""
+		ev.Clipboard = false
 		if ev.From == "" {
 			ev.From = novice
 			if ev.From == "" {

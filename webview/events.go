@@ -120,6 +120,11 @@ func (s *Server) handle(ctx context.Context, msg message, sub *subscriber) {
 			s.log.Warn("request for control failed", "err", err)
 			sub.send(Event{Type: eventError, Text: "Could not ask for control: " + err.Error(), Time: time.Now()})
 		}
+	case msgRequestClipboard:
+		if err := s.backend.RequestClipboard(ctx); err != nil {
+			s.log.Warn("request to share clipboards failed", "err", err)
+			sub.send(Event{Type: eventError, Text: "Could not ask to share clipboards: " + err.Error(), Time: time.Now()})
+		}
 	case msgChat:
 		if err := s.backend.SendChat(ctx, msg.Text); err != nil {
 			s.log.Warn("chat line not sent", "err", err)

@@ -15,6 +15,8 @@ import (
 const (
 	msgChat           = "chat"
 	msgRequestControl = "request_control"
+	// msgRequestClipboard asks the novice to share clipboards.
+	msgRequestClipboard = "request_clipboard"
 )
 
 // maxMessageBytes is the WebSocket read limit for a page's messages: a
@@ -59,6 +61,11 @@ func parseMessage(data []byte) (message, error) {
 			return message{}, fmt.Errorf("%w: request_control takes no text", errBadMessage)
 		}
 		return message{Type: msgRequestControl}, nil
+	case msgRequestClipboard:
+		if w.Text != nil {
+			return message{}, fmt.Errorf("%w: request_clipboard takes no text", errBadMessage)
+		}
+		return message{Type: msgRequestClipboard}, nil
 	case msgChat:
 		if w.Text == nil {
 			return message{}, fmt.Errorf("%w: chat without text", errBadMessage)

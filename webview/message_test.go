@@ -15,6 +15,8 @@ func TestParseMessage(t *testing.T) {
 		ok   bool
 	}{
 		{"request control", `{"type":"request_control"}`, message{Type: msgRequestControl}, true},
+		{"request clipboard", `{"type":"request_clipboard"}`, message{Type: msgRequestClipboard}, true},
+		{"request clipboard with text", `{"type":"request_clipboard","text":"x"}`, message{}, false},
 		{"chat", `{"type":"chat","text":"hello"}`, message{Type: msgChat, Text: "hello"}, true},
 		{"chat trimmed", `{"type":"chat","text":"  hi there \t"}`, message{Type: msgChat, Text: "hi there"}, true},
 		{"chat unicode", `{"type":"chat","text":"gr\u00fc\u00df dich 👋"}`, message{Type: msgChat, Text: "grüß dich 👋"}, true},

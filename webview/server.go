@@ -24,6 +24,10 @@ type Backend interface {
 	// RequestControl asks the novice for control (the expert clicked
 	// "Request control"). The answer comes back as a state Event.
 	RequestControl(ctx context.Context) error
+	// RequestClipboard asks the novice to share clipboards (the expert
+	// clicked "Share clipboard"). The answer comes back as a state Event
+	// with Clipboard set or not.
+	RequestClipboard(ctx context.Context) error
 	// SendChat sends one chat line from the expert to the novice.
 	SendChat(ctx context.Context, text string) error
 }

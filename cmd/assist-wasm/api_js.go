@@ -181,6 +181,11 @@ func (s *expertSession) object() js.Value {
 			return nil, s.exp.RequestControl(context.Background())
 		})
 	})
+	s.method(o, "requestClipboard", func([]js.Value) any {
+		return promise(func() (any, error) {
+			return nil, s.exp.RequestClipboard(context.Background())
+		})
+	})
 	s.method(o, "sendChat", func(args []js.Value) any {
 		text := ""
 		if len(args) > 0 && args[0].Type() == js.TypeString {

@@ -9,6 +9,7 @@ import (
 	"image"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -104,6 +105,23 @@ func TestBrowserExpert(t *testing.T) {
 		if path := bxText(t, ctx, "path"); path != "Path: direct" {
 			t.Errorf("the page shows path %q, want Path: direct", path)
 		}
+	})
+
+	// While only viewing: the clipboard is a right of its own.
+	t.Run("clipboard", func(t *testing.T) {
+		if _, err := exec.LookPath("xclip"); err != nil {
+			t.Skip("xclip is not installed (Debian package xclip)")
+		}
+		bxRun(t, ctx, chromedp.Click(bxID("request-clipboard")))
+		nov.WaitLine(t, `^`+expertName+` asks to share clipboards \(copy and paste between your computers\)\. Allow\? \[y/N\]$`, lineTimeout)
+		nov.Send(t, "y")
+		nov.WaitLine(t, `^clipboard: shared with the expert`, lineTimeout)
+		bxWait(t, ctx, `window.assistExpertPage.clipboard === true && window.assistExpertPage.viewOnly`)
+		xclipSet(t, d.X, clipText)
+		bxWait(t, ctx, `window.assistExpertPage.clipboardText === `+jsString(clipText))
+		fromBrowser := "from the browser: " + clipText
+		bxRun(t, ctx, chromedp.SetValue(bxID("clipboard-text"), fromBrowser), chromedp.Click(bxID("clipboard-send")))
+		waitFor(t, "the browser's text on the desktop's clipboard", func() bool { return xclipGet(d.X) == fromBrowser })
 	})
 
 	bxRun(t, ctx, chromedp.Click(bxID("request-control")))

@@ -11,7 +11,7 @@ import (
 
 // key is one thing the person at the terminal did.
 type key struct {
-	kind byte   // 'y', 'n', esc, 'q', or 'm' for a chat message
+	kind byte   // 'y', 'n', esc, 'q', 'c' (clipboard), or 'm' for a chat message
 	text string // the message, for 'm'
 }
 
@@ -19,7 +19,7 @@ const esc = 0x1b
 
 // console reads the novice's answers and commands. On a terminal it
 // reads single keys (so Esc acts at once); otherwise, for scripts and
-// tests, one command per line: y, n, esc, end, or "say TEXT".
+// tests, one command per line: y, n, esc, end, c (clipboard), or "say TEXT".
 type console struct {
 	keys    chan key
 	restore func()
@@ -84,6 +84,8 @@ func (c *console) readKeys(in io.Reader) {
 			c.keys <- key{kind: 'q'}
 		case 'm', 'M':
 			typing = true
+		case 'c', 'C':
+			c.keys <- key{kind: 'c'}
 		}
 	}
 }
@@ -101,6 +103,8 @@ func (c *console) readLines(in io.Reader) {
 			c.keys <- key{kind: esc}
 		case "end", "q", "quit":
 			c.keys <- key{kind: 'q'}
+		case "c", "clipboard":
+			c.keys <- key{kind: 'c'}
 		default:
 			if text, ok := strings.CutPrefix(line, "say "); ok {
 				c.keys <- key{kind: 'm', text: text}

@@ -157,7 +157,24 @@ func rightName(right session.Rights) string {
 	if right == session.RightControl {
 		return "control"
 	}
+	if right == session.RightClipboard {
+		return "clipboard"
+	}
 	return "view"
+}
+
+// clipboardAnswered reports whether ev is the novice's answer to the
+// expert's clipboard question, or the toggle, which settles it too.
+func clipboardAnswered(ev session.Event) bool {
+	return ev.Action == session.ActAllowClipboard || ev.Action == session.ActDenyClipboard || ev.Action == session.ActClipboard
+}
+
+// clipboardLine is the terminal's line for the clipboard's new state.
+func clipboardLine(shared bool) string {
+	if shared {
+		return "clipboard: shared with the expert (copy and paste work both ways): press c to stop sharing"
+	}
+	return "clipboard: not shared: press c to share it"
 }
 
 // runSession runs the front ends of one session until it ends. It
@@ -167,10 +184,19 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 	out := ui.out
 	var pending *session.Question
 	var pendingID uint64
+	// later holds questions that came while another was shown (the
+	// clipboard question can come while control is asked): one at a time.
+	var later []session.Question
+	var show func(q session.Question)
 	settle := func() {
 		pending, pendingID = nil, 0
 		ui.status.Question = nil
 		ui.publish()
+		for len(later) > 0 && pending == nil {
+			q := later[0]
+			later = later[1:]
+			show(q)
+		}
 	}
 	answer := func(allow bool) {
 		if err := pending.Answer(allow); err != nil {
@@ -187,25 +213,42 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 		// Only a move out of the question's own state settles it:
 		// the control question may arrive before the "viewing"
 		// event that preceded it.
-		if pending != nil && ev.From == askingState(pending.Right) {
+		if pending != nil && ev.From == askingState(pending.Right) && pending.Right != session.RightClipboard {
+			settle()
+		}
+		if clip := nov.Clipboard(); clip != ui.status.Clipboard || clipboardAnswered(ev) {
+			ui.status.Clipboard = clip
+			if ev.To != session.Ended {
+				fmt.Fprintln(out, clipboardLine(clip))
+			}
+		}
+		if pending != nil && pending.Right == session.RightClipboard && (clipboardAnswered(ev) || ev.To == session.Ended) {
 			settle()
 		}
 		ui.publish()
+	}
+	show = func(q session.Question) {
+		if q.Right == session.RightClipboard && !nov.ClipboardAsked() ||
+			q.Right != session.RightClipboard && nov.State() != askingState(q.Right) {
+			return // settled before we got to it
+		}
+		if pending != nil {
+			later = append(later, q)
+			return
+		}
+		pending = &q
+		ui.lastQ++
+		pendingID = ui.lastQ
+		ui.status.Question = &novicepage.Question{ID: pendingID, Right: rightName(q.Right),
+			Via: q.Via, Warning: session.Warning, Deadline: q.Deadline}
+		ui.publish()
+		fmt.Fprintln(out, q.Text())
 	}
 	events := nov.Events()
 	for {
 		select {
 		case q := <-nov.Questions():
-			if nov.State() != askingState(q.Right) {
-				continue // settled before we got to it
-			}
-			pending = &q
-			ui.lastQ++
-			pendingID = ui.lastQ
-			ui.status.Question = &novicepage.Question{ID: pendingID, Right: rightName(q.Right),
-				Via: q.Via, Warning: session.Warning, Deadline: q.Deadline}
-			ui.publish()
-			fmt.Fprintln(out, q.Text())
+			show(q)
 		case ev, ok := <-events:
 			if !ok {
 				events = nil
@@ -216,7 +259,7 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 			case session.Controlling:
 				fmt.Fprintln(out, "the expert controls your mouse and keyboard: press Esc to take control back, q to end the session")
 			case session.Viewing:
-				fmt.Fprintln(out, "the expert sees your screen: press q to end the session, m to send a message")
+				fmt.Fprintln(out, "the expert sees your screen: press q to end the session, m to send a message, c to share the clipboard")
 			}
 		case pc, ok := <-paths:
 			if !ok {
@@ -249,6 +292,10 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 			case 'q':
 				nov.End("the novice ended the session")
 				quit = true
+			case 'c':
+				if err := nov.SetClipboard(!nov.Clipboard()); err != nil {
+					fmt.Fprintf(out, "clipboard not changed: %v\n", err)
+				}
 			case 'm':
 				if err := nov.SendChat(k.text); err != nil {
 					fmt.Fprintf(out, "message not sent: %v\n", err)
@@ -305,6 +352,12 @@ func (ui *noviceUI) pageAction(nov *session.Novice, a novicepage.Action, pending
 		fmt.Fprintln(out, "invitation withdrawn on the page")
 		nov.End("the novice withdrew the invitation")
 		return true
+	case novicepage.ActClipboard:
+		if err := nov.SetClipboard(a.Allow); err != nil {
+			a.Reply("The clipboard was not changed: the session is over.")
+			return false
+		}
+		fmt.Fprintln(out, "clipboard changed on the page")
 	case novicepage.ActChat:
 		if err := nov.SendChat(a.Text); err != nil {
 			a.Reply("Your message was not sent: " + err.Error())

@@ -29,6 +29,7 @@ func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 	rfbAddr := fs.String("rfb", "127.0.0.1:0", "loopback address for local VNC viewers (port 0 picks a free one)")
 	noBrowser := fs.Bool("no-browser", false, "do not open the browser viewer (its address is still printed)")
 	requestControl := fs.Bool("request-control", false, "ask for control as soon as viewing starts")
+	requestClipboard := fs.Bool("request-clipboard", false, "ask the novice to share clipboards as soon as viewing starts")
 	name := fs.String("name", defaultName(), "your name, as the novice sees it")
 	srv := addServerFlags(fs)
 	positional, err := parseInterspersed(fs, args)
@@ -36,7 +37,7 @@ func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	if len(positional) != 1 {
-		fmt.Fprintln(os.Stderr, "usage: assist join FILE|LINK|CODE [--password-file F] [--server URL] [--server-fingerprint sha256:HEX] [--rfb 127.0.0.1:PORT] [--no-browser] [--request-control]")
+		fmt.Fprintln(os.Stderr, "usage: assist join FILE|LINK|CODE [--password-file F] [--server URL] [--server-fingerprint sha256:HEX] [--rfb 127.0.0.1:PORT] [--no-browser] [--request-control] [--request-clipboard]")
 		return errUsage
 	}
 	if err := checkLoopback(*rfbAddr); err != nil {
@@ -144,7 +145,7 @@ func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	web.Publish(webview.Event{Type: "state", State: "connecting", Time: time.Now()})
 
-	asked := false
+	asked, askedClipboard, clipboard := false, false, false
 	for {
 		select {
 		case <-ctx.Done():
@@ -178,7 +179,21 @@ func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 				web.Publish(webview.Event{Type: "ended", State: "ended", Text: ev.Reason, Time: time.Now()})
 				return nil
 			}
-			web.Publish(webview.Event{Type: "state", State: pageState(ev.State), Text: ev.Reason, Time: time.Now()})
+			if shared := ev.Rights.Has(session.RightClipboard); shared != clipboard {
+				clipboard = shared
+				if shared {
+					fmt.Fprintf(stdout, "clipboard: shared by %s: copy and paste work both ways in your viewer\n", novice)
+				} else {
+					fmt.Fprintln(stdout, "clipboard: not shared")
+				}
+			}
+			web.Publish(webview.Event{Type: "state", State: pageState(ev.State), Text: ev.Reason, Time: time.Now(), Clipboard: clipboard})
+			if ev.Rights.Has(session.RightView) && *requestClipboard && !askedClipboard {
+				askedClipboard = true
+				if err := exp.RequestClipboard(ctx); err != nil {
+					fmt.Fprintf(os.Stderr, "clipboard request not sent: %v\n", err)
+				}
+			}
 			if ev.State == session.Viewing && *requestControl && !asked {
 				asked = true
 				if err := exp.RequestControl(ctx); err != nil {

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/assist-project/assist/rfb"
 	"github.com/assist-project/assist/screen/x11"
@@ -47,6 +48,9 @@ func runVNC(ctx context.Context, args []string, stdout io.Writer) error {
 		Screen: sh,
 		Name:   fmt.Sprintf("%s:%s", host, *display),
 		Logger: slog.Default(),
+		// The viewers are the local user's own (loopback only): the
+		// desktop's clipboard is theirs, view only or not.
+		ClipboardOut: func(time.Time) bool { return true },
 	}
 	if *viewOnly {
 		slog.Info("view only: input from viewers is dropped")

@@ -19,6 +19,8 @@
 //   reconnectIn: seconds until Reconnect may be clicked after the novice
 //           said no (the button shows them), 0 if it may now
 //   chatLines, viewOnly
+//   clipboard: whether the novice shares the clipboard
+//   clipboardText: the last text received from the novice's clipboard
 import RFB from './novnc/core/rfb.js';
 import { Signalling, SignalError, RemoteCandidates, parseSignal, encodeCandidate } from './signal.js';
 import { connectionPath } from './path.js';
@@ -61,6 +63,8 @@ const status = {
   canReconnect: false,
   reconnectIn: 0,
   chatLines: 0,
+  clipboard: false,
+  clipboardText: '',
   get viewOnly() { return rfb ? rfb.viewOnly : true; },
 };
 window.assistExpertPage = status;
@@ -68,6 +72,7 @@ window.assistExpertPage = status;
 let attempt = null; // the current connection: {sig, pc, session, ...}
 let rfb = null;
 let askPending = false;
+let askClipboardPending = false;
 // lastJoin is the code and name of the last attempt, for Reconnect. It is
 // kept in memory only: the code's words are a secret.
 let lastJoin = null;
@@ -189,6 +194,9 @@ function update() {
   document.title = `${labels[s] || s} — Assist`;
   const live = status.phase === 'session' && status.state !== 'ended';
   el('request-control').disabled = !live || status.state !== 'viewing' || askPending;
+  const sees = status.state === 'viewing' || status.state === 'control-asked' || status.state === 'controlling';
+  el('request-clipboard').disabled = !live || !sees || status.clipboard || askClipboardPending;
+  el('clipboard-panel').hidden = !(live && status.clipboard);
   el('leave').disabled = !(live || status.phase === 'connecting');
   el('chat-input').disabled = !live;
   el('chat-send').disabled = !live;
@@ -270,6 +278,11 @@ async function openDisplay(a) {
   r.resizeSession = false;
   r.viewOnly = true;
   r.background = '#20242a';
+  allowClipboardWhileViewOnly(r);
+  r.addEventListener('clipboard', (e) => {
+    status.clipboardText = e.detail.text;
+    el('clipboard-received').value = e.detail.text;
+  });
   r.addEventListener('connect', () => {
     status.rfb = 'connected';
     update();
@@ -285,6 +298,30 @@ async function openDisplay(a) {
   });
   rfb = r;
   update();
+}
+
+// The clipboard is a right of its own: the novice may share it with an
+// expert who only views. noVNC (1.7.0) ignores clipboard messages while
+// viewOnly, which here only means "no control", so they are let through
+// with viewOnly lifted for exactly their handling (the private field, not
+// the setter, which would grab the keyboard). The novice's side sends and
+// accepts clipboard text only while the clipboard is shared.
+function allowClipboardWhileViewOnly(r) {
+  const handle = r._handleServerCutText;
+  if (typeof handle !== 'function') return;
+  r._handleServerCutText = function () {
+    return withInput(this, () => handle.call(this));
+  };
+}
+
+function withInput(r, fn) {
+  const viewOnly = r._viewOnly;
+  r._viewOnly = false;
+  try {
+    return fn();
+  } finally {
+    r._viewOnly = viewOnly;
+  }
 }
 
 function closeDisplay() {
@@ -303,7 +340,9 @@ function onSessionEvent(a, ev) {
   switch (ev.type) {
     case 'state':
       status.state = ev.state;
+      status.clipboard = (ev.rights || '').split('+').includes('clipboard');
       askPending = false;
+      askClipboardPending = false;
       if (ev.reason) addNote(ev.reason);
       if (ev.state === 'viewing' || ev.state === 'control-asked' || ev.state === 'controlling') openDisplay(a);
       if (ev.state === 'controlling' && rfb) rfb.focus();
@@ -348,6 +387,7 @@ function finish(a, note) {
   a.sig.close();
   if (a.pc) a.pc.close();
   status.interrupted = false;
+  status.clipboard = false;
   if (status.phase === 'session') {
     status.phase = 'ended';
     status.state = 'ended';
@@ -636,6 +676,25 @@ el('request-control').addEventListener('click', () => {
     addNote(`Could not ask for control: ${e.message}`);
     update();
   });
+});
+
+el('request-clipboard').addEventListener('click', () => {
+  if (!attempt || !attempt.session) return;
+  askClipboardPending = true;
+  update();
+  attempt.session.requestClipboard().catch((e) => {
+    askClipboardPending = false;
+    addNote(`Could not ask to share clipboards: ${e.message}`);
+    update();
+  });
+});
+
+el('clipboard-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const text = el('clipboard-text').value;
+  if (text === '' || !rfb || !status.clipboard) return;
+  withInput(rfb, () => rfb.clipboardPasteFrom(text));
+  el('clipboard-text').value = '';
 });
 
 el('leave').addEventListener('click', () => {

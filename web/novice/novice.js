@@ -13,10 +13,11 @@
 //   expert:    the connected expert's name, "" if none
 //   chatLines: how many lines the chat shows
 //   notice:    the last notice
+//   clipboard: whether the clipboard is shared with the expert
 
 const el = (id) => document.querySelector(`[data-testid="${id}"]`);
 
-const status = { socket: 'connecting', state: 'connecting', question: 0, countdown: '', expert: '', chatLines: 0, notice: '' };
+const status = { socket: 'connecting', state: 'connecting', question: 0, countdown: '', expert: '', chatLines: 0, notice: '', clipboard: false };
 window.assistNovice = status;
 
 let current = null; // the last status from the server
@@ -143,6 +144,9 @@ function render(s) {
     if (q.right === 'control') {
       setText('question-text', `${name} asks to control your mouse and keyboard.`);
       setText('question-hint', 'You can take control back at any time: press Esc, or click Take back control.');
+    } else if (q.right === 'clipboard') {
+      setText('question-text', `${name} asks to share clipboards (copy and paste between your computers).`);
+      setText('question-hint', 'What you copy is then sent to them, and what they copy can be pasted here. Click Stop sharing clipboard at any time.');
     } else {
       setText('question-text', `${name} wants to see your screen.`);
       setText('question-hint', 'They will see everything on your screen until the session ends.');
@@ -167,6 +171,14 @@ function render(s) {
   el('take-back').disabled = !(inSession && s.state === 'controlling');
   el('end').disabled = !inSession;
   el('withdraw').disabled = !!s.stopped;
+  status.clipboard = !!s.clipboard && inSession;
+  const clip = el('clipboard');
+  clip.disabled = !inSession;
+  clip.setAttribute('aria-pressed', String(status.clipboard));
+  clip.textContent = status.clipboard ? 'Stop sharing clipboard' : 'Share clipboard';
+  setText('clipboard-state', status.clipboard
+    ? `Clipboard: shared with ${s.expert || 'the expert'}. What you copy is sent to them; what they copy can be pasted here.`
+    : 'Clipboard: not shared.');
   const canChat = inSession && (s.state === 'viewing' || s.state === 'control-asked' || s.state === 'controlling' || s.state === 'asking');
   el('chat-input').disabled = !canChat;
   el('chat-send').disabled = !canChat;
@@ -261,6 +273,7 @@ el('deny').addEventListener('click', () => answer(false));
 el('take-back').addEventListener('click', () => send({ type: 'take_back' }));
 el('end').addEventListener('click', () => send({ type: 'end' }));
 el('withdraw').addEventListener('click', () => send({ type: 'withdraw' }));
+el('clipboard').addEventListener('click', () => send({ type: 'clipboard', allow: !status.clipboard }));
 el('chat-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
   const input = el('chat-input');

@@ -9,6 +9,8 @@
 //           "controlling", "ended")
 //   viewOnly: whether noVNC drops keyboard and mouse input
 //   chatLines: how many lines the chat pane shows
+//   clipboard: whether the novice shares the clipboard
+//   clipboardText: the last text received from the novice's clipboard
 import RFB from './novnc/core/rfb.js';
 
 const el = (id) => document.querySelector(`[data-testid="${id}"]`);
@@ -26,12 +28,15 @@ let rfb = null;
 let events = null;
 let endReason = '';
 let askPending = false;
+let askClipboardPending = false;
 
 const status = {
   rfb: 'connecting',
   events: 'connecting',
   state: 'connecting',
   chatLines: 0,
+  clipboard: false,
+  clipboardText: '',
   get viewOnly() { return rfb ? rfb.viewOnly : true; },
 };
 window.assistViewer = status;
@@ -64,6 +69,9 @@ function update() {
   document.title = `${label} — Helping ${novice}`;
   const live = status.events === 'open' && s !== 'ended';
   el('request-control').disabled = !live || s !== 'viewing' || askPending;
+  const sees = s === 'viewing' || s === 'control-asked' || s === 'controlling';
+  el('request-clipboard').disabled = !live || !sees || status.clipboard || askClipboardPending;
+  el('clipboard-panel').hidden = !(live && status.clipboard);
   el('chat-input').disabled = !live;
   el('chat-send').disabled = !live;
   if (rfb) {
@@ -80,6 +88,11 @@ function connectDisplay() {
   r.resizeSession = false;
   r.viewOnly = true;
   r.background = '#20242a';
+  allowClipboardWhileViewOnly(r);
+  r.addEventListener('clipboard', (e) => {
+    status.clipboardText = e.detail.text;
+    el('clipboard-received').value = e.detail.text;
+  });
   r.addEventListener('connect', () => {
     status.rfb = 'connected';
     hideBanner();
@@ -98,6 +111,30 @@ function connectDisplay() {
   });
   rfb = r;
   update();
+}
+
+// The clipboard is a right of its own: the novice may share it with an
+// expert who only views. noVNC (1.7.0) ignores clipboard messages while
+// viewOnly, which here only means "no control", so they are let through
+// with viewOnly lifted for exactly their handling (the private field, not
+// the setter, which would grab the keyboard). The novice's side sends and
+// accepts clipboard text only while the clipboard is shared.
+function allowClipboardWhileViewOnly(r) {
+  const handle = r._handleServerCutText;
+  if (typeof handle !== 'function') return;
+  r._handleServerCutText = function () {
+    return withInput(this, () => handle.call(this));
+  };
+}
+
+function withInput(r, fn) {
+  const viewOnly = r._viewOnly;
+  r._viewOnly = false;
+  try {
+    return fn();
+  } finally {
+    r._viewOnly = viewOnly;
+  }
 }
 
 function addChat(ev) {
@@ -139,13 +176,16 @@ function handleEvent(ev) {
   switch (ev.type) {
     case 'state':
       status.state = ev.state;
+      status.clipboard = !!ev.clipboard;
       askPending = false;
+      askClipboardPending = false;
       // A reason comes with some changes ("Alice declined").
       if (ev.text) addNote(ev.text);
       if (ev.state === 'controlling' && rfb) rfb.focus();
       break;
     case 'ended':
       status.state = 'ended';
+      status.clipboard = false;
       endReason = ev.text || '';
       showBanner(`Session ended${endReason ? ': ' + endReason : ''}.`,
         `To help ${novice} again, ask for a new invitation and run assist join with it.`, false);
@@ -156,6 +196,7 @@ function handleEvent(ev) {
       break;
     case 'error':
       askPending = false;
+      askClipboardPending = false;
       addChat(ev);
       break;
   }
@@ -201,6 +242,21 @@ el('request-control').addEventListener('click', () => {
     askPending = true;
     update();
   }
+});
+
+el('request-clipboard').addEventListener('click', () => {
+  if (send({ type: 'request_clipboard' })) {
+    askClipboardPending = true;
+    update();
+  }
+});
+
+el('clipboard-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const text = el('clipboard-text').value;
+  if (text === '' || !rfb || !status.clipboard) return;
+  withInput(rfb, () => rfb.clipboardPasteFrom(text));
+  el('clipboard-text').value = '';
 });
 
 el('chat-form').addEventListener('submit', (e) => {
