@@ -65,6 +65,11 @@ type Config struct {
 	// attempt in flight) is dropped after it. Default DefaultAuthTimeout.
 	// Dial ignores it: ctx bounds the expert's side.
 	AuthTimeout time.Duration
+	// OpenTimeout bounds, for Accept, the setup of the connection up to
+	// the open data channel: offer, ICE and DTLS. An expert who pairs and
+	// never connects is dropped after it. Default DefaultOpenTimeout.
+	// Dial ignores it: ctx bounds the expert's side.
+	OpenTimeout time.Duration
 
 	// bindOverride, for tests only, replaces the channel binding by a fixed
 	// value, to show that a relaying man in the middle is stopped by the
@@ -78,6 +83,13 @@ type Config struct {
 // DefaultAuthTimeout is Config.AuthTimeout's default: the handshake takes
 // three round trips, well under a second even through a relay.
 const DefaultAuthTimeout = 5 * time.Second
+
+// DefaultOpenTimeout is Config.OpenTimeout's default. Through a relay
+// behind a CONNECT proxy the whole setup takes 2-3 s in the test matrix
+// (time to the first frame); 15 s leaves room for slow networks and
+// loaded machines while an expert who stalls holds the invitation for
+// half the time the whole setup may take (30 s).
+const DefaultOpenTimeout = 15 * time.Second
 
 func (cfg *Config) check(expert bool) error {
 	if cfg.Password == "" {

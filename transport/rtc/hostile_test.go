@@ -406,3 +406,28 @@ func TestStalledExpertDropped(t *testing.T) {
 		})
 	}
 }
+
+// TestUnconnectedExpertDropped: an expert who pairs and never sends an
+// offer (or one that never connects) is dropped after OpenTimeout, not
+// at the end of the whole setup's time, and costs no attempt.
+func TestUnconnectedExpertDropped(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	_, ns := sigPair() // the expert's end sends nothing
+	ncfg := testConfig(t)
+	ncfg.OpenTimeout = 300 * time.Millisecond
+	c, err := Accept(ctx, ns, ncfg)
+	if c != nil {
+		c.Close()
+		t.Fatal("an expert who never connected was accepted")
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("Accept returned only when the test's deadline passed: %v", err)
+	}
+	if errors.Is(err, ErrWrongPassword) {
+		t.Errorf("Accept: %v: a PAKE that never ran must not count as an attempt", err)
+	}
+	if !errors.Is(err, ErrUnreachable) {
+		t.Errorf("Accept: %v, want ErrUnreachable", err)
+	}
+}

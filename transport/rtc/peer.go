@@ -56,7 +56,22 @@ func connect(ctx context.Context, sig Signaler, cfg *Config, expert bool) (*Conn
 	}
 	log := cfg.logger().With("role", role, "invitation", cfg.InvitationID)
 
-	c, localFP, stopSignalling, err := open(ctx, sig, cfg, expert, log)
+	openCtx := ctx
+	if !expert {
+		// The novice's stage deadline for the connection itself: an expert
+		// who pairs and then sends no offer, or an offer that can never
+		// connect, holds the invitation for seconds, not for the whole
+		// setup's time. The signalling loops outlive openCtx (they run on
+		// a context without its cancellation).
+		t := cfg.OpenTimeout
+		if t <= 0 {
+			t = DefaultOpenTimeout
+		}
+		var cancel context.CancelFunc
+		openCtx, cancel = context.WithTimeout(ctx, t)
+		defer cancel()
+	}
+	c, localFP, stopSignalling, err := open(openCtx, sig, cfg, expert, log)
 	if err != nil {
 		return nil, err
 	}
