@@ -70,6 +70,10 @@ type Config struct {
 	// never connects is dropped after it. Default DefaultOpenTimeout.
 	// Dial ignores it: ctx bounds the expert's side.
 	OpenTimeout time.Duration
+	// OfferTimeout bounds, for Accept, the wait for the expert's offer,
+	// which an expert sends first and at once. Default
+	// DefaultOfferTimeout. Dial ignores it.
+	OfferTimeout time.Duration
 
 	// bindOverride, for tests only, replaces the channel binding by a fixed
 	// value, to show that a relaying man in the middle is stopped by the
@@ -90,6 +94,10 @@ const DefaultAuthTimeout = 5 * time.Second
 // loaded machines while an expert who stalls holds the invitation for
 // half the time the whole setup may take (30 s).
 const DefaultOpenTimeout = 15 * time.Second
+
+// DefaultOfferTimeout is Config.OfferTimeout's default: the offer is the
+// expert's first message, sent the moment it is paired.
+const DefaultOfferTimeout = 5 * time.Second
 
 func (cfg *Config) check(expert bool) error {
 	if cfg.Password == "" {

@@ -416,6 +416,7 @@ func TestUnconnectedExpertDropped(t *testing.T) {
 	_, ns := sigPair() // the expert's end sends nothing
 	ncfg := testConfig(t)
 	ncfg.OpenTimeout = 300 * time.Millisecond
+	ncfg.OfferTimeout = time.Minute // OpenTimeout alone
 	c, err := Accept(ctx, ns, ncfg)
 	if c != nil {
 		c.Close()
@@ -429,5 +430,38 @@ func TestUnconnectedExpertDropped(t *testing.T) {
 	}
 	if !errors.Is(err, ErrUnreachable) {
 		t.Errorf("Accept: %v, want ErrUnreachable", err)
+	}
+}
+
+// TestNoOfferDropped: an expert who pairs and sends candidates but no
+// offer (or nothing) is dropped after OfferTimeout, well before
+// OpenTimeout, and costs no attempt.
+func TestNoOfferDropped(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	es, ns := sigPair()
+	end, err := signal{Type: typeEnd}.marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := es.Send(ctx, end); err != nil {
+		t.Fatal(err)
+	}
+	ncfg := testConfig(t)
+	ncfg.OfferTimeout = 300 * time.Millisecond
+	start := time.Now()
+	c, err := Accept(ctx, ns, ncfg)
+	if c != nil {
+		c.Close()
+		t.Fatal("an expert who sent no offer was accepted")
+	}
+	if time.Since(start) >= DefaultOpenTimeout {
+		t.Fatalf("Accept returned after %v: the offer deadline did not apply (%v)", time.Since(start), err)
+	}
+	if errors.Is(err, ErrWrongPassword) {
+		t.Errorf("Accept: %v: a PAKE that never ran must not count as an attempt", err)
+	}
+	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "no offer") {
+		t.Errorf("Accept: %v, want ErrUnreachable saying no offer came", err)
 	}
 }

@@ -122,6 +122,13 @@ func open(ctx context.Context, sig Signaler, cfg *Config, expert bool, log *slog
 	}
 	s := newSetup(pc, sig, expert, log, new(hostSet), new(sync.Mutex))
 	s.opened = make(chan openResult, 1)
+	if !expert {
+		s.offered = make(chan struct{})
+		s.offerTimeout = cfg.OfferTimeout
+		if s.offerTimeout <= 0 {
+			s.offerTimeout = DefaultOfferTimeout
+		}
+	}
 	err = s.start(ctx)
 	if err != nil {
 		pc.GracefulClose()
@@ -237,6 +244,11 @@ type setup struct {
 	log    *slog.Logger
 
 	opened chan openResult
+	// offered, for the novice's first setup, is closed once the expert's
+	// offer is in place; wait gives up if it is not by offerTimeout.
+	offered      chan struct{}
+	offeredOnce  sync.Once
+	offerTimeout time.Duration
 	// failed is closed when ICE or DTLS fails for good.
 	failed     chan struct{}
 	failedOnce sync.Once
@@ -484,6 +496,9 @@ func (s *setup) apply(b []byte) error {
 			}
 		}
 		s.haveRemote = true
+		if s.offered != nil {
+			s.offeredOnce.Do(func() { close(s.offered) })
+		}
 		answer, err := s.pc.CreateAnswer(nil)
 		if err != nil {
 			return fmt.Errorf("%w: answer: %w", ErrSignalling, err)
@@ -578,8 +593,26 @@ func (s *setup) wait(ctx context.Context) (_ datachannel.ReadWriteCloserDeadline
 	// descriptions went through need not stop ICE: remember the error and
 	// keep waiting. A bad message is fatal.
 	var sigBroken error
+	// An expert sends its offer before anything else, at once: one who
+	// pairs and sends candidates, or nothing, is holding the invitation.
+	var offerLate <-chan time.Time
+	if s.offered != nil {
+		t := time.NewTimer(s.offerTimeout)
+		defer t.Stop()
+		offerLate = t.C
+	}
 	for {
 		select {
+		case <-s.offered:
+			offerLate = nil
+		case <-offerLate:
+			select {
+			case <-s.offered:
+				offerLate = nil
+				continue
+			default:
+			}
+			return nil, &HandshakeError{Kind: ErrUnreachable, Stage: "signalling", Cause: errors.Join(fmt.Errorf("no offer from the expert within %v", s.offerTimeout), sigBroken)}
 		case r := <-s.opened:
 			if r.err != nil {
 				return nil, &HandshakeError{Stage: "ice", Cause: fmt.Errorf("detach data channel: %w", r.err)}
