@@ -125,9 +125,10 @@ func (s *Server) serveSignal(w http.ResponseWriter, r *http.Request) {
 		out:   make(chan []byte, outQueue),
 		done:  make(chan struct{}),
 		role:  rolePending,
-		timer: time.NewTimer(s.cfg.PendingTimeout),
 	}
+	// deadlineAt first: the timer must not fire before it.
 	c.deadline, c.deadlineAt = pendingDeadline, time.Now().Add(s.cfg.PendingTimeout)
+	c.timer = time.NewTimer(s.cfg.PendingTimeout)
 	c.readCtx, c.cancelRead = context.WithCancel(context.Background())
 	defer c.cancelRead()
 	s.mu.Lock()
@@ -588,8 +589,16 @@ func (s *Server) onDeadline(c *client) {
 	var events []Event
 	s.mu.Lock()
 	kind := c.deadline
-	if kind == noDeadline || time.Now().Before(c.deadlineAt) {
-		// Moved or cancelled since the timer fired.
+	if kind == noDeadline {
+		// Cancelled since the timer fired.
+		s.mu.Unlock()
+		return
+	}
+	if left := time.Until(c.deadlineAt); left > 0 {
+		// Moved since the timer fired, or the timer was armed a moment
+		// before deadlineAt was taken: wait for the rest, or this
+		// deadline would never be enforced.
+		c.timer.Reset(left)
 		s.mu.Unlock()
 		return
 	}

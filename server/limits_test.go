@@ -92,6 +92,40 @@ func TestPendingTimeout(t *testing.T) {
 	waiting.expectError(CodeNotPaired)
 }
 
+// TestDeadlineTimerEarly: a timer that fires before its deadline (armed a
+// moment before the deadline was taken, or moved since) waits for the
+// rest instead of forgetting the deadline: the abuse probe once found an
+// idle connection still open long after PendingTimeout.
+func TestDeadlineTimerEarly(t *testing.T) {
+	ts := startServer(t, "", nil) // the default 10 s: only the early timer can close it in time
+	idle := ts.dial(t)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ts.mu.Lock()
+		var c *client
+		for k := range ts.clients {
+			c = k
+		}
+		if c != nil {
+			c.deadlineAt = time.Now().Add(100 * time.Millisecond)
+			c.timer.Reset(0) // fires before deadlineAt
+		}
+		ts.mu.Unlock()
+		if c != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server never registered the connection")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_, err := idle.recvRaw()
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.StatusPolicyViolation {
+		t.Fatalf("idle connection ended with %v, want status 1008 at the moved deadline", err)
+	}
+}
+
 // TestRegisterLimits: an address registers RegisterBurst invitations,
 // then one per RegisterEvery, and keeps at most MaxNovicesPerAddress
 // connected; the refusal ("too-many") says when to try again and keeps
