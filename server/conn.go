@@ -117,14 +117,14 @@ func (s *Server) serveSignal(w http.ResponseWriter, r *http.Request) {
 	// with an error message first; this is only a backstop.
 	ws.SetReadLimit(int64(s.cfg.MaxMessageBytes) + 1<<20)
 	c := &client{
-		s:     s,
-		ws:    ws,
-		log:   s.log.With("remote", r.RemoteAddr),
-		addr:  addr,
-		key:   key,
-		out:   make(chan []byte, outQueue),
-		done:  make(chan struct{}),
-		role:  rolePending,
+		s:    s,
+		ws:   ws,
+		log:  s.log.With("remote", r.RemoteAddr),
+		addr: addr,
+		key:  key,
+		out:  make(chan []byte, outQueue),
+		done: make(chan struct{}),
+		role: rolePending,
 	}
 	// deadlineAt first: the timer must not fire before it.
 	c.deadline, c.deadlineAt = pendingDeadline, time.Now().Add(s.cfg.PendingTimeout)
