@@ -54,17 +54,7 @@ func TestClipboardSession(t *testing.T) {
 	defer cancel()
 	wg.Go(func() { sh.Run(ctx) })
 
-	out := new(lockedLines)
-	ui := &noviceUI{
-		con:    &console{keys: make(chan key, 16), restore: func() {}, out: out},
-		out:    out,
-		status: novicepage.Status{Code: "ABCD-EFGH", State: session.Waiting},
-	}
-	pageURL, err := ui.startPage(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ui.closePage(nil) })
+	ui, out, pageURL := startTestUI(t, ctx, novicepage.Status{Code: "ABCD-EFGH", State: session.Waiting})
 	pg := dialNovicePage(t, pageURL)
 
 	nc, ec := net.Pipe()

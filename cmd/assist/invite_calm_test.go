@@ -30,17 +30,7 @@ func TestNoviceUIUnansweredQuestion(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	out := new(lockedLines)
-	ui := &noviceUI{
-		con:    &console{keys: make(chan key, 16), restore: func() {}, out: out},
-		out:    out,
-		status: novicepage.Status{Code: "ABCD-EFGH", State: session.Waiting},
-	}
-	pageURL, err := ui.startPage(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ui.closePage(nil) })
+	ui, out, pageURL := startTestUI(t, ctx, novicepage.Status{Code: "ABCD-EFGH", State: session.Waiting})
 	pg := dialNovicePage(t, pageURL)
 	pg.waitStatus(t, "the first status", func(s novicepage.Status) bool { return s.Code == "ABCD-EFGH" })
 
@@ -171,18 +161,8 @@ func TestNovicePageQuestion(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := new(lockedLines)
-	ui := &noviceUI{
-		con: &console{keys: make(chan key, 16), restore: func() {}, out: out},
-		out: out,
-		status: novicepage.Status{Code: "4821-orbit-velvet", State: session.Waiting, Server: "https://assist.example.org",
-			Expires: time.Now().Add(time.Hour)},
-	}
-	pageURL, err := ui.startPage(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ui.closePage(nil) })
+	ui, _, pageURL := startTestUI(t, ctx, novicepage.Status{Code: "4821-orbit-velvet", State: session.Waiting,
+		Server: "https://assist.example.org", Expires: time.Now().Add(time.Hour)})
 	b := newPageBrowser(t, pageURL)
 	b.wait(t, `s.state === "waiting"`)
 

@@ -28,19 +28,7 @@ func TestNoviceUITerminalAndPage(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	out := new(lockedLines)
-	ui := &noviceUI{
-		con:    &console{keys: make(chan key, 16), restore: func() {}, out: out},
-		out:    out,
-		status: novicepage.Status{Code: "ABCD-EFGH", State: session.Waiting},
-	}
-	pageURL, err := ui.startPage(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A cleanup, not a defer: it must run after the page's connection
-	// is closed, or the server waits for the closing handshake.
-	t.Cleanup(func() { ui.closePage(nil) })
+	ui, out, pageURL := startTestUI(t, ctx, novicepage.Status{Code: "ABCD-EFGH", State: session.Waiting})
 	pg := dialNovicePage(t, pageURL)
 	pg.waitStatus(t, "the first status", func(s novicepage.Status) bool { return s.Code == "ABCD-EFGH" })
 
@@ -192,6 +180,27 @@ type novicePageClient struct {
 	c      *websocket.Conn
 	status novicepage.Status
 	chat   []novicepage.ChatLine
+}
+
+// startTestUI starts the novice's front ends with a scripted console and
+// the page, serving until ctx ends; it returns the UI, the console's
+// output and the page's URL.
+func startTestUI(t *testing.T, ctx context.Context, status novicepage.Status) (*noviceUI, *lockedLines, string) {
+	t.Helper()
+	out := new(lockedLines)
+	ui := &noviceUI{
+		con:    &console{keys: make(chan key, 16), restore: func() {}, out: out},
+		out:    out,
+		status: status,
+	}
+	pageURL, err := ui.startPage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A cleanup, not a defer: it must run after the page's connection
+	// is closed, or the server waits for the closing handshake.
+	t.Cleanup(func() { ui.closePage(nil) })
+	return ui, out, pageURL
 }
 
 func dialNovicePage(t *testing.T, pageURL string) *novicePageClient {
