@@ -198,40 +198,23 @@ func probeHarvest(ctx context.Context, ep *endpoint, cfg harvestConfig, rep *rep
 	start := time.Now()
 	for range cfg.workers {
 		wg.Go(func() {
-			var p *peer
-			defer func() {
-				if p != nil {
-					p.close()
-				}
-			}()
-			pause := func() {
-				select {
-				case <-time.After(100 * time.Millisecond):
-				case <-hctx.Done():
-				}
-			}
+			w := &workerConn{d: d, wait: 100 * time.Millisecond}
+			defer w.drop()
 			for hctx.Err() == nil {
-				if p != nil && p.closed() {
-					p.close()
-					p = nil
-				}
-				if p == nil {
-					var err error
-					if p, err = d.dialPeer(hctx); err != nil {
-						p = nil
-						if hctx.Err() == nil {
-							dials.add(dialKind(err))
-							pause()
-						}
-						continue
+				p, fresh, err := w.get(hctx)
+				if err != nil {
+					if hctx.Err() == nil {
+						dials.add(dialKind(err))
 					}
+					continue
+				}
+				if fresh {
 					dials.add("accepted")
 				}
 				n := order[int(next.Add(1)-1)%len(order)] + 1
 				attempted.Add(1)
 				if err := p.send(hctx, server.Message{Type: server.TypeJoin, ID: lookupID(n)}); err != nil {
-					p.close()
-					p = nil
+					w.drop()
 					continue
 				}
 				m, err := answerTo(hctx, p, &answers)
@@ -239,8 +222,7 @@ func probeHarvest(ctx context.Context, ep *endpoint, cfg harvestConfig, rep *rep
 					if hctx.Err() == nil {
 						answers.add(recvKind(err))
 					}
-					p.close()
-					p = nil
+					w.drop()
 					continue
 				}
 				answered.Add(1)
@@ -251,19 +233,17 @@ func probeHarvest(ctx context.Context, ep *endpoint, cfg harvestConfig, rep *rep
 				case m.Type == server.TypePaired:
 					// Let go at once, so as not to hold the novice.
 					if err := p.send(hctx, server.Message{Type: server.TypeBye, Session: m.Session, Reason: "wrong number"}); err != nil {
-						p.close()
-						p = nil
+						w.drop()
 					}
 				case k == "error:"+server.CodeUnknown:
 				case m.Type == server.TypeError:
 					// A refusal (or an answer of an old server): the next
 					// try after a pause, so it runs as fast as the server
 					// lets it without spinning.
-					pause()
+					w.pause(hctx)
 				default:
 					// "queued" or anything new: leave, whatever it means.
-					p.close()
-					p = nil
+					w.drop()
 				}
 			}
 		})

@@ -210,52 +210,32 @@ type holder struct {
 }
 
 func (h *holder) run(ctx context.Context) {
-	var p *peer
-	defer func() {
-		if p != nil {
-			p.close()
-		}
-	}()
-	pause := func() {
-		select {
-		case <-time.After(200 * time.Millisecond):
-		case <-ctx.Done():
-		}
-	}
+	w := &workerConn{d: h.d, wait: 200 * time.Millisecond}
+	defer w.drop()
 	for ctx.Err() == nil {
-		if p != nil && p.closed() {
-			p.close()
-			p = nil
-		}
-		if p == nil {
-			var err error
-			if p, err = h.d.dialPeer(ctx); err != nil {
-				p = nil
-				if ctx.Err() == nil {
-					h.answers.add(dialKind(err))
-					pause()
-				}
-				continue
+		p, _, err := w.get(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				h.answers.add(dialKind(err))
 			}
+			continue
 		}
 		if err := p.send(ctx, server.Message{Type: server.TypeJoin, ID: h.id}); err != nil {
-			p.close()
-			p = nil
+			w.drop()
 			continue
 		}
 		m, err := h.waitPaired(ctx, p)
 		if err != nil {
 			if ctx.Err() == nil {
 				h.answers.add(recvKind(err))
-				p.close()
-				p = nil
-				pause()
+				w.drop()
+				w.pause(ctx)
 			}
 			continue
 		}
 		h.answers.add(kind(m))
 		if m.Type != server.TypePaired {
-			pause() // refused: try again shortly, as an attacker would
+			w.pause(ctx) // refused: try again shortly, as an attacker would
 			continue
 		}
 		h.pairings.Add(1)
@@ -263,8 +243,7 @@ func (h *holder) run(ctx context.Context) {
 		t0 := time.Now()
 		if h.data != nil {
 			if err := p.send(ctx, server.Message{Type: server.TypeRelay, Session: m.Session, Data: h.data}); err != nil {
-				p.close()
-				p = nil
+				w.drop()
 				continue
 			}
 		}

@@ -55,33 +55,15 @@ func probeRegister(ctx context.Context, ep *endpoint, cfg registerConfig, rep *r
 	start := time.Now()
 	for range cfg.workers {
 		wg.Go(func() {
-			var p *peer // a connection not yet registered
-			defer func() {
-				if p != nil {
-					p.close()
-				}
-			}()
-			pause := func() {
-				select {
-				case <-time.After(100 * time.Millisecond):
-				case <-rctx.Done():
-				}
-			}
+			w := &workerConn{d: d, wait: 100 * time.Millisecond} // a connection not yet registered
+			defer w.drop()
 			for rctx.Err() == nil {
-				if p != nil && p.closed() {
-					p.close()
-					p = nil
-				}
-				if p == nil {
-					var err error
-					if p, err = d.dialPeer(rctx); err != nil {
-						p = nil
-						if rctx.Err() == nil {
-							answers.add(dialKind(err))
-							pause()
-						}
-						continue
+				p, _, err := w.get(rctx)
+				if err != nil {
+					if rctx.Err() == nil {
+						answers.add(dialKind(err))
 					}
+					continue
 				}
 				id, err := freshID()
 				if err != nil {
@@ -94,8 +76,7 @@ func probeRegister(ctx context.Context, ep *endpoint, cfg registerConfig, rep *r
 				// The answer is awaited past the deadline: a registration
 				// sent in time counts if the server takes it.
 				if err := p.send(ctx, registerMsg(id)); err != nil {
-					p.close()
-					p = nil
+					w.drop()
 					continue
 				}
 				actx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -103,21 +84,19 @@ func probeRegister(ctx context.Context, ep *endpoint, cfg registerConfig, rep *r
 				cancel()
 				if err != nil {
 					answers.add(recvKind(err))
-					p.close()
-					p = nil
+					w.drop()
 					continue
 				}
 				answers.add(kind(m))
 				if m.Type == server.TypeRegistered {
 					mu.Lock()
-					held = append(held, p)
+					held = append(held, w.handOver())
 					ids = append(ids, id)
 					accepted++
 					mu.Unlock()
-					p = nil
 					continue
 				}
-				pause() // refused; the connection may stay open for another try
+				w.pause(rctx) // refused; the connection may stay open for another try
 			}
 		})
 	}

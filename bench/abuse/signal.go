@@ -251,6 +251,58 @@ func (p *peer) close() {
 	<-p.done
 }
 
+// workerConn is one probe worker's connection: dialled when the worker
+// has none (or the last one ended), dropped when it breaks. pause waits
+// between tries, so a server that refuses is not spun against.
+type workerConn struct {
+	d    *dialer
+	wait time.Duration
+	p    *peer
+}
+
+// get returns the worker's open connection, dialling one if needed; fresh
+// says it was just dialled. A failed dial returns its error after a pause
+// (at once when ctx has ended).
+func (w *workerConn) get(ctx context.Context) (p *peer, fresh bool, err error) {
+	if w.p != nil && w.p.closed() {
+		w.drop()
+	}
+	if w.p != nil {
+		return w.p, false, nil
+	}
+	p, err = w.d.dialPeer(ctx)
+	if err != nil {
+		w.pause(ctx)
+		return nil, false, err
+	}
+	w.p = p
+	return p, true, nil
+}
+
+// drop closes the connection; the next get dials a new one.
+func (w *workerConn) drop() {
+	if w.p != nil {
+		w.p.close()
+		w.p = nil
+	}
+}
+
+// handOver gives the connection to the caller to keep open (a
+// registration held); the next get dials a new one.
+func (w *workerConn) handOver() *peer {
+	p := w.p
+	w.p = nil
+	return p
+}
+
+// pause waits w.wait, or until ctx ends.
+func (w *workerConn) pause(ctx context.Context) {
+	select {
+	case <-time.After(w.wait):
+	case <-ctx.Done():
+	}
+}
+
 // registerMsg is a novice's registration of id for an hour.
 func registerMsg(id string) server.Message {
 	return server.Message{Type: server.TypeRegister, ID: id, Expires: time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}
