@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,9 +21,12 @@ import (
 // Message is one signalling message as a client sends or receives it; only
 // the members of its Type are set (see the package documentation).
 type Message struct {
-	Type    string          `json:"type"`
-	ID      string          `json:"id,omitempty"`
-	Expires string          `json:"expires,omitempty"` // RFC 3339
+	Type    string `json:"type"`
+	ID      string `json:"id,omitempty"`
+	Expires string `json:"expires,omitempty"` // RFC 3339
+	// Owner, in "register", is the agent's secret for the id (see
+	// NewOwner); the server never sends it.
+	Owner   string          `json:"owner,omitempty"`
 	Session string          `json:"session,omitempty"`
 	ICE     []ICEServer     `json:"ice,omitempty"`
 	Data    json.RawMessage `json:"data,omitempty"`
@@ -170,8 +175,13 @@ func (c *Client) expect(ctx context.Context, want string) (Message, error) {
 
 // Register offers the invitation id until expires (novice) and waits for
 // the server's answer. Then Recv returns "paired" when an expert joins.
-func (c *Client) Register(ctx context.Context, id string, expires time.Time) error {
-	if err := c.Send(ctx, Message{Type: TypeRegister, ID: id, Expires: expires.UTC().Format(time.RFC3339)}); err != nil {
+//
+// owner is the agent's secret for the id (NewOwner), the same for every
+// registration of it: while the invitation is live, the server lets no
+// one else register the id when the agent is away. "" registers without
+// one, and anyone may take the id over while the agent is not connected.
+func (c *Client) Register(ctx context.Context, id string, expires time.Time, owner string) error {
+	if err := c.Send(ctx, Message{Type: TypeRegister, ID: id, Expires: expires.UTC().Format(time.RFC3339), Owner: owner}); err != nil {
 		return err
 	}
 	_, err := c.expect(ctx, TypeRegistered)
@@ -225,4 +235,14 @@ func (c *Client) Bye(ctx context.Context, reason string) error {
 // Close closes the connection.
 func (c *Client) Close() error {
 	return c.ws.Close(websocket.StatusNormalClosure, "")
+}
+
+// NewOwner returns a fresh secret for Client.Register: 128 random bits,
+// base64url. Keep it for as long as the agent registers the id.
+func NewOwner() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("server: owner secret: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
 }

@@ -34,7 +34,7 @@ func TestClient(t *testing.T) {
 	if _, err := expert.Join(ctx, "7-crayon"); !errors.As(err, &se) || se.Code != CodeUnknown {
 		t.Fatalf("join before register: %v, want %q", err, CodeUnknown)
 	}
-	if err := novice.Register(ctx, "7-crayon", ts.Clock.Now().Add(time.Hour)); err != nil {
+	if err := novice.Register(ctx, "7-crayon", ts.Clock.Now().Add(time.Hour), ""); err != nil {
 		t.Fatal(err)
 	}
 	// Both ends on one address: STUN only. Only the novice learns where

@@ -384,8 +384,16 @@ func (s *Server) register(c *client, sig Signal) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	if err := s.cfg.Store.PutInvitation(ctx, Invitation{ID: sig.ID, Expires: sig.Expires, Created: now, Seen: now}); err != nil {
-		c.log.Error("signal: register", "err", err)
+	var owner []byte
+	if sig.Owner != "" {
+		h := sha256.Sum256([]byte(sig.Owner))
+		owner = h[:]
+	}
+	if err := s.cfg.Store.PutInvitation(ctx, Invitation{ID: sig.ID, Expires: sig.Expires, Created: now, Seen: now, Owner: owner}); err != nil {
+		owned := errors.Is(err, ErrOwned)
+		if !owned {
+			c.log.Error("signal: register", "err", err)
+		}
 		s.mu.Lock()
 		if s.novices[sig.ID] == c {
 			delete(s.novices, sig.ID)
@@ -396,6 +404,12 @@ func (s *Server) register(c *client, sig Signal) {
 		s.limits.unregister(c.key)
 		s.metrics.conns.WithLabelValues(roleNovice).Dec()
 		s.metrics.conns.WithLabelValues(rolePending).Inc()
+		if owned {
+			// Its agent is away, and it has not expired: the id is still
+			// that agent's.
+			c.fail(CodeTaken, "this invitation id belongs to another agent: pick another")
+			return
+		}
 		c.fail(CodeInternal, "the server could not store the invitation: try again later")
 		return
 	}

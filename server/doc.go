@@ -51,7 +51,7 @@
 //
 // Client to server:
 //
-//	{"type":"register","id":ID,"expires":RFC3339}  novice: offer the invitation ID
+//	{"type":"register","id":ID,"expires":RFC3339,"owner":SECRET}  novice: offer the invitation ID
 //	{"type":"join","id":ID}                         expert: pair with ID's novice
 //	{"type":"relay","data":ANY,"session":ID}        either side, once paired
 //	{"type":"bye","reason":TEXT,"session":ID}       either side: end the pairing
@@ -63,7 +63,9 @@
 // ID is 1 to 64 characters of [a-z0-9-]. "expires" must lie in the future
 // and within the server's maximum invitation lifetime. "data" is any JSON
 // value (an object, or a base64 string for binary); it must not be null.
-// "reason" is optional, at most 256 bytes.
+// "reason" is optional, at most 256 bytes. "owner" is optional: 22 to 64
+// characters of [A-Za-z0-9_-], the agent's secret for the id (128 random
+// bits from NewOwner); the server keeps only its SHA-256.
 //
 // Server to client:
 //
@@ -128,9 +130,11 @@
 // novice's agent reconnects and registers the same id again, and until then
 // experts get "unknown". An invitation whose novice has not been connected
 // for 10 minutes (Config.UnconnectedTTL; after a restart, counted from the
-// start) is forgotten. Registering an id that is stored but has no
-// connected novice takes it over; the PAKE makes that worthless to anyone
-// without the password. After "bye" or "peer-left" the novice stays
+// start) is forgotten. An id that is stored but has no connected novice
+// may be registered again only with the same "owner" until it expires
+// (else "taken"), so nobody can squat on the number of a novice who is
+// away; an id stored without an owner, or expired, may be taken over by
+// anyone (the PAKE makes that worthless without the password). After "bye" or "peer-left" the novice stays
 // registered and may be joined again, and the expert may join again.
 //
 // The server cannot see whether the PAKE succeeded. Clients report a failed

@@ -126,6 +126,68 @@ func TestDeadlineTimerEarly(t *testing.T) {
 	}
 }
 
+// TestRegisterOwner: a novice that registered its id with an owner secret
+// keeps it while away: nobody else registers that id before it expires
+// (the squatting hole), the novice itself does, and after expiry anyone
+// may.
+func TestRegisterOwner(t *testing.T) {
+	ts := startServer(t, "", nil)
+	exp := ts.Clock.Now().Add(time.Hour)
+	registerAs := func(p *peer, id, owner string) {
+		p.t.Helper()
+		msg := `{"type":"register","id":"` + id + `","expires":"` + exp.Format(time.RFC3339) + `"`
+		if owner != "" {
+			msg += `,"owner":"` + owner + `"`
+		}
+		p.sendRaw(msg + "}")
+	}
+	const mine, theirs = "mine-mine-mine-mine-mine", "theirs-theirs-theirs-theirs"
+
+	novice := ts.dial(t)
+	registerAs(novice, "42", mine)
+	novice.expect(TypeRegistered)
+	novice.ws.Close(websocket.StatusNormalClosure, "")
+	// Wait until the server has let go of the connection, so what answers
+	// below is the stored owner, not a connected novice.
+	deadline := time.Now().Add(5 * time.Second)
+	for ts.metric(t, `assist_signal_connections{role="novice"}`) != "0" {
+		if time.Now().After(deadline) {
+			t.Fatal("the server did not notice the novice leaving")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	squatter := ts.dialFrom(t, "127.0.0.7")
+	registerAs(squatter, "42", theirs)
+	if r := squatter.expectError(CodeTaken); !strings.Contains(r.Message, "belongs to another agent") {
+		t.Errorf("squatter with another owner: %q", r.Message)
+	}
+	registerAs(squatter, "42", "")
+	squatter.expectError(CodeTaken)
+
+	back := ts.dial(t)
+	registerAs(back, "42", mine)
+	back.expect(TypeRegistered)
+	back.ws.Close(websocket.StatusNormalClosure, "")
+
+	// Expired, the id is free for anyone (a short code's number is reused).
+	ts.Clock.Add(2 * time.Hour)
+	exp = ts.Clock.Now().Add(time.Hour)
+	later := ts.dialFrom(t, "127.0.0.8")
+	for {
+		registerAs(later, "42", theirs)
+		r := later.recv()
+		if r.Type == TypeRegistered {
+			break
+		}
+		// "taken" while the server still holds the closed connection.
+		if r.Code != CodeTaken || time.Now().After(deadline.Add(5*time.Second)) {
+			t.Fatalf("registering an expired id: %+v", r)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // TestRegisterLimits: an address registers RegisterBurst invitations,
 // then one per RegisterEvery, and keeps at most MaxNovicesPerAddress
 // connected; the refusal ("too-many") says when to try again and keeps

@@ -60,16 +60,24 @@ const ReasonExpertTimeout = "timeout: the expert sent nothing"
 const (
 	MaxIDLen     = 64
 	MaxReasonLen = 256
+	// MinOwnerLen and MaxOwnerLen bound a registration's "owner": 22
+	// characters of [A-Za-z0-9_-] are 128 bits in base64url.
+	MinOwnerLen = 22
+	MaxOwnerLen = 64
 )
 
 // Signal is one parsed client-to-server message. Only the fields of its Type
 // are set.
 type Signal struct {
 	Type    string
-	ID      string          // register, join
-	Expires time.Time       // register
-	Data    json.RawMessage // relay: the exact bytes of the "data" value
-	Reason  string          // bye
+	ID      string    // register, join
+	Expires time.Time // register
+	// Owner, on register, is the agent's secret for the id (see
+	// MinOwnerLen): only the same secret registers a stored id again
+	// before it expires. "" when not given.
+	Owner  string
+	Data   json.RawMessage // relay: the exact bytes of the "data" value
+	Reason string          // bye
 	// Session, on relay and bye, names the pairing the message belongs
 	// to; one for a pairing that is over is dropped (error "not-paired")
 	// rather than reaching the agent's next peer.
@@ -92,7 +100,7 @@ func malformed(format string, args ...any) *SignalError {
 // fieldsByType lists, for each client message type, its members and
 // whether each is required.
 var fieldsByType = map[string]map[string]bool{
-	TypeRegister: {"type": true, "id": true, "expires": true},
+	TypeRegister: {"type": true, "id": true, "expires": true, "owner": false},
 	TypeJoin:     {"type": true, "id": true},
 	TypeRelay:    {"type": true, "data": true, "session": false},
 	TypeBye:      {"type": true, "reason": false, "session": false},
@@ -164,6 +172,14 @@ func ParseSignal(b []byte) (Signal, error) {
 				return Signal{}, malformed("\"expires\" is not an RFC 3339 time: %q", exp)
 			}
 			s.Expires = t
+			if _, ok := members["owner"]; ok {
+				if err := stringMember(members, "owner", &s.Owner); err != nil {
+					return Signal{}, err
+				}
+				if !validOwner(s.Owner) {
+					return Signal{}, malformed("\"owner\" must be %d to %d characters of [A-Za-z0-9_-]", MinOwnerLen, MaxOwnerLen)
+				}
+			}
 		}
 	case TypeRelay:
 		d := bytes.TrimSpace(members["data"])
@@ -283,4 +299,18 @@ func encode(v any) []byte {
 		return []byte(`{"type":"error","code":"internal","message":"the server could not encode its reply"}`)
 	}
 	return b
+}
+
+// validOwner reports whether s is a well-formed registration secret.
+func validOwner(s string) bool {
+	if len(s) < MinOwnerLen || len(s) > MaxOwnerLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

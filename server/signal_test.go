@@ -15,6 +15,8 @@ func TestParseSignal(t *testing.T) {
 		err  string // substring of the error message; "" for success
 	}{
 		{in: `{"type":"register","id":"7-crayon","expires":"2030-01-02T03:04:05Z"}`, want: Signal{Type: TypeRegister, ID: "7-crayon", Expires: exp}},
+		{in: `{"type":"register","id":"7-crayon","expires":"2030-01-02T03:04:05Z","owner":"AAAAAAAAAAAAAAAAAAAA_-"}`,
+			want: Signal{Type: TypeRegister, ID: "7-crayon", Expires: exp, Owner: "AAAAAAAAAAAAAAAAAAAA_-"}},
 		{in: ` {"id":"abc","type":"join"} `, want: Signal{Type: TypeJoin, ID: "abc"}},
 		{in: `{"type":"relay","data":{"a":[1,2]}}`, want: Signal{Type: TypeRelay, Data: []byte(`{"a":[1,2]}`)}},
 		{in: `{"type":"relay","data":"AAEC"}`, want: Signal{Type: TypeRelay, Data: []byte(`"AAEC"`)}},
@@ -41,6 +43,10 @@ func TestParseSignal(t *testing.T) {
 		{in: `{"type":"register","id":"a"}`, err: `needs "expires"`},
 		{in: `{"type":"register","id":"a","expires":"tomorrow"}`, err: "RFC 3339"},
 		{in: `{"type":"register","id":"a","expires":1700000000}`, err: `"expires" must be a string`},
+		{in: `{"type":"register","id":"a","expires":"2030-01-02T03:04:05Z","owner":"short"}`, err: `"owner" must be 22 to 64`},
+		{in: `{"type":"register","id":"a","expires":"2030-01-02T03:04:05Z","owner":"AAAAAAAAAAAAAAAAAAAAA+"}`, err: `"owner" must be 22 to 64`},
+		{in: `{"type":"register","id":"a","expires":"2030-01-02T03:04:05Z","owner":7}`, err: `"owner" must be a string`},
+		{in: `{"type":"join","id":"a","owner":"AAAAAAAAAAAAAAAAAAAAAA"}`, err: `unknown member "owner"`},
 		{in: `{"type":"relay"}`, err: `needs "data"`},
 		{in: `{"type":"relay","data":null}`, err: "must not be null"},
 		{in: `{"type":"relay","data":1,"to":"x"}`, err: `unknown member "to"`},
@@ -70,6 +76,7 @@ func TestParseSignal(t *testing.T) {
 func FuzzParseSignal(f *testing.F) {
 	for _, s := range []string{
 		`{"type":"register","id":"7-crayon","expires":"2030-01-02T03:04:05Z"}`,
+		`{"type":"register","id":"7-crayon","expires":"2030-01-02T03:04:05Z","owner":"AAAAAAAAAAAAAAAAAAAAAA"}`,
 		`{"type":"join","id":"abc"}`,
 		`{"type":"relay","data":{"sdp":"v=0\r\n","n":[1,2,3]}}`,
 		`{"type":"relay","data":"AAEC"}`,

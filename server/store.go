@@ -12,7 +12,10 @@ import (
 // Implementations are safe for concurrent use.
 type Store interface {
 	// PutInvitation records inv, replacing an invitation with the same ID
-	// but keeping its Created time.
+	// but keeping its Created time. A stored invitation that has an Owner
+	// and has not expired at inv.Created is replaced only by one with the
+	// same Owner; otherwise PutInvitation returns an error wrapping
+	// ErrOwned and changes nothing.
 	PutInvitation(ctx context.Context, inv Invitation) error
 	// Invitation returns the invitation with this id, or an error wrapping
 	// ErrNotFound.
@@ -42,6 +45,10 @@ type Store interface {
 // ErrNotFound is wrapped by Store errors for missing records.
 var ErrNotFound = errors.New("not found")
 
+// ErrOwned is wrapped by PutInvitation's error when a live invitation with
+// the same ID belongs to another agent.
+var ErrOwned = errors.New("invitation id owned by another agent")
+
 // Invitation is a registered invitation as the server knows it: only its
 // look-up id and lifetime, never its password.
 type Invitation struct {
@@ -51,6 +58,10 @@ type Invitation struct {
 	// Seen is when its novice was last known to be connected; zero for
 	// invitations stored before the server recorded it.
 	Seen time.Time
+	// Owner is the SHA-256 of the secret its agent registered it with
+	// (Signal.Owner), or nil: a novice that is away cannot have its id
+	// taken over by someone else before it expires.
+	Owner []byte
 }
 
 // Event is one entry of the audit log. It never holds signalling payloads.

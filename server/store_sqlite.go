@@ -52,6 +52,10 @@ var migrations = []string{
 	// Server.pruneOnce).
 	`ALTER TABLE invitations ADD COLUMN seen INTEGER NOT NULL DEFAULT 0; -- unix nanoseconds
 	CREATE INDEX invitations_seen ON invitations(seen);`,
+	// 3: the SHA-256 of the registering agent's secret, so that only that
+	// agent registers the id again while it is live. Rows from before
+	// have none, and anyone may take them over (as before).
+	`ALTER TABLE invitations ADD COLUMN owner BLOB;`,
 }
 
 // OpenSQLite opens (creating if needed, mode 0600) the database at path and
@@ -110,12 +114,23 @@ func (s *SQLiteStore) migrate(ctx context.Context) error {
 
 // PutInvitation implements Store.
 func (s *SQLiteStore) PutInvitation(ctx context.Context, inv Invitation) error {
-	_, err := s.db.ExecContext(ctx,
-		`INSERT INTO invitations (id, expires, created, seen) VALUES (?, ?, ?, ?)
-		 ON CONFLICT(id) DO UPDATE SET expires = excluded.expires, seen = excluded.seen`,
-		inv.ID, inv.Expires.UnixNano(), inv.Created.UnixNano(), unixNano(inv.Seen))
+	var owner any // NULL, not an empty blob, when there is none
+	if len(inv.Owner) > 0 {
+		owner = inv.Owner
+	}
+	// One statement, so that two agents cannot both pass the owner check.
+	res, err := s.db.ExecContext(ctx,
+		`INSERT INTO invitations (id, expires, created, seen, owner) VALUES (?, ?, ?, ?, ?)
+		 ON CONFLICT(id) DO UPDATE SET expires = excluded.expires, seen = excluded.seen, owner = excluded.owner
+		 WHERE invitations.owner IS NULL OR invitations.owner = excluded.owner OR invitations.expires <= excluded.created`,
+		inv.ID, inv.Expires.UnixNano(), inv.Created.UnixNano(), unixNano(inv.Seen), owner)
 	if err != nil {
 		return fmt.Errorf("server: store: put invitation: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("server: store: put invitation: %w", err)
+	} else if n == 0 {
+		return fmt.Errorf("server: store: put invitation %s: %w", inv.ID, ErrOwned)
 	}
 	return nil
 }
@@ -123,14 +138,15 @@ func (s *SQLiteStore) PutInvitation(ctx context.Context, inv Invitation) error {
 // Invitation implements Store.
 func (s *SQLiteStore) Invitation(ctx context.Context, id string) (Invitation, error) {
 	var exp, created, seen int64
-	err := s.db.QueryRowContext(ctx, `SELECT expires, created, seen FROM invitations WHERE id = ?`, id).Scan(&exp, &created, &seen)
+	var owner []byte
+	err := s.db.QueryRowContext(ctx, `SELECT expires, created, seen, owner FROM invitations WHERE id = ?`, id).Scan(&exp, &created, &seen, &owner)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Invitation{}, fmt.Errorf("server: store: invitation %q: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return Invitation{}, fmt.Errorf("server: store: invitation %q: %w", id, err)
 	}
-	inv := Invitation{ID: id, Expires: time.Unix(0, exp), Created: time.Unix(0, created)}
+	inv := Invitation{ID: id, Expires: time.Unix(0, exp), Created: time.Unix(0, created), Owner: owner}
 	if seen != 0 {
 		inv.Seen = time.Unix(0, seen)
 	}

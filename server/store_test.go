@@ -136,10 +136,56 @@ func TestSQLiteStoreMigrate(t *testing.T) {
 	if inv, err := st.Invitation(ctx, "v2"); err != nil || !inv.Seen.Equal(now.Add(time.Minute)) {
 		t.Errorf("v2 after Seen: %+v, %v", inv, err)
 	}
+	// v1, stored without an owner, may be taken over by an agent with one.
+	if err := st.PutInvitation(ctx, Invitation{ID: "v1", Expires: now.Add(time.Hour), Created: now, Owner: []byte("agent-a")}); err != nil {
+		t.Errorf("owning a migrated invitation: %v", err)
+	}
 	if n, err := st.DeleteUnseen(ctx, now); err != nil || n != 1 {
 		t.Errorf("DeleteUnseen = %d, %v; want 1 (v1)", n, err)
 	}
 	if _, err := st.Invitation(ctx, "v1"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("v1 after DeleteUnseen: %v", err)
+	}
+}
+
+// TestSQLiteStoreOwner: a live invitation with an owner is registered
+// again only by the same owner; one without an owner, or an expired one,
+// by anyone.
+func TestSQLiteStoreOwner(t *testing.T) {
+	ctx := context.Background()
+	st, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "assist.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Unix(1_800_000_000, 0)
+	a, b := []byte("owner-a"), []byte("owner-b")
+	put := func(id string, at time.Time, owner []byte) error {
+		return st.PutInvitation(ctx, Invitation{ID: id, Expires: at.Add(time.Hour), Created: at, Seen: at, Owner: owner})
+	}
+	for _, tt := range []struct {
+		name  string
+		id    string
+		at    time.Time
+		owner []byte
+		owned bool
+	}{
+		{"first, with an owner", "x", now, a, false},
+		{"the same owner again", "x", now.Add(time.Minute), a, false},
+		{"another owner", "x", now.Add(2 * time.Minute), b, true},
+		{"no owner", "x", now.Add(2 * time.Minute), nil, true},
+		{"another owner once it expired", "x", now.Add(2 * time.Hour), b, false},
+		{"first, without an owner", "y", now, nil, false},
+		{"anyone takes an unowned one", "y", now.Add(time.Minute), b, false},
+		{"then it is owned", "y", now.Add(2 * time.Minute), a, true},
+	} {
+		err := put(tt.id, tt.at, tt.owner)
+		if got := errors.Is(err, ErrOwned); got != tt.owned || (err != nil && !got) {
+			t.Errorf("%s: PutInvitation = %v, want owned %v", tt.name, err, tt.owned)
+		}
+	}
+	inv, err := st.Invitation(ctx, "x")
+	if err != nil || string(inv.Owner) != "owner-b" || !inv.Expires.Equal(now.Add(3*time.Hour)) {
+		t.Errorf("x: %+v, %v; want owner-b's registration", inv, err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/assist-project/assist/invitation"
 	"github.com/assist-project/assist/novicepage"
 	"github.com/assist-project/assist/portmap"
+	"github.com/assist-project/assist/server"
 	"github.com/assist-project/assist/session"
 	"github.com/assist-project/assist/shadow"
 	"github.com/assist-project/assist/transport"
@@ -120,8 +121,12 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 	var viaServer chan *rtcExpert
 	if serverURL != "" {
 		viaServer = make(chan *rtcExpert)
+		owner, err := server.NewOwner()
+		if err != nil {
+			return err
+		}
 		rv := &noviceRendezvous{
-			url: serverURL, fingerprint: *srv.fingerprint, expires: inv.Expires,
+			url: serverURL, fingerprint: *srv.fingerprint, expires: inv.Expires, owner: owner,
 			password: invitation.NormalizePassword(password), listener: l,
 			experts: viaServer, log: slog.Default().With("component", "rendezvous"),
 		}

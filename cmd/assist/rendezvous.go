@@ -392,8 +392,12 @@ func (e *rtcExpert) Close() error {
 type noviceRendezvous struct {
 	url, fingerprint string
 	expires          time.Time
-	password         string
-	listener         *transport.Listener
+	// owner is this agent's secret for its ids (server.NewOwner): nobody
+	// else can register them while the agent is away, e.g. during a
+	// restart of the server.
+	owner    string
+	password string
+	listener *transport.Listener
 	// experts receives each expert authenticated through the server.
 	experts chan *rtcExpert
 	log     *slog.Logger
@@ -412,7 +416,7 @@ func (r *noviceRendezvous) register(ctx context.Context, id string) (*signalConn
 	}
 	rctx, cancel := context.WithTimeout(ctx, signalTimeout)
 	defer cancel()
-	if err := c.Register(rctx, id, r.expires); err != nil {
+	if err := c.Register(rctx, id, r.expires, r.owner); err != nil {
 		c.Close()
 		var se *server.SignalError
 		if errors.As(err, &se) && se.Code == server.CodeTooMany {
