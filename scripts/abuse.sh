@@ -81,9 +81,10 @@ if [ -z "$url" ] || [ -z "$fp" ]; then
 fi
 echo "abuse.sh: server $url (pid $server_pid), data in $tmp/data" >&2
 
-# The probe stops by itself; the timeout is only a backstop.
+# The probe stops by itself; the timeout is only a backstop
+# (ABUSE_MAX_SECONDS, default 600: raise it with a long -stored-wait).
 status=0
-(cd "$caller" && exec timeout --foreground --signal=INT --kill-after=10 600 "$tmp/abuse" -server "$url" -fingerprint "$fp" \
+(cd "$caller" && exec timeout --foreground --signal=INT --kill-after=10 "${ABUSE_MAX_SECONDS:-600}" "$tmp/abuse" -server "$url" -fingerprint "$fp" \
 	-server-pid "$server_pid" -data "$tmp/data" -assist "$tmp/assist" "$@") || status=$?
 if ! kill -0 "$server_pid" 2>/dev/null; then
 	echo "abuse.sh: the server died during the probes; its last log lines:" >&2
