@@ -111,7 +111,7 @@ type fakePath struct {
 	// ready, when not nil, holds the path back before its PAKE until
 	// closed (its connection set-up).
 	ready chan struct{}
-	// atTurn is closed when the path asks for the turn.
+	// atTurn is closed when the path got the turn (or was refused it).
 	atTurn chan struct{}
 	// outcome is its PAKE's; nil authenticates.
 	outcome error
@@ -137,8 +137,10 @@ func (f *fakePath) path() joinPath {
 		if f.setupErr != nil {
 			return nil, f.setupErr
 		}
-		close(f.atTurn)
 		done, err := beforeAuth(ctx)
+		// Only now: a path the test holds back until this one "holds the
+		// turn" must not be able to take it first.
+		close(f.atTurn)
 		if err != nil {
 			return nil, err
 		}
