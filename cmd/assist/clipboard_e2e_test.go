@@ -358,6 +358,7 @@ func TestClipboardBrowserViewer(t *testing.T) {
 	if got := bxEval[string](t, bctx, `document.querySelector('[data-testid="clipboard-received"]').value`); got != clipText {
 		t.Errorf("the received box shows %q", got)
 	}
+	saveShot(t, bctx, "browser-viewer-clipboard")
 
 	// Expert to novice: the paste box.
 	fromExpert := "vom Experten: " + clipText
