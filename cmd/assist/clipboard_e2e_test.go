@@ -38,33 +38,13 @@ func TestClipboardSession(t *testing.T) {
 	if _, err := exec.LookPath("xclip"); err != nil {
 		t.Skip("xclip is not installed (Debian package xclip)")
 	}
-	x := lab.StartXvfb(t, 320, 240)
-	d, err := openDisplay(x.Display)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	logs := new(lockedLines)
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	sh := shadow.New(d, shadow.Options{})
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	wg.Go(func() { sh.Run(ctx) })
+	x, logs, _, nov, exp := startClipSession(t, ctx)
+	defer exp.Leave("test over")
 
 	ui, out, pageURL := startTestUI(t, ctx, novicepage.Status{Code: "ABCD-EFGH", State: session.Waiting})
 	pg := dialNovicePage(t, pageURL)
-
-	nc, ec := net.Pipe()
-	nov, err := session.StartNovice(ctx, nc, expertName, session.NoviceConfig{
-		Screen: sh, Input: d, Clipboard: d, DesktopName: "test", Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	exp := session.StartExpert(ec, log)
-	defer exp.Leave("test over")
 	ui.status.Expert = expertName
 	quit := make(chan bool, 1)
 	go func() { quit <- ui.runSession(nov, expertName, nil) }()
@@ -259,33 +239,16 @@ func TestClipboardBrowserViewer(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(lab.ModuleRoot(t), "web", "node_modules", "@novnc", "novnc", "core", "rfb.js")); err != nil {
 		t.Skipf("noVNC is not installed (run `npm ci --prefix web`): %v", err)
 	}
-	x := lab.StartXvfb(t, 320, 240)
-	d, err := openDisplay(x.Display)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	logs := new(lockedLines)
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	x, logs, log, nov, exp := startClipSession(t, ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	sh := shadow.New(d, shadow.Options{})
-	wg.Go(func() { sh.Run(ctx) })
-
-	nc, ec := net.Pipe()
-	nov, err := session.StartNovice(ctx, nc, expertName, session.NoviceConfig{
-		Screen: sh, Input: d, Clipboard: d, DesktopName: "test", Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer func() {
 		nov.End("test over")
 		<-nov.Done()
 	}()
-	exp := session.StartExpert(ec, log)
 	defer exp.Leave("test over")
 
 	web, err := webview.New(exp, webview.Options{NovicesName: "Alice", Logger: log})
@@ -420,4 +383,33 @@ func xclipServe(t *testing.T, x *lab.X, text string) {
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
+}
+
+// startClipSession starts a real session on a new Xvfb desktop, whose
+// clipboard xclip reaches: the novice's end (sharing that desktop) and
+// the expert's, over a pipe, both logging to logs. The desktop and its
+// capture stop in t.Cleanup, after ctx is cancelled.
+func startClipSession(t *testing.T, ctx context.Context) (*lab.X, *lockedLines, *slog.Logger, *session.Novice, *session.Expert) {
+	t.Helper()
+	x := lab.StartXvfb(t, 320, 240)
+	d, err := openDisplay(x.Display)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	logs := new(lockedLines)
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	sh := shadow.New(d, shadow.Options{})
+	var wg sync.WaitGroup
+	runCtx, stop := context.WithCancel(ctx)
+	t.Cleanup(func() { stop(); wg.Wait() })
+	wg.Go(func() { sh.Run(runCtx) })
+
+	nc, ec := net.Pipe()
+	nov, err := session.StartNovice(ctx, nc, expertName, session.NoviceConfig{
+		Screen: sh, Input: d, Clipboard: d, DesktopName: "test", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x, logs, log, nov, session.StartExpert(ec, log)
 }
