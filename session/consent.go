@@ -288,12 +288,12 @@ func (c *Consent) ExpertAuthenticated(name string) error {
 
 // AllowView is the novice accepting to be seen: Asking -> Viewing.
 func (c *Consent) AllowView() error {
-	return c.step(ActAllowView, Asking, Viewing, "novice allowed viewing")
+	return c.step(ActAllowView, Asking, Viewing, "novice allowed viewing", false)
 }
 
 // DenyView is the novice declining: Asking -> Ended.
 func (c *Consent) DenyView() error {
-	return c.step(ActDenyView, Asking, Ended, "novice declined")
+	return c.deny(RightView, "novice declined", false)
 }
 
 // deny is a no to the question for right (RightView: Asking -> Ended;
@@ -304,17 +304,10 @@ func (c *Consent) deny(right Rights, reason string, auto bool) error {
 	if right == RightClipboard {
 		return c.answerClipboard(ActDenyClipboard, false, reason, auto)
 	}
-	a, from, to := ActDenyView, Asking, Ended
 	if right == RightControl {
-		a, from, to = ActDenyControl, ControlAsked, Viewing
+		return c.step(ActDenyControl, ControlAsked, Viewing, reason, auto)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.check(a, from); err != nil {
-		return err
-	}
-	c.move(a, to, reason, auto)
-	return nil
+	return c.step(ActDenyView, Asking, Ended, reason, auto)
 }
 
 // RequestControl is the expert asking for control: Viewing ->
@@ -335,12 +328,12 @@ func (c *Consent) RequestControl() error {
 
 // AllowControl is the novice granting control: ControlAsked -> Controlling.
 func (c *Consent) AllowControl() error {
-	return c.step(ActAllowControl, ControlAsked, Controlling, "novice allowed control")
+	return c.step(ActAllowControl, ControlAsked, Controlling, "novice allowed control", false)
 }
 
 // DenyControl is the novice refusing control: ControlAsked -> Viewing.
 func (c *Consent) DenyControl() error {
-	return c.step(ActDenyControl, ControlAsked, Viewing, "novice refused control")
+	return c.deny(RightControl, "novice refused control", false)
 }
 
 // TakeBackControl is the novice pressing Esc: Controlling -> Viewing.
@@ -419,7 +412,7 @@ func (c *Consent) AllowClipboard() error {
 
 // DenyClipboard is the novice answering no to RequestClipboard.
 func (c *Consent) DenyClipboard() error {
-	return c.answerClipboard(ActDenyClipboard, false, "novice refused to share the clipboard", false)
+	return c.deny(RightClipboard, "novice refused to share the clipboard", false)
 }
 
 func (c *Consent) answerClipboard(a Action, allow bool, reason string, auto bool) error {
@@ -464,13 +457,13 @@ func (c *Consent) End(reason string) error {
 	return nil
 }
 
-func (c *Consent) step(a Action, from, to State, reason string) error {
+func (c *Consent) step(a Action, from, to State, reason string, auto bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := c.check(a, from); err != nil {
 		return err
 	}
-	c.move(a, to, reason, false)
+	c.move(a, to, reason, auto)
 	return nil
 }
 
