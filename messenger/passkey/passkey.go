@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -79,7 +80,8 @@ type Config struct {
 	Origins []string
 	// Fingerprint is the SHA-256 of the server's TLS certificate, which
 	// the page needs for the messenger's login signature (the browser
-	// does not show pages the certificate).
+	// does not show pages the certificate). GET server sends it as
+	// "sha256:HEX".
 	Fingerprint [32]byte
 	Accounts    Accounts
 	Store       Store
@@ -164,7 +166,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fail(w, http.StatusMethodNotAllowed, "method", "use GET")
 			return
 		}
-		reply(w, map[string]string{"fingerprint": b64(s.cfg.Fingerprint[:]), "rpId": s.cfg.RPID})
+		reply(w, map[string]string{"fingerprint": "sha256:" + hex.EncodeToString(s.cfg.Fingerprint[:]), "rpId": s.cfg.RPID})
 		return
 	}
 	handlers := map[string]func(http.ResponseWriter, *http.Request, []byte){

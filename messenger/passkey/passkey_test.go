@@ -279,7 +279,7 @@ func TestCeremonyRules(t *testing.T) {
 		var out map[string]string
 		json.NewDecoder(res.Body).Decode(&out)
 		want := sha256.Sum256(ts.srv.Certificate().Raw)
-		if out["fingerprint"] != base64.RawURLEncoding.EncodeToString(want[:]) {
+		if out["fingerprint"] != fmt.Sprintf("sha256:%x", want) {
 			t.Errorf("fingerprint %q, want the certificate's", out["fingerprint"])
 		}
 	})

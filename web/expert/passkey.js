@@ -102,8 +102,8 @@ export async function signIn({ key, device, sign }) {
   return post('login/finish', { ceremony: begun.ceremony, credential: cred.toJSON(), sig });
 }
 
-// serverInfo returns {fingerprint, rpId}: the fingerprint (base64url of
-// the SHA-256 of the server's certificate) goes into the messenger login.
+// serverInfo returns {fingerprint, rpId}: the fingerprint ("sha256:HEX"
+// of the server's certificate) goes into the messenger login.
 export async function serverInfo() {
   let res;
   try {
@@ -113,6 +113,6 @@ export async function serverInfo() {
   }
   if (!res.ok) throw new PasskeyError('server', `The server answered ${res.status}.`);
   const data = await res.json();
-  if (typeof data.fingerprint !== 'string' || fromB64(data.fingerprint).length !== 32) throw new PasskeyError('server', 'The server sent a bad answer.');
+  if (typeof data.fingerprint !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(data.fingerprint)) throw new PasskeyError('server', 'The server sent a bad answer.');
   return data;
 }
