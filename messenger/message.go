@@ -1,0 +1,241 @@
+package messenger
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Message types, client to server (C) and server to client (S). Some
+// names go both ways: "contacts", "devices" and "pair-relay" are a request
+// and its answer, "state" is only C, "presence" only S.
+const (
+	TypeChallenge     = "challenge"      // S
+	TypeLogin         = "login"          // C
+	TypeWelcome       = "welcome"        // S
+	TypeContacts      = "contacts"       // C and S
+	TypeState         = "state"          // C
+	TypePresence      = "presence"       // S
+	TypeRemove        = "remove"         // C
+	TypeRemoved       = "removed"        // S
+	TypeBlock         = "block"          // C
+	TypeBlocked       = "blocked"        // S
+	TypeUnblock       = "unblock"        // C
+	TypeUnblocked     = "unblocked"      // S
+	TypeDevices       = "devices"        // C and S
+	TypeRemoveDevice  = "remove-device"  // C
+	TypeDeviceRemoved = "device-removed" // S
+	TypeDeviceAdded   = "device-added"   // S, to the old device of a device link
+	TypePairOpen      = "pair-open"      // C
+	TypePairOpened    = "pair-opened"    // S
+	TypePairJoin      = "pair-join"      // C
+	TypePairPeer      = "pair-peer"      // S
+	TypePairRelay     = "pair-relay"     // C and S
+	TypePairDone      = "pair-done"      // C
+	TypePairFailed    = "pair-failed"    // S
+	TypeContactAdded  = "contact-added"  // S
+	TypeAsk           = "ask"            // C
+	TypeAsked         = "asked"          // S
+	TypeRequest       = "request"        // S
+	TypeAnswer        = "answer"         // C
+	TypeAccepted      = "accepted"       // S
+	TypeDeclined      = "declined"       // S
+	TypeRequestClosed = "request-closed" // S
+	TypeCancel        = "cancel"         // C
+	TypeError         = "error"          // S
+)
+
+// States of a device ("state") and of a user ("presence").
+const (
+	StateOnline  = "online"
+	StateBusy    = "busy"
+	StateAway    = "away"
+	StateOffline = "offline" // a user with no device connected; never sent by a client
+)
+
+// Purposes of a pairing.
+const (
+	PurposeContact = "contact"
+	PurposeDevice  = "device"
+)
+
+// Kinds of a request, and the roles in an accepted one. In a "help"
+// request the asker is the novice; in an "offer" the asker is the expert.
+const (
+	KindHelp        = "help"
+	KindOffer       = "offer"
+	RoleNovice      = "novice"
+	RoleExpert      = "expert"
+	ReasonAnswered  = "answered"
+	ReasonCancelled = "cancelled"
+	ReasonExpired   = "expired"
+	ReasonDeclined  = "declined"
+)
+
+// Error codes.
+const (
+	CodeMalformed    = "malformed"    // not a valid message; the connection is closed
+	CodeUnauthorized = "unauthorized" // not logged in, or not yours
+	CodeNotFound     = "not-found"
+	CodeInvalid      = "invalid"
+	CodeTaken        = "taken"
+	CodeTooMany      = "too-many"
+	CodeInternal     = "internal"
+)
+
+// B64 is binary data on the wire: base64url without padding.
+type B64 []byte
+
+// MarshalText implements encoding.TextMarshaler.
+func (b B64) MarshalText() ([]byte, error) {
+	return base64.RawURLEncoding.AppendEncode(nil, b), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (b *B64) UnmarshalText(t []byte) error {
+	d, err := base64.RawURLEncoding.Strict().AppendDecode(nil, t)
+	if err != nil {
+		return fmt.Errorf("not base64url without padding: %w", err)
+	}
+	*b = d
+	return nil
+}
+
+// Cert certifies a device key added by a device link: Sig is
+// Ed25519(signer, CertMessage(user, key)) by Signer, a device of the same
+// account.
+type Cert struct {
+	Signer B64 `json:"signer"`
+	Sig    B64 `json:"sig"`
+}
+
+// Device is one device of an account: its id (for "remove-device"), its
+// Ed25519 public key, its name, and the cert of a linked device (nil for
+// the account's first device).
+type Device struct {
+	ID   string `json:"id"`
+	Key  B64    `json:"key"`
+	Name string `json:"name"`
+	Cert *Cert  `json:"cert,omitempty"`
+}
+
+// OwnDevice is a Device in the "devices" answer: whether it is the device
+// asking, and whether it is connected.
+type OwnDevice struct {
+	Device
+	Self   bool `json:"self"`
+	Online bool `json:"online"`
+}
+
+// Contact is one contact in the "contacts" answer, with the user's state
+// and devices.
+type Contact struct {
+	User    string   `json:"user"`
+	Display string   `json:"display"`
+	State   string   `json:"state"`
+	Devices []Device `json:"devices"`
+}
+
+// Peer is the other side of an accepted request: the user and the device
+// that asked or answered.
+type Peer struct {
+	User    string `json:"user"`
+	Display string `json:"display"`
+	Device  Device `json:"device"`
+}
+
+// Message is one messenger message in either direction; only the members
+// of its Type are set (see the package documentation for which).
+type Message struct {
+	Type string `json:"type"`
+	// Ref is the client's reference of a request, echoed in the server's
+	// answer or error.
+	Ref string `json:"ref,omitempty"`
+
+	Nonce B64 `json:"nonce,omitempty"` // challenge
+	Key   B64 `json:"key,omitempty"`   // login: own key; pair-done: the peer's key
+	Sig   B64 `json:"sig,omitempty"`   // login
+	// Cert, in a device link's pair-done from the old device: the
+	// signature of CertMessage(user, new key).
+	Cert B64 `json:"cert,omitempty"`
+	// Code: in login, the pair id of a device link; in error, the error
+	// code.
+	Code    string `json:"code,omitempty"`
+	User    string `json:"user,omitempty"`
+	Display string `json:"display,omitempty"`
+	// Name, in login: this device's name in the account's device list.
+	Name string `json:"name,omitempty"`
+	// Device is a device id (welcome, remove-device, device-removed,
+	// device-added).
+	Device  string `json:"device,omitempty"`
+	Created *bool  `json:"created,omitempty"` // welcome
+	State   string `json:"state,omitempty"`
+
+	Contacts []Contact   `json:"contacts,omitzero"`
+	Blocked  []string    `json:"blocked,omitzero"`
+	Devices  []OwnDevice `json:"devices,omitzero"`
+
+	Purpose string          `json:"purpose,omitempty"`
+	Pair    string          `json:"pair,omitempty"`
+	Expires time.Time       `json:"expires,omitzero"`
+	Data    json.RawMessage `json:"data,omitempty"`
+	Reason  string          `json:"reason,omitempty"`
+
+	To      string `json:"to,omitempty"`
+	From    string `json:"from,omitempty"`
+	Kind    string `json:"kind,omitempty"`
+	Request string `json:"request,omitempty"`
+	Accept  *bool  `json:"accept,omitempty"`
+	By      string `json:"by,omitempty"`
+	Session string `json:"session,omitempty"`
+	Role    string `json:"role,omitempty"`
+	Peer    *Peer  `json:"peer,omitempty"`
+
+	Message string `json:"message,omitempty"` // error
+}
+
+// Error is a server's "error" message as a Go error.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string {
+	if e.Message == "" {
+		return "messenger: server error " + e.Code
+	}
+	return "messenger: " + e.Message + " (" + e.Code + ")"
+}
+
+// IsCode reports whether err is (or wraps) a server error with this code.
+func IsCode(err error, code string) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == code
+}
+
+// LoginContext is what a login signs before the nonce and the server
+// fingerprint.
+const LoginContext = "assist/1 messenger login\x00"
+
+// LoginMessage is what a device signs to log in: LoginContext, the
+// challenge's nonce, and the 32 bytes of SHA-256 of the server's TLS leaf
+// certificate as the client saw it, so a login relayed through another
+// server fails.
+func LoginMessage(nonce []byte, serverFingerprint [32]byte) []byte {
+	m := make([]byte, 0, len(LoginContext)+len(nonce)+32)
+	m = append(m, LoginContext...)
+	m = append(m, nonce...)
+	return append(m, serverFingerprint[:]...)
+}
+
+// CertMessage is what an existing device signs to certify a new device
+// key of the account user.
+func CertMessage(user string, newKey []byte) []byte {
+	m := make([]byte, 0, 16+len(user)+1+len(newKey))
+	m = append(m, "assist/1 device\x00"...)
+	m = append(m, user...)
+	m = append(m, 0)
+	return append(m, newKey...)
+}
