@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -197,14 +198,17 @@ func CheckUser(u string) error {
 	return nil
 }
 
-// CheckDisplay checks a display name: 1 to 64 printable characters.
+// CheckDisplay checks a display name as the messenger server does
+// (messenger.ValidText): 1 to 64 printable characters (letters, marks,
+// numbers, punctuation, symbols, spaces), no bidirectional controls, no
+// space at either end.
 func CheckDisplay(d string) error {
 	n := utf8.RuneCountInString(d)
-	if n == 0 || n > 64 || !utf8.ValidString(d) {
-		return fmt.Errorf("display name: want 1 to 64 characters")
+	if n == 0 || n > 64 || !utf8.ValidString(d) || strings.TrimSpace(d) != d {
+		return fmt.Errorf("display name: want 1 to 64 characters, no space at either end")
 	}
 	for _, r := range d {
-		if !unicode.IsPrint(r) {
+		if r != ' ' && !unicode.IsGraphic(r) || unicode.Is(unicode.Bidi_Control, r) {
 			return fmt.Errorf("display name %q: has a control or invisible character", d)
 		}
 	}

@@ -334,7 +334,7 @@ func TestCheckNames(t *testing.T) {
 		ok      bool
 	}{
 		{"Ada Lovelace", true}, {"日本語", true}, {string(bytes.Repeat([]byte("é"), 64)), true},
-		{"", false}, {string(bytes.Repeat([]byte("é"), 65)), false}, {"a\nb", false}, {"a\u202eb", false}, {"\xff", false},
+		{"", false}, {" Ada", false}, {"Ada ", false}, {string(bytes.Repeat([]byte("é"), 65)), false}, {"a\nb", false}, {"a\u202eb", false}, {"\xff", false},
 	} {
 		if err := CheckDisplay(tc.display); (err == nil) != tc.ok {
 			t.Errorf("CheckDisplay(%q) = %v, want ok=%v", tc.display, err, tc.ok)
