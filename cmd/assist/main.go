@@ -139,3 +139,17 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		args = fs.Args()[1:]
 	}
 }
+
+// serverOptions are the --server flags of invite and join.
+type serverOptions struct {
+	url, fingerprint *string
+}
+
+// addServerFlags adds --server and --server-fingerprint, which default to
+// $ASSIST_SERVER and $ASSIST_SERVER_FINGERPRINT.
+func addServerFlags(fs *flag.FlagSet) serverOptions {
+	return serverOptions{
+		url:         fs.String("server", os.Getenv("ASSIST_SERVER"), "rendezvous server (https://HOST:PORT, as assist serve prints); default $ASSIST_SERVER"),
+		fingerprint: fs.String("server-fingerprint", os.Getenv("ASSIST_SERVER_FINGERPRINT"), "accept only the server certificate with this fingerprint (sha256:HEX, as assist serve prints); default $ASSIST_SERVER_FINGERPRINT, else the system's certificate authorities"),
+	}
+}
