@@ -10,13 +10,19 @@ import (
 	"github.com/assist-project/assist/pairing"
 )
 
+// ContactLister lists the account's contacts with their devices; a
+// *messenger.Client is one.
+type ContactLister interface {
+	Contacts(ctx context.Context) ([]messenger.Contact, []string, error)
+}
+
 // SessionPassword checks the peer device named in an "accepted" message
 // against the keys pinned for that contact (directly, or by certificates of
 // the contact's devices as the server lists them) and returns the password
 // of the session: pairing.SessionSecret of the two device keys and the
 // session id. Refused: a peer this device never paired with, or a device key
 // that does not chain to a pinned one.
-func (d *Device) SessionPassword(ctx context.Context, c *messenger.Client, accepted messenger.Message) (string, error) {
+func (d *Device) SessionPassword(ctx context.Context, c ContactLister, accepted messenger.Message) (string, error) {
 	if accepted.Peer == nil || accepted.Session == "" {
 		return "", errors.New("the server's acceptance names no peer or session")
 	}
