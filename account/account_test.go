@@ -157,4 +157,3 @@ func (d testDevice) pin(t *testing.T, user string, key ed25519.PublicKey) {
 		t.Fatal(err)
 	}
 }
-
