@@ -4,12 +4,16 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"syscall/js"
 	"time"
 
 	"github.com/assist-project/assist/messenger"
+	"github.com/assist-project/assist/pairing"
 )
 
 // callTimeout bounds one request to the messenger.
@@ -133,6 +137,7 @@ func jsMessenger(_ js.Value, args []js.Value) any {
 		}
 		m := &messengerClient{c: c}
 		obj := m.object(w)
+		m.addPairing(obj, key, w)
 		go func() {
 			for {
 				select {
@@ -245,3 +250,106 @@ func (m *messengerClient) release() {
 }
 
 
+
+// pairTimeout bounds a contact pairing: a code is valid 10 minutes.
+const pairTimeout = 10 * time.Minute
+
+// contactObject is a contact the pairing exchange confirmed, as the page
+// pins it: {user, display, key, fingerprint}.
+func contactObject(peer pairing.Info) js.Value {
+	return toJS(map[string]string{"user": peer.User, "display": peer.Display,
+		"key": base64.RawURLEncoding.EncodeToString(peer.Key), "fingerprint": messenger.KeyFingerprint(peer.Key)})
+}
+
+// addPairing adds contactInvite(onCode) and contactAdd(code): both resolve
+// with the contact the exchange confirmed, once the server has recorded
+// it; the page pins its key. As `assist contacts invite` / `add` do
+// (package account, which keeps its pins in files, not in a browser).
+func (m *messengerClient) addPairing(o js.Value, key ed25519.PrivateKey, w messenger.Welcome) {
+	me := pairing.Info{Key: key.Public().(ed25519.PublicKey), User: w.User, Display: w.Display}
+	run := func(ctx context.Context, p *messenger.Pair, role pairing.Role, code pairing.Code) (any, error) {
+		claimed, err := p.Peer(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("waiting for the other person: %w", err)
+		}
+		peer, err := pairing.Run(ctx, p, role, code.Secret, code.PairID, pairing.PurposeContact, me)
+		if err != nil {
+			return nil, err
+		}
+		// The exchange proves the key and the name the peer gave; the
+		// server records the contact under the name it knows.
+		if peer.User != claimed.User {
+			return nil, fmt.Errorf("the server says the other person is %q but they say %q: not added; try again", claimed.User, peer.User)
+		}
+		if peer.User == w.User {
+			return nil, errors.New("that code is from your own account")
+		}
+		r, err := p.Done(ctx, peer.Key, nil)
+		if err != nil {
+			return nil, fmt.Errorf("the server did not record the contact: %w", err)
+		}
+		if r.User != peer.User {
+			return nil, fmt.Errorf("the server recorded a contact %q, not %q", r.User, peer.User)
+		}
+		return contactObject(peer), nil
+	}
+	m.method(o, "contactInvite", func(args []js.Value) any {
+		var onCode js.Value
+		if len(args) > 0 {
+			onCode = args[0]
+		}
+		return promiseJS(func() (any, error) {
+			if onCode.Type() != js.TypeFunction {
+				return nil, errors.New("contactInvite needs an onCode function")
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), pairTimeout)
+			defer cancel()
+			p, err := m.c.PairOpen(ctx, messenger.PurposeContact)
+			if err != nil {
+				return nil, err
+			}
+			defer p.Close()
+			code, err := pairing.NewCode(p.ID)
+			if err != nil {
+				return nil, err
+			}
+			onCode.Invoke(code.String())
+			return run(ctx, p, pairing.Opener, code)
+		})
+	})
+	m.method(o, "contactAdd", func(args []js.Value) any {
+		text := argString(args, 0)
+		return promiseJS(func() (any, error) {
+			code, err := pairing.ParseCode(text)
+			if err != nil {
+				return nil, err
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), pairTimeout)
+			defer cancel()
+			p, err := m.c.PairJoin(ctx, code.PairID, messenger.PurposeContact)
+			if err != nil {
+				if messenger.IsCode(err, messenger.CodeNotFound) {
+					return nil, fmt.Errorf("no contact code %s is waiting: it expired (10 minutes), was used already, or was mistyped; ask for a new one", code)
+				}
+				return nil, err
+			}
+			defer p.Close()
+			return run(ctx, p, pairing.Joiner, code)
+		})
+	})
+	// sessionSecret({user, key, pinned, devices, session}) -> {password}
+	// or {error}: the password of a session with a contact's device, if
+	// its key is pinned here or chains by certificates to a pinned key.
+	m.method(o, "sessionSecret", func(args []js.Value) any {
+		if len(args) == 0 || args[0].Type() != js.TypeObject {
+			return map[string]any{"error": messengerError(errors.New("sessionSecret needs an options object"))}
+		}
+		pw, err := sessionSecret(key, jsonOf(args[0]))
+		return result("password", pw, err)
+	})
+}
+
+// jsonOf reads a JavaScript value through JSON.
+func jsonOf(v js.Value) []byte {
+	return []byte(js.Global().Get("JSON").Call("stringify", v).String())
+}

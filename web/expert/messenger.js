@@ -226,9 +226,12 @@ function onEvent(c, m) {
     case 'declined':
       if (outgoing && outgoing.request === m.request) endOutgoing('declined', `${outgoing.display} said no.`);
       break;
-    case 'contact-added':
     case 'removed':
     case 'blocked':
+      forget(m.user);
+      refreshContacts();
+      break;
+    case 'contact-added':
     case 'unblocked':
       refreshContacts();
       break;
@@ -340,6 +343,7 @@ async function removeContact(user) {
   if (!confirm(`Remove ${displayOf(e.c)} (${user}) from your contacts? You will no longer see each other or get each other's requests.`)) return;
   try {
     await client.remove(user);
+    await forget(user);
   } catch (err) {
     showError(err.code || 'failed', `Could not remove ${user}: ${err.message}.`);
   }
@@ -543,6 +547,62 @@ export function sessionChanged(inSession) {
   if (status.phase === 'online') renderContacts();
 }
 
+// ---- Adding contacts by code.
+
+async function pin(contact) {
+  const pins = (await store.get('pins')) || {};
+  const keys = Array.isArray(pins[contact.user]) ? pins[contact.user] : [];
+  if (!keys.includes(contact.key)) keys.push(contact.key);
+  pins[contact.user] = keys;
+  await store.put('pins', pins);
+}
+
+async function forget(user) {
+  const pins = (await store.get('pins')) || {};
+  if (!(user in pins)) return;
+  delete pins[user];
+  await store.put('pins', pins);
+}
+
+async function paired(promise) {
+  try {
+    const ct = await promise;
+    await pin(ct);
+    status.lastCode = '';
+    el('contact-code').hidden = true;
+    say('contact-progress', `Contact added: ${ct.display} (${ct.user}, key ${ct.fingerprint}).`);
+    refreshContacts();
+  } catch (e) {
+    el('contact-code').hidden = true;
+    say('contact-progress', `No contact added: ${e.message}`);
+  } finally {
+    el('show-contact-code').disabled = false;
+    el('contact-add').disabled = false;
+  }
+}
+
+function showContactCode() {
+  if (!client) return;
+  el('show-contact-code').disabled = true;
+  el('contact-add').disabled = true;
+  say('contact-progress', 'Getting a code…');
+  paired(client.contactInvite((code) => {
+    status.lastCode = code;
+    const p = el('contact-code');
+    p.textContent = groupCode(code);
+    p.hidden = false;
+    say('contact-progress', 'Read this code to the other person, or send it to them. They enter it under “Add a contact”. Waiting for them… (the code works for 10 minutes)');
+  }));
+}
+
+function addContact(code) {
+  if (!client) return;
+  el('show-contact-code').disabled = true;
+  el('contact-add').disabled = true;
+  say('contact-progress', 'Checking the code with the other person…');
+  paired(client.contactAdd(code));
+}
+
 // ---- Devices.
 
 async function refreshDevices() {
@@ -614,6 +674,12 @@ export async function startMessenger(h) {
   });
   el('sign-out').addEventListener('click', () => signOut());
   el('cancel-offer').addEventListener('click', () => cancelOffer());
+  el('show-contact-code').addEventListener('click', () => showContactCode());
+  el('contact-add-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    addContact(el('contact-code-input').value);
+    el('contact-code-input').value = '';
+  });
   try {
     const dev = await store.get('device');
     seed = dev && typeof dev.seed === 'string' ? dev.seed : '';
