@@ -623,6 +623,7 @@ async function refreshDevices() {
     const li = document.createElement('li');
     li.dataset.testid = 'device';
     li.dataset.device = d.id;
+    li.dataset.self = d.self ? 'true' : 'false';
     const name = document.createElement('span');
     name.className = 'name';
     name.textContent = d.name;
