@@ -65,6 +65,9 @@ func addAuthenticator(t *testing.T, ctx context.Context) webauthn.AuthenticatorI
 		Protocol: webauthn.AuthenticatorProtocolCtap2, Ctap2version: webauthn.Ctap2versionCtap21,
 		Transport: webauthn.AuthenticatorTransportInternal, HasResidentKey: true, HasUserVerification: true,
 		IsUserVerified: true, AutomaticPresenceSimulation: true,
+		// Chromium lists a credential's trust-group fields, and takes
+		// it back (AddCredential) only from an authenticator with them.
+		HasCmtgKey: true,
 	}})
 	if err != nil {
 		t.Fatalf("WebAuthn.addVirtualAuthenticator: %v", err)
@@ -220,7 +223,11 @@ func TestWebMessenger(t *testing.T) {
 		logConsole(t, ctx2)
 		bxRun(t, ctx2, chromedp.Navigate(site+"/"))
 		auth2 := addAuthenticator(t, ctx2)
-		if _, err := chromedp.Call(ctx2, webauthn.AddCredential, webauthn.AddCredentialParams{AuthenticatorID: auth2, Credential: creds.Credentials[0]}); err != nil {
+		passkey := *creds.Credentials[0]
+		if len(passkey.CmtgKeys) == 0 {
+			passkey.ActiveCmtgKeyIndex = nil
+		}
+		if _, err := chromedp.Call(ctx2, webauthn.AddCredential, webauthn.AddCredentialParams{AuthenticatorID: auth2, Credential: &passkey}); err != nil {
 			t.Fatal(err)
 		}
 		mxWait(t, ctx2, `window.assistMessenger?.phase === "signed-out"`)
