@@ -249,8 +249,6 @@ func (m *messengerClient) release() {
 	}
 }
 
-
-
 // pairTimeout bounds a contact pairing: a code is valid 10 minutes.
 const pairTimeout = 10 * time.Minute
 
