@@ -84,22 +84,25 @@ func group(code string) string {
 // mattering.
 func NormalizePassword(s string) string {
 	s = strings.TrimSpace(s)
-	if c, ok := canonicalGenerated(s); ok {
+	if c, ok := CanonicalCrockford(s, passwordSymbols); ok {
 		return c
 	}
 	return s
 }
 
-// canonicalGenerated returns the canonical spelling of s if s looks like a
-// generated password.
-func canonicalGenerated(s string) (string, bool) {
-	var out [passwordSymbols]byte
+// CanonicalCrockford returns the canonical spelling of s if s is exactly
+// symbols Crockford base32 symbols once spaces and dashes are ignored, in
+// either case, counting O as 0 and I or L as 1: those symbols in upper case,
+// without separators. Codes that people read aloud or copy by hand (the
+// generated passwords here, the messenger's pairing codes) go through it.
+func CanonicalCrockford(s string, symbols int) (string, bool) {
+	out := make([]byte, symbols)
 	n := 0
 	for _, r := range s {
 		if unicode.IsSpace(r) || isDash(r) {
 			continue
 		}
-		if n == passwordSymbols {
+		if n == symbols {
 			return "", false
 		}
 		switch r {
@@ -117,10 +120,10 @@ func canonicalGenerated(s string) (string, bool) {
 		out[n] = byte(r)
 		n++
 	}
-	if n != passwordSymbols {
+	if n != symbols {
 		return "", false
 	}
-	return string(out[:]), true
+	return string(out), true
 }
 
 // isDash reports whether r is a hyphen-like character: phones and word

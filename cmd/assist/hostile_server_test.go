@@ -21,6 +21,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/assist-project/assist/internal/lab"
+	"github.com/assist-project/assist/rendezvous"
 	"github.com/assist-project/assist/server"
 )
 
@@ -610,7 +611,7 @@ func TestHostileServer(t *testing.T) {
 		}
 		// The novice settles its side of the attempt after the expert
 		// gave up (at most its own handshake timeout later).
-		deadline := time.Now().Add(rtcTimeout + 5*time.Second)
+		deadline := time.Now().Add(rendezvous.RTCTimeout + 5*time.Second)
 		for {
 			n, left := wrongPasswordLogs(nov.LineProc)
 			if n == counted && (n == 0 || left == fmt.Sprint(5-n)) {

@@ -18,7 +18,7 @@ import (
 	"github.com/assist-project/assist/invitation"
 	"github.com/assist-project/assist/novicepage"
 	"github.com/assist-project/assist/portmap"
-	"github.com/assist-project/assist/server"
+	"github.com/assist-project/assist/rendezvous"
 	"github.com/assist-project/assist/session"
 	"github.com/assist-project/assist/shadow"
 	"github.com/assist-project/assist/transport"
@@ -118,22 +118,20 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 	defer wg.Wait()
 	// Before the Wait: the rendezvous goroutines run until ctx ends.
 	defer cancel(nil)
-	var viaServer chan *rtcExpert
+	var viaServer <-chan *rendezvous.Expert
 	if serverURL != "" {
-		viaServer = make(chan *rtcExpert)
-		owner, err := server.NewOwner()
+		rv, err := rendezvous.NewNovice(rendezvous.NoviceConfig{
+			URL: serverURL, Fingerprint: *srv.fingerprint, Expires: inv.Expires,
+			Password: invitation.NormalizePassword(password), Attempts: l,
+		})
 		if err != nil {
 			return err
 		}
-		rv := &noviceRendezvous{
-			url: serverURL, fingerprint: *srv.fingerprint, expires: inv.Expires, owner: owner,
-			password: invitation.NormalizePassword(password), listener: l,
-			experts: viaServer, log: slog.Default().With("component", "rendezvous"),
-		}
+		viaServer = rv.Experts()
 		// Two registrations: the short code's number, for experts who
 		// type the code, and the invitation's id, for experts who have
 		// the file (which holds no number).
-		lookup, codeConn, err := rv.registerCode(ctx, func() (string, error) {
+		codeReg, err := rv.RegisterCode(ctx, func() (string, error) {
 			n, err := invitation.NewLookup()
 			code.Lookup = n
 			return code.LookupID(), err
@@ -141,13 +139,13 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 		if err != nil {
 			return err
 		}
-		idConn, err := rv.register(ctx, inv.ID)
+		idReg, err := rv.Register(ctx, inv.ID)
 		if err != nil {
-			codeConn.close()
+			codeReg.Close()
 			return err
 		}
-		wg.Go(func() { rv.serve(ctx, lookup, codeConn) })
-		wg.Go(func() { rv.serve(ctx, inv.ID, idConn) })
+		wg.Go(func() { rv.Serve(ctx, codeReg) })
+		wg.Go(func() { rv.Serve(ctx, idReg) })
 	}
 	if *file != "" {
 		if err := invitation.WriteFile(*file, inv); err != nil {
@@ -244,7 +242,7 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 		}
 		var paths <-chan rtc.PathChange
 		path := "direct"
-		if rc, ok := conn.(*rtcExpert); ok {
+		if rc, ok := conn.(*rendezvous.Expert); ok {
 			path = rc.Path()
 			paths = rc.PathChanges()
 			fmt.Fprintf(out, "%s connected from %s through the rendezvous server (path %s)\n", conn.PeerName(), conn.RemoteAddr(), path)
@@ -261,8 +259,8 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 			denyNote = "; " + closedNote
 		}
 		via := ""
-		if rc, ok := conn.(*rtcExpert); ok {
-			via = session.ViaServer(rc.from)
+		if rc, ok := conn.(*rendezvous.Expert); ok {
+			via = session.ViaServer(rc.From())
 		} else if ap, err := netip.ParseAddrPort(conn.RemoteAddr().String()); err == nil {
 			via = session.ViaDirect(ap.Addr())
 		}
@@ -322,7 +320,7 @@ var (
 )
 
 // expertConn is an authenticated expert's connection, direct
-// (*transport.Conn) or through the rendezvous server (*rtcExpert).
+// (*transport.Conn) or through the rendezvous server (*rendezvous.Expert).
 type expertConn interface {
 	net.Conn
 	PeerName() string
@@ -331,7 +329,7 @@ type expertConn interface {
 // acceptOrQuit waits for an authenticated expert, on the direct port or
 // through the rendezvous server (viaServer; nil without a server), or for
 // the novice to press q or withdraw the invitation on the page.
-func acceptOrQuit(ctx context.Context, l *transport.Listener, viaServer <-chan *rtcExpert, ui *noviceUI) (expertConn, error) {
+func acceptOrQuit(ctx context.Context, l *transport.Listener, viaServer <-chan *rendezvous.Expert, ui *noviceUI) (expertConn, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	type result struct {

@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -17,8 +15,8 @@ import (
 	"time"
 
 	"github.com/assist-project/assist/invitation"
+	"github.com/assist-project/assist/rendezvous"
 	"github.com/assist-project/assist/session"
-	"github.com/assist-project/assist/transport"
 	"github.com/assist-project/assist/webview"
 	"golang.org/x/term"
 )
@@ -45,7 +43,7 @@ func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	start := time.Now()
 	var (
-		paths  []joinPath
+		paths  []rendezvous.Path
 		novice string // the novice's name, for the expert's eyes
 	)
 	target, err := parseJoinTarget(positional[0])
@@ -64,8 +62,10 @@ func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		code := target.code
 		novice = "the novice"
-		paths = append(paths, serverPath(serverURL, *srv.fingerprint, code.LookupID(), code.LookupID(),
-			invitation.NormalizePassword(code.Password()), *name))
+		paths = append(paths, rendezvous.ServerPath(rendezvous.JoinConfig{
+			URL: serverURL, Fingerprint: *srv.fingerprint, LookupID: code.LookupID(), InvitationID: code.LookupID(),
+			Password: invitation.NormalizePassword(code.Password()), Name: *name,
+		}))
 	} else {
 		inv := target.inv
 		if err := inv.Validate(time.Now()); err != nil {
@@ -80,29 +80,32 @@ func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 		if serverURL == "" {
 			serverURL = inv.Server
 		}
-		// The direct addresses and the server race (race.go); their
+		// The direct addresses and the server race (rendezvous.Race); their
 		// password attempts take turns, so a mistyped password costs one
 		// attempt, not two.
 		if len(inv.Addrs) > 0 {
-			paths = append(paths, directPath(inv.Addrs, inv.ID, password, *name))
+			paths = append(paths, rendezvous.DirectPath(inv.Addrs, inv.ID, password, *name))
 		}
 		if serverURL != "" {
-			paths = append(paths, serverPath(serverURL, *srv.fingerprint, inv.ID, inv.ID, password, *name))
+			paths = append(paths, rendezvous.ServerPath(rendezvous.JoinConfig{
+				URL: serverURL, Fingerprint: *srv.fingerprint, LookupID: inv.ID, InvitationID: inv.ID,
+				Password: password, Name: *name,
+			}))
 		}
 	}
-	j, err := racePaths(ctx, slog.Default(), paths)
+	j, err := rendezvous.Race(ctx, slog.Default(), paths)
 	if err != nil {
-		if msg, ok := noviceRefusal(err); ok {
+		if msg, ok := rendezvous.NoviceRefusal(err); ok {
 			return errors.New(msg)
 		}
 		return err
 	}
-	conn, path, pathChanges := j.conn, j.path, j.paths
+	conn, path, pathChanges := j.Conn, j.Path, j.Paths
 	endPairing := func() {}
-	if j.end != nil {
-		endPairing = j.end
+	if j.End != nil {
+		endPairing = j.End
 	}
-	fmt.Fprintf(stdout, "connected to %s via %s\n", novice, j.via)
+	fmt.Fprintf(stdout, "connected to %s via %s\n", novice, j.Via)
 	defer endPairing()
 	slog.Info("authenticated", "novice", novice, "path", path, "after", time.Since(start).Round(time.Millisecond))
 	fmt.Fprintf(stdout, "path: %s\n", path)
@@ -204,46 +207,6 @@ func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 }
 
-// directBudget bounds the direct path: TCP and TLS on each address (at most
-// transport.DefaultPerAddressTimeout each, all at once) and the PAKE.
-const directBudget = 30 * time.Second
-
-// directPath is the way to the novice through the invitation's addresses.
-func directPath(addrs []string, invitationID, password, name string) joinPath {
-	return joinPath{
-		name: "direct",
-		what: "the invitation's addresses",
-		dial: func(ctx context.Context, beforeAuth authHook) (*joined, error) {
-			ctx, cancel := context.WithTimeout(ctx, directBudget)
-			defer cancel()
-			tc, err := transport.Dial(ctx, addrs, transport.DialConfig{
-				InvitationID: invitationID, Password: password, Name: name, Logger: slog.Default(),
-				BeforeAuth: beforeAuth,
-			})
-			if err != nil {
-				return nil, err
-			}
-			return &joined{conn: tc, via: tc.Path(), path: "direct"}, nil
-		},
-	}
-}
-
-// serverPath is the way to the novice through the rendezvous server.
-func serverPath(serverURL, fingerprint, lookupID, invitationID, password, name string) joinPath {
-	return joinPath{
-		name: "server",
-		what: "the rendezvous server",
-		dial: func(ctx context.Context, beforeAuth authHook) (*joined, error) {
-			rc, end, err := joinViaServer(ctx, serverURL, fingerprint, lookupID, invitationID, password, name, beforeAuth)
-			if err != nil {
-				return nil, err
-			}
-			return &joined{conn: rc, via: "the rendezvous server (" + rc.Path() + ")", path: rc.Path(),
-				end: end, paths: rc.PathChanges()}, nil
-		},
-	}
-}
-
 // serveLocalViewers bridges every local VNC viewer to its own RFB stream
 // to the novice's desktop.
 func serveLocalViewers(ctx context.Context, ln net.Listener, exp *session.Expert) {
@@ -339,52 +302,4 @@ func pageState(s session.State) string {
 	default:
 		return s.String()
 	}
-}
-
-// turnPin turns the pinned fingerprint of the rendezvous server
-// ("sha256:HEX", --server-fingerprint) into the certificate hash its TURN
-// server over TLS may present (rtc.Config.TURNPin): the embedded TURN
-// server shares the HTTPS certificate, self-signed unless the operator
-// gave one. Without a valid pin TURN over TLS relies on the system's
-// certificate authorities (a malformed one has already failed the
-// connection to the server itself).
-func turnPin(fingerprint string) []byte {
-	hexSum, ok := strings.CutPrefix(strings.ToLower(strings.TrimSpace(fingerprint)), "sha256:")
-	if !ok {
-		return nil
-	}
-	sum, err := hex.DecodeString(hexSum)
-	if err != nil || len(sum) != sha256.Size {
-		return nil
-	}
-	return sum
-}
-
-// noviceRefusal is, for a join the novice's agent turned away because the
-// novice said no (transport.ErrDenied: wait; transport.ErrClosed: over),
-// the agent's own words for the expert, by either path. Only texts that
-// are the agent's refusals pass; anything else gets our generic words.
-func noviceRefusal(err error) (string, bool) {
-	var kind error
-	switch {
-	case errors.Is(err, transport.ErrClosed):
-		kind = transport.ErrClosed
-	case errors.Is(err, transport.ErrDenied):
-		kind = transport.ErrDenied
-	default:
-		return "", false
-	}
-	var msg string
-	var he *transport.HandshakeError
-	var pe *peerEndedError
-	switch {
-	case errors.As(err, &he):
-		msg = he.PeerMessage
-	case errors.As(err, &pe):
-		msg = pe.reason
-	}
-	if !strings.HasPrefix(msg, transport.DeniedPrefix) && !strings.HasPrefix(msg, closedPrefix) {
-		msg = kind.Error()
-	}
-	return printable(msg), true
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/assist-project/assist/internal/lab"
 )
 
-// The race of `assist join FILE` (race.go), end to end: the real `assist
+// The race of `assist join FILE` (rendezvous.Race), end to end: the real `assist
 // serve`, `assist invite --server` (whose file names its direct address and
 // the server) and `assist join FILE` on loopback, where both paths work
 // unless a test breaks or holds one.

@@ -34,6 +34,12 @@ var commands = []command{
 	{"join", "join a novice's desktop with an invitation", runJoin},
 	{"vnc", "serve this desktop over RFB on a loopback port, for local VNC viewers and tunnels", runVNC},
 	{"serve", "run the rendezvous server: signalling, STUN/TURN relay, web app", runServe},
+	{"login", "log this device in to a server (creates the account, or adds this device with --code)", runLogin},
+	{"contacts", "list contacts and their presence; invite, add, remove, block, unblock", runContacts},
+	{"devices", "list, add or remove this account's devices", runDevices},
+	{"ask", "ask a contact for help; on accept they see this desktop as with assist invite", runAsk},
+	{"offer", "offer help to a contact; on accept you join them as with assist join", runOffer},
+	{"requests", "show requests from contacts and accept or decline them", runRequests},
 }
 
 func main() {
@@ -131,5 +137,19 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		positional = append(positional, fs.Arg(0))
 		args = fs.Args()[1:]
+	}
+}
+
+// serverOptions are the --server flags of invite and join.
+type serverOptions struct {
+	url, fingerprint *string
+}
+
+// addServerFlags adds --server and --server-fingerprint, which default to
+// $ASSIST_SERVER and $ASSIST_SERVER_FINGERPRINT.
+func addServerFlags(fs *flag.FlagSet) serverOptions {
+	return serverOptions{
+		url:         fs.String("server", os.Getenv("ASSIST_SERVER"), "rendezvous server (https://HOST:PORT, as assist serve prints); default $ASSIST_SERVER"),
+		fingerprint: fs.String("server-fingerprint", os.Getenv("ASSIST_SERVER_FINGERPRINT"), "accept only the server certificate with this fingerprint (sha256:HEX, as assist serve prints); default $ASSIST_SERVER_FINGERPRINT, else the system's certificate authorities"),
 	}
 }

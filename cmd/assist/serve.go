@@ -19,7 +19,6 @@ import (
 
 	"github.com/assist-project/assist/server"
 	"github.com/assist-project/assist/server/relay"
-	"github.com/assist-project/assist/web"
 )
 
 // runServe runs the rendezvous server until ctx ends (SIGINT, SIGTERM),
@@ -115,22 +114,30 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 			ice = relayICEURLs(host, udp, tcp, tlsAddr)
 		}
 	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("--listen %s: %w", *listen, err)
+	}
+	defer ln.Close()
+	// The messenger, passkeys and the web app (serve_web.go); passkeys
+	// are bound to the address browsers use, so after Listen.
+	app, closeApp, err := messengerApp(ctx, *dataDir, cert, ln, *publicURL)
+	if err != nil {
+		return err
+	}
+	defer closeApp()
 	srv, err := server.New(server.Config{Store: store, ICEServers: ice, TURNSecret: secret, Logger: slog.Default(),
 		MaxConnsPerAddress:   *maxConnsPerAddr,
 		MaxRelaysPerAddress:  *maxRelaysPerAddr,
 		MaxNovicesPerAddress: *maxInvitesPerAddr,
 		MetricsPublic:        *metricsPublic,
 		// The expert's web app: https://SERVER/#CODE joins from a browser.
-		App: web.ExpertApp()})
+		App: app})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
 
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return fmt.Errorf("--listen %s: %w", *listen, err)
-	}
 	hs := &http.Server{
 		Handler:           srv,
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},

@@ -1,4 +1,4 @@
-package main
+package rendezvous
 
 import (
 	"context"
@@ -45,7 +45,7 @@ func TestAuthTurn(t *testing.T) {
 		// outcome is the first holder's PAKE outcome.
 		outcome error
 		// handsOn: the waiting path gets the turn afterwards; otherwise
-		// errOtherPath.
+		// ErrOtherPath.
 		handsOn bool
 	}{
 		{"authenticated", nil, false},
@@ -73,11 +73,11 @@ func TestAuthTurn(t *testing.T) {
 			switch {
 			case tc.handsOn && err != nil:
 				t.Errorf("the waiting path got %v, want the turn", err)
-			case !tc.handsOn && !errors.Is(err, errOtherPath):
-				t.Errorf("the waiting path got %v, want errOtherPath", err)
+			case !tc.handsOn && !errors.Is(err, ErrOtherPath):
+				t.Errorf("the waiting path got %v, want ErrOtherPath", err)
 			}
-			if _, err := turn.take(context.Background()); !tc.handsOn && !errors.Is(err, errOtherPath) {
-				t.Errorf("a later take got %v, want errOtherPath", err)
+			if _, err := turn.take(context.Background()); !tc.handsOn && !errors.Is(err, ErrOtherPath) {
+				t.Errorf("a later take got %v, want ErrOtherPath", err)
 			}
 		})
 	}
@@ -125,8 +125,8 @@ func newFakePath(name string, outcome error) *fakePath {
 	return &fakePath{name: name, outcome: outcome, atTurn: make(chan struct{})}
 }
 
-func (f *fakePath) path() joinPath {
-	return joinPath{name: f.name, what: "the " + f.name + " path", dial: func(ctx context.Context, beforeAuth authHook) (*joined, error) {
+func (f *fakePath) path() Path {
+	return Path{Name: f.name, What: "the " + f.name + " path", Dial: func(ctx context.Context, beforeAuth AuthHook) (*Joined, error) {
 		if f.ready != nil {
 			select {
 			case <-f.ready:
@@ -151,7 +151,7 @@ func (f *fakePath) path() joinPath {
 		}
 		c1, c2 := net.Pipe()
 		c2.Close()
-		return &joined{conn: c1, via: f.name, path: f.name, end: func() { f.closed.Store(true) }}, nil
+		return &Joined{Conn: c1, Via: f.name, Path: f.name, End: func() { f.closed.Store(true) }}, nil
 	}}
 }
 
@@ -162,13 +162,13 @@ func TestRacePaths(t *testing.T) {
 	t.Run("the first to authenticate wins, the other is stopped", func(t *testing.T) {
 		fast, slow := newFakePath("server", nil), newFakePath("direct", nil)
 		slow.ready = make(chan struct{}) // never ready: set-up hangs
-		j, err := racePaths(context.Background(), log, []joinPath{slow.path(), fast.path()})
+		j, err := Race(context.Background(), log, []Path{slow.path(), fast.path()})
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer j.close()
-		if j.path != "server" || slow.pakes.Load() != 0 {
-			t.Errorf("won by %q with %d PAKEs on the slow path", j.path, slow.pakes.Load())
+		defer j.Close()
+		if j.Path != "server" || slow.pakes.Load() != 0 {
+			t.Errorf("won by %q with %d PAKEs on the slow path", j.Path, slow.pakes.Load())
 		}
 	})
 
@@ -179,11 +179,11 @@ func TestRacePaths(t *testing.T) {
 		first.ready = make(chan struct{})
 		go func() { <-first.atTurn; close(second.ready) }()
 		close(first.ready)
-		j, err := racePaths(context.Background(), log, []joinPath{first.path(), second.path()})
+		j, err := Race(context.Background(), log, []Path{first.path(), second.path()})
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer j.close()
+		defer j.Close()
 		if got := first.pakes.Load() + second.pakes.Load(); got != 1 {
 			t.Errorf("%d PAKEs ran, want 1", got)
 		}
@@ -194,7 +194,7 @@ func TestRacePaths(t *testing.T) {
 			first, second := newFakePath("direct", wrong), newFakePath("server", nil)
 			second.ready = make(chan struct{})
 			go func() { <-first.atTurn; close(second.ready) }()
-			_, err := racePaths(context.Background(), log, []joinPath{first.path(), second.path()})
+			_, err := Race(context.Background(), log, []Path{first.path(), second.path()})
 			if err != wrong {
 				t.Errorf("race: %v, want %v", err, wrong)
 			}
@@ -208,13 +208,13 @@ func TestRacePaths(t *testing.T) {
 		first, second := newFakePath("direct", directVanish), newFakePath("server", nil)
 		second.ready = make(chan struct{})
 		go func() { <-first.atTurn; close(second.ready) }()
-		j, err := racePaths(context.Background(), log, []joinPath{first.path(), second.path()})
+		j, err := Race(context.Background(), log, []Path{first.path(), second.path()})
 		if err != nil {
 			t.Fatal(err)
 		}
-		j.close()
-		if j.path != "server" || !second.closed.Load() {
-			t.Errorf("won by %q (closed: %v), want the server path", j.path, second.closed.Load())
+		j.Close()
+		if j.Path != "server" || !second.closed.Load() {
+			t.Errorf("won by %q (closed: %v), want the server path", j.Path, second.closed.Load())
 		}
 	})
 
@@ -223,7 +223,7 @@ func TestRacePaths(t *testing.T) {
 		a.ready, b.ready = make(chan struct{}), make(chan struct{})
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		if _, err := racePaths(ctx, log, []joinPath{a.path(), b.path()}); !errors.Is(err, context.Canceled) {
+		if _, err := Race(ctx, log, []Path{a.path(), b.path()}); !errors.Is(err, context.Canceled) {
 			t.Errorf("race: %v, want context.Canceled", err)
 		}
 	})
@@ -250,7 +250,7 @@ func TestRaceErrors(t *testing.T) {
 			want: []string{"no way to the novice worked", "the direct path: ", "the server path: rendezvous server: connection refused"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var paths []joinPath
+			var paths []Path
 			for _, p := range []struct {
 				name string
 				err  error
@@ -261,7 +261,7 @@ func TestRaceErrors(t *testing.T) {
 					paths = append(paths, f.path())
 				}
 			}
-			_, err := racePaths(context.Background(), log, paths)
+			_, err := Race(context.Background(), log, paths)
 			if !errors.Is(err, tc.wantIs) {
 				t.Errorf("race: %v, want one that is %v", err, tc.wantIs)
 			}
@@ -275,7 +275,7 @@ func TestRaceErrors(t *testing.T) {
 			}
 		})
 	}
-	if _, err := racePaths(context.Background(), log, nil); err == nil {
+	if _, err := Race(context.Background(), log, nil); err == nil {
 		t.Error("a race of no paths succeeded")
 	}
 }

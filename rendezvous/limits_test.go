@@ -1,4 +1,4 @@
-package main
+package rendezvous
 
 import (
 	"context"
@@ -76,7 +76,7 @@ func rawDialFrom(t *testing.T, url, fp, src string) *websocket.Conn {
 func TestRendezvousLimitsAdvice(t *testing.T) {
 	url, fp := inProcessServer(t, func(c *server.Config) { c.RegisterBurst = 1; c.ExpertDeadline = time.Hour })
 	ctx := context.Background()
-	r := &noviceRendezvous{url: url, fingerprint: fp, expires: time.Now().Add(time.Hour), log: slog.New(slog.DiscardHandler)}
+	r := &Novice{url: url, fingerprint: fp, expires: time.Now().Add(time.Hour), log: slog.New(slog.DiscardHandler)}
 	sc, err := r.register(ctx, "1234")
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package main
+package rendezvous
 
 import (
 	"context"
@@ -21,16 +21,17 @@ import (
 // the data channel) runs concurrently, the password attempts one at a time.
 // A wrong password therefore costs one attempt, not one per path.
 
-// authHook is transport.DialConfig.BeforeAuth and rtc.Config.BeforeAuth.
-type authHook = func(ctx context.Context) (done func(err error), err error)
+// AuthHook is transport.DialConfig.BeforeAuth and rtc.Config.BeforeAuth:
+// a path calls it just before its PAKE, and calls done with the outcome.
+type AuthHook = func(ctx context.Context) (done func(err error), err error)
 
-// errOtherPath is what a path waiting for the turn gets once another
+// ErrOtherPath is what a path waiting for the turn gets once another
 // path's attempt settled the join.
-var errOtherPath = errors.New("another path settled the password attempt first")
+var ErrOtherPath = errors.New("another path settled the password attempt first")
 
 // authTurn lets the paths of one join run their password attempts one at
 // a time. A path takes the turn just before its PAKE (take is an
-// authHook) and reports the outcome with done. An authenticated path, or a
+// AuthHook) and reports the outcome with done. An authenticated path, or a
 // password the novice refused, settles the join: every other path, waiting
 // or still connecting, is then refused the turn. Any other failure (the
 // network, a peer that is not this invitation's novice) hands the turn on.
@@ -47,18 +48,18 @@ func newAuthTurn() *authTurn {
 	return &authTurn{slot: make(chan struct{}, 1), over: make(chan struct{})}
 }
 
-// take waits for the turn. It fails with errOtherPath once the join is
+// take waits for the turn. It fails with ErrOtherPath once the join is
 // settled, or with ctx's error. On success the caller runs its PAKE and
 // calls done once with the outcome (nil: authenticated); later calls of
 // done do nothing.
 func (t *authTurn) take(ctx context.Context) (done func(err error), err error) {
 	if t.settled() {
-		return nil, errOtherPath
+		return nil, ErrOtherPath
 	}
 	select {
 	case t.slot <- struct{}{}:
 	case <-t.over:
-		return nil, errOtherPath
+		return nil, ErrOtherPath
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -66,7 +67,7 @@ func (t *authTurn) take(ctx context.Context) (done func(err error), err error) {
 	// the slot, and select picks among ready cases at random.
 	if t.settled() {
 		<-t.slot
-		return nil, errOtherPath
+		return nil, ErrOtherPath
 	}
 	var once sync.Once
 	return func(err error) {
@@ -102,41 +103,42 @@ func settles(err error) bool {
 	return false
 }
 
-// joinPath is one way to the novice.
-type joinPath struct {
-	// name is the path's name in log lines: "direct" or "server".
-	name string
-	// what names the path in errors: "the invitation's addresses".
-	what string
-	// dial sets up and authenticates the connection; it must call
+// Path is one way to the novice.
+type Path struct {
+	// Name is the path's name in log lines: "direct" or "server".
+	Name string
+	// What names the path in errors: "the invitation's addresses".
+	What string
+	// Dial sets up and authenticates the connection; it must call
 	// beforeAuth before its PAKE (as transport.DialConfig.BeforeAuth or
 	// rtc.Config.BeforeAuth), and return when ctx ends.
-	dial func(ctx context.Context, beforeAuth authHook) (*joined, error)
+	Dial func(ctx context.Context, beforeAuth AuthHook) (*Joined, error)
 }
 
-// joined is an authenticated connection to the novice.
-type joined struct {
-	conn net.Conn
-	// via ends the "connected to NAME via ..." line.
-	via string
-	// path is the "path:" line's: direct, punched, relay-udp...
-	path string
-	// end ends the pairing at the rendezvous server (nil for a direct
+// Joined is an authenticated connection to the novice.
+type Joined struct {
+	Conn net.Conn
+	// Via ends the "connected to NAME via ..." line.
+	Via string
+	// Path is the "path:" line's: direct, punched, relay-udp...
+	Path string
+	// End ends the pairing at the rendezvous server (nil for a direct
 	// connection); call it when the session is over.
-	end func()
-	// paths delivers the path after each ICE restart or change of
+	End func()
+	// Paths delivers the path after each ICE restart or change of
 	// pair (nil for a direct connection).
-	paths <-chan rtc.PathChange
+	Paths <-chan rtc.PathChange
 }
 
-func (j *joined) close() {
-	j.conn.Close()
-	if j.end != nil {
-		j.end()
+// Close closes the connection and ends the pairing, if any.
+func (j *Joined) Close() {
+	j.Conn.Close()
+	if j.End != nil {
+		j.End()
 	}
 }
 
-// racePaths runs every path at once and returns the first to
+// Race runs every path at once and returns the first to
 // authenticate, after stopping the others and waiting for them. A refused
 // password, from whichever path, ends the race with that error; when every
 // path fails otherwise, the error says how each failed.
@@ -145,7 +147,7 @@ func (j *joined) close() {
 // ready for its PAKE after 2-6 ms and the server path after 20-30 ms; in the
 // network lab, a direct path through a mapped port after 50-60 ms and the
 // server path after 200 ms or more. A LAN only widens that gap.
-func racePaths(ctx context.Context, log *slog.Logger, paths []joinPath) (*joined, error) {
+func Race(ctx context.Context, log *slog.Logger, paths []Path) (*Joined, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("the invitation names neither an address nor a rendezvous server: ask for a new invitation")
 	}
@@ -154,7 +156,7 @@ func racePaths(ctx context.Context, log *slog.Logger, paths []joinPath) (*joined
 	defer cancel()
 	type outcome struct {
 		i   int
-		j   *joined
+		j   *Joined
 		err error
 	}
 	// Buffered for every path, so no path's goroutine outlives the race
@@ -163,26 +165,26 @@ func racePaths(ctx context.Context, log *slog.Logger, paths []joinPath) (*joined
 	start := time.Now()
 	for i, p := range paths {
 		go func() {
-			log.Debug("join: trying a path", "path", p.name)
+			log.Debug("join: trying a path", "path", p.Name)
 			hook := func(ctx context.Context) (func(error), error) {
 				// For the audit of a race, and to measure which path is
 				// ready first.
-				log.Info("join: path ready to authenticate", "path", p.name, "after", time.Since(start).Round(time.Millisecond))
+				log.Info("join: path ready to authenticate", "path", p.Name, "after", time.Since(start).Round(time.Millisecond))
 				return turn.take(ctx)
 			}
-			j, err := p.dial(rctx, hook)
+			j, err := p.Dial(rctx, hook)
 			out <- outcome{i: i, j: j, err: err}
 		}()
 	}
 
 	var (
-		won     *joined
+		won     *Joined
 		refused error
 		errs    = make([]error, len(paths))
 	)
 	for range paths {
 		o := <-out
-		name := paths[o.i].name
+		name := paths[o.i].Name
 		switch {
 		case o.err == nil && won == nil && refused == nil:
 			won = o.j
@@ -191,10 +193,10 @@ func racePaths(ctx context.Context, log *slog.Logger, paths []joinPath) (*joined
 		case o.err == nil:
 			// Cannot happen, as the turn lets one path authenticate;
 			// never keep two connections, though.
-			o.j.close()
+			o.j.Close()
 		default:
 			errs[o.i] = o.err
-			if won != nil || refused != nil || errors.Is(o.err, errOtherPath) {
+			if won != nil || refused != nil || errors.Is(o.err, ErrOtherPath) {
 				// Stopped by the race, whatever it says.
 				log.Info("join: path stopped", "path", name, "err", o.err)
 				continue
@@ -220,13 +222,13 @@ func racePaths(ctx context.Context, log *slog.Logger, paths []joinPath) (*joined
 // raceError sums up the failures of every path. A direct path that found
 // no address answering says nothing the other paths' failures do not, so
 // it is left out when there are others.
-func raceError(paths []joinPath, errs []error) error {
+func raceError(paths []Path, errs []error) error {
 	var kept []pathError
 	for i, err := range errs {
 		if errors.Is(err, transport.ErrUnreachable) && len(errs) > 1 {
 			continue
 		}
-		kept = append(kept, pathError{what: paths[i].what, err: err})
+		kept = append(kept, pathError{what: paths[i].What, err: err})
 	}
 	switch len(kept) {
 	case 0:

@@ -1,4 +1,4 @@
-package main
+package rendezvous
 
 import (
 	"bytes"
@@ -163,7 +163,7 @@ func (l *link) next(ctx context.Context) (server.Message, error) {
 
 // resume hands the pairing to the running session whose expert sent this
 // proof (novice's side), or refuses it.
-func (r *noviceRendezvous) resume(log *slog.Logger, sc *signalConn, session string, l *link, proof []byte) {
+func (r *Novice) resume(log *slog.Logger, sc *signalConn, session string, l *link, proof []byte) {
 	r.mu.Lock()
 	e := r.active
 	r.mu.Unlock()

@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/assist-project/assist/account"
+	"github.com/assist-project/assist/identity"
+	"github.com/assist-project/assist/messenger"
+	"github.com/assist-project/assist/pairing"
+)
+
+// dialTimeout bounds connecting and logging in to the messenger.
+const dialTimeout = 20 * time.Second
+
+// pairWait bounds waiting for the other side of a pairing: a code is valid
+// 10 minutes.
+const pairWait = 10 * time.Minute
+
+// connectAccount opens the config directory and connects with the saved
+// server and pin (server, if set, overrides the URL).
+func connectAccount(ctx context.Context, server string) (*account.Device, *messenger.Client, error) {
+	dev, err := account.Open("")
+	if err != nil {
+		return nil, nil, err
+	}
+	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	c, err := dev.Connect(dctx, server)
+	if err != nil {
+		return nil, nil, err
+	}
+	return dev, c, nil
+}
+
+// messengerServerFlag is the --server override of the commands after login.
+func messengerServerFlag(fs *flag.FlagSet) *string {
+	return fs.String("server", "", "use this server URL instead of the one saved by assist login (the saved certificate pin still applies)")
+}
+
+func runLogin(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlagSet("login", os.Stderr)
+	user := fs.String("user", "", "account name to create (a-z, 0-9, '.', '_', '-'; up to 32), or to join with --code")
+	display := fs.String("display-name", "", "your name as contacts see it (default: the account name)")
+	fingerprint := fs.String("server-fingerprint", "", "pin this server certificate (sha256:HEX, as assist serve prints) instead of trusting the one shown on first use")
+	code := fs.String("code", "", "device code from `assist devices add` on a device already signed in: adds this device to that account")
+	positional, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(positional) != 1 {
+		fmt.Fprintln(os.Stderr, `usage: assist login https://SERVER[:PORT] [--user NAME] [--display-name "Full Name"] [--server-fingerprint sha256:HEX] [--code CODE]`)
+		return errUsage
+	}
+	dev, err := account.Open("")
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	if *code != "" {
+		// A device link waits for the pairing exchange with the old device.
+		ctx, cancel = context.WithTimeout(ctx, pairWait)
+	}
+	defer cancel()
+	w, err := dev.Login(ctx, account.LoginOptions{
+		Server: positional[0], Fingerprint: *fingerprint, User: *user, Display: *display, Code: *code,
+		FirstUse: func(fp string) {
+			fmt.Fprintf(stdout, "server fingerprint: %s\n", fp)
+			fmt.Fprintln(os.Stderr, "first connection to this server: its certificate is now pinned; compare the fingerprint above with the one `assist serve` printed")
+		},
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "logged in: %s on %s\n", w.User, dev.Config().Server)
+	return nil
+}
+
+func runContacts(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlagSet("contacts", os.Stderr)
+	watch := fs.Bool("watch", false, "keep running and print presence: NAME STATE as contacts' states change")
+	server := messengerServerFlag(fs)
+	positional, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	usage := func() error {
+		fmt.Fprintln(os.Stderr, "usage: assist contacts [--watch] | invite | add CODE | remove NAME | block NAME | unblock NAME")
+		return errUsage
+	}
+	sub := ""
+	if len(positional) > 0 {
+		sub = positional[0]
+	}
+	want := map[string]int{"": 0, "invite": 0, "add": 1, "remove": 1, "block": 1, "unblock": 1}
+	n, ok := want[sub]
+	valid := sub == "" && len(positional) == 0 || ok && sub != "" && len(positional) == n+1
+	if !valid || *watch && sub != "" {
+		return usage()
+	}
+	dev, c, err := connectAccount(ctx, *server)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	switch sub {
+	case "":
+		if *watch {
+			return watchContacts(ctx, c, stdout)
+		}
+		contacts, _, err := c.Contacts(ctx)
+		if err != nil {
+			return err
+		}
+		for _, ct := range sortContacts(contacts) {
+			fmt.Fprintf(stdout, "%s %s\n", ct.User, ct.State)
+		}
+		return nil
+	case "invite", "add":
+		ctx, cancel := context.WithTimeout(ctx, pairWait)
+		defer cancel()
+		var peer pairing.Info
+		if sub == "invite" {
+			peer, err = dev.Invite(ctx, c, func(code string) {
+				fmt.Fprintf(stdout, "contact code: %s\n", code)
+				fmt.Fprintln(os.Stderr, "give this code to your contact; they run: assist contacts add CODE (valid 10 minutes)")
+			})
+		} else {
+			peer, err = dev.AddContact(ctx, c, positional[1])
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "contact added: %s (key %s)\n", peer.User, identity.Fingerprint(peer.Key))
+		return nil
+	case "remove", "block":
+		name := positional[1]
+		if sub == "remove" {
+			err = c.Remove(ctx, name)
+		} else {
+			err = c.Block(ctx, name)
+		}
+		if err != nil {
+			if messenger.IsCode(err, messenger.CodeNotFound) {
+				return fmt.Errorf("%s is not one of your contacts (see assist contacts)", name)
+			}
+			return err
+		}
+		if err := dev.Forget(name); err != nil {
+			return err
+		}
+		done := map[string]string{"remove": "removed", "block": "blocked"}[sub]
+		fmt.Fprintf(stdout, "%s: %s\n", done, name)
+		return nil
+	case "unblock":
+		if err := c.Unblock(ctx, positional[1]); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "unblocked: %s\n", positional[1])
+		return nil
+	}
+	return usage()
+}
+
+// sortContacts orders contacts by name, for stable output.
+func sortContacts(cs []messenger.Contact) []messenger.Contact {
+	cs = slices.Clone(cs)
+	slices.SortFunc(cs, func(a, b messenger.Contact) int { return strings.Compare(a.User, b.User) })
+	return cs
+}
+
+// watchContacts prints every contact's state, then each change, until ctx
+// ends (Ctrl-C) or the connection does.
+func watchContacts(ctx context.Context, c *messenger.Client, stdout io.Writer) error {
+	contacts, _, err := c.Contacts(ctx)
+	if err != nil {
+		return err
+	}
+	for _, ct := range sortContacts(contacts) {
+		fmt.Fprintf(stdout, "presence: %s %s\n", ct.User, ct.State)
+	}
+	for {
+		select {
+		case m, ok := <-c.Events():
+			if !ok {
+				return fmt.Errorf("the connection to the server ended: %w", c.Err())
+			}
+			switch m.Type {
+			case messenger.TypePresence:
+				fmt.Fprintf(stdout, "presence: %s %s\n", m.User, m.State)
+			case messenger.TypeContactAdded:
+				fmt.Fprintf(stdout, "contact added: %s\n", m.User)
+			case messenger.TypeRemoved:
+				fmt.Fprintf(stdout, "removed: %s\n", m.User)
+			}
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+func runDevices(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlagSet("devices", os.Stderr)
+	server := messengerServerFlag(fs)
+	positional, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	sub := ""
+	if len(positional) > 0 {
+		sub = positional[0]
+	}
+	if !(sub == "" && len(positional) == 0 || sub == "add" && len(positional) == 1 || sub == "remove" && len(positional) == 2) {
+		fmt.Fprintln(os.Stderr, "usage: assist devices | add | remove ID")
+		return errUsage
+	}
+	dev, c, err := connectAccount(ctx, *server)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	switch sub {
+	case "":
+		devices, err := c.Devices(ctx)
+		if err != nil {
+			return err
+		}
+		for _, d := range devices {
+			state := "offline"
+			if d.Online {
+				state = "online"
+			}
+			self := ""
+			if d.Self {
+				self = " (this device)"
+			}
+			fmt.Fprintf(stdout, "%s %s %s%s\n", d.ID, state, d.Name, self)
+		}
+		return nil
+	case "add":
+		ctx, cancel := context.WithTimeout(ctx, pairWait)
+		defer cancel()
+		id, peer, err := dev.LinkDevice(ctx, c, func(code string) {
+			fmt.Fprintf(stdout, "device code: %s\n", code)
+			fmt.Fprintf(os.Stderr, "on the new device run: assist login %s --user %s --code CODE (valid 10 minutes)\n", dev.Config().Server, dev.Config().User)
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "device added: %s (key %s)\n", id, identity.Fingerprint(peer.Key))
+		return nil
+	default:
+		if err := c.RemoveDevice(ctx, positional[1]); err != nil {
+			if messenger.IsCode(err, messenger.CodeNotFound) {
+				return fmt.Errorf("no device %s in your account (see assist devices)", positional[1])
+			}
+			return err
+		}
+		fmt.Fprintf(stdout, "device removed: %s\n", positional[1])
+		return nil
+	}
+}

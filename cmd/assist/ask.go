@@ -1,0 +1,239 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/assist-project/assist/account"
+	"github.com/assist-project/assist/messenger"
+)
+
+func runAsk(ctx context.Context, args []string, stdout io.Writer) error {
+	return askOrOffer(ctx, "ask", messenger.KindHelp, args, stdout)
+}
+
+func runOffer(ctx context.Context, args []string, stdout io.Writer) error {
+	return askOrOffer(ctx, "offer", messenger.KindOffer, args, stdout)
+}
+
+// askOrOffer sends a request to a contact and waits for the answer; on
+// accept it starts the session (this side is the novice for "ask", the
+// expert for "offer"). Ctrl-C before the answer cancels the request.
+func askOrOffer(ctx context.Context, name, kind string, args []string, stdout io.Writer) error {
+	fs := newFlagSet(name, os.Stderr)
+	server := messengerServerFlag(fs)
+	so := addSessionFlags(fs)
+	positional, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(positional) != 1 {
+		fmt.Fprintf(os.Stderr, "usage: assist %s NAME\n", name)
+		return errUsage
+	}
+	to := positional[0]
+	dev, c, err := connectAccount(ctx, *server)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	asked, err := c.Ask(ctx, to, kind)
+	if err != nil {
+		if messenger.IsCode(err, messenger.CodeUnauthorized) || messenger.IsCode(err, messenger.CodeNotFound) {
+			return fmt.Errorf("%s is not one of your contacts (or one of you blocked the other): add them first with assist contacts invite / add", to)
+		}
+		return err
+	}
+	fmt.Fprintf(stdout, "asked: %s\n", to)
+	answer, err := account.WaitAnswer(ctx, c, asked.Request, nil)
+	if err != nil {
+		if ctx.Err() != nil {
+			// Ctrl-C: withdraw the request, with a little time of its own.
+			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if cerr := c.Cancel(cctx, asked.Request); cerr != nil {
+				return fmt.Errorf("interrupted, and the request could not be cancelled: %w", cerr)
+			}
+			fmt.Fprintln(stdout, "cancelled")
+			return errors.New("interrupted: request cancelled")
+		}
+		return err
+	}
+	switch answer.Type {
+	case messenger.TypeDeclined:
+		fmt.Fprintf(stdout, "declined by %s\n", answer.By)
+		return nil
+	case messenger.TypeRequestClosed:
+		switch answer.Reason {
+		case messenger.ReasonExpired:
+			fmt.Fprintf(stdout, "expired: %s did not answer within 5 minutes\n", to)
+			return errors.New("no answer")
+		case messenger.ReasonDeclined:
+			fmt.Fprintf(stdout, "declined by %s\n", to)
+			return nil
+		}
+		fmt.Fprintf(stdout, "closed: %s\n", answer.Reason)
+		return fmt.Errorf("the request was closed (%s)", answer.Reason)
+	}
+	fmt.Fprintf(stdout, "accepted by %s\n", answer.By)
+	return runAccepted(ctx, dev, c, answer, *server, so, stdout)
+}
+
+// runAccepted checks the peer of an accepted request, derives the session
+// password and runs this side of the session, marked busy meanwhile.
+func runAccepted(ctx context.Context, dev *account.Device, c *messenger.Client, accepted messenger.Message, server string, so sessionFlags, stdout io.Writer) error {
+	password, err := dev.SessionPassword(ctx, c, accepted)
+	if err != nil {
+		return err
+	}
+	if server == "" {
+		server = dev.Config().Server
+	}
+	if err := c.SetState(ctx, messenger.StateBusy); err != nil {
+		return err
+	}
+	err = startContactSession(ctx, stdout, contactSession{
+		server: server, fingerprint: dev.Config().Fingerprint, sid: accepted.Session,
+		password: password, peer: accepted.Peer.Display, role: accepted.Role, flags: so,
+	})
+	// The messenger connection ends with the command; "online" is for the
+	// moments in between (a failed start).
+	serr := c.SetState(context.WithoutCancel(ctx), messenger.StateOnline)
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+func runRequests(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlagSet("requests", os.Stderr)
+	server := messengerServerFlag(fs)
+	so := addSessionFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	dev, c, err := connectAccount(ctx, *server)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	interactive := term.IsTerminal(int(os.Stdin.Fd()))
+	if !interactive {
+		fmt.Fprintln(os.Stderr, "waiting for requests; answer with lines: accept ID | decline ID")
+	}
+	// The reader of stdin ends with the process: a read from a terminal or
+	// pipe cannot be interrupted.
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			lines <- strings.TrimSpace(sc.Text())
+		}
+	}()
+	open := map[string]messenger.Message{} // requests not yet answered, by id
+	var queue []string                     // interactive: requests not asked yet
+	prompting := ""                        // interactive: the request being asked about
+	prompt := func() {
+		for prompting == "" && len(queue) > 0 {
+			id := queue[0]
+			queue = queue[1:]
+			r, ok := open[id]
+			if !ok {
+				continue
+			}
+			prompting = id
+			if r.Kind == messenger.KindOffer {
+				fmt.Fprintf(os.Stderr, "%s offers to help you. Accept? [y/N] ", r.Display)
+			} else {
+				fmt.Fprintf(os.Stderr, "%s asks for your help. Accept? [y/N] ", r.Display)
+			}
+		}
+	}
+	for {
+		select {
+		case m, ok := <-c.Events():
+			if !ok {
+				return fmt.Errorf("the connection to the server ended: %w", c.Err())
+			}
+			switch m.Type {
+			case messenger.TypeRequest:
+				open[m.Request] = m
+				fmt.Fprintf(stdout, "request: %s from %s\n", m.Request, m.From)
+				if m.Kind == messenger.KindOffer && !interactive {
+					fmt.Fprintf(os.Stderr, "%s offers to help you\n", m.Display)
+				}
+				queue = append(queue, m.Request)
+			case messenger.TypeRequestClosed:
+				if _, ok := open[m.Request]; ok {
+					delete(open, m.Request)
+					fmt.Fprintf(stdout, "closed: %s %s\n", m.Request, m.Reason)
+					if prompting == m.Request {
+						prompting = ""
+						fmt.Fprintln(os.Stderr)
+					}
+				}
+			}
+		case l, ok := <-lines:
+			if !ok {
+				lines = nil // stdin closed: keep listening until Ctrl-C
+				continue
+			}
+			id, accept, ok := parseAnswer(l, prompting, interactive)
+			if !ok {
+				fmt.Fprintln(os.Stderr, "answer with: accept ID | decline ID")
+				continue
+			}
+			prompting = ""
+			r, found := open[id]
+			if !found {
+				fmt.Fprintf(os.Stderr, "no open request %s\n", id)
+				break
+			}
+			delete(open, id)
+			reply, err := c.Answer(ctx, id, accept)
+			switch {
+			case messenger.IsCode(err, messenger.CodeNotFound):
+				fmt.Fprintf(stdout, "closed: %s answered\n", id) // another device was first
+			case err != nil:
+				return err
+			case !accept:
+				fmt.Fprintf(stdout, "declined: %s\n", id)
+			default:
+				fmt.Fprintf(stdout, "accepted: %s from %s\n", id, r.From)
+				return runAccepted(ctx, dev, c, reply, *server, so, stdout)
+			}
+		case <-ctx.Done():
+			return nil
+		}
+		if interactive {
+			prompt()
+		}
+	}
+}
+
+// parseAnswer reads "accept ID" / "decline ID", or on a terminal "y" / "n"
+// (empty: no) for the request being asked about.
+func parseAnswer(l, prompting string, interactive bool) (id string, accept, ok bool) {
+	if interactive && prompting != "" {
+		switch strings.ToLower(l) {
+		case "y", "yes":
+			return prompting, true, true
+		case "", "n", "no":
+			return prompting, false, true
+		}
+	}
+	f := strings.Fields(l)
+	if len(f) != 2 || (f[0] != "accept" && f[0] != "decline") {
+		return "", false, false
+	}
+	return f[1], f[0] == "accept", true
+}
