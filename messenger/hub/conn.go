@@ -20,8 +20,10 @@ import (
 const writeTimeout = 10 * time.Second
 
 // outQueue is how many messages may wait for a slow client; past it the
-// client is disconnected.
-const outQueue = 256
+// client is disconnected. The largest burst is a login's: welcome, then
+// the pending requests (at most MaxOpenRequests per contact, in practice
+// a few). Each slot costs every connection 24 bytes.
+const outQueue = 64
 
 // opTimeout bounds the store and bus work of one message.
 const opTimeout = 15 * time.Second
@@ -337,10 +339,9 @@ func (c *conn) leave() {
 	for _, p := range pairs {
 		h.failPairing(p, "the other side left")
 	}
-	if !c.loggedIn.Load() {
+	if !c.loggedIn.Load() || !h.removeLocal(c) {
 		return
 	}
-	h.removeLocal(c)
 	for _, id := range asked {
 		h.cancelRequest(ctx, c, messenger.Message{Request: id}, false)
 	}
@@ -416,7 +417,11 @@ func (h *Hub) welcome(ctx context.Context, c *conn, a Account, d Device, created
 	c.link = nil
 	h.mu.Unlock()
 	c.loggedIn.Store(true)
-	if err := h.addLocal(c); err != nil {
+	if err := h.addLocal(c); errors.Is(err, errAccountConns) {
+		c.fail(ref, messenger.CodeTooMany, fmt.Sprintf("this account has %d connections open already: close some, then try again", h.cfg.MaxConnsPerAccount))
+		c.closeWith(websocket.StatusPolicyViolation, "too many connections of this account")
+		return
+	} else if err != nil {
 		c.internal(ref, "login", err)
 		c.closeWith(websocket.StatusInternalError, "server failure")
 		return

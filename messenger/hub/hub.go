@@ -46,6 +46,9 @@ type Config struct {
 	// address or an IPv6 /64); beyond, HTTP 429 before the upgrade.
 	// Default 64.
 	MaxConnsPerAddress int
+	// MaxConnsPerAccount bounds one account's logged-in connections on
+	// this server; beyond, the login gets "too-many". Default 32.
+	MaxConnsPerAccount int
 	// LoginTimeout is how long a connection may stay without logging in;
 	// default 10 s. LinkTimeout bounds a device link from its login to
 	// its welcome; default 60 s.
@@ -109,6 +112,7 @@ func (c *Config) setDefaults() {
 	}
 	defInt(&c.MaxConns, 20000)
 	defInt(&c.MaxConnsPerAddress, 64)
+	defInt(&c.MaxConnsPerAccount, 32)
 	def(&c.LoginTimeout, 10*time.Second)
 	def(&c.LinkTimeout, time.Minute)
 	defInt(&c.LoginFailBurst, 10)
@@ -310,6 +314,9 @@ func (h *Hub) deliverLocal(d Delivery) {
 	}
 }
 
+// errAccountConns refuses a login past Config.MaxConnsPerAccount.
+var errAccountConns = errors.New("too many connections of this account")
+
 // addLocal makes a logged-in connection reachable through the bus.
 func (h *Hub) addLocal(c *conn) error {
 	lk := h.userLock(c.user)
@@ -317,6 +324,10 @@ func (h *Hub) addLocal(c *conn) error {
 	defer lk.Unlock()
 	h.mu.Lock()
 	set := h.local[c.user]
+	if len(set) >= h.cfg.MaxConnsPerAccount {
+		h.mu.Unlock()
+		return errAccountConns
+	}
 	first := set == nil
 	if first {
 		set = make(map[*conn]struct{})
@@ -343,12 +354,17 @@ func (h *Hub) addLocal(c *conn) error {
 	return nil
 }
 
-func (h *Hub) removeLocal(c *conn) {
+// removeLocal undoes addLocal; false if c was not added.
+func (h *Hub) removeLocal(c *conn) bool {
 	lk := h.userLock(c.user)
 	lk.Lock()
 	defer lk.Unlock()
 	h.mu.Lock()
 	set := h.local[c.user]
+	if _, ok := set[c]; !ok {
+		h.mu.Unlock()
+		return false
+	}
 	delete(set, c)
 	var cancel func()
 	if set != nil && len(set) == 0 {
@@ -360,6 +376,7 @@ func (h *Hub) removeLocal(c *conn) {
 	if cancel != nil {
 		cancel()
 	}
+	return true
 }
 
 // setState records c's state and, if its user's state changed, pushes

@@ -156,6 +156,8 @@ func TestContactsAndPresence(t *testing.T) {
 			t.Fatal(err)
 		}
 		if step.want == "" {
+			// Handled before the next step's message on another connection.
+			sync_(t, step.who)
 			continue
 		}
 		m := next(t, alice, ofType(messenger.TypePresence))
@@ -398,4 +400,16 @@ func TestDeviceLinkAndRemove(t *testing.T) {
 	// The removed key no longer logs in to alice.
 	_, _, err = th.dial(t, newKey_, messenger.LoginOptions{})
 	isCode(t, err, messenger.CodeNotFound)
+}
+
+func TestConnsPerAccount(t *testing.T) {
+	th := startHub(t, func(c *hub.Config) { c.MaxConnsPerAccount = 2 })
+	alice := th.login(t, "alice")
+	th.again(t, alice)
+	_, _, err := th.dial(t, alice.key, messenger.LoginOptions{})
+	isCode(t, err, messenger.CodeTooMany)
+	// The refused connection changed nothing: alice is still online.
+	bob := th.login(t, "bob")
+	befriend(t, alice, bob)
+	next(t, bob, presenceOf("alice", messenger.StateOnline))
 }
