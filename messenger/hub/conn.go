@@ -57,14 +57,13 @@ type conn struct {
 	dev      Device
 
 	// Under h.mu.
-	key       []byte                // the login key (set before a link joins)
-	link      *pairing              // device link this unauthenticated connection joined
-	linkUser  string                // the account it links to
-	linkName  string                // its device name
-	loginRef  string                // ref of its login, for the welcome
-	pairs     map[*pairing]struct{} // pairings it is party to
-	asked     map[string]struct{}   // open requests it made
-	leftLocal bool
+	key      []byte                // the login key (set before a link joins)
+	link     *pairing              // device link this unauthenticated connection joined
+	linkUser string                // the account it links to
+	linkName string                // its device name
+	loginRef string                // ref of its login, for the welcome
+	pairs    map[*pairing]struct{} // pairings it is party to
+	asked    map[string]struct{}   // open requests it made
 }
 
 func newConn(h *Hub, ws *websocket.Conn, addr addrKey, id, remote string) *conn {
