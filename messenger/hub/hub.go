@@ -5,8 +5,15 @@
 // several servers can share a database and a message bus later.
 //
 // Authorization is by account on every message: a connection sees and
-// reaches only its own account's devices and its contacts. Pairings live
-// in the memory of the server that opened them.
+// reaches only its own account's devices and its contacts; the tests in
+// authz_test.go try every message type as a stranger.
+//
+// Toward several servers: the Store decides everything that must be
+// decided once (accounts, first answer wins) and the Bus carries every
+// message for a user's connections by user name, with connection ids
+// unique across servers. Two things remain local to a server and would
+// need the Bus too: pairings (in memory; both sides must reach the server
+// that opened it) and the per-address and per-account limits.
 package hub
 
 import (
@@ -198,6 +205,17 @@ func New(cfg Config) (*Hub, error) {
 		openPair: make(map[string]int),
 	}
 	h.limits = newLimits(&h.cfg)
+	if _, single := cfg.Bus.(*MemBus); single {
+		// A request belongs to the connection that asked, and every
+		// connection of a single server ended with its last run: the
+		// requests it left open can no longer be answered to anyone.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, err := cfg.Store.ExpireRequests(ctx, cfg.Now().Add(cfg.RequestTTL+time.Minute))
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("messenger hub: closing the requests of the last run: %w", err)
+		}
+	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.bg.Add(1)
 	go h.sweep()
