@@ -1,0 +1,550 @@
+package hub
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// SQLiteStore is the Store of a single-node server: one SQLite database
+// file in WAL mode.
+type SQLiteStore struct {
+	db *sql.DB
+}
+
+// sqliteMigrations bring the schema from user_version i to i+1. Append
+// only: never edit a step that has shipped.
+var sqliteMigrations = []string{
+	`CREATE TABLE accounts (
+		user    TEXT PRIMARY KEY,
+		display TEXT NOT NULL,
+		created INTEGER NOT NULL -- unix nanoseconds, as every time here
+	);
+	CREATE TABLE devices (
+		id          TEXT PRIMARY KEY,
+		user        TEXT NOT NULL REFERENCES accounts(user) ON DELETE CASCADE,
+		key         BLOB NOT NULL UNIQUE,
+		name        TEXT NOT NULL,
+		cert_signer BLOB,
+		cert_sig    BLOB,
+		created     INTEGER NOT NULL
+	);
+	CREATE INDEX devices_user ON devices(user, created);
+	-- one row per direction, so a user's contacts are one index range
+	CREATE TABLE contacts (
+		user    TEXT NOT NULL REFERENCES accounts(user) ON DELETE CASCADE,
+		other   TEXT NOT NULL REFERENCES accounts(user) ON DELETE CASCADE,
+		created INTEGER NOT NULL,
+		PRIMARY KEY (user, other)
+	) WITHOUT ROWID;
+	-- other need not be an account: blocking says nothing about who exists
+	CREATE TABLE blocks (
+		user    TEXT NOT NULL REFERENCES accounts(user) ON DELETE CASCADE,
+		other   TEXT NOT NULL,
+		created INTEGER NOT NULL,
+		PRIMARY KEY (user, other)
+	) WITHOUT ROWID;
+	CREATE TABLE requests (
+		id          TEXT PRIMARY KEY,
+		sender      TEXT NOT NULL,
+		sender_dev  TEXT NOT NULL,
+		sender_conn TEXT NOT NULL,
+		recipient   TEXT NOT NULL,
+		kind        TEXT NOT NULL,
+		created     INTEGER NOT NULL,
+		expires     INTEGER NOT NULL,
+		closed      TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX requests_recipient ON requests(recipient, closed, expires);
+	CREATE INDEX requests_sender ON requests(sender, closed, expires);
+	CREATE INDEX requests_expires ON requests(closed, expires);`,
+}
+
+// OpenSQLite opens (creating if needed, mode 0600) the database at path
+// and brings its schema up to date.
+func OpenSQLite(ctx context.Context, path string) (*SQLiteStore, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("messenger store: %w", err)
+	}
+	// Create the file ourselves so it is private from the start.
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("messenger store: %w", err)
+	}
+	f.Close()
+	dsn := path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("messenger store: open %s: %w", path, err)
+	}
+	// As server.SQLiteStore: each connection has its own page cache, and
+	// SQLite writes one at a time anyway.
+	db.SetMaxOpenConns(8)
+	s := &SQLiteStore{db: db}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("messenger store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func (s *SQLiteStore) migrate(ctx context.Context) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer tx.Rollback()
+	var version int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("migrate: read user_version: %w", err)
+	}
+	if version > len(sqliteMigrations) {
+		return fmt.Errorf("migrate: schema version %d is newer than this program's %d", version, len(sqliteMigrations))
+	}
+	for v := version; v < len(sqliteMigrations); v++ {
+		if _, err := tx.ExecContext(ctx, sqliteMigrations[v]); err != nil {
+			return fmt.Errorf("migrate to version %d: %w", v+1, err)
+		}
+	}
+	// PRAGMA takes no bound parameters; the value is our own integer.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(sqliteMigrations))); err != nil {
+		return fmt.Errorf("migrate: set user_version: %w", err)
+	}
+	return tx.Commit()
+}
+
+// isUnique reports whether err is a violated UNIQUE or PRIMARY KEY
+// constraint.
+func isUnique(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+func nullBytes(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+func insertDevice(ctx context.Context, tx *sql.Tx, d Device) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO devices (id, user, key, name, cert_signer, cert_sig, created) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		d.ID, d.User, d.Key, d.Name, nullBytes(d.CertSigner), nullBytes(d.CertSig), d.Created.UnixNano())
+	if isUnique(err) {
+		return ErrTaken
+	}
+	return err
+}
+
+// CreateAccount implements Store.
+func (s *SQLiteStore) CreateAccount(ctx context.Context, a Account, d Device) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("messenger store: create account: %w", err)
+	}
+	defer tx.Rollback()
+	_, err = tx.ExecContext(ctx, `INSERT INTO accounts (user, display, created) VALUES (?, ?, ?)`, a.User, a.Display, a.Created.UnixNano())
+	if isUnique(err) {
+		return fmt.Errorf("messenger store: create account %s: %w", a.User, ErrTaken)
+	}
+	if err != nil {
+		return fmt.Errorf("messenger store: create account: %w", err)
+	}
+	d.User = a.User
+	if err := insertDevice(ctx, tx, d); err != nil {
+		return fmt.Errorf("messenger store: create account %s: %w", a.User, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("messenger store: create account: %w", err)
+	}
+	return nil
+}
+
+// Account implements Store.
+func (s *SQLiteStore) Account(ctx context.Context, user string) (Account, error) {
+	a := Account{User: user}
+	var created int64
+	err := s.db.QueryRowContext(ctx, `SELECT display, created FROM accounts WHERE user = ?`, user).Scan(&a.Display, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Account{}, fmt.Errorf("messenger store: account %s: %w", user, ErrNotFound)
+	}
+	if err != nil {
+		return Account{}, fmt.Errorf("messenger store: account: %w", err)
+	}
+	a.Created = time.Unix(0, created)
+	return a, nil
+}
+
+const deviceColumns = `id, user, key, name, cert_signer, cert_sig, created`
+
+type scanner interface{ Scan(...any) error }
+
+func scanDevice(r scanner) (Device, error) {
+	var d Device
+	var created int64
+	if err := r.Scan(&d.ID, &d.User, &d.Key, &d.Name, &d.CertSigner, &d.CertSig, &created); err != nil {
+		return Device{}, err
+	}
+	d.Created = time.Unix(0, created)
+	return d, nil
+}
+
+// DeviceByKey implements Store.
+func (s *SQLiteStore) DeviceByKey(ctx context.Context, key []byte) (Device, error) {
+	d, err := scanDevice(s.db.QueryRowContext(ctx, `SELECT `+deviceColumns+` FROM devices WHERE key = ?`, key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Device{}, fmt.Errorf("messenger store: device: %w", ErrNotFound)
+	}
+	if err != nil {
+		return Device{}, fmt.Errorf("messenger store: device: %w", err)
+	}
+	return d, nil
+}
+
+// Devices implements Store.
+func (s *SQLiteStore) Devices(ctx context.Context, user string) ([]Device, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+deviceColumns+` FROM devices WHERE user = ? ORDER BY created, id`, user)
+	if err != nil {
+		return nil, fmt.Errorf("messenger store: devices: %w", err)
+	}
+	defer rows.Close()
+	var out []Device
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, fmt.Errorf("messenger store: devices: %w", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("messenger store: devices: %w", err)
+	}
+	return out, nil
+}
+
+// AddDevice implements Store.
+func (s *SQLiteStore) AddDevice(ctx context.Context, d Device) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("messenger store: add device: %w", err)
+	}
+	defer tx.Rollback()
+	var one int
+	err = tx.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE user = ?`, d.User).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("messenger store: add device to %s: %w", d.User, ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("messenger store: add device: %w", err)
+	}
+	if err := insertDevice(ctx, tx, d); err != nil {
+		return fmt.Errorf("messenger store: add device: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("messenger store: add device: %w", err)
+	}
+	return nil
+}
+
+// RemoveDevice implements Store.
+func (s *SQLiteStore) RemoveDevice(ctx context.Context, user, id string) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("messenger store: remove device: %w", err)
+	}
+	defer tx.Rollback()
+	var mine, all int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(id = ?), 0) FROM devices WHERE user = ?`, id, user).Scan(&all, &mine); err != nil {
+		return fmt.Errorf("messenger store: remove device: %w", err)
+	}
+	if mine == 0 {
+		return fmt.Errorf("messenger store: remove device: %w", ErrNotFound)
+	}
+	if all == 1 {
+		return fmt.Errorf("messenger store: remove device: %w", ErrLastDevice)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM devices WHERE user = ? AND id = ?`, user, id); err != nil {
+		return fmt.Errorf("messenger store: remove device: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("messenger store: remove device: %w", err)
+	}
+	return nil
+}
+
+// AddContact implements Store.
+func (s *SQLiteStore) AddContact(ctx context.Context, a, b string, t time.Time) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("messenger store: add contact: %w", err)
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM blocks WHERE (user = ? AND other = ?) OR (user = ? AND other = ?)`, a, b, b, a).Scan(&n); err != nil {
+		return fmt.Errorf("messenger store: add contact: %w", err)
+	}
+	if n > 0 {
+		return fmt.Errorf("messenger store: add contact: %w", ErrBlocked)
+	}
+	for _, p := range [][2]string{{a, b}, {b, a}} {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO contacts (user, other, created) VALUES (?, ?, ?)`, p[0], p[1], t.UnixNano()); err != nil {
+			return fmt.Errorf("messenger store: add contact: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("messenger store: add contact: %w", err)
+	}
+	return nil
+}
+
+// removeContact deletes both directions and reports whether there was a
+// contact.
+func removeContact(ctx context.Context, tx *sql.Tx, a, b string) (bool, error) {
+	res, err := tx.ExecContext(ctx, `DELETE FROM contacts WHERE (user = ? AND other = ?) OR (user = ? AND other = ?)`, a, b, b, a)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+// RemoveContact implements Store.
+func (s *SQLiteStore) RemoveContact(ctx context.Context, a, b string) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("messenger store: remove contact: %w", err)
+	}
+	defer tx.Rollback()
+	was, err := removeContact(ctx, tx, a, b)
+	if err != nil {
+		return fmt.Errorf("messenger store: remove contact: %w", err)
+	}
+	if !was {
+		return fmt.Errorf("messenger store: remove contact: %w", ErrNotFound)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("messenger store: remove contact: %w", err)
+	}
+	return nil
+}
+
+// Contacts implements Store.
+func (s *SQLiteStore) Contacts(ctx context.Context, user string) ([]Account, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT a.user, a.display, a.created FROM contacts c JOIN accounts a ON a.user = c.other WHERE c.user = ? ORDER BY a.user`, user)
+	if err != nil {
+		return nil, fmt.Errorf("messenger store: contacts: %w", err)
+	}
+	defer rows.Close()
+	var out []Account
+	for rows.Next() {
+		var a Account
+		var created int64
+		if err := rows.Scan(&a.User, &a.Display, &created); err != nil {
+			return nil, fmt.Errorf("messenger store: contacts: %w", err)
+		}
+		a.Created = time.Unix(0, created)
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("messenger store: contacts: %w", err)
+	}
+	return out, nil
+}
+
+// IsContact implements Store.
+func (s *SQLiteStore) IsContact(ctx context.Context, a, b string) (bool, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM contacts WHERE user = ? AND other = ?`, a, b).Scan(&n); err != nil {
+		return false, fmt.Errorf("messenger store: is contact: %w", err)
+	}
+	return n > 0, nil
+}
+
+// Block implements Store.
+func (s *SQLiteStore) Block(ctx context.Context, user, other string, t time.Time) (bool, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("messenger store: block: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO blocks (user, other, created) VALUES (?, ?, ?)`, user, other, t.UnixNano()); err != nil {
+		return false, fmt.Errorf("messenger store: block: %w", err)
+	}
+	was, err := removeContact(ctx, tx, user, other)
+	if err != nil {
+		return false, fmt.Errorf("messenger store: block: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("messenger store: block: %w", err)
+	}
+	return was, nil
+}
+
+// Unblock implements Store.
+func (s *SQLiteStore) Unblock(ctx context.Context, user, other string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM blocks WHERE user = ? AND other = ?`, user, other)
+	if err != nil {
+		return fmt.Errorf("messenger store: unblock: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("messenger store: unblock: %w", err)
+	} else if n == 0 {
+		return fmt.Errorf("messenger store: unblock: %w", ErrNotFound)
+	}
+	return nil
+}
+
+// Blocked implements Store.
+func (s *SQLiteStore) Blocked(ctx context.Context, user string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT other FROM blocks WHERE user = ? ORDER BY other`, user)
+	if err != nil {
+		return nil, fmt.Errorf("messenger store: blocked: %w", err)
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var u string
+		if err := rows.Scan(&u); err != nil {
+			return nil, fmt.Errorf("messenger store: blocked: %w", err)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("messenger store: blocked: %w", err)
+	}
+	return out, nil
+}
+
+// EitherBlocked implements Store.
+func (s *SQLiteStore) EitherBlocked(ctx context.Context, a, b string) (bool, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM blocks WHERE (user = ? AND other = ?) OR (user = ? AND other = ?)`, a, b, b, a).Scan(&n); err != nil {
+		return false, fmt.Errorf("messenger store: blocked: %w", err)
+	}
+	return n > 0, nil
+}
+
+const requestColumns = `id, sender, sender_dev, sender_conn, recipient, kind, created, expires, closed`
+
+func scanRequest(r scanner) (Request, error) {
+	var q Request
+	var created, expires int64
+	if err := r.Scan(&q.ID, &q.From, &q.FromDevice, &q.FromConn, &q.To, &q.Kind, &created, &expires, &q.Closed); err != nil {
+		return Request{}, err
+	}
+	q.Created, q.Expires = time.Unix(0, created), time.Unix(0, expires)
+	return q, nil
+}
+
+func (s *SQLiteStore) requests(ctx context.Context, what, query string, args ...any) ([]Request, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("messenger store: %s: %w", what, err)
+	}
+	defer rows.Close()
+	var out []Request
+	for rows.Next() {
+		q, err := scanRequest(rows)
+		if err != nil {
+			return nil, fmt.Errorf("messenger store: %s: %w", what, err)
+		}
+		out = append(out, q)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("messenger store: %s: %w", what, err)
+	}
+	return out, nil
+}
+
+// PutRequest implements Store.
+func (s *SQLiteStore) PutRequest(ctx context.Context, r Request) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO requests (`+requestColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, '')`,
+		r.ID, r.From, r.FromDevice, r.FromConn, r.To, r.Kind, r.Created.UnixNano(), r.Expires.UnixNano())
+	if isUnique(err) {
+		return fmt.Errorf("messenger store: put request: %w", ErrTaken)
+	}
+	if err != nil {
+		return fmt.Errorf("messenger store: put request: %w", err)
+	}
+	return nil
+}
+
+// Request implements Store.
+func (s *SQLiteStore) Request(ctx context.Context, id string) (Request, error) {
+	q, err := scanRequest(s.db.QueryRowContext(ctx, `SELECT `+requestColumns+` FROM requests WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Request{}, fmt.Errorf("messenger store: request: %w", ErrNotFound)
+	}
+	if err != nil {
+		return Request{}, fmt.Errorf("messenger store: request: %w", err)
+	}
+	return q, nil
+}
+
+// PendingRequests implements Store.
+func (s *SQLiteStore) PendingRequests(ctx context.Context, to string, now time.Time) ([]Request, error) {
+	return s.requests(ctx, "pending requests",
+		`SELECT `+requestColumns+` FROM requests WHERE recipient = ? AND closed = '' AND expires > ? ORDER BY created, id`, to, now.UnixNano())
+}
+
+// CountOpenRequests implements Store.
+func (s *SQLiteStore) CountOpenRequests(ctx context.Context, from string, now time.Time) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM requests WHERE sender = ? AND closed = '' AND expires > ?`, from, now.UnixNano()).Scan(&n); err != nil {
+		return 0, fmt.Errorf("messenger store: count requests: %w", err)
+	}
+	return n, nil
+}
+
+// CloseRequest implements Store.
+func (s *SQLiteStore) CloseRequest(ctx context.Context, id, reason string) (Request, error) {
+	// One statement decides: of two answers, one changes the row.
+	q, err := scanRequest(s.db.QueryRowContext(ctx,
+		`UPDATE requests SET closed = ? WHERE id = ? AND closed = '' RETURNING `+requestColumns, reason, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Request{}, fmt.Errorf("messenger store: close request: %w", ErrNotFound)
+	}
+	if err != nil {
+		return Request{}, fmt.Errorf("messenger store: close request: %w", err)
+	}
+	return q, nil
+}
+
+// ExpireRequests implements Store.
+func (s *SQLiteStore) ExpireRequests(ctx context.Context, now time.Time) ([]Request, error) {
+	return s.requests(ctx, "expire requests",
+		`UPDATE requests SET closed = 'expired' WHERE closed = '' AND expires <= ? RETURNING `+requestColumns, now.UnixNano())
+}
+
+// DeleteClosedRequests implements Store.
+func (s *SQLiteStore) DeleteClosedRequests(ctx context.Context, t time.Time) (int, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM requests WHERE closed != '' AND expires < ?`, t.UnixNano())
+	if err != nil {
+		return 0, fmt.Errorf("messenger store: delete requests: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
+// Ping implements Store.
+func (s *SQLiteStore) Ping(ctx context.Context) error {
+	var one int
+	if err := s.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("messenger store: ping: %w", err)
+	}
+	return nil
+}
+
+// Close implements Store.
+func (s *SQLiteStore) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("messenger store: close: %w", err)
+	}
+	return nil
+}
