@@ -41,19 +41,26 @@ func (u *cliUser) cmd(t *testing.T, args ...string) *exec.Cmd {
 // non-zero exit.
 func (u *cliUser) run(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := u.try(t, args...)
+	out, errOut, err := u.exec(t, args...)
 	if err != nil {
-		t.Fatalf("%s: assist %s: %v\n%s", u.name, strings.Join(args, " "), err, out)
+		t.Fatalf("%s: assist %s: %v\n%s%s", u.name, strings.Join(args, " "), err, out, errOut)
 	}
 	return out
 }
 
-// try runs a command to its end; out holds stdout, then stderr.
+// try runs a command to its end and returns stdout and stderr together, for
+// failures.
 func (u *cliUser) try(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	out, errOut, err := u.exec(t, args...)
+	return out + errOut, err
+}
+
+func (u *cliUser) exec(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
 	cmd := u.cmd(t, args...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	var errOut strings.Builder
+	cmd.Stderr = &errOut
 	timer := time.AfterFunc(60*time.Second, func() {
 		if cmd.Process != nil {
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
@@ -61,7 +68,7 @@ func (u *cliUser) try(t *testing.T, args ...string) (string, error) {
 	})
 	defer timer.Stop()
 	out, err := cmd.Output()
-	return string(out) + stderr.String(), err
+	return string(out), errOut.String(), err
 }
 
 // fingerprint is the fingerprint of the user's device key, read from the
@@ -210,7 +217,7 @@ func pairCLI(t *testing.T, a, b *cliUser) {
 }
 
 func TestMessengerCLILogin(t *testing.T) {
-	srv := startServe(t, t.TempDir())
+	srv := startMessengerHub(t)
 	ada := newCLIUser(t, "ada")
 	out := ada.run(t, "login", srv.URL, "--user", "ada", "--display-name", "Ada Lovelace")
 	// Trust on first use: the fingerprint shown and saved is the server's.
@@ -263,7 +270,7 @@ func TestMessengerCLILogin(t *testing.T) {
 }
 
 func TestMessengerCLIContactsPresence(t *testing.T) {
-	srv := startServe(t, t.TempDir())
+	srv := startMessengerHub(t)
 	ada, bob := newCLIUser(t, "ada"), newCLIUser(t, "bob")
 	ada.login(t, srv)
 	bob.login(t, srv)
@@ -334,7 +341,7 @@ func TestMessengerCLIContactsPresence(t *testing.T) {
 }
 
 func TestMessengerCLIAsk(t *testing.T) {
-	srv := startServe(t, t.TempDir())
+	srv := startMessengerHub(t)
 	ada, bob := newCLIUser(t, "ada"), newCLIUser(t, "bob")
 	ada.login(t, srv)
 	bob.login(t, srv)
