@@ -175,6 +175,10 @@ func (d *Device) Connect(ctx context.Context, server string) (*messenger.Client,
 		server = d.cfg.Server
 	}
 	c, _, err := messenger.Dial(ctx, server, d.cfg.Fingerprint, d.key, messenger.LoginOptions{})
+	if messenger.IsCode(err, messenger.CodeNotFound) {
+		return nil, fmt.Errorf("this device is no longer in account %s on %s (removed from it, or the server forgot it): "+
+			"on a device still in it run `assist devices add`, then here `assist login %s --user %s --code CODE`", d.cfg.User, server, server, d.cfg.User)
+	}
 	if err != nil {
 		return nil, explainDial(err, d.cfg.Fingerprint, false)
 	}

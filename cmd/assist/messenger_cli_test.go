@@ -379,3 +379,72 @@ func TestMessengerCLIAsk(t *testing.T) {
 	reqs.expect(`^accepted: ` + regexp.QuoteMeta(id) + ` from ada$`)
 	ask.expect(`^accepted by bob$`)
 }
+
+func TestMessengerCLIDevices(t *testing.T) {
+	srv := startMessengerHub(t)
+	ada, laptop := newCLIUser(t, "ada"), newCLIUser(t, "ada")
+	ada.login(t, srv)
+	devRE := `^([a-z2-7]{12}) (online|offline) (.+?)( \(this device\))?$`
+	list := func(u *cliUser) [][]string {
+		var out [][]string
+		for _, l := range strings.Split(strings.TrimSpace(u.run(t, "devices")), "\n") {
+			m := regexp.MustCompile(devRE).FindStringSubmatch(l)
+			if m == nil {
+				t.Fatalf("devices printed %q", l)
+			}
+			out = append(out, m)
+		}
+		return out
+	}
+	if l := list(ada); len(l) != 1 || l[0][4] == "" || l[0][2] != "online" {
+		t.Fatalf("devices of a new account: %q", l)
+	}
+
+	add := ada.start(t, "devices", "add")
+	code := add.expect(`^device code: (\S+)$`)[1]
+	// The name is taken, but the code links this device to the account.
+	if out := laptop.run(t, "login", srv.URL, "--user", "ada", "--code", code); !strings.HasSuffix(out, "logged in: ada on "+srv.URL+"\n") {
+		t.Fatalf("login --code printed %q", out)
+	}
+	id := add.expect(fmt.Sprintf(`^device added: ([a-z2-7]{12}) \(key %s\)$`, laptop.fingerprint(t)))[1]
+	if err := add.wait(); err != nil {
+		t.Fatalf("devices add: %v; stderr: %s", err, add.stderr)
+	}
+	l := list(laptop)
+	if len(l) != 2 {
+		t.Fatalf("devices after the link: %q", l)
+	}
+	for _, d := range l {
+		if (d[1] == id) != (d[4] != "") {
+			t.Errorf("device %s: this-device mark wrong in %q", d[1], l)
+		}
+	}
+
+	// A wrong code: the link fails and nothing is added.
+	add = ada.start(t, "devices", "add")
+	code = add.expect(`^device code: (\S+)$`)[1]
+	wrong := code[:5] + "0000-0000"
+	if wrong == code {
+		wrong = code[:5] + "1111-1111"
+	}
+	phone := newCLIUser(t, "ada")
+	if out, err := phone.try(t, "login", srv.URL, "--user", "ada", "--code", wrong); err == nil || !strings.Contains(out, "code does not match") {
+		t.Fatalf("login with a wrong device code: %v %q", err, out)
+	}
+	add.kill()
+	if l := list(ada); len(l) != 2 {
+		t.Fatalf("devices after a failed link: %q", l)
+	}
+
+	// Remove the laptop: its next connection is refused.
+	if out := ada.run(t, "devices", "remove", id); out != "device removed: "+id+"\n" {
+		t.Fatalf("devices remove printed %q", out)
+	}
+	if l := list(ada); len(l) != 1 {
+		t.Fatalf("devices after remove: %q", l)
+	}
+	out, err := laptop.try(t, "contacts")
+	if err == nil || !strings.Contains(out, "no longer in account ada") {
+		t.Fatalf("a removed device connects: %v %q", err, out)
+	}
+}
