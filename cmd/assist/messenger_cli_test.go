@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -382,8 +383,10 @@ func TestMessengerCLIAsk(t *testing.T) {
 
 func TestMessengerCLIDevices(t *testing.T) {
 	srv := startMessengerHub(t)
-	ada, laptop := newCLIUser(t, "ada"), newCLIUser(t, "ada")
+	ada, laptop, bob := newCLIUser(t, "ada"), newCLIUser(t, "ada"), newCLIUser(t, "bob")
 	ada.login(t, srv)
+	bob.login(t, srv)
+	pairCLI(t, ada, bob)
 	devRE := `^([a-z2-7]{12}) (online|offline) (.+?)( \(this device\))?$`
 	list := func(u *cliUser) [][]string {
 		var out [][]string
@@ -409,6 +412,10 @@ func TestMessengerCLIDevices(t *testing.T) {
 	id := add.expect(fmt.Sprintf(`^device added: ([a-z2-7]{12}) \(key %s\)$`, laptop.fingerprint(t)))[1]
 	if err := add.wait(); err != nil {
 		t.Fatalf("devices add: %v; stderr: %s", err, add.stderr)
+	}
+	// The laptop got ada's pinned contacts from her first device.
+	if got, want := laptop.config(t).Contacts, ada.config(t).Contacts; len(got) != 1 || !slices.Equal(got["bob"].Keys, want["bob"].Keys) {
+		t.Fatalf("the linked device pins %+v, want %+v", got, want)
 	}
 	l := list(laptop)
 	if len(l) != 2 {
