@@ -84,6 +84,9 @@ func askOrOffer(ctx context.Context, name, kind string, args []string, stdout io
 		return fmt.Errorf("the request was closed (%s)", answer.Reason)
 	}
 	fmt.Fprintf(stdout, "accepted by %s\n", answer.By)
+	if err := account.CheckRole(answer, kind, true); err != nil {
+		return err
+	}
 	return runAccepted(ctx, dev, c, answer, *server, so, stdout)
 }
 
@@ -209,6 +212,9 @@ func runRequests(ctx context.Context, args []string, stdout io.Writer) error {
 				fmt.Fprintf(stdout, "declined: %s\n", id)
 			default:
 				fmt.Fprintf(stdout, "accepted: %s from %s\n", id, r.From)
+				if err := account.CheckRole(reply, r.Kind, false); err != nil {
+					return err
+				}
 				return runAccepted(ctx, dev, c, reply, *server, so, stdout)
 			}
 		case <-ctx.Done():

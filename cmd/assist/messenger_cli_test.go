@@ -379,6 +379,20 @@ func TestMessengerCLIAsk(t *testing.T) {
 	reqs.send("accept " + id)
 	reqs.expect(`^accepted: ` + regexp.QuoteMeta(id) + ` from ada$`)
 	ask.expect(`^accepted by bob$`)
+	ask.kill()
+	reqs.kill()
+
+	// An offer: bob offers, ada (the novice) accepts in her requests.
+	offer := bob.start(t, "offer", "ada")
+	offer.expect(`^asked: ada$`)
+	adaReqs := ada.start(t, "requests")
+	id = adaReqs.expect(`^request: (\S+) from bob$`)[1]
+	adaReqs.send("accept " + id)
+	adaReqs.expect(`^accepted: ` + regexp.QuoteMeta(id) + ` from bob$`)
+	offer.expect(`^accepted by ada$`)
+	if !strings.Contains(adaReqs.stderr.String(), "bob offers to help you") {
+		t.Errorf("ada was not told that bob offers help; stderr: %s", adaReqs.stderr)
+	}
 }
 
 func TestMessengerCLIDevices(t *testing.T) {
