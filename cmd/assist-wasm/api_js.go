@@ -27,6 +27,7 @@ func main() {
 	// These two live as long as the page: never released.
 	api.Set("parseCode", js.FuncOf(jsParseCode))
 	api.Set("connect", js.FuncOf(jsConnect))
+	registerMessenger(api)
 	js.Global().Set("assistExpert", api)
 	// The program must outlive main's return to answer the page's calls.
 	select {}
@@ -94,9 +95,15 @@ func jsConnect(_ js.Value, args []js.Value) any {
 		if onEvent.Type() != js.TypeFunction {
 			return nil, errors.New("connect needs an onEvent function")
 		}
-		lookup, password, err := parseCode(str("code"))
-		if err != nil {
-			return nil, err
+		// A session with a contact names its session id and the password
+		// both devices derived (pairing.SessionSecret); otherwise the
+		// code typed holds both.
+		lookup, password := str("invitation"), str("password")
+		if lookup == "" || password == "" {
+			var err error
+			if lookup, password, err = parseCode(str("code")); err != nil {
+				return nil, err
+			}
 		}
 		localFP, err := auth.SDPFingerprint(str("localDescription"))
 		if err != nil {
@@ -129,7 +136,12 @@ func jsConnect(_ js.Value, args []js.Value) any {
 			detach()
 			return nil, err
 		}
-		slog.Info("authenticated", "invitation", lookup)
+		if str("invitation") == "" {
+			slog.Info("authenticated", "invitation", lookup)
+		} else {
+			// A contact session's id is its capability: never logged.
+			slog.Info("authenticated with a contact")
+		}
 		exp := session.StartExpert(conn, slog.Default())
 		s := &expertSession{exp: exp}
 		obj := s.object()

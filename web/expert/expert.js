@@ -26,9 +26,14 @@ import { Signalling, SignalError, RemoteCandidates, parseSignal, encodeCandidate
 import { connectionPath } from './path.js';
 import { DisplayChannel } from './channel.js';
 import { isNo, closesInvitation, parseRefusal, formatWait, defaultCooldownMs } from './refusal.js';
+import { startMessenger, sessionChanged } from './messenger.js';
 
 // connectTimeout bounds everything from join to an authenticated session.
 const connectTimeout = 45000;
+// contactJoinWait is how long a session with a contact keeps joining while
+// the server does not know its id yet: the other computer registers it
+// when it learns of the Accept, at the same moment as this page.
+const contactJoinWait = 15000;
 // queueTimeout is the server's longest wait in line (60 s), after which the
 // attempt gets connectTimeout again.
 const queueTimeout = 60000;
@@ -186,7 +191,16 @@ function badgeState() {
   return 'idle';
 }
 
+// inSession tells the messenger that this page is busy with a session.
+let wasInSession = false;
+
 function update() {
+  const busy = status.phase === 'session' || status.phase === 'connecting';
+  if (busy !== wasInSession) {
+    wasInSession = busy;
+    sessionChanged(busy);
+  }
+  el('home').hidden = status.phase === 'session';
   const s = badgeState();
   const badge = el('state');
   badge.textContent = labels[s] || s;
@@ -500,13 +514,15 @@ function signalURL() {
   return u.href;
 }
 
-async function connect(code, name) {
+// connect joins a novice: by the code typed, or (contact set) the session
+// with a contact that the messenger arranged: {invitation, password, peer}.
+async function connect(code, name, contact) {
   if (attempt) return;
   hideError();
   status.error = null;
   status.endReason = '';
   status.canReconnect = false;
-  const parsed = window.assistExpert.parseCode(code);
+  const parsed = contact ? { lookup: contact.invitation } : window.assistExpert.parseCode(code);
   if (parsed.error || name === '') {
     const d = describe(parsed.error || { kind: 'no-name' });
     showError(d.kind, d.text[0], d.text[1]);
@@ -515,7 +531,8 @@ async function connect(code, name) {
     el(parsed.error ? 'code' : 'name').focus();
     return;
   }
-  lastJoin = { code, name };
+  // A contact session's id is used once: no Reconnect for it.
+  lastJoin = contact ? null : { code, name };
   const a = { sig: new Signalling(signalURL()), pc: null, session: null, timer: 0, pathTimer: 0, remote: new RemoteCandidates(), peerLeft: false };
   attempt = a;
   status.phase = 'connecting';
@@ -538,17 +555,39 @@ async function connect(code, name) {
     a.timer = setTimeout(() => fail(a, { kind: 'unreachable', message: 'timed out' }), queueTimeout + connectTimeout);
   };
   try {
-    progress('Looking for the other computer…');
-    const paired = await a.sig.join(parsed.lookup);
+    progress(contact ? `Connecting to ${contact.peer}…` : 'Looking for the other computer…');
+    const paired = contact ? await joinContact(a, contact) : await a.sig.join(parsed.lookup);
     if (attempt !== a) return;
     progress('Connecting…');
-    await setUpPeer(a, paired, code, name);
+    await setUpPeer(a, paired, code, name, contact);
   } catch (e) {
     fail(a, e);
   }
 }
 
-async function setUpPeer(a, paired, code, name) {
+// joinContact joins a contact session's id, again while the server does
+// not know it yet (the other computer registers it as this page learns of
+// the Accept).
+async function joinContact(a, contact) {
+  const until = Date.now() + contactJoinWait;
+  for (;;) {
+    const sig = a.sig;
+    // A refused join is tried again, not the end of the attempt.
+    sig.onEnd = () => {};
+    try {
+      const paired = await sig.join(contact.invitation);
+      sig.onEnd = (err) => onSignalEnd(a, err);
+      return paired;
+    } catch (e) {
+      if (!(e instanceof SignalError) || (e.code !== 'unknown' && e.code !== 'offline') || Date.now() > until || attempt !== a) throw e;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    if (attempt !== a) throw new SignalError('closed', 'left');
+    a.sig = new Signalling(signalURL());
+  }
+}
+
+async function setUpPeer(a, paired, code, name, contact) {
   const pc = new RTCPeerConnection({ iceServers: paired.ice });
   a.pc = pc;
   // Negotiated out of band, as transport/rtc does: id 0, label "assist",
@@ -615,6 +654,8 @@ async function setUpPeer(a, paired, code, name) {
   progress('Checking the code…');
   const session = await window.assistExpert.connect({
     code,
+    invitation: contact ? contact.invitation : '',
+    password: contact ? contact.password : '',
     name,
     channel: dc,
     localDescription: pc.localDescription.sdp,
@@ -767,6 +808,10 @@ async function load() {
   status.phase = 'ready';
   progress('');
   update();
+  startMessenger({
+    startSession: (c) => connect('', c.name, c),
+    inSession: () => status.phase === 'session' || status.phase === 'connecting',
+  });
   const name = el('name').value.trim();
   if (fromURL && name !== '') {
     connect(fromURL, name);

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"path/filepath"
+
+	"github.com/assist-project/assist/messenger/hub"
+	"github.com/assist-project/assist/messenger/passkey"
+	"github.com/assist-project/assist/web"
+)
+
+// messengerApp is what `assist serve` serves beside the signalling: the
+// messenger (/v1/messenger), passkey sign-in for the web app
+// (/v1/webauthn/) and the web app itself (/). Its stores live in dataDir;
+// close runs when the server has stopped.
+//
+// maxConnsPerAddr bounds one address's messenger connections, as
+// --max-conns-per-address does the signalling's.
+func messengerApp(ctx context.Context, dataDir string, cert tls.Certificate, ln net.Listener, publicURL string, maxConnsPerAddr int) (app http.Handler, closeAll func(), err error) {
+	var closers []func()
+	closeAll = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			closeAll()
+		}
+	}()
+	fp := sha256.Sum256(cert.Certificate[0])
+	store, err := hub.OpenSQLite(ctx, filepath.Join(dataDir, "messenger.sqlite"))
+	if err != nil {
+		return nil, nil, err
+	}
+	closers = append(closers, func() { store.Close() })
+	h, err := hub.New(hub.Config{Store: store, Fingerprint: fp, Logger: slog.Default(), MaxConnsPerAddress: maxConnsPerAddr})
+	if err != nil {
+		return nil, nil, err
+	}
+	closers = append(closers, func() { h.Close() })
+	mux := http.NewServeMux()
+	mux.Handle("/v1/messenger", h)
+	mux.Handle("/", web.ExpertApp())
+
+	rp, origin := relyingParty(ln, publicURL)
+	if _, ipErr := netip.ParseAddr(rp); ipErr == nil {
+		// Browsers refuse passkeys for IP addresses; the page says the
+		// messenger is not available.
+		slog.Warn("the web app's passkey sign-in is off: browsers accept passkeys only for a host name; give --public-url https://NAME:PORT", "host", rp)
+		return mux, closeAll, nil
+	}
+	keys, err := passkey.OpenSQLite(ctx, filepath.Join(dataDir, "passkeys.sqlite"))
+	if err != nil {
+		return nil, nil, err
+	}
+	closers = append(closers, func() { keys.Close() })
+	svc, err := passkey.New(passkey.Config{RPID: rp, Origins: []string{origin}, Fingerprint: fp,
+		Accounts: passkey.HubAccounts{Store: store}, Store: keys, Logger: slog.Default()})
+	if err != nil {
+		return nil, nil, err
+	}
+	mux.Handle("/v1/webauthn/", svc)
+	slog.Info("web app sign-in with passkeys", "origin", origin)
+	return mux, closeAll, nil
+}
+
+// relyingParty is the host passkeys are bound to and the page's origin:
+// those of --public-url, else https://localhost:PORT (a browser on this
+// machine; browsers refuse passkeys for 127.0.0.1).
+func relyingParty(ln net.Listener, publicURL string) (host, origin string) {
+	if publicURL != "" {
+		if u, err := url.Parse(publicURL); err == nil && u.Hostname() != "" {
+			return u.Hostname(), u.Scheme + "://" + u.Host
+		}
+	}
+	port := "443"
+	if a, ok := ln.Addr().(*net.TCPAddr); ok {
+		port = fmt.Sprint(a.Port)
+	}
+	if port == "443" {
+		return "localhost", "https://localhost"
+	}
+	return "localhost", "https://localhost:" + port
+}

@@ -1,0 +1,178 @@
+package passkey
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/go-webauthn/webauthn/webauthn"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// ErrNotFound is returned by a Store that has no such user or credential.
+var ErrNotFound = errors.New("passkey: not found")
+
+// Store keeps the passkeys (WebAuthn credentials) of accounts: each account
+// that has one gets a random user handle, which authenticators store with
+// the credential and hand back when signing in.
+type Store interface {
+	// Handle returns the user handle of user, or ErrNotFound.
+	Handle(ctx context.Context, user string) ([]byte, error)
+	// User returns the account a user handle belongs to and its
+	// credentials, or ErrNotFound.
+	User(ctx context.Context, handle []byte) (user string, creds []webauthn.Credential, err error)
+	// Add saves a new credential of user under handle. The first
+	// credential of a user sets its handle; a later one must use it.
+	Add(ctx context.Context, user string, handle []byte, cred webauthn.Credential) error
+	// Update saves a credential again after a sign-in (its signature
+	// counter and flags change).
+	Update(ctx context.Context, handle []byte, cred webauthn.Credential) error
+}
+
+// SQLiteStore is the Store of a single-node server: one SQLite file.
+type SQLiteStore struct {
+	db *sql.DB
+}
+
+var migrations = []string{
+	`CREATE TABLE passkeys (
+		id      BLOB PRIMARY KEY,  -- the credential id
+		handle  BLOB NOT NULL,     -- the account's user handle
+		user    TEXT NOT NULL,     -- the account's name
+		cred    TEXT NOT NULL      -- webauthn.Credential as JSON
+	);
+	CREATE INDEX passkeys_handle ON passkeys(handle);
+	CREATE INDEX passkeys_user ON passkeys(user);`,
+}
+
+// OpenSQLite opens (creating if needed, mode 0600) the passkey database at
+// path and brings its schema up to date.
+func OpenSQLite(ctx context.Context, path string) (*SQLiteStore, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("passkey: store: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("passkey: store: %w", err)
+	}
+	f.Close()
+	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+	if err != nil {
+		return nil, fmt.Errorf("passkey: store: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(4)
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("passkey: store %s: %w", path, err)
+	}
+	return &SQLiteStore{db: db}, nil
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer tx.Rollback()
+	var version int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("migrate: read user_version: %w", err)
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("migrate: schema version %d is newer than this program's %d", version, len(migrations))
+	}
+	for v := version; v < len(migrations); v++ {
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			return fmt.Errorf("migrate to version %d: %w", v+1, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(migrations))); err != nil {
+		return fmt.Errorf("migrate: set user_version: %w", err)
+	}
+	return tx.Commit()
+}
+
+// Close closes the database.
+func (s *SQLiteStore) Close() error { return s.db.Close() }
+
+// Handle implements Store.
+func (s *SQLiteStore) Handle(ctx context.Context, user string) ([]byte, error) {
+	var h []byte
+	err := s.db.QueryRowContext(ctx, `SELECT handle FROM passkeys WHERE user = ? LIMIT 1`, user).Scan(&h)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("passkey: store: handle: %w", err)
+	}
+	return h, nil
+}
+
+// User implements Store.
+func (s *SQLiteStore) User(ctx context.Context, handle []byte) (string, []webauthn.Credential, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT user, cred FROM passkeys WHERE handle = ?`, handle)
+	if err != nil {
+		return "", nil, fmt.Errorf("passkey: store: user: %w", err)
+	}
+	defer rows.Close()
+	var user string
+	var creds []webauthn.Credential
+	for rows.Next() {
+		var text string
+		if err := rows.Scan(&user, &text); err != nil {
+			return "", nil, fmt.Errorf("passkey: store: user: %w", err)
+		}
+		var c webauthn.Credential
+		if err := json.Unmarshal([]byte(text), &c); err != nil {
+			return "", nil, fmt.Errorf("passkey: store: credential of %s: %w", user, err)
+		}
+		creds = append(creds, c)
+	}
+	if err := rows.Err(); err != nil {
+		return "", nil, fmt.Errorf("passkey: store: user: %w", err)
+	}
+	if len(creds) == 0 {
+		return "", nil, ErrNotFound
+	}
+	return user, creds, nil
+}
+
+// Add implements Store.
+func (s *SQLiteStore) Add(ctx context.Context, user string, handle []byte, cred webauthn.Credential) error {
+	text, err := json.Marshal(cred)
+	if err != nil {
+		return fmt.Errorf("passkey: store: add: %w", err)
+	}
+	// One statement: the handle must be the user's (or the user must
+	// have none yet), so two registrations cannot split an account.
+	res, err := s.db.ExecContext(ctx,
+		`INSERT INTO passkeys (id, handle, user, cred)
+		 SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM passkeys WHERE (user = ? AND handle <> ?) OR (handle = ? AND user <> ?))`,
+		cred.ID, handle, user, string(text), user, handle, handle, user)
+	if err != nil {
+		return fmt.Errorf("passkey: store: add: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("passkey: store: add: %w", err)
+	} else if n == 0 {
+		return fmt.Errorf("passkey: store: add: %s has another user handle", user)
+	}
+	return nil
+}
+
+// Update implements Store.
+func (s *SQLiteStore) Update(ctx context.Context, handle []byte, cred webauthn.Credential) error {
+	text, err := json.Marshal(cred)
+	if err != nil {
+		return fmt.Errorf("passkey: store: update: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE passkeys SET cred = ? WHERE id = ? AND handle = ?`, string(text), cred.ID, handle); err != nil {
+		return fmt.Errorf("passkey: store: update: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,711 @@
+// The messenger in the expert's web app: sign-in with a passkey, the
+// contact list with live presence, requests for help with Accept and
+// Decline, contact codes, and this account's devices. The connection to
+// the server's messenger, the device key and the pairing run in
+// assist.wasm (window.assistExpert); this module only shows them.
+//
+// Everything another person chose (account names, display names, device
+// names) goes into the page as textContent, never as markup.
+//
+// window.assistMessenger reports what it is doing, for tests:
+//   phase: "loading" | "signed-out" | "signing-in" | "connecting" | "online" | "offline"
+//   user, display: the account, once signed in
+//   confirmed: whether this browser is a confirmed device of the account
+//   contacts: {user: state}, requests: [request ids shown], devices: n
+//   outgoing: {to, state: "waiting" | "accepted" | "declined" | "closed"} or null
+//   error: {code, message} of the last failure, or null
+//   lastCode: the contact or device code shown, if any
+import * as passkey from './passkey.js';
+import * as store from './store.js';
+import { stateOf, stateLabel, sortContacts, displayOf, deviceName, timeLeft, requestText, closedText, groupCode } from './people.js';
+
+const el = (id) => document.querySelector(`[data-testid="${id}"]`);
+
+const status = {
+  phase: 'loading',
+  user: '',
+  display: '',
+  confirmed: true,
+  contacts: {},
+  requests: [],
+  devices: 0,
+  outgoing: null,
+  error: null,
+  lastCode: '',
+};
+window.assistMessenger = status;
+
+let hooks = null; // {startSession, inSession}
+let seed = '';
+let keyB64 = '';
+let fingerprint = '';
+let client = null;
+let retryTimer = 0;
+let retryDelay = 2000;
+const contacts = new Map(); // user -> {c, li}
+const requests = new Map(); // request id -> {r, li}
+let outgoing = null; // {request, to, display, li}
+let ticker = 0;
+
+function wasm() {
+  return window.assistExpert;
+}
+
+// ---- Messages for people.
+
+function say(id, text) {
+  const p = el(id);
+  if (p) p.textContent = text;
+}
+
+function showError(code, message) {
+  status.error = { code, message };
+  say('messenger-error', message);
+  el('messenger-error').hidden = message === '';
+}
+
+function clearError() {
+  status.error = null;
+  el('messenger-error').hidden = true;
+}
+
+// ---- Sign-in.
+
+function showPhase(phase) {
+  status.phase = phase;
+  const signedIn = phase === 'online' || phase === 'offline' || phase === 'connecting';
+  el('signin').hidden = signedIn || phase === 'loading';
+  el('messenger').hidden = !signedIn;
+  el('me').hidden = !signedIn;
+  el('sign-out').hidden = !signedIn;
+  el('me-name').textContent = status.display;
+  el('me-user').textContent = status.user;
+  const badge = el('me-state');
+  badge.dataset.state = phase === 'online' ? 'online' : 'offline';
+  badge.textContent = phase === 'online' ? 'Online' : phase === 'connecting' ? 'Connecting…' : 'Offline';
+  el('unconfirmed').hidden = !signedIn || status.confirmed;
+}
+
+function signSeed(challenge) {
+  let bin = '';
+  for (const b of challenge) bin += String.fromCharCode(b);
+  const b64 = btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  const r = wasm().device.signPasskey(seed, b64);
+  if (r.error) throw r.error;
+  return r.sig;
+}
+
+async function afterPasskey(res) {
+  status.user = res.user;
+  status.display = res.display;
+  status.confirmed = res.confirmed === true;
+  await store.put('account', { user: res.user, display: res.display, confirmed: status.confirmed });
+  say('signin-progress', '');
+  connect();
+}
+
+async function signIn() {
+  clearError();
+  showPhase('signing-in');
+  say('signin-progress', 'Use your passkey (your phone, security key or this computer)…');
+  try {
+    const res = await passkey.signIn({ key: keyB64, device: deviceName(navigator.userAgent), sign: signSeed });
+    await afterPasskey(res);
+  } catch (e) {
+    say('signin-progress', '');
+    showPhase('signed-out');
+    showError(e.code || 'failed', e.message);
+  }
+}
+
+async function register(user, display) {
+  clearError();
+  showPhase('signing-in');
+  say('signin-progress', 'Create your passkey (your phone, security key or this computer)…');
+  try {
+    const res = await passkey.register({ user, display, key: keyB64, device: deviceName(navigator.userAgent), sign: signSeed });
+    await afterPasskey(res);
+  } catch (e) {
+    say('signin-progress', '');
+    showPhase('signed-out');
+    showError(e.code || 'failed', e.message);
+    if (e.code === 'taken' || e.code === 'invalid') el('register-user').focus();
+  }
+}
+
+async function signOut() {
+  const c = client;
+  client = null;
+  clearTimeout(retryTimer);
+  if (c) c.close();
+  await store.del('account');
+  status.user = '';
+  status.display = '';
+  resetLists();
+  showPhase('signed-out');
+  el('passkey-signin').focus();
+}
+
+// ---- The connection.
+
+async function connect() {
+  clearTimeout(retryTimer);
+  showPhase('connecting');
+  let c;
+  try {
+    c = await wasm().messenger({
+      seed,
+      server: location.origin,
+      fingerprint,
+      deviceName: deviceName(navigator.userAgent),
+      onEvent: (m) => onEvent(c, m),
+      onClose: (why) => onClose(c, why),
+    });
+  } catch (e) {
+    if (e.code === 'unauthorized' || e.code === 'not-found') {
+      // The server does not know this browser's key (any more): it was
+      // removed from the account, or never signed in here.
+      await store.del('account');
+      resetLists();
+      showPhase('signed-out');
+      showError('signed-out', 'This browser is no longer signed in (it was removed from your account, or the server forgot it). Sign in again with your passkey.');
+      return;
+    }
+    showError(e.code || 'failed', `Could not reach the messenger: ${e.message}. Trying again…`);
+    showPhase('offline');
+    retryTimer = setTimeout(connect, retryDelay);
+    retryDelay = Math.min(retryDelay * 2, 60000);
+    return;
+  }
+  client = c;
+  retryDelay = 2000;
+  status.user = c.user;
+  status.display = c.display;
+  clearError();
+  showPhase('online');
+  if (hooks.inSession()) c.setState('busy').catch(() => {});
+  await Promise.all([refreshContacts(), refreshDevices()]);
+}
+
+function onClose(c, why) {
+  if (client !== c) return;
+  client = null;
+  showPhase('offline');
+  showError('closed', `The connection to the messenger was lost${why ? ` (${why})` : ''}. Reconnecting…`);
+  retryTimer = setTimeout(connect, retryDelay);
+}
+
+function onEvent(c, m) {
+  if (client !== c || !m || typeof m.type !== 'string') return;
+  switch (m.type) {
+    case 'presence': {
+      const e = contacts.get(m.user);
+      if (e) {
+        e.c.state = m.state;
+        renderContacts();
+      }
+      break;
+    }
+    case 'request':
+      addRequest(m);
+      break;
+    case 'request-closed':
+      if (outgoing && outgoing.request === m.request) {
+        endOutgoing(m.reason === 'cancelled' ? 'closed' : m.reason === 'expired' ? 'closed' : 'closed',
+          m.reason === 'expired' ? `${outgoing.display} did not answer within 5 minutes.` : `The offer to ${outgoing.display} is closed.`);
+      } else {
+        closeRequest(m.request, m.reason);
+      }
+      break;
+    case 'accepted':
+      if (outgoing && outgoing.request === m.request) {
+        endOutgoing('accepted', `${outgoing.display} accepted. Connecting…`);
+        startContactSession(m);
+      }
+      break;
+    case 'declined':
+      if (outgoing && outgoing.request === m.request) endOutgoing('declined', `${outgoing.display} said no.`);
+      break;
+    case 'removed':
+    case 'blocked':
+      forget(m.user);
+      refreshContacts();
+      break;
+    case 'contact-added':
+    case 'unblocked':
+      refreshContacts();
+      break;
+    case 'device-added':
+    case 'device-removed':
+      refreshDevices();
+      break;
+  }
+}
+
+// ---- Contacts.
+
+function resetLists() {
+  contacts.clear();
+  el('contacts').replaceChildren();
+  for (const id of [...requests.keys()]) dropRequest(id);
+  el('devices').replaceChildren();
+  status.contacts = {};
+  status.devices = 0;
+  status.outgoing = null;
+  outgoing = null;
+  el('outgoing').hidden = true;
+}
+
+async function refreshContacts() {
+  const c = client;
+  if (!c) return;
+  let list;
+  try {
+    list = await c.contacts();
+  } catch (e) {
+    showError(e.code || 'failed', `Could not load your contacts: ${e.message}.`);
+    return;
+  }
+  if (client !== c) return;
+  const seen = new Set();
+  for (const ct of list.contacts) {
+    seen.add(ct.user);
+    const e = contacts.get(ct.user);
+    if (e) e.c = ct;
+    else contacts.set(ct.user, { c: ct, li: contactItem(ct.user) });
+  }
+  for (const [user, e] of contacts) {
+    if (!seen.has(user)) {
+      e.li.remove();
+      contacts.delete(user);
+    }
+  }
+  renderContacts();
+}
+
+function contactItem(user) {
+  const li = document.createElement('li');
+  li.className = 'contact';
+  li.dataset.testid = 'contact';
+  li.dataset.user = user;
+  const dot = document.createElement('span');
+  dot.className = 'dot';
+  dot.setAttribute('aria-hidden', 'true');
+  const who = document.createElement('span');
+  who.className = 'who';
+  const name = document.createElement('span');
+  name.className = 'name';
+  name.dataset.testid = 'contact-name';
+  const acct = document.createElement('span');
+  acct.className = 'user';
+  acct.textContent = user;
+  who.append(name, acct);
+  const state = document.createElement('span');
+  state.className = 'presence';
+  state.dataset.testid = 'contact-state';
+  const offer = document.createElement('button');
+  offer.type = 'button';
+  offer.dataset.testid = 'offer';
+  offer.textContent = 'Offer help';
+  offer.addEventListener('click', () => offerHelp(user));
+  const remove = document.createElement('button');
+  remove.type = 'button';
+  remove.className = 'quiet';
+  remove.dataset.testid = 'remove-contact';
+  remove.textContent = 'Remove';
+  remove.addEventListener('click', () => removeContact(user));
+  li.append(dot, who, state, offer, remove);
+  return li;
+}
+
+function renderContacts() {
+  const ul = el('contacts');
+  const sorted = sortContacts([...contacts.values()].map((e) => e.c));
+  status.contacts = {};
+  sorted.forEach((ct, i) => {
+    const e = contacts.get(ct.user);
+    const s = stateOf(ct.state);
+    status.contacts[ct.user] = s;
+    e.li.dataset.state = s;
+    e.li.querySelector('.name').textContent = displayOf(ct);
+    e.li.querySelector('.presence').textContent = stateLabel(s);
+    e.li.querySelector('[data-testid="offer"]').disabled = s === 'offline' || outgoing !== null || hooks.inSession();
+    e.li.querySelector('[data-testid="offer"]').title = s === 'offline' ? `${displayOf(ct)} is offline` : `Ask ${displayOf(ct)} whether you may help now`;
+    // Move only what is out of place: moving a node loses its focus.
+    if (ul.children[i] !== e.li) ul.insertBefore(e.li, ul.children[i] || null);
+  });
+  el('no-contacts').hidden = contacts.size > 0;
+}
+
+async function removeContact(user) {
+  const e = contacts.get(user);
+  if (!e || !client) return;
+  if (!confirm(`Remove ${displayOf(e.c)} (${user}) from your contacts? You will no longer see each other or get each other's requests.`)) return;
+  try {
+    await client.remove(user);
+    await forget(user);
+  } catch (err) {
+    showError(err.code || 'failed', `Could not remove ${user}: ${err.message}.`);
+  }
+  refreshContacts();
+}
+
+// ---- Offering help (this side is the expert).
+
+async function offerHelp(user) {
+  const e = contacts.get(user);
+  if (!e || !client || outgoing) return;
+  clearError();
+  const display = displayOf(e.c);
+  outgoing = { request: '', to: user, display };
+  status.outgoing = { to: user, state: 'waiting' };
+  el('outgoing').hidden = false;
+  say('outgoing-text', `Offering help to ${display}… waiting for an answer.`);
+  el('cancel-offer').hidden = false;
+  renderContacts();
+  try {
+    const asked = await client.ask(user, 'offer');
+    if (outgoing && outgoing.to === user) outgoing.request = asked.request;
+  } catch (err) {
+    endOutgoing('closed', `Could not offer help to ${display}: ${err.message}.`);
+  }
+}
+
+function endOutgoing(state, text) {
+  if (!outgoing) return;
+  status.outgoing = { to: outgoing.to, state };
+  say('outgoing-text', text);
+  el('cancel-offer').hidden = true;
+  outgoing = null;
+  renderContacts();
+}
+
+async function cancelOffer() {
+  if (!outgoing || !client) return;
+  const o = outgoing;
+  try {
+    if (o.request) await client.cancel(o.request);
+  } catch {
+    // Answered or expired meanwhile: its own message says so.
+  }
+  if (outgoing === o) endOutgoing('closed', `You withdrew your offer to ${o.display}.`);
+}
+
+// ---- Incoming requests.
+
+function addRequest(r) {
+  if (requests.has(r.request)) return;
+  const li = document.createElement('li');
+  li.className = 'request';
+  li.dataset.testid = 'request';
+  li.dataset.request = r.request;
+  li.dataset.kind = r.kind;
+  li.tabIndex = 0;
+  const text = document.createElement('span');
+  text.className = 'text';
+  text.dataset.testid = 'request-text';
+  text.textContent = requestText(r);
+  const user = document.createElement('span');
+  user.className = 'user';
+  user.textContent = r.from;
+  const left = document.createElement('span');
+  left.className = 'left';
+  left.dataset.testid = 'request-left';
+  const accept = document.createElement('button');
+  accept.type = 'button';
+  accept.className = 'primary';
+  accept.dataset.testid = 'accept';
+  accept.textContent = 'Accept';
+  const decline = document.createElement('button');
+  decline.type = 'button';
+  decline.dataset.testid = 'decline';
+  decline.textContent = 'Decline';
+  const hint = document.createElement('span');
+  hint.className = 'hint';
+  li.append(text, user, left, accept, decline, hint);
+  if (r.kind === 'offer') {
+    // The browser cannot share this computer's screen.
+    accept.disabled = true;
+    hint.textContent = 'To accept, use Assist on the computer that needs help.';
+  }
+  accept.addEventListener('click', () => answer(r.request, true));
+  decline.addEventListener('click', () => answer(r.request, false));
+  li.addEventListener('keydown', (ev) => {
+    if (ev.target !== li) return;
+    if (ev.key === 'Enter' && !accept.disabled) {
+      ev.preventDefault();
+      answer(r.request, true);
+    } else if (ev.key === 'Escape' || ev.key === 'Delete') {
+      ev.preventDefault();
+      answer(r.request, false);
+    }
+  });
+  requests.set(r.request, { r, li });
+  el('requests').append(li);
+  tick();
+  renderRequests();
+  // Focus lands on the new request, so Enter accepts it, unless the
+  // person is typing somewhere: an Enter meant for that must not accept.
+  const a = document.activeElement;
+  const typing = a && (((a.tagName === 'INPUT' || a.tagName === 'TEXTAREA') && a.value !== '') || a.isContentEditable);
+  if (!typing && !hooks.inSession()) li.focus();
+}
+
+function renderRequests() {
+  status.requests = [...requests.keys()];
+  el('requests-panel').hidden = requests.size === 0;
+  document.title = requests.size > 0 ? `(${requests.size}) Request for help — Assist` : document.title.replace(/^\(\d+\) Request for help — /, '');
+  if (requests.size > 0 && !ticker) ticker = setInterval(tick, 1000);
+  if (requests.size === 0 && ticker) {
+    clearInterval(ticker);
+    ticker = 0;
+  }
+}
+
+function tick() {
+  const now = Date.now();
+  for (const [, e] of requests) {
+    const t = timeLeft(e.r.expires, now);
+    e.li.querySelector('.left').textContent = t ? `${t} left` : 'expired';
+  }
+}
+
+function dropRequest(id) {
+  const e = requests.get(id);
+  if (!e) return;
+  const hadFocus = e.li.contains(document.activeElement);
+  e.li.remove();
+  requests.delete(id);
+  renderRequests();
+  if (hadFocus) {
+    const next = el('requests').firstElementChild;
+    if (next) next.focus();
+  }
+}
+
+function closeRequest(id, reason) {
+  const e = requests.get(id);
+  if (!e) return;
+  dropRequest(id);
+  note(closedText(reason, displayOf({ user: e.r.from, display: e.r.display })));
+}
+
+function note(text) {
+  say('messenger-note', text);
+  el('messenger-note').hidden = text === '';
+}
+
+async function answer(id, accept) {
+  const e = requests.get(id);
+  if (!e || !client) return;
+  for (const b of e.li.querySelectorAll('button')) b.disabled = true;
+  const who = displayOf({ user: e.r.from, display: e.r.display });
+  let m;
+  try {
+    m = await client.answer(id, accept);
+  } catch (err) {
+    dropRequest(id);
+    note(err.code === 'not-found' ? `The request from ${who} is no longer open (it expired, was cancelled, or was answered elsewhere).` : `Could not answer ${who}: ${err.message}.`);
+    return;
+  }
+  dropRequest(id);
+  if (!accept) {
+    note(`You declined ${who}'s request.`);
+    return;
+  }
+  note(`You accepted ${who}'s request. Connecting…`);
+  startContactSession(m);
+}
+
+// ---- The session with a contact.
+
+async function startContactSession(m) {
+  if (!m || m.role !== 'expert' || !m.peer || !client) {
+    showError('role', 'This browser can only help (view the other computer). Use Assist on the computer that needs help.');
+    return;
+  }
+  const who = displayOf(m.peer);
+  const pins = (await store.get('pins')) || {};
+  const ct = contacts.get(m.peer.user);
+  const r = client.sessionSecret({
+    user: m.peer.user,
+    key: m.peer.device.key,
+    pinned: Array.isArray(pins[m.peer.user]) ? pins[m.peer.user] : [],
+    devices: ct ? ct.c.devices : [],
+    session: m.session,
+  });
+  if (r.error) {
+    showError('not-pinned', `Cannot start a session with ${who}: ${r.error.message}`);
+    return;
+  }
+  hooks.startSession({ invitation: m.session, password: r.password, name: status.display, peer: who });
+}
+
+// sessionChanged: the page's session began or ended.
+export function sessionChanged(inSession) {
+  if (client) client.setState(inSession ? 'busy' : 'online').catch(() => {});
+  if (status.phase === 'online') renderContacts();
+}
+
+// ---- Adding contacts by code.
+
+async function pin(contact) {
+  const pins = (await store.get('pins')) || {};
+  const keys = Array.isArray(pins[contact.user]) ? pins[contact.user] : [];
+  if (!keys.includes(contact.key)) keys.push(contact.key);
+  pins[contact.user] = keys;
+  await store.put('pins', pins);
+}
+
+async function forget(user) {
+  const pins = (await store.get('pins')) || {};
+  if (!(user in pins)) return;
+  delete pins[user];
+  await store.put('pins', pins);
+}
+
+async function paired(promise) {
+  try {
+    const ct = await promise;
+    await pin(ct);
+    status.lastCode = '';
+    el('contact-code').hidden = true;
+    say('contact-progress', `Contact added: ${ct.display} (${ct.user}, key ${ct.fingerprint}).`);
+    refreshContacts();
+  } catch (e) {
+    el('contact-code').hidden = true;
+    say('contact-progress', `No contact added: ${e.message}`);
+  } finally {
+    el('show-contact-code').disabled = false;
+    el('contact-add').disabled = false;
+  }
+}
+
+function showContactCode() {
+  if (!client) return;
+  el('show-contact-code').disabled = true;
+  el('contact-add').disabled = true;
+  say('contact-progress', 'Getting a code…');
+  paired(client.contactInvite((code) => {
+    status.lastCode = code;
+    const p = el('contact-code');
+    p.textContent = groupCode(code);
+    p.hidden = false;
+    say('contact-progress', 'Read this code to the other person, or send it to them. They enter it under “Add a contact”. Waiting for them… (the code works for 10 minutes)');
+  }));
+}
+
+function addContact(code) {
+  if (!client) return;
+  el('show-contact-code').disabled = true;
+  el('contact-add').disabled = true;
+  say('contact-progress', 'Checking the code with the other person…');
+  paired(client.contactAdd(code));
+}
+
+// ---- Devices.
+
+async function refreshDevices() {
+  const c = client;
+  if (!c) return;
+  let list;
+  try {
+    list = await c.devices();
+  } catch (e) {
+    showError(e.code || 'failed', `Could not load your devices: ${e.message}.`);
+    return;
+  }
+  if (client !== c) return;
+  const ul = el('devices');
+  ul.replaceChildren();
+  status.devices = list.length;
+  for (const d of list) {
+    const li = document.createElement('li');
+    li.dataset.testid = 'device';
+    li.dataset.device = d.id;
+    li.dataset.self = d.self ? 'true' : 'false';
+    const name = document.createElement('span');
+    name.className = 'name';
+    name.textContent = d.name;
+    const tags = document.createElement('span');
+    tags.className = 'tags';
+    tags.textContent = [d.self ? 'this browser' : '', d.online ? 'online' : 'offline'].filter(Boolean).join(' · ');
+    const remove = document.createElement('button');
+    remove.type = 'button';
+    remove.className = 'quiet';
+    remove.dataset.testid = 'remove-device';
+    remove.textContent = 'Remove';
+    remove.addEventListener('click', () => removeDevice(d));
+    li.append(name, tags, remove);
+    ul.append(li);
+    if (d.self && d.cert && !status.confirmed) {
+      // Another device confirmed this browser.
+      status.confirmed = true;
+      store.put('account', { user: status.user, display: status.display, confirmed: true });
+      showPhase(status.phase);
+    }
+  }
+}
+
+async function removeDevice(d) {
+  if (!client) return;
+  const what = d.self ? 'this browser (you will be signed out here)' : `“${d.name}”`;
+  if (!confirm(`Remove ${what} from your account? It can no longer sign in or take part in sessions.`)) return;
+  try {
+    await client.removeDevice(d.id);
+  } catch (e) {
+    showError(e.code || 'failed', e.code === 'invalid' ? `Could not remove ${d.name}: ${e.message}` : `Could not remove ${d.name}: ${e.message}.`);
+    return;
+  }
+  if (d.self) {
+    signOut();
+    return;
+  }
+  refreshDevices();
+}
+
+// ---- Start.
+
+export async function startMessenger(h) {
+  hooks = h;
+  el('passkey-signin').addEventListener('click', () => signIn());
+  el('register-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    register(el('register-user').value.trim().toLowerCase(), el('register-display').value.trim());
+  });
+  el('sign-out').addEventListener('click', () => signOut());
+  el('cancel-offer').addEventListener('click', () => cancelOffer());
+  el('show-contact-code').addEventListener('click', () => showContactCode());
+  el('contact-add-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    addContact(el('contact-code-input').value);
+    el('contact-code-input').value = '';
+  });
+  try {
+    const dev = await store.get('device');
+    seed = dev && typeof dev.seed === 'string' ? dev.seed : '';
+    let k = seed ? wasm().device.publicKey(seed) : { error: true };
+    if (k.error) {
+      seed = wasm().device.newSeed();
+      await store.put('device', { seed });
+      k = wasm().device.publicKey(seed);
+    }
+    keyB64 = k.key;
+    const info = await passkey.serverInfo();
+    fingerprint = info.fingerprint;
+  } catch (e) {
+    showPhase('signed-out');
+    el('signin').hidden = true;
+    showError('unavailable', `The messenger is not available here: ${e.message}`);
+    return;
+  }
+  const account = await store.get('account');
+  if (account && account.user) {
+    status.user = account.user;
+    status.display = account.display || account.user;
+    status.confirmed = account.confirmed !== false;
+    connect();
+  } else {
+    showPhase('signed-out');
+  }
+}
