@@ -195,7 +195,17 @@ func watchContacts(ctx context.Context, c *messenger.Client, stdout io.Writer) e
 			case messenger.TypePresence:
 				fmt.Fprintf(stdout, "presence: %s %s\n", m.User, m.State)
 			case messenger.TypeContactAdded:
-				fmt.Fprintf(stdout, "contact added: %s\n", m.User)
+				// A new contact (paired from another device or command):
+				// its state is in the list, not in the push.
+				contacts, _, err := c.Contacts(ctx)
+				if err != nil && ctx.Err() == nil {
+					return err
+				}
+				for _, ct := range contacts {
+					if ct.User == m.User {
+						fmt.Fprintf(stdout, "presence: %s %s\n", ct.User, ct.State)
+					}
+				}
 			case messenger.TypeRemoved:
 				fmt.Fprintf(stdout, "removed: %s\n", m.User)
 			}
