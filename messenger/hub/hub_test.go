@@ -446,3 +446,36 @@ func TestDialPinned(t *testing.T) {
 		t.Error("the account was created")
 	}
 }
+
+// TestFirstAnswerWins: two devices answer at once; exactly one wins.
+func TestFirstAnswerWins(t *testing.T) {
+	th := startHub(t, nil)
+	alice, bob := th.login(t, "alice"), th.login(t, "bob")
+	befriend(t, alice, bob)
+	bob2 := th.again(t, bob)
+	for round := 0; round < 5; round++ {
+		asked, err := alice.Ask(ctxT(t), "bob", messenger.KindHelp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := make(chan error, 2)
+		for _, u := range []*user{bob, bob2} {
+			go func() {
+				_, err := u.Answer(ctxT(t), asked.Request, true)
+				errs <- err
+			}()
+		}
+		won := 0
+		for range 2 {
+			if err := <-errs; err == nil {
+				won++
+			} else if !messenger.IsCode(err, messenger.CodeNotFound) {
+				t.Fatal(err)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("round %d: %d answers won", round, won)
+		}
+		next(t, alice, ofType(messenger.TypeAccepted))
+	}
+}
