@@ -479,3 +479,27 @@ func TestFirstAnswerWins(t *testing.T) {
 		next(t, alice, ofType(messenger.TypeAccepted))
 	}
 }
+
+// TestDeviceLinkTimeout: a new device that never finishes its link is
+// disconnected after LinkTimeout, and the old device is told.
+func TestDeviceLinkTimeout(t *testing.T) {
+	th := startHub(t, func(c *hub.Config) { c.LinkTimeout = 300 * time.Millisecond })
+	alice := th.login(t, "alice")
+	p, err := alice.PairOpen(ctxT(t), messenger.PurposeDevice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = th.dial(t, newKey(t), messenger.LoginOptions{User: "alice", Code: p.ID,
+		Link: func(ctx context.Context, p *messenger.Pair) (ed25519.PublicKey, error) {
+			_, err := p.Recv(ctx) // the old device sends nothing
+			return nil, err
+		}})
+	if err == nil {
+		t.Fatal("the stalled link logged in")
+	}
+	if _, err := p.Done(ctxT(t), alice.pub(), nil); err == nil {
+		t.Fatal("the old device's link did not fail")
+	} else if pf, ok := err.(*messenger.PairFailedError); !ok || !strings.Contains(pf.Reason, "too long") {
+		t.Errorf("old device: %v", err)
+	}
+}
