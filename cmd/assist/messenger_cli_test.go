@@ -507,3 +507,32 @@ func TestMessengerCLISession(t *testing.T) {
 	}
 	watch.expect(`^presence: ada offline$`)
 }
+
+// TestMessengerCLIOfferSession: bob offers help, ada accepts in her
+// requests from a script, and answers the consent question on the same
+// stdin: the lines after "accept ID" reach her session's question.
+func TestMessengerCLIOfferSession(t *testing.T) {
+	e2e(t)
+	d := newDesktop(t)
+	srv := startServe(t, t.TempDir())
+	ada, bob := newCLIUser(t, "ada"), newCLIUser(t, "bob")
+	ada.login(t, srv, "--display-name", "Ada Lovelace")
+	bob.login(t, srv, "--display-name", "Bob Expert")
+	pairCLI(t, ada, bob)
+
+	offer := bob.start(t, "offer", "ada", "--no-browser")
+	offer.expect(`^asked: ada$`)
+	reqs := ada.start(t, "requests", "--display", d.Display, "--no-page")
+	id := reqs.expect(`^request: (\S+) from bob$`)[1]
+	reqs.send("accept " + id)
+	offer.expect(`^accepted by ada$`)
+	// The question names bob as ada paired with him.
+	reqs.expect(`Bob Expert wants to see your screen\. Allow\? \[y/N\]`)
+	reqs.send("y")
+	rfbAddr := offer.expect(`^rfb on (\S+)$`)[1]
+	lab.WaitMatch(t, d.X, lab.DialRFB(t, rfbAddr).Screen, 0, matchTimeout)
+	offer.interrupt()
+	if err := reqs.wait(); err != nil {
+		t.Errorf("ada's requests after the session: %v; stderr: %s", err, reqs.stderr)
+	}
+}
