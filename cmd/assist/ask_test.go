@@ -49,6 +49,7 @@ func TestLineReaderPipe(t *testing.T) {
 		t.Fatal(err)
 	}
 	lr := newLineReader(src)
+	defer lr.close()
 	l, ok := <-lr.ask()
 	lr.got(ok)
 	if l != "accept abc" || !ok {
@@ -76,6 +77,10 @@ func TestLineReaderOnDemand(t *testing.T) {
 	defer src.Close()
 	defer w.Close()
 	lr := newLineReader(src)
+	defer func() {
+		lr.close()
+		<-lr.done // it was waiting to be asked: close ends it at once
+	}()
 	io.WriteString(w, "first\n")
 	l, ok := <-lr.ask()
 	lr.got(ok)
