@@ -62,11 +62,12 @@ func runLogin(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	wait := dialTimeout
 	if *code != "" {
-		// A device link waits for the pairing exchange with the old device.
-		ctx, cancel = context.WithTimeout(ctx, pairWait)
+		// A device link runs the pairing exchange with the old device.
+		wait = pairWait
 	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	w, err := dev.Login(ctx, account.LoginOptions{
 		Server: positional[0], Fingerprint: *fingerprint, User: *user, Display: *display, Code: *code,
