@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"io"
+	"os"
+
+	"github.com/assist-project/assist/messenger"
+	"github.com/assist-project/assist/session"
+	"github.com/assist-project/assist/transport"
 )
 
 // sessionFlags are the options of the session that an accepted request
@@ -38,11 +42,19 @@ type contactSession struct {
 	flags               sessionFlags
 }
 
-// errSessionNotWired: the rendezvous functions that run an accepted
-// session are not merged yet.
-var errSessionNotWired = errors.New("session start not wired yet: the request was accepted, but this build cannot start the session; use assist invite / assist join meanwhile")
-
-// startContactSession runs this side of the session of an accepted request.
+// startContactSession runs this side of the session of an accepted request:
+// the novice's side as assist invite --server does (runKeyedNovice), the
+// expert's as assist join does (runKeyedExpert).
 func startContactSession(ctx context.Context, stdout io.Writer, s contactSession) error {
-	return errSessionNotWired
+	ks := keyedSession{Server: s.server, Fingerprint: s.fingerprint, SID: s.sid, Password: s.password, Peer: s.peer}
+	if s.role == messenger.RoleNovice {
+		d := *s.flags.display
+		if d == "" {
+			d = os.Getenv("DISPLAY")
+		}
+		return runKeyedNovice(ctx, os.Stdin, stdout, ks, noviceOptions{Name: defaultName(), Allow: "ask", Display: d,
+			AnswerTimeout: session.DefaultAnswerTimeout, DenyCooldown: transport.DefaultDenyCooldown, NoPage: *s.flags.noPage})
+	}
+	return runKeyedExpert(ctx, stdout, ks, expertOptions{RFB: *s.flags.rfb, NoBrowser: *s.flags.noBrowser,
+		RequestControl: *s.flags.requestControl, Name: defaultName()})
 }
