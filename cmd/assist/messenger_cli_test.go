@@ -218,7 +218,7 @@ func pairCLI(t *testing.T, a, b *cliUser) {
 }
 
 func TestMessengerCLILogin(t *testing.T) {
-	srv := startMessengerHub(t)
+	srv := startServe(t, t.TempDir())
 	ada := newCLIUser(t, "ada")
 	out := ada.run(t, "login", srv.URL, "--user", "ada", "--display-name", "Ada Lovelace")
 	// Trust on first use: the fingerprint shown and saved is the server's.
@@ -271,7 +271,7 @@ func TestMessengerCLILogin(t *testing.T) {
 }
 
 func TestMessengerCLIContactsPresence(t *testing.T) {
-	srv := startMessengerHub(t)
+	srv := startServe(t, t.TempDir())
 	ada, bob := newCLIUser(t, "ada"), newCLIUser(t, "bob")
 	ada.login(t, srv)
 	bob.login(t, srv)
@@ -342,7 +342,7 @@ func TestMessengerCLIContactsPresence(t *testing.T) {
 }
 
 func TestMessengerCLIAsk(t *testing.T) {
-	srv := startMessengerHub(t)
+	srv := startServe(t, t.TempDir())
 	ada, bob := newCLIUser(t, "ada"), newCLIUser(t, "bob")
 	ada.login(t, srv)
 	bob.login(t, srv)
@@ -396,7 +396,7 @@ func TestMessengerCLIAsk(t *testing.T) {
 }
 
 func TestMessengerCLIDevices(t *testing.T) {
-	srv := startMessengerHub(t)
+	srv := startServe(t, t.TempDir())
 	ada, laptop, bob := newCLIUser(t, "ada"), newCLIUser(t, "ada"), newCLIUser(t, "bob")
 	ada.login(t, srv)
 	bob.login(t, srv)
@@ -467,5 +467,72 @@ func TestMessengerCLIDevices(t *testing.T) {
 	out, err := laptop.try(t, "contacts")
 	if err == nil || !strings.Contains(out, "no longer in account ada") {
 		t.Fatalf("a removed device connects: %v %q", err, out)
+	}
+}
+
+// TestMessengerCLISession: the whole flow with no code or password typed:
+// ada asks bob, bob accepts in assist requests, and bob's RFB port shows
+// ada's desktop pixel-exactly; both were marked busy meanwhile.
+func TestMessengerCLISession(t *testing.T) {
+	e2e(t)
+	d := newDesktop(t)
+	srv := startServe(t, t.TempDir())
+	ada, bob, carol := newCLIUser(t, "ada"), newCLIUser(t, "bob"), newCLIUser(t, "carol")
+	for _, u := range []*cliUser{ada, bob, carol} {
+		u.login(t, srv)
+	}
+	pairCLI(t, ada, bob)
+	pairCLI(t, carol, ada)
+	watch := carol.start(t, "contacts", "--watch")
+	watch.expect(`^presence: ada offline$`)
+
+	reqs := bob.start(t, "requests", "--no-browser")
+	ask := ada.start(t, "ask", "bob", "--display", d.Display, "--no-page", "--allow", "view")
+	ask.expect(`^asked: bob$`)
+	watch.expect(`^presence: ada online$`)
+	id := reqs.expect(`^request: (\S+) from ada$`)[1]
+	reqs.send("accept " + id)
+	ask.expect(`^accepted by bob$`)
+	watch.expect(`^presence: ada busy$`)
+	reqs.expect(`^path: \S+$`)
+	rfbAddr := reqs.expect(`^rfb on (\S+)$`)[1]
+	lab.WaitMatch(t, d.X, lab.DialRFB(t, rfbAddr).Screen, 0, matchTimeout)
+	if strings.Contains(reqs.stderr.String(), "password") {
+		t.Errorf("the expert's side asked for a password: %s", reqs.stderr)
+	}
+	// bob leaves: ada's side ends with its session and she goes offline.
+	reqs.interrupt()
+	if err := ask.wait(); err != nil {
+		t.Errorf("ada's ask after the session: %v; stderr: %s", err, ask.stderr)
+	}
+	watch.expect(`^presence: ada offline$`)
+}
+
+// TestMessengerCLIOfferSession: bob offers help, ada accepts in her
+// requests from a script, and answers the consent question on the same
+// stdin: the lines after "accept ID" reach her session's question.
+func TestMessengerCLIOfferSession(t *testing.T) {
+	e2e(t)
+	d := newDesktop(t)
+	srv := startServe(t, t.TempDir())
+	ada, bob := newCLIUser(t, "ada"), newCLIUser(t, "bob")
+	ada.login(t, srv, "--display-name", "Ada Lovelace")
+	bob.login(t, srv, "--display-name", "Bob Expert")
+	pairCLI(t, ada, bob)
+
+	offer := bob.start(t, "offer", "ada", "--no-browser")
+	offer.expect(`^asked: ada$`)
+	reqs := ada.start(t, "requests", "--display", d.Display, "--no-page")
+	id := reqs.expect(`^request: (\S+) from bob$`)[1]
+	reqs.send("accept " + id)
+	offer.expect(`^accepted by ada$`)
+	// The question names bob as ada paired with him.
+	reqs.expect(`Bob Expert wants to see your screen\. Allow\? \[y/N\]`)
+	reqs.send("y")
+	rfbAddr := offer.expect(`^rfb on (\S+)$`)[1]
+	lab.WaitMatch(t, d.X, lab.DialRFB(t, rfbAddr).Screen, 0, matchTimeout)
+	offer.interrupt()
+	if err := reqs.wait(); err != nil {
+		t.Errorf("ada's requests after the session: %v; stderr: %s", err, reqs.stderr)
 	}
 }
