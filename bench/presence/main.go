@@ -153,7 +153,6 @@ type tracker struct {
 	mu      sync.Mutex
 	pending map[int]*change // by user
 	lat     []time.Duration
-	late    int // deliveries of a change already complete or of an old state
 }
 
 type change struct {

@@ -424,3 +424,27 @@ func TestAuthzLoginAttempts(t *testing.T) {
 	r.send(t, mustJSON(good))
 	r.expectError(t, messenger.CodeTooMany)
 }
+
+// TestAuthzAnswerAfterBlock: once either side blocked or removed the
+// other, an open request between them cannot be accepted.
+func TestAuthzAnswerAfterBlock(t *testing.T) {
+	for _, how := range []string{"asker blocks", "asked blocks", "asker removes"} {
+		t.Run(how, func(t *testing.T) {
+			w, id := askedWorld(t)
+			var err error
+			switch how {
+			case "asker blocks":
+				err = w.alice.Block(ctxT(t), "bob")
+			case "asked blocks":
+				err = w.bob.Block(ctxT(t), "alice")
+			case "asker removes":
+				err = w.alice.Remove(ctxT(t), "bob")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = w.bob.Answer(ctxT(t), id, true)
+			isCode(t, err, messenger.CodeNotFound)
+		})
+	}
+}

@@ -156,6 +156,8 @@ func TestContactsAndPresence(t *testing.T) {
 			t.Fatal(err)
 		}
 		if step.want == "" {
+			// Handled before the next step's message on another connection.
+			sync_(t, step.who)
 			continue
 		}
 		m := next(t, alice, ofType(messenger.TypePresence))
@@ -398,4 +400,49 @@ func TestDeviceLinkAndRemove(t *testing.T) {
 	// The removed key no longer logs in to alice.
 	_, _, err = th.dial(t, newKey_, messenger.LoginOptions{})
 	isCode(t, err, messenger.CodeNotFound)
+}
+
+func TestConnsPerAccount(t *testing.T) {
+	th := startHub(t, func(c *hub.Config) { c.MaxConnsPerAccount = 2 })
+	alice := th.login(t, "alice")
+	th.again(t, alice)
+	_, _, err := th.dial(t, alice.key, messenger.LoginOptions{})
+	isCode(t, err, messenger.CodeTooMany)
+	// The refused connection changed nothing: alice is still online.
+	bob := th.login(t, "bob")
+	befriend(t, alice, bob)
+	next(t, bob, presenceOf("alice", messenger.StateOnline))
+}
+
+// TestRestartClosesRequests: requests left open by a previous run (whose
+// asking connections are gone) are not delivered after a restart.
+func TestRestartClosesRequests(t *testing.T) {
+	th := startHub(t, nil)
+	ctx := ctxT(t)
+	now := th.Clock.Now()
+	if err := th.Store.PutRequest(ctx, hub.Request{ID: "AAAAAAAAAAAAAAAAAAAAAA", From: "alice", FromDevice: "d", FromConn: "gone-1",
+		To: "bob", Kind: messenger.KindHelp, Created: now, Expires: now.Add(5 * time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := hub.New(hub.Config{Store: th.Store, Fingerprint: [32]byte{1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
+	if p, err := th.Store.PendingRequests(ctx, "bob", now); err != nil || len(p) != 0 {
+		t.Errorf("pending after a restart: %+v, %v", p, err)
+	}
+}
+
+// TestDialPinned: the client accepts only the pinned certificate.
+func TestDialPinned(t *testing.T) {
+	th := startHub(t, nil)
+	wrong := messenger.FormatFingerprint(sha256.Sum256([]byte("another certificate")))
+	_, _, err := messenger.Dial(ctxT(t), th.URL, wrong, newKey(t), messenger.LoginOptions{User: "alice"})
+	if err == nil || !strings.Contains(err.Error(), "fingerprint") {
+		t.Fatalf("dial with another pin: %v", err)
+	}
+	if _, err := th.Store.Account(ctxT(t), "alice"); err == nil {
+		t.Error("the account was created")
+	}
 }
