@@ -20,7 +20,6 @@ import (
 	"github.com/assist-project/assist/novicepage"
 	"github.com/assist-project/assist/portmap"
 	"github.com/assist-project/assist/rendezvous"
-	"github.com/assist-project/assist/screen/x11"
 	"github.com/assist-project/assist/session"
 	"github.com/assist-project/assist/shadow"
 	"github.com/assist-project/assist/transport"
@@ -228,7 +227,7 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 type noviceSide struct {
 	opts      noviceOptions
 	policy    session.Policy
-	display   *x11.Display
+	display   sharedDesktop
 	listener  *transport.Listener
 	viaServer <-chan *rendezvous.Expert // nil without a server
 	expires   time.Time

@@ -41,9 +41,23 @@ type keyedSession struct {
 	Password string
 	// Peer is the peer's display name as this device knows the contact.
 	Peer string
-	// Expires ends the novice's registration; an expert who has not
-	// connected by then is not let in.
+	// Expires ends the novice's registration: an expert who has not
+	// connected by then is not let in, and a session that loses the
+	// server after it cannot resume through it. Zero: keyedSessionTTL
+	// from now.
 	Expires time.Time
+}
+
+// keyedSessionTTL is a keyed session's registration when the caller
+// gives no expiry: assist invite's default.
+const keyedSessionTTL = time.Hour
+
+// withDefaults fills in the expiry.
+func (ks keyedSession) withDefaults() keyedSession {
+	if ks.Expires.IsZero() {
+		ks.Expires = time.Now().Add(keyedSessionTTL)
+	}
+	return ks
 }
 
 // keyedJoinWait is how long the expert's device keeps joining while the
@@ -91,6 +105,7 @@ func validSID(sid string) bool {
 // and returns when the first session ends, the novice withdraws (q), or
 // ks.Expires passes with nobody connected.
 func runKeyedNovice(ctx context.Context, stdin *os.File, stdout io.Writer, ks keyedSession, opts noviceOptions) error {
+	ks = ks.withDefaults()
 	if err := ks.check(); err != nil {
 		return err
 	}
@@ -145,6 +160,7 @@ func runKeyedNovice(ctx context.Context, stdin *os.File, stdout io.Writer, ks ke
 // "connected to", "path:", "rfb on" and "browser viewer:" lines, serves
 // local viewers and the browser viewer, and returns when the session ends.
 func runKeyedExpert(ctx context.Context, stdout io.Writer, ks keyedSession, opts expertOptions) error {
+	ks = ks.withDefaults()
 	if err := ks.check(); err != nil {
 		return err
 	}
