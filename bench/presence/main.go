@@ -203,6 +203,7 @@ type result struct {
 	ConnectSeconds   float64 `json:"connect_seconds"`
 	Rate             float64 `json:"rate_per_second"`
 	Changes          int     `json:"changes"`
+	Seconds          float64 `json:"change_seconds"`
 	Deliveries       int     `json:"deliveries"`
 	Missing          int     `json:"missing"`
 	P50ms            float64 `json:"p50_ms"`
@@ -289,7 +290,8 @@ func measure(o options) error {
 	fmt.Fprintf(os.Stderr, "presence: %v of changes at %.0f/s\n", o.duration, o.rate)
 	interval := time.Duration(float64(time.Second) / o.rate)
 	tick := time.NewTicker(interval)
-	end := time.Now().Add(o.duration)
+	changeStart := time.Now()
+	end := changeStart.Add(o.duration)
 	state := make([]string, o.clients)
 	sctx, scancel := context.WithTimeout(context.Background(), o.duration+time.Minute)
 	defer scancel()
@@ -310,6 +312,7 @@ func measure(o options) error {
 		u = (u + 1) % o.clients
 	}
 	tick.Stop()
+	res.Seconds = time.Since(changeStart).Seconds()
 	deadline := time.Now().Add(o.drain)
 	for tr.missing() > 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond) // polling the tracker; no signal to wait on
@@ -346,7 +349,8 @@ func measure(o options) error {
 
 func report(r result) {
 	fmt.Printf("clients: %d connected of %d, %d contacts each, in %.1f s\n", r.Connected, r.Clients, r.ContactsEach, r.ConnectSeconds)
-	fmt.Printf("presence changes: %d at %.0f/s; deliveries: %d, missing %d\n", r.Changes, r.Rate, r.Deliveries, r.Missing)
+	fmt.Printf("presence changes: %d in %.0f s (%.0f/s, asked %.0f/s); deliveries: %d, missing %d\n",
+		r.Changes, r.Seconds, float64(r.Changes)/r.Seconds, r.Rate, r.Deliveries, r.Missing)
 	fmt.Printf("delivery time: p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms (target: p99 under 100 ms)\n", r.P50ms, r.P90ms, r.P99ms, r.MaxMs)
 	if r.ServerRSSIdleMiB > 0 {
 		fmt.Printf("server RSS: %.0f MiB with every client connected, %.0f MiB at the end, peak %.0f MiB\n", r.ServerRSSIdleMiB, r.ServerRSSEndMiB, r.ServerPeakMiB)

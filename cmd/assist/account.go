@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -62,11 +63,12 @@ func runLogin(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	wait := dialTimeout
 	if *code != "" {
-		// A device link waits for the pairing exchange with the old device.
-		ctx, cancel = context.WithTimeout(ctx, pairWait)
+		// A device link runs the pairing exchange with the old device.
+		wait = pairWait
 	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	w, err := dev.Login(ctx, account.LoginOptions{
 		Server: positional[0], Fingerprint: *fingerprint, User: *user, Display: *display, Code: *code,
@@ -148,7 +150,8 @@ func runContacts(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		if err != nil {
 			if messenger.IsCode(err, messenger.CodeNotFound) {
-				return fmt.Errorf("%s is not one of your contacts (see assist contacts)", name)
+				// They may have removed us: their keys go all the same.
+				return errors.Join(fmt.Errorf("%s is not one of your contacts (see assist contacts)", name), dev.Forget(name))
 			}
 			return err
 		}

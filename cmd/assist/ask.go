@@ -113,6 +113,7 @@ func runRequests(ctx context.Context, args []string, stdout io.Writer) error {
 	// novice's session can take the terminal over after the answer; from
 	// a script lines are read as they come.
 	input := newLineReader(os.Stdin)
+	defer input.close()
 	open := map[string]messenger.Message{} // requests not yet answered, by id
 	var queue []string                     // interactive: requests not asked yet
 	prompting := ""                        // interactive: the request being asked about

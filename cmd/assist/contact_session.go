@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/assist-project/assist/account"
@@ -93,26 +94,38 @@ func runAccepted(ctx context.Context, dev *account.Device, c *messenger.Client, 
 // lineReader reads lines from stdin one at a time, on demand, so that
 // nothing is read ahead of what the command asked for: on a terminal the
 // novice's session takes the terminal over after the last answer. Its
-// goroutine ends at end of input; a read from a terminal or pipe cannot be
-// interrupted, so until then it lives as long as the process.
+// goroutine ends at end of input or on close; a read under way from a
+// terminal or pipe cannot be interrupted, so close lets it end when that
+// read returns.
 type lineReader struct {
 	want    chan struct{}
+	stop    chan struct{} // closed by close
 	done    chan struct{} // closed when the goroutine has ended
 	lines   chan string   // closed at end of input
 	pending bool          // a line was asked for and not received yet
 	eof     bool
+	once    sync.Once
 }
 
 func newLineReader(r io.Reader) *lineReader {
-	lr := &lineReader{want: make(chan struct{}), done: make(chan struct{}), lines: make(chan string)}
+	lr := &lineReader{want: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{}), lines: make(chan string)}
 	go func() {
 		defer close(lr.done)
 		defer close(lr.lines)
 		br := bufio.NewReader(r)
-		for range lr.want {
+		for {
+			select {
+			case <-lr.want:
+			case <-lr.stop:
+				return
+			}
 			l, err := br.ReadString('\n')
 			if l != "" {
-				lr.lines <- strings.TrimRight(l, "\r\n")
+				select {
+				case lr.lines <- strings.TrimRight(l, "\r\n"):
+				case <-lr.stop:
+					return
+				}
 			}
 			if err != nil {
 				return
@@ -121,6 +134,10 @@ func newLineReader(r io.Reader) *lineReader {
 	}()
 	return lr
 }
+
+// close ends the reader's goroutine (at once, or when the read under way
+// returns).
+func (lr *lineReader) close() { lr.once.Do(func() { close(lr.stop) }) }
 
 // ask asks for the next line unless a request is out already, and returns
 // the channel it comes on (nil after end of input).
