@@ -131,7 +131,7 @@ func joinViaServer(ctx context.Context, log *slog.Logger, c *server.Client, pair
 		}
 		return nil, nil, err
 	}
-	k := startKeeper(conn, sc, sig, serverURL, fingerprint, lookupID)
+	k := startKeeper(log, conn, sc, sig, serverURL, fingerprint, lookupID)
 	return conn, k.close, nil
 }
 

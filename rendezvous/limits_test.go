@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -145,4 +146,76 @@ func TestRendezvousLimitsAdvice(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the second join was not paired after the first pairing ended")
 	}
+}
+
+// TestJoinRegistered: a join with WaitRegistered keeps trying while the
+// server does not know the id, and is paired once the novice registers it;
+// without, the first "unknown" is the answer; and a novice who never comes
+// is reported as such once the wait is over.
+func TestJoinRegistered(t *testing.T) {
+	url, fp := inProcessServer(t, nil)
+	ctx := context.Background()
+	const sid = "r-abcdefghijklmnopqrstuvwxyz"
+
+	if _, _, err := joinRegistered(ctx, url, fp, sid, 0); err == nil || !strings.Contains(err.Error(), "no invitation is waiting") {
+		t.Errorf("without a wait: %v, want the unknown-number advice", err)
+	}
+	if _, _, err := joinRegistered(ctx, url, fp, sid, 300*time.Millisecond); err == nil || !strings.Contains(err.Error(), "did not come to the rendezvous server") {
+		t.Errorf("nobody registers: %v", err)
+	}
+
+	type result struct {
+		c   *server.Client
+		m   server.Message
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, m, err := joinRegistered(ctx, url, fp, sid, 20*time.Second)
+		done <- result{c, m, err}
+	}()
+	// The novice registers once the join has missed (the server counts
+	// its "unknown" answers), so the wait is what pairs them.
+	before := unknownAnswers(t, url, fp)
+	for unknownAnswers(t, url, fp) == before {
+		time.Sleep(20 * time.Millisecond)
+	}
+	owner, err := server.NewOwner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Novice{url: url, fingerprint: fp, expires: time.Now().Add(time.Hour), owner: owner, log: slog.New(slog.DiscardHandler)}
+	sc, err := r.register(ctx, sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.close()
+	res := <-done
+	if res.err != nil || res.m.Type != server.TypePaired {
+		t.Fatalf("join while the novice registers: %+v, %v", res.m, res.err)
+	}
+	res.c.Close()
+}
+
+// unknownAnswers is how many "unknown" answers the server gave (its
+// metrics, which answer loopback).
+func unknownAnswers(t *testing.T, url, fp string) string {
+	t.Helper()
+	tr := &http.Transport{TLSClientConfig: server.PinnedTLSConfig(fp)}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, `assist_signal_errors_total{code="unknown"} `); ok {
+			return v
+		}
+	}
+	return "0"
 }

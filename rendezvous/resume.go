@@ -198,9 +198,9 @@ type keeper struct {
 	cancel                           context.CancelFunc
 }
 
-func startKeeper(conn *rtc.Conn, sc *signalConn, sig *relaySignaler, serverURL, fingerprint, lookupID string) *keeper {
+func startKeeper(log *slog.Logger, conn *rtc.Conn, sc *signalConn, sig *relaySignaler, serverURL, fingerprint, lookupID string) *keeper {
 	k := &keeper{conn: conn, serverURL: serverURL, fingerprint: fingerprint, lookupID: lookupID,
-		key: conn.SessionKey(resumeKeyLabel, 32), log: slog.Default().With("component", "rendezvous"),
+		key: conn.SessionKey(resumeKeyLabel, 32), log: log.With("component", "rendezvous"),
 		stop: make(chan struct{}), sc: sc, sig: sig}
 	k.ctx, k.cancel = context.WithCancel(context.Background())
 	k.wg.Add(1)
