@@ -239,9 +239,23 @@ func TestWebMessenger(t *testing.T) {
 		mxWait(t, ctx2, `window.assistMessenger.contacts.bob === "offline"`)
 		saveShot(t, ctx2, "web-messenger-unconfirmed")
 
-		// The first browser sees both and removes the second.
+		// The first browser sees it, not confirmed, and confirms it
+		// with a device code.
 		bxRun(t, ctx, chromedp.Navigate(site+"/"))
-		mxWait(t, ctx, `window.assistMessenger?.phase === "online" && window.assistMessenger.devices === 2`)
+		mxWait(t, ctx, `window.assistMessenger?.phase === "online" && window.assistMessenger.devices === 2 && window.assistMessenger.unconfirmedDevices === 1`)
+		bxRun(t, ctx, chromedp.Click(bxID("show-device-code")))
+		mxWait(t, ctx, `window.assistMessenger.lastCode !== ""`)
+		code := bxText(t, ctx, "device-code")
+		bxRun(t, ctx2, chromedp.SendKeys(bxID("device-code-input"), code), chromedp.Click(bxID("device-confirm")))
+		mxWait(t, ctx2, `window.assistMessenger.confirmed && window.assistMessenger.phase === "online"`)
+		if !bxEval[bool](t, ctx2, `document.querySelector('[data-testid="unconfirmed"]').hidden`) {
+			t.Error("the confirmed browser still says it is not confirmed")
+		}
+		wantContains(t, "the confirming browser", bxText(t, ctx, "device-progress"), "Device added and confirmed")
+		bxRun(t, ctx, chromedp.Navigate(site+"/"))
+		mxWait(t, ctx, `window.assistMessenger?.phase === "online" && window.assistMessenger.devices === 2 && window.assistMessenger.unconfirmedDevices === 0`)
+
+		// Then removes it.
 		bxRun(t, ctx, chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`))
 		bxRun(t, ctx, chromedp.Click(`[data-testid="device"][data-self="false"] [data-testid="remove-device"]`))
 		mxWait(t, ctx, `window.assistMessenger.devices === 1`)

@@ -201,6 +201,11 @@ function update() {
     sessionChanged(busy);
   }
   el('home').hidden = status.phase === 'session';
+  // The session's controls only while there is one: on the home screen
+  // they would only be in the way.
+  const active = status.phase === 'session' || status.phase === 'connecting';
+  for (const id of ['request-control', 'request-clipboard', 'leave']) el(id).hidden = !active;
+  el('state').hidden = !(active || status.phase === 'ended');
   const s = badgeState();
   const badge = el('state');
   badge.textContent = labels[s] || s;

@@ -11,7 +11,8 @@
 //   phase: "loading" | "signed-out" | "signing-in" | "connecting" | "online" | "offline"
 //   user, display: the account, once signed in
 //   confirmed: whether this browser is a confirmed device of the account
-//   contacts: {user: state}, requests: [request ids shown], devices: n
+//   contacts: {user: state}, requests: [request ids shown], devices: n,
+//   unconfirmedDevices: how many of them wait for a device code
 //   outgoing: {to, state: "waiting" | "accepted" | "declined" | "closed"} or null
 //   error: {code, message} of the last failure, or null
 //   lastCode: the contact or device code shown, if any
@@ -29,6 +30,7 @@ const status = {
   contacts: {},
   requests: [],
   devices: 0,
+  unconfirmedDevices: 0,
   outgoing: null,
   error: null,
   lastCode: '',
@@ -38,6 +40,7 @@ window.assistMessenger = status;
 let hooks = null; // {startSession, inSession}
 let seed = '';
 let keyB64 = '';
+let deviceId = ''; // this browser's device id, from the welcome
 let fingerprint = '';
 let client = null;
 let retryTimer = 0;
@@ -84,6 +87,8 @@ function showPhase(phase) {
   badge.dataset.state = phase === 'online' ? 'online' : 'offline';
   badge.textContent = phase === 'online' ? 'Online' : phase === 'connecting' ? 'Connecting…' : 'Offline';
   el('unconfirmed').hidden = !signedIn || status.confirmed;
+  el('device-confirm-form').hidden = !signedIn || status.confirmed;
+  el('device-add-box').hidden = !signedIn || !status.confirmed;
 }
 
 function signSeed(challenge) {
@@ -178,11 +183,14 @@ async function connect() {
     return;
   }
   client = c;
+  deviceId = c.device;
   retryDelay = 2000;
   status.user = c.user;
   status.display = c.display;
   clearError();
   showPhase('online');
+  // Joining by code shows the same name to the other person.
+  if (el('name').value === '') el('name').value = c.display;
   if (hooks.inSession()) c.setState('busy').catch(() => {});
   await Promise.all([refreshContacts(), refreshDevices()]);
 }
@@ -401,6 +409,8 @@ function addRequest(r) {
   li.dataset.request = r.request;
   li.dataset.kind = r.kind;
   li.tabIndex = 0;
+  const who = document.createElement('span');
+  who.className = 'who';
   const text = document.createElement('span');
   text.className = 'text';
   text.dataset.testid = 'request-text';
@@ -408,6 +418,7 @@ function addRequest(r) {
   const user = document.createElement('span');
   user.className = 'user';
   user.textContent = r.from;
+  who.append(text, user);
   const left = document.createElement('span');
   left.className = 'left';
   left.dataset.testid = 'request-left';
@@ -422,7 +433,7 @@ function addRequest(r) {
   decline.textContent = 'Decline';
   const hint = document.createElement('span');
   hint.className = 'hint';
-  li.append(text, user, left, accept, decline, hint);
+  li.append(who, left, accept, decline, hint);
   if (r.kind === 'offer') {
     // The browser cannot share this computer's screen.
     accept.disabled = true;
@@ -619,7 +630,13 @@ async function refreshDevices() {
   const ul = el('devices');
   ul.replaceChildren();
   status.devices = list.length;
-  for (const d of list) {
+  status.unconfirmedDevices = 0;
+  // Oldest first: the first device needs no certificate; any later one
+  // without is a browser that signed in with a passkey and waits for a
+  // device code.
+  list.forEach((d, i) => {
+    const unconfirmed = i > 0 && !d.cert;
+    if (unconfirmed) status.unconfirmedDevices++;
     const li = document.createElement('li');
     li.dataset.testid = 'device';
     li.dataset.device = d.id;
@@ -629,7 +646,7 @@ async function refreshDevices() {
     name.textContent = d.name;
     const tags = document.createElement('span');
     tags.className = 'tags';
-    tags.textContent = [d.self ? 'this browser' : '', d.online ? 'online' : 'offline'].filter(Boolean).join(' · ');
+    tags.textContent = [d.self ? 'this browser' : '', unconfirmed ? 'not confirmed yet' : '', d.online ? 'online' : 'offline'].filter(Boolean).join(' · ');
     const remove = document.createElement('button');
     remove.type = 'button';
     remove.className = 'quiet';
@@ -644,7 +661,63 @@ async function refreshDevices() {
       store.put('account', { user: status.user, display: status.display, confirmed: true });
       showPhase(status.phase);
     }
+  });
+}
+
+// showDeviceCode lets another browser or computer join this account,
+// confirmed by this device (it signs the new device's key).
+function showDeviceCode() {
+  if (!client) return;
+  el('show-device-code').disabled = true;
+  say('device-progress', 'Getting a code…');
+  client.deviceCode((code) => {
+    status.lastCode = code;
+    const p = el('device-code');
+    p.textContent = groupCode(code);
+    p.hidden = false;
+    say('device-progress', 'Enter this code on the other device: in a browser signed in with your passkey, under “Your devices”; on a computer, with assist login --code. Waiting… (the code works for 10 minutes)');
+  }).then((r) => {
+    say('device-progress', `Device added and confirmed (key ${r.fingerprint}).`);
+    refreshDevices();
+  }).catch((e) => {
+    say('device-progress', `No device added: ${e.message}`);
+  }).finally(() => {
+    status.lastCode = '';
+    el('device-code').hidden = true;
+    el('show-device-code').disabled = false;
+  });
+}
+
+// confirmBrowser makes this browser a confirmed device with the device
+// code of a confirmed one: a new device key joins through that device's
+// link (which certifies it) and replaces the unconfirmed one.
+async function confirmBrowser(code) {
+  const old = client;
+  const oldId = deviceId;
+  const next = wasm().device.newSeed();
+  el('device-confirm').disabled = true;
+  say('confirm-progress', 'Checking the code with your other device…');
+  client = null;
+  clearTimeout(retryTimer);
+  if (old) old.close();
+  try {
+    await wasm().linkDevice({ seed: next, server: location.origin, fingerprint, user: status.user,
+      deviceName: deviceName(navigator.userAgent), code, replace: oldId });
+  } catch (e) {
+    say('confirm-progress', `Not confirmed: ${e.message}`);
+    el('device-confirm').disabled = false;
+    connect();
+    return;
   }
+  seed = next;
+  keyB64 = wasm().device.publicKey(seed).key;
+  await store.put('device', { seed });
+  status.confirmed = true;
+  await store.put('account', { user: status.user, display: status.display, confirmed: true });
+  say('confirm-progress', '');
+  el('device-confirm').disabled = false;
+  note('This browser is confirmed: sessions with your contacts can start here.');
+  connect();
 }
 
 async function removeDevice(d) {
@@ -676,6 +749,12 @@ export async function startMessenger(h) {
   el('sign-out').addEventListener('click', () => signOut());
   el('cancel-offer').addEventListener('click', () => cancelOffer());
   el('show-contact-code').addEventListener('click', () => showContactCode());
+  el('show-device-code').addEventListener('click', () => showDeviceCode());
+  el('device-confirm-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    confirmBrowser(el('device-code-input').value);
+    el('device-code-input').value = '';
+  });
   el('contact-add-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
     addContact(el('contact-code-input').value);
