@@ -163,6 +163,31 @@ func TestWebMessenger(t *testing.T) {
 		mxWait(t, ctx, `window.assistMessenger.contacts.bob === "offline"`)
 	})
 
+	t.Run("offer help", func(t *testing.T) {
+		// Alice offers; Bob's `assist requests` gets it and says no.
+		reqs := bob.start(t, "requests")
+		mxWait(t, ctx, `window.assistMessenger.contacts.bob === "online"`)
+		bxRun(t, ctx, chromedp.Click(contactSel("bob", "offer")))
+		mxWait(t, ctx, `window.assistMessenger.outgoing?.state === "waiting"`)
+		wantContains(t, "the offer", bxText(t, ctx, "outgoing-text"), "Offering help to Bob Novice")
+		if !bxEval[bool](t, ctx, fmt.Sprintf(`document.querySelector(%q).disabled`, contactSel("carol", "offer"))) {
+			t.Error("a second offer can be made while one waits")
+		}
+		id := reqs.WaitLine(t, `^request: (\S+) from alice$`, lineTimeout)[1]
+		reqs.Send(t, "decline "+id)
+		mxWait(t, ctx, `window.assistMessenger.outgoing?.state === "declined"`)
+		wantContains(t, "the answer", bxText(t, ctx, "outgoing-text"), "Bob Novice said no")
+
+		// A second offer, withdrawn before Bob answers.
+		bxRun(t, ctx, chromedp.Click(contactSel("bob", "offer")))
+		id = reqs.WaitLine(t, `^request: (\S+) from alice$`, lineTimeout)[1]
+		bxRun(t, ctx, chromedp.Click(bxID("cancel-offer")))
+		reqs.WaitLine(t, `^closed: `+regexp.QuoteMeta(id)+` cancelled$`, lineTimeout)
+		mxWait(t, ctx, `window.assistMessenger.outgoing?.state === "closed"`)
+		stop(t, reqs, "assist requests")
+		mxWait(t, ctx, `window.assistMessenger.contacts.bob === "offline"`)
+	})
+
 	t.Run("decline", func(t *testing.T) {
 		ask := bob.start(t, "ask", "alice")
 		ask.WaitLine(t, `^asked: alice$`, lineTimeout)

@@ -371,9 +371,15 @@ async function offerHelp(user) {
   say('outgoing-text', `Offering help to ${display}… waiting for an answer.`);
   el('cancel-offer').hidden = false;
   renderContacts();
+  const mine = outgoing;
   try {
     const asked = await client.ask(user, 'offer');
-    if (outgoing && outgoing.to === user) outgoing.request = asked.request;
+    if (outgoing === mine) {
+      outgoing.request = asked.request;
+    } else if (client) {
+      // Withdrawn before the server had named it.
+      client.cancel(asked.request).catch(() => {});
+    }
   } catch (err) {
     endOutgoing('closed', `Could not offer help to ${display}: ${err.message}.`);
   }
