@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"strings"
@@ -105,6 +106,7 @@ func (d *Device) Login(ctx context.Context, o LoginOptions) (messenger.Welcome, 
 		firstUse = true
 	}
 	opts := messenger.LoginOptions{User: o.User, Display: o.Display}
+	var linkedPins map[string]identity.Contact // from the old device of a link
 	if o.Code != "" {
 		code, err := pairing.ParseCode(o.Code)
 		if err != nil {
@@ -123,6 +125,13 @@ func (d *Device) Login(ctx context.Context, o LoginOptions) (messenger.Welcome, 
 			if peer.User != o.User {
 				return nil, fmt.Errorf("the device that made this code belongs to %q, not %q: check the name", peer.User, o.User)
 			}
+			b, err := p.Recv(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("waiting for the contacts of the other device: %w", err)
+			}
+			if linkedPins, err = openPins(b, peer.Key, o.User, me.Key); err != nil {
+				return nil, err
+			}
 			return peer.Key, nil
 		}
 	}
@@ -137,6 +146,15 @@ func (d *Device) Login(ctx context.Context, o LoginOptions) (messenger.Welcome, 
 	cfg := *d.cfg
 	if cfg.Server != server || cfg.User != w.User {
 		cfg.Contacts = nil
+	}
+	if linkedPins != nil {
+		cfg.Contacts = maps.Clone(cfg.Contacts)
+		for u, ct := range linkedPins {
+			for _, k := range ct.Keys {
+				key, _ := identity.ParseKey(k) // checked by openPins
+				cfg.Pin(u, ct.Display, key)
+			}
+		}
 	}
 	cfg.Server, cfg.Fingerprint, cfg.User, cfg.Display = server, fp, w.User, w.Display
 	if err := d.save(&cfg); err != nil {
@@ -175,6 +193,10 @@ func (d *Device) Connect(ctx context.Context, server string) (*messenger.Client,
 		server = d.cfg.Server
 	}
 	c, _, err := messenger.Dial(ctx, server, d.cfg.Fingerprint, d.key, messenger.LoginOptions{})
+	if messenger.IsCode(err, messenger.CodeNotFound) {
+		return nil, fmt.Errorf("this device is no longer in account %s on %s (removed from it, or the server forgot it): "+
+			"on a device still in it run `assist devices add`, then here `assist login %s --user %s --code CODE`", d.cfg.User, server, server, d.cfg.User)
+	}
 	if err != nil {
 		return nil, explainDial(err, d.cfg.Fingerprint, false)
 	}

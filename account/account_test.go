@@ -157,3 +157,27 @@ func (d testDevice) pin(t *testing.T, user string, key ed25519.PublicKey) {
 		t.Fatal(err)
 	}
 }
+
+func TestCheckRole(t *testing.T) {
+	for _, tc := range []struct {
+		kind  string
+		asker bool
+		role  string
+		ok    bool
+	}{
+		{messenger.KindHelp, true, messenger.RoleNovice, true},
+		{messenger.KindHelp, true, messenger.RoleExpert, false},
+		{messenger.KindHelp, false, messenger.RoleExpert, true},
+		{messenger.KindHelp, false, messenger.RoleNovice, false},
+		{messenger.KindOffer, true, messenger.RoleExpert, true},
+		{messenger.KindOffer, true, messenger.RoleNovice, false},
+		{messenger.KindOffer, false, messenger.RoleNovice, true},
+		{messenger.KindOffer, false, messenger.RoleExpert, false},
+		{messenger.KindHelp, true, "", false},
+	} {
+		err := CheckRole(messenger.Message{Role: tc.role}, tc.kind, tc.asker)
+		if (err == nil) != tc.ok {
+			t.Errorf("CheckRole(role %q, kind %s, asker %v) = %v, want ok=%v", tc.role, tc.kind, tc.asker, err, tc.ok)
+		}
+	}
+}

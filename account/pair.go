@@ -82,8 +82,9 @@ func (d *Device) pairContact(ctx context.Context, p *messenger.Pair, role pairin
 
 // LinkDevice opens a device link on this (signed-in) device, calls show with
 // the code to type on the new device (`assist login URL --user NAME --code
-// CODE`), runs the exchange, certifies the new device's key and waits for
-// the server to add it. It returns the new device's id.
+// CODE`), runs the exchange, hands this device's pinned contacts to the new
+// one (signed), certifies the new device's key and waits for the server to
+// add it. It returns the new device's id.
 func (d *Device) LinkDevice(ctx context.Context, c *messenger.Client, show func(code string)) (string, pairing.Info, error) {
 	p, err := c.PairOpen(ctx, messenger.PurposeDevice)
 	if err != nil {
@@ -104,6 +105,13 @@ func (d *Device) LinkDevice(ctx context.Context, c *messenger.Client, show func(
 	}
 	if peer.User != d.cfg.User {
 		return "", pairing.Info{}, fmt.Errorf("the new device asks for account %q, not %q: not adding it", peer.User, d.cfg.User)
+	}
+	pins, err := sealPins(d.key, d.cfg.User, peer.Key, d.cfg.Contacts)
+	if err != nil {
+		return "", pairing.Info{}, err
+	}
+	if err := p.Send(pins); err != nil {
+		return "", pairing.Info{}, fmt.Errorf("handing the contacts to the new device: %w", err)
 	}
 	cert := pairing.SignDevice(d.key, d.cfg.User, peer.Key)
 	r, err := p.Done(ctx, peer.Key, cert)

@@ -92,3 +92,21 @@ func WaitAnswer(ctx context.Context, c *messenger.Client, rid string, other func
 		}
 	}
 }
+
+// CheckRole checks the role the server gave this device in an accepted
+// request against what the request was: the one who asks for help ("help")
+// and the one who is offered help ("offer") are the novice. A server that
+// swapped roles would otherwise turn the helper's desktop into the one
+// shared (the novice's consent questions would still come, but to the
+// wrong person).
+func CheckRole(accepted messenger.Message, kind string, asker bool) error {
+	want := messenger.RoleExpert
+	if (kind == messenger.KindHelp) == asker {
+		want = messenger.RoleNovice
+	}
+	if accepted.Role != want {
+		return fmt.Errorf("the server made this device the %s of a %q request it %s, where it must be the %s: refusing the session",
+			accepted.Role, kind, map[bool]string{true: "made", false: "answered"}[asker], want)
+	}
+	return nil
+}

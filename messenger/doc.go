@@ -138,9 +138,11 @@
 // was made ("request-closed" "expired" to everyone concerned, the asking
 // connection included); it is delivered to the devices of "to" that log
 // in before then. The first answer wins; a later answer, an answer to a
-// request that is not yours, and a cancel of a request you did not make
+// request that is not yours or whose two users are no longer contacts (a
+// removal or block since), and a cancel of a request another device made
 // get "not-found" (one answer for all). A request belongs to the
-// connection that asked: when it closes, the request is cancelled. RID is
+// connection that asked: when it closes, the request is cancelled, and a
+// server that restarts closes those of its last run. RID is
 // 16 random bytes (B64). SID is "r-" and 26 lowercase base32 characters
 // (128 random bits), a valid /v1/signal invitation id that only the two
 // devices learn: the capability for their session.
@@ -150,7 +152,11 @@
 // Per address (an IPv4 address or an IPv6 /64; X-Forwarded-For is not
 // trusted): 64 connections at once (HTTP 429 beyond, before the upgrade),
 // failed logins 10 at once then one every 6 s, pair-joins that miss as
-// above. Per connection: 20 messages a second after a burst of 100 (over:
-// "too-many" and close), messages of 64 KiB. Per account: 16 open pairings
-// and 32 open requests. See hub.Config.
+// above, accounts created: 10 at once, then one a minute. Per connection:
+// 20 messages a second after a burst of 100 (over: "too-many" and close),
+// messages of 64 KiB, 64 messages waiting for a client that does not read
+// (then it is disconnected). Per account: 32 connections ("too-many" at
+// login), 16 open pairings, 32 open requests, 1,000 blocks, pair-join
+// misses as above. See hub.Config; `assist serve --max-conns-per-address`
+// sets the per-address connections.
 package messenger

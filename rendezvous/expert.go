@@ -34,6 +34,12 @@ type JoinConfig struct {
 	Name string
 	// BeforeAuth, if not nil, is rtc.Config.BeforeAuth (Race sets it).
 	BeforeAuth AuthHook
+	// WaitRegistered, if positive, is how long to keep joining while the
+	// server does not know LookupID: a messenger session's two devices
+	// learn the id at the same moment, and the novice's may not have
+	// registered it yet. Zero gives up at the first "unknown", as a typed
+	// code should.
+	WaitRegistered time.Duration
 	// Logger receives the set-up's lines; nil uses slog.Default().
 	Logger *slog.Logger
 }
@@ -48,22 +54,52 @@ func Join(ctx context.Context, cfg JoinConfig) (conn *rtc.Conn, end func(), err 
 	if log == nil {
 		log = slog.Default()
 	}
-	return joinViaServer(ctx, log, cfg.URL, cfg.Fingerprint, cfg.LookupID, cfg.InvitationID, cfg.Password, cfg.Name, cfg.BeforeAuth)
-}
-
-// joinViaServer is Join.
-func joinViaServer(ctx context.Context, log *slog.Logger, serverURL, fingerprint, lookupID, invitationID, password, name string,
-	beforeAuth func(context.Context) (func(error), error)) (conn *rtc.Conn, close func(), err error) {
-	c, err := dialSignal(ctx, serverURL, fingerprint)
+	c, paired, err := joinRegistered(ctx, cfg.URL, cfg.Fingerprint, cfg.LookupID, cfg.WaitRegistered)
 	if err != nil {
 		return nil, nil, err
 	}
-	paired, err := joinInLine(ctx, c, lookupID)
-	if err != nil {
+	return joinViaServer(ctx, log, c, paired, cfg.URL, cfg.Fingerprint, cfg.LookupID, cfg.InvitationID, cfg.Password, cfg.Name, cfg.BeforeAuth)
+}
+
+// joinRegistered joins lookupID, again while the server does not know it
+// for up to wait (with backoff: every join that misses costs one of the
+// address's join tokens at the server).
+func joinRegistered(ctx context.Context, serverURL, fingerprint, lookupID string, wait time.Duration) (*server.Client, server.Message, error) {
+	deadline := time.Now().Add(wait)
+	backoff := 250 * time.Millisecond
+	for {
+		c, err := dialSignal(ctx, serverURL, fingerprint)
+		if err != nil {
+			return nil, server.Message{}, err
+		}
+		paired, err := joinInLine(ctx, c, lookupID)
+		if err == nil {
+			return c, paired, nil
+		}
 		c.Close()
-		return nil, nil, joinError(serverURL, err)
+		var se *server.SignalError
+		if wait <= 0 || !errors.As(err, &se) || se.Code != server.CodeUnknown {
+			return nil, server.Message{}, joinError(serverURL, err)
+		}
+		if time.Now().Add(backoff).After(deadline) {
+			return nil, server.Message{}, fmt.Errorf("the other computer did not come to the rendezvous server %s for this session within %s: ask again", serverURL, wait.Round(time.Second))
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil, server.Message{}, ctx.Err()
+		}
+		backoff = min(2*backoff, 2*time.Second)
 	}
+}
+
+// joinViaServer is the rest of Join, once c is paired.
+func joinViaServer(ctx context.Context, log *slog.Logger, c *server.Client, paired server.Message, serverURL, fingerprint, lookupID, invitationID, password, name string,
+	beforeAuth func(context.Context) (func(error), error)) (conn *rtc.Conn, close func(), err error) {
 	sc := startReading(c)
+	if secretID(invitationID) {
+		log = log.With(lookupAttr(invitationID))
+	}
 	dctx, cancelDial := context.WithCancelCause(ctx)
 	defer cancelDial(nil)
 	dctx, cancelTimeout := context.WithTimeout(dctx, RTCTimeout)
@@ -71,14 +107,15 @@ func joinViaServer(ctx context.Context, log *slog.Logger, serverURL, fingerprint
 	sig := newRelaySignaler(sc, sc, paired.Session)
 	sig.ended = func(e *peerEndedError) { cancelDial(e) }
 	conn, err = rtc.Dial(dctx, sig, rtc.Config{
-		Password:        password,
-		InvitationID:    invitationID,
-		Name:            name,
-		ICEServers:      iceServers(paired.ICE),
-		TURNPin:         turnPin(fingerprint),
-		Logger:          log,
-		IncludeLoopback: rtcLoopback(serverURL),
-		BeforeAuth:      beforeAuth,
+		Password:           password,
+		InvitationID:       invitationID,
+		SecretInvitationID: secretID(invitationID),
+		Name:               name,
+		ICEServers:         iceServers(paired.ICE),
+		TURNPin:            turnPin(fingerprint),
+		Logger:             log,
+		IncludeLoopback:    rtcLoopback(serverURL),
+		BeforeAuth:         beforeAuth,
 	})
 	if err != nil {
 		if errors.Is(err, rtc.ErrWrongPassword) {

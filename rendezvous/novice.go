@@ -339,12 +339,14 @@ func (r *Novice) pairing(ctx context.Context, id string, sc *signalConn, paired 
 	sig := newRelaySignaler(sc, l, paired.Session)
 	sig.ended = func(e *peerEndedError) { cancel(e) }
 	conn, err := rtc.Accept(actx, sig, rtc.Config{
-		Password:        r.password,
-		InvitationID:    id,
-		ICEServers:      iceServers(paired.ICE),
-		TURNPin:         turnPin(r.fingerprint),
-		Logger:          log,
-		IncludeLoopback: rtcLoopback(r.url),
+		Password:     r.password,
+		InvitationID: id,
+		// Named by lookupAttr in log instead, if it is a capability.
+		SecretInvitationID: secretID(id),
+		ICEServers:         iceServers(paired.ICE),
+		TURNPin:            turnPin(r.fingerprint),
+		Logger:             log,
+		IncludeLoopback:    rtcLoopback(r.url),
 	})
 	if err != nil {
 		if errors.Is(err, rtc.ErrWrongPassword) {
@@ -401,12 +403,16 @@ func fromAddr(a netip.Addr) string {
 }
 
 // lookupAttr names a registered id in log lines. A messenger session id
-// ("r-...") is the capability of one pairing of two devices, so it is
+// (server.MessengerIDPrefix) is the capability of one pairing of two devices, so it is
 // logged by its tag (server.SessionTag), like the server's session ids;
 // invitation ids and look-up numbers are printed to the novice anyway.
 func lookupAttr(id string) slog.Attr {
-	if strings.HasPrefix(id, "r-") {
+	if secretID(id) {
 		return slog.String("lookup_tag", server.SessionTag(id))
 	}
 	return slog.String("lookup", id)
 }
+
+// secretID reports whether a registered id is a capability that no log
+// line may hold: a messenger session's id.
+func secretID(id string) bool { return strings.HasPrefix(id, server.MessengerIDPrefix) }

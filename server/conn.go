@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -414,7 +415,7 @@ func (s *Server) register(c *client, sig Signal) {
 		return
 	}
 	s.audit(Event{Time: now, Kind: EventRegister, ID: sig.ID})
-	c.log.Info("signal: registered", "id", sig.ID, "expires", sig.Expires)
+	c.log.Info("signal: registered", IDAttr(sig.ID), "expires", sig.Expires)
 	s.mu.Lock()
 	c.registering = false
 	// "registered" goes before the "paired" of an expert waiting in line.
@@ -484,7 +485,7 @@ func (s *Server) join(c *client, sig Signal) {
 	default:
 		s.enqueue(sig.ID, c)
 		c.send(queuedMsg)
-		c.log.Info("signal: waiting in line", "id", sig.ID, "position", len(s.queues[sig.ID]))
+		c.log.Info("signal: waiting in line", IDAttr(sig.ID), "position", len(s.queues[sig.ID]))
 	}
 	s.mu.Unlock()
 	s.auditAll(events)
@@ -592,7 +593,7 @@ func (s *Server) pairLocked(n, e *client) (Event, error) {
 	e.setDeadline(relayDeadline, s.cfg.ExpertDeadline)
 	s.metrics.sessions.Inc()
 	s.metrics.pairings.Inc()
-	e.log.Info("signal: paired", "id", n.id, "session", SessionTag(session), "turn", turn)
+	e.log.Info("signal: paired", IDAttr(n.id), "session", SessionTag(session), "turn", turn)
 	return Event{Time: now, Kind: EventPair, ID: n.id, Session: session}, nil
 }
 
@@ -631,7 +632,7 @@ func (s *Server) onDeadline(c *client) {
 		}
 	case relayDeadline:
 		if p := s.sessions[c.session]; p != nil && p.expert == c && !p.expertSent {
-			c.log.Info("signal: the expert sent nothing in time", "id", p.id, "session", SessionTag(p.session))
+			c.log.Info("signal: the expert sent nothing in time", IDAttr(p.id), "session", SessionTag(p.session))
 			events = s.endPairing(p, ReasonExpertTimeout)
 		}
 	}
@@ -782,6 +783,21 @@ func (s *Server) audit(e Event) {
 func SessionTag(session string) string {
 	h := sha256.Sum256([]byte(session))
 	return hex.EncodeToString(h[:2])
+}
+
+// MessengerIDPrefix starts the ids of the messenger's sessions (the SID of
+// an accepted request): the two devices of a request learn it, nobody else.
+const MessengerIDPrefix = "r-"
+
+// IDAttr names a registered id in log lines: "id" in full for an
+// invitation's id or a short code's number (the novice hands those out),
+// "id_tag" (SessionTag) for a messenger session's id, which is the
+// capability to pair with that novice's device and never reaches a log.
+func IDAttr(id string) slog.Attr {
+	if strings.HasPrefix(id, MessengerIDPrefix) {
+		return slog.String("id_tag", SessionTag(id))
+	}
+	return slog.String("id", id)
 }
 
 // newSessionID returns 128 random bits, URL-safe: the session id also

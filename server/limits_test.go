@@ -725,3 +725,30 @@ func TestNoSessionInLogs(t *testing.T) {
 		t.Errorf("the log lacks the pairing's events:\n%s", out)
 	}
 }
+
+// TestNoMessengerIDInLogs: a messenger session's id (the SID of an accepted
+// request) is the capability to pair with that novice's device, so the
+// server's logs name it by its tag; an invitation's id is still logged in
+// full (the novice hands it out anyway).
+func TestNoMessengerIDInLogs(t *testing.T) {
+	var logs syncBuf
+	ts := startServer(t, "", func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	})
+	for _, id := range []string{"r-abcdefghijklmnopqrstuvwxyz", "plain-invitation"} {
+		novice, expert, _ := ts.pair(t, id)
+		expert.ws.Close(websocket.StatusNormalClosure, "")
+		novice.expect(TypePeerLeft)
+		novice.ws.Close(websocket.StatusNormalClosure, "")
+	}
+	ts.stop()
+	out := logs.String()
+	if strings.Contains(out, "abcdefghijklmnopqrstuvwxyz") {
+		t.Errorf("a messenger session id in the log:\n%s", out)
+	}
+	for _, want := range []string{"id_tag=" + SessionTag("r-abcdefghijklmnopqrstuvwxyz"), "id=plain-invitation"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the log lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -62,11 +62,12 @@ func runLogin(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	wait := dialTimeout
 	if *code != "" {
-		// A device link waits for the pairing exchange with the old device.
-		ctx, cancel = context.WithTimeout(ctx, pairWait)
+		// A device link runs the pairing exchange with the old device.
+		wait = pairWait
 	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	w, err := dev.Login(ctx, account.LoginOptions{
 		Server: positional[0], Fingerprint: *fingerprint, User: *user, Display: *display, Code: *code,
@@ -195,7 +196,17 @@ func watchContacts(ctx context.Context, c *messenger.Client, stdout io.Writer) e
 			case messenger.TypePresence:
 				fmt.Fprintf(stdout, "presence: %s %s\n", m.User, m.State)
 			case messenger.TypeContactAdded:
-				fmt.Fprintf(stdout, "contact added: %s\n", m.User)
+				// A new contact (paired from another device or command):
+				// its state is in the list, not in the push.
+				contacts, _, err := c.Contacts(ctx)
+				if err != nil && ctx.Err() == nil {
+					return err
+				}
+				for _, ct := range contacts {
+					if ct.User == m.User {
+						fmt.Fprintf(stdout, "presence: %s %s\n", ct.User, ct.State)
+					}
+				}
 			case messenger.TypeRemoved:
 				fmt.Fprintf(stdout, "removed: %s\n", m.User)
 			}

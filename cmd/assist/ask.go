@@ -1,9 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,26 +17,28 @@ import (
 )
 
 func runAsk(ctx context.Context, args []string, stdout io.Writer) error {
-	return askOrOffer(ctx, "ask", messenger.KindHelp, args, stdout)
+	fs := newFlagSet("ask", os.Stderr)
+	so := sessionOptions{novice: addNoviceFlags(fs)}
+	return askOrOffer(ctx, fs, so, messenger.KindHelp, args, stdout)
 }
 
 func runOffer(ctx context.Context, args []string, stdout io.Writer) error {
-	return askOrOffer(ctx, "offer", messenger.KindOffer, args, stdout)
+	fs := newFlagSet("offer", os.Stderr)
+	so := sessionOptions{expert: addExpertFlags(fs)}
+	return askOrOffer(ctx, fs, so, messenger.KindOffer, args, stdout)
 }
 
 // askOrOffer sends a request to a contact and waits for the answer; on
 // accept it starts the session (this side is the novice for "ask", the
 // expert for "offer"). Ctrl-C before the answer cancels the request.
-func askOrOffer(ctx context.Context, name, kind string, args []string, stdout io.Writer) error {
-	fs := newFlagSet(name, os.Stderr)
+func askOrOffer(ctx context.Context, fs *flag.FlagSet, so sessionOptions, kind string, args []string, stdout io.Writer) error {
 	server := messengerServerFlag(fs)
-	so := addSessionFlags(fs)
 	positional, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(positional) != 1 {
-		fmt.Fprintf(os.Stderr, "usage: assist %s NAME\n", name)
+		fmt.Fprintf(os.Stderr, "usage: %s NAME [flags]\n", fs.Name())
 		return errUsage
 	}
 	to := positional[0]
@@ -84,42 +86,20 @@ func askOrOffer(ctx context.Context, name, kind string, args []string, stdout io
 		return fmt.Errorf("the request was closed (%s)", answer.Reason)
 	}
 	fmt.Fprintf(stdout, "accepted by %s\n", answer.By)
-	return runAccepted(ctx, dev, c, answer, *server, so, stdout)
-}
-
-// runAccepted checks the peer of an accepted request, derives the session
-// password and runs this side of the session, marked busy meanwhile.
-func runAccepted(ctx context.Context, dev *account.Device, c *messenger.Client, accepted messenger.Message, server string, so sessionFlags, stdout io.Writer) error {
-	password, err := dev.SessionPassword(ctx, c, accepted)
-	if err != nil {
+	if err := account.CheckRole(answer, kind, true); err != nil {
 		return err
 	}
-	if server == "" {
-		server = dev.Config().Server
-	}
-	if err := c.SetState(ctx, messenger.StateBusy); err != nil {
-		return err
-	}
-	err = startContactSession(ctx, stdout, contactSession{
-		server: server, fingerprint: dev.Config().Fingerprint, sid: accepted.Session,
-		password: password, peer: accepted.Peer.Display, role: accepted.Role, flags: so,
-	})
-	// The messenger connection ends with the command; "online" is for the
-	// moments in between (a failed start).
-	serr := c.SetState(context.WithoutCancel(ctx), messenger.StateOnline)
-	if err != nil {
-		return err
-	}
-	return serr
+	return runAccepted(ctx, dev, c, answer, *server, so, os.Stdin, stdout)
 }
 
 func runRequests(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := newFlagSet("requests", os.Stderr)
 	server := messengerServerFlag(fs)
-	so := addSessionFlags(fs)
+	so := addBothSessionFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	so.syncName()
 	dev, c, err := connectAccount(ctx, *server)
 	if err != nil {
 		return err
@@ -129,16 +109,11 @@ func runRequests(ctx context.Context, args []string, stdout io.Writer) error {
 	if !interactive {
 		fmt.Fprintln(os.Stderr, "waiting for requests; answer with lines: accept ID | decline ID")
 	}
-	// The reader of stdin ends with the process: a read from a terminal or
-	// pipe cannot be interrupted.
-	lines := make(chan string)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(os.Stdin)
-		for sc.Scan() {
-			lines <- strings.TrimSpace(sc.Text())
-		}
-	}()
+	// On a terminal a line is read only while a question is asked, so the
+	// novice's session can take the terminal over after the answer; from
+	// a script lines are read as they come.
+	input := newLineReader(os.Stdin)
+	defer input.close()
 	open := map[string]messenger.Message{} // requests not yet answered, by id
 	var queue []string                     // interactive: requests not asked yet
 	prompting := ""                        // interactive: the request being asked about
@@ -159,6 +134,12 @@ func runRequests(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	for {
+		var lines <-chan string
+		// A read still out after its question closed is taken too, and
+		// its answer dropped: it must not answer the next question.
+		if !interactive || prompting != "" || input.pending {
+			lines = input.ask()
+		}
 		select {
 		case m, ok := <-c.Events():
 			if !ok {
@@ -183,8 +164,13 @@ func runRequests(ctx context.Context, args []string, stdout io.Writer) error {
 				}
 			}
 		case l, ok := <-lines:
+			input.got(ok)
 			if !ok {
-				lines = nil // stdin closed: keep listening until Ctrl-C
+				continue // end of input: keep listening until Ctrl-C
+			}
+			l = strings.TrimSpace(l)
+			if interactive && prompting == "" && !strings.Contains(l, " ") {
+				fmt.Fprintln(os.Stderr, "no request is waiting for an answer")
 				continue
 			}
 			id, accept, ok := parseAnswer(l, prompting, interactive)
@@ -209,7 +195,19 @@ func runRequests(ctx context.Context, args []string, stdout io.Writer) error {
 				fmt.Fprintf(stdout, "declined: %s\n", id)
 			default:
 				fmt.Fprintf(stdout, "accepted: %s from %s\n", id, r.From)
-				return runAccepted(ctx, dev, c, reply, *server, so, stdout)
+				if err := account.CheckRole(reply, r.Kind, false); err != nil {
+					return err
+				}
+				stdin := os.Stdin
+				if !interactive && reply.Role == messenger.RoleNovice {
+					// The script's next lines answer the novice's
+					// consent questions.
+					if stdin, err = input.pipe(); err != nil {
+						return err
+					}
+					defer stdin.Close()
+				}
+				return runAccepted(ctx, dev, c, reply, *server, so, stdin, stdout)
 			}
 		case <-ctx.Done():
 			return nil

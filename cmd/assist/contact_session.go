@@ -1,48 +1,192 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/assist-project/assist/account"
+	"github.com/assist-project/assist/messenger"
 )
 
-// sessionFlags are the options of the session that an accepted request
-// starts: the novice's side takes those of assist invite, the expert's
-// those of assist join.
-type sessionFlags struct {
-	display        *string
-	noPage         *bool
-	rfb            *string
-	noBrowser      *bool
-	requestControl *bool
+// keyedExpiry is how long the novice's device keeps the session of an
+// accepted request open for the expert's device, which joins at once.
+const keyedExpiry = 5 * time.Minute
+
+// sessionOptions are the flags of the session an accepted request starts:
+// the novice's side takes those of assist invite, the expert's those of
+// assist join. A command that can end up on either side has both.
+type sessionOptions struct {
+	novice *noviceOptions
+	expert *expertOptions
 }
 
-func addSessionFlags(fs *flag.FlagSet) sessionFlags {
-	return sessionFlags{
-		display:        fs.String("display", "", "novice: the X display to share (default $DISPLAY)"),
-		noPage:         fs.Bool("no-page", false, "novice: no local page, answer in this terminal"),
-		rfb:            fs.String("rfb", "127.0.0.1:0", "expert: loopback address for local VNC viewers (port 0 picks a free one)"),
-		noBrowser:      fs.Bool("no-browser", false, "expert: do not open the browser viewer (its address is still printed)"),
-		requestControl: fs.Bool("request-control", false, "expert: ask for control as soon as viewing starts"),
+// addBothSessionFlags adds the expert's and the novice's flags to fs; the
+// one flag they share, --name, is the expert's and is copied to the
+// novice's options by sync.
+func addBothSessionFlags(fs *flag.FlagSet) sessionOptions {
+	so := sessionOptions{expert: addExpertFlags(fs)}
+	nfs := flag.NewFlagSet("novice", flag.ContinueOnError)
+	so.novice = addNoviceFlags(nfs)
+	nfs.VisitAll(func(f *flag.Flag) {
+		if fs.Lookup(f.Name) == nil {
+			fs.Var(f.Value, f.Name, "novice: "+f.Usage)
+		}
+	})
+	return so
+}
+
+// syncName gives the novice's side the --name of the expert's flags.
+func (so sessionOptions) syncName() {
+	if so.novice != nil && so.expert != nil {
+		so.novice.Name = so.expert.Name
 	}
 }
 
-// contactSession is what an accepted request gives to start the session.
-type contactSession struct {
-	server, fingerprint string
-	sid                 string // the request's session id: the signalling id
-	password            string // pairing.SessionSecret of the two device keys
-	peer                string // the other side's display name
-	role                string // messenger.RoleNovice or messenger.RoleExpert
-	flags               sessionFlags
+// runAccepted checks the peer of an accepted request, derives the session
+// password and runs this side of the session (the novice's as assist invite
+// does, the expert's as assist join does), marked busy meanwhile. stdin is
+// where the novice's consent answers come from.
+func runAccepted(ctx context.Context, dev *account.Device, c *messenger.Client, accepted messenger.Message,
+	server string, so sessionOptions, stdin *os.File, stdout io.Writer) error {
+	password, err := dev.SessionPassword(ctx, c, accepted)
+	if err != nil {
+		return err
+	}
+	if server == "" {
+		server = dev.Config().Server
+	}
+	// The contact's name as this device paired with them, not the
+	// server's word.
+	peer := accepted.Peer.User
+	if ct, ok := dev.Config().Contacts[peer]; ok && ct.Display != "" {
+		peer = ct.Display
+	}
+	ks := keyedSession{
+		Server: server, Fingerprint: dev.Config().Fingerprint, SID: accepted.Session,
+		Password: password, Peer: peer, Expires: time.Now().Add(keyedExpiry),
+	}
+	if err := c.SetState(ctx, messenger.StateBusy); err != nil {
+		return err
+	}
+	switch {
+	case accepted.Role == messenger.RoleNovice && so.novice != nil:
+		err = runKeyedNovice(ctx, stdin, stdout, ks, *so.novice)
+	case accepted.Role == messenger.RoleExpert && so.expert != nil:
+		err = runKeyedExpert(ctx, stdout, ks, *so.expert)
+	default:
+		err = fmt.Errorf("this command cannot be the %s of a session", accepted.Role)
+	}
+	// Back to online for the moment left before the command ends.
+	if serr := c.SetState(context.WithoutCancel(ctx), messenger.StateOnline); err == nil && serr != nil && !errors.Is(serr, messenger.ErrClosed) {
+		err = serr
+	}
+	return err
 }
 
-// errSessionNotWired: the rendezvous functions that run an accepted
-// session are not merged yet.
-var errSessionNotWired = errors.New("session start not wired yet: the request was accepted, but this build cannot start the session; use assist invite / assist join meanwhile")
+// lineReader reads lines from stdin one at a time, on demand, so that
+// nothing is read ahead of what the command asked for: on a terminal the
+// novice's session takes the terminal over after the last answer. Its
+// goroutine ends at end of input or on close; a read under way from a
+// terminal or pipe cannot be interrupted, so close lets it end when that
+// read returns.
+type lineReader struct {
+	want    chan struct{}
+	stop    chan struct{} // closed by close
+	done    chan struct{} // closed when the goroutine has ended
+	lines   chan string   // closed at end of input
+	pending bool          // a line was asked for and not received yet
+	eof     bool
+	once    sync.Once
+}
 
-// startContactSession runs this side of the session of an accepted request.
-func startContactSession(ctx context.Context, stdout io.Writer, s contactSession) error {
-	return errSessionNotWired
+func newLineReader(r io.Reader) *lineReader {
+	lr := &lineReader{want: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{}), lines: make(chan string)}
+	go func() {
+		defer close(lr.done)
+		defer close(lr.lines)
+		br := bufio.NewReader(r)
+		for {
+			select {
+			case <-lr.want:
+			case <-lr.stop:
+				return
+			}
+			l, err := br.ReadString('\n')
+			if l != "" {
+				select {
+				case lr.lines <- strings.TrimRight(l, "\r\n"):
+				case <-lr.stop:
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return lr
+}
+
+// close ends the reader's goroutine (at once, or when the read under way
+// returns).
+func (lr *lineReader) close() { lr.once.Do(func() { close(lr.stop) }) }
+
+// ask asks for the next line unless a request is out already, and returns
+// the channel it comes on (nil after end of input).
+func (lr *lineReader) ask() <-chan string {
+	if lr.eof {
+		return nil
+	}
+	if !lr.pending {
+		select {
+		case lr.want <- struct{}{}:
+		case <-lr.done: // lines is closed: the receive says so
+		}
+		lr.pending = true
+	}
+	return lr.lines
+}
+
+// got records what arrived on the channel returned by ask.
+func (lr *lineReader) got(ok bool) {
+	lr.pending = false
+	if !ok {
+		lr.eof = true
+	}
+}
+
+// pipe hands the rest of the input to a new pipe, for the novice's session
+// of a script that answers on stdin; close the returned file when done. The
+// copying goroutine ends at end of input or when the reader is closed.
+func (lr *lineReader) pipe() (*os.File, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		defer w.Close()
+		for {
+			ch := lr.ask()
+			if ch == nil {
+				return
+			}
+			l, ok := <-ch
+			lr.got(ok)
+			if !ok {
+				return
+			}
+			if _, err := fmt.Fprintln(w, l); err != nil {
+				return
+			}
+		}
+	}()
+	return r, nil
 }

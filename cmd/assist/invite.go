@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,19 +30,44 @@ import (
 // fixed, so that a router's port forwarding can be set up once by hand.
 const defaultInvitePort = 5820
 
+// noviceOptions are the flags of the novice's side of a session, shared
+// by assist invite and the messenger's keyed sessions (runKeyedNovice).
+type noviceOptions struct {
+	// Name is the novice's name as the expert sees it (the desktop's name).
+	Name string
+	// Allow answers consent questions in advance: ask, view or control.
+	Allow string
+	// Display is the X display to share.
+	Display string
+	// AnswerTimeout: a question left unanswered this long counts as no.
+	AnswerTimeout time.Duration
+	// DenyCooldown: after a no, every expert is turned away this long.
+	DenyCooldown time.Duration
+	// NoPage: no local page, the terminal only.
+	NoPage bool
+}
+
+// addNoviceFlags adds the flags of noviceOptions to fs, with the defaults
+// of assist invite; the options are filled in when fs is parsed.
+func addNoviceFlags(fs *flag.FlagSet) *noviceOptions {
+	o := &noviceOptions{}
+	fs.StringVar(&o.Name, "name", defaultName(), "your name, as the expert sees it")
+	fs.StringVar(&o.Allow, "allow", "ask", "answer consent questions in advance: ask, view or control")
+	fs.StringVar(&o.Display, "display", os.Getenv("DISPLAY"), "X display to share")
+	fs.DurationVar(&o.AnswerTimeout, "answer-timeout", session.DefaultAnswerTimeout, "a question you leave unanswered this long counts as no")
+	fs.DurationVar(&o.DenyCooldown, "deny-cooldown", transport.DefaultDenyCooldown, "after you say no, turn every expert away this long (the third no closes the invitation)")
+	fs.BoolVar(&o.NoPage, "no-page", false, "do not serve the local page (code, who is connected, Allow/Deny, chat); use the terminal only")
+	return o
+}
+
 func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	fs := newFlagSet("invite", os.Stderr)
 	file := fs.String("file", "", "write the invitation to this file (extension "+invitation.FileExtension+")")
 	expires := fs.Duration("expires", time.Hour, "how long the invitation stays valid")
 	passwordFile := fs.String("password-file", "", "read the password from this file instead of generating one")
-	name := fs.String("name", defaultName(), "your name, as the expert sees it")
 	listen := fs.String("listen", ":"+strconv.Itoa(defaultInvitePort), "address to wait for the expert on (port 0 picks a free one)")
 	noPortmap := fs.Bool("no-portmap", false, "do not ask the home router to forward the port (UPnP IGD / NAT-PMP)")
-	allow := fs.String("allow", "ask", "answer consent questions in advance: ask, view or control")
-	display := fs.String("display", os.Getenv("DISPLAY"), "X display to share")
-	answerTimeout := fs.Duration("answer-timeout", session.DefaultAnswerTimeout, "a question you leave unanswered this long counts as no")
-	denyCooldown := fs.Duration("deny-cooldown", transport.DefaultDenyCooldown, "after you say no, turn every expert away this long (the third no closes the invitation)")
-	noPage := fs.Bool("no-page", false, "do not serve the local page (code, who is connected, Allow/Deny, chat); use the terminal only")
+	opts := addNoviceFlags(fs)
 	srv := addServerFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -50,7 +76,7 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 	if serverURL != "" && *passwordFile != "" {
 		return errors.New("--password-file and --server do not go together: with a server, the short code carries the password")
 	}
-	policy, err := session.ParsePolicy(*allow)
+	policy, err := session.ParsePolicy(opts.Allow)
 	if err != nil {
 		return fmt.Errorf("--allow: %w", err)
 	}
@@ -69,7 +95,7 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 	} else if password, err = invitePassword(*passwordFile); err != nil {
 		return err
 	}
-	d, err := openDisplay(*display)
+	d, err := openDisplay(opts.Display)
 	if err != nil {
 		return err
 	}
@@ -95,7 +121,7 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 	}
 
 	now := time.Now()
-	inv, err := invitation.New(*name, *expires, addrs, now)
+	inv, err := invitation.New(opts.Name, *expires, addrs, now)
 	if err != nil {
 		return err
 	}
@@ -108,7 +134,7 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 		Password:     invitation.NormalizePassword(password),
 		Expires:      inv.Expires,
 		Logger:       slog.Default(),
-		DenyCooldown: *denyCooldown,
+		DenyCooldown: opts.DenyCooldown,
 	})
 	defer l.Close()
 
@@ -178,17 +204,60 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 		// An expert with nothing installed opens this in a browser.
 		fmt.Fprintf(stdout, "browser: %s/#%s\n", strings.TrimRight(serverURL, "/"), code)
 	}
-	ui := &noviceUI{status: novicepage.Status{
+	status := novicepage.Status{
 		Expires: inv.Expires, Server: serverURL, Addresses: addrs, State: session.Waiting,
-	}}
+	}
 	if serverURL != "" {
-		ui.status.Code = code.String()
+		status.Code = code.String()
 	} else {
 		// The short code of a direct invitation does not carry the
 		// password.
-		ui.status.Code, ui.status.Password = inv.ShortCode(), password
+		status.Code, status.Password = inv.ShortCode(), password
 	}
-	if !*noPage {
+	return serveNovice(ctx, stdout, noviceSide{
+		opts: *opts, policy: policy, display: d, listener: l, viaServer: viaServer,
+		expires: inv.Expires, status: status,
+	})
+}
+
+// noviceSide is an invitation ready to be served: the listener counting
+// its attempts (and its direct port, if any), the experts authenticated
+// through the server, and what the page shows. assist invite and the
+// messenger's keyed sessions set it up differently and serve it alike.
+type noviceSide struct {
+	opts      noviceOptions
+	policy    session.Policy
+	display   sharedDesktop
+	listener  *transport.Listener
+	viaServer <-chan *rendezvous.Expert // nil without a server
+	expires   time.Time
+	status    novicepage.Status
+	// expert, if not "", is the expert's name as the novice knows it (a
+	// contact's), shown instead of the name the expert sends.
+	expert string
+	// once ends the invitation with its first session, however it ends:
+	// a keyed session's expert cannot come back without a new request.
+	once bool
+	// again says how to get a new invitation once this one expired
+	// ("" for assist invite's words).
+	again string
+	// stdin is the terminal (or script) the novice answers on; nil is
+	// os.Stdin.
+	stdin *os.File
+}
+
+// serveNovice serves the novice's side of an invitation: the terminal and
+// the page, the desktop's capture, and one expert after another (each
+// asked for consent) until the invitation is withdrawn, expires, or is
+// closed by the novice's noes.
+func serveNovice(ctx context.Context, stdout io.Writer, ns noviceSide) (err error) {
+	d, l := ns.display, ns.listener
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ui := &noviceUI{status: ns.status}
+	if !ns.opts.NoPage {
 		url, perr := ui.startPage(ctx)
 		if perr != nil {
 			fmt.Fprintf(os.Stderr, "note: no local page (%v); answer in this terminal\n", perr)
@@ -198,7 +267,7 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 			openInBrowser(stdout, url)
 		}
 	}
-	switch policy {
+	switch ns.policy {
 	case session.PolicyView:
 		fmt.Fprintln(os.Stderr, "WARNING: --allow view: an expert with the password sees your screen without being asked")
 	case session.PolicyControl:
@@ -213,15 +282,19 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 	})
 	defer cancel(nil)
 
-	con := newConsole(os.Stdin, stdout)
+	stdin := ns.stdin
+	if stdin == nil {
+		stdin = os.Stdin
+	}
+	con := newConsole(stdin, stdout)
 	defer con.restore()
 	out := con.out
 	ui.con, ui.out = con, out
 	host, _ := os.Hostname()
 	fmt.Fprintln(out, "waiting for the expert (press q to stop)")
 	for {
-		actx, acancel := context.WithDeadline(ctx, inv.Expires)
-		conn, err := acceptOrQuit(actx, l, viaServer, ui)
+		actx, acancel := context.WithDeadline(ctx, ns.expires)
+		conn, err := acceptOrQuit(actx, l, ns.viaServer, ui)
 		acancel()
 		switch {
 		case errors.Is(err, errQuit):
@@ -235,23 +308,31 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 				return cause
 			}
 			return nil
-		case err != nil && time.Now().After(inv.Expires):
-			return fmt.Errorf("the invitation expired at %s without an expert joining; run assist invite again for a new one", inv.Expires.Local().Format(time.Kitchen))
+		case err != nil && time.Now().After(ns.expires):
+			again := ns.again
+			if again == "" {
+				again = "run assist invite again for a new one"
+			}
+			return fmt.Errorf("the invitation expired at %s without an expert joining; %s", ns.expires.Local().Format(time.Kitchen), again)
 		case err != nil:
 			return err
+		}
+		expert := conn.PeerName()
+		if ns.expert != "" {
+			expert = ns.expert
 		}
 		var paths <-chan rtc.PathChange
 		path := "direct"
 		if rc, ok := conn.(*rendezvous.Expert); ok {
 			path = rc.Path()
 			paths = rc.PathChanges()
-			fmt.Fprintf(out, "%s connected from %s through the rendezvous server (path %s)\n", conn.PeerName(), conn.RemoteAddr(), path)
+			fmt.Fprintf(out, "%s connected from %s through the rendezvous server (path %s)\n", expert, conn.RemoteAddr(), path)
 			ui.status.Path = fmt.Sprintf("through the rendezvous server, path %s", path)
 		} else {
-			fmt.Fprintf(out, "%s connected from %s\n", conn.PeerName(), conn.RemoteAddr())
+			fmt.Fprintf(out, "%s connected from %s\n", expert, conn.RemoteAddr())
 			ui.status.Path = fmt.Sprintf("direct from %s", conn.RemoteAddr())
 		}
-		ui.status.Expert, ui.status.Reason = conn.PeerName(), ""
+		ui.status.Expert, ui.status.Reason = expert, ""
 		ui.publish()
 		// The expert reads whether a no now would close the invitation.
 		denyNote := ""
@@ -264,9 +345,9 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 		} else if ap, err := netip.ParseAddrPort(conn.RemoteAddr().String()); err == nil {
 			via = session.ViaDirect(ap.Addr())
 		}
-		nov, err := session.StartNovice(ctx, conn, conn.PeerName(), session.NoviceConfig{
-			Screen: sh, Input: d, Clipboard: d, Policy: policy,
-			DesktopName: fmt.Sprintf("%s (%s)", inv.Name, host),
+		nov, err := session.StartNovice(ctx, conn, expert, session.NoviceConfig{
+			Screen: sh, Input: d, Clipboard: d, Policy: ns.policy,
+			DesktopName: fmt.Sprintf("%s (%s)", ns.opts.Name, host),
 			Logger:      slog.Default(),
 			HotKey:      func(inj func() bool, on func()) (func(), error) { return d.WatchHotKey(0xff1b, inj, on) },
 			Audit: func(ev session.Event) {
@@ -274,17 +355,20 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 				slog.Info("consent", "action", ev.Action, "from", ev.From, "to", ev.To, "expert", ev.Expert, "reason", ev.Reason, "auto", ev.Auto, "path", path)
 			},
 			Via:           via,
-			AnswerTimeout: *answerTimeout,
+			AnswerTimeout: ns.opts.AnswerTimeout,
 			DenyNote:      denyNote,
 		})
 		if err != nil {
 			conn.Close()
 			fmt.Fprintf(out, "session refused: %v\n", err)
+			if ns.once {
+				return fmt.Errorf("session refused: %w", err)
+			}
 			ui.waiting("the last expert was refused: " + err.Error())
 			continue
 		}
 		ui.deniedView = false
-		quit := ui.runSession(nov, conn.PeerName(), paths)
+		quit := ui.runSession(nov, expert, paths)
 		// Before the connection frees the invitation, so that no expert
 		// gets in between the no and its cooldown.
 		closed := ui.deniedView && l.Denied()
@@ -300,10 +384,13 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 			n, _ := l.Denials()
 			return closedByNovice(n) // main prints it; the page shows it
 		}
+		if ns.once {
+			return nil
+		}
 		if ui.deniedView {
 			n, limit := l.Denials()
 			note := fmt.Sprintf("you said no: for %s nobody can ask again (the invitation closes at the %s no; this was no %d)",
-				session.Duration(*denyCooldown), ordinal(limit), n)
+				session.Duration(ns.opts.DenyCooldown), ordinal(limit), n)
 			fmt.Fprintln(out, note)
 			ui.waiting(note)
 			fmt.Fprintln(out, "waiting for the expert (press q to stop)")

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,14 +22,38 @@ import (
 	"golang.org/x/term"
 )
 
+// expertOptions are the flags of the expert's side of a session, shared by
+// assist join and the messenger's keyed sessions (runKeyedExpert).
+type expertOptions struct {
+	// RFB is the loopback address for local VNC viewers.
+	RFB string
+	// NoBrowser: do not open the browser viewer (its address is printed).
+	NoBrowser bool
+	// RequestControl asks for control as soon as viewing starts.
+	RequestControl bool
+	// RequestClipboard asks for the clipboard as soon as viewing starts.
+	RequestClipboard bool
+	// Name is the expert's name as the novice's agent receives it.
+	Name string
+}
+
+// addExpertFlags adds the flags of expertOptions to fs, with the defaults
+// of assist join; the options are filled in when fs is parsed.
+func addExpertFlags(fs *flag.FlagSet) *expertOptions {
+	o := &expertOptions{}
+	fs.StringVar(&o.RFB, "rfb", "127.0.0.1:0", "loopback address for local VNC viewers (port 0 picks a free one)")
+	fs.BoolVar(&o.NoBrowser, "no-browser", false, "do not open the browser viewer (its address is still printed)")
+	fs.BoolVar(&o.RequestControl, "request-control", false, "ask for control as soon as viewing starts")
+	fs.BoolVar(&o.RequestClipboard, "request-clipboard", false, "ask the novice to share clipboards as soon as viewing starts")
+	fs.StringVar(&o.Name, "name", defaultName(), "your name, as the novice sees it")
+	return o
+}
+
 func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := newFlagSet("join", os.Stderr)
 	passwordFile := fs.String("password-file", "", "read the invitation's password from this file instead of asking")
-	rfbAddr := fs.String("rfb", "127.0.0.1:0", "loopback address for local VNC viewers (port 0 picks a free one)")
-	noBrowser := fs.Bool("no-browser", false, "do not open the browser viewer (its address is still printed)")
-	requestControl := fs.Bool("request-control", false, "ask for control as soon as viewing starts")
-	requestClipboard := fs.Bool("request-clipboard", false, "ask the novice to share clipboards as soon as viewing starts")
-	name := fs.String("name", defaultName(), "your name, as the novice sees it")
+	opts := addExpertFlags(fs)
+	name := &opts.Name
 	srv := addServerFlags(fs)
 	positional, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -38,10 +63,9 @@ func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintln(os.Stderr, "usage: assist join FILE|LINK|CODE [--password-file F] [--server URL] [--server-fingerprint sha256:HEX] [--rfb 127.0.0.1:PORT] [--no-browser] [--request-control] [--request-clipboard]")
 		return errUsage
 	}
-	if err := checkLoopback(*rfbAddr); err != nil {
+	if err := checkLoopback(opts.RFB); err != nil {
 		return fmt.Errorf("--rfb: %w", err)
 	}
-	start := time.Now()
 	var (
 		paths  []rendezvous.Path
 		novice string // the novice's name, for the expert's eyes
@@ -93,6 +117,15 @@ func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 			}))
 		}
 	}
+	return serveExpert(ctx, stdout, paths, novice, *opts)
+}
+
+// serveExpert reaches the novice by the first of paths to authenticate
+// (rendezvous.Race) and runs the expert's side of the session: the local
+// RFB port, the browser viewer and the session's events, until the session
+// ends. novice is the novice's name for the expert's eyes.
+func serveExpert(ctx context.Context, stdout io.Writer, paths []rendezvous.Path, novice string, opts expertOptions) error {
+	start := time.Now()
 	j, err := rendezvous.Race(ctx, slog.Default(), paths)
 	if err != nil {
 		if msg, ok := rendezvous.NoviceRefusal(err); ok {
@@ -113,9 +146,9 @@ func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 	exp := session.StartExpert(conn, slog.Default())
 	defer exp.Leave("the expert left")
 
-	rfbLn, err := net.Listen("tcp", *rfbAddr)
+	rfbLn, err := net.Listen("tcp", opts.RFB)
 	if err != nil {
-		return fmt.Errorf("--rfb %s: %w", *rfbAddr, err)
+		return fmt.Errorf("--rfb %s: %w", opts.RFB, err)
 	}
 	defer rfbLn.Close()
 	webLn, err := net.Listen("tcp", "127.0.0.1:0")
@@ -143,7 +176,7 @@ func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "rfb on %s\n", rfbLn.Addr())
 	url := web.URL(webLn)
 	fmt.Fprintf(stdout, "browser viewer: %s\n", url)
-	if !*noBrowser {
+	if !opts.NoBrowser {
 		openBrowser(url)
 	}
 	web.Publish(webview.Event{Type: "state", State: "connecting", Time: time.Now()})
@@ -191,13 +224,13 @@ func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 				}
 			}
 			web.Publish(webview.Event{Type: "state", State: pageState(ev.State), Text: ev.Reason, Time: time.Now(), Clipboard: clipboard})
-			if ev.Rights.Has(session.RightView) && *requestClipboard && !askedClipboard {
+			if ev.Rights.Has(session.RightView) && opts.RequestClipboard && !askedClipboard {
 				askedClipboard = true
 				if err := exp.RequestClipboard(ctx); err != nil {
 					fmt.Fprintf(os.Stderr, "clipboard request not sent: %v\n", err)
 				}
 			}
-			if ev.State == session.Viewing && *requestControl && !asked {
+			if ev.State == session.Viewing && opts.RequestControl && !asked {
 				asked = true
 				if err := exp.RequestControl(ctx); err != nil {
 					fmt.Fprintf(os.Stderr, "control request not sent: %v\n", err)

@@ -6,6 +6,10 @@
 //	assist invite [--file PATH] [--expires 1h] [--password-file F] [--name NAME] [--listen ADDR] [--no-portmap] [--allow ask|view|control] [--display :N] [--no-page] [--server URL [--server-fingerprint sha256:HEX]]
 //	assist join FILE|LINK|CODE [--password-file F] [--server URL [--server-fingerprint sha256:HEX]] [--rfb 127.0.0.1:PORT] [--no-browser] [--request-control]
 //	assist vnc [--display :N] [--listen 127.0.0.1:5900] [--view-only]
+//	assist login https://SERVER [--user NAME] [--display-name "Full Name"] [--server-fingerprint sha256:HEX] [--code CODE]
+//	assist contacts [--watch] | invite | add CODE | remove NAME | block NAME | unblock NAME
+//	assist devices | add | remove ID
+//	assist ask NAME | assist offer NAME | assist requests
 //
 // Run "assist help" for details.
 package main

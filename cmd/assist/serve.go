@@ -33,7 +33,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	turnSecretFile := fs.String("turn-secret-file", "", "file holding the TURN REST shared secret (e.g. an external coturn's static-auth-secret); default: one generated and kept in --data")
 	turnListen := fs.String("turn-listen", "127.0.0.1:3478", "address of the embedded STUN/TURN server over UDP and TCP (port 0 picks one; \"off\" disables it)")
 	turnsListen := fs.String("turns-listen", "127.0.0.1:5349", "address of the embedded TURN server over TLS, with the HTTPS certificate (\"off\" disables it)")
-	maxConnsPerAddr := fs.Int("max-conns-per-address", 64, "signalling connections one client address (an IPv4 address or an IPv6 /64) may hold at once; behind a reverse proxy every client is the proxy's address")
+	maxConnsPerAddr := fs.Int("max-conns-per-address", 64, "signalling connections one client address (an IPv4 address or an IPv6 /64) may hold at once, and as many messenger connections; behind a reverse proxy every client is the proxy's address")
 	maxRelaysPerAddr := fs.Int("max-relays-per-address", 4, "live pairings with TURN credentials one client address may be party to; beyond, and for two ends on one address, pairings get STUN only")
 	maxInvitesPerAddr := fs.Int("max-invitations-per-address", 20, "registrations one client address may keep live at once (each assist invite --server holds two: its short code and its invitation id; many novices behind one NAT may need more)")
 	metricsPublic := fs.Bool("metrics-public", false, "serve /metrics to every client; by default only to loopback clients")
@@ -121,7 +121,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	defer ln.Close()
 	// The messenger, passkeys and the web app (serve_web.go); passkeys
 	// are bound to the address browsers use, so after Listen.
-	app, closeApp, err := messengerApp(ctx, *dataDir, cert, ln, *publicURL)
+	app, closeApp, err := messengerApp(ctx, *dataDir, cert, ln, *publicURL, *maxConnsPerAddr)
 	if err != nil {
 		return err
 	}

@@ -21,7 +21,10 @@ import (
 // messenger (/v1/messenger), passkey sign-in for the web app
 // (/v1/webauthn/) and the web app itself (/). Its stores live in dataDir;
 // close runs when the server has stopped.
-func messengerApp(ctx context.Context, dataDir string, cert tls.Certificate, ln net.Listener, publicURL string) (app http.Handler, closeAll func(), err error) {
+//
+// maxConnsPerAddr bounds one address's messenger connections, as
+// --max-conns-per-address does the signalling's.
+func messengerApp(ctx context.Context, dataDir string, cert tls.Certificate, ln net.Listener, publicURL string, maxConnsPerAddr int) (app http.Handler, closeAll func(), err error) {
 	var closers []func()
 	closeAll = func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -39,7 +42,7 @@ func messengerApp(ctx context.Context, dataDir string, cert tls.Certificate, ln 
 		return nil, nil, err
 	}
 	closers = append(closers, func() { store.Close() })
-	h, err := hub.New(hub.Config{Store: store, Fingerprint: fp, Logger: slog.Default()})
+	h, err := hub.New(hub.Config{Store: store, Fingerprint: fp, Logger: slog.Default(), MaxConnsPerAddress: maxConnsPerAddr})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -20,8 +20,10 @@ import (
 const writeTimeout = 10 * time.Second
 
 // outQueue is how many messages may wait for a slow client; past it the
-// client is disconnected.
-const outQueue = 256
+// client is disconnected. The largest burst is a login's: welcome, then
+// the pending requests (at most MaxOpenRequests per contact, in practice
+// a few). Each slot costs every connection 24 bytes.
+const outQueue = 64
 
 // opTimeout bounds the store and bus work of one message.
 const opTimeout = 15 * time.Second
@@ -55,14 +57,13 @@ type conn struct {
 	dev      Device
 
 	// Under h.mu.
-	key       []byte                // the login key (set before a link joins)
-	link      *pairing              // device link this unauthenticated connection joined
-	linkUser  string                // the account it links to
-	linkName  string                // its device name
-	loginRef  string                // ref of its login, for the welcome
-	pairs     map[*pairing]struct{} // pairings it is party to
-	asked     map[string]struct{}   // open requests it made
-	leftLocal bool
+	key      []byte                // the login key (set before a link joins)
+	link     *pairing              // device link this unauthenticated connection joined
+	linkUser string                // the account it links to
+	linkName string                // its device name
+	loginRef string                // ref of its login, for the welcome
+	pairs    map[*pairing]struct{} // pairings it is party to
+	asked    map[string]struct{}   // open requests it made
 }
 
 func newConn(h *Hub, ws *websocket.Conn, addr addrKey, id, remote string) *conn {
@@ -337,10 +338,9 @@ func (c *conn) leave() {
 	for _, p := range pairs {
 		h.failPairing(p, "the other side left")
 	}
-	if !c.loggedIn.Load() {
+	if !c.loggedIn.Load() || !h.removeLocal(c) {
 		return
 	}
-	h.removeLocal(c)
 	for _, id := range asked {
 		h.cancelRequest(ctx, c, messenger.Message{Request: id}, false)
 	}
@@ -416,7 +416,11 @@ func (h *Hub) welcome(ctx context.Context, c *conn, a Account, d Device, created
 	c.link = nil
 	h.mu.Unlock()
 	c.loggedIn.Store(true)
-	if err := h.addLocal(c); err != nil {
+	if err := h.addLocal(c); errors.Is(err, errAccountConns) {
+		c.fail(ref, messenger.CodeTooMany, fmt.Sprintf("this account has %d connections open already: close some, then try again", h.cfg.MaxConnsPerAccount))
+		c.closeWith(websocket.StatusPolicyViolation, "too many connections of this account")
+		return
+	} else if err != nil {
 		c.internal(ref, "login", err)
 		c.closeWith(websocket.StatusInternalError, "server failure")
 		return

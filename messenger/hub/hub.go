@@ -5,8 +5,15 @@
 // several servers can share a database and a message bus later.
 //
 // Authorization is by account on every message: a connection sees and
-// reaches only its own account's devices and its contacts. Pairings live
-// in the memory of the server that opened them.
+// reaches only its own account's devices and its contacts; the tests in
+// authz_test.go try every message type as a stranger.
+//
+// Toward several servers: the Store decides everything that must be
+// decided once (accounts, first answer wins) and the Bus carries every
+// message for a user's connections by user name, with connection ids
+// unique across servers. Two things remain local to a server and would
+// need the Bus too: pairings (in memory; both sides must reach the server
+// that opened it) and the per-address and per-account limits.
 package hub
 
 import (
@@ -46,6 +53,9 @@ type Config struct {
 	// address or an IPv6 /64); beyond, HTTP 429 before the upgrade.
 	// Default 64.
 	MaxConnsPerAddress int
+	// MaxConnsPerAccount bounds one account's logged-in connections on
+	// this server; beyond, the login gets "too-many". Default 32.
+	MaxConnsPerAccount int
 	// LoginTimeout is how long a connection may stay without logging in;
 	// default 10 s. LinkTimeout bounds a device link from its login to
 	// its welcome; default 60 s.
@@ -109,6 +119,7 @@ func (c *Config) setDefaults() {
 	}
 	defInt(&c.MaxConns, 20000)
 	defInt(&c.MaxConnsPerAddress, 64)
+	defInt(&c.MaxConnsPerAccount, 32)
 	def(&c.LoginTimeout, 10*time.Second)
 	def(&c.LinkTimeout, time.Minute)
 	defInt(&c.LoginFailBurst, 10)
@@ -194,6 +205,17 @@ func New(cfg Config) (*Hub, error) {
 		openPair: make(map[string]int),
 	}
 	h.limits = newLimits(&h.cfg)
+	if _, single := cfg.Bus.(*MemBus); single {
+		// A request belongs to the connection that asked, and every
+		// connection of a single server ended with its last run: the
+		// requests it left open can no longer be answered to anyone.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, err := cfg.Store.ExpireRequests(ctx, cfg.Now().Add(cfg.RequestTTL+time.Minute))
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("messenger hub: closing the requests of the last run: %w", err)
+		}
+	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.bg.Add(1)
 	go h.sweep()
@@ -310,6 +332,9 @@ func (h *Hub) deliverLocal(d Delivery) {
 	}
 }
 
+// errAccountConns refuses a login past Config.MaxConnsPerAccount.
+var errAccountConns = errors.New("too many connections of this account")
+
 // addLocal makes a logged-in connection reachable through the bus.
 func (h *Hub) addLocal(c *conn) error {
 	lk := h.userLock(c.user)
@@ -317,6 +342,10 @@ func (h *Hub) addLocal(c *conn) error {
 	defer lk.Unlock()
 	h.mu.Lock()
 	set := h.local[c.user]
+	if len(set) >= h.cfg.MaxConnsPerAccount {
+		h.mu.Unlock()
+		return errAccountConns
+	}
 	first := set == nil
 	if first {
 		set = make(map[*conn]struct{})
@@ -343,12 +372,17 @@ func (h *Hub) addLocal(c *conn) error {
 	return nil
 }
 
-func (h *Hub) removeLocal(c *conn) {
+// removeLocal undoes addLocal; false if c was not added.
+func (h *Hub) removeLocal(c *conn) bool {
 	lk := h.userLock(c.user)
 	lk.Lock()
 	defer lk.Unlock()
 	h.mu.Lock()
 	set := h.local[c.user]
+	if _, ok := set[c]; !ok {
+		h.mu.Unlock()
+		return false
+	}
 	delete(set, c)
 	var cancel func()
 	if set != nil && len(set) == 0 {
@@ -360,6 +394,7 @@ func (h *Hub) removeLocal(c *conn) {
 	if cancel != nil {
 		cancel()
 	}
+	return true
 }
 
 // setState records c's state and, if its user's state changed, pushes

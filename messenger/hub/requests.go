@@ -76,6 +76,22 @@ func (h *Hub) answer(ctx context.Context, c *conn, m messenger.Message) {
 		c.internal(m.Ref, "answer", err)
 		return
 	}
+	// A block or removal since the request ends it: nobody answers a
+	// request of someone who is no longer a contact.
+	contact, err := h.store.IsContact(ctx, r.From, r.To)
+	if err != nil {
+		c.internal(m.Ref, "answer", err)
+		return
+	}
+	blocked, err := h.store.EitherBlocked(ctx, r.From, r.To)
+	if err != nil {
+		c.internal(m.Ref, "answer", err)
+		return
+	}
+	if !contact || blocked {
+		c.fail(m.Ref, messenger.CodeNotFound, notYours)
+		return
+	}
 	reason := messenger.ReasonDeclined
 	if *m.Accept {
 		reason = messenger.ReasonAnswered

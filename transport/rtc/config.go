@@ -25,6 +25,10 @@ type Config struct {
 	// InvitationID names the invitation (1..MaxInvitationID bytes of
 	// printable ASCII); it is CPace's session id.
 	InvitationID string
+	// SecretInvitationID keeps InvitationID out of log lines: set it when
+	// the id is a capability (a messenger session's id), and put a tag of
+	// it in Logger instead.
+	SecretInvitationID bool
 	// Name is, for Dial, the expert's display name shown to the novice (at
 	// most MaxName bytes, no control characters). Accept ignores it.
 	Name string

@@ -54,7 +54,10 @@ func connect(ctx context.Context, sig Signaler, cfg *Config, expert bool) (*Conn
 	if expert {
 		role = "expert"
 	}
-	log := cfg.logger().With("role", role, "invitation", cfg.InvitationID)
+	log := cfg.logger().With("role", role)
+	if !cfg.SecretInvitationID {
+		log = log.With("invitation", cfg.InvitationID)
+	}
 
 	openCtx := ctx
 	if !expert {

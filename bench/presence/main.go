@@ -1,0 +1,412 @@
+// Command presence measures the messenger's presence at scale on one
+// machine (scripts/presence.sh runs it): N users, each with K contacts
+// (a ring: user i is a contact of the K/2 users on each side), one
+// connection each to one "assist serve"; then presence changes at a
+// steady rate, and it reports how long each change took to reach each
+// contact (p50, p99, max), how many deliveries were missing, and the
+// server's memory (VmRSS and VmHWM from /proc).
+//
+// It runs in two steps, because creating 10,000 accounts and their
+// contacts through the protocol would take the per-address creation limit
+// and pairings (a PAKE per contact) that this benchmark is not about:
+//
+//	presence -seed DIR -clients N -contacts K     before the server starts: writes the
+//	                                              accounts, devices and contacts into DIR/messenger.sqlite
+//	presence -server URL -fingerprint FP -server-pid PID -clients N -contacts K -rate R -duration D
+//
+// Device keys are derived from the user's number, so the second step
+// logs in as the users the first created. Everything is bounded: dialing
+// has -connect-timeout, the changes last -duration, and deliveries are
+// awaited at most -drain after the last change.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/assist-project/assist/messenger"
+	"github.com/assist-project/assist/messenger/hub"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "presence:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	seed           string
+	server, fp     string
+	pid            int
+	clients        int
+	contacts       int
+	rate           float64
+	duration       time.Duration
+	drain          time.Duration
+	workers        int
+	connectTimeout time.Duration
+	jsonPath       string
+}
+
+func run() error {
+	var o options
+	flag.StringVar(&o.seed, "seed", "", "write the users into DIR/messenger.sqlite (before the server starts) and exit")
+	flag.StringVar(&o.server, "server", "", "the server, https://127.0.0.1:PORT, as assist serve prints it")
+	flag.StringVar(&o.fp, "fingerprint", "", "its certificate's fingerprint, sha256:HEX, as assist serve prints it")
+	flag.IntVar(&o.pid, "server-pid", 0, "the server's process id, for its memory; 0: no memory figures")
+	flag.IntVar(&o.clients, "clients", 10000, "users, one connection each (2..20000)")
+	flag.IntVar(&o.contacts, "contacts", 10, "contacts per user, even (2..100, below -clients)")
+	flag.Float64Var(&o.rate, "rate", 200, "presence changes per second, over all users (1..5000)")
+	flag.DurationVar(&o.duration, "duration", 30*time.Second, "how long presence changes (1s..10m)")
+	flag.DurationVar(&o.drain, "drain", 5*time.Second, "how long after the last change deliveries are awaited")
+	flag.IntVar(&o.workers, "connect-workers", 64, "connections dialed at once")
+	flag.DurationVar(&o.connectTimeout, "connect-timeout", 5*time.Minute, "bound on connecting every client")
+	flag.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
+	flag.Parse()
+	switch {
+	case flag.NArg() > 0:
+		return fmt.Errorf("unexpected arguments %q", flag.Args())
+	case o.clients < 2 || o.clients > 20000:
+		return errors.New("-clients must be 2..20000")
+	case o.contacts < 2 || o.contacts > 100 || o.contacts%2 != 0 || o.contacts >= o.clients:
+		return errors.New("-contacts must be even, 2..100, and below -clients")
+	case o.rate < 1 || o.rate > 5000:
+		return errors.New("-rate must be 1..5000")
+	case o.duration < time.Second || o.duration > 10*time.Minute:
+		return errors.New("-duration must be 1s..10m")
+	case o.workers < 1 || o.workers > 512:
+		return errors.New("-connect-workers must be 1..512")
+	}
+	if o.seed != "" {
+		return seed(o)
+	}
+	if o.server == "" || o.fp == "" {
+		return errors.New("-server and -fingerprint are required (or -seed)")
+	}
+	return measure(o)
+}
+
+func userName(i int) string { return fmt.Sprintf("u%05d", i) }
+
+// userKey derives user i's device key, the same in both steps.
+func userKey(i int) ed25519.PrivateKey {
+	s := sha256.Sum256([]byte("assist presence bench " + strconv.Itoa(i)))
+	return ed25519.NewKeyFromSeed(s[:])
+}
+
+// contactsOf lists user i's contacts: the K/2 users on each side of the
+// ring.
+func contactsOf(i, n, k int) []int {
+	out := make([]int, 0, k)
+	for d := 1; d <= k/2; d++ {
+		out = append(out, (i+d)%n, (i-d+n)%n)
+	}
+	return out
+}
+
+func seed(o options) error {
+	ctx := context.Background()
+	st, err := hub.OpenSQLite(ctx, filepath.Join(o.seed, "messenger.sqlite"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	start := time.Now()
+	now := time.Now()
+	for i := 0; i < o.clients; i++ {
+		k := userKey(i)
+		name := userName(i)
+		if err := st.CreateAccount(ctx, hub.Account{User: name, Display: "User " + name, Created: now},
+			hub.Device{ID: fmt.Sprintf("bench%07d", i), Key: k.Public().(ed25519.PublicKey), Name: "bench", Created: now}); err != nil {
+			return fmt.Errorf("seed %s: %w", name, err)
+		}
+	}
+	for i := 0; i < o.clients; i++ {
+		for d := 1; d <= o.contacts/2; d++ {
+			if err := st.AddContact(ctx, userName(i), userName((i+d)%o.clients), now); err != nil {
+				return fmt.Errorf("seed contacts: %w", err)
+			}
+		}
+	}
+	fmt.Fprintf(os.Stderr, "presence: seeded %d users with %d contacts each in %v\n", o.clients, o.contacts, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// tracker matches presence deliveries to the changes that caused them.
+type tracker struct {
+	mu      sync.Mutex
+	pending map[int]*change // by user
+	lat     []time.Duration
+}
+
+type change struct {
+	state   string
+	sent    time.Time
+	waiting map[int]bool // contacts yet to hear
+}
+
+func (t *tracker) start(u int, state string, contacts []int) {
+	c := &change{state: state, sent: time.Now(), waiting: make(map[int]bool, len(contacts))}
+	for _, x := range contacts {
+		c.waiting[x] = true
+	}
+	t.mu.Lock()
+	t.pending[u] = c
+	t.mu.Unlock()
+}
+
+// got records that receiver r saw user u's state s.
+func (t *tracker) got(r, u int, s string, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c := t.pending[u]
+	if c == nil || c.state != s || !c.waiting[r] {
+		return // a login's presence, or a duplicate
+	}
+	delete(c.waiting, r)
+	t.lat = append(t.lat, at.Sub(c.sent))
+	if len(c.waiting) == 0 {
+		delete(t.pending, u)
+	}
+}
+
+func (t *tracker) missing() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, c := range t.pending {
+		n += len(c.waiting)
+	}
+	return n
+}
+
+type result struct {
+	Clients          int     `json:"clients"`
+	Connected        int     `json:"connected"`
+	ContactsEach     int     `json:"contacts_each"`
+	ConnectSeconds   float64 `json:"connect_seconds"`
+	Rate             float64 `json:"rate_per_second"`
+	Changes          int     `json:"changes"`
+	Seconds          float64 `json:"change_seconds"`
+	Deliveries       int     `json:"deliveries"`
+	Missing          int     `json:"missing"`
+	P50ms            float64 `json:"p50_ms"`
+	P90ms            float64 `json:"p90_ms"`
+	P99ms            float64 `json:"p99_ms"`
+	MaxMs            float64 `json:"max_ms"`
+	ServerRSSIdleMiB float64 `json:"server_rss_connected_mib"`
+	ServerRSSEndMiB  float64 `json:"server_rss_end_mib"`
+	ServerPeakMiB    float64 `json:"server_rss_peak_mib"`
+	BenchRSSMiB      float64 `json:"bench_rss_mib"`
+}
+
+func measure(o options) error {
+	res := result{Clients: o.clients, ContactsEach: o.contacts, Rate: o.rate}
+	tr := &tracker{pending: make(map[int]*change)}
+	clients := make([]*messenger.Client, o.clients)
+	var readers sync.WaitGroup
+	defer func() {
+		// Close in parallel: 10,000 closing handshakes one by one take long.
+		closeAll(clients, o.workers)
+		readers.Wait()
+	}()
+
+	fmt.Fprintf(os.Stderr, "presence: connecting %d clients\n", o.clients)
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), o.connectTimeout)
+	defer cancel()
+	var next atomic.Int64
+	var connected atomic.Int64
+	var firstErr error
+	var errMu sync.Mutex
+	var wg sync.WaitGroup
+	for w := 0; w < o.workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= o.clients || ctx.Err() != nil {
+					return
+				}
+				c, _, err := messenger.Dial(ctx, o.server, o.fp, userKey(i), messenger.LoginOptions{})
+				if err != nil {
+					errMu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("client %d: %w", i, err)
+					}
+					errMu.Unlock()
+					cancel()
+					return
+				}
+				clients[i] = c
+				if n := connected.Add(1); n%1000 == 0 {
+					fmt.Fprintf(os.Stderr, "presence: %d connected\n", n)
+				}
+				readers.Add(1)
+				go func(r int) {
+					defer readers.Done()
+					for m := range c.Events() {
+						if m.Type != messenger.TypePresence {
+							continue
+						}
+						u, err := strconv.Atoi(strings.TrimPrefix(m.User, "u"))
+						if err == nil {
+							tr.got(r, u, m.State, time.Now())
+						}
+					}
+				}(i)
+			}
+		}()
+	}
+	wg.Wait()
+	res.Connected = int(connected.Load())
+	res.ConnectSeconds = time.Since(start).Seconds()
+	if firstErr != nil {
+		return fmt.Errorf("after %d connections: %w", res.Connected, firstErr)
+	}
+	fmt.Fprintf(os.Stderr, "presence: %d connected in %.1f s\n", res.Connected, res.ConnectSeconds)
+	res.ServerRSSIdleMiB, _ = rssMiB(o.pid, "VmRSS")
+
+	// Changes: users in turn, each toggling between online and away, at a
+	// steady rate; a user changes again only after N/rate seconds, so
+	// changes of one user never overlap within a run shorter than that.
+	fmt.Fprintf(os.Stderr, "presence: %v of changes at %.0f/s\n", o.duration, o.rate)
+	interval := time.Duration(float64(time.Second) / o.rate)
+	tick := time.NewTicker(interval)
+	changeStart := time.Now()
+	end := changeStart.Add(o.duration)
+	state := make([]string, o.clients)
+	sctx, scancel := context.WithTimeout(context.Background(), o.duration+time.Minute)
+	defer scancel()
+	u := 0
+	for time.Now().Before(end) {
+		<-tick.C
+		s := messenger.StateAway
+		if state[u] == messenger.StateAway {
+			s = messenger.StateOnline
+		}
+		state[u] = s
+		tr.start(u, s, contactsOf(u, o.clients, o.contacts))
+		if err := clients[u].SetState(sctx, s); err != nil {
+			tick.Stop()
+			return fmt.Errorf("set state of %s: %w", userName(u), err)
+		}
+		res.Changes++
+		u = (u + 1) % o.clients
+	}
+	tick.Stop()
+	res.Seconds = time.Since(changeStart).Seconds()
+	deadline := time.Now().Add(o.drain)
+	for tr.missing() > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond) // polling the tracker; no signal to wait on
+	}
+	res.Missing = tr.missing()
+	res.ServerRSSEndMiB, _ = rssMiB(o.pid, "VmRSS")
+	res.ServerPeakMiB, _ = rssMiB(o.pid, "VmHWM")
+	res.BenchRSSMiB, _ = rssMiB(os.Getpid(), "VmRSS")
+
+	tr.mu.Lock()
+	lat := slices.Clone(tr.lat)
+	tr.mu.Unlock()
+	slices.Sort(lat)
+	res.Deliveries = len(lat)
+	q := func(p float64) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))]) / float64(time.Millisecond)
+	}
+	res.P50ms, res.P90ms, res.P99ms = q(0.50), q(0.90), q(0.99)
+	if len(lat) > 0 {
+		res.MaxMs = float64(lat[len(lat)-1]) / float64(time.Millisecond)
+	}
+	report(res)
+	if o.jsonPath != "" {
+		b, _ := json.MarshalIndent(res, "", "  ")
+		if err := os.WriteFile(o.jsonPath, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func report(r result) {
+	fmt.Printf("clients: %d connected of %d, %d contacts each, in %.1f s\n", r.Connected, r.Clients, r.ContactsEach, r.ConnectSeconds)
+	fmt.Printf("presence changes: %d in %.0f s (%.0f/s, asked %.0f/s); deliveries: %d, missing %d\n",
+		r.Changes, r.Seconds, float64(r.Changes)/r.Seconds, r.Rate, r.Deliveries, r.Missing)
+	fmt.Printf("delivery time: p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms (target: p99 under 100 ms)\n", r.P50ms, r.P90ms, r.P99ms, r.MaxMs)
+	if r.ServerRSSIdleMiB > 0 {
+		fmt.Printf("server RSS: %.0f MiB with every client connected, %.0f MiB at the end, peak %.0f MiB\n", r.ServerRSSIdleMiB, r.ServerRSSEndMiB, r.ServerPeakMiB)
+	}
+	fmt.Printf("benchmark process RSS: %.0f MiB\n", r.BenchRSSMiB)
+}
+
+func closeAll(clients []*messenger.Client, workers int) {
+	ch := make(chan *messenger.Client)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range ch {
+				c.Close()
+			}
+		}()
+	}
+	for _, c := range clients {
+		if c != nil {
+			ch <- c
+		}
+	}
+	close(ch)
+	wg.Wait()
+}
+
+// rssMiB reads a "kB" line (VmRSS, VmHWM) of /proc/PID/status.
+func rssMiB(pid int, field string) (float64, error) {
+	if pid <= 0 {
+		return 0, errors.New("no pid")
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseStatusKB(b, field)
+}
+
+func parseStatusKB(b []byte, field string) (float64, error) {
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), field+":")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) != 2 || f[1] != "kB" {
+			return 0, fmt.Errorf("%s line %q", field, sc.Text())
+		}
+		kb, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil || kb < 0 {
+			return 0, fmt.Errorf("%s line %q", field, sc.Text())
+		}
+		return float64(kb) / 1024, nil
+	}
+	return 0, fmt.Errorf("no %s line", field)
+}
