@@ -27,7 +27,9 @@ type Delivery struct {
 // unique across them. The in-process MemBus serves one server; a NATS
 // implementation would publish Deliveries on a subject per user and keep
 // the states in a key-value bucket. Implementations must be safe for
-// concurrent use.
+// concurrent use and keep the order of one user's deliveries;
+// bustest.Run (package messenger/hub/bustest) is the suite every
+// implementation must pass.
 type Bus interface {
 	// Subscribe calls deliver with every Delivery published for user
 	// from now until cancel is called. deliver must not block.

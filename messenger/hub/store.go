@@ -57,7 +57,7 @@ type Request struct {
 // requests. Implementations must be safe for concurrent use; every method
 // that decides something (CreateAccount, AddDevice, AddContact,
 // CloseRequest, ...) must decide it atomically, as several servers may
-// share one store. RunStoreTests (package messenger/hub/storetest) is the
+// share one store. storetest.Run (package messenger/hub/storetest) is the
 // suite every implementation must pass.
 type Store interface {
 	// CreateAccount creates the account a with its first device d
