@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/assist-project/assist/internal/lab"
+	"github.com/assist-project/assist/server"
 	"github.com/assist-project/assist/session"
 	"github.com/assist-project/assist/transport"
 )
@@ -239,6 +240,27 @@ func TestKeyedSession(t *testing.T) {
 		}
 		if strings.Contains(novOut.String(), "connected from") {
 			t.Errorf("an expert with another secret got in:\n%s", novOut)
+		}
+	})
+}
+
+// FuzzValidSID: the session id comes from the server; validSID accepts
+// only the messenger's shape, which is also a valid signalling id.
+func FuzzValidSID(f *testing.F) {
+	f.Add("r-abcdefghijklmnopqrstuvwxyz")
+	f.Add("r-" + strings.Repeat("7", 26))
+	f.Add("r-ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+	f.Add("1234")
+	f.Add("r-" + strings.Repeat("a", 27))
+	f.Fuzz(func(t *testing.T, sid string) {
+		if !validSID(sid) {
+			return
+		}
+		if len(sid) != 28 || !strings.HasPrefix(sid, server.MessengerIDPrefix) || server.ValidateID(sid) != nil {
+			t.Fatalf("validSID accepted %q", sid)
+		}
+		if _, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ToUpper(sid[2:])); err != nil {
+			t.Fatalf("validSID accepted %q, not base32: %v", sid, err)
 		}
 	})
 }
