@@ -706,6 +706,7 @@ async function confirmBrowser(code) {
   client = null;
   clearTimeout(retryTimer);
   if (old) old.close();
+  showPhase('connecting');
   try {
     await wasm().linkDevice({ seed: next, server: location.origin, fingerprint, user: status.user,
       deviceName: deviceName(navigator.userAgent), code, replace: oldId });
