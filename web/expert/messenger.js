@@ -191,7 +191,7 @@ async function connect() {
   showPhase('online');
   // Joining by code shows the same name to the other person.
   if (el('name').value === '') el('name').value = c.display;
-  if (hooks.inSession()) c.setState('busy').catch(() => {});
+  if (hooks.inSession()) sessionChanged(true);
   await Promise.all([refreshContacts(), refreshDevices()]);
 }
 
@@ -561,7 +561,14 @@ async function startContactSession(m) {
 // sessionChanged: the page's session began or ended.
 export function sessionChanged(inSession) {
   if (client) client.setState(inSession ? 'busy' : 'online').catch(() => {});
-  if (status.phase === 'online') renderContacts();
+  if (status.phase === 'online') {
+    renderContacts();
+    const badge = el('me-state');
+    badge.dataset.state = inSession ? 'busy' : 'online';
+    badge.textContent = inSession ? 'Busy' : 'Online';
+  }
+  // Signing out in the middle of a session would only confuse.
+  el('sign-out').disabled = inSession;
 }
 
 // ---- Adding contacts by code.
