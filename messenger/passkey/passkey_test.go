@@ -270,6 +270,28 @@ func TestCeremonyRules(t *testing.T) {
 			t.Errorf("begin after the others expired: %d %v", code, out)
 		}
 	})
+	t.Run("creations per address", func(t *testing.T) {
+		ts.clock.advance(CeremonyTTL + time.Second)
+		begin := func(i int) int {
+			_, _, key := newKey(t)
+			code, _ := ts.post(t, "register/begin", ts.url, map[string]any{"user": fmt.Sprintf("new%d", i), "display": "N", "key": key, "device": "d"})
+			return code
+		}
+		// The earlier subtests began registrations too (alice, once).
+		ts.clock.advance(CreateBurst * CreateEvery)
+		for i := range CreateBurst {
+			if code := begin(i); code != http.StatusOK {
+				t.Fatalf("registration %d: %d", i, code)
+			}
+		}
+		if code := begin(99); code != http.StatusTooManyRequests {
+			t.Errorf("registration %d from one address: %d, want 429", CreateBurst+1, code)
+		}
+		ts.clock.advance(CreateEvery)
+		if code := begin(100); code != http.StatusOK {
+			t.Errorf("registration after %v: %d", CreateEvery, code)
+		}
+	})
 	t.Run("server", func(t *testing.T) {
 		res, err := ts.srv.Client().Get(ts.srv.URL + "/v1/webauthn/server")
 		if err != nil {
