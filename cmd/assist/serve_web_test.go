@@ -27,4 +27,3 @@ func TestRelyingParty(t *testing.T) {
 }
 
 func itoa(p uint16) string { return strconv.Itoa(int(p)) }
-
