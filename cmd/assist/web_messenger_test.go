@@ -105,10 +105,11 @@ func TestWebMessenger(t *testing.T) {
 	bxRun(t, ctx, chromedp.Navigate(site+"/"))
 	auth := addAuthenticator(t, ctx)
 	mxWait(t, ctx, `window.assistMessenger?.phase === "signed-out"`)
+	bxRun(t, ctx, chromedp.Click(`[data-testid="register-box"] summary`))
+	saveShot(t, ctx, "web-messenger-signin")
 
 	// An account with a passkey; this browser is its first device.
 	bxRun(t, ctx,
-		chromedp.Click(`[data-testid="register-box"] summary`),
 		chromedp.SendKeys(bxID("register-user"), "alice"),
 		chromedp.SendKeys(bxID("register-display"), "Alice Helpdesk"),
 		chromedp.Click(bxID("register")))
