@@ -102,9 +102,17 @@ func TestWebMessenger(t *testing.T) {
 	srv := startServe(t, t.TempDir())
 	site := localhostURL(t, srv)
 	ctx := startExpertChromium(t, spkiPin(t, srv))
+	// At the address assist serve prints, the page says where passkeys
+	// work.
+	bxRun(t, ctx, chromedp.Navigate(srv.URL+"/"))
+	mxWait(t, ctx, `window.assistMessenger?.phase === "signed-out"`)
+	wantContains(t, "the sign-in at an IP address", bxText(t, ctx, "wrong-address"), "open "+site+" to sign in")
 	bxRun(t, ctx, chromedp.Navigate(site+"/"))
 	auth := addAuthenticator(t, ctx)
 	mxWait(t, ctx, `window.assistMessenger?.phase === "signed-out"`)
+	if !bxEval[bool](t, ctx, `document.querySelector('[data-testid="wrong-address"]').hidden`) {
+		t.Error("at the server's name, the page says to go elsewhere")
+	}
 	bxRun(t, ctx, chromedp.Click(`[data-testid="register-box"] summary`))
 	saveShot(t, ctx, "web-messenger-signin")
 

@@ -751,6 +751,24 @@ async function removeDevice(d) {
   refreshDevices();
 }
 
+// wrongAddress says where passkeys work when this page was opened at
+// another address (an IP address, say): browsers bind a passkey to the
+// server's name.
+function wrongAddress(rpId) {
+  if (typeof rpId !== 'string' || !/^[a-z0-9.-]+$/i.test(rpId)) return;
+  const host = location.hostname;
+  if (host === rpId || host.endsWith(`.${rpId}`)) return;
+  const u = new URL(location.href);
+  u.hostname = rpId;
+  u.hash = '';
+  const p = el('wrong-address');
+  const a = document.createElement('a');
+  a.href = u.href;
+  a.textContent = u.origin;
+  p.replaceChildren('Passkeys work only at this server\'s name: open ', a, ' to sign in.');
+  p.hidden = false;
+}
+
 // ---- Start.
 
 export async function startMessenger(h) {
@@ -786,6 +804,7 @@ export async function startMessenger(h) {
     keyB64 = k.key;
     const info = await passkey.serverInfo();
     fingerprint = info.fingerprint;
+    wrongAddress(info.rpId);
   } catch (e) {
     showPhase('signed-out');
     el('signin').hidden = true;
