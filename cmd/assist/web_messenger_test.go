@@ -154,6 +154,18 @@ func TestWebMessenger(t *testing.T) {
 		if name != "Carol <b>Bold</b>" || bold {
 			t.Errorf("carol's display name shows as %q (markup rendered: %v)", name, bold)
 		}
+		// And in her request.
+		ask := carol.start(t, "ask", "alice")
+		ask.WaitLine(t, `^asked: alice$`, lineTimeout)
+		mxWait(t, ctx, `window.assistMessenger.requests.length === 1`)
+		if text := bxText(t, ctx, "request-text"); text != "Carol <b>Bold</b> asks for your help" || bxEval[bool](t, ctx, `!!document.querySelector('[data-testid="requests"] b')`) {
+			t.Errorf("carol's request reads %q", text)
+		}
+		if err := ask.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		ask.WaitLine(t, `^cancelled$`, lineTimeout)
+		mxWait(t, ctx, `window.assistMessenger.requests.length === 0`)
 	})
 
 	t.Run("presence", func(t *testing.T) {
