@@ -55,7 +55,9 @@
 // or digit; display and name are 1 to 64 printable characters. Before
 // "welcome" only "login" (and the link's pair-relay and pair-done) are
 // accepted, others get "unauthorized"; a connection not logged in 10 s
-// after it opened is closed (1008). A bad signature gets "unauthorized"
+// after it opened is closed (1008), and one whose device link has not
+// ended in a welcome 60 s after its login is too (its peer gets
+// "pair-failed"). A bad signature gets "unauthorized"
 // and may be retried on the same connection (same nonce) within the
 // address's login allowance.
 //

@@ -49,8 +49,18 @@ func TestServeMessenger(t *testing.T) {
 		t.Errorf("third connection: %v, %v; want HTTP 429", resp, err)
 	}
 	c.Close()
-	c2.Close()
+	// SIGTERM with a messenger connection open: the server closes it
+	// ("going away") and exits 0.
 	srv.stop(t)
+	select {
+	case <-c2.Done():
+		if websocket.CloseStatus(c2.Err()) != websocket.StatusGoingAway {
+			t.Errorf("open connection at shutdown ended with %v, want 1001", c2.Err())
+		}
+	case <-time.After(20 * time.Second):
+		t.Error("the messenger connection outlived the server")
+	}
+	c2.Close()
 
 	srv = startServe(t, data)
 	c, w, err = messenger.Dial(ctx, srv.URL, srv.Fingerprint, key, messenger.LoginOptions{})

@@ -64,6 +64,7 @@ type conn struct {
 	loginRef string                // ref of its login, for the welcome
 	pairs    map[*pairing]struct{} // pairings it is party to
 	asked    map[string]struct{}   // open requests it made
+	left     bool                  // leave has begun: no more addLocal, no state but offline
 }
 
 func newConn(h *Hub, ws *websocket.Conn, addr addrKey, id, remote string) *conn {
@@ -326,6 +327,10 @@ func (c *conn) leave() {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	h.mu.Lock()
+	// A device link may complete on the other side's goroutine while this
+	// connection closes: from here on, welcome can no longer make it
+	// reachable or online.
+	c.left = true
 	pairs := make([]*pairing, 0, len(c.pairs))
 	for p := range c.pairs {
 		pairs = append(pairs, p)
@@ -416,11 +421,16 @@ func (h *Hub) welcome(ctx context.Context, c *conn, a Account, d Device, created
 	c.link = nil
 	h.mu.Unlock()
 	c.loggedIn.Store(true)
-	if err := h.addLocal(c); errors.Is(err, errAccountConns) {
+	err := h.addLocal(c)
+	if errors.Is(err, errGone) {
+		return
+	}
+	if errors.Is(err, errAccountConns) {
 		c.fail(ref, messenger.CodeTooMany, fmt.Sprintf("this account has %d connections open already: close some, then try again", h.cfg.MaxConnsPerAccount))
 		c.closeWith(websocket.StatusPolicyViolation, "too many connections of this account")
 		return
-	} else if err != nil {
+	}
+	if err != nil {
 		c.internal(ref, "login", err)
 		c.closeWith(websocket.StatusInternalError, "server failure")
 		return

@@ -287,6 +287,7 @@ func (h *Hub) sweep() {
 			h.log.Warn("messenger: expiring requests", "err", err)
 		}
 		for _, r := range expired {
+			h.forgetAsked(r)
 			msg := encode(messenger.Message{Type: messenger.TypeRequestClosed, Request: r.ID, Reason: messenger.ReasonExpired})
 			h.publish(ctx, Delivery{User: r.To, Msg: msg})
 			h.publish(ctx, Delivery{User: r.From, Msg: msg})
@@ -335,12 +336,19 @@ func (h *Hub) deliverLocal(d Delivery) {
 // errAccountConns refuses a login past Config.MaxConnsPerAccount.
 var errAccountConns = errors.New("too many connections of this account")
 
+// errGone refuses to add a connection that is closing.
+var errGone = errors.New("connection closed")
+
 // addLocal makes a logged-in connection reachable through the bus.
 func (h *Hub) addLocal(c *conn) error {
 	lk := h.userLock(c.user)
 	lk.Lock()
 	defer lk.Unlock()
 	h.mu.Lock()
+	if c.left {
+		h.mu.Unlock()
+		return errGone
+	}
 	set := h.local[c.user]
 	if len(set) >= h.cfg.MaxConnsPerAccount {
 		h.mu.Unlock()
@@ -403,6 +411,14 @@ func (h *Hub) setState(ctx context.Context, c *conn, state string) {
 	lk := h.userLock(c.user)
 	lk.Lock()
 	defer lk.Unlock()
+	if state != messenger.StateOffline {
+		h.mu.Lock()
+		gone := c.left
+		h.mu.Unlock()
+		if gone {
+			return
+		}
+	}
 	before, after, err := h.bus.SetState(ctx, c.user, c.device, c.id, state)
 	if err != nil {
 		h.log.Warn("messenger: presence", "err", err)

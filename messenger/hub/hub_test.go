@@ -446,3 +446,60 @@ func TestDialPinned(t *testing.T) {
 		t.Error("the account was created")
 	}
 }
+
+// TestFirstAnswerWins: two devices answer at once; exactly one wins.
+func TestFirstAnswerWins(t *testing.T) {
+	th := startHub(t, nil)
+	alice, bob := th.login(t, "alice"), th.login(t, "bob")
+	befriend(t, alice, bob)
+	bob2 := th.again(t, bob)
+	for round := 0; round < 5; round++ {
+		asked, err := alice.Ask(ctxT(t), "bob", messenger.KindHelp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := make(chan error, 2)
+		for _, u := range []*user{bob, bob2} {
+			go func() {
+				_, err := u.Answer(ctxT(t), asked.Request, true)
+				errs <- err
+			}()
+		}
+		won := 0
+		for range 2 {
+			if err := <-errs; err == nil {
+				won++
+			} else if !messenger.IsCode(err, messenger.CodeNotFound) {
+				t.Fatal(err)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("round %d: %d answers won", round, won)
+		}
+		next(t, alice, ofType(messenger.TypeAccepted))
+	}
+}
+
+// TestDeviceLinkTimeout: a new device that never finishes its link is
+// disconnected after LinkTimeout, and the old device is told.
+func TestDeviceLinkTimeout(t *testing.T) {
+	th := startHub(t, func(c *hub.Config) { c.LinkTimeout = 300 * time.Millisecond })
+	alice := th.login(t, "alice")
+	p, err := alice.PairOpen(ctxT(t), messenger.PurposeDevice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = th.dial(t, newKey(t), messenger.LoginOptions{User: "alice", Code: p.ID,
+		Link: func(ctx context.Context, p *messenger.Pair) (ed25519.PublicKey, error) {
+			_, err := p.Recv(ctx) // the old device sends nothing
+			return nil, err
+		}})
+	if err == nil {
+		t.Fatal("the stalled link logged in")
+	}
+	if _, err := p.Done(ctxT(t), alice.pub(), nil); err == nil {
+		t.Fatal("the old device's link did not fail")
+	} else if pf, ok := err.(*messenger.PairFailedError); !ok || !strings.Contains(pf.Reason, "too long") {
+		t.Errorf("old device: %v", err)
+	}
+}
