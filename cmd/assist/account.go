@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -149,7 +150,8 @@ func runContacts(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		if err != nil {
 			if messenger.IsCode(err, messenger.CodeNotFound) {
-				return fmt.Errorf("%s is not one of your contacts (see assist contacts)", name)
+				// They may have removed us: their keys go all the same.
+				return errors.Join(fmt.Errorf("%s is not one of your contacts (see assist contacts)", name), dev.Forget(name))
 			}
 			return err
 		}

@@ -105,12 +105,33 @@ type proc struct {
 	lines  chan string
 	stderr *syncBuffer
 	done   chan error
+	all    []string // every line expect has read
 }
+
+// seen returns every line expect has read so far.
+func (p *proc) seen() string { return strings.Join(p.all, "\n") }
 
 func (u *cliUser) start(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startProc(t, u.name+": assist "+strings.Join(args, " "), u.cmd(t, args...))
+}
+
+// startOnTerminal starts assist ARGS on a new pseudo-terminal (script(1)),
+// which copies the test's writes to it; stdout then carries the command's
+// stdout, stderr and the terminal's echo.
+func (u *cliUser) startOnTerminal(t *testing.T, args ...string) *proc {
+	t.Helper()
+	lab.Need(t, "script")
 	cmd := u.cmd(t, args...)
-	p := &proc{t: t, name: u.name + ": assist " + strings.Join(args, " "), cmd: cmd,
+	line := strings.Join(append([]string{cmd.Path}, args...), " ")
+	sc := exec.Command("script", "-qfec", line, "/dev/null")
+	sc.Env, sc.SysProcAttr = cmd.Env, cmd.SysProcAttr
+	return startProc(t, u.name+": (terminal) assist "+strings.Join(args, " "), sc)
+}
+
+func startProc(t *testing.T, name string, cmd *exec.Cmd) *proc {
+	t.Helper()
+	p := &proc{t: t, name: name, cmd: cmd,
 		lines: make(chan string, 100), stderr: &syncBuffer{}, done: make(chan error, 1)}
 	cmd.Stderr = p.stderr
 	var err error
@@ -160,6 +181,7 @@ func (p *proc) expect(re string) []string {
 				p.t.Fatalf("%s ended before printing %q; printed %q; stderr: %s", p.name, re, seen, p.stderr)
 			}
 			seen = append(seen, l)
+			p.all = append(p.all, l)
 			if m := rx.FindStringSubmatch(l); m != nil {
 				return m
 			}
@@ -534,5 +556,40 @@ func TestMessengerCLIOfferSession(t *testing.T) {
 	offer.interrupt()
 	if err := reqs.wait(); err != nil {
 		t.Errorf("ada's requests after the session: %v; stderr: %s", err, reqs.stderr)
+	}
+}
+
+// TestMessengerCLIRequestsTerminal: on a terminal (a pty from script(1)),
+// assist requests asks "Accept? [y/N]" per request; Enter declines, "y"
+// accepts.
+func TestMessengerCLIRequestsTerminal(t *testing.T) {
+	lab.Need(t, "script")
+	srv := startServe(t, t.TempDir())
+	ada, bob := newCLIUser(t, "ada"), newCLIUser(t, "bob")
+	ada.login(t, srv, "--display-name", "Ada Lovelace")
+	bob.login(t, srv)
+	pairCLI(t, ada, bob)
+	reqs := bob.startOnTerminal(t, "requests", "--no-browser")
+	const question = "Ada Lovelace asks for your help. Accept? [y/N] "
+
+	ask := ada.start(t, "ask", "bob")
+	ask.expect(`^asked: bob$`)
+	reqs.expect(`request: \S+ from ada`)
+	// The question has no newline: it shows on the line of what follows.
+	// The terminal keeps what the test types until the command reads it.
+	reqs.send("") // Enter: no
+	if l := reqs.expect(`declined: \S+`)[0]; !strings.Contains(reqs.seen(), question) {
+		t.Fatalf("no question %q before %q; output: %q", question, l, reqs.seen())
+	}
+	ask.expect(`^declined by bob$`)
+
+	ask = ada.start(t, "ask", "bob")
+	ask.expect(`^asked: bob$`)
+	reqs.expect(`request: \S+ from ada`)
+	reqs.send("y")
+	reqs.expect(`accepted: \S+ from ada`)
+	ask.expect(`^accepted by bob$`)
+	if n := strings.Count(reqs.seen(), question); n != 2 {
+		t.Errorf("the question was asked %d times, want 2; output: %q", n, reqs.seen())
 	}
 }
