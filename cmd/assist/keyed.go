@@ -41,12 +41,19 @@ type keyedSession struct {
 	Password string
 	// Peer is the peer's display name as this device knows the contact.
 	Peer string
-	// Expires ends the novice's registration: an expert who has not
-	// connected by then is not let in, and a session that loses the
-	// server after it cannot resume through it. Zero: keyedSessionTTL
-	// from now.
+	// Expires is when the expert's device must have connected by; an
+	// expert who has not is not let in. Zero: keyedSessionTTL from now.
+	// The registration at the server lasts longer (keyedResumeFor), so
+	// that a running session can still resume through the server after
+	// losing it (resume.go).
 	Expires time.Time
 }
+
+// keyedResumeFor is how long the novice's device keeps its registration
+// (while its session runs: it leaves when the session ends), so that the
+// expert's device can join again and resume the session after the server
+// restarted or a network dropped the signalling.
+const keyedResumeFor = 12 * time.Hour
 
 // keyedSessionTTL is a keyed session's registration when the caller
 // gives no expiry: assist invite's default.
@@ -136,7 +143,7 @@ func runKeyedNovice(ctx context.Context, stdin *os.File, stdout io.Writer, ks ke
 	// Before the Wait: the registration runs until ctx ends.
 	defer cancel()
 	rv, err := rendezvous.NewNovice(rendezvous.NoviceConfig{
-		URL: ks.Server, Fingerprint: ks.Fingerprint, Expires: ks.Expires,
+		URL: ks.Server, Fingerprint: ks.Fingerprint, Expires: later(ks.Expires, time.Now().Add(keyedResumeFor)),
 		Password: ks.Password, Attempts: l,
 	})
 	if err != nil {
@@ -200,3 +207,11 @@ type noPortAddr struct{}
 
 func (noPortAddr) Network() string { return "rendezvous" }
 func (noPortAddr) String() string  { return "rendezvous server only" }
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}

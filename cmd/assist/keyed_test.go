@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -263,4 +264,75 @@ func FuzzValidSID(f *testing.F) {
 			t.Fatalf("validSID accepted %q, not base32: %v", sid, err)
 		}
 	})
+}
+
+// waitLog waits until logs holds sub n times.
+func waitLog(t *testing.T, logs *syncBuffer, sub string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(lineTimeout)
+	for strings.Count(logs.String(), sub) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%q does not appear %d times in the log:\n%s", sub, n, logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestKeyedSessionResume: a keyed session outlives its request's expiry
+// and a restart of the server: the novice's device registers the session
+// id again (its registration outlasts the expiry by which the expert had to
+// connect), the expert's device joins again and proves it is the running
+// session's expert, and the same viewer goes on seeing the desktop.
+func TestKeyedSessionResume(t *testing.T) {
+	e2e(t)
+	d := newDesktop(t)
+	data := t.TempDir()
+	srv := startServe(t, data)
+	logs := &syncBuffer{}
+	old := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	t.Cleanup(func() { slog.SetDefault(old) })
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { devnull.Close() })
+
+	sid, secret := newSID(t), newSecret()
+	expires := time.Now().Add(3 * time.Second)
+	keyed := func(peer string) keyedSession {
+		return keyedSession{Server: srv.URL, Fingerprint: srv.Fingerprint, SID: sid, Password: secret, Peer: peer, Expires: expires}
+	}
+	expOut, novOut := newLineBuf(), newLineBuf()
+	runSide(t, func(ctx context.Context) error {
+		return runKeyedNovice(ctx, devnull, novOut, keyed("Eddie Expert"), noviceOptions{Name: "Nora Novice", Allow: "view",
+			Display: d.Display, AnswerTimeout: session.DefaultAnswerTimeout, DenyCooldown: transport.DefaultDenyCooldown, NoPage: true})
+	})
+	runSide(t, func(ctx context.Context) error {
+		return runKeyedExpert(ctx, expOut, keyed("Nora Novice"), expertOptions{RFB: "127.0.0.1:0", NoBrowser: true, Name: "e"})
+	})
+	rfbAddr := expOut.wait(t, "expert", `^rfb on (\S+)$`)[1]
+	expOut.wait(t, "expert", `^state: viewing`)
+	c := lab.DialRFB(t, rfbAddr)
+	lab.WaitMatch(t, d.X, c.Screen, 0, matchTimeout)
+
+	// Past the request's expiry, the server restarts where it was.
+	time.Sleep(time.Until(expires) + 100*time.Millisecond) // no event marks a deadline passing
+	u, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.stop(t)
+	srv2 := startServe(t, data, "--listen", u.Host)
+	if srv2.URL != srv.URL {
+		t.Fatalf("assist serve came back at %s, want %s", srv2.URL, srv.URL)
+	}
+	waitLog(t, logs, "rendezvous server: registered again", 1)
+	waitLog(t, logs, "rendezvous: the expert is back", 1)
+	waitLog(t, logs, "rendezvous: paired with the novice again", 1)
+	d.Append(t, 3)
+	lab.WaitMatch(t, d.X, c.Screen, 0, matchTimeout)
+	if sid := sidPattern.FindString(logs.String() + srv.stderr.String() + srv2.stderr.String()); sid != "" {
+		t.Errorf("the session id %s reached a log line", sid)
+	}
 }
