@@ -255,7 +255,16 @@ func TestWebMessenger(t *testing.T) {
 		bxWaitPixels(t, ctx, d.X, lab.PatternBars(desktopSize))
 		// Both are busy while in the session.
 		mxWait(t, ctx, `window.assistMessenger.contacts.bob === "busy"`)
+		// A request meanwhile: the header says someone waits.
+		ask2 := carol.start(t, "ask", "alice")
+		ask2.WaitLine(t, `^asked: alice$`, lineTimeout)
+		mxWait(t, ctx, `!document.querySelector('[data-testid="requests-badge"]').hidden`)
+		wantContains(t, "the header", bxText(t, ctx, "requests-badge"), "1 request for help waiting")
 		saveShot(t, ctx, "web-messenger-session")
+		if err := ask2.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		ask2.WaitLine(t, `^cancelled$`, lineTimeout)
 		bxRun(t, ctx, chromedp.Click(bxID("leave")))
 		bxWait(t, ctx, `window.assistExpertPage.phase === "ended"`)
 		ask.WaitExit(t, lineTimeout)

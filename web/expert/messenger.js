@@ -470,6 +470,10 @@ function addRequest(r) {
 
 function renderRequests() {
   status.requests = [...requests.keys()];
+  // In a session the list is out of sight: the header says someone waits.
+  const badge = el('requests-badge');
+  badge.textContent = requests.size === 1 ? '1 request for help waiting' : `${requests.size} requests for help waiting`;
+  badge.hidden = requests.size === 0 || !(hooks && hooks.inSession());
   el('requests-panel').hidden = requests.size === 0;
   document.title = requests.size > 0 ? `(${requests.size}) Request for help — Assist` : document.title.replace(/^\(\d+\) Request for help — /, '');
   if (requests.size > 0 && !ticker) ticker = setInterval(tick, 1000);
@@ -569,6 +573,7 @@ export function sessionChanged(inSession) {
   }
   // Signing out in the middle of a session would only confuse.
   el('sign-out').disabled = inSession;
+  renderRequests();
 }
 
 // ---- Adding contacts by code.
