@@ -301,6 +301,24 @@ func TestWebMessenger(t *testing.T) {
 		mxWait(t, ctx2, `window.assistMessenger.contacts.bob === "offline"`)
 		saveShot(t, ctx2, "web-messenger-unconfirmed")
 
+		// Not confirmed yet: Bob's Assist would refuse this browser's
+		// key, so it does not accept, and says so; the request stays
+		// open for a confirmed device.
+		ask := bob.start(t, "ask", "alice")
+		ask.WaitLine(t, `^asked: alice$`, lineTimeout)
+		mxWait(t, ctx2, `window.assistMessenger.requests.length === 1`)
+		bxRun(t, ctx2, chromedp.Click(bxID("accept")))
+		mxWait(t, ctx2, `!document.querySelector('[data-testid="messenger-note"]').hidden`)
+		wantContains(t, "the unconfirmed browser's note", bxText(t, ctx2, "messenger-note"), "cannot accept in this browser yet", "confirm this browser")
+		if n := bxEval[int](t, ctx2, `window.assistMessenger.requests.length`); n != 1 {
+			t.Errorf("%d requests shown after the refused accept, want 1 still open", n)
+		}
+		if err := ask.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		ask.WaitLine(t, `^cancelled$`, lineTimeout)
+		mxWait(t, ctx2, `window.assistMessenger.requests.length === 0`)
+
 		// The first browser sees it, not confirmed, and confirms it
 		// with a device code.
 		bxRun(t, ctx, chromedp.Navigate(site+"/"))

@@ -365,6 +365,12 @@ async function offerHelp(user) {
   if (!e || !client || outgoing) return;
   clearError();
   const display = displayOf(e.c);
+  const why = await cannotHelpHere(user, display);
+  if (why) {
+    note(why);
+    return;
+  }
+  if (!client || outgoing) return;
   outgoing = { request: '', to: user, display };
   status.outgoing = { to: user, state: 'waiting' };
   el('outgoing').hidden = false;
@@ -519,6 +525,15 @@ function note(text) {
 async function answer(id, accept) {
   const e = requests.get(id);
   if (!e || !client) return;
+  if (accept) {
+    // A session from here could not start: say so, and leave the request
+    // open for a device where it can.
+    const why = await cannotHelpHere(e.r.from, displayOf({ user: e.r.from, display: e.r.display }));
+    if (why) {
+      note(why);
+      return;
+    }
+  }
   for (const b of e.li.querySelectorAll('button')) b.disabled = true;
   const who = displayOf({ user: e.r.from, display: e.r.display });
   let m;
@@ -536,6 +551,21 @@ async function answer(id, accept) {
   }
   note(`You accepted ${who}'s request. Connecting…`);
   startContactSession(m);
+}
+
+// cannotHelpHere says why a session with user cannot start in this
+// browser, or '' if it can: the other side refuses a browser no other
+// device confirmed, and this side refuses a contact whose key it never
+// pinned (contacts added in another browser or on a computer).
+async function cannotHelpHere(user, who) {
+  if (!status.confirmed) {
+    return `You cannot accept in this browser yet: it is not confirmed, so ${who}'s Assist would refuse it. Accept on one of your confirmed devices, or confirm this browser under “Your devices”.`;
+  }
+  const pins = (await store.get('pins')) || {};
+  if (!Array.isArray(pins[user]) || pins[user].length === 0) {
+    return `You cannot accept in this browser: ${who} was added as a contact on another device, so their key is not confirmed here. Accept there, or add ${who} again with a contact code in this browser.`;
+  }
+  return '';
 }
 
 // ---- The session with a contact.
