@@ -40,6 +40,7 @@
 //	    logs in with the device key; onEvent gets each server push as
 //	    the wire's JSON object. client: user, display, device;
 //	    contacts(), devices(), removeDevice(id), setState(s), remove(user),
+//	    block(user), unblock(user),
 //	    ask(user, kind), answer(id, accept), cancel(id) -> Promise;
 //	    contactInvite(onCode), contactAdd(code) -> Promise<{user, display,
 //	    key, fingerprint}> (package pairing over the server's relay; the

@@ -216,6 +216,12 @@ func (m *messengerClient) object(w messenger.Welcome) js.Value {
 	call("remove", func(ctx context.Context, args []js.Value) (any, error) {
 		return nil, m.c.Remove(ctx, argString(args, 0))
 	})
+	call("block", func(ctx context.Context, args []js.Value) (any, error) {
+		return nil, m.c.Block(ctx, argString(args, 0))
+	})
+	call("unblock", func(ctx context.Context, args []js.Value) (any, error) {
+		return nil, m.c.Unblock(ctx, argString(args, 0))
+	})
 	call("ask", func(ctx context.Context, args []js.Value) (any, error) {
 		r, err := m.c.Ask(ctx, argString(args, 0), argString(args, 1))
 		if err != nil {

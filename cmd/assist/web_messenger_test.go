@@ -273,6 +273,18 @@ func TestWebMessenger(t *testing.T) {
 		mxWait(t, ctx, `window.assistMessenger?.phase === "online"`)
 	})
 
+	t.Run("block", func(t *testing.T) {
+		bxRun(t, ctx, chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`))
+		bxRun(t, ctx, chromedp.Click(contactSel("carol", "block-contact")))
+		mxWait(t, ctx, `!("carol" in window.assistMessenger.contacts) && window.assistMessenger.blocked.includes("carol")`)
+		p := carol.start(t, "ask", "alice")
+		if code := p.WaitExit(t, lineTimeout); code == 0 {
+			t.Errorf("a blocked contact asked for help:\n%s", p.Output())
+		}
+		bxRun(t, ctx, chromedp.Click(`[data-testid="blocked-box"] summary`), chromedp.Click(`[data-testid="blocked"] [data-testid="unblock"]`))
+		mxWait(t, ctx, `window.assistMessenger.blocked.length === 0 && !("carol" in window.assistMessenger.contacts)`)
+	})
+
 	t.Run("devices", func(t *testing.T) {
 		mxWait(t, ctx, `window.assistMessenger.devices === 1`)
 		// A second browser (its own storage) with the same passkey.

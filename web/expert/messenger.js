@@ -11,7 +11,7 @@
 //   phase: "loading" | "signed-out" | "signing-in" | "connecting" | "online" | "offline"
 //   user, display: the account, once signed in
 //   confirmed: whether this browser is a confirmed device of the account
-//   contacts: {user: state}, requests: [request ids shown], devices: n,
+//   contacts: {user: state}, blocked: [user], requests: [request ids shown], devices: n,
 //   unconfirmedDevices: how many of them wait for a device code
 //   outgoing: {to, state: "waiting" | "accepted" | "declined" | "closed"} or null
 //   error: {code, message} of the last failure, or null
@@ -28,6 +28,7 @@ const status = {
   display: '',
   confirmed: true,
   contacts: {},
+  blocked: [],
   requests: [],
   devices: 0,
   unconfirmedDevices: 0,
@@ -289,6 +290,49 @@ async function refreshContacts() {
     }
   }
   renderContacts();
+  renderBlocked(list.blocked);
+}
+
+function renderBlocked(blocked) {
+  status.blocked = [...blocked];
+  const ul = el('blocked');
+  ul.replaceChildren();
+  for (const user of blocked) {
+    const li = document.createElement('li');
+    li.dataset.user = user;
+    const name = document.createElement('span');
+    name.className = 'name';
+    name.textContent = user;
+    const unblock = document.createElement('button');
+    unblock.type = 'button';
+    unblock.className = 'quiet';
+    unblock.dataset.testid = 'unblock';
+    unblock.textContent = 'Unblock';
+    unblock.addEventListener('click', async () => {
+      try {
+        await client.unblock(user);
+      } catch (err) {
+        showError(err.code || 'failed', `Could not unblock ${user}: ${err.message}.`);
+      }
+      refreshContacts();
+    });
+    li.append(name, unblock);
+    ul.append(li);
+  }
+  el('blocked-box').hidden = blocked.length === 0;
+}
+
+async function blockContact(user) {
+  const e = contacts.get(user);
+  if (!e || !client) return;
+  if (!confirm(`Block ${displayOf(e.c)} (${user})? They are removed from your contacts and cannot ask you for help or add you again until you unblock them.`)) return;
+  try {
+    await client.block(user);
+    await forget(user);
+  } catch (err) {
+    showError(err.code || 'failed', `Could not block ${user}: ${err.message}.`);
+  }
+  refreshContacts();
 }
 
 function contactItem(user) {
@@ -322,7 +366,13 @@ function contactItem(user) {
   remove.dataset.testid = 'remove-contact';
   remove.textContent = 'Remove';
   remove.addEventListener('click', () => removeContact(user));
-  li.append(dot, who, state, offer, remove);
+  const block = document.createElement('button');
+  block.type = 'button';
+  block.className = 'quiet';
+  block.dataset.testid = 'block-contact';
+  block.textContent = 'Block';
+  block.addEventListener('click', () => blockContact(user));
+  li.append(dot, who, state, offer, remove, block);
   return li;
 }
 
