@@ -26,6 +26,33 @@
 //	    it in the WebSocket-like object noVNC's RFB accepts.
 //	session.requestControl(), session.sendChat(text), session.leave() -> Promise
 //
+// connect also takes {invitation, password} instead of code: the session
+// id and password of a session with a contact (below).
+//
+// The messenger (package messenger's client, over the page's WebSocket):
+//
+//	device.newSeed() -> seed; device.publicKey(seed) -> {key} or {error};
+//	device.signPasskey(seed, challenge) -> {sig} or {error}
+//	    the browser's device key: an Ed25519 seed the page keeps in
+//	    IndexedDB; it signs passkey ceremonies' challenges
+//	    (messenger/passkey checks them).
+//	messenger({seed, server, fingerprint, deviceName, onEvent, onClose}) -> Promise<client>
+//	    logs in with the device key; onEvent gets each server push as
+//	    the wire's JSON object. client: user, display, device;
+//	    contacts(), devices(), removeDevice(id), setState(s), remove(user),
+//	    block(user), unblock(user),
+//	    ask(user, kind), answer(id, accept), cancel(id) -> Promise;
+//	    contactInvite(onCode), contactAdd(code) -> Promise<{user, display,
+//	    key, fingerprint}> (package pairing over the server's relay; the
+//	    page pins key); deviceCode(onCode) -> Promise<{device,
+//	    fingerprint}> (certifies the device that enters the code);
+//	    sessionSecret({user, key, pinned, devices, session}) ->
+//	    {password} or {error} (pairing.Trusted, then
+//	    pairing.SessionSecret); close().
+//	linkDevice({seed, server, fingerprint, user, deviceName, code, replace}) -> Promise<{device}>
+//	    a new device key joins the account through a device code and
+//	    replaces the unconfirmed device replace.
+//
 // On other platforms the command only says how to build it; its parts that
 // need no browser are tested there.
 package main

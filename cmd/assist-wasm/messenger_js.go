@@ -35,6 +35,7 @@ func registerMessenger(api js.Value) {
 	}))
 	api.Set("device", dev)
 	api.Set("messenger", js.FuncOf(jsMessenger))
+	api.Set("linkDevice", js.FuncOf(jsLinkDevice))
 }
 
 func argString(args []js.Value, i int) string {
@@ -138,15 +139,19 @@ func jsMessenger(_ js.Value, args []js.Value) any {
 		m := &messengerClient{c: c}
 		obj := m.object(w)
 		m.addPairing(obj, key, w)
+		m.addDeviceLink(obj, key, w)
 		go func() {
+		events:
 			for {
 				select {
-				case ev := <-c.Events():
+				case ev, ok := <-c.Events():
+					if !ok {
+						break events
+					}
 					onEvent.Invoke(toJS(ev))
-					continue
 				case <-c.Done():
+					break events
 				}
-				break
 			}
 			why := ""
 			if err := c.Err(); err != nil {
@@ -211,6 +216,12 @@ func (m *messengerClient) object(w messenger.Welcome) js.Value {
 	call("remove", func(ctx context.Context, args []js.Value) (any, error) {
 		return nil, m.c.Remove(ctx, argString(args, 0))
 	})
+	call("block", func(ctx context.Context, args []js.Value) (any, error) {
+		return nil, m.c.Block(ctx, argString(args, 0))
+	})
+	call("unblock", func(ctx context.Context, args []js.Value) (any, error) {
+		return nil, m.c.Unblock(ctx, argString(args, 0))
+	})
 	call("ask", func(ctx context.Context, args []js.Value) (any, error) {
 		r, err := m.c.Ask(ctx, argString(args, 0), argString(args, 1))
 		if err != nil {
@@ -230,7 +241,9 @@ func (m *messengerClient) object(w messenger.Welcome) js.Value {
 		return nil, m.c.Cancel(ctx, argString(args, 0))
 	})
 	m.method(o, "close", func([]js.Value) any {
-		m.c.Close()
+		// Close waits for the connection's goroutines, which wait for
+		// the browser's WebSocket events: never from inside a callback.
+		go m.c.Close()
 		return nil
 	})
 	return o
@@ -350,4 +363,114 @@ func (m *messengerClient) addPairing(o js.Value, key ed25519.PrivateKey, w messe
 // jsonOf reads a JavaScript value through JSON.
 func jsonOf(v js.Value) []byte {
 	return []byte(js.Global().Get("JSON").Call("stringify", v).String())
+}
+
+// addDeviceLink adds deviceCode(onCode) on a signed-in client: it opens a
+// device link, shows its code, runs the exchange with the browser or
+// computer that enters it, certifies that device's key with this one
+// (pairing.SignDevice) and resolves with {device, display} once the server
+// has added it. As `assist devices add` does.
+func (m *messengerClient) addDeviceLink(o js.Value, key ed25519.PrivateKey, w messenger.Welcome) {
+	me := pairing.Info{Key: key.Public().(ed25519.PublicKey), User: w.User, Display: w.Display}
+	m.method(o, "deviceCode", func(args []js.Value) any {
+		var onCode js.Value
+		if len(args) > 0 {
+			onCode = args[0]
+		}
+		return promiseJS(func() (any, error) {
+			if onCode.Type() != js.TypeFunction {
+				return nil, errors.New("deviceCode needs an onCode function")
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), pairTimeout)
+			defer cancel()
+			p, err := m.c.PairOpen(ctx, messenger.PurposeDevice)
+			if err != nil {
+				return nil, err
+			}
+			defer p.Close()
+			code, err := pairing.NewCode(p.ID)
+			if err != nil {
+				return nil, err
+			}
+			onCode.Invoke(code.String())
+			if _, err := p.Peer(ctx); err != nil {
+				return nil, fmt.Errorf("waiting for the other device: %w", err)
+			}
+			peer, err := pairing.Run(ctx, p, pairing.Opener, code.Secret, code.PairID, pairing.PurposeDevice, me)
+			if err != nil {
+				return nil, err
+			}
+			if peer.User != w.User {
+				return nil, fmt.Errorf("the other device asks for account %q, not %q: not adding it", peer.User, w.User)
+			}
+			r, err := p.Done(ctx, peer.Key, pairing.SignDevice(key, w.User, peer.Key))
+			if err != nil {
+				return nil, fmt.Errorf("the server did not add the device: %w", err)
+			}
+			return toJS(map[string]string{"device": r.Device, "fingerprint": messenger.KeyFingerprint(peer.Key)}), nil
+		})
+	})
+}
+
+// jsLinkDevice: linkDevice({seed, server, fingerprint, user, deviceName,
+// code, replace}) -> Promise<{device}>. A browser that signed in with a
+// passkey is a device no other device vouched for; this makes it one: a
+// new device key (seed) joins the account through the device link of code
+// (made by deviceCode or `assist devices add` on a confirmed device),
+// which certifies it, and then the unvouched device (replace, its id) is
+// removed. The page keeps the new seed.
+func jsLinkDevice(_ js.Value, args []js.Value) any {
+	var opts js.Value
+	if len(args) > 0 {
+		opts = args[0]
+	}
+	return promiseJS(func() (any, error) {
+		if opts.Type() != js.TypeObject {
+			return nil, errors.New("linkDevice needs an options object")
+		}
+		str := func(name string) string {
+			if v := opts.Get(name); v.Type() == js.TypeString {
+				return v.String()
+			}
+			return ""
+		}
+		key, err := deviceKey(str("seed"))
+		if err != nil {
+			return nil, err
+		}
+		code, err := pairing.ParseCode(str("code"))
+		if err != nil {
+			return nil, err
+		}
+		user := str("user")
+		me := pairing.Info{Key: key.Public().(ed25519.PublicKey), User: user, Display: user}
+		ctx, cancel := context.WithTimeout(context.Background(), pairTimeout)
+		defer cancel()
+		c, w, err := messenger.Dial(ctx, str("server"), str("fingerprint"), key, messenger.LoginOptions{
+			User: user, DeviceName: str("deviceName"), Code: code.PairID,
+			Link: func(ctx context.Context, p *messenger.Pair) (ed25519.PublicKey, error) {
+				peer, err := pairing.Run(ctx, p, pairing.Joiner, code.Secret, code.PairID, pairing.PurposeDevice, me)
+				if err != nil {
+					return nil, err
+				}
+				if peer.User != user {
+					return nil, fmt.Errorf("the device that made this code belongs to %q, not %q", peer.User, user)
+				}
+				return peer.Key, nil
+			},
+		})
+		if err != nil {
+			if messenger.IsCode(err, messenger.CodeNotFound) {
+				return nil, fmt.Errorf("no device code %s is waiting: it expired (10 minutes), was used already, or was mistyped; make a new one", code)
+			}
+			return nil, err
+		}
+		defer c.Close()
+		if old := str("replace"); old != "" {
+			if err := c.RemoveDevice(ctx, old); err != nil {
+				return nil, fmt.Errorf("this browser is confirmed, but its unconfirmed entry could not be removed (remove it under Your devices): %w", err)
+			}
+		}
+		return toJS(map[string]string{"device": w.Device}), nil
+	})
 }

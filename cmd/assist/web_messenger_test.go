@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"os"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -103,13 +102,22 @@ func TestWebMessenger(t *testing.T) {
 	srv := startServe(t, t.TempDir())
 	site := localhostURL(t, srv)
 	ctx := startExpertChromium(t, spkiPin(t, srv))
+	// At the address assist serve prints, the page says where passkeys
+	// work.
+	bxRun(t, ctx, chromedp.Navigate(srv.URL+"/"))
+	mxWait(t, ctx, `window.assistMessenger?.phase === "signed-out"`)
+	wantContains(t, "the sign-in at an IP address", bxText(t, ctx, "wrong-address"), "open "+site+" to sign in")
 	bxRun(t, ctx, chromedp.Navigate(site+"/"))
 	auth := addAuthenticator(t, ctx)
 	mxWait(t, ctx, `window.assistMessenger?.phase === "signed-out"`)
+	if !bxEval[bool](t, ctx, `document.querySelector('[data-testid="wrong-address"]').hidden`) {
+		t.Error("at the server's name, the page says to go elsewhere")
+	}
+	bxRun(t, ctx, chromedp.Click(`[data-testid="register-box"] summary`))
+	saveShot(t, ctx, "web-messenger-signin")
 
 	// An account with a passkey; this browser is its first device.
 	bxRun(t, ctx,
-		chromedp.Click(`[data-testid="register-box"] summary`),
 		chromedp.SendKeys(bxID("register-user"), "alice"),
 		chromedp.SendKeys(bxID("register-display"), "Alice Helpdesk"),
 		chromedp.Click(bxID("register")))
@@ -146,6 +154,18 @@ func TestWebMessenger(t *testing.T) {
 		if name != "Carol <b>Bold</b>" || bold {
 			t.Errorf("carol's display name shows as %q (markup rendered: %v)", name, bold)
 		}
+		// And in her request.
+		ask := carol.start(t, "ask", "alice")
+		ask.WaitLine(t, `^asked: alice$`, lineTimeout)
+		mxWait(t, ctx, `window.assistMessenger.requests.length === 1`)
+		if text := bxText(t, ctx, "request-text"); text != "Carol <b>Bold</b> asks for your help" || bxEval[bool](t, ctx, `!!document.querySelector('[data-testid="requests"] b')`) {
+			t.Errorf("carol's request reads %q", text)
+		}
+		if err := ask.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		ask.WaitLine(t, `^cancelled$`, lineTimeout)
+		mxWait(t, ctx, `window.assistMessenger.requests.length === 0`)
 	})
 
 	t.Run("presence", func(t *testing.T) {
@@ -160,6 +180,31 @@ func TestWebMessenger(t *testing.T) {
 		}
 		saveShot(t, ctx, "web-messenger-contacts")
 		stop(t, watch, "assist contacts --watch")
+		mxWait(t, ctx, `window.assistMessenger.contacts.bob === "offline"`)
+	})
+
+	t.Run("offer help", func(t *testing.T) {
+		// Alice offers; Bob's `assist requests` gets it and says no.
+		reqs := bob.start(t, "requests")
+		mxWait(t, ctx, `window.assistMessenger.contacts.bob === "online"`)
+		bxRun(t, ctx, chromedp.Click(contactSel("bob", "offer")))
+		mxWait(t, ctx, `window.assistMessenger.outgoing?.state === "waiting"`)
+		wantContains(t, "the offer", bxText(t, ctx, "outgoing-text"), "Offering help to Bob Novice")
+		if !bxEval[bool](t, ctx, fmt.Sprintf(`document.querySelector(%q).disabled`, contactSel("carol", "offer"))) {
+			t.Error("a second offer can be made while one waits")
+		}
+		id := reqs.WaitLine(t, `^request: (\S+) from alice$`, lineTimeout)[1]
+		reqs.Send(t, "decline "+id)
+		mxWait(t, ctx, `window.assistMessenger.outgoing?.state === "declined"`)
+		wantContains(t, "the answer", bxText(t, ctx, "outgoing-text"), "Bob Novice said no")
+
+		// A second offer, withdrawn before Bob answers.
+		bxRun(t, ctx, chromedp.Click(contactSel("bob", "offer")))
+		id = reqs.WaitLine(t, `^request: (\S+) from alice$`, lineTimeout)[1]
+		bxRun(t, ctx, chromedp.Click(bxID("cancel-offer")))
+		reqs.WaitLine(t, `^closed: `+regexp.QuoteMeta(id)+` cancelled$`, lineTimeout)
+		mxWait(t, ctx, `window.assistMessenger.outgoing?.state === "closed"`)
+		stop(t, reqs, "assist requests")
 		mxWait(t, ctx, `window.assistMessenger.contacts.bob === "offline"`)
 	})
 
@@ -193,22 +238,51 @@ func TestWebMessenger(t *testing.T) {
 	})
 
 	t.Run("accept with Enter", func(t *testing.T) {
-		ask := bob.start(t, "ask", "alice")
+		// Bob asks from his desktop; Alice accepts with Enter, and her
+		// browser joins the session with the password both devices
+		// derive from their keys: nobody types a code.
+		d := newConsentDesktop(t)
+		ask := bob.start(t, "ask", "alice", "--display", d.Display, "--no-page")
 		ask.WaitLine(t, `^asked: alice$`, lineTimeout)
 		mxWait(t, ctx, `document.activeElement?.dataset.testid === "request"`)
 		bxRun(t, ctx, chromedp.KeyEvent("\r"))
 		ask.WaitLine(t, `^accepted by alice$`, lineTimeout)
 		mxWait(t, ctx, `window.assistMessenger.requests.length === 0`)
-		// The page goes on to the session with the derived password (its
-		// start is the browser-expert code that TestBrowserExpert covers).
-		bxWait(t, ctx, `window.assistExpertPage.phase === "connecting" || window.assistExpertPage.phase === "session" || window.assistExpertPage.phase === "failed"`)
-		if e := bxEval[string](t, ctx, `JSON.stringify(window.assistMessenger.error)`); strings.Contains(e, "not-pinned") {
-			t.Errorf("the page refused bob's device: %s", e)
+		ask.WaitLine(t, `wants to see your screen\. Allow\? \[y/N\]$`, lineTimeout)
+		bxWait(t, ctx, `window.assistExpertPage.phase === "session" && window.assistExpertPage.state === "asking"`)
+		ask.Send(t, "y")
+		bxWait(t, ctx, `window.assistExpertPage.state === "viewing" && window.assistExpertPage.rfb === "connected"`)
+		bxWaitPixels(t, ctx, d.X, lab.PatternBars(desktopSize))
+		// Both are busy while in the session.
+		mxWait(t, ctx, `window.assistMessenger.contacts.bob === "busy"`)
+		// A request meanwhile: the header says someone waits.
+		ask2 := carol.start(t, "ask", "alice")
+		ask2.WaitLine(t, `^asked: alice$`, lineTimeout)
+		mxWait(t, ctx, `!document.querySelector('[data-testid="requests-badge"]').hidden`)
+		wantContains(t, "the header", bxText(t, ctx, "requests-badge"), "1 request for help waiting")
+		saveShot(t, ctx, "web-messenger-session")
+		if err := ask2.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
 		}
-		ask.Signal(os.Interrupt)
+		ask2.WaitLine(t, `^cancelled$`, lineTimeout)
+		bxRun(t, ctx, chromedp.Click(bxID("leave")))
+		bxWait(t, ctx, `window.assistExpertPage.phase === "ended"`)
 		ask.WaitExit(t, lineTimeout)
+		mxWait(t, ctx, `window.assistMessenger.contacts.bob === "offline"`)
 		bxRun(t, ctx, chromedp.Navigate(site+"/"))
 		mxWait(t, ctx, `window.assistMessenger?.phase === "online"`)
+	})
+
+	t.Run("block", func(t *testing.T) {
+		bxRun(t, ctx, chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`))
+		bxRun(t, ctx, chromedp.Click(contactSel("carol", "block-contact")))
+		mxWait(t, ctx, `!("carol" in window.assistMessenger.contacts) && window.assistMessenger.blocked.includes("carol")`)
+		p := carol.start(t, "ask", "alice")
+		if code := p.WaitExit(t, lineTimeout); code == 0 {
+			t.Errorf("a blocked contact asked for help:\n%s", p.Output())
+		}
+		bxRun(t, ctx, chromedp.Click(`[data-testid="blocked-box"] summary`), chromedp.Click(`[data-testid="blocked"] [data-testid="unblock"]`))
+		mxWait(t, ctx, `window.assistMessenger.blocked.length === 0 && !("carol" in window.assistMessenger.contacts)`)
 	})
 
 	t.Run("devices", func(t *testing.T) {
@@ -239,9 +313,41 @@ func TestWebMessenger(t *testing.T) {
 		mxWait(t, ctx2, `window.assistMessenger.contacts.bob === "offline"`)
 		saveShot(t, ctx2, "web-messenger-unconfirmed")
 
-		// The first browser sees both and removes the second.
+		// Not confirmed yet: Bob's Assist would refuse this browser's
+		// key, so it does not accept, and says so; the request stays
+		// open for a confirmed device.
+		ask := bob.start(t, "ask", "alice")
+		ask.WaitLine(t, `^asked: alice$`, lineTimeout)
+		mxWait(t, ctx2, `window.assistMessenger.requests.length === 1`)
+		bxRun(t, ctx2, chromedp.Click(bxID("accept")))
+		mxWait(t, ctx2, `!document.querySelector('[data-testid="messenger-note"]').hidden`)
+		wantContains(t, "the unconfirmed browser's note", bxText(t, ctx2, "messenger-note"), "cannot accept in this browser yet", "confirm this browser")
+		if n := bxEval[int](t, ctx2, `window.assistMessenger.requests.length`); n != 1 {
+			t.Errorf("%d requests shown after the refused accept, want 1 still open", n)
+		}
+		if err := ask.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		ask.WaitLine(t, `^cancelled$`, lineTimeout)
+		mxWait(t, ctx2, `window.assistMessenger.requests.length === 0`)
+
+		// The first browser sees it, not confirmed, and confirms it
+		// with a device code.
 		bxRun(t, ctx, chromedp.Navigate(site+"/"))
-		mxWait(t, ctx, `window.assistMessenger?.phase === "online" && window.assistMessenger.devices === 2`)
+		mxWait(t, ctx, `window.assistMessenger?.phase === "online" && window.assistMessenger.devices === 2 && window.assistMessenger.unconfirmedDevices === 1`)
+		bxRun(t, ctx, chromedp.Click(bxID("show-device-code")))
+		mxWait(t, ctx, `window.assistMessenger.lastCode !== ""`)
+		code := bxText(t, ctx, "device-code")
+		bxRun(t, ctx2, chromedp.SendKeys(bxID("device-code-input"), code), chromedp.Click(bxID("device-confirm")))
+		mxWait(t, ctx2, `window.assistMessenger.confirmed && window.assistMessenger.phase === "online"`)
+		if !bxEval[bool](t, ctx2, `document.querySelector('[data-testid="unconfirmed"]').hidden`) {
+			t.Error("the confirmed browser still says it is not confirmed")
+		}
+		wantContains(t, "the confirming browser", bxText(t, ctx, "device-progress"), "Device added and confirmed")
+		bxRun(t, ctx, chromedp.Navigate(site+"/"))
+		mxWait(t, ctx, `window.assistMessenger?.phase === "online" && window.assistMessenger.devices === 2 && window.assistMessenger.unconfirmedDevices === 0`)
+
+		// Then removes it.
 		bxRun(t, ctx, chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`))
 		bxRun(t, ctx, chromedp.Click(`[data-testid="device"][data-self="false"] [data-testid="remove-device"]`))
 		mxWait(t, ctx, `window.assistMessenger.devices === 1`)

@@ -38,6 +38,10 @@ const (
 	MaxCeremoniesPerAddress = 8
 	// maxBody bounds a request's body: a credential is a few kilobytes.
 	maxBody = 64 << 10
+	// Accounts created per address: CreateBurst at once, then one per
+	// CreateEvery (as the messenger limits creations by device key).
+	CreateBurst = 3
+	CreateEvery = 2 * time.Minute
 )
 
 // DeviceSigContext starts the message a device key signs to take part in a
@@ -99,6 +103,7 @@ type Service struct {
 	mu         sync.Mutex
 	ceremonies map[string]*ceremony
 	perAddr    map[string]int
+	creations  map[string]time.Time // per address: when its bucket is full again
 }
 
 type ceremonyKind int
@@ -152,7 +157,7 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("passkey: %w", err)
 	}
-	return &Service{cfg: cfg, wa: wa, ceremonies: map[string]*ceremony{}, perAddr: map[string]int{}}, nil
+	return &Service{cfg: cfg, wa: wa, ceremonies: map[string]*ceremony{}, perAddr: map[string]int{}, creations: map[string]time.Time{}}, nil
 }
 
 // ServeHTTP implements http.Handler for paths under /v1/webauthn/.
@@ -241,6 +246,10 @@ func (s *Service) registerBegin(w http.ResponseWriter, r *http.Request, body []b
 	}
 	if taken {
 		fail(w, http.StatusConflict, "taken", fmt.Sprintf("The name %s is taken. If it is yours, choose Sign in instead; otherwise pick another name.", req.User))
+		return
+	}
+	if !s.mayCreate(addrOf(r.RemoteAddr)) {
+		fail(w, http.StatusTooManyRequests, "too-many", "Too many accounts were created from your network. Wait a few minutes, then try again.")
 		return
 	}
 	handle := make([]byte, 32)
@@ -428,6 +437,30 @@ func (s *Service) finish(w http.ResponseWriter, _ *http.Request, body []byte, ki
 		return nil, nil, false
 	}
 	return c, req.Credential, true
+}
+
+// mayCreate takes a token of addr's creation bucket (CreateBurst tokens,
+// one back every CreateEvery). A bucket is kept as the time it is full
+// again, so a full one is simply forgotten.
+func (s *Service) mayCreate(addr string) bool {
+	now := s.cfg.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	full := s.creations[addr]
+	if full.Before(now) {
+		full = now
+	}
+	// Tokens missing now: (full-now)/CreateEvery, rounded up.
+	if full.Sub(now) > time.Duration(CreateBurst-1)*CreateEvery {
+		return false
+	}
+	s.creations[addr] = full.Add(CreateEvery)
+	for a, t := range s.creations {
+		if !t.After(now) {
+			delete(s.creations, a)
+		}
+	}
+	return true
 }
 
 func (s *Service) pruneLocked(now time.Time) {

@@ -166,7 +166,7 @@ func (ts *testServer) post(t *testing.T, path, origin string, body any) (int, ma
 	return res.StatusCode, out
 }
 
-func newKey(t *testing.T) (ed25519.PublicKey, ed25519.PrivateKey, string) {
+func newKey(t testing.TB) (ed25519.PublicKey, ed25519.PrivateKey, string) {
 	pub, priv, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -268,6 +268,28 @@ func TestCeremonyRules(t *testing.T) {
 		ts.clock.advance(CeremonyTTL + time.Second)
 		if code, out := ts.post(t, "login/begin", ts.url, map[string]any{"key": key, "device": "d"}); code != http.StatusOK {
 			t.Errorf("begin after the others expired: %d %v", code, out)
+		}
+	})
+	t.Run("creations per address", func(t *testing.T) {
+		ts.clock.advance(CeremonyTTL + time.Second)
+		begin := func(i int) int {
+			_, _, key := newKey(t)
+			code, _ := ts.post(t, "register/begin", ts.url, map[string]any{"user": fmt.Sprintf("new%d", i), "display": "N", "key": key, "device": "d"})
+			return code
+		}
+		// The earlier subtests began registrations too (alice, once).
+		ts.clock.advance(CreateBurst * CreateEvery)
+		for i := range CreateBurst {
+			if code := begin(i); code != http.StatusOK {
+				t.Fatalf("registration %d: %d", i, code)
+			}
+		}
+		if code := begin(99); code != http.StatusTooManyRequests {
+			t.Errorf("registration %d from one address: %d, want 429", CreateBurst+1, code)
+		}
+		ts.clock.advance(CreateEvery)
+		if code := begin(100); code != http.StatusOK {
+			t.Errorf("registration after %v: %d", CreateEvery, code)
 		}
 	})
 	t.Run("server", func(t *testing.T) {
@@ -401,6 +423,53 @@ func TestPasskeysInChromium(t *testing.T) {
 		out := run(t, "signIn", map[string]any{"key": key, "device": "x"}, priv)
 		if out["code"] != "origin" {
 			t.Errorf("sign in from %s: %v, want origin", ts.srv.URL, out)
+		}
+	})
+}
+
+var endpoints = []string{"register/begin", "register/finish", "login/begin", "login/finish"}
+
+// FuzzRequests: any body to any endpoint gets an answer, never a panic, and
+// never a ceremony finished or an account touched.
+func FuzzRequests(f *testing.F) {
+	_, _, key := newKey(f)
+	for _, seed := range []string{
+		`{"user":"alice","display":"A","key":"` + key + `","device":"d"}`,
+		`{"key":"` + key + `","device":"d"}`,
+		`{"ceremony":"x","credential":{"id":"AAAA","rawId":"AAAA","type":"public-key","response":{}},"sig":""}`,
+		`{"ceremony":"x","credential":null,"sig":null}`,
+		`{}`, `[]`, `null`, `{"user":"a"}{"user":"b"}`, "\x00", `{"display":"\u0000"}`,
+	} {
+		for i := range endpoints {
+			f.Add(uint8(i), []byte(seed))
+		}
+	}
+	accounts := newFakeAccounts()
+	store, err := OpenSQLite(context.Background(), filepath.Join(f.TempDir(), "p.sqlite"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { store.Close() })
+	svc, err := New(Config{RPID: "localhost", Origins: []string{"https://localhost:1"}, Accounts: accounts, Store: store})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
+		path := endpoints[int(which)%len(endpoints)]
+		r := httptest.NewRequest(http.MethodPost, "/v1/webauthn/"+path, bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Origin", "https://localhost:1")
+		w := httptest.NewRecorder()
+		svc.ServeHTTP(w, r)
+		if strings.HasSuffix(path, "finish") && w.Code == http.StatusOK {
+			t.Errorf("%s %q finished a ceremony", path, body)
+		}
+		if w.Code >= 500 {
+			t.Errorf("%s %q: %d %s", path, body, w.Code, w.Body)
+		}
+		// Begun ceremonies are bounded by the per-address limit.
+		if n := svc.Live(); n > MaxCeremoniesPerAddress {
+			t.Errorf("%d live ceremonies", n)
 		}
 	})
 }

@@ -124,6 +124,7 @@ const handshakeErrors = new Map([
   ['unreachable', ['Could not connect to the other computer.', 'Check that it is still waiting, then Reconnect. A firewall may block the connection.', true]],
   ['ice-failed', ['Could not reach the other computer: no network path between you worked.', 'Reconnect to try again. If it keeps failing, a firewall blocks the connection and the server offers no relay that gets through.', true]],
   ['lost', ['The connection to the other computer was lost.', 'Reconnect once it is back; the other person will be asked again.', true]],
+  ['contact-no-show', ['The other computer did not start the session.', 'If this browser is not confirmed yet, their Assist refuses it: confirm it under “Your devices”. Otherwise ask them to ask again.', false]],
 ]);
 
 // describe turns a failure into {kind, text: [message, hint], retry}.
@@ -201,6 +202,11 @@ function update() {
     sessionChanged(busy);
   }
   el('home').hidden = status.phase === 'session';
+  // The session's controls only while there is one: on the home screen
+  // they would only be in the way.
+  const active = status.phase === 'session' || status.phase === 'connecting';
+  for (const id of ['request-control', 'request-clipboard', 'leave']) el(id).hidden = !active;
+  el('state').hidden = !(active || status.phase === 'ended');
   const s = badgeState();
   const badge = el('state');
   badge.textContent = labels[s] || s;
@@ -561,7 +567,10 @@ async function connect(code, name, contact) {
     progress('Connecting…');
     await setUpPeer(a, paired, code, name, contact);
   } catch (e) {
-    fail(a, e);
+    // A contact session's id that never appears: the other side did not
+    // start it (it refused this device, or gave up).
+    const noShow = contact && e instanceof SignalError && (e.code === 'unknown' || e.code === 'offline');
+    fail(a, noShow ? { kind: 'contact-no-show', message: e.message } : e);
   }
 }
 

@@ -11,7 +11,8 @@
 //   phase: "loading" | "signed-out" | "signing-in" | "connecting" | "online" | "offline"
 //   user, display: the account, once signed in
 //   confirmed: whether this browser is a confirmed device of the account
-//   contacts: {user: state}, requests: [request ids shown], devices: n
+//   contacts: {user: state}, blocked: [user], requests: [request ids shown], devices: n,
+//   unconfirmedDevices: how many of them wait for a device code
 //   outgoing: {to, state: "waiting" | "accepted" | "declined" | "closed"} or null
 //   error: {code, message} of the last failure, or null
 //   lastCode: the contact or device code shown, if any
@@ -27,8 +28,10 @@ const status = {
   display: '',
   confirmed: true,
   contacts: {},
+  blocked: [],
   requests: [],
   devices: 0,
+  unconfirmedDevices: 0,
   outgoing: null,
   error: null,
   lastCode: '',
@@ -38,6 +41,7 @@ window.assistMessenger = status;
 let hooks = null; // {startSession, inSession}
 let seed = '';
 let keyB64 = '';
+let deviceId = ''; // this browser's device id, from the welcome
 let fingerprint = '';
 let client = null;
 let retryTimer = 0;
@@ -84,6 +88,8 @@ function showPhase(phase) {
   badge.dataset.state = phase === 'online' ? 'online' : 'offline';
   badge.textContent = phase === 'online' ? 'Online' : phase === 'connecting' ? 'Connecting…' : 'Offline';
   el('unconfirmed').hidden = !signedIn || status.confirmed;
+  el('device-confirm-form').hidden = !signedIn || status.confirmed;
+  el('device-add-box').hidden = !signedIn || !status.confirmed;
 }
 
 function signSeed(challenge) {
@@ -178,12 +184,15 @@ async function connect() {
     return;
   }
   client = c;
+  deviceId = c.device;
   retryDelay = 2000;
   status.user = c.user;
   status.display = c.display;
   clearError();
   showPhase('online');
-  if (hooks.inSession()) c.setState('busy').catch(() => {});
+  // Joining by code shows the same name to the other person.
+  if (el('name').value === '') el('name').value = c.display;
+  if (hooks.inSession()) sessionChanged(true);
   await Promise.all([refreshContacts(), refreshDevices()]);
 }
 
@@ -281,6 +290,49 @@ async function refreshContacts() {
     }
   }
   renderContacts();
+  renderBlocked(list.blocked);
+}
+
+function renderBlocked(blocked) {
+  status.blocked = [...blocked];
+  const ul = el('blocked');
+  ul.replaceChildren();
+  for (const user of blocked) {
+    const li = document.createElement('li');
+    li.dataset.user = user;
+    const name = document.createElement('span');
+    name.className = 'name';
+    name.textContent = user;
+    const unblock = document.createElement('button');
+    unblock.type = 'button';
+    unblock.className = 'quiet';
+    unblock.dataset.testid = 'unblock';
+    unblock.textContent = 'Unblock';
+    unblock.addEventListener('click', async () => {
+      try {
+        await client.unblock(user);
+      } catch (err) {
+        showError(err.code || 'failed', `Could not unblock ${user}: ${err.message}.`);
+      }
+      refreshContacts();
+    });
+    li.append(name, unblock);
+    ul.append(li);
+  }
+  el('blocked-box').hidden = blocked.length === 0;
+}
+
+async function blockContact(user) {
+  const e = contacts.get(user);
+  if (!e || !client) return;
+  if (!confirm(`Block ${displayOf(e.c)} (${user})? They are removed from your contacts and cannot ask you for help or add you again until you unblock them.`)) return;
+  try {
+    await client.block(user);
+    await forget(user);
+  } catch (err) {
+    showError(err.code || 'failed', `Could not block ${user}: ${err.message}.`);
+  }
+  refreshContacts();
 }
 
 function contactItem(user) {
@@ -314,7 +366,13 @@ function contactItem(user) {
   remove.dataset.testid = 'remove-contact';
   remove.textContent = 'Remove';
   remove.addEventListener('click', () => removeContact(user));
-  li.append(dot, who, state, offer, remove);
+  const block = document.createElement('button');
+  block.type = 'button';
+  block.className = 'quiet';
+  block.dataset.testid = 'block-contact';
+  block.textContent = 'Block';
+  block.addEventListener('click', () => blockContact(user));
+  li.append(dot, who, state, offer, remove, block);
   return li;
 }
 
@@ -357,15 +415,27 @@ async function offerHelp(user) {
   if (!e || !client || outgoing) return;
   clearError();
   const display = displayOf(e.c);
+  const why = await cannotHelpHere(user, display);
+  if (why) {
+    note(why);
+    return;
+  }
+  if (!client || outgoing) return;
   outgoing = { request: '', to: user, display };
   status.outgoing = { to: user, state: 'waiting' };
   el('outgoing').hidden = false;
   say('outgoing-text', `Offering help to ${display}… waiting for an answer.`);
   el('cancel-offer').hidden = false;
   renderContacts();
+  const mine = outgoing;
   try {
     const asked = await client.ask(user, 'offer');
-    if (outgoing && outgoing.to === user) outgoing.request = asked.request;
+    if (outgoing === mine) {
+      outgoing.request = asked.request;
+    } else if (client) {
+      // Withdrawn before the server had named it.
+      client.cancel(asked.request).catch(() => {});
+    }
   } catch (err) {
     endOutgoing('closed', `Could not offer help to ${display}: ${err.message}.`);
   }
@@ -401,6 +471,8 @@ function addRequest(r) {
   li.dataset.request = r.request;
   li.dataset.kind = r.kind;
   li.tabIndex = 0;
+  const who = document.createElement('span');
+  who.className = 'who';
   const text = document.createElement('span');
   text.className = 'text';
   text.dataset.testid = 'request-text';
@@ -408,6 +480,7 @@ function addRequest(r) {
   const user = document.createElement('span');
   user.className = 'user';
   user.textContent = r.from;
+  who.append(text, user);
   const left = document.createElement('span');
   left.className = 'left';
   left.dataset.testid = 'request-left';
@@ -422,7 +495,7 @@ function addRequest(r) {
   decline.textContent = 'Decline';
   const hint = document.createElement('span');
   hint.className = 'hint';
-  li.append(text, user, left, accept, decline, hint);
+  li.append(who, left, accept, decline, hint);
   if (r.kind === 'offer') {
     // The browser cannot share this computer's screen.
     accept.disabled = true;
@@ -453,6 +526,10 @@ function addRequest(r) {
 
 function renderRequests() {
   status.requests = [...requests.keys()];
+  // In a session the list is out of sight: the header says someone waits.
+  const badge = el('requests-badge');
+  badge.textContent = requests.size === 1 ? '1 request for help waiting' : `${requests.size} requests for help waiting`;
+  badge.hidden = requests.size === 0 || !(hooks && hooks.inSession());
   el('requests-panel').hidden = requests.size === 0;
   document.title = requests.size > 0 ? `(${requests.size}) Request for help — Assist` : document.title.replace(/^\(\d+\) Request for help — /, '');
   if (requests.size > 0 && !ticker) ticker = setInterval(tick, 1000);
@@ -498,6 +575,15 @@ function note(text) {
 async function answer(id, accept) {
   const e = requests.get(id);
   if (!e || !client) return;
+  if (accept) {
+    // A session from here could not start: say so, and leave the request
+    // open for a device where it can.
+    const why = await cannotHelpHere(e.r.from, displayOf({ user: e.r.from, display: e.r.display }));
+    if (why) {
+      note(why);
+      return;
+    }
+  }
   for (const b of e.li.querySelectorAll('button')) b.disabled = true;
   const who = displayOf({ user: e.r.from, display: e.r.display });
   let m;
@@ -515,6 +601,21 @@ async function answer(id, accept) {
   }
   note(`You accepted ${who}'s request. Connecting…`);
   startContactSession(m);
+}
+
+// cannotHelpHere says why a session with user cannot start in this
+// browser, or '' if it can: the other side refuses a browser no other
+// device confirmed, and this side refuses a contact whose key it never
+// pinned (contacts added in another browser or on a computer).
+async function cannotHelpHere(user, who) {
+  if (!status.confirmed) {
+    return `You cannot accept in this browser yet: it is not confirmed, so ${who}'s Assist would refuse it. Accept on one of your confirmed devices, or confirm this browser under “Your devices”.`;
+  }
+  const pins = (await store.get('pins')) || {};
+  if (!Array.isArray(pins[user]) || pins[user].length === 0) {
+    return `You cannot accept in this browser: ${who} was added as a contact on another device, so their key is not confirmed here. Accept there, or add ${who} again with a contact code in this browser.`;
+  }
+  return '';
 }
 
 // ---- The session with a contact.
@@ -544,7 +645,15 @@ async function startContactSession(m) {
 // sessionChanged: the page's session began or ended.
 export function sessionChanged(inSession) {
   if (client) client.setState(inSession ? 'busy' : 'online').catch(() => {});
-  if (status.phase === 'online') renderContacts();
+  if (status.phase === 'online') {
+    renderContacts();
+    const badge = el('me-state');
+    badge.dataset.state = inSession ? 'busy' : 'online';
+    badge.textContent = inSession ? 'Busy' : 'Online';
+  }
+  // Signing out in the middle of a session would only confuse.
+  el('sign-out').disabled = inSession;
+  renderRequests();
 }
 
 // ---- Adding contacts by code.
@@ -619,7 +728,13 @@ async function refreshDevices() {
   const ul = el('devices');
   ul.replaceChildren();
   status.devices = list.length;
-  for (const d of list) {
+  status.unconfirmedDevices = 0;
+  // Oldest first: the first device needs no certificate; any later one
+  // without is a browser that signed in with a passkey and waits for a
+  // device code.
+  list.forEach((d, i) => {
+    const unconfirmed = i > 0 && !d.cert;
+    if (unconfirmed) status.unconfirmedDevices++;
     const li = document.createElement('li');
     li.dataset.testid = 'device';
     li.dataset.device = d.id;
@@ -629,7 +744,7 @@ async function refreshDevices() {
     name.textContent = d.name;
     const tags = document.createElement('span');
     tags.className = 'tags';
-    tags.textContent = [d.self ? 'this browser' : '', d.online ? 'online' : 'offline'].filter(Boolean).join(' · ');
+    tags.textContent = [d.self ? 'this browser' : '', unconfirmed ? 'not confirmed yet' : '', d.online ? 'online' : 'offline'].filter(Boolean).join(' · ');
     const remove = document.createElement('button');
     remove.type = 'button';
     remove.className = 'quiet';
@@ -644,7 +759,64 @@ async function refreshDevices() {
       store.put('account', { user: status.user, display: status.display, confirmed: true });
       showPhase(status.phase);
     }
+  });
+}
+
+// showDeviceCode lets another browser or computer join this account,
+// confirmed by this device (it signs the new device's key).
+function showDeviceCode() {
+  if (!client) return;
+  el('show-device-code').disabled = true;
+  say('device-progress', 'Getting a code…');
+  client.deviceCode((code) => {
+    status.lastCode = code;
+    const p = el('device-code');
+    p.textContent = groupCode(code);
+    p.hidden = false;
+    say('device-progress', 'Enter this code on the other device: in a browser signed in with your passkey, under “Your devices”; on a computer, with assist login --code. Waiting… (the code works for 10 minutes)');
+  }).then((r) => {
+    say('device-progress', `Device added and confirmed (key ${r.fingerprint}).`);
+    refreshDevices();
+  }).catch((e) => {
+    say('device-progress', `No device added: ${e.message}`);
+  }).finally(() => {
+    status.lastCode = '';
+    el('device-code').hidden = true;
+    el('show-device-code').disabled = false;
+  });
+}
+
+// confirmBrowser makes this browser a confirmed device with the device
+// code of a confirmed one: a new device key joins through that device's
+// link (which certifies it) and replaces the unconfirmed one.
+async function confirmBrowser(code) {
+  const old = client;
+  const oldId = deviceId;
+  const next = wasm().device.newSeed();
+  el('device-confirm').disabled = true;
+  say('confirm-progress', 'Checking the code with your other device…');
+  client = null;
+  clearTimeout(retryTimer);
+  if (old) old.close();
+  showPhase('connecting');
+  try {
+    await wasm().linkDevice({ seed: next, server: location.origin, fingerprint, user: status.user,
+      deviceName: deviceName(navigator.userAgent), code, replace: oldId });
+  } catch (e) {
+    say('confirm-progress', `Not confirmed: ${e.message}`);
+    el('device-confirm').disabled = false;
+    connect();
+    return;
   }
+  seed = next;
+  keyB64 = wasm().device.publicKey(seed).key;
+  await store.put('device', { seed });
+  status.confirmed = true;
+  await store.put('account', { user: status.user, display: status.display, confirmed: true });
+  say('confirm-progress', '');
+  el('device-confirm').disabled = false;
+  note('This browser is confirmed: sessions with your contacts can start here.');
+  connect();
 }
 
 async function removeDevice(d) {
@@ -664,6 +836,24 @@ async function removeDevice(d) {
   refreshDevices();
 }
 
+// wrongAddress says where passkeys work when this page was opened at
+// another address (an IP address, say): browsers bind a passkey to the
+// server's name.
+function wrongAddress(rpId) {
+  if (typeof rpId !== 'string' || !/^[a-z0-9.-]+$/i.test(rpId)) return;
+  const host = location.hostname;
+  if (host === rpId || host.endsWith(`.${rpId}`)) return;
+  const u = new URL(location.href);
+  u.hostname = rpId;
+  u.hash = '';
+  const p = el('wrong-address');
+  const a = document.createElement('a');
+  a.href = u.href;
+  a.textContent = u.origin;
+  p.replaceChildren('Passkeys work only at this server\'s name: open ', a, ' to sign in.');
+  p.hidden = false;
+}
+
 // ---- Start.
 
 export async function startMessenger(h) {
@@ -676,6 +866,12 @@ export async function startMessenger(h) {
   el('sign-out').addEventListener('click', () => signOut());
   el('cancel-offer').addEventListener('click', () => cancelOffer());
   el('show-contact-code').addEventListener('click', () => showContactCode());
+  el('show-device-code').addEventListener('click', () => showDeviceCode());
+  el('device-confirm-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    confirmBrowser(el('device-code-input').value);
+    el('device-code-input').value = '';
+  });
   el('contact-add-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
     addContact(el('contact-code-input').value);
@@ -693,6 +889,7 @@ export async function startMessenger(h) {
     keyB64 = k.key;
     const info = await passkey.serverInfo();
     fingerprint = info.fingerprint;
+    wrongAddress(info.rpId);
   } catch (e) {
     showPhase('signed-out');
     el('signin').hidden = true;
