@@ -19,6 +19,7 @@ var (
 	procGetCursorInfo                 = user32.NewProc("GetCursorInfo")
 	procGetCursorPos                  = user32.NewProc("GetCursorPos")
 	procGetIconInfo                   = user32.NewProc("GetIconInfo")
+	procLoadCursorW                   = user32.NewProc("LoadCursorW")
 	procSendInput                     = user32.NewProc("SendInput")
 	procMapVirtualKeyW                = user32.NewProc("MapVirtualKeyW")
 	procVkKeyScanW                    = user32.NewProc("VkKeyScanW")
@@ -68,6 +69,7 @@ const (
 	biRGB        = 0
 
 	cursorShowing = 0x00000001
+	idcArrow      = 32512
 
 	inputMouse    = 0
 	inputKeyboard = 1
@@ -219,3 +221,6 @@ func systemMetric(i int) int {
 func ptrTo[T any](addr uintptr) *T {
 	return *(**T)(unsafe.Pointer(&addr))
 }
+
+// utf16 is text as NUL-terminated UTF-16, or an error if it holds a NUL.
+func utf16(text string) ([]uint16, error) { return windows.UTF16FromString(text) }

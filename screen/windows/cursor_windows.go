@@ -45,7 +45,16 @@ func (d *Desktop) Cursor() (*screen.Cursor, error) {
 	}
 	var ii iconInfo
 	if r, _, err := procGetIconInfo.Call(uintptr(h), uintptr(unsafe.Pointer(&ii))); r == 0 {
-		return nil, fmt.Errorf("windows: GetIconInfo: %w", err)
+		// Wine hands out handles of cursors that belong to another
+		// process, which GetIconInfo then refuses: the standard arrow
+		// is a better guess than no pointer at all.
+		arrow, _, _ := procLoadCursorW.Call(0, idcArrow)
+		if arrow == 0 || arrow == uintptr(h) {
+			return nil, fmt.Errorf("windows: GetIconInfo: %w", err)
+		}
+		if r, _, err := procGetIconInfo.Call(arrow, uintptr(unsafe.Pointer(&ii))); r == 0 {
+			return nil, fmt.Errorf("windows: GetIconInfo of the arrow: %w", err)
+		}
 	}
 	defer func() {
 		if ii.MaskBmp != 0 {
