@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -19,18 +18,20 @@ type Wine struct {
 	X      *X
 	// Size is the virtual desktop's size; it fills the Xvfb screen from
 	// its top-left corner.
-	Size   [2]int
-	server *Proc
+	Size [2]int
+	// Desktop is the X window that shows the virtual desktop.
+	Desktop *Window
+	server  *Proc
 }
 
 // StartWine makes a fresh Wine prefix (about 10 s and 700 MB, removed on
 // cleanup), puts the ProcessPrng stub in it when Wine lacks one, sets
-// every program to run on a virtual desktop the size of x's screen, and
-// keeps a wineserver running until cleanup. It skips the test when Wine
-// or MinGW (for the stub) is not installed.
+// every program to run on a virtual desktop the size of x's screen, shows
+// that desktop, and keeps a wineserver running until cleanup. It skips
+// the test when Wine, xdotool or MinGW (for the stub) is not installed.
 func StartWine(t testing.TB, x *X) *Wine {
 	t.Helper()
-	Need(t, "wine", "wineserver", "wineboot")
+	Need(t, "wine", "wineserver", "wineboot", "xdotool")
 	dir := t.TempDir()
 	w := &Wine{Prefix: filepath.Join(dir, "prefix"), X: x, Size: [2]int{x.Size.X, x.Size.Y}}
 	start := time.Now()
@@ -56,6 +57,11 @@ func StartWine(t testing.TB, x *X) *Wine {
 	}
 	w.run(t, time.Minute, "wine", "reg", "add", `HKCU\Software\Wine\Explorer`, "/v", "Desktop", "/d", "Default", "/f")
 	w.run(t, time.Minute, "wine", "reg", "add", `HKCU\Software\Wine\Explorer\Desktops`, "/v", "Default", "/d", fmt.Sprintf("%dx%d", x.Size.X, x.Size.Y), "/f")
+	// The desktop runs in an explorer of its own: started by a test's
+	// first program instead, it would inherit that program's output and
+	// hold its pipes open after it exits.
+	Start(t, w.Env(), "wine", "explorer", fmt.Sprintf("/desktop=Default,%dx%d", x.Size.X, x.Size.Y))
+	w.Desktop = x.FindWindow(t, "Wine desktop")
 	t.Logf("lab: wine prefix ready in %v", time.Since(start).Round(100*time.Millisecond))
 	return w
 }
@@ -81,24 +87,33 @@ func (w *Wine) Env() []string {
 // run runs a Wine tool to completion and fails the test if it fails.
 func (w *Wine) run(t testing.TB, timeout time.Duration, name string, args ...string) {
 	t.Helper()
+	// Output goes to a file, not a pipe: Wine's services (started by the
+	// first command, living as long as the wineserver) inherit it, and a
+	// pipe would keep Wait waiting for them.
+	out, err := os.CreateTemp("", "assist-wine-*.log")
+	if err != nil {
+		t.Fatalf("lab: %s: %v", name, err)
+	}
+	defer os.Remove(out.Name())
+	defer out.Close()
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), w.Env()...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("lab: %s: %v", name, err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	output := func() string { b, _ := os.ReadFile(out.Name()); return string(b) }
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("lab: %s %s: %v: %s", name, strings.Join(args, " "), err, out.String())
+			t.Fatalf("lab: %s %s: %v: %s", name, strings.Join(args, " "), err, output())
 		}
 	case <-time.After(timeout):
 		cmd.Process.Kill()
 		<-done
-		t.Fatalf("lab: %s %s did not finish in %v: %s", name, strings.Join(args, " "), timeout, out.String())
+		t.Fatalf("lab: %s %s did not finish in %v: %s", name, strings.Join(args, " "), timeout, output())
 	}
 }
 
@@ -110,6 +125,7 @@ func (w *Wine) Start(t testing.TB, env []string, exe string, args ...string) *Pr
 }
 
 // Command returns an exec.Cmd that runs a Windows program in the prefix.
+// Give it files, not buffers, for output (see run), or use Start.
 func (w *Wine) Command(env []string, exe string, args ...string) *exec.Cmd {
 	cmd := exec.Command("wine", append([]string{exe}, args...)...)
 	cmd.Env = append(append(os.Environ(), w.Env()...), env...)

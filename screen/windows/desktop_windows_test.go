@@ -187,7 +187,7 @@ func TestKeysType(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			ev := w.waitEvents(func(ev []event) bool { return len(chars(ev)) >= len([]rune(tc.want)) })
+			ev := w.waitEvents(func(ev []event) bool { return len([]rune(chars(ev))) >= len([]rune(tc.want)) })
 			if got := chars(ev); got != tc.want {
 				t.Errorf("typed %q, want %q", got, tc.want)
 			}
