@@ -106,7 +106,11 @@ func keysymRune(ks uint32) (rune, bool) {
 	case ks >= 0x20 && ks <= 0x7e, ks >= 0xa0 && ks <= 0xff:
 		return rune(ks), true
 	case ks >= 0x01000100 && ks <= 0x0110ffff:
-		return rune(ks - 0x01000000), true
+		r := rune(ks - 0x01000000)
+		if r >= 0xd800 && r < 0xe000 {
+			return 0, false // a surrogate is half a character
+		}
+		return r, true
 	}
 	if r, ok := legacyKeysyms[ks]; ok {
 		return r, true

@@ -38,6 +38,7 @@ const (
 	wsVisible  = 0x10000000
 	wsExTop    = 0x00000008
 	wmDestroy  = 0x0002
+	wmSetFocus = 0x0007
 	wmClose    = 0x0010
 	wmPaint    = 0x000F
 	wmChar     = 0x0102
@@ -88,6 +89,8 @@ type testWindow struct {
 	tid    uint32
 	closed chan struct{}
 
+	focused chan struct{} // closed at the first WM_SETFOCUS
+
 	mu     sync.Mutex
 	events []event
 }
@@ -122,13 +125,21 @@ func testPicture(size image.Point) []byte {
 // and focused, and closes it on cleanup.
 func openTestWindow(t testing.TB, r image.Rectangle) *testWindow {
 	t.Helper()
-	w := &testWindow{t: t, rect: r, pict: testPicture(r.Size()), closed: make(chan struct{})}
+	w := &testWindow{t: t, rect: r, pict: testPicture(r.Size()), closed: make(chan struct{}), focused: make(chan struct{})}
 	ready := make(chan error, 1)
 	go w.run(ready)
 	if err := <-ready; err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.close)
+	// Keys go to the thread whose window has the focus, and so does the
+	// modifier state a WM_CHAR is translated with: a Shift sent before
+	// the focus arrives would be lost for this window.
+	select {
+	case <-w.focused:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the test window never got the keyboard focus")
+	}
 	return w
 }
 
@@ -205,6 +216,12 @@ func testWndProc(hwnd windows.Handle, m uint32, wParam, lParam uintptr) uintptr 
 			w.mu.Lock()
 			w.events = append(w.events, event{m, wParam, lParam})
 			w.mu.Unlock()
+		case wmSetFocus:
+			select {
+			case <-w.focused:
+			default:
+				close(w.focused)
+			}
 		case wmClose:
 			procDestroyWindow.Call(uintptr(hwnd))
 			return 0
