@@ -222,5 +222,5 @@ func ptrTo[T any](addr uintptr) *T {
 	return *(**T)(unsafe.Pointer(&addr))
 }
 
-// utf16 is text as NUL-terminated UTF-16, or an error if it holds a NUL.
-func utf16(text string) ([]uint16, error) { return windows.UTF16FromString(text) }
+// utf16z is text as NUL-terminated UTF-16, or an error if it holds a NUL.
+func utf16z(text string) ([]uint16, error) { return windows.UTF16FromString(text) }

@@ -289,7 +289,7 @@ func TestClipboard(t *testing.T) {
 	}
 	// Another program's text is reported, once.
 	const theirs = "from another program"
-	u, _ := utf16(theirs)
+	u, _ := utf16z(theirs)
 	if err := writeClipboard(u); err != nil {
 		t.Fatal(err)
 	}
@@ -377,5 +377,41 @@ func TestHotKey(t *testing.T) {
 				t.Fatal("onPress ran after stop")
 			}
 		})
+	}
+}
+
+// BenchmarkGrab is one full-screen GDI grab, what every poll costs.
+func BenchmarkGrab(b *testing.B) {
+	d, err := Open(Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	img := screen.NewImage(image.Rectangle{Max: d.Size()})
+	b.SetBytes(int64(len(img.Pix)))
+	for b.Loop() {
+		if err := d.Grab(img, img.Rect); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPointer is one SendInput move, checked with GetCursorPos.
+func BenchmarkPointer(b *testing.B) {
+	d, err := Open(Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	i := 0
+	for b.Loop() {
+		p := image.Pt(100+i%200, 100+i%100)
+		i++
+		if err := d.Pointer(p.X, p.Y, 0); err != nil {
+			b.Fatal(err)
+		}
+		if got, _ := d.CursorPos(); got != p {
+			b.Fatalf("pointer at %v, want %v", got, p)
+		}
 	}
 }
