@@ -14,6 +14,9 @@ unformatted=$(gofmt -l $(git ls-files '*.go'))
 echo "== go vet"
 go vet -tags turbojpeg ./...
 go vet ./...
+echo "== windows build (no cgo)"
+GOOS=windows CGO_ENABLED=0 go build -o /dev/null ./cmd/assist
+GOOS=windows go vet ./screen/windows
 echo "== staticcheck"
 go tool staticcheck -tags turbojpeg ./...
 echo "== go test -race (turbojpeg)"

@@ -5,6 +5,9 @@ package main
 import (
 	"encoding/binary"
 	"image"
+	"io/fs"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -143,4 +146,76 @@ func colours(img *screen.Image) int {
 		seen[[3]byte(img.Pix[i:i+3])] = true
 	}
 	return len(seen)
+}
+
+// TestWindowsInstallerUnderWine builds the MSI from
+// packaging/windows/assist.wxs with wixl and installs and uninstalls it
+// with Wine's msiexec: assist.exe lands in Program Files and runs, the
+// Start menu gets its entry, the assist: URL handler points at assist
+// join, and uninstalling takes all three away.
+func TestWindowsInstallerUnderWine(t *testing.T) {
+	e2e(t)
+	lab.Need(t, "wine", "Xvfb", "wixl")
+	x := lab.StartXvfb(t, 640, 480)
+	w := lab.StartWine(t, x)
+	dir := t.TempDir()
+	lab.BuildWindows(t, dir, "./cmd/assist", false)
+	msi := filepath.Join(dir, "assist.msi")
+	wxs := filepath.Join(lab.ModuleRoot(t), "packaging", "windows", "assist.wxs")
+	// wixl takes Source paths relative to its working directory only.
+	build := exec.Command("wixl", "-a", "x64", "-D", "Version=0.1.0", "-D", "Exe=assist.exe", "-o", msi, wxs)
+	build.Dir = dir
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("wixl: %v: %s", err, out)
+	}
+
+	drive := filepath.Join(w.Prefix, "drive_c")
+	installed := filepath.Join(drive, "Program Files", "Assist", "assist.exe")
+	winMSI := "Z:" + strings.ReplaceAll(msi, "/", `\`)
+	msiexec := func(args ...string) {
+		t.Helper()
+		if err := w.Run(t, time.Minute, "msiexec", args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	shortcut := func() bool {
+		found := false
+		filepath.WalkDir(drive, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.Name() == "Get help (Assist).lnk" {
+				found = true
+			}
+			return nil
+		})
+		return found
+	}
+	handler := func() string {
+		cmd := w.Command(nil, "reg", "query", `HKCR\assist\shell\open\command`)
+		out, _ := cmd.Output() // fails once the key is gone
+		return string(out)
+	}
+
+	msiexec("/i", winMSI, "/qn")
+	if _, err := os.Stat(installed); err != nil {
+		t.Fatalf("after installing, no assist.exe in Program Files: %v", err)
+	}
+	if err := w.Run(t, time.Minute, installed, "help"); err != nil {
+		t.Errorf("the installed assist.exe does not run: %v", err)
+	}
+	if !shortcut() {
+		t.Error("after installing, no Start menu entry \"Get help (Assist)\"")
+	}
+	if h := handler(); !strings.Contains(h, `"C:\Program Files\Assist\assist.exe" join "%1"`) {
+		t.Errorf("the assist: URL handler is %q, want assist.exe join \"%%1\"", h)
+	}
+
+	msiexec("/x", winMSI, "/qn")
+	if _, err := os.Stat(installed); !os.IsNotExist(err) {
+		t.Errorf("after uninstalling, assist.exe is still there (%v)", err)
+	}
+	if shortcut() {
+		t.Error("after uninstalling, the Start menu entry is still there")
+	}
+	if h := handler(); strings.Contains(h, "assist.exe") {
+		t.Errorf("after uninstalling, the URL handler is still there: %q", h)
+	}
 }

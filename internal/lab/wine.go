@@ -84,15 +84,29 @@ func (w *Wine) Env() []string {
 	return append(w.X.Env(), "WINEPREFIX="+w.Prefix, "WINEDEBUG=-all", "WINEDLLOVERRIDES=mscoree,mshtml=", "WINEARCH=win64")
 }
 
+// Run runs a Windows program (a path on this machine, or a program of
+// the prefix such as msiexec) to completion and returns its error, with
+// its output in it.
+func (w *Wine) Run(t testing.TB, timeout time.Duration, exe string, args ...string) error {
+	t.Helper()
+	return w.exec(timeout, "wine", append([]string{exe}, args...)...)
+}
+
 // run runs a Wine tool to completion and fails the test if it fails.
 func (w *Wine) run(t testing.TB, timeout time.Duration, name string, args ...string) {
 	t.Helper()
+	if err := w.exec(timeout, name, args...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (w *Wine) exec(timeout time.Duration, name string, args ...string) error {
 	// Output goes to a file, not a pipe: Wine's services (started by the
 	// first command, living as long as the wineserver) inherit it, and a
 	// pipe would keep Wait waiting for them.
 	out, err := os.CreateTemp("", "assist-wine-*.log")
 	if err != nil {
-		t.Fatalf("lab: %s: %v", name, err)
+		return fmt.Errorf("lab: %s: %v", name, err)
 	}
 	defer os.Remove(out.Name())
 	defer out.Close()
@@ -100,7 +114,7 @@ func (w *Wine) run(t testing.TB, timeout time.Duration, name string, args ...str
 	cmd.Env = append(os.Environ(), w.Env()...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("lab: %s: %v", name, err)
+		return fmt.Errorf("lab: %s: %v", name, err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -108,12 +122,13 @@ func (w *Wine) run(t testing.TB, timeout time.Duration, name string, args ...str
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("lab: %s %s: %v: %s", name, strings.Join(args, " "), err, output())
+			return fmt.Errorf("lab: %s %s: %v: %s", name, strings.Join(args, " "), err, output())
 		}
+		return nil
 	case <-time.After(timeout):
 		cmd.Process.Kill()
 		<-done
-		t.Fatalf("lab: %s %s did not finish in %v: %s", name, strings.Join(args, " "), timeout, output())
+		return fmt.Errorf("lab: %s %s did not finish in %v: %s", name, strings.Join(args, " "), timeout, output())
 	}
 }
 
