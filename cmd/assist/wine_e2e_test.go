@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"image"
 	"io/fs"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -217,5 +218,43 @@ func TestWindowsInstallerUnderWine(t *testing.T) {
 	}
 	if h := handler(); strings.Contains(h, "assist.exe") {
 		t.Errorf("after uninstalling, the URL handler is still there: %q", h)
+	}
+}
+
+// TestWindowsExpertUnderWine runs the Windows build of assist as the
+// expert (assist.exe join under Wine) against the Linux novice: a VNC
+// viewer on the expert's loopback port gets exactly the novice's X
+// desktop, and the browser viewer's page is served.
+func TestWindowsExpertUnderWine(t *testing.T) {
+	e2e(t)
+	lab.Need(t, "wine", "Xvfb")
+	d := lab.StartXvfb(t, desktopSize.X, desktopSize.Y)
+	d.ShowImage(t, lab.TestPattern(desktopSize.X, desktopSize.Y))
+	w := lab.StartWine(t, lab.StartXvfb(t, 640, 480))
+	exe := lab.BuildWindows(t, t.TempDir(), "./cmd/assist", false)
+
+	nov := startInvite(t, nil, d.Display, "--listen", "127.0.0.1:0", "--no-portmap", "--allow", "view")
+	winPath := func(p string) string { return "Z:" + strings.ReplaceAll(p, "/", `\`) }
+	p := lab.StartLines(t, w.Env(), "wine", exe, "join", "--password-file", winPath(nov.PasswordFile),
+		"--no-browser", "--name", expertName, winPath(nov.File))
+	exp := connected(t, p)
+	exp.WaitLine(t, `^state: viewing`, lineTimeout)
+
+	v := lab.DialRFB(t, exp.RFB)
+	lab.WaitMatch(t, d, v.Screen, 0, matchTimeout)
+
+	resp, err := http.Get(exp.Web)
+	if err != nil {
+		t.Fatalf("the browser viewer of assist.exe join: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the browser viewer answered %s", resp.Status)
+	}
+
+	nov.Send(t, "end")
+	exp.WaitLine(t, `^state: ended`, lineTimeout)
+	if code := exp.WaitExit(t, lineTimeout); code != 0 {
+		t.Errorf("assist.exe join exited with %d, want 0\n%s", code, exp.Output())
 	}
 }
