@@ -22,7 +22,25 @@ type Options struct {
 	// means DefaultPollInterval. The interval stretches to three times
 	// the last full grab, so a slow machine is not kept busy grabbing.
 	PollInterval time.Duration
+	// Capture chooses how the screen is read; the zero value is GDI.
+	Capture Capture
 }
+
+// Capture is a way of reading the screen.
+type Capture int
+
+const (
+	// CaptureGDI polls the screen with BitBlt: works everywhere
+	// (Windows 7, Wine, remote sessions), reports the whole screen as
+	// damage at each poll.
+	CaptureGDI Capture = iota
+	// CaptureDXGI uses DXGI Desktop Duplication (Windows 8 and later)
+	// when one display covers the desktop: frames arrive when the
+	// compositor presents them, with their dirty and move rectangles as
+	// damage. Where duplication cannot start, or stops working, the
+	// Desktop falls back to GDI.
+	CaptureDXGI
+)
 
 // DefaultPollInterval is Options.PollInterval's default: 15 looks a
 // second, which a full-screen GDI grab (5-15 ms at 1080p on Windows,
@@ -45,8 +63,9 @@ type Desktop struct {
 	ownSeq  uint32         // the sequence number our own SetClipboard left
 	closed  bool
 
-	grabMu   sync.Mutex // guards the GDI objects and grabTime
+	grabMu   sync.Mutex // guards the GDI objects, the duplicator and grabTime
 	gdi      *gdiGrabber
+	dup      *duplicator // nil: GDI
 	grabTime time.Duration
 
 	inputMu sync.Mutex // guards the input state
@@ -75,6 +94,10 @@ func Open(opts Options) (*Desktop, error) {
 		return nil, fmt.Errorf("windows: the desktop reports size %v: is this an interactive session (not a service)?", d.size)
 	}
 	d.clipSeq = clipboardSequence()
+	if opts.Capture == CaptureDXGI {
+		// A failure here is not an error: GDI reads every desktop.
+		d.dup, _ = newDuplicator(image.Rectangle{Min: d.origin, Max: d.origin.Add(d.size)})
+	}
 	d.ui = startUIThread()
 	return d, nil
 }
@@ -107,32 +130,112 @@ func (d *Desktop) Size() image.Point {
 	return d.size
 }
 
-// Next waits for the next poll and reports the whole screen as damaged,
-// with any change of size, cursor shape or clipboard text since the last
-// call.
-func (d *Desktop) Next(ctx context.Context) (screen.Change, error) {
+// Method says how the screen is read now: "dxgi" or "gdi".
+func (d *Desktop) Method() string {
 	d.grabMu.Lock()
+	defer d.grabMu.Unlock()
+	if d.dup != nil {
+		return "dxgi"
+	}
+	return "gdi"
+}
+
+// Next waits for the next change: with GDI the next poll, which reports
+// the whole screen as damaged; with DXGI the next frame the compositor
+// presents, with its damage. Either way it reports any change of size,
+// cursor shape or clipboard text since the last call.
+func (d *Desktop) Next(ctx context.Context) (screen.Change, error) {
+	for {
+		damage, err := d.waitFrame(ctx)
+		if err != nil {
+			return screen.Change{}, err
+		}
+		ch, err := d.changes(damage)
+		if err != nil {
+			return ch, err
+		}
+		if ch.Resized {
+			d.restartCapture()
+		}
+		if len(ch.Damage) > 0 || ch.Resized || ch.CursorChanged || ch.Clipboard {
+			return ch, nil
+		}
+	}
+}
+
+// waitFrame waits for the next poll (GDI) or frame (DXGI) and returns
+// what it damaged.
+func (d *Desktop) waitFrame(ctx context.Context) ([]image.Rectangle, error) {
+	d.grabMu.Lock()
+	dup := d.dup
 	wait := max(d.opts.PollInterval, 3*d.grabTime)
 	d.grabMu.Unlock()
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return screen.Change{}, ctx.Err()
-	case <-t.C:
+	if dup == nil {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		return []image.Rectangle{{Max: d.Size()}}, nil
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// A short wait, so that ctx, the cursor and the clipboard are
+	// looked at between frames.
+	ms := uint32(min(wait, 100*time.Millisecond) / time.Millisecond)
+	d.grabMu.Lock()
+	defer d.grabMu.Unlock()
+	if d.dup == nil {
+		return []image.Rectangle{{Max: d.Size()}}, nil
+	}
+	damage, err := d.dup.next(ms)
+	if err == nil {
+		return damage, nil
+	}
+	// Access lost (a UAC prompt, the lock screen, a mode change) or a
+	// failure: duplicate again, or fall back to GDI for good.
+	d.dup.close()
+	d.dup = nil
+	if errors.Is(err, errAccessLost) {
+		d.mu.Lock()
+		rect := image.Rectangle{Min: d.origin, Max: d.origin.Add(d.size)}
+		d.mu.Unlock()
+		d.dup, _ = newDuplicator(rect)
+	}
+	return []image.Rectangle{{Max: d.Size()}}, nil
+}
+
+// restartCapture sets capture up again after the screen changed size.
+func (d *Desktop) restartCapture() {
+	d.grabMu.Lock()
+	defer d.grabMu.Unlock()
+	if d.dup == nil {
+		return // the GDI grabber follows the size by itself
+	}
+	d.dup.close()
+	d.mu.Lock()
+	rect := image.Rectangle{Min: d.origin, Max: d.origin.Add(d.size)}
+	d.mu.Unlock()
+	d.dup, _ = newDuplicator(rect)
+}
+
+// changes adds to damage what else changed since the last call.
+func (d *Desktop) changes(damage []image.Rectangle) (screen.Change, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
 		return screen.Change{}, errors.New("windows: desktop closed")
 	}
-	var ch screen.Change
+	ch := screen.Change{Damage: damage}
 	origin, size := virtualScreen()
 	if origin != d.origin || size != d.size {
 		d.origin, d.size = origin, size
 		ch.Resized, ch.Size = true, size
+		ch.Damage = []image.Rectangle{{Max: size}}
 	}
-	ch.Damage = []image.Rectangle{{Max: d.size}}
 	if h, ok := currentCursor(); ok && h != d.cursor {
 		d.cursor = h
 		ch.CursorChanged = true
@@ -170,6 +273,10 @@ func (d *Desktop) Close() error {
 	if d.gdi != nil {
 		d.gdi.free()
 		d.gdi = nil
+	}
+	if d.dup != nil {
+		d.dup.close()
+		d.dup = nil
 	}
 	return nil
 }

@@ -69,6 +69,16 @@ func (d *Desktop) Grab(dst *screen.Image, r image.Rectangle) error {
 	}
 	d.grabMu.Lock()
 	defer d.grabMu.Unlock()
+	if d.dup != nil && d.dup.size == size && !d.dup.fresh {
+		// The latest frame Next received.
+		n := 4 * r.Dx()
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			s := y*4*size.X + 4*r.Min.X
+			o := dst.PixOffset(r.Min.X, y)
+			copy(dst.Pix[o:o+n], d.dup.frame[s:s+n])
+		}
+		return nil
+	}
 	if d.gdi == nil || d.gdi.size != size {
 		if d.gdi != nil {
 			d.gdi.free()

@@ -22,7 +22,6 @@ var (
 	procDefWindowProcW      = user32.NewProc("DefWindowProcW")
 	procDestroyWindow       = user32.NewProc("DestroyWindow")
 	procSetForegroundWindow = user32.NewProc("SetForegroundWindow")
-	procGetForegroundWindow = user32.NewProc("GetForegroundWindow")
 	procTranslateMessage    = user32.NewProc("TranslateMessage")
 	procDispatchMessageW    = user32.NewProc("DispatchMessageW")
 	procPostMessageW        = user32.NewProc("PostMessageW")
