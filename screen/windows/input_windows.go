@@ -189,3 +189,17 @@ func sendInput(evs []input) error {
 	}
 	return nil
 }
+
+// isShiftKeysym reports whether ks is a Shift key.
+func isShiftKeysym(ks uint32) bool { return ks == 0xffe1 || ks == 0xffe2 }
+
+// isCtrlAltKeysym reports whether ks is a Control or Alt key (AltGr too):
+// while one is held, characters keep their virtual key so that shortcuts
+// (Ctrl+C, Alt+F) reach applications as shortcuts.
+func isCtrlAltKeysym(ks uint32) bool {
+	switch ks {
+	case 0xffe3, 0xffe4, 0xffe9, 0xffea, 0xfe03:
+		return true
+	}
+	return false
+}
