@@ -14,8 +14,10 @@ unformatted=$(gofmt -l $(git ls-files '*.go'))
 echo "== go vet"
 go vet -tags turbojpeg ./...
 go vet ./...
-echo "== windows build (no cgo)"
-GOOS=windows CGO_ENABLED=0 go build -o /dev/null ./cmd/assist
+echo "== windows build (no cgo) and installer"
+windist=$(mktemp -d)
+scripts/windows.sh 0.0.0 "$windist"
+rm -rf "$windist"
 GOOS=windows go vet ./screen/windows
 echo "== staticcheck"
 go tool staticcheck -tags turbojpeg ./...

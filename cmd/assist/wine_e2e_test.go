@@ -149,8 +149,9 @@ func colours(img *screen.Image) int {
 	return len(seen)
 }
 
-// TestWindowsInstallerUnderWine builds the MSI from
-// packaging/windows/assist.wxs with wixl and installs and uninstalls it
+// TestWindowsInstallerUnderWine builds assist.exe and the MSI with
+// scripts/windows.sh (wixl, packaging/windows/assist.wxs) and installs
+// and uninstalls it
 // with Wine's msiexec: assist.exe lands in Program Files and runs, the
 // Start menu gets its entry, the assist: URL handler points at assist
 // join, and uninstalling takes all three away.
@@ -159,16 +160,14 @@ func TestWindowsInstallerUnderWine(t *testing.T) {
 	lab.Need(t, "wine", "Xvfb", "wixl")
 	x := lab.StartXvfb(t, 640, 480)
 	w := lab.StartWine(t, x)
+	// The release script builds both, as CI does.
 	dir := t.TempDir()
-	lab.BuildWindows(t, dir, "./cmd/assist", false)
-	msi := filepath.Join(dir, "assist.msi")
-	wxs := filepath.Join(lab.ModuleRoot(t), "packaging", "windows", "assist.wxs")
-	// wixl takes Source paths relative to its working directory only.
-	build := exec.Command("wixl", "-a", "x64", "-D", "Version=0.1.0", "-D", "Exe=assist.exe", "-o", msi, wxs)
-	build.Dir = dir
+	build := exec.Command("scripts/windows.sh", "0.1.0", dir)
+	build.Dir = lab.ModuleRoot(t)
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("wixl: %v: %s", err, out)
+		t.Fatalf("scripts/windows.sh: %v: %s", err, out)
 	}
+	msi := filepath.Join(dir, "assist-0.1.0.msi")
 
 	drive := filepath.Join(w.Prefix, "drive_c")
 	installed := filepath.Join(drive, "Program Files", "Assist", "assist.exe")
