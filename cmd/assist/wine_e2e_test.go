@@ -94,7 +94,7 @@ func TestWindowsNoviceUnderWine(t *testing.T) {
 		deadline := time.Now().Add(lineTimeout)
 		for x.Pointer(t) != want {
 			if time.Now().After(deadline) {
-				t.Fatalf("the pointer is at %v, want %v", x.Pointer(t), want)
+				t.Fatalf("the pointer is at %v, want %v\nnovice:\n%s\nexpert:\n%s", x.Pointer(t), want, nov.Output(), exp.Output())
 			}
 			time.Sleep(20 * time.Millisecond) // Wine moves the X pointer with no event we can wait on
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/windows"
 )
@@ -11,12 +12,23 @@ import (
 // The hot key (Esc takes control back, as in Windows XP's Remote
 // Assistance) is watched by a low-level keyboard hook (WH_KEYBOARD_LL):
 // Windows hands it every key event of the session, real or injected,
-// before any application, and the hook may swallow it. Each press of the
-// key is the expert's when Windows marks it injected (LLKHF_INJECTED)
-// *and* isInjected claims it; those pass through. Any other press is the
-// novice's: it is swallowed with its release and auto-repeats, and
-// onPress runs. SendInput does not auto-repeat, so a held expert Esc
-// cannot pass for the novice's.
+// before any application, and the hook may swallow it. A press is the
+// expert's when Windows marks it injected (LLKHF_INJECTED) and this
+// Desktop's Key injected a press of that key in the last second that the
+// hook has not yet accounted for (injectedPresses): those pass through.
+// Any other press is the novice's, from the keyboard or from another
+// program that injects keys for them (the on-screen keyboard): it is
+// swallowed with its release and auto-repeats, and onPress runs.
+// SendInput does not auto-repeat, so a held expert Esc cannot pass for
+// the novice's.
+//
+// Key keeps that record itself rather than the hook asking the X11
+// backend's question (isInjected): Windows runs the hook while SendInput
+// waits for it, and the session's Gate calls Key, so SendInput, holding
+// the lock isInjected takes. Asking would hold the key until Windows
+// gives up on the hook (seen under Wine: two seconds, after which the
+// expert's Esc took control back). dwExtraInfo would be the other way to
+// mark our events, but Wine does not pass it to low-level hooks.
 
 // hookState is the one hot key a Desktop watches; the hook procedure
 // reads it through activeHook (Windows calls the procedure with no
@@ -24,13 +36,56 @@ import (
 type hookState struct {
 	mu     sync.Mutex
 	active *hotKey
+
+	injected injectedPresses
+}
+
+// injectedPressTTL is how long a press Key injected waits for the hook;
+// the hook runs before SendInput returns, so this is only a bound for a
+// press made while no hook was installed.
+const injectedPressTTL = time.Second
+
+// injectedPresses records the presses of virtual keys Key injects, for
+// the hook to claim. Its lock is never held around SendInput.
+type injectedPresses struct {
+	mu    sync.Mutex
+	times map[uint32][]time.Time
+}
+
+// add records a press of vk, made now.
+func (p *injectedPresses) add(vk uint32, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.times == nil {
+		p.times = make(map[uint32][]time.Time)
+	}
+	t := p.times[vk]
+	if len(t) >= 64 { // an expert flooding one key
+		t = t[1:]
+	}
+	p.times[vk] = append(t, now)
+}
+
+// claim accounts for the oldest unexpired press of vk, if any.
+func (p *injectedPresses) claim(vk uint32, now time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t := p.times[vk]
+	for len(t) > 0 && now.Sub(t[0]) > injectedPressTTL {
+		t = t[1:]
+	}
+	if len(t) == 0 {
+		delete(p.times, vk)
+		return false
+	}
+	p.times[vk] = t[1:]
+	return true
 }
 
 // hotKey is one watch.
 type hotKey struct {
 	d          *Desktop
 	vk         uint32
-	isInjected func() bool
 	onPress    func()
 	hook       windows.Handle
 	swallowing bool // the novice holds the key; set and read on the UI thread
@@ -46,11 +101,11 @@ var (
 )
 
 // WatchHotKey takes keysym away from applications until stop is called,
-// except presses SendInput injected that isInjected claims (the
-// expert's). For every other press onPress runs in a goroutine of its
-// own. isInjected runs on the hook's thread: Windows drops a hook that
-// takes longer than a few hundred milliseconds, so it must be quick.
-func (d *Desktop) WatchHotKey(keysym uint32, isInjected func() bool, onPress func()) (stop func(), err error) {
+// except presses this Desktop's Key injected (the expert's). For every
+// other press onPress runs in a goroutine of its own. isInjected, the
+// X11 backend's way of telling the expert's presses, is not used: Key's
+// own record tells them (see above).
+func (d *Desktop) WatchHotKey(keysym uint32, _ func() bool, onPress func()) (stop func(), err error) {
 	v, ok := keysymVK[keysym]
 	if !ok {
 		return nil, fmt.Errorf("windows: hot key %#x is not a function key", keysym)
@@ -61,7 +116,7 @@ func (d *Desktop) WatchHotKey(keysym uint32, isInjected func() bool, onPress fun
 	if busy {
 		return nil, errors.New("windows: a hot key is already watched")
 	}
-	hk := &hotKey{d: d, vk: uint32(v.vk), isInjected: isInjected, onPress: onPress}
+	hk := &hotKey{d: d, vk: uint32(v.vk), onPress: onPress}
 	var herr error
 	if err := d.ui.do(func() {
 		h, _, err := procSetWindowsHookExW.Call(whKeyboardLL, hookProc, moduleHandle(), 0)
@@ -144,7 +199,7 @@ func (hk *hotKey) decide(wParam uintptr, injected bool) bool {
 		if hk.swallowing {
 			return true // the novice's key auto-repeating
 		}
-		if injected && hk.isInjected() {
+		if injected && hk.d.hook.injected.claim(hk.vk, time.Now()) {
 			return false
 		}
 		hk.swallowing = true

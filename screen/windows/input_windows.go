@@ -3,6 +3,7 @@ package windows
 import (
 	"fmt"
 	"image"
+	"time"
 	"unsafe"
 )
 
@@ -107,6 +108,10 @@ func (d *Desktop) Key(keysym uint32, down bool) error {
 	downEvs, upEvs, err := s.stroke(keysym)
 	if err != nil {
 		return err
+	}
+	if v, ok := keysymVK[keysym]; ok {
+		// Before SendInput, which runs the hot key's hook.
+		d.hook.injected.add(uint32(v.vk), time.Now())
 	}
 	if err := sendInput(downEvs); err != nil {
 		return err
