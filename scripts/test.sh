@@ -14,6 +14,11 @@ unformatted=$(gofmt -l $(git ls-files '*.go'))
 echo "== go vet"
 go vet -tags turbojpeg ./...
 go vet ./...
+echo "== windows build (no cgo) and installer"
+windist=$(mktemp -d)
+scripts/windows.sh 0.0.0 "$windist"
+rm -rf "$windist"
+GOOS=windows go vet ./screen/windows
 echo "== staticcheck"
 go tool staticcheck -tags turbojpeg ./...
 echo "== go test -race (turbojpeg)"

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"sync"
 
 	"github.com/assist-project/assist/novicepage"
@@ -119,17 +118,13 @@ func openInBrowser(stdout io.Writer, url string) {
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return
 	}
-	if os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
-		return
-	}
-	p, err := exec.LookPath("xdg-open")
-	if err != nil {
+	c := browserCommand(url) // browser_*.go
+	if c == nil {
 		return
 	}
 	// No output: it would land in the middle of the raw-mode terminal.
-	c := exec.Command(p, url)
 	if err := c.Start(); err != nil {
-		slog.Debug("xdg-open failed", "err", err)
+		slog.Debug("opening the browser failed", "cmd", c.Path, "err", err)
 		return
 	}
 	go c.Wait()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -14,9 +13,7 @@ import (
 	"time"
 
 	"github.com/assist-project/assist/rfb"
-	"github.com/assist-project/assist/screen/x11"
 	"github.com/assist-project/assist/shadow"
-	"github.com/jezek/xgb"
 )
 
 func runVNC(ctx context.Context, args []string, stdout io.Writer) error {
@@ -93,15 +90,4 @@ func checkLoopback(addr string) error {
 		return nil
 	}
 	return fmt.Errorf("refusing to listen on %s: assist vnc has no password, so it only serves loopback (127.0.0.1 or ::1); to let someone help you across a network, send them an invitation (assist invite) instead", addr)
-}
-
-// openDisplay opens the X display to share.
-func openDisplay(name string) (*x11.Display, error) {
-	if name == "" {
-		return nil, errors.New("no display: set DISPLAY or pass --display :N")
-	}
-	// xgb logs to the standard logger on every connection it opens and
-	// closes; assist reports errors itself.
-	xgb.Logger = log.New(io.Discard, "", 0)
-	return x11.Open(name)
 }

@@ -15,6 +15,15 @@
 //	  x11-xserver-utils xterm xfonts-base xdotool tigervnc-viewer \
 //	  vncsnapshot gvncviewer chromium
 //
+// The Windows tests (screen/windows, cmd/assist's *UnderWine) run the
+// Windows build under Wine and skip without it:
+//
+//	apt-get install -y --no-install-recommends wine wine64 \
+//	  gcc-mingw-w64-x86-64 xclip wixl
+//
+// (MinGW builds internal/lab/winestub into each prefix for Wine 8, which
+// lacks the ProcessPrng that Go programs need; wixl builds the MSI.)
+//
 // noVNC (the noVNC subtest skips without it):
 //
 //	npm ci --prefix web
