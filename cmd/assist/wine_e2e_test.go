@@ -3,8 +3,10 @@
 package main
 
 import (
+	"context"
 	"encoding/binary"
 	"image"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -25,10 +27,11 @@ import (
 // nothing the expert sends moves the pointer before the novice allows
 // control; once allowed it does, the expert's own Esc leaves control
 // where it is, and Esc on the novice's keyboard (the X keyboard Wine
-// reads) takes it back.
+// reads) takes it back; clipboard text goes nowhere without the
+// clipboard right and both ways with it.
 func TestWindowsNoviceUnderWine(t *testing.T) {
 	e2e(t)
-	lab.Need(t, "wine", "Xvfb", "xdotool")
+	lab.Need(t, "wine", "Xvfb", "xdotool", "xclip")
 	size := image.Pt(800, 600)
 	x := lab.StartXvfb(t, size.X, size.Y)
 	w := lab.StartWine(t, x)
@@ -130,6 +133,49 @@ func TestWindowsNoviceUnderWine(t *testing.T) {
 		t.Fatalf("after Esc, the expert moved the pointer to %v", got)
 	}
 
+	// The clipboard, through the session to Windows' clipboard and on
+	// to Wine's X CLIPBOARD. A viewer of its own for it: plain RFB cut
+	// text (Latin-1), and no updates asked, so every message it reads
+	// is cut text.
+	cv := lab.DialRFB(t, exp.RFB)
+	cut := func(text string) {
+		t.Helper()
+		m := binary.BigEndian.AppendUint32([]byte{6, 0, 0, 0}, uint32(len(text)))
+		if _, err := cv.Conn.Write(append(m, text...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Without the clipboard right the expert's text is dropped: after a
+	// round trip on the same connection it has been handled.
+	cut("expert text before sharing")
+	if _, _, err := cv.Screen(); err != nil {
+		t.Fatal(err)
+	}
+	if got := xClipboardText(x); got == "expert text before sharing" {
+		t.Fatal("the expert's clipboard text reached Windows without the clipboard right")
+	}
+	nov.Send(t, "c")
+	nov.WaitLine(t, `^clipboard: shared with the expert`, lineTimeout)
+	// The novice copies on Windows' desktop (from X, through Wine).
+	lab.Start(t, x.Env(), "sh", "-c", `printf %s "$0" | xclip -i -selection clipboard -quiet`, "novice copied this")
+	cv.Conn.SetReadDeadline(time.Now().Add(lineTimeout))
+	var h [8]byte
+	if _, err := io.ReadFull(cv.Conn, h[:]); err != nil || h[0] != 3 {
+		t.Fatalf("the expert's viewer got no cut text (%v, message %d)", err, h[0])
+	}
+	text := make([]byte, binary.BigEndian.Uint32(h[4:]))
+	if _, err := io.ReadFull(cv.Conn, text); err != nil || string(text) != "novice copied this" {
+		t.Fatalf("the expert's viewer got cut text %q (%v), want the novice's copy", text, err)
+	}
+	cut("expert text after sharing")
+	deadline := time.Now().Add(lineTimeout)
+	for xClipboardText(x) != "expert text after sharing" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the expert's clipboard text did not reach Windows: X's CLIPBOARD holds %q", xClipboardText(x))
+		}
+		time.Sleep(50 * time.Millisecond) // Wine hands the text to X with no event we can wait on
+	}
+
 	nov.Send(t, "end")
 	exp.WaitLine(t, `^state: ended`, lineTimeout)
 	if code := exp.WaitExit(t, lineTimeout); code != 0 {
@@ -138,6 +184,17 @@ func TestWindowsNoviceUnderWine(t *testing.T) {
 	if code := nov.WaitExit(t, lineTimeout); code != 0 {
 		t.Errorf("assist.exe invite exited with %d, want 0\n%s", code, nov.Output())
 	}
+}
+
+// xClipboardText is X's CLIPBOARD as UTF-8 text, or "" when nobody
+// offers it.
+func xClipboardText(x *lab.X) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "xclip", "-o", "-selection", "clipboard", "-t", "UTF8_STRING")
+	cmd.Env = append(os.Environ(), x.Env()...)
+	out, _ := cmd.Output() // fails while nobody owns the selection
+	return string(out)
 }
 
 // colours counts the distinct colours of img, up to 1000.

@@ -61,7 +61,9 @@ type Desktop struct {
 	cursor  windows.Handle // the shape last reported
 	clipSeq uint32         // the clipboard's sequence number last seen
 	ownSeq  uint32         // the sequence number our own SetClipboard left
-	closed  bool
+	// clipTries counts reads of a clipboard that had no text yet.
+	clipTries int
+	closed    bool
 
 	grabMu   sync.Mutex // guards the GDI objects, the duplicator and grabTime
 	gdi      *gdiGrabber
@@ -241,17 +243,34 @@ func (d *Desktop) changes(damage []image.Rectangle) (screen.Change, error) {
 		ch.CursorChanged = true
 	}
 	if seq := clipboardSequence(); seq != d.clipSeq {
-		d.clipSeq = seq
-		if seq != d.ownSeq {
-			text, err := d.readClipboard()
-			if err != nil {
-				return ch, fmt.Errorf("windows: reading the clipboard: %w", err)
-			}
+		if seq == d.ownSeq {
+			d.clipSeq = seq
+			return ch, nil
+		}
+		text, err := d.readClipboard()
+		if err != nil {
+			return ch, fmt.Errorf("windows: reading the clipboard: %w", err)
+		}
+		// A clipboard without text (a picture, or emptied) is nothing
+		// to share. It may also be text on its way: Wine empties the
+		// clipboard when an X program takes the selection and renders
+		// the text on request, so an empty read is tried again at the
+		// next few polls before the sequence number counts as seen.
+		switch {
+		case text != "":
+			d.clipSeq, d.clipTries = seq, 0
 			ch.Clipboard, ch.Text = true, text
+		case d.clipTries < maxClipboardTries:
+			d.clipTries++
+		default:
+			d.clipSeq, d.clipTries = seq, 0
 		}
 	}
 	return ch, nil
 }
+
+// maxClipboardTries is how many polls an empty clipboard is read again.
+const maxClipboardTries = 10
 
 // Close releases what Open took: keys and buttons still held, the hot
 // key, the GDI objects and the thread that owns the hook.

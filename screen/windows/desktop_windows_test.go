@@ -346,6 +346,21 @@ func TestClipboard(t *testing.T) {
 	if ch, _ := d.Next(context.Background()); ch.Clipboard {
 		t.Fatal("the same clipboard text was reported twice")
 	}
+	// An emptied clipboard is not news (Wine empties it before an X
+	// program's text arrives); the text after it is.
+	if err := writeClipboard([]uint16{0}); err != nil {
+		t.Fatal(err)
+	}
+	if ch, _ := d.Next(context.Background()); ch.Clipboard {
+		t.Fatalf("an empty clipboard was reported: %+v", ch)
+	}
+	u, _ = utf16z("after the empty one")
+	if err := writeClipboard(u); err != nil {
+		t.Fatal(err)
+	}
+	if ch, _ := d.Next(context.Background()); !ch.Clipboard || ch.Text != "after the empty one" {
+		t.Fatalf("after an empty clipboard, Next reported %+v", ch)
+	}
 	if err := d.SetClipboard("a\x00b"); err == nil {
 		t.Fatal("text with a NUL was put on the clipboard")
 	}
