@@ -110,10 +110,14 @@ func FileName(name string) string {
 		}
 	}
 	// Dots only inside: no hidden files, no "..".
-	n := strings.Trim(strings.Join(strings.Fields(b.String()), " "), ". ")
+	n := strings.Join(strings.Fields(b.String()), " ")
+	for strings.Contains(n, "..") {
+		n = strings.ReplaceAll(n, "..", ".")
+	}
 	if len([]rune(n)) > invitation.MaxNameRunes {
 		n = string([]rune(n)[:invitation.MaxNameRunes])
 	}
+	n = strings.Trim(n, ". ")
 	if n == "" {
 		return "invitation" + invitation.FileExtension
 	}
