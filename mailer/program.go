@@ -70,7 +70,7 @@ func MailProgram(ctx context.Context, to string, l *Letter, path string) error {
 	select {
 	case err := <-done:
 		if err != nil {
-			msg := strings.TrimSpace(stderr.String())
+			msg := lastLine(stderr.String())
 			if msg == "" {
 				msg = err.Error()
 			}
@@ -143,4 +143,15 @@ func prune(dir string, cutoff time.Time) {
 			os.RemoveAll(filepath.Join(dir, e.Name()))
 		}
 	}
+}
+
+// lastLine is the last non-empty line of a program's error output, cut
+// short: xdg-email repeats the whole mailto: link, body and all.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	l := strings.TrimSpace(lines[len(lines)-1])
+	if r := []rune(l); len(r) > 160 {
+		l = string(r[:160]) + "…"
+	}
+	return l
 }
