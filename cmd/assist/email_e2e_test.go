@@ -58,60 +58,100 @@ func TestInviteByEmail(t *testing.T) {
 			nov.WaitLine(t, `^email: sent to max@example\.com$`, lineTimeout)
 			nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
 
-			raw := m.WaitMessage(t, lineTimeout)
 			secrets := []string{pw, strings.ReplaceAll(pw, "-", ""), smtpPass}
+			want := []string{"Hello Max, the printer again."}
 			if viaServer {
 				secrets = append(secrets, code, strings.SplitN(code, "-", 2)[1])
+				want = append(want, "open "+srv.URL+"/ in your web browser")
 			}
-			for _, s := range secrets {
-				if bytes.Contains(bytes.ToLower(raw), []byte(strings.ToLower(s))) {
-					t.Errorf("the e-mail holds the secret %q:\n%s", s, raw)
-				}
-			}
-			mail := lab.ParseMail(t, raw)
-			wantContains(t, "the e-mail's text", mail.Text, "Hello Max, the printer again.", noviceName+" is asking for your help", "assist://invite?d=")
-			if viaServer {
-				wantContains(t, "the e-mail's text", mail.Text, "open "+srv.URL+"/ in your web browser")
-			}
-			wantContains(t, "the e-mail's subject", mail.Subject, noviceName)
-			for _, s := range secrets { // decoded text too (base64 or quoted-printable)
-				if strings.Contains(strings.ToLower(mail.Text), strings.ToLower(s)) {
-					t.Errorf("the e-mail's text holds the secret %q", s)
-				}
-			}
-			att, ok := mail.Attachments["Invitation from "+noviceName+".assist"]
-			if !ok {
-				t.Fatalf("no invitation attached:\n%s", raw)
-			}
-			inv, err := invitation.Parse(att)
-			if err != nil {
-				t.Fatalf("the attachment is not an invitation: %v", err)
-			}
-			if viaServer != (inv.Server != "") {
-				t.Errorf("the attached invitation's server is %q", inv.Server)
-			}
-			link := regexp.MustCompile(`assist://invite\?d=\S+`).FindString(mail.Text)
-			if fromLink, err := invitation.ParseURL(link); err != nil || fromLink.ID != inv.ID {
-				t.Errorf("the link in the text is not the attached invitation: %v", err)
-			}
-
-			// The expert saves the attachment and joins with it and the
-			// password the novice reads out.
-			file := filepath.Join(t.TempDir(), "from-mail.assist")
-			if err := os.WriteFile(file, att, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			e := startJoin(t, nil, file, writePassword(t, pw))
-			e.WaitLine(t, `^connected to `+noviceName+` via `, lineTimeout)
-			e.WaitLine(t, `^state: viewing`, lineTimeout)
-			nov.WaitLine(t, `connected from`, lineTimeout)
-			noSecrets(t, nov, e)
-			stop(t, e, "assist join")
-			stop(t, nov, "assist invite")
+			joinFromMail(t, m, nov, pw, viaServer, secrets, want...)
 			if out := nov.Output(); strings.Contains(out, smtpPass) {
 				t.Error("assist invite printed the SMTP password")
 			}
 		})
+	}
+}
+
+// joinFromMail reads the invitation e-mail that reached m, checks that it
+// holds none of secrets and all of want, saves its attachment and joins
+// with it and the password pw, as an expert would.
+func joinFromMail(t *testing.T, m *lab.Mailpit, nov *lab.LineProc, pw string, viaServer bool, secrets []string, want ...string) {
+	t.Helper()
+	raw := m.WaitMessage(t, lineTimeout)
+	for _, s := range secrets {
+		if bytes.Contains(bytes.ToLower(raw), []byte(strings.ToLower(s))) {
+			t.Errorf("the e-mail holds the secret %q:\n%s", s, raw)
+		}
+	}
+	mail := lab.ParseMail(t, raw)
+	wantContains(t, "the e-mail's text", mail.Text, append(want, noviceName+" is asking for your help", "assist://invite?d=")...)
+	wantContains(t, "the e-mail's subject", mail.Subject, noviceName)
+	for _, s := range secrets { // decoded text too (base64 or quoted-printable)
+		if strings.Contains(strings.ToLower(mail.Text), strings.ToLower(s)) {
+			t.Errorf("the e-mail's text holds the secret %q", s)
+		}
+	}
+	att, ok := mail.Attachments["Invitation from "+noviceName+".assist"]
+	if !ok {
+		t.Fatalf("no invitation attached:\n%s", raw)
+	}
+	inv, err := invitation.Parse(att)
+	if err != nil {
+		t.Fatalf("the attachment is not an invitation: %v", err)
+	}
+	if viaServer != (inv.Server != "") {
+		t.Errorf("the attached invitation's server is %q", inv.Server)
+	}
+	link := regexp.MustCompile(`assist://invite\?d=\S+`).FindString(mail.Text)
+	if fromLink, err := invitation.ParseURL(link); err != nil || fromLink.ID != inv.ID {
+		t.Errorf("the link in the text is not the attached invitation: %v", err)
+	}
+
+	// The expert saves the attachment and joins with it and the
+	// password the novice reads out.
+	file := filepath.Join(t.TempDir(), "from-mail.assist")
+	if err := os.WriteFile(file, att, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := startJoin(t, nil, file, writePassword(t, pw))
+	e.WaitLine(t, `^connected to `+noviceName+` via `, lineTimeout)
+	e.WaitLine(t, `^state: viewing`, lineTimeout)
+	nov.WaitLine(t, `connected from`, lineTimeout)
+	stop(t, e, "assist join")
+	stop(t, nov, "assist invite")
+}
+
+// TestInviteByEmailServerRelay: `assist serve` with a mail server sends
+// the invitation for a logged-in novice (assist invite --email-via
+// server); the e-mail reaches the SMTP server and the expert joins with
+// its attachment.
+func TestInviteByEmailServerRelay(t *testing.T) {
+	e2e(t)
+	x := lab.StartXvfb(t, desktopSize.X, desktopSize.Y)
+	m := lab.StartMailpit(t, lab.MailpitOptions{})
+	host, port := lab.HostPort(t, m.SMTP)
+	srv := startServe(t, t.TempDir(), "--smtp-host", host, "--smtp-port", strconv.Itoa(port),
+		"--smtp-security", "none", "--smtp-from", "help@assist.example")
+	nova := newCLIUser(t, "nova")
+	nova.login(t, srv, "--server-fingerprint", srv.Fingerprint)
+	env := []string{"ASSIST_CONFIG_DIR=" + nova.dir}
+
+	// A device the server does not know is refused, and says what to do.
+	stranger := lab.StartLines(t, []string{"ASSIST_CONFIG_DIR=" + t.TempDir()}, lab.AssistBinary(t), "invite",
+		"--display", x.Display, "--name", noviceName, "--listen", "127.0.0.1:0", "--no-portmap", "--no-page",
+		"--server", srv.URL, "--server-fingerprint", srv.Fingerprint, "--email", "max@example.com", "--email-via", "server")
+	stranger.WaitLine(t, `^email: not sent: .*assist login`, lineTimeout)
+	stop(t, stranger, "assist invite")
+
+	nov := lab.StartLines(t, env, lab.AssistBinary(t), "invite",
+		"--display", x.Display, "--name", noviceName, "--listen", "127.0.0.1:0", "--no-portmap", "--no-page", "--allow", "view",
+		"--server", srv.URL, "--server-fingerprint", srv.Fingerprint, "--email", "max@example.com", "--email-via", "server")
+	code := nov.WaitLine(t, `^code: (\S+)$`, lineTimeout)[1]
+	pw := nov.WaitLine(t, `^password: (\S+)$`, lineTimeout)[1]
+	nov.WaitLine(t, `^email: sent to max@example\.com by the server$`, lineTimeout)
+	joinFromMail(t, m, nov, pw, true, []string{pw, code, strings.SplitN(code, "-", 2)[1]}, "open "+srv.URL+"/ in your web browser")
+	if n := len(m.Messages(t)); n != 1 {
+		t.Errorf("%d messages sent, want 1", n)
 	}
 }
 
@@ -130,7 +170,7 @@ func TestInviteEmailFlags(t *testing.T) {
 		{"smtp flags alone", []string{"--smtp-host", "smtp.example.com"}, nil, "need --email ADDRESS"},
 		{"no password", []string{"--email", "max@example.com", "--smtp-host", "smtp.example.com", "--smtp-user", "nova@example.com"}, nil, "ASSIST_SMTP_PASSWORD"},
 		{"plain off loopback", []string{"--email", "max@example.com", "--smtp-host", "smtp.example.com", "--smtp-security", "none", "--smtp-from", "nova@example.com"}, nil, "without TLS"},
-		{"bad via", []string{"--email", "max@example.com", "--email-via", "pigeon"}, nil, "use smtp, program or auto"},
+		{"bad via", []string{"--email", "max@example.com", "--email-via", "pigeon"}, nil, "use smtp, program, server or auto"},
 		{"smtp without host", []string{"--email", "max@example.com", "--email-via", "smtp"}, nil, "--smtp-host"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
