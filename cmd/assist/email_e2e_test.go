@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -187,4 +188,59 @@ func TestInviteEmailFlags(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestInviteByMailProgram: assist invite --email-via program hands the
+// invitation to the user's own mail program (here a script registered for
+// mailto: links in a temporary HOME, the XDG way) with the invitation
+// file attached.
+func TestInviteByMailProgram(t *testing.T) {
+	e2e(t)
+	lab.Need(t, "xdg-email")
+	x := lab.StartXvfb(t, desktopSize.X, desktopSize.Y)
+	home := t.TempDir()
+	apps, config := filepath.Join(home, "share", "applications"), filepath.Join(home, "config")
+	for _, d := range []string{apps, config} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	argsFile, script := filepath.Join(home, "args"), filepath.Join(home, "fakemail")
+	files := map[string]string{
+		script:                                  "#!/bin/sh\nprintf '%s\\n' \"$@\" > " + argsFile + "\n",
+		filepath.Join(apps, "fakemail.desktop"): "[Desktop Entry]\nType=Application\nName=Fake mail\nExec=" + script + " %u\nMimeType=x-scheme-handler/mailto;\n",
+		filepath.Join(config, "mimeapps.list"):  "[Default Applications]\nx-scheme-handler/mailto=fakemail.desktop\n",
+	}
+	for p, c := range files {
+		if err := os.WriteFile(p, []byte(c), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := []string{"HOME=" + home, "XDG_CONFIG_HOME=" + config, "XDG_DATA_HOME=" + filepath.Join(home, "share"),
+		"XDG_DATA_DIRS=" + filepath.Join(home, "share"), "XDG_CONFIG_DIRS=" + config, "XDG_CACHE_HOME=" + filepath.Join(home, "cache"),
+		"XDG_CURRENT_DESKTOP=", "DESKTOP_SESSION=", "KDE_FULL_SESSION=", "GNOME_DESKTOP_SESSION_ID=", "MAILER=", "BROWSER=",
+		"DISPLAY=" + x.Display, "ASSIST_CONFIG_DIR=" + filepath.Join(home, "assist")}
+	file := filepath.Join(t.TempDir(), "help.assist")
+	nov := lab.StartLines(t, env, lab.AssistBinary(t), "invite", "--display", x.Display, "--name", noviceName,
+		"--listen", "127.0.0.1:0", "--no-portmap", "--no-page", "--file", file,
+		"--email", "max@example.com", "--email-via", "program")
+	pw := nov.WaitLine(t, `^password: (\S+)$`, lineTimeout)[1]
+	nov.WaitLine(t, `^email: written in your mail program`, lineTimeout)
+	args, err := os.ReadFile(argsFile)
+	if err != nil {
+		t.Fatalf("the mail program did not run: %v\n%s", err, nov.Output())
+	}
+	u, err := url.Parse(strings.TrimSpace(string(args)))
+	if err != nil || u.Scheme != "mailto" || u.Opaque != "max@example.com" {
+		t.Fatalf("the mail program got %q", args)
+	}
+	q, _ := url.ParseQuery(u.RawQuery)
+	if q.Get("attach") != file {
+		t.Errorf("attached %q, want the invitation file %s", q.Get("attach"), file)
+	}
+	wantContains(t, "the e-mail's text", q.Get("body"), noviceName+" is asking for your help", "assist://invite?d=")
+	if strings.Contains(string(args), pw) {
+		t.Error("the password went to the mail program")
+	}
+	stop(t, nov, "assist invite")
 }
