@@ -3,6 +3,7 @@ package mailer_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/assist-project/assist/internal/lab"
 	"github.com/assist-project/assist/invitation"
 	"github.com/assist-project/assist/mailer"
 )
@@ -180,5 +182,43 @@ func TestSaveAttachmentPrunes(t *testing.T) {
 	}
 	if _, err := os.Stat(recent); err != nil {
 		t.Errorf("a recent attachment was removed: %v", err)
+	}
+}
+
+// TestDeliver: with no mail server set, Deliver goes to the mail
+// program; with one in the settings file, over SMTP to it.
+func TestDeliver(t *testing.T) {
+	argsFile := fakeMailProgram(t, 0)
+	l, err := mailer.Compose(newInvitation(t, "Grandma", ""), mailer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	settings := filepath.Join(t.TempDir(), mailer.SettingsFile)
+	way, err := mailer.Deliver(ctx, settings, "", l)
+	if err != nil || way != mailer.ByProgram {
+		t.Fatalf("no settings: %v %v", way, err)
+	}
+	if _, err := os.Stat(argsFile); err != nil {
+		t.Fatalf("the mail program did not run: %v", err)
+	}
+
+	m := lab.StartMailpit(t, lab.MailpitOptions{})
+	host, port := lab.HostPort(t, m.SMTP)
+	data := fmt.Sprintf(`{"host":%q,"port":%d,"security":"none","from":"grandma@example.net"}`, host, port)
+	if err := os.WriteFile(settings, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mailer.Deliver(ctx, settings, "", l); err == nil {
+		t.Error("SMTP with no address was tried")
+	}
+	way, err = mailer.Deliver(ctx, settings, "bob@example.com", l)
+	if err != nil || way != mailer.BySMTP {
+		t.Fatalf("with settings: %v %v", way, err)
+	}
+	got := lab.ParseMail(t, m.WaitMessage(t, 10*time.Second))
+	if _, ok := got.Attachments[l.FileName]; !ok {
+		t.Error("no invitation attached")
 	}
 }
