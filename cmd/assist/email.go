@@ -233,3 +233,40 @@ func (p *emailPlan) viaServer(ctx context.Context, stdout io.Writer, inv *invita
 	fmt.Fprintf(stdout, "email: sent to %s by the server\n", p.to)
 	return nil
 }
+
+// emailForApp sends inv by e-mail for the novice's app's "Send by e-mail"
+// button and says how it went, in words for the novice: over SMTP when
+// mail.json names a mail server and to is given, else through the novice's
+// own mail program (to may be empty: they type the address there). It is
+// meant to replace the app's placeholder (cmd/assist/app_email.go on
+// h-app).
+func emailForApp(ctx context.Context, inv *invitation.Invitation, to string) string {
+	const instead = " Click Save as file and attach the file to an e-mail, or Copy the link and paste it into one."
+	if to != "" {
+		a, err := mailer.ParseAddress(to)
+		if err != nil {
+			return "That is not an e-mail address (it looks like name@example.com)."
+		}
+		to = a
+	}
+	l, err := mailer.Compose(inv, mailer.Options{})
+	if err != nil {
+		return "The invitation could not be put in an e-mail." + instead
+	}
+	settings := ""
+	if dir, err := identity.DefaultDir(); err == nil {
+		settings = filepath.Join(dir, mailer.SettingsFile)
+	}
+	ctx, cancel := context.WithTimeout(ctx, emailTimeout)
+	defer cancel()
+	way, err := mailer.Deliver(ctx, settings, to, l)
+	switch {
+	case errors.Is(err, mailer.ErrNoMailProgram):
+		return "This computer has no mail program set up." + instead
+	case err != nil:
+		return "The e-mail could not be sent (" + err.Error() + ")." + instead
+	case way == mailer.BySMTP:
+		return "The invitation was sent to " + to + ". It does not hold your code: read the code to your helper on the phone."
+	}
+	return "Your mail program has a new e-mail with the invitation attached. Type your helper's address if it is missing, check it, and press Send. It does not hold your code: read the code to your helper on the phone."
+}
