@@ -72,21 +72,24 @@ func Compose(inv *invitation.Invitation, o Options) (*Letter, error) {
 		b.WriteString(note)
 		b.WriteString("\n\n")
 	}
+	// One line per paragraph: mail programs wrap to the reader's window,
+	// and a name of any length cannot break a line written for another.
 	fmt.Fprintf(&b, "%s is asking for your help with their computer, using Assist.\n\n", name)
 	b.WriteString("How to help:\n\n")
-	fmt.Fprintf(&b, "- With Assist installed: open the attached file \"%s\",\n", fileName)
-	fmt.Fprintf(&b, "  or run:  assist join \"%s\"\n", fileName)
-	b.WriteString("  or open this link (it holds the same invitation):\n")
-	fmt.Fprintf(&b, "  %s\n", link)
+	fmt.Fprintf(&b, "- With Assist installed: open the attached file \"%s\", or run:\n", fileName)
+	fmt.Fprintf(&b, "    assist join \"%s\"\n", fileName)
+	b.WriteString("  or open this link, which holds the same invitation:\n")
+	fmt.Fprintf(&b, "    %s\n", link)
+	secret := "password"
 	if inv.Server != "" {
 		web := strings.TrimRight(inv.Server, "/") + "/"
-		fmt.Fprintf(&b, "\n- Without Assist: open %s in your web browser\n", web)
-		fmt.Fprintf(&b, "  and type the code %s reads out to you.\n", name)
+		fmt.Fprintf(&b, "\n- Without Assist: open %s in your web browser and type the code %s reads out to you.\n", web, name)
+		fmt.Fprintf(&b, "\nWhen you are ready, call %s, who will read you a code: a number and two words. In the browser, type the whole code; in Assist, type the two words when it asks for the password.\n", name)
+		secret = "code"
+	} else {
+		fmt.Fprintf(&b, "\nWhen you are ready, call %s, who will read you a password: type it when Assist asks for it.\n", name)
 	}
-	fmt.Fprintf(&b, "\nCall %s when you are ready: %s will read you a code (and, without a\n", name, name)
-	b.WriteString("server, a password) to type. It is not in this e-mail on purpose: whoever\n")
-	b.WriteString("reads this e-mail alone cannot see the computer. Nothing is shown to you\n")
-	fmt.Fprintf(&b, "until %s says yes, and %s can end it at any moment.\n", name, name)
+	fmt.Fprintf(&b, "\nThe %s is not in this e-mail on purpose: whoever reads this e-mail alone cannot see %s's computer. Nothing is shown to you until %s says yes, and %s can end it at any moment.\n", secret, name, name, name)
 	fmt.Fprintf(&b, "\nThis invitation is valid until %s.\n", formatExpiry(inv.Expires, loc))
 
 	return &Letter{

@@ -67,6 +67,9 @@ func TestSMTPSend(t *testing.T) {
 			if got.Subject != l.Subject {
 				t.Errorf("subject %q, want %q", got.Subject, l.Subject)
 			}
+			if id := got.Header.Get("Message-Id"); !strings.HasSuffix(id, "@example.net>") {
+				t.Errorf("Message-ID %q is not in the sender's domain", id)
+			}
 			if to := got.Header.Get("To"); !strings.Contains(to, "bob@example.com") {
 				t.Errorf("To: %q", to)
 			}
