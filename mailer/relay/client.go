@@ -114,7 +114,9 @@ func Send(ctx context.Context, serverURL, pin string, key ed25519.PrivateKey, to
 	defer resp.Body.Close()
 	var a Answer
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 8<<10)).Decode(&a); err != nil || (!a.Sent && a.Message == "") {
-		if resp.StatusCode == http.StatusNotFound {
+		// Without a mail server, assist serve has no /v1/mail and its web
+		// app answers: 405 to a POST, 404 elsewhere.
+		if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
 			return fmt.Errorf("the server %s does not send e-mail (it has no mail server set up); use --email-via smtp or program", serverURL)
 		}
 		return fmt.Errorf("the server %s answered %s", serverURL, resp.Status)

@@ -202,11 +202,16 @@ func TestRelayClient(t *testing.T) {
 	if err := relay.Send(ctx, f.ts.URL, f.pin, stranger, "bob@example.com", file); err == nil || !strings.Contains(err.Error(), "assist login") {
 		t.Errorf("unknown device: %v", err)
 	}
-	plain := httptest.NewTLSServer(http.NotFoundHandler())
-	defer plain.Close()
-	fp := sha256.Sum256(plain.Certificate().Raw)
-	if err := relay.Send(ctx, plain.URL, "sha256:"+hex.EncodeToString(fp[:]), f.key, "bob@example.com", file); err == nil || !strings.Contains(err.Error(), "does not send e-mail") {
-		t.Errorf("server without relay: %v", err)
+	// A server without a relay: its web app answers as assist serve's does.
+	for _, h := range []http.Handler{http.NotFoundHandler(), http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	})} {
+		plain := httptest.NewTLSServer(h)
+		fp := sha256.Sum256(plain.Certificate().Raw)
+		if err := relay.Send(ctx, plain.URL, "sha256:"+hex.EncodeToString(fp[:]), f.key, "bob@example.com", file); err == nil || !strings.Contains(err.Error(), "does not send e-mail") {
+			t.Errorf("server without relay: %v", err)
+		}
+		plain.Close()
 	}
 	if n := len(f.mail.Messages(t)); n != 0 {
 		t.Errorf("%d messages sent", n)
