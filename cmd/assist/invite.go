@@ -69,7 +69,12 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 	noPortmap := fs.Bool("no-portmap", false, "do not ask the home router to forward the port (UPnP IGD / NAT-PMP)")
 	opts := addNoviceFlags(fs)
 	srv := addServerFlags(fs)
+	emailFlags := addEmailFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	email, err := emailFlags.plan()
+	if err != nil {
 		return err
 	}
 	serverURL := *srv.url
@@ -203,6 +208,11 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 		fmt.Fprintf(stdout, "server: %s\n", serverURL)
 		// An expert with nothing installed opens this in a browser.
 		fmt.Fprintf(stdout, "browser: %s/#%s\n", strings.TrimRight(serverURL, "/"), code)
+	}
+	if email != nil {
+		// Before the session starts: the expert needs the e-mail to
+		// come at all. The e-mail holds neither password nor code.
+		email.send(ctx, stdout, inv, *file)
 	}
 	status := novicepage.Status{
 		Expires: inv.Expires, Server: serverURL, Addresses: addrs, State: session.Waiting,
