@@ -83,6 +83,45 @@ func facesAt(scale int) (*faces, error) {
 	return f, nil
 }
 
+// scale is 2 on screens over 2000 lines tall (4K), else 1.
+func scale(screen image.Point) int {
+	if screen.Y > 2000 {
+		return 2
+	}
+	return 1
+}
+
+// layout draws the bar for s on a screen of this size and says where it
+// goes: at the top, in the middle, just under the frame.
+func layout(s State, screen image.Point) (*bar, image.Rectangle, error) {
+	sc := scale(screen)
+	fw := frameWidth * sc
+	b, err := drawBar(s, sc, screen.X-2*fw)
+	if err != nil {
+		return nil, image.Rectangle{}, err
+	}
+	size := b.img.Rect.Size()
+	at := image.Rectangle{Min: image.Pt((screen.X-size.X)/2, fw)}
+	at.Max = at.Min.Add(size)
+	return b, at, nil
+}
+
+// Button returns where button c of the bar for s is on a screen of this
+// size, in screen coordinates, and whether the bar has it: for scripts
+// and tests that click it, and for documentation.
+func Button(s State, screen image.Point, c Click) (image.Rectangle, bool) {
+	b, at, err := layout(s, screen)
+	if err != nil {
+		return image.Rectangle{}, false
+	}
+	for _, bt := range b.buttons {
+		if bt.click == c {
+			return bt.r.Add(at.Min), true
+		}
+	}
+	return image.Rectangle{}, false
+}
+
 // bar is the bar drawn for one State: its pixels and where its buttons are.
 type bar struct {
 	img     *image.RGBA

@@ -133,13 +133,6 @@ func (x *x11) setName(w xproto.Window, name string) {
 	xproto.ChangeProperty(x.c, xproto.PropModeReplace, w, xproto.AtomWmName, xproto.AtomString, 8, uint32(len(name)), []byte(name))
 }
 
-// scale is 2 on screens over 2000 lines tall (4K), else 1.
-func (x *x11) scale() int {
-	if x.size.Y > 2000 {
-		return 2
-	}
-	return 1
-}
 
 func (x *x11) Clicks() <-chan Click { return x.clicks }
 
@@ -159,13 +152,12 @@ func (x *x11) show() error {
 		}
 		return x.sync()
 	}
-	sc := x.scale()
-	fw := frameWidth * sc
-	b, err := drawBar(x.state, sc, x.size.X-2*fw)
+	b, at, err := layout(x.state, x.size)
 	if err != nil {
 		return err
 	}
 	W, H := x.size.X, x.size.Y
+	fw := frameWidth * scale(x.size)
 	rects := [4]image.Rectangle{
 		image.Rect(0, 0, W, fw),       // top
 		image.Rect(0, H-fw, W, H),     // bottom
@@ -178,8 +170,7 @@ func (x *x11) show() error {
 		xproto.ChangeWindowAttributes(x.c, w, xproto.CwBackPixel, []uint32{pixel})
 		xproto.ClearArea(x.c, false, w, 0, 0, 0, 0)
 	}
-	bw, bh := b.img.Rect.Dx(), b.img.Rect.Dy()
-	x.place(x.bar, image.Rect((W-bw)/2, fw, (W-bw)/2+bw, fw+bh))
+	x.place(x.bar, at)
 	if err := x.paint(b.img); err != nil {
 		return err
 	}

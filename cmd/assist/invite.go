@@ -45,6 +45,11 @@ type noviceOptions struct {
 	DenyCooldown time.Duration
 	// NoPage: no local page, the terminal only.
 	NoPage bool
+	// CheckEvery: after this long of sharing, ask the novice whether to
+	// go on (and again after each yes); 0 never asks.
+	CheckEvery time.Duration
+	// NoIndicator: no frame and bar on the shared desktop.
+	NoIndicator bool
 }
 
 // addNoviceFlags adds the flags of noviceOptions to fs, with the defaults
@@ -56,6 +61,8 @@ func addNoviceFlags(fs *flag.FlagSet) *noviceOptions {
 	fs.StringVar(&o.Display, "display", os.Getenv("DISPLAY"), "X display to share")
 	fs.DurationVar(&o.AnswerTimeout, "answer-timeout", session.DefaultAnswerTimeout, "a question you leave unanswered this long counts as no")
 	fs.DurationVar(&o.DenyCooldown, "deny-cooldown", transport.DefaultDenyCooldown, "after you say no, turn every expert away this long (the third no closes the invitation)")
+	fs.DurationVar(&o.CheckEvery, "check-every", DefaultCheckEvery, "after this long of sharing, ask \"Still sharing with NAME?\" and end the session if nobody answers within --answer-timeout; 0 never asks")
+	fs.BoolVar(&o.NoIndicator, "no-indicator", false, "do not show the coloured frame and the bar that tell you, on your screen, that someone sees or controls it")
 	fs.BoolVar(&o.NoPage, "no-page", false, "do not serve the local page (code, who is connected, Allow/Deny, chat); use the terminal only")
 	return o
 }
@@ -256,7 +263,9 @@ func serveNovice(ctx context.Context, stdout io.Writer, ns noviceSide) (err erro
 	defer cancel(nil)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	ui := &noviceUI{status: ns.status}
+	ui := &noviceUI{status: ns.status, checkEvery: ns.opts.CheckEvery, answerTimeout: ns.opts.AnswerTimeout}
+	ui.ind = openIndicator(ns.opts)
+	defer ui.ind.Close()
 	if !ns.opts.NoPage {
 		url, perr := ui.startPage(ctx)
 		if perr != nil {
