@@ -27,6 +27,10 @@ var (
 	endColour     = color.RGBA{0xc9, 0x2a, 0x2a, 0xff}
 )
 
+// FrameColour is the colour of the frame for s: what a capture of the
+// screen's edge shows while the indicator is on.
+func FrameColour(s State) color.RGBA { return frameColour(s) }
+
 // frameColour is the colour of the frame for s.
 func frameColour(s State) color.RGBA {
 	if s.Mode == Controlling || s.Mode == StillSharing && s.Controlled {

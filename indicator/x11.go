@@ -133,7 +133,6 @@ func (x *x11) setName(w xproto.Window, name string) {
 	xproto.ChangeProperty(x.c, xproto.PropModeReplace, w, xproto.AtomWmName, xproto.AtomString, 8, uint32(len(name)), []byte(name))
 }
 
-
 func (x *x11) Clicks() <-chan Click { return x.clicks }
 
 func (x *x11) Show(s State) error {

@@ -362,6 +362,7 @@ func serveNovice(ctx context.Context, stdout io.Writer, ns noviceSide) (err erro
 			Audit: func(ev session.Event) {
 				// The audit trail: who, what, and over which path.
 				slog.Info("consent", "action", ev.Action, "from", ev.From, "to", ev.To, "expert", ev.Expert, "reason", ev.Reason, "auto", ev.Auto, "path", path)
+				showBeforeView(ui.indicator(), sh, expert, ev)
 			},
 			Via:           via,
 			AnswerTimeout: ns.opts.AnswerTimeout,
