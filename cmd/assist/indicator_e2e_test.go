@@ -102,9 +102,34 @@ func TestIndicator(t *testing.T) {
 	nov := startInvite(t, nil, d.Display, "--listen", "127.0.0.1:0", "--no-portmap", "--no-page")
 	exp := connected(t, startJoin(t, nil, nov.File, nov.PasswordFile, "--request-control"))
 	nov.WaitLine(t, `wants to see your screen\. Allow\? \[y/N\]$`, lineTimeout)
+	// A viewer that waits for the novice's yes: its first picture
+	// already shows the frame the novice sees.
+	type frame struct {
+		img *screen.Image
+		err error
+	}
+	first := make(chan frame, 1)
+	go func() {
+		c := lab.DialRFB(t, exp.RFB) // its handshake waits for the yes
+		img, _, err := c.Screen()
+		first <- frame{img, err}
+	}()
+	time.Sleep(200 * time.Millisecond) // let the viewer reach the novice's side; nothing to wait on
 	nov.Send(t, "y")
 	viewing := indicator.State{Mode: indicator.Viewing, Expert: expertName}
 	lab.SaveArtifacts(t, map[string]*screen.Image{"viewing": d.waitBar(t, viewing)})
+	select {
+	case f := <-first:
+		if f.err != nil {
+			t.Fatalf("the expert's viewer: %v", f.err)
+		}
+		if got, want := edgePixel(f.img), indicator.FrameColour(viewing); got != want {
+			lab.SaveArtifacts(t, map[string]*screen.Image{"first-frame": f.img})
+			t.Errorf("the expert's first picture has %v at the screen's edge, want the frame's %v", got, want)
+		}
+	case <-time.After(lineTimeout):
+		t.Fatal("the expert's viewer got no picture")
+	}
 	nov.WaitLine(t, `asks to control your mouse and keyboard\. Allow\? \[y/N\]$`, lineTimeout)
 	nov.Send(t, "y")
 	exp.WaitLine(t, `^state: controlling`, lineTimeout)
