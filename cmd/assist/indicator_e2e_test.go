@@ -189,3 +189,35 @@ func TestStillSharing(t *testing.T) {
 	stop(t, nov.LineProc, "assist invite")
 }
 
+
+// TestJoinTerminal: the expert at assist join's terminal chats, asks for
+// control and leaves with typed commands, as the novice does at assist
+// invite's.
+func TestJoinTerminal(t *testing.T) {
+	e2e(t)
+	x := lab.StartXvfb(t, 320, 240)
+	nov := startInvite(t, nil, x.Display, "--listen", "127.0.0.1:0", "--no-portmap", "--no-page", "--allow", "view")
+	exp := connected(t, startJoin(t, nil, nov.File, nov.PasswordFile))
+	exp.WaitLine(t, `^keys: m to write to `+noviceName+`, r to ask for control`, lineTimeout)
+	exp.WaitLine(t, `^state: viewing`, lineTimeout)
+
+	exp.Send(t, "say can you see the red icon?")
+	exp.WaitLine(t, `^you: can you see the red icon\?$`, lineTimeout)
+	nov.WaitLine(t, `^expert: can you see the red icon\?$`, lineTimeout)
+	nov.Send(t, "say yes, top left")
+	exp.WaitLine(t, `^`+noviceName+`: yes, top left$`, lineTimeout)
+
+	exp.Send(t, "control")
+	exp.WaitLine(t, `^asked for control$`, lineTimeout)
+	nov.WaitLine(t, `^`+expertName+` asks to control your mouse and keyboard\. Allow\? \[y/N\]$`, lineTimeout)
+	nov.Send(t, "y")
+	exp.WaitLine(t, `^state: controlling`, lineTimeout)
+
+	exp.Send(t, "leave")
+	exp.WaitLine(t, `^you left the session$`, lineTimeout)
+	if code := exp.WaitExit(t, lineTimeout); code != 0 {
+		t.Errorf("assist join exited with %d after leave, want 0\n%s", code, exp.Output())
+	}
+	nov.WaitLine(t, `^state: ended \(the expert left the session\)$`, lineTimeout)
+	stop(t, nov.LineProc, "assist invite")
+}
