@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"image/color"
 	"os"
 	"os/exec"
@@ -189,7 +190,6 @@ func TestStillSharing(t *testing.T) {
 	stop(t, nov.LineProc, "assist invite")
 }
 
-
 // TestJoinTerminal: the expert at assist join's terminal chats, asks for
 // control and leaves with typed commands, as the novice does at assist
 // invite's.
@@ -220,4 +220,30 @@ func TestJoinTerminal(t *testing.T) {
 	}
 	nov.WaitLine(t, `^state: ended \(the expert left the session\)$`, lineTimeout)
 	stop(t, nov.LineProc, "assist invite")
+}
+
+// TestTriesLeft: after a wrong password or code the novice reads how many
+// tries are left, on the direct path and through the server; the expert's
+// error says it on the direct path.
+func TestTriesLeft(t *testing.T) {
+	e2e(t)
+	x := lab.StartXvfb(t, 320, 240)
+	t.Run("direct", func(t *testing.T) {
+		nov := startInvite(t, nil, x.Display, "--listen", "127.0.0.1:0", "--no-portmap", "--no-page")
+		wrong := writePassword(t, "wrong-horse-battery")
+		msg := joinFails(t, nil, nov.File, wrong)
+		wantContains(t, "wrong password", msg, "wrong password", "4 attempts left")
+		nov.WaitLine(t, `^Someone tried a wrong code: 4 tries left, then this invitation stops working\.$`, lineTimeout)
+		joinFails(t, nil, nov.File, wrong)
+		nov.WaitLine(t, `^Someone tried a wrong code: 3 tries left`, lineTimeout)
+		stop(t, nov.LineProc, "assist invite")
+	})
+	t.Run("server", func(t *testing.T) {
+		srv := startServe(t, t.TempDir())
+		nov := startServerInvite(t, x.Display, srv)
+		bad := fmt.Sprintf("%d-%s-%s", nov.Lookup, nov.Words[0], otherWord(nov.Words[1]))
+		joinCodeFails(t, nil, "--server", srv.URL, "--server-fingerprint", srv.Fingerprint, bad)
+		nov.WaitLine(t, `^Someone tried a wrong code: 4 tries left, then this invitation stops working\.$`, lineTimeout)
+		stop(t, nov.LineProc, "assist invite")
+	})
 }

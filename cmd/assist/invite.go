@@ -299,6 +299,7 @@ func serveNovice(ctx context.Context, stdout io.Writer, ns noviceSide) (err erro
 	defer con.restore()
 	out := con.out
 	ui.con, ui.out = con, out
+	ui.triesLeft = l.AttemptsLeft()
 	host, _ := os.Hostname()
 	fmt.Fprintln(out, "waiting for the expert (press q to stop)")
 	for {
@@ -458,6 +459,7 @@ func acceptOrQuit(ctx context.Context, l *transport.Listener, viaServer <-chan *
 			}
 			return e, nil
 		case <-tick.C:
+			ui.wrongCodes(l.AttemptsLeft())
 			if l.Void() {
 				cancel(errVoid)
 				if r := <-res; r.c != nil {
@@ -485,6 +487,32 @@ func acceptOrQuit(ctx context.Context, l *transport.Listener, viaServer <-chan *
 			return nil, errQuit
 		}
 	}
+}
+
+// wrongCodes tells the novice, on the terminal and the page, when an
+// expert's password (or code) was wrong, and how many tries are left:
+// left is the listener's count, for the direct port and the server alike.
+func (ui *noviceUI) wrongCodes(left int) {
+	if ui.triesLeft == 0 || left >= ui.triesLeft {
+		ui.triesLeft = left
+		return
+	}
+	ui.triesLeft = left
+	if left == 0 {
+		return // void: acceptOrQuit says so and ends
+	}
+	note := fmt.Sprintf("Someone tried a wrong code: %s, then this invitation stops working.", triesLeft(left))
+	fmt.Fprintln(ui.out, note)
+	ui.status.Reason = note
+	ui.publish()
+}
+
+// triesLeft says "1 try left", "3 tries left".
+func triesLeft(n int) string {
+	if n == 1 {
+		return "1 try left"
+	}
+	return fmt.Sprintf("%d tries left", n)
 }
 
 // closedNote ends the reason of the no that closes the invitation, as the

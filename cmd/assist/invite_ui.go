@@ -36,6 +36,10 @@ type noviceUI struct {
 
 	stopPage func() // stops the page's server and waits for it
 
+	// triesLeft is the wrong codes the invitation still takes, as last
+	// told to the novice.
+	triesLeft int
+
 	// ind is the frame and bar on the shared desktop; nil shows nothing.
 	ind indicator.Indicator
 	// checkEvery: ask "Still sharing with NAME?" after this long of
