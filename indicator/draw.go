@@ -110,9 +110,10 @@ func layout(s State, screen image.Point) (*bar, image.Rectangle, error) {
 	return b, at, nil
 }
 
-// Button returns where button c of the bar for s is on a screen of this
-// size, in screen coordinates, and whether the bar has it: for scripts
-// and tests that click it, and for documentation.
+// Button returns where button c of the bar for s is on a screen (or
+// primary monitor at the origin) of this size, in screen coordinates, and
+// whether the bar has it: for scripts and tests that click it, and for
+// documentation.
 func Button(s State, screen image.Point, c Click) (image.Rectangle, bool) {
 	b, at, err := layout(s, screen)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/jezek/xgb"
+	"github.com/jezek/xgb/randr"
 	"github.com/jezek/xgb/xproto"
 )
 
@@ -27,7 +28,8 @@ type x11 struct {
 	root   xproto.Window
 	depth  byte
 	visual xproto.Visualid
-	maxReq int // the largest request in bytes
+	maxReq int  // the largest request in bytes
+	randr  bool // RANDR 1.3 or later: the bar goes on the primary monitor
 	log    *slog.Logger
 
 	frame [4]xproto.Window
@@ -84,6 +86,11 @@ func setup(c *xgb.Conn, logger *slog.Logger) (*x11, error) {
 		maxReq: 4 * int(info.MaximumRequestLength), log: logger,
 		size:   image.Pt(int(scr.WidthInPixels), int(scr.HeightInPixels)),
 		clicks: make(chan Click, 8), done: make(chan struct{}),
+	}
+	if randr.Init(c) == nil {
+		if v, err := randr.QueryVersion(c, 1, 3).Reply(); err == nil && (v.MajorVersion > 1 || v.MinorVersion >= 3) {
+			x.randr = true
+		}
 	}
 	// Other clients' maps and restacks, to stay on top; the root's own
 	// size, to follow a resolution change.
@@ -151,10 +158,15 @@ func (x *x11) show() error {
 		}
 		return x.sync()
 	}
-	b, at, err := layout(x.state, x.size)
+	// The frame goes round the whole screen, the bar at the top of the
+	// primary monitor: in the middle of two monitors it would straddle
+	// their seam.
+	mon := x.primary()
+	b, at, err := layout(x.state, mon.Size())
 	if err != nil {
 		return err
 	}
+	at = at.Add(mon.Min)
 	W, H := x.size.X, x.size.Y
 	fw := frameWidth * scale(x.size)
 	rects := [4]image.Rectangle{
@@ -180,6 +192,32 @@ func (x *x11) show() error {
 	}
 	x.raise()
 	return x.sync()
+}
+
+// primary is the primary monitor's rectangle on the screen, or the whole
+// screen when RANDR does not say.
+func (x *x11) primary() image.Rectangle {
+	whole := image.Rectangle{Max: x.size}
+	if !x.randr {
+		return whole
+	}
+	p, err := randr.GetOutputPrimary(x.c, x.root).Reply()
+	if err != nil || p.Output == 0 {
+		return whole
+	}
+	o, err := randr.GetOutputInfo(x.c, p.Output, 0).Reply()
+	if err != nil || o.Crtc == 0 {
+		return whole
+	}
+	cr, err := randr.GetCrtcInfo(x.c, o.Crtc, 0).Reply()
+	if err != nil {
+		return whole
+	}
+	r := image.Rect(int(cr.X), int(cr.Y), int(cr.X)+int(cr.Width), int(cr.Y)+int(cr.Height)).Intersect(whole)
+	if r.Dx() < 320 || r.Dy() < 200 {
+		return whole
+	}
+	return r
 }
 
 func (x *x11) all() []xproto.Window {
