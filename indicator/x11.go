@@ -143,25 +143,32 @@ func (x *x11) setName(w xproto.Window, name string) {
 func (x *x11) Clicks() <-chan Click { return x.clicks }
 
 func (x *x11) Show(s State) error {
+	mon := x.primary() // round trips: before x.mu
 	x.mu.Lock()
-	defer x.mu.Unlock()
 	x.state = s
-	return x.show()
+	err := x.show(mon)
+	x.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	// Not under x.mu: the event loop may need it to drain the events
+	// queued before the reply.
+	return x.sync()
 }
 
-// show puts x.state on the screen; x.mu is held.
-func (x *x11) show() error {
+// show sends the requests that put x.state on the screen; x.mu is held.
+// mon is the primary monitor (x.primary).
+func (x *x11) show(mon image.Rectangle) error {
 	if x.state.Mode == Off {
 		x.drawn = nil
 		for _, w := range x.all() {
 			xproto.UnmapWindow(x.c, w)
 		}
-		return x.sync()
+		return nil
 	}
 	// The frame goes round the whole screen, the bar at the top of the
 	// primary monitor: in the middle of two monitors it would straddle
 	// their seam.
-	mon := x.primary()
 	b, at, err := layout(x.state, mon.Size())
 	if err != nil {
 		return err
@@ -191,13 +198,15 @@ func (x *x11) show() error {
 		xproto.MapWindow(x.c, w)
 	}
 	x.raise()
-	return x.sync()
+	return nil
 }
 
 // primary is the primary monitor's rectangle on the screen, or the whole
 // screen when RANDR does not say.
 func (x *x11) primary() image.Rectangle {
+	x.mu.Lock()
 	whole := image.Rectangle{Max: x.size}
+	x.mu.Unlock()
 	if !x.randr {
 		return whole
 	}
@@ -245,9 +254,9 @@ func (x *x11) paint(img *image.RGBA) error {
 	if err != nil {
 		return fmt.Errorf("indicator: pixmap id: %w", err)
 	}
-	if err := xproto.CreatePixmapChecked(x.c, x.depth, pix, xproto.Drawable(x.root), uint16(w), uint16(h)).Check(); err != nil {
-		return fmt.Errorf("indicator: create pixmap: %w", err)
-	}
+	// Unchecked, as every request under x.mu: a round trip here could
+	// wait on the event loop, which waits on x.mu. Errors reach the loop.
+	xproto.CreatePixmap(x.c, x.depth, pix, xproto.Drawable(x.root), uint16(w), uint16(h))
 	defer xproto.FreePixmap(x.c, pix)
 	gc, err := xproto.NewGcontextId(x.c)
 	if err != nil {
@@ -357,8 +366,11 @@ func (x *x11) loop() {
 			case e.Window == x.root:
 				x.mu.Lock()
 				x.size = image.Pt(int(e.Width), int(e.Height))
+				x.mu.Unlock()
+				mon := x.primary()
+				x.mu.Lock()
 				if x.state.Mode != Off {
-					if err := x.show(); err != nil {
+					if err := x.show(mon); err != nil {
 						x.log.Warn("indicator: redraw after a screen size change", "err", err)
 					}
 				}
