@@ -185,9 +185,12 @@ func TestIndicatorX11(t *testing.T) {
 	}
 
 	// Controlling: red frame, new words, Take back control.
+	start := time.Now()
 	if err := d.ind.Show(State{Mode: Controlling, Expert: "Bob"}); err != nil {
 		t.Fatal(err)
 	}
+	// A measurement, not an assertion: drawing the bar and the X round trip.
+	t.Logf("Show(Controlling) took %v", time.Since(start))
 	shot = d.waitFrame(t, controlColour)
 	d.x.FindWindow(t, "^Assist: Bob is controlling your mouse and keyboard$")
 	lab.SaveArtifacts(t, map[string]*screen.Image{"controlling": shot})
