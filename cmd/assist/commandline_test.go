@@ -1,0 +1,286 @@
+package main
+
+import (
+	"bytes"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/assist-project/assist/identity"
+	"github.com/assist-project/assist/internal/lab"
+)
+
+// runAssistEnv runs the binary to completion with the test's environment
+// minus ASSIST_LOG and ASSIST_SERVER*, plus env, and returns its exit code,
+// stdout and stderr.
+func runAssistEnv(t *testing.T, env []string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(lab.AssistBinary(t), args...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "ASSIST_LOG=") && !strings.HasPrefix(kv, "ASSIST_SERVER") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return lab.ExitCode(err), stdout.String(), stderr.String()
+	case <-time.After(60 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("assist %q still running after 60 s; stdout %q, stderr %q", args, stdout.String(), stderr.String())
+		return 0, "", ""
+	}
+}
+
+// splitExample splits an example command line as a shell would, for the
+// quoting the examples use ('...' and "...").
+func splitExample(line string) []string {
+	var (
+		out   []string
+		cur   strings.Builder
+		quote rune
+		in    bool
+	)
+	for _, r := range line {
+		switch {
+		case quote != 0 && r == quote:
+			quote = 0
+		case quote != 0:
+			cur.WriteRune(r)
+		case r == '\'' || r == '"':
+			quote, in = r, true
+		case r == ' ':
+			if in {
+				out = append(out, cur.String())
+				cur.Reset()
+				in = false
+			}
+		default:
+			cur.WriteRune(r)
+			in = true
+		}
+	}
+	if in {
+		out = append(out, cur.String())
+	}
+	return out
+}
+
+// TestHelpEveryCommand: every command's --help shows a synopsis with its
+// arguments, each flag, and at least two examples, and every example's
+// flags are ones the command has (each example is run with --help
+// appended: an unknown flag is a usage error, exit status 2).
+func TestHelpEveryCommand(t *testing.T) {
+	env := []string{"ASSIST_STATE_DIR=" + t.TempDir()}
+	for _, c := range commands {
+		t.Run(c.name, func(t *testing.T) {
+			code, stdout, stderr := runAssistEnv(t, env, c.name, "--help")
+			if code != 0 || stdout != "" {
+				t.Fatalf("exit status %d, stdout %q; want 0 and the help on stderr", code, stdout)
+			}
+			h, ok := helps[c.name]
+			if !ok {
+				t.Fatal("no help text")
+			}
+			if !strings.HasPrefix(stderr, "usage: assist "+c.name) || !strings.HasPrefix(h.synopsis, "assist "+c.name) {
+				t.Errorf("help starts %q, want the synopsis", firstLine(stderr))
+			}
+			flags, examples, ok := strings.Cut(stderr, "\nexamples:\n")
+			if !ok || !strings.Contains(flags, "\nflags:\n") || !strings.Contains(flags, "\n  --verbose\n") {
+				t.Fatalf("help %q lacks the flags or the examples", stderr)
+			}
+			// Every flag the synopsis names is listed.
+			for _, m := range regexp.MustCompile(`--[a-z-]+`).FindAllString(h.synopsis, -1) {
+				if !strings.Contains(flags, "\n  "+m+"\n") && !strings.Contains(flags, "\n  "+m+" ") {
+					t.Errorf("the synopsis names %s, the flags do not", m)
+				}
+			}
+			lines := strings.Split(strings.TrimSpace(examples), "\n")
+			if len(lines) < 2 {
+				t.Errorf("%d examples, want two or three", len(lines))
+			}
+			for _, l := range lines {
+				args := splitExample(strings.TrimSpace(l))
+				if len(args) < 2 || args[0] != "assist" || (args[1] != c.name && !(c.name == "version" && args[1] == "--version")) {
+					t.Errorf("example %q is not an assist %s command", l, c.name)
+					continue
+				}
+				if code, _, stderr := runAssistEnv(t, env, append(args[1:], "--help")...); code != 0 {
+					t.Errorf("example %q: exit status %d with --help; stderr %q", l, code, firstLine(stderr))
+				}
+			}
+			// A wrong flag shows the same help, and exit status 2.
+			code, _, stderr = runAssistEnv(t, env, c.name, "--no-such-flag")
+			if code != 2 || !strings.Contains(stderr, "usage: "+h.synopsis) {
+				t.Errorf("a wrong flag: exit status %d, stderr %q; want 2 and the help", code, firstLine(stderr))
+			}
+		})
+	}
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
+
+// TestVersion: assist version and assist --version print one line with
+// the version, the Go version and the platform; -ldflags -X main.version
+// sets it.
+func TestVersion(t *testing.T) {
+	want := regexp.MustCompile(`^assist \S+ \(go\S+, [a-z0-9]+/[a-z0-9]+\)\n$`)
+	var outs []string
+	for _, args := range [][]string{{"version"}, {"--version"}, {"--verbose", "version"}} {
+		code, stdout, stderr := runAssistEnv(t, nil, args...)
+		if code != 0 || !want.MatchString(stdout) || stderr != "" {
+			t.Errorf("assist %q: exit status %d, stdout %q, stderr %q; want one line like %q", args, code, stdout, stderr, "assist v1.2.3 (go1.26.0, linux/amd64)")
+		}
+		outs = append(outs, stdout)
+	}
+	if outs[0] != outs[1] || outs[0] != outs[2] {
+		t.Errorf("the forms disagree: %q", outs)
+	}
+	old := version
+	defer func() { version = old }()
+	version = "1.2.3"
+	if got := versionString(); got != "1.2.3" {
+		t.Errorf("with -X main.version=1.2.3 the version is %q", got)
+	}
+}
+
+// closedServer returns an https URL on a loopback port nobody listens on.
+func closedServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := "https://" + ln.Addr().String()
+	ln.Close()
+	return u
+}
+
+// TestLogToFile: the session commands keep their log out of the terminal:
+// it goes to assist.log in the state directory, whose path is printed
+// once; --verbose and ASSIST_LOG bring it back to stderr.
+func TestLogToFile(t *testing.T) {
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("secret words\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	server := closedServer(t)
+	join := []string{"join", "7-crayon-harbor", "--server", server, "--password-file", pw}
+	levelRE := regexp.MustCompile(`(?m)^time=\S+ level=`)
+
+	t.Run("default", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "state")
+		code, _, stderr := runAssistEnv(t, []string{"ASSIST_STATE_DIR=" + dir}, join...)
+		if code != 1 {
+			t.Errorf("exit status %d, want 1", code)
+		}
+		path := filepath.Join(dir, "assist.log")
+		if strings.Count(stderr, path) != 1 || !strings.HasPrefix(stderr, "Details for a helper are written to "+path) {
+			t.Errorf("stderr %q does not name the log file once, first", stderr)
+		}
+		if levelRE.MatchString(stderr) {
+			t.Errorf("log lines on the terminal: %q", stderr)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil || !bytes.Contains(b, []byte(`level=ERROR msg="command failed" command=join`)) {
+			t.Errorf("the log file holds %q (%v), want the failure", b, err)
+		}
+		if bytes.Contains(b, []byte("secret words")) {
+			t.Error("the password reached the log")
+		}
+	})
+	for _, tt := range []struct {
+		name string
+		env  []string
+		args []string
+	}{
+		{"--verbose", nil, append([]string{"--verbose"}, join...)},
+		{"--verbose after the arguments", nil, append(append([]string{}, join...), "--verbose")},
+		{"ASSIST_LOG=debug", []string{"ASSIST_LOG=debug"}, join},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "state")
+			code, _, stderr := runAssistEnv(t, append(tt.env, "ASSIST_STATE_DIR="+dir), tt.args...)
+			if code != 1 || !levelRE.MatchString(stderr) || strings.Contains(stderr, "Details for a helper") {
+				t.Errorf("exit status %d, stderr %q; want 1 and the log lines, no file named", code, stderr)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "assist.log")); err == nil {
+				t.Error("a log file was written as well")
+			}
+		})
+	}
+}
+
+// TestLogOutRaw: while the console holds the terminal raw, log lines end
+// in \r\n, so --verbose lines start at the left edge, not in a staircase.
+func TestLogOutRaw(t *testing.T) {
+	var b bytes.Buffer
+	w := logOut{&b}
+	rawTerminal.Store(true)
+	_, _ = w.Write([]byte("time=1 level=INFO msg=a\ntime=2 level=INFO msg=b\n"))
+	rawTerminal.Store(false)
+	_, _ = w.Write([]byte("cooked\n"))
+	if got, want := b.String(), "time=1 level=INFO msg=a\r\ntime=2 level=INFO msg=b\r\ncooked\n"; got != want {
+		t.Errorf("wrote %q, want %q", got, want)
+	}
+}
+
+// TestNewcomerErrors: the errors everyone meets first say what to do.
+func TestNewcomerErrors(t *testing.T) {
+	e2e(t)
+	srv := startServe(t, t.TempDir())
+	closed := closedServer(t)
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("secret words\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	noDisplay := ":999"
+	if _, err := os.Stat("/tmp/.X11-unix/X999"); err == nil {
+		t.Skip("display :999 exists on this machine")
+	}
+	home := t.TempDir()
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"join, server not running", []string{"join", "7-crayon-harbor", "--server", closed, "--password-file", pw}, "is `assist serve` running at " + closed + "?"},
+		{"invite, server not running", []string{"invite", "--server", closed, "--no-page", "--display", "$X"}, "is `assist serve` running at " + closed + "?"},
+		{"login, server not running", []string{"login", closed, "--user", "ann"}, "is `assist serve` running at " + closed + "?"},
+		{"join, unknown certificate", []string{"join", "7-crayon-harbor", "--server", srv.URL, "--password-file", pw}, "run `assist login " + srv.URL + "`, or pass --server-fingerprint"},
+		{"invite, no such display", []string{"invite", "--display", noDisplay, "--no-page"}, "is a desktop running? set DISPLAY or pass --display"},
+		{"invite, no display at all", []string{"invite", "--display", "", "--no-page"}, "is a desktop running? set DISPLAY or pass --display"},
+		{"vnc, no such display", []string{"vnc", "--display", noDisplay}, "is a desktop running? set DISPLAY or pass --display"},
+	}
+	x := lab.StartXvfb(t, 320, 240)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for i, a := range tt.args {
+				if a == "$X" {
+					tt.args[i] = x.Display
+				}
+			}
+			env := []string{"ASSIST_STATE_DIR=" + t.TempDir(), "HOME=" + home, identity.EnvConfigDir + "=" + t.TempDir(), "DISPLAY="}
+			code, _, stderr := runAssistEnv(t, env, tt.args...)
+			if code != 1 || !strings.Contains(stderr, tt.want) {
+				t.Errorf("exit status %d, stderr %q; want 1 and %q", code, stderr, tt.want)
+			}
+		})
+	}
+}
