@@ -284,3 +284,30 @@ func TestNewcomerErrors(t *testing.T) {
 		})
 	}
 }
+
+// repoRoot is the repository's top directory (the tests run in cmd/assist).
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// TestThirdPartyLicenses: THIRD_PARTY_LICENSES lists what the binary
+// contains today: scripts/licenses.sh --check regenerates it from the
+// module cache and web/node_modules and compares.
+func TestThirdPartyLicenses(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("needs bash")
+	}
+	if _, err := os.Stat(filepath.Join(repoRoot(t), "web/node_modules/@novnc/novnc")); err != nil {
+		t.Skip("web/node_modules is missing: run npm ci --prefix web")
+	}
+	cmd := exec.Command("scripts/licenses.sh", "--check")
+	cmd.Dir = repoRoot(t)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+}
