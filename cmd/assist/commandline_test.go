@@ -311,3 +311,111 @@ func TestThirdPartyLicenses(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 }
+
+// TestDebianPackage builds the package with scripts/deb.sh (around the
+// binary the tests built), installs it with dpkg -i, checks the binary,
+// the menu entry and the assist:// handler are where the desktop looks,
+// and removes it with dpkg -r. It needs root and dpkg-dev.
+func TestDebianPackage(t *testing.T) {
+	e2e(t)
+	if os.Geteuid() != 0 {
+		t.Skip("dpkg -i needs root")
+	}
+	for _, tool := range []string{"dpkg", "dpkg-deb", "dpkg-shlibdeps"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s (Debian: dpkg-dev)", tool)
+		}
+	}
+	if out, _ := exec.Command("dpkg-query", "-W", "-f", "${Status}", "assist").Output(); strings.Contains(string(out), "installed") {
+		t.Skip("a package named assist is installed on this machine already")
+	}
+	dir := t.TempDir()
+	build := exec.Command("scripts/deb.sh", "0.0.1~test", dir)
+	build.Dir = repoRoot(t)
+	build.Env = append(os.Environ(), "ASSIST_DEB_BINARY="+lab.AssistBinary(t))
+	out, err := build.CombinedOutput()
+	if err != nil {
+		t.Fatalf("scripts/deb.sh: %v\n%s", err, out)
+	}
+	deb := strings.TrimSpace(string(out))
+	if filepath.Base(deb) != "assist_0.0.1~test_"+debArch(t)+".deb" {
+		t.Fatalf("scripts/deb.sh printed %q, want the package's path", deb)
+	}
+	control, err := exec.Command("dpkg-deb", "-f", deb, "Package", "Version", "Depends").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(control), "Version: 0.0.1~test") || !strings.Contains(string(control), "libc6") {
+		t.Errorf("control fields %q", control)
+	}
+
+	t.Cleanup(func() {
+		if out, err := exec.Command("dpkg", "-r", "assist").CombinedOutput(); err != nil {
+			t.Logf("cleanup: dpkg -r assist: %v\n%s", err, out)
+		}
+		// The MIME cache forgets the handler too.
+		if u, err := exec.LookPath("update-desktop-database"); err == nil {
+			_ = exec.Command(u, "/usr/share/applications").Run()
+		}
+	})
+	if out, err := exec.Command("dpkg", "-i", deb).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg -i: %v\n%s", err, out)
+	}
+	code, stdout, stderr := runAssistPath(t, "/usr/bin/assist", "version")
+	if code != 0 || !strings.HasPrefix(stdout, "assist ") {
+		t.Errorf("the installed assist version: exit status %d, %q %q", code, stdout, stderr)
+	}
+	link, err := os.ReadFile("/usr/share/applications/assist-link.desktop")
+	if err != nil || !strings.Contains(string(link), "MimeType=x-scheme-handler/assist;") || !strings.Contains(string(link), "Exec=/usr/bin/assist join %u") {
+		t.Errorf("the assist:// handler: %q, %v", link, err)
+	}
+	if _, err := os.Stat("/usr/share/applications/assist.desktop"); err != nil {
+		t.Errorf("the menu entry: %v", err)
+	}
+	if _, err := os.Stat("/usr/share/doc/assist/copyright"); err != nil {
+		t.Errorf("the copyright file: %v", err)
+	}
+	if v, err := exec.LookPath("desktop-file-validate"); err == nil {
+		if out, err := exec.Command(v, "/usr/share/applications/assist.desktop", "/usr/share/applications/assist-link.desktop").CombinedOutput(); err != nil {
+			t.Errorf("desktop-file-validate: %v\n%s", err, out)
+		}
+	}
+	// The desktop's own way to find the handler: the MIME cache that
+	// update-desktop-database (dpkg's trigger, or the test) writes.
+	if u, err := exec.LookPath("update-desktop-database"); err == nil {
+		_ = exec.Command(u, "/usr/share/applications").Run()
+		cache, err := os.ReadFile("/usr/share/applications/mimeinfo.cache")
+		if err != nil || !regexp.MustCompile(`(?m)^x-scheme-handler/assist=.*assist-link\.desktop;`).Match(cache) {
+			t.Errorf("mimeinfo.cache does not name the assist:// handler (%v)", err)
+		}
+	}
+
+	if out, err := exec.Command("dpkg", "-r", "assist").CombinedOutput(); err != nil {
+		t.Fatalf("dpkg -r: %v\n%s", err, out)
+	}
+	for _, f := range []string{"/usr/bin/assist", "/usr/share/applications/assist-link.desktop", "/usr/share/applications/assist.desktop"} {
+		if _, err := os.Stat(f); err == nil {
+			t.Errorf("%s is still there after dpkg -r", f)
+		}
+	}
+}
+
+func debArch(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("dpkg", "--print-architecture").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// runAssistPath runs an assist binary at path with a clean log setting.
+func runAssistPath(t *testing.T, path string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(path, args...)
+	cmd.Env = append(os.Environ(), "ASSIST_STATE_DIR="+t.TempDir())
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return lab.ExitCode(err), stdout.String(), stderr.String()
+}
