@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -418,4 +419,103 @@ func runAssistPath(t *testing.T, path string, args ...string) (int, string, stri
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	return lab.ExitCode(err), stdout.String(), stderr.String()
+}
+
+// TestBuildWithoutNodeModules builds assist as go install does: from the
+// tracked files only (a module zip has no web/node_modules and no
+// scripts/setup.sh outputs), with -tags nonovnc. The binary runs, and
+// says once that the browser viewer is missing; without the tag the
+// build fails on the embed pattern, which is why the README gives the tag.
+func TestBuildWithoutNodeModules(t *testing.T) {
+	e2e(t)
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("needs git")
+	}
+	root := repoRoot(t)
+	files, err := exec.Command("git", "-C", root, "ls-files", "-z").Output()
+	if err != nil {
+		t.Skipf("not a git checkout: %v", err)
+	}
+	src := t.TempDir()
+	for _, f := range strings.Split(strings.TrimRight(string(files), "\x00"), "\x00") {
+		b, err := os.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			if os.IsNotExist(err) {
+				continue // deleted in the work tree
+			}
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(src, filepath.Dir(f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(src, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := exec.Command("go", "list", "-e", "-f", "{{with .Error}}{{.}}{{end}}", "./web")
+	list.Dir = src
+	if out, _ := list.CombinedOutput(); !strings.Contains(string(out), "node_modules") {
+		t.Errorf("without the tag, go list ./web says %q; want the missing node_modules (is noVNC committed now? then drop the tag from README)", out)
+	}
+	bin := filepath.Join(t.TempDir(), "assist")
+	build := exec.Command("go", "build", "-tags", "nonovnc", "-o", bin, "./cmd/assist")
+	build.Dir = src
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build -tags nonovnc from the tracked files: %v\n%s", err, out)
+	}
+	if code, stdout, stderr := runAssistPath(t, bin, "version"); code != 0 || !strings.HasPrefix(stdout, "assist ") {
+		t.Errorf("assist version: exit status %d, %q %q", code, stdout, stderr)
+	}
+	// serve says what is missing, and still serves.
+	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--turn-listen", "127.0.0.1:0", "--turns-listen", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "ASSIST_LOG=warn")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	if line, err := bufioLine(stdout); !strings.HasPrefix(line, "listening on https://") {
+		t.Fatalf("first line %q (%v)", line, err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	note := make(chan string, 1)
+	go func() {
+		for {
+			l, err := bufioLine(stderr)
+			if strings.Contains(l, "built without the browser viewer") || err != nil {
+				note <- l
+				return
+			}
+		}
+	}()
+	select {
+	case l := <-note:
+		if !strings.Contains(l, "scripts/setup.sh") {
+			t.Errorf("the note %q does not say what to do", l)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no note about the missing browser viewer")
+	}
+}
+
+// bufioLine reads one line from r.
+func bufioLine(r io.Reader) (string, error) {
+	var b []byte
+	one := make([]byte, 1)
+	for {
+		if _, err := r.Read(one); err != nil {
+			return string(b), err
+		}
+		if one[0] == '\n' {
+			return string(b), nil
+		}
+		b = append(b, one[0])
+	}
 }
