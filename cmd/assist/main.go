@@ -90,11 +90,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		// Log lines go through logOut, which a console in raw mode
 		// switches to \r\n so that --verbose does not staircase.
-		log, logErr := logfile.Open(logfile.Options{Verbose: verbose, ToStderr: c.logs == logStderr, Stderr: logOut{stderr}})
+		log := logfile.Open(logfile.Options{Verbose: verbose, ToStderr: c.logs == logStderr, Stderr: logOut{stderr}})
 		defer log.Close()
 		slog.SetDefault(log.Logger)
-		if logErr != nil {
-			fmt.Fprintf(stderr, "assist: %v; warnings go here instead\n", logErr)
+		if log.Err != nil {
+			fmt.Fprintf(stderr, "assist: %v; warnings go here instead\n", log.Err)
 		} else if c.logs == logFileShown && log.Path != "" && !asksHelp(args[1:]) {
 			fmt.Fprintf(stderr, "Details for a helper are written to %s (add --verbose to see them here).\n", log.Path)
 		}

@@ -64,6 +64,9 @@ type Log struct {
 	Logger *slog.Logger
 	// Path is the file the log goes to, empty when it goes to stderr.
 	Path string
+	// Err says why the file could not be opened, when it could not: the
+	// log then goes to stderr at warn level.
+	Err  error
 	file *os.File
 }
 
@@ -87,19 +90,20 @@ func Level(s string) (level slog.Level, ok bool) {
 	return level, true
 }
 
-// Open opens the log as opts and the environment say. When the file
-// cannot be opened (a read-only home, say) the log goes to stderr at warn
-// level, so only what matters interrupts the person, and err says why.
-func Open(opts Options) (*Log, error) {
+// Open opens the log as opts and the environment say. It always returns a
+// usable Log: when the file cannot be opened (a read-only home, say) the
+// log goes to stderr at warn level, so only what matters interrupts the
+// person, and Log.Err says why.
+func Open(opts Options) *Log {
 	level, fromEnv := Level(os.Getenv(EnvLevel))
 	if opts.ToStderr || opts.Verbose || fromEnv {
-		return &Log{Logger: slog.New(slog.NewTextHandler(opts.Stderr, &slog.HandlerOptions{Level: level}))}, nil
+		return &Log{Logger: slog.New(slog.NewTextHandler(opts.Stderr, &slog.HandlerOptions{Level: level}))}
 	}
 	path, f, err := openFile()
 	if err != nil {
-		return &Log{Logger: slog.New(slog.NewTextHandler(opts.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}, err
+		return &Log{Logger: slog.New(slog.NewTextHandler(opts.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), Err: err}
 	}
-	return &Log{Logger: slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: level})), Path: path, file: f}, nil
+	return &Log{Logger: slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: level})), Path: path, file: f}
 }
 
 func openFile() (string, *os.File, error) {

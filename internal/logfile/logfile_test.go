@@ -58,9 +58,9 @@ func TestOpen(t *testing.T) {
 			t.Setenv(EnvLevel, tt.env)
 			var stderr bytes.Buffer
 			tt.opts.Stderr = &stderr
-			l, err := Open(tt.opts)
-			if err != nil {
-				t.Fatal(err)
+			l := Open(tt.opts)
+			if l.Err != nil {
+				t.Fatal(l.Err)
 			}
 			l.Logger.Info("hello", "n", 1)
 			l.Logger.Debug("details")
@@ -105,9 +105,9 @@ func TestOpenRotates(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, Name), old, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	l, err := Open(Options{Stderr: &bytes.Buffer{}})
-	if err != nil {
-		t.Fatal(err)
+	l := Open(Options{Stderr: &bytes.Buffer{}})
+	if l.Err != nil {
+		t.Fatal(l.Err)
 	}
 	l.Logger.Info("new run")
 	l.Close()
@@ -129,8 +129,8 @@ func TestOpenUnwritable(t *testing.T) {
 	t.Setenv(EnvStateDir, filepath.Join(file, "state")) // under a file: cannot exist
 	t.Setenv(EnvLevel, "")
 	var stderr bytes.Buffer
-	l, err := Open(Options{Stderr: &stderr})
-	if err == nil {
+	l := Open(Options{Stderr: &stderr})
+	if l.Err == nil {
 		t.Fatal("no error for a state directory that cannot exist")
 	}
 	l.Logger.Info("quiet")
