@@ -198,6 +198,7 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 	// takes it instead of the file. It holds no password.
 	fmt.Fprintf(stdout, "link: %s\n", inv.URL())
 	fmt.Fprintf(stdout, "expires: %s\n", inv.Expires.Local().Format(time.RFC3339))
+	fmt.Fprintf(stdout, "The invitation is valid %s.\n", plainUntil(time.Now(), inv.Expires))
 	fmt.Fprintf(stdout, "addresses: %s\n", strings.Join(addrs, " "))
 	if serverURL != "" {
 		fmt.Fprintf(stdout, "server: %s\n", serverURL)
