@@ -8,6 +8,7 @@ import (
 	"io"
 	"unicode/utf8"
 
+	"github.com/assist-project/assist/messenger"
 	"github.com/assist-project/assist/session"
 )
 
@@ -28,7 +29,16 @@ const (
 	ActChat
 	// ActClipboard shares the clipboard (Allow) or stops sharing it.
 	ActClipboard
+	// ActGetHelp makes an invitation (the app only).
+	ActGetHelp
+	// ActAsk asks the contact User for help (the app only).
+	ActAsk
+	// ActEmail sends the current invitation by e-mail (the app only).
+	ActEmail
 )
+
+// appOnly are the actions only the app's page may send.
+var appOnly = map[ActionKind]bool{ActGetHelp: true, ActAsk: true, ActEmail: true}
 
 var actionNames = map[string]ActionKind{
 	"answer":    ActAnswer,
@@ -37,6 +47,9 @@ var actionNames = map[string]ActionKind{
 	"withdraw":  ActWithdraw,
 	"chat":      ActChat,
 	"clipboard": ActClipboard,
+	"get_help":  ActGetHelp,
+	"ask":       ActAsk,
+	"email":     ActEmail,
 }
 
 func (k ActionKind) String() string {
@@ -63,6 +76,7 @@ type message struct {
 	Question uint64 // ActAnswer
 	Allow    bool   // ActAnswer
 	Text     string // ActChat
+	User     string // ActAsk
 }
 
 var errBadMessage = errors.New("bad message")
@@ -74,6 +88,7 @@ var fields = map[ActionKind][]string{
 	ActChat:   {"text"},
 	// The clipboard toggle's new position.
 	ActClipboard: {"allow"},
+	ActAsk:       {"user"},
 }
 
 // parseMessage decodes and checks one message from a page. Anything but
@@ -117,6 +132,13 @@ func parseMessage(data []byte) (message, error) {
 	case ActClipboard:
 		if err := decodeField(obj, "allow", &m.Allow); err != nil {
 			return message{}, err
+		}
+	case ActAsk:
+		if err := decodeField(obj, "user", &m.User); err != nil {
+			return message{}, err
+		}
+		if !messenger.ValidUser(m.User) {
+			return message{}, fmt.Errorf("%w: not an account name", errBadMessage)
 		}
 	case ActChat:
 		if err := decodeField(obj, "text", &m.Text); err != nil {

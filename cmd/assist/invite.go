@@ -45,6 +45,9 @@ type noviceOptions struct {
 	DenyCooldown time.Duration
 	// NoPage: no local page, the terminal only.
 	NoPage bool
+	// Page, if set, is the novice's app's page, which shows this session
+	// instead of a page of its own (not a flag).
+	Page *novicepage.Server
 }
 
 // addNoviceFlags adds the flags of noviceOptions to fs, with the defaults
@@ -72,6 +75,38 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	return invite(ctx, stdout, inviteParams{
+		file: *file, expires: *expires, passwordFile: *passwordFile, listen: *listen, noPortmap: *noPortmap,
+		opts: *opts, server: *srv.url, fingerprint: *srv.fingerprint,
+	})
+}
+
+// inviteParams make one invitation: assist invite's flags, or the app's
+// Get help.
+type inviteParams struct {
+	file         string // write the invitation file here ("" for none)
+	expires      time.Duration
+	passwordFile string
+	listen       string
+	// listenAny: if listen is taken, wait on any free port instead (the
+	// app, whose user cannot pick another).
+	listenAny   bool
+	noPortmap   bool
+	opts        noviceOptions
+	server      string // "" for a direct invitation
+	fingerprint string
+	// again says how to get a new invitation once this one expired ("":
+	// assist invite's words).
+	again string
+	// stdin is where the terminal's answers come from (nil: os.Stdin).
+	stdin *os.File
+}
+
+// invite makes an invitation, prints it, and serves the novice's side of
+// it until it is withdrawn, expires or is closed.
+func invite(ctx context.Context, stdout io.Writer, p inviteParams) (err error) {
+	file, expires, passwordFile, listen, noPortmap, opts := &p.file, &p.expires, &p.passwordFile, &p.listen, &p.noPortmap, &p.opts
+	srv := serverOptions{url: &p.server, fingerprint: &p.fingerprint}
 	serverURL := *srv.url
 	if serverURL != "" && *passwordFile != "" {
 		return errors.New("--password-file and --server do not go together: with a server, the short code carries the password")
@@ -102,6 +137,9 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 	defer d.Close()
 
 	ln, err := net.Listen("tcp", *listen)
+	if err != nil && p.listenAny {
+		ln, err = net.Listen("tcp", ":0")
+	}
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (pick another port with --listen :PORT, or :0 for any)", *listen, err)
 	}
@@ -214,9 +252,23 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 		// password.
 		status.Code, status.Password = inv.ShortCode(), password
 	}
+	// The link the page shows, with its QR code: the server's browser
+	// address (nothing to install), else the assist:// link.
+	status.Link = inv.URL()
+	if serverURL != "" {
+		status.Link = strings.TrimRight(serverURL, "/") + "/#" + code.String()
+	}
+	if page := opts.Page; page != nil {
+		data, err := inv.Marshal()
+		if err != nil {
+			return err
+		}
+		page.SetFile(data)
+		defer page.SetFile(nil)
+	}
 	return serveNovice(ctx, stdout, noviceSide{
 		opts: *opts, policy: policy, display: d, listener: l, viaServer: viaServer,
-		expires: inv.Expires, status: status,
+		expires: inv.Expires, status: status, again: p.again, stdin: p.stdin,
 	})
 }
 
@@ -257,7 +309,11 @@ func serveNovice(ctx context.Context, stdout io.Writer, ns noviceSide) (err erro
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ui := &noviceUI{status: ns.status}
-	if !ns.opts.NoPage {
+	if ns.opts.Page != nil {
+		ui.page = ns.opts.Page
+		ui.publish()
+		defer func() { ui.closePage(err) }()
+	} else if !ns.opts.NoPage {
 		url, perr := ui.startPage(ctx)
 		if perr != nil {
 			fmt.Fprintf(os.Stderr, "note: no local page (%v); answer in this terminal\n", perr)

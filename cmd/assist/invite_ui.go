@@ -79,7 +79,9 @@ func (ui *noviceUI) closePage(err error) {
 	ui.status.Stopped = true
 	ui.status.Question = nil
 	ui.publish()
-	ui.stopPage()
+	if ui.stopPage != nil { // nil: the app's page, which goes on
+		ui.stopPage()
+	}
 }
 
 // waiting shows that no expert is connected, and why the last one is not.
@@ -135,6 +137,8 @@ func idleAction(a novicepage.Action) {
 	switch a.Kind {
 	case novicepage.ActChat:
 		a.Reply("Nobody is connected: your message was not sent.")
+	case novicepage.ActEmail, novicepage.ActGetHelp, novicepage.ActAsk:
+		appAction(a)
 	default:
 		a.Reply("Nobody is connected yet.")
 	}
@@ -353,6 +357,8 @@ func (ui *noviceUI) pageAction(nov *session.Novice, a novicepage.Action, pending
 			return false
 		}
 		fmt.Fprintln(out, "clipboard changed on the page")
+	case novicepage.ActEmail, novicepage.ActGetHelp, novicepage.ActAsk:
+		appAction(a)
 	case novicepage.ActChat:
 		if err := nov.SendChat(a.Text); err != nil {
 			a.Reply("Your message was not sent: " + err.Error())
@@ -362,4 +368,15 @@ func (ui *noviceUI) pageAction(nov *session.Novice, a novicepage.Action, pending
 		ui.addChat("you", true, a.Text)
 	}
 	return false
+}
+
+// appAction answers the app's own buttons while an invitation or a
+// session runs.
+func appAction(a novicepage.Action) {
+	switch a.Kind {
+	case novicepage.ActEmail:
+		a.Reply(emailInvitation())
+	default:
+		a.Reply("You already have an invitation open. To start again, click Withdraw invitation first.")
+	}
 }

@@ -10,6 +10,8 @@
 //	assist contacts [--watch] | invite | add CODE | remove NAME | block NAME | unblock NAME
 //	assist devices | add | remove ID
 //	assist ask NAME | assist offer NAME | assist requests
+//	assist [app [--no-browser] [--display :N]]   (the novice's app in the browser)
+//	assist install-desktop [--uninstall]         (the desktop launcher and assist:// links)
 //
 // Run "assist help" for details.
 package main
@@ -23,6 +25,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -34,6 +37,7 @@ type command struct {
 }
 
 var commands = []command{
+	{"app", "the novice's app in the browser: Get help, your contacts, the session (also: assist with no arguments)", runApp},
 	{"invite", "invite an expert to see (and, if you allow, control) this desktop", runInvite},
 	{"join", "join a novice's desktop with an invitation", runJoin},
 	{"vnc", "serve this desktop over RFB on a loopback port, for local VNC viewers and tunnels", runVNC},
@@ -44,6 +48,7 @@ var commands = []command{
 	{"ask", "ask a contact for help; on accept they see this desktop as with assist invite", runAsk},
 	{"offer", "offer help to a contact; on accept you join them as with assist join", runOffer},
 	{"requests", "show requests from contacts and accept or decline them", runRequests},
+	{"install-desktop", "add Assist to the desktop's applications menu and let it open assist:// links", runInstallDesktop},
 }
 
 func main() {
@@ -52,11 +57,16 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel()})))
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	switch {
+	case len(args) == 0:
+		// The novice's app: what a person who just wants help starts.
+		args = []string{"app"}
+	case len(args) == 1 && strings.HasPrefix(strings.ToLower(args[0]), "assist:"):
+		// A link opened by the desktop (the assist:// handler) or
+		// pasted: the expert joins.
+		args = []string{"join", args[0]}
+	case args[0] == "help" || args[0] == "-h" || args[0] == "--help":
 		usage(stderr)
-		if len(args) == 0 {
-			return 2
-		}
 		return 0
 	}
 	for _, c := range commands {
