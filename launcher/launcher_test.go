@@ -34,12 +34,23 @@ func TestInstall(t *testing.T) {
 		t.Skip("xdg-mime not installed (Debian: xdg-utils)")
 	}
 	home := sandbox(t)
+	// Another program holds assist:// links: Install must take them.
+	apps := filepath.Join(home, ".local", "share", "applications")
+	if err := os.MkdirAll(apps, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	other := "[Desktop Entry]\nType=Application\nName=Other\nExec=/bin/true %u\nMimeType=x-scheme-handler/assist;\n"
+	if err := os.WriteFile(filepath.Join(apps, "other.desktop"), []byte(other), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(xdgMime, "default", "other.desktop", LinkType).CombinedOutput(); err != nil {
+		t.Fatalf("xdg-mime default other.desktop: %v: %s", err, out)
+	}
 	bin := filepath.Join(home, "bin", "assist")
 	r, err := Install(Options{Binary: bin})
 	if err != nil {
 		t.Fatal(err)
 	}
-	apps := filepath.Join(home, ".local", "share", "applications")
 	if r.App != filepath.Join(apps, AppFile) || r.Link != filepath.Join(apps, LinkFile) || !r.Default {
 		t.Fatalf("Install = %+v", r)
 	}
@@ -76,6 +87,10 @@ func TestInstall(t *testing.T) {
 	}
 	if got := strings.TrimSpace(string(out)); got != LinkFile {
 		t.Fatalf("xdg-mime query default %s = %q, want %q", LinkType, got, LinkFile)
+	}
+	mimeapps, err := os.ReadFile(filepath.Join(home, ".config", "mimeapps.list"))
+	if err != nil || !strings.Contains(string(mimeapps), LinkType+"="+LinkFile) {
+		t.Errorf("mimeapps.list does not name the handler (%v):\n%s", err, mimeapps)
 	}
 	// Installing again is harmless.
 	if _, err := Install(Options{Binary: bin}); err != nil {
