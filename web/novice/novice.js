@@ -198,9 +198,14 @@ function renderApp(s) {
     li.append(dot, name, state, ask);
     list.append(li);
   }
-  // The invitation and the session only while one runs.
+  // The invitation and the session only while one runs; once someone is
+  // connected, the session comes first and the invitation shrinks to
+  // its code.
   const inv = !!a.busy && !!s.code && !s.stopped;
   el('invitation-box').hidden = !inv;
+  const connected = !!s.expert && s.state !== 'waiting';
+  document.body.classList.toggle('connected', connected);
+  if (connected) el('send-box').hidden = true;
   el('session-box').hidden = !a.busy;
   el('chat-box').hidden = !a.busy || !s.expert;
 }
@@ -227,8 +232,11 @@ function stateLabel(s) {
 }
 
 function render(s) {
-  current = s;
   const state = s.stopped ? 'stopped' : s.state;
+  // In the app a notice answers the click of a moment ago: once things
+  // move on (a question, a session, back to Get help) it is stale.
+  if (s.app && current && (current.state !== s.state || !!(current.app && current.app.busy) !== !!s.app.busy)) showNotice('');
+  current = s;
   status.state = state;
   status.expert = s.expert || '';
   const pill = el('state');

@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/chromedp"
+
+	"github.com/assist-project/assist/internal/lab"
+	"github.com/assist-project/assist/invitation"
+)
+
+// The novice's app (assist with no arguments) in headless Chromium, with
+// the real binary: a direct invitation made with Get help (its code, its QR
+// code, Save as file, and an expert joining with that file), and a contact
+// asked for help through a real assist serve.
+
+// startApp runs `assist app` as u (its own config dir) on display and
+// returns it with the app's address.
+func startApp(t *testing.T, u *cliUser, display string, args ...string) (*proc, string) {
+	t.Helper()
+	argv := append([]string{"app", "--no-browser", "--display", display, "--no-portmap", "--listen", "127.0.0.1:0",
+		"--name", noviceName}, args...)
+	p := u.start(t, argv...)
+	url := p.expect(`^app: (http://127\.0\.0\.1:\d+/s/\S+/)$`)[1]
+	return p, url
+}
+
+// decodeQR reads the QR code the page shows with zbarimg and returns what
+// it holds.
+func decodeQR(t *testing.T, b *pageBrowser) string {
+	t.Helper()
+	lab.Need(t, "zbarimg")
+	src, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.querySelector('[data-testid="qr"]').getAttribute('src') || ''`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64, ok := strings.CutPrefix(src, "data:image/png;base64,")
+	if !ok {
+		t.Fatalf("the QR code's src is %.60q, want a PNG data: URL", src)
+	}
+	png, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "qr.png")
+	if err := os.WriteFile(f, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("zbarimg", "--quiet", "--raw", "-Sbinary", f).Output()
+	if err != nil {
+		t.Fatalf("zbarimg could not read the QR code: %v", err)
+	}
+	return strings.TrimRight(string(out), "\n")
+}
+
+// jsValue evaluates expr in the page.
+func jsValue[T any](t *testing.T, b *pageBrowser, expr string) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, lineTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("browser: %s: %v", expr, err)
+	}
+	return v
+}
+
+// TestAppGetHelp: with no account, Get help makes a direct invitation; the
+// app shows its code and password in large type, how long it is valid in
+// plain words, and a QR code that decodes to the assist:// link assist
+// invite prints; Save as file downloads a valid invitation with which an
+// expert joins; the novice is asked in the app and says yes there; Withdraw
+// brings Get help back.
+func TestAppGetHelp(t *testing.T) {
+	e2e(t)
+	x := lab.StartXvfb(t, desktopSize.X, desktopSize.Y)
+	nora := newCLIUser(t, "nora")
+	app, url := startApp(t, nora, x.Display)
+	b := newPageBrowser(t, url)
+	b.wait(t, `s.app && !s.busy && s.state === 'waiting'`)
+	if !jsValue[bool](t, b, `!document.querySelector('[data-testid="start"]').hidden && document.querySelector('[data-testid="invitation-box"]').hidden`) {
+		t.Fatal("the app does not start with Get help alone")
+	}
+	if got := b.text(t, "no-account"); !strings.Contains(got, "assist login") {
+		t.Errorf("without an account the app says %q", got)
+	}
+	shot(t, b, "app-start")
+
+	b.click(t, "get-help")
+	code := app.expect(`^code: (\S+)$`)[1]
+	link := app.expect(`^link: (assist://\S+)$`)[1]
+	b.wait(t, `s.busy && s.link !== ''`)
+	if got := b.text(t, "code"); got != code {
+		t.Errorf("the app shows the code %q, assist printed %q", got, code)
+	}
+	password := b.text(t, "password")
+	if password == "" {
+		t.Fatal("a direct invitation's password is not shown")
+	}
+	if got := jsValue[string](t, b, `window.assistNovice.link`); got != link {
+		t.Errorf("the app's link is %q, want %q", got, link)
+	}
+	valid := b.text(t, "valid")
+	if !regexp.MustCompile(`^Valid for (59|60) more minutes \(until \d{1,2}:\d\d( [AP]M)?\)\.$`).MatchString(valid) {
+		t.Errorf("the app says %q, want how long in plain words", valid)
+	}
+	if got := decodeQR(t, b); got != link {
+		t.Errorf("the QR code holds %q, want the link %q", got, link)
+	}
+	shot(t, b, "app-invitation")
+
+	// Send by e-mail is not there yet: it says so and what to do instead.
+	b.click(t, "email")
+	b.wait(t, `s.notice.includes('Save as file')`)
+
+	// Save as file: the browser downloads the invitation.
+	downloads := t.TempDir()
+	if _, err := chromedp.CallBrowser(b.ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+		Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads}); err != nil {
+		t.Fatal(err)
+	}
+	b.click(t, "save-file")
+	file := filepath.Join(downloads, "invitation.assist")
+	var inv *invitation.Invitation
+	deadline := time.Now().Add(lineTimeout)
+	for {
+		var err error
+		if inv, err = invitation.ReadFile(file); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no valid invitation downloaded: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if fromLink, err := invitation.ParseURL(link); err != nil || fromLink.ID != inv.ID {
+		t.Fatalf("the saved invitation %s is not the link's (%v)", inv.ID, err)
+	}
+	if err := inv.Validate(time.Now()); err != nil {
+		t.Fatalf("the saved invitation: %v", err)
+	}
+
+	// An expert joins with the saved file; the app asks the novice.
+	exp := startJoin(t, nil, file, writePassword(t, password))
+	b.wait(t, `s.question !== 0 && s.expert === `+jsString(expertName))
+	if got := b.text(t, "question-text"); got != expertName+" wants to see your screen." {
+		t.Errorf("the app asks %q", got)
+	}
+	shot(t, b, "app-question")
+	b.click(t, "allow")
+	connected(t, exp)
+	exp.WaitLine(t, `^state: viewing`, lineTimeout)
+	b.wait(t, `s.state === 'viewing'`)
+
+	// Withdraw: the session ends and the app is ready again.
+	b.click(t, "withdraw")
+	exp.WaitLine(t, `^state: ended`, lineTimeout)
+	b.wait(t, `s.app && !s.busy`)
+	if got := b.text(t, "last"); !strings.Contains(got, "Your invitation is over") {
+		t.Errorf("after the withdrawal the app says %q", got)
+	}
+	app.interrupt()
+	if err := app.wait(); err != nil {
+		t.Errorf("assist app after SIGINT: %v; stderr: %s", err, app.stderr)
+	}
+}
+
+// TestAppAskContact: nora's app lists her contact eddie with his presence;
+// Ask for help reaches eddie's assist requests; he accepts and the app asks
+// nora whether he may see her screen. Her app's Get help then goes through
+// the server she logged in to, with a QR code of the browser address.
+func TestAppAskContact(t *testing.T) {
+	e2e(t)
+	x := lab.StartXvfb(t, desktopSize.X, desktopSize.Y)
+	srv := startServe(t, t.TempDir())
+	nora, eddie := newCLIUser(t, "nora"), newCLIUser(t, "eddie")
+	nora.login(t, srv, "--display-name", "Nora Novice")
+	eddie.login(t, srv, "--display-name", "Eddie Expert")
+	pairCLI(t, nora, eddie)
+
+	app, url := startApp(t, nora, x.Display)
+	b := newPageBrowser(t, url)
+	b.wait(t, `s.app && s.contacts.includes('eddie:offline')`)
+	if got := b.text(t, "contacts"); !strings.Contains(got, "Eddie Expert") || !strings.Contains(got, "not connected") {
+		t.Errorf("the contacts read %q", got)
+	}
+	reqs := eddie.start(t, "requests", "--no-browser", "--no-page")
+	b.wait(t, `s.contacts.includes('eddie:online')`)
+	shot(t, b, "app-contacts")
+
+	b.do(t, chromedp.Click(chromedp.CSS(`li[data-user="eddie"] [data-testid="ask"]`)))
+	b.wait(t, `s.asking === 'eddie'`)
+	if got := b.text(t, "asking"); got != "Waiting for Eddie Expert to answer…" {
+		t.Errorf("while asking the app says %q", got)
+	}
+	id := reqs.expect(`^request: (\S+) from nora$`)[1]
+	reqs.send("accept " + id)
+	app.expect(`^accepted by eddie$`)
+	b.wait(t, `s.busy && s.question !== 0`)
+	if got := b.text(t, "question-text"); got != "Eddie Expert wants to see your screen." {
+		t.Errorf("the app asks %q", got)
+	}
+	shot(t, b, "app-contact-question")
+	b.click(t, "allow")
+	reqs.expect(`^state: viewing`)
+	b.wait(t, `s.state === 'viewing'`)
+	b.click(t, "end")
+	reqs.expect(`^state: ended`)
+	b.wait(t, `!s.busy && s.asking === ''`)
+	if got := b.text(t, "last"); !strings.Contains(got, "The session with Eddie Expert is over") {
+		t.Errorf("after the session the app says %q", got)
+	}
+
+	// Get help goes through nora's server: a word code, and the QR code
+	// is the server's browser address with it.
+	b.click(t, "get-help")
+	code := app.expect(`^code: (\S+)$`)[1]
+	browserLink := app.expect(`^browser: (https://\S+)$`)[1]
+	b.wait(t, `s.busy && s.link !== ''`)
+	if got := decodeQR(t, b); got != browserLink || !strings.HasSuffix(got, "/#"+code) {
+		t.Errorf("the QR code holds %q, want %q", got, browserLink)
+	}
+	if b.text(t, "password") != "" {
+		t.Error("a server invitation shows a password besides its code")
+	}
+	app.interrupt()
+	if err := app.wait(); err != nil {
+		t.Errorf("assist app after SIGINT: %v; stderr: %s", err, app.stderr)
+	}
+}
+
+// shot saves the app's tab, scrolled to the top, as NAME.png in
+// $ASSIST_E2E_ARTIFACTS (saveShot).
+func shot(t *testing.T, b *pageBrowser, name string) {
+	t.Helper()
+	if os.Getenv("ASSIST_E2E_ARTIFACTS") == "" {
+		return
+	}
+	jsValue[bool](t, b, `(window.scrollTo(0, 0), true)`)
+	saveShot(t, b.ctx, name)
+}
