@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -247,4 +248,67 @@ func shot(t *testing.T, b *pageBrowser, name string) {
 	}
 	jsValue[bool](t, b, `(window.scrollTo(0, 0), true)`)
 	saveShot(t, b.ctx, name)
+}
+
+// TestDesktopLinkJoins: assist install-desktop in a temporary HOME, then
+// the desktop opens an assist:// link as it would on a click (xdg-open):
+// the handler runs assist join with the link in a terminal (a stand-in
+// that types the password), and the expert reaches the novice's question.
+func TestDesktopLinkJoins(t *testing.T) {
+	e2e(t)
+	lab.Need(t, "xdg-open", "xdg-mime")
+	x := lab.StartXvfb(t, desktopSize.X, desktopSize.Y)
+	nov := startInvite(t, nil, x.Display, "--listen", "127.0.0.1:0", "--no-portmap")
+	link := lineWithPrefix(t, nov.LineProc, "link: ")
+
+	home := t.TempDir()
+	dir := t.TempDir()
+	out := filepath.Join(dir, "terminal.out")
+	// The terminal: xdg-open runs "$TERMINAL -e assist join LINK".
+	term := filepath.Join(dir, "terminal")
+	script := "#!/bin/sh\n[ \"$1\" = -e ] && shift\nexec \"$@\" <" + nov.PasswordFile + " >" + out + " 2>&1\n"
+	if err := os.WriteFile(term, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), "HOME="+home, "XDG_DATA_HOME="+filepath.Join(home, ".local/share"),
+		"XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "XDG_CURRENT_DESKTOP=", "DESKTOP_SESSION=",
+		"DISPLAY="+x.Display, "TERMINAL="+term, "ASSIST_LOG=warn")
+
+	install := exec.Command(lab.AssistBinary(t), "install-desktop")
+	install.Env = env
+	if b, err := install.CombinedOutput(); err != nil || !strings.Contains(string(b), "assist:// links now open with assist-link.desktop") {
+		t.Fatalf("assist install-desktop: %v\n%s", err, b)
+	}
+	q := exec.Command("xdg-mime", "query", "default", "x-scheme-handler/assist")
+	q.Env = env
+	if b, err := q.Output(); err != nil || strings.TrimSpace(string(b)) != "assist-link.desktop" {
+		t.Fatalf("xdg-mime query default x-scheme-handler/assist = %q, %v", b, err)
+	}
+
+	open := exec.Command("xdg-open", link)
+	open.Env = env
+	// No controlling terminal, as when a browser or a file manager opens
+	// the link: xdg-open then starts the entry's terminal.
+	open.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := open.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-open.Process.Pid, syscall.SIGKILL)
+		_ = open.Wait()
+	})
+	nov.WaitLine(t, `wants to see your screen\. Allow\? \[y/N\]$`, lineTimeout)
+	nov.Send(t, "y")
+	deadline := time.Now().Add(lineTimeout)
+	for {
+		b, _ := os.ReadFile(out)
+		if regexp.MustCompile(`(?m)connected to ` + noviceName + ` via direct \S+$`).Match(b) &&
+			regexp.MustCompile(`(?m)^state: viewing`).Match(b) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the link's assist join did not connect; its terminal shows:\n%s", b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
