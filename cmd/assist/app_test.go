@@ -312,3 +312,43 @@ func TestDesktopLinkJoins(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestAppNoArguments: assist with no arguments opens the app in the
+// desktop's browser (xdg-open, here with a stand-in browser that records
+// what it was asked to open), also when started with no terminal, as the
+// menu entry starts it; the address it opens is the app.
+func TestAppNoArguments(t *testing.T) {
+	e2e(t)
+	lab.Need(t, "xdg-open")
+	x := lab.StartXvfb(t, desktopSize.X, desktopSize.Y)
+	home, dir := t.TempDir(), t.TempDir()
+	opened := filepath.Join(dir, "opened")
+	stub := filepath.Join(dir, "browser")
+	if err := os.WriteFile(stub, []byte("#!/bin/sh\necho \"$1\" >"+opened+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	u := newCLIUser(t, "nora")
+	cmd := u.cmd(t)
+	// No desktop's own browser: xdg-open falls back to $BROWSER.
+	cmd.Env = append(cmd.Env, "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"),
+		"XDG_DATA_HOME="+filepath.Join(home, ".local/share"), "XDG_DATA_DIRS="+dir, "XDG_CURRENT_DESKTOP=",
+		"DESKTOP_SESSION=", "DISPLAY="+x.Display, "BROWSER="+stub)
+	cmd.SysProcAttr.Setsid, cmd.SysProcAttr.Setpgid = true, false
+	p := startProc(t, "assist (no arguments)", cmd)
+	url := p.expect(`^app: (http://127\.0\.0\.1:\d+/s/\S+/)$`)[1]
+	deadline := time.Now().Add(lineTimeout)
+	for {
+		b, _ := os.ReadFile(opened)
+		if got := strings.TrimSpace(string(b)); got == url {
+			break
+		} else if got != "" {
+			t.Fatalf("the browser was asked to open %q, want %q", got, url)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the browser was not asked to open the app; stderr: %s", p.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b := newPageBrowser(t, url)
+	b.wait(t, `s.app && !s.busy`)
+}
