@@ -186,11 +186,25 @@ func stdinForApp() (*os.File, func(), error) {
 // getHelp makes an invitation and serves it until it is over.
 func (a *app) getHelp(ctx context.Context) {
 	a.update(func(s *novicepage.App) { s.Busy, s.Last = true, "" })
+	ready := false
+	p := a.params
+	p.ready = func() { ready = true }
 	err := a.run(func(stdin *os.File) error {
-		p := a.params
 		p.stdin = stdin
 		return invite(ctx, a.stdout, p)
 	})
+	if err != nil && !ready && p.server != "" && ctx.Err() == nil {
+		// The server cannot be reached: a direct invitation still
+		// works on this network, or with the router's port forwarded.
+		slog.Warn("no invitation through the server; making a direct one", "server", p.server, "err", err)
+		note := "Could not reach " + p.server + ", so this invitation works without it: give the person who helps you the link or the file, and the password."
+		a.update(func(s *novicepage.App) { s.Last = note })
+		p.server, p.fingerprint = "", ""
+		err = a.run(func(stdin *os.File) error {
+			p.stdin = stdin
+			return invite(ctx, a.stdout, p)
+		})
+	}
 	last := "Your invitation is over. Click Get help when you need help again."
 	if err != nil && ctx.Err() == nil {
 		slog.Info("the invitation ended", "err", err)

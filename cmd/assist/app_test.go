@@ -183,10 +183,12 @@ func TestAppAskContact(t *testing.T) {
 	e2e(t)
 	x := lab.StartXvfb(t, desktopSize.X, desktopSize.Y)
 	srv := startServe(t, t.TempDir())
-	nora, eddie := newCLIUser(t, "nora"), newCLIUser(t, "eddie")
+	nora, eddie, carl := newCLIUser(t, "nora"), newCLIUser(t, "eddie"), newCLIUser(t, "carl")
 	nora.login(t, srv, "--display-name", "Nora Novice")
 	eddie.login(t, srv, "--display-name", "Eddie Expert")
+	carl.login(t, srv, "--display-name", "Carl Contact")
 	pairCLI(t, nora, eddie)
+	pairCLI(t, nora, carl)
 
 	app, url := startApp(t, nora, x.Display)
 	b := newPageBrowser(t, url)
@@ -195,7 +197,7 @@ func TestAppAskContact(t *testing.T) {
 		t.Errorf("the contacts read %q", got)
 	}
 	reqs := eddie.start(t, "requests", "--no-browser", "--no-page")
-	b.wait(t, `s.contacts.includes('eddie:online')`)
+	b.wait(t, `s.contacts.includes('eddie:online') && s.contacts.includes('carl:offline')`)
 	shot(t, b, "app-contacts")
 
 	b.do(t, chromedp.Click(chromedp.CSS(`li[data-user="eddie"] [data-testid="ask"]`)))
@@ -233,6 +235,7 @@ func TestAppAskContact(t *testing.T) {
 	if b.text(t, "password") != "" {
 		t.Error("a server invitation shows a password besides its code")
 	}
+	shot(t, b, "app-invitation-server")
 	app.interrupt()
 	if err := app.wait(); err != nil {
 		t.Errorf("assist app after SIGINT: %v; stderr: %s", err, app.stderr)
@@ -302,7 +305,7 @@ func TestDesktopLinkJoins(t *testing.T) {
 	deadline := time.Now().Add(lineTimeout)
 	for {
 		b, _ := os.ReadFile(out)
-		if regexp.MustCompile(`(?m)connected to ` + noviceName + ` via direct \S+$`).Match(b) &&
+		if regexp.MustCompile(`(?m)connected to `+noviceName+` via direct \S+$`).Match(b) &&
 			regexp.MustCompile(`(?m)^state: viewing`).Match(b) {
 			break
 		}
@@ -351,4 +354,29 @@ func TestAppNoArguments(t *testing.T) {
 	}
 	b := newPageBrowser(t, url)
 	b.wait(t, `s.app && !s.busy`)
+}
+
+// TestAppServerDown: when the server nora logged in to cannot be reached,
+// Get help still makes an invitation, a direct one, and says why.
+func TestAppServerDown(t *testing.T) {
+	e2e(t)
+	x := lab.StartXvfb(t, desktopSize.X, desktopSize.Y)
+	srv := startServe(t, t.TempDir())
+	nora := newCLIUser(t, "nora")
+	nora.login(t, srv, "--display-name", "Nora Novice")
+	srv.stop(t)
+
+	app, url := startApp(t, nora, x.Display)
+	b := newPageBrowser(t, url)
+	b.wait(t, `s.app && !s.busy`)
+	b.click(t, "get-help")
+	link := app.expect(`^link: (assist://\S+)$`)[1]
+	b.wait(t, `s.busy && s.link === `+jsString(link))
+	if b.text(t, "password") == "" {
+		t.Error("the direct invitation shows no password")
+	}
+	if got := b.text(t, "last"); !strings.HasPrefix(got, "Could not reach https://127.0.0.1:") {
+		t.Errorf("the app says %q, want why the invitation is direct", got)
+	}
+	shot(t, b, "app-server-down")
 }

@@ -100,6 +100,9 @@ type inviteParams struct {
 	again string
 	// stdin is where the terminal's answers come from (nil: os.Stdin).
 	stdin *os.File
+	// ready, if set, is called once the invitation is made and printed,
+	// before the first expert is awaited.
+	ready func()
 }
 
 // invite makes an invitation, prints it, and serves the novice's side of
@@ -265,6 +268,9 @@ func invite(ctx context.Context, stdout io.Writer, p inviteParams) (err error) {
 		}
 		page.SetFile(data)
 		defer page.SetFile(nil)
+	}
+	if p.ready != nil {
+		p.ready()
 	}
 	return serveNovice(ctx, stdout, noviceSide{
 		opts: *opts, policy: policy, display: d, listener: l, viaServer: viaServer,
