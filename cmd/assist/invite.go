@@ -72,12 +72,17 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 	noPortmap := fs.Bool("no-portmap", false, "do not ask the home router to forward the port (UPnP IGD / NAT-PMP)")
 	opts := addNoviceFlags(fs)
 	srv := addServerFlags(fs)
+	emailFlags := addEmailFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	email, err := emailFlags.plan()
+	if err != nil {
 		return err
 	}
 	return invite(ctx, stdout, inviteParams{
 		file: *file, expires: *expires, passwordFile: *passwordFile, listen: *listen, noPortmap: *noPortmap,
-		opts: *opts, server: *srv.url, fingerprint: *srv.fingerprint,
+		opts: *opts, server: *srv.url, fingerprint: *srv.fingerprint, email: email,
 	})
 }
 
@@ -100,6 +105,8 @@ type inviteParams struct {
 	again string
 	// stdin is where the terminal's answers come from (nil: os.Stdin).
 	stdin *os.File
+	// email, if set, sends the invitation once it is made.
+	email *emailPlan
 	// ready, if set, is called once the invitation is made and printed,
 	// before the first expert is awaited.
 	ready func()
@@ -244,6 +251,11 @@ func invite(ctx context.Context, stdout io.Writer, p inviteParams) (err error) {
 		fmt.Fprintf(stdout, "server: %s\n", serverURL)
 		// An expert with nothing installed opens this in a browser.
 		fmt.Fprintf(stdout, "browser: %s/#%s\n", strings.TrimRight(serverURL, "/"), code)
+	}
+	if email := p.email; email != nil {
+		// Before the session starts: the expert needs the e-mail to
+		// come at all. The e-mail holds neither password nor code.
+		email.send(ctx, stdout, inv, *file)
 	}
 	status := novicepage.Status{
 		Expires: inv.Expires, Server: serverURL, Addresses: addrs, State: session.Waiting,
