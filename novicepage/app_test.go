@@ -124,7 +124,7 @@ func TestInvitePageRefusesAppActions(t *testing.T) {
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("assist invite's page serves the file: %v", resp.Status)
 	}
-	for _, msg := range []string{`{"type":"get_help"}`, `{"type":"ask","user":"eddie"}`, `{"type":"email"}`} {
+	for _, msg := range []string{`{"type":"get_help"}`, `{"type":"ask","user":"eddie"}`, `{"type":"email","to":""}`} {
 		c, st, _ := ts.open(t)
 		if st.App != nil {
 			t.Fatalf("assist invite's page has an app part: %+v", st.App)

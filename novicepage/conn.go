@@ -128,7 +128,7 @@ func (s *Server) readActions(ctx context.Context, c *websocket.Conn, p *page) (w
 			s.log.Warn("closing a page that sent an action of the app", "action", m.Kind)
 			return websocket.StatusPolicyViolation, "not the app"
 		}
-		a := Action{Kind: m.Kind, Question: m.Question, Allow: m.Allow, Text: m.Text, User: m.User, hub: &s.hub, page: p}
+		a := Action{Kind: m.Kind, Question: m.Question, Allow: m.Allow, Text: m.Text, User: m.User, To: m.To, hub: &s.hub, page: p}
 		select {
 		case s.actions <- a:
 		case <-ctx.Done():

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/assist-project/assist/messenger"
@@ -77,6 +78,7 @@ type message struct {
 	Allow    bool   // ActAnswer
 	Text     string // ActChat
 	User     string // ActAsk
+	To       string // ActEmail: "" for the mail program to ask
 }
 
 var errBadMessage = errors.New("bad message")
@@ -89,6 +91,7 @@ var fields = map[ActionKind][]string{
 	// The clipboard toggle's new position.
 	ActClipboard: {"allow"},
 	ActAsk:       {"user"},
+	ActEmail:     {"to"},
 }
 
 // parseMessage decodes and checks one message from a page. Anything but
@@ -139,6 +142,13 @@ func parseMessage(data []byte) (message, error) {
 		}
 		if !messenger.ValidUser(m.User) {
 			return message{}, fmt.Errorf("%w: not an account name", errBadMessage)
+		}
+	case ActEmail:
+		if err := decodeField(obj, "to", &m.To); err != nil {
+			return message{}, err
+		}
+		if m.To, err = checkAddress(m.To); err != nil {
+			return message{}, err
 		}
 	case ActChat:
 		if err := decodeField(obj, "text", &m.Text); err != nil {
@@ -213,4 +223,17 @@ func checkChat(text string) (string, error) {
 		return "", fmt.Errorf("%w: %w", errBadMessage, err)
 	}
 	return text, nil
+}
+
+// maxAddress bounds an e-mail address (RFC 5321's path limit).
+const maxAddress = 254
+
+// checkAddress accepts "" or one line that may be an e-mail address; the
+// sender checks it properly (mailer.ParseAddress).
+func checkAddress(to string) (string, error) {
+	to = strings.TrimSpace(to)
+	if len(to) > maxAddress || strings.ContainsFunc(to, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return "", fmt.Errorf("%w: not an e-mail address", errBadMessage)
+	}
+	return to, nil
 }

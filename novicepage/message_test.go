@@ -32,7 +32,11 @@ func TestParseMessage(t *testing.T) {
 		{"clipboard with question", `{"type":"clipboard","allow":true,"question":1}`, message{}, false},
 		{"clipboard allow as string", `{"type":"clipboard","allow":"yes"}`, message{}, false},
 		{"get help", `{"type":"get_help"}`, message{Kind: ActGetHelp}, true},
-		{"email", `{"type":"email"}`, message{Kind: ActEmail}, true},
+		{"email to the mail program", `{"type":"email","to":""}`, message{Kind: ActEmail}, true},
+		{"email to an address", `{"type":"email","to":" max@example.com "}`, message{Kind: ActEmail, To: "max@example.com"}, true},
+		{"email without to", `{"type":"email"}`, message{}, false},
+		{"email to two lines", `{"type":"email","to":"a@b.c\nBcc: x@y.z"}`, message{}, false},
+		{"email to too long", `{"type":"email","to":"` + strings.Repeat("a", 250) + `@b.cd"}`, message{}, false},
 		{"ask", `{"type":"ask","user":"eddie.b-2"}`, message{Kind: ActAsk, User: "eddie.b-2"}, true},
 		{"ask without user", `{"type":"ask"}`, message{}, false},
 		{"ask empty user", `{"type":"ask","user":""}`, message{}, false},
@@ -119,7 +123,7 @@ func FuzzParseMessage(f *testing.F) {
 		`{"type":"chat","text":"hello"}`, `{"type":"chat","text":"a","text":"b"}`,
 		`{"Type":"end"}`, `{"type":"answer","question":1e3,"allow":true}`,
 		"{\"type\":\"chat\",\"text\":\"a\xffb\"}", `[`, `{`, `{"type":`,
-		`{"type":"clipboard","allow":true}`, `{"type":"get_help"}`, `{"type":"email"}`,
+		`{"type":"clipboard","allow":true}`, `{"type":"get_help"}`, `{"type":"email","to":"a@b.c"}`,
 		`{"type":"ask","user":"eddie"}`, `{"type":"ask","user":"Ed die"}`,
 	} {
 		f.Add([]byte(s))
@@ -152,7 +156,11 @@ func FuzzParseMessage(f *testing.F) {
 			if m != (message{Kind: ActClipboard, Allow: m.Allow}) {
 				t.Fatalf("accepted %+v", m)
 			}
-		case ActTakeBack, ActEnd, ActWithdraw, ActGetHelp, ActEmail:
+		case ActEmail:
+			if len(m.To) > maxAddress || strings.ContainsAny(m.To, "\r\n") || m != (message{Kind: ActEmail, To: m.To}) {
+				t.Fatalf("accepted %+v", m)
+			}
+		case ActTakeBack, ActEnd, ActWithdraw, ActGetHelp:
 			if m != (message{Kind: m.Kind}) {
 				t.Fatalf("accepted %+v", m)
 			}

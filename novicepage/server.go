@@ -99,6 +99,7 @@ type Action struct {
 	Allow    bool   // ActAnswer; ActClipboard: share (true) or stop
 	Text     string // ActChat: checked, one line, at most MaxChat bytes
 	User     string // ActAsk: an account name (messenger.ValidUser)
+	To       string // ActEmail: the address typed, "" for none
 
 	hub  *hub
 	page *page

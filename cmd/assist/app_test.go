@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/assist-project/assist/internal/lab"
 	"github.com/assist-project/assist/invitation"
+	"github.com/assist-project/assist/mailer"
 )
 
 // The novice's app (assist with no arguments) in headless Chromium, with
@@ -85,6 +87,16 @@ func TestAppGetHelp(t *testing.T) {
 	e2e(t)
 	x := lab.StartXvfb(t, desktopSize.X, desktopSize.Y)
 	nora := newCLIUser(t, "nora")
+	// Nora's mail server, as she set it up in mail.json.
+	m := lab.StartMailpit(t, lab.MailpitOptions{})
+	host, port := lab.HostPort(t, m.SMTP)
+	if err := os.MkdirAll(nora.dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	settings := fmt.Sprintf(`{"host":%q,"port":%d,"security":"none","from":"nora@example.net"}`, host, port)
+	if err := os.WriteFile(filepath.Join(nora.dir, mailer.SettingsFile), []byte(settings), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	app, url := startApp(t, nora, x.Display)
 	b := newPageBrowser(t, url)
 	b.wait(t, `s.app && !s.busy && s.state === 'waiting'`)
@@ -104,6 +116,7 @@ func TestAppGetHelp(t *testing.T) {
 		t.Errorf("the app shows the code %q, assist printed %q", got, code)
 	}
 	password := b.text(t, "password")
+	var err error
 	if password == "" {
 		t.Fatal("a direct invitation's password is not shown")
 	}
@@ -119,9 +132,29 @@ func TestAppGetHelp(t *testing.T) {
 	}
 	shot(t, b, "app-invitation")
 
-	// Send by e-mail is not there yet: it says so and what to do instead.
+	// Send by e-mail, through nora's mail server: the invitation arrives
+	// attached, without its password.
+	b.do(t, chromedp.SendKeys(testID("email-to"), "max@example.com"))
 	b.click(t, "email")
-	b.wait(t, `s.notice.includes('Save as file')`)
+	b.wait(t, `s.notice === 'The invitation is sent to max@example.com. Read out the password to them: the e-mail does not have it.'`)
+	mail := lab.ParseMail(t, m.WaitMessage(t, lineTimeout))
+	if to := mail.Header.Get("To"); !strings.Contains(to, "max@example.com") {
+		t.Errorf("the e-mail went to %q", to)
+	}
+	var attached *invitation.Invitation
+	for name, data := range mail.Attachments {
+		if strings.HasSuffix(name, invitation.FileExtension) {
+			if attached, err = invitation.Parse(data); err != nil {
+				t.Fatalf("the attached invitation %s: %v", name, err)
+			}
+		}
+	}
+	if fromLink, err := invitation.ParseURL(link); attached == nil || err != nil || attached.ID != fromLink.ID {
+		t.Errorf("the e-mail's attachment %v is not the invitation of %s (%v)", attached, link, err)
+	}
+	if strings.Contains(mail.Text, password) {
+		t.Error("the e-mail holds the password")
+	}
 
 	// Save as file: the browser downloads the invitation.
 	downloads := t.TempDir()
@@ -134,7 +167,6 @@ func TestAppGetHelp(t *testing.T) {
 	var inv *invitation.Invitation
 	deadline := time.Now().Add(lineTimeout)
 	for {
-		var err error
 		if inv, err = invitation.ReadFile(file); err == nil {
 			break
 		}

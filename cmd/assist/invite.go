@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/assist-project/assist/invitation"
@@ -273,6 +274,7 @@ func invite(ctx context.Context, stdout io.Writer, p inviteParams) (err error) {
 	if serverURL != "" {
 		status.Link = strings.TrimRight(serverURL, "/") + "/#" + code.String()
 	}
+	var email func(novicepage.Action)
 	if page := opts.Page; page != nil {
 		data, err := inv.Marshal()
 		if err != nil {
@@ -280,13 +282,30 @@ func invite(ctx context.Context, stdout io.Writer, p inviteParams) (err error) {
 		}
 		page.SetFile(data)
 		defer page.SetFile(nil)
+		// Send by e-mail runs beside the session (an SMTP server may
+		// take its time), one at a time, and stops with the invitation.
+		mctx, mcancel := context.WithCancel(ctx)
+		var mail sync.WaitGroup
+		defer mail.Wait()
+		defer mcancel()
+		var sending atomic.Bool
+		email = func(a novicepage.Action) {
+			if !sending.CompareAndSwap(false, true) {
+				a.Reply("Still sending the last e-mail: wait a moment.")
+				return
+			}
+			mail.Go(func() {
+				defer sending.Store(false)
+				a.Reply(appEmail(mctx, stdout, inv, a.To))
+			})
+		}
 	}
 	if p.ready != nil {
 		p.ready()
 	}
 	return serveNovice(ctx, stdout, noviceSide{
 		opts: *opts, policy: policy, display: d, listener: l, viaServer: viaServer,
-		expires: inv.Expires, status: status, again: p.again, stdin: p.stdin,
+		expires: inv.Expires, status: status, again: p.again, stdin: p.stdin, email: email,
 	})
 }
 
@@ -302,6 +321,8 @@ type noviceSide struct {
 	viaServer <-chan *rendezvous.Expert // nil without a server
 	expires   time.Time
 	status    novicepage.Status
+	// email answers the app's Send by e-mail (nil: not the app's page).
+	email func(novicepage.Action)
 	// expert, if not "", is the expert's name as the novice knows it (a
 	// contact's), shown instead of the name the expert sends.
 	expert string
@@ -326,7 +347,7 @@ func serveNovice(ctx context.Context, stdout io.Writer, ns noviceSide) (err erro
 	defer cancel(nil)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	ui := &noviceUI{status: ns.status}
+	ui := &noviceUI{status: ns.status, email: ns.email}
 	if ns.opts.Page != nil {
 		ui.page = ns.opts.Page
 		ui.publish()
@@ -538,6 +559,10 @@ func acceptOrQuit(ctx context.Context, l *transport.Listener, viaServer <-chan *
 				return nil, errQuit
 			}
 		case a := <-ui.pageActions():
+			if appOnly(a.Kind) {
+				ui.appAction(a)
+				continue
+			}
 			if a.Kind != novicepage.ActWithdraw {
 				idleAction(a)
 				continue
@@ -644,4 +669,9 @@ func localAddrs(l *net.TCPAddr) []string {
 		out = out[:8]
 	}
 	return out
+}
+
+// appOnly reports whether k is one of the app's own buttons.
+func appOnly(k novicepage.ActionKind) bool {
+	return k == novicepage.ActEmail || k == novicepage.ActGetHelp || k == novicepage.ActAsk
 }

@@ -33,6 +33,10 @@ type noviceUI struct {
 	deniedView bool
 
 	stopPage func() // stops the page's server and waits for it
+
+	// email answers the app's Send by e-mail for the invitation being
+	// served; nil on assist invite's page.
+	email func(novicepage.Action)
 }
 
 // startPage serves the novice's page on a free loopback port and returns
@@ -137,8 +141,10 @@ func idleAction(a novicepage.Action) {
 	switch a.Kind {
 	case novicepage.ActChat:
 		a.Reply("Nobody is connected: your message was not sent.")
-	case novicepage.ActEmail, novicepage.ActGetHelp, novicepage.ActAsk:
-		appAction(a)
+	case novicepage.ActEmail:
+		a.Reply("Click Get help first: then you can send the invitation.")
+	case novicepage.ActGetHelp, novicepage.ActAsk:
+		a.Reply("You already have an invitation open. To start again, click Withdraw invitation first.")
 	default:
 		a.Reply("Nobody is connected yet.")
 	}
@@ -358,7 +364,7 @@ func (ui *noviceUI) pageAction(nov *session.Novice, a novicepage.Action, pending
 		}
 		fmt.Fprintln(out, "clipboard changed on the page")
 	case novicepage.ActEmail, novicepage.ActGetHelp, novicepage.ActAsk:
-		appAction(a)
+		ui.appAction(a)
 	case novicepage.ActChat:
 		if err := nov.SendChat(a.Text); err != nil {
 			a.Reply("Your message was not sent: " + err.Error())
@@ -372,10 +378,12 @@ func (ui *noviceUI) pageAction(nov *session.Novice, a novicepage.Action, pending
 
 // appAction answers the app's own buttons while an invitation or a
 // session runs.
-func appAction(a novicepage.Action) {
-	switch a.Kind {
-	case novicepage.ActEmail:
-		a.Reply(emailInvitation())
+func (ui *noviceUI) appAction(a novicepage.Action) {
+	switch {
+	case a.Kind == novicepage.ActEmail && ui.email != nil:
+		ui.email(a)
+	case a.Kind == novicepage.ActEmail:
+		a.Reply("This invitation cannot be sent by e-mail from here: read out the code instead.")
 	default:
 		a.Reply("You already have an invitation open. To start again, click Withdraw invitation first.")
 	}

@@ -250,7 +250,7 @@ function render(s) {
   setText('link', s.link || '');
   if (s.qr && el('qr').getAttribute('src') !== s.qr) el('qr').src = s.qr;
   el('save-file').hidden = !s.file;
-  el('email').hidden = !s.app;
+  el('email-form').hidden = !s.app;
   if (s.code && !s.stopped) showValid(s.expires);
   else showValid('');
   setText('password', s.password || '');
@@ -419,7 +419,11 @@ el('get-help').addEventListener('click', () => {
   if (send({ type: 'get_help' })) el('get-help').disabled = true;
 });
 el('stop-asking').addEventListener('click', () => send({ type: 'withdraw' }));
-el('email').addEventListener('click', () => send({ type: 'email' }));
+el('email-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const to = el('email-to').value.trim();
+  if (send({ type: 'email', to })) showNotice(to ? `Sending the invitation to ${to}…` : 'Opening your mail program…');
+});
 
 // copy puts text on the clipboard and says so next to the button.
 async function copy(text, what) {
