@@ -40,6 +40,9 @@ func runApp(ctx context.Context, args []string, stdout io.Writer) error {
 	if *expires <= 0 {
 		return fmt.Errorf("--expires %v: must be positive", *expires)
 	}
+	if opts.NoPage {
+		return errors.New("--no-page: the app is its page; for the terminal alone run assist invite --no-page")
+	}
 	page, err := novicepage.New(novicepage.Options{Logger: slog.Default(), App: true})
 	if err != nil {
 		return err
