@@ -108,10 +108,12 @@ func TestAppGetHelp(t *testing.T) {
 	}
 	shot(t, b, "app-start")
 
+	start := time.Now()
 	b.click(t, "get-help")
 	code := app.expect(`^code: (\S+)$`)[1]
 	link := app.expect(`^link: (assist://\S+)$`)[1]
 	b.wait(t, `s.busy && s.link !== ''`)
+	t.Logf("Get help: the code and the QR code on the page %v after the click", time.Since(start))
 	if got := b.text(t, "code"); got != code {
 		t.Errorf("the app shows the code %q, assist printed %q", got, code)
 	}
@@ -232,12 +234,14 @@ func TestAppAskContact(t *testing.T) {
 	b.wait(t, `s.contacts.includes('eddie:online') && s.contacts.includes('carl:offline')`)
 	shot(t, b, "app-contacts")
 
+	start := time.Now()
 	b.do(t, chromedp.Click(chromedp.CSS(`li[data-user="eddie"] [data-testid="ask"]`)))
 	b.wait(t, `s.asking === 'eddie'`)
 	if got := b.text(t, "asking"); got != "Waiting for Eddie Expert to answer…" {
 		t.Errorf("while asking the app says %q", got)
 	}
 	id := reqs.expect(`^request: (\S+) from nora$`)[1]
+	t.Logf("Ask for help: eddie's assist requests has the request %v after the click", time.Since(start))
 	reqs.send("accept " + id)
 	app.expect(`^accepted by eddie$`)
 	b.wait(t, `s.busy && s.question !== 0`)
@@ -257,10 +261,12 @@ func TestAppAskContact(t *testing.T) {
 
 	// Get help goes through nora's server: a word code, and the QR code
 	// is the server's browser address with it.
+	start = time.Now()
 	b.click(t, "get-help")
 	code := app.expect(`^code: (\S+)$`)[1]
 	browserLink := app.expect(`^browser: (https://\S+)$`)[1]
 	b.wait(t, `s.busy && s.link !== ''`)
+	t.Logf("Get help through the server: the code and the QR code on the page %v after the click", time.Since(start))
 	if got := decodeQR(t, b); got != browserLink || !strings.HasSuffix(got, "/#"+code) {
 		t.Errorf("the QR code holds %q, want %q", got, browserLink)
 	}
