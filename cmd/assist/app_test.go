@@ -234,6 +234,16 @@ func TestAppAskContact(t *testing.T) {
 	b.wait(t, `s.contacts.includes('eddie:online') && s.contacts.includes('carl:offline')`)
 	shot(t, b, "app-contacts")
 
+	// Carl is away: nora stops asking him, and can ask someone else.
+	b.do(t, chromedp.Click(chromedp.CSS(`li[data-user="carl"] [data-testid="ask"]`)))
+	b.wait(t, `s.asking === 'carl'`)
+	b.click(t, "stop-asking")
+	b.wait(t, `s.asking === ''`)
+	if got := b.text(t, "last"); got != "You stopped asking Carl Contact." {
+		t.Errorf("after Stop asking the app says %q", got)
+	}
+	app.expect(`^stopped asking Carl Contact$`)
+
 	start := time.Now()
 	b.do(t, chromedp.Click(chromedp.CSS(`li[data-user="eddie"] [data-testid="ask"]`)))
 	b.wait(t, `s.asking === 'eddie'`)
