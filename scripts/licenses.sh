@@ -110,4 +110,4 @@ if $check; then
 	exit 0
 fi
 cp "$tmp" "$out"
-echo "wrote $out: $(grep -c '^----' "$out" | awk '{print $1/2}') components"
+echo "wrote $out"

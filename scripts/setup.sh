@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 runtime=(libturbojpeg0-dev pkg-config)
 testing=(xvfb xauth x11-utils x11-xserver-utils x11-apps xterm xfonts-base imagemagick xdotool
   x11vnc tigervnc-scraping-server tigervnc-viewer vncsnapshot gvncviewer xclip xsel wine wine64 gcc-mingw-w64-x86-64 wixl
-  chromium chromium-driver netcat-openbsd iproute2 iptables nftables conntrack miniupnpd miniupnpc natpmpc coturn tinyproxy)
+  chromium chromium-driver netcat-openbsd iproute2 iptables nftables conntrack miniupnpd miniupnpc natpmpc coturn tinyproxy xdg-utils)
 
 want=("${runtime[@]}")
 # noVNC, which the binary embeds for the browser viewer, comes from npm.
@@ -34,6 +34,13 @@ fi
 command -v go >/dev/null || { echo "setup: Go 1.26 is needed (https://go.dev/dl/), then run this again" >&2; exit 1; }
 
 npm ci --prefix web --no-audit --no-fund --loglevel=error
+
+# The tests' SMTP server (mailer, assist invite --email): a Go program,
+# installed from the Go module proxy into $(go env GOPATH)/bin, where the
+# tests look for it.
+if [ "${1:-}" = test ] && ! [ -x "$(go env GOPATH)/bin/mailpit" ]; then
+  go install github.com/axllent/mailpit@v1.33.1
+fi
 
 # The expert's web app that assist serve embeds: the Go program built as
 # WebAssembly (gzipped: the server sends it as it is) and Go's loader for it.

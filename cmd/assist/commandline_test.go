@@ -14,6 +14,7 @@ import (
 
 	"github.com/assist-project/assist/identity"
 	"github.com/assist-project/assist/internal/lab"
+	"github.com/assist-project/assist/launcher"
 )
 
 // runAssistEnv runs the binary to completion with the test's environment
@@ -517,5 +518,23 @@ func bufioLine(r io.Reader) (string, error) {
 			return string(b), nil
 		}
 		b = append(b, one[0])
+	}
+}
+
+// TestPackagingDesktopFiles: the Debian package's menu entry and link
+// handler (packaging/linux) are the entries assist install-desktop writes,
+// for /usr/bin/assist; a change to one must reach the other.
+func TestPackagingDesktopFiles(t *testing.T) {
+	for file, want := range map[string]string{
+		"assist.desktop":      launcher.AppEntry("/usr/bin/assist"),
+		"assist-link.desktop": launcher.LinkEntry("/usr/bin/assist"),
+	} {
+		got, err := os.ReadFile(filepath.Join(repoRoot(t), "packaging/linux", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != want {
+			t.Errorf("packaging/linux/%s differs from what assist install-desktop writes:\n%s\nwant:\n%s", file, got, want)
+		}
 	}
 }

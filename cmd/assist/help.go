@@ -17,6 +17,25 @@ type helpText struct {
 // helps holds every command's help, by name; newFlagSet attaches it, so
 // a command cannot be added without one (TestHelpEveryCommand).
 var helps = map[string]helpText{
+	"app": {
+		synopsis: "assist app [--no-browser] [--expires 1h] [--server URL] [flags]",
+		about: "Opens the Assist app in your browser (plain \"assist\" does the same): Get help makes an invitation\n" +
+			"to read out or send, your contacts are there to ask with one click, and you say yes before anyone\n" +
+			"sees your screen.",
+		examples: []string{
+			"assist app",
+			"assist app --no-browser",
+			"assist app --expires 30m",
+		},
+	},
+	"install-desktop": {
+		synopsis: "assist install-desktop [--uninstall] [--binary PATH]",
+		about:    "Adds Assist to your desktop's applications menu and lets it open assist:// links, for you alone (no root needed).",
+		examples: []string{
+			"assist install-desktop",
+			"assist install-desktop --uninstall",
+		},
+	},
 	"invite": {
 		synopsis: "assist invite [--server URL] [--file PATH] [--expires 1h] [--name NAME] [--allow ask|view|control] [flags]",
 		about: "Lets someone you trust help you: prints a code and a password to read out to them, and opens a page\n" +

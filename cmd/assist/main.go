@@ -10,6 +10,8 @@
 //	assist contacts [--watch] | invite | add CODE | remove NAME | block NAME | unblock NAME
 //	assist devices | add | remove ID
 //	assist ask NAME | assist offer NAME | assist requests
+//	assist [app [--no-browser] [--display :N]]   (the novice's app in the browser)
+//	assist install-desktop [--uninstall]         (the desktop launcher and assist:// links)
 //
 // Run "assist help" for details.
 package main
@@ -24,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"syscall"
 
@@ -55,6 +58,7 @@ const (
 )
 
 var commands = []command{
+	{"app", "the novice's app in the browser: Get help, your contacts, the session (also: assist with no arguments)", runApp, logFileShown},
 	{"invite", "invite an expert to see (and, if you allow, control) this desktop", runInvite, logFileShown},
 	{"join", "join a novice's desktop with an invitation", runJoin, logFileShown},
 	{"vnc", "serve this desktop over RFB on a loopback port, for local VNC viewers and tunnels", runVNC, logStderr},
@@ -66,6 +70,7 @@ var commands = []command{
 	{"offer", "offer help to a contact; on accept you join them as with assist join", runOffer, logFileShown},
 	{"requests", "show requests from contacts and accept or decline them", runRequests, logFileShown},
 	{"version", "print the version of assist", runVersion, logStderr},
+	{"install-desktop", "add Assist to the desktop's applications menu and let it open assist:// links", runInstallDesktop, logFile},
 }
 
 func main() {
@@ -74,11 +79,16 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	args, verbose := cutVerbose(args)
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	switch {
+	case len(args) == 0:
+		// The novice's app: what a person who just wants help starts.
+		args = []string{"app"}
+	case len(args) == 1 && strings.HasPrefix(strings.ToLower(args[0]), "assist:"):
+		// A link opened by the desktop (the assist:// handler) or
+		// pasted: the expert joins.
+		args = []string{"join", args[0]}
+	case args[0] == "help" || args[0] == "-h" || args[0] == "--help":
 		usage(stderr)
-		if len(args) == 0 {
-			return 2
-		}
 		return 0
 	}
 	if args[0] == "--version" || args[0] == "-version" {

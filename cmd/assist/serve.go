@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/assist-project/assist/mailer"
 	"github.com/assist-project/assist/server"
 	"github.com/assist-project/assist/server/relay"
 )
@@ -37,6 +38,8 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	maxRelaysPerAddr := fs.Int("max-relays-per-address", 4, "live pairings with TURN credentials one client address may be party to; beyond, and for two ends on one address, pairings get STUN only")
 	maxInvitesPerAddr := fs.Int("max-invitations-per-address", 20, "registrations one client address may keep live at once (each assist invite --server holds two: its short code and its invitation id; many novices behind one NAT may need more)")
 	metricsPublic := fs.Bool("metrics-public", false, "serve /metrics to every client; by default only to loopback clients")
+	mailFlags := addSMTPFlags(fs, "with these, the server e-mails invitations for logged-in users (assist invite --email-via server): the relay's")
+	mailPerHour := fs.Int("mail-per-hour", 10, "e-mails the relay sends for one account per hour, after a first 5")
 	var ice iceURLFlag
 	fs.Var(&ice, "ice-server", "STUN or TURN URL handed to clients, e.g. stun:HOST:3478 or turn:HOST:3478?transport=udp (repeatable)")
 	if err := parseFlags(fs, args); err != nil {
@@ -55,6 +58,15 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(os.Stderr, "assist serve: %s must be at least 1\n", name)
 			return errUsage
 		}
+	}
+	var mailAccount *mailer.SMTP
+	if mailFlags.set() {
+		// Flags and $ASSIST_SMTP_PASSWORD only: mail.json is a user's.
+		a, err := mailFlags.account(&mailer.Settings{})
+		if err != nil {
+			return fmt.Errorf("the mail relay: %w", err)
+		}
+		mailAccount = a
 	}
 	var publicHost string
 	if *publicURL != "" {
@@ -121,7 +133,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	defer ln.Close()
 	// The messenger, passkeys and the web app (serve_web.go); passkeys
 	// are bound to the address browsers use, so after Listen.
-	app, closeApp, err := messengerApp(ctx, *dataDir, cert, ln, *publicURL, *maxConnsPerAddr)
+	app, closeApp, err := messengerApp(ctx, *dataDir, cert, ln, *publicURL, *maxConnsPerAddr, mailAccount, *mailPerHour)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"fmt"
+	"github.com/assist-project/assist/mailer"
+	"github.com/assist-project/assist/mailer/relay"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,7 +26,7 @@ import (
 //
 // maxConnsPerAddr bounds one address's messenger connections, as
 // --max-conns-per-address does the signalling's.
-func messengerApp(ctx context.Context, dataDir string, cert tls.Certificate, ln net.Listener, publicURL string, maxConnsPerAddr int) (app http.Handler, closeAll func(), err error) {
+func messengerApp(ctx context.Context, dataDir string, cert tls.Certificate, ln net.Listener, publicURL string, maxConnsPerAddr int, mail *mailer.SMTP, mailPerHour int) (app http.Handler, closeAll func(), err error) {
 	var closers []func()
 	closeAll = func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -50,6 +52,20 @@ func messengerApp(ctx context.Context, dataDir string, cert tls.Certificate, ln 
 	mux := http.NewServeMux()
 	mux.Handle("/v1/messenger", h)
 	mux.Handle("/", web.ExpertApp())
+	if mail != nil {
+		// The e-mail relay (package mailer/relay) for the messenger's
+		// devices: they sign with the key the hub knows them by.
+		rl, err := relay.New(relay.Config{SMTP: mail, Fingerprint: fp, PerHour: mailPerHour, Logger: slog.Default(),
+			Devices: func(ctx context.Context, key []byte) (string, error) {
+				d, err := store.DeviceByKey(ctx, key)
+				return d.User, err
+			}})
+		if err != nil {
+			return nil, nil, err
+		}
+		mux.Handle(relay.Path, rl)
+		slog.Info("e-mail relay for logged-in users", "smtp_host", mail.Host)
+	}
 
 	rp, origin := relyingParty(ln, publicURL)
 	if _, ipErr := netip.ParseAddr(rp); ipErr == nil {
