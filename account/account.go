@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/assist-project/assist/identity"
+	"github.com/assist-project/assist/internal/dialhint"
 	"github.com/assist-project/assist/messenger"
 	"github.com/assist-project/assist/pairing"
 )
@@ -238,7 +239,7 @@ func ProbeFingerprint(ctx context.Context, server string) (string, error) {
 	}}
 	conn, err := d.DialContext(ctx, "tcp", host)
 	if err != nil {
-		return "", fmt.Errorf("connecting to %s: %w", server, err)
+		return "", dialhint.Explain(server, err)
 	}
 	defer conn.Close()
 	certs := conn.(*tls.Conn).ConnectionState().PeerCertificates

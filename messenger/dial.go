@@ -12,6 +12,8 @@ import (
 	"net/url"
 
 	"github.com/coder/websocket"
+
+	"github.com/assist-project/assist/internal/dialhint"
 )
 
 // dialWS opens the WebSocket of serverURL's messenger and returns the
@@ -51,7 +53,7 @@ func dialWS(ctx context.Context, serverURL, fingerprint string) (*websocket.Conn
 	u.Scheme, u.Path, u.RawQuery, u.Fragment = "wss", "/v1/messenger", "", ""
 	ws, _, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}})
 	if err != nil {
-		return nil, seen, fmt.Errorf("messenger: connect to %s: %w", serverURL, err)
+		return nil, seen, fmt.Errorf("messenger: %w", dialhint.Explain(serverURL, err))
 	}
 	return ws, seen, nil
 }

@@ -124,7 +124,11 @@ func (s *Server) readActions(ctx context.Context, c *websocket.Conn, p *page) (w
 			s.log.Warn("closing a page that sent a bad message", "err", err)
 			return websocket.StatusPolicyViolation, err.Error()
 		}
-		a := Action{Kind: m.Kind, Question: m.Question, Allow: m.Allow, Text: m.Text, hub: &s.hub, page: p}
+		if appOnly[m.Kind] && !s.app {
+			s.log.Warn("closing a page that sent an action of the app", "action", m.Kind)
+			return websocket.StatusPolicyViolation, "not the app"
+		}
+		a := Action{Kind: m.Kind, Question: m.Question, Allow: m.Allow, Text: m.Text, User: m.User, To: m.To, hub: &s.hub, page: p}
 		select {
 		case s.actions <- a:
 		case <-ctx.Done():

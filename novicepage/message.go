@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"unicode/utf8"
 
+	"github.com/assist-project/assist/messenger"
 	"github.com/assist-project/assist/session"
 )
 
@@ -28,7 +30,16 @@ const (
 	ActChat
 	// ActClipboard shares the clipboard (Allow) or stops sharing it.
 	ActClipboard
+	// ActGetHelp makes an invitation (the app only).
+	ActGetHelp
+	// ActAsk asks the contact User for help (the app only).
+	ActAsk
+	// ActEmail sends the current invitation by e-mail (the app only).
+	ActEmail
 )
+
+// appOnly are the actions only the app's page may send.
+var appOnly = map[ActionKind]bool{ActGetHelp: true, ActAsk: true, ActEmail: true}
 
 var actionNames = map[string]ActionKind{
 	"answer":    ActAnswer,
@@ -37,6 +48,9 @@ var actionNames = map[string]ActionKind{
 	"withdraw":  ActWithdraw,
 	"chat":      ActChat,
 	"clipboard": ActClipboard,
+	"get_help":  ActGetHelp,
+	"ask":       ActAsk,
+	"email":     ActEmail,
 }
 
 func (k ActionKind) String() string {
@@ -63,6 +77,8 @@ type message struct {
 	Question uint64 // ActAnswer
 	Allow    bool   // ActAnswer
 	Text     string // ActChat
+	User     string // ActAsk
+	To       string // ActEmail: "" for the mail program to ask
 }
 
 var errBadMessage = errors.New("bad message")
@@ -74,6 +90,8 @@ var fields = map[ActionKind][]string{
 	ActChat:   {"text"},
 	// The clipboard toggle's new position.
 	ActClipboard: {"allow"},
+	ActAsk:       {"user"},
+	ActEmail:     {"to"},
 }
 
 // parseMessage decodes and checks one message from a page. Anything but
@@ -116,6 +134,20 @@ func parseMessage(data []byte) (message, error) {
 		}
 	case ActClipboard:
 		if err := decodeField(obj, "allow", &m.Allow); err != nil {
+			return message{}, err
+		}
+	case ActAsk:
+		if err := decodeField(obj, "user", &m.User); err != nil {
+			return message{}, err
+		}
+		if !messenger.ValidUser(m.User) {
+			return message{}, fmt.Errorf("%w: not an account name", errBadMessage)
+		}
+	case ActEmail:
+		if err := decodeField(obj, "to", &m.To); err != nil {
+			return message{}, err
+		}
+		if m.To, err = checkAddress(m.To); err != nil {
 			return message{}, err
 		}
 	case ActChat:
@@ -191,4 +223,17 @@ func checkChat(text string) (string, error) {
 		return "", fmt.Errorf("%w: %w", errBadMessage, err)
 	}
 	return text, nil
+}
+
+// maxAddress bounds an e-mail address (RFC 5321's path limit).
+const maxAddress = 254
+
+// checkAddress accepts "" or one line that may be an e-mail address; the
+// sender checks it properly (mailer.ParseAddress).
+func checkAddress(to string) (string, error) {
+	to = strings.TrimSpace(to)
+	if len(to) > maxAddress || strings.ContainsFunc(to, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return "", fmt.Errorf("%w: not an e-mail address", errBadMessage)
+	}
+	return to, nil
 }

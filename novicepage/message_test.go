@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/assist-project/assist/messenger"
 )
 
 func TestParseMessage(t *testing.T) {
@@ -29,6 +31,21 @@ func TestParseMessage(t *testing.T) {
 		{"clipboard without allow", `{"type":"clipboard"}`, message{}, false},
 		{"clipboard with question", `{"type":"clipboard","allow":true,"question":1}`, message{}, false},
 		{"clipboard allow as string", `{"type":"clipboard","allow":"yes"}`, message{}, false},
+		{"get help", `{"type":"get_help"}`, message{Kind: ActGetHelp}, true},
+		{"email to the mail program", `{"type":"email","to":""}`, message{Kind: ActEmail}, true},
+		{"email to an address", `{"type":"email","to":" max@example.com "}`, message{Kind: ActEmail, To: "max@example.com"}, true},
+		{"email without to", `{"type":"email"}`, message{}, false},
+		{"email to two lines", `{"type":"email","to":"a@b.c\nBcc: x@y.z"}`, message{}, false},
+		{"email to too long", `{"type":"email","to":"` + strings.Repeat("a", 250) + `@b.cd"}`, message{}, false},
+		{"ask", `{"type":"ask","user":"eddie.b-2"}`, message{Kind: ActAsk, User: "eddie.b-2"}, true},
+		{"ask without user", `{"type":"ask"}`, message{}, false},
+		{"ask empty user", `{"type":"ask","user":""}`, message{}, false},
+		{"ask user with capitals", `{"type":"ask","user":"Eddie"}`, message{}, false},
+		{"ask user too long", `{"type":"ask","user":"` + strings.Repeat("a", 33) + `"}`, message{}, false},
+		{"ask user with a slash", `{"type":"ask","user":"../eddie"}`, message{}, false},
+		{"ask user number", `{"type":"ask","user":7}`, message{}, false},
+		{"ask with text", `{"type":"ask","user":"eddie","text":"x"}`, message{}, false},
+		{"get help with user", `{"type":"get_help","user":"eddie"}`, message{}, false},
 		{"whitespace around object", " {\"type\":\"end\"}\n", message{Kind: ActEnd}, true},
 
 		{"empty", ``, message{}, false},
@@ -106,6 +123,8 @@ func FuzzParseMessage(f *testing.F) {
 		`{"type":"chat","text":"hello"}`, `{"type":"chat","text":"a","text":"b"}`,
 		`{"Type":"end"}`, `{"type":"answer","question":1e3,"allow":true}`,
 		"{\"type\":\"chat\",\"text\":\"a\xffb\"}", `[`, `{`, `{"type":`,
+		`{"type":"clipboard","allow":true}`, `{"type":"get_help"}`, `{"type":"email","to":"a@b.c"}`,
+		`{"type":"ask","user":"eddie"}`, `{"type":"ask","user":"Ed die"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -129,7 +148,19 @@ func FuzzParseMessage(f *testing.F) {
 			if _, err := checkChat(m.Text); err != nil {
 				t.Fatalf("accepted chat %q that checkChat refuses: %v", m.Text, err)
 			}
-		case ActTakeBack, ActEnd, ActWithdraw:
+		case ActAsk:
+			if !messenger.ValidUser(m.User) || m != (message{Kind: ActAsk, User: m.User}) {
+				t.Fatalf("accepted %+v", m)
+			}
+		case ActClipboard:
+			if m != (message{Kind: ActClipboard, Allow: m.Allow}) {
+				t.Fatalf("accepted %+v", m)
+			}
+		case ActEmail:
+			if len(m.To) > maxAddress || strings.ContainsAny(m.To, "\r\n") || m != (message{Kind: ActEmail, To: m.To}) {
+				t.Fatalf("accepted %+v", m)
+			}
+		case ActTakeBack, ActEnd, ActWithdraw, ActGetHelp:
 			if m != (message{Kind: m.Kind}) {
 				t.Fatalf("accepted %+v", m)
 			}

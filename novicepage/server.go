@@ -1,6 +1,7 @@
 package novicepage
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io/fs"
@@ -18,6 +19,11 @@ type Options struct {
 	// Logger receives connection events; nil means slog.Default(). The
 	// secret never appears in a log line.
 	Logger *slog.Logger
+	// App makes it the novice's app (`assist` with no arguments): the
+	// page also offers Get help, the contacts with Ask for help, and for
+	// an invitation a QR code, Send by e-mail and Save as file. Without
+	// it, the app's actions close the page's connection as garbage.
+	App bool
 }
 
 // Server serves the novice's page for one run of assist invite.
@@ -27,6 +33,7 @@ type Server struct {
 	files   fs.FS
 	hub     hub
 	actions chan Action
+	app     bool
 }
 
 // New returns a Server with a fresh random secret and an empty status.
@@ -46,8 +53,14 @@ func New(opts Options) (*Server, error) {
 		// A little room, so a click is not held up while the caller
 		// is busy printing; beyond that the page's reader waits.
 		actions: make(chan Action, 8),
+		app:     opts.App,
 	}
 	s.hub.init()
+	s.hub.log = s.log.Warn
+	if opts.App {
+		// The page tells the app's look from the invitation's by this.
+		s.hub.app = &App{}
+	}
 	return s, nil
 }
 
@@ -65,6 +78,16 @@ func (s *Server) AddChat(from string, mine bool, text string) {
 	s.hub.addChat(ChatLine{From: from, Mine: mine, Text: text, Time: time.Now()})
 }
 
+// SetApp replaces the app's part of what every page shows (Options.App).
+func (s *Server) SetApp(a App) { s.hub.setApp(a) }
+
+// FileName is the name the invitation file downloads under.
+const FileName = "invitation.assist"
+
+// SetFile sets the invitation file the page offers to save (Save as file);
+// nil withdraws it. It holds no password.
+func (s *Server) SetFile(data []byte) { s.hub.setFile(data) }
+
 // Actions delivers what the novice did on a page. The caller must keep
 // reading it while Serve runs: a page's further clicks wait meanwhile.
 func (s *Server) Actions() <-chan Action { return s.actions }
@@ -75,6 +98,8 @@ type Action struct {
 	Question uint64 // ActAnswer: the Question.ID answered
 	Allow    bool   // ActAnswer; ActClipboard: share (true) or stop
 	Text     string // ActChat: checked, one line, at most MaxChat bytes
+	User     string // ActAsk: an account name (messenger.ValidUser)
+	To       string // ActEmail: the address typed, "" for none
 
 	hub  *hub
 	page *page
@@ -125,6 +150,10 @@ func (s *Server) handler(t *localpage.Tracker) http.Handler {
 			s.serveEvents(t, w, r)
 			return
 		}
+		if rest == FileName && s.app {
+			s.serveFile(w, r)
+			return
+		}
 		name, ok := files[rest]
 		if !ok {
 			http.NotFound(w, r)
@@ -132,4 +161,22 @@ func (s *Server) handler(t *localpage.Tracker) http.Handler {
 		}
 		localpage.ServeFile(w, r, s.files, name)
 	})
+}
+
+// serveFile answers Save as file with the current invitation, as a
+// download.
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	data := s.hub.getFile()
+	if data == nil {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-assist-invitation")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+FileName+`"`)
+	http.ServeContent(w, r, FileName, time.Time{}, bytes.NewReader(data))
 }

@@ -24,7 +24,13 @@ import (
 
 func newTestServer(t *testing.T) *Server {
 	t.Helper()
-	s, err := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return newTestServerOpts(t, Options{})
+}
+
+func newTestServerOpts(t *testing.T, o Options) *Server {
+	t.Helper()
+	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	s, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +161,12 @@ type testServer struct {
 
 func startServer(t *testing.T) *testServer {
 	t.Helper()
-	s := newTestServer(t)
+	return startServerOpts(t, Options{})
+}
+
+func startServerOpts(t *testing.T, o Options) *testServer {
+	t.Helper()
+	s := newTestServerOpts(t, o)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -36,6 +36,19 @@ type Status struct {
 	// Stopped is set once the invitation is over (withdrawn, expired,
 	// assist invite stopping): the page then offers nothing more.
 	Stopped bool `json:"stopped,omitempty"`
+
+	// Link is the invitation as a link the expert opens: the server's
+	// browser address with the code, or the assist:// link of a direct
+	// invitation. The page shows it with a QR code of it.
+	Link string `json:"link,omitempty"`
+	// QR is a PNG of a QR code of Link as a data: URL; the server fills
+	// it in from Link.
+	QR string `json:"qr,omitempty"`
+	// File is set when the page can download the invitation file
+	// (Server.SetFile).
+	File bool `json:"file,omitempty"`
+	// App is the app's part (Server.SetApp); nil on assist invite's page.
+	App *App `json:"app,omitempty"`
 }
 
 // Question is a consent question the page shows with Allow and Deny.
@@ -58,6 +71,10 @@ type Question struct {
 
 func (s Status) clone() Status {
 	s.Addresses = slices.Clone(s.Addresses)
+	if s.App != nil {
+		a := s.App.clone()
+		s.App = &a
+	}
 	if s.Question != nil {
 		q := *s.Question
 		s.Question = &q
@@ -94,6 +111,12 @@ type hub struct {
 	lines   []ChatLine
 	lastSeq uint64
 	pages   map[*page]struct{}
+
+	app *App // nil until SetApp: assist invite's page has none
+	// qrFor and qr cache the QR code of the last Link.
+	qrFor, qr string
+	file      []byte // the invitation file to download; nil if none
+	log       func(msg string, args ...any)
 }
 
 // page is one open tab's connection.
@@ -145,9 +168,45 @@ func (p *page) signal() {
 func (h *hub) setStatus(s Status) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.status = s.clone()
+	s = s.clone()
+	if s.Link != h.qrFor {
+		h.qrFor, h.qr = s.Link, ""
+		if s.Link != "" {
+			qr, err := QRDataURL(s.Link)
+			if err != nil && h.log != nil {
+				h.log("no QR code for the invitation", "err", err)
+			}
+			h.qr = qr
+		}
+	}
+	s.QR = h.qr
+	s.App = nil
+	h.status = s
 	h.version++
 	h.wakeAll()
+}
+
+func (h *hub) setApp(a App) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	a = a.clone()
+	h.app = &a
+	h.version++
+	h.wakeAll()
+}
+
+func (h *hub) setFile(data []byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.file = slices.Clone(data)
+	h.version++
+	h.wakeAll()
+}
+
+func (h *hub) getFile() []byte {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.file
 }
 
 func (h *hub) addChat(l ChatLine) {
@@ -197,6 +256,11 @@ func (h *hub) next(p *page, c *cursor) update {
 	var u update
 	if c.version != h.version {
 		s := h.status.clone()
+		if h.app != nil {
+			a := h.app.clone()
+			s.App = &a
+		}
+		s.File = h.file != nil
 		u.status = &s
 		c.version = h.version
 	}

@@ -11,6 +11,8 @@ export ASSIST_BUILD_TAGS=turbojpeg
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go'))
 [ -z "$unformatted" ] || { echo "gofmt would change: $unformatted" >&2; exit 1; }
+echo "== third-party licences up to date"
+scripts/licenses.sh --check
 echo "== go vet"
 go vet -tags turbojpeg ./...
 go vet ./...

@@ -16,6 +16,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
+
+	"github.com/assist-project/assist/internal/dialhint"
 )
 
 // Message is one signalling message as a client sends or receives it; only
@@ -122,7 +124,7 @@ func DialSignal(ctx context.Context, serverURL, fingerprint string) (*Client, er
 	ws, _, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}})
 	tr.CloseIdleConnections()
 	if err != nil {
-		return nil, fmt.Errorf("server: signal: dial %s: %w", serverURL, err)
+		return nil, fmt.Errorf("server: signal: %w", dialhint.Explain(serverURL, err))
 	}
 	ws.SetReadLimit(1 << 20)
 	return &Client{ws: ws}, nil

@@ -5,7 +5,10 @@
 // noVNC is not copied into the repository: it comes from npm (`npm ci
 // --prefix web`, which the build scripts run before `go build`), so
 // building this package without web/node_modules fails with "pattern
-// ...: no matching files found".
+// ...: no matching files found". The build tag nonovnc leaves noVNC out
+// (go install from the module proxy, whose zip has no node_modules):
+// that binary works with VNC viewers, and HasNoVNC lets the commands say
+// why the browser viewer is missing.
 package web
 
 import (
@@ -17,20 +20,21 @@ import (
 //go:embed viewer
 var viewerFiles embed.FS
 
-// Only what a page loads (the ES modules and the zlib port they import)
-// and the licence that must travel with them; noVNC's own app, docs and
-// tests stay out of the binary.
-//
-//go:embed node_modules/@novnc/novnc/core node_modules/@novnc/novnc/vendor node_modules/@novnc/novnc/LICENSE.txt
-var novncFiles embed.FS
-
 // Viewer returns the expert's viewer page: index.html (an html/template),
 // its script and its style sheet.
 func Viewer() fs.FS { return sub(viewerFiles, "viewer") }
 
 // NoVNC returns noVNC's core/ and vendor/ directories and LICENSE.txt, laid
 // out as in the npm package so core's relative imports of vendor/ work.
+// Without noVNC (build tag nonovnc) the directories are empty.
 func NoVNC() fs.FS { return sub(novncFiles, "node_modules/@novnc/novnc") }
+
+// HasNoVNC reports whether noVNC is in this binary.
+func HasNoVNC() bool { return novncEmbedded }
+
+// NoVNCMissing is what a command says when HasNoVNC is false.
+const NoVNCMissing = "this assist was built without the browser viewer (noVNC; go install builds it that way): " +
+	"use a VNC viewer on the rfb address, or build assist from a clone with scripts/setup.sh (see README)"
 
 func sub(f embed.FS, dir string) fs.FS {
 	s, err := fs.Sub(f, dir)

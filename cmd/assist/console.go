@@ -33,7 +33,8 @@ func newConsole(in *os.File, out io.Writer) *console {
 	fd := int(in.Fd())
 	if term.IsTerminal(fd) {
 		if old, err := term.MakeRaw(fd); err == nil {
-			c.restore = func() { term.Restore(fd, old) }
+			rawTerminal.Store(true)
+			c.restore = func() { rawTerminal.Store(false); term.Restore(fd, old) }
 			c.out = crlfWriter{out}
 			go c.readKeys(in)
 			return c

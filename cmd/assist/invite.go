@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/assist-project/assist/invitation"
@@ -50,6 +51,9 @@ type noviceOptions struct {
 	CheckEvery time.Duration
 	// NoIndicator: no frame and bar on the shared desktop.
 	NoIndicator bool
+	// Page, if set, is the novice's app's page, which shows this session
+	// instead of a page of its own (not a flag).
+	Page *novicepage.Server
 }
 
 // addNoviceFlags adds the flags of noviceOptions to fs, with the defaults
@@ -84,6 +88,43 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 	if err != nil {
 		return err
 	}
+	return invite(ctx, stdout, inviteParams{
+		file: *file, expires: *expires, passwordFile: *passwordFile, listen: *listen, noPortmap: *noPortmap,
+		opts: *opts, server: *srv.url, fingerprint: *srv.fingerprint, email: email,
+	})
+}
+
+// inviteParams make one invitation: assist invite's flags, or the app's
+// Get help.
+type inviteParams struct {
+	file         string // write the invitation file here ("" for none)
+	expires      time.Duration
+	passwordFile string
+	listen       string
+	// listenAny: if listen is taken, wait on any free port instead (the
+	// app, whose user cannot pick another).
+	listenAny   bool
+	noPortmap   bool
+	opts        noviceOptions
+	server      string // "" for a direct invitation
+	fingerprint string
+	// again says how to get a new invitation once this one expired ("":
+	// assist invite's words).
+	again string
+	// stdin is where the terminal's answers come from (nil: os.Stdin).
+	stdin *os.File
+	// email, if set, sends the invitation once it is made.
+	email *emailPlan
+	// ready, if set, is called once the invitation is made and printed,
+	// before the first expert is awaited.
+	ready func()
+}
+
+// invite makes an invitation, prints it, and serves the novice's side of
+// it until it is withdrawn, expires or is closed.
+func invite(ctx context.Context, stdout io.Writer, p inviteParams) (err error) {
+	file, expires, passwordFile, listen, noPortmap, opts := &p.file, &p.expires, &p.passwordFile, &p.listen, &p.noPortmap, &p.opts
+	srv := serverOptions{url: &p.server, fingerprint: &p.fingerprint}
 	serverURL := *srv.url
 	if serverURL != "" && *passwordFile != "" {
 		return errors.New("--password-file and --server do not go together: with a server, the short code carries the password")
@@ -114,6 +155,9 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 	defer d.Close()
 
 	ln, err := net.Listen("tcp", *listen)
+	if err != nil && p.listenAny {
+		ln, err = net.Listen("tcp", ":0")
+	}
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (pick another port with --listen :PORT, or :0 for any)", *listen, err)
 	}
@@ -210,13 +254,14 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 	// takes it instead of the file. It holds no password.
 	fmt.Fprintf(stdout, "link: %s\n", inv.URL())
 	fmt.Fprintf(stdout, "expires: %s\n", inv.Expires.Local().Format(time.RFC3339))
+	fmt.Fprintf(stdout, "The invitation is valid %s.\n", plainUntil(time.Now(), inv.Expires))
 	fmt.Fprintf(stdout, "addresses: %s\n", strings.Join(addrs, " "))
 	if serverURL != "" {
 		fmt.Fprintf(stdout, "server: %s\n", serverURL)
 		// An expert with nothing installed opens this in a browser.
 		fmt.Fprintf(stdout, "browser: %s/#%s\n", strings.TrimRight(serverURL, "/"), code)
 	}
-	if email != nil {
+	if email := p.email; email != nil {
 		// Before the session starts: the expert needs the e-mail to
 		// come at all. The e-mail holds neither password nor code.
 		email.send(ctx, stdout, inv, *file)
@@ -231,9 +276,44 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 		// password.
 		status.Code, status.Password = inv.ShortCode(), password
 	}
+	// The link the page shows, with its QR code: the server's browser
+	// address (nothing to install), else the assist:// link.
+	status.Link = inv.URL()
+	if serverURL != "" {
+		status.Link = strings.TrimRight(serverURL, "/") + "/#" + code.String()
+	}
+	var email func(novicepage.Action)
+	if page := opts.Page; page != nil {
+		data, err := inv.Marshal()
+		if err != nil {
+			return err
+		}
+		page.SetFile(data)
+		defer page.SetFile(nil)
+		// Send by e-mail runs beside the session (an SMTP server may
+		// take its time), one at a time, and stops with the invitation.
+		mctx, mcancel := context.WithCancel(ctx)
+		var mail sync.WaitGroup
+		defer mail.Wait()
+		defer mcancel()
+		var sending atomic.Bool
+		email = func(a novicepage.Action) {
+			if !sending.CompareAndSwap(false, true) {
+				a.Reply("Still sending the last e-mail: wait a moment.")
+				return
+			}
+			mail.Go(func() {
+				defer sending.Store(false)
+				a.Reply(appEmail(mctx, stdout, inv, a.To))
+			})
+		}
+	}
+	if p.ready != nil {
+		p.ready()
+	}
 	return serveNovice(ctx, stdout, noviceSide{
 		opts: *opts, policy: policy, display: d, listener: l, viaServer: viaServer,
-		expires: inv.Expires, status: status,
+		expires: inv.Expires, status: status, again: p.again, stdin: p.stdin, email: email,
 	})
 }
 
@@ -249,6 +329,8 @@ type noviceSide struct {
 	viaServer <-chan *rendezvous.Expert // nil without a server
 	expires   time.Time
 	status    novicepage.Status
+	// email answers the app's Send by e-mail (nil: not the app's page).
+	email func(novicepage.Action)
 	// expert, if not "", is the expert's name as the novice knows it (a
 	// contact's), shown instead of the name the expert sends.
 	expert string
@@ -273,10 +355,14 @@ func serveNovice(ctx context.Context, stdout io.Writer, ns noviceSide) (err erro
 	defer cancel(nil)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	ui := &noviceUI{status: ns.status, checkEvery: ns.opts.CheckEvery, answerTimeout: ns.opts.AnswerTimeout}
+	ui := &noviceUI{status: ns.status, email: ns.email, checkEvery: ns.opts.CheckEvery, answerTimeout: ns.opts.AnswerTimeout}
 	ui.ind = openIndicator(ns.opts)
 	defer ui.ind.Close()
-	if !ns.opts.NoPage {
+	if ns.opts.Page != nil {
+		ui.page = ns.opts.Page
+		ui.publish()
+		defer func() { ui.closePage(err) }()
+	} else if !ns.opts.NoPage {
 		url, perr := ui.startPage(ctx)
 		if perr != nil {
 			fmt.Fprintf(os.Stderr, "note: no local page (%v); answer in this terminal\n", perr)
@@ -486,6 +572,10 @@ func acceptOrQuit(ctx context.Context, l *transport.Listener, viaServer <-chan *
 				return nil, errQuit
 			}
 		case a := <-ui.pageActions():
+			if appOnly(a.Kind) {
+				ui.appAction(a)
+				continue
+			}
 			if a.Kind != novicepage.ActWithdraw {
 				idleAction(a)
 				continue
@@ -618,4 +708,9 @@ func localAddrs(l *net.TCPAddr) []string {
 		out = out[:8]
 	}
 	return out
+}
+
+// appOnly reports whether k is one of the app's own buttons.
+func appOnly(k novicepage.ActionKind) bool {
+	return k == novicepage.ActEmail || k == novicepage.ActGetHelp || k == novicepage.ActAsk
 }

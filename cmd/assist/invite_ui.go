@@ -36,6 +36,10 @@ type noviceUI struct {
 
 	stopPage func() // stops the page's server and waits for it
 
+	// email answers the app's Send by e-mail for the invitation being
+	// served; nil on assist invite's page.
+	email func(novicepage.Action)
+
 	// triesLeft is the wrong codes the invitation still takes, as last
 	// told to the novice.
 	triesLeft int
@@ -100,7 +104,9 @@ func (ui *noviceUI) closePage(err error) {
 	ui.status.Stopped = true
 	ui.status.Question = nil
 	ui.publish()
-	ui.stopPage()
+	if ui.stopPage != nil { // nil: the app's page, which goes on
+		ui.stopPage()
+	}
 }
 
 // waiting shows that no expert is connected, and why the last one is not.
@@ -156,6 +162,10 @@ func idleAction(a novicepage.Action) {
 	switch a.Kind {
 	case novicepage.ActChat:
 		a.Reply("Nobody is connected: your message was not sent.")
+	case novicepage.ActEmail:
+		a.Reply("Click Get help first: then you can send the invitation.")
+	case novicepage.ActGetHelp, novicepage.ActAsk:
+		a.Reply("You already have an invitation open. To start again, click Withdraw invitation first.")
 	default:
 		a.Reply("Nobody is connected yet.")
 	}
@@ -477,6 +487,8 @@ func (ui *noviceUI) pageAction(nov *session.Novice, a novicepage.Action, pending
 			return false
 		}
 		fmt.Fprintln(out, "clipboard changed on the page")
+	case novicepage.ActEmail, novicepage.ActGetHelp, novicepage.ActAsk:
+		ui.appAction(a)
 	case novicepage.ActChat:
 		if err := nov.SendChat(a.Text); err != nil {
 			a.Reply("Your message was not sent: " + err.Error())
@@ -486,4 +498,17 @@ func (ui *noviceUI) pageAction(nov *session.Novice, a novicepage.Action, pending
 		ui.addChat("you", true, a.Text)
 	}
 	return false
+}
+
+// appAction answers the app's own buttons while an invitation or a
+// session runs.
+func (ui *noviceUI) appAction(a novicepage.Action) {
+	switch {
+	case a.Kind == novicepage.ActEmail && ui.email != nil:
+		ui.email(a)
+	case a.Kind == novicepage.ActEmail:
+		a.Reply("This invitation cannot be sent by e-mail from here: read out the code instead.")
+	default:
+		a.Reply("You already have an invitation open. To start again, click Withdraw invitation first.")
+	}
 }

@@ -175,6 +175,7 @@ func serveExpert(ctx context.Context, stdout io.Writer, paths []rendezvous.Path,
 	fmt.Fprintf(stdout, "rfb on %s\n", rfbLn.Addr())
 	url := web.URL(webLn)
 	fmt.Fprintf(stdout, "browser viewer: %s\n", url)
+	warnNoVNC(os.Stderr)
 	if !opts.NoBrowser {
 		openBrowser(url)
 	}

@@ -162,6 +162,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	go func() { served <- hs.ServeTLS(ln, "", "") }()
 
 	fmt.Fprintf(stdout, "listening on https://%s\n", ln.Addr())
+	warnNoVNC(os.Stderr)
 	fmt.Fprintf(stdout, "fingerprint: %s\n", server.CertFingerprint(cert))
 	if len(ice) > 0 {
 		fmt.Fprintf(stdout, "ice: %s\n", strings.Join(ice, " "))

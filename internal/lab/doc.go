@@ -24,6 +24,12 @@
 // (MinGW builds internal/lab/winestub into each prefix for Wine 8, which
 // lacks the ProcessPrng that Go programs need; wixl builds the MSI.)
 //
+// The novice's app's tests read its QR code with zbarimg, open links with
+// xdg-open and check desktop entries with desktop-file-validate:
+//
+//	apt-get install -y --no-install-recommends zbar-tools xdg-utils \
+//	  desktop-file-utils
+//
 // noVNC (the noVNC subtest skips without it):
 //
 //	npm ci --prefix web

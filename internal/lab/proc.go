@@ -69,7 +69,7 @@ func Start(t testing.TB, env []string, name string, args ...string) *Proc {
 
 func newProc(env []string, name string, args ...string) *Proc {
 	cmd := exec.Command(name, args...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(procEnv(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	return &Proc{Cmd: cmd, name: name, done: make(chan struct{})}
 }
@@ -155,7 +155,7 @@ func ExitCode(err error) int {
 func Run(t testing.TB, env []string, name string, args ...string) []byte {
 	t.Helper()
 	cmd := exec.Command(name, args...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(procEnv(), env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -177,4 +177,16 @@ func waitFor(d time.Duration, cond func() bool) bool {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// procEnv is the test's environment for a started program, with
+// ASSIST_LOG=info unless the test run sets it: assist writes its log to a
+// file in the user's state directory by default, and the tests read the
+// log lines from stderr.
+func procEnv() []string {
+	env := os.Environ()
+	if os.Getenv("ASSIST_LOG") == "" {
+		env = append(env, "ASSIST_LOG=info")
+	}
+	return env
 }

@@ -14,10 +14,20 @@
 //   chatLines: how many lines the chat shows
 //   notice:    the last notice
 //   clipboard: whether the clipboard is shared with the expert
+//   app:       whether this is the novice's app (assist with no arguments)
+//   busy:      the app runs an invitation or a session
+//   contacts:  the contacts listed, as "user:state" strings
+//   asking:    the contact the app waits for, "" if none
+//   valid:     the invitation's "Valid for …" line as shown
+//   link:      the invitation's link shown (and in the QR code)
+//   copied:    the last text the page copied to the clipboard
 
 const el = (id) => document.querySelector(`[data-testid="${id}"]`);
 
-const status = { socket: 'connecting', state: 'connecting', question: 0, countdown: '', expert: '', chatLines: 0, notice: '', clipboard: false };
+const status = {
+  socket: 'connecting', state: 'connecting', question: 0, countdown: '', expert: '', chatLines: 0, notice: '', clipboard: false,
+  app: false, busy: false, contacts: [], asking: '', valid: '', link: '', copied: '',
+};
 window.assistNovice = status;
 
 let current = null; // the last status from the server
@@ -25,6 +35,7 @@ let socket = null;
 let lastSeq = 0;
 let retryDelay = 500;
 let countdownTimer = 0; // ticks while a question with a deadline is shown
+let validTimer = 0; // ticks while an invitation's remaining time is shown
 
 // showCountdown shows how long until an unanswered question counts as a
 // no, and keeps it ticking while the question is shown.
@@ -89,9 +100,125 @@ function formatTime(iso) {
   return d.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
 }
 
+// validFor says how long an invitation stays valid, in plain words and
+// local time: "Valid for 58 more minutes (until 17:58)."
+function validFor(iso, now = Date.now()) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime()) || d.getFullYear() < 2000) return '';
+  const until = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  const left = d.getTime() - now;
+  if (left <= 0) return `This invitation expired at ${until}.`;
+  const min = Math.ceil(left / 60000);
+  let span;
+  if (min < 2) span = 'less than 2 more minutes';
+  else if (min < 120) span = `${min} more minutes`;
+  else span = `${Math.round(min / 60)} more hours`;
+  const day = d.toDateString() === new Date(now).toDateString() ? until
+    : d.toLocaleString([], { weekday: 'long', hour: '2-digit', minute: '2-digit' });
+  return `Valid for ${span} (until ${day}).`;
+}
+
+function showValid(iso) {
+  clearInterval(validTimer);
+  validTimer = 0;
+  const box = el('valid');
+  const tick = () => {
+    status.valid = validFor(iso);
+    box.textContent = status.valid;
+  };
+  tick();
+  box.hidden = status.valid === '';
+  if (!box.hidden) validTimer = setInterval(tick, 15000);
+}
+
+// presenceLabel says a contact's presence in words.
+function presenceLabel(state) {
+  switch (state) {
+    case 'online': return 'available';
+    case 'busy': return 'busy in a session';
+    case 'away': return 'away';
+    default: return 'not connected';
+  }
+}
+
+// renderApp shows the app's part: Get help and the contacts while
+// nothing runs, "asking …" while a contact's answer is awaited.
+function renderApp(s) {
+  const a = s.app;
+  status.app = true;
+  status.busy = !!a.busy;
+  status.asking = a.asking || '';
+  document.body.classList.add('app');
+  const idle = !a.busy && !a.asking;
+  el('start').hidden = !idle;
+  el('asking-box').hidden = !a.asking;
+  setText('asking', a.asking ? `Waiting for ${displayOf(a, a.asking)} to answer…` : '');
+  const last = el('last');
+  last.textContent = a.last || '';
+  last.hidden = !a.last;
+  el('get-help').disabled = !idle;
+  el('no-account').hidden = !!a.account;
+  el('contacts-box').hidden = !a.account;
+  setText('contacts-note', !a.account ? '' : a.online
+    ? 'Ask someone for help with one click. They get your request on their computer.'
+    : `Not connected to ${a.server || 'the server'} right now; trying again. Get help still works.`);
+  const list = el('contacts');
+  list.replaceChildren();
+  status.contacts = [];
+  const contacts = a.contacts || [];
+  if (a.account && contacts.length === 0) {
+    const li = document.createElement('li');
+    li.textContent = 'No contacts yet. Someone who helps you can add you (assist contacts invite).';
+    list.append(li);
+  }
+  for (const c of contacts) {
+    status.contacts.push(`${c.user}:${c.state}`);
+    const li = document.createElement('li');
+    li.dataset.user = c.user;
+    li.dataset.state = c.state;
+    const dot = document.createElement('span');
+    dot.className = 'dot';
+    dot.setAttribute('aria-hidden', 'true');
+    const name = document.createElement('span');
+    name.className = 'name';
+    name.textContent = c.display || c.user;
+    const state = document.createElement('span');
+    state.className = 'presence';
+    state.textContent = presenceLabel(c.state);
+    const ask = document.createElement('button');
+    ask.type = 'button';
+    ask.className = 'allow';
+    ask.textContent = 'Ask for help';
+    ask.dataset.testid = 'ask';
+    ask.setAttribute('aria-label', `Ask ${c.display || c.user} for help`);
+    ask.disabled = !idle || !a.online;
+    ask.addEventListener('click', () => {
+      if (send({ type: 'ask', user: c.user })) ask.disabled = true;
+    });
+    li.append(dot, name, state, ask);
+    list.append(li);
+  }
+  // The invitation and the session only while one runs; once someone is
+  // connected, the session comes first and the invitation shrinks to
+  // its code.
+  const inv = !!a.busy && !!s.code && !s.stopped;
+  el('invitation-box').hidden = !inv;
+  const connected = !!s.expert && s.state !== 'waiting';
+  document.body.classList.toggle('connected', connected);
+  if (connected) el('send-box').hidden = true;
+  el('session-box').hidden = !a.busy;
+  el('chat-box').hidden = !a.busy || !s.expert;
+}
+
+function displayOf(a, user) {
+  const c = (a.contacts || []).find((x) => x.user === user);
+  return c && c.display ? c.display : user;
+}
+
 // stateLabel says where things stand, in words for the novice.
 function stateLabel(s) {
   const who = s.expert || 'The expert';
+  if (s.app && !s.app.busy) return s.app.asking ? 'Asking for help' : 'Ready';
   if (s.stopped) return 'Invitation over';
   switch (s.state) {
     case 'waiting': return 'Waiting for the expert';
@@ -105,8 +232,11 @@ function stateLabel(s) {
 }
 
 function render(s) {
-  current = s;
   const state = s.stopped ? 'stopped' : s.state;
+  // In the app a notice answers the click of a moment ago: once things
+  // move on (a question, a session, back to Get help) it is stale.
+  if (s.app && current && (current.state !== s.state || !!(current.app && current.app.busy) !== !!s.app.busy)) showNotice('');
+  current = s;
   status.state = state;
   status.expert = s.expert || '';
   const pill = el('state');
@@ -114,6 +244,15 @@ function render(s) {
   pill.textContent = stateLabel(s);
 
   setText('code', s.code || '…');
+  el('code-buttons').hidden = !s.code;
+  status.link = s.link || '';
+  el('send-box').hidden = !s.link;
+  setText('link', s.link || '');
+  if (s.qr && el('qr').getAttribute('src') !== s.qr) el('qr').src = s.qr;
+  el('save-file').hidden = !s.file;
+  el('email-form').hidden = !s.app;
+  if (s.code && !s.stopped) showValid(s.expires);
+  else showValid('');
   setText('password', s.password || '');
   setShown(['password-row'], !!s.password);
   setText('expires', formatTime(s.expires));
@@ -182,7 +321,9 @@ function render(s) {
   const canChat = inSession && (s.state === 'viewing' || s.state === 'control-asked' || s.state === 'controlling' || s.state === 'asking');
   el('chat-input').disabled = !canChat;
   el('chat-send').disabled = !canChat;
-  if (s.stopped) {
+  if (s.app) {
+    renderApp(s);
+  } else if (s.stopped) {
     showBanner(`This invitation is over${s.reason ? ': ' + s.reason.replace(/\.$/, '') : ''}. You can close this page.`);
   }
 }
@@ -246,7 +387,7 @@ function connect() {
     if (ev.code === 1001) {
       el('state').dataset.state = 'offline';
       el('state').textContent = 'assist stopped';
-      showBanner('assist invite has stopped. You can close this page.');
+      showBanner(status.app ? 'Assist has stopped. You can close this page.' : 'assist invite has stopped. You can close this page.');
       return;
     }
     el('state').dataset.state = 'offline';
@@ -274,6 +415,28 @@ el('take-back').addEventListener('click', () => send({ type: 'take_back' }));
 el('end').addEventListener('click', () => send({ type: 'end' }));
 el('withdraw').addEventListener('click', () => send({ type: 'withdraw' }));
 el('clipboard').addEventListener('click', () => send({ type: 'clipboard', allow: !status.clipboard }));
+el('get-help').addEventListener('click', () => {
+  if (send({ type: 'get_help' })) el('get-help').disabled = true;
+});
+el('stop-asking').addEventListener('click', () => send({ type: 'withdraw' }));
+el('email-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const to = el('email-to').value.trim();
+  if (send({ type: 'email', to })) showNotice(to ? `Sending the invitation to ${to}…` : 'Opening your mail program…');
+});
+
+// copy puts text on the clipboard and says so next to the button.
+async function copy(text, what) {
+  try {
+    await navigator.clipboard.writeText(text);
+    status.copied = text;
+    showNotice(`${what} is copied: paste it into an e-mail or a chat.`);
+  } catch {
+    showNotice(`Could not copy the ${what.toLowerCase()}: select it and copy it by hand.`);
+  }
+}
+el('copy-code').addEventListener('click', () => copy(el('code').textContent, 'The code'));
+el('copy-link').addEventListener('click', () => copy(el('link').textContent, 'The link'));
 el('chat-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
   const input = el('chat-input');

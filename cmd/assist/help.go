@@ -1,0 +1,168 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// helpText is what "assist COMMAND --help" shows besides the flags.
+type helpText struct {
+	synopsis string   // the command line with its arguments
+	about    string   // what the command does, in a sentence or two
+	examples []string // two or three command lines a newcomer can copy
+}
+
+// helps holds every command's help, by name; newFlagSet attaches it, so
+// a command cannot be added without one (TestHelpEveryCommand).
+var helps = map[string]helpText{
+	"app": {
+		synopsis: "assist app [--no-browser] [--expires 1h] [--server URL] [flags]",
+		about: "Opens the Assist app in your browser (plain \"assist\" does the same): Get help makes an invitation\n" +
+			"to read out or send, your contacts are there to ask with one click, and you say yes before anyone\n" +
+			"sees your screen.",
+		examples: []string{
+			"assist app",
+			"assist app --no-browser",
+			"assist app --expires 30m",
+		},
+	},
+	"install-desktop": {
+		synopsis: "assist install-desktop [--uninstall] [--binary PATH]",
+		about:    "Adds Assist to your desktop's applications menu and lets it open assist:// links, for you alone (no root needed).",
+		examples: []string{
+			"assist install-desktop",
+			"assist install-desktop --uninstall",
+		},
+	},
+	"invite": {
+		synopsis: "assist invite [--server URL] [--file PATH] [--expires 1h] [--name NAME] [--allow ask|view|control] [flags]",
+		about: "Lets someone you trust help you: prints a code and a password to read out to them, and opens a page\n" +
+			"where you say yes before they see your screen, and yes again before they may use your mouse and keyboard.\n" +
+			"Press Esc at any time to take control back; q ends the invitation.",
+		examples: []string{
+			"assist invite --server https://help.example.org:8443",
+			"assist invite --file ~/help.assist --expires 30m",
+			"assist invite --name Grandma --allow view",
+		},
+	},
+	"join": {
+		synopsis: "assist join FILE|LINK|CODE [--server URL] [--password-file F] [--no-browser] [--request-control] [flags]",
+		about: "Helps someone who ran assist invite: give it their code (or the .assist file or assist:// link they sent)\n" +
+			"and type the password they read out. Their screen opens in your browser and any VNC viewer on loopback.",
+		examples: []string{
+			"assist join W848-T91J --server https://help.example.org:8443",
+			"assist join ~/Downloads/help.assist",
+			"assist join 'assist://invite?d=...' --no-browser --rfb 127.0.0.1:5901",
+		},
+	},
+	"vnc": {
+		synopsis: "assist vnc [--display :N] [--listen 127.0.0.1:5900] [--view-only]",
+		about: "Serves this desktop to VNC viewers on this computer (or through an SSH tunnel), without a password:\n" +
+			"it listens on loopback only. To let someone help you from elsewhere, use assist invite.",
+		examples: []string{
+			"assist vnc",
+			"assist vnc --display :1 --listen 127.0.0.1:5901 --view-only",
+		},
+	},
+	"serve": {
+		synopsis: "assist serve [--listen ADDR] [--public-url URL] [--data DIR] [--tls-cert F --tls-key F] [flags]",
+		about: "Runs the server that novices and experts meet through: codes, contacts, the relay for networks that\n" +
+			"block direct connections, and the expert's web app. It prints its address and certificate fingerprint.",
+		examples: []string{
+			"assist serve",
+			"assist serve --listen :8443 --public-url https://help.example.org:8443 --turn-listen :3478",
+			"assist serve --listen :443 --tls-cert fullchain.pem --tls-key privkey.pem --public-url https://help.example.org",
+		},
+	},
+	"login": {
+		synopsis: "assist login https://SERVER[:PORT] [--user NAME] [--display-name \"Full Name\"] [--server-fingerprint sha256:HEX] [--code CODE]",
+		about: "Logs this computer in to a server: creates your account the first time, or adds this computer to it\n" +
+			"with a code from assist devices add on a computer already logged in.",
+		examples: []string{
+			"assist login https://help.example.org:8443 --user grandma --display-name \"Grandma\"",
+			"assist login https://help.example.org:8443 --user grandma --code 1234-5678",
+		},
+	},
+	"contacts": {
+		synopsis: "assist contacts [--watch] | invite | add CODE | remove NAME | block NAME | unblock NAME",
+		about: "Lists your contacts and whether they are online; invite prints a code for a new contact, who runs\n" +
+			"assist contacts add CODE.",
+		examples: []string{
+			"assist contacts",
+			"assist contacts invite",
+			"assist contacts add 1234-5678",
+		},
+	},
+	"devices": {
+		synopsis: "assist devices | add | remove ID",
+		about:    "Lists the computers logged in to your account, adds one (prints a code for assist login --code) or removes one.",
+		examples: []string{
+			"assist devices",
+			"assist devices add",
+			"assist devices remove 3",
+		},
+	},
+	"ask": {
+		synopsis: "assist ask NAME [flags]",
+		about:    "Asks a contact for help. When they accept, they can see your screen after you say yes, as with assist invite.",
+		examples: []string{
+			"assist ask bob",
+			"assist ask bob --allow view",
+		},
+	},
+	"offer": {
+		synopsis: "assist offer NAME [flags]",
+		about:    "Offers help to a contact. When they accept, you join their desktop as with assist join.",
+		examples: []string{
+			"assist offer grandma",
+			"assist offer grandma --no-browser",
+		},
+	},
+	"requests": {
+		synopsis: "assist requests [flags]",
+		about:    "Shows requests for help (or offers of help) from your contacts as they come, and lets you accept or decline each.",
+		examples: []string{
+			"assist requests",
+			"assist requests --allow view",
+		},
+	},
+	"version": {
+		synopsis: "assist version",
+		about:    "Prints the version of assist and the Go version and platform it was built for.",
+		examples: []string{"assist version", "assist --version"},
+	},
+}
+
+// setHelp makes fs print h, then every flag with its default, then the
+// examples, for --help and after a usage error.
+func setHelp(fs *flag.FlagSet, h helpText) {
+	fs.Usage = func() { writeHelp(fs.Output(), fs, h) }
+}
+
+func writeHelp(w io.Writer, fs *flag.FlagSet, h helpText) {
+	fmt.Fprintf(w, "usage: %s\n\n", h.synopsis)
+	if h.about != "" {
+		fmt.Fprintf(w, "%s\n\n", h.about)
+	}
+	fmt.Fprintln(w, "flags:")
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		fmt.Fprintln(w, line)
+		usage = strings.ReplaceAll(usage, "\n", "\n      ")
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" && f.DefValue != "[]" {
+			usage += fmt.Sprintf(" (default %q)", f.DefValue)
+		}
+		fmt.Fprintf(w, "      %s\n", usage)
+	})
+	fmt.Fprintln(w, "  --verbose\n      write the log to the terminal (stderr) instead of the log file")
+	fmt.Fprintln(w, "\nexamples:")
+	for _, e := range h.examples {
+		fmt.Fprintf(w, "  %s\n", e)
+	}
+}
