@@ -113,7 +113,7 @@ func TestConsentTransitions(t *testing.T) {
 				if len(evs) != 1 || evs[0].From != from || evs[0].To != to || evs[0].Action != a.name || evs[0].Auto {
 					t.Fatalf("events = %+v", evs)
 				}
-				if evs[0].Rights != c.Rights() || c.Rights() != rightsOf(to, false) {
+				if evs[0].Rights != c.Rights() || c.Rights() != rightsOf(to, 0) {
 					t.Fatalf("rights = %s, event %s", c.Rights(), evs[0].Rights)
 				}
 			})

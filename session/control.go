@@ -72,8 +72,8 @@ func (Chat) messageType() string        { return "chat" }
 func (End) messageType() string         { return "end" }
 
 func validRight(r Rights) error {
-	if bits.OnesCount8(uint8(r)) != 1 || r > RightClipboard {
-		return fmt.Errorf("right %q: want exactly one of view, control, clipboard", r)
+	if bits.OnesCount8(uint8(r)) != 1 || r > RightFiles {
+		return fmt.Errorf("right %q: want exactly one of view, control, clipboard, files", r)
 	}
 	return nil
 }
@@ -85,7 +85,7 @@ func (m StateUpdate) validate() error {
 	if int(m.State) >= len(stateNames) {
 		return fmt.Errorf("invalid state %d", m.State)
 	}
-	want := rightsOf(m.State, m.Rights&RightClipboard != 0)
+	want := rightsOf(m.State, m.Rights)
 	if m.Rights != want {
 		return fmt.Errorf("rights %s do not match state %s", m.Rights, m.State)
 	}
@@ -144,7 +144,7 @@ func StateUpdateOf(ev Event) StateUpdate {
 
 // MarshalText encodes r as its names joined by "+", or "none".
 func (r Rights) MarshalText() ([]byte, error) {
-	if r&^(RightView|RightControl|RightClipboard) != 0 {
+	if r&^(RightView|RightControl|RightClipboard|RightFiles) != 0 {
 		return nil, fmt.Errorf("session: unknown rights %#x", uint8(r))
 	}
 	return []byte(r.String()), nil

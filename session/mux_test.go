@@ -484,7 +484,7 @@ func TestMuxHostileFrames(t *testing.T) {
 		frames   [][]byte
 		protocol bool
 	}{
-		{"unknown channel", [][]byte{frame(4, []byte("x"))}, true},
+		{"unknown channel", [][]byte{frame(5, []byte("x"))}, true},
 		{"channel 255", [][]byte{{255, 0, 0, 1, 0}}, true},
 		{"empty frame", [][]byte{{ChannelDisplay, 0, 0, 0}}, true},
 		{"oversized frame", [][]byte{frame(ChannelDisplay, big)[:frameHeader]}, true},
