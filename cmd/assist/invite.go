@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/assist-project/assist/filetransfer"
 	"github.com/assist-project/assist/invitation"
 	"github.com/assist-project/assist/novicepage"
 	"github.com/assist-project/assist/portmap"
@@ -45,6 +46,8 @@ type noviceOptions struct {
 	DenyCooldown time.Duration
 	// NoPage: no local page, the terminal only.
 	NoPage bool
+	// FilesDir is where files the expert sends are saved.
+	FilesDir string
 }
 
 // addNoviceFlags adds the flags of noviceOptions to fs, with the defaults
@@ -56,6 +59,7 @@ func addNoviceFlags(fs *flag.FlagSet) *noviceOptions {
 	fs.StringVar(&o.Display, "display", os.Getenv("DISPLAY"), "X display to share")
 	fs.DurationVar(&o.AnswerTimeout, "answer-timeout", session.DefaultAnswerTimeout, "a question you leave unanswered this long counts as no")
 	fs.DurationVar(&o.DenyCooldown, "deny-cooldown", transport.DefaultDenyCooldown, "after you say no, turn every expert away this long (the third no closes the invitation)")
+	fs.StringVar(&o.FilesDir, "files-dir", filetransfer.DownloadDir(), "folder where files the expert sends you are saved (only once you allow files)")
 	fs.BoolVar(&o.NoPage, "no-page", false, "do not serve the local page (code, who is connected, Allow/Deny, chat); use the terminal only")
 	return o
 }
@@ -256,7 +260,7 @@ func serveNovice(ctx context.Context, stdout io.Writer, ns noviceSide) (err erro
 	defer cancel(nil)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	ui := &noviceUI{status: ns.status}
+	ui := &noviceUI{status: ns.status, filesDir: ns.opts.FilesDir}
 	if !ns.opts.NoPage {
 		url, perr := ui.startPage(ctx)
 		if perr != nil {
@@ -357,6 +361,7 @@ func serveNovice(ctx context.Context, stdout io.Writer, ns noviceSide) (err erro
 			Via:           via,
 			AnswerTimeout: ns.opts.AnswerTimeout,
 			DenyNote:      denyNote,
+			FilesDir:      ns.opts.FilesDir,
 		})
 		if err != nil {
 			conn.Close()

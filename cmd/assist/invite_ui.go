@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -33,6 +34,8 @@ type noviceUI struct {
 	deniedView bool
 
 	stopPage func() // stops the page's server and waits for it
+
+	filesDir string // where files from the expert are saved
 }
 
 // startPage serves the novice's page on a free loopback port and returns
@@ -155,7 +158,39 @@ func rightName(right session.Rights) string {
 	if right == session.RightClipboard {
 		return "clipboard"
 	}
+	if right == session.RightFiles {
+		return "files"
+	}
 	return "view"
+}
+
+// optionalRight reports the rights asked and toggled apart from the
+// session's state: the clipboard and files.
+func optionalRight(r session.Rights) bool {
+	return r == session.RightClipboard || r == session.RightFiles
+}
+
+// optionalAsked reports whether the question for an optional right still
+// waits.
+func optionalAsked(nov *session.Novice, r session.Rights) bool {
+	if r == session.RightFiles {
+		return nov.FilesAsked()
+	}
+	return nov.ClipboardAsked()
+}
+
+// filesAnswered reports whether ev answers the expert's files question
+// (or is the toggle, which settles it too).
+func filesAnswered(ev session.Event) bool {
+	return ev.Action == session.ActAllowFiles || ev.Action == session.ActDenyFiles || ev.Action == session.ActFiles
+}
+
+// filesLine is the terminal's line for the files right's new state.
+func filesLine(allowed bool, dir string) string {
+	if allowed {
+		return "files: allowed both ways (files sent to you go to " + dir + "): press s to send a file, f to stop"
+	}
+	return "files: not allowed: press f to allow them"
 }
 
 // clipboardAnswered reports whether ev is the novice's answer to the
@@ -183,6 +218,7 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 	// clipboard question can come while control is asked): one at a time.
 	var later []session.Question
 	var show func(q session.Question)
+	filesOn := false
 	settle := func() {
 		pending, pendingID = nil, 0
 		ui.status.Question = nil
@@ -208,7 +244,7 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 		// Only a move out of the question's own state settles it:
 		// the control question may arrive before the "viewing"
 		// event that preceded it.
-		if pending != nil && ev.From == askingState(pending.Right) && pending.Right != session.RightClipboard {
+		if pending != nil && ev.From == askingState(pending.Right) && !optionalRight(pending.Right) {
 			settle()
 		}
 		if clip := nov.Clipboard(); clip != ui.status.Clipboard || clipboardAnswered(ev) {
@@ -220,11 +256,20 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 		if pending != nil && pending.Right == session.RightClipboard && (clipboardAnswered(ev) || ev.To == session.Ended) {
 			settle()
 		}
+		if files := nov.Files(); files != filesOn || filesAnswered(ev) {
+			filesOn = files
+			if ev.To != session.Ended {
+				fmt.Fprintln(out, filesLine(files, ui.filesDir))
+			}
+		}
+		if pending != nil && pending.Right == session.RightFiles && (filesAnswered(ev) || ev.To == session.Ended) {
+			settle()
+		}
 		ui.publish()
 	}
 	show = func(q session.Question) {
-		if q.Right == session.RightClipboard && !nov.ClipboardAsked() ||
-			q.Right != session.RightClipboard && nov.State() != askingState(q.Right) {
+		if optionalRight(q.Right) && !optionalAsked(nov, q.Right) ||
+			!optionalRight(q.Right) && nov.State() != askingState(q.Right) {
 			return // settled before we got to it
 		}
 		if pending != nil {
@@ -240,6 +285,8 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 		fmt.Fprintln(out, q.Text())
 	}
 	events := nov.Events()
+	fileEvents := nov.FileEvents()
+	progress := newFileProgress(out, false, expert)
 	for {
 		select {
 		case q := <-nov.Questions():
@@ -254,7 +301,7 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 			case session.Controlling:
 				fmt.Fprintln(out, "the expert controls your mouse and keyboard: press Esc to take control back, q to end the session")
 			case session.Viewing:
-				fmt.Fprintln(out, "the expert sees your screen: press q to end the session, m to send a message, c to share the clipboard")
+				fmt.Fprintln(out, "the expert sees your screen: press q to end the session, m to send a message, c to share the clipboard, f to allow files")
 			}
 		case pc, ok := <-paths:
 			if !ok {
@@ -271,6 +318,12 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 			}
 			ui.status.Path = fmt.Sprintf("through the rendezvous server, path %s", pc.Path)
 			ui.publish()
+		case fe, ok := <-fileEvents:
+			if !ok {
+				fileEvents = nil
+				continue
+			}
+			progress.show(fe)
 		case text := <-nov.Chats():
 			fmt.Fprintf(out, "expert: %s\n", text)
 			ui.addChat(expert, false, text)
@@ -290,6 +343,19 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 			case 'c':
 				if err := nov.SetClipboard(!nov.Clipboard()); err != nil {
 					fmt.Fprintf(out, "clipboard not changed: %v\n", err)
+				}
+			case 'f':
+				if err := nov.SetFiles(!nov.Files()); err != nil {
+					fmt.Fprintf(out, "files not changed: %v\n", err)
+				}
+			case 'S':
+				fmt.Fprintln(out, "file to send (its path, then Enter):")
+			case 's':
+				if _, err := nov.SendFile(k.text); err != nil {
+					if errors.Is(err, session.ErrNoFiles) {
+						err = errors.New("files are not allowed: press f to allow them first")
+					}
+					fmt.Fprintf(out, "file not sent: %v\n", err)
 				}
 			case 'm':
 				if err := nov.SendChat(k.text); err != nil {

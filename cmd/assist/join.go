@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/assist-project/assist/filetransfer"
 	"github.com/assist-project/assist/invitation"
 	"github.com/assist-project/assist/rendezvous"
 	"github.com/assist-project/assist/session"
@@ -35,6 +36,12 @@ type expertOptions struct {
 	RequestClipboard bool
 	// Name is the expert's name as the novice's agent receives it.
 	Name string
+	// RequestFiles asks to exchange files as soon as viewing starts.
+	RequestFiles bool
+	// FilesDir is where files from the novice go once accepted.
+	FilesDir string
+	// Send is the files to send once the novice allows files.
+	Send pathsFlag
 }
 
 // addExpertFlags adds the flags of expertOptions to fs, with the defaults
@@ -46,6 +53,9 @@ func addExpertFlags(fs *flag.FlagSet) *expertOptions {
 	fs.BoolVar(&o.RequestControl, "request-control", false, "ask for control as soon as viewing starts")
 	fs.BoolVar(&o.RequestClipboard, "request-clipboard", false, "ask the novice to share clipboards as soon as viewing starts")
 	fs.StringVar(&o.Name, "name", defaultName(), "your name, as the novice sees it")
+	fs.BoolVar(&o.RequestFiles, "request-files", false, "ask the novice to allow files as soon as viewing starts")
+	fs.StringVar(&o.FilesDir, "files-dir", filetransfer.DownloadDir(), "folder where files the novice sends you are saved (each one once you accept it)")
+	fs.Var(&o.Send, "send", "send this file once the novice allows files (repeat for more; asks for files if needed)")
 	return o
 }
 
@@ -143,7 +153,7 @@ func serveExpert(ctx context.Context, stdout io.Writer, paths []rendezvous.Path,
 	slog.Info("authenticated", "novice", novice, "path", path, "after", time.Since(start).Round(time.Millisecond))
 	fmt.Fprintf(stdout, "path: %s\n", path)
 
-	exp := session.StartExpert(conn, slog.Default())
+	exp := session.StartExpertConfig(conn, slog.Default(), session.ExpertConfig{FilesDir: opts.FilesDir})
 	defer exp.Leave("the expert left")
 
 	rfbLn, err := net.Listen("tcp", opts.RFB)
@@ -182,6 +192,11 @@ func serveExpert(ctx context.Context, stdout io.Writer, paths []rendezvous.Path,
 	web.Publish(webview.Event{Type: "state", State: "connecting", Time: time.Now()})
 
 	asked, askedClipboard, clipboard := false, false, false
+	askedFiles := false
+	files := newExpertFiles(exp, stdout, novice, opts)
+	commands := joinCommands()
+	fileEvents := exp.FileEvents()
+	fmt.Fprintln(stdout, joinHelp)
 	for {
 		select {
 		case <-ctx.Done():
@@ -201,6 +216,16 @@ func serveExpert(ctx context.Context, stdout io.Writer, paths []rendezvous.Path,
 			// For the audit trail as well as for the user.
 			slog.Info("rendezvous: connection resumed after an ICE restart", "path", p)
 			fmt.Fprintf(stdout, "resumed: path %s (ICE restart)\n", p)
+		case o := <-exp.FileOffers():
+			files.offered(o)
+		case fe, ok := <-fileEvents:
+			if !ok {
+				fileEvents = nil
+				continue
+			}
+			files.event(fe)
+		case c := <-commands:
+			files.command(ctx, c)
 		case ev, ok := <-exp.Events():
 			if !ok {
 				return nil
@@ -228,6 +253,13 @@ func serveExpert(ctx context.Context, stdout io.Writer, paths []rendezvous.Path,
 				askedClipboard = true
 				if err := exp.RequestClipboard(ctx); err != nil {
 					fmt.Fprintf(os.Stderr, "clipboard request not sent: %v\n", err)
+				}
+			}
+			files.rights(ctx, ev.Rights)
+			if ev.Rights.Has(session.RightView) && (opts.RequestFiles || len(opts.Send) > 0) && !askedFiles && !ev.Rights.Has(session.RightFiles) {
+				askedFiles = true
+				if err := exp.RequestFiles(ctx); err != nil {
+					fmt.Fprintf(os.Stderr, "files request not sent: %v\n", err)
 				}
 			}
 			if ev.State == session.Viewing && opts.RequestControl && !asked {
