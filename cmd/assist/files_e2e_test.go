@@ -3,10 +3,15 @@ package main
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/assist-project/assist/internal/lab"
 )
@@ -102,5 +107,151 @@ func same(t *testing.T, path string, want []byte) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatalf("%s: %d bytes, not the %d sent", path, len(got), len(want))
+	}
+}
+
+// dropProxy forwards TCP connections to target at a limited rate, counts
+// what goes towards target, and can cut every connection at once: the
+// network drop.
+type dropProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+	sent   atomic.Int64
+	wg     sync.WaitGroup
+}
+
+func startDropProxy(t *testing.T, target string) *dropProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &dropProxy{ln: ln, target: target}
+	p.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, u)
+			p.mu.Unlock()
+			p.wg.Go(func() { p.pipe(u, c, true) })
+			p.wg.Go(func() { p.pipe(c, u, false) })
+		}
+	})
+	t.Cleanup(func() { ln.Close(); p.drop(); p.wg.Wait() })
+	return p
+}
+
+// pipe copies src to dst, towards the novice at 16 MiB/s at most, so
+// that a drop lands in the middle of a transfer.
+func (p *dropProxy) pipe(dst, src net.Conn, count bool) {
+	defer dst.Close()
+	buf := make([]byte, 32<<10)
+	start := time.Now()
+	var n int64
+	for {
+		m, err := src.Read(buf)
+		if m > 0 {
+			if _, werr := dst.Write(buf[:m]); werr != nil {
+				return
+			}
+			if count {
+				n += int64(m)
+				p.sent.Add(int64(m))
+				if ahead := time.Duration(n)*time.Second/(16<<20) - time.Since(start); ahead > 0 {
+					time.Sleep(ahead) // a rate limit, not a wait for an event
+				}
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (p *dropProxy) drop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// TestFilesResumeAfterDrop: the connection between assist join and
+// assist invite is cut in the middle of a file; the novice keeps what
+// arrived, the expert joins again and sends the same file, which resumes
+// where it stopped (only the rest crosses) and arrives whole.
+func TestFilesResumeAfterDrop(t *testing.T) {
+	e2e(t)
+	x := lab.StartXvfb(t, 320, 240)
+	novDir, src := t.TempDir(), t.TempDir()
+	const size = 48 << 20
+	data := make([]byte, size)
+	rand.Read(data)
+	big := filepath.Join(src, "big.bin")
+	if err := os.WriteFile(big, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nov := startInvite(t, nil, x.Display, "--listen", "127.0.0.1:0", "--no-portmap", "--no-page",
+		"--allow", "view", "--files-dir", novDir)
+	proxy := startDropProxy(t, nov.Addrs[0])
+	// The expert's invitation leads through the proxy.
+	b, err := os.ReadFile(nov.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inv map[string]any
+	if err := json.Unmarshal(b, &inv); err != nil {
+		t.Fatal(err)
+	}
+	inv["addrs"] = []string{proxy.ln.Addr().String()}
+	b, _ = json.Marshal(inv)
+	viaProxy := filepath.Join(t.TempDir(), "proxy.assist")
+	if err := os.WriteFile(viaProxy, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	exp := connected(t, startJoin(t, nil, viaProxy, nov.PasswordFile, "--send", big))
+	nov.WaitLine(t, `asks to exchange files with you`, lineTimeout)
+	nov.Send(t, "y")
+	nov.WaitLine(t, `^file: big\.bin [3-5][0-9]% `, lineTimeout)
+	proxy.drop()
+	exp.WaitExit(t, lineTimeout)
+	nov.WaitLine(t, `^file interrupted: big\.bin`, lineTimeout)
+	nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+	parts, _ := filepath.Glob(filepath.Join(novDir, ".assist-*.part"))
+	if len(parts) != 1 {
+		t.Fatalf("partial files: %v", parts)
+	}
+	fi, err := os.Stat(parts[0])
+	if err != nil || fi.Size() < size*3/10 || fi.Size() == size {
+		t.Fatalf("partial file: %v %v", fi, err)
+	}
+	before := proxy.sent.Load()
+
+	// The expert comes back and sends the same file.
+	connected(t, startJoin(t, nil, viaProxy, nov.PasswordFile, "--send", big))
+	nov.WaitLine(t, `asks to exchange files with you`, lineTimeout)
+	nov.Send(t, "y")
+	m := nov.WaitLine(t, `^file: big\.bin resumes at (.+) of 50\.3 MB$`, lineTimeout)
+	nov.WaitLine(t, `^file saved: `+regexp.QuoteMeta(filepath.Join(novDir, "big.bin"))+`$`, lineTimeout)
+	same(t, filepath.Join(novDir, "big.bin"), data)
+	again := proxy.sent.Load() - before
+	if limit := size - fi.Size() + 2<<20; again > limit {
+		t.Fatalf("%d bytes crossed after the drop for a file of %d of which %d had arrived; want at most %d", again, size, fi.Size(), limit)
+	}
+	t.Logf("resumed at %s (%d bytes kept); %d bytes crossed after the drop", m[1], fi.Size(), again)
+	if parts, _ := filepath.Glob(filepath.Join(novDir, ".assist-*")); len(parts) != 0 {
+		t.Fatalf("left behind: %v", parts)
 	}
 }

@@ -20,12 +20,27 @@ type fileProgress struct {
 	// bytes began to flow, for the speed.
 	step  map[filetransfer.ID]int
 	start map[filetransfer.ID]time.Time
-	bar   bool // a bar is drawn and the line not yet ended
+	// open are the transfers offered or under way, by name, for the
+	// lines at the end of the session.
+	open map[filetransfer.ID]filetransfer.Event
+	bar  bool // a bar is drawn and the line not yet ended
 }
 
 func newFileProgress(out io.Writer, tty bool, peer string) *fileProgress {
 	return &fileProgress{out: out, tty: tty, peer: peer,
-		step: make(map[filetransfer.ID]int), start: make(map[filetransfer.ID]time.Time)}
+		step: make(map[filetransfer.ID]int), start: make(map[filetransfer.ID]time.Time),
+		open: make(map[filetransfer.ID]filetransfer.Event)}
+}
+
+// ended says what became of the transfers still open when the session
+// ended: the receiver keeps what arrived, and the same file sent in a
+// later session resumes from there.
+func (p *fileProgress) ended() {
+	for id, ev := range p.open {
+		ev.State, ev.Reason = filetransfer.Interrupted, "the session ended"
+		p.line("%s", fileOutcome(ev, p.peer))
+		delete(p.open, id)
+	}
 }
 
 // line prints a whole line, ending a bar first.
@@ -39,6 +54,7 @@ func (p *fileProgress) line(format string, args ...any) {
 
 func (p *fileProgress) show(ev filetransfer.Event) {
 	name, size := ev.Name, filetransfer.Size(ev.Size)
+	p.open[ev.ID] = ev
 	switch ev.State {
 	case filetransfer.Offered:
 		if ev.Incoming {
@@ -69,6 +85,7 @@ func (p *fileProgress) show(ev filetransfer.Event) {
 	default:
 		delete(p.step, ev.ID)
 		delete(p.start, ev.ID)
+		delete(p.open, ev.ID)
 		p.line("%s", fileOutcome(ev, p.peer))
 	}
 }

@@ -297,6 +297,9 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 				continue
 			}
 			state(ev)
+			if ev.From == ev.To {
+				continue // a right changed, not the state: its own line said so
+			}
 			switch ev.To {
 			case session.Controlling:
 				fmt.Fprintln(out, "the expert controls your mouse and keyboard: press Esc to take control back, q to end the session")
@@ -379,6 +382,7 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 			if pending != nil {
 				settle()
 			}
+			progress.ended()
 			return quit
 		}
 	}

@@ -237,6 +237,7 @@ func serveExpert(ctx context.Context, stdout io.Writer, paths []rendezvous.Path,
 			}
 			fmt.Fprintf(stdout, "state: %s%s\n", ev.State, reasonSuffix(ev.Reason))
 			if ev.State == session.Ended {
+				files.progress.ended()
 				web.Publish(webview.Event{Type: "ended", State: "ended", Text: ev.Reason, Time: time.Now()})
 				return nil
 			}
