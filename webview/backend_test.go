@@ -21,7 +21,8 @@ type fakeBackend struct {
 	displays chan net.Conn
 	controls chan struct{}
 	chats    chan string
-	err      error // returned by every method when set
+	leaves   chan string // Leave's reasons, if not nil
+	err      error       // returned by every method when set
 }
 
 func newFakeBackend() *fakeBackend {
@@ -42,6 +43,12 @@ func (b *fakeBackend) OpenDisplay(ctx context.Context) (net.Conn, error) {
 }
 
 func (b *fakeBackend) RequestClipboard(ctx context.Context) error { return b.err }
+
+func (b *fakeBackend) Leave(reason string) {
+	if b.leaves != nil {
+		b.leaves <- reason
+	}
+}
 
 func (b *fakeBackend) RequestControl(ctx context.Context) error {
 	if b.err != nil {

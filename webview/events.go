@@ -125,6 +125,9 @@ func (s *Server) handle(ctx context.Context, msg message, sub *subscriber) {
 			s.log.Warn("request to share clipboards failed", "err", err)
 			sub.send(Event{Type: eventError, Text: "Could not ask to share clipboards: " + err.Error(), Time: time.Now()})
 		}
+	case msgLeave:
+		s.log.Info("the expert left from the page")
+		s.backend.Leave(expertLeft)
 	case msgChat:
 		if err := s.backend.SendChat(ctx, msg.Text); err != nil {
 			s.log.Warn("chat line not sent", "err", err)

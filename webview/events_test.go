@@ -160,7 +160,7 @@ func TestPublishTruncatesChat(t *testing.T) {
 	ts.Publish(Event{Type: EventChat, Text: strings.Repeat("x", 3*maxChatBytes)})
 	c := ts.events(t)
 	readEvent(t, c)
-	if ev := readEvent(t, c); len(ev.Text) != maxChatBytes || ev.From != "Novice" {
+	if ev := readEvent(t, c); len(ev.Text) != maxChatBytes || ev.From != "Them" {
 		t.Fatalf("chat of %d bytes from %q", len(ev.Text), ev.From)
 	}
 }

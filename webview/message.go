@@ -17,6 +17,8 @@ const (
 	msgRequestControl = "request_control"
 	// msgRequestClipboard asks the novice to share clipboards.
 	msgRequestClipboard = "request_clipboard"
+	// msgLeave ends the session from the expert's side (Leave).
+	msgLeave = "leave"
 )
 
 // maxMessageBytes is the WebSocket read limit for a page's messages: a
@@ -66,6 +68,11 @@ func parseMessage(data []byte) (message, error) {
 			return message{}, fmt.Errorf("%w: request_clipboard takes no text", errBadMessage)
 		}
 		return message{Type: msgRequestClipboard}, nil
+	case msgLeave:
+		if w.Text != nil {
+			return message{}, fmt.Errorf("%w: leave takes no text", errBadMessage)
+		}
+		return message{Type: msgLeave}, nil
 	case msgChat:
 		if w.Text == nil {
 			return message{}, fmt.Errorf("%w: chat without text", errBadMessage)
