@@ -39,7 +39,6 @@ type Backend interface {
 // Leave.
 const expertLeft = "the expert left"
 
-
 // Options configure a Server.
 type Options struct {
 	// NovicesName is shown in the page's header ("Helping NAME").
