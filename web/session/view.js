@@ -11,12 +11,12 @@
 // shown with textContent, never parsed as HTML.
 //
 // Tests find things by data-testid: title, novice-name, state (with
-// data-state), path, request-control, give-back-control,
+// data-state), path (with data-path: direct, punched, relay-udp...), request-control, give-back-control,
 // request-clipboard, keys, keys-menu, key-ID (words.specialKeys), scale
 // (data-scale "fit" or "1:1"), fullscreen, leave, screen,
 // clipboard-panel, files-panel, chat-log, chat-form, chat-input,
 // chat-send.
-import { title, stateLine, possessive, specialKeys } from './words.js';
+import { title, stateLine, pathLine, possessive, specialKeys } from './words.js';
 import { setScale, sendSpecial, pasteToNovice } from './screen.js';
 
 // h makes an element: h('button', {type: 'button', testid: 'leave'}, 'Leave').
@@ -37,8 +37,11 @@ const scaleKey = 'assist.scale';
 
 export class SessionView {
   // name: the person helped, or '' if unknown. on: callbacks
-  // {requestControl, giveBackControl, requestClipboard, leave, chat(text)};
-  // a missing giveBackControl hides that button.
+  // {requestControl, giveBackControl, requestClipboard, leave, close,
+  // chat(text)}; a missing giveBackControl hides that button; close, if
+  // given, is what Leave becomes once the session is over ("Close": back
+  // to the caller's home screen). chat returns false if the line was not
+  // sent (the text then stays in the box).
   constructor(root, name, on) {
     this.name = name || '';
     this.on = on;
@@ -120,10 +123,18 @@ export class SessionView {
       this.set({ askingClipboard: true });
       this.on.requestClipboard();
     });
-    e.leave.addEventListener('click', () => this.on.leave());
+    e.leave.addEventListener('click', () => {
+      if (this.over()) {
+        if (this.on.close) this.on.close();
+      } else {
+        this.on.leave();
+      }
+    });
     e.scale.addEventListener('click', () => this.setScale(this.scale === 'fit' ? '1:1' : 'fit'));
     e.fullscreen.addEventListener('click', () => this.toggleFullscreen());
-    document.addEventListener('fullscreenchange', () => this.render());
+    document.addEventListener('fullscreenchange', () => {
+      if (this.root.isConnected) this.render();
+    });
     e.clipboardForm.addEventListener('submit', (ev) => {
       ev.preventDefault();
       const text = e.clipboardText.value;
@@ -233,6 +244,11 @@ export class SessionView {
     this.render();
   }
 
+  // over: the session has ended (or was lost).
+  over() {
+    return this.model.state === 'ended' || this.model.state === 'lost';
+  }
+
   // stateText is the state line, with the reason the session ended.
   stateText() {
     const line = stateLine(this.model.state, this.name);
@@ -247,7 +263,8 @@ export class SessionView {
     e.state.textContent = this.stateText();
     e.state.dataset.state = s;
     e.path.hidden = !m.path;
-    e.path.textContent = m.path ? `Connection: ${m.path}` : '';
+    e.path.textContent = pathLine(m.path);
+    e.path.dataset.path = m.path;
     const sees = s === 'viewing' || s === 'control-asked' || s === 'controlling';
     const controlling = s === 'controlling';
     e['request-control'].hidden = controlling && !!this.on.giveBackControl;
@@ -269,7 +286,17 @@ export class SessionView {
     const full = !!document.fullscreenElement;
     e.fullscreen.textContent = full ? 'Exit full screen' : 'Full screen';
     e.fullscreen.setAttribute('aria-pressed', String(full));
-    e.leave.disabled = !(m.live || s === 'connecting' || s === 'asking');
+    if (this.over()) {
+      e.leave.textContent = 'Close';
+      e.leave.title = 'Back to the start page';
+      e.leave.hidden = !this.on.close;
+      e.leave.disabled = false;
+    } else {
+      e.leave.textContent = 'Leave';
+      e.leave.title = 'End the session';
+      e.leave.hidden = false;
+      e.leave.disabled = !(m.live || s === 'connecting' || s === 'asking');
+    }
     e.clipboardPanel.hidden = !(m.live && m.clipboard);
     e.chatInput.disabled = !m.live;
     e.chatSend.disabled = !m.live;

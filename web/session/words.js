@@ -42,6 +42,27 @@ export function stateLine(state, name) {
   }
 }
 
+// pathLine is the detail line of how the connection goes, from the
+// path's name as transport/rtc and web/expert/path.js give it.
+export function pathLine(path) {
+  switch (path) {
+    case '':
+      return '';
+    case 'direct':
+      return 'Connection: direct';
+    case 'punched':
+      return 'Connection: direct, through both routers';
+    case 'relay-udp':
+      return 'Connection: relayed by the server (UDP)';
+    case 'relay-tcp':
+      return 'Connection: relayed by the server (TCP)';
+    case 'relay-tls':
+      return 'Connection: relayed by the server (TLS)';
+    default:
+      return `Connection: ${path}`;
+  }
+}
+
 // possessive: "Grandma's" or "their".
 export function possessive(name) {
   return name ? `${name}'s` : 'their';
