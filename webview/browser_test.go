@@ -40,6 +40,8 @@ func (b *desktopBackend) RequestClipboard(ctx context.Context) error { return ni
 
 func (b *desktopBackend) Leave(reason string) {}
 
+func (b *desktopBackend) GiveBackControl(ctx context.Context) error { return nil }
+
 func (b *desktopBackend) RequestControl(ctx context.Context) error {
 	b.controls <- struct{}{}
 	return nil

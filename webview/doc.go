@@ -18,5 +18,6 @@
 //     chat lines, the end of the session) and, to one page only,
 //     {"type":"error","text":...} when its request failed; the page sends
 //     {"type":"chat","text":...}, {"type":"request_control"},
-//     {"type":"request_clipboard"} and {"type":"leave"}.
+//     {"type":"request_clipboard"}, {"type":"give_back_control"} and
+//     {"type":"leave"}.
 package webview

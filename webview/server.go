@@ -24,6 +24,10 @@ type Backend interface {
 	// RequestControl asks the novice for control (the expert clicked
 	// "Request control"). The answer comes back as a state Event.
 	RequestControl(ctx context.Context) error
+	// GiveBackControl hands control back to the novice (the expert
+	// clicked "Give back control"). The change comes back as a state
+	// Event.
+	GiveBackControl(ctx context.Context) error
 	// RequestClipboard asks the novice to share clipboards (the expert
 	// clicked "Share clipboard"). The answer comes back as a state Event
 	// with Clipboard set or not.

@@ -244,6 +244,11 @@ function newView(name) {
         addNote(`Could not ask to share clipboards: ${e.message}`);
       });
     },
+    giveBackControl: () => {
+      const a = attempt;
+      if (!a || !a.session) return;
+      a.session.giveBackControl().catch((e) => addNote(`Could not give control back: ${e.message}`));
+    },
     leave,
     close: () => {
       closed = true;

@@ -28,6 +28,7 @@ let left = false;
 const view = new SessionView(el('session'), novice, {
   requestControl: () => send({ type: 'request_control' }),
   requestClipboard: () => send({ type: 'request_clipboard' }),
+  giveBackControl: () => send({ type: 'give_back_control' }),
   leave: () => {
     left = true;
     send({ type: 'leave' });
