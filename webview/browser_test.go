@@ -127,7 +127,7 @@ func TestBrowserViewer(t *testing.T) {
 
 	// The end.
 	s.Publish(webview.Event{Type: webview.EventEnded, Text: "Alice stopped sharing"})
-	waitText(t, ctx, "state", "The session has ended: Alice stopped sharing")
+	waitText(t, ctx, "state", "The session has ended. Alice stopped sharing")
 	waitJS(t, ctx, `!document.querySelector('[data-testid="disconnected"]').hidden`)
 	if got := text(t, ctx, "disconnected-reason"); !strings.Contains(got, "Alice stopped sharing") {
 		t.Errorf("banner says %q", got)

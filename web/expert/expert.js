@@ -25,6 +25,7 @@
 //   clipboardText: the last text received from the novice's clipboard
 import { SessionView } from './session/view.js';
 import { openScreen } from './session/screen.js';
+import { reasonText } from './session/words.js';
 import { Signalling, SignalError, RemoteCandidates, parseSignal, encodeCandidate } from './signal.js';
 import { connectionPath } from './path.js';
 import { DisplayChannel } from './channel.js';
@@ -338,7 +339,7 @@ function onSessionEvent(a, ev) {
     case 'state':
       status.state = ev.state;
       status.clipboard = (ev.rights || '').split('+').includes('clipboard');
-      if (ev.reason) addNote(ev.reason);
+      if (ev.reason) view.addReason(ev.reason);
       if (ev.state === 'viewing' || ev.state === 'control-asked' || ev.state === 'controlling') openDisplay(a);
       if (ev.state === 'controlling') view.focusScreen();
       break;
@@ -357,7 +358,8 @@ function onSessionEvent(a, ev) {
 function ended(a, reason) {
   if (attempt !== a) return;
   status.endReason = reason || '';
-  const note = `Session ended${reason ? ': ' + reason : ''}.`;
+  const why = reasonText(reason, view.name);
+  const note = `The session has ended${why ? '. ' + why : ''}.`;
   finish(a, note);
   status.canReconnect = true;
   if (closesInvitation(reason)) {

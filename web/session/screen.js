@@ -21,11 +21,42 @@ export function openScreen(target, channel, { scale = 'fit', onClipboard } = {})
 
 // setScale: "fit" scales the desktop to the window (the whole screen in
 // view, text blurred when it is shrunk); "1:1" shows every pixel as it is
-// on the other computer, with scroll bars when it does not fit.
+// on the other computer, with scroll bars when it does not fit, and asks
+// for lossless pictures: noVNC always asks for JPEG, which smears text
+// wherever an update also covers a photo or a gradient.
 export function setScale(r, scale) {
   const fit = scale === 'fit';
   r.scaleViewport = fit;
   r.clipViewport = !fit;
+  setLossless(r, !fit);
+}
+
+// noVNC (1.7.0) has no setting for lossless pictures: it always sends a
+// JPEG quality level, and Assist's RFB server (like TigerVNC's) uses JPEG
+// only when the viewer sends one. So SetEncodings messages of a viewer
+// that wants lossless pictures go out without the quality level, and a
+// switch asks for the whole screen again, so nothing JPEG stays. This
+// uses noVNC's private _sock, _sendEncodings and _fb* fields (the 1:1
+// test in cmd/assist TestExpertPage fails if an upgrade breaks it).
+const qualityLevels = (e) => e >= -32 && e <= -23;
+const losslessSocks = new WeakSet();
+let encodingsWrapped = false;
+
+function setLossless(r, on) {
+  if (!encodingsWrapped) {
+    encodingsWrapped = true;
+    const send = RFB.messages.clientEncodings;
+    RFB.messages.clientEncodings = function (sock, encodings) {
+      return send.call(this, sock, losslessSocks.has(sock) ? encodings.filter((e) => !qualityLevels(e)) : encodings);
+    };
+  }
+  const sock = r._sock;
+  if (!sock || losslessSocks.has(sock) === on) return;
+  if (on) losslessSocks.add(sock);
+  else losslessSocks.delete(sock);
+  if (r._rfbConnectionState !== 'connected' || typeof r._sendEncodings !== 'function') return;
+  r._sendEncodings();
+  RFB.messages.fbUpdateRequest(sock, false, 0, 0, r._fbWidth, r._fbHeight);
 }
 
 // The clipboard is a right of its own: the novice may share it with an

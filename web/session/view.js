@@ -16,7 +16,7 @@
 // (data-scale "fit" or "1:1"), fullscreen, leave, screen,
 // clipboard-panel, files-panel, chat-log, chat-form, chat-input,
 // chat-send.
-import { title, stateLine, pathLine, possessive, specialKeys } from './words.js';
+import { title, stateLine, pathLine, reasonText, possessive, specialKeys } from './words.js';
 import { setScale, sendSpecial, pasteToNovice } from './screen.js';
 
 // h makes an element: h('button', {type: 'button', testid: 'leave'}, 'Leave').
@@ -253,7 +253,8 @@ export class SessionView {
   stateText() {
     const line = stateLine(this.model.state, this.name);
     const s = this.model.state;
-    return (s === 'ended' || s === 'lost') && this.model.reason ? `${line}: ${this.model.reason}` : line;
+    const why = (s === 'ended' || s === 'lost') ? reasonText(this.model.reason, this.name) : '';
+    return why ? `${line}. ${why}` : line;
   }
 
   render() {
@@ -334,6 +335,13 @@ export class SessionView {
       h('span', { class: 'from' }, error ? '' : `${from || 'You'}:`),
       h('span', {}, String(text ?? '')));
     this.append(li);
+  }
+
+  // addReason notes why the state changed, in the expert's words (see
+  // words.reasonText); reasons the state line already tells are left out.
+  addReason(reason) {
+    const text = reasonText(reason, this.name);
+    if (text) this.addNote(text);
   }
 
   addNote(text) {

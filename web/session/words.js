@@ -63,6 +63,39 @@ export function pathLine(path) {
   }
 }
 
+// reasonText turns the reason the other side gives for a change (its
+// audit words, such as "novice refused control") into a sentence for
+// the expert, or '' when the state line already says it all. A reason
+// this table does not know is shown with "novice" replaced by the name.
+export function reasonText(reason, name) {
+  const r = String(reason ?? '').trim();
+  const They = name || 'They';
+  const their = possessive(name);
+  const known = new Map([
+    ['novice allowed viewing', ''],
+    ['novice allowed control', ''],
+    ['expert asked for control', ''],
+    ['expert asked to share clipboards', ''],
+    ['novice declined', `${They} said no to sharing the screen`],
+    ['novice refused control', `${They} said no to control`],
+    ['novice refused to share the clipboard', `${They} said no to sharing the clipboard`],
+    ['novice shared the clipboard', `${They} shared the clipboard`],
+    ['novice took control back', `${They} took control back`],
+    ['the expert gave control back', 'You gave control back'],
+    ['the expert left the session', 'You left the session'],
+    ['the expert left', 'You left the session'],
+    ['the novice ended the session', `${They} ended the session`],
+    ['novice stopped', `${They} stopped sharing`],
+    ['the novice withdrew the invitation', `${They} withdrew the invitation`],
+    ['the connection to the novice was lost', `The connection to ${their} computer was lost`],
+    ['the assistance agent stopped', `Assist stopped on ${their} computer`],
+  ]);
+  if (known.has(r)) return known.get(r);
+  if (/^expert .* authenticated$/.test(r)) return '';
+  if (r.startsWith('allowed in advance')) return `${They} allowed this in advance`;
+  return r.replace(/\bthe novice's\b/gi, their).replace(/\b(the )?novice\b/gi, name || 'the other person');
+}
+
 // possessive: "Grandma's" or "their".
 export function possessive(name) {
   return name ? `${name}'s` : 'their';

@@ -115,20 +115,20 @@ function handleEvent(ev) {
       status.state = ev.state === 'connecting' ? 'asking' : ev.state;
       view.set({ clipboard: !!ev.clipboard, path: typeof ev.path === 'string' ? ev.path : view.model.path, state: status.state });
       // A reason comes with some changes ("Alice declined").
-      if (ev.text) view.addNote(ev.text);
+      if (ev.text) view.addReason(ev.text);
       if (ev.state === 'controlling') view.focusScreen();
       break;
     case 'ended':
       status.state = 'ended';
       endReason = ev.text || '';
-      view.set({ clipboard: false, reason: endReason });
+      view.set({ state: 'ended', live: false, clipboard: false, reason: endReason });
       if (left) {
         showBanner('You left the session.', `To help ${novice} again, ask for a new invitation and run assist join with it.`, false);
       } else {
-        showBanner(`Session ended${endReason ? ': ' + endReason : ''}.`,
+        showBanner(`${view.stateText()}.`,
           `To help ${novice} again, ask for a new invitation and run assist join with it.`, false);
       }
-      view.addNote(`Session ended${endReason ? ': ' + endReason : ''}.`);
+      view.addNote(`${view.stateText()}.`);
       if (rfb) rfb.disconnect();
       break;
     case 'chat':
