@@ -47,6 +47,13 @@ const expertLeft = "the expert left"
 type Options struct {
 	// NovicesName is shown in the page's header ("Helping NAME").
 	NovicesName string
+	// Files, if set, gives the page its files panel: Request files,
+	// Send a file (uploaded to UploadDir, then sent), and Accept or
+	// Refuse for the novice's files.
+	Files FileBackend
+	// UploadDir holds the files the page uploads before they are sent
+	// (kept for a resume); required with Files.
+	UploadDir string
 	// Logger receives connection events; nil means slog.Default(). The
 	// secret never appears in a log line.
 	Logger *slog.Logger
@@ -63,6 +70,8 @@ type Server struct {
 	novnc   fs.FS
 	shared  fs.FS
 	hub     hub
+	files   FileBackend
+	upDir   string
 }
 
 // New returns a Server for one session with a fresh random secret.
@@ -91,6 +100,11 @@ func New(b Backend, opts Options) (*Server, error) {
 		static:  web.Viewer(),
 		novnc:   web.NoVNC(),
 		shared:  web.Session(),
+		files:   opts.Files,
+		upDir:   opts.UploadDir,
+	}
+	if s.files != nil && s.upDir == "" {
+		return nil, errors.New("webview: Files needs an UploadDir")
 	}
 	s.hub.init()
 	return s, nil
@@ -134,6 +148,8 @@ func (s *Server) handler(t *localpage.Tracker) http.Handler {
 			s.serveRFB(t, w, r)
 		case rest == "events":
 			s.serveEvents(t, w, r)
+		case rest == "upload":
+			s.serveUpload(w, r)
 		case strings.HasPrefix(rest, "novnc/"):
 			serveFile(w, r, s.novnc, strings.TrimPrefix(rest, "novnc/"))
 		case strings.HasPrefix(rest, "session/"):
@@ -152,7 +168,10 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	data := struct{ NovicesName string }{s.name}
+	data := struct {
+		NovicesName string
+		Files       bool
+	}{s.name, s.files != nil}
 	if err := s.page.Execute(w, data); err != nil {
 		s.log.Warn("render page", "err", err)
 	}

@@ -2,18 +2,21 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/assist-project/assist/internal/lab"
+	"github.com/chromedp/chromedp"
 )
 
 // TestFilesBothWays runs the real assist invite and assist join on one
@@ -254,4 +257,73 @@ func TestFilesResumeAfterDrop(t *testing.T) {
 	if parts, _ := filepath.Glob(filepath.Join(novDir, ".assist-*")); len(parts) != 0 {
 		t.Fatalf("left behind: %v", parts)
 	}
+}
+
+// TestFilesBrowserViewer: assist join's browser viewer, in headless
+// Chromium, moves files both ways with the real binaries: Ask to exchange
+// files (the novice says yes on the terminal), a file chosen in the page
+// is uploaded and arrives on the novice's side, and the novice's file is
+// offered in the page, accepted with a click and saved on the expert's.
+func TestFilesBrowserViewer(t *testing.T) {
+	e2e(t)
+	if _, err := os.Stat(filepath.Join(lab.ModuleRoot(t), "web", "node_modules", "@novnc", "novnc", "core", "rfb.js")); err != nil {
+		t.Skipf("noVNC is not installed (run `npm ci --prefix web`): %v", err)
+	}
+	x := lab.StartXvfb(t, 320, 240)
+	novDir, expDir, src := t.TempDir(), t.TempDir(), t.TempDir()
+	up := make([]byte, 3<<20+11)
+	rand.Read(up)
+	upPath := filepath.Join(src, "budget 2026.xlsx")
+	down := make([]byte, 900<<10)
+	rand.Read(down)
+	downPath := filepath.Join(src, "scan.pdf")
+	for p, b := range map[string][]byte{upPath: up, downPath: down} {
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nov := startInvite(t, nil, x.Display, "--listen", "127.0.0.1:0", "--no-portmap", "--no-page",
+		"--allow", "view", "--files-dir", novDir)
+	exp := connected(t, startJoin(t, nil, nov.File, nov.PasswordFile, "--files-dir", expDir))
+
+	bctx := lab.StartChromium(t, 1100, 700)
+	logConsole(t, bctx)
+	bxRun(t, bctx, chromedp.Navigate(exp.Web))
+	wait := func(expr string) {
+		t.Helper()
+		pctx, cancel := context.WithTimeout(bctx, lineTimeout)
+		defer cancel()
+		full := `(() => { const s = window.assistViewer; return !!s && (` + expr + `); })()`
+		if _, err := chromedp.Run(pctx, chromedp.Poll[bool](full, chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
+			status, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`JSON.stringify(window.assistViewer)`))
+			t.Fatalf("the viewer never got to %s: %v (assistViewer: %s)", expr, err, status)
+		}
+	}
+	q := func(id string) string { return `document.querySelector('[data-testid="` + id + `"]')` }
+	wait(`s.state === "viewing" && !` + q("files-panel") + `.hidden && !` + q("files-request") + `.hidden`)
+
+	bxRun(t, bctx, chromedp.Click(bxID("files-request")))
+	nov.WaitLine(t, `asks to exchange files with you`, lineTimeout)
+	nov.Send(t, "y")
+	wait(`!` + q("files-input") + `.closest('.sv-files-send').hidden`)
+
+	// Expert to novice: a file chosen in the page.
+	bxRun(t, bctx, chromedp.SetUploadFiles(bxID("files-input"), []string{upPath}), chromedp.Click(bxID("files-send")))
+	saved := filepath.Join(novDir, "budget 2026.xlsx")
+	nov.WaitLine(t, `^file saved: `+regexp.QuoteMeta(saved)+`$`, lineTimeout)
+	same(t, saved, up)
+	wait(`Object.values(s.files).includes("completed") && s.uploads === 0`)
+
+	// Novice to expert: Accept in the page.
+	nov.Send(t, "send "+downPath)
+	wait(`!!document.querySelector('[data-testid^="file-accept-"]')`)
+	bxSave(t, bctx)
+	bxRun(t, bctx, chromedp.Click(chromedp.CSS(`[data-testid^="file-accept-"]`)))
+	exp.WaitLine(t, `^file saved: `+regexp.QuoteMeta(filepath.Join(expDir, "scan.pdf"))+`$`, lineTimeout)
+	same(t, filepath.Join(expDir, "scan.pdf"), down)
+	wait(`Object.values(s.files).filter((v) => v === "completed").length === 2`)
+	if got := bxEval[string](t, bctx, q("files-list")+`.textContent`); !strings.Contains(got, "Saved: "+filepath.Join(expDir, "scan.pdf")) {
+		t.Fatalf("files list: %q", got)
+	}
+	t.Run("screenshot", func(t *testing.T) { bxSave(t, bctx) })
 }

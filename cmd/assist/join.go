@@ -166,7 +166,14 @@ func serveExpert(ctx context.Context, stdout io.Writer, paths []rendezvous.Path,
 		return fmt.Errorf("browser viewer: %w", err)
 	}
 	defer webLn.Close()
-	web, err := webview.New(exp, webview.Options{NovicesName: novice, Logger: slog.Default()})
+	pageReqs := make(pageFiles, 8)
+	upDir, err := os.MkdirTemp("", "assist-upload-")
+	if err != nil {
+		return fmt.Errorf("browser viewer: %w", err)
+	}
+	defer os.RemoveAll(upDir)
+	web, err := webview.New(exp, webview.Options{NovicesName: novice, Logger: slog.Default(),
+		Files: pageReqs, UploadDir: upDir})
 	if err != nil {
 		return err
 	}
@@ -197,6 +204,7 @@ func serveExpert(ctx context.Context, stdout io.Writer, paths []rendezvous.Path,
 	asked, askedClipboard, clipboard := false, false, false
 	askedFiles := false
 	files := newExpertFiles(exp, stdout, novice, opts)
+	files.publish = func(f webview.FileEvent) { web.Publish(webview.Event{Type: webview.EventFile, File: &f}) }
 	commands := joinCommands()
 	fileEvents := exp.FileEvents()
 	fmt.Fprintln(stdout, joinHelp)
@@ -233,6 +241,8 @@ func serveExpert(ctx context.Context, stdout io.Writer, paths []rendezvous.Path,
 			files.event(fe)
 		case c := <-commands:
 			files.command(ctx, c)
+		case c := <-pageReqs:
+			files.command(ctx, c)
 		case ev, ok := <-exp.Events():
 			if !ok {
 				return nil
@@ -256,7 +266,7 @@ func serveExpert(ctx context.Context, stdout io.Writer, paths []rendezvous.Path,
 					fmt.Fprintln(stdout, "clipboard: not shared")
 				}
 			}
-			pageEv = webview.Event{Type: "state", State: pageState(ev.State), Text: ev.Reason, Time: time.Now(), Clipboard: clipboard, Path: pageEv.Path}
+			pageEv = webview.Event{Type: "state", State: pageState(ev.State), Text: ev.Reason, Time: time.Now(), Clipboard: clipboard, Files: ev.Rights.Has(session.RightFiles), Path: pageEv.Path}
 			web.Publish(pageEv)
 			pageEv.Text = "" // a reason is told once
 			if ev.Rights.Has(session.RightView) && opts.RequestClipboard && !askedClipboard {

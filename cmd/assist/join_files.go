@@ -3,14 +3,18 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/assist-project/assist/filetransfer"
 	"github.com/assist-project/assist/session"
+	"github.com/assist-project/assist/webview"
 	"golang.org/x/term"
 )
 
@@ -69,6 +73,39 @@ type expertFiles struct {
 	mine     map[filetransfer.ID]bool // transfers in flight, to cancel
 	allowed  bool
 	progress *fileProgress
+	// publish shows a transfer on the browser viewer's files panel.
+	publish func(webview.FileEvent)
+}
+
+// pageFiles is the browser viewer's files panel: its requests become the
+// same commands as the terminal's, run by serveExpert's loop.
+type pageFiles chan joinCommand
+
+func (p pageFiles) do(c joinCommand) error {
+	select {
+	case p <- c:
+		return nil
+	default:
+		return errors.New("too many requests at once: try again")
+	}
+}
+
+func (p pageFiles) RequestFiles(context.Context) error { return p.do(joinCommand{verb: "files"}) }
+func (p pageFiles) SendFile(_ context.Context, path string) error {
+	return p.do(joinCommand{verb: "send", arg: path})
+}
+func (p pageFiles) CancelFile(id string) error { return p.do(joinCommand{verb: "cancel", arg: id}) }
+func (p pageFiles) AnswerFile(id string, accept bool) error {
+	verb := "refuse"
+	if accept {
+		verb = "accept"
+	}
+	return p.do(joinCommand{verb: verb, arg: id})
+}
+
+func pageFileEvent(ev filetransfer.Event) webview.FileEvent {
+	return webview.FileEvent{ID: hex.EncodeToString(ev.ID[:]), Name: ev.Name, Size: ev.Size, Done: ev.Done,
+		State: string(ev.State), Incoming: ev.Incoming, Reason: ev.Reason, Path: ev.Path}
 }
 
 func newExpertFiles(exp *session.Expert, out io.Writer, novice string, opts expertOptions) *expertFiles {
@@ -78,7 +115,7 @@ func newExpertFiles(exp *session.Expert, out io.Writer, novice string, opts expe
 	}
 	return &expertFiles{exp: exp, out: out, novice: novice, dir: opts.FilesDir,
 		toSend: append([]string(nil), opts.Send...), mine: make(map[filetransfer.ID]bool),
-		progress: newFileProgress(out, tty, novice)}
+		progress: newFileProgress(out, tty, novice), publish: func(webview.FileEvent) {}}
 }
 
 // rights follows the novice's files right.
@@ -110,6 +147,8 @@ func (f *expertFiles) send(ctx context.Context, path string) {
 
 func (f *expertFiles) offered(o filetransfer.Offer) {
 	f.offers = append(f.offers, o)
+	f.publish(webview.FileEvent{ID: hex.EncodeToString(o.ID[:]), Name: o.Name, Size: o.Size,
+		State: string(filetransfer.Offered), Incoming: true, Asking: true})
 	fmt.Fprintf(f.out, "file: %s wants to send you %s (%s): type accept or refuse\n", f.novice, o.Name, filetransfer.Size(o.Size))
 }
 
@@ -122,6 +161,7 @@ func (f *expertFiles) event(ev filetransfer.Event) {
 	if ev.Incoming && ev.State == filetransfer.Offered {
 		return // offered() said it, with the question
 	}
+	f.publish(pageFileEvent(ev))
 	f.progress.show(ev)
 }
 
@@ -142,12 +182,16 @@ func (f *expertFiles) command(ctx context.Context, c joinCommand) {
 		}
 		f.send(ctx, c.arg)
 	case "accept", "y", "refuse", "n":
-		if len(f.offers) == 0 {
+		i := 0
+		if c.arg != "" {
+			i = slices.IndexFunc(f.offers, func(o filetransfer.Offer) bool { return hex.EncodeToString(o.ID[:]) == c.arg })
+		}
+		if i < 0 || len(f.offers) == 0 {
 			fmt.Fprintln(f.out, "no file waits for an answer")
 			return
 		}
-		o := f.offers[0]
-		f.offers = f.offers[1:]
+		o := f.offers[i]
+		f.offers = slices.Delete(f.offers, i, i+1)
 		if c.verb == "accept" || c.verb == "y" {
 			o.Accept()
 			fmt.Fprintf(f.out, "file: accepted %s\n", o.Name)
@@ -162,7 +206,9 @@ func (f *expertFiles) command(ctx context.Context, c joinCommand) {
 		fmt.Fprintf(f.out, "files: asked %s to allow files\n", f.novice)
 	case "cancel":
 		for id := range f.mine {
-			f.exp.CancelFile(id)
+			if c.arg == "" || c.arg == hex.EncodeToString(id[:]) {
+				f.exp.CancelFile(id)
+			}
 		}
 	}
 }

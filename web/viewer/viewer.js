@@ -14,8 +14,10 @@
 //   clipboard: whether the novice shares the clipboard
 //   clipboardText: the last text received from the novice's clipboard
 //   scale: "fit" or "1:1"; fullscreen: whether the page is full screen
+//   files: each transfer's state by id; uploads: uploads under way
 import { SessionView } from './session/view.js';
 import { openScreen } from './session/screen.js';
+import { FilesPanel } from './session/files.js';
 
 const el = (id) => document.querySelector(`[data-testid="${id}"]`);
 const novice = document.body.dataset.novice || '';
@@ -36,7 +38,26 @@ const view = new SessionView(el('session'), novice, {
   chat: (text) => send({ type: 'chat', text }),
 });
 
+// The files panel, when assist join moves files (data-files on <body>).
+// An upload is a POST of the file to the page's own server, which sends it.
+const files = document.body.dataset.files === 'true' ? new FilesPanel(view.filesPanel, novice, {
+  requestFiles: () => send({ type: 'request_files' }),
+  answer: (id, accept) => send({ type: accept ? 'file_accept' : 'file_refuse', text: id }),
+  cancel: (id) => send({ type: 'file_cancel', text: id }),
+  sendFile: (f) => {
+    status.uploads++;
+    fetch('upload', { method: 'POST', body: f, headers: { 'X-Assist-Name': encodeURIComponent(f.name) } })
+      .then(async (r) => {
+        if (!r.ok) view.addChat('', `${f.name} was not sent: ${(await r.text()).trim()}`, new Date().toISOString(), true);
+      })
+      .catch((e) => view.addChat('', `${f.name} was not sent: ${e.message}`, new Date().toISOString(), true))
+      .finally(() => { status.uploads--; });
+  },
+}) : null;
+
 const status = {
+  uploads: 0,
+  files: {},
   rfb: 'connecting',
   events: 'connecting',
   state: 'connecting',
@@ -113,6 +134,7 @@ function handleEvent(ev) {
       // assist join says "connecting" from the moment the session is
       // authenticated: the page is open, so the novice is being asked.
       status.state = ev.state === 'connecting' ? 'asking' : ev.state;
+      if (files) files.setAllowed(!!ev.files);
       view.set({ clipboard: !!ev.clipboard, path: typeof ev.path === 'string' ? ev.path : view.model.path, state: status.state });
       // A reason comes with some changes ("Alice declined").
       if (ev.text) view.addReason(ev.text);
@@ -130,6 +152,12 @@ function handleEvent(ev) {
       }
       view.addNote(`${view.stateText()}.`);
       if (rfb) rfb.disconnect();
+      break;
+    case 'file':
+      if (files && ev.file) {
+        files.event(ev.file);
+        status.files[ev.file.id] = ev.file.state;
+      }
       break;
     case 'chat':
       // The server marks the expert's own lines with no "from".
