@@ -59,7 +59,7 @@ func TestEncodeRejectsInvalid(t *testing.T) {
 		nil,
 		Request{},
 		Request{Right: RightView | RightControl},
-		Decision{Right: 8},
+		Decision{Right: 16},
 		Release{Right: RightView},
 		Release{},
 		StateUpdate{State: Viewing, Rights: RightView | RightControl},
