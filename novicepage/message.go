@@ -28,6 +28,8 @@ const (
 	ActChat
 	// ActClipboard shares the clipboard (Allow) or stops sharing it.
 	ActClipboard
+	// ActFiles allows files both ways (Allow) or stops them.
+	ActFiles
 )
 
 var actionNames = map[string]ActionKind{
@@ -37,6 +39,7 @@ var actionNames = map[string]ActionKind{
 	"withdraw":  ActWithdraw,
 	"chat":      ActChat,
 	"clipboard": ActClipboard,
+	"files":     ActFiles,
 }
 
 func (k ActionKind) String() string {
@@ -74,6 +77,8 @@ var fields = map[ActionKind][]string{
 	ActChat:   {"text"},
 	// The clipboard toggle's new position.
 	ActClipboard: {"allow"},
+	// The files toggle's new position.
+	ActFiles: {"allow"},
 }
 
 // parseMessage decodes and checks one message from a page. Anything but
@@ -114,7 +119,7 @@ func parseMessage(data []byte) (message, error) {
 		if err := decodeField(obj, "allow", &m.Allow); err != nil {
 			return message{}, err
 		}
-	case ActClipboard:
+	case ActClipboard, ActFiles:
 		if err := decodeField(obj, "allow", &m.Allow); err != nil {
 			return message{}, err
 		}

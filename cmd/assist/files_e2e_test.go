@@ -327,3 +327,33 @@ func TestFilesBrowserViewer(t *testing.T) {
 	}
 	t.Run("screenshot", func(t *testing.T) { bxSave(t, bctx) })
 }
+
+// TestFilesNovicePage: on the novice's page, the expert's files question
+// is answered with Allow, the file arrives with its line (saved where),
+// and Stop files takes the right away, which the expert hears.
+func TestFilesNovicePage(t *testing.T) {
+	e2e(t)
+	x := lab.StartXvfb(t, 320, 240)
+	novDir, src := t.TempDir(), t.TempDir()
+	data := make([]byte, 2<<20)
+	rand.Read(data)
+	p := filepath.Join(src, "holiday.jpg")
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nov := startInvite(t, nil, x.Display, "--listen", "127.0.0.1:0", "--no-portmap", "--allow", "view", "--files-dir", novDir)
+	b := newPageBrowser(t, lineWithPrefix(t, nov.LineProc, "page: "))
+	exp := connected(t, startJoin(t, nil, nov.File, nov.PasswordFile, "--send", p))
+	b.wait(t, `s.question > 0`)
+	wantContains(t, "files question", b.text(t, "question-text"), expertName, "exchange files")
+	b.click(t, "allow")
+	saved := filepath.Join(novDir, "holiday.jpg")
+	nov.WaitLine(t, `^file saved: `+regexp.QuoteMeta(saved)+`$`, lineTimeout)
+	b.wait(t, `s.files && s.transfers.includes('completed')`)
+	wantContains(t, "transfers", b.text(t, "transfers"), "holiday.jpg", "Saved: "+saved)
+	same(t, saved, data)
+	saveShot(t, b.ctx, "novice-page-files")
+	b.click(t, "files")
+	exp.WaitLine(t, `^files: `+noviceName+` has not allowed files`, lineTimeout)
+	b.wait(t, `!s.files`)
+}

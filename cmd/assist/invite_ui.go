@@ -10,6 +10,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/assist-project/assist/filetransfer"
 	"github.com/assist-project/assist/novicepage"
 	"github.com/assist-project/assist/session"
 	"github.com/assist-project/assist/transport/rtc"
@@ -207,6 +208,33 @@ func clipboardLine(shared bool) string {
 	return "clipboard: not shared: press c to share it"
 }
 
+// maxPageTransfers is how many transfers the page lists.
+const maxPageTransfers = 10
+
+// showTransfer puts a file event on the page: each transfer is one line,
+// updated in place.
+func (ui *noviceUI) showTransfer(index map[filetransfer.ID]int, ev filetransfer.Event) {
+	t := novicepage.Transfer{Name: ev.Name, Size: ev.Size, Done: ev.Done, State: string(ev.State),
+		Incoming: ev.Incoming, Path: ev.Path, Reason: ev.Reason}
+	if i, ok := index[ev.ID]; ok {
+		ui.status.Transfers[i] = t
+	} else {
+		if len(ui.status.Transfers) == maxPageTransfers {
+			ui.status.Transfers = ui.status.Transfers[1:]
+			for id, j := range index {
+				if j == 0 {
+					delete(index, id)
+				} else {
+					index[id] = j - 1
+				}
+			}
+		}
+		index[ev.ID] = len(ui.status.Transfers)
+		ui.status.Transfers = append(ui.status.Transfers, t)
+	}
+	ui.publish()
+}
+
 // runSession runs the front ends of one session until it ends. It
 // reports whether the novice asked to stop altogether. paths delivers the
 // new path after each ICE restart (nil on the direct path).
@@ -258,6 +286,7 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 		}
 		if files := nov.Files(); files != filesOn || filesAnswered(ev) {
 			filesOn = files
+			ui.status.Files = files
 			if ev.To != session.Ended {
 				fmt.Fprintln(out, filesLine(files, ui.filesDir))
 			}
@@ -287,6 +316,8 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 	events := nov.Events()
 	fileEvents := nov.FileEvents()
 	progress := newFileProgress(out, false, expert)
+	transfers := make(map[filetransfer.ID]int) // index in ui.status.Transfers
+	ui.status.Transfers, ui.status.Files = nil, false
 	for {
 		select {
 		case q := <-nov.Questions():
@@ -327,6 +358,7 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 				continue
 			}
 			progress.show(fe)
+			ui.showTransfer(transfers, fe)
 		case text := <-nov.Chats():
 			fmt.Fprintf(out, "expert: %s\n", text)
 			ui.addChat(expert, false, text)
@@ -423,6 +455,12 @@ func (ui *noviceUI) pageAction(nov *session.Novice, a novicepage.Action, pending
 			return false
 		}
 		fmt.Fprintln(out, "clipboard changed on the page")
+	case novicepage.ActFiles:
+		if err := nov.SetFiles(a.Allow); err != nil {
+			a.Reply("Files were not changed: the session is over.")
+			return false
+		}
+		fmt.Fprintln(out, "files changed on the page")
 	case novicepage.ActChat:
 		if err := nov.SendChat(a.Text); err != nil {
 			a.Reply("Your message was not sent: " + err.Error())
