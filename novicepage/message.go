@@ -36,6 +36,8 @@ const (
 	ActAsk
 	// ActEmail sends the current invitation by e-mail (the app only).
 	ActEmail
+	// ActFiles allows files both ways (Allow) or stops them.
+	ActFiles
 )
 
 // appOnly are the actions only the app's page may send.
@@ -51,6 +53,7 @@ var actionNames = map[string]ActionKind{
 	"get_help":  ActGetHelp,
 	"ask":       ActAsk,
 	"email":     ActEmail,
+	"files":     ActFiles,
 }
 
 func (k ActionKind) String() string {
@@ -92,6 +95,8 @@ var fields = map[ActionKind][]string{
 	ActClipboard: {"allow"},
 	ActAsk:       {"user"},
 	ActEmail:     {"to"},
+	// The files toggle's new position.
+	ActFiles: {"allow"},
 }
 
 // parseMessage decodes and checks one message from a page. Anything but
@@ -132,7 +137,7 @@ func parseMessage(data []byte) (message, error) {
 		if err := decodeField(obj, "allow", &m.Allow); err != nil {
 			return message{}, err
 		}
-	case ActClipboard:
+	case ActClipboard, ActFiles:
 		if err := decodeField(obj, "allow", &m.Allow); err != nil {
 			return message{}, err
 		}

@@ -28,6 +28,8 @@ func TestParseMessage(t *testing.T) {
 		{"chat at the limit", `{"type":"chat","text":"` + strings.Repeat("x", MaxChat) + `"}`, message{Kind: ActChat, Text: strings.Repeat("x", MaxChat)}, true},
 		{"share clipboard", `{"type":"clipboard","allow":true}`, message{Kind: ActClipboard, Allow: true}, true},
 		{"stop sharing clipboard", `{"type":"clipboard","allow":false}`, message{Kind: ActClipboard}, true},
+		{"allow files", `{"type":"files","allow":true}`, message{Kind: ActFiles, Allow: true}, true},
+		{"files without allow", `{"type":"files"}`, message{}, false},
 		{"clipboard without allow", `{"type":"clipboard"}`, message{}, false},
 		{"clipboard with question", `{"type":"clipboard","allow":true,"question":1}`, message{}, false},
 		{"clipboard allow as string", `{"type":"clipboard","allow":"yes"}`, message{}, false},

@@ -33,6 +33,11 @@ type Status struct {
 	// Clipboard is set while the novice shares the clipboard with the
 	// expert (copy and paste both ways); the page's toggle shows it.
 	Clipboard bool `json:"clipboard,omitempty"`
+	// Files is set while the novice allows files both ways; the page's
+	// toggle shows it.
+	Files bool `json:"files,omitempty"`
+	// Transfers are the session's latest file transfers, newest last.
+	Transfers []Transfer `json:"transfers,omitempty"`
 	// Stopped is set once the invitation is over (withdrawn, expired,
 	// assist invite stopping): the page then offers nothing more.
 	Stopped bool `json:"stopped,omitempty"`
@@ -56,7 +61,7 @@ type Question struct {
 	// ID tells questions apart, so that a late click cannot answer a
 	// newer question; the caller numbers them from 1.
 	ID uint64 `json:"id"`
-	// Right is "view", "control" or "clipboard".
+	// Right is "view", "control", "clipboard" or "files".
 	Right string `json:"right"`
 
 	// Via says how the expert reached this computer, following
@@ -69,12 +74,25 @@ type Question struct {
 	Deadline time.Time `json:"deadline,omitzero"`
 }
 
+// Transfer is one file transfer as the page shows it, with a progress
+// bar while it runs.
+type Transfer struct {
+	Name     string `json:"name"`
+	Size     uint64 `json:"size"`
+	Done     uint64 `json:"done"`
+	State    string `json:"state"` // filetransfer.State
+	Incoming bool   `json:"incoming,omitempty"`
+	Path     string `json:"path,omitempty"`   // where an incoming file was saved
+	Reason   string `json:"reason,omitempty"` // why it was refused, cancelled or failed
+}
+
 func (s Status) clone() Status {
 	s.Addresses = slices.Clone(s.Addresses)
 	if s.App != nil {
 		a := s.App.clone()
 		s.App = &a
 	}
+	s.Transfers = slices.Clone(s.Transfers)
 	if s.Question != nil {
 		q := *s.Question
 		s.Question = &q

@@ -74,6 +74,11 @@ const (
 	RightView Rights = 1 << iota
 	RightControl
 	RightClipboard
+	// RightFiles lets the expert send files to the novice's download
+	// folder and receive the files the novice sends (package
+	// filetransfer). Like the clipboard it is asked, toggled, and
+	// effective only while the expert can view.
+	RightFiles
 )
 
 // Has reports whether every right in q is in r.
@@ -95,7 +100,7 @@ func (r Rights) String() string {
 var rightNames = []struct {
 	r    Rights
 	name string
-}{{RightView, "view"}, {RightControl, "control"}, {RightClipboard, "clipboard"}}
+}{{RightView, "view"}, {RightControl, "control"}, {RightClipboard, "clipboard"}, {RightFiles, "files"}}
 
 // Policy answers the novice's questions in advance (`--allow`).
 type Policy uint8
@@ -149,6 +154,7 @@ const (
 	ActAllowControl   Action = "allow-control"
 	ActDenyControl    Action = "deny-control"
 	ActTakeBack       Action = "take-back-control"
+	ActGiveBack       Action = "give-back-control"
 	ActClipboard      Action = "clipboard"
 	ActEnd            Action = "end"
 )
@@ -158,6 +164,15 @@ const (
 	ActRequestClipboard Action = "request-clipboard"
 	ActAllowClipboard   Action = "allow-clipboard"
 	ActDenyClipboard    Action = "deny-clipboard"
+)
+
+// The files right: the novice's toggle, the expert asking, and the
+// novice's answer.
+const (
+	ActFiles        Action = "files"
+	ActRequestFiles Action = "request-files"
+	ActAllowFiles   Action = "allow-files"
+	ActDenyFiles    Action = "deny-files"
 )
 
 // Event is one transition: what the audit trail records and what
@@ -220,6 +235,10 @@ type Consent struct {
 	// clipSince is when the expert last gained the clipboard right
 	// (time.Now, like the capture loop's stamps); see ClipboardOut.
 	clipSince time.Time
+	// files and filesAsked are the files right and its pending question,
+	// as clipboard and clipAsked.
+	files      bool
+	filesAsked bool
 	// controlPolicy is cleared by a take-back: once the novice has
 	// pressed Esc, an expert whose viewer asks again must be asked.
 	controlPolicy bool
@@ -304,6 +323,9 @@ func (c *Consent) deny(right Rights, reason string, auto bool) error {
 	if right == RightClipboard {
 		return c.answerClipboard(ActDenyClipboard, false, reason, auto)
 	}
+	if right == RightFiles {
+		return c.answerFiles(ActDenyFiles, false, reason, auto)
+	}
 	if right == RightControl {
 		return c.step(ActDenyControl, ControlAsked, Viewing, reason, auto)
 	}
@@ -351,6 +373,14 @@ func (c *Consent) TakeBackControl() error {
 	return nil
 }
 
+// GiveBackControl is the expert handing control back of their own accord
+// ("Give back control"): Controlling -> Viewing, with the same release of
+// held keys and buttons as TakeBackControl. An --allow control policy
+// stays armed: the novice did not take anything back.
+func (c *Consent) GiveBackControl() error {
+	return c.step(ActGiveBack, Controlling, Viewing, "the expert gave control back", false)
+}
+
 // SetClipboard grants or revokes the clipboard right (the novice's
 // toggle). It is valid in any state but Ended, and effective only while
 // the expert can view. It settles a pending clipboard question. Setting
@@ -381,7 +411,7 @@ func (c *Consent) SetClipboard(allow bool) error {
 func (c *Consent) RequestClipboard() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !rightsOf(c.state, false).Has(RightView) || c.clipboard || c.clipAsked {
+	if !rightsOf(c.state, 0).Has(RightView) || c.clipboard || c.clipAsked {
 		return c.invalid(ActRequestClipboard)
 	}
 	c.clipAsked = true
@@ -423,6 +453,81 @@ func (c *Consent) answerClipboard(a Action, allow bool, reason string, auto bool
 	}
 	c.clipAsked = false
 	c.clipboard = allow
+	c.move(a, c.state, reason, auto)
+	return nil
+}
+
+// SetFiles grants or revokes the files right (the novice's toggle), as
+// SetClipboard does for the clipboard: valid in any state but Ended,
+// effective only while the expert can view, and it settles a pending
+// files question.
+func (c *Consent) SetFiles(allow bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == Ended {
+		return c.invalid(ActFiles)
+	}
+	c.filesAsked = false
+	if c.files == allow {
+		return nil
+	}
+	c.files = allow
+	reason := "novice stopped file transfers"
+	if allow {
+		reason = "novice allowed file transfers"
+	}
+	c.move(ActFiles, c.state, reason, false)
+	return nil
+}
+
+// RequestFiles is the expert asking to exchange files. Like
+// RequestClipboard it is valid while the expert views, does not hold the
+// right and has no question pending, and the --allow policy never
+// answers it.
+func (c *Consent) RequestFiles() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !rightsOf(c.state, 0).Has(RightView) || c.files || c.filesAsked {
+		return c.invalid(ActRequestFiles)
+	}
+	c.filesAsked = true
+	c.move(ActRequestFiles, c.state, "expert asked to exchange files", false)
+	return nil
+}
+
+// FilesAsked reports whether a files question waits for the novice.
+func (c *Consent) FilesAsked() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.filesAsked
+}
+
+// Files reports whether the novice allows file transfers (effective only
+// while the expert views: see Rights).
+func (c *Consent) Files() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.files
+}
+
+// AllowFiles is the novice answering yes to RequestFiles.
+func (c *Consent) AllowFiles() error {
+	return c.answerFiles(ActAllowFiles, true, "novice allowed file transfers", false)
+}
+
+// DenyFiles is the novice answering no to RequestFiles.
+func (c *Consent) DenyFiles() error {
+	return c.deny(RightFiles, "novice refused file transfers", false)
+}
+
+func (c *Consent) answerFiles(a Action, allow bool, reason string, auto bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.filesAsked || c.state == Ended {
+		return c.invalid(a)
+	}
+	c.filesAsked = false
+	c.files = allow
 	c.move(a, c.state, reason, auto)
 	return nil
 }
@@ -486,8 +591,16 @@ func (c *Consent) move(a Action, to State, reason string, auto bool) {
 	c.state = to
 	if to == Ended {
 		c.clipboard, c.clipAsked = false, false
+		c.files, c.filesAsked = false, false
 	}
-	r := rightsOf(to, c.clipboard)
+	var extra Rights
+	if c.clipboard {
+		extra |= RightClipboard
+	}
+	if c.files {
+		extra |= RightFiles
+	}
+	r := rightsOf(to, extra)
 	if r.Has(RightClipboard) && !Rights(c.rights.Load()).Has(RightClipboard) {
 		c.clipSince = time.Now()
 	}
@@ -512,7 +625,9 @@ func (c *Consent) move(a Action, to State, reason string, auto bool) {
 	}
 }
 
-func rightsOf(s State, clipboard bool) Rights {
+// rightsOf is the rights in state s, with extra (the clipboard and files
+// rights the novice granted) only while the expert can view.
+func rightsOf(s State, extra Rights) Rights {
 	var r Rights
 	switch s {
 	case Viewing, ControlAsked:
@@ -522,10 +637,7 @@ func rightsOf(s State, clipboard bool) Rights {
 	default:
 		return 0
 	}
-	if clipboard {
-		r |= RightClipboard
-	}
-	return r
+	return r | extra&(RightClipboard|RightFiles)
 }
 
 // guard registers g to run synchronously on every transition, with the

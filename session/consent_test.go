@@ -25,6 +25,7 @@ var actions = []action{
 	{ActAllowControl, (*Consent).AllowControl},
 	{ActDenyControl, (*Consent).DenyControl},
 	{ActTakeBack, (*Consent).TakeBackControl},
+	{ActGiveBack, (*Consent).GiveBackControl},
 	{ActEnd, func(c *Consent) error { return c.End("bye") }},
 }
 
@@ -81,7 +82,7 @@ func TestConsentTransitions(t *testing.T) {
 		Asking:       {ActAllowView: Viewing, ActDenyView: Ended, ActEnd: Ended},
 		Viewing:      {ActRequestControl: ControlAsked, ActEnd: Ended},
 		ControlAsked: {ActAllowControl: Controlling, ActDenyControl: Viewing, ActEnd: Ended},
-		Controlling:  {ActTakeBack: Viewing, ActEnd: Ended},
+		Controlling:  {ActTakeBack: Viewing, ActGiveBack: Viewing, ActEnd: Ended},
 		Ended:        {},
 	}
 	for from := Waiting; from <= Ended; from++ {
@@ -113,7 +114,7 @@ func TestConsentTransitions(t *testing.T) {
 				if len(evs) != 1 || evs[0].From != from || evs[0].To != to || evs[0].Action != a.name || evs[0].Auto {
 					t.Fatalf("events = %+v", evs)
 				}
-				if evs[0].Rights != c.Rights() || c.Rights() != rightsOf(to, false) {
+				if evs[0].Rights != c.Rights() || c.Rights() != rightsOf(to, 0) {
 					t.Fatalf("rights = %s, event %s", c.Rights(), evs[0].Rights)
 				}
 			})

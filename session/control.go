@@ -41,6 +41,12 @@ type Request struct {
 	Right Rights
 }
 
+// Release is the expert giving a right back (only control: "Give back
+// control"). A novice older than this message ends the session on it.
+type Release struct {
+	Right Rights
+}
+
 // Decision is the novice's answer to a Request.
 type Decision struct {
 	Right Rights
@@ -66,26 +72,33 @@ type End struct {
 }
 
 func (Request) messageType() string     { return "request" }
+func (Release) messageType() string     { return "release" }
 func (Decision) messageType() string    { return "decision" }
 func (StateUpdate) messageType() string { return "state" }
 func (Chat) messageType() string        { return "chat" }
 func (End) messageType() string         { return "end" }
 
 func validRight(r Rights) error {
-	if bits.OnesCount8(uint8(r)) != 1 || r > RightClipboard {
-		return fmt.Errorf("right %q: want exactly one of view, control, clipboard", r)
+	if bits.OnesCount8(uint8(r)) != 1 || r > RightFiles {
+		return fmt.Errorf("right %q: want exactly one of view, control, clipboard, files", r)
 	}
 	return nil
 }
 
 func (m Request) validate() error  { return validRight(m.Right) }
 func (m Decision) validate() error { return validRight(m.Right) }
+func (m Release) validate() error {
+	if m.Right != RightControl {
+		return fmt.Errorf("only control can be given back, not %s", m.Right)
+	}
+	return nil
+}
 
 func (m StateUpdate) validate() error {
 	if int(m.State) >= len(stateNames) {
 		return fmt.Errorf("invalid state %d", m.State)
 	}
-	want := rightsOf(m.State, m.Rights&RightClipboard != 0)
+	want := rightsOf(m.State, m.Rights)
 	if m.Rights != want {
 		return fmt.Errorf("rights %s do not match state %s", m.Rights, m.State)
 	}
@@ -144,7 +157,7 @@ func StateUpdateOf(ev Event) StateUpdate {
 
 // MarshalText encodes r as its names joined by "+", or "none".
 func (r Rights) MarshalText() ([]byte, error) {
-	if r&^(RightView|RightControl|RightClipboard) != 0 {
+	if r&^(RightView|RightControl|RightClipboard|RightFiles) != 0 {
 		return nil, fmt.Errorf("session: unknown rights %#x", uint8(r))
 	}
 	return []byte(r.String()), nil
@@ -189,6 +202,7 @@ type wire struct {
 
 var messageKeys = map[string]struct{ required, optional []string }{
 	"request":  {required: []string{"type", "right"}},
+	"release":  {required: []string{"type", "right"}},
 	"decision": {required: []string{"type", "right", "allow"}},
 	"state":    {required: []string{"type", "state", "rights"}, optional: []string{"reason"}},
 	"chat":     {required: []string{"type", "text"}},
@@ -206,6 +220,8 @@ func EncodeMessage(m Message) ([]byte, error) {
 	w := wire{Type: m.messageType()}
 	switch m := m.(type) {
 	case Request:
+		w.Right = &m.Right
+	case Release:
 		w.Right = &m.Right
 	case Decision:
 		w.Right, w.Allow = &m.Right, &m.Allow
@@ -272,6 +288,8 @@ func decodeMessage(b []byte) (Message, error) {
 	switch w.Type {
 	case "request":
 		m, err = Request{Right: deref(w.Right)}, nonNull(w.Right)
+	case "release":
+		m, err = Release{Right: deref(w.Right)}, nonNull(w.Right)
 	case "decision":
 		m, err = Decision{Right: deref(w.Right), Allow: deref(w.Allow)}, errors.Join(nonNull(w.Right), nonNull(w.Allow))
 	case "state":

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+
+	"github.com/assist-project/assist/filetransfer"
 )
 
 // ExpertEvent is news from the novice's side: a consent state change, a
@@ -32,11 +34,21 @@ type Expert struct {
 	mu     sync.Mutex
 	state  State
 	reason string
+	rights Rights
+
+	files      *filetransfer.Endpoint
+	fileEvents *eventQueue
+	offers     chan filetransfer.Offer
 }
 
 // StartExpert starts the expert's end on conn, an authenticated
 // connection to the novice.
 func StartExpert(conn net.Conn, log *slog.Logger) *Expert {
+	return StartExpertConfig(conn, log, ExpertConfig{})
+}
+
+// StartExpertConfig starts the expert's end on conn with cfg.
+func StartExpertConfig(conn net.Conn, log *slog.Logger, cfg ExpertConfig) *Expert {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -47,11 +59,14 @@ func StartExpert(conn net.Conn, log *slog.Logger) *Expert {
 		done:   make(chan struct{}),
 		state:  Asking,
 	}
+	e.startFiles(cfg.FilesDir)
 	e.wg.Go(e.readControl)
 	e.wg.Go(e.readChat)
+	e.wg.Go(func() { e.fileEvents.run(e.mux.Done()) })
 	go func() {
 		e.wg.Wait()
 		e.mux.Close()
+		e.files.Close()
 		close(e.events)
 		close(e.done)
 	}()
@@ -77,7 +92,7 @@ func (e *Expert) readControl() {
 		switch m := m.(type) {
 		case StateUpdate:
 			e.mu.Lock()
-			e.state, e.reason = m.State, m.Reason
+			e.state, e.reason, e.rights = m.State, m.Reason, m.Rights
 			e.mu.Unlock()
 			e.emit(ExpertEvent{State: m.State, Rights: m.Rights, Reason: m.Reason})
 			if m.State == Ended {
@@ -144,6 +159,15 @@ func (e *Expert) RequestControl(ctx context.Context) error {
 		return errors.New("session: the session has ended")
 	}
 	return SendMessage(e.mux.Channel(ChannelControl), Request{Right: RightControl})
+}
+
+// GiveBackControl hands control of mouse and keyboard back to the novice;
+// the expert goes on viewing.
+func (e *Expert) GiveBackControl(ctx context.Context) error {
+	if st, _ := e.State(); st == Ended {
+		return errors.New("session: the session has ended")
+	}
+	return SendMessage(e.mux.Channel(ChannelControl), Release{Right: RightControl})
 }
 
 // RequestClipboard asks the novice to share clipboards: with the right,

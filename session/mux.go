@@ -19,7 +19,7 @@ import (
 //
 //	frame = channel id (1 byte) | payload length (3 bytes, big-endian) | payload
 //
-// Ids 1 to 3 are the fixed channels, 16 to 255 the dynamic streams; the
+// Ids 1 to 4 are the fixed channels, 16 to 255 the dynamic streams; the
 // rest are invalid. Why not yamux, HTTP/2 or QUIC streams: both ends are
 // ours, streams are opened by one side only and need no names, and the
 // transport (TCP+TLS, or a WebRTC data channel) already gives ordering,
@@ -81,6 +81,12 @@ const (
 	ChannelDisplay byte = 1 // the RFB stream; a byte stream
 	ChannelControl byte = 2 // consent and session state; one message per frame
 	ChannelChat    byte = 3 // chat; one message per frame
+	// ChannelFiles carries file transfers both ways (package
+	// filetransfer); a byte stream. It starts with the initial 64 KiB of
+	// credit only and grants the rest of its window when it is first used
+	// (a byte written or received), so a peer that predates it never
+	// sees a frame for it unless a file is sent.
+	ChannelFiles byte = 4
 )
 
 // Dynamic streams.
@@ -98,7 +104,7 @@ const (
 
 const (
 	channelMux    byte = 0
-	lastChannel        = ChannelChat
+	lastChannel        = ChannelFiles
 	frameHeader        = 4
 	muxFrameLen        = 6
 	muxWindow     byte = 1
@@ -199,7 +205,12 @@ func NewMux(rwc io.ReadWriteCloser, opts MuxOptions) *Mux {
 	}
 	m.wake.L = &m.mu
 	for id := ChannelDisplay; id <= lastChannel; id++ {
-		m.addChannelLocked(id, id != ChannelDisplay, m.window-initialWindow)
+		message := id == ChannelControl || id == ChannelChat
+		if id == ChannelFiles {
+			m.addChannelLocked(id, false, 0).lazy = m.window - initialWindow
+			continue
+		}
+		m.addChannelLocked(id, message, m.window-initialWindow)
 	}
 	m.wg.Add(2)
 	go m.readLoop()
@@ -241,8 +252,8 @@ func (m *Mux) releaseLocked() {
 	m.live = live
 }
 
-// Channel returns channel id (ChannelDisplay, ChannelControl or
-// ChannelChat), or nil for any other id, dynamic streams included. The
+// Channel returns channel id (ChannelDisplay, ChannelControl,
+// ChannelChat or ChannelFiles), or nil for any other id, dynamic streams included. The
 // same *Channel is returned every time.
 func (m *Mux) Channel(id byte) *Channel {
 	if id == channelMux || id > lastChannel {
@@ -455,6 +466,7 @@ func (m *Mux) deliver(id byte, p []byte) error {
 		return protocolError("%d bytes on channel %d with %d bytes of credit", len(p), id, ch.rwin)
 	}
 	ch.rwin -= len(p)
+	ch.grantLazyLocked()
 	if ch.r == len(ch.buf) {
 		ch.buf, ch.r = ch.buf[:0], 0
 	} else if ch.r > 0 && len(ch.buf)+len(p) > cap(ch.buf) {
@@ -658,6 +670,9 @@ type Channel struct {
 	rdeadline  time.Time
 	rtimer     *time.Timer
 	peerClosed bool
+	// lazy is credit granted only once the channel is first used
+	// (ChannelFiles).
+	lazy int
 
 	// Sending:
 	writing   bool
@@ -679,6 +694,16 @@ var _ net.Conn = (*Channel)(nil)
 // or a stream's id, FirstStream or above. A stream's id is reused once
 // both sides have closed it.
 func (ch *Channel) ID() byte { return ch.id }
+
+// grantLazyLocked grants the credit held back until first use.
+func (ch *Channel) grantLazyLocked() {
+	if ch.lazy > 0 {
+		ch.rwin += ch.lazy
+		ch.owed += ch.lazy
+		ch.lazy = 0
+		ch.m.wake.Signal()
+	}
+}
 
 // sendableLocked is how many pending bytes may go into the next frame.
 func (ch *Channel) sendableLocked() int {
@@ -811,6 +836,7 @@ func (ch *Channel) Write(p []byte) (int, error) {
 	}
 	ch.writing = true
 	ch.pending = p
+	ch.grantLazyLocked()
 	if testHookEnqueue != nil {
 		testHookEnqueue(ch)
 	}

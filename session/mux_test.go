@@ -484,7 +484,7 @@ func TestMuxHostileFrames(t *testing.T) {
 		frames   [][]byte
 		protocol bool
 	}{
-		{"unknown channel", [][]byte{frame(4, []byte("x"))}, true},
+		{"unknown channel", [][]byte{frame(5, []byte("x"))}, true},
 		{"channel 255", [][]byte{{255, 0, 0, 1, 0}}, true},
 		{"empty frame", [][]byte{{ChannelDisplay, 0, 0, 0}}, true},
 		{"oversized frame", [][]byte{frame(ChannelDisplay, big)[:frameHeader]}, true},
@@ -544,7 +544,7 @@ func TestMuxOptionsClamp(t *testing.T) {
 	if m2.Channel(ChannelDisplay).RemoteAddr().Network() != "assist-mux" {
 		t.Fatal("placeholder address missing")
 	}
-	if m2.Channel(0) != nil || m2.Channel(4) != nil {
+	if m2.Channel(0) != nil || m2.Channel(5) != nil {
 		t.Fatal("unknown channel returned")
 	}
 }
@@ -1436,5 +1436,45 @@ func BenchmarkMuxStreams(b *testing.B) {
 			})
 		}
 		wg.Wait()
+	}
+}
+
+// TestMuxFilesChannelLazy: the files channel announces nothing until it
+// is used (a peer that predates it sees no frame for it), then carries
+// far more than its initial credit.
+func TestMuxFilesChannelLazy(t *testing.T) {
+	a, b := net.Pipe()
+	var first []byte
+	got := make(chan struct{})
+	go func() {
+		buf := make([]byte, 4096)
+		n, _ := b.Read(buf)
+		first = buf[:n]
+		close(got)
+		io.Copy(io.Discard, b)
+	}()
+	m := NewMux(a, MuxOptions{})
+	<-got
+	for i := 0; i+frameHeader+muxFrameLen <= len(first); i += frameHeader + muxFrameLen {
+		if first[i] == channelMux && first[i+frameHeader+1] == ChannelFiles {
+			t.Fatalf("a frame for the files channel before it was used: %x", first)
+		}
+	}
+	m.Close()
+	b.Close()
+
+	x, y := net.Pipe()
+	mx, my := NewMux(x, MuxOptions{}), NewMux(y, MuxOptions{})
+	defer mx.Close()
+	defer my.Close()
+	data := bytes.Repeat([]byte("0123456789abcdef"), 64<<10) // 1 MiB
+	errc := make(chan error, 1)
+	go func() { _, err := mx.Channel(ChannelFiles).Write(data); errc <- err }()
+	back := make([]byte, len(data))
+	if _, err := io.ReadFull(my.Channel(ChannelFiles), back); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil || !bytes.Equal(back, data) {
+		t.Fatalf("write %v, equal %v", err, bytes.Equal(back, data))
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/assist-project/assist/filetransfer"
 	"github.com/assist-project/assist/rfb"
 	"github.com/assist-project/assist/screen"
 	"github.com/assist-project/assist/shadow"
@@ -37,6 +38,9 @@ type NoviceConfig struct {
 	// AnswerTimeout is how long a question waits for the novice; then it
 	// is a no (fail closed). Default DefaultAnswerTimeout.
 	AnswerTimeout time.Duration
+	// FilesDir is where files from the expert are saved (with the files
+	// right); "" refuses them.
+	FilesDir string
 	// DenyNote is added to the reason of a no to viewing (the novice's, or
 	// an unanswered question's), which the expert reads: "; this invitation
 	// is now closed" when this no is the invitation's last.
@@ -54,7 +58,7 @@ const Warning = "Only allow someone you asked for help. Nobody from a company ca
 // Question is a decision only the novice can make: whether the expert
 // may see the screen, or control it.
 type Question struct {
-	Right  Rights // RightView, RightControl or RightClipboard
+	Right  Rights // RightView, RightControl, RightClipboard or RightFiles
 	Expert string
 	answer func(allow bool) error
 
@@ -83,6 +87,8 @@ func (q Question) Text() string {
 	}
 	if q.Right == RightControl {
 		fmt.Fprintf(&b, "%s asks to control your mouse and keyboard. Allow? [y/N]", q.Expert)
+	} else if q.Right == RightFiles {
+		fmt.Fprintf(&b, "%s asks to exchange files with you (files sent to you are saved in your download folder). Allow? [y/N]", q.Expert)
 	} else if q.Right == RightClipboard {
 		fmt.Fprintf(&b, "%s asks to share clipboards (copy and paste between your computers). Allow? [y/N]", q.Expert)
 	} else {
@@ -158,6 +164,9 @@ type Novice struct {
 	timersMu sync.Mutex
 	timers   map[*time.Timer]struct{}
 	ended    bool
+
+	files      *filetransfer.Endpoint
+	fileEvents *eventQueue
 }
 
 // StartNovice starts the session on conn, an authenticated connection
@@ -190,6 +199,7 @@ func StartNovice(ctx context.Context, conn net.Conn, expert string, cfg NoviceCo
 	if cfg.HotKey != nil {
 		n.armHotKey(cfg.HotKey)
 	}
+	n.startFiles(cfg.FilesDir)
 	n.events, _ = n.consent.Subscribe() // closed after Ended
 	forward, cancelForward := n.consent.Subscribe()
 
@@ -202,6 +212,7 @@ func StartNovice(ctx context.Context, conn net.Conn, expert string, cfg NoviceCo
 	n.wg.Go(func() { n.readControl(ctx) })
 	n.wg.Go(func() { n.readChat() })
 	n.wg.Go(func() { n.serveDisplays(ctx, srv) })
+	n.wg.Go(func() { n.fileEvents.run(n.mux.Done()) })
 	n.wg.Go(func() {
 		select {
 		case <-ctx.Done():
@@ -212,6 +223,7 @@ func StartNovice(ctx context.Context, conn net.Conn, expert string, cfg NoviceCo
 	})
 	go func() {
 		n.wg.Wait()
+		n.files.Close()
 		cancelForward()
 		n.stopTimers()
 		close(n.done)
@@ -245,6 +257,10 @@ func (n *Novice) ask(right Rights) {
 			return n.consent.AllowClipboard()
 		case right == RightClipboard:
 			return n.consent.DenyClipboard()
+		case right == RightFiles && allow:
+			return n.consent.AllowFiles()
+		case right == RightFiles:
+			return n.consent.DenyFiles()
 		case allow:
 			return n.consent.AllowControl()
 		default:
@@ -368,6 +384,14 @@ func (n *Novice) readControl(ctx context.Context) {
 				n.ask(RightClipboard)
 				continue
 			}
+			if m.Right == RightFiles {
+				if err := n.consent.RequestFiles(); err != nil {
+					n.log.Info("files request ignored", "err", err)
+					continue
+				}
+				n.ask(RightFiles)
+				continue
+			}
 			if m.Right != RightControl {
 				n.log.Info("expert asked for an unsupported right", "right", m.Right)
 				continue
@@ -378,6 +402,11 @@ func (n *Novice) readControl(ctx context.Context) {
 			}
 			if n.consent.State() == ControlAsked {
 				n.ask(RightControl)
+			}
+		case Release:
+			// Only control can be given back (Release.validate).
+			if err := n.consent.GiveBackControl(); err != nil {
+				n.log.Info("control given back ignored", "err", err)
 			}
 		case End:
 			n.consent.End("the expert left the session")

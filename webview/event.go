@@ -1,6 +1,7 @@
 package webview
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -12,6 +13,7 @@ const (
 	EventState = "state" // the session's state changed (Event.State)
 	EventChat  = "chat"  // a chat line (Event.From, Event.Text)
 	EventEnded = "ended" // the session is over (Event.Text: why)
+	EventFile  = "file"  // a file transfer changed or progressed (Event.File)
 )
 
 // Session states, in Event.State.
@@ -41,6 +43,28 @@ type Event struct {
 	// clipboard: the page then offers the expert's paste box and shows
 	// what the novice copies.
 	Clipboard bool `json:"clipboard,omitempty"`
+	// Path is how the session's connection goes ("direct", "relay-udp",
+	// ...), in a state event; the page shows it in a detail line.
+	Path string `json:"path,omitempty"`
+	// Files is set in a state event while the novice allows files: the
+	// page then offers Send a file.
+	Files bool `json:"files,omitempty"`
+	// File is a file event's transfer.
+	File *FileEvent `json:"file,omitempty"`
+}
+
+// FileEvent is one file transfer as the page shows it.
+type FileEvent struct {
+	ID       string `json:"id"` // 32 hex digits
+	Name     string `json:"name"`
+	Size     uint64 `json:"size"`
+	Done     uint64 `json:"done"`
+	State    string `json:"state"` // filetransfer.State
+	Incoming bool   `json:"incoming,omitempty"`
+	// Asking: an incoming file waits for Accept or Refuse.
+	Asking bool   `json:"asking,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	Path   string `json:"path,omitempty"` // where an incoming file was saved
 }
 
 const (
@@ -59,8 +83,14 @@ type hub struct {
 	mu      sync.Mutex
 	state   Event // the last state or ended event
 	history []Event
-	subs    map[*subscriber]struct{}
+	// files is the last event of each transfer, for pages opened late;
+	// at most maxFiles are kept.
+	files []Event
+	subs  map[*subscriber]struct{}
 }
+
+// maxFiles is how many transfers a page opened late is told about.
+const maxFiles = 32
 
 // subscriber is one page's events connection.
 type subscriber struct {
@@ -83,6 +113,9 @@ func (h *hub) subscribe() *subscriber {
 	defer h.mu.Unlock()
 	sub.ch <- h.state
 	for _, ev := range h.history {
+		sub.ch <- ev
+	}
+	for _, ev := range h.files {
 		sub.ch <- ev
 	}
 	h.subs[sub] = struct{}{}
@@ -122,13 +155,23 @@ func normalize(ev Event, novice string) (Event, bool) {
 	case EventEnded:
 		ev.State = StateEnded
 		ev.Clipboard = false
+		ev.Path = ""
+	case EventFile:
+		if ev.File == nil {
+			return ev, false
+		}
+		f := *ev.File
+		f.Name = truncate(f.Name, 256)
+		f.Reason = truncate(f.Reason, 256)
+		ev = Event{Type: EventFile, Time: ev.Time, File: &f}
 	case EventChat:
 		ev.State = ""
 		ev.Clipboard = false
+		ev.Path = ""
 		if ev.From == "" {
 			ev.From = novice
 			if ev.From == "" {
-				ev.From = "Novice"
+				ev.From = "Them"
 			}
 		}
 		ev.Text = truncate(ev.Text, maxChatBytes)
@@ -157,6 +200,16 @@ func (h *hub) publish(ev Event) {
 			h.history = h.history[:historyLines-1]
 		}
 		h.history = append(h.history, ev)
+	case EventFile:
+		i := slices.IndexFunc(h.files, func(f Event) bool { return f.File.ID == ev.File.ID })
+		switch {
+		case i >= 0:
+			h.files[i] = ev
+		case len(h.files) == maxFiles:
+			h.files = append(h.files[1:], ev)
+		default:
+			h.files = append(h.files, ev)
+		}
 	}
 	for sub := range h.subs {
 		sub.send(ev)

@@ -17,6 +17,17 @@ const (
 	msgRequestControl = "request_control"
 	// msgRequestClipboard asks the novice to share clipboards.
 	msgRequestClipboard = "request_clipboard"
+	// msgGiveBack hands control back to the novice.
+	msgGiveBack = "give_back_control"
+	// msgLeave ends the session from the expert's side (Leave).
+	msgLeave = "leave"
+	// msgRequestFiles asks the novice to allow files.
+	msgRequestFiles = "request_files"
+	// msgFileAccept and msgFileRefuse answer an incoming file (text: its
+	// id); msgFileCancel stops a transfer (text: its id).
+	msgFileAccept = "file_accept"
+	msgFileRefuse = "file_refuse"
+	msgFileCancel = "file_cancel"
 )
 
 // maxMessageBytes is the WebSocket read limit for a page's messages: a
@@ -66,6 +77,26 @@ func parseMessage(data []byte) (message, error) {
 			return message{}, fmt.Errorf("%w: request_clipboard takes no text", errBadMessage)
 		}
 		return message{Type: msgRequestClipboard}, nil
+	case msgRequestFiles:
+		if w.Text != nil {
+			return message{}, fmt.Errorf("%w: request_files takes no text", errBadMessage)
+		}
+		return message{Type: msgRequestFiles}, nil
+	case msgFileAccept, msgFileRefuse, msgFileCancel:
+		if w.Text == nil || !validFileID(*w.Text) {
+			return message{}, fmt.Errorf("%w: %s takes a file id", errBadMessage, w.Type)
+		}
+		return message{Type: w.Type, Text: *w.Text}, nil
+	case msgGiveBack:
+		if w.Text != nil {
+			return message{}, fmt.Errorf("%w: give_back_control takes no text", errBadMessage)
+		}
+		return message{Type: msgGiveBack}, nil
+	case msgLeave:
+		if w.Text != nil {
+			return message{}, fmt.Errorf("%w: leave takes no text", errBadMessage)
+		}
+		return message{Type: msgLeave}, nil
 	case msgChat:
 		if w.Text == nil {
 			return message{}, fmt.Errorf("%w: chat without text", errBadMessage)

@@ -24,18 +24,36 @@ type Backend interface {
 	// RequestControl asks the novice for control (the expert clicked
 	// "Request control"). The answer comes back as a state Event.
 	RequestControl(ctx context.Context) error
+	// GiveBackControl hands control back to the novice (the expert
+	// clicked "Give back control"). The change comes back as a state
+	// Event.
+	GiveBackControl(ctx context.Context) error
 	// RequestClipboard asks the novice to share clipboards (the expert
 	// clicked "Share clipboard"). The answer comes back as a state Event
 	// with Clipboard set or not.
 	RequestClipboard(ctx context.Context) error
 	// SendChat sends one chat line from the expert to the novice.
 	SendChat(ctx context.Context, text string) error
+	// Leave ends the session (the expert clicked "Leave"); reason is
+	// what the novice is told. The end comes back as an ended Event.
+	Leave(reason string)
 }
+
+// expertLeft is the reason the novice is given when the expert clicks
+// Leave.
+const expertLeft = "the expert left"
 
 // Options configure a Server.
 type Options struct {
 	// NovicesName is shown in the page's header ("Helping NAME").
 	NovicesName string
+	// Files, if set, gives the page its files panel: Request files,
+	// Send a file (uploaded to UploadDir, then sent), and Accept or
+	// Refuse for the novice's files.
+	Files FileBackend
+	// UploadDir holds the files the page uploads before they are sent
+	// (kept for a resume); required with Files.
+	UploadDir string
 	// Logger receives connection events; nil means slog.Default(). The
 	// secret never appears in a log line.
 	Logger *slog.Logger
@@ -50,7 +68,10 @@ type Server struct {
 	page    *template.Template
 	static  fs.FS
 	novnc   fs.FS
+	shared  fs.FS
 	hub     hub
+	files   FileBackend
+	upDir   string
 }
 
 // New returns a Server for one session with a fresh random secret.
@@ -78,6 +99,12 @@ func New(b Backend, opts Options) (*Server, error) {
 		page:    page,
 		static:  web.Viewer(),
 		novnc:   web.NoVNC(),
+		shared:  web.Session(),
+		files:   opts.Files,
+		upDir:   opts.UploadDir,
+	}
+	if s.files != nil && s.upDir == "" {
+		return nil, errors.New("webview: Files needs an UploadDir")
 	}
 	s.hub.init()
 	return s, nil
@@ -121,8 +148,12 @@ func (s *Server) handler(t *localpage.Tracker) http.Handler {
 			s.serveRFB(t, w, r)
 		case rest == "events":
 			s.serveEvents(t, w, r)
+		case rest == "upload":
+			s.serveUpload(w, r)
 		case strings.HasPrefix(rest, "novnc/"):
 			serveFile(w, r, s.novnc, strings.TrimPrefix(rest, "novnc/"))
+		case strings.HasPrefix(rest, "session/"):
+			serveFile(w, r, s.shared, strings.TrimPrefix(rest, "session/"))
 		default:
 			serveFile(w, r, s.static, rest)
 		}
@@ -137,7 +168,10 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	data := struct{ NovicesName string }{s.name}
+	data := struct {
+		NovicesName string
+		Files       bool
+	}{s.name, s.files != nil}
 	if err := s.page.Execute(w, data); err != nil {
 		s.log.Warn("render page", "err", err)
 	}

@@ -11,8 +11,8 @@ import (
 
 // key is one thing the person at the terminal did.
 type key struct {
-	kind byte   // 'y', 'n', esc, 'q', 'c' (clipboard), 'r' (request control), or 'm' for a chat message
-	text string // the message, for 'm'
+	kind byte   // 'y', 'n', esc, 'q', 'c' (clipboard), 'f' (files), 'r' (request control), 'm' for a chat message, 's' to send a file
+	text string // the message, for 'm'; the file's path, for 's'
 }
 
 const esc = 0x1b
@@ -21,7 +21,7 @@ const esc = 0x1b
 // the novice's (assist invite) or the expert's (assist join). On a
 // terminal it reads single keys (so Esc acts at once); otherwise, for
 // scripts and tests, one command per line: y, n, esc, end (or leave), c
-// (clipboard), control, or "say TEXT".
+// (clipboard), f (files), control, "say TEXT" or "send PATH".
 type console struct {
 	keys    chan key
 	restore func()
@@ -51,6 +51,7 @@ func (c *console) readKeys(in io.Reader) {
 	b := make([]byte, 1)
 	var msg []byte
 	typing := false
+	var kind byte = 'm' // what the line being typed is
 	for {
 		if _, err := in.Read(b); err != nil {
 			c.keys <- key{kind: 'q'}
@@ -61,7 +62,7 @@ func (c *console) readKeys(in io.Reader) {
 			switch ch {
 			case '\r', '\n':
 				typing = false
-				c.keys <- key{kind: 'm', text: string(msg)}
+				c.keys <- key{kind: kind, text: string(msg)}
 				msg = msg[:0]
 			case esc:
 				typing = false
@@ -86,7 +87,12 @@ func (c *console) readKeys(in io.Reader) {
 		case 'q', 'Q', 0x03, 0x04:
 			c.keys <- key{kind: 'q'}
 		case 'm', 'M':
-			typing = true
+			typing, kind = true, 'm'
+		case 's', 'S':
+			typing, kind = true, 's'
+			c.keys <- key{kind: 'S'} // prompt for the path
+		case 'f', 'F':
+			c.keys <- key{kind: 'f'}
 		case 'c', 'C':
 			c.keys <- key{kind: 'c'}
 		case 'r', 'R':
@@ -112,7 +118,13 @@ func (c *console) readLines(in io.Reader) {
 			c.keys <- key{kind: 'c'}
 		case "r", "control":
 			c.keys <- key{kind: 'r'}
+		case "f", "files":
+			c.keys <- key{kind: 'f'}
 		default:
+			if path, ok := strings.CutPrefix(line, "send "); ok {
+				c.keys <- key{kind: 's', text: strings.TrimSpace(path)}
+				continue
+			}
 			if text, ok := strings.CutPrefix(line, "say "); ok {
 				c.keys <- key{kind: 'm', text: text}
 			}

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/assist-project/assist/filetransfer"
 	"github.com/assist-project/assist/invitation"
 	"github.com/assist-project/assist/novicepage"
 	"github.com/assist-project/assist/portmap"
@@ -54,6 +55,8 @@ type noviceOptions struct {
 	// Page, if set, is the novice's app's page, which shows this session
 	// instead of a page of its own (not a flag).
 	Page *novicepage.Server
+	// FilesDir is where files the expert sends are saved.
+	FilesDir string
 }
 
 // addNoviceFlags adds the flags of noviceOptions to fs, with the defaults
@@ -67,6 +70,7 @@ func addNoviceFlags(fs *flag.FlagSet) *noviceOptions {
 	fs.DurationVar(&o.DenyCooldown, "deny-cooldown", transport.DefaultDenyCooldown, "after you say no, turn every expert away this long (the third no closes the invitation)")
 	fs.DurationVar(&o.CheckEvery, "check-every", DefaultCheckEvery, "after this long of sharing, ask \"Still sharing with NAME?\" and end the session if nobody answers within --answer-timeout; 0 never asks")
 	fs.BoolVar(&o.NoIndicator, "no-indicator", false, "do not show the coloured frame and the bar that tell you, on your screen, that someone sees or controls it")
+	fs.StringVar(&o.FilesDir, "files-dir", filetransfer.DownloadDir(), "folder where files the expert sends you are saved (only once you allow files)")
 	fs.BoolVar(&o.NoPage, "no-page", false, "do not serve the local page (code, who is connected, Allow/Deny, chat); use the terminal only")
 	return o
 }
@@ -355,7 +359,7 @@ func serveNovice(ctx context.Context, stdout io.Writer, ns noviceSide) (err erro
 	defer cancel(nil)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	ui := &noviceUI{status: ns.status, email: ns.email, checkEvery: ns.opts.CheckEvery, answerTimeout: ns.opts.AnswerTimeout}
+	ui := &noviceUI{status: ns.status, email: ns.email, checkEvery: ns.opts.CheckEvery, answerTimeout: ns.opts.AnswerTimeout, filesDir: ns.opts.FilesDir}
 	ui.ind = openIndicator(ns.opts)
 	defer ui.ind.Close()
 	if ns.opts.Page != nil {
@@ -464,6 +468,7 @@ func serveNovice(ctx context.Context, stdout io.Writer, ns noviceSide) (err erro
 			Via:           via,
 			AnswerTimeout: ns.opts.AnswerTimeout,
 			DenyNote:      denyNote,
+			FilesDir:      ns.opts.FilesDir,
 		})
 		if err != nil {
 			conn.Close()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/assist-project/assist/indicator"
+	"github.com/assist-project/assist/filetransfer"
 	"github.com/assist-project/assist/novicepage"
 	"github.com/assist-project/assist/session"
 	"github.com/assist-project/assist/transport/rtc"
@@ -35,6 +37,8 @@ type noviceUI struct {
 	deniedView bool
 
 	stopPage func() // stops the page's server and waits for it
+
+	filesDir string // where files from the expert are saved
 
 	// email answers the app's Send by e-mail for the invitation being
 	// served; nil on assist invite's page.
@@ -186,7 +190,39 @@ func rightName(right session.Rights) string {
 	if right == session.RightClipboard {
 		return "clipboard"
 	}
+	if right == session.RightFiles {
+		return "files"
+	}
 	return "view"
+}
+
+// optionalRight reports the rights asked and toggled apart from the
+// session's state: the clipboard and files.
+func optionalRight(r session.Rights) bool {
+	return r == session.RightClipboard || r == session.RightFiles
+}
+
+// optionalAsked reports whether the question for an optional right still
+// waits.
+func optionalAsked(nov *session.Novice, r session.Rights) bool {
+	if r == session.RightFiles {
+		return nov.FilesAsked()
+	}
+	return nov.ClipboardAsked()
+}
+
+// filesAnswered reports whether ev answers the expert's files question
+// (or is the toggle, which settles it too).
+func filesAnswered(ev session.Event) bool {
+	return ev.Action == session.ActAllowFiles || ev.Action == session.ActDenyFiles || ev.Action == session.ActFiles
+}
+
+// filesLine is the terminal's line for the files right's new state.
+func filesLine(allowed bool, dir string) string {
+	if allowed {
+		return "files: allowed both ways (files sent to you go to " + dir + "): press s to send a file, f to stop"
+	}
+	return "files: not allowed: press f to allow them"
 }
 
 // clipboardAnswered reports whether ev is the novice's answer to the
@@ -203,6 +239,33 @@ func clipboardLine(shared bool) string {
 	return "clipboard: not shared: press c to share it"
 }
 
+// maxPageTransfers is how many transfers the page lists.
+const maxPageTransfers = 10
+
+// showTransfer puts a file event on the page: each transfer is one line,
+// updated in place.
+func (ui *noviceUI) showTransfer(index map[filetransfer.ID]int, ev filetransfer.Event) {
+	t := novicepage.Transfer{Name: ev.Name, Size: ev.Size, Done: ev.Done, State: string(ev.State),
+		Incoming: ev.Incoming, Path: ev.Path, Reason: ev.Reason}
+	if i, ok := index[ev.ID]; ok {
+		ui.status.Transfers[i] = t
+	} else {
+		if len(ui.status.Transfers) == maxPageTransfers {
+			ui.status.Transfers = ui.status.Transfers[1:]
+			for id, j := range index {
+				if j == 0 {
+					delete(index, id)
+				} else {
+					index[id] = j - 1
+				}
+			}
+		}
+		index[ev.ID] = len(ui.status.Transfers)
+		ui.status.Transfers = append(ui.status.Transfers, t)
+	}
+	ui.publish()
+}
+
 // runSession runs the front ends of one session until it ends. It
 // reports whether the novice asked to stop altogether. paths delivers the
 // new path after each ICE restart (nil on the direct path).
@@ -214,6 +277,7 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 	// clipboard question can come while control is asked): one at a time.
 	var later []session.Question
 	var show func(q session.Question)
+	filesOn := false
 	settle := func() {
 		pending, pendingID = nil, 0
 		ui.status.Question = nil
@@ -291,7 +355,7 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 		// Only a move out of the question's own state settles it:
 		// the control question may arrive before the "viewing"
 		// event that preceded it.
-		if pending != nil && ev.From == askingState(pending.Right) && pending.Right != session.RightClipboard {
+		if pending != nil && ev.From == askingState(pending.Right) && !optionalRight(pending.Right) {
 			settle()
 		}
 		if clip := nov.Clipboard(); clip != ui.status.Clipboard || clipboardAnswered(ev) {
@@ -309,12 +373,22 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 		} else if checkC == nil && !checking {
 			armCheck()
 		}
+		if files := nov.Files(); files != filesOn || filesAnswered(ev) {
+			filesOn = files
+			ui.status.Files = files
+			if ev.To != session.Ended {
+				fmt.Fprintln(out, filesLine(files, ui.filesDir))
+			}
+		}
+		if pending != nil && pending.Right == session.RightFiles && (filesAnswered(ev) || ev.To == session.Ended) {
+			settle()
+		}
 		refresh()
 		ui.publish()
 	}
 	show = func(q session.Question) {
-		if q.Right == session.RightClipboard && !nov.ClipboardAsked() ||
-			q.Right != session.RightClipboard && nov.State() != askingState(q.Right) {
+		if optionalRight(q.Right) && !optionalAsked(nov, q.Right) ||
+			!optionalRight(q.Right) && nov.State() != askingState(q.Right) {
 			return // settled before we got to it
 		}
 		if pending != nil {
@@ -330,6 +404,10 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 		fmt.Fprintln(out, q.Text())
 	}
 	events := nov.Events()
+	fileEvents := nov.FileEvents()
+	progress := newFileProgress(out, false, expert)
+	transfers := make(map[filetransfer.ID]int) // index in ui.status.Transfers
+	ui.status.Transfers, ui.status.Files = nil, false
 	for {
 		select {
 		case q := <-nov.Questions():
@@ -340,11 +418,14 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 				continue
 			}
 			state(ev)
+			if ev.From == ev.To {
+				continue // a right changed, not the state: its own line said so
+			}
 			switch ev.To {
 			case session.Controlling:
 				fmt.Fprintln(out, "the expert controls your mouse and keyboard: press Esc to take control back, q to end the session")
 			case session.Viewing:
-				fmt.Fprintln(out, "the expert sees your screen: press q to end the session, m to send a message, c to share the clipboard")
+				fmt.Fprintln(out, "the expert sees your screen: press q to end the session, m to send a message, c to share the clipboard, f to allow files")
 			}
 		case pc, ok := <-paths:
 			if !ok {
@@ -361,6 +442,13 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 			}
 			ui.status.Path = fmt.Sprintf("through the rendezvous server, path %s", pc.Path)
 			ui.publish()
+		case fe, ok := <-fileEvents:
+			if !ok {
+				fileEvents = nil
+				continue
+			}
+			progress.show(fe)
+			ui.showTransfer(transfers, fe)
 		case text := <-nov.Chats():
 			fmt.Fprintf(out, "expert: %s\n", text)
 			ui.addChat(expert, false, text)
@@ -386,6 +474,19 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 			case 'c':
 				if err := nov.SetClipboard(!nov.Clipboard()); err != nil {
 					fmt.Fprintf(out, "clipboard not changed: %v\n", err)
+				}
+			case 'f':
+				if err := nov.SetFiles(!nov.Files()); err != nil {
+					fmt.Fprintf(out, "files not changed: %v\n", err)
+				}
+			case 'S':
+				fmt.Fprintln(out, "file to send (its path, then Enter):")
+			case 's':
+				if _, err := nov.SendFile(k.text); err != nil {
+					if errors.Is(err, session.ErrNoFiles) {
+						err = errors.New("files are not allowed: press f to allow them first")
+					}
+					fmt.Fprintf(out, "file not sent: %v\n", err)
 				}
 			case 'm':
 				if err := nov.SendChat(k.text); err != nil {
@@ -447,6 +548,7 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 			if pending != nil {
 				settle()
 			}
+			progress.ended()
 			return quit
 		}
 	}
@@ -489,6 +591,12 @@ func (ui *noviceUI) pageAction(nov *session.Novice, a novicepage.Action, pending
 		fmt.Fprintln(out, "clipboard changed on the page")
 	case novicepage.ActEmail, novicepage.ActGetHelp, novicepage.ActAsk:
 		ui.appAction(a)
+	case novicepage.ActFiles:
+		if err := nov.SetFiles(a.Allow); err != nil {
+			a.Reply("Files were not changed: the session is over.")
+			return false
+		}
+		fmt.Fprintln(out, "files changed on the page")
 	case novicepage.ActChat:
 		if err := nov.SendChat(a.Text); err != nil {
 			a.Reply("Your message was not sent: " + err.Error())

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/assist-project/assist/filetransfer"
 	"github.com/assist-project/assist/invitation"
 	"github.com/assist-project/assist/rendezvous"
 	"github.com/assist-project/assist/session"
@@ -34,6 +35,12 @@ type expertOptions struct {
 	RequestClipboard bool
 	// Name is the expert's name as the novice's agent receives it.
 	Name string
+	// RequestFiles asks to exchange files as soon as viewing starts.
+	RequestFiles bool
+	// FilesDir is where files from the novice go once accepted.
+	FilesDir string
+	// Send is the files to send once the novice allows files.
+	Send pathsFlag
 }
 
 // addExpertFlags adds the flags of expertOptions to fs, with the defaults
@@ -45,6 +52,9 @@ func addExpertFlags(fs *flag.FlagSet) *expertOptions {
 	fs.BoolVar(&o.RequestControl, "request-control", false, "ask for control as soon as viewing starts")
 	fs.BoolVar(&o.RequestClipboard, "request-clipboard", false, "ask the novice to share clipboards as soon as viewing starts")
 	fs.StringVar(&o.Name, "name", defaultName(), "your name, as the novice sees it")
+	fs.BoolVar(&o.RequestFiles, "request-files", false, "ask the novice to allow files as soon as viewing starts")
+	fs.StringVar(&o.FilesDir, "files-dir", filetransfer.DownloadDir(), "folder where files the novice sends you are saved (each one once you accept it)")
+	fs.Var(&o.Send, "send", "send this file once the novice allows files (repeat for more; asks for files if needed)")
 	return o
 }
 
@@ -142,7 +152,7 @@ func serveExpert(ctx context.Context, stdout io.Writer, paths []rendezvous.Path,
 	slog.Info("authenticated", "novice", novice, "path", path, "after", time.Since(start).Round(time.Millisecond))
 	fmt.Fprintf(stdout, "path: %s\n", path)
 
-	exp := session.StartExpert(conn, slog.Default())
+	exp := session.StartExpertConfig(conn, slog.Default(), session.ExpertConfig{FilesDir: opts.FilesDir})
 	defer exp.Leave("the expert left")
 
 	rfbLn, err := net.Listen("tcp", opts.RFB)
@@ -155,7 +165,14 @@ func serveExpert(ctx context.Context, stdout io.Writer, paths []rendezvous.Path,
 		return fmt.Errorf("browser viewer: %w", err)
 	}
 	defer webLn.Close()
-	web, err := webview.New(exp, webview.Options{NovicesName: novice, Logger: slog.Default()})
+	pageReqs := make(pageFiles, 8)
+	upDir, err := os.MkdirTemp("", "assist-upload-")
+	if err != nil {
+		return fmt.Errorf("browser viewer: %w", err)
+	}
+	defer os.RemoveAll(upDir)
+	web, err := webview.New(exp, webview.Options{NovicesName: novice, Logger: slog.Default(),
+		Files: pageReqs, UploadDir: upDir})
 	if err != nil {
 		return err
 	}
@@ -179,7 +196,10 @@ func serveExpert(ctx context.Context, stdout io.Writer, paths []rendezvous.Path,
 	if !opts.NoBrowser {
 		openBrowser(url)
 	}
-	web.Publish(webview.Event{Type: "state", State: "connecting", Time: time.Now()})
+	// The page's state: the last one published, sent again with the new
+	// path when ICE moves to another pair.
+	pageEv := webview.Event{Type: "state", State: "connecting", Path: string(path), Time: time.Now()}
+	web.Publish(pageEv)
 
 	// The terminal: chat and requests, as the browser viewer has them.
 	con := newConsole(os.Stdin, stdout)
@@ -188,6 +208,12 @@ func serveExpert(ctx context.Context, stdout io.Writer, paths []rendezvous.Path,
 	fmt.Fprintf(stdout, "keys: m to write to %s, r to ask for control, c to ask to share the clipboard, q to leave\n", novice)
 
 	asked, askedClipboard, clipboard := false, false, false
+	askedFiles := false
+	files := newExpertFiles(exp, stdout, novice, opts)
+	files.publish = func(f webview.FileEvent) { web.Publish(webview.Event{Type: webview.EventFile, File: &f}) }
+	commands := joinCommands()
+	fileEvents := exp.FileEvents()
+	fmt.Fprintln(stdout, joinHelp)
 	for {
 		select {
 		case <-ctx.Done():
@@ -205,12 +231,28 @@ func serveExpert(ctx context.Context, stdout io.Writer, paths []rendezvous.Path,
 				// ICE moved to a better pair.
 				slog.Info("rendezvous: path changed", "path", pc.Path)
 				fmt.Fprintf(stdout, "path changed: %s\n", pc.Path)
+				pageEv.Path, pageEv.Time = string(pc.Path), time.Now()
+				web.Publish(pageEv)
 				continue
 			}
 			p := pc.Path
 			// For the audit trail as well as for the user.
 			slog.Info("rendezvous: connection resumed after an ICE restart", "path", p)
 			fmt.Fprintf(stdout, "resumed: path %s (ICE restart)\n", p)
+			pageEv.Path, pageEv.Time = string(p), time.Now()
+			web.Publish(pageEv)
+		case o := <-exp.FileOffers():
+			files.offered(o)
+		case fe, ok := <-fileEvents:
+			if !ok {
+				fileEvents = nil
+				continue
+			}
+			files.event(fe)
+		case c := <-commands:
+			files.command(ctx, c)
+		case c := <-pageReqs:
+			files.command(ctx, c)
 		case ev, ok := <-exp.Events():
 			if !ok {
 				return nil
@@ -222,6 +264,7 @@ func serveExpert(ctx context.Context, stdout io.Writer, paths []rendezvous.Path,
 			}
 			fmt.Fprintf(stdout, "state: %s%s\n", ev.State, reasonSuffix(ev.Reason))
 			if ev.State == session.Ended {
+				files.progress.ended()
 				web.Publish(webview.Event{Type: "ended", State: "ended", Text: ev.Reason, Time: time.Now()})
 				return nil
 			}
@@ -233,11 +276,20 @@ func serveExpert(ctx context.Context, stdout io.Writer, paths []rendezvous.Path,
 					fmt.Fprintln(stdout, "clipboard: not shared")
 				}
 			}
-			web.Publish(webview.Event{Type: "state", State: pageState(ev.State), Text: ev.Reason, Time: time.Now(), Clipboard: clipboard})
+			pageEv = webview.Event{Type: "state", State: pageState(ev.State), Text: ev.Reason, Time: time.Now(), Clipboard: clipboard, Files: ev.Rights.Has(session.RightFiles), Path: pageEv.Path}
+			web.Publish(pageEv)
+			pageEv.Text = "" // a reason is told once
 			if ev.Rights.Has(session.RightView) && opts.RequestClipboard && !askedClipboard {
 				askedClipboard = true
 				if err := exp.RequestClipboard(ctx); err != nil {
 					fmt.Fprintf(os.Stderr, "clipboard request not sent: %v\n", err)
+				}
+			}
+			files.rights(ctx, ev.Rights)
+			if ev.Rights.Has(session.RightView) && (opts.RequestFiles || len(opts.Send) > 0) && !askedFiles && !ev.Rights.Has(session.RightFiles) {
+				askedFiles = true
+				if err := exp.RequestFiles(ctx); err != nil {
+					fmt.Fprintf(os.Stderr, "files request not sent: %v\n", err)
 				}
 			}
 			if ev.State == session.Viewing && opts.RequestControl && !asked {

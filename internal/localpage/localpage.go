@@ -191,6 +191,10 @@ func sameOrigin(r *http.Request) bool {
 	return origin != "" && strings.EqualFold(origin, "http://"+r.Host)
 }
 
+// SameOrigin reports whether r comes from the page itself (its Origin is
+// the page's), for requests other than WebSockets that change something.
+func SameOrigin(r *http.Request) bool { return sameOrigin(r) }
+
 // Accept checks the origin, registers the handler with t and upgrades the
 // connection. On false it has answered the request and the caller must
 // return; on true the caller must call t.Done when the handler ends.

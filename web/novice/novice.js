@@ -21,12 +21,13 @@
 //   valid:     the invitation's "Valid for …" line as shown
 //   link:      the invitation's link shown (and in the QR code)
 //   copied:    the last text the page copied to the clipboard
+//   files: whether files are allowed; transfers: each transfer's state
 
 const el = (id) => document.querySelector(`[data-testid="${id}"]`);
 
 const status = {
   socket: 'connecting', state: 'connecting', question: 0, countdown: '', expert: '', chatLines: 0, notice: '', clipboard: false,
-  app: false, busy: false, contacts: [], asking: '', valid: '', link: '', copied: '',
+  app: false, busy: false, contacts: [], asking: '', valid: '', link: '', copied: '', files: false, transfers: [],
 };
 window.assistNovice = status;
 
@@ -283,6 +284,9 @@ function render(s) {
     if (q.right === 'control') {
       setText('question-text', `${name} asks to control your mouse and keyboard.`);
       setText('question-hint', 'You can take control back at any time: press Esc, or click Take back control.');
+    } else if (q.right === 'files') {
+      setText('question-text', `${name} asks to exchange files with you.`);
+      setText('question-hint', 'Files they send are saved in your Downloads folder; you choose what you send them. Click Stop files at any time.');
     } else if (q.right === 'clipboard') {
       setText('question-text', `${name} asks to share clipboards (copy and paste between your computers).`);
       setText('question-hint', 'What you copy is then sent to them, and what they copy can be pasted here. Click Stop sharing clipboard at any time.');
@@ -318,6 +322,15 @@ function render(s) {
   setText('clipboard-state', status.clipboard
     ? `Clipboard: shared with ${s.expert || 'the expert'}. What you copy is sent to them; what they copy can be pasted here.`
     : 'Clipboard: not shared.');
+  status.files = !!s.files && inSession;
+  const files = el('files');
+  files.disabled = !inSession;
+  files.setAttribute('aria-pressed', String(status.files));
+  files.textContent = status.files ? 'Stop files' : 'Allow files';
+  setText('files-state', status.files
+    ? `Files: allowed. ${s.expert || 'The expert'} can send you files (they go to your Downloads folder); to send one, type s in the terminal.`
+    : 'Files: not allowed.');
+  showTransfers(s.transfers || []);
   const canChat = inSession && (s.state === 'viewing' || s.state === 'control-asked' || s.state === 'controlling' || s.state === 'asking');
   el('chat-input').disabled = !canChat;
   el('chat-send').disabled = !canChat;
@@ -437,6 +450,38 @@ async function copy(text, what) {
 }
 el('copy-code').addEventListener('click', () => copy(el('code').textContent, 'The code'));
 el('copy-link').addEventListener('click', () => copy(el('link').textContent, 'The link'));
+el('files').addEventListener('click', () => send({ type: 'files', allow: !status.files }));
+
+// showTransfers lists the session's file transfers, each with a progress
+// bar while it runs; names come from the other side: textContent only.
+function showTransfers(list) {
+  const ul = el('transfers');
+  status.transfers = list.map((t) => t.state);
+  ul.replaceChildren(...list.slice().reverse().map((t) => {
+    const li = document.createElement('li');
+    li.dataset.state = t.state;
+    const mb = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${Math.ceil(n / 1e3)} kB`);
+    const name = document.createElement('strong');
+    name.textContent = `${t.name} (${mb(t.size)}) ${t.incoming ? 'from' : 'to'} ${status.expert || 'the expert'}`;
+    const line = document.createElement('span');
+    const pct = t.size > 0 ? Math.floor((t.done * 100) / t.size) : 100;
+    switch (t.state) {
+      case 'transferring': line.textContent = `${pct}%`; break;
+      case 'completed': line.textContent = t.incoming ? `Saved: ${t.path}` : 'Sent.'; break;
+      case 'offered': line.textContent = t.incoming ? 'Arriving…' : 'Waiting for them to take it…'; break;
+      case 'interrupted': line.textContent = 'Interrupted: sending it again continues where it stopped.'; break;
+      default: line.textContent = `Not sent${t.reason ? ': ' + t.reason : ''}.`;
+    }
+    li.append(name, line);
+    if (t.state === 'transferring') {
+      const bar = document.createElement('progress');
+      bar.max = 100;
+      bar.value = pct;
+      li.append(bar);
+    }
+    return li;
+  }));
+}
 el('chat-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
   const input = el('chat-input');
