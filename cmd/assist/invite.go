@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/assist-project/assist/invitation"
+	"github.com/assist-project/assist/lan"
 	"github.com/assist-project/assist/novicepage"
 	"github.com/assist-project/assist/portmap"
 	"github.com/assist-project/assist/rendezvous"
@@ -172,6 +173,16 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 		}
 		wg.Go(func() { rv.Serve(ctx, codeReg) })
 		wg.Go(func() { rv.Serve(ctx, idReg) })
+	}
+	if serverURL == "" && !ln.Addr().(*net.TCPAddr).IP.IsLoopback() {
+		// Without a server, the code is found on the local network:
+		// assist join CODE asks for it there (package lan).
+		a, err := lan.Announce(inv, port, slog.Default())
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "note: the code works only with the invitation file or link on this computer: %v\n", err)
+		} else {
+			defer a.Close()
+		}
 	}
 	if *file != "" {
 		if err := invitation.WriteFile(*file, inv); err != nil {

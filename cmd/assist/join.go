@@ -74,6 +74,12 @@ func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if target.lanCode != "" {
+		// The code of an invitation without a server: the novice's
+		// agent announces it on the local network. A server (--server,
+		// ASSIST_SERVER) does not know this code, so it is not asked.
+		return joinLAN(ctx, stdout, target, *passwordFile, *opts)
+	}
 	if target.isCode {
 		// A short code: only the rendezvous server can find the novice.
 		// --server wins over the server of a browser link.

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/assist-project/assist/invitation"
+	"github.com/assist-project/assist/lan"
+	"github.com/assist-project/assist/rendezvous"
+)
+
+// joinLAN is assist join CODE for the code of an invitation without a
+// server ("W848-T91J"): it asks the local network for the invitation
+// (lan.Lookup), then the password, then dials every answer at once.
+func joinLAN(ctx context.Context, stdout io.Writer, target joinTarget, passwordFile string, opts expertOptions) error {
+	fmt.Fprintf(os.Stderr, "looking for the invitation %s on this network\n", target.lanCode)
+	found, err := lan.Lookup(ctx, target.lanCode, lan.Config{Logger: slog.Default()})
+	if err != nil {
+		return err
+	}
+	// Anyone on the network can answer: say so when answers disagree.
+	names := map[string]bool{}
+	for _, inv := range found {
+		names[inv.Name] = true
+	}
+	novice := found[0].Name
+	if len(names) > 1 {
+		novice = "the novice"
+		var list []string
+		for n := range names {
+			list = append(list, fmt.Sprintf("%q", n))
+		}
+		fmt.Fprintf(os.Stderr, "warning: %d computers answered for this code, calling themselves %s; only the one that knows the password can let you in\n", len(found), strings.Join(list, ", "))
+	}
+	password := invitation.NormalizePassword(target.lanPassword)
+	if target.lanPassword == "" {
+		ask := *found[0]
+		ask.Name = novice
+		if password, err = joinPassword(passwordFile, &ask); err != nil {
+			return err
+		}
+	}
+	paths := []rendezvous.Path{lan.Path(found, password, opts.Name, slog.Default())}
+	return serveExpert(ctx, stdout, paths, novice, opts)
+}
