@@ -93,6 +93,12 @@ func Lookup(ctx context.Context, code string, cfg Config) ([]*invitation.Invitat
 	if err != nil {
 		return nil, err
 	}
+	byIndex := map[int]*net.Interface{}
+	prefixes := map[int][]netip.Prefix{}
+	for i := range ifaces {
+		byIndex[ifaces[i].Index] = &ifaces[i]
+		prefixes[ifaces[i].Index] = localPrefixes(&ifaces[i])
+	}
 	q := new(dns.Msg)
 	q.SetQuestion(instanceName(code), dns.TypeANY)
 	q.RecursionDesired = false
@@ -200,7 +206,11 @@ func Lookup(ctx context.Context, code string, cfg Config) ([]*invitation.Invitat
 				}
 				return found, nil
 			}
-			inv, err := ParseAnswer(p.data, code, p.src, p.ifc, time.Now())
+			// Interfaces and prefixes as they were when the look-up
+			// started, read on the caller's thread (its network
+			// namespace, in tests).
+			ifc := byIndex[p.ifc]
+			inv, err := parseAnswer(p.data, code, p.src, ifc, prefixes[p.ifc], time.Now())
 			if err != nil {
 				logger.Debug("lan: answer refused", "from", p.src, "err", err)
 				continue
@@ -226,7 +236,7 @@ func Lookup(ctx context.Context, code string, cfg Config) ([]*invitation.Invitat
 type packet struct {
 	data []byte
 	src  netip.AddrPort
-	ifc  *net.Interface // nil if unknown
+	ifc  int // the receiving interface's index; 0 if unknown
 }
 
 // socket is the IPv4 or the IPv6 socket of a look-up.
@@ -291,12 +301,7 @@ func deliver(ctx context.Context, out chan<- packet, b []byte, src net.Addr, idx
 		return true
 	}
 	ap := ua.AddrPort()
-	p := packet{data: slices.Clone(b), src: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())}
-	if idx > 0 {
-		if ifc, err := net.InterfaceByIndex(idx); err == nil {
-			p.ifc = ifc
-		}
-	}
+	p := packet{data: slices.Clone(b), src: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), ifc: idx}
 	select {
 	case out <- p:
 		return true
