@@ -12,29 +12,22 @@ import (
 	"github.com/assist-project/assist/transport"
 )
 
-// Path is the way to the novice through the invitations Lookup found, for
-// rendezvous.Race: it dials every one of them at once (each through
-// rendezvous.DirectPath, in a race of its own) and keeps the first to
-// authenticate.
+// Dial reaches the novice through the invitations Lookup found: it dials
+// every one of them at once (each through rendezvous.DirectPath, in a race
+// of its own) and keeps the first to authenticate, which it returns with
+// the invitation it came from (whose Name is the novice's).
 //
 // The answers are different computers, each with its own count of
 // password attempts, so unlike the paths of one invitation they do not
-// take turns: a hostile answer that fails its PAKE, or claims the password
-// is wrong, settles nothing for the others. Path is therefore meant to be
-// the race's only path, and leaves the race's turn (beforeAuth) alone.
-func Path(found []*invitation.Invitation, password, name string, logger *slog.Logger) rendezvous.Path {
-	return rendezvous.Path{
-		Name: "lan",
-		What: "the local network",
-		Dial: func(ctx context.Context, _ rendezvous.AuthHook) (*rendezvous.Joined, error) {
-			return dialAll(ctx, found, password, name, logger)
-		},
-	}
+// take turns: a hostile answer that fails its PAKE, claims the password is
+// wrong, or accepts and says nothing, settles nothing for the others.
+func Dial(ctx context.Context, found []*invitation.Invitation, password, name string, logger *slog.Logger) (*rendezvous.Joined, *invitation.Invitation, error) {
+	return dialAll(ctx, found, password, name, logger)
 }
 
-func dialAll(ctx context.Context, found []*invitation.Invitation, password, name string, logger *slog.Logger) (*rendezvous.Joined, error) {
+func dialAll(ctx context.Context, found []*invitation.Invitation, password, name string, logger *slog.Logger) (*rendezvous.Joined, *invitation.Invitation, error) {
 	if len(found) == 0 {
-		return nil, ErrNotFound
+		return nil, nil, ErrNotFound
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -53,13 +46,16 @@ func dialAll(ctx context.Context, found []*invitation.Invitation, password, name
 			out <- outcome{i, j, err}
 		}()
 	}
-	var won *rendezvous.Joined
+	var (
+		won    *rendezvous.Joined
+		winner *invitation.Invitation
+	)
 	errs := make([]error, len(found))
 	for range found {
 		o := <-out
 		switch {
 		case o.err == nil && won == nil:
-			won = o.j
+			won, winner = o.j, found[o.i]
 			cancel()
 		case o.err == nil:
 			o.j.Close()
@@ -68,12 +64,12 @@ func dialAll(ctx context.Context, found []*invitation.Invitation, password, name
 		}
 	}
 	if won != nil {
-		return won, nil
+		return won, winner, nil
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return nil, pickError(found, errs)
+	return nil, nil, pickError(found, errs)
 }
 
 // pickError says why no answer worked. With one answer, its error. With

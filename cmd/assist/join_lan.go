@@ -44,6 +44,16 @@ func joinLAN(ctx context.Context, stdout io.Writer, target joinTarget, passwordF
 			return err
 		}
 	}
-	paths := []rendezvous.Path{lan.Path(found, password, opts.Name, slog.Default())}
+	// Dialled here rather than in serveExpert's race, so that the expert
+	// reads the name of the computer that let them in, not of the first
+	// to answer.
+	j, inv, err := lan.Dial(ctx, found, password, opts.Name, slog.Default())
+	if err == nil {
+		novice = inv.Name
+	}
+	paths := []rendezvous.Path{{
+		Name: "lan", What: "the local network",
+		Dial: func(context.Context, rendezvous.AuthHook) (*rendezvous.Joined, error) { return j, err },
+	}}
 	return serveExpert(ctx, stdout, paths, novice, opts)
 }
