@@ -236,7 +236,15 @@ func FuzzParseAnswer(f *testing.F) {
 				t.Fatalf("accepted an address off this network: %s", a)
 			}
 		}
-		if err := got.Validate(testNow); err != nil {
+		// Link-local addresses carry the receiving interface's zone,
+		// which the invitation format has no room for.
+		plain := *got
+		plain.Addrs = nil
+		for _, a := range got.Addrs {
+			ap := netip.MustParseAddrPort(a)
+			plain.Addrs = append(plain.Addrs, netip.AddrPortFrom(ap.Addr().WithZone(""), ap.Port()).String())
+		}
+		if err := plain.Validate(testNow); err != nil {
 			t.Fatalf("accepted an invalid invitation: %v", err)
 		}
 	})
