@@ -19,7 +19,8 @@ const Service = "_assist._tcp"
 const domain = "local."
 
 // instanceName is the DNS name of the instance announcing the invitation
-// of short code code (canonical, "W848-T91J").
+// of code code: a short code ("W848-T91J", canonical) or the number of a
+// server's word code ("7").
 func instanceName(code string) string {
 	return code + "." + Service + "." + domain
 }
@@ -36,15 +37,16 @@ type Announcement struct {
 	servers []*mdns.Server
 }
 
-// Announce answers mDNS questions for inv's short code on every interface
+// Announce answers mDNS questions for inv under code on every interface
 // that is up and can multicast, with port (the agent's listening port) and
-// the interfaces' addresses, until Close. It fails if no interface can
-// take part (a computer with no network but loopback); the invitation
-// still works with its file or a server then.
-func Announce(inv *invitation.Invitation, port int, logger *slog.Logger) (*Announcement, error) {
-	code := inv.ShortCode()
-	if code == "" {
-		return nil, errors.New("lan: the invitation has no valid id")
+// the interfaces' addresses, until Close. code is what the novice reads
+// out: inv.ShortCode() for an invitation without a server, the number of
+// the word code ("7" of 7-crayon-harbor) for one with a server. Announce
+// fails if no interface can take part (a computer with no network but
+// loopback); the invitation still works with its file or a server then.
+func Announce(inv *invitation.Invitation, code string, port int, logger *slog.Logger) (*Announcement, error) {
+	if _, err := lookupCode(code); err != nil {
+		return nil, err
 	}
 	ifaces, err := multicastInterfaces()
 	if err != nil {
@@ -116,7 +118,7 @@ func multicastInterfaces() ([]net.Interface, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, errors.New("lan: no network interface that can multicast is up")
+		return nil, errors.New("this computer is on no local network (no network interface that can multicast is up): ask for the invitation file, or use a rendezvous server (--server)")
 	}
 	return out, nil
 }

@@ -62,7 +62,7 @@ func TestLookupAcrossNamespaces(t *testing.T) {
 	code := inv.ShortCode()
 	var a *Announcement
 	inNetns(t, novice, func() (err error) {
-		a, err = Announce(inv, 5820, slog.Default())
+		a, err = Announce(inv, code, 5820, slog.Default())
 		return err
 	})
 	defer a.Close()
@@ -136,6 +136,29 @@ func TestLookupAcrossNamespaces(t *testing.T) {
 			t.Logf("%s: %s", family, describe(found))
 		})
 	}
+
+	t.Run("a word code's number", func(t *testing.T) {
+		// An invitation with a server is announced under its word
+		// code's number: the id does not contain it.
+		withServer, err := invitation.New("Grandpa", time.Hour, []string{"10.77.1.2:5821"}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b *Announcement
+		inNetns(t, novice, func() (err error) {
+			b, err = Announce(withServer, "7", 5821, slog.Default())
+			return err
+		})
+		defer b.Close()
+		var found []*invitation.Invitation
+		inNetns(t, expert, func() (err error) {
+			found, err = Lookup(context.Background(), "7", Config{})
+			return err
+		})
+		if len(found) != 1 || found[0].ID != withServer.ID || !slices.Contains(found[0].Addrs, "10.77.1.2:5821") {
+			t.Fatalf("found %s, want Grandpa's invitation at 10.77.1.2:5821", describe(found))
+		}
+	})
 
 	t.Run("another bridge", func(t *testing.T) {
 		start := time.Now()

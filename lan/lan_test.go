@@ -249,3 +249,31 @@ func FuzzParseAnswer(f *testing.F) {
 		}
 	})
 }
+
+func TestLookupCode(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"W848-T91J", "W848-T91J"},
+		{"w848 t91j", "W848-T91J"},
+		{"WB4B-T9IJ", "WB4B-T91J"},
+		{"7", "7"},
+		{"9999", "9999"},
+		{"0", ""},
+		{"10000", ""},
+		{"007", ""},
+		{"-7", ""},
+		{"W848-T91", ""},
+		{"W848-T91J.evil", ""},
+		{"", ""},
+	} {
+		got, err := lookupCode(tc.in)
+		if tc.want == "" {
+			if err == nil {
+				t.Errorf("lookupCode(%q) = %q, want an error", tc.in, got)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("lookupCode(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -67,18 +68,18 @@ var (
 )
 
 // Lookup asks the local network, on every interface that can multicast,
-// over IPv4 and IPv6, for the invitation of short code code ("W848-T91J",
-// in any spelling CanonicalCrockford accepts), and returns the invitations
+// over IPv4 and IPv6, for the invitation of code code (a short code,
+// "W848-T91J", in any spelling CanonicalCrockford accepts, or the number
+// of a server's word code, "7"), and returns the invitations
 // that answered, each with the addresses to dial (at most maxAnswers,
 // first answer first). It asks three times, as RFC 6762 suggests for lost
 // packets, and stops Settle after the first valid answer, or after Wait
 // without one: then it returns an error wrapping ErrNotFound.
 func Lookup(ctx context.Context, code string, cfg Config) ([]*invitation.Invitation, error) {
-	canon, ok := invitation.CanonicalCrockford(code, 8)
-	if !ok {
-		return nil, fmt.Errorf("lan: %q is not a code like W848-T91J", code)
+	code, err := lookupCode(code)
+	if err != nil {
+		return nil, err
 	}
-	code = canon[:4] + "-" + canon[4:]
 	if cfg.Wait <= 0 {
 		cfg.Wait = DefaultWait
 	}
@@ -232,6 +233,18 @@ func Lookup(ctx context.Context, code string, cfg Config) ([]*invitation.Invitat
 	}
 }
 
+// lookupCode returns the canonical spelling of a code Lookup and Announce
+// take: a short code ("W848-T91J") or a word code's number ("7").
+func lookupCode(code string) (string, error) {
+	if c, ok := invitation.CanonicalCrockford(code, 8); ok {
+		return c[:4] + "-" + c[4:], nil
+	}
+	if n, err := strconv.Atoi(code); err == nil && n >= 1 && n <= invitation.MaxLookup && strconv.Itoa(n) == code {
+		return code, nil
+	}
+	return "", fmt.Errorf("lan: %q is not a code like W848-T91J or the number of one like 7-crayon-harbor", code)
+}
+
 // packet is one datagram received, with where it came from.
 type packet struct {
 	data []byte
@@ -311,7 +324,8 @@ func deliver(ctx context.Context, out chan<- packet, b []byte, src net.Addr, idx
 }
 
 // ParseAnswer reads one mDNS packet as an answer for the invitation of
-// short code code (canonical, "W848-T91J"), received from src on interface
+// code code (canonical: "W848-T91J", or a word code's number "7"; for a
+// short code the invitation's id must have it), received from src on interface
 // ifc (nil if unknown), and returns the invitation it describes with the
 // addresses to dial. Everything is checked (see the package's doc): it
 // returns an error for anything else.
@@ -368,7 +382,7 @@ func parseAnswer(data []byte, code string, src netip.AddrPort, ifc *net.Interfac
 	if err != nil {
 		return nil, err
 	}
-	if inv.ShortCode() != code {
+	if _, short := invitation.CanonicalCrockford(code, 8); short && inv.ShortCode() != code {
 		return nil, fmt.Errorf("the TXT record's invitation has code %q, not the one asked for", inv.ShortCode())
 	}
 	seen := map[netip.Addr]bool{}

@@ -174,12 +174,22 @@ func runInvite(ctx context.Context, args []string, stdout io.Writer) (err error)
 		wg.Go(func() { rv.Serve(ctx, codeReg) })
 		wg.Go(func() { rv.Serve(ctx, idReg) })
 	}
-	if serverURL == "" && !ln.Addr().(*net.TCPAddr).IP.IsLoopback() {
-		// Without a server, the code is found on the local network:
-		// assist join CODE asks for it there (package lan).
-		a, err := lan.Announce(inv, port, slog.Default())
+	if !ln.Addr().(*net.TCPAddr).IP.IsLoopback() {
+		// The code is also found on the local network, with no server:
+		// assist join CODE asks for it there (package lan). Announced
+		// under what the novice reads out: the short code without a
+		// server, the word code's number (drawn above) with one.
+		lanCode := inv.ShortCode()
+		if serverURL != "" {
+			lanCode = code.LookupID()
+		}
+		a, err := lan.Announce(inv, lanCode, port, slog.Default())
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "note: the code works only with the invitation file or link on this computer: %v\n", err)
+			note := "the code works only with the invitation file or link on this computer"
+			if serverURL != "" {
+				note = "the code works only through the server on this computer"
+			}
+			fmt.Fprintf(os.Stderr, "note: %s: %v\n", note, err)
 		} else {
 			defer a.Close()
 		}

@@ -87,10 +87,13 @@ func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 		if serverURL == "" {
 			serverURL = target.server
 		}
-		if serverURL == "" {
-			return errors.New("a short code needs the rendezvous server: pass --server URL (as the novice's assist invite shows), or set ASSIST_SERVER")
-		}
 		code := target.code
+		if serverURL == "" {
+			// No server named: the novice may be on this network, whose
+			// agent announces the code's number there too.
+			target.lanCode, target.lanPassword = code.LookupID(), code.Password()
+			return joinLAN(ctx, stdout, target, "", *opts)
+		}
 		novice = "the novice"
 		paths = append(paths, rendezvous.ServerPath(rendezvous.JoinConfig{
 			URL: serverURL, Fingerprint: *srv.fingerprint, LookupID: code.LookupID(), InvitationID: code.LookupID(),

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,12 +14,23 @@ import (
 	"github.com/assist-project/assist/rendezvous"
 )
 
-// joinLAN is assist join CODE for the code of an invitation without a
-// server ("W848-T91J"): it asks the local network for the invitation
-// (lan.Lookup), then the password, then dials every answer at once.
+// joinLAN is assist join CODE on the local network: for the code of an
+// invitation without a server ("W848-T91J", target.lanCode) or a word
+// code given without a server ("7-crayon-harbor": target.lanCode is its
+// number, target.lanPassword its words). It asks the local network for the
+// invitation (lan.Lookup), then the password if the code did not carry
+// it, then dials every answer at once.
 func joinLAN(ctx context.Context, stdout io.Writer, target joinTarget, passwordFile string, opts expertOptions) error {
 	fmt.Fprintf(os.Stderr, "looking for the invitation %s on this network\n", target.lanCode)
 	found, err := lan.Lookup(ctx, target.lanCode, lan.Config{Logger: slog.Default()})
+	if err != nil && target.isCode {
+		// A word code's invitation lives on a server first of all.
+		why := "no invitation with that code on this network"
+		if !errors.Is(err, lan.ErrNotFound) {
+			why = err.Error()
+		}
+		return fmt.Errorf("%s: a code like 7-crayon-harbor comes with a server: pass --server URL (as the novice's assist invite shows), or set ASSIST_SERVER", why)
+	}
 	if err != nil {
 		return err
 	}
