@@ -183,3 +183,52 @@ func (z strangerZone) Records(q dns.Question) []dns.RR {
 	}
 	return nil
 }
+
+// TestJoinWordCodeOnLAN: an invitation with a server, joined by its word
+// code without --server from the same home network. The server runs on
+// the novice's own loopback, out of the expert's reach, so the join can
+// only have found the novice by mDNS, under the code's number.
+func TestJoinWordCodeOnLAN(t *testing.T) {
+	e2e(t)
+	lab.NeedNetns(t)
+	x := lab.StartXvfb(t, desktopSize.X, desktopSize.Y)
+	x.ShowImage(t, lab.TestPattern(desktopSize.X, desktopSize.Y))
+	x.HideCursor(t)
+	x.Xdotool(t, "mousemove", "--sync", "5", "5")
+	bin := lab.AssistBinary(t)
+
+	l := lab.NewLAN(t, 1)
+	noviceNS := l.Host(t, "novice", 2, 1)
+	expertNS := l.Host(t, "expert", 4, 1)
+	srv := lab.StartLines(t, nil, "ip", "netns", "exec", noviceNS, bin, "serve", "--listen", "127.0.0.1:0",
+		"--data", t.TempDir(), "--turn-listen", "127.0.0.1:0", "--turns-listen", "127.0.0.1:0")
+	url := srv.WaitLine(t, `^listening on (https://\S+)$`, lineTimeout)[1]
+	fp := srv.WaitLine(t, `^fingerprint: (sha256:[0-9a-f]{64})$`, lineTimeout)[1]
+
+	nov := lab.StartLines(t, nil, "ip", "netns", "exec", noviceNS, bin, "invite", "--server", url,
+		"--server-fingerprint", fp, "--display", x.Display, "--name", noviceName, "--no-portmap", "--allow", "view")
+	code := nov.WaitLine(t, `^code: ([0-9]+-[a-z]+-[a-z]+)$`, lineTimeout)[1]
+	nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+
+	exp := lab.StartLines(t, nil, "ip", "netns", "exec", expertNS, bin, "join", "--no-browser", "--name", expertName, code)
+	path := exp.WaitLine(t, `^connected to `+noviceName+` via (direct \S+)$`, lineTimeout)[1]
+	rfb := exp.WaitLine(t, `^rfb on (\S+)$`, lineTimeout)[1]
+	if !strings.HasPrefix(path, "direct 10.77.1.2:5820") && !strings.HasPrefix(path, "direct [fd77:1::2]:5820") && !strings.HasPrefix(path, "direct [fe80:") {
+		t.Errorf("connected via %q, want the novice's address on the LAN", path)
+	}
+	if strings.Contains(exp.Stderr(), strings.SplitN(code, "-", 2)[1]) {
+		t.Errorf("assist join wrote the code's words (the password) to stderr:\n%s", exp.Stderr())
+	}
+	got, _, err := l.DialRFB(t, expertNS, rfb).Screen()
+	if err != nil {
+		t.Fatalf("first frame: %v\n%s", err, exp.Output())
+	}
+	want := x.Screenshot(t)
+	if m := lab.Mismatch(want, got, image.Point{}, 0); m != "" {
+		lab.SaveArtifacts(t, map[string]*screen.Image{"want": want, "got": got})
+		t.Errorf("the expert's first frame is not the novice's desktop: %s", m)
+	}
+	stop(t, exp, "assist join")
+	stop(t, nov, "assist invite")
+	stop(t, srv, "assist serve")
+}
