@@ -31,6 +31,11 @@ func hostName(code string) string {
 	return "assist-" + strings.ToLower(code) + "." + domain
 }
 
+// maxAnnounced is the most addresses one announcement lists: each A or
+// AAAA record takes at most 28 bytes, so 64 fit a 9000-byte mDNS packet
+// with room for the SRV and TXT records.
+const maxAnnounced = 64
+
 // Announcement is an invitation announced on the local network; Close
 // withdraws it.
 type Announcement struct {
@@ -66,6 +71,12 @@ func Announce(inv *invitation.Invitation, code string, port int, logger *slog.Lo
 	}
 	if len(ips) == 0 {
 		return nil, errors.New("lan: no network interface with an address to announce the invitation on")
+	}
+	// One answer lists them all (the expert keeps those on its own
+	// network); a host with dozens of container bridges must still fit
+	// one packet.
+	if len(ips) > maxAnnounced {
+		ips = ips[:maxAnnounced]
 	}
 	svc, err := mdns.NewMDNSService(code, Service, domain, hostName(code), port, ips, TXT(inv))
 	if err != nil {
