@@ -261,8 +261,14 @@ type socket interface {
 
 type socket4 struct{ *ipv4.PacketConn }
 
+// send multicasts b out of ifc. The socket option rather than a control
+// message picks the interface: Windows has no control messages. Sends
+// are sequential (Lookup's loop), so the option cannot change under one.
 func (s socket4) send(b []byte, ifc net.Interface) error {
-	_, err := s.WriteTo(b, &ipv4.ControlMessage{IfIndex: ifc.Index}, group4)
+	if err := s.SetMulticastInterface(&ifc); err != nil {
+		return err
+	}
+	_, err := s.WriteTo(b, nil, group4)
 	return err
 }
 
@@ -286,7 +292,10 @@ func (s socket4) read(ctx context.Context, out chan<- packet) {
 type socket6 struct{ *ipv6.PacketConn }
 
 func (s socket6) send(b []byte, ifc net.Interface) error {
-	_, err := s.WriteTo(b, &ipv6.ControlMessage{IfIndex: ifc.Index}, &net.UDPAddr{IP: group6, Port: 5353, Zone: ifc.Name})
+	if err := s.SetMulticastInterface(&ifc); err != nil {
+		return err
+	}
+	_, err := s.WriteTo(b, nil, &net.UDPAddr{IP: group6, Port: 5353, Zone: ifc.Name})
 	return err
 }
 
