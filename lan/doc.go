@@ -4,7 +4,9 @@
 // for it, as Windows XP's Remote Assistance found a novice on the same LAN.
 //
 // The novice announces one service instance of type _assist._tcp in the
-// local. domain, named by the invitation's short code ("W848-T91J"): an SRV
+// local. domain, named by what the novice reads out: the invitation's
+// short code ("W848-T91J") without a server, the word code's number ("7"
+// of 7-crayon-harbor) with one. It has an SRV
 // record with the agent's port, A and AAAA records with its addresses and a
 // TXT record with what the expert needs to run the PAKE and to show whom it
 // reaches: the invitation's id, the novice's name, and when the invitation
