@@ -19,6 +19,7 @@ import (
 
 	"github.com/assist-project/assist/filetransfer"
 	"github.com/assist-project/assist/invitation"
+	"github.com/assist-project/assist/lan"
 	"github.com/assist-project/assist/novicepage"
 	"github.com/assist-project/assist/portmap"
 	"github.com/assist-project/assist/rendezvous"
@@ -232,6 +233,26 @@ func invite(ctx context.Context, stdout io.Writer, p inviteParams) (err error) {
 		}
 		wg.Go(func() { rv.Serve(ctx, codeReg) })
 		wg.Go(func() { rv.Serve(ctx, idReg) })
+	}
+	if !ln.Addr().(*net.TCPAddr).IP.IsLoopback() {
+		// The code is also found on the local network, with no server:
+		// assist join CODE asks for it there (package lan). Announced
+		// under what the novice reads out: the short code without a
+		// server, the word code's number (drawn above) with one.
+		lanCode := inv.ShortCode()
+		if serverURL != "" {
+			lanCode = code.LookupID()
+		}
+		a, err := lan.Announce(inv, lanCode, port, slog.Default())
+		if err != nil {
+			note := "the code works only with the invitation file or link on this computer"
+			if serverURL != "" {
+				note = "the code works only through the server on this computer"
+			}
+			fmt.Fprintf(os.Stderr, "note: %s: %v\n", note, err)
+		} else {
+			defer a.Close()
+		}
 	}
 	if *file != "" {
 		if err := invitation.WriteFile(*file, inv); err != nil {

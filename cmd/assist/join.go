@@ -83,6 +83,12 @@ func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if target.lanCode != "" {
+		// The code of an invitation without a server: the novice's
+		// agent announces it on the local network. A server (--server,
+		// ASSIST_SERVER) does not know this code, so it is not asked.
+		return joinLAN(ctx, stdout, target, *passwordFile, *opts)
+	}
 	if target.isCode {
 		// A short code: only the rendezvous server can find the novice.
 		// --server wins over the server of a browser link.
@@ -90,10 +96,13 @@ func runJoin(ctx context.Context, args []string, stdout io.Writer) error {
 		if serverURL == "" {
 			serverURL = target.server
 		}
-		if serverURL == "" {
-			return errors.New("a short code needs the rendezvous server: pass --server URL (as the novice's assist invite shows), or set ASSIST_SERVER")
-		}
 		code := target.code
+		if serverURL == "" {
+			// No server named: the novice may be on this network, whose
+			// agent announces the code's number there too.
+			target.lanCode, target.lanPassword = code.LookupID(), code.Password()
+			return joinLAN(ctx, stdout, target, "", *opts)
+		}
 		novice = "the novice"
 		paths = append(paths, rendezvous.ServerPath(rendezvous.JoinConfig{
 			URL: serverURL, Fingerprint: *srv.fingerprint, LookupID: code.LookupID(), InvitationID: code.LookupID(),

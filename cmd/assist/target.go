@@ -23,6 +23,13 @@ type joinTarget struct {
 	server string
 	// inv is the invitation of a file or an assist://invite link.
 	inv *invitation.Invitation
+	// lanCode is set for the code of an invitation without a server
+	// ("W848-T91J", canonical): assist join looks for it on the local
+	// network (package lan).
+	lanCode string
+	// lanPassword is the password when it was given with the code, as
+	// one run of 16 symbols ("W848-T91J K7M2-9XQT"); "" otherwise.
+	lanPassword string
 }
 
 // parseJoinTarget reads assist join's argument: an invitation file, an
@@ -53,6 +60,14 @@ func parseJoinTarget(arg string) (joinTarget, error) {
 	if err == nil {
 		return joinTarget{code: code, isCode: true}, nil
 	}
+	// The code of an invitation without a server, as assist invite
+	// prints it, alone or followed by the password.
+	if c, ok := invitation.CanonicalCrockford(arg, 8); ok {
+		return joinTarget{lanCode: c[:4] + "-" + c[4:]}, nil
+	}
+	if c, ok := invitation.CanonicalCrockford(arg, 16); ok {
+		return joinTarget{lanCode: c[:4] + "-" + c[4:8], lanPassword: c[8:]}, nil
+	}
 	if looksLikeCode(arg) {
 		return joinTarget{}, fmt.Errorf("%q: %w", arg, err)
 	}
@@ -61,7 +76,7 @@ func parseJoinTarget(arg string) (joinTarget, error) {
 		_, err := invitation.ReadFile(arg)
 		return joinTarget{}, err
 	}
-	return joinTarget{}, fmt.Errorf("%q is not an invitation file, an invitation link or a code: give the file the novice sent, or the code assist invite shows (like 7-crayon-harbor)", arg)
+	return joinTarget{}, fmt.Errorf("%q is not an invitation file, an invitation link or a code: give the file the novice sent, or the code assist invite shows (like 7-crayon-harbor or W848-T91J)", arg)
 }
 
 // parseBrowserLink reads https://SERVER/#CODE: the server's address and the

@@ -71,3 +71,47 @@ func TestParseJoinTarget(t *testing.T) {
 		})
 	}
 }
+
+// TestParseJoinTargetLANCode: the code of an invitation without a server
+// (what assist invite prints as "code:"), alone or followed by the
+// password, in the spellings people type.
+func TestParseJoinTargetLANCode(t *testing.T) {
+	dir := t.TempDir()
+	named := filepath.Join(dir, "W848-T91J")
+	inv, err := invitation.New("Ann", time.Hour, []string{"192.0.2.1:5820"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := invitation.WriteFile(named, inv); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		arg, code, password string
+	}{
+		{"W848-T91J", "W848-T91J", ""},
+		{" w848 t91j ", "W848-T91J", ""},
+		{"WB4B-TOIJ", "WB4B-T01J", ""},
+		{"W848\u2013T91J", "W848-T91J", ""},
+		{"W848-T91J K7M2-9XQT", "W848-T91J", "K7M29XQT"},
+		{"w848t91jk7m29xqt", "W848-T91J", "K7M29XQT"},
+	} {
+		t.Run(tt.arg, func(t *testing.T) {
+			got, err := parseJoinTarget(tt.arg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.lanCode != tt.code || got.lanPassword != tt.password || got.isCode || got.inv != nil {
+				t.Fatalf("parseJoinTarget(%q) = %+v; want LAN code %q password %q", tt.arg, got, tt.code, tt.password)
+			}
+		})
+	}
+	// A file named like a code wins, as for word codes.
+	if got, err := parseJoinTarget(named); err != nil || got.inv == nil || got.lanCode != "" {
+		t.Fatalf("parseJoinTarget(%q) = %+v, %v; want the file", named, got, err)
+	}
+	for _, bad := range []string{"W848-T91", "W848-T91J-K7M2", "W848-T91U"} {
+		if got, err := parseJoinTarget(bad); err == nil {
+			t.Errorf("parseJoinTarget(%q) = %+v; want an error", bad, got)
+		}
+	}
+}
