@@ -89,9 +89,9 @@ func FuzzParseMessage(f *testing.F) {
 			return
 		}
 		switch m.Type {
-		case msgRequestControl:
+		case msgRequestControl, msgRequestClipboard, msgGiveBack, msgLeave:
 			if m.Text != "" {
-				t.Fatalf("request_control with text %q", m.Text)
+				t.Fatalf("%s with text %q", m.Type, m.Text)
 			}
 		case msgChat:
 			if _, err := checkChat(m.Text); err != nil {

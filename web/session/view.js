@@ -46,7 +46,7 @@ export class SessionView {
     this.name = name || '';
     this.on = on;
     this.rfb = null;
-    this.model = { state: 'connecting', live: false, clipboard: false, path: '', askingControl: false, askingClipboard: false, reason: '' };
+    this.model = { state: 'connecting', live: false, clipboard: false, path: '', progress: '', askingControl: false, askingClipboard: false, reason: '' };
     this.scale = 'fit';
     try {
       if (localStorage.getItem(scaleKey) === '1:1') this.scale = '1:1';
@@ -232,6 +232,7 @@ export class SessionView {
 
   // set changes the session's model and shows it: state, live (the
   // session runs and accepts requests), clipboard (shared), path,
+  // progress (what connecting is doing),
   // askingControl/askingClipboard (a request was sent, no answer yet).
   set(changes) {
     const was = this.model.state;
@@ -263,8 +264,11 @@ export class SessionView {
     const s = m.state;
     e.state.textContent = this.stateText();
     e.state.dataset.state = s;
-    e.path.hidden = !m.path;
-    e.path.textContent = pathLine(m.path);
+    // The detail line: how the connection goes, or, before there is one,
+    // what connecting is doing ("you are next in line…").
+    const detail = pathLine(m.path) || (s === 'connecting' ? m.progress : '');
+    e.path.hidden = !detail;
+    e.path.textContent = detail;
     e.path.dataset.path = m.path;
     const sees = s === 'viewing' || s === 'control-asked' || s === 'controlling';
     const controlling = s === 'controlling';
@@ -284,6 +288,16 @@ export class SessionView {
     e.scale.textContent = this.scale === 'fit' ? 'Actual size (1:1)' : 'Fit to window';
     e.scale.title = this.scale === 'fit' ? 'Show every pixel as it is, with scroll bars' : 'Shrink the screen to fit this window';
     e.scale.setAttribute('aria-pressed', String(this.scale === '1:1'));
+    // What the empty screen area says (CSS shows it while noVNC has put
+    // nothing there).
+    const them = this.name || 'they';
+    const hints = {
+      connecting: 'Connecting…',
+      asking: `${this.name ? this.name + "'s" : 'Their'} screen appears here once ${them} allow${this.name ? 's' : ''} it.`,
+      ended: 'The session has ended.',
+      lost: 'The connection was lost.',
+    };
+    e.screen.dataset.empty = hints[s] || '';
     const full = !!document.fullscreenElement;
     e.fullscreen.textContent = full ? 'Exit full screen' : 'Full screen';
     e.fullscreen.setAttribute('aria-pressed', String(full));
