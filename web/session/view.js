@@ -74,7 +74,7 @@ export class SessionView {
     const keys = b('keys', 'Keys ▾', { 'aria-haspopup': 'menu', 'aria-expanded': 'false', title: 'Send keys your own computer keeps for itself: Ctrl+Alt+Del, Super, Alt+Tab…' });
     const keysBox = h('div', { class: 'sv-menu-box' }, keys, this.els.keysMenu);
 
-    const actions = h('div', { class: 'sv-actions' },
+    const actions = this.els.actions = h('div', { class: 'sv-actions', testid: 'session-actions' },
       b('request-control', 'Request control', { title: `Ask ${n || 'them'} to let you use the mouse and keyboard` }),
       b('give-back-control', 'Give back control', { hidden: true }),
       b('request-clipboard', 'Share clipboard', { title: 'Ask to copy and paste between your computers' }),
@@ -327,10 +327,23 @@ export class SessionView {
     this.els.clipboardReceived.value = text;
   }
 
-  // filesPanel is where the file transfer puts its part; show it with
-  // filesPanel.hidden = false.
+  // filesPanel is where the file transfer puts its part (a list of
+  // transfers with their progress, a drop zone): an empty section in the
+  // side bar, between the clipboard and the chat, hidden until the caller
+  // sets filesPanel.hidden = false. A "Send a file" button belongs in
+  // actions, before Keys: actions.insertBefore(button, keysButton).
   get filesPanel() {
     return this.els.filesPanel;
+  }
+
+  // actions is the bar's row of buttons; keysButton is the special keys'
+  // menu button in it.
+  get actions() {
+    return this.els.actions;
+  }
+
+  get keysButton() {
+    return this.els.keys.parentElement;
   }
 
   clearChat() {
