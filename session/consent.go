@@ -149,6 +149,7 @@ const (
 	ActAllowControl   Action = "allow-control"
 	ActDenyControl    Action = "deny-control"
 	ActTakeBack       Action = "take-back-control"
+	ActGiveBack       Action = "give-back-control"
 	ActClipboard      Action = "clipboard"
 	ActEnd            Action = "end"
 )
@@ -349,6 +350,14 @@ func (c *Consent) TakeBackControl() error {
 	c.controlPolicy = false
 	c.move(ActTakeBack, Viewing, "novice took control back", false)
 	return nil
+}
+
+// GiveBackControl is the expert handing control back of their own accord
+// ("Give back control"): Controlling -> Viewing, with the same release of
+// held keys and buttons as TakeBackControl. An --allow control policy
+// stays armed: the novice did not take anything back.
+func (c *Consent) GiveBackControl() error {
+	return c.step(ActGiveBack, Controlling, Viewing, "the expert gave control back", false)
 }
 
 // SetClipboard grants or revokes the clipboard right (the novice's

@@ -25,6 +25,7 @@ var actions = []action{
 	{ActAllowControl, (*Consent).AllowControl},
 	{ActDenyControl, (*Consent).DenyControl},
 	{ActTakeBack, (*Consent).TakeBackControl},
+	{ActGiveBack, (*Consent).GiveBackControl},
 	{ActEnd, func(c *Consent) error { return c.End("bye") }},
 }
 
@@ -81,7 +82,7 @@ func TestConsentTransitions(t *testing.T) {
 		Asking:       {ActAllowView: Viewing, ActDenyView: Ended, ActEnd: Ended},
 		Viewing:      {ActRequestControl: ControlAsked, ActEnd: Ended},
 		ControlAsked: {ActAllowControl: Controlling, ActDenyControl: Viewing, ActEnd: Ended},
-		Controlling:  {ActTakeBack: Viewing, ActEnd: Ended},
+		Controlling:  {ActTakeBack: Viewing, ActGiveBack: Viewing, ActEnd: Ended},
 		Ended:        {},
 	}
 	for from := Waiting; from <= Ended; from++ {

@@ -15,6 +15,7 @@ import (
 // "type" member naming the message:
 //
 //	{"type":"request","right":"control"}                 expert asks for a right
+//	{"type":"release","right":"control"}                 expert gives control back
 //	{"type":"decision","right":"control","allow":false}  novice answers
 //	{"type":"state","state":"viewing","rights":"view","reason":"..."}
 //	{"type":"chat","text":"..."}
@@ -29,8 +30,8 @@ import (
 // MaxChat bounds the text of one chat message.
 const MaxChat = 4 << 10
 
-// Message is a control or chat message: Request, Decision, StateUpdate,
-// Chat or End.
+// Message is a control or chat message: Request, Release, Decision,
+// StateUpdate, Chat or End.
 type Message interface {
 	messageType() string
 	validate() error
@@ -38,6 +39,12 @@ type Message interface {
 
 // Request is the expert asking for one right.
 type Request struct {
+	Right Rights
+}
+
+// Release is the expert giving a right back (only control: "Give back
+// control"). A novice older than this message ends the session on it.
+type Release struct {
 	Right Rights
 }
 
@@ -66,6 +73,7 @@ type End struct {
 }
 
 func (Request) messageType() string     { return "request" }
+func (Release) messageType() string     { return "release" }
 func (Decision) messageType() string    { return "decision" }
 func (StateUpdate) messageType() string { return "state" }
 func (Chat) messageType() string        { return "chat" }
@@ -80,6 +88,12 @@ func validRight(r Rights) error {
 
 func (m Request) validate() error  { return validRight(m.Right) }
 func (m Decision) validate() error { return validRight(m.Right) }
+func (m Release) validate() error {
+	if m.Right != RightControl {
+		return fmt.Errorf("only control can be given back, not %s", m.Right)
+	}
+	return nil
+}
 
 func (m StateUpdate) validate() error {
 	if int(m.State) >= len(stateNames) {
@@ -189,6 +203,7 @@ type wire struct {
 
 var messageKeys = map[string]struct{ required, optional []string }{
 	"request":  {required: []string{"type", "right"}},
+	"release":  {required: []string{"type", "right"}},
 	"decision": {required: []string{"type", "right", "allow"}},
 	"state":    {required: []string{"type", "state", "rights"}, optional: []string{"reason"}},
 	"chat":     {required: []string{"type", "text"}},
@@ -206,6 +221,8 @@ func EncodeMessage(m Message) ([]byte, error) {
 	w := wire{Type: m.messageType()}
 	switch m := m.(type) {
 	case Request:
+		w.Right = &m.Right
+	case Release:
 		w.Right = &m.Right
 	case Decision:
 		w.Right, w.Allow = &m.Right, &m.Allow
@@ -272,6 +289,8 @@ func decodeMessage(b []byte) (Message, error) {
 	switch w.Type {
 	case "request":
 		m, err = Request{Right: deref(w.Right)}, nonNull(w.Right)
+	case "release":
+		m, err = Release{Right: deref(w.Right)}, nonNull(w.Right)
 	case "decision":
 		m, err = Decision{Right: deref(w.Right), Allow: deref(w.Allow)}, errors.Join(nonNull(w.Right), nonNull(w.Allow))
 	case "state":

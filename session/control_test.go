@@ -9,6 +9,7 @@ func TestMessageRoundTrip(t *testing.T) {
 	msgs := []Message{
 		Request{Right: RightControl},
 		Request{Right: RightClipboard},
+		Release{Right: RightControl},
 		Decision{Right: RightControl, Allow: true},
 		Decision{Right: RightView, Allow: false},
 		StateUpdate{State: Controlling, Rights: RightView | RightControl | RightClipboard, Reason: "novice allowed control"},
@@ -39,6 +40,7 @@ func TestMessageWireFormat(t *testing.T) {
 	}{
 		{Request{Right: RightControl}, `{"type":"request","right":"control"}`},
 		{Decision{Right: RightControl}, `{"type":"decision","right":"control","allow":false}`},
+		{Release{Right: RightControl}, `{"type":"release","right":"control"}`},
 		{StateUpdate{State: Viewing, Rights: RightView}, `{"type":"state","state":"viewing","rights":"view"}`},
 		{StateUpdate{State: Ended, Reason: "bye"}, `{"type":"state","state":"ended","rights":"none","reason":"bye"}`},
 		{Chat{Text: "hi"}, `{"type":"chat","text":"hi"}`},
@@ -58,6 +60,8 @@ func TestEncodeRejectsInvalid(t *testing.T) {
 		Request{},
 		Request{Right: RightView | RightControl},
 		Decision{Right: 8},
+		Release{Right: RightView},
+		Release{},
 		StateUpdate{State: Viewing, Rights: RightView | RightControl},
 		StateUpdate{State: 9},
 		StateUpdate{State: Viewing, Rights: RightView, Reason: "two\nlines"},
@@ -172,6 +176,8 @@ func FuzzDecodeControl(f *testing.F) {
 	for _, s := range []string{
 		`{"type":"request","right":"control"}`,
 		`{"type":"decision","right":"control","allow":true}`,
+		`{"type":"release","right":"control"}`,
+		`{"type":"release","right":"view"}`,
 		`{"type":"state","state":"controlling","rights":"view+control+clipboard","reason":"ok"}`,
 		`{"type":"chat","text":"hi\n"}`,
 		`{"type":"end","reason":"bye"}`,

@@ -146,6 +146,15 @@ func (e *Expert) RequestControl(ctx context.Context) error {
 	return SendMessage(e.mux.Channel(ChannelControl), Request{Right: RightControl})
 }
 
+// GiveBackControl hands control of mouse and keyboard back to the novice;
+// the expert goes on viewing.
+func (e *Expert) GiveBackControl(ctx context.Context) error {
+	if st, _ := e.State(); st == Ended {
+		return errors.New("session: the session has ended")
+	}
+	return SendMessage(e.mux.Channel(ChannelControl), Release{Right: RightControl})
+}
+
 // RequestClipboard asks the novice to share clipboards: with the right,
 // text copied on either side can be pasted on the other.
 func (e *Expert) RequestClipboard(ctx context.Context) error {

@@ -379,6 +379,11 @@ func (n *Novice) readControl(ctx context.Context) {
 			if n.consent.State() == ControlAsked {
 				n.ask(RightControl)
 			}
+		case Release:
+			// Only control can be given back (Release.validate).
+			if err := n.consent.GiveBackControl(); err != nil {
+				n.log.Info("control given back ignored", "err", err)
+			}
 		case End:
 			n.consent.End("the expert left the session")
 			return

@@ -17,6 +17,9 @@ import (
 //go:embed viewer
 var viewerFiles embed.FS
 
+//go:embed session
+var sessionFiles embed.FS
+
 // Only what a page loads (the ES modules and the zlib port they import)
 // and the licence that must travel with them; noVNC's own app, docs and
 // tests stay out of the binary.
@@ -27,6 +30,12 @@ var novncFiles embed.FS
 // Viewer returns the expert's viewer page: index.html (an html/template),
 // its script and its style sheet.
 func Viewer() fs.FS { return sub(viewerFiles, "viewer") }
+
+// Session returns the expert's session view, shared by the viewer page
+// and the web app: view.js, screen.js, words.js and session.css. Both
+// serve it under session/ next to their page and noVNC under novnc/, so
+// its relative import of ../novnc/core/rfb.js works for both.
+func Session() fs.FS { return sub(sessionFiles, "session") }
 
 // NoVNC returns noVNC's core/ and vendor/ directories and LICENSE.txt, laid
 // out as in the npm package so core's relative imports of vendor/ work.

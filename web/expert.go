@@ -30,12 +30,13 @@ const expertCSP = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; sty
 	"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 // ExpertApp serves the expert's web app at / for `assist serve`: the page,
-// noVNC under /novnc/, and the WebAssembly program at /assist.wasm, sent
+// noVNC under /novnc/, the session view under /session/, and the WebAssembly program at /assist.wasm, sent
 // gzip-encoded to browsers that accept it (about a third of its size).
 func ExpertApp() http.Handler {
 	app := Expert()
 	files := http.FileServerFS(app)
 	novnc := http.StripPrefix("/novnc/", http.FileServerFS(NoVNC()))
+	shared := http.StripPrefix("/session/", http.FileServerFS(Session()))
 	wasmGz, _ := fs.ReadFile(app, "assist.wasm.gz")
 	sum := sha256.Sum256(wasmGz)
 	etag := `"` + hex.EncodeToString(sum[:8]) + `"`
@@ -59,6 +60,8 @@ func ExpertApp() http.Handler {
 			http.NotFound(w, r)
 		case strings.HasPrefix(r.URL.Path, "/novnc/"):
 			novnc.ServeHTTP(w, r)
+		case strings.HasPrefix(r.URL.Path, "/session/"):
+			shared.ServeHTTP(w, r)
 		default:
 			files.ServeHTTP(w, r)
 		}

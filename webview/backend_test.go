@@ -18,10 +18,12 @@ import (
 // fakeBackend records the page's requests. OpenDisplay hands out one end
 // of a net.Pipe and passes the other end on displays.
 type fakeBackend struct {
-	displays chan net.Conn
-	controls chan struct{}
-	chats    chan string
-	err      error // returned by every method when set
+	displays  chan net.Conn
+	controls  chan struct{}
+	chats     chan string
+	leaves    chan string   // Leave's reasons, if not nil
+	givebacks chan struct{} // GiveBackControl's calls, if not nil
+	err       error         // returned by every method when set
 }
 
 func newFakeBackend() *fakeBackend {
@@ -42,6 +44,22 @@ func (b *fakeBackend) OpenDisplay(ctx context.Context) (net.Conn, error) {
 }
 
 func (b *fakeBackend) RequestClipboard(ctx context.Context) error { return b.err }
+
+func (b *fakeBackend) GiveBackControl(ctx context.Context) error {
+	if b.err != nil {
+		return b.err
+	}
+	if b.givebacks != nil {
+		b.givebacks <- struct{}{}
+	}
+	return nil
+}
+
+func (b *fakeBackend) Leave(reason string) {
+	if b.leaves != nil {
+		b.leaves <- reason
+	}
+}
 
 func (b *fakeBackend) RequestControl(ctx context.Context) error {
 	if b.err != nil {

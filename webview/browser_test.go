@@ -38,6 +38,10 @@ func (b *desktopBackend) OpenDisplay(ctx context.Context) (net.Conn, error) {
 
 func (b *desktopBackend) RequestClipboard(ctx context.Context) error { return nil }
 
+func (b *desktopBackend) Leave(reason string) {}
+
+func (b *desktopBackend) GiveBackControl(ctx context.Context) error { return nil }
+
 func (b *desktopBackend) RequestControl(ctx context.Context) error {
 	b.controls <- struct{}{}
 	return nil
@@ -80,7 +84,7 @@ func TestBrowserViewer(t *testing.T) {
 
 	// Viewing: the canvas shows the desktop; input stays local.
 	s.Publish(webview.Event{Type: webview.EventState, State: webview.StateViewing, Text: "Alice is sharing her screen"})
-	waitText(t, ctx, "state", "Viewing")
+	waitText(t, ctx, "state", "Alice allowed you to see the screen")
 	waitJS(t, ctx, `document.querySelector('[data-testid="chat-log"]').textContent.includes("Alice is sharing her screen")`)
 	waitPixels(t, ctx, x, lab.PatternBars(size))
 	if viewOnly(t, ctx) != true {
@@ -91,7 +95,7 @@ func TestBrowserViewer(t *testing.T) {
 	run(t, ctx, chromedp.Click(testid("request-control")))
 	receive(t, b.controls, "Backend.RequestControl")
 	s.Publish(webview.Event{Type: webview.EventState, State: webview.StateControlAsked})
-	waitText(t, ctx, "state", "Asking for control…")
+	waitText(t, ctx, "state", "Asking Alice for control of the mouse and keyboard…")
 	waitJS(t, ctx, `document.querySelector('[data-testid="request-control"]').disabled`)
 
 	// Chat both ways.
@@ -112,7 +116,7 @@ func TestBrowserViewer(t *testing.T) {
 
 	// Control granted: noVNC passes input on.
 	s.Publish(webview.Event{Type: webview.EventState, State: webview.StateControlling})
-	waitText(t, ctx, "state", "You have control")
+	waitText(t, ctx, "state", "Alice allowed you to control the mouse and keyboard")
 	waitJS(t, ctx, `window.assistViewer.viewOnly === false`)
 	waitJS(t, ctx, `document.querySelector('[data-testid="request-control"]').disabled`)
 	// A click on the scaled canvas lands on the same desktop point.
@@ -123,7 +127,7 @@ func TestBrowserViewer(t *testing.T) {
 
 	// The end.
 	s.Publish(webview.Event{Type: webview.EventEnded, Text: "Alice stopped sharing"})
-	waitText(t, ctx, "state", "Session ended: Alice stopped sharing")
+	waitText(t, ctx, "state", "The session has ended. Alice stopped sharing")
 	waitJS(t, ctx, `!document.querySelector('[data-testid="disconnected"]').hidden`)
 	if got := text(t, ctx, "disconnected-reason"); !strings.Contains(got, "Alice stopped sharing") {
 		t.Errorf("banner says %q", got)
@@ -150,7 +154,7 @@ func TestBrowserViewerLostConnection(t *testing.T) {
 	run(t, ctx, chromedp.Navigate(pageURL))
 	waitJS(t, ctx, `window.assistViewer?.events === "open"`)
 	s.Publish(webview.Event{Type: webview.EventState, State: webview.StateViewing})
-	waitText(t, ctx, "state", "Viewing")
+	waitText(t, ctx, "state", "Bob allowed you to see the screen")
 	waitJS(t, ctx, `window.assistViewer.rfb === "disconnected"`)
 	waitJS(t, ctx, `!document.querySelector('[data-testid="disconnected"]').hidden`)
 	if got := text(t, ctx, "disconnected-reason"); !strings.Contains(got, "Disconnected") || !strings.Contains(got, "Bob") {

@@ -17,5 +17,7 @@
 //   - events: JSON text messages. The server sends Events (state changes,
 //     chat lines, the end of the session) and, to one page only,
 //     {"type":"error","text":...} when its request failed; the page sends
-//     {"type":"chat","text":...} and {"type":"request_control"}.
+//     {"type":"chat","text":...}, {"type":"request_control"},
+//     {"type":"request_clipboard"}, {"type":"give_back_control"} and
+//     {"type":"leave"}.
 package webview

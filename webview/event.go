@@ -41,6 +41,9 @@ type Event struct {
 	// clipboard: the page then offers the expert's paste box and shows
 	// what the novice copies.
 	Clipboard bool `json:"clipboard,omitempty"`
+	// Path is how the session's connection goes ("direct", "relay-udp",
+	// ...), in a state event; the page shows it in a detail line.
+	Path string `json:"path,omitempty"`
 }
 
 const (
@@ -122,13 +125,15 @@ func normalize(ev Event, novice string) (Event, bool) {
 	case EventEnded:
 		ev.State = StateEnded
 		ev.Clipboard = false
+		ev.Path = ""
 	case EventChat:
 		ev.State = ""
 		ev.Clipboard = false
+		ev.Path = ""
 		if ev.From == "" {
 			ev.From = novice
 			if ev.From == "" {
-				ev.From = "Novice"
+				ev.From = "Them"
 			}
 		}
 		ev.Text = truncate(ev.Text, maxChatBytes)

@@ -125,6 +125,14 @@ func (s *Server) handle(ctx context.Context, msg message, sub *subscriber) {
 			s.log.Warn("request to share clipboards failed", "err", err)
 			sub.send(Event{Type: eventError, Text: "Could not ask to share clipboards: " + err.Error(), Time: time.Now()})
 		}
+	case msgGiveBack:
+		if err := s.backend.GiveBackControl(ctx); err != nil {
+			s.log.Warn("giving control back failed", "err", err)
+			sub.send(Event{Type: eventError, Text: "Could not give control back: " + err.Error(), Time: time.Now()})
+		}
+	case msgLeave:
+		s.log.Info("the expert left from the page")
+		s.backend.Leave(expertLeft)
 	case msgChat:
 		if err := s.backend.SendChat(ctx, msg.Text); err != nil {
 			s.log.Warn("chat line not sent", "err", err)

@@ -59,6 +59,7 @@ func waitClosed(t *testing.T, c *websocket.Conn) websocket.StatusCode {
 
 func TestEventsReplayAndLive(t *testing.T) {
 	b := newFakeBackend()
+	b.leaves, b.givebacks = make(chan string, 1), make(chan struct{}, 1)
 	ts := startServer(t, b, Options{NovicesName: "Alice"})
 	at := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 
@@ -112,8 +113,16 @@ func TestEventsReplayAndLive(t *testing.T) {
 	send(t, early, `{"type":"request_control"}`)
 	<-b.controls
 
-	ts.Publish(Event{Type: EventState, State: StateControlling})
-	check(early, []Event{{Type: EventState, State: StateControlling}})
+	// The path travels with the state; chat and the end carry none.
+	ts.Publish(Event{Type: EventState, State: StateControlling, Path: "relay-udp"})
+	check(early, []Event{{Type: EventState, State: StateControlling, Path: "relay-udp"}})
+
+	send(t, early, `{"type":"give_back_control"}`)
+	<-b.givebacks
+	send(t, late, `{"type":"leave"}`)
+	if got := <-b.leaves; got != "the expert left" {
+		t.Errorf("Leave told the novice %q", got)
+	}
 
 	// The end is final: later events change nothing.
 	ts.Publish(Event{Type: EventEnded, Text: "Alice stopped sharing"})
@@ -160,7 +169,7 @@ func TestPublishTruncatesChat(t *testing.T) {
 	ts.Publish(Event{Type: EventChat, Text: strings.Repeat("x", 3*maxChatBytes)})
 	c := ts.events(t)
 	readEvent(t, c)
-	if ev := readEvent(t, c); len(ev.Text) != maxChatBytes || ev.From != "Novice" {
+	if ev := readEvent(t, c); len(ev.Text) != maxChatBytes || ev.From != "Them" {
 		t.Fatalf("chat of %d bytes from %q", len(ev.Text), ev.From)
 	}
 }

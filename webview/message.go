@@ -17,6 +17,10 @@ const (
 	msgRequestControl = "request_control"
 	// msgRequestClipboard asks the novice to share clipboards.
 	msgRequestClipboard = "request_clipboard"
+	// msgGiveBack hands control back to the novice.
+	msgGiveBack = "give_back_control"
+	// msgLeave ends the session from the expert's side (Leave).
+	msgLeave = "leave"
 )
 
 // maxMessageBytes is the WebSocket read limit for a page's messages: a
@@ -66,6 +70,16 @@ func parseMessage(data []byte) (message, error) {
 			return message{}, fmt.Errorf("%w: request_clipboard takes no text", errBadMessage)
 		}
 		return message{Type: msgRequestClipboard}, nil
+	case msgGiveBack:
+		if w.Text != nil {
+			return message{}, fmt.Errorf("%w: give_back_control takes no text", errBadMessage)
+		}
+		return message{Type: msgGiveBack}, nil
+	case msgLeave:
+		if w.Text != nil {
+			return message{}, fmt.Errorf("%w: leave takes no text", errBadMessage)
+		}
+		return message{Type: msgLeave}, nil
 	case msgChat:
 		if w.Text == nil {
 			return message{}, fmt.Errorf("%w: chat without text", errBadMessage)

@@ -17,6 +17,10 @@ func TestParseMessage(t *testing.T) {
 		{"request control", `{"type":"request_control"}`, message{Type: msgRequestControl}, true},
 		{"request clipboard", `{"type":"request_clipboard"}`, message{Type: msgRequestClipboard}, true},
 		{"request clipboard with text", `{"type":"request_clipboard","text":"x"}`, message{}, false},
+		{"give back control", `{"type":"give_back_control"}`, message{Type: msgGiveBack}, true},
+		{"give back control with text", `{"type":"give_back_control","text":""}`, message{}, false},
+		{"leave", `{"type":"leave"}`, message{Type: msgLeave}, true},
+		{"leave with text", `{"type":"leave","text":"bye"}`, message{}, false},
 		{"chat", `{"type":"chat","text":"hello"}`, message{Type: msgChat, Text: "hello"}, true},
 		{"chat trimmed", `{"type":"chat","text":"  hi there \t"}`, message{Type: msgChat, Text: "hi there"}, true},
 		{"chat unicode", `{"type":"chat","text":"gr\u00fc\u00df dich 👋"}`, message{Type: msgChat, Text: "grüß dich 👋"}, true},
@@ -70,6 +74,8 @@ func TestParseMessage(t *testing.T) {
 func FuzzParseMessage(f *testing.F) {
 	for _, s := range []string{
 		`{"type":"request_control"}`,
+		`{"type":"give_back_control"}`,
+		`{"type":"leave"}`,
 		`{"type":"chat","text":"hello"}`,
 		`{"type":"chat","text":"\u00e9\ud83d\udc4b"}`,
 		`{"type":"chat","text":"a\nb"}`,
@@ -83,9 +89,9 @@ func FuzzParseMessage(f *testing.F) {
 			return
 		}
 		switch m.Type {
-		case msgRequestControl:
+		case msgRequestControl, msgRequestClipboard, msgGiveBack, msgLeave:
 			if m.Text != "" {
-				t.Fatalf("request_control with text %q", m.Text)
+				t.Fatalf("%s with text %q", m.Type, m.Text)
 			}
 		case msgChat:
 			if _, err := checkChat(m.Text); err != nil {

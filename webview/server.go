@@ -24,13 +24,24 @@ type Backend interface {
 	// RequestControl asks the novice for control (the expert clicked
 	// "Request control"). The answer comes back as a state Event.
 	RequestControl(ctx context.Context) error
+	// GiveBackControl hands control back to the novice (the expert
+	// clicked "Give back control"). The change comes back as a state
+	// Event.
+	GiveBackControl(ctx context.Context) error
 	// RequestClipboard asks the novice to share clipboards (the expert
 	// clicked "Share clipboard"). The answer comes back as a state Event
 	// with Clipboard set or not.
 	RequestClipboard(ctx context.Context) error
 	// SendChat sends one chat line from the expert to the novice.
 	SendChat(ctx context.Context, text string) error
+	// Leave ends the session (the expert clicked "Leave"); reason is
+	// what the novice is told. The end comes back as an ended Event.
+	Leave(reason string)
 }
+
+// expertLeft is the reason the novice is given when the expert clicks
+// Leave.
+const expertLeft = "the expert left"
 
 // Options configure a Server.
 type Options struct {
@@ -50,6 +61,7 @@ type Server struct {
 	page    *template.Template
 	static  fs.FS
 	novnc   fs.FS
+	shared  fs.FS
 	hub     hub
 }
 
@@ -78,6 +90,7 @@ func New(b Backend, opts Options) (*Server, error) {
 		page:    page,
 		static:  web.Viewer(),
 		novnc:   web.NoVNC(),
+		shared:  web.Session(),
 	}
 	s.hub.init()
 	return s, nil
@@ -123,6 +136,8 @@ func (s *Server) handler(t *localpage.Tracker) http.Handler {
 			s.serveEvents(t, w, r)
 		case strings.HasPrefix(rest, "novnc/"):
 			serveFile(w, r, s.novnc, strings.TrimPrefix(rest, "novnc/"))
+		case strings.HasPrefix(rest, "session/"):
+			serveFile(w, r, s.shared, strings.TrimPrefix(rest, "session/"))
 		default:
 			serveFile(w, r, s.static, rest)
 		}

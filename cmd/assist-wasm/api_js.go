@@ -193,6 +193,11 @@ func (s *expertSession) object() js.Value {
 			return nil, s.exp.RequestControl(context.Background())
 		})
 	})
+	s.method(o, "giveBackControl", func([]js.Value) any {
+		return promise(func() (any, error) {
+			return nil, s.exp.GiveBackControl(context.Background())
+		})
+	})
 	s.method(o, "requestClipboard", func([]js.Value) any {
 		return promise(func() (any, error) {
 			return nil, s.exp.RequestClipboard(context.Background())

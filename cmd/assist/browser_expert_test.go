@@ -102,8 +102,11 @@ func TestBrowserExpert(t *testing.T) {
 		if !bxEval[bool](t, ctx, `window.assistExpertPage.viewOnly`) {
 			t.Error("noVNC sends input while only viewing")
 		}
-		if path := bxText(t, ctx, "path"); path != "Path: direct" {
-			t.Errorf("the page shows path %q, want Path: direct", path)
+		if path := bxEval[string](t, ctx, `document.querySelector('[data-testid="path"]').dataset.path`); path != "direct" {
+			t.Errorf("the page's detail line is for path %q, want direct", path)
+		}
+		if line := bxText(t, ctx, "path"); line != "Connection: direct" {
+			t.Errorf("the page's detail line says %q, want Connection: direct", line)
 		}
 	})
 

@@ -182,8 +182,8 @@ func runBrowserNetCell(t *testing.T, c browserNetCell) browserNetResult {
 	if !slices.Contains(pagePaths, pagePath) {
 		t.Errorf("the page took path %s (candidates %s), want one of %q", pagePath, pair, pagePaths)
 	}
-	if badge := bxText(t, ctx, "path"); badge != "Path: "+pagePath {
-		t.Errorf("the page's badge says %q, its status path %s", badge, pagePath)
+	if line := bxEval[string](t, ctx, `document.querySelector('[data-testid="path"]').dataset.path`); line != pagePath {
+		t.Errorf("the page's detail line is for path %q, its status path %s", line, pagePath)
 	}
 	if want := legOf(pagePaths[0]); noviceLeg != want {
 		t.Errorf("the novice's agent sent the screen %s (%d bytes to the relay, %d to the browser's NAT), want %s",

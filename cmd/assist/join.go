@@ -179,7 +179,10 @@ func serveExpert(ctx context.Context, stdout io.Writer, paths []rendezvous.Path,
 	if !opts.NoBrowser {
 		openBrowser(url)
 	}
-	web.Publish(webview.Event{Type: "state", State: "connecting", Time: time.Now()})
+	// The page's state: the last one published, sent again with the new
+	// path when ICE moves to another pair.
+	pageEv := webview.Event{Type: "state", State: "connecting", Path: string(path), Time: time.Now()}
+	web.Publish(pageEv)
 
 	asked, askedClipboard, clipboard := false, false, false
 	for {
@@ -195,12 +198,16 @@ func serveExpert(ctx context.Context, stdout io.Writer, paths []rendezvous.Path,
 				// ICE moved to a better pair.
 				slog.Info("rendezvous: path changed", "path", pc.Path)
 				fmt.Fprintf(stdout, "path changed: %s\n", pc.Path)
+				pageEv.Path, pageEv.Time = string(pc.Path), time.Now()
+				web.Publish(pageEv)
 				continue
 			}
 			p := pc.Path
 			// For the audit trail as well as for the user.
 			slog.Info("rendezvous: connection resumed after an ICE restart", "path", p)
 			fmt.Fprintf(stdout, "resumed: path %s (ICE restart)\n", p)
+			pageEv.Path, pageEv.Time = string(p), time.Now()
+			web.Publish(pageEv)
 		case ev, ok := <-exp.Events():
 			if !ok {
 				return nil
@@ -223,7 +230,9 @@ func serveExpert(ctx context.Context, stdout io.Writer, paths []rendezvous.Path,
 					fmt.Fprintln(stdout, "clipboard: not shared")
 				}
 			}
-			web.Publish(webview.Event{Type: "state", State: pageState(ev.State), Text: ev.Reason, Time: time.Now(), Clipboard: clipboard})
+			pageEv = webview.Event{Type: "state", State: pageState(ev.State), Text: ev.Reason, Time: time.Now(), Clipboard: clipboard, Path: pageEv.Path}
+			web.Publish(pageEv)
+			pageEv.Text = "" // a reason is told once
 			if ev.Rights.Has(session.RightView) && opts.RequestClipboard && !askedClipboard {
 				askedClipboard = true
 				if err := exp.RequestClipboard(ctx); err != nil {

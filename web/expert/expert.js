@@ -19,9 +19,13 @@
 //   reconnectIn: seconds until Reconnect may be clicked after the novice
 //           said no (the button shows them), 0 if it may now
 //   chatLines, viewOnly
+//   stateText: the session view's state line; scale: "fit" or "1:1";
+//   fullscreen: whether the page is full screen
 //   clipboard: whether the novice shares the clipboard
 //   clipboardText: the last text received from the novice's clipboard
-import RFB from './novnc/core/rfb.js';
+import { SessionView } from './session/view.js';
+import { openScreen } from './session/screen.js';
+import { reasonText } from './session/words.js';
 import { Signalling, SignalError, RemoteCandidates, parseSignal, encodeCandidate } from './signal.js';
 import { connectionPath } from './path.js';
 import { DisplayChannel } from './channel.js';
@@ -43,19 +47,6 @@ const pathEvery = 5000;
 
 const el = (id) => document.querySelector(`[data-testid="${id}"]`);
 
-const labels = {
-  idle: 'Not connected',
-  connecting: 'Connecting…',
-  asking: 'Waiting for permission to view…',
-  viewing: 'Viewing',
-  'control-asked': 'Asking for control…',
-  controlling: 'You have control',
-  interrupted: 'Connection interrupted…',
-  ended: 'Session ended',
-  lost: 'Connection lost',
-  failed: 'Not connected',
-};
-
 const status = {
   phase: 'loading',
   state: '',
@@ -67,17 +58,22 @@ const status = {
   interrupted: false,
   canReconnect: false,
   reconnectIn: 0,
-  chatLines: 0,
   clipboard: false,
   clipboardText: '',
+  get chatLines() { return view.chatLines; },
   get viewOnly() { return rfb ? rfb.viewOnly : true; },
+  get stateText() { return view.stateText(); },
+  get scale() { return view.scale; },
+  get fullscreen() { return !!document.fullscreenElement; },
 };
 window.assistExpertPage = status;
 
 let attempt = null; // the current connection: {sig, pc, session, ...}
 let rfb = null;
-let askPending = false;
-let askClipboardPending = false;
+// view is the session's part of the page (web/session/view.js, shared
+// with assist join's page), made again for each session: it names the
+// person helped.
+let view = newView('');
 // lastJoin is the code and name of the last attempt, for Reconnect. It is
 // kept in memory only: the code's words are a secret.
 let lastJoin = null;
@@ -201,27 +197,16 @@ function update() {
     wasInSession = busy;
     sessionChanged(busy);
   }
-  el('home').hidden = status.phase === 'session';
-  // The session's controls only while there is one: on the home screen
-  // they would only be in the way.
-  const active = status.phase === 'session' || status.phase === 'connecting';
-  for (const id of ['request-control', 'request-clipboard', 'leave']) el(id).hidden = !active;
-  el('state').hidden = !(active || status.phase === 'ended');
+  // The session view from the first connection attempt until the expert
+  // closes it after the end; the home screen (contacts, requests, join
+  // by code) otherwise.
+  const shown = status.phase === 'connecting' || status.phase === 'session' || (status.phase === 'ended' && !closed);
+  el('home').hidden = shown;
+  el('session').hidden = !shown;
   const s = badgeState();
-  const badge = el('state');
-  badge.textContent = labels[s] || s;
-  badge.dataset.state = s;
-  document.title = `${labels[s] || s} — Assist`;
   const live = status.phase === 'session' && status.state !== 'ended';
-  el('request-control').disabled = !live || status.state !== 'viewing' || askPending;
-  const sees = status.state === 'viewing' || status.state === 'control-asked' || status.state === 'controlling';
-  el('request-clipboard').disabled = !live || !sees || status.clipboard || askClipboardPending;
-  el('clipboard-panel').hidden = !(live && status.clipboard);
-  el('leave').disabled = !(live || status.phase === 'connecting');
-  el('chat-input').disabled = !live;
-  el('chat-send').disabled = !live;
-  el('join').hidden = status.phase === 'session';
-  el('session').hidden = status.phase !== 'session';
+  view.set({ state: s, live, clipboard: status.clipboard, path: status.path, reason: s === 'ended' ? status.endReason : '' });
+  document.title = shown ? `${view.stateText()} — Assist` : 'Assist — help someone';
   const joinable = status.phase === 'ready' || status.phase === 'ended' || status.phase === 'failed';
   el('code').disabled = !joinable;
   el('connect').disabled = !joinable;
@@ -231,48 +216,64 @@ function update() {
   status.reconnectIn = wait > 0 ? Math.ceil(wait / 1000) : 0;
   reconnect.disabled = reconnect.hidden || wait > 0;
   reconnect.textContent = wait > 0 ? `Reconnect (in ${formatWait(wait)})` : 'Reconnect';
-  el('path').hidden = !status.path || status.phase !== 'session';
-  el('path').textContent = status.path ? `Path: ${status.path}` : '';
-  if (rfb) {
-    // The novice's consent gate drops input anyway unless control was
-    // granted; this only avoids sending it.
-    rfb.viewOnly = status.state !== 'controlling';
-  }
 }
 
 function progress(text) {
   el('progress').textContent = text;
+  view.set({ progress: text });
 }
 
-// ---- Chat.
+// ---- The session view.
 
-function appendLog(li) {
-  const log = el('chat-log');
-  const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 8;
-  log.append(li);
-  if (atBottom) log.scrollTop = log.scrollHeight;
-  status.chatLines = log.children.length;
+// closed: the expert closed the view of an ended session (back home).
+let closed = false;
+
+function newView(name) {
+  return new SessionView(el('session'), name, {
+    requestControl: () => {
+      const a = attempt;
+      if (!a || !a.session) return;
+      a.session.requestControl().catch((e) => {
+        view.set({ askingControl: false });
+        addNote(`Could not ask for control: ${e.message}`);
+      });
+    },
+    requestClipboard: () => {
+      const a = attempt;
+      if (!a || !a.session) return;
+      a.session.requestClipboard().catch((e) => {
+        view.set({ askingClipboard: false });
+        addNote(`Could not ask to share clipboards: ${e.message}`);
+      });
+    },
+    giveBackControl: () => {
+      const a = attempt;
+      if (!a || !a.session) return;
+      a.session.giveBackControl().catch((e) => addNote(`Could not give control back: ${e.message}`));
+    },
+    leave,
+    close: () => {
+      closed = true;
+      hideError();
+      update();
+      el(lastJoin ? 'code' : 'name').focus();
+    },
+    chat: (text) => {
+      const a = attempt;
+      if (!a || !a.session) return false;
+      addChat('You', text);
+      a.session.sendChat(text).catch((err) => addNote(`Not sent: ${err.message}`));
+      return true;
+    },
+  });
 }
 
 function addChat(from, text) {
-  const li = document.createElement('li');
-  const time = document.createElement('span');
-  time.className = 'time';
-  time.textContent = new Date().toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-  const who = document.createElement('span');
-  who.className = 'from';
-  who.textContent = `${from}:`;
-  const body = document.createElement('span');
-  body.textContent = text;
-  li.append(time, who, body);
-  appendLog(li);
+  view.addChat(from, text);
 }
 
 function addNote(text) {
-  const li = document.createElement('li');
-  li.className = 'note';
-  li.textContent = text;
-  appendLog(li);
+  view.addNote(text);
 }
 
 // ---- The desktop.
@@ -293,15 +294,12 @@ async function openDisplay(a) {
     status.rfb = 'none';
     return;
   }
-  const r = new RFB(el('screen'), new DisplayChannel(stream), { shared: true });
-  r.scaleViewport = true;
-  r.resizeSession = false;
-  r.viewOnly = true;
-  r.background = '#20242a';
-  allowClipboardWhileViewOnly(r);
-  r.addEventListener('clipboard', (e) => {
-    status.clipboardText = e.detail.text;
-    el('clipboard-received').value = e.detail.text;
+  const r = openScreen(el('screen'), new DisplayChannel(stream), {
+    scale: view.scale,
+    onClipboard: (text) => {
+      status.clipboardText = text;
+      view.clipboardReceived(text);
+    },
   });
   r.addEventListener('connect', () => {
     status.rfb = 'connected';
@@ -309,7 +307,10 @@ async function openDisplay(a) {
   });
   r.addEventListener('disconnect', () => {
     status.rfb = 'disconnected';
-    if (rfb === r) rfb = null;
+    if (rfb === r) {
+      rfb = null;
+      view.attach(null);
+    }
     // The picture went away while the session goes on: try once more.
     if (attempt === a && status.phase === 'session' && (status.state === 'viewing' || status.state === 'controlling' || status.state === 'control-asked')) {
       addNote('The picture of the desktop was lost; reconnecting it.');
@@ -317,37 +318,15 @@ async function openDisplay(a) {
     }
   });
   rfb = r;
+  view.attach(r);
   update();
-}
-
-// The clipboard is a right of its own: the novice may share it with an
-// expert who only views. noVNC (1.7.0) ignores clipboard messages while
-// viewOnly, which here only means "no control", so they are let through
-// with viewOnly lifted for exactly their handling (the private field, not
-// the setter, which would grab the keyboard). The novice's side sends and
-// accepts clipboard text only while the clipboard is shared.
-function allowClipboardWhileViewOnly(r) {
-  const handle = r._handleServerCutText;
-  if (typeof handle !== 'function') return;
-  r._handleServerCutText = function () {
-    return withInput(this, () => handle.call(this));
-  };
-}
-
-function withInput(r, fn) {
-  const viewOnly = r._viewOnly;
-  r._viewOnly = false;
-  try {
-    return fn();
-  } finally {
-    r._viewOnly = viewOnly;
-  }
 }
 
 function closeDisplay() {
   if (rfb) {
     const r = rfb;
     rfb = null;
+    view.attach(null);
     r.disconnect();
   }
   status.rfb = status.rfb === 'none' ? 'none' : 'disconnected';
@@ -361,14 +340,12 @@ function onSessionEvent(a, ev) {
     case 'state':
       status.state = ev.state;
       status.clipboard = (ev.rights || '').split('+').includes('clipboard');
-      askPending = false;
-      askClipboardPending = false;
-      if (ev.reason) addNote(ev.reason);
+      if (ev.reason) view.addReason(ev.reason);
       if (ev.state === 'viewing' || ev.state === 'control-asked' || ev.state === 'controlling') openDisplay(a);
-      if (ev.state === 'controlling' && rfb) rfb.focus();
+      if (ev.state === 'controlling') view.focusScreen();
       break;
     case 'chat':
-      addChat('Them', ev.text);
+      addChat(view.name || 'Them', ev.text);
       break;
     case 'ended':
       ended(a, ev.reason);
@@ -382,7 +359,8 @@ function onSessionEvent(a, ev) {
 function ended(a, reason) {
   if (attempt !== a) return;
   status.endReason = reason || '';
-  const note = `Session ended${reason ? ': ' + reason : ''}.`;
+  const why = reasonText(reason, view.name);
+  const note = `The session has ended${why ? '. ' + why : ''}.`;
   finish(a, note);
   status.canReconnect = true;
   if (closesInvitation(reason)) {
@@ -547,8 +525,8 @@ async function connect(code, name, contact) {
   status.pathPair = '';
   status.interrupted = false;
   status.rfb = 'none';
-  el('chat-log').replaceChildren();
-  status.chatLines = 0;
+  closed = false;
+  view = newView(contact ? contact.peer : '');
   update();
   a.timer = setTimeout(() => fail(a, { kind: 'unreachable', message: 'timed out' }), connectTimeout);
   a.sig.onEnd = (err) => onSignalEnd(a, err);
@@ -717,37 +695,8 @@ el('reconnect').addEventListener('click', () => {
   if (lastJoin && Date.now() >= retryAt) connect(lastJoin.code, lastJoin.name);
 });
 
-el('request-control').addEventListener('click', () => {
-  if (!attempt || !attempt.session) return;
-  askPending = true;
-  update();
-  attempt.session.requestControl().catch((e) => {
-    askPending = false;
-    addNote(`Could not ask for control: ${e.message}`);
-    update();
-  });
-});
-
-el('request-clipboard').addEventListener('click', () => {
-  if (!attempt || !attempt.session) return;
-  askClipboardPending = true;
-  update();
-  attempt.session.requestClipboard().catch((e) => {
-    askClipboardPending = false;
-    addNote(`Could not ask to share clipboards: ${e.message}`);
-    update();
-  });
-});
-
-el('clipboard-form').addEventListener('submit', (ev) => {
-  ev.preventDefault();
-  const text = el('clipboard-text').value;
-  if (text === '' || !rfb || !status.clipboard) return;
-  withInput(rfb, () => rfb.clipboardPasteFrom(text));
-  el('clipboard-text').value = '';
-});
-
-el('leave').addEventListener('click', () => {
+// leave: the expert clicked Leave, in a session or while connecting.
+function leave() {
   const a = attempt;
   if (!a) return;
   if (a.session) {
@@ -764,18 +713,7 @@ el('leave').addEventListener('click', () => {
     progress('');
     update();
   }
-});
-
-el('chat-form').addEventListener('submit', (e) => {
-  e.preventDefault();
-  const input = el('chat-input');
-  const text = input.value.trim();
-  if (text === '' || !attempt || !attempt.session) return;
-  input.value = '';
-  addChat('You', text);
-  attempt.session.sendChat(text).catch((err) => addNote(`Not sent: ${err.message}`));
-  input.focus();
-});
+}
 
 window.addEventListener('pagehide', () => {
   if (attempt && attempt.session) attempt.session.leave();

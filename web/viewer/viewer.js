@@ -1,43 +1,52 @@
-// The expert's viewer: noVNC shows the novice's desktop over the "rfb"
-// WebSocket; the "events" WebSocket carries the session state and the
-// chat (see package webview for both protocols).
+// The expert's viewer for `assist join`: noVNC shows the novice's desktop
+// over the "rfb" WebSocket; the "events" WebSocket carries the session
+// state, the path and the chat (see package webview for both protocols).
+// The page itself is session/view.js, shared with the server's web app.
 //
 // window.assistViewer reports what the page is doing, for tests:
 //   rfb:    "connecting" | "connected" | "disconnected"
 //   events: "connecting" | "open" | "closed"
-//   state:  the session state ("connecting", "viewing", "control-asked",
-//           "controlling", "ended")
+//   state:  the session state ("connecting", "asking", "viewing",
+//           "control-asked", "controlling", "ended")
+//   stateText: the sentence the page shows for it
 //   viewOnly: whether noVNC drops keyboard and mouse input
 //   chatLines: how many lines the chat pane shows
 //   clipboard: whether the novice shares the clipboard
 //   clipboardText: the last text received from the novice's clipboard
-import RFB from './novnc/core/rfb.js';
+//   scale: "fit" or "1:1"; fullscreen: whether the page is full screen
+import { SessionView } from './session/view.js';
+import { openScreen } from './session/screen.js';
 
 const el = (id) => document.querySelector(`[data-testid="${id}"]`);
-const novice = document.body.dataset.novice || 'your contact';
-
-const labels = {
-  connecting: 'Connecting…',
-  viewing: 'Viewing',
-  'control-asked': 'Asking for control…',
-  controlling: 'You have control',
-  ended: 'Session ended',
-};
+const novice = document.body.dataset.novice || '';
 
 let rfb = null;
 let events = null;
 let endReason = '';
-let askPending = false;
-let askClipboardPending = false;
+let left = false;
+
+const view = new SessionView(el('session'), novice, {
+  requestControl: () => send({ type: 'request_control' }),
+  requestClipboard: () => send({ type: 'request_clipboard' }),
+  giveBackControl: () => send({ type: 'give_back_control' }),
+  leave: () => {
+    left = true;
+    send({ type: 'leave' });
+  },
+  chat: (text) => send({ type: 'chat', text }),
+});
 
 const status = {
   rfb: 'connecting',
   events: 'connecting',
   state: 'connecting',
-  chatLines: 0,
-  clipboard: false,
   clipboardText: '',
+  get stateText() { return view.stateText(); },
+  get chatLines() { return view.chatLines; },
+  get clipboard() { return view.model.clipboard; },
   get viewOnly() { return rfb ? rfb.viewOnly : true; },
+  get scale() { return view.scale; },
+  get fullscreen() { return !!document.fullscreenElement; },
 };
 window.assistViewer = status;
 
@@ -59,145 +68,76 @@ function hideBanner() {
   el('disconnected').hidden = true;
 }
 
-// update makes the controls match the state.
+// update makes the view match the state.
 function update() {
-  const s = status.state;
-  const label = s === 'ended' && endReason ? `Session ended: ${endReason}` : (labels[s] || s);
-  const badge = el('state');
-  badge.textContent = label;
-  badge.dataset.state = s;
-  document.title = `${label} — Helping ${novice}`;
-  const live = status.events === 'open' && s !== 'ended';
-  el('request-control').disabled = !live || s !== 'viewing' || askPending;
-  const sees = s === 'viewing' || s === 'control-asked' || s === 'controlling';
-  el('request-clipboard').disabled = !live || !sees || status.clipboard || askClipboardPending;
-  el('clipboard-panel').hidden = !(live && status.clipboard);
-  el('chat-input').disabled = !live;
-  el('chat-send').disabled = !live;
-  if (rfb) {
-    // The novice's consent gate drops input anyway unless control was
-    // granted; this only avoids sending it.
-    rfb.viewOnly = s !== 'controlling';
-  }
+  const live = status.events === 'open' && status.state !== 'ended';
+  view.set({ state: status.state, live });
+  document.title = `${view.stateText()} — Helping ${novice}`;
 }
 
 function connectDisplay() {
   status.rfb = 'connecting';
-  const r = new RFB(el('screen'), wsURL('rfb'), { shared: true, wsProtocols: ['binary'] });
-  r.scaleViewport = true;
-  r.resizeSession = false;
-  r.viewOnly = true;
-  r.background = '#20242a';
-  allowClipboardWhileViewOnly(r);
-  r.addEventListener('clipboard', (e) => {
-    status.clipboardText = e.detail.text;
-    el('clipboard-received').value = e.detail.text;
+  const r = openScreen(el('screen'), wsURL('rfb'), {
+    scale: view.scale,
+    onClipboard: (text) => {
+      status.clipboardText = text;
+      view.clipboardReceived(text);
+    },
   });
   r.addEventListener('connect', () => {
     status.rfb = 'connected';
     hideBanner();
-    update();
+    view.attach(r);
   });
   r.addEventListener('disconnect', () => {
     status.rfb = 'disconnected';
-    if (rfb === r) rfb = null;
+    if (rfb === r) {
+      rfb = null;
+      view.attach(null);
+    }
     if (status.state === 'ended' || status.events === 'closed') return;
-    showBanner(`Disconnected: the picture of ${novice}'s desktop was lost.`,
+    showBanner(`Disconnected: the picture of ${novice}'s screen was lost.`,
       'The session may still be on: try Reconnect. If that fails, check the terminal where assist join runs.', true);
   });
   r.addEventListener('securityfailure', (e) => {
-    showBanner(`Disconnected: the desktop refused the viewer (${e.detail.reason || 'security failure'}).`,
+    showBanner(`Disconnected: the screen refused the viewer (${e.detail.reason || 'security failure'}).`,
       'Run assist join again.', false);
   });
   rfb = r;
-  update();
-}
-
-// The clipboard is a right of its own: the novice may share it with an
-// expert who only views. noVNC (1.7.0) ignores clipboard messages while
-// viewOnly, which here only means "no control", so they are let through
-// with viewOnly lifted for exactly their handling (the private field, not
-// the setter, which would grab the keyboard). The novice's side sends and
-// accepts clipboard text only while the clipboard is shared.
-function allowClipboardWhileViewOnly(r) {
-  const handle = r._handleServerCutText;
-  if (typeof handle !== 'function') return;
-  r._handleServerCutText = function () {
-    return withInput(this, () => handle.call(this));
-  };
-}
-
-function withInput(r, fn) {
-  const viewOnly = r._viewOnly;
-  r._viewOnly = false;
-  try {
-    return fn();
-  } finally {
-    r._viewOnly = viewOnly;
-  }
-}
-
-function addChat(ev) {
-  const li = document.createElement('li');
-  const time = document.createElement('span');
-  time.className = 'time';
-  const t = ev.time ? new Date(ev.time) : new Date();
-  time.textContent = t.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-  const from = document.createElement('span');
-  from.className = 'from';
-  // The server marks the expert's own lines with no "from".
-  from.textContent = ev.from ? `${ev.from}:` : 'You:';
-  const text = document.createElement('span');
-  text.textContent = ev.text || '';
-  li.append(time, from, text);
-  if (ev.type === 'error') {
-    li.className = 'error';
-    from.textContent = '';
-  }
-  appendLog(li);
-}
-
-function addNote(text) {
-  const li = document.createElement('li');
-  li.className = 'note';
-  li.textContent = text;
-  appendLog(li);
-}
-
-function appendLog(li) {
-  const log = el('chat-log');
-  const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 8;
-  log.append(li);
-  if (atBottom) log.scrollTop = log.scrollHeight;
-  status.chatLines = log.children.length;
+  view.attach(r);
 }
 
 function handleEvent(ev) {
   switch (ev.type) {
     case 'state':
-      status.state = ev.state;
-      status.clipboard = !!ev.clipboard;
-      askPending = false;
-      askClipboardPending = false;
+      // assist join says "connecting" from the moment the session is
+      // authenticated: the page is open, so the novice is being asked.
+      status.state = ev.state === 'connecting' ? 'asking' : ev.state;
+      view.set({ clipboard: !!ev.clipboard, path: typeof ev.path === 'string' ? ev.path : view.model.path, state: status.state });
       // A reason comes with some changes ("Alice declined").
-      if (ev.text) addNote(ev.text);
-      if (ev.state === 'controlling' && rfb) rfb.focus();
+      if (ev.text) view.addReason(ev.text);
+      if (ev.state === 'controlling') view.focusScreen();
       break;
     case 'ended':
       status.state = 'ended';
-      status.clipboard = false;
       endReason = ev.text || '';
-      showBanner(`Session ended${endReason ? ': ' + endReason : ''}.`,
-        `To help ${novice} again, ask for a new invitation and run assist join with it.`, false);
+      view.set({ state: 'ended', live: false, clipboard: false, reason: endReason });
+      if (left) {
+        showBanner('You left the session.', `To help ${novice} again, ask for a new invitation and run assist join with it.`, false);
+      } else {
+        showBanner(`${view.stateText()}.`,
+          `To help ${novice} again, ask for a new invitation and run assist join with it.`, false);
+      }
+      view.addNote(`${view.stateText()}.`);
       if (rfb) rfb.disconnect();
       break;
     case 'chat':
-      addChat(ev);
+      // The server marks the expert's own lines with no "from".
+      view.addChat(ev.from || '', ev.text || '', ev.time);
       break;
     case 'error':
-      askPending = false;
-      askClipboardPending = false;
-      addChat(ev);
+      view.set({ askingControl: false, askingClipboard: false });
+      view.addChat('', ev.text || '', ev.time, true);
       break;
   }
   update();
@@ -224,8 +164,14 @@ function connectEvents() {
     if (events === ws) events = null;
     update();
     if (status.state === 'ended') return;
-    showBanner(`Disconnected: lost the connection to assist join${e.reason ? ' (' + e.reason + ')' : ''}.`,
-      'If assist join is still running in your terminal, reload this page; if it stopped, run assist join again with the invitation.', false);
+    if (left) {
+      status.state = 'ended';
+      update();
+      showBanner('You left the session.', `To help ${novice} again, ask for a new invitation and run assist join with it.`, false);
+    } else {
+      showBanner(`Disconnected: lost the connection to assist join${e.reason ? ' (' + e.reason + ')' : ''}.`,
+        'If assist join is still running in your terminal, reload this page; if it stopped, run assist join again with the invitation.', false);
+    }
     if (rfb) rfb.disconnect();
   });
   events = ws;
@@ -237,37 +183,6 @@ function send(msg) {
   return true;
 }
 
-el('request-control').addEventListener('click', () => {
-  if (send({ type: 'request_control' })) {
-    askPending = true;
-    update();
-  }
-});
-
-el('request-clipboard').addEventListener('click', () => {
-  if (send({ type: 'request_clipboard' })) {
-    askClipboardPending = true;
-    update();
-  }
-});
-
-el('clipboard-form').addEventListener('submit', (e) => {
-  e.preventDefault();
-  const text = el('clipboard-text').value;
-  if (text === '' || !rfb || !status.clipboard) return;
-  withInput(rfb, () => rfb.clipboardPasteFrom(text));
-  el('clipboard-text').value = '';
-});
-
-el('chat-form').addEventListener('submit', (e) => {
-  e.preventDefault();
-  const input = el('chat-input');
-  const text = input.value.trim();
-  if (text === '' || !send({ type: 'chat', text })) return;
-  input.value = '';
-  input.focus();
-});
-
 el('reconnect').addEventListener('click', () => {
   hideBanner();
   if (!rfb) connectDisplay();
@@ -275,3 +190,4 @@ el('reconnect').addEventListener('click', () => {
 
 connectEvents();
 connectDisplay();
+update();
