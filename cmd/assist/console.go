@@ -11,15 +11,17 @@ import (
 
 // key is one thing the person at the terminal did.
 type key struct {
-	kind byte   // 'y', 'n', esc, 'q', 'c' (clipboard), or 'm' for a chat message
+	kind byte   // 'y', 'n', esc, 'q', 'c' (clipboard), 'r' (request control), or 'm' for a chat message
 	text string // the message, for 'm'
 }
 
 const esc = 0x1b
 
-// console reads the novice's answers and commands. On a terminal it
-// reads single keys (so Esc acts at once); otherwise, for scripts and
-// tests, one command per line: y, n, esc, end, c (clipboard), or "say TEXT".
+// console reads the answers and commands of the person at the terminal:
+// the novice's (assist invite) or the expert's (assist join). On a
+// terminal it reads single keys (so Esc acts at once); otherwise, for
+// scripts and tests, one command per line: y, n, esc, end (or leave), c
+// (clipboard), control, or "say TEXT".
 type console struct {
 	keys    chan key
 	restore func()
@@ -86,6 +88,8 @@ func (c *console) readKeys(in io.Reader) {
 			typing = true
 		case 'c', 'C':
 			c.keys <- key{kind: 'c'}
+		case 'r', 'R':
+			c.keys <- key{kind: 'r'}
 		}
 	}
 }
@@ -101,10 +105,12 @@ func (c *console) readLines(in io.Reader) {
 			c.keys <- key{kind: 'n'}
 		case "esc", "\x1b":
 			c.keys <- key{kind: esc}
-		case "end", "q", "quit":
+		case "end", "q", "quit", "leave":
 			c.keys <- key{kind: 'q'}
 		case "c", "clipboard":
 			c.keys <- key{kind: 'c'}
+		case "r", "control":
+			c.keys <- key{kind: 'r'}
 		default:
 			if text, ok := strings.CutPrefix(line, "say "); ok {
 				c.keys <- key{kind: 'm', text: text}

@@ -49,6 +49,11 @@ type noviceOptions struct {
 	// Page, if set, is the novice's app's page, which shows this session
 	// instead of a page of its own (not a flag).
 	Page *novicepage.Server
+	// CheckEvery: after this long of sharing, ask the novice whether to
+	// go on (and again after each yes); 0 never asks.
+	CheckEvery time.Duration
+	// NoIndicator: no frame and bar on the shared desktop.
+	NoIndicator bool
 }
 
 // addNoviceFlags adds the flags of noviceOptions to fs, with the defaults
@@ -60,6 +65,8 @@ func addNoviceFlags(fs *flag.FlagSet) *noviceOptions {
 	fs.StringVar(&o.Display, "display", os.Getenv("DISPLAY"), "X display to share")
 	fs.DurationVar(&o.AnswerTimeout, "answer-timeout", session.DefaultAnswerTimeout, "a question you leave unanswered this long counts as no")
 	fs.DurationVar(&o.DenyCooldown, "deny-cooldown", transport.DefaultDenyCooldown, "after you say no, turn every expert away this long (the third no closes the invitation)")
+	fs.DurationVar(&o.CheckEvery, "check-every", DefaultCheckEvery, "after this long of sharing, ask \"Still sharing with NAME?\" and end the session if nobody answers within --answer-timeout; 0 never asks")
+	fs.BoolVar(&o.NoIndicator, "no-indicator", false, "do not show the coloured frame and the bar that tell you, on your screen, that someone sees or controls it")
 	fs.BoolVar(&o.NoPage, "no-page", false, "do not serve the local page (code, who is connected, Allow/Deny, chat); use the terminal only")
 	return o
 }
@@ -347,7 +354,9 @@ func serveNovice(ctx context.Context, stdout io.Writer, ns noviceSide) (err erro
 	defer cancel(nil)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	ui := &noviceUI{status: ns.status, email: ns.email}
+	ui := &noviceUI{status: ns.status, email: ns.email, checkEvery: ns.opts.CheckEvery, answerTimeout: ns.opts.AnswerTimeout}
+	ui.ind = openIndicator(ns.opts)
+	defer ui.ind.Close()
 	if ns.opts.Page != nil {
 		ui.page = ns.opts.Page
 		ui.publish()
@@ -385,6 +394,7 @@ func serveNovice(ctx context.Context, stdout io.Writer, ns noviceSide) (err erro
 	defer con.restore()
 	out := con.out
 	ui.con, ui.out = con, out
+	ui.triesLeft = l.AttemptsLeft()
 	host, _ := os.Hostname()
 	fmt.Fprintln(out, "waiting for the expert (press q to stop)")
 	for {
@@ -448,6 +458,7 @@ func serveNovice(ctx context.Context, stdout io.Writer, ns noviceSide) (err erro
 			Audit: func(ev session.Event) {
 				// The audit trail: who, what, and over which path.
 				slog.Info("consent", "action", ev.Action, "from", ev.From, "to", ev.To, "expert", ev.Expert, "reason", ev.Reason, "auto", ev.Auto, "path", path)
+				showBeforeView(ui.indicator(), sh, expert, ev)
 			},
 			Via:           via,
 			AnswerTimeout: ns.opts.AnswerTimeout,
@@ -543,6 +554,7 @@ func acceptOrQuit(ctx context.Context, l *transport.Listener, viaServer <-chan *
 			}
 			return e, nil
 		case <-tick.C:
+			ui.wrongCodes(l.AttemptsLeft())
 			if l.Void() {
 				cancel(errVoid)
 				if r := <-res; r.c != nil {
@@ -574,6 +586,32 @@ func acceptOrQuit(ctx context.Context, l *transport.Listener, viaServer <-chan *
 			return nil, errQuit
 		}
 	}
+}
+
+// wrongCodes tells the novice, on the terminal and the page, when an
+// expert's password (or code) was wrong, and how many tries are left:
+// left is the listener's count, for the direct port and the server alike.
+func (ui *noviceUI) wrongCodes(left int) {
+	if ui.triesLeft == 0 || left >= ui.triesLeft {
+		ui.triesLeft = left
+		return
+	}
+	ui.triesLeft = left
+	if left == 0 {
+		return // void: acceptOrQuit says so and ends
+	}
+	note := fmt.Sprintf("Someone tried a wrong code: %s, then this invitation stops working.", triesLeft(left))
+	fmt.Fprintln(ui.out, note)
+	ui.status.Reason = note
+	ui.publish()
+}
+
+// triesLeft says "1 try left", "3 tries left".
+func triesLeft(n int) string {
+	if n == 1 {
+		return "1 try left"
+	}
+	return fmt.Sprintf("%d tries left", n)
 }
 
 // closedNote ends the reason of the no that closes the invitation, as the

@@ -8,7 +8,9 @@ import (
 	"net"
 	"os"
 	"sync"
+	"time"
 
+	"github.com/assist-project/assist/indicator"
 	"github.com/assist-project/assist/novicepage"
 	"github.com/assist-project/assist/session"
 	"github.com/assist-project/assist/transport/rtc"
@@ -37,6 +39,25 @@ type noviceUI struct {
 	// email answers the app's Send by e-mail for the invitation being
 	// served; nil on assist invite's page.
 	email func(novicepage.Action)
+
+	// triesLeft is the wrong codes the invitation still takes, as last
+	// told to the novice.
+	triesLeft int
+
+	// ind is the frame and bar on the shared desktop; nil shows nothing.
+	ind indicator.Indicator
+	// checkEvery: ask "Still sharing with NAME?" after this long of
+	// sharing, and end the session if nobody answers within
+	// answerTimeout. 0 never asks.
+	checkEvery, answerTimeout time.Duration
+}
+
+// indicator is ui.ind, or Nop.
+func (ui *noviceUI) indicator() indicator.Indicator {
+	if ui.ind == nil {
+		return indicator.Nop{}
+	}
+	return ui.ind
 }
 
 // startPage serves the novice's page on a free loopback port and returns
@@ -203,6 +224,58 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 			show(q)
 		}
 	}
+	// The indicator on the desktop, and the check after a long time of
+	// sharing: checkC fires when it is time to ask, answerC when the
+	// question has waited too long.
+	ind := ui.indicator()
+	clicks := ind.Clicks()
+	name := indicator.Name(expert)
+	var shown indicator.State
+	var checkT, answerT *time.Timer
+	var checkC, answerC <-chan time.Time
+	checking := false
+	stopCheck := func() {
+		if checkT != nil {
+			checkT.Stop()
+		}
+		if answerT != nil {
+			answerT.Stop()
+		}
+		checkC, answerC, checking = nil, nil, false
+	}
+	defer stopCheck()
+	armCheck := func() {
+		if ui.checkEvery > 0 {
+			checkT = time.NewTimer(ui.checkEvery)
+			checkC = checkT.C
+		}
+	}
+	refresh := func() {
+		s := indicatorState(nov.State(), expert, checking)
+		if s == shown {
+			return
+		}
+		if err := ind.Show(s); err != nil {
+			slog.Warn("the indicator on the screen could not be updated", "err", err)
+		}
+		shown = s
+	}
+	defer func() {
+		if shown.Mode != indicator.Off {
+			if err := ind.Show(indicator.State{}); err != nil {
+				slog.Warn("the indicator on the screen could not be removed", "err", err)
+			}
+		}
+	}()
+	keepSharing := func(how string) {
+		if answerT != nil {
+			answerT.Stop()
+		}
+		answerC, checking = nil, false
+		fmt.Fprintf(out, "still sharing with %s (%s)\n", name, how)
+		armCheck()
+		refresh()
+	}
 	answer := func(allow bool) {
 		if err := pending.Answer(allow); err != nil {
 			fmt.Fprintf(out, "too late to answer: %v\n", err)
@@ -230,6 +303,13 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 		if pending != nil && pending.Right == session.RightClipboard && (clipboardAnswered(ev) || ev.To == session.Ended) {
 			settle()
 		}
+		// The time of sharing counts from the first view.
+		if !sharing(ev.To) {
+			stopCheck()
+		} else if checkC == nil && !checking {
+			armCheck()
+		}
+		refresh()
 		ui.publish()
 	}
 	show = func(q session.Question) {
@@ -287,8 +367,14 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 		case k := <-ui.con.keys:
 			switch k.kind {
 			case 'y', 'n':
-				if pending != nil {
+				switch {
+				case pending != nil:
 					answer(k.kind == 'y')
+				case checking && k.kind == 'y':
+					keepSharing("answered in the terminal")
+				case checking:
+					fmt.Fprintln(out, "you stopped sharing")
+					nov.End("the novice stopped sharing")
 				}
 			case esc:
 				if nov.State() == session.Controlling {
@@ -312,6 +398,44 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 			if ui.pageAction(nov, a, pending, pendingID, answer) {
 				quit = true
 			}
+		case c, ok := <-clicks:
+			if !ok {
+				clicks = nil
+				continue
+			}
+			// The bar's buttons take the very paths of the terminal's
+			// keys and the page's buttons.
+			switch c {
+			case indicator.TakeBack:
+				if err := nov.TakeBack(); err != nil {
+					fmt.Fprintf(out, "control not taken back: %v\n", err)
+					continue
+				}
+				fmt.Fprintln(out, "control taken back on the screen's bar")
+			case indicator.End:
+				fmt.Fprintln(out, "session ended on the screen's bar")
+				nov.End("the novice ended the session")
+			case indicator.KeepSharing:
+				if checking {
+					keepSharing("answered on the screen's bar")
+				}
+			}
+		case <-checkC:
+			checkC = nil
+			if !sharing(nov.State()) {
+				continue
+			}
+			checking = true
+			answerT = time.NewTimer(ui.answerTimeout)
+			answerC = answerT.C
+			fmt.Fprintf(out, "Still sharing with %s? press y to keep sharing, n to stop (the session ends in %s if nobody answers)\n",
+				name, session.Duration(ui.answerTimeout))
+			refresh()
+		case <-answerC:
+			answerC = nil
+			reason := fmt.Sprintf("nobody answered \"Still sharing with %s?\" within %s", name, session.Duration(ui.answerTimeout))
+			fmt.Fprintf(out, "%s: ending the session\n", reason)
+			nov.End(reason)
 		case <-nov.Done():
 			// The last events may still be queued: the novice must see
 			// how and why the session ended.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -184,11 +183,21 @@ func serveExpert(ctx context.Context, stdout io.Writer, paths []rendezvous.Path,
 	pageEv := webview.Event{Type: "state", State: "connecting", Path: string(path), Time: time.Now()}
 	web.Publish(pageEv)
 
+	// The terminal: chat and requests, as the browser viewer has them.
+	con := newConsole(os.Stdin, stdout)
+	defer con.restore()
+	stdout = con.out
+	fmt.Fprintf(stdout, "keys: m to write to %s, r to ask for control, c to ask to share the clipboard, q to leave\n", novice)
+
 	asked, askedClipboard, clipboard := false, false, false
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case k := <-con.keys:
+			if expertKey(ctx, stdout, exp, k) {
+				return nil
+			}
 		case pc, ok := <-pathChanges:
 			if !ok {
 				pathChanges = nil
@@ -300,11 +309,68 @@ func joinPassword(file string, inv *invitation.Invitation) (string, error) {
 		}
 		return normalizeJoinPassword(string(b), inv), nil
 	}
-	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+	// One byte at a time: what follows the password is the console's.
+	line, err := readLine(os.Stdin)
 	if err != nil && line == "" {
 		return "", errors.New("no password: type it when asked, or pass --password-file")
 	}
 	return normalizeJoinPassword(strings.TrimRight(line, "\r\n"), inv), nil
+}
+
+// readLine reads up to and including the next newline, and not a byte
+// further.
+func readLine(r io.Reader) (string, error) {
+	var line []byte
+	b := make([]byte, 1)
+	for {
+		n, err := r.Read(b)
+		if n == 1 {
+			line = append(line, b[0])
+			if b[0] == '\n' {
+				return string(line), nil
+			}
+		}
+		if err != nil {
+			return string(line), err
+		}
+	}
+}
+
+// expertKey carries out one command of the expert at the terminal and
+// reports whether the expert leaves.
+func expertKey(ctx context.Context, out io.Writer, exp *session.Expert, k key) (leave bool) {
+	switch k.kind {
+	case 'q':
+		fmt.Fprintln(out, "you left the session")
+		exp.Leave("the expert left")
+		return true
+	case 'r':
+		if st, _ := exp.State(); st != session.Viewing {
+			fmt.Fprintf(out, "control can be asked for while you see the screen (now: %s)\n", st)
+			return false
+		}
+		if err := exp.RequestControl(ctx); err != nil {
+			fmt.Fprintf(out, "control request not sent: %v\n", err)
+			return false
+		}
+		fmt.Fprintln(out, "asked for control")
+	case 'c':
+		if err := exp.RequestClipboard(ctx); err != nil {
+			fmt.Fprintf(out, "clipboard request not sent: %v\n", err)
+			return false
+		}
+		fmt.Fprintln(out, "asked to share the clipboard")
+	case 'm':
+		if strings.TrimSpace(k.text) == "" {
+			return false
+		}
+		if err := exp.SendChat(ctx, k.text); err != nil {
+			fmt.Fprintf(out, "message not sent: %v\n", err)
+			return false
+		}
+		fmt.Fprintf(out, "you: %s\n", k.text)
+	}
+	return false
 }
 
 // normalizeJoinPassword maps a typed password to the PAKE's input as the
