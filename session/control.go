@@ -15,6 +15,7 @@ import (
 // "type" member naming the message:
 //
 //	{"type":"request","right":"control"}                 expert asks for a right
+//	{"type":"release","right":"control"}                 expert gives control back
 //	{"type":"decision","right":"control","allow":false}  novice answers
 //	{"type":"state","state":"viewing","rights":"view","reason":"..."}
 //	{"type":"chat","text":"..."}
@@ -29,8 +30,8 @@ import (
 // MaxChat bounds the text of one chat message.
 const MaxChat = 4 << 10
 
-// Message is a control or chat message: Request, Decision, StateUpdate,
-// Chat or End.
+// Message is a control or chat message: Request, Release, Decision,
+// StateUpdate, Chat or End.
 type Message interface {
 	messageType() string
 	validate() error

@@ -23,19 +23,31 @@ import (
 // them ES modules: web/package.json does not, and Node before 20.19 will
 // not guess.
 func TestExpertJS(t *testing.T) {
+	runNodeTests(t, "expert", "*.js")
+}
+
+// TestSessionJS runs the session view's unit tests: its words (the
+// module without a DOM).
+func TestSessionJS(t *testing.T) {
+	runNodeTests(t, "session", "words.js")
+}
+
+// runNodeTests copies dir's modules matching glob and dir/_test's tests
+// into a temporary directory and runs them with node --test.
+func runNodeTests(t *testing.T, src, glob string) {
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node is not installed (scripts/setup.sh installs it): the expert page's JavaScript unit tests need it")
+		t.Skip("node is not installed (scripts/setup.sh installs it): the pages' JavaScript unit tests need it")
 	}
 	dir := t.TempDir()
-	copyGlob(t, filepath.Join("expert", "*.js"), dir)
-	copyGlob(t, filepath.Join("expert", "_test", "*.test.mjs"), filepath.Join(dir, "_test"))
+	copyGlob(t, filepath.Join(src, glob), dir)
+	copyGlob(t, filepath.Join(src, "_test", "*.test.mjs"), filepath.Join(dir, "_test"))
 	if err := os.WriteFile(filepath.Join(dir, "package.json"), []byte(`{"type": "module", "private": true}`+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	tests, _ := filepath.Glob(filepath.Join(dir, "_test", "*.test.mjs"))
 	if len(tests) == 0 {
-		t.Fatal("no expert/_test/*.test.mjs")
+		t.Fatalf("no %s/_test/*.test.mjs", src)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

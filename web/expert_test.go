@@ -22,7 +22,8 @@ func TestExpertApp(t *testing.T) {
 		app.ServeHTTP(w, r)
 		return w.Result()
 	}
-	for _, path := range []string{"/", "/expert.js", "/signal.js", "/messenger.js", "/passkey.js", "/people.js", "/store.js", "/novnc/core/rfb.js"} {
+	for _, path := range []string{"/", "/expert.js", "/signal.js", "/messenger.js", "/passkey.js", "/people.js", "/store.js", "/novnc/core/rfb.js",
+		"/session/view.js", "/session/screen.js", "/session/words.js", "/session/session.css"} {
 		res := get(path, "")
 		if res.StatusCode != http.StatusOK {
 			t.Errorf("GET %s: %s", path, res.Status)

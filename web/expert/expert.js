@@ -220,6 +220,7 @@ function update() {
 
 function progress(text) {
   el('progress').textContent = text;
+  view.set({ progress: text });
 }
 
 // ---- The session view.

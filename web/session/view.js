@@ -46,7 +46,7 @@ export class SessionView {
     this.name = name || '';
     this.on = on;
     this.rfb = null;
-    this.model = { state: 'connecting', live: false, clipboard: false, path: '', askingControl: false, askingClipboard: false, reason: '' };
+    this.model = { state: 'connecting', live: false, clipboard: false, path: '', progress: '', askingControl: false, askingClipboard: false, reason: '' };
     this.scale = 'fit';
     try {
       if (localStorage.getItem(scaleKey) === '1:1') this.scale = '1:1';
@@ -74,7 +74,7 @@ export class SessionView {
     const keys = b('keys', 'Keys ▾', { 'aria-haspopup': 'menu', 'aria-expanded': 'false', title: 'Send keys your own computer keeps for itself: Ctrl+Alt+Del, Super, Alt+Tab…' });
     const keysBox = h('div', { class: 'sv-menu-box' }, keys, this.els.keysMenu);
 
-    const actions = h('div', { class: 'sv-actions' },
+    const actions = this.els.actions = h('div', { class: 'sv-actions', testid: 'session-actions' },
       b('request-control', 'Request control', { title: `Ask ${n || 'them'} to let you use the mouse and keyboard` }),
       b('give-back-control', 'Give back control', { hidden: true }),
       b('request-clipboard', 'Share clipboard', { title: 'Ask to copy and paste between your computers' }),
@@ -232,6 +232,7 @@ export class SessionView {
 
   // set changes the session's model and shows it: state, live (the
   // session runs and accepts requests), clipboard (shared), path,
+  // progress (what connecting is doing),
   // askingControl/askingClipboard (a request was sent, no answer yet).
   set(changes) {
     const was = this.model.state;
@@ -263,8 +264,11 @@ export class SessionView {
     const s = m.state;
     e.state.textContent = this.stateText();
     e.state.dataset.state = s;
-    e.path.hidden = !m.path;
-    e.path.textContent = pathLine(m.path);
+    // The detail line: how the connection goes, or, before there is one,
+    // what connecting is doing ("you are next in line…").
+    const detail = pathLine(m.path) || (s === 'connecting' ? m.progress : '');
+    e.path.hidden = !detail;
+    e.path.textContent = detail;
     e.path.dataset.path = m.path;
     const sees = s === 'viewing' || s === 'control-asked' || s === 'controlling';
     const controlling = s === 'controlling';
@@ -284,6 +288,16 @@ export class SessionView {
     e.scale.textContent = this.scale === 'fit' ? 'Actual size (1:1)' : 'Fit to window';
     e.scale.title = this.scale === 'fit' ? 'Show every pixel as it is, with scroll bars' : 'Shrink the screen to fit this window';
     e.scale.setAttribute('aria-pressed', String(this.scale === '1:1'));
+    // What the empty screen area says (CSS shows it while noVNC has put
+    // nothing there).
+    const them = this.name || 'they';
+    const hints = {
+      connecting: 'Connecting…',
+      asking: `${this.name ? this.name + "'s" : 'Their'} screen appears here once ${them} allow${this.name ? 's' : ''} it.`,
+      ended: 'The session has ended.',
+      lost: 'The connection was lost.',
+    };
+    e.screen.dataset.empty = hints[s] || '';
     const full = !!document.fullscreenElement;
     e.fullscreen.textContent = full ? 'Exit full screen' : 'Full screen';
     e.fullscreen.setAttribute('aria-pressed', String(full));
@@ -313,10 +327,23 @@ export class SessionView {
     this.els.clipboardReceived.value = text;
   }
 
-  // filesPanel is where the file transfer puts its part; show it with
-  // filesPanel.hidden = false.
+  // filesPanel is where the file transfer puts its part (a list of
+  // transfers with their progress, a drop zone): an empty section in the
+  // side bar, between the clipboard and the chat, hidden until the caller
+  // sets filesPanel.hidden = false. A "Send a file" button belongs in
+  // actions, before Keys: actions.insertBefore(button, keysButton).
   get filesPanel() {
     return this.els.filesPanel;
+  }
+
+  // actions is the bar's row of buttons; keysButton is the special keys'
+  // menu button in it.
+  get actions() {
+    return this.els.actions;
+  }
+
+  get keysButton() {
+    return this.els.keys.parentElement;
   }
 
   clearChat() {

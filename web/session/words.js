@@ -69,6 +69,10 @@ export function pathLine(path) {
 // this table does not know is shown with "novice" replaced by the name.
 export function reasonText(reason, name) {
   const r = String(reason ?? '').trim();
+  // "novice declined; this invitation is now closed": each part.
+  if (r.includes('; ')) {
+    return r.split('; ').map((part) => reasonText(part, name)).filter((s) => s !== '').join('. ');
+  }
   const They = name || 'They';
   const their = possessive(name);
   const known = new Map([
@@ -96,6 +100,9 @@ export function reasonText(reason, name) {
   ]);
   if (known.has(r)) return known.get(r);
   if (/^expert .* authenticated$/.test(r)) return '';
+  if (r === 'this invitation is now closed') return 'The invitation is now closed';
+  const silent = /^no answer within (.+)$/.exec(r);
+  if (silent) return `${They} did not answer within ${silent[1]}`;
   if (r.startsWith('allowed in advance')) return `${They} allowed this in advance`;
   return r.replace(/\bthe novice's\b/gi, their).replace(/\b(the )?novice\b/gi, name || 'the other person');
 }
