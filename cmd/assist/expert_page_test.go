@@ -118,6 +118,19 @@ func (p *expertPage) exercise(t *testing.T) {
 	}
 	p.shot(t, "viewing")
 
+	// The clipboard panel comes with the right, not before.
+	if p.visible(t, "clipboard-panel") {
+		t.Error("the clipboard panel is shown before the clipboard is shared")
+	}
+	p.click(t, "request-clipboard")
+	p.nov.WaitLine(t, `^`+expertName+` asks to share clipboards \(copy and paste between your computers\)\. Allow\? \[y/N\]$`, lineTimeout)
+	p.nov.Send(t, "y")
+	p.wait(t, `document.querySelector('[data-testid="clipboard-panel"]').offsetParent !== null`)
+	if p.visible(t, "request-clipboard") {
+		t.Error("the page still offers Share clipboard once it is shared")
+	}
+	p.shot(t, "clipboard")
+
 	t.Run("1:1 and fit", func(t *testing.T) { p.checkScale(t) })
 	t.Run("full screen", func(t *testing.T) { p.checkFullscreen(t) })
 
