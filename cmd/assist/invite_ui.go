@@ -11,8 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/assist-project/assist/indicator"
 	"github.com/assist-project/assist/filetransfer"
+	"github.com/assist-project/assist/indicator"
 	"github.com/assist-project/assist/novicepage"
 	"github.com/assist-project/assist/session"
 	"github.com/assist-project/assist/transport/rtc"
