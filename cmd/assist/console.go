@@ -17,6 +17,11 @@ type key struct {
 
 const esc = 0x1b
 
+// fileVerbs are the expert's answers to files offered to them and the
+// cancelling of their own transfers ("accept [ID]", "refuse [ID]",
+// "cancel"), as key kinds; the novice's side ignores them.
+var fileVerbs = map[string]byte{"accept": 'A', "refuse": 'R', "cancel": 'K'}
+
 // console reads the answers and commands of the person at the terminal:
 // the novice's (assist invite) or the expert's (assist join). On a
 // terminal it reads single keys (so Esc acts at once); otherwise, for
@@ -121,6 +126,10 @@ func (c *console) readLines(in io.Reader) {
 		case "f", "files":
 			c.keys <- key{kind: 'f'}
 		default:
+			if verb, arg, _ := strings.Cut(line, " "); fileVerbs[strings.ToLower(verb)] != 0 {
+				c.keys <- key{kind: fileVerbs[strings.ToLower(verb)], text: strings.TrimSpace(arg)}
+				continue
+			}
 			if path, ok := strings.CutPrefix(line, "send "); ok {
 				c.keys <- key{kind: 's', text: strings.TrimSpace(path)}
 				continue

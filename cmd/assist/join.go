@@ -220,7 +220,6 @@ func serveExpert(ctx context.Context, stdout io.Writer, paths []rendezvous.Path,
 	askedFiles := false
 	files := newExpertFiles(exp, stdout, novice, opts)
 	files.publish = func(f webview.FileEvent) { web.Publish(webview.Event{Type: webview.EventFile, File: &f}) }
-	commands := joinCommands()
 	fileEvents := exp.FileEvents()
 	fmt.Fprintln(stdout, joinHelp)
 	for {
@@ -228,6 +227,10 @@ func serveExpert(ctx context.Context, stdout io.Writer, paths []rendezvous.Path,
 		case <-ctx.Done():
 			return nil
 		case k := <-con.keys:
+			if c, ok := files.fromKey(k); ok {
+				files.command(ctx, c)
+				continue
+			}
 			if expertKey(ctx, stdout, exp, k) {
 				return nil
 			}
@@ -258,8 +261,6 @@ func serveExpert(ctx context.Context, stdout io.Writer, paths []rendezvous.Path,
 				continue
 			}
 			files.event(fe)
-		case c := <-commands:
-			files.command(ctx, c)
 		case c := <-pageReqs:
 			files.command(ctx, c)
 		case ev, ok := <-exp.Events():

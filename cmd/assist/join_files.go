@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/assist-project/assist/filetransfer"
 	"github.com/assist-project/assist/session"
@@ -33,32 +31,35 @@ type joinCommand struct {
 // joinHelp is printed once the session starts.
 const joinHelp = "commands: send PATH (send a file), accept / refuse (a file offered to you), files (ask to exchange files), cancel (stop your transfers)"
 
-var (
-	joinStdinOnce sync.Once
-	joinStdin     chan joinCommand
-)
-
-// joinCommands reads assist join's commands from stdin, one per line. The
-// reader lives as long as the process (a read of stdin cannot be
-// cancelled), so it is started once and shared by every session.
-func joinCommands() <-chan joinCommand {
-	joinStdinOnce.Do(func() {
-		joinStdin = make(chan joinCommand, 8)
-		go readJoinCommands(os.Stdin, joinStdin)
-	})
-	return joinStdin
-}
-
-func readJoinCommands(in io.Reader, out chan<- joinCommand) {
-	s := bufio.NewScanner(in)
-	for s.Scan() {
-		verb, arg, _ := strings.Cut(strings.TrimSpace(s.Text()), " ")
-		verb = strings.ToLower(verb)
-		switch verb {
-		case "send", "accept", "refuse", "files", "cancel", "y", "n":
-			out <- joinCommand{verb: verb, arg: strings.TrimSpace(arg)}
+// fromKey turns the console's file keys into commands: "send PATH",
+// "files" (f), "accept"/"refuse" [ID] and "cancel"; y and n answer a file
+// offered to the expert, and only while one waits (an empty line, which
+// the console reads as n, must not refuse anything else).
+func (f *expertFiles) fromKey(k key) (joinCommand, bool) {
+	switch k.kind {
+	case 's':
+		return joinCommand{verb: "send", arg: k.text}, true
+	case 'S':
+		fmt.Fprintln(f.out, "type the path of the file to send, then Enter")
+		return joinCommand{}, false
+	case 'f':
+		return joinCommand{verb: "files"}, true
+	case 'A':
+		return joinCommand{verb: "accept", arg: k.text}, true
+	case 'R':
+		return joinCommand{verb: "refuse", arg: k.text}, true
+	case 'K':
+		return joinCommand{verb: "cancel"}, true
+	case 'y', 'n':
+		if len(f.offers) == 0 {
+			return joinCommand{}, false
 		}
+		if k.kind == 'y' {
+			return joinCommand{verb: "accept"}, true
+		}
+		return joinCommand{verb: "refuse"}, true
 	}
+	return joinCommand{}, false
 }
 
 // expertFiles is assist join's side of file transfers: the files to send
