@@ -100,7 +100,7 @@ func TestIndicator(t *testing.T) {
 	e2e(t)
 	d := newIndicatorDesktop(t)
 	work := d.work.ID
-	nov := startInvite(t, nil, d.Display, "--listen", "127.0.0.1:0", "--no-portmap", "--no-page")
+	nov := startInvite(t, []string{"env", "ASSIST_INDICATOR=on"}, d.Display, "--listen", "127.0.0.1:0", "--no-portmap", "--no-page")
 	exp := connected(t, startJoin(t, nil, nov.File, nov.PasswordFile, "--request-control"))
 	nov.WaitLine(t, `wants to see your screen\. Allow\? \[y/N\]$`, lineTimeout)
 	// A viewer that waits for the novice's yes: its first picture
@@ -162,7 +162,7 @@ func TestIndicator(t *testing.T) {
 func TestStillSharing(t *testing.T) {
 	e2e(t)
 	d := newIndicatorDesktop(t)
-	nov := startInvite(t, nil, d.Display, "--listen", "127.0.0.1:0", "--no-portmap", "--no-page",
+	nov := startInvite(t, []string{"env", "ASSIST_INDICATOR=on"}, d.Display, "--listen", "127.0.0.1:0", "--no-portmap", "--no-page",
 		"--allow", "view", "--check-every", "2s", "--answer-timeout", "3s")
 	exp := connected(t, startJoin(t, nil, nov.File, nov.PasswordFile))
 	exp.WaitLine(t, `^state: viewing`, lineTimeout)

@@ -182,11 +182,17 @@ func waitFor(d time.Duration, cond func() bool) bool {
 // procEnv is the test's environment for a started program, with
 // ASSIST_LOG=info unless the test run sets it: assist writes its log to a
 // file in the user's state directory by default, and the tests read the
-// log lines from stderr.
+// log lines from stderr. It also has ASSIST_INDICATOR=off unless the run
+// sets it: the novice's frame appears a moment into a session, which
+// races every test that compares the expert's first picture with the
+// desktop; tests of the indicator pass ASSIST_INDICATOR=on.
 func procEnv() []string {
 	env := os.Environ()
 	if os.Getenv("ASSIST_LOG") == "" {
 		env = append(env, "ASSIST_LOG=info")
+	}
+	if os.Getenv("ASSIST_INDICATOR") == "" {
+		env = append(env, "ASSIST_INDICATOR=off")
 	}
 	return env
 }

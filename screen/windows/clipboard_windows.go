@@ -3,6 +3,7 @@ package windows
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 	"unsafe"
 
@@ -31,6 +32,10 @@ func openClipboard() error {
 // readClipboard returns the clipboard's CF_UNICODETEXT, or "" when it
 // holds no text. The caller holds d.mu.
 func (d *Desktop) readClipboard() (string, error) {
+	// The clipboard is opened for the calling thread: the goroutine must
+	// not move to another thread before CloseClipboard.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	if err := openClipboard(); err != nil {
 		return "", err
 	}
@@ -76,6 +81,11 @@ func (d *Desktop) SetClipboard(text string) error {
 // writeClipboard replaces the clipboard's contents with u (NUL-terminated
 // UTF-16).
 func writeClipboard(u []uint16) error {
+	// As in readClipboard: OpenClipboard, EmptyClipboard and
+	// SetClipboardData must run on one thread ("Clipboard not open"
+	// otherwise, seen under Wine when the goroutine moved).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	if err := openClipboard(); err != nil {
 		return err
 	}
