@@ -695,6 +695,12 @@ func (ep *Endpoint) data(f *frame) error {
 		return err
 	}
 	if err := ep.allowed(); err != nil {
+		if errors.Is(err, ErrSessionOver) {
+			// The connection went and ended the session before the
+			// channel saw it: keep the part, as interruptIncoming does.
+			ep.interruptOne(inc)
+			return nil
+		}
 		ep.dropIncoming(inc, Cancelled, err.Error(), true)
 		return nil
 	}
@@ -814,6 +820,25 @@ func (ep *Endpoint) dropIncoming(inc *incoming, st State, reason string, tell bo
 	if tell {
 		ep.enqueue(frame{Kind: kindCancel, ID: inc.id, Reason: reason})
 	}
+}
+
+// interruptOne ends one incoming transfer as interrupted: its partial
+// file stays for a resume.
+func (ep *Endpoint) interruptOne(inc *incoming) {
+	ep.mu.Lock()
+	if ep.in[inc.id] != inc {
+		ep.mu.Unlock()
+		return
+	}
+	delete(ep.in, inc.id)
+	written := inc.written
+	ep.mu.Unlock()
+	inc.once.Do(func() {})
+	if inc.file != nil {
+		inc.file.Close()
+	}
+	ep.emit(Event{ID: inc.id, Incoming: true, Name: inc.name, Size: inc.size, Done: written,
+		State: Interrupted, Reason: "the connection was lost; what arrived is kept, and sending the file again resumes it"})
 }
 
 // interruptIncoming closes the files of incoming transfers when the

@@ -40,6 +40,12 @@ const (
 // protocol; the peer is then not speaking it and the channel is closed.
 var ErrProtocol = errors.New("file transfer protocol error")
 
+// ErrSessionOver is what Config.Allowed returns, wrapped or not, when the
+// session has ended rather than the right been refused: data still queued
+// from a lost connection then interrupts its transfer, which keeps its
+// partial file for a resume, instead of cancelling it.
+var ErrSessionOver = errors.New("the session is over")
+
 // ID names one transfer. The sender derives it from the file (see
 // fileID), so a transfer offered again after a drop has the same ID and
 // the receiver finds its partial file.

@@ -79,6 +79,9 @@ func (n *Novice) startFiles(dir string) {
 	n.files = filetransfer.New(n.mux.Channel(ChannelFiles), filetransfer.Config{
 		Dir: dir,
 		Allowed: func() error {
+			if n.consent.State() == Ended {
+				return filetransfer.ErrSessionOver
+			}
 			if !n.consent.Rights().Has(RightFiles) {
 				return errors.New("file transfers are not allowed: ask for them first")
 			}
