@@ -79,7 +79,11 @@ func OpenSQLite(ctx context.Context, path string) (*SQLiteStore, error) {
 		return nil, fmt.Errorf("messenger store: %w", err)
 	}
 	f.Close()
-	dsn := path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
+	// _txlock=immediate: a transaction takes the write lock at BEGIN, where
+	// the busy timeout applies; a deferred one that upgrades to writing
+	// under WAL gets SQLITE_BUSY at once instead of waiting (seen as
+	// "the server failed" on pair-done under load).
+	dsn := path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("messenger store: open %s: %w", path, err)
