@@ -2,43 +2,16 @@ package server
 
 import (
 	"fmt"
-	"math"
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/assist-project/assist/internal/ratelimit"
 )
 
-// addrKey identifies a client for the per-address limits: its IPv4
-// address, or the /64 of its IPv6 address (an IPv6 host is usually given
-// a whole /64, so counting single addresses would give it 2^64 budgets).
-// Clients whose address cannot be read share the zero key.
+// addrKey identifies a client for the per-address limits (see
+// ratelimit.Key).
 type addrKey = netip.Prefix
-
-// remoteAddr returns the IP address of r.RemoteAddr ("IP:port"), unmapped
-// and without a zone; the zero Addr if it cannot be read. Headers such as
-// X-Forwarded-For are not trusted: anyone could send them.
-func remoteAddr(remote string) netip.Addr {
-	ap, err := netip.ParseAddrPort(remote)
-	if err != nil {
-		return netip.Addr{}
-	}
-	return ap.Addr().Unmap().WithZone("")
-}
-
-// keyOf returns the key of an address.
-func keyOf(a netip.Addr) addrKey {
-	if !a.IsValid() {
-		return addrKey{}
-	}
-	if a.Is4() {
-		return netip.PrefixFrom(a, 32)
-	}
-	p, err := a.Prefix(64)
-	if err != nil {
-		return addrKey{}
-	}
-	return p
-}
 
 // addrLimits is the accounting of each client address: its live
 // connections, registered novices and relayed pairings, and token buckets
@@ -60,15 +33,12 @@ type addrState struct {
 	relays  int // live pairings with TURN credentials it is party to
 	// regs: registrations; misses: joins of an id with no live
 	// invitation; joins: all joins.
-	regs, misses, joins bucket
+	regs, misses, joins ratelimit.Bucket
 }
 
 func newAddrLimits(cfg *Config) *addrLimits {
 	return &addrLimits{cfg: cfg, addrs: make(map[addrKey]*addrState)}
 }
-
-// everyRate is the rate of a bucket that gains one token per d.
-func everyRate(d time.Duration) float64 { return 1 / d.Seconds() }
 
 // state returns k's entry, creating it; l.mu is held.
 func (l *addrLimits) state(k addrKey, now time.Time) *addrState {
@@ -76,9 +46,9 @@ func (l *addrLimits) state(k addrKey, now time.Time) *addrState {
 	if st == nil {
 		c := l.cfg
 		st = &addrState{
-			regs:   *newBucket(everyRate(c.RegisterEvery), c.RegisterBurst, now),
-			misses: *newBucket(everyRate(c.JoinMissEvery), c.JoinMissBurst, now),
-			joins:  *newBucket(everyRate(c.JoinEvery), c.JoinBurst, now),
+			regs:   ratelimit.NewBucket(ratelimit.Every(c.RegisterEvery), c.RegisterBurst, now),
+			misses: ratelimit.NewBucket(ratelimit.Every(c.JoinMissEvery), c.JoinMissBurst, now),
+			joins:  ratelimit.NewBucket(ratelimit.Every(c.JoinEvery), c.JoinBurst, now),
 		}
 		l.addrs[k] = st
 	}
@@ -116,8 +86,8 @@ func (l *addrLimits) register(k addrKey, now time.Time) (refusal string) {
 	if st.novices >= l.cfg.MaxNovicesPerAddress {
 		return fmt.Sprintf("%d registrations from your address are live already: end an invitation, then try again", st.novices)
 	}
-	if !st.regs.take(1, now) {
-		return "too many invitations from your address: try again in " + retryIn(st.regs.wait(1, now))
+	if !st.regs.Take(1, now) {
+		return "too many invitations from your address: try again in " + ratelimit.RetryIn(st.regs.Wait(1, now))
 	}
 	st.novices++
 	return ""
@@ -141,12 +111,12 @@ func (l *addrLimits) join(k addrKey, now time.Time) (refusal string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	st := l.state(k, now)
-	wait := max(st.misses.wait(1, now), st.joins.wait(1, now))
+	wait := max(st.misses.Wait(1, now), st.joins.Wait(1, now))
 	if wait > 0 {
-		return "too many attempts to join from your address: try again in " + retryIn(wait)
+		return "too many attempts to join from your address: try again in " + ratelimit.RetryIn(wait)
 	}
-	st.misses.take(1, now)
-	st.joins.take(1, now)
+	st.misses.Take(1, now)
+	st.joins.Take(1, now)
 	return ""
 }
 
@@ -156,7 +126,7 @@ func (l *addrLimits) hit(k addrKey) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if st := l.addrs[k]; st != nil {
-		st.misses.tokens = min(st.misses.burst, st.misses.tokens+1)
+		st.misses.Refund(1)
 	}
 }
 
@@ -198,7 +168,7 @@ func (l *addrLimits) sweep(now time.Time) {
 	defer l.mu.Unlock()
 	for k, st := range l.addrs {
 		if st.conns == 0 && st.novices == 0 && st.relays == 0 &&
-			st.regs.full(now) && st.misses.full(now) && st.joins.full(now) {
+			st.regs.Full(now) && st.misses.Full(now) && st.joins.Full(now) {
 			delete(l.addrs, k)
 		}
 	}
@@ -209,9 +179,4 @@ func (l *addrLimits) tracked() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.addrs)
-}
-
-// retryIn says how long to wait, in whole seconds rounded up.
-func retryIn(d time.Duration) string {
-	return fmt.Sprintf("%ds", int(math.Ceil(max(d, time.Second).Seconds())))
 }

@@ -14,10 +14,12 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/assist-project/assist/internal/ratelimit"
+	"github.com/assist-project/assist/internal/wsconn"
 )
 
 // outQueue is how many messages may wait for a slow client before it is
@@ -28,9 +30,6 @@ const outQueue = 64
 
 // storeTimeout bounds one store operation of a handler.
 const storeTimeout = 10 * time.Second
-
-// writeTimeout bounds one message write (and the closing handshake).
-const writeTimeout = 10 * time.Second
 
 // unknownMessage answers every join that finds no live invitation,
 // whatever the reason (never registered, expired, or its novice not
@@ -55,23 +54,15 @@ const (
 
 // client is one signalling connection.
 type client struct {
-	s      *Server
-	ws     *websocket.Conn
-	log    *slog.Logger
-	addr   netip.Addr // where it comes from, as the server saw it
-	key    addrKey
-	out    chan []byte
-	done   chan struct{} // closed by closeWith: the writer flushes and closes
-	closed sync.Once
-	code   websocket.StatusCode // set before done is closed
-	reason string
+	s    *Server
+	ws   *websocket.Conn
+	log  *slog.Logger
+	addr netip.Addr // where it comes from, as the server saw it
+	key  addrKey
+	w    *wsconn.Conn
 	// timer fires at the deadline; the writer waits for it. Reset under
 	// s.mu by setDeadline.
 	timer *time.Timer
-	// readCtx is the reader's; cancelRead ends a read that the close
-	// handshake did not, writeTimeout after closeWith.
-	readCtx    context.Context
-	cancelRead context.CancelFunc
 
 	// Guarded by s.mu.
 	role    string
@@ -91,8 +82,8 @@ type client struct {
 }
 
 func (s *Server) serveSignal(w http.ResponseWriter, r *http.Request) {
-	addr := remoteAddr(r.RemoteAddr)
-	key := keyOf(addr)
+	addr := ratelimit.RemoteAddr(r.RemoteAddr)
+	key := ratelimit.Key(addr)
 	s.mu.Lock()
 	refuse := s.closed || len(s.clients) >= s.cfg.MaxConns
 	s.mu.Unlock()
@@ -123,15 +114,13 @@ func (s *Server) serveSignal(w http.ResponseWriter, r *http.Request) {
 		log:  s.log.With("remote", r.RemoteAddr),
 		addr: addr,
 		key:  key,
-		out:  make(chan []byte, outQueue),
-		done: make(chan struct{}),
+		w:    wsconn.New(ws, outQueue, s.log.With("remote", r.RemoteAddr), "signal"),
 		role: rolePending,
 	}
 	// deadlineAt first: the timer must not fire before it.
 	c.deadline, c.deadlineAt = pendingDeadline, time.Now().Add(s.cfg.PendingTimeout)
 	c.timer = time.NewTimer(s.cfg.PendingTimeout)
-	c.readCtx, c.cancelRead = context.WithCancel(context.Background())
-	defer c.cancelRead()
+	defer c.w.CancelRead()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -178,29 +167,11 @@ func (c *client) setDeadline(k deadlineKind, d time.Duration) {
 
 // closeWith makes the writer send what is queued, then close the
 // connection with this status. Only the first call counts.
-func (c *client) closeWith(code websocket.StatusCode, reason string) {
-	c.closed.Do(func() {
-		c.code, c.reason = code, reason
-		close(c.done)
-		// The writer's close handshake normally ends the reader's read;
-		// if the peer does not answer, this does. A timer rather than a
-		// goroutine per connection waiting for done: goroutines are a
-		// good part of what an idle connection costs.
-		time.AfterFunc(writeTimeout, c.cancelRead)
-	})
-}
+func (c *client) closeWith(code websocket.StatusCode, reason string) { c.w.Close(code, reason) }
 
 // send queues a message without blocking; a client too slow to take it is
 // disconnected.
-func (c *client) send(msg []byte) {
-	select {
-	case <-c.done:
-	case c.out <- msg:
-	default:
-		c.log.Warn("signal: client too slow, disconnecting")
-		c.closeWith(websocket.StatusPolicyViolation, "too slow: messages piled up")
-	}
-}
+func (c *client) send(msg []byte) { c.w.Send(msg) }
 
 // fail sends an error message. Codes for broken clients also close the
 // connection (the reader stops on its own).
@@ -216,72 +187,20 @@ func (c *client) fail(code, message string) {
 }
 
 func (c *client) writeLoop() {
-	ping := time.NewTicker(c.s.cfg.PingInterval)
-	defer ping.Stop()
 	defer c.timer.Stop()
-	write := func(msg []byte) bool {
-		ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
-		defer cancel()
-		if err := c.ws.Write(ctx, websocket.MessageText, msg); err != nil {
-			c.log.Debug("signal: write", "err", err)
-			c.closeWith(websocket.StatusAbnormalClosure, "")
-			return false
-		}
-		return true
-	}
-	for {
-		select {
-		case msg := <-c.out:
-			if !write(msg) {
-				c.ws.CloseNow()
-				return
-			}
-		case <-c.timer.C:
-			c.s.onDeadline(c)
-		case <-ping.C:
-			ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
-			err := c.ws.Ping(ctx)
-			cancel()
-			if err != nil {
-				c.log.Debug("signal: ping", "err", err)
-				c.closeWith(websocket.StatusGoingAway, "no answer to ping")
-				c.ws.CloseNow()
-				return
-			}
-		case <-c.done:
-			for {
-				select {
-				case msg := <-c.out:
-					if !write(msg) {
-						c.ws.CloseNow()
-						return
-					}
-					continue
-				default:
-				}
-				break
-			}
-			if c.code == websocket.StatusAbnormalClosure {
-				c.ws.CloseNow()
-			} else {
-				// Waits (bounded by the library) for the client's answer.
-				c.ws.Close(c.code, c.reason)
-			}
-			return
-		}
-	}
+	c.w.Run(c.s.cfg.PingInterval, c.timer.C, func() { c.s.onDeadline(c) })
 }
 
 // readLoop reads, checks and handles messages until the connection ends or
 // the client breaks a rule.
 func (c *client) readLoop() {
-	ctx := c.readCtx
-	defer c.cancelRead()
+	ctx := c.w.ReadContext()
+	defer c.w.CancelRead()
 	max := c.s.cfg.MaxMessageBytes
 	// Rate limits run on real time, whatever the configured clock.
 	now := time.Now()
-	msgs := newBucket(c.s.cfg.MessageRate, c.s.cfg.MessageBurst, now)
-	bytesIn := newBucket(c.s.cfg.ByteRate, c.s.cfg.ByteBurst, now)
+	msgs := ratelimit.NewBucket(c.s.cfg.MessageRate, c.s.cfg.MessageBurst, now)
+	bytesIn := ratelimit.NewBucket(c.s.cfg.ByteRate, c.s.cfg.ByteBurst, now)
 	var buf bytes.Buffer
 	for {
 		typ, r, err := c.ws.Reader(ctx)
@@ -302,7 +221,7 @@ func (c *client) readLoop() {
 			return
 		}
 		now := time.Now()
-		if !msgs.take(1, now) || !bytesIn.take(float64(n), now) {
+		if !msgs.Take(1, now) || !bytesIn.Take(float64(n), now) {
 			c.fail(CodeRateLimited, "too many messages: slow down")
 			return
 		}
@@ -322,7 +241,7 @@ func (c *client) readLoop() {
 		}
 		c.s.handle(c, sig)
 		select {
-		case <-c.done:
+		case <-c.w.Done():
 			return
 		default:
 		}
@@ -628,7 +547,7 @@ func (s *Server) onDeadline(c *client) {
 		if c.queued != "" {
 			s.dequeue(c)
 			c.fail(CodeBusy, fmt.Sprintf("the person who needs help was with another helper for the %s you waited: try again later",
-				retryIn(s.cfg.QueueTimeout)))
+				ratelimit.RetryIn(s.cfg.QueueTimeout)))
 		}
 	case relayDeadline:
 		if p := s.sessions[c.session]; p != nil && p.expert == c && !p.expertSent {

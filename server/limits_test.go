@@ -611,23 +611,6 @@ func TestFreeMemory(t *testing.T) {
 	}
 }
 
-// TestAddrKey: an IPv4 address is its own key, an IPv6 address counts as
-// its /64, and IPv4-mapped IPv6 as the IPv4 address.
-func TestAddrKey(t *testing.T) {
-	for _, tc := range []struct{ remote, key string }{
-		{"192.0.2.7:1234", "192.0.2.7/32"},
-		{"[2001:db8:1:2:3:4:5:6]:1234", "2001:db8:1:2::/64"},
-		{"[2001:db8:1:2:ffff::1]:80", "2001:db8:1:2::/64"},
-		{"[::ffff:192.0.2.7]:1", "192.0.2.7/32"},
-		{"[fe80::1%eth0]:1", "fe80::/64"},
-		{"pipe", "invalid Prefix"},
-	} {
-		if got := keyOf(remoteAddr(tc.remote)).String(); got != tc.key {
-			t.Errorf("key of %s = %s, want %s", tc.remote, got, tc.key)
-		}
-	}
-}
-
 // waitFor polls cond until it holds; there is no event to wait on for
 // what the server does after a connection closes.
 func waitFor(t *testing.T, cond func() bool) {

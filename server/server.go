@@ -13,6 +13,8 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/assist-project/assist/internal/ratelimit"
 )
 
 // Config configures a Server. Only Store is required.
@@ -291,7 +293,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // and whether their flood works.
 func (s *Server) metricsGuard(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.cfg.MetricsPublic && !remoteAddr(r.RemoteAddr).IsLoopback() {
+		if !s.cfg.MetricsPublic && !ratelimit.RemoteAddr(r.RemoteAddr).IsLoopback() {
 			http.Error(w, "metrics are served to loopback clients only", http.StatusForbidden)
 			return
 		}

@@ -7,16 +7,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"github.com/assist-project/assist/internal/sqlitedb"
 )
-
-// maxDBConns bounds the database connections: enough for /healthz and
-// readers beside a writer (WAL), few enough to bound their memory.
-const maxDBConns = 8
 
 // SQLiteStore is the Store of a single-node server: one SQLite database
 // file, in WAL mode so /healthz and readers never wait for a writer.
@@ -61,55 +55,11 @@ var migrations = []string{
 // OpenSQLite opens (creating if needed, mode 0600) the database at path and
 // brings its schema up to date.
 func OpenSQLite(ctx context.Context, path string) (*SQLiteStore, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("server: store: %w", err)
-	}
-	// Create the file ourselves so it is private from the start.
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	db, err := sqlitedb.Open(ctx, path, migrations)
 	if err != nil {
-		return nil, fmt.Errorf("server: store: %w", err)
-	}
-	f.Close()
-	dsn := path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("server: store: open %s: %w", path, err)
-	}
-	// Each connection has its own page cache; SQLite writes one at a
-	// time anyway. Unbounded, a flood of concurrent writes (registrations
-	// from many addresses) opened a connection each.
-	db.SetMaxOpenConns(maxDBConns)
-	s := &SQLiteStore{db: db}
-	if err := s.migrate(ctx); err != nil {
-		db.Close()
 		return nil, fmt.Errorf("server: store %s: %w", path, err)
 	}
-	return s, nil
-}
-
-func (s *SQLiteStore) migrate(ctx context.Context) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	defer tx.Rollback()
-	var version int
-	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return fmt.Errorf("migrate: read user_version: %w", err)
-	}
-	if version > len(migrations) {
-		return fmt.Errorf("migrate: schema version %d is newer than this program's %d", version, len(migrations))
-	}
-	for v := version; v < len(migrations); v++ {
-		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
-			return fmt.Errorf("migrate to version %d: %w", v+1, err)
-		}
-	}
-	// PRAGMA takes no bound parameters; the value is our own integer.
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(migrations))); err != nil {
-		return fmt.Errorf("migrate: set user_version: %w", err)
-	}
-	return tx.Commit()
+	return &SQLiteStore{db: db}, nil
 }
 
 // PutInvitation implements Store.

@@ -8,16 +8,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/assist-project/assist/messenger"
 	"github.com/coder/websocket"
-)
 
-// writeTimeout bounds one write (and the closing handshake).
-const writeTimeout = 10 * time.Second
+	"github.com/assist-project/assist/internal/ratelimit"
+	"github.com/assist-project/assist/internal/wsconn"
+)
 
 // outQueue is how many messages may wait for a slow client; past it the
 // client is disconnected. The largest burst is a login's: welcome, then
@@ -36,14 +35,8 @@ type conn struct {
 	addr addrKey
 	log  *slog.Logger
 
-	out        chan []byte
-	done       chan struct{} // closed by closeWith
-	closeOnce  sync.Once
-	code       websocket.StatusCode
-	reason     string
-	readCtx    context.Context
-	cancelRead context.CancelFunc
-	timer      *time.Timer // login (or device link) deadline
+	w     *wsconn.Conn
+	timer *time.Timer // login (or device link) deadline
 
 	nonce []byte
 
@@ -74,20 +67,18 @@ func newConn(h *Hub, ws *websocket.Conn, addr addrKey, id, remote string) *conn 
 		id:    id,
 		addr:  addr,
 		log:   h.log.With("remote", remote, "conn", id),
-		out:   make(chan []byte, outQueue),
-		done:  make(chan struct{}),
+		w:     wsconn.New(ws, outQueue, h.log.With("remote", remote, "conn", id), "messenger"),
 		nonce: randomBytes(32),
 		pairs: make(map[*pairing]struct{}),
 		asked: make(map[string]struct{}),
 	}
-	c.readCtx, c.cancelRead = context.WithCancel(context.Background())
 	c.timer = time.NewTimer(h.cfg.LoginTimeout)
 	return c
 }
 
 // serve runs the connection until it ends, then cleans up after it.
 func (c *conn) serve() {
-	defer c.cancelRead()
+	defer c.w.CancelRead()
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
@@ -102,27 +93,11 @@ func (c *conn) serve() {
 
 // closeWith makes the writer send what is queued, then close with this
 // status. Only the first call counts.
-func (c *conn) closeWith(code websocket.StatusCode, reason string) {
-	c.closeOnce.Do(func() {
-		c.code, c.reason = code, reason
-		close(c.done)
-		// If the peer does not answer the close handshake, this ends the
-		// reader's read.
-		time.AfterFunc(writeTimeout, c.cancelRead)
-	})
-}
+func (c *conn) closeWith(code websocket.StatusCode, reason string) { c.w.Close(code, reason) }
 
 // send queues a message without blocking; a client too slow to take its
 // messages is disconnected.
-func (c *conn) send(msg []byte) {
-	select {
-	case <-c.done:
-	case c.out <- msg:
-	default:
-		c.log.Warn("messenger: client too slow, disconnecting")
-		c.closeWith(websocket.StatusPolicyViolation, "too slow: messages piled up")
-	}
-}
+func (c *conn) send(msg []byte) { c.w.Send(msg) }
 
 // reply sends m with ref.
 func (c *conn) reply(ref string, m messenger.Message) {
@@ -145,72 +120,28 @@ func (c *conn) internal(ref, what string, err error) {
 }
 
 func (c *conn) writeLoop() {
-	ping := time.NewTicker(c.h.cfg.PingInterval)
-	defer ping.Stop()
 	defer c.timer.Stop()
-	write := func(msg []byte) bool {
-		ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
-		defer cancel()
-		if err := c.ws.Write(ctx, websocket.MessageText, msg); err != nil {
-			c.log.Debug("messenger: write", "err", err)
-			c.closeWith(websocket.StatusAbnormalClosure, "")
-			return false
+	c.w.Run(c.h.cfg.PingInterval, c.timer.C, c.onLoginDeadline)
+}
+
+// onLoginDeadline closes a connection that has not logged in (or finished
+// its device link) in time.
+func (c *conn) onLoginDeadline() {
+	if !c.loggedIn.Load() {
+		c.h.mu.Lock()
+		p := c.link
+		c.h.mu.Unlock()
+		if p != nil {
+			c.h.failPairing(p, "the device link took too long")
 		}
-		return true
-	}
-	for {
-		select {
-		case msg := <-c.out:
-			if !write(msg) {
-				c.ws.CloseNow()
-				return
-			}
-		case <-c.timer.C:
-			if !c.loggedIn.Load() {
-				c.h.mu.Lock()
-				p := c.link
-				c.h.mu.Unlock()
-				if p != nil {
-					c.h.failPairing(p, "the device link took too long")
-				}
-				c.closeWith(websocket.StatusPolicyViolation, fmt.Sprintf("log in within %v", c.h.cfg.LoginTimeout))
-			}
-		case <-ping.C:
-			ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
-			err := c.ws.Ping(ctx)
-			cancel()
-			if err != nil {
-				c.closeWith(websocket.StatusGoingAway, "no answer to ping")
-				c.ws.CloseNow()
-				return
-			}
-		case <-c.done:
-			for {
-				select {
-				case msg := <-c.out:
-					if !write(msg) {
-						c.ws.CloseNow()
-						return
-					}
-					continue
-				default:
-				}
-				break
-			}
-			if c.code == websocket.StatusAbnormalClosure {
-				c.ws.CloseNow()
-			} else {
-				c.ws.Close(c.code, c.reason)
-			}
-			return
-		}
+		c.closeWith(websocket.StatusPolicyViolation, fmt.Sprintf("log in within %v", c.h.cfg.LoginTimeout))
 	}
 }
 
 func (c *conn) readLoop() {
-	ctx := c.readCtx
+	ctx := c.w.ReadContext()
 	cfg := &c.h.cfg
-	msgs := newBucket(cfg.MessageRate, cfg.MessageBurst, time.Now())
+	msgs := ratelimit.NewBucket(cfg.MessageRate, cfg.MessageBurst, time.Now())
 	var buf bytes.Buffer
 	for {
 		typ, r, err := c.ws.Reader(ctx)
@@ -228,7 +159,7 @@ func (c *conn) readLoop() {
 			c.closeWith(websocket.StatusMessageTooBig, "message too large")
 			return
 		}
-		if !msgs.take(time.Now()) {
+		if !msgs.Take(1, time.Now()) {
 			c.send(encode(messenger.Message{Type: messenger.TypeError, Code: messenger.CodeTooMany, Message: "too many messages: slow down"}))
 			c.closeWith(websocket.StatusPolicyViolation, "too many messages")
 			return
@@ -244,7 +175,7 @@ func (c *conn) readLoop() {
 		}
 		c.handle(m)
 		select {
-		case <-c.done:
+		case <-c.w.Done():
 			return
 		default:
 		}
@@ -357,7 +288,7 @@ func (c *conn) leave() {
 func (h *Hub) login(ctx context.Context, c *conn, m messenger.Message) {
 	now := time.Now()
 	if wait := h.limits.loginAllowed(c.addr, now); wait > 0 {
-		c.fail(m.Ref, messenger.CodeTooMany, "too many failed logins from your address: try again in "+retryIn(wait))
+		c.fail(m.Ref, messenger.CodeTooMany, "too many failed logins from your address: try again in "+ratelimit.RetryIn(wait))
 		return
 	}
 	if !ed25519.Verify(ed25519.PublicKey(m.Key), messenger.LoginMessage(c.nonce, h.cfg.Fingerprint), m.Sig) {
@@ -388,7 +319,7 @@ func (h *Hub) login(ctx context.Context, c *conn, m messenger.Message) {
 		return
 	}
 	if wait := h.limits.create(c.addr, now); wait > 0 {
-		c.fail(m.Ref, messenger.CodeTooMany, "too many new accounts from your address: try again in "+retryIn(wait))
+		c.fail(m.Ref, messenger.CodeTooMany, "too many new accounts from your address: try again in "+ratelimit.RetryIn(wait))
 		return
 	}
 	display := m.Display

@@ -35,6 +35,8 @@ import (
 
 	"github.com/assist-project/assist/messenger"
 	"github.com/coder/websocket"
+
+	"github.com/assist-project/assist/internal/ratelimit"
 )
 
 // Config configures a Hub. Store and Fingerprint are required.
@@ -481,7 +483,7 @@ func newPairID() string {
 
 // ServeHTTP upgrades to the messenger WebSocket and serves it.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	addr := keyOf(remoteAddr(r.RemoteAddr))
+	addr := ratelimit.Key(ratelimit.RemoteAddr(r.RemoteAddr))
 	h.mu.Lock()
 	refuse := h.closed || len(h.all) >= h.cfg.MaxConns
 	h.mu.Unlock()

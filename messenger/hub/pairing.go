@@ -10,6 +10,8 @@ import (
 
 	"github.com/assist-project/assist/messenger"
 	"github.com/coder/websocket"
+
+	"github.com/assist-project/assist/internal/ratelimit"
 )
 
 // pairing is one open pairing; every field is under Hub.mu.
@@ -64,7 +66,7 @@ func (h *Hub) pairOpen(c *conn, m messenger.Message) {
 func (h *Hub) pairJoin(ctx context.Context, c *conn, m messenger.Message) {
 	now := time.Now()
 	if wait := h.limits.pairJoinAllowed(c.addr, c.user, now); wait > 0 {
-		c.fail(m.Ref, messenger.CodeTooMany, "too many codes that did not work: try again in "+retryIn(wait))
+		c.fail(m.Ref, messenger.CodeTooMany, "too many codes that did not work: try again in "+ratelimit.RetryIn(wait))
 		return
 	}
 	h.mu.Lock()
@@ -106,7 +108,7 @@ func (h *Hub) pairJoin(ctx context.Context, c *conn, m messenger.Message) {
 func (h *Hub) linkLogin(ctx context.Context, c *conn, m messenger.Message) {
 	now := time.Now()
 	if wait := h.limits.pairJoinAllowed(c.addr, "", now); wait > 0 {
-		c.fail(m.Ref, messenger.CodeTooMany, "too many codes that did not work: try again in "+retryIn(wait))
+		c.fail(m.Ref, messenger.CodeTooMany, "too many codes that did not work: try again in "+ratelimit.RetryIn(wait))
 		return
 	}
 	display := m.Name

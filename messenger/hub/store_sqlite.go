@@ -5,12 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"github.com/assist-project/assist/internal/sqlitedb"
 )
 
 // SQLiteStore is the Store of a single-node server: one SQLite database
@@ -70,58 +68,11 @@ var sqliteMigrations = []string{
 // OpenSQLite opens (creating if needed, mode 0600) the database at path
 // and brings its schema up to date.
 func OpenSQLite(ctx context.Context, path string) (*SQLiteStore, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("messenger store: %w", err)
-	}
-	// Create the file ourselves so it is private from the start.
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	db, err := sqlitedb.Open(ctx, path, sqliteMigrations)
 	if err != nil {
-		return nil, fmt.Errorf("messenger store: %w", err)
-	}
-	f.Close()
-	// _txlock=immediate: a transaction takes the write lock at BEGIN, where
-	// the busy timeout applies; a deferred one that upgrades to writing
-	// under WAL gets SQLITE_BUSY at once instead of waiting (seen as
-	// "the server failed" on pair-done under load).
-	dsn := path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("messenger store: open %s: %w", path, err)
-	}
-	// As server.SQLiteStore: each connection has its own page cache, and
-	// SQLite writes one at a time anyway.
-	db.SetMaxOpenConns(8)
-	s := &SQLiteStore{db: db}
-	if err := s.migrate(ctx); err != nil {
-		db.Close()
 		return nil, fmt.Errorf("messenger store %s: %w", path, err)
 	}
-	return s, nil
-}
-
-func (s *SQLiteStore) migrate(ctx context.Context) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	defer tx.Rollback()
-	var version int
-	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return fmt.Errorf("migrate: read user_version: %w", err)
-	}
-	if version > len(sqliteMigrations) {
-		return fmt.Errorf("migrate: schema version %d is newer than this program's %d", version, len(sqliteMigrations))
-	}
-	for v := version; v < len(sqliteMigrations); v++ {
-		if _, err := tx.ExecContext(ctx, sqliteMigrations[v]); err != nil {
-			return fmt.Errorf("migrate to version %d: %w", v+1, err)
-		}
-	}
-	// PRAGMA takes no bound parameters; the value is our own integer.
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(sqliteMigrations))); err != nil {
-		return fmt.Errorf("migrate: set user_version: %w", err)
-	}
-	return tx.Commit()
+	return &SQLiteStore{db: db}, nil
 }
 
 // isUnique reports whether err is a violated UNIQUE or PRIMARY KEY

@@ -6,12 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/go-webauthn/webauthn/webauthn"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"github.com/assist-project/assist/internal/sqlitedb"
 )
 
 // ErrNotFound is returned by a Store that has no such user or credential.
@@ -53,48 +51,11 @@ var migrations = []string{
 // OpenSQLite opens (creating if needed, mode 0600) the passkey database at
 // path and brings its schema up to date.
 func OpenSQLite(ctx context.Context, path string) (*SQLiteStore, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("passkey: store: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	db, err := sqlitedb.Open(ctx, path, migrations)
 	if err != nil {
-		return nil, fmt.Errorf("passkey: store: %w", err)
-	}
-	f.Close()
-	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
-	if err != nil {
-		return nil, fmt.Errorf("passkey: store: open %s: %w", path, err)
-	}
-	db.SetMaxOpenConns(4)
-	if err := migrate(ctx, db); err != nil {
-		db.Close()
 		return nil, fmt.Errorf("passkey: store %s: %w", path, err)
 	}
 	return &SQLiteStore{db: db}, nil
-}
-
-func migrate(ctx context.Context, db *sql.DB) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	defer tx.Rollback()
-	var version int
-	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return fmt.Errorf("migrate: read user_version: %w", err)
-	}
-	if version > len(migrations) {
-		return fmt.Errorf("migrate: schema version %d is newer than this program's %d", version, len(migrations))
-	}
-	for v := version; v < len(migrations); v++ {
-		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
-			return fmt.Errorf("migrate to version %d: %w", v+1, err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(migrations))); err != nil {
-		return fmt.Errorf("migrate: set user_version: %w", err)
-	}
-	return tx.Commit()
 }
 
 // Close closes the database.

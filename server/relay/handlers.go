@@ -2,11 +2,12 @@ package relay
 
 import (
 	"net"
-	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/pion/turn/v5"
+
+	"github.com/assist-project/assist/internal/ratelimit"
 )
 
 // authHandler checks REST credentials. It returns the username's id part
@@ -42,7 +43,7 @@ func userID(username string) string {
 func (r *Relay) quotaHandler(maxTotal, maxPerUser, maxPerAddr int) turn.QuotaHandler {
 	return func(username, _ string, src net.Addr) bool {
 		r.mu.Lock()
-		ok := r.allocs < maxTotal && r.perUser[username] < maxPerUser && r.perAddr[addrKeyOf(src)] < maxPerAddr
+		ok := r.allocs < maxTotal && r.perUser[username] < maxPerUser && r.perAddr[ratelimit.KeyOfNet(src)] < maxPerAddr
 		r.mu.Unlock()
 		if !ok {
 			r.log.Info("relay: allocation quota reached", "src", src.String(), "user", username)
@@ -66,7 +67,7 @@ func (r *Relay) eventHandler() turn.EventHandler {
 			if !r.closed {
 				r.allocs++
 				r.perUser[userID]++
-				r.perAddr[addrKeyOf(src)]++
+				r.perAddr[ratelimit.KeyOfNet(src)]++
 			}
 			r.mu.Unlock()
 			r.log.Debug("relay: allocation created", "src", src.String(), "transport", protocol, "relay", relayAddr.String())
@@ -78,7 +79,7 @@ func (r *Relay) eventHandler() turn.EventHandler {
 				if r.perUser[userID]--; r.perUser[userID] <= 0 {
 					delete(r.perUser, userID)
 				}
-				k := addrKeyOf(src)
+				k := ratelimit.KeyOfNet(src)
 				if r.perAddr[k]--; r.perAddr[k] <= 0 {
 					delete(r.perAddr, k)
 				}
@@ -99,30 +100,4 @@ func (r *Relay) permissionHandler(allow func(net.IP) bool) turn.PermissionHandle
 		r.log.Info("relay: peer refused", "src", client.String(), "peer", peer.String())
 		return false
 	}
-}
-
-// addrKeyOf is the key of a client address for the per-address bound: the
-// IPv4 address, or the /64 of an IPv6 one (as package server counts
-// addresses); the zero prefix for an address it cannot read.
-func addrKeyOf(a net.Addr) netip.Prefix {
-	var ip netip.Addr
-	switch a := a.(type) {
-	case *net.UDPAddr:
-		ip, _ = netip.AddrFromSlice(a.IP)
-	case *net.TCPAddr:
-		ip, _ = netip.AddrFromSlice(a.IP)
-	default:
-		if ap, err := netip.ParseAddrPort(a.String()); err == nil {
-			ip = ap.Addr()
-		}
-	}
-	ip = ip.Unmap().WithZone("")
-	switch {
-	case !ip.IsValid():
-		return netip.Prefix{}
-	case ip.Is4():
-		return netip.PrefixFrom(ip, 32)
-	}
-	p, _ := ip.Prefix(64)
-	return p
 }
