@@ -41,11 +41,13 @@ type Endpoint struct {
 
 // Stats counts one direction's packets.
 type Stats struct {
-	Packets    uint64 // read from the sending end
-	Bytes      uint64 // their bytes
-	Delivered  uint64 // written into the receiving end
-	Lost       uint64 // dropped at random (Direction.Loss)
-	QueueDrops uint64 // dropped because the queue was full
+	Packets   uint64 // read from the sending end
+	Bytes     uint64 // their bytes
+	Delivered uint64 // written into the receiving end
+	// DeliveredBytes are the delivered packets' bytes.
+	DeliveredBytes uint64
+	Lost           uint64 // dropped at random (Direction.Loss)
+	QueueDrops     uint64 // dropped because the queue was full
 }
 
 // Link is a running emulated link. Close stops it and removes both
@@ -57,14 +59,22 @@ type Link struct {
 	once   sync.Once
 }
 
+// validate checks the directions' settings.
+func validate(ds ...Direction) error {
+	for _, d := range ds {
+		if d.Loss < 0 || d.Loss > 1 || d.Rate < 0 || d.Delay < 0 || d.Queue < 0 {
+			return fmt.Errorf("linkem: bad direction %+v: want loss 0..1 and no negative rate, delay or queue", d)
+		}
+	}
+	return nil
+}
+
 // New creates a TUN device at each end, gives each its address, brings
 // them up and starts forwarding: aToB shapes what a sends, bToA what b
 // sends. Routes beyond the link's prefix are the caller's.
 func New(a, b Endpoint, aToB, bToA Direction) (*Link, error) {
-	for _, d := range []Direction{aToB, bToA} {
-		if d.Loss < 0 || d.Loss > 1 || d.Rate < 0 || d.Delay < 0 || d.Queue < 0 {
-			return nil, fmt.Errorf("linkem: bad direction %+v: want loss 0..1 and no negative rate, delay or queue", d)
-		}
+	if err := validate(aToB, bToA); err != nil {
+		return nil, err
 	}
 	fa, err := openTUN(a)
 	if err != nil {
@@ -85,6 +95,19 @@ func New(a, b Endpoint, aToB, bToA Direction) (*Link, error) {
 	go l.ba.read(&l.wg, fb)
 	go l.ba.write(&l.wg, fa)
 	return l, nil
+}
+
+// Set changes both directions' settings for the packets that arrive from
+// now on; packets already on their way keep their times, and the new
+// queue starts empty. The counters go on.
+func (l *Link) Set(aToB, bToA Direction) error {
+	if err := validate(aToB, bToA); err != nil {
+		return err
+	}
+	seed := rand.Uint64()
+	l.ab.set(aToB, seed)
+	l.ba.set(bToA, seed+1)
+	return nil
 }
 
 // Stats returns the counters of both directions.
@@ -160,7 +183,7 @@ type pipe struct {
 	q     chan packet
 	stop  chan struct{}
 	count struct {
-		packets, bytes, delivered, lost, queueDrops atomic.Uint64
+		packets, bytes, delivered, deliveredBytes, lost, queueDrops atomic.Uint64
 	}
 }
 
@@ -173,10 +196,21 @@ func newPipe(d Direction, seed uint64, name string) *pipe {
 	return &pipe{name: name, sh: newShaper(d, seed), q: make(chan packet, pipeSlots), stop: make(chan struct{})}
 }
 
+func (p *pipe) set(d Direction, seed uint64) {
+	sh := newShaper(d, seed)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	// Never deliver before a packet already admitted: arrival times
+	// must not decrease along the FIFO.
+	sh.floor = p.sh.lastArrival()
+	p.sh = sh
+}
+
 func (p *pipe) stats() Stats {
 	return Stats{
 		Packets: p.count.packets.Load(), Bytes: p.count.bytes.Load(), Delivered: p.count.delivered.Load(),
-		Lost: p.count.lost.Load(), QueueDrops: p.count.queueDrops.Load(),
+		DeliveredBytes: p.count.deliveredBytes.Load(),
+		Lost:           p.count.lost.Load(), QueueDrops: p.count.queueDrops.Load(),
 	}
 }
 
@@ -247,5 +281,6 @@ func (p *pipe) write(wg *sync.WaitGroup, dst *os.File) {
 			continue
 		}
 		p.count.delivered.Add(1)
+		p.count.deliveredBytes.Add(uint64(len(pk.data)))
 	}
 }

@@ -61,7 +61,10 @@ type shaper struct {
 	// free is when the bottleneck will have sent every packet admitted so
 	// far; the bytes still to send at time t are (free - t) * Rate.
 	free time.Time
-	rnd  *rand.Rand
+	// floor is the earliest arrival time admit may return: the last one
+	// of the settings this shaper replaced.
+	floor time.Time
+	rnd   *rand.Rand
 }
 
 func newShaper(d Direction, seed uint64) *shaper {
@@ -82,6 +85,9 @@ func (s *shaper) admit(now time.Time, size int) (time.Time, verdict) {
 		if at.Before(s.free) {
 			at = s.free
 		}
+		if at.Before(s.floor) {
+			at = s.floor
+		}
 		s.free = at
 		return at, deliver
 	}
@@ -94,10 +100,26 @@ func (s *shaper) admit(now time.Time, size int) (time.Time, verdict) {
 		start = s.free
 	}
 	s.free = start.Add(sendTime(size, s.dir.Rate))
-	return s.free.Add(s.dir.Delay), deliver
+	at := s.free.Add(s.dir.Delay)
+	if at.Before(s.floor) {
+		at = s.floor
+	}
+	return at, deliver
 }
 
 // sendTime is how long size bytes take at rate bits per second.
 func sendTime(size int, rate int64) time.Duration {
 	return time.Duration(float64(size*8) / float64(rate) * float64(time.Second))
+}
+
+// lastArrival is the arrival time of the last packet admitted (or later).
+func (s *shaper) lastArrival() time.Time {
+	last := s.free
+	if s.dir.Rate > 0 {
+		last = last.Add(s.dir.Delay)
+	}
+	if last.Before(s.floor) {
+		last = s.floor
+	}
+	return last
 }

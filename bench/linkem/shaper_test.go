@@ -95,3 +95,20 @@ func TestDefaultQueue(t *testing.T) {
 		}
 	}
 }
+
+// TestPipeSet checks that new settings never deliver a packet before
+// one admitted under the old ones: the FIFO relies on it.
+func TestPipeSet(t *testing.T) {
+	p := newPipe(Direction{Rate: 1_000_000, Delay: 100 * time.Millisecond}, 1, "test")
+	now := time.Now()
+	old, _ := p.sh.admit(now, 1250) // 10 ms to send, then 100 ms
+	p.set(Direction{Delay: 5 * time.Millisecond}, 2)
+	got, v := p.sh.admit(now, 100)
+	if v != deliver || got.Before(old) {
+		t.Errorf("after Set a packet arrives at %v (verdict %d), before the one admitted earlier at %v", got.Sub(now), v, old.Sub(now))
+	}
+	later, _ := p.sh.admit(now.Add(time.Second), 100)
+	if want := now.Add(time.Second + 5*time.Millisecond); !later.Equal(want) {
+		t.Errorf("a packet a second later arrives at %v, want %v (the new delay)", later.Sub(now), want.Sub(now))
+	}
+}
