@@ -6,6 +6,15 @@
 // executing a change to the client having decoded it, updates and bytes
 // per second, skipped frames and server CPU, as a Markdown table and
 // optionally JSON. scripts/bench.sh builds assist and runs it.
+//
+// With -links it runs across emulated links instead of on loopback
+// (scripts/bench-links.sh): the desktop's servers in a novice's network
+// namespace behind an emulated home line (bench/linkem), the viewer in an
+// expert's, and besides assist vnc, x11vnc and TigerVNC the session paths
+// real users take (assist invite to assist join, directly and through
+// assist serve over WebRTC, direct and relayed). Each row then also has
+// the display lag, the bytes on the link, assist join's CPU and the time
+// for a still screen to become pixel-exact at the viewer.
 package main
 
 import (
@@ -22,6 +31,7 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jezek/xgb"
@@ -116,7 +126,9 @@ func run1() error {
 	}
 	fmt.Fprintf(os.Stderr, "rfbbench: the client decodes JPEG with %s\n", clientJPEG)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	// SIGTERM too (timeout(1), a CI step's end): the deferred clean-up
+	// deletes the namespaces of -links.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
 	if *linksFlag != "" {
