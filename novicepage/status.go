@@ -20,9 +20,13 @@ type Status struct {
 	Addresses []string  `json:"addresses,omitempty"`
 	// Expert is the connected expert's name; "" while nobody is.
 	Expert string `json:"expert,omitempty"`
-	// Path says how the expert is connected ("direct 192.0.2.1:5820",
-	// "rendezvous server, relay-udp").
+	// Path says how the expert is connected, in plain words for the
+	// novice ("directly, from 192.0.2.1:5820", "through the Assist
+	// server").
 	Path string `json:"path,omitempty"`
+	// Detail is the technical path ("through the server (WebRTC), path
+	// relay-udp"), shown only under the page's Details.
+	Detail string `json:"detail,omitempty"`
 	// State is the session's consent state; Waiting while no expert is
 	// connected.
 	State session.State `json:"state"`

@@ -115,7 +115,7 @@ func (ui *noviceUI) closePage(err error) {
 
 // waiting shows that no expert is connected, and why the last one is not.
 func (ui *noviceUI) waiting(reason string) {
-	ui.status.Expert, ui.status.Path = "", ""
+	ui.status.Expert, ui.status.Path, ui.status.Detail = "", "", ""
 	ui.status.State, ui.status.Reason, ui.status.Question = session.Waiting, reason, nil
 	ui.publish()
 }
@@ -232,9 +232,9 @@ func clipboardAnswered(ev session.Event) bool {
 }
 
 // clipboardLine is the terminal's line for the clipboard's new state.
-func clipboardLine(shared bool) string {
+func clipboardLine(shared bool, helper string) string {
 	if shared {
-		return "clipboard: shared with the expert (copy and paste work both ways): press c to stop sharing"
+		return "clipboard: shared with " + helper + " (copy and paste work both ways): press c to stop sharing"
 	}
 	return "clipboard: not shared: press c to share it"
 }
@@ -347,8 +347,9 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 		settle()
 	}
 	state := func(ev session.Event) {
-		fmt.Fprintf(out, "state: %s%s\n", ev.To, reasonSuffix(ev.Reason))
-		ui.status.State, ui.status.Reason = ev.To, ev.Reason
+		reason := novicepage.Reason(ev.Reason, expert)
+		fmt.Fprintf(out, "state: %s%s\n", ev.To, reasonSuffix(reason))
+		ui.status.State, ui.status.Reason = ev.To, reason
 		if ev.Action == session.ActDenyView {
 			ui.deniedView = true
 		}
@@ -361,7 +362,7 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 		if clip := nov.Clipboard(); clip != ui.status.Clipboard || clipboardAnswered(ev) {
 			ui.status.Clipboard = clip
 			if ev.To != session.Ended {
-				fmt.Fprintln(out, clipboardLine(clip))
+				fmt.Fprintln(out, clipboardLine(clip, expert))
 			}
 		}
 		if pending != nil && pending.Right == session.RightClipboard && (clipboardAnswered(ev) || ev.To == session.Ended) {
@@ -423,24 +424,24 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 			}
 			switch ev.To {
 			case session.Controlling:
-				fmt.Fprintln(out, "the expert controls your mouse and keyboard: press Esc to take control back, q to end the session")
+				fmt.Fprintf(out, "%s controls your mouse and keyboard: press Esc to take control back, q to end the session\n", expert)
 			case session.Viewing:
-				fmt.Fprintln(out, "the expert sees your screen: press q to end the session, m to send a message, c to share the clipboard, f to allow files")
+				fmt.Fprintf(out, "%s sees your screen: press q to end the session, m to send a message, c to share the clipboard, f to allow files\n", expert)
 			}
 		case pc, ok := <-paths:
 			if !ok {
 				paths = nil
 				continue
 			}
-			// For the audit trail as well as for the novice.
+			// The path is for the log and the page's Details; the
+			// novice hears only that a broken connection is back.
 			if pc.Restart {
 				slog.Info("rendezvous: connection resumed after an ICE restart", "expert", expert, "path", pc.Path)
-				fmt.Fprintf(out, "connection resumed (ICE restart): path %s\n", pc.Path)
+				fmt.Fprintf(out, "the connection to %s is back\n", expert)
 			} else {
 				slog.Info("rendezvous: path changed", "expert", expert, "path", pc.Path)
-				fmt.Fprintf(out, "path changed: %s\n", pc.Path)
 			}
-			ui.status.Path = fmt.Sprintf("through the rendezvous server, path %s", pc.Path)
+			ui.status.Detail = serverPathDetail(pc.Path)
 			ui.publish()
 		case fe, ok := <-fileEvents:
 			if !ok {
@@ -450,7 +451,7 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 			progress.show(fe)
 			ui.showTransfer(transfers, fe)
 		case text := <-nov.Chats():
-			fmt.Fprintf(out, "expert: %s\n", text)
+			fmt.Fprintf(out, "%s: %s\n", expert, text)
 			ui.addChat(expert, false, text)
 		case k := <-ui.con.keys:
 			switch k.kind {
@@ -572,7 +573,7 @@ func (ui *noviceUI) pageAction(nov *session.Novice, a novicepage.Action, pending
 		answer(a.Allow)
 	case novicepage.ActTakeBack:
 		if err := nov.TakeBack(); err != nil {
-			a.Reply("The expert does not have control.")
+			a.Reply("Your helper does not have control.")
 			return false
 		}
 		fmt.Fprintln(out, "control taken back on the page")

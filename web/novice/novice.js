@@ -218,11 +218,11 @@ function displayOf(a, user) {
 
 // stateLabel says where things stand, in words for the novice.
 function stateLabel(s) {
-  const who = s.expert || 'The expert';
+  const who = s.expert || 'Your helper';
   if (s.app && !s.app.busy) return s.app.asking ? 'Asking for help' : 'Ready';
   if (s.stopped) return 'Invitation over';
   switch (s.state) {
-    case 'waiting': return 'Waiting for the expert';
+    case 'waiting': return 'Waiting for your helper';
     case 'asking': return 'Question for you';
     case 'viewing': return `${who} sees your screen`;
     case 'control-asked': return `${who} asks for control`;
@@ -261,6 +261,8 @@ function render(s) {
   setShown(['server', 'server-label'], !!s.server);
   setText('addresses', (s.addresses || []).join(' '));
   setShown(['addresses', 'addresses-label'], !!(s.addresses && s.addresses.length));
+  setText('detail', s.detail || '');
+  setShown(['detail', 'detail-label'], !!s.detail);
 
   let who = 'Nobody is connected yet.';
   if (s.expert) {
@@ -280,7 +282,7 @@ function render(s) {
   status.question = q ? q.id : 0;
   el('question').hidden = !q;
   if (q) {
-    const name = s.expert || 'The expert';
+    const name = s.expert || 'Your helper';
     if (q.right === 'control') {
       setText('question-text', `${name} asks to control your mouse and keyboard.`);
       setText('question-hint', 'You can take control back at any time: press Esc, or click Take back control.');
@@ -320,7 +322,7 @@ function render(s) {
   clip.setAttribute('aria-pressed', String(status.clipboard));
   clip.textContent = status.clipboard ? 'Stop sharing clipboard' : 'Share clipboard';
   setText('clipboard-state', status.clipboard
-    ? `Clipboard: shared with ${s.expert || 'the expert'}. What you copy is sent to them; what they copy can be pasted here.`
+    ? `Clipboard: shared with ${s.expert || 'your helper'}. What you copy is sent to them; what they copy can be pasted here.`
     : 'Clipboard: not shared.');
   status.files = !!s.files && inSession;
   const files = el('files');
@@ -462,7 +464,7 @@ function showTransfers(list) {
     li.dataset.state = t.state;
     const mb = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${Math.ceil(n / 1e3)} kB`);
     const name = document.createElement('strong');
-    name.textContent = `${t.name} (${mb(t.size)}) ${t.incoming ? 'from' : 'to'} ${status.expert || 'the expert'}`;
+    name.textContent = `${t.name} (${mb(t.size)}) ${t.incoming ? 'from' : 'to'} ${status.expert || 'your helper'}`;
     const line = document.createElement('span');
     const pct = t.size > 0 ? Math.floor((t.done * 100) / t.size) : 100;
     switch (t.state) {
