@@ -40,6 +40,10 @@ type Status struct {
 	// Files is set while the novice allows files both ways; the page's
 	// toggle shows it.
 	Files bool `json:"files,omitempty"`
+	// StillSharing is set while the novice is asked "Still sharing with
+	// NAME?" after a long time of sharing: when the session ends unless
+	// they answer (Keep sharing is ActKeepSharing, Stop sharing ActEnd).
+	StillSharing time.Time `json:"still_sharing,omitzero"`
 	// Transfers are the session's latest file transfers, newest last.
 	Transfers []Transfer `json:"transfers,omitempty"`
 	// Stopped is set once the invitation is over (withdrawn, expired,

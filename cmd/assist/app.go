@@ -43,7 +43,14 @@ func runApp(ctx context.Context, args []string, stdout io.Writer) error {
 	if opts.NoPage {
 		return errors.New("--no-page: the app is its page; for the terminal alone run assist invite --no-page")
 	}
-	page, err := novicepage.New(novicepage.Options{Logger: slog.Default(), App: true})
+	// Files the novice picks on the page wait here to be sent (and sent
+	// again, to resume); only this user can read them.
+	upDir, err := os.MkdirTemp("", "assist-send-")
+	if err != nil {
+		return fmt.Errorf("a folder for files to send: %w", err)
+	}
+	defer os.RemoveAll(upDir)
+	page, err := novicepage.New(novicepage.Options{Logger: slog.Default(), App: true, UploadDir: upDir})
 	if err != nil {
 		return err
 	}

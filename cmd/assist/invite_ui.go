@@ -67,12 +67,20 @@ func (ui *noviceUI) indicator() indicator.Indicator {
 // startPage serves the novice's page on a free loopback port and returns
 // its URL. The page runs until ui.closePage.
 func (ui *noviceUI) startPage(ctx context.Context) (string, error) {
-	page, err := novicepage.New(novicepage.Options{Logger: slog.Default()})
+	// Files the novice picks on the page wait here to be sent (and sent
+	// again, to resume); only this user can read them.
+	upDir, err := os.MkdirTemp("", "assist-send-")
 	if err != nil {
+		return "", fmt.Errorf("a folder for files to send: %w", err)
+	}
+	page, err := novicepage.New(novicepage.Options{Logger: slog.Default(), UploadDir: upDir})
+	if err != nil {
+		os.RemoveAll(upDir)
 		return "", err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
+		os.RemoveAll(upDir)
 		return "", fmt.Errorf("listen on loopback: %w", err)
 	}
 	url := page.URL(ln)
@@ -86,7 +94,7 @@ func (ui *noviceUI) startPage(ctx context.Context) (string, error) {
 		}
 	})
 	ui.page = page
-	ui.stopPage = func() { cancel(); wg.Wait() }
+	ui.stopPage = func() { cancel(); wg.Wait(); os.RemoveAll(upDir) }
 	ui.publish()
 	return url, nil
 }
@@ -107,6 +115,7 @@ func (ui *noviceUI) closePage(err error) {
 	}
 	ui.status.Stopped = true
 	ui.status.Question = nil
+	ui.status.StillSharing = time.Time{}
 	ui.publish()
 	if ui.stopPage != nil { // nil: the app's page, which goes on
 		ui.stopPage()
@@ -117,6 +126,7 @@ func (ui *noviceUI) closePage(err error) {
 func (ui *noviceUI) waiting(reason string) {
 	ui.status.Expert, ui.status.Path, ui.status.Detail = "", "", ""
 	ui.status.State, ui.status.Reason, ui.status.Question = session.Waiting, reason, nil
+	ui.status.StillSharing = time.Time{}
 	ui.publish()
 }
 
@@ -306,6 +316,7 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 			answerT.Stop()
 		}
 		checkC, answerC, checking = nil, nil, false
+		ui.status.StillSharing = time.Time{}
 	}
 	defer stopCheck()
 	armCheck := func() {
@@ -336,9 +347,11 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 			answerT.Stop()
 		}
 		answerC, checking = nil, false
+		ui.status.StillSharing = time.Time{}
 		fmt.Fprintf(out, "still sharing with %s (%s)\n", name, how)
 		armCheck()
 		refresh()
+		ui.publish()
 	}
 	answer := func(allow bool) {
 		if err := pending.Answer(allow); err != nil {
@@ -497,6 +510,16 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 				ui.addChat("you", true, k.text)
 			}
 		case a := <-ui.pageActions():
+			if a.Kind == novicepage.ActKeepSharing {
+				// The page's answer counts like the bar's and the
+				// terminal's: whichever comes first.
+				if !checking {
+					a.Reply("That question was already answered.")
+					continue
+				}
+				keepSharing("answered on the page")
+				continue
+			}
 			if ui.pageAction(nov, a, pending, pendingID, answer) {
 				quit = true
 			}
@@ -530,6 +553,8 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 			checking = true
 			answerT = time.NewTimer(ui.answerTimeout)
 			answerC = answerT.C
+			ui.status.StillSharing = time.Now().Add(ui.answerTimeout)
+			ui.publish()
 			fmt.Fprintf(out, "Still sharing with %s? press y to keep sharing, n to stop (the session ends in %s if nobody answers)\n",
 				name, session.Duration(ui.answerTimeout))
 			refresh()
@@ -598,6 +623,17 @@ func (ui *noviceUI) pageAction(nov *session.Novice, a novicepage.Action, pending
 			return false
 		}
 		fmt.Fprintln(out, "files changed on the page")
+	case novicepage.ActSendFile:
+		// A file picked on the page: sent like the terminal's s.
+		if _, err := nov.SendFile(a.Path); err != nil {
+			if errors.Is(err, session.ErrNoFiles) {
+				a.Reply("Files are not allowed: click Allow files first.")
+			} else {
+				a.Reply("The file was not sent: " + err.Error())
+			}
+			return false
+		}
+		a.Reply("")
 	case novicepage.ActChat:
 		if err := nov.SendChat(a.Text); err != nil {
 			a.Reply("Your message was not sent: " + err.Error())

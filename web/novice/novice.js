@@ -22,12 +22,15 @@
 //   link:      the invitation's link shown (and in the QR code)
 //   copied:    the last text the page copied to the clipboard
 //   files: whether files are allowed; transfers: each transfer's state
+//   stillSharing: whether "Still sharing with NAME?" is asked
+//   upload:    the last file picked on the page: "" | "uploading" | "sent" | "failed"
 
 const el = (id) => document.querySelector(`[data-testid="${id}"]`);
 
 const status = {
   socket: 'connecting', state: 'connecting', question: 0, countdown: '', expert: '', chatLines: 0, notice: '', clipboard: false,
   app: false, busy: false, contacts: [], asking: '', valid: '', link: '', copied: '', files: false, transfers: [],
+  stillSharing: false, upload: '',
 };
 window.assistNovice = status;
 
@@ -37,6 +40,7 @@ let lastSeq = 0;
 let retryDelay = 500;
 let countdownTimer = 0; // ticks while a question with a deadline is shown
 let validTimer = 0; // ticks while an invitation's remaining time is shown
+let stillTimer = 0; // ticks while "Still sharing?" is asked
 
 // showCountdown shows how long until an unanswered question counts as a
 // no, and keeps it ticking while the question is shown.
@@ -330,8 +334,11 @@ function render(s) {
   files.setAttribute('aria-pressed', String(status.files));
   files.textContent = status.files ? 'Stop files' : 'Allow files';
   setText('files-state', status.files
-    ? `Files: allowed. ${s.expert || 'The expert'} can send you files (they go to your Downloads folder); to send one, type s in the terminal.`
+    ? `Files: allowed. ${s.expert || 'Your helper'} can send you files (they go to your Downloads folder), and you can send them files here.`
     : 'Files: not allowed.');
+  el('send-file-box').hidden = !status.files;
+  setText('send-file-label', `Send a file to ${s.expert || 'your helper'}:`);
+  showStillSharing(inSession ? s.still_sharing : null, s.expert);
   showTransfers(s.transfers || []);
   const canChat = inSession && (s.state === 'viewing' || s.state === 'control-asked' || s.state === 'controlling' || s.state === 'asking');
   el('chat-input').disabled = !canChat;
@@ -341,6 +348,34 @@ function render(s) {
   } else if (s.stopped) {
     showBanner(`This invitation is over${s.reason ? ': ' + s.reason.replace(/\.$/, '') : ''}. You can close this page.`);
   }
+}
+
+// showStillSharing asks "Still sharing with NAME?" until deadline, when
+// the session ends unless someone answers (here, on the screen's bar or
+// in the terminal).
+function showStillSharing(deadline, expert) {
+  const d = deadline ? new Date(deadline).getTime() : NaN;
+  const box = el('still-sharing');
+  const asked = !Number.isNaN(d) && d > 0;
+  status.stillSharing = asked;
+  if (!asked) {
+    clearInterval(stillTimer);
+    stillTimer = 0;
+    box.hidden = true;
+    return;
+  }
+  setText('still-text', `Still sharing your screen with ${expert || 'your helper'}?`);
+  for (const id of ['keep-sharing', 'stop-sharing']) el(id).disabled = false;
+  const tick = () => {
+    const left = Math.max(0, Math.ceil((d - Date.now()) / 1000));
+    setText('still-countdown', left > 0 ? `If nobody answers, sharing stops in ${left} s.` : 'Nobody answered: sharing stops.');
+  };
+  tick();
+  if (box.hidden) {
+    clearInterval(stillTimer);
+    stillTimer = setInterval(tick, 1000);
+  }
+  box.hidden = false;
 }
 
 function addLines(msg) {
@@ -453,6 +488,77 @@ async function copy(text, what) {
 el('copy-code').addEventListener('click', () => copy(el('code').textContent, 'The code'));
 el('copy-link').addEventListener('click', () => copy(el('link').textContent, 'The link'));
 el('files').addEventListener('click', () => send({ type: 'files', allow: !status.files }));
+el('keep-sharing').addEventListener('click', () => {
+  if (send({ type: 'keep_sharing' })) el('keep-sharing').disabled = true;
+});
+el('stop-sharing').addEventListener('click', () => {
+  if (send({ type: 'end' })) el('stop-sharing').disabled = true;
+});
+
+// uploads are the files picked or dropped, sent one after the other:
+// each goes to assist over the page's own origin, which hands it on.
+const uploads = [];
+let uploading = false;
+
+function sendFiles(files) {
+  if (!status.files) {
+    showNotice('To send a file, click Allow files first.');
+    return;
+  }
+  uploads.push(...files);
+  if (!uploading) nextUpload();
+}
+
+function nextUpload() {
+  const file = uploads.shift();
+  const bar = el('upload-progress');
+  if (!file) {
+    uploading = false;
+    bar.hidden = true;
+    el('send-file-input').value = '';
+    return;
+  }
+  uploading = true;
+  status.upload = 'uploading';
+  bar.value = 0;
+  bar.hidden = false;
+  showNotice(`Getting ${file.name} ready…`);
+  const xhr = new XMLHttpRequest();
+  xhr.open('POST', 'upload');
+  xhr.setRequestHeader('X-Assist-Name', encodeURIComponent(file.name));
+  xhr.upload.addEventListener('progress', (ev) => {
+    if (ev.lengthComputable && ev.total > 0) bar.value = Math.floor((ev.loaded * 100) / ev.total);
+  });
+  xhr.addEventListener('load', () => {
+    if (xhr.status === 204) {
+      status.upload = 'sent';
+      showNotice(`Sending ${file.name}: the list below shows how far it is.`);
+    } else {
+      status.upload = 'failed';
+      showNotice(xhr.responseText.trim() || `${file.name} was not sent.`);
+    }
+    nextUpload();
+  });
+  xhr.addEventListener('error', () => {
+    status.upload = 'failed';
+    showNotice(`${file.name} was not sent: the connection to assist broke.`);
+    nextUpload();
+  });
+  xhr.send(file);
+}
+
+el('send-file-input').addEventListener('change', (ev) => sendFiles([...ev.target.files]));
+// A file dropped anywhere is sent, never opened in place of the page.
+document.addEventListener('dragover', (ev) => {
+  ev.preventDefault();
+  el('send-file-box').classList.add('over');
+});
+document.addEventListener('dragleave', () => el('send-file-box').classList.remove('over'));
+document.addEventListener('drop', (ev) => {
+  ev.preventDefault();
+  el('send-file-box').classList.remove('over');
+  if (ev.dataTransfer && ev.dataTransfer.files.length > 0) sendFiles([...ev.dataTransfer.files]);
+});
 
 // showTransfers lists the session's file transfers, each with a progress
 // bar while it runs; names come from the other side: textContent only.
