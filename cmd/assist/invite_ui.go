@@ -254,9 +254,9 @@ const maxPageTransfers = 10
 
 // showTransfer puts a file event on the page: each transfer is one line,
 // updated in place.
-func (ui *noviceUI) showTransfer(index map[filetransfer.ID]int, ev filetransfer.Event) {
+func (ui *noviceUI) showTransfer(index map[filetransfer.ID]int, ev filetransfer.Event, expert string) {
 	t := novicepage.Transfer{Name: ev.Name, Size: ev.Size, Done: ev.Done, State: string(ev.State),
-		Incoming: ev.Incoming, Path: ev.Path, Reason: ev.Reason}
+		Incoming: ev.Incoming, Path: ev.Path, Reason: novicepage.Reason(ev.Reason, expert)}
 	if i, ok := index[ev.ID]; ok {
 		ui.status.Transfers[i] = t
 	} else {
@@ -420,6 +420,7 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 	events := nov.Events()
 	fileEvents := nov.FileEvents()
 	progress := newFileProgress(out, false, expert)
+	progress.words = func(r string) string { return novicepage.Reason(r, expert) }
 	transfers := make(map[filetransfer.ID]int) // index in ui.status.Transfers
 	ui.status.Transfers, ui.status.Files = nil, false
 	for {
@@ -462,7 +463,7 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 				continue
 			}
 			progress.show(fe)
-			ui.showTransfer(transfers, fe)
+			ui.showTransfer(transfers, fe, expert)
 		case text := <-nov.Chats():
 			fmt.Fprintf(out, "%s: %s\n", expert, text)
 			ui.addChat(expert, false, text)
