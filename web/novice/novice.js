@@ -338,6 +338,9 @@ function render(s) {
     : 'Files: not allowed.');
   el('send-file-box').hidden = !status.files;
   setText('send-file-label', `Send a file to ${s.expert || 'your helper'}:`);
+  const placeholder = `Message to ${s.expert || 'your helper'}`;
+  el('chat-input').placeholder = placeholder;
+  el('chat-input').setAttribute('aria-label', placeholder);
   showStillSharing(inSession ? s.still_sharing : null, s.expert);
   showTransfers(s.transfers || []);
   const canChat = inSession && (s.state === 'viewing' || s.state === 'control-asked' || s.state === 'controlling' || s.state === 'asking');
@@ -576,7 +579,7 @@ function showTransfers(list) {
     switch (t.state) {
       case 'transferring': line.textContent = `${pct}%`; break;
       case 'completed': line.textContent = t.incoming ? `Saved: ${t.path}` : 'Sent.'; break;
-      case 'offered': line.textContent = t.incoming ? 'Arriving…' : 'Waiting for them to take it…'; break;
+      case 'offered': line.textContent = t.incoming ? 'Arriving…' : `Waiting for ${status.expert || 'your helper'} to accept it…`; break;
       case 'interrupted': line.textContent = 'Interrupted: sending it again continues where it stopped.'; break;
       default: line.textContent = `Not sent${t.reason ? ': ' + t.reason : ''}.`;
     }
