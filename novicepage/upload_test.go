@@ -18,17 +18,21 @@ import (
 func TestUpload(t *testing.T) {
 	dir := t.TempDir()
 	ts := startServerOpts(t, Options{UploadDir: dir})
-	post := func(t *testing.T, origin, name string, body []byte) *http.Response {
-		t.Helper()
+	// postRaw may run on a goroutine of its own: it fails no test.
+	postRaw := func(origin, name string, body []byte) (*http.Response, error) {
 		req, err := http.NewRequest(http.MethodPost, ts.url+"upload", bytes.NewReader(body))
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		if origin != "" {
 			req.Header.Set("Origin", origin)
 		}
 		req.Header.Set("X-Assist-Name", url.PathEscape(name))
-		resp, err := http.DefaultClient.Do(req)
+		return http.DefaultClient.Do(req)
+	}
+	post := func(t *testing.T, origin, name string, body []byte) *http.Response {
+		t.Helper()
+		resp, err := postRaw(origin, name, body)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,8 +50,15 @@ func TestUpload(t *testing.T) {
 		{"refused", "notes.txt", "notes.txt", "Files are not allowed: click Allow files first.", http.StatusConflict},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			done := make(chan *http.Response, 1)
-			go func() { done <- post(t, ts.origin, tt.sent, body) }()
+			type result struct {
+				resp *http.Response
+				err  error
+			}
+			done := make(chan result, 1)
+			go func() {
+				resp, err := postRaw(ts.origin, tt.sent, body)
+				done <- result{resp, err}
+			}()
 			a := ts.action(t)
 			if a.Kind != ActSendFile {
 				t.Fatalf("action %v, want send_file", a.Kind)
@@ -63,7 +74,12 @@ func TestUpload(t *testing.T) {
 				t.Errorf("the kept file's mode is %v, want 0600", fi.Mode().Perm())
 			}
 			a.Reply(tt.reply)
-			resp := <-done
+			r := <-done
+			if r.err != nil {
+				t.Fatalf("upload: %v", r.err)
+			}
+			resp := r.resp
+			defer resp.Body.Close()
 			if resp.StatusCode != tt.status {
 				t.Errorf("status %d, want %d", resp.StatusCode, tt.status)
 			}
