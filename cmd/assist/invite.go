@@ -459,7 +459,10 @@ func serveNovice(ctx context.Context, stdout io.Writer, ns noviceSide) (err erro
 		if rc, ok := conn.(*rendezvous.Expert); ok {
 			path = rc.Path()
 			paths = rc.PathChanges()
-			from := ""
+			// Where the server says the expert is (the question says
+			// it too); a server that says nothing usable is no reason
+			// to drop "connected from", which scripts count.
+			from := " from an unknown address"
 			if a, err := netip.ParseAddr(rc.From()); err == nil {
 				from = " from " + a.String()
 			}
