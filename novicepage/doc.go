@@ -25,8 +25,22 @@
 //     (for example "too late: the question was answered in the terminal").
 //
 // The page sends {"type":"answer","question":ID,"allow":BOOL},
-// {"type":"take_back"}, {"type":"end"}, {"type":"withdraw"} and
-// {"type":"chat","text":...}; anything else closes that page's connection.
+// {"type":"take_back"}, {"type":"end"}, {"type":"withdraw"},
+// {"type":"chat","text":...}, {"type":"clipboard","allow":BOOL},
+// {"type":"files","allow":BOOL} and {"type":"keep_sharing"} (the answer to
+// "Still sharing with NAME?", Status.StillSharing); the app's page also
+// {"type":"get_help"}, {"type":"ask","user":...} and
+// {"type":"email","to":...}. Anything else closes that page's connection.
+//
+// A file the novice picks or drops on the page is POSTed to
+// /s/SECRET/upload (same origin only, its name in X-Assist-Name), kept in
+// Options.UploadDir under its sanitised name and handed to the caller as
+// ActSendFile; the caller's Reply is the upload's answer.
+//
+// The novice reads no word of the program's ("novice", "expert",
+// "rendezvous", the names of network paths): Reason turns the session's
+// reasons into theirs, and Status.Detail, the technical path, is shown
+// only under the page's Details.
 //
 // Any number of tabs may be open: they all show the same state, because
 // each is sent the latest snapshot rather than a queue of changes, so a

@@ -38,6 +38,13 @@ const (
 	ActEmail
 	// ActFiles allows files both ways (Allow) or stops them.
 	ActFiles
+	// ActKeepSharing answers "Still sharing with NAME?" with yes (No is
+	// ActEnd).
+	ActKeepSharing
+	// ActSendFile sends the file at Path to the expert. It comes from the
+	// page's upload, never from its WebSocket, and must be answered with
+	// Reply.
+	ActSendFile
 )
 
 // appOnly are the actions only the app's page may send.
@@ -54,9 +61,14 @@ var actionNames = map[string]ActionKind{
 	"ask":       ActAsk,
 	"email":     ActEmail,
 	"files":     ActFiles,
+	// keep_sharing takes no fields.
+	"keep_sharing": ActKeepSharing,
 }
 
 func (k ActionKind) String() string {
+	if k == ActSendFile {
+		return "send_file"
+	}
 	for n, v := range actionNames {
 		if v == k {
 			return n

@@ -24,6 +24,10 @@ type Options struct {
 	// an invitation a QR code, Send by e-mail and Save as file. Without
 	// it, the app's actions close the page's connection as garbage.
 	App bool
+	// UploadDir is where files the novice picks on the page to send are
+	// kept (each in a folder of its own) until the caller is done with
+	// them; the caller removes it. "" refuses such files.
+	UploadDir string
 }
 
 // Server serves the novice's page for one run of assist invite.
@@ -34,6 +38,7 @@ type Server struct {
 	hub     hub
 	actions chan Action
 	app     bool
+	upDir   string
 }
 
 // New returns a Server with a fresh random secret and an empty status.
@@ -54,6 +59,7 @@ func New(opts Options) (*Server, error) {
 		// is busy printing; beyond that the page's reader waits.
 		actions: make(chan Action, 8),
 		app:     opts.App,
+		upDir:   opts.UploadDir,
 	}
 	s.hub.init()
 	s.hub.log = s.log.Warn
@@ -100,14 +106,28 @@ type Action struct {
 	Text     string // ActChat: checked, one line, at most MaxChat bytes
 	User     string // ActAsk: an account name (messenger.ValidUser)
 	To       string // ActEmail: the address typed, "" for none
+	// Path is, for ActSendFile, the file the novice picked, kept in
+	// Options.UploadDir under its sanitised name.
+	Path string
 
-	hub  *hub
-	page *page
+	hub   *hub
+	page  *page
+	reply chan<- string // ActSendFile: the upload waits for the answer
 }
 
 // Reply shows text on the page the action came from only (for example,
 // why it had no effect). It does nothing if that page has gone.
+//
+// ActSendFile must be answered with Reply: "" once the file is on its way,
+// else why it is not (the page shows it); the page's upload waits for it.
 func (a Action) Reply(text string) {
+	if a.reply != nil {
+		select {
+		case a.reply <- text:
+		default: // answered already
+		}
+		return
+	}
 	if a.hub != nil {
 		a.hub.notify(a.page, text)
 	}
@@ -148,6 +168,10 @@ func (s *Server) handler(t *localpage.Tracker) http.Handler {
 		}
 		if rest == "events" {
 			s.serveEvents(t, w, r)
+			return
+		}
+		if rest == "upload" && s.upDir != "" {
+			s.serveUpload(w, r)
 			return
 		}
 		if rest == FileName && s.app {

@@ -20,9 +20,13 @@ type Status struct {
 	Addresses []string  `json:"addresses,omitempty"`
 	// Expert is the connected expert's name; "" while nobody is.
 	Expert string `json:"expert,omitempty"`
-	// Path says how the expert is connected ("direct 192.0.2.1:5820",
-	// "rendezvous server, relay-udp").
+	// Path says how the expert is connected, in plain words for the
+	// novice ("directly, from 192.0.2.1:5820", "through the Assist
+	// server").
 	Path string `json:"path,omitempty"`
+	// Detail is the technical path ("through the server (WebRTC), path
+	// relay-udp"), shown only under the page's Details.
+	Detail string `json:"detail,omitempty"`
 	// State is the session's consent state; Waiting while no expert is
 	// connected.
 	State session.State `json:"state"`
@@ -36,6 +40,10 @@ type Status struct {
 	// Files is set while the novice allows files both ways; the page's
 	// toggle shows it.
 	Files bool `json:"files,omitempty"`
+	// StillSharing is set while the novice is asked "Still sharing with
+	// NAME?" after a long time of sharing: when the session ends unless
+	// they answer (Keep sharing is ActKeepSharing, Stop sharing ActEnd).
+	StillSharing time.Time `json:"still_sharing,omitzero"`
 	// Transfers are the session's latest file transfers, newest last.
 	Transfers []Transfer `json:"transfers,omitempty"`
 	// Stopped is set once the invitation is over (withdrawn, expired,

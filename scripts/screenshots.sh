@@ -54,3 +54,10 @@ if has TestExpertPage; then
 	run '^TestExpertPage$/^assist_join$'
 	keep expert-page-join-viewing expert-page
 fi
+
+# The novice's page asking "Still sharing?", and sending a file.
+if has TestNovicePageStillSharing; then
+	run '^(TestNovicePageStillSharing|TestNovicePageSendFile)$'
+	keep novice-page-still-sharing novice-still-sharing
+	keep novice-page-send-file novice-send-file
+fi

@@ -10,6 +10,7 @@ import (
 	"github.com/assist-project/assist/identity"
 	"github.com/assist-project/assist/invitation"
 	"github.com/assist-project/assist/mailer"
+	"github.com/assist-project/assist/noviceapp"
 )
 
 // appEmail sends inv by e-mail for the app's Send by e-mail, as assist
@@ -45,7 +46,7 @@ func appEmail(ctx context.Context, stdout io.Writer, inv *invitation.Invitation,
 		p.program = true
 	}
 	if err := p.deliver(ctx, stdout, inv, ""); err != nil {
-		return "The e-mail was not sent: " + sentence(err.Error()) + " Click Save as file and attach the file to an e-mail yourself, or Copy the link."
+		return "The e-mail was not sent: " + noviceapp.Sentence(err.Error()) + " Click Save as file and attach the file to an e-mail yourself, or Copy the link."
 	}
 	secret := "the password"
 	if inv.Server != "" {

@@ -44,7 +44,7 @@ func startBrowserSession(t *testing.T) *browserSession {
 // admit lets the page's expert see the screen once it asks.
 func (b *browserSession) admit(t *testing.T) {
 	t.Helper()
-	b.nov.WaitLine(t, `^`+expertName+` connected from \S+ through the rendezvous server`, lineTimeout)
+	b.nov.WaitLine(t, `^`+expertName+` connected from \S+ through the Assist server$`, lineTimeout)
 	b.nov.WaitLine(t, `^`+expertName+` wants to see your screen\. Allow\? \[y/N\]$`, lineTimeout)
 	bxWait(t, b.ctx, `window.assistExpertPage.phase === "session" && window.assistExpertPage.state === "asking"`)
 	b.nov.Send(t, "y")
@@ -144,7 +144,7 @@ func TestBrowserExpertNoviceEnds(t *testing.T) {
 	if !b.reconnectOffered(t) {
 		t.Fatal("after the novice ended the session, the page does not offer to reconnect")
 	}
-	b.nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+	b.nov.WaitLine(t, `^waiting for your helper`, lineTimeout)
 
 	bxRun(t, b.ctx, chromedp.Click(bxID("reconnect")))
 	b.admit(t)

@@ -71,7 +71,7 @@ func TestBrowserExpert(t *testing.T) {
 	// The invitation URL connects at once; the name comes from the
 	// first attempt, remembered by the page.
 	bxRun(t, ctx, chromedp.Navigate("about:blank"), chromedp.Navigate(nov.BrowserURL))
-	nov.WaitLine(t, `^`+expertName+` connected from \S+ through the rendezvous server \(path direct\)$`, lineTimeout)
+	nov.WaitLine(t, `^`+expertName+` connected from \S+ through the Assist server$`, lineTimeout)
 	nov.WaitLine(t, `^`+expertName+` wants to see your screen\. Allow\? \[y/N\]$`, lineTimeout)
 	bxWait(t, ctx, `window.assistExpertPage.phase === "session" && window.assistExpertPage.state === "asking"`)
 	if hash := bxEval[string](t, ctx, `location.hash`); hash != "" {
@@ -118,7 +118,7 @@ func TestBrowserExpert(t *testing.T) {
 		bxRun(t, ctx, chromedp.Click(bxID("request-clipboard")))
 		nov.WaitLine(t, `^`+expertName+` asks to share clipboards \(copy and paste between your computers\)\. Allow\? \[y/N\]$`, lineTimeout)
 		nov.Send(t, "y")
-		nov.WaitLine(t, `^clipboard: shared with the expert`, lineTimeout)
+		nov.WaitLine(t, `^clipboard: shared with `+expertName, lineTimeout)
 		bxWait(t, ctx, `window.assistExpertPage.clipboard === true && window.assistExpertPage.viewOnly`)
 		xclipSet(t, d.X, clipText)
 		bxWait(t, ctx, `window.assistExpertPage.clipboardText === `+jsString(clipText))
@@ -152,13 +152,13 @@ func TestBrowserExpert(t *testing.T) {
 		nov.Send(t, "say hi from the novice")
 		bxWait(t, ctx, `document.querySelector('[data-testid="chat-log"]').textContent.includes("Them:hi from the novice")`)
 		bxRun(t, ctx, chromedp.SendKeys(bxID("chat-input"), "hello from the browser\r"))
-		nov.WaitLine(t, `^expert: hello from the browser$`, lineTimeout)
+		nov.WaitLine(t, `^`+expertName+`: hello from the browser$`, lineTimeout)
 	})
 	bxSave(t, ctx)
 
 	bxRun(t, ctx, chromedp.Click(bxID("leave")))
 	bxWait(t, ctx, `window.assistExpertPage.phase === "ended"`)
-	nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+	nov.WaitLine(t, `^waiting for your helper`, lineTimeout)
 	for _, s := range []string{nov.Stderr(), srv.stderr.String()} {
 		if strings.Contains(s, nov.Password) {
 			t.Errorf("the code's words appear in a log line:\n%s", s)
@@ -195,7 +195,7 @@ func startBrowserNovice(t *testing.T, display string, srv *servedProc, more ...s
 	if want := srv.URL + "/#" + n.Code; n.BrowserURL != want {
 		t.Fatalf("browser: line says %s, want %s", n.BrowserURL, want)
 	}
-	n.WaitLine(t, `^waiting for the expert`, lineTimeout)
+	n.WaitLine(t, `^waiting for your helper`, lineTimeout)
 	return n
 }
 

@@ -137,7 +137,7 @@ func runBrowserNetCell(t *testing.T, c browserNetCell) browserNetResult {
 	if want := "https://" + matrixHTTPS + "/#" + nov.Code; nov.BrowserURL != want {
 		t.Fatalf("browser: line says %s, want %s", nov.BrowserURL, want)
 	}
-	nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+	nov.WaitLine(t, `^waiting for your helper`, lineTimeout)
 
 	// The pin is read from inside the expert's network: the browser's
 	// own way to the server.
@@ -150,8 +150,8 @@ func runBrowserNetCell(t *testing.T, c browserNetCell) browserNetResult {
 	start := time.Now()
 	bxRun(t, ctx, chromedp.Click(bxID("connect")))
 
-	m := nov.WaitLine(t, `^`+expertName+` connected from \S+ through the rendezvous server \(path (\S+)\)$`, 2*lineTimeout)
-	novicePath := m[1]
+	nov.WaitLine(t, `^`+expertName+` connected (from \S+ )?through the Assist server$`, 2*lineTimeout)
+	novicePath := novicePathFromLog(t, nov.LineProc)
 	nov.WaitLine(t, `^`+expertName+` wants to see your screen\. Allow\? \[y/N\]$`, lineTimeout)
 	nov.Send(t, "y")
 	nov.WaitLine(t, `^state: viewing`, lineTimeout)
@@ -193,10 +193,10 @@ func runBrowserNetCell(t *testing.T, c browserNetCell) browserNetResult {
 	// authenticated. Chromium, which controls ICE, may nominate a relayed
 	// pair first and a punched one a moment later (pion follows a
 	// nomination of a better pair): then the novice must say so with a
-	// "path changed:" line once the screen went the better way.
+	// "path changed" line in its log once the screen went the better way.
 	if !slices.Contains(novicePaths, novicePath) {
 		if legOf(novicePath) == legRelay && legOf(novicePaths[0]) == legDirect {
-			changed := nov.WaitLine(t, `^path changed: (\S+)$`, lineTimeout)[1]
+			changed := waitLogPath(t, nov.LineProc, `msg="rendezvous: path changed" .*path=(\S+)`)
 			t.Logf("%s: the novice's path changed from %s to %s", c.name(), novicePath, changed)
 			novicePath = changed
 		}
@@ -208,7 +208,7 @@ func runBrowserNetCell(t *testing.T, c browserNetCell) browserNetResult {
 
 	bxRun(t, ctx, chromedp.Click(bxID("leave")))
 	bxWait(t, ctx, `window.assistExpertPage.phase === "ended"`)
-	nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+	nov.WaitLine(t, `^waiting for your helper`, lineTimeout)
 	stop(t, nov.LineProc, "assist invite")
 	return browserNetResult{cell: c, novicePath: novicePath, pagePath: pagePath, firstFrame: firstFrame}
 }

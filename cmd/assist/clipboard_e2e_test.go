@@ -129,7 +129,7 @@ func TestClipboardSession(t *testing.T) {
 		return s.Question != nil && s.Question.Right == "clipboard"
 	})
 	ui.con.keys <- key{kind: 'y'}
-	out.wait(t, "clipboard: shared with the expert")
+	out.wait(t, "clipboard: shared with "+expertName)
 	pg.waitStatus(t, "clipboard shared", func(s novicepage.Status) bool { return s.Clipboard && s.Question == nil })
 
 	// Both ways, exactly, and nothing from before the grant.
@@ -346,7 +346,7 @@ func TestInviteJoinClipboard(t *testing.T) {
 	exp := connected(t, startJoin(t, nil, nov.File, nov.PasswordFile, "--request-clipboard"))
 	nov.WaitLine(t, `^`+expertName+` asks to share clipboards \(copy and paste between your computers\)\. Allow\? \[y/N\]$`, lineTimeout)
 	nov.Send(t, "y")
-	nov.WaitLine(t, `^clipboard: shared with the expert`, lineTimeout)
+	nov.WaitLine(t, `^clipboard: shared with `+expertName, lineTimeout)
 	exp.WaitLine(t, `^clipboard: shared by `+noviceName, lineTimeout)
 
 	vx := lab.StartXvfb(t, viewerSize.X, viewerSize.Y)

@@ -75,7 +75,7 @@ func testNetworkDrop(t *testing.T, mode lab.NATMode, wantPath string) {
 		"--file", filepath.Join(t.TempDir(), "help.assist"), "--display", d.Display, "--name", noviceName,
 		"--listen", ":0", "--no-portmap", "--allow", "control"}, serverFlags...)...)...)
 	code := nov.WaitLine(t, `^code: ([0-9]+-[a-z]+-[a-z]+)$`, lineTimeout)[1]
-	nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+	nov.WaitLine(t, `^waiting for your helper`, lineTimeout)
 
 	exp := lab.StartLines(t, debugLog, "ip", in(n.Expert, append(append([]string{"join",
 		"--no-browser", "--name", expertName, "--request-control"}, serverFlags...), code)...)...)
@@ -157,9 +157,10 @@ func testNetworkDrop(t *testing.T, mode lab.NATMode, wantPath string) {
 		}
 	}
 
-	// Both ends tell their user, on stdout, the path after the restart.
+	// Both ends tell their user, on stdout, that the connection is back:
+	// the expert with the path, the novice in plain words.
 	exp.WaitLine(t, `^resumed: path (direct|punched|relay-udp|relay-tcp|relay-tls) \(ICE restart\)$`, 15*time.Second)
-	nov.WaitLine(t, `^connection resumed \(ICE restart\): path (direct|punched|relay-udp|relay-tcp|relay-tls)$`, 15*time.Second)
+	nov.WaitLine(t, `^the connection to `+expertName+` is back$`, 15*time.Second)
 
 	for _, p := range ends {
 		if exited, err := p.proc.Exited(); exited {

@@ -57,7 +57,7 @@ func TestInviteByEmail(t *testing.T) {
 			code := nov.WaitLine(t, `^code: (\S+)$`, lineTimeout)[1]
 			pw := nov.WaitLine(t, `^password: (\S+)$`, lineTimeout)[1]
 			nov.WaitLine(t, `^email: sent to max@example\.com$`, lineTimeout)
-			nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+			nov.WaitLine(t, `^waiting for your helper`, lineTimeout)
 
 			secrets := []string{pw, strings.ReplaceAll(pw, "-", ""), smtpPass}
 			want := []string{"Hello Max, the printer again."}

@@ -173,7 +173,7 @@ func (p *expertPage) exercise(t *testing.T) {
 	p.click(t, "leave")
 	p.wait(t, `document.querySelector('[data-testid="state"]').dataset.state === "ended"`)
 	p.checkState(t, "ended")
-	p.nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+	p.nov.WaitLine(t, `^waiting for your helper`, lineTimeout)
 	if p.disabled(t, "chat-input") == false {
 		t.Error("the chat is open after the session ended")
 	}

@@ -75,7 +75,7 @@ func TestFilesBothWays(t *testing.T) {
 	nov.Send(t, "send "+photoPath)
 	exp.WaitLine(t, `^file: `+noviceName+` wants to send you photo\.jpg \(716\.8 kB\): type accept or refuse$`, lineTimeout)
 	exp.Send(t, "refuse")
-	nov.WaitLine(t, `^file not sent: `+expertName+` refused photo\.jpg: the expert refused it$`, lineTimeout)
+	nov.WaitLine(t, `^file not sent: `+expertName+` refused photo\.jpg: `+expertName+` refused it$`, lineTimeout)
 	if es, _ := os.ReadDir(expDir); len(es) != 0 {
 		t.Fatalf("after a refusal, the expert's folder holds %d files", len(es))
 	}
@@ -231,7 +231,7 @@ func TestFilesResumeAfterDrop(t *testing.T) {
 	proxy.drop()
 	exp.WaitExit(t, lineTimeout)
 	nov.WaitLine(t, `^file interrupted: big\.bin`, lineTimeout)
-	nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+	nov.WaitLine(t, `^waiting for your helper`, lineTimeout)
 	parts, _ := filepath.Glob(filepath.Join(novDir, ".assist-*.part"))
 	if len(parts) != 1 {
 		t.Fatalf("partial files: %v", parts)

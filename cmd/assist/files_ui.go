@@ -24,6 +24,9 @@ type fileProgress struct {
 	// lines at the end of the session.
 	open map[filetransfer.ID]filetransfer.Event
 	bar  bool // a bar is drawn and the line not yet ended
+	// words, if set, puts the other side's reasons in this side's words
+	// (the novice's: novicepage.Reason).
+	words func(string) string
 }
 
 func newFileProgress(out io.Writer, tty bool, peer string) *fileProgress {
@@ -53,6 +56,9 @@ func (p *fileProgress) line(format string, args ...any) {
 }
 
 func (p *fileProgress) show(ev filetransfer.Event) {
+	if p.words != nil {
+		ev.Reason = p.words(ev.Reason)
+	}
 	name, size := ev.Name, filetransfer.Size(ev.Size)
 	p.open[ev.ID] = ev
 	switch ev.State {

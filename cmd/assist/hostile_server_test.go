@@ -584,7 +584,7 @@ func TestHostileServer(t *testing.T) {
 	p.WaitLine(t, `^state: viewing`, lineTimeout)
 	nov.WaitLine(t, `^`+expertName+` connected from `, lineTimeout)
 	stop(t, p, "assist join")
-	nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+	nov.WaitLine(t, `^waiting for your helper`, lineTimeout)
 	honest := h.sessions()
 	if len(honest) != 1 {
 		t.Fatalf("the honest join made pairings %q, want one", honest)
@@ -685,7 +685,7 @@ func TestHostileServer(t *testing.T) {
 		p.WaitLine(t, `^state: viewing`, lineTimeout)
 		nov.WaitLine(t, `^`+expertName+` connected from `, lineTimeout)
 		stop(t, p, "assist join")
-		nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+		nov.WaitLine(t, `^waiting for your helper`, lineTimeout)
 	})
 	// The real server counted the failed authentications the novice
 	// reported, and nothing else.

@@ -152,7 +152,7 @@ func TestIndicator(t *testing.T) {
 	nov.WaitLine(t, `^session ended on the screen's bar$`, lineTimeout)
 	exp.WaitLine(t, `^state: ended \(the novice ended the session\)`, lineTimeout)
 	d.waitNoBar(t)
-	nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+	nov.WaitLine(t, `^waiting for your helper`, lineTimeout)
 	stop(t, nov.LineProc, "assist invite")
 }
 
@@ -203,7 +203,7 @@ func TestJoinTerminal(t *testing.T) {
 
 	exp.Send(t, "say can you see the red icon?")
 	exp.WaitLine(t, `^you: can you see the red icon\?$`, lineTimeout)
-	nov.WaitLine(t, `^expert: can you see the red icon\?$`, lineTimeout)
+	nov.WaitLine(t, `^`+expertName+`: can you see the red icon\?$`, lineTimeout)
 	nov.Send(t, "say yes, top left")
 	exp.WaitLine(t, `^`+noviceName+`: yes, top left$`, lineTimeout)
 
@@ -218,7 +218,7 @@ func TestJoinTerminal(t *testing.T) {
 	if code := exp.WaitExit(t, lineTimeout); code != 0 {
 		t.Errorf("assist join exited with %d after leave, want 0\n%s", code, exp.Output())
 	}
-	nov.WaitLine(t, `^state: ended \(the expert left the session\)$`, lineTimeout)
+	nov.WaitLine(t, `^state: ended \(`+expertName+` left the session\)$`, lineTimeout)
 	stop(t, nov.LineProc, "assist invite")
 }
 

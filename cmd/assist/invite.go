@@ -399,9 +399,9 @@ func serveNovice(ctx context.Context, stdout io.Writer, ns noviceSide) (err erro
 	}
 	switch ns.policy {
 	case session.PolicyView:
-		fmt.Fprintln(os.Stderr, "WARNING: --allow view: an expert with the password sees your screen without being asked")
+		fmt.Fprintln(os.Stderr, "WARNING: --allow view: anyone with the password sees your screen without being asked")
 	case session.PolicyControl:
-		fmt.Fprintln(os.Stderr, "WARNING: --allow control: an expert with the password sees your screen AND controls your mouse and keyboard without being asked")
+		fmt.Fprintln(os.Stderr, "WARNING: --allow control: anyone with the password sees your screen AND controls your mouse and keyboard without being asked")
 	}
 
 	sh := shadow.New(d, shadow.Options{DetectScroll: true})
@@ -422,7 +422,7 @@ func serveNovice(ctx context.Context, stdout io.Writer, ns noviceSide) (err erro
 	ui.con, ui.out = con, out
 	ui.triesLeft = l.AttemptsLeft()
 	host, _ := os.Hostname()
-	fmt.Fprintln(out, "waiting for the expert (press q to stop)")
+	fmt.Fprintln(out, waitingLine)
 	for {
 		actx, acancel := context.WithDeadline(ctx, ns.expires)
 		conn, err := acceptOrQuit(actx, l, ns.viaServer, ui)
@@ -444,7 +444,7 @@ func serveNovice(ctx context.Context, stdout io.Writer, ns noviceSide) (err erro
 			if again == "" {
 				again = "run assist invite again for a new one"
 			}
-			return fmt.Errorf("the invitation expired at %s without an expert joining; %s", ns.expires.Local().Format(time.Kitchen), again)
+			return fmt.Errorf("the invitation expired at %s without anyone joining; %s", ns.expires.Local().Format(time.Kitchen), again)
 		case err != nil:
 			return err
 		}
@@ -454,14 +454,27 @@ func serveNovice(ctx context.Context, stdout io.Writer, ns noviceSide) (err erro
 		}
 		var paths <-chan rtc.PathChange
 		path := "direct"
+		// The novice reads how in plain words; the technical path goes
+		// to the log and to the page's Details.
 		if rc, ok := conn.(*rendezvous.Expert); ok {
 			path = rc.Path()
 			paths = rc.PathChanges()
-			fmt.Fprintf(out, "%s connected from %s through the rendezvous server (path %s)\n", expert, conn.RemoteAddr(), path)
-			ui.status.Path = fmt.Sprintf("through the rendezvous server, path %s", path)
+			// Where the server says the expert is (the question says
+			// it too); a server that says nothing usable is no reason
+			// to drop "connected from", which scripts count.
+			from := " from an unknown address"
+			if a, err := netip.ParseAddr(rc.From()); err == nil {
+				from = " from " + a.String()
+			}
+			fmt.Fprintf(out, "%s connected%s through the Assist server\n", expert, from)
+			ui.status.Path = "through the Assist server"
+			ui.status.Detail = serverPathDetail(path)
+			slog.Info("expert connected", "via", "server", "path", path, "remote", conn.RemoteAddr().String())
 		} else {
 			fmt.Fprintf(out, "%s connected from %s\n", expert, conn.RemoteAddr())
-			ui.status.Path = fmt.Sprintf("direct from %s", conn.RemoteAddr())
+			ui.status.Path = fmt.Sprintf("directly, from %s", conn.RemoteAddr())
+			ui.status.Detail = fmt.Sprintf("direct connection (TLS over TCP) from %s", conn.RemoteAddr())
+			slog.Info("expert connected", "via", "direct", "path", path, "remote", conn.RemoteAddr().String())
 		}
 		ui.status.Expert, ui.status.Reason = expert, ""
 		ui.publish()
@@ -497,7 +510,7 @@ func serveNovice(ctx context.Context, stdout io.Writer, ns noviceSide) (err erro
 			if ns.once {
 				return fmt.Errorf("session refused: %w", err)
 			}
-			ui.waiting("the last expert was refused: " + err.Error())
+			ui.waiting("the last helper was refused: " + err.Error())
 			continue
 		}
 		ui.deniedView = false
@@ -526,11 +539,11 @@ func serveNovice(ctx context.Context, stdout io.Writer, ns noviceSide) (err erro
 				session.Duration(ns.opts.DenyCooldown), ordinal(limit), n)
 			fmt.Fprintln(out, note)
 			ui.waiting(note)
-			fmt.Fprintln(out, "waiting for the expert (press q to stop)")
+			fmt.Fprintln(out, waitingLine)
 			continue
 		}
 		ui.waiting("the last session ended: " + ui.status.Reason)
-		fmt.Fprintln(out, "waiting for the expert (press q to stop)")
+		fmt.Fprintln(out, waitingLine)
 	}
 }
 
@@ -538,6 +551,15 @@ var (
 	errQuit = errors.New("quit")
 	errVoid = errors.New("the invitation is void after too many wrong passwords; run assist invite again for a new one")
 )
+
+// waitingLine is what the terminal says while nobody is connected.
+const waitingLine = "waiting for your helper (press q to stop)"
+
+// serverPathDetail is the page's Details line for a session through the
+// server on path (transport/rtc's names: direct, punched, relay-udp, ...).
+func serverPathDetail(path string) string {
+	return "through the server (WebRTC), path " + path
+}
 
 // expertConn is an authenticated expert's connection, direct
 // (*transport.Conn) or through the rendezvous server (*rendezvous.Expert).

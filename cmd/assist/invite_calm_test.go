@@ -176,7 +176,7 @@ func TestNovicePageQuestion(t *testing.T) {
 	exp := session.StartExpert(ec, log)
 	defer exp.Leave("test over")
 	ui.status.Expert = "Dana"
-	ui.status.Path = "through the rendezvous server, path relay-udp"
+	ui.status.Path, ui.status.Detail = "through the Assist server", serverPathDetail("relay-udp")
 	quit := make(chan bool, 1)
 	go func() { quit <- ui.runSession(nov, "Dana", nil) }()
 

@@ -66,7 +66,7 @@ func startInvite(t *testing.T, prefix []string, display string, args ...string) 
 	n.WaitLine(t, `^invitation: `+regexp.QuoteMeta(n.File)+`$`, lineTimeout)
 	n.WaitLine(t, `^expires: \S+$`, lineTimeout)
 	n.Addrs = strings.Fields(n.WaitLine(t, `^addresses: (.+)$`, lineTimeout)[1])
-	n.WaitLine(t, `^waiting for the expert`, lineTimeout)
+	n.WaitLine(t, `^waiting for your helper`, lineTimeout)
 	return n
 }
 
@@ -365,7 +365,7 @@ func testConsentAndControl(t *testing.T, d *inputDesktop) {
 		nov.Send(t, "say hi from the novice")
 		exp.WaitLine(t, `^`+noviceName+`: hi from the novice$`, lineTimeout)
 		openPage(t, exp.Web).send(t, map[string]string{"type": "chat", "text": "hello from the expert's page"})
-		nov.WaitLine(t, `^expert: hello from the expert's page$`, lineTimeout)
+		nov.WaitLine(t, `^`+expertName+`: hello from the expert's page$`, lineTimeout)
 	})
 
 	nov.Send(t, "end")
@@ -433,7 +433,7 @@ func testRefusals(t *testing.T, d *inputDesktop) {
 	stop(t, exp.LineProc, "assist join")
 	// Not "state: ended" first: the novice's terminal may skip that line
 	// (runNoviceUI returns on Done before it drains the last event).
-	nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+	nov.WaitLine(t, `^waiting for your helper`, lineTimeout)
 
 	// A second expert; the novice does not let them see.
 	exp2 := connected(t, startJoin(t, nil, nov.File, nov.PasswordFile))
@@ -443,7 +443,7 @@ func testRefusals(t *testing.T, d *inputDesktop) {
 	if code := exp2.WaitExit(t, lineTimeout); code != 0 {
 		t.Errorf("assist join exited with %d after the novice declined, want 0", code)
 	}
-	nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+	nov.WaitLine(t, `^waiting for your helper`, lineTimeout)
 	noSecrets(t, nov.LineProc, exp.LineProc, exp2.LineProc)
 }
 
@@ -462,7 +462,7 @@ func testWrongPassword(t *testing.T, d *inputDesktop) {
 	exp.WaitLine(t, `^state: viewing`, lineTimeout)
 	nov.WaitLine(t, `^`+expertName+` connected from`, lineTimeout)
 	stop(t, exp.LineProc, "assist join")
-	nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+	nov.WaitLine(t, `^waiting for your helper`, lineTimeout)
 
 	// Four more wrong passwords make five: the invitation is void.
 	for left := 3; left >= 0; left-- {
@@ -625,7 +625,7 @@ func testTimeToFirstFrame(t *testing.T, d *inputDesktop) {
 		samples = append(samples, time.Since(start))
 		c.Conn.Close()
 		stop(t, exp.LineProc, "assist join")
-		nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+		nov.WaitLine(t, `^waiting for your helper`, lineTimeout)
 	}
 	logFirstFrame(t, "loopback", samples)
 }

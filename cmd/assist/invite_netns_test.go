@@ -113,7 +113,7 @@ func TestInviteThroughRouter(t *testing.T) {
 				t.Errorf("vncsnapshot through the routers: %s", m)
 			}
 			stop(t, exp.LineProc, "assist join")
-			nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+			nov.WaitLine(t, `^waiting for your helper`, lineTimeout)
 			stop(t, nov.LineProc, "assist invite")
 			// Ending the invitation removes the router's forwarding.
 			if rules := n.PortMappings(t, n.NAT1); len(rules) != 0 {

@@ -35,7 +35,7 @@ func TestInvitePasswordLine(t *testing.T) {
 			if m := p.WaitLine(t, `^password: .*$`, lineTimeout); !regexp.MustCompile(tc.line).MatchString(m[0]) {
 				t.Errorf("password line %q, want %s", m[0], tc.line)
 			}
-			p.WaitLine(t, `^waiting for the expert`, lineTimeout)
+			p.WaitLine(t, `^waiting for your helper`, lineTimeout)
 			stop(t, p, "assist invite")
 			if out := p.Output(); strings.Contains(out, secret) {
 				t.Errorf("the password from --password-file appears in the output:\n%s", out)

@@ -67,12 +67,20 @@ func (ui *noviceUI) indicator() indicator.Indicator {
 // startPage serves the novice's page on a free loopback port and returns
 // its URL. The page runs until ui.closePage.
 func (ui *noviceUI) startPage(ctx context.Context) (string, error) {
-	page, err := novicepage.New(novicepage.Options{Logger: slog.Default()})
+	// Files the novice picks on the page wait here to be sent (and sent
+	// again, to resume); only this user can read them.
+	upDir, err := os.MkdirTemp("", "assist-send-")
 	if err != nil {
+		return "", fmt.Errorf("a folder for files to send: %w", err)
+	}
+	page, err := novicepage.New(novicepage.Options{Logger: slog.Default(), UploadDir: upDir})
+	if err != nil {
+		os.RemoveAll(upDir)
 		return "", err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
+		os.RemoveAll(upDir)
 		return "", fmt.Errorf("listen on loopback: %w", err)
 	}
 	url := page.URL(ln)
@@ -86,7 +94,7 @@ func (ui *noviceUI) startPage(ctx context.Context) (string, error) {
 		}
 	})
 	ui.page = page
-	ui.stopPage = func() { cancel(); wg.Wait() }
+	ui.stopPage = func() { cancel(); wg.Wait(); os.RemoveAll(upDir) }
 	ui.publish()
 	return url, nil
 }
@@ -107,6 +115,7 @@ func (ui *noviceUI) closePage(err error) {
 	}
 	ui.status.Stopped = true
 	ui.status.Question = nil
+	ui.status.StillSharing = time.Time{}
 	ui.publish()
 	if ui.stopPage != nil { // nil: the app's page, which goes on
 		ui.stopPage()
@@ -115,8 +124,9 @@ func (ui *noviceUI) closePage(err error) {
 
 // waiting shows that no expert is connected, and why the last one is not.
 func (ui *noviceUI) waiting(reason string) {
-	ui.status.Expert, ui.status.Path = "", ""
+	ui.status.Expert, ui.status.Path, ui.status.Detail = "", "", ""
 	ui.status.State, ui.status.Reason, ui.status.Question = session.Waiting, reason, nil
+	ui.status.StillSharing = time.Time{}
 	ui.publish()
 }
 
@@ -232,9 +242,9 @@ func clipboardAnswered(ev session.Event) bool {
 }
 
 // clipboardLine is the terminal's line for the clipboard's new state.
-func clipboardLine(shared bool) string {
+func clipboardLine(shared bool, helper string) string {
 	if shared {
-		return "clipboard: shared with the expert (copy and paste work both ways): press c to stop sharing"
+		return "clipboard: shared with " + helper + " (copy and paste work both ways): press c to stop sharing"
 	}
 	return "clipboard: not shared: press c to share it"
 }
@@ -244,9 +254,9 @@ const maxPageTransfers = 10
 
 // showTransfer puts a file event on the page: each transfer is one line,
 // updated in place.
-func (ui *noviceUI) showTransfer(index map[filetransfer.ID]int, ev filetransfer.Event) {
+func (ui *noviceUI) showTransfer(index map[filetransfer.ID]int, ev filetransfer.Event, expert string) {
 	t := novicepage.Transfer{Name: ev.Name, Size: ev.Size, Done: ev.Done, State: string(ev.State),
-		Incoming: ev.Incoming, Path: ev.Path, Reason: ev.Reason}
+		Incoming: ev.Incoming, Path: ev.Path, Reason: novicepage.Reason(ev.Reason, expert)}
 	if i, ok := index[ev.ID]; ok {
 		ui.status.Transfers[i] = t
 	} else {
@@ -306,6 +316,7 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 			answerT.Stop()
 		}
 		checkC, answerC, checking = nil, nil, false
+		ui.status.StillSharing = time.Time{}
 	}
 	defer stopCheck()
 	armCheck := func() {
@@ -336,9 +347,11 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 			answerT.Stop()
 		}
 		answerC, checking = nil, false
+		ui.status.StillSharing = time.Time{}
 		fmt.Fprintf(out, "still sharing with %s (%s)\n", name, how)
 		armCheck()
 		refresh()
+		ui.publish()
 	}
 	answer := func(allow bool) {
 		if err := pending.Answer(allow); err != nil {
@@ -347,8 +360,9 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 		settle()
 	}
 	state := func(ev session.Event) {
-		fmt.Fprintf(out, "state: %s%s\n", ev.To, reasonSuffix(ev.Reason))
-		ui.status.State, ui.status.Reason = ev.To, ev.Reason
+		reason := novicepage.Reason(ev.Reason, expert)
+		fmt.Fprintf(out, "state: %s%s\n", ev.To, reasonSuffix(reason))
+		ui.status.State, ui.status.Reason = ev.To, reason
 		if ev.Action == session.ActDenyView {
 			ui.deniedView = true
 		}
@@ -361,7 +375,7 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 		if clip := nov.Clipboard(); clip != ui.status.Clipboard || clipboardAnswered(ev) {
 			ui.status.Clipboard = clip
 			if ev.To != session.Ended {
-				fmt.Fprintln(out, clipboardLine(clip))
+				fmt.Fprintln(out, clipboardLine(clip, expert))
 			}
 		}
 		if pending != nil && pending.Right == session.RightClipboard && (clipboardAnswered(ev) || ev.To == session.Ended) {
@@ -406,6 +420,7 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 	events := nov.Events()
 	fileEvents := nov.FileEvents()
 	progress := newFileProgress(out, false, expert)
+	progress.words = func(r string) string { return novicepage.Reason(r, expert) }
 	transfers := make(map[filetransfer.ID]int) // index in ui.status.Transfers
 	ui.status.Transfers, ui.status.Files = nil, false
 	for {
@@ -423,24 +438,24 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 			}
 			switch ev.To {
 			case session.Controlling:
-				fmt.Fprintln(out, "the expert controls your mouse and keyboard: press Esc to take control back, q to end the session")
+				fmt.Fprintf(out, "%s controls your mouse and keyboard: press Esc to take control back, q to end the session\n", expert)
 			case session.Viewing:
-				fmt.Fprintln(out, "the expert sees your screen: press q to end the session, m to send a message, c to share the clipboard, f to allow files")
+				fmt.Fprintf(out, "%s sees your screen: press q to end the session, m to send a message, c to share the clipboard, f to allow files\n", expert)
 			}
 		case pc, ok := <-paths:
 			if !ok {
 				paths = nil
 				continue
 			}
-			// For the audit trail as well as for the novice.
+			// The path is for the log and the page's Details; the
+			// novice hears only that a broken connection is back.
 			if pc.Restart {
 				slog.Info("rendezvous: connection resumed after an ICE restart", "expert", expert, "path", pc.Path)
-				fmt.Fprintf(out, "connection resumed (ICE restart): path %s\n", pc.Path)
+				fmt.Fprintf(out, "the connection to %s is back\n", expert)
 			} else {
 				slog.Info("rendezvous: path changed", "expert", expert, "path", pc.Path)
-				fmt.Fprintf(out, "path changed: %s\n", pc.Path)
 			}
-			ui.status.Path = fmt.Sprintf("through the rendezvous server, path %s", pc.Path)
+			ui.status.Detail = serverPathDetail(pc.Path)
 			ui.publish()
 		case fe, ok := <-fileEvents:
 			if !ok {
@@ -448,9 +463,9 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 				continue
 			}
 			progress.show(fe)
-			ui.showTransfer(transfers, fe)
+			ui.showTransfer(transfers, fe, expert)
 		case text := <-nov.Chats():
-			fmt.Fprintf(out, "expert: %s\n", text)
+			fmt.Fprintf(out, "%s: %s\n", expert, text)
 			ui.addChat(expert, false, text)
 		case k := <-ui.con.keys:
 			switch k.kind {
@@ -496,6 +511,16 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 				ui.addChat("you", true, k.text)
 			}
 		case a := <-ui.pageActions():
+			if a.Kind == novicepage.ActKeepSharing {
+				// The page's answer counts like the bar's and the
+				// terminal's: whichever comes first.
+				if !checking {
+					a.Reply("That question was already answered.")
+					continue
+				}
+				keepSharing("answered on the page")
+				continue
+			}
 			if ui.pageAction(nov, a, pending, pendingID, answer) {
 				quit = true
 			}
@@ -529,6 +554,8 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 			checking = true
 			answerT = time.NewTimer(ui.answerTimeout)
 			answerC = answerT.C
+			ui.status.StillSharing = time.Now().Add(ui.answerTimeout)
+			ui.publish()
 			fmt.Fprintf(out, "Still sharing with %s? press y to keep sharing, n to stop (the session ends in %s if nobody answers)\n",
 				name, session.Duration(ui.answerTimeout))
 			refresh()
@@ -572,7 +599,7 @@ func (ui *noviceUI) pageAction(nov *session.Novice, a novicepage.Action, pending
 		answer(a.Allow)
 	case novicepage.ActTakeBack:
 		if err := nov.TakeBack(); err != nil {
-			a.Reply("The expert does not have control.")
+			a.Reply("Your helper does not have control.")
 			return false
 		}
 		fmt.Fprintln(out, "control taken back on the page")
@@ -597,6 +624,17 @@ func (ui *noviceUI) pageAction(nov *session.Novice, a novicepage.Action, pending
 			return false
 		}
 		fmt.Fprintln(out, "files changed on the page")
+	case novicepage.ActSendFile:
+		// A file picked on the page: sent like the terminal's s.
+		if _, err := nov.SendFile(a.Path); err != nil {
+			if errors.Is(err, session.ErrNoFiles) {
+				a.Reply("Files are not allowed: click Allow files first.")
+			} else {
+				a.Reply("The file was not sent: " + err.Error())
+			}
+			return false
+		}
+		a.Reply("")
 	case novicepage.ActChat:
 		if err := nov.SendChat(a.Text); err != nil {
 			a.Reply("Your message was not sent: " + err.Error())

@@ -82,7 +82,7 @@ func TestNoviceUITerminalAndPage(t *testing.T) {
 	if err := exp.SendChat(ctx, "from the expert"); err != nil {
 		t.Fatal(err)
 	}
-	out.wait(t, "expert: from the expert")
+	out.wait(t, expertName+": from the expert")
 	lines := pg.waitChat(t, 3)
 	want := []novicepage.ChatLine{{From: "you", Mine: true, Text: "from the page"}, {From: "you", Mine: true, Text: "from the terminal"}, {From: expertName, Text: "from the expert"}}
 	for i, w := range want {

@@ -48,7 +48,7 @@ func TestJoinRace(t *testing.T) {
 		p.WaitLine(t, `^connected to `+noviceName+` via the rendezvous server \(direct\)$`, lineTimeout)
 		p.WaitLine(t, `^path: direct$`, lineTimeout)
 		p.WaitLine(t, `^state: viewing`, lineTimeout)
-		nov.WaitLine(t, `^`+expertName+` connected from \S+ through the rendezvous server`, lineTimeout)
+		nov.WaitLine(t, `^`+expertName+` connected from \S+ through the Assist server$`, lineTimeout)
 		// The direct path was under way, stuck in TLS, when the server
 		// path authenticated, and was stopped then: it did not use up its
 		// time (and the server path did not wait for it to give up).
@@ -60,7 +60,7 @@ func TestJoinRace(t *testing.T) {
 			`msg="join: path stopped" path=direct err=".*context canceled"`)
 		sl.waitClosed(t)
 		stop(t, p, "assist join")
-		nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+		nov.WaitLine(t, `^waiting for your helper`, lineTimeout)
 	})
 
 	t.Run("both alive", func(t *testing.T) {
@@ -80,7 +80,7 @@ func TestJoinRace(t *testing.T) {
 		waitLogOrder(t, p, `msg="join: path authenticated" path=`+winner)
 		waitLogOrder(t, p, `msg="join: path (stopped|failed)" path=`+loser)
 		stop(t, p, "assist join")
-		nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+		nov.WaitLine(t, `^waiting for your helper`, lineTimeout)
 		if n := strings.Count(nov.Stdout(), " connected from "); n != 2 {
 			t.Errorf("the novice saw %d expert connections in two joins, want 2\n%s", n, nov.Stdout())
 		}
@@ -109,7 +109,7 @@ func TestJoinRace(t *testing.T) {
 		good := join(t, nov.File, right)
 		good.WaitLine(t, `^state: viewing`, lineTimeout)
 		stop(t, good, "assist join")
-		nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+		nov.WaitLine(t, `^waiting for your helper`, lineTimeout)
 		if n, left := countedAttempts(nov.LineProc); n != counted || left != 5-counted {
 			t.Errorf("the novice counted %d wrong passwords (%d left), want %d (%d left)\n%s", n, left, counted, 5-counted, nov.Stderr())
 		}

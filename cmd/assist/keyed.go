@@ -73,7 +73,7 @@ const keyedJoinWait = 30 * time.Second
 
 func (ks keyedSession) check() error {
 	if ks.Server == "" {
-		return errors.New("no rendezvous server for this session: log in again (assist login URL)")
+		return errors.New("no server for this session: log in again (assist login URL)")
 	}
 	if !validSID(ks.SID) {
 		return errors.New("the server sent a session id that is not one: update assist, or tell the server's operator")

@@ -204,7 +204,7 @@ func TestKeyedSession(t *testing.T) {
 		rfbAddr := expOut.wait(t, "expert", `^rfb on (\S+)$`)[1]
 		expOut.wait(t, "expert", `^browser viewer: http://127\.0\.0\.1:\d+/`)
 		expOut.wait(t, "expert", `^state: viewing`)
-		novOut.wait(t, "novice", `^Eddie Expert connected from \S+ through the rendezvous server \(path \S+\)$`)
+		novOut.wait(t, "novice", `^Eddie Expert connected from \S+ through the Assist server$`)
 		lab.WaitMatch(t, d.X, lab.DialRFB(t, rfbAddr).Screen, 0, matchTimeout)
 		if strings.Contains(novOut.String(), "code:") || strings.Contains(novOut.String(), "password:") {
 			t.Errorf("the novice's side printed a code or a password:\n%s", novOut)
@@ -230,7 +230,7 @@ func TestKeyedSession(t *testing.T) {
 		novice := runSide(t, func(ctx context.Context) error {
 			return runKeyedNovice(ctx, devnull, novOut, keyed(newSecret(), "Eddie Expert", sid), novOpts)
 		})
-		novOut.wait(t, "novice", `^waiting for the expert`)
+		novOut.wait(t, "novice", `^waiting for your helper`)
 		err := runKeyedExpert(context.Background(), newLineBuf(), keyed(newSecret(), "Nora Novice", sid), expOpts)
 		if err == nil || !strings.Contains(err.Error(), "wrong password") {
 			t.Errorf("expert's side with another secret: %v, want a wrong password", err)

@@ -94,7 +94,7 @@ func TestJoinByCodeOnLAN(t *testing.T) {
 		t.Errorf("assist join never dialled the stranger's answer: the test did not test a hostile answer")
 	}
 	stop(t, exp.LineProc, "assist join")
-	nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+	nov.WaitLine(t, `^waiting for your helper`, lineTimeout)
 	stop(t, nov.LineProc, "assist invite")
 }
 
@@ -208,7 +208,7 @@ func TestJoinWordCodeOnLAN(t *testing.T) {
 	nov := lab.StartLines(t, nil, "ip", "netns", "exec", noviceNS, bin, "invite", "--server", url,
 		"--server-fingerprint", fp, "--display", x.Display, "--name", noviceName, "--no-portmap", "--allow", "view")
 	code := nov.WaitLine(t, `^code: ([0-9]+-[a-z]+-[a-z]+)$`, lineTimeout)[1]
-	nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+	nov.WaitLine(t, `^waiting for your helper`, lineTimeout)
 
 	exp := lab.StartLines(t, nil, "ip", "netns", "exec", expertNS, bin, "join", "--no-browser", "--name", expertName, code)
 	path := exp.WaitLine(t, `^connected to `+noviceName+` via (direct \S+)$`, lineTimeout)[1]

@@ -135,7 +135,7 @@ func TestMessengerEndToEnd(t *testing.T) {
 	eddieReqs.expect(`^browser viewer: http://127\.0\.0\.1:\d+/`)
 	// The novice's consent, asked exactly as for an invitation, of the
 	// expert she knows by name.
-	ask.expect(`^Eddie Expert connected from \S+ through the rendezvous server \(path \S+\)$`)
+	ask.expect(`^Eddie Expert connected from \S+ through the Assist server$`)
 	ask.expect(`^Eddie Expert wants to see your screen\. Allow\? \[y/N\]$`)
 	ask.send("y")
 	eddieReqs.expect(`^state: viewing`)

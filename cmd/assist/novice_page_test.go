@@ -50,7 +50,7 @@ func TestNovicePage(t *testing.T) {
 
 	exp := connected(t, startJoin(t, nil, nov.File, nov.PasswordFile))
 	b.wait(t, `s.state === 'asking' && s.question > 0 && s.expert === `+jsString(expertName))
-	if who := b.text(t, "who"); !strings.Contains(who, expertName) || !strings.Contains(who, "direct from 127.0.0.1:") {
+	if who := b.text(t, "who"); !strings.Contains(who, expertName) || !strings.Contains(who, "directly, from 127.0.0.1:") {
 		t.Errorf("the page says %q about who is connected, want the expert's name and the direct path", who)
 	}
 	wantContains(t, "view question", b.text(t, "question-text"), expertName, "see your screen")
@@ -101,7 +101,7 @@ func TestNovicePage(t *testing.T) {
 	exp.WaitLine(t, `^`+noviceName+`: hello from the novice's page$`, lineTimeout)
 	nov.WaitLine(t, `^you: hello from the novice's page$`, lineTimeout)
 	expPage.send(t, map[string]string{"type": "chat", "text": "hello from the expert"})
-	nov.WaitLine(t, `^expert: hello from the expert$`, lineTimeout)
+	nov.WaitLine(t, `^`+expertName+`: hello from the expert$`, lineTimeout)
 	b.wait(t, `s.chatLines === 2`)
 	wantContains(t, "chat log", b.text(t, "chat-log"), "You:", "hello from the novice's page", expertName+":", "hello from the expert")
 
@@ -123,7 +123,7 @@ func TestNovicePage(t *testing.T) {
 	if code := exp.WaitExit(t, lineTimeout); code != 0 {
 		t.Errorf("assist join exited with %d after End session on the page, want 0\n%s", code, exp.Output())
 	}
-	nov.WaitLines(t, lineTimeout, `^session ended on the page$`, `^waiting for the expert`)
+	nov.WaitLines(t, lineTimeout, `^session ended on the page$`, `^waiting for your helper`)
 	b.wait(t, `s.state === 'waiting' && s.expert === ''`)
 
 	tab.click(t, "withdraw")

@@ -48,7 +48,7 @@ func startServerInvite(t *testing.T, display string, srv *servedProc) *serverNov
 	n.Link = n.WaitLine(t, `^link: (assist://invite\?d=\S+)$`, lineTimeout)[1]
 	n.WaitLine(t, `^server: `+regexp.QuoteMeta(srv.URL)+`$`, lineTimeout)
 	n.BrowserURL = n.WaitLine(t, `^browser: (\S+)$`, lineTimeout)[1]
-	n.WaitLine(t, `^waiting for the expert`, lineTimeout)
+	n.WaitLine(t, `^waiting for your helper`, lineTimeout)
 	return n
 }
 
@@ -121,10 +121,10 @@ func TestRendezvousJoin(t *testing.T) {
 		// Only the expert's "path:" line is checked: the novice may name a
 		// peer-reflexive candidate (a check that beat the candidate's
 		// signalling) "punched" on the same host-to-host path.
-		nov.WaitLine(t, `^`+expertName+` connected from \S+ through the rendezvous server \(path \S+\)$`, lineTimeout)
+		nov.WaitLine(t, `^`+expertName+` connected from \S+ through the Assist server$`, lineTimeout)
 		lab.WaitMatch(t, d.X, lab.DialRFB(t, rfbAddr).Screen, 0, matchTimeout)
 		stop(t, p, "assist join")
-		nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+		nov.WaitLine(t, `^waiting for your helper`, lineTimeout)
 		for _, proc := range []*lab.LineProc{nov.LineProc, p} {
 			if strings.Contains(proc.Stderr(), nov.Password) {
 				t.Errorf("the password appears in a log line:\n%s", proc.Stderr())
@@ -150,7 +150,7 @@ func TestRendezvousJoin(t *testing.T) {
 		p.WaitLine(t, `^path: direct$`, lineTimeout)
 		p.WaitLine(t, `^state: viewing`, lineTimeout)
 		stop(t, p, "assist join")
-		nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+		nov.WaitLine(t, `^waiting for your helper`, lineTimeout)
 	})
 
 	// The two links assist invite prints work as assist join's argument:
@@ -162,7 +162,7 @@ func TestRendezvousJoin(t *testing.T) {
 		p.WaitLine(t, `^path: direct$`, lineTimeout)
 		p.WaitLine(t, `^state: viewing`, lineTimeout)
 		stop(t, p, "assist join")
-		nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+		nov.WaitLine(t, `^waiting for your helper`, lineTimeout)
 	})
 	t.Run("invitation link", func(t *testing.T) {
 		pw := writePassword(t, nov.Password)
@@ -171,7 +171,7 @@ func TestRendezvousJoin(t *testing.T) {
 		p.WaitLine(t, `^path: direct$`, lineTimeout)
 		p.WaitLine(t, `^state: viewing`, lineTimeout)
 		stop(t, p, "assist join")
-		nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+		nov.WaitLine(t, `^waiting for your helper`, lineTimeout)
 	})
 
 	stop(t, nov.LineProc, "assist invite")

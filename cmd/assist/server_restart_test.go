@@ -43,7 +43,7 @@ func TestServerRestart(t *testing.T) {
 	nov.Send(t, "say still there?")
 	exp.WaitLine(t, `^the novice: still there\?$`, lineTimeout)
 	openPage(t, web).send(t, map[string]string{"type": "chat", "text": "yes, still here"})
-	nov.WaitLine(t, `^expert: yes, still here$`, lineTimeout)
+	nov.WaitLine(t, `^`+expertName+`: yes, still here$`, lineTimeout)
 
 	// The server comes back where it was; the novice registers again, both
 	// the code's number and the invitation's id.
@@ -63,7 +63,7 @@ func TestServerRestart(t *testing.T) {
 	// The first expert leaves; the next one joins with the same code,
 	// through the server that came back.
 	stop(t, exp, "assist join")
-	nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+	nov.WaitLine(t, `^waiting for your helper`, lineTimeout)
 	exp2 := lab.StartLines(t, nil, lab.AssistBinary(t), "join", "--no-browser", "--name", expertName,
 		"--server", srv.URL, "--server-fingerprint", srv.Fingerprint, nov.Code)
 	rfb2 := exp2.WaitLine(t, `^rfb on (\S+)$`, lineTimeout)[1]
@@ -71,7 +71,7 @@ func TestServerRestart(t *testing.T) {
 	nov.WaitLine(t, `^`+expertName+` connected from `, lineTimeout)
 	lab.WaitMatch(t, d.X, lab.DialRFB(t, rfb2).Screen, 0, matchTimeout)
 	stop(t, exp2, "assist join")
-	nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+	nov.WaitLine(t, `^waiting for your helper`, lineTimeout)
 	stop(t, nov.LineProc, "assist invite")
 	srv2.stop(t)
 }

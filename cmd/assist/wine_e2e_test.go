@@ -47,7 +47,7 @@ func TestWindowsNoviceUnderWine(t *testing.T) {
 	nov := lab.StartLines(t, w.Env(), "wine", exe, "invite", "--file", winPath(file), "--password-file", winPath(pw),
 		"--listen", "127.0.0.1:0", "--no-portmap", "--no-page", "--name", noviceName)
 	nov.WaitLine(t, `^code: \S+\r?$`, lineTimeout)
-	nov.WaitLine(t, `^waiting for the expert`, lineTimeout)
+	nov.WaitLine(t, `^waiting for your helper`, lineTimeout)
 
 	exp := connected(t, startJoin(t, nil, file, pw, "--request-control"))
 	nov.WaitLine(t, `wants to see your screen\. Allow\? \[y/N\]\r?$`, lineTimeout)
@@ -155,7 +155,7 @@ func TestWindowsNoviceUnderWine(t *testing.T) {
 		t.Fatal("the expert's clipboard text reached Windows without the clipboard right")
 	}
 	nov.Send(t, "c")
-	nov.WaitLine(t, `^clipboard: shared with the expert`, lineTimeout)
+	nov.WaitLine(t, `^clipboard: shared with `+expertName, lineTimeout)
 	// The novice copies on Windows' desktop (from X, through Wine).
 	lab.Start(t, x.Env(), "sh", "-c", `printf %s "$0" | xclip -i -selection clipboard -quiet`, "novice copied this")
 	cv.Conn.SetReadDeadline(time.Now().Add(lineTimeout))

@@ -22,12 +22,15 @@
 //   link:      the invitation's link shown (and in the QR code)
 //   copied:    the last text the page copied to the clipboard
 //   files: whether files are allowed; transfers: each transfer's state
+//   stillSharing: whether "Still sharing with NAME?" is asked
+//   upload:    the last file picked on the page: "" | "uploading" | "sent" | "failed"
 
 const el = (id) => document.querySelector(`[data-testid="${id}"]`);
 
 const status = {
   socket: 'connecting', state: 'connecting', question: 0, countdown: '', expert: '', chatLines: 0, notice: '', clipboard: false,
   app: false, busy: false, contacts: [], asking: '', valid: '', link: '', copied: '', files: false, transfers: [],
+  stillSharing: false, upload: '',
 };
 window.assistNovice = status;
 
@@ -37,6 +40,7 @@ let lastSeq = 0;
 let retryDelay = 500;
 let countdownTimer = 0; // ticks while a question with a deadline is shown
 let validTimer = 0; // ticks while an invitation's remaining time is shown
+let stillTimer = 0; // ticks while "Still sharing?" is asked
 
 // showCountdown shows how long until an unanswered question counts as a
 // no, and keeps it ticking while the question is shown.
@@ -218,11 +222,11 @@ function displayOf(a, user) {
 
 // stateLabel says where things stand, in words for the novice.
 function stateLabel(s) {
-  const who = s.expert || 'The expert';
+  const who = s.expert || 'Your helper';
   if (s.app && !s.app.busy) return s.app.asking ? 'Asking for help' : 'Ready';
   if (s.stopped) return 'Invitation over';
   switch (s.state) {
-    case 'waiting': return 'Waiting for the expert';
+    case 'waiting': return 'Waiting for your helper';
     case 'asking': return 'Question for you';
     case 'viewing': return `${who} sees your screen`;
     case 'control-asked': return `${who} asks for control`;
@@ -261,6 +265,8 @@ function render(s) {
   setShown(['server', 'server-label'], !!s.server);
   setText('addresses', (s.addresses || []).join(' '));
   setShown(['addresses', 'addresses-label'], !!(s.addresses && s.addresses.length));
+  setText('detail', s.detail || '');
+  setShown(['detail', 'detail-label'], !!s.detail);
 
   let who = 'Nobody is connected yet.';
   if (s.expert) {
@@ -280,7 +286,7 @@ function render(s) {
   status.question = q ? q.id : 0;
   el('question').hidden = !q;
   if (q) {
-    const name = s.expert || 'The expert';
+    const name = s.expert || 'Your helper';
     if (q.right === 'control') {
       setText('question-text', `${name} asks to control your mouse and keyboard.`);
       setText('question-hint', 'You can take control back at any time: press Esc, or click Take back control.');
@@ -320,7 +326,7 @@ function render(s) {
   clip.setAttribute('aria-pressed', String(status.clipboard));
   clip.textContent = status.clipboard ? 'Stop sharing clipboard' : 'Share clipboard';
   setText('clipboard-state', status.clipboard
-    ? `Clipboard: shared with ${s.expert || 'the expert'}. What you copy is sent to them; what they copy can be pasted here.`
+    ? `Clipboard: shared with ${s.expert || 'your helper'}. What you copy is sent to them; what they copy can be pasted here.`
     : 'Clipboard: not shared.');
   status.files = !!s.files && inSession;
   const files = el('files');
@@ -328,8 +334,14 @@ function render(s) {
   files.setAttribute('aria-pressed', String(status.files));
   files.textContent = status.files ? 'Stop files' : 'Allow files';
   setText('files-state', status.files
-    ? `Files: allowed. ${s.expert || 'The expert'} can send you files (they go to your Downloads folder); to send one, type s in the terminal.`
+    ? `Files: allowed. ${s.expert || 'Your helper'} can send you files (they go to your Downloads folder), and you can send them files here.`
     : 'Files: not allowed.');
+  el('send-file-box').hidden = !status.files;
+  setText('send-file-label', `Send a file to ${s.expert || 'your helper'}:`);
+  const placeholder = `Message to ${s.expert || 'your helper'}`;
+  el('chat-input').placeholder = placeholder;
+  el('chat-input').setAttribute('aria-label', placeholder);
+  showStillSharing(inSession ? s.still_sharing : null, s.expert);
   showTransfers(s.transfers || []);
   const canChat = inSession && (s.state === 'viewing' || s.state === 'control-asked' || s.state === 'controlling' || s.state === 'asking');
   el('chat-input').disabled = !canChat;
@@ -339,6 +351,34 @@ function render(s) {
   } else if (s.stopped) {
     showBanner(`This invitation is over${s.reason ? ': ' + s.reason.replace(/\.$/, '') : ''}. You can close this page.`);
   }
+}
+
+// showStillSharing asks "Still sharing with NAME?" until deadline, when
+// the session ends unless someone answers (here, on the screen's bar or
+// in the terminal).
+function showStillSharing(deadline, expert) {
+  const d = deadline ? new Date(deadline).getTime() : NaN;
+  const box = el('still-sharing');
+  const asked = !Number.isNaN(d) && d > 0;
+  status.stillSharing = asked;
+  if (!asked) {
+    clearInterval(stillTimer);
+    stillTimer = 0;
+    box.hidden = true;
+    return;
+  }
+  setText('still-text', `Still sharing your screen with ${expert || 'your helper'}?`);
+  for (const id of ['keep-sharing', 'stop-sharing']) el(id).disabled = false;
+  const tick = () => {
+    const left = Math.max(0, Math.ceil((d - Date.now()) / 1000));
+    setText('still-countdown', left > 0 ? `If nobody answers, sharing stops in ${left} s.` : 'Nobody answered: sharing stops.');
+  };
+  tick();
+  if (box.hidden) {
+    clearInterval(stillTimer);
+    stillTimer = setInterval(tick, 1000);
+  }
+  box.hidden = false;
 }
 
 function addLines(msg) {
@@ -451,6 +491,77 @@ async function copy(text, what) {
 el('copy-code').addEventListener('click', () => copy(el('code').textContent, 'The code'));
 el('copy-link').addEventListener('click', () => copy(el('link').textContent, 'The link'));
 el('files').addEventListener('click', () => send({ type: 'files', allow: !status.files }));
+el('keep-sharing').addEventListener('click', () => {
+  if (send({ type: 'keep_sharing' })) el('keep-sharing').disabled = true;
+});
+el('stop-sharing').addEventListener('click', () => {
+  if (send({ type: 'end' })) el('stop-sharing').disabled = true;
+});
+
+// uploads are the files picked or dropped, sent one after the other:
+// each goes to assist over the page's own origin, which hands it on.
+const uploads = [];
+let uploading = false;
+
+function sendFiles(files) {
+  if (!status.files) {
+    showNotice('To send a file, click Allow files first.');
+    return;
+  }
+  uploads.push(...files);
+  if (!uploading) nextUpload();
+}
+
+function nextUpload() {
+  const file = uploads.shift();
+  const bar = el('upload-progress');
+  if (!file) {
+    uploading = false;
+    bar.hidden = true;
+    el('send-file-input').value = '';
+    return;
+  }
+  uploading = true;
+  status.upload = 'uploading';
+  bar.value = 0;
+  bar.hidden = false;
+  showNotice(`Getting ${file.name} ready…`);
+  const xhr = new XMLHttpRequest();
+  xhr.open('POST', 'upload');
+  xhr.setRequestHeader('X-Assist-Name', encodeURIComponent(file.name));
+  xhr.upload.addEventListener('progress', (ev) => {
+    if (ev.lengthComputable && ev.total > 0) bar.value = Math.floor((ev.loaded * 100) / ev.total);
+  });
+  xhr.addEventListener('load', () => {
+    if (xhr.status === 204) {
+      status.upload = 'sent';
+      showNotice(`Sending ${file.name}: the list below shows how far it is.`);
+    } else {
+      status.upload = 'failed';
+      showNotice(xhr.responseText.trim() || `${file.name} was not sent.`);
+    }
+    nextUpload();
+  });
+  xhr.addEventListener('error', () => {
+    status.upload = 'failed';
+    showNotice(`${file.name} was not sent: the connection to assist broke.`);
+    nextUpload();
+  });
+  xhr.send(file);
+}
+
+el('send-file-input').addEventListener('change', (ev) => sendFiles([...ev.target.files]));
+// A file dropped anywhere is sent, never opened in place of the page.
+document.addEventListener('dragover', (ev) => {
+  ev.preventDefault();
+  el('send-file-box').classList.add('over');
+});
+document.addEventListener('dragleave', () => el('send-file-box').classList.remove('over'));
+document.addEventListener('drop', (ev) => {
+  ev.preventDefault();
+  el('send-file-box').classList.remove('over');
+  if (ev.dataTransfer && ev.dataTransfer.files.length > 0) sendFiles([...ev.dataTransfer.files]);
+});
 
 // showTransfers lists the session's file transfers, each with a progress
 // bar while it runs; names come from the other side: textContent only.
@@ -462,13 +573,13 @@ function showTransfers(list) {
     li.dataset.state = t.state;
     const mb = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${Math.ceil(n / 1e3)} kB`);
     const name = document.createElement('strong');
-    name.textContent = `${t.name} (${mb(t.size)}) ${t.incoming ? 'from' : 'to'} ${status.expert || 'the expert'}`;
+    name.textContent = `${t.name} (${mb(t.size)}) ${t.incoming ? 'from' : 'to'} ${status.expert || 'your helper'}`;
     const line = document.createElement('span');
     const pct = t.size > 0 ? Math.floor((t.done * 100) / t.size) : 100;
     switch (t.state) {
       case 'transferring': line.textContent = `${pct}%`; break;
       case 'completed': line.textContent = t.incoming ? `Saved: ${t.path}` : 'Sent.'; break;
-      case 'offered': line.textContent = t.incoming ? 'Arriving…' : 'Waiting for them to take it…'; break;
+      case 'offered': line.textContent = t.incoming ? 'Arriving…' : `Waiting for ${status.expert || 'your helper'} to accept it…`; break;
       case 'interrupted': line.textContent = 'Interrupted: sending it again continues where it stopped.'; break;
       default: line.textContent = `Not sent${t.reason ? ': ' + t.reason : ''}.`;
     }
