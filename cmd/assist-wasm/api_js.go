@@ -37,6 +37,9 @@ func main() {
 func jsError(err error) js.Value {
 	e := js.Global().Get("Error").New(err.Error())
 	e.Set("kind", errorKind(err))
+	if left, ok := attemptsLeft(err); ok {
+		e.Set("attemptsLeft", left)
+	}
 	return e
 }
 

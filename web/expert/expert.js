@@ -44,6 +44,9 @@ const queueTimeout = 60000;
 // pathEvery is how often the path is read again in a session: ICE may
 // switch pairs, and a peer-reflexive candidate becomes the signalled one.
 const pathEvery = 5000;
+// verdictWait is how long a "wrong code" from the server waits for the
+// handshake's own verdict, which also says how many tries are left.
+const verdictWait = 2000;
 
 const el = (id) => document.querySelector(`[data-testid="${id}"]`);
 
@@ -123,6 +126,15 @@ const handshakeErrors = new Map([
   ['contact-no-show', ['The other computer did not start the session.', 'If this browser is not confirmed yet, their Assist refuses it: confirm it under “Your devices”. Otherwise ask them to ask again.', false]],
 ]);
 
+// wrongCode is the advice after a wrong code, with how many tries are
+// left when the other computer said so (left: a number, or undefined).
+function wrongCode(left) {
+  const t = handshakeErrors.get('wrong-password');
+  if (typeof left !== 'number') return t;
+  if (left <= 0) return ['Wrong code: no tries left, so this code no longer works.', 'Ask the other person for a new code.', false];
+  return [`Wrong code: ${left === 1 ? '1 try' : `${left} tries`} left.`, t[1], false];
+}
+
 // describe turns a failure into {kind, text: [message, hint], retry}.
 function describe(err) {
   if (err instanceof SignalError) {
@@ -145,6 +157,7 @@ function describe(err) {
   if (t && err.kind === 'lost' && err.message) {
     return { kind: 'lost', text: [`The connection to the other computer was lost: ${err.message}.`, t[1]], retry: true };
   }
+  if (t && err.kind === 'wrong-password') return { kind: err.kind, text: wrongCode(err.attemptsLeft), retry: false };
   if (t) {
     const text = err.kind === 'bad-code' ? [String(err.message).replace(/^invitation: not a short code: /, ''), ''] : t;
     return { kind: err.kind, text, retry: t[2] };
@@ -462,6 +475,12 @@ function onConnectionState(a) {
 // or our connection to the server broke.
 function onSignalEnd(a, err) {
   if (attempt !== a) return;
+  if (!a.session && a.checking && err instanceof SignalError && err.code === 'bye' && err.reason === 'auth-failed') {
+    // The handshake ends with the novice's verdict, which says how many
+    // tries are left: let it tell, unless it does not within a moment.
+    setTimeout(() => fail(a, err), verdictWait);
+    return;
+  }
   if (!a.session) {
     fail(a, err);
     return;
@@ -639,6 +658,7 @@ async function setUpPeer(a, paired, code, name, contact) {
   await opened;
   if (attempt !== a) return;
   progress('Checking the code…');
+  a.checking = true;
   const session = await window.assistExpert.connect({
     code,
     invitation: contact ? contact.invitation : '',

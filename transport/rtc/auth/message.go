@@ -17,7 +17,8 @@ const (
 	kindShare   = handshake.KindShare
 	kindConfirm = handshake.KindConfirm
 	kindFailed  = handshake.KindFailed
-	kindVerdict = handshake.KindVerdict
+	kindVerdict  = handshake.KindVerdict
+	kindAttempts = handshake.KindAttempts
 )
 
 // Limits of the handshake messages.
