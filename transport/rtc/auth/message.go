@@ -12,11 +12,11 @@ const Version = handshake.Version
 // Frame kinds: the same values and order as the direct transport (package
 // transport), so a trace reads the same.
 const (
-	kindHello   = handshake.KindHello
-	kindRefusal = handshake.KindRefusal
-	kindShare   = handshake.KindShare
-	kindConfirm = handshake.KindConfirm
-	kindFailed  = handshake.KindFailed
+	kindHello    = handshake.KindHello
+	kindRefusal  = handshake.KindRefusal
+	kindShare    = handshake.KindShare
+	kindConfirm  = handshake.KindConfirm
+	kindFailed   = handshake.KindFailed
 	kindVerdict  = handshake.KindVerdict
 	kindAttempts = handshake.KindAttempts
 )
