@@ -95,6 +95,9 @@ func (n *Novice) startFiles(dir string) {
 // SendFile offers the file at path to the expert; it needs the files
 // right. Progress comes on FileEvents.
 func (n *Novice) SendFile(path string) (filetransfer.ID, error) {
+	if err := n.needs(FeatureFiles, noFilesWords); err != nil {
+		return filetransfer.ID{}, err
+	}
 	if !n.consent.Rights().Has(RightFiles) {
 		return filetransfer.ID{}, ErrNoFiles
 	}
@@ -111,8 +114,17 @@ func (n *Novice) CancelFile(id filetransfer.ID) bool {
 func (n *Novice) FileEvents() <-chan filetransfer.Event { return n.fileEvents.out }
 
 // SetFiles allows file transfers or stops them (the novice's toggle);
-// see Consent.SetFiles.
-func (n *Novice) SetFiles(allow bool) error { return n.consent.SetFiles(allow) }
+// see Consent.SetFiles. An expert whose program did not announce
+// FeatureFiles cannot be allowed them (ErrNotSupported): it would not
+// understand the right.
+func (n *Novice) SetFiles(allow bool) error {
+	if allow {
+		if err := n.needs(FeatureFiles, noFilesWords); err != nil {
+			return err
+		}
+	}
+	return n.consent.SetFiles(allow)
+}
 
 // Files reports whether the novice allows file transfers.
 func (n *Novice) Files() bool { return n.consent.Files() }
@@ -157,17 +169,30 @@ func (e *Expert) Rights() Rights {
 	return e.rights
 }
 
+// ErrNotSupported is wrapped by the error for something the peer's
+// program did not announce (see Announce): nothing was sent.
+var ErrNotSupported = errors.New("not supported by the other computer's Assist")
+
+// noFilesWords is why files cannot move with a peer without FeatureFiles.
+const noFilesWords = "the other computer's Assist cannot exchange files: ask them to update Assist"
+
 // RequestFiles asks the novice to allow file transfers both ways.
 func (e *Expert) RequestFiles(ctx context.Context) error {
 	if st, _ := e.State(); st == Ended {
 		return errors.New("session: the session has ended")
 	}
-	return SendMessage(e.mux.Channel(ChannelControl), Request{Right: RightFiles})
+	if err := e.needs(ctx, FeatureFiles, noFilesWords); err != nil {
+		return err
+	}
+	return e.control(Request{Right: RightFiles})
 }
 
 // SendFile offers the file at path to the novice; it needs the files
 // right. Progress comes on FileEvents.
 func (e *Expert) SendFile(ctx context.Context, path string) (filetransfer.ID, error) {
+	if err := e.needs(ctx, FeatureFiles, noFilesWords); err != nil {
+		return filetransfer.ID{}, err
+	}
 	return e.files.Send(ctx, path)
 }
 
