@@ -68,7 +68,7 @@ func StartExpertConfig(conn net.Conn, log *slog.Logger, cfg ExpertConfig) *Exper
 		peerKnown: make(chan struct{}),
 		state:     Asking,
 	}
-	e.startFiles(cfg.FilesDir)
+	e.startFiles(cfg)
 	// Our features go first on the control channel: every other control
 	// message waits for them (control). A write returns once the batch
 	// reached the connection, so this cannot run in StartExpert itself.

@@ -135,15 +135,20 @@ func (n *Novice) FilesAsked() bool { return n.consent.FilesAsked() }
 // ExpertConfig sets up the expert's end of a session.
 type ExpertConfig struct {
 	// FilesDir is where files from the novice are saved once the expert
-	// accepts them (FileOffers); "" refuses them all.
+	// accepts them (FileOffers); "" refuses them all, unless FilesStore
+	// is set.
 	FilesDir string
+	// FilesStore, if set, keeps the novice's files instead of FilesDir
+	// (the browser's expert has no disk).
+	FilesStore filetransfer.Store
 }
 
-func (e *Expert) startFiles(dir string) {
+func (e *Expert) startFiles(cfg ExpertConfig) {
 	e.fileEvents = newEventQueue()
 	e.offers = make(chan filetransfer.Offer, filetransfer.MaxIncoming)
 	e.files = filetransfer.New(e.mux.Channel(ChannelFiles), filetransfer.Config{
-		Dir: dir,
+		Dir:   cfg.FilesDir,
+		Store: cfg.FilesStore,
 		Allowed: func() error {
 			if !e.Rights().Has(RightFiles) {
 				return errors.New("file transfers are not allowed yet: ask for them first")
@@ -194,6 +199,15 @@ func (e *Expert) SendFile(ctx context.Context, path string) (filetransfer.ID, er
 		return filetransfer.ID{}, err
 	}
 	return e.files.Send(ctx, path)
+}
+
+// SendSource offers src (a file that is no path, such as a browser's
+// File) to the novice, as SendFile does.
+func (e *Expert) SendSource(ctx context.Context, src filetransfer.Source) (filetransfer.ID, error) {
+	if err := e.needs(ctx, FeatureFiles, noFilesWords); err != nil {
+		return filetransfer.ID{}, err
+	}
+	return e.files.SendSource(ctx, src)
 }
 
 // CancelFile stops a transfer in either direction.

@@ -26,6 +26,7 @@
 import { SessionView } from './session/view.js';
 import { openScreen } from './session/screen.js';
 import { reasonText } from './session/words.js';
+import { FilesPanel } from './session/files.js';
 import { Signalling, SignalError, RemoteCandidates, parseSignal, encodeCandidate } from './signal.js';
 import { connectionPath } from './path.js';
 import { DisplayChannel } from './channel.js';
@@ -63,6 +64,8 @@ const status = {
   reconnectIn: 0,
   clipboard: false,
   clipboardText: '',
+  // files: each transfer's state by id, this session's.
+  files: {},
   get chatLines() { return view.chatLines; },
   get viewOnly() { return rfb ? rfb.viewOnly : true; },
   get stateText() { return view.stateText(); },
@@ -77,6 +80,9 @@ let rfb = null;
 // with assist join's page), made again for each session: it names the
 // person helped.
 let view = newView('');
+// files is the session's files panel (web/session/files.js, shared with
+// assist join's page), made when a session starts.
+let files = null;
 // lastJoin is the code and name of the last attempt, for Reconnect. It is
 // kept in memory only: the code's words are a secret.
 let lastJoin = null;
@@ -353,6 +359,7 @@ function onSessionEvent(a, ev) {
     case 'state':
       status.state = ev.state;
       status.clipboard = (ev.rights || '').split('+').includes('clipboard');
+      if (files) files.setAllowed((ev.rights || '').split('+').includes('files'), ev.reason || '');
       if (ev.reason) view.addReason(ev.reason);
       if (ev.state === 'viewing' || ev.state === 'control-asked' || ev.state === 'controlling') openDisplay(a);
       if (ev.state === 'controlling') view.focusScreen();
@@ -360,11 +367,29 @@ function onSessionEvent(a, ev) {
     case 'chat':
       addChat(view.name || 'Them', ev.text);
       break;
+    case 'file':
+      if (files && ev.file) {
+        files.event(ev.file);
+        status.files[ev.file.id] = ev.file.state;
+      }
+      break;
     case 'ended':
       ended(a, ev.reason);
       break;
   }
   update();
+}
+
+// startFiles shows the files panel of session: the bytes move in
+// assist.wasm, over the session's files channel, as assist join moves them.
+function startFiles(a, session) {
+  status.files = {};
+  files = new FilesPanel(view.filesPanel, view.name, {
+    requestFiles: () => session.requestFiles().catch((e) => addNote(`Could not ask to exchange files: ${e.message}`)),
+    sendFile: (f) => session.sendFile(f).catch((e) => addNote(`${f.name} was not sent: ${e.message}`)),
+    answer: (id, accept) => session.answerFile(id, accept),
+    cancel: (id) => session.cancelFile(id),
+  });
 }
 
 // ended: the novice's side ended the session (or the session layer lost
@@ -546,6 +571,7 @@ async function connect(code, name, contact) {
   status.rfb = 'none';
   closed = false;
   view = newView(contact ? contact.peer : '');
+  files = null;
   update();
   a.timer = setTimeout(() => fail(a, { kind: 'unreachable', message: 'timed out' }), connectTimeout);
   a.sig.onEnd = (err) => onSignalEnd(a, err);
@@ -674,6 +700,7 @@ async function setUpPeer(a, paired, code, name, contact) {
     return;
   }
   a.session = session;
+  startFiles(a, session);
   clearTimeout(a.timer);
   status.phase = 'session';
   status.state = status.state || 'asking';
