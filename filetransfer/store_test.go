@@ -75,7 +75,7 @@ func (p *memPart) WriteAt(b []byte, off int64) (int, error) {
 }
 
 func (p *memPart) Truncate(n int64) error { p.data = p.data[:n]; return nil }
-func (p *memPart) Close() error          { return nil }
+func (p *memPart) Close() error           { return nil }
 
 func (p *memPart) Save(name string) (string, error) {
 	p.s.mu.Lock()

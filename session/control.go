@@ -54,7 +54,7 @@ type Request struct {
 }
 
 // Release is the expert giving a right back (only control: "Give back
-// control"). A novice older than this message ends the session on it.
+// control"). It is sent only to a novice that announced FeatureRelease.
 type Release struct {
 	Right Rights
 }

@@ -109,4 +109,3 @@ func TestBrowserExpertFiles(t *testing.T) {
 	})
 	stop(t, nov.LineProc, "assist invite")
 }
-
