@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -70,8 +69,9 @@ type Offer struct {
 	once *sync.Once
 }
 
-// Accept takes the file: it goes to Config.Dir under Name (or "Name (2)"
-// and so on if that exists), once its free space has been checked.
+// Accept takes the file: it goes to Config.Dir (or Config.Store) under
+// Name (or "Name (2)" and so on if that exists), once its free space has
+// been checked.
 func (o Offer) Accept() {
 	o.once.Do(func() { o.ep.wg.Go(func() { o.ep.accept(o.ID) }) })
 }
@@ -84,8 +84,11 @@ func (o Offer) Refuse(reason string) {
 // Config sets up an Endpoint.
 type Config struct {
 	// Dir is where incoming files are saved, and their partial files
-	// kept meanwhile. "" refuses every incoming file.
+	// kept meanwhile. "" refuses every incoming file, unless Store is set.
 	Dir string
+	// Store, if set, keeps incoming files instead of Dir (a program with
+	// no disk brings its own).
+	Store Store
 	// Allowed, if set, is asked before every file offered in either
 	// direction and before every piece of an incoming file is written: a
 	// non-nil error (its text is told to the peer) refuses or cancels.
@@ -134,7 +137,7 @@ type Endpoint struct {
 
 type outgoing struct {
 	id     ID
-	path   string
+	open   func() (io.ReaderAt, io.Closer, error)
 	name   string
 	size   uint64
 	answer chan frame // accept, refuse, cancel
@@ -148,9 +151,8 @@ type incoming struct {
 	id      ID
 	name    string
 	size    uint64
-	active  bool // accepted: file is open
-	file    *os.File
-	partial string
+	active  bool // accepted: part is open
+	part    Part
 	written uint64
 	resumed uint64
 	hash    hash.Hash
@@ -165,6 +167,9 @@ func New(rw io.ReadWriteCloser, cfg Config) *Endpoint {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Store == nil && cfg.Dir != "" {
+		cfg.Store = DirStore(cfg.Dir, cfg.FreeSpace)
 	}
 	ep := &Endpoint{rw: rw, cfg: cfg, log: cfg.Logger, out: make(map[ID]*outgoing),
 		in: make(map[ID]*incoming), done: make(chan struct{})}
@@ -293,15 +298,54 @@ func (ep *Endpoint) Send(ctx context.Context, path string) (ID, error) {
 	if fi.Size() > MaxSize {
 		return ID{}, fmt.Errorf("cannot send %s: larger than 1 TiB", path)
 	}
-	name := clip(SanitizeName(filepath.Base(abs)), MaxName)
-	o := &outgoing{id: fileID(abs, fi), path: abs, name: name, size: uint64(fi.Size()),
+	open := func() (io.ReaderAt, io.Closer, error) {
+		f, err := os.Open(abs)
+		return f, f, err
+	}
+	return ep.start(ctx, fileID(abs, fi), filepath.Base(abs), uint64(fi.Size()), open)
+}
+
+// Source is a file to send that is not a path on this computer's disk:
+// a browser's File.
+type Source struct {
+	// Name is the file's name; the receiver sees it sanitised.
+	Name string
+	Size uint64
+	// Key names this content as it is now (for a browser's File: its
+	// name, size and time of last change), so that offering it again
+	// resumes an interrupted transfer.
+	Key string
+	// Data reads the file; it is not closed.
+	Data io.ReaderAt
+}
+
+// SendSource offers src to the peer, as Send offers a file.
+func (ep *Endpoint) SendSource(ctx context.Context, src Source) (ID, error) {
+	if err := ep.allowed(); err != nil {
+		return ID{}, err
+	}
+	if src.Size > MaxSize {
+		return ID{}, fmt.Errorf("cannot send %s: larger than 1 TiB", src.Name)
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "assist-source\x00%s\x00%s\x00%d", src.Key, src.Name, src.Size)
+	var id ID
+	copy(id[:], h.Sum(nil))
+	open := func() (io.ReaderAt, io.Closer, error) { return src.Data, io.NopCloser(nil), nil }
+	return ep.start(ctx, id, src.Name, src.Size, open)
+}
+
+// start registers and starts one outgoing transfer.
+func (ep *Endpoint) start(ctx context.Context, id ID, name string, size uint64, open func() (io.ReaderAt, io.Closer, error)) (ID, error) {
+	name = clip(SanitizeName(name), MaxName)
+	o := &outgoing{id: id, open: open, name: name, size: size,
 		answer: make(chan frame, 1), result: make(chan frame, 1)}
 	ctx, o.cancel = context.WithCancel(ctx)
 	ep.mu.Lock()
 	if ep.err != nil {
 		ep.mu.Unlock()
 		o.cancel()
-		return ID{}, fmt.Errorf("cannot send %s: the connection is closed", path)
+		return ID{}, fmt.Errorf("cannot send %s: the connection is closed", name)
 	}
 	if _, dup := ep.out[o.id]; dup {
 		ep.mu.Unlock()
@@ -356,12 +400,12 @@ func (ep *Endpoint) send(ctx context.Context, o *outgoing) {
 		}
 		return Cancelled, "cancelled"
 	}
-	f, err := os.Open(o.path)
+	f, closer, err := o.open()
 	if err != nil {
 		finish(Failed, "cannot read the file: "+err.Error())
 		return
 	}
-	defer f.Close()
+	defer closer.Close()
 	ep.emit(ev)
 	ep.enqueue(frame{Kind: kindOffer, ID: o.id, Size: o.size, Name: o.name})
 	var ans frame
@@ -546,10 +590,6 @@ func (ep *Endpoint) toOutgoing(f *frame, result bool) error {
 	}
 }
 
-func (ep *Endpoint) partialPath(id ID) string {
-	return filepath.Join(ep.cfg.Dir, ".assist-"+hex.EncodeToString(id[:])+".part")
-}
-
 // offered handles an incoming offer: refused at once when files are not
 // allowed, there is nowhere to save them or too many are in flight;
 // resumed without asking when its partial file exists; else asked.
@@ -571,7 +611,7 @@ func (ep *Endpoint) offered(f *frame) error {
 	if err := ep.allowed(); err != nil {
 		return refuse(err.Error())
 	}
-	if ep.cfg.Dir == "" {
+	if ep.cfg.Store == nil {
 		return refuse("this side does not take files")
 	}
 	if n >= MaxIncoming {
@@ -584,7 +624,7 @@ func (ep *Endpoint) offered(f *frame) error {
 	ev := Event{ID: f.ID, Incoming: true, Name: name, Size: f.Size, State: Offered}
 	ep.emit(ev)
 	id := f.ID // f is the reader's, reused for the next frame
-	if _, err := os.Lstat(ep.partialPath(id)); err == nil || ep.cfg.Ask == nil {
+	if ep.cfg.Store.Has(id) || ep.cfg.Ask == nil {
 		ep.wg.Go(func() { ep.accept(id) })
 		return nil
 	}
@@ -621,18 +661,9 @@ func (ep *Endpoint) accept(id ID) {
 		ep.log.Info("file transfer: incoming file not accepted", "name", inc.name, "reason", reason)
 		ep.refuse(id, reason)
 	}
-	if err := os.MkdirAll(ep.cfg.Dir, 0o700); err != nil {
-		fail("cannot create the folder for files: " + err.Error())
-		return
-	}
-	partial := ep.partialPath(id)
-	if fi, err := os.Lstat(partial); err == nil && !fi.Mode().IsRegular() {
-		fail("a partial file is in the way: " + partial)
-		return
-	}
-	file, err := os.OpenFile(partial, os.O_RDWR|os.O_CREATE, 0o600)
+	file, err := ep.cfg.Store.Open(id)
 	if err != nil {
-		fail("cannot save the file: " + err.Error())
+		fail(err.Error())
 		return
 	}
 	h := sha256.New()
@@ -647,16 +678,17 @@ func (ep *Endpoint) accept(id ID) {
 		}
 	}
 	if need := inc.size - uint64(have); need > 0 {
-		free, err := ep.cfg.FreeSpace(ep.cfg.Dir)
+		free, err := ep.cfg.Store.FreeSpace()
 		if err != nil {
 			file.Close()
 			fail("cannot tell the free space: " + err.Error())
 			return
 		}
 		if free < need {
-			file.Close()
 			if have == 0 {
-				os.Remove(partial)
+				file.Remove()
+			} else {
+				file.Close()
 			}
 			fail(fmt.Sprintf("not enough free space: the file needs %s more, and %s is free", Size(need), Size(free)))
 			return
@@ -670,7 +702,7 @@ func (ep *Endpoint) accept(id ID) {
 		file.Close()
 		return
 	}
-	inc.active, inc.file, inc.partial, inc.written, inc.resumed, inc.hash = true, file, partial, uint64(have), uint64(have), h
+	inc.active, inc.part, inc.written, inc.resumed, inc.hash = true, file, uint64(have), uint64(have), h
 	ep.mu.Unlock()
 	ep.emit(Event{ID: id, Incoming: true, Name: inc.name, Size: inc.size, Done: uint64(have), Resumed: uint64(have), State: Transferring})
 	ep.enqueue(acc)
@@ -706,7 +738,7 @@ func (ep *Endpoint) data(f *frame) error {
 	}
 	if f.Offset == 0 && inc.written > 0 {
 		// The sender's file differs from our part: start over.
-		if err := inc.file.Truncate(0); err != nil {
+		if err := inc.part.Truncate(0); err != nil {
 			ep.dropIncoming(inc, Failed, "cannot save the file: "+err.Error(), true)
 			return nil
 		}
@@ -718,7 +750,7 @@ func (ep *Endpoint) data(f *frame) error {
 	if f.Offset != inc.written || inc.written+uint64(len(f.Data)) > inc.size {
 		return protocolError("data at %d for a file with %d of %d bytes", f.Offset, inc.written, inc.size)
 	}
-	if _, err := inc.file.WriteAt(f.Data, int64(f.Offset)); err != nil {
+	if _, err := inc.part.WriteAt(f.Data, int64(f.Offset)); err != nil {
 		reason := "cannot save the file: " + err.Error()
 		if errors.Is(err, syscall.ENOSPC) {
 			reason = "the disk is full"
@@ -752,17 +784,12 @@ func (ep *Endpoint) finished(f *frame) error {
 		ep.dropIncoming(inc, Failed, "the file arrived damaged (its hash differs): send it again", true)
 		return nil
 	}
-	if err := inc.file.Sync(); err != nil {
-		ep.dropIncoming(inc, Failed, "cannot save the file: "+err.Error(), true)
-		return nil
-	}
-	inc.file.Close()
-	path, err := saveAs(inc.partial, ep.cfg.Dir, inc.name)
+	path, err := inc.part.Save(inc.name)
 	ep.mu.Lock()
 	delete(ep.in, inc.id)
 	ep.mu.Unlock()
 	if err != nil {
-		os.Remove(inc.partial)
+		inc.part.Remove()
 		reason := "cannot save the file: " + err.Error()
 		ep.emit(Event{ID: inc.id, Incoming: true, Name: inc.name, Size: inc.size, Done: inc.written, State: Failed, Reason: reason})
 		ep.enqueue(frame{Kind: kindResult, ID: inc.id, Reason: reason})
@@ -811,9 +838,8 @@ func (ep *Endpoint) dropIncoming(inc *incoming, st State, reason string, tell bo
 	written := inc.written
 	ep.mu.Unlock()
 	inc.once.Do(func() {}) // an unanswered offer can no longer be accepted
-	if inc.file != nil {
-		inc.file.Close()
-		os.Remove(inc.partial)
+	if inc.part != nil {
+		inc.part.Remove()
 	}
 	ep.log.Info("file transfer: incoming file stopped", "name", inc.name, "state", st, "reason", reason)
 	ep.emit(Event{ID: inc.id, Incoming: true, Name: inc.name, Size: inc.size, Done: written, State: st, Reason: reason})
@@ -834,8 +860,8 @@ func (ep *Endpoint) interruptOne(inc *incoming) {
 	written := inc.written
 	ep.mu.Unlock()
 	inc.once.Do(func() {})
-	if inc.file != nil {
-		inc.file.Close()
+	if inc.part != nil {
+		inc.part.Close()
 	}
 	ep.emit(Event{ID: inc.id, Incoming: true, Name: inc.name, Size: inc.size, Done: written,
 		State: Interrupted, Reason: "the connection was lost; what arrived is kept, and sending the file again resumes it"})
@@ -850,8 +876,8 @@ func (ep *Endpoint) interruptIncoming() {
 	ep.mu.Unlock()
 	for _, inc := range ins {
 		inc.once.Do(func() {})
-		if inc.file != nil {
-			inc.file.Close()
+		if inc.part != nil {
+			inc.part.Close()
 		}
 		ep.emit(Event{ID: inc.id, Incoming: true, Name: inc.name, Size: inc.size, Done: inc.written,
 			State: Interrupted, Reason: "the connection was lost; what arrived is kept, and sending the file again resumes it"})

@@ -347,6 +347,9 @@ func (r *Novice) pairing(ctx context.Context, id string, sc *signalConn, paired 
 		TURNPin:            turnPin(r.fingerprint),
 		Logger:             log,
 		IncludeLoopback:    rtcLoopback(r.url),
+		// The expert hears how many tries are left; Fail counts once, so
+		// the Fail below only reads the count again.
+		AttemptFailed: att.Fail,
 	})
 	if err != nil {
 		if errors.Is(err, rtc.ErrWrongPassword) {

@@ -20,6 +20,17 @@ import (
 //	{"type":"state","state":"viewing","rights":"view","reason":"..."}
 //	{"type":"chat","text":"..."}
 //	{"type":"end","reason":"..."}
+//	{"type":"features","features":["release","files"]}    each side's first message
+//
+// Feature negotiation. Each side's first control message is Features:
+// the parts of the protocol it implements that came after the first
+// version (Feature). A side sends a message of a feature only when the
+// peer announced it too; a peer that announces nothing (or never sends
+// Features) gets the first version's messages only. A control or chat
+// message of a type this side does not know (a newer peer's) is ignored
+// with a debug log (ErrUnknownMessage): it neither ends the session nor
+// changes anything. A new message therefore needs a new type, and a new
+// member of an old type needs a feature, since the old types stay strict.
 //
 // Decoding is strict, because the peer may be hostile and a lenient
 // parser is an ambiguity waiting to be exploited: member names must match
@@ -31,7 +42,7 @@ import (
 const MaxChat = 4 << 10
 
 // Message is a control or chat message: Request, Release, Decision,
-// StateUpdate, Chat or End.
+// StateUpdate, Chat, End or Features.
 type Message interface {
 	messageType() string
 	validate() error
@@ -43,7 +54,7 @@ type Request struct {
 }
 
 // Release is the expert giving a right back (only control: "Give back
-// control"). A novice older than this message ends the session on it.
+// control"). It is sent only to a novice that announced FeatureRelease.
 type Release struct {
 	Right Rights
 }
@@ -72,12 +83,122 @@ type End struct {
 	Reason string
 }
 
+// Feature is a part of the session protocol that came after its first
+// version; a set of them is their bitwise or.
+type Feature uint32
+
+// The features this version knows.
+const (
+	// FeatureRelease: the release message ("Give back control").
+	FeatureRelease Feature = 1 << iota
+	// FeatureFiles: the files right and the files channel.
+	FeatureFiles
+)
+
+// OurFeatures is what this version implements and announces.
+const OurFeatures = FeatureRelease | FeatureFiles
+
+var featureNames = []struct {
+	f    Feature
+	name string
+}{{FeatureRelease, "release"}, {FeatureFiles, "files"}}
+
+// MaxFeatures bounds the names one Features message may carry.
+const MaxFeatures = 32
+
+// Has reports whether f holds every feature of g.
+func (f Feature) Has(g Feature) bool { return f&g == g }
+
+// String lists the features' names joined by "+", or "none".
+func (f Feature) String() string {
+	var parts []string
+	for _, n := range featureNames {
+		if f.Has(n.f) {
+			parts = append(parts, n.name)
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, "+")
+}
+
+// Announce is each side's first control message: the features it
+// implements. Names this version does not know are dropped when decoding
+// (a newer peer's); they must still be well formed.
+type Announce struct {
+	Features Feature
+}
+
+// ErrUnknownMessage is wrapped by the error of DecodeMessage for a
+// well-formed JSON object whose type this version does not know: a newer
+// peer's message, to be ignored.
+var ErrUnknownMessage = errors.New("unknown message type")
+
 func (Request) messageType() string     { return "request" }
 func (Release) messageType() string     { return "release" }
 func (Decision) messageType() string    { return "decision" }
 func (StateUpdate) messageType() string { return "state" }
 func (Chat) messageType() string        { return "chat" }
 func (End) messageType() string         { return "end" }
+func (Announce) messageType() string    { return "features" }
+
+func (m Announce) validate() error {
+	if m.Features&^OurFeatures != 0 {
+		return fmt.Errorf("unknown features %#x", uint32(m.Features&^OurFeatures))
+	}
+	return nil
+}
+
+// validFeatureName accepts 1 to 32 bytes of lower-case letters, digits
+// and inner hyphens: the grammar of every feature name, known or not.
+func validFeatureName(s string) bool {
+	if s == "" || len(s) > 32 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// parseFeatures checks a features list and keeps the names this version
+// knows.
+func parseFeatures(names []string) (Feature, error) {
+	if len(names) > MaxFeatures {
+		return 0, fmt.Errorf("%d features, max %d", len(names), MaxFeatures)
+	}
+	seen := make(map[string]bool, len(names))
+	var f Feature
+	for _, name := range names {
+		if !validFeatureName(name) {
+			return 0, fmt.Errorf("bad feature name %q", truncate(name, 32))
+		}
+		if seen[name] {
+			return 0, fmt.Errorf("repeated feature %q", name)
+		}
+		seen[name] = true
+		for _, n := range featureNames {
+			if n.name == name {
+				f |= n.f
+			}
+		}
+	}
+	return f, nil
+}
+
+func (f Feature) names() []string {
+	out := []string{} // never null on the wire
+	for _, n := range featureNames {
+		if f.Has(n.f) {
+			out = append(out, n.name)
+		}
+	}
+	return out
+}
 
 func validRight(r Rights) error {
 	if bits.OnesCount8(uint8(r)) != 1 || r > RightFiles {
@@ -199,6 +320,8 @@ type wire struct {
 	Rights *Rights `json:"rights,omitempty"`
 	Reason *string `json:"reason,omitempty"`
 	Text   *string `json:"text,omitempty"`
+	// Features is a pointer so that an empty list is still sent.
+	Features *[]string `json:"features,omitempty"`
 }
 
 var messageKeys = map[string]struct{ required, optional []string }{
@@ -208,6 +331,7 @@ var messageKeys = map[string]struct{ required, optional []string }{
 	"state":    {required: []string{"type", "state", "rights"}, optional: []string{"reason"}},
 	"chat":     {required: []string{"type", "text"}},
 	"end":      {required: []string{"type", "reason"}},
+	"features": {required: []string{"type", "features"}},
 }
 
 // EncodeMessage validates m and encodes it.
@@ -235,6 +359,9 @@ func EncodeMessage(m Message) ([]byte, error) {
 		w.Text = &m.Text
 	case End:
 		w.Reason = &m.Reason
+	case Announce:
+		names := m.Features.names()
+		w.Features = &names
 	}
 	b, err := json.Marshal(w)
 	if err != nil {
@@ -258,6 +385,13 @@ func DecodeMessage(b []byte) (Message, error) {
 func decodeMessage(b []byte) (Message, error) {
 	if len(b) > MaxMessage {
 		return nil, fmt.Errorf("%d bytes exceeds %d", len(b), MaxMessage)
+	}
+	typ, err := typeOf(b)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := messageKeys[typ]; !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownMessage, truncate(typ, 32))
 	}
 	keys, err := objectKeys(b)
 	if err != nil {
@@ -300,6 +434,12 @@ func decodeMessage(b []byte) (Message, error) {
 		m, err = Chat{Text: deref(w.Text)}, nonNull(w.Text)
 	case "end":
 		m, err = End{Reason: deref(w.Reason)}, nonNull(w.Reason)
+	case "features":
+		var f Feature
+		if err = nonNull(w.Features); err == nil {
+			f, err = parseFeatures(*w.Features)
+		}
+		m = Announce{Features: f}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", w.Type, err)
@@ -323,6 +463,51 @@ func nonNull[T any](p *T) error {
 		return errors.New("null member")
 	}
 	return nil
+}
+
+// typeOf returns the "type" member of b, which must be exactly one JSON
+// object with exactly one "type" member, a string. The other members are
+// skipped unread: they are for objectKeys to judge once the type is known.
+func typeOf(b []byte) (string, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return "", errors.New("not a JSON object")
+	}
+	typ, found := "", false
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return "", err
+		}
+		k, ok := t.(string)
+		if !ok {
+			return "", errors.New("bad member name")
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return "", err
+		}
+		if k != "type" {
+			continue
+		}
+		if found {
+			return "", errors.New(`repeated member "type"`)
+		}
+		if err := json.Unmarshal(v, &typ); err != nil || v[0] != '"' {
+			return "", errors.New(`"type" is not a string`)
+		}
+		found = true
+	}
+	if _, err := dec.Token(); err != nil {
+		return "", err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return "", errors.New("data after the object")
+	}
+	if !found {
+		return "", errors.New(`no "type" member`)
+	}
+	return typ, nil
 }
 
 // objectKeys checks that b is exactly one JSON object whose member names
@@ -364,7 +549,7 @@ func objectKeys(b []byte) (map[string]bool, error) {
 }
 
 var knownKeys = map[string]bool{"type": true, "right": true, "allow": true, "state": true,
-	"rights": true, "reason": true, "text": true}
+	"rights": true, "reason": true, "text": true, "features": true}
 
 // SendMessage encodes m and writes it as one message on ch.
 func SendMessage(ch *Channel, m Message) error {
@@ -380,7 +565,8 @@ func SendMessage(ch *Channel, m Message) error {
 
 // ReceiveMessage reads and decodes the next message on ch. A malformed
 // message is an error; the caller should end the session, since the
-// peer is not speaking this protocol.
+// peer is not speaking this protocol. An error wrapping ErrUnknownMessage
+// is a newer peer's message: the caller ignores it and reads on.
 func ReceiveMessage(ch *Channel) (Message, error) {
 	b, err := ch.ReadMessage()
 	if err != nil {

@@ -1,6 +1,8 @@
 package session
 
 import (
+	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 )
@@ -183,12 +185,25 @@ func FuzzDecodeControl(f *testing.F) {
 		`{"type":"end","reason":"bye"}`,
 		`{"type":"chat","text":"hi","text":"x"}`,
 		`{"type":"chat","text":"\ud800"}`,
+		`{"type":"features","features":["release","files","later-1"]}`,
+		`{"type":"features","features":[]}`,
+		`{"type":"teleport","to":{"x":1}}`,
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeMessage(b)
 		if err != nil {
+			if errors.Is(err, ErrUnknownMessage) {
+				// Only a JSON object of a type this version does not know.
+				var obj map[string]any
+				if json.Unmarshal(b, &obj) != nil {
+					t.Fatalf("%q: unknown message that is not a JSON object", b)
+				}
+				if typ, ok := obj["type"].(string); !ok || messageKeys[typ].required != nil {
+					t.Fatalf("%q: unknown message of type %v", b, obj["type"])
+				}
+			}
 			return
 		}
 		// Whatever decodes must be valid, and must survive a round trip.

@@ -35,6 +35,13 @@ type Expert struct {
 	state  State
 	reason string
 	rights Rights
+	// peer is what the novice announced (Announce): none until it does.
+	peer Feature
+	// announced is closed once our own Announce is on its way; peerKnown
+	// once the novice's first control message arrived: a novice that
+	// announces does so first, so from then on peer is what it has.
+	announced chan struct{}
+	peerKnown chan struct{}
 
 	files      *filetransfer.Endpoint
 	fileEvents *eventQueue
@@ -53,13 +60,24 @@ func StartExpertConfig(conn net.Conn, log *slog.Logger, cfg ExpertConfig) *Exper
 		log = slog.Default()
 	}
 	e := &Expert{
-		mux:    NewMux(conn, MuxOptions{Opener: true}),
-		log:    log,
-		events: make(chan ExpertEvent, 256),
-		done:   make(chan struct{}),
-		state:  Asking,
+		mux:       NewMux(conn, MuxOptions{Opener: true}),
+		log:       log,
+		events:    make(chan ExpertEvent, 256),
+		done:      make(chan struct{}),
+		announced: make(chan struct{}),
+		peerKnown: make(chan struct{}),
+		state:     Asking,
 	}
-	e.startFiles(cfg.FilesDir)
+	e.startFiles(cfg)
+	// Our features go first on the control channel: every other control
+	// message waits for them (control). A write returns once the batch
+	// reached the connection, so this cannot run in StartExpert itself.
+	e.wg.Go(func() {
+		defer close(e.announced)
+		if err := SendMessage(e.mux.Channel(ChannelControl), Announce{Features: OurFeatures}); err != nil {
+			log.Debug("features not announced", "err", err)
+		}
+	})
 	e.wg.Go(e.readControl)
 	e.wg.Go(e.readChat)
 	e.wg.Go(func() { e.fileEvents.run(e.mux.Done()) })
@@ -83,13 +101,34 @@ func (e *Expert) emit(ev ExpertEvent) {
 
 func (e *Expert) readControl() {
 	ctrl := e.mux.Channel(ChannelControl)
+	first := true
 	for {
 		m, err := ReceiveMessage(ctrl)
+		if first && (err == nil || errors.Is(err, ErrUnknownMessage)) {
+			first = false
+			if a, ok := m.(Announce); ok {
+				e.mu.Lock()
+				e.peer = a.Features
+				e.mu.Unlock()
+				e.log.Debug("the novice's features", "features", a.Features)
+			}
+			close(e.peerKnown)
+			if _, ok := m.(Announce); ok {
+				continue
+			}
+		}
+		if errors.Is(err, ErrUnknownMessage) {
+			e.log.Debug("control message of a newer version ignored", "err", err)
+			continue
+		}
 		if err != nil {
 			e.finish("the connection to the novice was lost")
 			return
 		}
 		switch m := m.(type) {
+		case Announce:
+			// Only as the first message: a later one changes nothing.
+			e.log.Debug("late features message ignored", "features", m.Features)
 		case StateUpdate:
 			e.mu.Lock()
 			e.state, e.reason, e.rights = m.State, m.Reason, m.Rights
@@ -126,6 +165,10 @@ func (e *Expert) readChat() {
 	chat := e.mux.Channel(ChannelChat)
 	for {
 		m, err := ReceiveMessage(chat)
+		if errors.Is(err, ErrUnknownMessage) {
+			e.log.Debug("chat message of a newer version ignored", "err", err)
+			continue
+		}
 		if err != nil {
 			return
 		}
@@ -158,16 +201,54 @@ func (e *Expert) RequestControl(ctx context.Context) error {
 	if st, _ := e.State(); st == Ended {
 		return errors.New("session: the session has ended")
 	}
-	return SendMessage(e.mux.Channel(ChannelControl), Request{Right: RightControl})
+	return e.control(Request{Right: RightControl})
+}
+
+// PeerFeatures is what the novice's program announced it implements;
+// none until its announcement arrives (or if it never does).
+func (e *Expert) PeerFeatures() Feature {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.peer
+}
+
+// control sends m on the control channel, after our Announce.
+func (e *Expert) control(m Message) error {
+	select {
+	case <-e.announced:
+	case <-e.mux.Done():
+	}
+	return SendMessage(e.mux.Channel(ChannelControl), m)
+}
+
+// needs fails with ErrNotSupported unless the novice announced f. It
+// waits for the novice's first control message, which is its Announce
+// if it has one.
+func (e *Expert) needs(ctx context.Context, f Feature, what string) error {
+	select {
+	case <-e.peerKnown:
+	case <-e.mux.Done():
+		return errors.New("session: the session has ended")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if !e.PeerFeatures().Has(f) {
+		return fmt.Errorf("%w: %s", ErrNotSupported, what)
+	}
+	return nil
 }
 
 // GiveBackControl hands control of mouse and keyboard back to the novice;
-// the expert goes on viewing.
+// the expert goes on viewing. A novice whose program does not announce
+// FeatureRelease is not sent it (ErrNotSupported).
 func (e *Expert) GiveBackControl(ctx context.Context) error {
 	if st, _ := e.State(); st == Ended {
 		return errors.New("session: the session has ended")
 	}
-	return SendMessage(e.mux.Channel(ChannelControl), Release{Right: RightControl})
+	if err := e.needs(ctx, FeatureRelease, "the other computer's Assist cannot be given control back: ask them to take it back (Esc), or to update Assist"); err != nil {
+		return err
+	}
+	return e.control(Release{Right: RightControl})
 }
 
 // RequestClipboard asks the novice to share clipboards: with the right,
@@ -176,7 +257,7 @@ func (e *Expert) RequestClipboard(ctx context.Context) error {
 	if st, _ := e.State(); st == Ended {
 		return errors.New("session: the session has ended")
 	}
-	return SendMessage(e.mux.Channel(ChannelControl), Request{Right: RightClipboard})
+	return e.control(Request{Right: RightClipboard})
 }
 
 // SendChat sends a chat message to the novice.
@@ -186,7 +267,7 @@ func (e *Expert) SendChat(ctx context.Context, text string) error {
 
 // Leave ends the session from the expert's side.
 func (e *Expert) Leave(reason string) {
-	SendMessage(e.mux.Channel(ChannelControl), End{Reason: reason})
+	e.control(End{Reason: reason})
 	e.finish(reason)
 }
 

@@ -95,6 +95,9 @@ func (n *Novice) startFiles(dir string) {
 // SendFile offers the file at path to the expert; it needs the files
 // right. Progress comes on FileEvents.
 func (n *Novice) SendFile(path string) (filetransfer.ID, error) {
+	if err := n.needs(FeatureFiles, noFilesWords); err != nil {
+		return filetransfer.ID{}, err
+	}
 	if !n.consent.Rights().Has(RightFiles) {
 		return filetransfer.ID{}, ErrNoFiles
 	}
@@ -111,8 +114,17 @@ func (n *Novice) CancelFile(id filetransfer.ID) bool {
 func (n *Novice) FileEvents() <-chan filetransfer.Event { return n.fileEvents.out }
 
 // SetFiles allows file transfers or stops them (the novice's toggle);
-// see Consent.SetFiles.
-func (n *Novice) SetFiles(allow bool) error { return n.consent.SetFiles(allow) }
+// see Consent.SetFiles. An expert whose program did not announce
+// FeatureFiles cannot be allowed them (ErrNotSupported): it would not
+// understand the right.
+func (n *Novice) SetFiles(allow bool) error {
+	if allow {
+		if err := n.needs(FeatureFiles, noFilesWords); err != nil {
+			return err
+		}
+	}
+	return n.consent.SetFiles(allow)
+}
 
 // Files reports whether the novice allows file transfers.
 func (n *Novice) Files() bool { return n.consent.Files() }
@@ -123,15 +135,20 @@ func (n *Novice) FilesAsked() bool { return n.consent.FilesAsked() }
 // ExpertConfig sets up the expert's end of a session.
 type ExpertConfig struct {
 	// FilesDir is where files from the novice are saved once the expert
-	// accepts them (FileOffers); "" refuses them all.
+	// accepts them (FileOffers); "" refuses them all, unless FilesStore
+	// is set.
 	FilesDir string
+	// FilesStore, if set, keeps the novice's files instead of FilesDir
+	// (the browser's expert has no disk).
+	FilesStore filetransfer.Store
 }
 
-func (e *Expert) startFiles(dir string) {
+func (e *Expert) startFiles(cfg ExpertConfig) {
 	e.fileEvents = newEventQueue()
 	e.offers = make(chan filetransfer.Offer, filetransfer.MaxIncoming)
 	e.files = filetransfer.New(e.mux.Channel(ChannelFiles), filetransfer.Config{
-		Dir: dir,
+		Dir:   cfg.FilesDir,
+		Store: cfg.FilesStore,
 		Allowed: func() error {
 			if !e.Rights().Has(RightFiles) {
 				return errors.New("file transfers are not allowed yet: ask for them first")
@@ -157,18 +174,40 @@ func (e *Expert) Rights() Rights {
 	return e.rights
 }
 
+// ErrNotSupported is wrapped by the error for something the peer's
+// program did not announce (see Announce): nothing was sent.
+var ErrNotSupported = errors.New("not supported by the other computer's Assist")
+
+// noFilesWords is why files cannot move with a peer without FeatureFiles.
+const noFilesWords = "the other computer's Assist cannot exchange files: ask them to update Assist"
+
 // RequestFiles asks the novice to allow file transfers both ways.
 func (e *Expert) RequestFiles(ctx context.Context) error {
 	if st, _ := e.State(); st == Ended {
 		return errors.New("session: the session has ended")
 	}
-	return SendMessage(e.mux.Channel(ChannelControl), Request{Right: RightFiles})
+	if err := e.needs(ctx, FeatureFiles, noFilesWords); err != nil {
+		return err
+	}
+	return e.control(Request{Right: RightFiles})
 }
 
 // SendFile offers the file at path to the novice; it needs the files
 // right. Progress comes on FileEvents.
 func (e *Expert) SendFile(ctx context.Context, path string) (filetransfer.ID, error) {
+	if err := e.needs(ctx, FeatureFiles, noFilesWords); err != nil {
+		return filetransfer.ID{}, err
+	}
 	return e.files.Send(ctx, path)
+}
+
+// SendSource offers src (a file that is no path, such as a browser's
+// File) to the novice, as SendFile does.
+func (e *Expert) SendSource(ctx context.Context, src filetransfer.Source) (filetransfer.ID, error) {
+	if err := e.needs(ctx, FeatureFiles, noFilesWords); err != nil {
+		return filetransfer.ID{}, err
+	}
+	return e.files.SendSource(ctx, src)
 }
 
 // CancelFile stops a transfer in either direction.

@@ -167,6 +167,10 @@ type Novice struct {
 
 	files      *filetransfer.Endpoint
 	fileEvents *eventQueue
+
+	// peer is what the expert announced (Announce): none until it does.
+	peerMu sync.Mutex
+	peer   Feature
 }
 
 // StartNovice starts the session on conn, an authenticated connection
@@ -340,6 +344,10 @@ func (n *Novice) stopTimers() {
 // the session's plumbing once consent has ended.
 func (n *Novice) forwardState(events <-chan Event) {
 	ctrl := n.mux.Channel(ChannelControl)
+	// Our features go first, before any state update.
+	if err := SendMessage(ctrl, Announce{Features: OurFeatures}); err != nil {
+		n.log.Debug("features not announced", "err", err)
+	}
 	for ev := range events {
 		if ev.Rights.Has(RightView) {
 			n.markViewing()
@@ -366,8 +374,25 @@ func (n *Novice) markViewing() {
 
 func (n *Novice) readControl(ctx context.Context) {
 	ctrl := n.mux.Channel(ChannelControl)
+	first := true
 	for {
 		m, err := ReceiveMessage(ctrl)
+		if first && (err == nil || errors.Is(err, ErrUnknownMessage)) {
+			// An expert that announces does so in its first message; a
+			// later announcement changes nothing.
+			first = false
+			if a, ok := m.(Announce); ok {
+				n.peerMu.Lock()
+				n.peer = a.Features
+				n.peerMu.Unlock()
+				n.log.Debug("the expert's features", "features", a.Features)
+				continue
+			}
+		}
+		if errors.Is(err, ErrUnknownMessage) {
+			n.log.Debug("control message of a newer version ignored", "err", err)
+			continue
+		}
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
 				n.consent.End("the expert's connection failed")
@@ -375,6 +400,8 @@ func (n *Novice) readControl(ctx context.Context) {
 			return
 		}
 		switch m := m.(type) {
+		case Announce:
+			n.log.Debug("late features message ignored", "features", m.Features)
 		case Request:
 			if m.Right == RightClipboard {
 				if err := n.consent.RequestClipboard(); err != nil {
@@ -423,6 +450,10 @@ func (n *Novice) readChat() {
 	chat := n.mux.Channel(ChannelChat)
 	for {
 		m, err := ReceiveMessage(chat)
+		if errors.Is(err, ErrUnknownMessage) {
+			n.log.Debug("chat message of a newer version ignored", "err", err)
+			continue
+		}
 		if err != nil {
 			return
 		}
@@ -462,6 +493,22 @@ func (n *Novice) serveDisplays(ctx context.Context, srv *rfb.Server) {
 			srv.ServeConn(ctx, st)
 		})
 	}
+}
+
+// PeerFeatures is what the expert's program announced it implements;
+// none until its announcement arrives (or if it never does).
+func (n *Novice) PeerFeatures() Feature {
+	n.peerMu.Lock()
+	defer n.peerMu.Unlock()
+	return n.peer
+}
+
+// needs fails with ErrNotSupported unless the expert announced f.
+func (n *Novice) needs(f Feature, what string) error {
+	if !n.PeerFeatures().Has(f) {
+		return fmt.Errorf("%w: %s", ErrNotSupported, what)
+	}
+	return nil
 }
 
 // Questions delivers what the novice must decide.

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/assist-project/assist/transport/internal/handshake"
 )
 
 // Errors Dial returns, to test with errors.Is. Each says what to do next, so
@@ -85,11 +87,8 @@ func (e *HandshakeError) Error() string {
 		b.WriteString(e.Kind.Error())
 	}
 	if errors.Is(e.Kind, ErrWrongPassword) {
-		switch {
-		case e.AttemptsLeft == 0:
-			b.WriteString(" (no attempts left: the invitation is now void; ask for a new invitation)")
-		case e.AttemptsLeft > 0:
-			fmt.Fprintf(&b, " (%d attempts left)", e.AttemptsLeft)
+		if e.AttemptsLeft >= 0 {
+			b.WriteString(handshake.AttemptsNote(e.AttemptsLeft))
 		}
 	}
 	if e.PeerMessage != "" {

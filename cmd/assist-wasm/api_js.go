@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"syscall/js"
 	"time"
 
+	"github.com/assist-project/assist/filetransfer"
 	"github.com/assist-project/assist/session"
 	"github.com/assist-project/assist/transport/rtc/auth"
 )
@@ -37,6 +39,9 @@ func main() {
 func jsError(err error) js.Value {
 	e := js.Global().Get("Error").New(err.Error())
 	e.Set("kind", errorKind(err))
+	if left, ok := attemptsLeft(err); ok {
+		e.Set("attemptsLeft", left)
+	}
 	return e
 }
 
@@ -142,13 +147,16 @@ func jsConnect(_ js.Value, args []js.Value) any {
 			// A contact session's id is its capability: never logged.
 			slog.Info("authenticated with a contact")
 		}
-		exp := session.StartExpert(conn, slog.Default())
-		s := &expertSession{exp: exp}
+		exp := session.StartExpertConfig(conn, slog.Default(), session.ExpertConfig{FilesStore: store})
+		s := &expertSession{exp: exp, files: files{offers: make(map[string]filetransfer.Offer)}}
 		obj := s.object()
 		go func() {
+			var wg sync.WaitGroup
+			wg.Go(func() { s.runFiles(onEvent) })
 			for ev := range exp.Events() {
 				onEvent.Invoke(eventObject(ev))
 			}
+			wg.Wait()
 			// The session is over: the multiplexer has closed conn.
 			conn.Close()
 			detach()
@@ -173,6 +181,7 @@ func eventObject(ev session.ExpertEvent) map[string]any {
 type expertSession struct {
 	exp   *session.Expert
 	funcs []js.Func
+	files files
 }
 
 func (s *expertSession) object() js.Value {
@@ -212,6 +221,7 @@ func (s *expertSession) object() js.Value {
 			return nil, s.exp.SendChat(context.Background(), text)
 		})
 	})
+	s.fileMethods(o)
 	s.method(o, "leave", func([]js.Value) any {
 		return promise(func() (any, error) {
 			s.exp.Leave("the expert left")

@@ -39,3 +39,13 @@ func errorKind(err error) string {
 	}
 	return kindFailed
 }
+
+// attemptsLeft is how many wrong codes the invitation still takes after
+// a wrong one, when the novice said so.
+func attemptsLeft(err error) (int, bool) {
+	var he *auth.HandshakeError
+	if !errors.As(err, &he) || !he.AttemptsKnown || !errors.Is(err, auth.ErrWrongPassword) {
+		return 0, false
+	}
+	return he.AttemptsLeft, true
+}

@@ -52,7 +52,7 @@ func TestBrowserExpert(t *testing.T) {
 			t.Errorf("error kind %q, want wrong-password (the novice's verdict)", kind)
 		}
 		msg := bxText(t, ctx, "error-message") + " " + bxText(t, ctx, "error-hint")
-		wantContains(t, "wrong code", msg, "wrong code", "check the two words")
+		wantContains(t, "wrong code", msg, "wrong code", "4 tries left", "check the two words")
 		(&novice{LineProc: nov.LineProc}).stillWaiting(t)
 	})
 

@@ -223,8 +223,8 @@ func TestJoinTerminal(t *testing.T) {
 }
 
 // TestTriesLeft: after a wrong password or code the novice reads how many
-// tries are left, on the direct path and through the server; the expert's
-// error says it on the direct path.
+// tries are left, on the direct path and through the server; so does the
+// expert's error, in the same words on both paths.
 func TestTriesLeft(t *testing.T) {
 	e2e(t)
 	x := lab.StartXvfb(t, 320, 240)
@@ -242,8 +242,12 @@ func TestTriesLeft(t *testing.T) {
 		srv := startServe(t, t.TempDir())
 		nov := startServerInvite(t, x.Display, srv)
 		bad := fmt.Sprintf("%d-%s-%s", nov.Lookup, nov.Words[0], otherWord(nov.Words[1]))
-		joinCodeFails(t, nil, "--server", srv.URL, "--server-fingerprint", srv.Fingerprint, bad)
+		msg := joinCodeFails(t, nil, "--server", srv.URL, "--server-fingerprint", srv.Fingerprint, bad)
+		// The same words as the direct path's.
+		wantContains(t, "wrong code through the server", msg, "wrong password", "4 attempts left")
 		nov.WaitLine(t, `^Someone tried a wrong code: 4 tries left, then this invitation stops working\.$`, lineTimeout)
+		msg = joinCodeFails(t, nil, "--server", srv.URL, "--server-fingerprint", srv.Fingerprint, bad)
+		wantContains(t, "second wrong code through the server", msg, "wrong password", "3 attempts left")
 		stop(t, nov.LineProc, "assist invite")
 	})
 }

@@ -63,6 +63,12 @@ type Config struct {
 	// called exactly once with the handshake's outcome: nil when it
 	// authenticated, else the *HandshakeError returned.
 	BeforeAuth func(ctx context.Context) (done func(err error), err error)
+	// AttemptFailed, if set, is called by Accept when the expert's
+	// password attempt failed and counts: it counts the attempt and
+	// returns how many the invitation has left, which the expert is told
+	// (auth.Params.AttemptFailed). The caller's own count after Accept
+	// returns must then not count it twice.
+	AttemptFailed func() (left int)
 	// AuthTimeout bounds, for Accept, the handshake inside the data
 	// channel from the moment it opens: an expert who sets up the
 	// connection and then sends nothing (holding the pairing, and an

@@ -29,5 +29,5 @@ func noviceHandshake(rw io.ReadWriter, cfg *Config, bind []byte) (*pake.Result, 
 
 // params is what the handshake needs of cfg.
 func (cfg *Config) params() auth.Params {
-	return auth.Params{InvitationID: cfg.InvitationID, Password: cfg.Password, Name: cfg.Name}
+	return auth.Params{InvitationID: cfg.InvitationID, Password: cfg.Password, Name: cfg.Name, AttemptFailed: cfg.AttemptFailed}
 }

@@ -29,6 +29,26 @@ func TestWrongPassword(t *testing.T) {
 	}
 }
 
+// TestWrongPasswordAttemptsLeft: over a real data channel, the expert's
+// error says how many attempts the novice's count leaves, though the
+// novice closes its connection right after telling.
+func TestWrongPasswordAttemptsLeft(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	es, ns := sigPair()
+	ecfg := testConfig(t)
+	ecfg.Password = "not-the-password"
+	ncfg := testConfig(t)
+	ncfg.AttemptFailed = func() int { return 2 }
+	e, n := connectPair(t, ctx, es, ns, ecfg, ncfg)
+	if !errors.Is(e.err, ErrWrongPassword) || !errors.Is(n.err, ErrWrongPassword) {
+		t.Fatalf("Dial: %v, Accept: %v; want ErrWrongPassword", e.err, n.err)
+	}
+	if !strings.Contains(e.err.Error(), "(2 attempts left)") {
+		t.Errorf("Dial: %v; want it to say 2 attempts left", e.err)
+	}
+}
+
 func TestUnknownInvitation(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
 	defer cancel()

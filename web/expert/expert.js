@@ -26,6 +26,7 @@
 import { SessionView } from './session/view.js';
 import { openScreen } from './session/screen.js';
 import { reasonText } from './session/words.js';
+import { FilesPanel } from './session/files.js';
 import { Signalling, SignalError, RemoteCandidates, parseSignal, encodeCandidate } from './signal.js';
 import { connectionPath } from './path.js';
 import { DisplayChannel } from './channel.js';
@@ -44,6 +45,9 @@ const queueTimeout = 60000;
 // pathEvery is how often the path is read again in a session: ICE may
 // switch pairs, and a peer-reflexive candidate becomes the signalled one.
 const pathEvery = 5000;
+// verdictWait is how long a "wrong code" from the server waits for the
+// handshake's own verdict, which also says how many tries are left.
+const verdictWait = 2000;
 
 const el = (id) => document.querySelector(`[data-testid="${id}"]`);
 
@@ -60,6 +64,8 @@ const status = {
   reconnectIn: 0,
   clipboard: false,
   clipboardText: '',
+  // files: each transfer's state by id, this session's.
+  files: {},
   get chatLines() { return view.chatLines; },
   get viewOnly() { return rfb ? rfb.viewOnly : true; },
   get stateText() { return view.stateText(); },
@@ -74,6 +80,9 @@ let rfb = null;
 // with assist join's page), made again for each session: it names the
 // person helped.
 let view = newView('');
+// files is the session's files panel (web/session/files.js, shared with
+// assist join's page), made when a session starts.
+let files = null;
 // lastJoin is the code and name of the last attempt, for Reconnect. It is
 // kept in memory only: the code's words are a secret.
 let lastJoin = null;
@@ -123,6 +132,15 @@ const handshakeErrors = new Map([
   ['contact-no-show', ['The other computer did not start the session.', 'If this browser is not confirmed yet, their Assist refuses it: confirm it under “Your devices”. Otherwise ask them to ask again.', false]],
 ]);
 
+// wrongCode is the advice after a wrong code, with how many tries are
+// left when the other computer said so (left: a number, or undefined).
+function wrongCode(left) {
+  const t = handshakeErrors.get('wrong-password');
+  if (typeof left !== 'number') return t;
+  if (left <= 0) return ['Wrong code: no tries left, so this code no longer works.', 'Ask the other person for a new code.', false];
+  return [`Wrong code: ${left === 1 ? '1 try' : `${left} tries`} left.`, t[1], false];
+}
+
 // describe turns a failure into {kind, text: [message, hint], retry}.
 function describe(err) {
   if (err instanceof SignalError) {
@@ -145,6 +163,7 @@ function describe(err) {
   if (t && err.kind === 'lost' && err.message) {
     return { kind: 'lost', text: [`The connection to the other computer was lost: ${err.message}.`, t[1]], retry: true };
   }
+  if (t && err.kind === 'wrong-password') return { kind: err.kind, text: wrongCode(err.attemptsLeft), retry: false };
   if (t) {
     const text = err.kind === 'bad-code' ? [String(err.message).replace(/^invitation: not a short code: /, ''), ''] : t;
     return { kind: err.kind, text, retry: t[2] };
@@ -340,6 +359,7 @@ function onSessionEvent(a, ev) {
     case 'state':
       status.state = ev.state;
       status.clipboard = (ev.rights || '').split('+').includes('clipboard');
+      if (files) files.setAllowed((ev.rights || '').split('+').includes('files'), ev.reason || '');
       if (ev.reason) view.addReason(ev.reason);
       if (ev.state === 'viewing' || ev.state === 'control-asked' || ev.state === 'controlling') openDisplay(a);
       if (ev.state === 'controlling') view.focusScreen();
@@ -347,11 +367,29 @@ function onSessionEvent(a, ev) {
     case 'chat':
       addChat(view.name || 'Them', ev.text);
       break;
+    case 'file':
+      if (files && ev.file) {
+        files.event(ev.file);
+        status.files[ev.file.id] = ev.file.state;
+      }
+      break;
     case 'ended':
       ended(a, ev.reason);
       break;
   }
   update();
+}
+
+// startFiles shows the files panel of session: the bytes move in
+// assist.wasm, over the session's files channel, as assist join moves them.
+function startFiles(a, session) {
+  status.files = {};
+  files = new FilesPanel(view.filesPanel, view.name, {
+    requestFiles: () => session.requestFiles().catch((e) => addNote(`Could not ask to exchange files: ${e.message}`)),
+    sendFile: (f) => session.sendFile(f).catch((e) => addNote(`${f.name} was not sent: ${e.message}`)),
+    answer: (id, accept) => session.answerFile(id, accept),
+    cancel: (id) => session.cancelFile(id),
+  });
 }
 
 // ended: the novice's side ended the session (or the session layer lost
@@ -462,6 +500,12 @@ function onConnectionState(a) {
 // or our connection to the server broke.
 function onSignalEnd(a, err) {
   if (attempt !== a) return;
+  if (!a.session && a.checking && err instanceof SignalError && err.code === 'bye' && err.reason === 'auth-failed') {
+    // The handshake ends with the novice's verdict, which says how many
+    // tries are left: let it tell, unless it does not within a moment.
+    setTimeout(() => fail(a, err), verdictWait);
+    return;
+  }
   if (!a.session) {
     fail(a, err);
     return;
@@ -527,6 +571,7 @@ async function connect(code, name, contact) {
   status.rfb = 'none';
   closed = false;
   view = newView(contact ? contact.peer : '');
+  files = null;
   update();
   a.timer = setTimeout(() => fail(a, { kind: 'unreachable', message: 'timed out' }), connectTimeout);
   a.sig.onEnd = (err) => onSignalEnd(a, err);
@@ -639,6 +684,7 @@ async function setUpPeer(a, paired, code, name, contact) {
   await opened;
   if (attempt !== a) return;
   progress('Checking the code…');
+  a.checking = true;
   const session = await window.assistExpert.connect({
     code,
     invitation: contact ? contact.invitation : '',
@@ -654,6 +700,7 @@ async function setUpPeer(a, paired, code, name, contact) {
     return;
   }
   a.session = session;
+  startFiles(a, session);
   clearTimeout(a.timer);
   status.phase = 'session';
   status.state = status.state || 'asking';

@@ -8,7 +8,8 @@
 //
 // Tests find: files-request, files-input, files-send, files-list, and per
 // transfer file-ID (data-state), file-accept-ID, file-refuse-ID,
-// file-cancel-ID, file-bar-ID (a <progress>).
+// file-cancel-ID, file-bar-ID (a <progress>), file-save-ID (the web
+// app's download link of a file that arrived).
 
 function h(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -62,9 +63,12 @@ export class FilesPanel {
     this.render();
   }
 
-  // setAllowed follows the other side's files right.
-  setAllowed(allowed) {
+  // setAllowed follows the other side's files right; reason, the raw
+  // reason of the state change when the page has it, tells that a
+  // question was answered no (or not at all), so asking works again.
+  setAllowed(allowed, reason) {
     if (allowed !== this.allowed) this.asked = false;
+    if (reason === 'novice refused file transfers' || String(reason || '').startsWith('no answer within')) this.asked = false;
     this.allowed = allowed;
     this.render();
   }
@@ -80,7 +84,8 @@ export class FilesPanel {
   }
 
   // event shows one transfer's news: {id, name, size, done, state,
-  // incoming, asking, reason, path}.
+  // incoming, asking, reason, path, url}; url (a blob: URL) is where the
+  // web app keeps a file that arrived, offered as a download link.
   event(f) {
     if (!f || typeof f.id !== 'string') return;
     let row = this.rows.get(f.id);
@@ -126,6 +131,13 @@ export class FilesPanel {
         button('cancel', 'Cancel', () => this.on.cancel(f.id));
         break;
       case 'completed':
+        if (f.incoming && typeof f.url === 'string' && f.url.startsWith('blob:')) {
+          // The server's web app holds the file in the page: a link saves it.
+          row.line.textContent = 'Arrived: ';
+          const a = h('a', { href: f.url, download: f.name, testid: `file-save-${f.id}` }, `Save ${f.name}`);
+          row.line.append(a);
+          break;
+        }
         row.line.textContent = f.incoming ? `Saved: ${f.path || f.name}` : `${this.name} has it.`;
         break;
       case 'refused':

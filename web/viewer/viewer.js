@@ -134,7 +134,7 @@ function handleEvent(ev) {
       // assist join says "connecting" from the moment the session is
       // authenticated: the page is open, so the novice is being asked.
       status.state = ev.state === 'connecting' ? 'asking' : ev.state;
-      if (files) files.setAllowed(!!ev.files);
+      if (files) files.setAllowed(!!ev.files, ev.text || '');
       view.set({ clipboard: !!ev.clipboard, path: typeof ev.path === 'string' ? ev.path : view.model.path, state: status.state });
       // A reason comes with some changes ("Alice declined").
       if (ev.text) view.addReason(ev.text);

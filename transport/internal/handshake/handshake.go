@@ -23,6 +23,12 @@ const (
 	KindConfirm byte = 0xA4
 	KindFailed  byte = 0xA5
 	KindVerdict byte = 0xA6
+	// KindAttempts follows a wrong-password verdict of the WebRTC
+	// handshake: how many wrong passwords the invitation still takes (see
+	// MarshalAttempts). It came after version 1 and needs no new version:
+	// an older expert stops reading at the verdict, and an expert that
+	// meets an older novice's end of the channel instead knows no count.
+	KindAttempts byte = 0xA7
 )
 
 // Limits of the hello. They keep what an unauthenticated peer can make us
@@ -197,4 +203,31 @@ func ParseRefusal(p []byte) (code byte, msg string, err error) {
 		return 0, "", fmt.Errorf("refusal: %w: %w", ErrMalformed, err)
 	}
 	return p[0], msg, nil
+}
+
+// AttemptsLen is the length of a KindAttempts payload.
+const AttemptsLen = 1
+
+// MarshalAttempts encodes how many attempts an invitation has left,
+// clamped to 0..255.
+func MarshalAttempts(left int) []byte {
+	return []byte{byte(min(max(left, 0), 255))}
+}
+
+// ParseAttempts decodes a KindAttempts payload: exactly one byte.
+func ParseAttempts(p []byte) (int, error) {
+	if len(p) != AttemptsLen {
+		return 0, fmt.Errorf("attempts left: %w: %d bytes, want %d", ErrMalformed, len(p), AttemptsLen)
+	}
+	return int(p[0]), nil
+}
+
+// AttemptsNote is what follows a wrong-password error, on either
+// transport, once the novice said how many attempts are left: " (3
+// attempts left)", or that the invitation is now void.
+func AttemptsNote(left int) string {
+	if left <= 0 {
+		return " (no attempts left: the invitation is now void; ask for a new invitation)"
+	}
+	return fmt.Sprintf(" (%d attempts left)", left)
 }

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -33,6 +34,12 @@ type Params struct {
 	// Name is the expert's display name shown to the novice (at most 255
 	// bytes, no control characters). Only Expert sends it.
 	Name string
+	// AttemptFailed, if set, is called by Novice when the expert's attempt
+	// failed as a wrong password (a counted attempt): it counts the attempt
+	// and returns how many the invitation has left, which Novice tells the
+	// expert right after its verdict. Nil tells the expert nothing, as
+	// novices older than this message do.
+	AttemptFailed func() (left int)
 }
 
 // Expert runs the expert's side of the handshake on rw, the data channel's
@@ -109,10 +116,13 @@ func Expert(rw io.ReadWriter, p Params, bind []byte) (*pake.Result, error) {
 	if verr := res.Verify(payload); verr != nil {
 		// Tell the novice at once, so it settles the attempt now rather than
 		// at its deadline; its verdict adds nothing we need.
+		e := &HandshakeError{Kind: ErrWrongPassword, Stage: "pake", Cause: verr}
 		if err := pake.WriteMessage(rw, kindFailed, nil); err == nil {
-			pake.ReadMessage(rw, verdictLen)
+			if _, _, err := pake.ReadMessage(rw, verdictLen); err == nil {
+				e.AttemptsLeft, e.AttemptsKnown = readAttempts(rw)
+			}
 		}
-		return nil, &HandshakeError{Kind: ErrWrongPassword, Stage: "pake", Cause: verr}
+		return nil, e
 	}
 	if err := pake.WriteMessage(rw, kindConfirm, res.Confirmation()); err != nil {
 		return nil, fail(nil, "pake", err)
@@ -125,9 +135,39 @@ func Expert(rw io.ReadWriter, p Params, bind []byte) (*pake.Result, error) {
 		return nil, fail(ErrNotAssist, "verdict", fmt.Errorf("unexpected message kind 0x%02x instead of a verdict", kind))
 	}
 	if err := verdictError(payload, nil); err != nil {
+		var he *HandshakeError
+		if errors.As(err, &he) && he.Kind == ErrWrongPassword {
+			he.AttemptsLeft, he.AttemptsKnown = readAttempts(rw)
+		}
 		return nil, err
 	}
 	return res, nil
+}
+
+// readAttempts reads what may follow a wrong-password verdict: how many
+// attempts the invitation has left. An older novice sends nothing and
+// closes the channel, which ends the read; anything else but a
+// well-formed count is as good as no count.
+func readAttempts(r io.Reader) (left int, ok bool) {
+	kind, payload, err := pake.ReadMessage(r, handshake.AttemptsLen)
+	if err != nil || kind != kindAttempts {
+		return 0, false
+	}
+	left, err = handshake.ParseAttempts(payload)
+	return left, err == nil
+}
+
+// wrongPassword sends the verdict of a counted attempt and, when the
+// caller counts attempts, how many are left, in one write: a channel
+// that carries messages then carries both in one, so the expert has the
+// count as soon as the verdict.
+func wrongPassword(w io.Writer, p Params) {
+	var b bytes.Buffer
+	pake.WriteMessage(&b, kindVerdict, []byte{verdictWrongPassword})
+	if p.AttemptFailed != nil {
+		pake.WriteMessage(&b, kindAttempts, handshake.MarshalAttempts(p.AttemptFailed()))
+	}
+	w.Write(b.Bytes())
 }
 
 // verdictError maps the novice's verdict to nil (ok) or the expert's error.
@@ -217,13 +257,13 @@ func Novice(rw io.ReadWriter, p Params, bind []byte) (*pake.Result, string, erro
 	switch kind {
 	case kindConfirm:
 	case kindFailed:
-		pake.WriteMessage(rw, kindVerdict, []byte{verdictWrongPassword})
+		wrongPassword(rw, p)
 		return nil, "", &HandshakeError{Kind: ErrWrongPassword, Stage: "pake", Cause: errors.New("the expert's check of our confirmation failed")}
 	default:
 		return nil, "", &HandshakeError{Kind: ErrWrongPassword, Stage: "pake", Cause: fmt.Errorf("unexpected message kind 0x%02x instead of a confirmation", kind)}
 	}
 	if err := res.Verify(payload); err != nil {
-		pake.WriteMessage(rw, kindVerdict, []byte{verdictWrongPassword})
+		wrongPassword(rw, p)
 		return nil, "", &HandshakeError{Kind: ErrWrongPassword, Stage: "pake", Cause: err}
 	}
 	if err := pake.WriteMessage(rw, kindVerdict, []byte{verdictOK}); err != nil {

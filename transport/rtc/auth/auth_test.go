@@ -256,3 +256,110 @@ func FuzzParseRefusal(f *testing.F) {
 		}
 	})
 }
+
+// TestAttemptsLeft: after a wrong password the expert learns how many
+// attempts are left when the novice counts them, and still gets a plain
+// wrong-password error from a novice that does not say (an older one).
+func TestAttemptsLeft(t *testing.T) {
+	bind := BindingContext(expertFP, noviceFP)
+	wrong := Params{InvitationID: testID, Password: "crayon-harpoon", Name: testName}
+	tests := []struct {
+		name   string
+		left   int
+		counts bool
+		want   string
+	}{
+		{name: "three left", left: 3, counts: true, want: "(3 attempts left)"},
+		{name: "void", left: 0, counts: true, want: "(no attempts left: the invitation is now void; ask for a new invitation)"},
+		{name: "older novice", counts: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			calls := 0
+			np := Params{InvitationID: testID, Password: testPassword}
+			if tt.counts {
+				np.AttemptFailed = func() int { calls++; return tt.left }
+			}
+			e, n := run(t, wrong, np, bind, bind)
+			if !errors.Is(e.err, ErrWrongPassword) || !errors.Is(n.err, ErrWrongPassword) {
+				t.Fatalf("Expert: %v, Novice: %v; want wrong password", e.err, n.err)
+			}
+			var he *HandshakeError
+			if !errors.As(e.err, &he) {
+				t.Fatalf("Expert's error %T is not a *HandshakeError", e.err)
+			}
+			if he.AttemptsKnown != tt.counts || he.AttemptsLeft != tt.left {
+				t.Errorf("Expert: attempts left %d (known %v), want %d (known %v)", he.AttemptsLeft, he.AttemptsKnown, tt.left, tt.counts)
+			}
+			msg := e.err.Error()
+			if !strings.Contains(msg, "wrong password") {
+				t.Errorf("Expert's error %q does not say wrong password", msg)
+			}
+			if tt.want != "" && !strings.Contains(msg, tt.want) {
+				t.Errorf("Expert's error %q does not say %q", msg, tt.want)
+			}
+			if !tt.counts && strings.Contains(msg, "attempts left") {
+				t.Errorf("Expert's error %q names attempts the novice never told", msg)
+			}
+			if tt.counts && calls != 1 {
+				t.Errorf("AttemptFailed called %d times, want 1", calls)
+			}
+		})
+	}
+	t.Run("not called on success", func(t *testing.T) {
+		np := Params{InvitationID: testID, Password: testPassword, AttemptFailed: func() int {
+			t.Error("AttemptFailed called for the right password")
+			return 0
+		}}
+		e, n := run(t, Params{InvitationID: testID, Password: testPassword, Name: testName}, np, bind, bind)
+		if e.err != nil || n.err != nil {
+			t.Fatalf("Expert: %v, Novice: %v", e.err, n.err)
+		}
+	})
+}
+
+// TestAttemptsAfterVerdictOnly: whatever follows a wrong-password verdict
+// (nothing, another kind, a malformed count), the expert's error is a
+// plain wrong password without a count.
+func TestAttemptsAfterVerdictOnly(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		after []byte
+	}{
+		{"nothing", nil},
+		{"other kind", []byte{kindVerdict, 0, 1, 1}},
+		{"two bytes", []byte{kindAttempts, 0, 2, 1, 1}},
+		{"empty", []byte{kindAttempts, 0, 0}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := bytes.NewReader(tt.after)
+			if left, ok := readAttempts(r); ok {
+				t.Errorf("readAttempts(%x) = %d, true; want no count", tt.after, left)
+			}
+		})
+	}
+}
+
+func FuzzParseAttempts(f *testing.F) {
+	f.Add(handshake.MarshalAttempts(4))
+	f.Add([]byte{})
+	f.Add([]byte{1, 2})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		left, err := handshake.ParseAttempts(b)
+		if err != nil {
+			if !errors.Is(err, errMalformed) {
+				t.Fatalf("error does not wrap errMalformed: %v", err)
+			}
+			return
+		}
+		if out := handshake.MarshalAttempts(left); !bytes.Equal(out, b) {
+			t.Fatalf("round trip of %x: %x", b, out)
+		}
+		// The same bytes framed as the expert reads them give the same count.
+		var framed bytes.Buffer
+		pake.WriteMessage(&framed, kindAttempts, b)
+		if got, ok := readAttempts(&framed); !ok || got != left {
+			t.Fatalf("readAttempts of %x: %d, %v; want %d", b, got, ok, left)
+		}
+	})
+}

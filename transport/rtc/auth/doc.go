@@ -34,6 +34,9 @@
 //	expert -> novice  0xA4 confirm   the expert's key confirmation (32 bytes)
 //	               or 0xA5 failed    (empty) the novice's confirmation did not verify
 //	novice -> expert  0xA6 verdict   code (1 byte: 0 ok, 1 wrong password)
+//	novice -> expert  0xA7 attempts  after a wrong-password verdict, in the same write: how many
+//	                                 wrong passwords the invitation still takes (1 byte). Optional:
+//	                                 older novices do not send it, older experts never read it.
 //
 // CPace runs with the expert as Initiator, the novice as Responder and the
 // invitation ID as SessionID.

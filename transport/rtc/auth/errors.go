@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/assist-project/assist/transport/internal/handshake"
 )
 
 // Errors the handshakes return, to test with errors.Is. They come wrapped
@@ -41,6 +43,10 @@ type HandshakeError struct {
 	// PeerMessage is the peer's explanation of a refusal, as it sent it:
 	// validated UTF-8 without control characters, but unauthenticated.
 	PeerMessage string
+	// AttemptsLeft is, for ErrWrongPassword, how many more wrong passwords
+	// the invitation takes, when the novice said so (AttemptsKnown).
+	AttemptsLeft  int
+	AttemptsKnown bool
 	// Cause is the underlying error, if any.
 	Cause error
 }
@@ -61,6 +67,9 @@ func (e *HandshakeError) Error() string {
 		b.WriteString(e.Kind.Error())
 	default:
 		b.WriteString("handshake failed")
+	}
+	if e.AttemptsKnown && errors.Is(e.Kind, ErrWrongPassword) {
+		b.WriteString(handshake.AttemptsNote(e.AttemptsLeft))
 	}
 	if e.PeerMessage != "" {
 		fmt.Fprintf(&b, " (the other computer says: %q)", e.PeerMessage)

@@ -12,12 +12,13 @@ const Version = handshake.Version
 // Frame kinds: the same values and order as the direct transport (package
 // transport), so a trace reads the same.
 const (
-	kindHello   = handshake.KindHello
-	kindRefusal = handshake.KindRefusal
-	kindShare   = handshake.KindShare
-	kindConfirm = handshake.KindConfirm
-	kindFailed  = handshake.KindFailed
-	kindVerdict = handshake.KindVerdict
+	kindHello    = handshake.KindHello
+	kindRefusal  = handshake.KindRefusal
+	kindShare    = handshake.KindShare
+	kindConfirm  = handshake.KindConfirm
+	kindFailed   = handshake.KindFailed
+	kindVerdict  = handshake.KindVerdict
+	kindAttempts = handshake.KindAttempts
 )
 
 // Limits of the handshake messages.
