@@ -81,6 +81,9 @@ type tightEncoder struct {
 	data []byte // filtered pixel data, before zlib
 	hdr  []byte // filter-id and palette
 	n    int    // rectangles appended by the current encode call
+	// lossy collects the areas sent as JPEG, for lossless refinement
+	// (refine.go); its reader empties it.
+	lossy []image.Rectangle
 }
 
 // tightStream is one of the four zlib streams.
@@ -558,6 +561,7 @@ func (e *tightEncoder) appendJPEG(buf []byte, img *screen.Image, r image.Rectang
 			continue
 		}
 		e.n++
+		e.lossy = append(e.lossy, strip(i))
 		buf = appendRectHeader(buf, strip(i), EncTight)
 		buf = append(buf, tightCtlJPEG)
 		buf = tightAppendCompact(buf, len(data))
@@ -584,6 +588,7 @@ func (e *tightEncoder) appendJPEGOne(buf []byte, img *screen.Image, r image.Rect
 	switch {
 	case err == nil && len(out)-start-3 <= tightMaxCompact:
 		e.n++
+		e.lossy = append(e.lossy, r)
 		return tightFixCompact(out, start)
 	case err == nil && r.Dy() > 1:
 		// Too big: two halves are each about half the size. buf still
