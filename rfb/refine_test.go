@@ -39,11 +39,12 @@ func (l *refineLog) events() []refineEvent {
 }
 
 // startRefineServer is startServer with a log of the refinement sent and
-// a photo-like desktop.
-func startRefineServer(t *testing.T, w, h int, delay time.Duration) (*testServer, *refineLog) {
+// a desktop that shows a photo in its top photoRows rows and grey below.
+func startRefineServer(t *testing.T, w, h, photoRows int, delay time.Duration) (*testServer, *refineLog) {
 	t.Helper()
 	desk := newMemDesktop(w, h)
-	desk.img.CopyFrom(tightImgPhoto(w, h), desk.img.Rect)
+	tightFillRect(desk.img, desk.img.Rect, 0x808080)
+	desk.img.CopyFrom(tightImgPhoto(w, h), image.Rect(0, 0, w, photoRows))
 	sh := shadow.New(desk, shadow.Options{DetectScroll: true})
 	log := &refineLog{}
 	srv := &Server{Screen: sh, Name: "refine", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), onRefine: log.add, refineDelay: delay}
@@ -68,6 +69,7 @@ func startRefineServer(t *testing.T, w, h int, delay time.Duration) (*testServer
 type refineViewer struct {
 	c          *Client
 	continuous bool
+	want       *screen.Image // what the viewer should end up showing, if known
 }
 
 func newRefineViewer(t *testing.T, ts *testServer, continuous bool) *refineViewer {
@@ -90,6 +92,9 @@ func (v *refineViewer) read(t *testing.T) Message {
 	v.c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	m, err := v.c.ReadMessage()
 	if err != nil {
+		if v.want != nil {
+			t.Fatalf("%v, with the viewer's picture not exact: %s", err, diffSummary(v.c.Framebuffer(), v.want))
+		}
 		t.Fatal(err)
 	}
 	switch {
@@ -113,20 +118,30 @@ func (v *refineViewer) read(t *testing.T) Message {
 // screen being still, the viewer's picture becomes exact: without
 // refinement it stays at JPEG's approximation for good.
 func TestServerRefinesToLossless(t *testing.T) {
-	for _, continuous := range []bool{false, true} {
-		name := "pull"
-		if continuous {
-			name = "continuous"
-		}
-		t.Run(name, func(t *testing.T) {
-			ts, log := startRefineServer(t, 320, 240, 0)
-			v := newRefineViewer(t, ts, continuous)
+	for _, tc := range []struct {
+		name       string
+		continuous bool
+		scroll     bool // scroll the JPEG picture before it is refined
+	}{
+		{"pull", false, false},
+		{"continuous", true, false},
+		{"pull, scrolled", false, true},
+		{"continuous, scrolled", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Scrolled, the photo moves over grey the viewer holds
+			// exactly: the refinement must follow the pixels.
+			photoRows := 240
+			if tc.scroll {
+				photoRows = 120
+			}
+			ts, log := startRefineServer(t, 320, 240, photoRows, 0)
+			v := newRefineViewer(t, ts, tc.continuous)
 			want := ts.desk.snapshot()
-			// The first update is the whole screen, mostly JPEG.
-			for {
-				if m := v.read(t); m.Type == ServerFramebufferUpdate && len(m.Rects) > 0 {
-					break
-				}
+			// The picture arrives, mostly as JPEG. (The first update
+			// may come before the server's first capture: black.)
+			for tightPSNR(want, v.c.Framebuffer(), want.Rect) < 25 {
+				v.read(t)
 			}
 			if equalImages(v.c.Framebuffer(), want) {
 				t.Fatal("the first update is already exact: the photo was not sent as JPEG")
@@ -134,16 +149,37 @@ func TestServerRefinesToLossless(t *testing.T) {
 			if p := tightPSNR(want, v.c.Framebuffer(), want.Rect); p > 45 {
 				t.Fatalf("the first update has a PSNR of %.1f dB: not JPEG at quality 5", p)
 			}
+			if tc.scroll {
+				// The lossy picture moves by CopyRect: its refinement
+				// must land where it went.
+				ts.desk.change(func(img *screen.Image) image.Rectangle {
+					old := screen.NewImage(img.Rect)
+					old.CopyFrom(img, img.Rect)
+					for y := 80; y < 240; y++ {
+						copy(img.Pix[img.PixOffset(0, y):img.PixOffset(0, y+1)], old.Pix[old.PixOffset(0, y-80):old.PixOffset(0, y-79)])
+					}
+					tightFillRect(img, image.Rect(0, 0, 320, 80), 0x204060)
+					return img.Rect
+				})
+				want = ts.desk.snapshot()
+			}
 			// Still screen: refinement follows without any change.
+			v.want = want
+			sawCopy := false
 			deadline := time.Now().Add(10 * time.Second)
 			for !equalImages(v.c.Framebuffer(), want) {
 				if time.Now().After(deadline) {
 					t.Fatalf("still screen never became exact: %s", diffSummary(v.c.Framebuffer(), want))
 				}
-				v.read(t)
+				for _, r := range v.read(t).Rects {
+					sawCopy = sawCopy || r.Encoding == EncCopyRect
+				}
 			}
 			if len(log.events()) == 0 {
 				t.Error("exact without a refinement rectangle")
+			}
+			if tc.scroll && !sawCopy {
+				t.Error("the scroll came without CopyRect: the test does not test moving lossy pixels")
 			}
 		})
 	}
@@ -163,7 +199,7 @@ func TestServerRefineSparesChangingArea(t *testing.T) {
 			// A long wait, so that no pause of a loaded machine between
 			// two changes makes the changing area still for that long.
 			const delay = 2 * time.Second
-			ts, log := startRefineServer(t, 320, 240, delay)
+			ts, log := startRefineServer(t, 320, 240, 240, delay)
 			v := newRefineViewer(t, ts, continuous)
 			moving := image.Rect(64, 64, 192, 160)
 			still := image.Rect(0, 176, 320, 240)
