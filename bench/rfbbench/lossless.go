@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/assist-project/assist/bench/workload"
+	"github.com/assist-project/assist/screen"
+)
+
+// losslessTimeout is how long the benchmark waits for a still photo to be
+// exact at the viewer; servers that never refine JPEG show "never".
+const losslessTimeout = 10 * time.Second
+
+// LosslessResult is how one server brought a still photo to the viewer:
+// when the first update showing it arrived, and when the viewer's picture
+// became exact.
+type LosslessResult struct {
+	Server string `json:"server"`
+	Round  int    `json:"round,omitempty"`
+	// FirstMS is from the photo being drawn to the first update after it.
+	FirstMS float64 `json:"first_ms"`
+	// ExactMS is from the photo being drawn to the viewer's picture being
+	// pixel-exact; 0 when it was not within losslessTimeout.
+	ExactMS float64 `json:"exact_ms"`
+	Exact   bool    `json:"exact"`
+	// Bytes counts every update from the drawing until exact (or the
+	// timeout); FirstBytes the first of them.
+	Bytes      int64 `json:"bytes"`
+	FirstBytes int64 `json:"first_bytes"`
+}
+
+// timeToLossless draws a photo over the whole screen once, then nothing,
+// and measures how long the viewer takes to show it exactly, and the
+// bytes that costs.
+func (r *run) timeToLossless(ctx context.Context) (LosslessResult, error) {
+	res := LosslessResult{}
+	size := r.desk.Size()
+	r.view.watch(image.Pt(-1, -1))
+	r.desk.PutImage(workload.Scene(size.X, size.Y, 0.37, 11))
+	if err := r.desk.Sync(); err != nil {
+		return res, err
+	}
+	t0 := time.Now()
+	want, err := r.desk.Grab(image.Rectangle{Max: size})
+	if err != nil {
+		return res, err
+	}
+	r.view.setTarget(want)
+	defer r.view.setTarget(nil)
+	deadline := time.NewTimer(losslessTimeout)
+	defer deadline.Stop()
+	for {
+		r.view.mu.Lock()
+		exactAt, changed, err := r.view.exactAt, r.view.changed, r.view.err
+		r.view.mu.Unlock()
+		if err != nil {
+			return res, err
+		}
+		if !exactAt.IsZero() {
+			res.Exact, res.ExactMS = true, ms(exactAt.Sub(t0))
+			break
+		}
+		select {
+		case <-changed:
+			continue
+		case <-deadline.C:
+		case <-ctx.Done():
+			return res, ctx.Err()
+		}
+		break
+	}
+	ups, _ := r.view.snapshot()
+	for i, u := range ups {
+		if res.Exact && u.At.After(t0.Add(time.Duration(res.ExactMS*float64(time.Millisecond)))) {
+			break
+		}
+		if i == 0 {
+			res.FirstMS, res.FirstBytes = ms(u.At.Sub(t0)), int64(u.Bytes)
+		}
+		res.Bytes += int64(u.Bytes)
+	}
+	return res, nil
+}
+
+// setTarget makes the viewer compare its picture with want after every
+// update and note when it first matches; nil stops that.
+func (v *viewer) setTarget(want *screen.Image) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.target, v.exactAt = want, time.Time{}
+}
+
+// checkTarget is called by record, with v.mu held, after an update.
+func (v *viewer) checkTarget(now time.Time) {
+	if v.target == nil || !v.exactAt.IsZero() {
+		return
+	}
+	fb := v.c.Framebuffer()
+	w := v.target
+	if !w.Rect.In(fb.Rect) {
+		return
+	}
+	for y := w.Rect.Min.Y; y < w.Rect.Max.Y; y++ {
+		a := w.Pix[w.PixOffset(w.Rect.Min.X, y):][:4*w.Rect.Dx()]
+		b := fb.Pix[fb.PixOffset(w.Rect.Min.X, y):][:4*w.Rect.Dx()]
+		for x := 0; x < len(a); x += 4 {
+			if !bytes.Equal(a[x:x+3], b[x:x+3]) {
+				return
+			}
+		}
+	}
+	v.exactAt = now
+}
+
+// writeLosslessTable writes the still-photo results as a Markdown table.
+func writeLosslessTable(w io.Writer, results []LosslessResult) error {
+	var b strings.Builder
+	b.WriteString("\nA still full-screen photo: time from drawing it to the first update and to a pixel-exact picture, and bytes until exact.\n\n")
+	b.WriteString("| server | first update ms | exact ms | KB until exact | KB of the first update |\n")
+	b.WriteString("|---|---:|---:|---:|---:|\n")
+	for _, r := range results {
+		exact := "never"
+		if r.Exact {
+			exact = fmt.Sprintf("%.0f", r.ExactMS)
+		}
+		fmt.Fprintf(&b, "| %s | %.0f | %s | %.0f | %.0f |\n", r.Server, r.FirstMS, exact, float64(r.Bytes)/1024, float64(r.FirstBytes)/1024)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
