@@ -83,4 +83,3 @@ func TestRefine(t *testing.T) {
 		})
 	}
 }
-
