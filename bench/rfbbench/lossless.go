@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image"
 	"io"
+	"math"
 	"strings"
 	"time"
 
@@ -33,6 +34,10 @@ type LosslessResult struct {
 	// timeout); FirstBytes the first of them.
 	Bytes      int64 `json:"bytes"`
 	FirstBytes int64 `json:"first_bytes"`
+	// Differ and PSNR compare the picture with the photo at the end
+	// (exact, or the timeout); PSNR is 0 when exact.
+	Differ int     `json:"pixels_differing"`
+	PSNR   float64 `json:"psnr_db"`
 }
 
 // timeToLossless draws a photo over the whole screen once, then nothing,
@@ -42,11 +47,11 @@ func (r *run) timeToLossless(ctx context.Context) (LosslessResult, error) {
 	res := LosslessResult{}
 	size := r.desk.Size()
 	r.view.watch(image.Pt(-1, -1))
+	t0 := time.Now()
 	r.desk.PutImage(workload.Scene(size.X, size.Y, 0.37, 11))
 	if err := r.desk.Sync(); err != nil {
 		return res, err
 	}
-	t0 := time.Now()
 	want, err := r.desk.Grab(image.Rectangle{Max: size})
 	if err != nil {
 		return res, err
@@ -75,6 +80,9 @@ func (r *run) timeToLossless(ctx context.Context) (LosslessResult, error) {
 		}
 		break
 	}
+	r.view.mu.Lock()
+	res.Differ, res.PSNR = r.view.differ, r.view.psnr
+	r.view.mu.Unlock()
 	ups, _ := r.view.snapshot()
 	for i, u := range ups {
 		if res.Exact && u.At.After(t0.Add(time.Duration(res.ExactMS*float64(time.Millisecond)))) {
@@ -93,7 +101,7 @@ func (r *run) timeToLossless(ctx context.Context) (LosslessResult, error) {
 func (v *viewer) setTarget(want *screen.Image) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.target, v.exactAt = want, time.Time{}
+	v.target, v.exactAt, v.differ, v.psnr = want, time.Time{}, -1, 0
 }
 
 // checkTarget is called by record, with v.mu held, after an update.
@@ -106,14 +114,25 @@ func (v *viewer) checkTarget(now time.Time) {
 	if !w.Rect.In(fb.Rect) {
 		return
 	}
+	differ, sq := 0, 0.0
 	for y := w.Rect.Min.Y; y < w.Rect.Max.Y; y++ {
 		a := w.Pix[w.PixOffset(w.Rect.Min.X, y):][:4*w.Rect.Dx()]
 		b := fb.Pix[fb.PixOffset(w.Rect.Min.X, y):][:4*w.Rect.Dx()]
 		for x := 0; x < len(a); x += 4 {
 			if !bytes.Equal(a[x:x+3], b[x:x+3]) {
-				return
+				differ++
+				for c := 0; c < 3; c++ {
+					d := float64(a[x+c]) - float64(b[x+c])
+					sq += d * d
+				}
 			}
 		}
+	}
+	v.differ, v.psnr = differ, 0
+	if differ > 0 {
+		mse := sq / float64(3*w.Rect.Dx()*w.Rect.Dy())
+		v.psnr = 10 * math.Log10(255*255/mse)
+		return
 	}
 	v.exactAt = now
 }
@@ -122,14 +141,19 @@ func (v *viewer) checkTarget(now time.Time) {
 func writeLosslessTable(w io.Writer, results []LosslessResult) error {
 	var b strings.Builder
 	b.WriteString("\nA still full-screen photo: time from drawing it to the first update and to a pixel-exact picture, and bytes until exact.\n\n")
-	b.WriteString("| server | first update ms | exact ms | KB until exact | KB of the first update |\n")
-	b.WriteString("|---|---:|---:|---:|---:|\n")
+	b.WriteString("| server | first update ms | exact ms | KB until exact (or 10 s) | KB of the first update | pixels differing at the end | PSNR dB at the end |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range results {
 		exact := "never"
 		if r.Exact {
 			exact = fmt.Sprintf("%.0f", r.ExactMS)
 		}
-		fmt.Fprintf(&b, "| %s | %.0f | %s | %.0f | %.0f |\n", r.Server, r.FirstMS, exact, float64(r.Bytes)/1024, float64(r.FirstBytes)/1024)
+		psnr := "exact"
+		if r.Differ != 0 {
+			psnr = fmt.Sprintf("%.1f", r.PSNR)
+		}
+		fmt.Fprintf(&b, "| %s | %.0f | %s | %.0f | %.0f | %d | %s |\n", r.Server, r.FirstMS, exact,
+			float64(r.Bytes)/1024, float64(r.FirstBytes)/1024, max(r.Differ, 0), psnr)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

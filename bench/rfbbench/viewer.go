@@ -50,6 +50,8 @@ type viewer struct {
 	// exactAt is when they first matched (lossless.go).
 	target  *screen.Image
 	exactAt time.Time
+	differ  int     // pixels that differ from target, -1 before any update
+	psnr    float64 // of the picture against target, while it differs
 }
 
 // viewerOptions configures the client's encodings.
