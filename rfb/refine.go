@@ -138,6 +138,8 @@ func (c *conn) refine(start int, dirty []image.Rectangle, pf *PixelFormat, enc *
 	e := c.encoder(enc)
 	if e == c.tight {
 		c.tight.setQuality(-1) // until encoder sets the viewer's again
+		c.tight.gradient = true
+		defer func() { c.tight.gradient = false }()
 	}
 	before, pixels, n := len(c.buf), 0, 0
 	view := image.Rectangle{Max: c.size}
