@@ -5,6 +5,7 @@ import (
 	"image"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -40,7 +41,7 @@ func (l *refineLog) events() []refineEvent {
 
 // startRefineServer is startServer with a log of the refinement sent and
 // a desktop that shows a photo in its top photoRows rows and grey below.
-func startRefineServer(t *testing.T, w, h, photoRows int, delay time.Duration) (*testServer, *refineLog) {
+func startRefineServer(t testing.TB, w, h, photoRows int, delay time.Duration) (*testServer, *refineLog) {
 	t.Helper()
 	desk := newMemDesktop(w, h)
 	tightFillRect(desk.img, desk.img.Rect, 0x808080)
@@ -72,13 +73,29 @@ type refineViewer struct {
 	want       *screen.Image // what the viewer should end up showing, if known
 }
 
-func newRefineViewer(t *testing.T, ts *testServer, continuous bool) *refineViewer {
+func newRefineViewer(t testing.TB, ts *testServer, continuous bool) *refineViewer {
+	return dialRefineViewer(t, ts.addr, continuous, 5)
+}
+
+// dialRefineViewer connects a refineViewer to addr, asking for JPEG at
+// quality level q.
+func dialRefineViewer(t testing.TB, addr string, continuous bool, q int32) *refineViewer {
 	t.Helper()
-	encs := []int32{EncTight, EncCopyRect, EncJPEGQuality0 + 5}
+	encs := []int32{EncTight, EncCopyRect, EncJPEGQuality0 + q}
 	if continuous {
 		encs = append(encs, EncContinuousUpdates, EncFence)
 	}
-	v := &refineViewer{c: ts.dial(t, ClientConfig{Encodings: encs}), continuous: continuous}
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewClient(nc, ClientConfig{Encodings: encs})
+	if err != nil {
+		nc.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	v := &refineViewer{c: c, continuous: continuous}
 	if err := v.c.RequestUpdate(false, image.Rectangle{}); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +104,7 @@ func newRefineViewer(t *testing.T, ts *testServer, continuous bool) *refineViewe
 
 // read reads one message and answers it as the viewer would. It returns
 // the message.
-func (v *refineViewer) read(t *testing.T) Message {
+func (v *refineViewer) read(t testing.TB) Message {
 	t.Helper()
 	v.c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	m, err := v.c.ReadMessage()
@@ -279,4 +296,169 @@ func TestTightGradient(t *testing.T) {
 			})
 		}
 	}
+}
+
+// linkProxy forwards TCP connections to addr through an emulated link:
+// each direction is serialised at rate bits per second and delivered
+// delay later, with an unbounded queue before the bottleneck (as a home
+// router's buffer). It returns the address to dial.
+func linkProxy(tb testing.TB, addr string, rate float64, delay time.Duration) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", addr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, c, s)
+			mu.Unlock()
+			wg.Go(func() { linkPipe(s, c, rate, delay) })
+			wg.Go(func() { linkPipe(c, s, rate, delay) })
+		}
+	})
+	tb.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().String()
+}
+
+// linkPipe copies src to dst as one direction of linkProxy's link.
+func linkPipe(dst, src net.Conn, rate float64, delay time.Duration) {
+	type chunk struct {
+		b  []byte
+		at time.Time
+	}
+	q := make(chan chunk, 1<<16)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer dst.Close()
+		for c := range q {
+			time.Sleep(time.Until(c.at))
+			if _, err := dst.Write(c.b); err != nil {
+				for range q {
+				}
+				return
+			}
+		}
+	})
+	var free time.Time // when the bottleneck has sent everything so far
+	for {
+		b := make([]byte, 1500)
+		n, err := src.Read(b)
+		if n > 0 {
+			now := time.Now()
+			free = later(free, now).Add(time.Duration(float64(8*n) / rate * float64(time.Second)))
+			q <- chunk{b[:n], free.Add(delay)}
+		}
+		if err != nil {
+			break
+		}
+	}
+	close(q)
+	wg.Wait()
+}
+
+// BenchmarkRefineLink measures, across emulated links, how long a still
+// 640x480 photo takes to become exact at a viewer asking for JPEG quality
+// 8 (as the benchmark does), and the bytes of its JPEG and of its
+// refinement. Each run draws a new photo; -benchtime=3x is plenty:
+//
+//	go test -tags turbojpeg -run '^$' -bench RefineLink -benchtime 3x ./rfb/
+func BenchmarkRefineLink(b *testing.B) {
+	for _, link := range []struct {
+		name  string
+		rate  float64
+		delay time.Duration // one way
+	}{
+		{"20Mbit-40ms", 20e6, 20 * time.Millisecond},
+		{"5Mbit-60ms", 5e6, 30 * time.Millisecond},
+	} {
+		for _, continuous := range []bool{false, true} {
+			name := link.name + "/pull"
+			if continuous {
+				name = link.name + "/continuous"
+			}
+			b.Run(name, func(b *testing.B) {
+				ts, _ := startRefineServer(b, 1280, 800, 0, 0)
+				v := dialRefineViewer(b, linkProxy(b, ts.addr, link.rate, link.delay), continuous, 8)
+				if err := v.c.RequestUpdate(false, image.Rectangle{}); err != nil {
+					b.Fatal(err)
+				}
+				for want := ts.desk.snapshot(); !equalImages(v.c.Framebuffer(), want); {
+					v.read(b)
+				}
+				area := image.Rect(320, 160, 960, 640)
+				var lossyMS, exactMS, jpegKB, refineKB float64
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					pic := benchPhoto(area, uint64(i))
+					t0 := time.Now()
+					ts.desk.change(func(img *screen.Image) image.Rectangle {
+						img.CopyFrom(pic, area)
+						return area
+					})
+					want := ts.desk.snapshot()
+					v.want = want
+					shown := false // the whole photo has arrived, lossy or not
+					for !equalImages(v.c.Framebuffer(), want) {
+						m := v.read(b)
+						if !shown {
+							jpegKB += float64(m.Bytes) / 1024
+							if tightPSNR(want, v.c.Framebuffer(), area) > 25 {
+								shown = true
+								lossyMS += float64(time.Since(t0)) / 1e6
+							}
+						} else {
+							refineKB += float64(m.Bytes) / 1024
+						}
+					}
+					exactMS += float64(time.Since(t0)) / 1e6
+				}
+				n := float64(b.N)
+				b.ReportMetric(lossyMS/n, "ms-shown")
+				b.ReportMetric(exactMS/n, "ms-exact")
+				b.ReportMetric(jpegKB/n, "KB-jpeg")
+				b.ReportMetric(refineKB/n, "KB-refine")
+			})
+		}
+	}
+}
+
+// benchPhoto is a photo-like picture over r: smooth colours with the
+// mild noise of a camera, different for every seed.
+func benchPhoto(r image.Rectangle, seed uint64) *screen.Image {
+	img := screen.NewImage(r)
+	rng := rand.New(rand.NewPCG(seed, 3))
+	w, h := float64(r.Dx()), float64(r.Dy())
+	ph := float64(seed)
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			fx, fy := float64(x-r.Min.X)/w, float64(y-r.Min.Y)/h
+			n := func(v float64) byte { return byte(max(0, min(255, v+float64(rng.IntN(5)-2)))) }
+			i := img.PixOffset(x, y)
+			img.Pix[i+2] = n(128 + 100*math.Sin(6*fx+2*fy+ph))
+			img.Pix[i+1] = n(128 + 100*math.Cos(5*fy-3*fx+ph))
+			img.Pix[i] = n(128 + 90*math.Sin(9*fx*fy+1+ph))
+		}
+	}
+	return img
 }

@@ -90,4 +90,18 @@ func TestRefineE2E(t *testing.T) {
 		// noVNC always asks for JPEG; canvas read back as PNG.
 		lab.WaitMatch(t, x, lab.StartNoVNC(t, addr).Screen, 0, matchTimeout)
 	})
+
+	t.Run("session", func(t *testing.T) {
+		// assist invite's RFB server, through the session to assist
+		// join's loopback port: the wide link's path.
+		nov := startInvite(t, nil, x.Display, "--listen", "127.0.0.1:0", "--no-portmap", "--allow", "view")
+		exp := connected(t, startJoin(t, nil, nov.File, nov.PasswordFile))
+		vx := lab.StartXvfb(t, viewerSize.X, viewerSize.Y)
+		v := lab.StartTigerVNC(t, vx, exp.RFB, desktopSize,
+			"-AutoSelect=0", "-PreferredEncoding=Tight", "-QualityLevel=6", "-FullColor=1", "-NoJPEG=0")
+		lab.WaitMatch(t, x, v.Screen, 0, matchTimeout)
+		lab.WaitMatch(t, x, lab.StartNoVNC(t, exp.RFB).Screen, 0, matchTimeout)
+		nov.Send(t, "end")
+		exp.WaitLine(t, `^state: ended`, lineTimeout)
+	})
 }
