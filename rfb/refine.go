@@ -64,6 +64,21 @@ const (
 // under continuous updates; its answer allows the next refinement.
 var refineFence = []byte("assist-refine")
 
+// lossyReporter is an encoder that may send areas approximately (Tight
+// JPEG; any lossy encoding to come must be one too, or its areas are
+// never refined).
+type lossyReporter interface {
+	// takeLossy returns the areas sent lossy since it was last called.
+	// The slice is valid until the encoder is used again.
+	takeLossy() []image.Rectangle
+}
+
+func (e *tightEncoder) takeLossy() []image.Rectangle {
+	l := e.lossy
+	e.lossy = e.lossy[:0]
+	return l
+}
+
 // refiner is one connection's refinement state. Only the writer uses it,
 // except inFlight, which the reader counts down.
 type refiner struct {
@@ -118,9 +133,8 @@ func (c *conn) fenceReply(data []byte) {
 func (c *conn) refine(start int, dirty []image.Rectangle, pf *PixelFormat, enc *encodingPrefs) int {
 	now := time.Now()
 	var lossy []image.Rectangle
-	if c.tight != nil {
-		lossy = c.tight.lossy
-		c.tight.lossy = c.tight.lossy[:0]
+	if lr, ok := c.encoder(enc).(lossyReporter); ok {
+		lossy = lr.takeLossy()
 	}
 	c.sub.NoteSent(dirty, lossy, now)
 
@@ -173,9 +187,6 @@ func (c *conn) refine(start int, dirty []image.Rectangle, pf *PixelFormat, enc *
 		if f := c.srv.onRefine; f != nil {
 			f(r)
 		}
-	}
-	if c.tight != nil {
-		c.tight.lossy = c.tight.lossy[:0] // none: quality was off
 	}
 	c.sub.NoteSent(sent, nil, now)
 	if pixels > 0 {
