@@ -47,17 +47,25 @@ func (r *run) timeToLossless(ctx context.Context) (LosslessResult, error) {
 	res := LosslessResult{}
 	size := r.desk.Size()
 	r.view.watch(image.Pt(-1, -1))
+	want := workload.Scene(size.X, size.Y, 0.37, 11)
+	// The viewer compares from the first update on, as updates may all
+	// arrive while the photo is being drawn.
+	r.view.setTarget(want)
+	defer r.view.setTarget(nil)
 	t0 := time.Now()
-	r.desk.PutImage(workload.Scene(size.X, size.Y, 0.37, 11))
+	r.desk.PutImage(want)
 	if err := r.desk.Sync(); err != nil {
 		return res, err
 	}
-	want, err := r.desk.Grab(image.Rectangle{Max: size})
+	got, err := r.desk.Grab(want.Rect)
 	if err != nil {
 		return res, err
 	}
-	r.view.setTarget(want)
-	defer r.view.setTarget(nil)
+	for i := 0; i+3 <= len(want.Pix); i += 4 {
+		if !bytes.Equal(got.Pix[i:i+3], want.Pix[i:i+3]) {
+			return res, fmt.Errorf("the screen does not show the photo as drawn")
+		}
+	}
 	deadline := time.NewTimer(losslessTimeout)
 	defer deadline.Stop()
 	for {
