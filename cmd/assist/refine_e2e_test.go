@@ -91,6 +91,12 @@ func TestRefineE2E(t *testing.T) {
 		lab.WaitMatch(t, x, lab.StartNoVNC(t, addr).Screen, 0, matchTimeout)
 	})
 
+	t.Run("gvncviewer", func(t *testing.T) {
+		// gtk-vnc may ask for JPEG; either way its picture ends exact.
+		vx := lab.StartXvfb(t, viewerSize.X, viewerSize.Y)
+		lab.WaitMatch(t, x, lab.StartGvncviewer(t, vx, addr, desktopSize).Screen, 0, matchTimeout)
+	})
+
 	t.Run("session", func(t *testing.T) {
 		// assist invite's RFB server, through the session to assist
 		// join's loopback port: the wide link's path.
