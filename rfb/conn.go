@@ -471,7 +471,7 @@ func (c *conn) flush() error {
 		c.requested = false
 		c.mu.Unlock()
 	}
-	c.refineAfter(&enc)
+	c.refineAfter(&enc, want)
 	if len(c.buf) == 0 {
 		return nil
 	}

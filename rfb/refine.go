@@ -199,11 +199,11 @@ func (c *conn) refine(start int, dirty []image.Rectangle, pf *PixelFormat, enc *
 }
 
 // refineAfter ends a flush: it follows a refinement under continuous
-// updates with a Fence, and sets the timer for the next refinement when
-// one may follow without a new request.
-func (c *conn) refineAfter(enc *encodingPrefs) {
+// updates with a Fence, and sets the timer for the next refinement while
+// the viewer may get an update (want, as flush decided it; in the pull
+// model, one spurious wake-up after the request was answered).
+func (c *conn) refineAfter(enc *encodingPrefs, want bool) {
 	c.mu.Lock()
-	want := c.requested || c.continuous
 	cont := c.continuous
 	c.mu.Unlock()
 	if c.ref.sent && cont && enc.fence {
