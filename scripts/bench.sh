@@ -6,16 +6,13 @@
 #                    [-servers assist,x11vnc,tigervnc]
 #                    [-workloads typing,scrolling,video,fullscreen]
 #                    [-quality 8] [-compress 2] [-continuous]
-#                    [-repeat 1] [-trace updates.csv] [-lossless=false]
+#                    [-repeat 1] [-trace updates.csv]
 #
 # Needs Go, Xvfb (package xvfb) and the "fixed" font (xfonts-base); servers
 # missing from PATH (x11vnc, X0tigervnc from tigervnc-scraping-server) are
 # skipped with a message. Prints a Markdown table on stdout: with -repeat N,
 # the servers are measured N times in turn and each figure is the median.
-# -trace writes every drawn change and received update as CSV. After the
-# workloads, each server gets a still full-screen photo: a second table
-# gives the time until the viewer shows it pixel-exact (-lossless=false
-# skips it).
+# -trace writes every drawn change and received update as CSV.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

@@ -63,7 +63,6 @@ func run1() error {
 	sizeFlag := flag.String("size", "1280x800", "screen size of the Xvfb desktop")
 	repeat := flag.Int("repeat", 1, "measure every server this many times, in turn, and report the medians")
 	tracePath := flag.String("trace", "", "also write every drawn change and received update to this file, as CSV")
-	lossless := flag.Bool("lossless", true, "after the workloads, measure the time a still photo takes to become pixel-exact at the viewer")
 	flag.Parse()
 	// xgb logs to stderr about missing Xauthority (Xvfb needs none) and
 	// about the connection dropping when Xvfb stops at the end.
@@ -115,10 +114,6 @@ func run1() error {
 		viewer:   viewerOptions{Quality: *quality, Compress: *compress, Continuous: *continuous},
 		warmup:   *warmup,
 		duration: *duration,
-	}
-	var stills []LosslessResult
-	if *lossless {
-		set.lossless = &stills
 	}
 	var trace *bufio.Writer
 	if *tracePath != "" {
@@ -172,11 +167,6 @@ func run1() error {
 	if err := writeTable(os.Stdout, table); err != nil {
 		return err
 	}
-	if len(stills) > 0 {
-		if err := writeLosslessTable(os.Stdout, stills); err != nil {
-			return err
-		}
-	}
 	if *jsonPath != "" {
 		return writeJSON(*jsonPath, cfg, results, table)
 	}
@@ -188,8 +178,6 @@ type settings struct {
 	viewer           viewerOptions
 	warmup, duration time.Duration
 	trace            io.Writer // optional: see writeTrace
-	// lossless, when set, gets each server's timeToLossless result.
-	lossless *[]LosslessResult
 }
 
 // benchServer starts one server, connects the viewer and runs every
@@ -228,15 +216,6 @@ func benchServer(ctx context.Context, spec serverSpec, x *workload.Xvfb, desk *w
 		}
 		res.Server = spec.Name
 		results = append(results, res)
-	}
-	if set.lossless != nil {
-		fmt.Fprintf(os.Stderr, "rfbbench:   still photo to lossless\n")
-		res, err := r.timeToLossless(ctx)
-		if err != nil {
-			return results, fmt.Errorf("%s: still photo: %w", spec.Name, err)
-		}
-		res.Server = spec.Name
-		*set.lossless = append(*set.lossless, res)
 	}
 	return results, nil
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/assist-project/assist/bench/marker"
 	"github.com/assist-project/assist/rfb"
-	"github.com/assist-project/assist/screen"
 )
 
 // update is what the viewer saw in one FramebufferUpdate.
@@ -46,12 +45,6 @@ type viewer struct {
 	err     error
 	changed chan struct{} // closed and replaced whenever updates grows
 	done    chan struct{}
-	// target, when set, is compared with the picture after every update;
-	// exactAt is when they first matched (lossless.go).
-	target  *screen.Image
-	exactAt time.Time
-	differ  int     // pixels that differ from target, -1 before any update
-	psnr    float64 // of the picture against target, while it differs
 }
 
 // viewerOptions configures the client's encodings.
@@ -149,7 +142,6 @@ func (v *viewer) record(now time.Time, msg rfb.Message) {
 		}
 	}
 	v.updates = append(v.updates, u)
-	v.checkTarget(now)
 	close(v.changed)
 	v.changed = make(chan struct{})
 }
