@@ -116,6 +116,7 @@ type conn struct {
 	tight           *tightEncoder
 	hadFence, hadCU bool
 	stats           connStats
+	ref             refiner
 	vclip           clipCapsOf // viewerClip as of this flush
 	// offer is the desktop's text last announced to (or provided to) an
 	// Extended Clipboard viewer, which it may request; nil if none.
@@ -131,6 +132,7 @@ type offeredText struct {
 // connStats counts what went to one viewer.
 type connStats struct {
 	updates, rects, bytes uint64
+	refined               uint64 // bytes of lossless refinement
 }
 
 func newConn(s *Server, nc net.Conn, log *slog.Logger) *conn {
@@ -165,6 +167,7 @@ func (c *conn) serve(ctx context.Context) error {
 
 	c.sub = c.srv.Screen.Subscribe()
 	defer c.sub.Close()
+	defer c.ref.stop()
 	defer func() {
 		if c.tight != nil {
 			c.tight.close()
@@ -327,6 +330,8 @@ func (c *conn) handle(m clientMessage) error {
 			c.mu.Lock()
 			c.fences = append(c.fences, fence{flags: m.fenceFlags & fenceKnown, data: m.fenceData})
 			c.mu.Unlock()
+		} else {
+			c.fenceReply(m.fenceData)
 		}
 	case msgSetDesktopSize:
 		// The shared desktop belongs to the novice: viewers may not
@@ -390,6 +395,7 @@ func (c *conn) writeLoop(ctx context.Context) error {
 			return nil
 		case <-c.wake:
 		case <-c.sub.Ready():
+		case <-c.ref.timerC():
 		}
 		if err := c.flush(); err != nil {
 			return err
@@ -465,6 +471,7 @@ func (c *conn) flush() error {
 		c.requested = false
 		c.mu.Unlock()
 	}
+	c.refineAfter(&enc, want)
 	if len(c.buf) == 0 {
 		return nil
 	}
@@ -566,6 +573,7 @@ func (c *conn) appendUpdate(pf *PixelFormat, enc *encodingPrefs) (bool, error) {
 		c.buf, k = e.encode(c.buf, c.scratch, r, pf)
 		n += k
 	}
+	n += c.refine(start, dirty, pf, enc)
 	if n == 0 {
 		c.buf = c.buf[:start]
 		return false, nil

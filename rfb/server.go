@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"log/slog"
 	"net"
 	"sync"
@@ -40,6 +41,11 @@ type Server struct {
 	// HandshakeTimeout bounds the time a viewer may take from connect to
 	// ClientInit; zero means 30 seconds.
 	HandshakeTimeout time.Duration
+
+	// onRefine, when set (by tests), sees each area sent as refinement;
+	// refineDelay, when set, replaces the constant of that name.
+	onRefine    func(image.Rectangle)
+	refineDelay time.Duration
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}

@@ -76,13 +76,25 @@ func (m *cellMap) clear() {
 // Cells only partly covered keep their state: the bitmap cannot express
 // "dirty except this corner", and staying dirty is always safe.
 func (m *cellMap) unmarkCovered(r image.Rectangle) {
+	x0, y0, x1, y1 := m.coveredSpan(r)
+	for y := y0; y < y1; y++ {
+		row := m.bits[y*m.cols:]
+		for x := x0; x < x1; x++ {
+			row[x] = false
+		}
+	}
+}
+
+// coveredSpan returns the range of cells [x0,x1)×[y0,y1) whose visible
+// part lies entirely within r (an empty range when there are none).
+func (m *cellMap) coveredSpan(r image.Rectangle) (x0, y0, x1, y1 int) {
 	r = r.Intersect(m.bounds())
 	if r.Empty() {
-		return
+		return 0, 0, 0, 0
 	}
 	c := m.cell
-	x0, y0 := (r.Min.X+c-1)/c, (r.Min.Y+c-1)/c
-	x1, y1 := r.Max.X/c, r.Max.Y/c
+	x0, y0 = (r.Min.X+c-1)/c, (r.Min.Y+c-1)/c
+	x1, y1 = r.Max.X/c, r.Max.Y/c
 	// The last column and row may be cut short by the screen's edge.
 	if r.Max.X == m.size.X {
 		x1 = m.cols
@@ -90,12 +102,7 @@ func (m *cellMap) unmarkCovered(r image.Rectangle) {
 	if r.Max.Y == m.size.Y {
 		y1 = m.rows
 	}
-	for y := y0; y < y1; y++ {
-		row := m.bits[y*m.cols:]
-		for x := x0; x < x1; x++ {
-			row[x] = false
-		}
-	}
+	return x0, y0, x1, y1
 }
 
 // run is a horizontal run of set cells [x0, x1) that started at row y0.

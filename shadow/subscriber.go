@@ -80,6 +80,7 @@ type Subscriber struct {
 	text             string
 	clipAt           time.Time
 	stale            []image.Rectangle // scratch for addCopy
+	lossy            lossyCells        // what the viewer holds lossy (refine.go)
 }
 
 // Ready receives a value whenever changes are pending. It is buffered: a
@@ -231,6 +232,7 @@ func (sub *Subscriber) deliver(ev *event, cell int) {
 		sub.dirty.reset(ev.size, cell)
 		sub.dirty.markAll()
 		sub.unsettled.reset(ev.size, cell)
+		sub.lossy.at = nil
 	}
 	for _, c := range ev.copies {
 		sub.addCopy(c)
@@ -288,5 +290,6 @@ func (sub *Subscriber) addCopy(c Copy) {
 	for _, r := range sub.stale {
 		sub.dirty.mark(r)
 	}
+	sub.moveLossy(c)
 	sub.copies = append(sub.copies, c)
 }
