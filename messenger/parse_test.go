@@ -31,6 +31,8 @@ var clientSeeds = []string{
 	`{"type":"ask","to":"bob","kind":"help","ref":"q"}`,
 	`{"type":"answer","request":"` + rid + `","accept":false}`,
 	`{"type":"cancel","request":"` + rid + `"}`,
+	`{"type":"login","key":"` + key32 + `","sig":"` + sig64 + `","user":"pc-1","display":"Dana","name":"<img src=x>","token":"` + rid + `"}`,
+	`{"type":"machines","ref":"m"}`,
 }
 
 func TestParseClientMessage(t *testing.T) {
@@ -71,6 +73,10 @@ func TestParseClientMessage(t *testing.T) {
 		{"control character in display", `{"type":"login","key":"` + key32 + `","sig":"` + sig64 + `","user":"a","display":"A\u0007"}`},
 		{"bidi override in display", `{"type":"login","key":"` + key32 + `","sig":"` + sig64 + `","user":"a","display":"A\u202e"}`},
 		{"invalid UTF-8", "{\"type\":\"devices\",\"ref\":\"\xff\"}"},
+		{"token without user", `{"type":"login","key":"` + key32 + `","sig":"` + sig64 + `","token":"` + rid + `"}`},
+		{"short token", `{"type":"login","key":"` + key32 + `","sig":"` + sig64 + `","user":"a","token":"abc"}`},
+		{"token and code", `{"type":"login","key":"` + key32 + `","sig":"` + sig64 + `","user":"a","code":"K7M2","token":"` + rid + `"}`},
+		{"machines with a member", `{"type":"machines","org":"acme"}`},
 		{"too large", `{"type":"pair-relay","pair":"K7M2","data":"` + strings.Repeat("A", MaxMessageBytes) + `"}`},
 	} {
 		if _, err := ParseClientMessage([]byte(c.msg)); !errors.Is(err, ErrMalformed) {
@@ -88,6 +94,8 @@ func TestParseServerMessage(t *testing.T) {
 		`{"type":"accepted","request":"` + rid + `","by":"bob","session":"r-x","role":"novice","peer":{"user":"bob","display":"B","device":{"id":"abcdefgh2345","key":"` + key32 + `","name":"n"}}}`,
 		`{"type":"presence","user":"bob","state":"online","future":1}`, // unknown members are ignored
 		`{"type":"something-new","x":1}`,
+		`{"type":"machines","machines":[{"user":"pc-1","name":"<b>","display":"Dana","org":"acme","state":"online"}]}`,
+		`{"type":"request","request":"` + rid + `","from":"dana","display":"Dana","kind":"offer","expires":"2026-01-01T00:00:00Z","org":{"name":"acme","display":"ACME IT","policy":{"rights":["view","control"],"record":true,"timeout":60}}}`,
 	}
 	for _, s := range ok {
 		if _, err := ParseServerMessage([]byte(s)); err != nil {
@@ -102,6 +110,11 @@ func TestParseServerMessage(t *testing.T) {
 		`{"type":"presence","User":"bob","user":"bob","state":"online"}`,
 		`{"type":"accepted","request":"` + rid + `","by":"bob","session":"r-x","role":"boss","peer":{"user":"bob","display":"B","device":{"id":"x","key":"` + key32 + `","name":"n"}}}`,
 		`{"type":"contacts","contacts":[{"user":"bob","display":"B","state":"busy","devices":[{"id":"x","key":"AAAA","name":"n"}]}],"blocked":[]}`,
+		`{"type":"machines","machines":[{"user":"PC","name":"n","display":"D","org":"acme","state":"online"}]}`,
+		`{"type":"machines"}`,
+		`{"type":"request","request":"` + rid + `","from":"dana","display":"Dana","kind":"offer","expires":"2026-01-01T00:00:00Z","org":{"name":"acme","display":"ACME IT","policy":{"rights":["control"],"record":true,"timeout":60}}}`,
+		`{"type":"request","request":"` + rid + `","from":"dana","display":"Dana","kind":"offer","expires":"2026-01-01T00:00:00Z","org":{"name":"acme","display":"ACME IT","policy":{"rights":["view","root"],"record":true,"timeout":60}}}`,
+		`{"type":"request","request":"` + rid + `","from":"dana","display":"Dana","kind":"offer","expires":"2026-01-01T00:00:00Z","org":{"name":"acme","display":"ACME IT","policy":{"rights":["view"],"record":true,"timeout":0}}}`,
 	} {
 		if _, err := ParseServerMessage([]byte(s)); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: %v, want ErrMalformed", s, err)
