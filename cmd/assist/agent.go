@@ -202,7 +202,8 @@ func (a *agent) serve(ctx context.Context, c *messenger.Client) error {
 			current = &r
 			text := offerText(r)
 			fmt.Fprintf(a.stdout, "offer: %s from %s\n", r.Request, r.From)
-			fmt.Fprintf(os.Stderr, "%s [y/N] (or: accept %s | decline %s)\n", text, r.Request, r.Request)
+			fmt.Fprintf(a.stdout, "question: %s\n", text)
+			fmt.Fprintf(os.Stderr, "answer y or n (or: accept %s | decline %s) [y/N]\n", r.Request, r.Request)
 			t := time.NewTimer(time.Duration(r.Org.Policy.Timeout) * time.Second)
 			timer, stopTimer = t.C, t.Stop
 			if a.notifier != nil {
