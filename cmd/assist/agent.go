@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/assist-project/assist/account"
 	"github.com/assist-project/assist/identity"
+	"github.com/assist-project/assist/launcher"
 	"github.com/assist-project/assist/messenger"
 	"github.com/assist-project/assist/session"
 )
@@ -37,6 +39,9 @@ func agentDir() (string, error) {
 func runAgent(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) > 0 && args[0] == "enroll" {
 		return runAgentEnroll(ctx, args[1:], stdout)
+	}
+	if len(args) > 0 && args[0] == "install" {
+		return runAgentInstall(ctx, args[1:], stdout)
 	}
 	fs := newFlagSet("agent", os.Stderr)
 	server := messengerServerFlag(fs)
@@ -141,7 +146,39 @@ func runAgentEnroll(ctx context.Context, args []string, stdout io.Writer) error 
 		return err
 	}
 	fmt.Fprintf(stdout, "enrolled: %s on %s\n", w.User, dev.Config().Server)
-	fmt.Fprintln(os.Stderr, "start the agent with your desktop session: assist agent install (or run assist agent now)")
+	fmt.Fprintln(os.Stderr, "start the agent with your desktop session: assist agent install (or assist agent install --systemd), or run assist agent now")
+	return nil
+}
+
+// runAgentInstall makes the agent start with the user's graphical
+// session: an XDG autostart entry, or with --systemd a systemd user unit,
+// which it enables and starts.
+func runAgentInstall(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlagSet("agent", os.Stderr)
+	systemd := fs.Bool("systemd", false, "install a systemd user unit bound to graphical-session.target (and enable it) instead of an XDG autostart entry")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	bin, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding the assist binary: %w", err)
+	}
+	path, err := launcher.InstallAgent(launcher.AgentOptions{Binary: bin, Systemd: *systemd})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "installed: %s\n", path)
+	if !*systemd {
+		fmt.Fprintln(os.Stderr, "the agent starts at your next login; to start it now: assist agent")
+		return nil
+	}
+	for _, args := range [][]string{{"--user", "daemon-reload"}, {"--user", "enable", "--now", launcher.AgentUnitFile}} {
+		if out, err := exec.CommandContext(ctx, "systemctl", args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("systemctl %s: %v: %s; the unit is installed: enable it with systemctl --user enable --now %s",
+				strings.Join(args, " "), err, strings.TrimSpace(string(out)), launcher.AgentUnitFile)
+		}
+	}
+	fmt.Fprintf(stdout, "enabled: %s\n", launcher.AgentUnitFile)
 	return nil
 }
 

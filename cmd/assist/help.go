@@ -123,14 +123,14 @@ var helps = map[string]helpText{
 		},
 	},
 	"agent": {
-		synopsis: "assist agent [enroll https://SERVER TOKEN] [flags]",
+		synopsis: "assist agent [enroll https://SERVER TOKEN | install] [flags]",
 		about: "On a machine of an organisation: enroll makes it known to the organisation's server with a token from its admin (assist agent enroll --help for its flags: --id, --name, --user); " +
 			"then assist agent runs in your desktop session, keeps the machine's presence and asks you about each offer of help " +
 			"(a desktop notification where one can be shown, and the terminal). Nobody sees your screen without your yes.",
 		examples: []string{
 			"assist agent enroll https://help.example.com Xq3...token",
 			"assist agent",
-			"assist agent --notify off",
+			"assist agent install --systemd",
 		},
 	},
 	"org": {

@@ -125,10 +125,13 @@ func TestOrgOffer(t *testing.T) {
 		t.Errorf("offer after a decline: %v", err)
 	}
 
-	// Left to time out: the agent declines after the policy's 5 s.
+	// Left to time out: the agent declines after the policy's 5 s. The
+	// policy now records sessions: the user is told before answering.
+	o.org(t, "policy", "acme", "--record", "yes")
 	start := time.Now()
 	offer = o.dana.start(t, "offer", "pc-2", "--no-browser")
 	offer.expect(`^offered: pc-2$`)
+	a2.expect(`^question: Dana from ACME IT offers to help you\. Accept\? This session will be recorded\.$`)
 	a2.expect(`^declined: \S+ \(no answer within 5s\)$`)
 	offer.expect(`^declined by Mo$`)
 	if time.Since(start) < 5*time.Second {
