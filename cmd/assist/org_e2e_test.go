@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/assist-project/assist/desktopnotify/notifytest"
 	"github.com/assist-project/assist/internal/lab"
 )
 
@@ -54,15 +55,21 @@ func (o *orgSetup) token(t *testing.T, uses string) string {
 }
 
 // enrol enrols a machine (its own config dir) and starts its agent on
-// display.
-func (o *orgSetup) enrol(t *testing.T, token, id, name, user, display string) *proc {
+// display, with desktop notifications on the session bus at bus ("": off).
+func (o *orgSetup) enrol(t *testing.T, token, id, name, user, display, bus string) *proc {
 	t.Helper()
 	m := newCLIUser(t, id)
 	out := m.run(t, "agent", "enroll", o.srv.URL, token, "--id", id, "--name", name, "--user", user)
 	if !strings.Contains(out, "enrolled: "+id+" on "+o.srv.URL+"\n") {
 		t.Fatalf("enroll printed %q", out)
 	}
-	a := m.start(t, "agent", "--display", display, "--no-page", "--notify", "off")
+	notify := "off"
+	cmd := m.cmd(t, "agent", "--display", display, "--no-page", "--notify", notify)
+	if bus != "" {
+		cmd = m.cmd(t, "agent", "--display", display, "--no-page")
+		cmd.Env = append(cmd.Env, "DBUS_SESSION_BUS_ADDRESS="+bus)
+	}
+	a := startProc(t, id+": assist agent", cmd)
 	a.expect(`^agent: ` + regexp.QuoteMeta(id) + ` online$`)
 	return a
 }
@@ -77,8 +84,8 @@ func TestOrgOffer(t *testing.T) {
 	d1, d2 := newDesktop(t), newDesktop(t)
 	o := newOrgSetup(t)
 	tok := o.token(t, "2")
-	a1 := o.enrol(t, tok, "pc-1", "Front desk", "Mel M", d1.Display)
-	a2 := o.enrol(t, tok, "pc-2", "<img src=x onerror=alert(1)>", "Mo", d2.Display)
+	a1 := o.enrol(t, tok, "pc-1", "Front desk", "Mel M", d1.Display, "")
+	a2 := o.enrol(t, tok, "pc-2", "<img src=x onerror=alert(1)>", "Mo", d2.Display, "")
 	// The token had two uses.
 	if out, err := newCLIUser(t, "pc-3").try(t, "agent", "enroll", o.srv.URL, tok, "--id", "pc-3"); err == nil || !strings.Contains(out, "unknown, used up or expired") {
 		t.Fatalf("a third enrolment with a two-use token: %v %q", err, out)
@@ -141,5 +148,49 @@ func TestOrgOffer(t *testing.T) {
 	// The first agent is still there for the next offer.
 	if list := o.dana.run(t, "offer", "--list"); !strings.Contains(list, "pc-1 acme online") {
 		t.Errorf("after its session pc-1 is %q", list)
+	}
+}
+
+// TestOrgOfferNotification: where a notification service runs on the
+// session bus (a real dbus-daemon, a service the test registers), the
+// agent asks there too, and the Accept button starts the session; a
+// Decline button declines.
+func TestOrgOfferNotification(t *testing.T) {
+	e2e(t)
+	d := newDesktop(t)
+	bus := notifytest.SessionBus(t)
+	svc := notifytest.StartService(t, bus, "actions", "body")
+	o := newOrgSetup(t)
+	a := o.enrol(t, o.token(t, "1"), "pc-1", "Front desk", "Mel M", d.Display, bus)
+
+	offer := o.dana.start(t, "offer", "pc-1", "--no-browser")
+	offer.expect(`^offered: pc-1$`)
+	note := shown(t, svc, a)
+	if note.Summary != "Dana from ACME IT offers to help you. Accept?" || note.Body != "" {
+		t.Fatalf("the notification: %+v", note)
+	}
+	svc.Press(t, note.ID, "decline")
+	offer.expect(`^declined by Mel M$`)
+	a.expect(`^declined: \S+$`)
+
+	offer = o.dana.start(t, "offer", "pc-1", "--no-browser")
+	offer.expect(`^offered: pc-1$`)
+	svc.Press(t, shown(t, svc, a).ID, "accept")
+	offer.expect(`^accepted by Mel M$`)
+	a.expect(`wants to see your screen\. Allow\? \[y/N\]`)
+	a.send("y")
+	rfbAddr := offer.expect(`^rfb on (\S+)$`)[1]
+	lab.WaitMatch(t, d.X, lab.DialRFB(t, rfbAddr).Screen, 0, matchTimeout)
+}
+
+// shown waits for the agent's next notification.
+func shown(t *testing.T, svc *notifytest.Service, agent *proc) notifytest.Note {
+	t.Helper()
+	select {
+	case n := <-svc.Shown:
+		return n
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the agent showed no notification; stderr: %s", agent.stderr)
+		return notifytest.Note{}
 	}
 }
