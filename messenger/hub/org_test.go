@@ -6,6 +6,7 @@ package hub_test
 
 import (
 	"context"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -292,5 +293,44 @@ func TestOrgStore(t *testing.T) {
 	o, err := th.Store.Org(ctx, "acme")
 	if err != nil || !o.Policy.Record || o.Policy.Timeout != 20 || len(o.Policy.Rights) != 2 {
 		t.Fatalf("policy read back: %+v, %v", o, err)
+	}
+}
+
+// TestCrossSiteWebSocket: a page of another site cannot open a messenger
+// connection in a visitor's browser (cross-site WebSocket hijacking): an
+// upgrade whose Origin is not the server's own is refused before any
+// message, while the server's own origin and non-browser clients (no
+// Origin) are served. The messenger has no cookies, so there is nothing
+// else a cross-site request could ride on (no CSRF surface).
+func TestCrossSiteWebSocket(t *testing.T) {
+	th := startHub(t, nil)
+	for _, c := range []struct {
+		origin string
+		want   int
+	}{
+		{"https://evil.example", http.StatusForbidden},
+		{"null", http.StatusForbidden},
+		{th.URL, http.StatusSwitchingProtocols},
+		{"", http.StatusSwitchingProtocols},
+	} {
+		req, err := http.NewRequestWithContext(ctxT(t), http.MethodGet, th.URL+"/v1/messenger", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Connection", "Upgrade")
+		req.Header.Set("Upgrade", "websocket")
+		req.Header.Set("Sec-WebSocket-Version", "13")
+		req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+		if c.origin != "" {
+			req.Header.Set("Origin", c.origin)
+		}
+		res, err := th.ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != c.want {
+			t.Errorf("Origin %q: status %d, want %d", c.origin, res.StatusCode, c.want)
+		}
 	}
 }
