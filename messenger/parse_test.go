@@ -158,6 +158,8 @@ func FuzzParseServerMessage(f *testing.F) {
 	}
 	f.Add([]byte(`{"type":"accepted","request":"` + rid + `","by":"bob","session":"r-x","role":"novice","peer":{"user":"bob","display":"B","device":{"id":"abcdefgh2345","key":"` + key32 + `","name":"n"}}}`))
 	f.Add([]byte(`{"type":"contacts","contacts":[],"blocked":[]}`))
+	f.Add([]byte(`{"type":"machines","machines":[{"user":"pc-1","name":"<b>","display":"D","org":"acme","state":"online"}]}`))
+	f.Add([]byte(`{"type":"request","request":"` + rid + `","from":"dana","display":"Dana","kind":"offer","expires":"2026-01-01T00:00:00Z","org":{"name":"acme","display":"ACME IT","policy":{"rights":["view"],"record":true,"timeout":60}}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := ParseServerMessage(b)
 		if err != nil {
@@ -168,6 +170,9 @@ func FuzzParseServerMessage(f *testing.F) {
 		}
 		if m.Type == TypeAccepted && (m.Peer == nil || len(m.Peer.Device.Key) != 32) {
 			t.Fatalf("accepted without a usable peer: %+v", m)
+		}
+		if m.Org != nil && (m.Org.Policy.Check() != nil || !m.Org.Policy.Allows(RightView)) {
+			t.Fatalf("an organisation with a bad policy passed: %+v", m.Org)
 		}
 	})
 }

@@ -213,7 +213,7 @@ func TestOfferByRole(t *testing.T) {
 		if req.Request != asked.Request || req.Org == nil || req.Org.Display != "ACME IT" || req.Org.Policy.Timeout != 60 || req.From != helper.name {
 			t.Fatalf("request at the machine: %+v", req)
 		}
-		if got := asked.Expires.Sub(time.Now()); got > 91*time.Second || got < 80*time.Second {
+		if got := time.Until(asked.Expires); got > 91*time.Second || got < 80*time.Second {
 			t.Errorf("an offer to a machine expires in %v, want the policy's minute and a margin", got)
 		}
 		if helper == w.ann {
