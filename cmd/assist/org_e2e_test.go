@@ -173,7 +173,11 @@ func TestOrgOfferNotification(t *testing.T) {
 	offer.expect(`^declined by Mel M$`)
 	a.expect(`^declined: \S+$`)
 
-	offer = o.dana.start(t, "offer", "pc-1", "--no-browser")
+	// The policy now allows viewing only: the helper's request for
+	// control is refused by the agent's own consent, and its user is
+	// never asked.
+	o.org(t, "policy", "acme", "--rights", "view")
+	offer = o.dana.start(t, "offer", "pc-1", "--no-browser", "--request-control")
 	offer.expect(`^offered: pc-1$`)
 	svc.Press(t, shown(t, svc, a).ID, "accept")
 	offer.expect(`^accepted by Mel M$`)
@@ -181,6 +185,10 @@ func TestOrgOfferNotification(t *testing.T) {
 	a.send("y")
 	rfbAddr := offer.expect(`^rfb on (\S+)$`)[1]
 	lab.WaitMatch(t, d.X, lab.DialRFB(t, rfbAddr).Screen, 0, matchTimeout)
+	offer.expect(`^state: viewing \(the organisation's policy does not allow this\)$`)
+	if strings.Contains(strings.Join(a.all, "\n"), "control") {
+		t.Errorf("the agent's user was asked about control: %q", a.all)
+	}
 }
 
 // shown waits for the agent's next notification.
