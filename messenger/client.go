@@ -310,6 +310,17 @@ func (c *Client) Machines(ctx context.Context) ([]Machine, error) {
 	return r.Machines, nil
 }
 
+// EnrolToken makes an enrolment token of org for uses machines (0: one);
+// only the organisation's admins may. It returns the token and when it
+// expires.
+func (c *Client) EnrolToken(ctx context.Context, org string, uses int) (string, time.Time, error) {
+	r, err := c.call(ctx, Message{Type: TypeEnrolToken, Organisation: org, Uses: uses}, TypeEnrolToken)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return r.Token, r.Expires, nil
+}
+
 // Cancel withdraws a request this device made.
 func (c *Client) Cancel(ctx context.Context, request string) error {
 	_, err := c.call(ctx, Message{Type: TypeCancel, Request: request}, TypeRequestClosed)

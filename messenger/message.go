@@ -46,6 +46,7 @@ const (
 	TypeCancel        = "cancel"         // C
 	TypeError         = "error"          // S
 	TypeMachines      = "machines"       // C and S: an organisation's machines, for its helpers
+	TypeEnrolToken    = "enrol-token"    // C and S: an admin makes an enrolment token
 )
 
 // Roles in an organisation.
@@ -255,6 +256,10 @@ type Message struct {
 	// helper's to one of its machines.
 	Org      *Org      `json:"org,omitempty"`
 	Machines []Machine `json:"machines,omitzero"`
+	// Organisation names an organisation (enrol-token); Uses is how many
+	// machines a token may enrol.
+	Organisation string `json:"organisation,omitempty"`
+	Uses         int    `json:"uses,omitempty"`
 
 	Message string `json:"message,omitempty"` // error
 }

@@ -47,6 +47,7 @@ var clientMembers = map[string][]member{
 	TypeAnswer:       {req("request"), req("accept"), opt("ref")},
 	TypeCancel:       {req("request"), opt("ref")},
 	TypeMachines:     {opt("ref")},
+	TypeEnrolToken:   {req("organisation"), opt("uses"), opt("ref")},
 }
 
 // serverRequired lists, per server-to-client type, the members it must
@@ -74,6 +75,7 @@ var serverRequired = map[string][]string{
 	TypeRequestClosed: {"request", "reason"},
 	TypeError:         {"code", "message"},
 	TypeMachines:      {"machines"},
+	TypeEnrolToken:    {"organisation", "token", "expires"},
 }
 
 // splitObject checks that b is exactly one JSON object of valid UTF-8
@@ -199,7 +201,7 @@ var knownMember, knownMemberFold = func() (map[string]bool, map[string]bool) {
 	for _, n := range []string{"type", "ref", "nonce", "key", "sig", "cert", "code", "user", "display", "name",
 		"device", "created", "state", "contacts", "blocked", "devices", "purpose", "pair", "expires", "data",
 		"reason", "to", "from", "kind", "request", "accept", "by", "session", "role", "peer", "message",
-		"token", "org", "machines"} {
+		"token", "org", "machines", "organisation", "uses"} {
 		k[n], f[n] = true, true
 	}
 	return k, f
@@ -269,9 +271,17 @@ func (m *Message) checkClient() error {
 		if !ValidRequestID(m.Request) {
 			return errors.New("bad request id")
 		}
+	case TypeEnrolToken:
+		if !ValidUser(m.Organisation) || m.Uses < 0 || m.Uses > MaxTokenUses {
+			return fmt.Errorf("enrol-token: bad organisation, or uses not 1 to %d", MaxTokenUses)
+		}
 	}
 	return nil
 }
+
+// MaxTokenUses bounds the machines one enrolment token made through the
+// messenger may enrol.
+const MaxTokenUses = 1000
 
 // checkServer checks the values of a server message that a client relies
 // on.

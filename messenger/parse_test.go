@@ -33,6 +33,7 @@ var clientSeeds = []string{
 	`{"type":"cancel","request":"` + rid + `"}`,
 	`{"type":"login","key":"` + key32 + `","sig":"` + sig64 + `","user":"pc-1","display":"Dana","name":"<img src=x>","token":"` + rid + `"}`,
 	`{"type":"machines","ref":"m"}`,
+	`{"type":"enrol-token","organisation":"acme","uses":5}`,
 }
 
 func TestParseClientMessage(t *testing.T) {
@@ -77,6 +78,9 @@ func TestParseClientMessage(t *testing.T) {
 		{"short token", `{"type":"login","key":"` + key32 + `","sig":"` + sig64 + `","user":"a","token":"abc"}`},
 		{"token and code", `{"type":"login","key":"` + key32 + `","sig":"` + sig64 + `","user":"a","code":"K7M2","token":"` + rid + `"}`},
 		{"machines with a member", `{"type":"machines","org":"acme"}`},
+		{"token for a bad organisation", `{"type":"enrol-token","organisation":"ACME"}`},
+		{"token with too many uses", `{"type":"enrol-token","organisation":"acme","uses":1001}`},
+		{"token with negative uses", `{"type":"enrol-token","organisation":"acme","uses":-1}`},
 		{"too large", `{"type":"pair-relay","pair":"K7M2","data":"` + strings.Repeat("A", MaxMessageBytes) + `"}`},
 	} {
 		if _, err := ParseClientMessage([]byte(c.msg)); !errors.Is(err, ErrMalformed) {

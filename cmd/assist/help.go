@@ -134,13 +134,14 @@ var helps = map[string]helpText{
 		},
 	},
 	"org": {
-		synopsis: "assist org create ORG | add ORG USER --role ROLE | remove ORG USER | token ORG | policy ORG | machines ORG [flags]",
+		synopsis: "assist org create ORG | add ORG USER --role ROLE | remove ORG USER | token ORG [--remote] | policy ORG | machines ORG [flags]",
 		about: "Administers organisations on the server's own database (run it on the server's host, with assist serve's --data): " +
 			"creates one, names its admins, helpers and members, makes enrolment tokens for its machines, and sets its policy " +
 			"(the rights helpers may ask for, recording, the time users have to answer).",
 		examples: []string{
 			"assist org create acme --display-name \"ACME IT\"",
 			"assist org add acme dana --role helper",
+			"assist org token acme --remote --uses 20",
 			"assist org policy acme --rights view,control --record no --timeout 1m",
 		},
 	},

@@ -27,6 +27,7 @@ func runOrg(ctx context.Context, args []string, stdout io.Writer) error {
 	expires := fs.Duration("expires", 24*time.Hour, "token: how long the token stays valid")
 	rights := fs.String("rights", "", "policy: the rights helpers may ask for, comma-separated from view, control, clipboard, files (view is required)")
 	record := fs.String("record", "", "policy: yes or no: whether sessions are recorded (users are told before they accept)")
+	remote := fs.Bool("remote", false, "token: make the token as an admin of the organisation, with the account this device logged in to (assist login), from any machine; valid 24 h")
 	timeout := fs.Duration("timeout", 0, "policy: how long users have to answer an offer (and each consent question) before it counts as no; 5s to 10m")
 	positional, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -46,6 +47,9 @@ func runOrg(ctx context.Context, args []string, stdout io.Writer) error {
 	want := map[string]int{"create": 2, "add": 3, "remove": 3, "token": 2, "policy": 2, "machines": 2}
 	if n, ok := want[verb]; !ok || len(positional) != n {
 		return usage()
+	}
+	if verb == "token" && *remote {
+		return remoteToken(ctx, org, *uses, stdout)
 	}
 	path := filepath.Join(*dataDir, "messenger.sqlite")
 	if _, err := os.Stat(path); err != nil {
@@ -148,5 +152,24 @@ func runOrg(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(stdout, "%s %q %q\n", m.User, m.Name, m.Display)
 		}
 	}
+	return nil
+}
+
+// remoteToken asks the server, as an admin of org, for an enrolment token.
+func remoteToken(ctx context.Context, org string, uses int, stdout io.Writer) error {
+	_, c, err := connectAccount(ctx, "")
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	tok, expires, err := c.EnrolToken(ctx, org, uses)
+	if messenger.IsCode(err, messenger.CodeUnauthorized) {
+		return fmt.Errorf("you are not an admin of %s: ask the server's operator (assist org add %s YOU --role admin)", org, org)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "token: %s\n", tok)
+	fmt.Fprintf(os.Stderr, "valid until %s; on each machine: assist agent enroll https://SERVER %s\n", expires.Local().Format(time.RFC1123), tok)
 	return nil
 }

@@ -38,6 +38,23 @@ func newOrgSetup(t *testing.T) *orgSetup {
 	return o
 }
 
+// TestOrgTokenRemote: an admin makes a token from their own machine; a
+// helper cannot.
+func TestOrgTokenRemote(t *testing.T) {
+	o := newOrgSetup(t)
+	if out, err := o.dana.try(t, "org", "token", "acme", "--remote"); err == nil || !strings.Contains(out, "not an admin of acme") {
+		t.Fatalf("a helper made a token: %v %q", err, out)
+	}
+	o.org(t, "add", "acme", "dana", "--role", "admin")
+	m := regexp.MustCompile(`(?m)^token: (\S+)$`).FindStringSubmatch(o.dana.run(t, "org", "token", "acme", "--remote", "--uses", "1"))
+	if m == nil {
+		t.Fatal("no token printed")
+	}
+	if out := newCLIUser(t, "pc-r").run(t, "agent", "enroll", o.srv.URL, m[1], "--id", "pc-r"); !strings.Contains(out, "enrolled: pc-r on ") {
+		t.Errorf("enroll with the admin's token printed %q", out)
+	}
+}
+
 // org runs assist org ... --data on the server's database.
 func (o *orgSetup) org(t *testing.T, args ...string) string {
 	t.Helper()

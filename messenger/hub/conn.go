@@ -319,6 +319,8 @@ func (c *conn) handle(m messenger.Message) {
 		h.cancelRequest(ctx, c, m, true)
 	case messenger.TypeMachines:
 		h.machines(ctx, c, m)
+	case messenger.TypeEnrolToken:
+		h.enrolToken(ctx, c, m)
 	}
 }
 

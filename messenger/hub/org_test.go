@@ -334,3 +334,29 @@ func TestCrossSiteWebSocket(t *testing.T) {
 		}
 	}
 }
+
+// TestEnrolTokenByRole: only an organisation's admins make its tokens
+// through the messenger, and a token made so enrols a machine there.
+func TestEnrolTokenByRole(t *testing.T) {
+	w := newOrgWorld(t)
+	for _, c := range []struct {
+		who *user
+		org string
+	}{{w.dana, "acme"}, {w.mel, "acme"}, {w.olga, "acme"}, {w.gus, "acme"}, {w.pc1, "acme"}, {w.ann, "globex"}, {w.ann, "nope"}} {
+		_, _, err := c.who.EnrolToken(ctxT(t), c.org, 1)
+		isCode(t, err, messenger.CodeUnauthorized)
+	}
+	tok, exp, err := w.ann.EnrolToken(ctxT(t), "acme", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Until(exp); d < 23*time.Hour || d > 25*time.Hour {
+		t.Errorf("the token expires in %v", d)
+	}
+	if _, err := w.th.enrol(t, tok, "pc-9", "n", "u"); err != nil {
+		t.Fatal(err)
+	}
+	if org, err := w.th.Store.MachineOrg(ctxT(t), "pc-9"); err != nil || org != "acme" {
+		t.Errorf("pc-9 enrolled in %q, %v", org, err)
+	}
+}

@@ -131,3 +131,37 @@ func (h *Hub) offerOrg(ctx context.Context, from, to, kind string) (*messenger.O
 	}
 	return &messenger.Org{Name: o.Name, Display: o.Display, Policy: o.Policy}, nil
 }
+
+// tokenTTL is how long a token made through the messenger stays valid.
+const tokenTTL = 24 * time.Hour
+
+// enrolToken answers "enrol-token": an admin of the organisation gets a
+// new enrolment token; anyone else gets "unauthorized" (also for an
+// organisation that does not exist: one answer for both).
+func (h *Hub) enrolToken(ctx context.Context, c *conn, m messenger.Message) {
+	orgs := h.orgs()
+	notAdmin := "you are not an admin of " + m.Organisation + ": its admins make enrolment tokens"
+	if orgs == nil {
+		c.fail(m.Ref, messenger.CodeUnauthorized, notAdmin)
+		return
+	}
+	roles, err := orgs.Roles(ctx, c.user)
+	if err != nil {
+		c.internal(m.Ref, "enrol-token", err)
+		return
+	}
+	if roles[m.Organisation] != messenger.OrgAdmin {
+		c.fail(m.Ref, messenger.CodeUnauthorized, notAdmin)
+		return
+	}
+	uses := max(m.Uses, 1)
+	tok := NewToken()
+	now := h.cfg.Now()
+	expires := now.Add(tokenTTL).Truncate(time.Second)
+	if err := orgs.AddToken(ctx, m.Organisation, TokenHash(tok), uses, expires, now); err != nil {
+		c.internal(m.Ref, "enrol-token", err)
+		return
+	}
+	c.log.Info("messenger: enrolment token made", "org", m.Organisation, "by", c.user, "uses", uses)
+	c.reply(m.Ref, messenger.Message{Type: messenger.TypeEnrolToken, Organisation: m.Organisation, Token: tok, Expires: expires})
+}
