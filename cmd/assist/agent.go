@@ -285,6 +285,11 @@ func (a *agent) serve(ctx context.Context, c *messenger.Client) error {
 		if err := account.CheckRole(reply, messenger.KindOffer, false); err != nil {
 			return err
 		}
+		// The session is with the helper the user said yes to.
+		if reply.Peer == nil || reply.Peer.User != r.From {
+			fmt.Fprintf(os.Stderr, "the server's acceptance names another helper than %s: no session\n", plainText(r.Display))
+			return nil
+		}
 		return a.session(ctx, c, reply, r)
 	}
 	for {
