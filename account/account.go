@@ -77,6 +77,11 @@ type LoginOptions struct {
 	// FirstUse is called with the server's fingerprint when it is trusted
 	// on first use, before it is saved, so the caller can show it.
 	FirstUse func(fingerprint string)
+	// Token enrols this device as the machine User of an organisation
+	// (an enrolment token from its admin); DeviceName is the machine's
+	// name, Display the user logged in on it.
+	Token      string
+	DeviceName string
 }
 
 // ErrNotLoggedIn: no server in the config.
@@ -106,7 +111,7 @@ func (d *Device) Login(ctx context.Context, o LoginOptions) (messenger.Welcome, 
 		}
 		firstUse = true
 	}
-	opts := messenger.LoginOptions{User: o.User, Display: o.Display}
+	opts := messenger.LoginOptions{User: o.User, Display: o.Display, Token: o.Token, DeviceName: o.DeviceName}
 	var linkedPins map[string]identity.Contact // from the old device of a link
 	if o.Code != "" {
 		code, err := pairing.ParseCode(o.Code)

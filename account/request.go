@@ -54,6 +54,21 @@ func (d *Device) SessionPassword(ctx context.Context, c ContactLister, accepted 
 	return pairing.SessionSecret(d.key, peerKey, accepted.Session)
 }
 
+// OrgSessionPassword returns the password of a session between an
+// organisation's helper and one of its machines. The caller decides that
+// the acceptance is such a session (the agent of an enrolled machine; a
+// helper who offered a machine the organisation listed): accepted.Org
+// alone is the server's word, and SessionPassword ignores it. The peer's
+// key is the one the organisation's server names, which the machine and
+// the helper trust for this: a machine has no contacts to pin, and its
+// user still answers the offer and every consent question.
+func (d *Device) OrgSessionPassword(accepted messenger.Message) (string, error) {
+	if accepted.Peer == nil || accepted.Session == "" || accepted.Org == nil {
+		return "", errors.New("the server's acceptance names no peer, session or organisation")
+	}
+	return pairing.SessionSecret(d.key, ed25519.PublicKey(accepted.Peer.Device.Key), accepted.Session)
+}
+
 func device(dv messenger.Device) pairing.Device {
 	out := pairing.Device{Key: ed25519.PublicKey(dv.Key)}
 	if dv.Cert != nil {

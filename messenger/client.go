@@ -32,6 +32,10 @@ type LoginOptions struct {
 	// returns when the server welcomes the new device.
 	Code string
 	Link func(ctx context.Context, p *Pair) (ed25519.PublicKey, error)
+	// Token is an organisation's enrolment token: the new account User
+	// is a machine of that organisation (Display: the user logged in on
+	// it; DeviceName: the machine's name).
+	Token string
 }
 
 // Welcome is the server's answer to a login.
@@ -126,7 +130,7 @@ func Dial(ctx context.Context, serverURL, fingerprint string, key ed25519.Privat
 func (c *Client) login(ctx context.Context, nonce []byte, serverFP [32]byte, opts LoginOptions) (Welcome, error) {
 	m := Message{Type: TypeLogin, Key: B64(c.key.Public().(ed25519.PublicKey)),
 		Sig:  ed25519.Sign(c.key, LoginMessage(nonce, serverFP)),
-		User: opts.User, Display: opts.Display, Name: opts.DeviceName, Code: opts.Code}
+		User: opts.User, Display: opts.Display, Name: opts.DeviceName, Code: opts.Code, Token: opts.Token}
 	var p *Pair
 	if opts.Code != "" {
 		p = c.addPair(opts.Code, PurposeDevice)
@@ -294,6 +298,27 @@ func (c *Client) Answer(ctx context.Context, request string, accept bool) (Messa
 		want = TypeAccepted
 	}
 	return c.call(ctx, Message{Type: TypeAnswer, Request: request, Accept: &accept}, want)
+}
+
+// Machines lists the machines of the organisations this account helps
+// (as a helper or admin), with their presence.
+func (c *Client) Machines(ctx context.Context) ([]Machine, error) {
+	r, err := c.call(ctx, Message{Type: TypeMachines}, TypeMachines)
+	if err != nil {
+		return nil, err
+	}
+	return r.Machines, nil
+}
+
+// EnrolToken makes an enrolment token of org for uses machines (0: one);
+// only the organisation's admins may. It returns the token and when it
+// expires.
+func (c *Client) EnrolToken(ctx context.Context, org string, uses int) (string, time.Time, error) {
+	r, err := c.call(ctx, Message{Type: TypeEnrolToken, Organisation: org, Uses: uses}, TypeEnrolToken)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return r.Token, r.Expires, nil
 }
 
 // Cancel withdraws a request this device made.

@@ -45,6 +45,23 @@ const (
 	TypeRequestClosed = "request-closed" // S
 	TypeCancel        = "cancel"         // C
 	TypeError         = "error"          // S
+	TypeMachines      = "machines"       // C and S: an organisation's machines, for its helpers
+	TypeEnrolToken    = "enrol-token"    // C and S: an admin makes an enrolment token
+)
+
+// Roles in an organisation.
+const (
+	OrgAdmin  = "admin"
+	OrgHelper = "helper"
+	OrgMember = "member"
+)
+
+// Rights an organisation's policy may allow a helper to ask for.
+const (
+	RightView      = "view"
+	RightControl   = "control"
+	RightClipboard = "clipboard"
+	RightFiles     = "files"
 )
 
 // States of a device ("state") and of a user ("presence").
@@ -146,6 +163,46 @@ type Peer struct {
 	Device  Device `json:"device"`
 }
 
+// Policy is an organisation's rule for its helpers' sessions: the rights
+// a helper may ask for at all, whether sessions are recorded, and how long
+// the user has to answer an offer (and each consent question).
+type Policy struct {
+	Rights []string `json:"rights"`
+	Record bool     `json:"record"`
+	// Timeout in seconds.
+	Timeout int `json:"timeout"`
+}
+
+// Allows reports whether the policy lets a helper ask for right.
+func (p Policy) Allows(right string) bool {
+	for _, r := range p.Rights {
+		if r == right {
+			return true
+		}
+	}
+	return false
+}
+
+// Org names the organisation of an offer to one of its machines, in
+// "request" and "accepted": its id, its name as people read it, and its
+// policy.
+type Org struct {
+	Name    string `json:"name"`
+	Display string `json:"display"`
+	Policy  Policy `json:"policy"`
+}
+
+// Machine is one enrolled machine in the "machines" answer: its account
+// (what "ask" names), the machine's name and logged-in user as its agent
+// reported them (untrusted text), its organisation and its presence.
+type Machine struct {
+	User    string `json:"user"`
+	Name    string `json:"name"`
+	Display string `json:"display"`
+	Org     string `json:"org"`
+	State   string `json:"state"`
+}
+
 // Message is one messenger message in either direction; only the members
 // of its Type are set (see the package documentation for which).
 type Message struct {
@@ -167,6 +224,9 @@ type Message struct {
 	Display string `json:"display,omitempty"`
 	// Name, in login: this device's name in the account's device list.
 	Name string `json:"name,omitempty"`
+	// Token, in login: an organisation's enrolment token; the new
+	// account is a machine of that organisation.
+	Token string `json:"token,omitempty"`
 	// Device is a device id (welcome, remove-device, device-removed,
 	// device-added).
 	Device  string `json:"device,omitempty"`
@@ -192,6 +252,14 @@ type Message struct {
 	Session string `json:"session,omitempty"`
 	Role    string `json:"role,omitempty"`
 	Peer    *Peer  `json:"peer,omitempty"`
+	// Org, in "request" and "accepted": the offer is an organisation's
+	// helper's to one of its machines.
+	Org      *Org      `json:"org,omitempty"`
+	Machines []Machine `json:"machines,omitzero"`
+	// Organisation names an organisation (enrol-token); Uses is how many
+	// machines a token may enrol.
+	Organisation string `json:"organisation,omitempty"`
+	Uses         int    `json:"uses,omitempty"`
 
 	Message string `json:"message,omitempty"` // error
 }

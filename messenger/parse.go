@@ -31,7 +31,7 @@ func opt(n string) member { return member{n, false} }
 // clientMembers lists, per client-to-server type, the members it may
 // carry (besides "type"). Anything else is malformed.
 var clientMembers = map[string][]member{
-	TypeLogin:        {req("key"), req("sig"), opt("user"), opt("display"), opt("code"), opt("name"), opt("ref")},
+	TypeLogin:        {req("key"), req("sig"), opt("user"), opt("display"), opt("code"), opt("name"), opt("token"), opt("ref")},
 	TypeContacts:     {opt("ref")},
 	TypeState:        {req("state"), opt("ref")},
 	TypeRemove:       {req("user"), opt("ref")},
@@ -46,6 +46,8 @@ var clientMembers = map[string][]member{
 	TypeAsk:          {req("to"), req("kind"), opt("ref")},
 	TypeAnswer:       {req("request"), req("accept"), opt("ref")},
 	TypeCancel:       {req("request"), opt("ref")},
+	TypeMachines:     {opt("ref")},
+	TypeEnrolToken:   {req("organisation"), opt("uses"), opt("ref")},
 }
 
 // serverRequired lists, per server-to-client type, the members it must
@@ -72,6 +74,8 @@ var serverRequired = map[string][]string{
 	TypeDeclined:      {"request", "by"},
 	TypeRequestClosed: {"request", "reason"},
 	TypeError:         {"code", "message"},
+	TypeMachines:      {"machines"},
+	TypeEnrolToken:    {"organisation", "token", "expires"},
 }
 
 // splitObject checks that b is exactly one JSON object of valid UTF-8
@@ -196,7 +200,8 @@ var knownMember, knownMemberFold = func() (map[string]bool, map[string]bool) {
 	k, f := map[string]bool{}, map[string]bool{}
 	for _, n := range []string{"type", "ref", "nonce", "key", "sig", "cert", "code", "user", "display", "name",
 		"device", "created", "state", "contacts", "blocked", "devices", "purpose", "pair", "expires", "data",
-		"reason", "to", "from", "kind", "request", "accept", "by", "session", "role", "peer", "message"} {
+		"reason", "to", "from", "kind", "request", "accept", "by", "session", "role", "peer", "message",
+		"token", "org", "machines", "organisation", "uses"} {
 		k[n], f[n] = true, true
 	}
 	return k, f
@@ -233,6 +238,9 @@ func (m *Message) checkClient() error {
 		if m.Code != "" && (!ValidPairID(m.Code) || m.User == "") {
 			return errors.New("login: code must be a pair id (4 Crockford base32 symbols) and comes with a user")
 		}
+		if m.Token != "" && (!ValidToken(m.Token) || m.User == "" || m.Code != "") {
+			return errors.New("login: token must be an enrolment token (22 of [A-Za-z0-9_-]), comes with a user and without a code")
+		}
 	case TypeState:
 		if m.State != StateOnline && m.State != StateBusy && m.State != StateAway {
 			return errors.New("state: want online, busy or away")
@@ -263,9 +271,17 @@ func (m *Message) checkClient() error {
 		if !ValidRequestID(m.Request) {
 			return errors.New("bad request id")
 		}
+	case TypeEnrolToken:
+		if !ValidUser(m.Organisation) || m.Uses < 0 || m.Uses > MaxTokenUses {
+			return fmt.Errorf("enrol-token: bad organisation, or uses not 1 to %d", MaxTokenUses)
+		}
 	}
 	return nil
 }
+
+// MaxTokenUses bounds the machines one enrolment token made through the
+// messenger may enrol.
+const MaxTokenUses = 1000
 
 // checkServer checks the values of a server message that a client relies
 // on.
@@ -306,9 +322,55 @@ func (m *Message) checkServer() error {
 		if err := m.Peer.Device.check(); err != nil {
 			return err
 		}
+	case TypeMachines:
+		for _, x := range m.Machines {
+			if !ValidUser(x.User) || !ValidUser(x.Org) || !validUserState(x.State) {
+				return errors.New("machines: bad machine, organisation or state")
+			}
+		}
+	}
+	if m.Org != nil {
+		if err := m.Org.check(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
+
+// check checks an organisation named by the server: its id, and a policy
+// of known rights (view at least) and a sane timeout.
+func (o *Org) check() error {
+	if !ValidUser(o.Name) || !ValidText(o.Display, 64) {
+		return errors.New("org: bad name or display name")
+	}
+	return o.Policy.Check()
+}
+
+// Check checks a policy: known rights only, "view" among them (every
+// session starts with viewing), and a timeout of 5 s to 10 min.
+func (p Policy) Check() error {
+	view := false
+	for _, r := range p.Rights {
+		switch r {
+		case RightView:
+			view = true
+		case RightControl, RightClipboard, RightFiles:
+		default:
+			return fmt.Errorf("policy: unknown right %q: want view, control, clipboard or files", clip(r))
+		}
+	}
+	if !view {
+		return errors.New("policy: the rights must include view")
+	}
+	if p.Timeout < 5 || p.Timeout > 600 {
+		return errors.New("policy: timeout must be 5 to 600 seconds")
+	}
+	return nil
+}
+
+// ValidToken reports whether s is an enrolment token: 16 bytes,
+// base64url without padding (as a request id).
+func ValidToken(s string) bool { return ValidRequestID(s) }
 
 func (d *Device) check() error {
 	if len(d.Key) != ed25519.PublicKeySize {

@@ -31,6 +31,9 @@ var clientSeeds = []string{
 	`{"type":"ask","to":"bob","kind":"help","ref":"q"}`,
 	`{"type":"answer","request":"` + rid + `","accept":false}`,
 	`{"type":"cancel","request":"` + rid + `"}`,
+	`{"type":"login","key":"` + key32 + `","sig":"` + sig64 + `","user":"pc-1","display":"Dana","name":"<img src=x>","token":"` + rid + `"}`,
+	`{"type":"machines","ref":"m"}`,
+	`{"type":"enrol-token","organisation":"acme","uses":5}`,
 }
 
 func TestParseClientMessage(t *testing.T) {
@@ -71,6 +74,13 @@ func TestParseClientMessage(t *testing.T) {
 		{"control character in display", `{"type":"login","key":"` + key32 + `","sig":"` + sig64 + `","user":"a","display":"A\u0007"}`},
 		{"bidi override in display", `{"type":"login","key":"` + key32 + `","sig":"` + sig64 + `","user":"a","display":"A\u202e"}`},
 		{"invalid UTF-8", "{\"type\":\"devices\",\"ref\":\"\xff\"}"},
+		{"token without user", `{"type":"login","key":"` + key32 + `","sig":"` + sig64 + `","token":"` + rid + `"}`},
+		{"short token", `{"type":"login","key":"` + key32 + `","sig":"` + sig64 + `","user":"a","token":"abc"}`},
+		{"token and code", `{"type":"login","key":"` + key32 + `","sig":"` + sig64 + `","user":"a","code":"K7M2","token":"` + rid + `"}`},
+		{"machines with a member", `{"type":"machines","org":"acme"}`},
+		{"token for a bad organisation", `{"type":"enrol-token","organisation":"ACME"}`},
+		{"token with too many uses", `{"type":"enrol-token","organisation":"acme","uses":1001}`},
+		{"token with negative uses", `{"type":"enrol-token","organisation":"acme","uses":-1}`},
 		{"too large", `{"type":"pair-relay","pair":"K7M2","data":"` + strings.Repeat("A", MaxMessageBytes) + `"}`},
 	} {
 		if _, err := ParseClientMessage([]byte(c.msg)); !errors.Is(err, ErrMalformed) {
@@ -88,6 +98,8 @@ func TestParseServerMessage(t *testing.T) {
 		`{"type":"accepted","request":"` + rid + `","by":"bob","session":"r-x","role":"novice","peer":{"user":"bob","display":"B","device":{"id":"abcdefgh2345","key":"` + key32 + `","name":"n"}}}`,
 		`{"type":"presence","user":"bob","state":"online","future":1}`, // unknown members are ignored
 		`{"type":"something-new","x":1}`,
+		`{"type":"machines","machines":[{"user":"pc-1","name":"<b>","display":"Dana","org":"acme","state":"online"}]}`,
+		`{"type":"request","request":"` + rid + `","from":"dana","display":"Dana","kind":"offer","expires":"2026-01-01T00:00:00Z","org":{"name":"acme","display":"ACME IT","policy":{"rights":["view","control"],"record":true,"timeout":60}}}`,
 	}
 	for _, s := range ok {
 		if _, err := ParseServerMessage([]byte(s)); err != nil {
@@ -102,6 +114,11 @@ func TestParseServerMessage(t *testing.T) {
 		`{"type":"presence","User":"bob","user":"bob","state":"online"}`,
 		`{"type":"accepted","request":"` + rid + `","by":"bob","session":"r-x","role":"boss","peer":{"user":"bob","display":"B","device":{"id":"x","key":"` + key32 + `","name":"n"}}}`,
 		`{"type":"contacts","contacts":[{"user":"bob","display":"B","state":"busy","devices":[{"id":"x","key":"AAAA","name":"n"}]}],"blocked":[]}`,
+		`{"type":"machines","machines":[{"user":"PC","name":"n","display":"D","org":"acme","state":"online"}]}`,
+		`{"type":"machines"}`,
+		`{"type":"request","request":"` + rid + `","from":"dana","display":"Dana","kind":"offer","expires":"2026-01-01T00:00:00Z","org":{"name":"acme","display":"ACME IT","policy":{"rights":["control"],"record":true,"timeout":60}}}`,
+		`{"type":"request","request":"` + rid + `","from":"dana","display":"Dana","kind":"offer","expires":"2026-01-01T00:00:00Z","org":{"name":"acme","display":"ACME IT","policy":{"rights":["view","root"],"record":true,"timeout":60}}}`,
+		`{"type":"request","request":"` + rid + `","from":"dana","display":"Dana","kind":"offer","expires":"2026-01-01T00:00:00Z","org":{"name":"acme","display":"ACME IT","policy":{"rights":["view"],"record":true,"timeout":0}}}`,
 	} {
 		if _, err := ParseServerMessage([]byte(s)); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: %v, want ErrMalformed", s, err)
@@ -145,6 +162,8 @@ func FuzzParseServerMessage(f *testing.F) {
 	}
 	f.Add([]byte(`{"type":"accepted","request":"` + rid + `","by":"bob","session":"r-x","role":"novice","peer":{"user":"bob","display":"B","device":{"id":"abcdefgh2345","key":"` + key32 + `","name":"n"}}}`))
 	f.Add([]byte(`{"type":"contacts","contacts":[],"blocked":[]}`))
+	f.Add([]byte(`{"type":"machines","machines":[{"user":"pc-1","name":"<b>","display":"D","org":"acme","state":"online"}]}`))
+	f.Add([]byte(`{"type":"request","request":"` + rid + `","from":"dana","display":"Dana","kind":"offer","expires":"2026-01-01T00:00:00Z","org":{"name":"acme","display":"ACME IT","policy":{"rights":["view"],"record":true,"timeout":60}}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := ParseServerMessage(b)
 		if err != nil {
@@ -155,6 +174,9 @@ func FuzzParseServerMessage(f *testing.F) {
 		}
 		if m.Type == TypeAccepted && (m.Peer == nil || len(m.Peer.Device.Key) != 32) {
 			t.Fatalf("accepted without a usable peer: %+v", m)
+		}
+		if m.Org != nil && (m.Org.Policy.Check() != nil || !m.Org.Policy.Allows(RightView)) {
+			t.Fatalf("an organisation with a bad policy passed: %+v", m.Org)
 		}
 	})
 }

@@ -29,6 +29,13 @@ else
 	go build -trimpath -tags turbojpeg -ldflags="-s -w -X main.version=$version" -o "$root/usr/bin/assist" ./cmd/assist
 fi
 install -m 0644 packaging/linux/assist.desktop packaging/linux/assist-link.desktop "$root/usr/share/applications/"
+# The agent of an organisation's machine: the user unit is shipped, not
+# enabled (systemctl --user enable --now assist-agent, or assist agent
+# install); the autostart entry is a template for /etc/xdg/autostart,
+# which an admin copies there for every user of an enrolled machine.
+install -d "$root/usr/lib/systemd/user" "$root/usr/share/assist"
+install -m 0644 packaging/linux/assist-agent.service "$root/usr/lib/systemd/user/"
+install -m 0644 packaging/linux/assist-agent.desktop "$root/usr/share/assist/"
 # Debian's policy: the copyright file, and the changelog is optional for
 # a package built outside the archive.
 {

@@ -194,6 +194,10 @@ type Event struct {
 	Auto bool
 }
 
+// ForbiddenReason is the audited reason of a request that Config.Forbid
+// refused.
+const ForbiddenReason = "the organisation's policy does not allow this"
+
 // ErrInvalidTransition is wrapped by every error a Consent returns for an
 // action that its current state does not allow.
 var ErrInvalidTransition = errors.New("invalid consent transition")
@@ -205,6 +209,12 @@ type Config struct {
 	// Clipboard grants the clipboard right from the start; it is
 	// effective only while the expert can view.
 	Clipboard bool
+	// Forbid lists the rights an organisation's policy does not let its
+	// helpers ask for at all (control, clipboard, files): a request for
+	// one is refused at once (audited as an automatic no with
+	// ForbiddenReason), the novice's toggles cannot grant it, and neither
+	// Policy nor Clipboard does.
+	Forbid Rights
 	// Audit receives every transition, in order, synchronously and with
 	// the Consent locked, so the trail is exactly the order of events.
 	// It must not call the Consent back. Attempted invalid transitions
@@ -255,8 +265,8 @@ func NewConsent(cfg Config) *Consent {
 	}
 	return &Consent{
 		cfg:           cfg,
-		clipboard:     cfg.Clipboard,
-		controlPolicy: cfg.Policy == PolicyControl,
+		clipboard:     cfg.Clipboard && !cfg.Forbid.Has(RightClipboard),
+		controlPolicy: cfg.Policy == PolicyControl && !cfg.Forbid.Has(RightControl),
 		subs:          make(map[*subscriber]struct{}),
 	}
 }
@@ -342,6 +352,10 @@ func (c *Consent) RequestControl() error {
 		return err
 	}
 	c.move(ActRequestControl, ControlAsked, "expert asked for control", false)
+	if c.cfg.Forbid.Has(RightControl) {
+		c.move(ActDenyControl, Viewing, ForbiddenReason, true)
+		return nil
+	}
 	if c.controlPolicy {
 		c.move(ActAllowControl, Controlling, "allowed in advance (--allow control)", true)
 	}
@@ -388,7 +402,7 @@ func (c *Consent) GiveBackControl() error {
 func (c *Consent) SetClipboard(allow bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state == Ended {
+	if c.state == Ended || allow && c.cfg.Forbid.Has(RightClipboard) {
 		return c.invalid(ActClipboard)
 	}
 	c.clipAsked = false
@@ -416,6 +430,10 @@ func (c *Consent) RequestClipboard() error {
 	}
 	c.clipAsked = true
 	c.move(ActRequestClipboard, c.state, "expert asked to share clipboards", false)
+	if c.cfg.Forbid.Has(RightClipboard) {
+		c.clipAsked = false
+		c.move(ActDenyClipboard, c.state, ForbiddenReason, true)
+	}
 	return nil
 }
 
@@ -464,7 +482,7 @@ func (c *Consent) answerClipboard(a Action, allow bool, reason string, auto bool
 func (c *Consent) SetFiles(allow bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state == Ended {
+	if c.state == Ended || allow && c.cfg.Forbid.Has(RightFiles) {
 		return c.invalid(ActFiles)
 	}
 	c.filesAsked = false
@@ -492,6 +510,10 @@ func (c *Consent) RequestFiles() error {
 	}
 	c.filesAsked = true
 	c.move(ActRequestFiles, c.state, "expert asked to exchange files", false)
+	if c.cfg.Forbid.Has(RightFiles) {
+		c.filesAsked = false
+		c.move(ActDenyFiles, c.state, ForbiddenReason, true)
+	}
 	return nil
 }
 

@@ -24,8 +24,11 @@ type NoviceConfig struct {
 	Clipboard   screen.Clipboard // the real clipboard; may be nil
 	DesktopName string
 	Policy      Policy
-	Audit       func(Event)
-	Logger      *slog.Logger
+	// Forbid: rights the organisation's policy does not let the expert
+	// ask for (Config.Forbid).
+	Forbid Rights
+	Audit  func(Event)
+	Logger *slog.Logger
 	// HotKey, if set, watches the desktop's Esc key while the expert
 	// controls it (x11.Display.WatchHotKey): isInjected tells the
 	// expert's presses, which must reach applications, from the
@@ -198,7 +201,7 @@ func StartNovice(ctx context.Context, conn net.Conn, expert string, cfg NoviceCo
 	if n.timeout <= 0 {
 		n.timeout = DefaultAnswerTimeout
 	}
-	n.consent = NewConsent(Config{Policy: cfg.Policy, Audit: cfg.Audit})
+	n.consent = NewConsent(Config{Policy: cfg.Policy, Forbid: cfg.Forbid, Audit: cfg.Audit})
 	n.gate = NewGate(n.consent, cfg.Input, cfg.Clipboard, log)
 	if cfg.HotKey != nil {
 		n.armHotKey(cfg.HotKey)

@@ -237,6 +237,16 @@ func (m *messengerClient) object(w messenger.Welcome) js.Value {
 		}
 		return toJS(r), nil
 	})
+	call("machines", func(ctx context.Context, _ []js.Value) (any, error) {
+		ms, err := m.c.Machines(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if ms == nil {
+			ms = []messenger.Machine{}
+		}
+		return toJS(ms), nil
+	})
 	call("cancel", func(ctx context.Context, args []js.Value) (any, error) {
 		return nil, m.c.Cancel(ctx, argString(args, 0))
 	})
@@ -356,6 +366,17 @@ func (m *messengerClient) addPairing(o js.Value, key ed25519.PrivateKey, w messe
 			return map[string]any{"error": messengerError(errors.New("sessionSecret needs an options object"))}
 		}
 		pw, err := sessionSecret(key, jsonOf(args[0]))
+		return result("password", pw, err)
+	})
+	// orgSessionSecret({key, session}) -> {password} or {error}: the
+	// password of a session with a machine of an organisation this
+	// account helps, whose key the organisation's server names (the page
+	// calls it only for a machine it offered from the machines list).
+	m.method(o, "orgSessionSecret", func(args []js.Value) any {
+		if len(args) == 0 || args[0].Type() != js.TypeObject {
+			return map[string]any{"error": messengerError(errors.New("orgSessionSecret needs an options object"))}
+		}
+		pw, err := orgSessionSecret(key, jsonOf(args[0]))
 		return result("password", pw, err)
 	})
 }

@@ -52,3 +52,24 @@ func sessionSecret(key ed25519.PrivateKey, req []byte) (string, error) {
 	}
 	return pairing.SessionSecret(key, peer, r.Session)
 }
+
+// orgSecretRequest is what the page hands orgSessionSecret: the machine's
+// device key from "accepted" and the session.
+type orgSecretRequest struct {
+	Key     messenger.B64 `json:"key"`
+	Session string        `json:"session"`
+}
+
+// orgSessionSecret returns the password of a session with an
+// organisation's machine, as account.Device.OrgSessionPassword does: the
+// key is the organisation server's word (a machine has no contacts).
+func orgSessionSecret(key ed25519.PrivateKey, req []byte) (string, error) {
+	var r orgSecretRequest
+	if err := json.Unmarshal(req, &r); err != nil {
+		return "", fmt.Errorf("orgSessionSecret: %w", err)
+	}
+	if r.Session == "" || len(r.Key) != ed25519.PublicKeySize {
+		return "", errors.New("the server's acceptance names no machine device or session")
+	}
+	return pairing.SessionSecret(key, ed25519.PublicKey(r.Key), r.Session)
+}

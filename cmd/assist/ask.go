@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,7 +26,57 @@ func runAsk(ctx context.Context, args []string, stdout io.Writer) error {
 func runOffer(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := newFlagSet("offer", os.Stderr)
 	so := sessionOptions{expert: addExpertFlags(fs)}
+	fs.Bool("list", false, "list the machines of the organisations you help, with their presence (lines: MACHINE ORG STATE \"NAME\" \"USER\")")
+	if slices.Contains(args, "--list") || slices.Contains(args, "-list") {
+		lfs := newFlagSet("offer", os.Stderr)
+		lfs.Bool("list", true, "list the machines")
+		server := messengerServerFlag(lfs)
+		if err := parseFlags(lfs, args); err != nil {
+			return err
+		}
+		return listMachines(ctx, *server, stdout)
+	}
 	return askOrOffer(ctx, fs, so, messenger.KindOffer, args, stdout)
+}
+
+// listMachines prints the machines of the organisations this account
+// helps. Their names and users are what agents reported: quoted, so that
+// nothing in them passes for another field or line.
+func listMachines(ctx context.Context, server string, stdout io.Writer) error {
+	_, c, err := connectAccount(ctx, server)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ms, err := c.Machines(ctx)
+	if messenger.IsCode(err, messenger.CodeUnauthorized) {
+		return errors.New("you help no organisation on this server: ask its admin to add you as a helper (assist org add ORG USER --role helper)")
+	}
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		fmt.Fprintf(stdout, "%s %s %s %q %q\n", m.User, m.Org, m.State, m.Name, m.Display)
+	}
+	return nil
+}
+
+// findMachine returns the machine to among those of the organisations this
+// account helps (nil if it is none, or the account helps none).
+func findMachine(ctx context.Context, c *messenger.Client, to string) (*messenger.Machine, error) {
+	ms, err := c.Machines(ctx)
+	if messenger.IsCode(err, messenger.CodeUnauthorized) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range ms {
+		if m.User == to {
+			return &m, nil
+		}
+	}
+	return nil, nil
 }
 
 // askOrOffer sends a request to a contact and waits for the answer; on
@@ -47,6 +98,18 @@ func askOrOffer(ctx context.Context, fs *flag.FlagSet, so sessionOptions, kind s
 		return err
 	}
 	defer c.Close()
+	// Machines and people share the server's one name space of accounts,
+	// so a name is a machine of an organisation this account helps, or a
+	// contact, never both.
+	var machine *messenger.Machine
+	if kind == messenger.KindOffer {
+		if machine, err = findMachine(ctx, c, to); err != nil {
+			return err
+		}
+	}
+	if machine != nil {
+		return offerMachine(ctx, dev, c, *machine, *server, so, stdout)
+	}
 	asked, err := c.Ask(ctx, to, kind)
 	if err != nil {
 		if messenger.IsCode(err, messenger.CodeUnauthorized) || messenger.IsCode(err, messenger.CodeNotFound) {
@@ -90,6 +153,53 @@ func askOrOffer(ctx context.Context, fs *flag.FlagSet, so sessionOptions, kind s
 		return err
 	}
 	return runAccepted(ctx, dev, c, answer, *server, so, os.Stdin, stdout)
+}
+
+// offerMachine offers help to an organisation's machine and, once its
+// user accepts, joins it as assist join does.
+func offerMachine(ctx context.Context, dev *account.Device, c *messenger.Client, m messenger.Machine, server string, so sessionOptions, stdout io.Writer) error {
+	asked, err := c.Ask(ctx, m.User, messenger.KindOffer)
+	if messenger.IsCode(err, messenger.CodeNotFound) {
+		return fmt.Errorf("%s is offline: its agent is not running (the machine is off, or nobody is logged in); try again later", m.User)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "offered: %s\n", m.User)
+	answer, err := account.WaitAnswer(ctx, c, asked.Request, nil)
+	if err != nil {
+		if ctx.Err() != nil {
+			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if cerr := c.Cancel(cctx, asked.Request); cerr != nil {
+				return fmt.Errorf("interrupted, and the offer could not be withdrawn: %w", cerr)
+			}
+			fmt.Fprintln(stdout, "cancelled")
+			return errors.New("interrupted: offer withdrawn")
+		}
+		return err
+	}
+	// The user as the agent reported them, quoted when odd.
+	user := plainText(m.Display)
+	switch {
+	case answer.Type == messenger.TypeDeclined || answer.Type == messenger.TypeRequestClosed && answer.Reason == messenger.ReasonDeclined:
+		fmt.Fprintf(stdout, "declined by %s\n", user)
+		return nil
+	case answer.Type == messenger.TypeRequestClosed:
+		fmt.Fprintf(stdout, "closed: %s\n", answer.Reason)
+		return fmt.Errorf("the offer was closed (%s)", answer.Reason)
+	}
+	fmt.Fprintf(stdout, "accepted by %s\n", user)
+	if err := account.CheckRole(answer, messenger.KindOffer, true); err != nil {
+		return err
+	}
+	// This side asked a machine its organisation listed; the answer must
+	// come from that very machine, under an organisation.
+	if answer.Peer == nil || answer.Peer.User != m.User || answer.Org == nil || answer.Org.Name != m.Org {
+		return fmt.Errorf("the server's acceptance does not come from %s of %s: refusing the session", m.User, m.Org)
+	}
+	so.org = true
+	return runAccepted(ctx, dev, c, answer, server, so, os.Stdin, stdout)
 }
 
 func runRequests(ctx context.Context, args []string, stdout io.Writer) error {

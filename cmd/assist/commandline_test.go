@@ -526,8 +526,10 @@ func bufioLine(r io.Reader) (string, error) {
 // for /usr/bin/assist; a change to one must reach the other.
 func TestPackagingDesktopFiles(t *testing.T) {
 	for file, want := range map[string]string{
-		"assist.desktop":      launcher.AppEntry("/usr/bin/assist"),
-		"assist-link.desktop": launcher.LinkEntry("/usr/bin/assist"),
+		"assist.desktop":       launcher.AppEntry("/usr/bin/assist"),
+		"assist-link.desktop":  launcher.LinkEntry("/usr/bin/assist"),
+		"assist-agent.desktop": launcher.AgentAutostartEntry("/usr/bin/assist"),
+		"assist-agent.service": launcher.AgentUnit("/usr/bin/assist"),
 	} {
 		got, err := os.ReadFile(filepath.Join(repoRoot(t), "packaging/linux", file))
 		if err != nil {

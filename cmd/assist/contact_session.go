@@ -26,6 +26,11 @@ const keyedExpiry = 5 * time.Minute
 type sessionOptions struct {
 	novice *noviceOptions
 	expert *expertOptions
+	// org: this side knows the acceptance is an organisation's session
+	// (the agent; a helper offering a listed machine), whose peer key the
+	// server vouches for (account.OrgSessionPassword). Never set from
+	// the server's word alone.
+	org bool
 }
 
 // addBothSessionFlags adds the expert's and the novice's flags to fs; the
@@ -56,7 +61,13 @@ func (so sessionOptions) syncName() {
 // where the novice's consent answers come from.
 func runAccepted(ctx context.Context, dev *account.Device, c *messenger.Client, accepted messenger.Message,
 	server string, so sessionOptions, stdin *os.File, stdout io.Writer) error {
-	password, err := dev.SessionPassword(ctx, c, accepted)
+	var password string
+	var err error
+	if so.org {
+		password, err = dev.OrgSessionPassword(accepted)
+	} else {
+		password, err = dev.SessionPassword(ctx, c, accepted)
+	}
 	if err != nil {
 		return err
 	}
@@ -68,6 +79,9 @@ func runAccepted(ctx context.Context, dev *account.Device, c *messenger.Client, 
 	peer := accepted.Peer.User
 	if ct, ok := dev.Config().Contacts[peer]; ok && ct.Display != "" {
 		peer = ct.Display
+	}
+	if so.org {
+		peer = orgPeerName(accepted)
 	}
 	ks := keyedSession{
 		Server: server, Fingerprint: dev.Config().Fingerprint, SID: accepted.Session,

@@ -113,11 +113,36 @@ var helps = map[string]helpText{
 		},
 	},
 	"offer": {
-		synopsis: "assist offer NAME [flags]",
-		about:    "Offers help to a contact. When they accept, you join their desktop as with assist join.",
+		synopsis: "assist offer NAME | --list [flags]",
+		about: "Offers help to a contact, or to a machine of an organisation you help (machines and people share the server's names, so NAME is one or the other). " +
+			"When they accept, you join their desktop as with assist join. --list shows the machines you may offer help to.",
 		examples: []string{
 			"assist offer grandma",
-			"assist offer grandma --no-browser",
+			"assist offer --list",
+			"assist offer pc-dana --no-browser",
+		},
+	},
+	"agent": {
+		synopsis: "assist agent [enroll https://SERVER TOKEN | install] [flags]",
+		about: "On a machine of an organisation: enroll makes it known to the organisation's server with a token from its admin (assist agent enroll --help for its flags: --id, --name, --user); " +
+			"then assist agent runs in your desktop session, keeps the machine's presence and asks you about each offer of help " +
+			"(a desktop notification where one can be shown, and the terminal). Nobody sees your screen without your yes.",
+		examples: []string{
+			"assist agent enroll https://help.example.com Xq3...token",
+			"assist agent",
+			"assist agent install --systemd",
+		},
+	},
+	"org": {
+		synopsis: "assist org create ORG | add ORG USER --role ROLE | remove ORG USER | token ORG [--remote] | policy ORG | machines ORG [flags]",
+		about: "Administers organisations on the server's own database (run it on the server's host, with assist serve's --data): " +
+			"creates one, names its admins, helpers and members, makes enrolment tokens for its machines, and sets its policy " +
+			"(the rights helpers may ask for, recording, the time users have to answer).",
+		examples: []string{
+			"assist org create acme --display-name \"ACME IT\"",
+			"assist org add acme dana --role helper",
+			"assist org token acme --remote --uses 20",
+			"assist org policy acme --rights view,control --record no --timeout 1m",
 		},
 	},
 	"requests": {

@@ -58,6 +58,9 @@ type noviceOptions struct {
 	Page *novicepage.Server
 	// FilesDir is where files the expert sends are saved.
 	FilesDir string
+	// Forbid: rights an organisation's policy forbids (not a flag; the
+	// agent sets it from the offer).
+	Forbid session.Rights
 }
 
 // addNoviceFlags adds the flags of noviceOptions to fs, with the defaults
@@ -490,7 +493,7 @@ func serveNovice(ctx context.Context, stdout io.Writer, ns noviceSide) (err erro
 			via = session.ViaDirect(ap.Addr())
 		}
 		nov, err := session.StartNovice(ctx, conn, expert, session.NoviceConfig{
-			Screen: sh, Input: d, Clipboard: d, Policy: ns.policy,
+			Screen: sh, Input: d, Clipboard: d, Policy: ns.policy, Forbid: ns.opts.Forbid,
 			DesktopName: fmt.Sprintf("%s (%s)", ns.opts.Name, host),
 			Logger:      slog.Default(),
 			HotKey:      func(inj func() bool, on func()) (func(), error) { return d.WatchHotKey(0xff1b, inj, on) },

@@ -69,6 +69,8 @@ var commands = []command{
 	{"ask", "ask a contact for help; on accept they see this desktop as with assist invite", runAsk, logFileShown},
 	{"offer", "offer help to a contact; on accept you join them as with assist join", runOffer, logFileShown},
 	{"requests", "show requests from contacts and accept or decline them", runRequests, logFileShown},
+	{"agent", "on an organisation's machine: enrol it, then wait for offers of help and ask its user", runAgent, logFileShown},
+	{"org", "on the server's host: create organisations, name their admins, helpers and members, make enrolment tokens, set the policy", runOrg, logFile},
 	{"version", "print the version of assist", runVersion, logStderr},
 	{"install-desktop", "add Assist to the desktop's applications menu and let it open assist:// links", runInstallDesktop, logFile},
 }

@@ -248,6 +248,10 @@ func (c *conn) handle(m messenger.Message) {
 		h.answer(ctx, c, m)
 	case messenger.TypeCancel:
 		h.cancelRequest(ctx, c, m, true)
+	case messenger.TypeMachines:
+		h.machines(ctx, c, m)
+	case messenger.TypeEnrolToken:
+		h.enrolToken(ctx, c, m)
 	}
 }
 
@@ -316,6 +320,10 @@ func (h *Hub) login(ctx context.Context, c *conn, m messenger.Message) {
 	}
 	if m.Code != "" {
 		h.linkLogin(ctx, c, m)
+		return
+	}
+	if m.Token != "" {
+		h.enrolLogin(ctx, c, m)
 		return
 	}
 	if wait := h.limits.create(c.addr, now); wait > 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/assist-project/assist/messenger"
 )
@@ -28,11 +29,37 @@ func (h *Hub) ask(ctx context.Context, c *conn, m messenger.Message) {
 		c.internal(m.Ref, "ask", err)
 		return
 	}
-	if !contact || blocked {
+	var org *messenger.Org
+	if !contact {
+		// Not a contact: perhaps a machine of an organisation this
+		// account helps.
+		if org, err = h.offerOrg(ctx, c.user, m.To, m.Kind); err != nil {
+			c.internal(m.Ref, "ask", err)
+			return
+		}
+	}
+	if (!contact && org == nil) || blocked {
 		c.fail(m.Ref, messenger.CodeUnauthorized, m.To+" is not one of your contacts: add them first (assist contacts invite, assist contacts add CODE)")
 		return
 	}
 	now := h.cfg.Now()
+	ttl := h.cfg.RequestTTL
+	if org != nil {
+		// An offer is answered on the machine only by its agent, which
+		// must be there to ask its user now; it declines by itself after
+		// the policy's timeout, and the request expires a little later
+		// should the agent vanish.
+		states, err := h.bus.States(ctx, []string{m.To})
+		if err != nil {
+			c.internal(m.Ref, "ask", err)
+			return
+		}
+		if states[m.To] == messenger.StateOffline {
+			c.fail(m.Ref, messenger.CodeNotFound, m.To+" is offline: its agent is not running (the machine is off, or nobody is logged in)")
+			return
+		}
+		ttl = time.Duration(org.Policy.Timeout)*time.Second + orgExpiryMargin
+	}
 	n, err := h.store.CountOpenRequests(ctx, c.user, now)
 	if err != nil {
 		c.internal(m.Ref, "ask", err)
@@ -43,7 +70,7 @@ func (h *Hub) ask(ctx context.Context, c *conn, m messenger.Message) {
 		return
 	}
 	r := Request{ID: newRequestID(), From: c.user, FromDevice: c.device, FromConn: c.id, To: m.To, Kind: m.Kind,
-		Created: now, Expires: now.Add(h.cfg.RequestTTL).Truncate(1e9)}
+		Created: now, Expires: now.Add(ttl).Truncate(1e9)}
 	if err := h.store.PutRequest(ctx, r); err != nil {
 		c.internal(m.Ref, "ask", err)
 		return
@@ -52,8 +79,17 @@ func (h *Hub) ask(ctx context.Context, c *conn, m messenger.Message) {
 	c.asked[r.ID] = struct{}{}
 	h.mu.Unlock()
 	c.reply(m.Ref, messenger.Message{Type: messenger.TypeAsked, Request: r.ID, To: r.To, Kind: r.Kind, Expires: r.Expires})
+	if org != nil {
+		h.publish(ctx, Delivery{User: r.To, Msg: encode(messenger.Message{Type: messenger.TypeRequest, Request: r.ID, From: r.From,
+			Display: c.display, Kind: r.Kind, Expires: r.Expires, Org: org})})
+		return
+	}
 	h.publish(ctx, Delivery{User: r.To, Msg: requestMessage(r, c.display)})
 }
+
+// orgExpiryMargin is how much longer than its policy's timeout an offer
+// to a machine waits for the agent's own decline.
+const orgExpiryMargin = 30 * time.Second
 
 // forgetAsked drops a closed request from its asking connection, if it
 // is here.
@@ -88,7 +124,16 @@ func (h *Hub) answer(ctx context.Context, c *conn, m messenger.Message) {
 		c.internal(m.Ref, "answer", err)
 		return
 	}
-	if !contact || blocked {
+	var org *messenger.Org
+	if !contact {
+		// A helper's offer holds only while they still help the
+		// machine's organisation.
+		if org, err = h.offerOrg(ctx, r.From, r.To, r.Kind); err != nil {
+			c.internal(m.Ref, "answer", err)
+			return
+		}
+	}
+	if (!contact && org == nil) || blocked {
 		c.fail(m.Ref, messenger.CodeNotFound, notYours)
 		return
 	}
@@ -143,9 +188,9 @@ func (h *Hub) answer(ctx context.Context, c *conn, m messenger.Message) {
 	c.log.Info("messenger: request accepted", "from", r.From, "by", c.user)
 	h.publish(ctx, Delivery{User: r.From, Conn: r.FromConn, Msg: encode(messenger.Message{Type: messenger.TypeAccepted,
 		Request: r.ID, By: c.user, Session: session, Role: askerRole,
-		Peer: &messenger.Peer{User: c.user, Display: c.display, Device: wireDevice(c.dev)}})})
+		Peer: &messenger.Peer{User: c.user, Display: c.display, Device: wireDevice(c.dev)}, Org: org})})
 	c.reply(m.Ref, messenger.Message{Type: messenger.TypeAccepted, Request: r.ID, By: c.user, Session: session, Role: answerRole,
-		Peer: &messenger.Peer{User: r.From, Display: from.Display, Device: wireDevice(*asker)}})
+		Peer: &messenger.Peer{User: r.From, Display: from.Display, Device: wireDevice(*asker)}, Org: org})
 	h.publish(ctx, Delivery{User: c.user, Except: []string{c.id}, Msg: closed})
 	h.publish(ctx, Delivery{User: r.From, Except: []string{r.FromConn}, Msg: closed})
 }

@@ -63,6 +63,37 @@ var sqliteMigrations = []string{
 	CREATE INDEX requests_recipient ON requests(recipient, closed, expires);
 	CREATE INDEX requests_sender ON requests(sender, closed, expires);
 	CREATE INDEX requests_expires ON requests(closed, expires);`,
+	// Organisations (issue 11): their people by role, enrolment tokens
+	// (SHA-256 only) and enrolled machines, each a messenger account.
+	`CREATE TABLE orgs (
+		name     TEXT PRIMARY KEY,
+		display  TEXT NOT NULL,
+		rights   TEXT NOT NULL,    -- the policy's rights, space-separated
+		record   INTEGER NOT NULL,
+		timeout  INTEGER NOT NULL, -- seconds
+		created  INTEGER NOT NULL
+	);
+	-- user need not be an account yet: a helper may sign up after being named
+	CREATE TABLE org_members (
+		org   TEXT NOT NULL REFERENCES orgs(name) ON DELETE CASCADE,
+		user  TEXT NOT NULL,
+		role  TEXT NOT NULL,
+		PRIMARY KEY (org, user)
+	) WITHOUT ROWID;
+	CREATE INDEX org_members_user ON org_members(user);
+	CREATE TABLE org_tokens (
+		hash    BLOB PRIMARY KEY,
+		org     TEXT NOT NULL REFERENCES orgs(name) ON DELETE CASCADE,
+		uses    INTEGER NOT NULL, -- enrolments left
+		expires INTEGER NOT NULL,
+		created INTEGER NOT NULL
+	);
+	CREATE TABLE org_machines (
+		user     TEXT PRIMARY KEY REFERENCES accounts(user) ON DELETE CASCADE,
+		org      TEXT NOT NULL REFERENCES orgs(name) ON DELETE CASCADE,
+		enrolled INTEGER NOT NULL
+	);
+	CREATE INDEX org_machines_org ON org_machines(org, user);`,
 }
 
 // OpenSQLite opens (creating if needed, mode 0600) the database at path

@@ -16,6 +16,8 @@
 //   outgoing: {to, state: "waiting" | "accepted" | "declined" | "closed"} or null
 //   error: {code, message} of the last failure, or null
 //   lastCode: the contact or device code shown, if any
+//   machines: {machine: state} of the organisations this account helps
+//     (null: it helps none)
 import * as passkey from './passkey.js';
 import * as store from './store.js';
 import { stateOf, stateLabel, sortContacts, displayOf, deviceName, timeLeft, requestText, closedText, groupCode } from './people.js';
@@ -35,6 +37,7 @@ const status = {
   outgoing: null,
   error: null,
   lastCode: '',
+  machines: null,
 };
 window.assistMessenger = status;
 
@@ -193,12 +196,133 @@ async function connect() {
   // Joining by code shows the same name to the other person.
   if (el('name').value === '') el('name').value = c.display;
   if (hooks.inSession()) sessionChanged(true);
-  await Promise.all([refreshContacts(), refreshDevices()]);
+  await Promise.all([refreshContacts(), refreshDevices(), refreshMachines()]);
+  pollMachines();
+}
+
+// ---- The machines of the organisations this account helps (the help
+// desk's console). Every field but the state is what an agent reported:
+// text only.
+
+const machines = new Map(); // machine account -> machine
+// The server pushes presence to contacts only; the console asks again
+// every few seconds (and when Refresh is pressed).
+const machinesEvery = 5000;
+let machinesTimer = 0;
+
+function pollMachines() {
+  clearTimeout(machinesTimer);
+  machinesTimer = setTimeout(async () => {
+    if (!client) return;
+    await refreshMachines();
+    pollMachines();
+  }, machinesEvery);
+}
+
+async function refreshMachines() {
+  const c = client;
+  if (!c) return;
+  let list;
+  try {
+    list = await c.machines();
+  } catch (e) {
+    if (client !== c) return;
+    // Not a helper of any organisation: no console.
+    machines.clear();
+    status.machines = null;
+    el('machines-box').hidden = true;
+    if (e.code !== 'unauthorized') showError(e.code || 'failed', `Could not load the machines: ${e.message}.`);
+    return;
+  }
+  if (client !== c) return;
+  machines.clear();
+  status.machines = {};
+  const ul = el('machines');
+  ul.replaceChildren();
+  for (const m of list) {
+    machines.set(m.user, m);
+    status.machines[m.user] = m.state;
+    ul.append(machineItem(m));
+  }
+  el('no-machines').hidden = list.length > 0;
+  el('machines-box').hidden = false;
+}
+
+function machineItem(m) {
+  const li = document.createElement('li');
+  li.className = 'contact';
+  li.dataset.testid = 'machine';
+  li.dataset.user = m.user;
+  const dot = document.createElement('span');
+  dot.className = `dot ${stateOf(m.state)}`;
+  dot.setAttribute('aria-hidden', 'true');
+  const who = document.createElement('span');
+  who.className = 'who';
+  const name = document.createElement('span');
+  name.className = 'name';
+  name.dataset.testid = 'machine-name';
+  name.textContent = m.name;
+  const acct = document.createElement('span');
+  acct.className = 'user';
+  acct.dataset.testid = 'machine-user';
+  acct.textContent = `${m.user} · ${m.display} · ${m.org}`;
+  who.append(name, acct);
+  const state = document.createElement('span');
+  state.className = 'presence';
+  state.dataset.testid = 'machine-state';
+  state.textContent = stateLabel(m.state);
+  const offer = document.createElement('button');
+  offer.type = 'button';
+  offer.dataset.testid = 'offer-machine';
+  offer.textContent = 'Offer help';
+  offer.disabled = m.state === 'offline' || !!outgoing;
+  offer.addEventListener('click', () => offerMachine(m.user));
+  li.append(dot, who, state, offer);
+  return li;
+}
+
+async function offerMachine(user) {
+  const m = machines.get(user);
+  if (!m || !client || outgoing) return;
+  clearError();
+  const display = `${m.name} (${m.display})`;
+  outgoing = { request: '', to: user, display, machine: m };
+  status.outgoing = { to: user, state: 'waiting' };
+  el('outgoing').hidden = false;
+  say('outgoing-text', `Offering help to ${display}… waiting for an answer.`);
+  el('cancel-offer').hidden = false;
+  const mine = outgoing;
+  try {
+    const asked = await client.ask(user, 'offer');
+    if (outgoing === mine) {
+      outgoing.request = asked.request;
+    } else if (client) {
+      client.cancel(asked.request).catch(() => {});
+    }
+  } catch (err) {
+    endOutgoing('closed', `Could not offer help to ${display}: ${err.message}.`);
+  }
+}
+
+// startMachineSession: a machine this page offered from the list
+// accepted; the organisation's server names its key.
+function startMachineSession(m, machine) {
+  if (!m || m.role !== 'expert' || !m.peer || !m.org || m.peer.user !== machine.user || m.org.name !== machine.org || !client) {
+    showError('role', 'The server\'s answer does not come from the machine you offered help to: no session.');
+    return;
+  }
+  const r = client.orgSessionSecret({ key: m.peer.device.key, session: m.session });
+  if (r.error) {
+    showError('failed', `Cannot start the session: ${r.error.message}`);
+    return;
+  }
+  hooks.startSession({ invitation: m.session, password: r.password, name: status.display, peer: machine.name });
 }
 
 function onClose(c, why) {
   if (client !== c) return;
   client = null;
+  clearTimeout(machinesTimer);
   showPhase('offline');
   showError('closed', `The connection to the messenger was lost${why ? ` (${why})` : ''}. Reconnecting…`);
   retryTimer = setTimeout(connect, retryDelay);
@@ -228,8 +352,10 @@ function onEvent(c, m) {
       break;
     case 'accepted':
       if (outgoing && outgoing.request === m.request) {
+        const machine = outgoing.machine;
         endOutgoing('accepted', `${outgoing.display} accepted. Connecting…`);
-        startContactSession(m);
+        if (machine) startMachineSession(m, machine);
+        else startContactSession(m);
       }
       break;
     case 'declined':
@@ -263,6 +389,10 @@ function resetLists() {
   status.outgoing = null;
   outgoing = null;
   el('outgoing').hidden = true;
+  machines.clear();
+  el('machines').replaceChildren();
+  el('machines-box').hidden = true;
+  status.machines = null;
 }
 
 async function refreshContacts() {
@@ -865,6 +995,7 @@ export async function startMessenger(h) {
   });
   el('sign-out').addEventListener('click', () => signOut());
   el('cancel-offer').addEventListener('click', () => cancelOffer());
+  el('refresh-machines').addEventListener('click', () => refreshMachines());
   el('show-contact-code').addEventListener('click', () => showContactCode());
   el('show-device-code').addEventListener('click', () => showDeviceCode());
   el('device-confirm-form').addEventListener('submit', (ev) => {
