@@ -129,6 +129,7 @@ func (c *conn) videoTake(enc *encodingPrefs, pf *PixelFormat, cur *screen.Image,
 	kept := v.regions[:0]
 	for _, g := range v.regions {
 		if !g.send && now.Sub(g.last) >= h264Idle {
+			c.log.Debug("video region ended", "area", g.r)
 			g.enc.Close()
 			c.scratch.CopyFrom(cur, g.r)
 			dirty = append(dirty, g.r)
@@ -141,6 +142,9 @@ func (c *conn) videoTake(enc *encodingPrefs, pf *PixelFormat, cur *screen.Image,
 	for _, g := range v.regions {
 		if !g.send {
 			continue
+		}
+		if g.fresh {
+			c.log.Debug("video region: sending H.264", "area", g.r, "qp", v.qp)
 		}
 		c.scratch.CopyFrom(cur, g.r)
 		dirty = subtractAll(dirty, g.r)
