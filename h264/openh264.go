@@ -63,6 +63,7 @@ static int enc_create(ISVCEncoder **e, int w, int h, int qp, float fps) {
 	memset(&p, 0, sizeof p);
 	(*enc)->GetDefaultParams(enc, &p);
 	p.iUsageType = CAMERA_VIDEO_REAL_TIME;
+	p.iComplexityMode = LOW_COMPLEXITY;
 	p.iPicWidth = w;
 	p.iPicHeight = h;
 	p.iRCMode = RC_OFF_MODE;
@@ -79,7 +80,7 @@ static int enc_create(ISVCEncoder **e, int w, int h, int qp, float fps) {
 	p.iMaxQp = qp;
 	p.iMultipleThreadIdc = 1;
 	p.bEnableDenoise = false;
-	p.bEnableBackgroundDetection = true;
+	p.bEnableBackgroundDetection = false;
 	p.bEnableAdaptiveQuant = false;
 	p.bEnableSceneChangeDetect = false;
 	p.bEnableLongTermReference = false;

@@ -27,6 +27,7 @@ import (
 	"github.com/jezek/xgb"
 
 	"github.com/assist-project/assist/bench/workload"
+	"github.com/assist-project/assist/h264"
 )
 
 // config is the benchmark's settings, recorded in the JSON output.
@@ -41,6 +42,7 @@ type config struct {
 	Continuous bool     `json:"continuous_updates"`
 	Repeat     int      `json:"repeat"`
 	ClientJPEG string   `json:"client_jpeg_decoder"`
+	H264       bool     `json:"h264,omitempty"`
 }
 
 func main() {
@@ -63,6 +65,7 @@ func run1() error {
 	sizeFlag := flag.String("size", "1280x800", "screen size of the Xvfb desktop")
 	repeat := flag.Int("repeat", 1, "measure every server this many times, in turn, and report the medians")
 	tracePath := flag.String("trace", "", "also write every drawn change and received update to this file, as CSV")
+	useH264 := flag.Bool("h264", false, "offer Open H.264 (encoding 50) before Tight; needs a client built with -tags openh264")
 	flag.Parse()
 	// xgb logs to stderr about missing Xauthority (Xvfb needs none) and
 	// about the connection dropping when Xvfb stops at the end.
@@ -75,6 +78,9 @@ func run1() error {
 	if *repeat < 1 {
 		return errors.New("-repeat must be at least 1")
 	}
+	if *useH264 && !h264.Available {
+		return errors.New("-h264: this rfbbench was built without H.264 (build with -tags openh264; scripts/bench.sh does when libopenh264-dev is installed)")
+	}
 	if *quality < -1 || *quality > 9 || *compress < 0 || *compress > 9 {
 		return errors.New("-quality must be -1..9 and -compress 0..9")
 	}
@@ -82,7 +88,7 @@ func run1() error {
 		Duration: duration.String(), Warmup: warmup.String(), Size: *sizeFlag,
 		Servers: split(*servers), Workloads: split(*workloads),
 		Quality: *quality, Compress: *compress, Continuous: *continuous, Repeat: *repeat,
-		ClientJPEG: clientJPEG,
+		ClientJPEG: clientJPEG, H264: *useH264,
 	}
 	fmt.Fprintf(os.Stderr, "rfbbench: the client decodes JPEG with %s\n", clientJPEG)
 
@@ -111,7 +117,7 @@ func run1() error {
 	}
 
 	set := settings{
-		viewer:   viewerOptions{Quality: *quality, Compress: *compress, Continuous: *continuous},
+		viewer:   viewerOptions{Quality: *quality, Compress: *compress, Continuous: *continuous, H264: *useH264},
 		warmup:   *warmup,
 		duration: *duration,
 	}
@@ -215,6 +221,9 @@ func benchServer(ctx context.Context, spec serverSpec, x *workload.Xvfb, desk *w
 			return results, fmt.Errorf("%s: %w", spec.Name, err)
 		}
 		res.Server = spec.Name
+		if res.PSNRdB > 0 {
+			fmt.Fprintf(os.Stderr, "rfbbench:   %s: PSNR %.1f dB at the viewer\n", w.Name(), res.PSNRdB)
+		}
 		results = append(results, res)
 	}
 	return results, nil
