@@ -212,6 +212,27 @@ import (
 // Available reports whether this build has the H.264 codec.
 const Available = true
 
+// checkSize reports an error unless w×h is a picture the codec takes:
+// even sides (4:2:0 chroma) up to MaxSide.
+func checkSize(w, h int) error {
+	if w < 16 || h < 16 || w > MaxSide || h > MaxSide || w%2 != 0 || h%2 != 0 {
+		return fmt.Errorf("h264: picture size %dx%d: sides must be even, 16..%d", w, h, MaxSide)
+	}
+	return nil
+}
+
+// checkArea reports an error unless r is an area of img whose pixels
+// all lie within img.Pix, so that C code may read or write it.
+func checkArea(img *screen.Image, r image.Rectangle) error {
+	if r.Empty() || !r.In(img.Rect) || img.Stride < 4*img.Rect.Dx() {
+		return fmt.Errorf("h264: area %v is empty or not within the image %v", r, img.Rect)
+	}
+	if end := img.PixOffset(r.Max.X-1, r.Max.Y-1) + 4; end > len(img.Pix) {
+		return fmt.Errorf("h264: image buffer of %d bytes is too short for %v", len(img.Pix), r)
+	}
+	return nil
+}
+
 // Encoder turns successive pictures of one fixed size into one H.264
 // stream. It is not safe for concurrent use.
 type Encoder struct {
