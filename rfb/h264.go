@@ -23,7 +23,11 @@ const (
 )
 
 // How a region is found to move at video rates, per viewer. A 64-pixel
-// tile moves when it changed in h264Changes updates within h264Window; a
+// tile moves when it changed h264Changes times within h264Window
+// (changes closer than h264MinGap count once: a frame drawn in bands),
+// or, for a viewer whose updates are few (a slow link), when it changed
+// in each of its last h264Streak updates over at least h264StreakSpan. A
+// tile under a CopyRect within h264Window is scrolling, not video. A
 // region is a connected group of moving tiles whose bounding box is at
 // least h264MinSide on each side, so a line of typing (one tile high)
 // never is one. A region that has not changed for h264Idle ends and is
@@ -31,7 +35,10 @@ const (
 // paused video does not stay blurred.
 const (
 	h264Tile       = 64
-	h264Changes    = 6
+	h264Changes    = 12
+	h264MinGap     = 15 * time.Millisecond
+	h264Streak     = 6
+	h264StreakSpan = 500 * time.Millisecond
 	h264Window     = time.Second
 	h264MinSide    = 2 * h264Tile
 	h264Idle       = 500 * time.Millisecond
@@ -63,8 +70,16 @@ type videoTracker struct {
 	cols, rows int
 	// hist holds, per tile, the times of its last h264Changes changes,
 	// a ring indexed by pos.
-	hist     [][h264Changes]time.Time
-	pos      []uint8
+	hist   [][h264Changes]time.Time
+	pos    []uint8
+	copied []time.Time // when a CopyRect last landed on the tile
+	// updates counts the updates that changed anything; lastUpd is the
+	// last one that changed the tile, streak how many in a row did, from
+	// streakAt on.
+	updates  uint64
+	lastUpd  []uint64
+	streak   []uint16
+	streakAt []time.Time
 	regions  []*videoRegion
 	resetAll bool // the next H.264 rectangle tells the viewer to forget all
 	qp       int
@@ -82,8 +97,10 @@ func videoWanted(enc *encodingPrefs, pf *PixelFormat) bool {
 // videoTake runs inside Subscriber.Take (cur is the screen's copy, under
 // its read lock): it records which tiles changed, decides the video
 // regions, and moves what lies in a region that changed out of dirty and
-// into an H.264 picture, copying the whole region into c.scratch. Copies
-// into a region become dirty. It returns the new dirty list.
+// into an H.264 picture, copying the whole region into c.scratch. A copy
+// into a region becomes dirty (scroll detection can find shifted rows in
+// a video); the tiles under other copies are scrolling, not video. It
+// returns the new dirty list.
 func (c *conn) videoTake(enc *encodingPrefs, pf *PixelFormat, cur *screen.Image, view image.Rectangle,
 	copies *[]shadow.Copy, dirty []image.Rectangle) []image.Rectangle {
 	v := c.video
@@ -105,19 +122,19 @@ func (c *conn) videoTake(enc *encodingPrefs, pf *PixelFormat, cur *screen.Image,
 		c.video = v
 	}
 	v.qp = h264QP[min(max(enc.quality, 0), 9)]
-	if len(v.regions) > 0 {
-		kept := (*copies)[:0]
-		for _, cp := range *copies {
-			if dst := cp.DstRect(); v.inRegion(dst) {
-				dst = dst.Intersect(view)
-				c.scratch.CopyFrom(cur, dst)
-				dirty = append(dirty, dst)
-				continue
-			}
-			kept = append(kept, cp)
+	keptCopies := (*copies)[:0]
+	for _, cp := range *copies {
+		dst := cp.DstRect()
+		if v.inRegion(dst) {
+			dst = dst.Intersect(view)
+			c.scratch.CopyFrom(cur, dst)
+			dirty = append(dirty, dst)
+			continue
 		}
-		*copies = kept
+		v.markCopied(dst, now)
+		keptCopies = append(keptCopies, cp)
 	}
+	*copies = keptCopies
 	v.record(dirty, now)
 	for _, g := range v.regions {
 		g.send = g.fresh
@@ -172,37 +189,27 @@ func newVideoTracker(size image.Point) *videoTracker {
 	cols, rows := (size.X+h264Tile-1)/h264Tile, (size.Y+h264Tile-1)/h264Tile
 	return &videoTracker{
 		size: size, cols: cols, rows: rows,
-		hist: make([][h264Changes]time.Time, cols*rows),
-		pos:  make([]uint8, cols*rows),
+		hist:     make([][h264Changes]time.Time, cols*rows),
+		pos:      make([]uint8, cols*rows),
+		copied:   make([]time.Time, cols*rows),
+		lastUpd:  make([]uint64, cols*rows),
+		streak:   make([]uint16, cols*rows),
+		streakAt: make([]time.Time, cols*rows),
 	}
 }
 
-// record notes that the tiles under dirty changed at now.
-func (v *videoTracker) record(dirty []image.Rectangle, now time.Time) {
-	for _, r := range dirty {
-		if r.Empty() {
-			continue
-		}
-		x0, y0 := max(r.Min.X, 0)/h264Tile, max(r.Min.Y, 0)/h264Tile
-		x1, y1 := min((r.Max.X+h264Tile-1)/h264Tile, v.cols), min((r.Max.Y+h264Tile-1)/h264Tile, v.rows)
-		for y := y0; y < y1; y++ {
-			for x := x0; x < x1; x++ {
-				i := y*v.cols + x
-				prev := (int(v.pos[i]) + h264Changes - 1) % h264Changes
-				if v.hist[i][prev].Equal(now) {
-					continue // two rectangles of one update
-				}
-				v.hist[i][v.pos[i]] = now
-				v.pos[i] = uint8((int(v.pos[i]) + 1) % h264Changes)
-			}
+// tiles calls fn with the index of every tile under r.
+func (v *videoTracker) tiles(r image.Rectangle, fn func(i int)) {
+	if r.Empty() {
+		return
+	}
+	x0, y0 := max(r.Min.X, 0)/h264Tile, max(r.Min.Y, 0)/h264Tile
+	x1, y1 := min((r.Max.X+h264Tile-1)/h264Tile, v.cols), min((r.Max.Y+h264Tile-1)/h264Tile, v.rows)
+	for y := y0; y < y1; y++ {
+		for x := x0; x < x1; x++ {
+			fn(y*v.cols + x)
 		}
 	}
-}
-
-// moving reports whether tile i changed h264Changes times in the window.
-func (v *videoTracker) moving(i int, now time.Time) bool {
-	oldest := v.hist[i][v.pos[i]] // the ring's next slot holds the oldest
-	return !oldest.IsZero() && now.Sub(oldest) <= h264Window
 }
 
 func (v *videoTracker) inRegion(r image.Rectangle) bool {
@@ -212,6 +219,50 @@ func (v *videoTracker) inRegion(r image.Rectangle) bool {
 		}
 	}
 	return false
+}
+
+func (v *videoTracker) markCopied(r image.Rectangle, now time.Time) {
+	v.tiles(r, func(i int) { v.copied[i] = now })
+}
+
+// record notes that the tiles under dirty changed at now, in one update.
+func (v *videoTracker) record(dirty []image.Rectangle, now time.Time) {
+	if len(dirty) == 0 {
+		return
+	}
+	v.updates++
+	for _, r := range dirty {
+		v.tiles(r, func(i int) {
+			if v.lastUpd[i] == v.updates {
+				return // two rectangles of one update
+			}
+			if v.lastUpd[i] == v.updates-1 {
+				v.streak[i] = min(v.streak[i]+1, h264Streak)
+			} else {
+				v.streak[i], v.streakAt[i] = 1, now
+			}
+			v.lastUpd[i] = v.updates
+			prev := (int(v.pos[i]) + h264Changes - 1) % h264Changes
+			if now.Sub(v.hist[i][prev]) < h264MinGap {
+				return // another band of the same frame
+			}
+			v.hist[i][v.pos[i]] = now
+			v.pos[i] = uint8((int(v.pos[i]) + 1) % h264Changes)
+		})
+	}
+}
+
+// moving reports whether tile i moves at video rates (see h264Changes).
+func (v *videoTracker) moving(i int, now time.Time) bool {
+	newest := v.hist[i][(int(v.pos[i])+h264Changes-1)%h264Changes]
+	if now.Sub(v.copied[i]) <= h264Window || newest.IsZero() || now.Sub(newest) >= h264Idle {
+		return false // scrolling, or still
+	}
+	oldest := v.hist[i][v.pos[i]] // the ring's next slot holds the oldest
+	if !oldest.IsZero() && now.Sub(oldest) <= h264Window {
+		return true
+	}
+	return v.lastUpd[i] == v.updates && v.streak[i] >= h264Streak && now.Sub(v.streakAt[i]) >= h264StreakSpan
 }
 
 // plan groups moving tiles (and the tiles of live regions) into

@@ -76,7 +76,11 @@ func TestServerH264(t *testing.T) {
 			nextUpdate(t, c) // the whole desktop
 			var h264Rects []image.Rectangle
 			var psnrs []float64
+			// 60 frames a second, as a video plays.
+			frame := time.NewTicker(time.Second / 60)
+			defer frame.Stop()
 			for i := 1; i <= 40; i++ {
+				<-frame.C
 				ts.desk.change(func(img *screen.Image) image.Rectangle { return drawMoving(img, video, i) })
 				ts.desk.change(func(img *screen.Image) image.Rectangle { fillPattern(img, strip, i); return strip })
 				m := nextUpdate(t, c)
