@@ -56,19 +56,35 @@ func nextUpdate(t *testing.T, c *Client) Message {
 // changes a 16-pixel strip (as typing does). Encoding 50 may be used only
 // for a viewer that names it and accepts lossy pictures, only for the
 // video's area, and the area goes back to the viewer's other encoding
-// once the video stops.
+// once the video stops. Text scrolling as fast stays CopyRect.
+
+// scrollArea scrolls r up by 32 rows and draws new lines at its bottom.
+func scrollArea(img *screen.Image, r image.Rectangle, seed int) image.Rectangle {
+	for y := r.Min.Y; y < r.Max.Y-32; y++ {
+		copy(img.Pix[img.PixOffset(r.Min.X, y):img.PixOffset(r.Max.X, y)], img.Pix[img.PixOffset(r.Min.X, y+32):img.PixOffset(r.Max.X, y+32)])
+	}
+	fillPattern(img, image.Rect(r.Min.X, r.Max.Y-32, r.Max.X, r.Max.Y), seed)
+	return r
+}
+
 func TestServerH264(t *testing.T) {
 	video := image.Rect(64, 64, 320, 256) // whole 64-pixel tiles
-	strip := image.Rect(0, 320, 192, 336)
+	strip := image.Rect(384, 320, 512, 336) // apart from both: two tiles, one row
 	jpeg8 := EncJPEGQuality0 + 8
+	// The scrolled lines straddle two rows of tiles: changed in every
+	// update, 256x128 pixels of tiles, but one of the rows is under the
+	// CopyRect.
+	scrolled := image.Rect(64, 64, 320, 272)
 	for _, tc := range []struct {
-		name string
-		encs []int32
-		want bool
+		name   string
+		encs   []int32
+		scroll bool
+		want   bool
 	}{
-		{"asks for H.264", []int32{EncH264, EncTight, jpeg8}, h264.Available},
-		{"does not name 50", []int32{EncTight, jpeg8}, false},
-		{"lossless only", []int32{EncH264, EncTight}, false},
+		{"asks for H.264", []int32{EncH264, EncTight, EncCopyRect, jpeg8}, false, h264.Available},
+		{"does not name 50", []int32{EncTight, EncCopyRect, jpeg8}, false, false},
+		{"lossless only", []int32{EncH264, EncTight, EncCopyRect}, false, false},
+		{"scrolling text", []int32{EncH264, EncTight, EncCopyRect, jpeg8}, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := startServer(t, 512, 384, true)
@@ -81,7 +97,11 @@ func TestServerH264(t *testing.T) {
 			defer frame.Stop()
 			for i := 1; i <= 40; i++ {
 				<-frame.C
-				ts.desk.change(func(img *screen.Image) image.Rectangle { return drawMoving(img, video, i) })
+				if tc.scroll {
+					ts.desk.change(func(img *screen.Image) image.Rectangle { return scrollArea(img, scrolled, i) })
+				} else {
+					ts.desk.change(func(img *screen.Image) image.Rectangle { return drawMoving(img, video, i) })
+				}
 				ts.desk.change(func(img *screen.Image) image.Rectangle { fillPattern(img, strip, i); return strip })
 				m := nextUpdate(t, c)
 				sent := false
