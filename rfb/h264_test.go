@@ -68,7 +68,7 @@ func scrollArea(img *screen.Image, r image.Rectangle, seed int) image.Rectangle 
 }
 
 func TestServerH264(t *testing.T) {
-	video := image.Rect(64, 64, 320, 256) // whole 64-pixel tiles
+	video := image.Rect(64, 64, 320, 256)   // whole 64-pixel tiles
 	strip := image.Rect(384, 320, 512, 336) // apart from both: two tiles, one row
 	jpeg8 := EncJPEGQuality0 + 8
 	// The scrolled lines straddle two rows of tiles: changed in every
