@@ -52,12 +52,6 @@ func nextUpdate(t *testing.T, c *Client) Message {
 	}
 }
 
-// TestServerH264 plays a video in one area of the desktop and, as often,
-// changes a 16-pixel strip (as typing does). Encoding 50 may be used only
-// for a viewer that names it and accepts lossy pictures, only for the
-// video's area, and the area goes back to the viewer's other encoding
-// once the video stops. Text scrolling as fast stays CopyRect.
-
 // scrollArea scrolls r up by 32 rows and draws new lines at its bottom.
 func scrollArea(img *screen.Image, r image.Rectangle, seed int) image.Rectangle {
 	for y := r.Min.Y; y < r.Max.Y-32; y++ {
@@ -67,6 +61,11 @@ func scrollArea(img *screen.Image, r image.Rectangle, seed int) image.Rectangle 
 	return r
 }
 
+// TestServerH264 plays a video in one area of the desktop and, as often,
+// changes a 16-pixel strip (as typing does). Encoding 50 may be used only
+// for a viewer that names it and accepts lossy pictures, only for the
+// video's area, and the area goes back to the viewer's other encoding
+// once the video stops. Text scrolling as fast stays CopyRect.
 func TestServerH264(t *testing.T) {
 	video := image.Rect(64, 64, 320, 256)   // whole 64-pixel tiles
 	strip := image.Rect(384, 320, 512, 336) // apart from both: two tiles, one row
