@@ -6,7 +6,7 @@
 #                    [-servers assist,x11vnc,tigervnc]
 #                    [-workloads typing,scrolling,video,fullscreen]
 #                    [-quality 8] [-compress 2] [-continuous]
-#                    [-repeat 1] [-trace updates.csv]
+#                    [-repeat 1] [-trace updates.csv] [-h264]
 #
 # Needs Go, Xvfb (package xvfb) and the "fixed" font (xfonts-base); servers
 # missing from PATH (x11vnc, X0tigervnc from tigervnc-scraping-server) are
