@@ -104,6 +104,7 @@ type Client struct {
 	screens []screenLayout
 
 	raw, zrle, tight rectDecoder // created on first use
+	h264             *h264Decoder
 
 	extClip    bool // the client announced the Extended Clipboard
 	notifyOnly bool // ClientConfig.ClipboardNotifyOnly
@@ -151,6 +152,7 @@ func newClient(conn net.Conn, cfg ClientConfig, maxPixels int) (*Client, error) 
 		conn:  conn,
 		r:     &countingReader{br: bufio.NewReaderSize(conn, 64<<10)},
 		limit: maxPixels,
+		h264:  newH264Decoder(),
 
 		notifyOnly: cfg.ClipboardNotifyOnly,
 	}
@@ -384,8 +386,11 @@ func (c *Client) Framebuffer() *screen.Image { return c.fb }
 // Cursor is the last cursor shape the server sent, or nil.
 func (c *Client) Cursor() *screen.Cursor { return c.cur }
 
-// Close closes the connection.
-func (c *Client) Close() error { return c.conn.Close() }
+// Close closes the connection and frees the H.264 decoders.
+func (c *Client) Close() error {
+	c.h264.close()
+	return c.conn.Close()
+}
 
 // resize replaces the framebuffer with one of w x h pixels, keeping the
 // pixels of the area the two share.
@@ -500,7 +505,7 @@ func (c *Client) readUpdate(m *Message) error {
 // readPayload reads and applies the payload of one rectangle.
 func (c *Client) readPayload(r image.Rectangle, enc int32) error {
 	switch enc {
-	case EncRaw, EncCopyRect, EncZRLE, EncTight:
+	case EncRaw, EncCopyRect, EncZRLE, EncTight, EncH264:
 		if r.Max.X > c.fb.Rect.Max.X || r.Max.Y > c.fb.Rect.Max.Y {
 			return fmt.Errorf("rectangle is outside the %dx%d framebuffer", c.fb.Rect.Dx(), c.fb.Rect.Dy())
 		}
@@ -521,6 +526,8 @@ func (c *Client) readPayload(r image.Rectangle, enc int32) error {
 			c.tight = newTightDecoder()
 		}
 		return c.tight.decode(c.r, c.fb, r, &c.pf)
+	case EncH264:
+		return c.h264.decode(c.r, c.fb, r, &c.pf)
 	case EncCopyRect:
 		if err := readFull(c.r, c.hdr[:4], "CopyRect source"); err != nil {
 			return err

@@ -37,6 +37,7 @@ type encodingPrefs struct {
 	continuous     bool
 	fence          bool
 	extClipboard   bool
+	h264           bool
 	quality        int // Tight JPEG level 0..9, -1 for lossless
 	compress       int // 0..9, -1 for the encoder's default
 }
@@ -63,6 +64,8 @@ func parseEncodings(list []int32) encodingPrefs {
 			p.fence = true
 		case e == EncExtendedClipboard:
 			p.extClipboard = true
+		case e == EncH264:
+			p.h264 = true
 		case e >= EncJPEGQuality0 && e <= EncJPEGQuality9:
 			p.quality = int(e - EncJPEGQuality0)
 		case e >= EncCompressLevel0 && e <= EncCompressLevel9:
@@ -114,6 +117,7 @@ type conn struct {
 	raw             rectEncoder
 	zrle            *zrleEncoder
 	tight           *tightEncoder
+	video           *videoTracker // H.264 regions; nil when none
 	hadFence, hadCU bool
 	stats           connStats
 	ref             refiner
@@ -172,6 +176,7 @@ func (c *conn) serve(ctx context.Context) error {
 		if c.tight != nil {
 			c.tight.close()
 		}
+		c.videoClose()
 	}()
 
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -533,6 +538,7 @@ func (c *conn) appendUpdate(pf *PixelFormat, enc *encodingPrefs) (bool, error) {
 			dirty[i] = r.Intersect(view)
 			c.scratch.CopyFrom(cur, dirty[i])
 		}
+		dirty = c.videoTake(enc, pf, cur, view, &copies, dirty)
 	})
 	if p.Clipboard {
 		c.clipboardOut(clipChanged, p.Text, p.ClipboardAt, enc)
@@ -565,6 +571,7 @@ func (c *conn) appendUpdate(pf *PixelFormat, enc *encodingPrefs) (bool, error) {
 		n++
 	}
 	e := c.encoder(enc)
+	n += c.appendVideo(e, pf)
 	for _, r := range dirty {
 		if r.Empty() {
 			continue

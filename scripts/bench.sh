@@ -6,7 +6,7 @@
 #                    [-servers assist,x11vnc,tigervnc]
 #                    [-workloads typing,scrolling,video,fullscreen]
 #                    [-quality 8] [-compress 2] [-continuous]
-#                    [-repeat 1] [-trace updates.csv]
+#                    [-repeat 1] [-trace updates.csv] [-h264]
 #
 # Needs Go, Xvfb (package xvfb) and the "fixed" font (xfonts-base); servers
 # missing from PATH (x11vnc, X0tigervnc from tigervnc-scraping-server) are
@@ -26,9 +26,19 @@ trap 'rm -rf "$tmp"' EXIT
 # latencies mostly the client's own). The JSON output records which.
 tags=()
 if [ -e /usr/include/turbojpeg.h ]; then
-	tags=(-tags turbojpeg)
+	tags=(turbojpeg)
 else
 	echo "bench.sh: turbojpeg.h not found: building assist and the client with pure-Go JPEG" >&2
+fi
+# H.264 (Open H.264, encoding 50) with openh264 (libopenh264-dev); the
+# client offers it only with -h264.
+if [ -e /usr/include/wels/codec_api.h ]; then
+	tags+=(openh264)
+else
+	echo "bench.sh: wels/codec_api.h not found: building without H.264" >&2
+fi
+if [ ${#tags[@]} -gt 0 ]; then
+	tags=(-tags "$(IFS=,; echo "${tags[*]}")")
 fi
 go build "${tags[@]}" -o "$tmp/assist" ./cmd/assist
 go build "${tags[@]}" -o "$tmp/rfbbench" ./bench/rfbbench

@@ -37,6 +37,7 @@ import (
 	"github.com/jezek/xgb"
 
 	"github.com/assist-project/assist/bench/workload"
+	"github.com/assist-project/assist/h264"
 )
 
 // config is the benchmark's settings, recorded in the JSON output.
@@ -54,6 +55,7 @@ type config struct {
 	// Links are the emulated links of a run with -links.
 	Links    []string `json:"links,omitempty"`
 	Lossless string   `json:"lossless_wait,omitempty"`
+	H264     bool     `json:"h264,omitempty"`
 }
 
 func main() {
@@ -79,6 +81,7 @@ func run1() error {
 	linksFlag := flag.String("links", "", "run across emulated links between network namespaces instead of on loopback (needs root): RATE/RTT[/LOSS%],... or \"default\" for "+defaultLinks+"; servers then are "+strings.Join(linkServers, ",")+" (session: assist invite to assist join directly; webrtc and relay: through assist serve, relay with direct packets blocked)")
 	lossless := flag.Duration("lossless", 0, "after each workload, wait this long for the still screen to become pixel-exact at the viewer (default 5s with -links, off without)")
 	short := flag.Bool("short", false, "a quick run for smoke tests: -duration 3s -warmup 1s -lossless 2s unless given")
+	useH264 := flag.Bool("h264", false, "offer Open H.264 (encoding 50) before Tight; needs a client built with -tags openh264")
 	flag.Parse()
 	given := make(map[string]bool)
 	flag.Visit(func(f *flag.Flag) { given[f.Name] = true })
@@ -115,6 +118,9 @@ func run1() error {
 	if *repeat < 1 {
 		return errors.New("-repeat must be at least 1")
 	}
+	if *useH264 && !h264.Available {
+		return errors.New("-h264: this rfbbench was built without H.264 (build with -tags openh264; scripts/bench.sh does when libopenh264-dev is installed)")
+	}
 	if *quality < -1 || *quality > 9 || *compress < 0 || *compress > 9 {
 		return errors.New("-quality must be -1..9 and -compress 0..9")
 	}
@@ -122,7 +128,7 @@ func run1() error {
 		Duration: duration.String(), Warmup: warmup.String(), Size: *sizeFlag,
 		Servers: split(*servers), Workloads: split(*workloads),
 		Quality: *quality, Compress: *compress, Continuous: *continuous, Repeat: *repeat,
-		ClientJPEG: clientJPEG,
+		ClientJPEG: clientJPEG, H264: *useH264,
 	}
 	fmt.Fprintf(os.Stderr, "rfbbench: the client decodes JPEG with %s\n", clientJPEG)
 
@@ -204,7 +210,7 @@ func run1() error {
 	}
 
 	set := settings{
-		viewer:   viewerOptions{Quality: *quality, Compress: *compress, Continuous: *continuous},
+		viewer:   viewerOptions{Quality: *quality, Compress: *compress, Continuous: *continuous, H264: *useH264},
 		warmup:   *warmup,
 		duration: *duration,
 		lossless: *lossless,
@@ -310,6 +316,9 @@ func benchServer(ctx context.Context, spec serverSpec, x *workload.Xvfb, desk *w
 			return results, fmt.Errorf("%s: %w", spec.Name, err)
 		}
 		res.Server = spec.Name
+		if res.PSNRdB > 0 {
+			fmt.Fprintf(os.Stderr, "rfbbench:   %s: PSNR %.1f dB at the viewer\n", w.Name(), res.PSNRdB)
+		}
 		results = append(results, res)
 	}
 	return results, nil

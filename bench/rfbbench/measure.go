@@ -10,6 +10,7 @@ import (
 	"github.com/assist-project/assist/bench/proc"
 	"github.com/assist-project/assist/bench/stats"
 	"github.com/assist-project/assist/bench/workload"
+	"github.com/assist-project/assist/screen"
 )
 
 // Result is one row of the report: one server under one workload.
@@ -63,6 +64,10 @@ type Result struct {
 	// stays still: -1 when it was not within the time allowed (see
 	// -lossless), 0 when not measured.
 	LosslessMS float64 `json:"lossless_ms,omitempty"`
+	// PSNRdB is the video workload's picture quality at the viewer: every
+	// fourth update that shows a change, compared with the frame of that
+	// change (below the marker's rows), in dB over all colour values.
+	PSNRdB float64 `json:"psnr_db,omitempty"`
 
 	CPUMSPerUpdate float64 `json:"cpu_ms_per_update"`
 	CPUPercent     float64 `json:"cpu_percent"`
@@ -125,6 +130,15 @@ func (r *run) measure(ctx context.Context, w workload.Workload) (Result, error) 
 		return res, err
 	}
 
+	if v, ok := w.(*workload.Video); ok {
+		r.view.compare(func(n uint64) (*screen.Image, image.Rectangle) {
+			f := v.Frame(n)
+			area := f.Rect
+			area.Min.Y += 48 // the marker's rows and a margin
+			return f, area
+		})
+		defer r.view.compare(nil)
+	}
 	var changes []change
 	start := time.Now()
 	cpu0, err0 := proc.CPUTime(r.serverPID)
@@ -187,6 +201,7 @@ func (r *run) measure(ctx context.Context, w workload.Workload) (Result, error) 
 		}
 	}
 	res.Scheduled = int(w.Rate() * r.duration.Seconds())
+	res.PSNRdB = r.view.psnr()
 	return res, nil
 }
 

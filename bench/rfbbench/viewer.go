@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"image"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -57,6 +58,14 @@ type viewer struct {
 	err       error
 	changed   chan struct{} // closed and replaced whenever updates grows
 	done      chan struct{}
+
+	// ref, when set, gives the picture that the update showing change n
+	// should show, and the area to compare: the squared errors of every
+	// fourth such update add up in sse over samples colour values.
+	ref        func(n uint64) (*screen.Image, image.Rectangle)
+	refUpdates int
+	sse        float64
+	samples    int
 }
 
 // viewerOptions configures the client's encodings.
@@ -64,10 +73,14 @@ type viewerOptions struct {
 	Quality    int // JPEG quality level 0..9, or -1 for no JPEG
 	Compress   int // compression level 0..9
 	Continuous bool
+	H264       bool // offer Open H.264 (encoding 50) first
 }
 
 func (o viewerOptions) encodings() []int32 {
 	enc := []int32{rfb.EncTight, rfb.EncCopyRect}
+	if o.H264 {
+		enc = append([]int32{rfb.EncH264}, enc...)
+	}
 	if o.Quality >= 0 {
 		enc = append(enc, rfb.EncJPEGQuality0+int32(o.Quality))
 	}
@@ -174,6 +187,14 @@ func (v *viewer) record(now time.Time, msg rfb.Message) {
 	if v.probe.X >= 0 {
 		if m, ok := marker.Decode(v.c.Framebuffer(), v.probe); ok {
 			u.Seq, u.Valid = marker.Unwrap(m, v.drawn.Load()+1)
+		}
+	}
+	if u.Valid && v.ref != nil {
+		if v.refUpdates++; v.refUpdates%4 == 0 {
+			want, area := v.ref(u.Seq)
+			sse, n := squaredErrors(v.c.Framebuffer(), want, area)
+			v.sse += sse
+			v.samples += n
 		}
 	}
 	v.updates = append(v.updates, u)
@@ -309,6 +330,46 @@ func sameScreen(a, b *screen.Image, mask image.Rectangle) bool {
 		}
 	}
 	return true
+}
+
+// compare makes later updates that show a change be compared with
+// ref's picture for it (nil stops), and forgets the errors summed so far.
+func (v *viewer) compare(ref func(n uint64) (*screen.Image, image.Rectangle)) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.ref, v.refUpdates, v.sse, v.samples = ref, 0, 0, 0
+}
+
+// psnr is the peak signal-to-noise ratio, in dB, of the updates compared
+// since compare; 0 when none was.
+func (v *viewer) psnr() float64 {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.samples == 0 {
+		return 0
+	}
+	if v.sse == 0 {
+		return 99
+	}
+	return 10 * math.Log10(255*255*float64(v.samples)/v.sse)
+}
+
+// squaredErrors sums the squared differences of the colour values of
+// area in got and want, and counts them.
+func squaredErrors(got, want *screen.Image, area image.Rectangle) (float64, int) {
+	area = area.Intersect(got.Rect).Intersect(want.Rect)
+	var sum float64
+	for y := area.Min.Y; y < area.Max.Y; y++ {
+		g := got.Pix[got.PixOffset(area.Min.X, y):][:4*area.Dx()]
+		w := want.Pix[want.PixOffset(area.Min.X, y):][:4*area.Dx()]
+		for x := 0; x < len(g); x += 4 {
+			for c := range 3 {
+				d := float64(g[x+c]) - float64(w[x+c])
+				sum += d * d
+			}
+		}
+	}
+	return sum, 3 * area.Dx() * area.Dy()
 }
 
 // Close closes the connection and waits for the reader to stop.

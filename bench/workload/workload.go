@@ -181,6 +181,10 @@ func NewVideo(size image.Point) *Video {
 	return v
 }
 
+// Frame returns the picture change n draws (placed at its area; the
+// marker is drawn over it afterwards).
+func (w *Video) Frame(n uint64) *screen.Image { return w.frames[n%uint64(len(w.frames))] }
+
 func (w *Video) Name() string        { return "video" }
 func (w *Video) Rate() float64       { return 60 }
 func (w *Video) Marker() image.Point { return w.area.Min.Add(image.Pt(16, 16)) }
