@@ -41,7 +41,7 @@ ASSIST_LOG=warn "$tmp/assist" invite --file "$tmp/help.assist" --password-file "
 	--display "$display" --listen 127.0.0.1:0 --no-portmap --no-page --allow view \
 	--files-dir "$tmp/novice" <&4 >"$tmp/novice.out" 2>&1 &
 pids+=($!)
-until grep -q '^waiting for the expert' "$tmp/novice.out"; do sleep 0.1; done
+until grep -q '^waiting for ' "$tmp/novice.out"; do sleep 0.1; done
 
 ASSIST_LOG=warn "$tmp/assist" join --password-file "$tmp/pw" --no-browser \
 	--files-dir "$tmp/expert" --send "$tmp/src/big.bin" "$tmp/help.assist" \

@@ -238,7 +238,7 @@ func startSession(ctx context.Context, t *topology, kind, assist, display, dir s
 		return nil, err
 	}
 	code := m[1]
-	if _, err := s.invite.waitLine(ctx, `^waiting for the expert`, lineTimeout); err != nil {
+	if _, err := s.invite.waitLine(ctx, `^waiting for (your helper|the expert)`, lineTimeout); err != nil {
 		return nil, err
 	}
 	join := []string{"join", "--no-browser", "--name", "Expert"}
