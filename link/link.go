@@ -16,9 +16,15 @@
 // between; the bottleneck rate is the largest recent such rate among
 // samples that were not limited by the application having nothing to send;
 // the path's floor is the smallest recent round-trip time. Their product is
-// the bandwidth-delay product, and the window is a small multiple of it:
-// twice while the rate still grows (start-up), 1.25 times after, so a queue
-// of at most a quarter of the product builds up at the bottleneck.
+// the bandwidth-delay product, and the window is 1.25 times it (plus the
+// largest piece the sender sends, whose time on the wire the round trips
+// of small pieces do not show): a queue of
+// at most a quarter of the product builds up at the bottleneck, and a
+// sender held back by the window still sees its rate samples, and so its
+// window, grow by a quarter per round trip when the path has more to give.
+// BBR's start-up (twice the product while the rate grows) finds a fast
+// path sooner but queues a whole product for a second; a screen's first
+// updates are the ones the expert waits for, so this estimator does not.
 package link
 
 import (
@@ -34,9 +40,8 @@ const (
 	InitialWindow = 64 << 10
 	// MaxWindow is the largest window.
 	MaxWindow = 8 << 20
-	// startupGain and steadyGain multiply the bandwidth-delay product.
-	startupGain = 2.0
-	steadyGain  = 1.25
+	// gain multiplies the bandwidth-delay product.
+	gain = 1.25
 	// rateWindow is how long a delivery-rate sample counts for the
 	// maximum, and minRTTWindow the same for the smallest round trip.
 	rateWindow   = 3 * time.Second
@@ -52,6 +57,10 @@ type mark struct {
 	at         time.Time
 	delivered  uint64
 	deliveredT time.Time
+	// firstSent is when the newest piece acknowledged by then was sent:
+	// bytes acknowledged in a burst cannot have crossed the path faster
+	// than they were sent (BBR's send_elapsed).
+	firstSent  time.Time
 	appLimited bool
 }
 
@@ -64,24 +73,21 @@ type rateSample struct {
 // New. It is not safe for concurrent use; the caller holds its own lock.
 type Estimator struct {
 	sent, acked uint64
+	piece       int // the largest piece sent
 	marks       []mark
 	deliveredT  time.Time // when acked last grew
+	ackedSent   time.Time // when the newest acknowledged piece was sent
 
 	minRTT   time.Duration
 	minRTTAt time.Time
 	srtt     time.Duration
 	lastRTT  time.Duration
 	rates    []rateSample // decreasing rates, increasing times (a max filter)
-
-	startup  bool
-	plateau  int     // round trips in a row without 25% more rate
-	roundMax float64 // the rate at the start of the current round
-	roundEnd uint64  // acknowledging this offset ends the round
 }
 
 // New returns an estimator that knows nothing yet.
 func New() *Estimator {
-	return &Estimator{startup: true}
+	return &Estimator{}
 }
 
 // Estimate is a snapshot of what the estimator knows.
@@ -112,14 +118,16 @@ func (e *Estimator) Sent(n int, at time.Time, appLimited bool) {
 		// An idle path: the delivery clock starts now, or the gap
 		// before this piece would count as slowness of the path.
 		e.deliveredT = at
+		e.ackedSent = at
 	}
 	e.sent += uint64(n)
+	e.piece = max(e.piece, n)
 	if len(e.marks) == maxMarks {
 		// Merge the two oldest: the sample is taken at the later end.
-		e.marks[1].at, e.marks[1].delivered, e.marks[1].deliveredT = e.marks[0].at, e.marks[0].delivered, e.marks[0].deliveredT
+		e.marks[1].at, e.marks[1].delivered, e.marks[1].deliveredT, e.marks[1].firstSent = e.marks[0].at, e.marks[0].delivered, e.marks[0].deliveredT, e.marks[0].firstSent
 		e.marks = e.marks[1:]
 	}
-	e.marks = append(e.marks, mark{end: e.sent, at: at, delivered: e.acked, deliveredT: e.deliveredT, appLimited: appLimited})
+	e.marks = append(e.marks, mark{end: e.sent, at: at, delivered: e.acked, deliveredT: e.deliveredT, firstSent: e.ackedSent, appLimited: appLimited})
 }
 
 // Acked records that the receiver has confirmed total bytes in all, at time
@@ -145,15 +153,13 @@ func (e *Estimator) Acked(total uint64, at time.Time) {
 	if len(e.marks) == 0 {
 		e.marks = e.marks[:0:0]
 	}
+	e.ackedSent = m.at
 	e.rttSample(at.Sub(m.at), at)
-	if dt := at.Sub(m.deliveredT); dt > 0 {
+	if dt := max(at.Sub(m.deliveredT), m.at.Sub(m.firstSent)); dt > 0 {
 		rate := float64(total-m.delivered) / dt.Seconds()
 		if !m.appLimited || rate >= e.Rate(at) {
 			e.rateSample(rate, at)
 		}
-	}
-	if total >= e.roundEnd {
-		e.endRound(at)
 	}
 }
 
@@ -189,26 +195,6 @@ func (e *Estimator) expireRates(at time.Time) {
 	}
 }
 
-// endRound closes one round trip of start-up: three rounds in a row
-// without 25% more rate mean the bottleneck is full.
-func (e *Estimator) endRound(at time.Time) {
-	e.roundEnd = e.sent + 1
-	if !e.startup {
-		return
-	}
-	r := e.Rate(at)
-	if r == 0 {
-		return
-	}
-	if r >= 1.25*e.roundMax {
-		e.roundMax, e.plateau = r, 0
-		return
-	}
-	if e.plateau++; e.plateau >= 3 {
-		e.startup = false
-	}
-}
-
 // Rate is the bottleneck's estimated rate at time at, in bytes per second.
 func (e *Estimator) Rate(at time.Time) float64 {
 	e.expireRates(at)
@@ -227,21 +213,15 @@ func (e *Estimator) Window(at time.Time) int {
 	if rate == 0 || e.minRTT == 0 {
 		return InitialWindow
 	}
-	gain := steadyGain
-	if e.startup {
-		gain = startupGain
-	}
-	w := gain * rate * e.minRTT.Seconds()
+	// One piece more: the round trips measured are those of whole
+	// pieces, which a slow path takes a while to send, so without it
+	// the window would shrink below what fills the path.
+	w := gain*rate*e.minRTT.Seconds() + float64(e.piece)
 	return int(min(max(w, MinWindow), MaxWindow))
 }
 
 // Room reports whether the sender may put more on the path at time at.
 func (e *Estimator) Room(at time.Time) bool { return e.InFlight() < e.Window(at) }
-
-// Startup reports whether the estimator is still looking for the
-// bottleneck's rate.
-func (e *Estimator) Startup() bool { return e.startup }
-
 // Estimate returns a snapshot at time at.
 func (e *Estimator) Estimate(at time.Time) Estimate {
 	return Estimate{RTT: e.minRTT, SRTT: e.srtt, Rate: e.Rate(at), Window: e.Window(at),
