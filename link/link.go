@@ -222,6 +222,7 @@ func (e *Estimator) Window(at time.Time) int {
 
 // Room reports whether the sender may put more on the path at time at.
 func (e *Estimator) Room(at time.Time) bool { return e.InFlight() < e.Window(at) }
+
 // Estimate returns a snapshot at time at.
 func (e *Estimator) Estimate(at time.Time) Estimate {
 	return Estimate{RTT: e.minRTT, SRTT: e.srtt, Rate: e.Rate(at), Window: e.Window(at),
