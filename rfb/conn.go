@@ -37,7 +37,8 @@ type encodingPrefs struct {
 	continuous     bool
 	fence          bool
 	extClipboard   bool
-	quality        int // Tight JPEG level 0..9, -1 for lossless
+	push           bool // EncAssistPush: updates without requests
+	quality        int  // Tight JPEG level 0..9, -1 for lossless
 	compress       int // 0..9, -1 for the encoder's default
 }
 
@@ -63,6 +64,8 @@ func parseEncodings(list []int32) encodingPrefs {
 			p.fence = true
 		case e == EncExtendedClipboard:
 			p.extClipboard = true
+		case e == EncAssistPush:
+			p.push = true
 		case e >= EncJPEGQuality0 && e <= EncJPEGQuality9:
 			p.quality = int(e - EncJPEGQuality0)
 		case e >= EncCompressLevel0 && e <= EncCompressLevel9:
@@ -105,6 +108,10 @@ type conn struct {
 	clipAsked    uint32     // clipRequest and/or clipPeek the viewer sent
 	clipFetch    bool       // the viewer announced text: request it
 	viewerClip   clipCapsOf // what the viewer accepts
+	pings        fencePacer // fences as acknowledgements (congestion.go)
+
+	// paced is nc when it measures and paces its own path (adapt.go).
+	paced pacedConn
 
 	// Writer only.
 	sub             *shadow.Subscriber
@@ -134,7 +141,7 @@ type connStats struct {
 }
 
 func newConn(s *Server, nc net.Conn, log *slog.Logger) *conn {
-	return &conn{
+	c := &conn{
 		srv:  s,
 		nc:   nc,
 		log:  log,
@@ -145,6 +152,8 @@ func newConn(s *Server, nc net.Conn, log *slog.Logger) *conn {
 
 		viewerClip: defaultClipCaps,
 	}
+	c.paced, _ = nc.(pacedConn)
+	return c
 }
 
 func (c *conn) serve(ctx context.Context) error {
@@ -323,11 +332,13 @@ func (c *conn) handle(m clientMessage) error {
 		}
 		c.mu.Unlock()
 	case msgClientFence:
+		c.mu.Lock()
 		if m.fenceFlags&fenceRequest != 0 {
-			c.mu.Lock()
 			c.fences = append(c.fences, fence{flags: m.fenceFlags & fenceKnown, data: m.fenceData})
-			c.mu.Unlock()
+		} else {
+			c.pings.reply(m.fenceData, time.Now())
 		}
+		c.mu.Unlock()
 	case msgSetDesktopSize:
 		// The shared desktop belongs to the novice: viewers may not
 		// resize it. Status 1: "resize is administratively prohibited".
@@ -390,6 +401,7 @@ func (c *conn) writeLoop(ctx context.Context) error {
 			return nil
 		case <-c.wake:
 		case <-c.sub.Ready():
+		case <-c.room():
 		}
 		if err := c.flush(); err != nil {
 			return err
@@ -403,7 +415,13 @@ func (c *conn) writeLoop(ctx context.Context) error {
 func (c *conn) flush() error {
 	c.mu.Lock()
 	pf, enc := c.pf, c.enc
-	want := c.requested || c.continuous
+	// A viewer gets an update when it asked for one, or without asking
+	// with continuous updates or (across a paced session stream) push.
+	want := c.requested || c.continuous || enc.push && c.paced != nil
+	c.pings.setActive(enc.fence && c.continuous && c.paced == nil)
+	// Produce an update only when the path has room: until then changes
+	// coalesce in the Subscriber (adapt.go).
+	want = want && (c.paced != nil && c.paced.HasRoom() || c.paced == nil && c.pings.room(time.Now()))
 	fences, sendEndCU, sizeReply := c.fences, c.sendEndCU, c.sizeReply
 	c.fences, c.sendEndCU, c.sizeReply = nil, false, nil
 	clipCaps, clipAsked, clipFetch := c.clipCapsOwed, c.clipAsked, c.clipFetch
@@ -468,6 +486,18 @@ func (c *conn) flush() error {
 	if len(c.buf) == 0 {
 		return nil
 	}
+	// An update paced by fences ends with a ping, recorded before the
+	// write: its reply may come back before Write returns.
+	c.mu.Lock()
+	pinged := false
+	if sent {
+		var f fence
+		if f, pinged = c.pings.nextPing(); pinged {
+			c.buf = appendFence(c.buf, f)
+		}
+	}
+	c.pings.wrote(len(c.buf), time.Now(), pinged)
+	c.mu.Unlock()
 	if _, err := c.nc.Write(c.buf); err != nil {
 		return fmt.Errorf("rfb: write update: %w", err)
 	}
@@ -597,7 +627,11 @@ func (c *conn) encoder(enc *encodingPrefs) rectEncoder {
 		if enc.compress >= 0 {
 			c.tight.setCompression(enc.compress)
 		}
-		c.tight.setQuality(enc.quality)
+		q := enc.quality
+		if est, ok := c.estimate(); ok {
+			q = adaptQuality(q, est)
+		}
+		c.tight.setQuality(q)
 		return c.tight
 	default:
 		if c.raw == nil {
