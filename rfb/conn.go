@@ -496,8 +496,16 @@ func (c *conn) flush() error {
 			c.buf = appendFence(c.buf, f)
 		}
 	}
-	c.pings.wrote(len(c.buf), time.Now(), pinged)
+	now := time.Now()
+	c.pings.wrote(len(c.buf), now, pinged)
+	var inFlight, window int
+	if c.pings.active {
+		inFlight, window = c.pings.est.InFlight(), c.pings.est.Window(now)
+	}
 	c.mu.Unlock()
+	if sent && c.srv.onUpdate != nil {
+		c.srv.onUpdate(inFlight, window, len(c.buf))
+	}
 	if _, err := c.nc.Write(c.buf); err != nil {
 		return fmt.Errorf("rfb: write update: %w", err)
 	}
