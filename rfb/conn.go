@@ -39,7 +39,7 @@ type encodingPrefs struct {
 	extClipboard   bool
 	push           bool // EncAssistPush: updates without requests
 	quality        int  // Tight JPEG level 0..9, -1 for lossless
-	compress       int // 0..9, -1 for the encoder's default
+	compress       int  // 0..9, -1 for the encoder's default
 }
 
 func parseEncodings(list []int32) encodingPrefs {
