@@ -41,6 +41,9 @@ type config struct {
 	Continuous bool     `json:"continuous_updates"`
 	Repeat     int      `json:"repeat"`
 	ClientJPEG string   `json:"client_jpeg_decoder"`
+	// Links are the emulated links of a run with -links.
+	Links    []string `json:"links,omitempty"`
+	Lossless string   `json:"lossless_wait,omitempty"`
 }
 
 func main() {
@@ -63,7 +66,34 @@ func run1() error {
 	sizeFlag := flag.String("size", "1280x800", "screen size of the Xvfb desktop")
 	repeat := flag.Int("repeat", 1, "measure every server this many times, in turn, and report the medians")
 	tracePath := flag.String("trace", "", "also write every drawn change and received update to this file, as CSV")
+	linksFlag := flag.String("links", "", "run across emulated links between network namespaces instead of on loopback (needs root): RATE/RTT[/LOSS%],... or \"default\" for "+defaultLinks+"; servers then are "+strings.Join(linkServers, ",")+" (session: assist invite to assist join directly; webrtc and relay: through assist serve, relay with direct packets blocked)")
+	lossless := flag.Duration("lossless", 0, "after each workload, wait this long for the still screen to become pixel-exact at the viewer (default 5s with -links, off without)")
+	short := flag.Bool("short", false, "a quick run for smoke tests: -duration 3s -warmup 1s -lossless 2s unless given")
 	flag.Parse()
+	given := make(map[string]bool)
+	flag.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if *short {
+		if !given["duration"] {
+			*duration = 3 * time.Second
+		}
+		if !given["warmup"] {
+			*warmup = time.Second
+		}
+		if !given["lossless"] {
+			*lossless = 2 * time.Second
+		}
+	}
+	if *linksFlag != "" {
+		if !given["servers"] {
+			*servers = strings.Join(linkServers, ",")
+		}
+		if !given["workloads"] {
+			*workloads = "small,typing,video,fullscreen"
+		}
+		if !given["lossless"] && !*short {
+			*lossless = 5 * time.Second
+		}
+	}
 	// xgb logs to stderr about missing Xauthority (Xvfb needs none) and
 	// about the connection dropping when Xvfb stops at the end.
 	xgb.Logger = log.New(io.Discard, "", 0)
@@ -89,6 +119,57 @@ func run1() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
+	if *linksFlag != "" {
+		links, err := parseLinks(*linksFlag)
+		if err != nil {
+			return err
+		}
+		for _, l := range links {
+			cfg.Links = append(cfg.Links, l.String())
+		}
+		cfg.Lossless = lossless.String()
+		lc := linkConfig{links: links, servers: cfg.Servers, workloads: cfg.Workloads, assist: *assistPath,
+			size: size, repeat: *repeat, lossless: *lossless,
+			set: settings{viewer: viewerOptions{Quality: *quality, Compress: *compress, Continuous: *continuous},
+				warmup: *warmup, duration: *duration}}
+		var trace *bufio.Writer
+		if *tracePath != "" {
+			f, err := os.Create(*tracePath)
+			if err != nil {
+				return fmt.Errorf("trace: %w", err)
+			}
+			defer f.Close()
+			trace = bufio.NewWriter(f)
+			lc.set.trace = trace
+		}
+		results, err := runLinks(ctx, lc)
+		if trace != nil {
+			if err := trace.Flush(); err != nil {
+				return fmt.Errorf("trace: %w", err)
+			}
+		}
+		if err != nil && len(results) == 0 {
+			return err
+		}
+		table := results
+		if *repeat > 1 {
+			table = medians(results)
+			fmt.Fprintf(os.Stdout, "Medians of %d rounds:\n\n", *repeat)
+		}
+		if werr := writeLinkTable(os.Stdout, table, *lossless); werr != nil {
+			return werr
+		}
+		if *jsonPath != "" {
+			if werr := writeJSON(*jsonPath, cfg, results, table); werr != nil {
+				return werr
+			}
+		}
+		return err
+	}
+
+	if *lossless > 0 {
+		cfg.Lossless = lossless.String()
+	}
 	x, err := workload.StartXvfb(size)
 	if err != nil {
 		return err
@@ -114,6 +195,7 @@ func run1() error {
 		viewer:   viewerOptions{Quality: *quality, Compress: *compress, Continuous: *continuous},
 		warmup:   *warmup,
 		duration: *duration,
+		lossless: *lossless,
 	}
 	var trace *bufio.Writer
 	if *tracePath != "" {
@@ -178,6 +260,7 @@ type settings struct {
 	viewer           viewerOptions
 	warmup, duration time.Duration
 	trace            io.Writer // optional: see writeTrace
+	lossless         time.Duration
 }
 
 // benchServer starts one server, connects the viewer and runs every
@@ -206,7 +289,7 @@ func benchServer(ctx context.Context, spec serverSpec, x *workload.Xvfb, desk *w
 	defer view.Close()
 
 	r := &run{desk: desk, view: view, serverPID: srv.PID(), xPID: x.PID(),
-		warmup: set.warmup, duration: set.duration, trace: set.trace, name: spec.Name}
+		warmup: set.warmup, duration: set.duration, trace: set.trace, name: spec.Name, lossless: set.lossless}
 	var results []Result
 	for _, w := range wls {
 		fmt.Fprintf(os.Stderr, "rfbbench:   %s\n", w.Name())

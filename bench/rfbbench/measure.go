@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"image"
 	"io"
 	"time"
 
@@ -13,8 +14,12 @@ import (
 
 // Result is one row of the report: one server under one workload.
 type Result struct {
+	// Link names the emulated link (see -links); empty on loopback.
+	Link     string `json:"link,omitempty"`
 	Server   string `json:"server"`
 	Workload string `json:"workload"`
+	// Path is the path a session took, as assist join reports it.
+	Path string `json:"path,omitempty"`
 	// Round is the measurement's round (1..-repeat); 0 in a row of
 	// medians.
 	Round   int     `json:"round,omitempty"`
@@ -25,6 +30,11 @@ type Result struct {
 	LatencyMedianMS float64 `json:"latency_median_ms"`
 	LatencyP95MS    float64 `json:"latency_p95_ms"`
 	LatencyMaxMS    float64 `json:"latency_max_ms"`
+	// DisplayLagP95MS is the 95th percentile, over the measured time, of
+	// how long the viewer's picture had been out of date: at each moment,
+	// the age of the oldest drawn change it did not show yet (0 when it
+	// showed the latest).
+	DisplayLagP95MS float64 `json:"display_lag_p95_ms"`
 
 	// Drawn changes, how many of them the viewer saw as such (the others
 	// were skipped: the first update to show them showed a later one
@@ -42,11 +52,25 @@ type Result struct {
 	Bytes         int64   `json:"bytes"`
 	KBPerSec      float64 `json:"kb_per_s"`
 
+	// LinkBytes is what crossed the emulated link from the novice's side
+	// to the viewer's in the measured time: the RFB bytes plus every
+	// layer below (TLS, the session's multiplexer, WebRTC, TURN, TCP/IP).
+	LinkBytes    int64   `json:"link_bytes,omitempty"`
+	LinkKBPerSec float64 `json:"link_kb_per_s,omitempty"`
+
+	// LosslessMS is the time from the last change to the viewer's
+	// picture being pixel-exact (the cursor left out) once the screen
+	// stays still: -1 when it was not within the time allowed (see
+	// -lossless), 0 when not measured.
+	LosslessMS float64 `json:"lossless_ms,omitempty"`
+
 	CPUMSPerUpdate float64 `json:"cpu_ms_per_update"`
 	CPUPercent     float64 `json:"cpu_percent"`
 	// XCPUPercent is the X server's CPU over the same time: the drawing
 	// itself plus whatever the VNC server makes it do (GetImage, DAMAGE).
 	XCPUPercent float64 `json:"x_cpu_percent"`
+	// ExpertCPUPercent is assist join's CPU on the session paths.
+	ExpertCPUPercent float64 `json:"expert_cpu_percent,omitempty"`
 }
 
 // change is one drawn change: its number and when the X server had
@@ -62,8 +86,16 @@ type run struct {
 	view      *viewer
 	serverPID int
 	xPID      int
-	warmup    time.Duration
-	duration  time.Duration
+	// expertPID is assist join's process on the session paths, else 0.
+	expertPID int
+	// linkBytes, when set, counts the bytes the emulated link delivered
+	// towards the viewer so far.
+	linkBytes func() uint64
+	// lossless is how long to wait for a still screen to become exact at
+	// the viewer after each workload; 0 skips it.
+	lossless time.Duration
+	warmup   time.Duration
+	duration time.Duration
 	// trace, when set, gets every drawn change and received update of
 	// the measured time as CSV lines (see writeTrace).
 	trace io.Writer
@@ -97,6 +129,15 @@ func (r *run) measure(ctx context.Context, w workload.Workload) (Result, error) 
 	start := time.Now()
 	cpu0, err0 := proc.CPUTime(r.serverPID)
 	x0, errx0 := proc.CPUTime(r.xPID)
+	var e0, e1 time.Duration
+	var erre0, erre1 error
+	if r.expertPID != 0 {
+		e0, erre0 = proc.CPUTime(r.expertPID)
+	}
+	var link0, link1 uint64
+	if r.linkBytes != nil {
+		link0 = r.linkBytes()
+	}
 	_, err = workload.Run(ctx, r.desk, w, next, r.duration, func(n uint64, t0 time.Time) {
 		r.view.drawn.Store(n)
 		changes = append(changes, change{n, t0})
@@ -107,7 +148,13 @@ func (r *run) measure(ctx context.Context, w workload.Workload) (Result, error) 
 	end := time.Now()
 	cpu1, err1 := proc.CPUTime(r.serverPID)
 	x1, errx1 := proc.CPUTime(r.xPID)
-	for _, err := range []error{err0, errx0, err1, errx1} {
+	if r.expertPID != 0 {
+		e1, erre1 = proc.CPUTime(r.expertPID)
+	}
+	if r.linkBytes != nil {
+		link1 = r.linkBytes()
+	}
+	for _, err := range []error{err0, errx0, err1, errx1, erre0, erre1} {
 		if err != nil {
 			return res, fmt.Errorf("%s: %w", w.Name(), err)
 		}
@@ -122,6 +169,18 @@ func (r *run) measure(ctx context.Context, w workload.Workload) (Result, error) 
 		return res, verr
 	}
 	res = summarize(w.Name(), changes, updates, start, end, cpu1-cpu0, x1-x0)
+	if secs := res.Seconds; secs > 0 {
+		res.ExpertCPUPercent = 100 * (e1 - e0).Seconds() / secs
+		res.LinkBytes = int64(link1 - link0)
+		res.LinkKBPerSec = float64(res.LinkBytes) / 1024 / secs
+	}
+	if r.lossless > 0 && len(changes) > 0 {
+		ms, err := r.timeToLossless(changes[len(changes)-1].T0)
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", w.Name(), err)
+		}
+		res.LosslessMS = ms
+	}
 	if r.trace != nil {
 		if err := writeTrace(r.trace, r.name, w.Name(), start, changes, updates); err != nil {
 			return res, err
@@ -129,6 +188,60 @@ func (r *run) measure(ctx context.Context, w workload.Workload) (Result, error) 
 	}
 	res.Scheduled = int(w.Rate() * r.duration.Seconds())
 	return res, nil
+}
+
+// timeToLossless grabs the still screen and waits for the viewer's
+// picture to match it: it returns the milliseconds from the last change
+// (drawn at last) to the update that made the picture exact, or -1 when
+// none did within r.lossless.
+func (r *run) timeToLossless(last time.Time) (float64, error) {
+	want, err := r.desk.Grab(image.Rectangle{Max: r.desk.Size()})
+	if err != nil {
+		return 0, err
+	}
+	p, err := r.desk.Pointer()
+	if err != nil {
+		return 0, err
+	}
+	// Servers that draw the cursor into the picture draw it around the
+	// pointer; no cursor is larger than this.
+	mask := image.Rectangle{Min: p.Sub(image.Pt(64, 64)), Max: p.Add(image.Pt(64, 64))}
+	at, ok, err := r.view.waitExact(want, mask, r.lossless)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return -1, nil
+	}
+	return max(0, ms(at.Sub(last))), nil
+}
+
+// displayLagP95 samples, every millisecond of [start, end), how long the
+// viewer's picture had been out of date (the age of the oldest change
+// drawn but not yet shown, 0 when none) and returns the 95th percentile.
+// changes are in drawing order, updates in arrival order.
+func displayLagP95(changes []change, updates []update, start, end time.Time) time.Duration {
+	var lags []time.Duration
+	var shown uint64 // the latest change the viewer showed
+	shownAny := false
+	ui, ci := 0, 0
+	for t := start; t.Before(end); t = t.Add(time.Millisecond) {
+		for ; ui < len(updates) && !updates[ui].At.After(t); ui++ {
+			if u := updates[ui]; u.Valid && (!shownAny || u.Seq > shown) {
+				shown, shownAny = u.Seq, true
+			}
+		}
+		// The oldest change drawn by t and not shown.
+		for ci < len(changes) && shownAny && changes[ci].N <= shown {
+			ci++
+		}
+		lag := time.Duration(0)
+		if ci < len(changes) && !changes[ci].T0.After(t) {
+			lag = t.Sub(changes[ci].T0)
+		}
+		lags = append(lags, lag)
+	}
+	return stats.Summarize(lags).P95
 }
 
 // summarize computes a Result from the changes drawn in [start, end),
@@ -144,6 +257,7 @@ func summarize(name string, changes []change, updates []update, start, end time.
 		res.LatencyMedianMS = ms(s.Median)
 		res.LatencyP95MS = ms(s.P95)
 		res.LatencyMaxMS = ms(s.Max)
+		res.DisplayLagP95MS = ms(displayLagP95(changes, updates, start, end))
 	}
 	for _, u := range updates {
 		if u.At.Before(start) || !u.At.Before(end) {

@@ -99,7 +99,12 @@ func TestSummarize(t *testing.T) {
 	want := Result{
 		Workload: "typing", Seconds: 2,
 		LatencyMedianMS: 30, LatencyP95MS: 465, LatencyMaxMS: 540, // 10, 20, 540 (change 3 skipped), 40
-		Drawn: 4, Shown: 3, Lost: 0,
+		// Out of date 0-9 ms after change 1, 0-19 after change 2, and
+		// 0-539 ms from change 3 to the update showing 4; up to date the
+		// other 1,430 of the 2,000 ms. The 95th percentile of those
+		// samples is 100 ms below the top: 439, interpolated 439.05.
+		DisplayLagP95MS: 439.05,
+		Drawn:           4, Shown: 3, Lost: 0,
 		Updates: 3, UpdatesPerSec: 1.5, Bytes: 320, KBPerSec: 320.0 / 1024 / 2,
 		CPUMSPerUpdate: 40.0 / 3, CPUPercent: 2, XCPUPercent: 50,
 	}

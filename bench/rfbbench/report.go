@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"strings"
+	"time"
 )
 
 // writeTable writes results as a Markdown table.
@@ -23,18 +25,74 @@ func writeTable(w io.Writer, results []Result) error {
 			r.Server, r.Workload, r.LatencyMedianMS, r.LatencyP95MS, r.UpdatesPerSec, r.KBPerSec,
 			shown, r.CPUMSPerUpdate, r.CPUPercent, r.XCPUPercent)
 	}
-	var behind []string
-	for _, r := range results {
-		if r.Scheduled > 0 && float64(r.Drawn) < 0.9*float64(r.Scheduled) {
-			behind = append(behind, fmt.Sprintf("%s/%s (%d of %d)", r.Server, r.Workload, r.Drawn, r.Scheduled))
-		}
+	if behind := behindSchedule(results); len(behind) > 0 {
+		fmt.Fprintf(&b, "\nWarning: the drawing fell behind its schedule in %s: the machine was too busy, so these rows are not comparable.\n",
+			strings.Join(behind, ", "))
 	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeLinkTable writes the results of a run across links as a Markdown
+// table. lossless is how long the run waited for a still screen to
+// become exact, for the "never" note.
+func writeLinkTable(w io.Writer, results []Result, lossless time.Duration) error {
+	var b strings.Builder
+	b.WriteString("| link | server | workload | latency p50 ms | display lag p95 ms | markers shown | link KB/s | viewer KB/s | novice CPU % | expert CPU % | time to lossless |\n")
+	b.WriteString("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range results {
+		server := r.Server
+		if r.Path != "" {
+			server += " (" + r.Path + ")"
+		}
+		shown := fmt.Sprintf("%d of %d", r.Shown, r.Drawn)
+		if r.Lost > 0 {
+			shown += fmt.Sprintf(" (%d lost)", r.Lost)
+		}
+		expert := "-"
+		if r.Path != "" {
+			expert = fmt.Sprintf("%.1f", r.ExpertCPUPercent)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %.0f | %.0f | %s | %.0f | %.0f | %.1f | %s | %s |\n",
+			r.Link, server, r.Workload, r.LatencyMedianMS, r.DisplayLagP95MS, shown,
+			r.LinkKBPerSec, r.KBPerSec, r.CPUPercent, expert, losslessText(r.LosslessMS))
+	}
+	if lossless > 0 {
+		fmt.Fprintf(&b, "\nTime to lossless: from the last change until the viewer's picture equals the still screen pixel for pixel (the cursor left out); \"never\" means not within %v.\n", lossless)
+	}
+	behind := behindSchedule(results)
 	if len(behind) > 0 {
 		fmt.Fprintf(&b, "\nWarning: the drawing fell behind its schedule in %s: the machine was too busy, so these rows are not comparable.\n",
 			strings.Join(behind, ", "))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// losslessText formats Result.LosslessMS.
+func losslessText(ms float64) string {
+	switch {
+	case ms < 0:
+		return "never"
+	case ms == 0:
+		return "-"
+	}
+	return fmt.Sprintf("%.0f ms", ms)
+}
+
+// behindSchedule names the rows whose drawing fell behind.
+func behindSchedule(results []Result) []string {
+	var behind []string
+	for _, r := range results {
+		if r.Scheduled > 0 && float64(r.Drawn) < 0.9*float64(r.Scheduled) {
+			name := r.Server + "/" + r.Workload
+			if r.Link != "" {
+				name = r.Link + " " + name
+			}
+			behind = append(behind, fmt.Sprintf("%s (%d of %d)", name, r.Drawn, r.Scheduled))
+		}
+	}
+	return behind
 }
 
 // report is the JSON form of a benchmark run.
@@ -68,11 +126,11 @@ func writeJSON(path string, cfg config, results, medians []Result) error {
 // Each figure's median is taken on its own, so a row of medians need not
 // be any one round's row.
 func medians(results []Result) []Result {
-	type key struct{ server, workload string }
+	type key struct{ link, server, workload string }
 	groups := make(map[key][]Result)
 	var order []key
 	for _, r := range results {
-		k := key{r.Server, r.Workload}
+		k := key{r.Link, r.Server, r.Workload}
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
 		}
@@ -91,23 +149,38 @@ func medians(results []Result) []Result {
 		i := func(get func(Result) int) int {
 			return int(f(func(r Result) float64 { return float64(get(r)) }) + 0.5)
 		}
+		// "Never" is slower than any time: it sorts last.
+		lossless := f(func(r Result) float64 {
+			if r.LosslessMS < 0 {
+				return math.Inf(1)
+			}
+			return r.LosslessMS
+		})
+		if math.IsInf(lossless, 1) {
+			lossless = -1
+		}
 		out = append(out, Result{
-			Server: k.server, Workload: k.workload,
-			Seconds:         f(func(r Result) float64 { return r.Seconds }),
-			LatencyMedianMS: f(func(r Result) float64 { return r.LatencyMedianMS }),
-			LatencyP95MS:    f(func(r Result) float64 { return r.LatencyP95MS }),
-			LatencyMaxMS:    f(func(r Result) float64 { return r.LatencyMaxMS }),
-			Drawn:           i(func(r Result) int { return r.Drawn }),
-			Scheduled:       i(func(r Result) int { return r.Scheduled }),
-			Shown:           i(func(r Result) int { return r.Shown }),
-			Lost:            i(func(r Result) int { return r.Lost }),
-			Updates:         i(func(r Result) int { return r.Updates }),
-			UpdatesPerSec:   f(func(r Result) float64 { return r.UpdatesPerSec }),
-			Bytes:           int64(f(func(r Result) float64 { return float64(r.Bytes) }) + 0.5),
-			KBPerSec:        f(func(r Result) float64 { return r.KBPerSec }),
-			CPUMSPerUpdate:  f(func(r Result) float64 { return r.CPUMSPerUpdate }),
-			CPUPercent:      f(func(r Result) float64 { return r.CPUPercent }),
-			XCPUPercent:     f(func(r Result) float64 { return r.XCPUPercent }),
+			Link: k.link, Server: k.server, Workload: k.workload, Path: rs[0].Path,
+			DisplayLagP95MS:  f(func(r Result) float64 { return r.DisplayLagP95MS }),
+			LinkBytes:        int64(f(func(r Result) float64 { return float64(r.LinkBytes) }) + 0.5),
+			LinkKBPerSec:     f(func(r Result) float64 { return r.LinkKBPerSec }),
+			ExpertCPUPercent: f(func(r Result) float64 { return r.ExpertCPUPercent }),
+			LosslessMS:       lossless,
+			Seconds:          f(func(r Result) float64 { return r.Seconds }),
+			LatencyMedianMS:  f(func(r Result) float64 { return r.LatencyMedianMS }),
+			LatencyP95MS:     f(func(r Result) float64 { return r.LatencyP95MS }),
+			LatencyMaxMS:     f(func(r Result) float64 { return r.LatencyMaxMS }),
+			Drawn:            i(func(r Result) int { return r.Drawn }),
+			Scheduled:        i(func(r Result) int { return r.Scheduled }),
+			Shown:            i(func(r Result) int { return r.Shown }),
+			Lost:             i(func(r Result) int { return r.Lost }),
+			Updates:          i(func(r Result) int { return r.Updates }),
+			UpdatesPerSec:    f(func(r Result) float64 { return r.UpdatesPerSec }),
+			Bytes:            int64(f(func(r Result) float64 { return float64(r.Bytes) }) + 0.5),
+			KBPerSec:         f(func(r Result) float64 { return r.KBPerSec }),
+			CPUMSPerUpdate:   f(func(r Result) float64 { return r.CPUMSPerUpdate }),
+			CPUPercent:       f(func(r Result) float64 { return r.CPUPercent }),
+			XCPUPercent:      f(func(r Result) float64 { return r.XCPUPercent }),
 		})
 	}
 	return out

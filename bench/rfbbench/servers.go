@@ -60,11 +60,19 @@ type serverProc struct {
 	cmd    *exec.Cmd
 	done   chan struct{}
 	stderr *tailBuffer
+	// dial connects to Addr from where the server runs.
+	dial func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 // startServer starts spec on display and waits until it accepts
 // connections.
 func startServer(ctx context.Context, spec serverSpec, display string) (*serverProc, error) {
+	return startServerIn(ctx, spec, display, "")
+}
+
+// startServerIn is startServer inside network namespace ns, or in this
+// process's when ns is empty.
+func startServerIn(ctx context.Context, spec serverSpec, display, ns string) (*serverProc, error) {
 	path, err := exec.LookPath(spec.Binary)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", spec.Name, err)
@@ -76,7 +84,16 @@ func startServer(ctx context.Context, spec serverSpec, display string) (*serverP
 		}
 	}
 	cmd := exec.Command(path, spec.Args(display, port)...)
-	p := &serverProc{cmd: cmd, done: make(chan struct{}), stderr: &tailBuffer{max: 4096}}
+	dial := func(ctx context.Context, addr string) (net.Conn, error) {
+		return (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", addr)
+	}
+	if ns != "" {
+		// ip netns exec execs the program: the process keeps its id,
+		// which the CPU accounting reads.
+		cmd = exec.Command("ip", append([]string{"netns", "exec", ns, path}, spec.Args(display, port)...)...)
+		dial = dialer(ns)
+	}
+	p := &serverProc{cmd: cmd, done: make(chan struct{}), stderr: &tailBuffer{max: 4096}, dial: dial}
 	cmd.Stderr = p.stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -124,7 +141,7 @@ func (p *serverProc) PID() int { return p.cmd.Process.Pid }
 func (p *serverProc) Dial(ctx context.Context, name string) (net.Conn, error) {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		conn, err := net.DialTimeout("tcp", p.Addr, time.Second)
+		conn, err := p.dial(ctx, p.Addr)
 		if err == nil {
 			return conn, nil
 		}

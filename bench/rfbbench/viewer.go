@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"image"
 	"net"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/assist-project/assist/bench/marker"
 	"github.com/assist-project/assist/rfb"
+	"github.com/assist-project/assist/screen"
 )
 
 // update is what the viewer saw in one FramebufferUpdate.
@@ -42,9 +44,19 @@ type viewer struct {
 	mu      sync.Mutex
 	probe   image.Point
 	updates []update
-	err     error
-	changed chan struct{} // closed and replaced whenever updates grows
-	done    chan struct{}
+	// want, when set, is the still screen the framebuffer should come
+	// to match (outside mask); exactAt is when an update last made it
+	// match, zero while it does not.
+	want    *screen.Image
+	mask    image.Rectangle
+	exactAt time.Time
+	// lastTouch is when an update last changed a pixel of the
+	// framebuffer, as told by shadow, its copy as it was before.
+	lastTouch time.Time
+	shadow    *screen.Image
+	err       error
+	changed   chan struct{} // closed and replaced whenever updates grows
+	done      chan struct{}
 }
 
 // viewerOptions configures the client's encodings.
@@ -128,14 +140,37 @@ func (v *viewer) loop() {
 
 func (v *viewer) record(now time.Time, msg rfb.Message) {
 	u := update{At: now, Bytes: msg.Bytes}
+	touched := false
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	fb := v.c.Framebuffer()
+	if v.shadow == nil || v.shadow.Rect != fb.Rect {
+		v.shadow = screen.NewImage(fb.Rect)
+	}
 	for _, r := range msg.Rects {
 		if r.Encoding >= 0 {
 			u.Real = true
 			u.Pixels += r.Rect.Dx() * r.Rect.Dy()
+			if syncRect(v.shadow, fb, r.Rect) {
+				touched = true
+			}
 		}
 	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
+	if touched {
+		v.lastTouch = now
+	}
+	if v.want != nil {
+		if sameScreen(v.c.Framebuffer(), v.want, v.mask) {
+			if v.exactAt.IsZero() {
+				// Nothing changed since lastTouch (an update
+				// may resend pixels as they are): the picture
+				// was exact from then on.
+				v.exactAt = v.lastTouch
+			}
+		} else {
+			v.exactAt = time.Time{}
+		}
+	}
 	if v.probe.X >= 0 {
 		if m, ok := marker.Decode(v.c.Framebuffer(), v.probe); ok {
 			u.Seq, u.Valid = marker.Unwrap(m, v.drawn.Load()+1)
@@ -193,6 +228,87 @@ func (v *viewer) waitFor(n uint64, timeout time.Duration) error {
 			return fmt.Errorf("viewer: change %d not shown within %v", n, timeout)
 		}
 	}
+}
+
+// waitExact compares the framebuffer after every update with want (the
+// still screen, leaving out mask, where the pointer is) and returns when
+// it first matches: at is the arrival of the update since which it has
+// matched, which may precede the call. ok is false when it does not match
+// within timeout. It first asks for one pixel in full (a non-incremental
+// request for the bottom-right pixel), so that the viewer hears from the
+// server even when nothing is left to send, and the framebuffer as it is
+// gets compared too.
+func (v *viewer) waitExact(want *screen.Image, mask image.Rectangle, timeout time.Duration) (at time.Time, ok bool, err error) {
+	size := v.c.Size()
+	v.mu.Lock()
+	v.want, v.mask, v.exactAt = want, mask, time.Time{}
+	v.mu.Unlock()
+	defer func() {
+		v.mu.Lock()
+		v.want = nil
+		v.mu.Unlock()
+	}()
+	if err := v.c.RequestUpdate(false, image.Rect(size.X-1, size.Y-1, size.X, size.Y)); err != nil {
+		return time.Time{}, false, fmt.Errorf("viewer: update request: %w", err)
+	}
+	deadline := time.After(timeout)
+	for {
+		v.mu.Lock()
+		at, err, changed := v.exactAt, v.err, v.changed
+		v.mu.Unlock()
+		switch {
+		case err != nil:
+			return time.Time{}, false, err
+		case !at.IsZero():
+			return at, true, nil
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			return time.Time{}, false, nil
+		}
+	}
+}
+
+// syncRect copies area r of src into dst and reports whether that
+// changed any pixel of dst.
+func syncRect(dst, src *screen.Image, r image.Rectangle) bool {
+	r = r.Intersect(src.Rect).Intersect(dst.Rect)
+	changed := false
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		s := src.Pix[src.PixOffset(r.Min.X, y):][:4*r.Dx()]
+		d := dst.Pix[dst.PixOffset(r.Min.X, y):][:4*r.Dx()]
+		if !changed && !bytes.Equal(s, d) {
+			changed = true
+		}
+		copy(d, s)
+	}
+	return changed
+}
+
+// sameScreen reports whether a and b have the same size and the same
+// colour in every pixel outside mask (the fourth byte of a pixel is
+// padding).
+func sameScreen(a, b *screen.Image, mask image.Rectangle) bool {
+	if a.Rect.Size() != b.Rect.Size() {
+		return false
+	}
+	w, h := a.Rect.Dx(), a.Rect.Dy()
+	mask = mask.Sub(b.Rect.Min)
+	for y := 0; y < h; y++ {
+		ra := a.Pix[y*a.Stride : y*a.Stride+4*w]
+		rb := b.Pix[y*b.Stride : y*b.Stride+4*w]
+		for x := 0; x < w; x++ {
+			i := 4 * x
+			if ra[i] != rb[i] || ra[i+1] != rb[i+1] || ra[i+2] != rb[i+2] {
+				if image.Pt(x, y).In(mask) {
+					continue
+				}
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Close closes the connection and waits for the reader to stop.

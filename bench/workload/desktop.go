@@ -235,3 +235,15 @@ func (d *Desktop) Grab(r image.Rectangle) (*screen.Image, error) {
 	copy(img.Pix, reply.Data)
 	return img, nil
 }
+
+// Pointer returns where the mouse pointer is, so that a comparison of a
+// viewer's picture with the screen can leave out the cursor, which some
+// servers draw into the picture.
+func (d *Desktop) Pointer() (image.Point, error) {
+	root := xproto.Setup(d.conn).DefaultScreen(d.conn).Root
+	r, err := xproto.QueryPointer(d.conn, root).Reply()
+	if err != nil {
+		return image.Point{}, fmt.Errorf("workload: query pointer: %w", err)
+	}
+	return image.Pt(int(r.RootX), int(r.RootY)), nil
+}

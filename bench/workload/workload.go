@@ -40,11 +40,34 @@ const (
 // windows; the marker sits in it, out of the way of the text.
 const titleHeight = 32
 
-// All returns the four standard workloads for a screen of size size, in
-// the order the benchmark runs them. Building them pre-renders the video
+// Small changes nothing but the marker in an otherwise still window, 10
+// times a second: a blinking cursor, a clock ticking. With nothing else
+// to send, its latency is the floor a path gives one small change.
+type Small struct {
+	size image.Point
+}
+
+// NewSmall returns the small-change workload.
+func NewSmall(size image.Point) *Small { return &Small{size: size} }
+
+func (w *Small) Name() string        { return "small" }
+func (w *Small) Rate() float64       { return 10 }
+func (w *Small) Marker() image.Point { return markerInTitle(w.size) }
+
+func (w *Small) Setup(d *Desktop) error {
+	drawWindow(d)
+	return nil
+}
+
+// Step draws nothing: the runner stamps the marker.
+func (w *Small) Step(*Desktop, uint64) error { return nil }
+
+// All returns the standard workloads (small change, typing, scrolling,
+// video, full screen) for a screen of size size, in the order the
+// benchmark runs them. Building them pre-renders the video
 // and full-screen frames, which takes a second or two.
 func All(size image.Point) []Workload {
-	return []Workload{NewTyping(size), NewScrolling(size), NewVideo(size), NewFullscreen(size)}
+	return []Workload{NewSmall(size), NewTyping(size), NewScrolling(size), NewVideo(size), NewFullscreen(size)}
 }
 
 // markerInTitle places the marker near the right end of the title bar,
