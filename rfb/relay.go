@@ -41,17 +41,21 @@ func RelayViewer(server io.Writer, viewer io.Reader) error {
 	if err != nil {
 		return err
 	}
-	// The security choice (3.7 and later) and ClientInit's shared flag.
+	// Then the security choice (3.7 and later) and ClientInit's shared
+	// flag, each forwarded at once: the server answers each.
 	pre := 1
 	if minor >= 7 {
 		pre = 2
 	}
-	var b [2]byte
-	if _, err := io.ReadFull(br, b[:pre]); err != nil {
-		return relayEnd(err)
-	}
-	if err := rec.forward(server, br, nil); err != nil {
-		return err
+	for i := 0; i <= pre; i++ {
+		if i > 0 {
+			if _, err := br.ReadByte(); err != nil {
+				return relayEnd(err)
+			}
+		}
+		if err := rec.forward(server, br, nil); err != nil {
+			return err
+		}
 	}
 	for {
 		m, err := readClientMessage(br)
