@@ -117,3 +117,39 @@ func (c *conn) room() <-chan struct{} {
 	}
 	return nil
 }
+
+// qualityCap lowers the JPEG level further when updates take too long to
+// send on the path: the rate table cannot know the content, and a full
+// screen of photo at the table's level can still take half a second at
+// 5 Mbit/s, which every later change waits for. Each update that takes
+// more than sendBudget to send lowers the cap by one level; after
+// raiseAfter without such an update, an update that took less than a third
+// of the budget raises it by one. Guarded by the writer (no lock).
+type qualityCap struct {
+	level   int // 0..9
+	changed time.Time
+}
+
+const (
+	sendBudget = 120 * time.Millisecond
+	raiseAfter = time.Second
+)
+
+func newQualityCap() qualityCap { return qualityCap{level: 9} }
+
+// observe records an update of n bytes sent at now on a path of
+// estimate est.
+func (q *qualityCap) observe(n int, est link.Estimate, now time.Time) {
+	if est.Rate == 0 || n == 0 {
+		return
+	}
+	send := time.Duration(float64(n) / est.Rate * float64(time.Second))
+	switch {
+	case send > sendBudget && q.level > 0:
+		q.level--
+		q.changed = now
+	case send < sendBudget/3 && q.level < 9 && now.Sub(q.changed) >= raiseAfter:
+		q.level++
+		q.changed = now
+	}
+}

@@ -467,3 +467,41 @@ func FuzzRelayViewer(f *testing.F) {
 }
 
 var _ io.Reader = (*recorder)(nil)
+
+func TestQualityCap(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	est := link.Estimate{Rate: 5e6 / 8} // 625 KB/s: the budget is 75 KB
+	q := newQualityCap()
+	steps := []struct {
+		at    time.Duration
+		bytes int
+		want  int
+	}{
+		{0, 300 << 10, 8},                      // too big: down one
+		{100 * time.Millisecond, 200 << 10, 7}, // still too big
+		{200 * time.Millisecond, 100 << 10, 6}, //
+		{300 * time.Millisecond, 60 << 10, 6},  // within the budget: stays
+		{400 * time.Millisecond, 1 << 10, 6},   // small, but too soon to raise
+		{1300 * time.Millisecond, 1 << 10, 7},  // a second on: up one
+		{1400 * time.Millisecond, 1 << 10, 7},  // not again at once
+		{2400 * time.Millisecond, 1 << 10, 8},
+		{2500 * time.Millisecond, 0, 8},         // nothing sent: no news
+		{2600 * time.Millisecond, 500 << 10, 7}, // too big again
+	}
+	for _, s := range steps {
+		q.observe(s.bytes, est, t0.Add(s.at))
+		if q.level != s.want {
+			t.Fatalf("after %d bytes at %v: level %d, want %d", s.bytes, s.at, q.level, s.want)
+		}
+	}
+	q.observe(10<<20, link.Estimate{}, t0.Add(3*time.Second)) // no estimate: no news
+	if q.level != 7 {
+		t.Errorf("level %d after an update without an estimate", q.level)
+	}
+	for range 20 {
+		q.observe(10<<20, est, t0.Add(4*time.Second))
+	}
+	if q.level != 0 {
+		t.Errorf("level %d, want the floor 0", q.level)
+	}
+}

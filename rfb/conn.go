@@ -123,6 +123,7 @@ type conn struct {
 	tight           *tightEncoder
 	hadFence, hadCU bool
 	stats           connStats
+	qcap            qualityCap // adapt.go
 	vclip           clipCapsOf // viewerClip as of this flush
 	// offer is the desktop's text last announced to (or provided to) an
 	// Extended Clipboard viewer, which it may request; nil if none.
@@ -151,6 +152,7 @@ func newConn(s *Server, nc net.Conn, log *slog.Logger) *conn {
 		enc:  parseEncodings(nil),
 
 		viewerClip: defaultClipCaps,
+		qcap:       newQualityCap(),
 	}
 	c.paced, _ = nc.(pacedConn)
 	return c
@@ -469,9 +471,13 @@ func (c *conn) flush() error {
 	sent := false
 	if want {
 		var err error
+		start := len(c.buf)
 		sent, err = c.appendUpdate(&pf, &enc)
 		if err != nil {
 			return err
+		}
+		if est, ok := c.estimate(); sent && ok {
+			c.qcap.observe(len(c.buf)-start, est, time.Now())
 		}
 	}
 	if sent {
@@ -636,8 +642,8 @@ func (c *conn) encoder(enc *encodingPrefs) rectEncoder {
 			c.tight.setCompression(enc.compress)
 		}
 		q := enc.quality
-		if est, ok := c.estimate(); ok {
-			q = adaptQuality(q, est)
+		if est, ok := c.estimate(); ok && q >= 0 {
+			q = min(adaptQuality(q, est), c.qcap.level)
 		}
 		c.tight.setQuality(q)
 		return c.tight
