@@ -13,10 +13,9 @@ type path struct {
 	rate  float64
 	delay time.Duration
 	// free is when the bottleneck finishes what it holds.
-	free  time.Time
-	acks  []ack // in time order
-	sent  uint64
-	queue time.Duration // the largest queueing delay a piece met
+	free time.Time
+	acks []ack // in time order
+	sent uint64
 }
 
 type ack struct {

@@ -99,16 +99,6 @@ func (c *conn) estimate() (link.Estimate, bool) {
 	return link.Estimate{}, false
 }
 
-// hasRoom reports whether an update may be produced now.
-func (c *conn) hasRoom() bool {
-	if c.paced != nil {
-		return c.paced.HasRoom()
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.pings.room(time.Now())
-}
-
 // room is signalled when a paced connection's room may have come back;
 // nil (never) otherwise: fence replies wake the writer through c.wake.
 func (c *conn) room() <-chan struct{} {
