@@ -38,8 +38,9 @@ type encodingPrefs struct {
 	fence          bool
 	extClipboard   bool
 	h264           bool
-	quality        int // Tight JPEG level 0..9, -1 for lossless
-	compress       int // 0..9, -1 for the encoder's default
+	push           bool // EncAssistPush: updates without requests
+	quality        int  // Tight JPEG level 0..9, -1 for lossless
+	compress       int  // 0..9, -1 for the encoder's default
 }
 
 func parseEncodings(list []int32) encodingPrefs {
@@ -66,6 +67,8 @@ func parseEncodings(list []int32) encodingPrefs {
 			p.extClipboard = true
 		case e == EncH264:
 			p.h264 = true
+		case e == EncAssistPush:
+			p.push = true
 		case e >= EncJPEGQuality0 && e <= EncJPEGQuality9:
 			p.quality = int(e - EncJPEGQuality0)
 		case e >= EncCompressLevel0 && e <= EncCompressLevel9:
@@ -108,6 +111,10 @@ type conn struct {
 	clipAsked    uint32     // clipRequest and/or clipPeek the viewer sent
 	clipFetch    bool       // the viewer announced text: request it
 	viewerClip   clipCapsOf // what the viewer accepts
+	pings        fencePacer // fences as acknowledgements (congestion.go)
+
+	// paced is nc when it measures and paces its own path (adapt.go).
+	paced pacedConn
 
 	// Writer only.
 	sub             *shadow.Subscriber
@@ -121,6 +128,7 @@ type conn struct {
 	hadFence, hadCU bool
 	stats           connStats
 	ref             refiner
+	qcap            qualityCap // adapt.go
 	vclip           clipCapsOf // viewerClip as of this flush
 	// offer is the desktop's text last announced to (or provided to) an
 	// Extended Clipboard viewer, which it may request; nil if none.
@@ -140,7 +148,7 @@ type connStats struct {
 }
 
 func newConn(s *Server, nc net.Conn, log *slog.Logger) *conn {
-	return &conn{
+	c := &conn{
 		srv:  s,
 		nc:   nc,
 		log:  log,
@@ -150,7 +158,10 @@ func newConn(s *Server, nc net.Conn, log *slog.Logger) *conn {
 		enc:  parseEncodings(nil),
 
 		viewerClip: defaultClipCaps,
+		qcap:       newQualityCap(),
 	}
+	c.paced, _ = nc.(pacedConn)
+	return c
 }
 
 func (c *conn) serve(ctx context.Context) error {
@@ -331,13 +342,14 @@ func (c *conn) handle(m clientMessage) error {
 		}
 		c.mu.Unlock()
 	case msgClientFence:
+		c.mu.Lock()
 		if m.fenceFlags&fenceRequest != 0 {
-			c.mu.Lock()
 			c.fences = append(c.fences, fence{flags: m.fenceFlags & fenceKnown, data: m.fenceData})
-			c.mu.Unlock()
 		} else {
+			c.pings.reply(m.fenceData, time.Now())
 			c.fenceReply(m.fenceData)
 		}
+		c.mu.Unlock()
 	case msgSetDesktopSize:
 		// The shared desktop belongs to the novice: viewers may not
 		// resize it. Status 1: "resize is administratively prohibited".
@@ -401,6 +413,7 @@ func (c *conn) writeLoop(ctx context.Context) error {
 		case <-c.wake:
 		case <-c.sub.Ready():
 		case <-c.ref.timerC():
+		case <-c.room():
 		}
 		if err := c.flush(); err != nil {
 			return err
@@ -414,7 +427,13 @@ func (c *conn) writeLoop(ctx context.Context) error {
 func (c *conn) flush() error {
 	c.mu.Lock()
 	pf, enc := c.pf, c.enc
-	want := c.requested || c.continuous
+	// A viewer gets an update when it asked for one, or without asking
+	// with continuous updates or (across a paced session stream) push.
+	want := c.requested || c.continuous || enc.push && c.paced != nil
+	c.pings.setActive(enc.fence && c.continuous && c.paced == nil)
+	// Produce an update only when the path has room: until then changes
+	// coalesce in the Subscriber (adapt.go).
+	want = want && (c.paced != nil && c.paced.HasRoom() || c.paced == nil && c.pings.room(time.Now()))
 	fences, sendEndCU, sizeReply := c.fences, c.sendEndCU, c.sizeReply
 	c.fences, c.sendEndCU, c.sizeReply = nil, false, nil
 	clipCaps, clipAsked, clipFetch := c.clipCapsOwed, c.clipAsked, c.clipFetch
@@ -462,9 +481,13 @@ func (c *conn) flush() error {
 	sent := false
 	if want {
 		var err error
+		start := len(c.buf)
 		sent, err = c.appendUpdate(&pf, &enc)
 		if err != nil {
 			return err
+		}
+		if est, ok := c.estimate(); sent && ok {
+			c.qcap.observe(len(c.buf)-start, est, time.Now())
 		}
 	}
 	if sent {
@@ -479,6 +502,26 @@ func (c *conn) flush() error {
 	c.refineAfter(&enc, want)
 	if len(c.buf) == 0 {
 		return nil
+	}
+	// An update paced by fences ends with a ping, recorded before the
+	// write: its reply may come back before Write returns.
+	c.mu.Lock()
+	pinged := false
+	if sent {
+		var f fence
+		if f, pinged = c.pings.nextPing(); pinged {
+			c.buf = appendFence(c.buf, f)
+		}
+	}
+	now := time.Now()
+	c.pings.wrote(len(c.buf), now, pinged)
+	var inFlight, window int
+	if c.pings.active {
+		inFlight, window = c.pings.est.InFlight(), c.pings.est.Window(now)
+	}
+	c.mu.Unlock()
+	if sent && c.srv.onUpdate != nil {
+		c.srv.onUpdate(inFlight, window, len(c.buf))
 	}
 	if _, err := c.nc.Write(c.buf); err != nil {
 		return fmt.Errorf("rfb: write update: %w", err)
@@ -612,7 +655,11 @@ func (c *conn) encoder(enc *encodingPrefs) rectEncoder {
 		if enc.compress >= 0 {
 			c.tight.setCompression(enc.compress)
 		}
-		c.tight.setQuality(enc.quality)
+		q := enc.quality
+		if est, ok := c.estimate(); ok && q >= 0 {
+			q = min(adaptQuality(q, est), c.qcap.level)
+		}
+		c.tight.setQuality(q)
 		return c.tight
 	default:
 		if c.raw == nil {

@@ -47,6 +47,11 @@ type Server struct {
 	onRefine    func(image.Rectangle)
 	refineDelay time.Duration
 
+	// onUpdate, if set, is called before each write that carries an
+	// update, with the fence pacer's bytes in flight (this write included)
+	// and window, both zero when fences do not pace; tests count with it.
+	onUpdate func(inFlight, window, n int)
+
 	mu    sync.Mutex
 	conns map[*conn]struct{}
 	wg    sync.WaitGroup

@@ -224,6 +224,9 @@ func NewMux(rwc io.ReadWriteCloser, opts MuxOptions) *Mux {
 func (m *Mux) addChannelLocked(id byte, message bool, grant int) *Channel {
 	ch := &Channel{m: m, id: id, message: message,
 		rwin: initialWindow + grant, owed: grant, swin: initialWindow}
+	if !message {
+		ch.pace = newPacer()
+	}
 	ch.rcond.L = &m.mu
 	ch.wcond.L = &m.mu
 	m.chans[id] = ch
@@ -500,6 +503,9 @@ func (m *Mux) deliverMux(p []byte) error {
 			return protocolError("window update of %d on channel %d with %d bytes of credit", v, id, ch.swin)
 		}
 		ch.swin += int(v)
+		if ch.pace != nil {
+			ch.pace.granted(int(v), ch.swin, ch.sent, time.Now())
+		}
 		m.wake.Signal()
 	case muxClose:
 		if v != 0 || ch.peerClosed {
@@ -633,6 +639,9 @@ func (m *Mux) appendDataLocked(b []byte, ch *Channel, gen uint64) []byte {
 	ch.pending = ch.pending[n:]
 	ch.swin -= n
 	ch.sent += uint64(n)
+	if ch.pace != nil {
+		ch.pace.sent(n, time.Now(), len(ch.pending) == 0)
+	}
 	ch.gen = gen
 	ch.wcond.Broadcast()
 	return b
@@ -673,6 +682,9 @@ type Channel struct {
 	// lazy is credit granted only once the channel is first used
 	// (ChannelFiles).
 	lazy int
+	// pace keeps a byte stream's bytes in flight near its path's
+	// bandwidth-delay product (pace.go); nil on message channels.
+	pace *pacer
 
 	// Sending:
 	writing   bool
@@ -716,7 +728,11 @@ func (ch *Channel) sendableLocked() int {
 		}
 		return len(ch.pending)
 	}
-	return min(len(ch.pending), ch.swin, displayChunk)
+	n := min(len(ch.pending), ch.swin, displayChunk)
+	if ch.pace != nil {
+		n = min(n, ch.pace.allowance(time.Now()))
+	}
+	return n
 }
 
 func expired(t time.Time) bool { return !t.IsZero() && !time.Now().Before(t) }
@@ -788,8 +804,10 @@ func (ch *Channel) waitReadableLocked() error {
 	return nil
 }
 
-// consumeLocked drops n read bytes and returns credit to the peer once
-// half the window has been read, so window updates stay rare.
+// consumeLocked drops n read bytes and returns credit to the peer: on a
+// message channel once half the window has been read, so window updates
+// stay rare; on a byte stream at once, because the peer's pacing measures
+// its path by the credit coming back (pace.go).
 func (ch *Channel) consumeLocked(n int) {
 	ch.r += n
 	if ch.message {
@@ -804,7 +822,7 @@ func (ch *Channel) consumeLocked(n int) {
 		ch.buf, ch.r = ch.buf[:0], 0
 	}
 	ch.unread += n
-	if ch.unread >= ch.m.window/2 {
+	if ch.unread >= ch.m.window/2 || !ch.message && ch.unread > 0 {
 		ch.owed += ch.unread
 		ch.rwin += ch.unread
 		ch.unread = 0

@@ -494,6 +494,11 @@ func (n *Novice) serveDisplays(ctx context.Context, srv *rfb.Server) {
 				return
 			}
 			srv.ServeConn(ctx, st)
+			// What the stream learnt of the path, for whoever wonders
+			// why the picture was slow (pace.go).
+			ls := st.LinkStats()
+			n.log.Info("display stream ended", "rtt", ls.RTT, "srtt", ls.SRTT, "rate_kbit_s", int(ls.Rate*8/1000),
+				"window", ls.Window, "max_in_flight", ls.MaxInFlight, "paced", ls.Paced, "sent", ls.Sent)
 		})
 	}
 }

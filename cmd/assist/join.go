@@ -17,6 +17,7 @@ import (
 	"github.com/assist-project/assist/filetransfer"
 	"github.com/assist-project/assist/invitation"
 	"github.com/assist-project/assist/rendezvous"
+	"github.com/assist-project/assist/rfb"
 	"github.com/assist-project/assist/session"
 	"github.com/assist-project/assist/webview"
 	"golang.org/x/term"
@@ -313,7 +314,11 @@ func serveExpert(ctx context.Context, stdout io.Writer, paths []rendezvous.Path,
 }
 
 // serveLocalViewers bridges every local VNC viewer to its own RFB stream
-// to the novice's desktop.
+// to the novice's desktop. The novice's updates are copied to the viewer as
+// they come; the viewer's messages go through rfb.RelayViewer, which asks
+// the novice's server to push updates to viewers that do not ask for
+// continuous updates themselves, so no update waits for a request to cross
+// the link (the session stream paces them).
 func serveLocalViewers(ctx context.Context, ln net.Listener, exp *session.Expert) {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
@@ -335,7 +340,13 @@ func serveLocalViewers(ctx context.Context, ln net.Listener, exp *session.Expert
 			stopBoth := context.AfterFunc(ctx, func() { c.Close(); st.Close() })
 			defer stopBoth()
 			done := make(chan struct{}, 2)
-			go func() { io.Copy(st, c); st.Close(); done <- struct{}{} }()
+			go func() {
+				if err := rfb.RelayViewer(st, c); err != nil {
+					slog.Info("local viewer: relay ended", "err", err)
+				}
+				st.Close()
+				done <- struct{}{}
+			}()
 			go func() { io.Copy(c, st); c.Close(); done <- struct{}{} }()
 			<-done
 			c.Close()

@@ -1,0 +1,184 @@
+package link
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// path is a simulated bottleneck: a FIFO draining at rate bytes per second,
+// with delay one way in each direction and acknowledgements that come back
+// as soon as a piece arrives. Everything runs on a simulated clock.
+type path struct {
+	rate  float64
+	delay time.Duration
+	// free is when the bottleneck finishes what it holds.
+	free time.Time
+	acks []ack // in time order
+	sent uint64
+}
+
+type ack struct {
+	at    time.Time
+	total uint64
+}
+
+// send puts n bytes on the path at t and returns the time they wait in the
+// bottleneck's queue.
+func (p *path) send(n int, t time.Time) time.Duration {
+	start := t
+	if p.free.After(t) {
+		start = p.free
+	}
+	wait := start.Sub(t)
+	p.free = start.Add(time.Duration(float64(n) / p.rate * float64(time.Second)))
+	p.sent += uint64(n)
+	p.acks = append(p.acks, ack{at: p.free.Add(2 * p.delay), total: p.sent})
+	return wait
+}
+
+const chunk = 16 << 10
+
+// flood runs a sender with always something to send for d, sending a chunk
+// whenever the estimator has room, and returns the largest queueing delay
+// and the largest excess of bytes in flight over the window seen in the
+// last half of the run.
+func flood(e *Estimator, p *path, now time.Time, d time.Duration) (time.Time, time.Duration, int) {
+	end := now.Add(d)
+	half := now.Add(d / 2)
+	var maxWait time.Duration
+	excess := 0
+	for now.Before(end) {
+		for e.Room(now) {
+			w := p.send(chunk, now)
+			e.Sent(chunk, now, false)
+			if now.After(half) {
+				maxWait = max(maxWait, w)
+				excess = max(excess, e.InFlight()-e.Window(now))
+			}
+		}
+		a := p.acks[0]
+		p.acks = p.acks[1:]
+		now = a.at
+		e.Acked(a.total, now)
+	}
+	return now, maxWait, excess
+}
+
+func TestEstimatorConverges(t *testing.T) {
+	for _, tc := range []struct {
+		mbits float64
+		rtt   time.Duration
+	}{
+		{20, 40 * time.Millisecond},
+		{5, 60 * time.Millisecond},
+		{100, 10 * time.Millisecond},
+		{1, 100 * time.Millisecond},
+		{50, 200 * time.Millisecond},
+	} {
+		t.Run(fmt.Sprintf("%gMbit/%v", tc.mbits, tc.rtt), func(t *testing.T) {
+			rate := tc.mbits * 1e6 / 8
+			p := &path{rate: rate, delay: tc.rtt / 2}
+			e := New()
+			now := time.Unix(1000, 0)
+			_, wait, excess := flood(e, p, now, 10*time.Second)
+			est := e.Estimate(now)
+			if est.Rate < 0.8*rate || est.Rate > 1.2*rate {
+				t.Errorf("rate %.0f B/s, want about %.0f", est.Rate, rate)
+			}
+			floor := tc.rtt + time.Duration(chunk/rate*float64(time.Second))
+			if est.RTT < tc.rtt || est.RTT > floor+time.Millisecond {
+				t.Errorf("RTT %v, want between %v and %v", est.RTT, tc.rtt, floor)
+			}
+			// No standing queue: in steady state a piece waits at most
+			// the quarter BDP the gain allows and the one piece the
+			// window adds, or the window's floor on slow paths, plus a
+			// chunk or two of rounding.
+			bdp := rate * tc.rtt.Seconds()
+			allowed := time.Duration((max(0.25*bdp+chunk, MinWindow-bdp) + 2*chunk) / rate * float64(time.Second))
+			if wait > allowed {
+				t.Errorf("a piece waited %v in the bottleneck's queue, want at most %v", wait, allowed)
+			}
+			if excess >= chunk {
+				t.Errorf("bytes in flight exceeded the window by %d, want less than one chunk", excess)
+			}
+		})
+	}
+}
+
+// A sender that stops being the bottleneck (it has little to send) keeps
+// its rate estimate: app-limited samples never lower it.
+func TestEstimatorAppLimitedKeepsRate(t *testing.T) {
+	rate := 20e6 / 8
+	p := &path{rate: rate, delay: 20 * time.Millisecond}
+	e := New()
+	now, _, _ := flood(e, p, time.Unix(1000, 0), 5*time.Second)
+	before := e.Rate(now)
+	// A trickle: one small piece every 100 ms for 10 s.
+	for range 100 {
+		now = now.Add(100 * time.Millisecond)
+		p.send(1000, now)
+		e.Sent(1000, now, true)
+		a := p.acks[len(p.acks)-1]
+		p.acks = p.acks[:0]
+		now = a.at
+		e.Acked(a.total, now)
+	}
+	if after := e.Rate(now); after < 0.9*before {
+		t.Errorf("rate fell from %.0f to %.0f B/s on app-limited samples", before, after)
+	}
+}
+
+// A path that slows down: the window follows within a few seconds.
+func TestEstimatorFollowsSlowerPath(t *testing.T) {
+	p := &path{rate: 20e6 / 8, delay: 20 * time.Millisecond}
+	e := New()
+	now, _, _ := flood(e, p, time.Unix(1000, 0), 5*time.Second)
+	wBefore := e.Window(now)
+	p.rate = 2e6 / 8
+	now, wait, _ := flood(e, p, now, 10*time.Second)
+	if r := e.Rate(now); r > 1.2*p.rate {
+		t.Errorf("rate %.0f B/s after the path slowed to %.0f", r, p.rate)
+	}
+	if w := e.Window(now); w >= wBefore/2 {
+		t.Errorf("window %d after the path slowed tenfold, was %d", w, wBefore)
+	}
+	if wait > 200*time.Millisecond {
+		t.Errorf("a piece waited %v in the queue once the estimate caught up", wait)
+	}
+}
+
+func TestEstimatorAckEdgeCases(t *testing.T) {
+	e := New()
+	t0 := time.Unix(1000, 0)
+	if w := e.Window(t0); w != InitialWindow {
+		t.Fatalf("window before any sample %d, want %d", w, InitialWindow)
+	}
+	e.Sent(0, t0, false)
+	e.Sent(100, t0, false)
+	e.Sent(100, t0.Add(time.Millisecond), false)
+	e.Acked(50, t0.Add(10*time.Millisecond)) // part of a piece: no sample
+	if est := e.Estimate(t0); est.RTT != 0 || est.InFlight != 150 {
+		t.Fatalf("after a partial ack: %+v", est)
+	}
+	e.Acked(40, t0.Add(11*time.Millisecond)) // going backwards: ignored
+	e.Acked(1<<40, t0.Add(20*time.Millisecond))
+	est := e.Estimate(t0.Add(20 * time.Millisecond))
+	if est.InFlight != 0 || est.Acked != 200 {
+		t.Fatalf("an ack beyond what was sent: %+v", est)
+	}
+	if est.RTT != 19*time.Millisecond {
+		t.Errorf("RTT %v, want 19ms (the newest piece acknowledged)", est.RTT)
+	}
+	// The send log is bounded, and merged pieces still give samples.
+	for i := range 3 * maxMarks {
+		e.Sent(10, t0.Add(time.Second+time.Duration(i)*time.Microsecond), false)
+	}
+	if len(e.marks) > maxMarks {
+		t.Fatalf("send log of %d pieces, bound %d", len(e.marks), maxMarks)
+	}
+	e.Acked(e.sent, t0.Add(2*time.Second))
+	if e.InFlight() != 0 || len(e.marks) != 0 {
+		t.Errorf("in flight %d, marks %d after acknowledging everything", e.InFlight(), len(e.marks))
+	}
+}

@@ -1,0 +1,113 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+)
+
+// A flood on a stream across a slow link builds no standing queue at the
+// bottleneck: the stream keeps its bytes in flight near the path's
+// bandwidth-delay product, where credit alone would let the peer's whole
+// 256 KiB window queue up (400 ms at 5 Mbit/s). Control messages sent
+// during the flood therefore wait behind at most that much.
+func TestMuxPacingNoStandingQueue(t *testing.T) {
+	for _, tc := range []struct {
+		mbits float64
+		rtt   time.Duration
+		size  int
+	}{
+		{5, 60 * time.Millisecond, 1 << 20},
+		{10, 40 * time.Millisecond, 2 << 20},
+	} {
+		t.Run(fmt.Sprintf("%gMbit-%v", tc.mbits, tc.rtt), func(t *testing.T) {
+			l, a, b := newSlowLink(t, tc.mbits, tc.rtt)
+			expert, novice := muxPair(t, a, b, MuxOptions{Opener: true})
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			st, err := expert.Open(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			// The RFB handshake's first exchange: the novice speaks first.
+			if _, err := st.Write([]byte("hello")); err != nil {
+				t.Fatal(err)
+			}
+			ns, err := novice.Accept(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ns.Close()
+			hello := make([]byte, 5)
+			if _, err := io.ReadFull(ns, hello); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ns.Write([]byte("ready")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(st, hello); err != nil {
+				t.Fatal(err)
+			}
+			// As in RFB, the sender hears from its peer once more before
+			// the flood (ClientInit): by then the peer's credit for what
+			// it read has arrived, and shown that it grants eagerly.
+			if _, err := st.Write([]byte("go")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(ns, hello[:2]); err != nil {
+				t.Fatal(err)
+			}
+			go func() {
+				data := pattern(tc.size)
+				for len(data) > 0 {
+					n := min(len(data), 100<<10) // updates of 100 KiB
+					if _, err := ns.Write(data[:n]); err != nil {
+						return
+					}
+					data = data[n:]
+				}
+			}()
+			// Once the estimate has settled, at most a quarter of the
+			// BDP and a chunk or two queue up (link.Estimator); the
+			// bounds below allow twice that for the timing noise of a
+			// shared machine, and the first window's worth before.
+			// Credit alone queues the peer's window (256 KiB) less the
+			// BDP: 190-200 KiB here. The BDP counts the time to send a chunk: the
+			// round trips measured are those of whole chunks.
+			if _, err := io.CopyN(io.Discard, st, int64(tc.size/3)); err != nil {
+				t.Fatal(err)
+			}
+			first := l.ResetMax(1)
+			t.Logf("after a third: %+v", ns.LinkStats())
+			if _, err := io.CopyN(io.Discard, st, int64(tc.size-tc.size/3)); err != nil {
+				t.Fatal(err)
+			}
+			ls := ns.LinkStats()
+			rate := tc.mbits * 1e6 / 8
+			bdp := rate*tc.rtt.Seconds() + displayChunk
+			t.Logf("link %+v, bottleneck queue at most %d bytes in the first third, %d after (BDP %.0f)", ls, first, l.MaxQueue(1), bdp)
+			if !ls.Paced {
+				t.Fatal("the stream was never paced: the expert's side did not return credit as it read")
+			}
+			// In flight: at most the window, 1.25 BDP and a chunk.
+			if ls.MaxInFlight > max(64<<10, int(1.5*bdp))+3*displayChunk {
+				t.Errorf("up to %d bytes in flight, want about the BDP (%.0f)", ls.MaxInFlight, bdp)
+			}
+			if first > 64<<10+int(bdp/2)+2*displayChunk {
+				t.Errorf("up to %d bytes queued at the bottleneck in the first round trips, want at most about the first window (64 KiB)", first)
+			}
+			if q := l.MaxQueue(1); q > int(bdp/2)+3*displayChunk {
+				t.Errorf("up to %d bytes queued at the bottleneck once settled, want at most about a quarter BDP (%.0f) and a few chunks", q, bdp)
+			}
+			if ls.Rate > 1.3*rate || ls.Rate == 0 {
+				t.Errorf("estimated rate %.0f B/s on a %.0f B/s link", ls.Rate, rate)
+			}
+			if ls.RTT < tc.rtt {
+				t.Errorf("estimated RTT %v below the link's %v", ls.RTT, tc.rtt)
+			}
+		})
+	}
+}
