@@ -35,6 +35,7 @@ type Expert struct {
 	state  State
 	reason string
 	rights Rights
+	audit  func(ExpertEvent)
 
 	files      *filetransfer.Endpoint
 	fileEvents *eventQueue
@@ -58,8 +59,9 @@ func StartExpertConfig(conn net.Conn, log *slog.Logger, cfg ExpertConfig) *Exper
 		events: make(chan ExpertEvent, 256),
 		done:   make(chan struct{}),
 		state:  Asking,
+		audit:  cfg.Audit,
 	}
-	e.startFiles(cfg.FilesDir)
+	e.startFiles(cfg.FilesDir, cfg.FileAudit)
 	e.wg.Go(e.readControl)
 	e.wg.Go(e.readChat)
 	e.wg.Go(func() { e.fileEvents.run(e.mux.Done()) })
@@ -91,10 +93,15 @@ func (e *Expert) readControl() {
 		}
 		switch m := m.(type) {
 		case StateUpdate:
+			ev := ExpertEvent{State: m.State, Rights: m.Rights, Reason: m.Reason}
 			e.mu.Lock()
+			ended := e.state == Ended
 			e.state, e.reason, e.rights = m.State, m.Reason, m.Rights
+			if e.audit != nil && !ended {
+				e.audit(ev)
+			}
 			e.mu.Unlock()
-			e.emit(ExpertEvent{State: m.State, Rights: m.Rights, Reason: m.Reason})
+			e.emit(ev)
 			if m.State == Ended {
 				e.finish(m.Reason)
 				return
@@ -114,6 +121,9 @@ func (e *Expert) finish(reason string) {
 	already := e.state == Ended
 	if !already {
 		e.state, e.reason = Ended, reason
+		if e.audit != nil {
+			e.audit(ExpertEvent{State: Ended, Reason: reason})
+		}
 	}
 	e.mu.Unlock()
 	if !already {

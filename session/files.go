@@ -74,7 +74,7 @@ var ErrNoFiles = errors.New("file transfers are not allowed")
 // in either direction, and every piece of an incoming file needs the
 // files right at that moment (fail closed: a revoked right stops what is
 // under way).
-func (n *Novice) startFiles(dir string) {
+func (n *Novice) startFiles(dir string, audit func(filetransfer.Event)) {
 	n.fileEvents = newEventQueue()
 	n.files = filetransfer.New(n.mux.Channel(ChannelFiles), filetransfer.Config{
 		Dir: dir,
@@ -87,9 +87,25 @@ func (n *Novice) startFiles(dir string) {
 			}
 			return nil
 		},
-		OnEvent: n.fileEvents.push,
+		OnEvent: auditFiles(audit, n.fileEvents.push),
 		Logger:  n.log,
 	})
+}
+
+// auditFiles passes every event to push, and the end of each transfer
+// to audit too (if set), synchronously, so the trail has every file.
+func auditFiles(audit, push func(filetransfer.Event)) func(filetransfer.Event) {
+	if audit == nil {
+		return push
+	}
+	return func(ev filetransfer.Event) {
+		switch ev.State {
+		case filetransfer.Completed, filetransfer.Refused, filetransfer.Cancelled,
+			filetransfer.Failed, filetransfer.Interrupted:
+			audit(ev)
+		}
+		push(ev)
+	}
 }
 
 // SendFile offers the file at path to the expert; it needs the files
@@ -125,9 +141,17 @@ type ExpertConfig struct {
 	// FilesDir is where files from the novice are saved once the expert
 	// accepts them (FileOffers); "" refuses them all.
 	FilesDir string
+	// Audit, if set, receives every state the novice reports and the
+	// end (never chat), synchronously and in order: the expert's audit
+	// trail. It must not call the Expert back.
+	Audit func(ExpertEvent)
+	// FileAudit, if set, receives the end of every file transfer
+	// (completed with its SHA-256, refused, cancelled, failed or
+	// interrupted), synchronously.
+	FileAudit func(filetransfer.Event)
 }
 
-func (e *Expert) startFiles(dir string) {
+func (e *Expert) startFiles(dir string, audit func(filetransfer.Event)) {
 	e.fileEvents = newEventQueue()
 	e.offers = make(chan filetransfer.Offer, filetransfer.MaxIncoming)
 	e.files = filetransfer.New(e.mux.Channel(ChannelFiles), filetransfer.Config{
@@ -145,7 +169,7 @@ func (e *Expert) startFiles(dir string) {
 				o.Refuse("too many files wait for an answer")
 			}
 		},
-		OnEvent: e.fileEvents.push,
+		OnEvent: auditFiles(audit, e.fileEvents.push),
 		Logger:  e.log,
 	})
 }
