@@ -9,9 +9,10 @@ import (
 
 // Recorder records one session in a chain, from one party's side. Its
 // methods never stop a session: an entry that cannot be written is logged
-// and remembered (Err), because help must not fail for want of a disk,
-// and the gap then shows in the chain's sequence of sessions. It is safe
-// for concurrent use; entries keep the order of the calls.
+// and remembered (Err), because help must not fail for want of a disk
+// (the session's record then lacks entries, which its other party's log
+// still has). It is safe for concurrent use; entries keep the order of
+// the calls. A nil Recorder records nothing.
 type Recorder struct {
 	log    Appender
 	logger *slog.Logger
@@ -35,16 +36,27 @@ func NewRecorder(log Appender, party Party, logger *slog.Logger) *Recorder {
 }
 
 // Session is the session's id in this chain.
-func (r *Recorder) Session() string { return r.base.Session }
+func (r *Recorder) Session() string {
+	if r == nil {
+		return ""
+	}
+	return r.base.Session
+}
 
 // Err is the first error writing an entry, if any.
 func (r *Recorder) Err() error {
+	if r == nil {
+		return nil
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.err
 }
 
 func (r *Recorder) add(e Entry) {
+	if r == nil {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.ended || r.log == nil {
@@ -70,6 +82,9 @@ func (r *Recorder) add(e Entry) {
 
 // Start records who helps whom, on which machine, over which path.
 func (r *Recorder) Start(novice, expert, machine, path string) {
+	if r == nil {
+		return
+	}
 	r.mu.Lock()
 	r.base.Novice, r.base.Expert, r.base.Machine, r.base.Path = novice, expert, machine, path
 	r.mu.Unlock()
@@ -78,6 +93,9 @@ func (r *Recorder) Start(novice, expert, machine, path string) {
 
 // SetExpert names the expert once they are known (after Start).
 func (r *Recorder) SetExpert(name string) {
+	if r == nil {
+		return
+	}
 	r.mu.Lock()
 	r.base.Expert = name
 	r.mu.Unlock()
@@ -91,6 +109,9 @@ func (r *Recorder) Consent(action, from, to, rights, reason string, auto bool) {
 // Rights records a state the novice's side reported (the expert's
 // record); a report equal to the last one is left out.
 func (r *Recorder) Rights(state, rights, reason string) {
+	if r == nil {
+		return
+	}
 	e := Entry{Kind: KindRights, To: state, Rights: rights, Reason: reason}
 	r.mu.Lock()
 	same := r.last.To == e.To && r.last.Rights == e.Rights && r.last.Reason == e.Reason
@@ -103,6 +124,9 @@ func (r *Recorder) Rights(state, rights, reason string) {
 
 // Path records that the connection moved to another path.
 func (r *Recorder) Path(path string) {
+	if r == nil {
+		return
+	}
 	r.mu.Lock()
 	r.base.Path = path
 	r.mu.Unlock()

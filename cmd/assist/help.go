@@ -28,6 +28,17 @@ var helps = map[string]helpText{
 			"assist app --expires 30m",
 		},
 	},
+	"audit": {
+		synopsis: "assist audit [--json|--csv] [FILE] | assist audit verify [FILE] [--key sha256:HEX] | assist audit prune --keep-days N",
+		about: "Shows who helped whom on this computer, when, what they were allowed and which files moved, from the\n" +
+			"audit log every session writes (signed with this device's key, each entry chained to the one before).\n" +
+			"verify checks a log and names the first entry that was edited, deleted or moved (exit code 1).",
+		examples: []string{
+			"assist audit",
+			"assist audit verify",
+			"assist audit --csv",
+		},
+	},
 	"install-desktop": {
 		synopsis: "assist install-desktop [--uninstall] [--binary PATH]",
 		about:    "Adds Assist to your desktop's applications menu and lets it open assist:// links, for you alone (no root needed).",

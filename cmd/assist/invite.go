@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/assist-project/assist/audit"
 	"github.com/assist-project/assist/filetransfer"
 	"github.com/assist-project/assist/invitation"
 	"github.com/assist-project/assist/lan"
@@ -422,6 +423,7 @@ func serveNovice(ctx context.Context, stdout io.Writer, ns noviceSide) (err erro
 	ui.con, ui.out = con, out
 	ui.triesLeft = l.AttemptsLeft()
 	host, _ := os.Hostname()
+	auditLog := auditLogOrWarn(os.Stderr)
 	fmt.Fprintln(out, "waiting for the expert (press q to stop)")
 	for {
 		actx, acancel := context.WithDeadline(ctx, ns.expires)
@@ -476,6 +478,12 @@ func serveNovice(ctx context.Context, stdout io.Writer, ns noviceSide) (err erro
 		} else if ap, err := netip.ParseAddrPort(conn.RemoteAddr().String()); err == nil {
 			via = session.ViaDirect(ap.Addr())
 		}
+		// Every session is recorded in this machine's audit log: who,
+		// from where, each consent transition, each file, the end.
+		rec := sessionRecorder(auditLog, audit.PartyNovice)
+		auditPath := ui.status.Path
+		rec.Start(ns.opts.Name, expert, host, auditPath)
+		ui.audit = rec
 		nov, err := session.StartNovice(ctx, conn, expert, session.NoviceConfig{
 			Screen: sh, Input: d, Clipboard: d, Policy: ns.policy,
 			DesktopName: fmt.Sprintf("%s (%s)", ns.opts.Name, host),
@@ -484,14 +492,17 @@ func serveNovice(ctx context.Context, stdout io.Writer, ns noviceSide) (err erro
 			Audit: func(ev session.Event) {
 				// The audit trail: who, what, and over which path.
 				slog.Info("consent", "action", ev.Action, "from", ev.From, "to", ev.To, "expert", ev.Expert, "reason", ev.Reason, "auto", ev.Auto, "path", path)
+				noviceConsentAudit(rec, ev)
 				showBeforeView(ui.indicator(), sh, expert, ev)
 			},
+			FileAudit: func(ev filetransfer.Event) { fileAudit(rec, true, ev) },
 			Via:           via,
 			AnswerTimeout: ns.opts.AnswerTimeout,
 			DenyNote:      denyNote,
 			FilesDir:      ns.opts.FilesDir,
 		})
 		if err != nil {
+			rec.End("session refused: " + err.Error())
 			conn.Close()
 			fmt.Fprintf(out, "session refused: %v\n", err)
 			if ns.once {

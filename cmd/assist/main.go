@@ -12,6 +12,7 @@
 //	assist ask NAME | assist offer NAME | assist requests
 //	assist [app [--no-browser] [--display :N]]   (the novice's app in the browser)
 //	assist install-desktop [--uninstall]         (the desktop launcher and assist:// links)
+//	assist audit [--json|--csv] [FILE] | verify [FILE] | prune --keep-days N
 //
 // Run "assist help" for details.
 package main
@@ -69,6 +70,7 @@ var commands = []command{
 	{"ask", "ask a contact for help; on accept they see this desktop as with assist invite", runAsk, logFileShown},
 	{"offer", "offer help to a contact; on accept you join them as with assist join", runOffer, logFileShown},
 	{"requests", "show requests from contacts and accept or decline them", runRequests, logFileShown},
+	{"audit", "this computer's history of sessions; verify or export its signed audit log", runAudit, logFile},
 	{"version", "print the version of assist", runVersion, logStderr},
 	{"install-desktop", "add Assist to the desktop's applications menu and let it open assist:// links", runInstallDesktop, logFile},
 }
