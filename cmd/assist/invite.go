@@ -495,7 +495,7 @@ func serveNovice(ctx context.Context, stdout io.Writer, ns noviceSide) (err erro
 				noviceConsentAudit(rec, ev)
 				showBeforeView(ui.indicator(), sh, expert, ev)
 			},
-			FileAudit: func(ev filetransfer.Event) { fileAudit(rec, true, ev) },
+			FileAudit:     func(ev filetransfer.Event) { fileAudit(rec, true, ev) },
 			Via:           via,
 			AnswerTimeout: ns.opts.AnswerTimeout,
 			DenyNote:      denyNote,
