@@ -37,9 +37,12 @@ const (
 	KindEnd Kind = "session-end"
 	// KindCut: older entries were removed by retention (Cut).
 	KindCut Kind = "cut"
+	// KindRecording: the session's display was recorded (File: the
+	// encrypted file's name, size and SHA-256).
+	KindRecording Kind = "recording"
 )
 
-var kinds = []Kind{KindStart, KindConsent, KindRights, KindPath, KindFile, KindEnd, KindCut}
+var kinds = []Kind{KindStart, KindConsent, KindRights, KindPath, KindFile, KindEnd, KindCut, KindRecording}
 
 // Party is whose chain an entry belongs to.
 type Party string
@@ -59,7 +62,7 @@ const (
 
 // File is a file transfer that ended.
 type File struct {
-	Direction string // ToNovice or ToExpert
+	Direction string // ToNovice or ToExpert; "" for a recording
 	Name      string
 	Size      uint64
 	// SHA256 is the file's hash, known once it Completed.
@@ -364,11 +367,11 @@ func (e *Entry) check() error {
 			return fmt.Errorf("%s: %w", f.name, err)
 		}
 	}
-	if (e.Kind == KindFile) != (e.File != nil) {
-		return errors.New("a file entry, and only a file entry, has a file")
+	if (e.Kind == KindFile || e.Kind == KindRecording) != (e.File != nil) {
+		return errors.New("a file or recording entry, and only these, has a file")
 	}
 	if f := e.File; f != nil {
-		if f.Direction != ToNovice && f.Direction != ToExpert {
+		if (e.Kind == KindFile) != (f.Direction == ToNovice || f.Direction == ToExpert) || (e.Kind == KindRecording && f.Direction != "") {
 			return fmt.Errorf("file direction %q", clean(f.Direction, 32))
 		}
 		if err := checkText(f.Name, maxReason); err != nil {

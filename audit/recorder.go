@@ -138,6 +138,12 @@ func (r *Recorder) File(f File, reason string) {
 	r.add(Entry{Kind: KindFile, File: &f, Reason: reason})
 }
 
+// Recorded records the session's recording (its encrypted file).
+func (r *Recorder) Recorded(f File) {
+	f.Direction = ""
+	r.add(Entry{Kind: KindRecording, File: &f})
+}
+
 // End records how the session ended; nothing is recorded after it.
 func (r *Recorder) End(reason string) {
 	r.add(Entry{Kind: KindEnd, Reason: reason})

@@ -52,6 +52,9 @@ func (e *Entry) Words() string {
 			s += " (" + e.Reason + ")"
 		}
 		return s
+	case KindRecording:
+		f := e.File
+		return fmt.Sprintf("the session was recorded: %s (%d bytes, encrypted to the audit key), SHA-256 %s", f.Name, f.Size, hex.EncodeToString(f.SHA256[:]))
 	case KindEnd:
 		return "the session ended: " + or(e.Reason, "no reason given")
 	case KindCut:

@@ -87,7 +87,8 @@ func fileAudit(r *audit.Recorder, novice bool, ev filetransfer.Event) {
 func runAudit(ctx context.Context, args []string, stdout io.Writer) error {
 	verify := len(args) > 0 && args[0] == "verify"
 	prune := len(args) > 0 && args[0] == "prune"
-	if verify || prune {
+	keygen := len(args) > 0 && args[0] == "keygen"
+	if verify || prune || keygen {
 		args = args[1:]
 	}
 	flags := newFlagSet("audit", os.Stderr)
@@ -103,6 +104,13 @@ func runAudit(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(positional) > 1 || (*asJSON && *asCSV) || (prune && *keepDays <= 0) {
 		fmt.Fprintln(os.Stderr, "usage: assist audit [--json|--csv] [FILE] | assist audit verify [FILE] [--key sha256:HEX] [--head FILE] | assist audit prune --keep-days N")
 		return errUsage
+	}
+	if keygen {
+		if len(positional) != 1 {
+			fmt.Fprintln(os.Stderr, "usage: assist audit keygen FILE")
+			return errUsage
+		}
+		return auditKeygen(stdout, positional[0])
 	}
 	path, own := "", true
 	if len(positional) == 1 {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"filippo.io/age"
 	"github.com/assist-project/assist/audit"
 	"github.com/assist-project/assist/identity"
 	"github.com/assist-project/assist/internal/lab"
@@ -109,9 +110,21 @@ func TestAuditSession(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	x.ShowImage(t, lab.TestPattern(320, 240))
+	auditKey, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "audit.key")
+	if err := os.WriteFile(keyFile, []byte(auditKey.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	recDir := t.TempDir()
+
 	nov := startInvite(t, novU.prefix(), x.Display, "--listen", "127.0.0.1:0", "--no-portmap", "--no-page",
-		"--allow", "ask", "--files-dir", novDir)
+		"--allow", "ask", "--files-dir", novDir, "--record-to", auditKey.Recipient().String(), "--record-dir", recDir)
 	exp := connected(t, startJoin(t, expU.prefix(), nov.File, nov.PasswordFile, "--request-control", "--files-dir", expDir))
+	nov.WaitLine(t, `^recording: this session's screen is recorded`, lineTimeout)
 	nov.WaitLine(t, `wants to see your screen\. Allow\? \[y/N\]$`, lineTimeout)
 	nov.Send(t, "y")
 	nov.WaitLine(t, `asks to control your mouse and keyboard\. Allow\? \[y/N\]$`, lineTimeout)
@@ -121,6 +134,15 @@ func TestAuditSession(t *testing.T) {
 	nov.Send(t, "esc")
 	nov.WaitLine(t, `^state: viewing`, lineTimeout)
 	exp.WaitLine(t, `^state: viewing`, lineTimeout)
+
+	// What the expert sees.
+	seen, _, err := lab.DialRFB(t, exp.RFB).Screen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Count(seen.Pix, seen.Pix[:4]) == len(seen.Pix)/4 {
+		t.Fatal("the expert sees a blank screen: the comparison below would prove nothing")
+	}
 
 	exp.Send(t, "files")
 	nov.WaitLine(t, `asks to exchange files with you`, lineTimeout)
@@ -165,6 +187,38 @@ func TestAuditSession(t *testing.T) {
 	}
 	if host, _ := os.Hostname(); ofKind(novLog, audit.KindStart)[0].Machine != host {
 		t.Errorf("the novice's start names the machine %q, want %q", ofKind(novLog, audit.KindStart)[0].Machine, host)
+	}
+
+	// The recording is in the novice's log, bound by its hash, and plays
+	// back to the very picture the expert saw.
+	recs, _ := filepath.Glob(filepath.Join(recDir, "*.rec"))
+	recorded := ofKind(novLog, audit.KindRecording)
+	if len(recs) != 1 || len(recorded) != 1 {
+		t.Fatalf("recordings %q, log %+v", recs, recorded)
+	}
+	if b, err := os.ReadFile(recs[0]); err != nil || sha256.Sum256(b) != recorded[0].File.SHA256 || filepath.Base(recs[0]) != recorded[0].File.Name {
+		t.Fatalf("the recording does not match its entry in the log: %v", err)
+	}
+	play := lab.StartLines(t, nil, lab.AssistBinary(t), "replay", recs[0], "--identity", keyFile)
+	addr := play.WaitLine(t, `^listening on (\S+)$`, lineTimeout)[1]
+	play.WaitLine(t, `^end of the recording`, 2*lineTimeout)
+	replayed, _, err := lab.DialRFB(t, addr).Screen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(replayed.Pix, seen.Pix) || replayed.Rect != seen.Rect {
+		t.Errorf("the replayed picture differs from what the expert saw")
+	}
+	play.Send(t, "quit")
+	if code := play.WaitExit(t, lineTimeout); code != 0 {
+		t.Errorf("assist replay exited with %d\n%s", code, play.Output())
+	}
+	// Another key opens nothing.
+	other, _ := age.GenerateX25519Identity()
+	otherFile := filepath.Join(t.TempDir(), "other.key")
+	os.WriteFile(otherFile, []byte(other.String()+"\n"), 0o600)
+	if code, _, stderr := runAssistEnv(t, nil, "replay", recs[0], "--identity", otherFile); code != 1 || !strings.Contains(stderr, "this key cannot open the recording") {
+		t.Errorf("replay with another key: exit %d, %q", code, stderr)
 	}
 
 	// The story in words, and the exports.
