@@ -253,7 +253,7 @@ func TestAuditSession(t *testing.T) {
 	if err := os.WriteFile(path, edited, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, stdout, stderr = runAssistEnv(t, novU.env(), "audit", "verify")
+	code, _, stderr = runAssistEnv(t, novU.env(), "audit", "verify")
 	if wantErr := "entry " + utoa(file.Seq) + " (line " + utoa(file.Seq) + "): its signature does not verify"; code != 1 || !strings.Contains(stderr, wantErr) {
 		t.Fatalf("assist audit verify of an edited log: exit %d, stderr %q; want 1 and %q", code, stderr, wantErr)
 	}
