@@ -114,3 +114,25 @@ func containsRights(rs []Rights, want Rights) bool {
 	}
 	return false
 }
+
+// TestLeaveWhileConnectionDrops: the expert leaving while the connection
+// drops under it must not send on the closed events channel (a panic
+// once an audit hook made finish slower: assist join exited with 2 on
+// SIGTERM).
+func TestLeaveWhileConnectionDrops(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for range 200 {
+		a, b := net.Pipe()
+		drained := make(chan struct{})
+		go func() { io.Copy(io.Discard, a); close(drained) }()
+		exp := StartExpertConfig(b, log, ExpertConfig{Audit: func(ev ExpertEvent) {
+			if ev.State == Ended {
+				a.Close() // the novice's side goes while Leave records the end
+			}
+		}})
+		exp.Leave("the expert left")
+		<-exp.Done()
+		a.Close()
+		<-drained
+	}
+}

@@ -36,6 +36,9 @@ type Expert struct {
 	reason string
 	rights Rights
 	audit  func(ExpertEvent)
+	// closed is set when events is closed: a Leave that records the end
+	// just as the connection drops must not send on it.
+	closed bool
 
 	files      *filetransfer.Endpoint
 	fileEvents *eventQueue
@@ -69,13 +72,21 @@ func StartExpertConfig(conn net.Conn, log *slog.Logger, cfg ExpertConfig) *Exper
 		e.wg.Wait()
 		e.mux.Close()
 		e.files.Close()
+		e.mu.Lock()
+		e.closed = true
 		close(e.events)
+		e.mu.Unlock()
 		close(e.done)
 	}()
 	return e
 }
 
 func (e *Expert) emit(ev ExpertEvent) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return
+	}
 	select {
 	case e.events <- ev:
 	default:
