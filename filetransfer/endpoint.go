@@ -54,6 +54,9 @@ type Event struct {
 	Resumed uint64
 	// Path is where a completed incoming file was saved.
 	Path string
+	// SHA256 is the whole file's hash, set on Completed (both sides
+	// agree on it: the receiver checked it), for the audit trail.
+	SHA256 [32]byte
 	// Reason says why a transfer was refused, cancelled or failed, in
 	// words for people.
 	Reason string
@@ -491,7 +494,7 @@ func (ep *Endpoint) send(ctx context.Context, o *outgoing) {
 		case r.Kind == kindCancel:
 			finish(Cancelled, r.Reason)
 		case r.OK:
-			ev.Done = o.size
+			ev.Done, ev.SHA256 = o.size, done.Hash
 			finish(Completed, "")
 		default:
 			finish(Failed, r.Reason)
@@ -797,7 +800,7 @@ func (ep *Endpoint) finished(f *frame) error {
 	}
 	ep.log.Info("file transfer: file received", "name", filepath.Base(path), "size", inc.size)
 	ep.emit(Event{ID: inc.id, Incoming: true, Name: filepath.Base(path), Size: inc.size, Done: inc.size,
-		Resumed: inc.resumed, State: Completed, Path: path})
+		Resumed: inc.resumed, State: Completed, Path: path, SHA256: f.Hash})
 	ep.enqueue(frame{Kind: kindResult, ID: inc.id, OK: true})
 	return nil
 }

@@ -203,6 +203,10 @@ func TestBothWays(t *testing.T) {
 			t.Fatalf("saved outside the folder: %s", in.Path)
 		}
 		sameFile(t, in.Path, s.data)
+		// Both ends report the file's hash for the audit trail.
+		if want := sha256.Sum256(s.data); in.SHA256 != want || out.SHA256 != want {
+			t.Fatalf("hashes reported: receiver %x, sender %x, want %x", in.SHA256, out.SHA256, want)
+		}
 	}
 	for _, s := range []*side{A, B} {
 		for _, n := range listDir(t, s.dir) {

@@ -42,6 +42,10 @@ type Expert struct {
 	// announces does so first, so from then on peer is what it has.
 	announced chan struct{}
 	peerKnown chan struct{}
+	audit     func(ExpertEvent)
+	// closed is set when events is closed: a Leave that records the end
+	// just as the connection drops must not send on it.
+	closed bool
 
 	files      *filetransfer.Endpoint
 	fileEvents *eventQueue
@@ -67,6 +71,7 @@ func StartExpertConfig(conn net.Conn, log *slog.Logger, cfg ExpertConfig) *Exper
 		announced: make(chan struct{}),
 		peerKnown: make(chan struct{}),
 		state:     Asking,
+		audit:     cfg.Audit,
 	}
 	e.startFiles(cfg)
 	// Our features go first on the control channel: every other control
@@ -85,13 +90,21 @@ func StartExpertConfig(conn net.Conn, log *slog.Logger, cfg ExpertConfig) *Exper
 		e.wg.Wait()
 		e.mux.Close()
 		e.files.Close()
+		e.mu.Lock()
+		e.closed = true
 		close(e.events)
+		e.mu.Unlock()
 		close(e.done)
 	}()
 	return e
 }
 
 func (e *Expert) emit(ev ExpertEvent) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return
+	}
 	select {
 	case e.events <- ev:
 	default:
@@ -130,10 +143,15 @@ func (e *Expert) readControl() {
 			// Only as the first message: a later one changes nothing.
 			e.log.Debug("late features message ignored", "features", m.Features)
 		case StateUpdate:
+			ev := ExpertEvent{State: m.State, Rights: m.Rights, Reason: m.Reason}
 			e.mu.Lock()
+			ended := e.state == Ended
 			e.state, e.reason, e.rights = m.State, m.Reason, m.Rights
+			if e.audit != nil && !ended {
+				e.audit(ev)
+			}
 			e.mu.Unlock()
-			e.emit(ExpertEvent{State: m.State, Rights: m.Rights, Reason: m.Reason})
+			e.emit(ev)
 			if m.State == Ended {
 				e.finish(m.Reason)
 				return
@@ -153,6 +171,9 @@ func (e *Expert) finish(reason string) {
 	already := e.state == Ended
 	if !already {
 		e.state, e.reason = Ended, reason
+		if e.audit != nil {
+			e.audit(ExpertEvent{State: Ended, Reason: reason})
+		}
 	}
 	e.mu.Unlock()
 	if !already {

@@ -74,7 +74,7 @@ var ErrNoFiles = errors.New("file transfers are not allowed")
 // in either direction, and every piece of an incoming file needs the
 // files right at that moment (fail closed: a revoked right stops what is
 // under way).
-func (n *Novice) startFiles(dir string) {
+func (n *Novice) startFiles(dir string, audit func(filetransfer.Event)) {
 	n.fileEvents = newEventQueue()
 	n.files = filetransfer.New(n.mux.Channel(ChannelFiles), filetransfer.Config{
 		Dir: dir,
@@ -87,9 +87,25 @@ func (n *Novice) startFiles(dir string) {
 			}
 			return nil
 		},
-		OnEvent: n.fileEvents.push,
+		OnEvent: auditFiles(audit, n.fileEvents.push),
 		Logger:  n.log,
 	})
+}
+
+// auditFiles passes every event to push, and the end of each transfer
+// to audit too (if set), synchronously, so the trail has every file.
+func auditFiles(audit, push func(filetransfer.Event)) func(filetransfer.Event) {
+	if audit == nil {
+		return push
+	}
+	return func(ev filetransfer.Event) {
+		switch ev.State {
+		case filetransfer.Completed, filetransfer.Refused, filetransfer.Cancelled,
+			filetransfer.Failed, filetransfer.Interrupted:
+			audit(ev)
+		}
+		push(ev)
+	}
 }
 
 // SendFile offers the file at path to the expert; it needs the files
@@ -141,6 +157,14 @@ type ExpertConfig struct {
 	// FilesStore, if set, keeps the novice's files instead of FilesDir
 	// (the browser's expert has no disk).
 	FilesStore filetransfer.Store
+	// Audit, if set, receives every state the novice reports and the
+	// end (never chat), synchronously and in order: the expert's audit
+	// trail. It must not call the Expert back.
+	Audit func(ExpertEvent)
+	// FileAudit, if set, receives the end of every file transfer
+	// (completed with its SHA-256, refused, cancelled, failed or
+	// interrupted), synchronously.
+	FileAudit func(filetransfer.Event)
 }
 
 func (e *Expert) startFiles(cfg ExpertConfig) {
@@ -162,7 +186,7 @@ func (e *Expert) startFiles(cfg ExpertConfig) {
 				o.Refuse("too many files wait for an answer")
 			}
 		},
-		OnEvent: e.fileEvents.push,
+		OnEvent: auditFiles(cfg.FileAudit, e.fileEvents.push),
 		Logger:  e.log,
 	})
 }

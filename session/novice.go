@@ -44,6 +44,11 @@ type NoviceConfig struct {
 	// FilesDir is where files from the expert are saved (with the files
 	// right); "" refuses them.
 	FilesDir string
+	// FileAudit, if set, receives the end of every file transfer
+	// (completed with its SHA-256, refused, cancelled, failed or
+	// interrupted), synchronously: the audit trail's files. Audit
+	// receives the consent transitions.
+	FileAudit func(filetransfer.Event)
 	// DenyNote is added to the reason of a no to viewing (the novice's, or
 	// an unanswered question's), which the expert reads: "; this invitation
 	// is now closed" when this no is the invitation's last.
@@ -206,7 +211,7 @@ func StartNovice(ctx context.Context, conn net.Conn, expert string, cfg NoviceCo
 	if cfg.HotKey != nil {
 		n.armHotKey(cfg.HotKey)
 	}
-	n.startFiles(cfg.FilesDir)
+	n.startFiles(cfg.FilesDir, cfg.FileAudit)
 	n.events, _ = n.consent.Subscribe() // closed after Ended
 	forward, cancelForward := n.consent.Subscribe()
 

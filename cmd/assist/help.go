@@ -28,6 +28,26 @@ var helps = map[string]helpText{
 			"assist app --expires 30m",
 		},
 	},
+	"audit": {
+		synopsis: "assist audit [--json|--csv] [FILE] | assist audit verify [FILE] [--key sha256:HEX] | assist audit prune --keep-days N | assist audit keygen FILE",
+		about: "Shows who helped whom on this computer, when, what they were allowed and which files moved, from the\n" +
+			"audit log every session writes (signed with this device's key, each entry chained to the one before).\n" +
+			"verify checks a log and names the first entry that was edited, deleted or moved (exit code 1).",
+		examples: []string{
+			"assist audit",
+			"assist audit verify",
+			"assist audit --csv",
+		},
+	},
+	"replay": {
+		synopsis: "assist replay FILE --identity KEYFILE [--listen 127.0.0.1:PORT]",
+		about: "Plays a session recording (made with assist invite --record-to) to a VNC viewer on this computer,\n" +
+			"at the recorded pace: type pause, play, skip SECONDS or quit. Only the audit key's identity opens it.",
+		examples: []string{
+			"assist replay assist-20261206-101500-0a1b2c3d.rec --identity ~/audit.key",
+			"assist replay session.rec --identity ~/audit.key --listen 127.0.0.1:5905",
+		},
+	},
 	"install-desktop": {
 		synopsis: "assist install-desktop [--uninstall] [--binary PATH]",
 		about:    "Adds Assist to your desktop's applications menu and lets it open assist:// links, for you alone (no root needed).",

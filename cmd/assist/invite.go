@@ -17,11 +17,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/assist-project/assist/audit"
 	"github.com/assist-project/assist/filetransfer"
 	"github.com/assist-project/assist/invitation"
 	"github.com/assist-project/assist/lan"
 	"github.com/assist-project/assist/novicepage"
 	"github.com/assist-project/assist/portmap"
+	"github.com/assist-project/assist/recording"
 	"github.com/assist-project/assist/rendezvous"
 	"github.com/assist-project/assist/session"
 	"github.com/assist-project/assist/shadow"
@@ -61,6 +63,10 @@ type noviceOptions struct {
 	// Forbid: rights an organisation's policy forbids (not a flag; the
 	// agent sets it from the offer).
 	Forbid session.Rights
+	// RecordTo, if set, is the audit key (an age X25519 recipient) that
+	// each session's display recording is encrypted to; RecordDir is
+	// where the recordings go.
+	RecordTo, RecordDir string
 }
 
 // addNoviceFlags adds the flags of noviceOptions to fs, with the defaults
@@ -75,6 +81,8 @@ func addNoviceFlags(fs *flag.FlagSet) *noviceOptions {
 	fs.DurationVar(&o.CheckEvery, "check-every", DefaultCheckEvery, "after this long of sharing, ask \"Still sharing with NAME?\" and end the session if nobody answers within --answer-timeout; 0 never asks")
 	fs.BoolVar(&o.NoIndicator, "no-indicator", false, "do not show the coloured frame and the bar that tell you, on your screen, that someone sees or controls it")
 	fs.StringVar(&o.FilesDir, "files-dir", filetransfer.DownloadDir(), "folder where files the expert sends you are saved (only once you allow files)")
+	fs.StringVar(&o.RecordTo, "record-to", "", "record every session's display, encrypted to this audit key (age1..., from assist audit keygen); you are told before anyone views")
+	fs.StringVar(&o.RecordDir, "record-dir", defaultRecordDir(), "folder for the encrypted recordings (with --record-to)")
 	fs.BoolVar(&o.NoPage, "no-page", false, "do not serve the local page (code, who is connected, Allow/Deny, chat); use the terminal only")
 	return o
 }
@@ -425,6 +433,12 @@ func serveNovice(ctx context.Context, stdout io.Writer, ns noviceSide) (err erro
 	ui.con, ui.out = con, out
 	ui.triesLeft = l.AttemptsLeft()
 	host, _ := os.Hostname()
+	if ns.opts.RecordTo != "" {
+		if _, err := recording.ParseRecipient(ns.opts.RecordTo); err != nil {
+			return fmt.Errorf("--record-to: %w", err)
+		}
+	}
+	auditLog := auditLogOrWarn(os.Stderr)
 	fmt.Fprintln(out, waitingLine)
 	for {
 		actx, acancel := context.WithDeadline(ctx, ns.expires)
@@ -492,6 +506,25 @@ func serveNovice(ctx context.Context, stdout io.Writer, ns noviceSide) (err erro
 		} else if ap, err := netip.ParseAddrPort(conn.RemoteAddr().String()); err == nil {
 			via = session.ViaDirect(ap.Addr())
 		}
+		// Every session is recorded in this machine's audit log: who,
+		// from where, each consent transition, each file, the end.
+		rec := sessionRecorder(auditLog, audit.PartyNovice)
+		// The audit trail keeps the technical path (the page's Details).
+		auditPath := ui.status.Path
+		if ui.status.Detail != "" {
+			auditPath = ui.status.Detail
+		}
+		rec.Start(ns.opts.Name, expert, host, auditPath)
+		ui.audit = rec
+		srec, err := newSessionRecording(ns.opts, sh, rec)
+		if err != nil {
+			conn.Close()
+			rec.End("not recorded: " + err.Error())
+			return err
+		}
+		if srec != nil {
+			fmt.Fprintf(out, "recording: this session's screen is recorded, encrypted to your organisation's audit key, in %s\n", ns.opts.RecordDir)
+		}
 		nov, err := session.StartNovice(ctx, conn, expert, session.NoviceConfig{
 			Screen: sh, Input: d, Clipboard: d, Policy: ns.policy, Forbid: ns.opts.Forbid,
 			DesktopName: fmt.Sprintf("%s (%s)", ns.opts.Name, host),
@@ -500,14 +533,23 @@ func serveNovice(ctx context.Context, stdout io.Writer, ns noviceSide) (err erro
 			Audit: func(ev session.Event) {
 				// The audit trail: who, what, and over which path.
 				slog.Info("consent", "action", ev.Action, "from", ev.From, "to", ev.To, "expert", ev.Expert, "reason", ev.Reason, "auto", ev.Auto, "path", path)
+				if ev.Rights.Has(session.RightView) {
+					srec.viewing()
+				}
+				if ev.To == session.Ended {
+					srec.finish() // entered in the log before the end
+				}
+				noviceConsentAudit(rec, ev)
 				showBeforeView(ui.indicator(), sh, expert, ev)
 			},
+			FileAudit:     func(ev filetransfer.Event) { fileAudit(rec, true, ev) },
 			Via:           via,
 			AnswerTimeout: ns.opts.AnswerTimeout,
 			DenyNote:      denyNote,
 			FilesDir:      ns.opts.FilesDir,
 		})
 		if err != nil {
+			rec.End("session refused: " + err.Error())
 			conn.Close()
 			fmt.Fprintf(out, "session refused: %v\n", err)
 			if ns.once {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/assist-project/assist/audit"
 	"github.com/assist-project/assist/filetransfer"
 	"github.com/assist-project/assist/indicator"
 	"github.com/assist-project/assist/novicepage"
@@ -54,6 +55,10 @@ type noviceUI struct {
 	// sharing, and end the session if nobody answers within
 	// answerTimeout. 0 never asks.
 	checkEvery, answerTimeout time.Duration
+
+	// audit records the session being served (path changes; the
+	// consent and files are recorded by the session's hooks).
+	audit *audit.Recorder
 }
 
 // indicator is ui.ind, or Nop.
@@ -456,6 +461,7 @@ func (ui *noviceUI) runSession(nov *session.Novice, expert string, paths <-chan 
 				slog.Info("rendezvous: path changed", "expert", expert, "path", pc.Path)
 			}
 			ui.status.Detail = serverPathDetail(pc.Path)
+			ui.audit.Path(ui.status.Detail)
 			ui.publish()
 		case fe, ok := <-fileEvents:
 			if !ok {

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/assist-project/assist/audit"
 	"github.com/assist-project/assist/filetransfer"
 	"github.com/assist-project/assist/invitation"
 	"github.com/assist-project/assist/rendezvous"
@@ -162,7 +163,14 @@ func serveExpert(ctx context.Context, stdout io.Writer, paths []rendezvous.Path,
 	slog.Info("authenticated", "novice", novice, "path", path, "after", time.Since(start).Round(time.Millisecond))
 	fmt.Fprintf(stdout, "path: %s\n", path)
 
-	exp := session.StartExpertConfig(conn, slog.Default(), session.ExpertConfig{FilesDir: opts.FilesDir})
+	// The expert's own audit trail of the session: what the novice's
+	// side reported, each file, the end.
+	rec := sessionRecorder(auditLogOrWarn(os.Stderr), audit.PartyExpert)
+	rec.Start(novice, opts.Name, "", fmt.Sprintf("%s (path %s)", j.Via, path))
+	exp := session.StartExpertConfig(conn, slog.Default(), session.ExpertConfig{FilesDir: opts.FilesDir,
+		Audit:     func(ev session.ExpertEvent) { expertStateAudit(rec, ev) },
+		FileAudit: func(ev filetransfer.Event) { fileAudit(rec, false, ev) },
+	})
 	defer exp.Leave("the expert left")
 
 	rfbLn, err := net.Listen("tcp", opts.RFB)
@@ -243,12 +251,14 @@ func serveExpert(ctx context.Context, stdout io.Writer, paths []rendezvous.Path,
 			if !pc.Restart {
 				// ICE moved to a better pair.
 				slog.Info("rendezvous: path changed", "path", pc.Path)
+				rec.Path(string(pc.Path))
 				fmt.Fprintf(stdout, "path changed: %s\n", pc.Path)
 				pageEv.Path, pageEv.Time = string(pc.Path), time.Now()
 				web.Publish(pageEv)
 				continue
 			}
 			p := pc.Path
+			rec.Path(fmt.Sprintf("%s (ICE restart)", p))
 			// For the audit trail as well as for the user.
 			slog.Info("rendezvous: connection resumed after an ICE restart", "path", p)
 			fmt.Fprintf(stdout, "resumed: path %s (ICE restart)\n", p)

@@ -12,6 +12,8 @@
 //	assist ask NAME | assist offer NAME | assist requests
 //	assist [app [--no-browser] [--display :N]]   (the novice's app in the browser)
 //	assist install-desktop [--uninstall]         (the desktop launcher and assist:// links)
+//	assist audit [--json|--csv] [FILE] | verify [FILE] | prune --keep-days N | keygen FILE
+//	assist replay FILE --identity KEYFILE [--listen 127.0.0.1:PORT]
 //
 // Run "assist help" for details.
 package main
@@ -71,6 +73,8 @@ var commands = []command{
 	{"requests", "show requests from contacts and accept or decline them", runRequests, logFileShown},
 	{"agent", "on an organisation's machine: enrol it, then wait for offers of help and ask its user", runAgent, logFileShown},
 	{"org", "on the server's host: create organisations, name their admins, helpers and members, make enrolment tokens, set the policy", runOrg, logFile},
+	{"audit", "this computer's history of sessions; verify or export its signed audit log", runAudit, logFile},
+	{"replay", "play a session recording to a local VNC viewer (needs the audit key's identity)", runReplay, logFileShown},
 	{"version", "print the version of assist", runVersion, logStderr},
 	{"install-desktop", "add Assist to the desktop's applications menu and let it open assist:// links", runInstallDesktop, logFile},
 }
