@@ -53,3 +53,46 @@ func TestSessionSecret(t *testing.T) {
 		}
 	}
 }
+
+// TestOrgSessionSecret: in an organisation's session the page derives the
+// same password as the machine, from the key the server named; a request
+// without a key or a session is refused.
+func TestOrgSessionSecret(t *testing.T) {
+	helperPub, helper, _ := ed25519.GenerateKey(nil)
+	machinePub, machine, _ := ed25519.GenerateKey(nil)
+	const sid = "r-abcdefghijklmnopqrstuvwxyz"
+	req, _ := json.Marshal(orgSecretRequest{Key: messenger.B64(machinePub), Session: sid})
+	got, err := orgSessionSecret(helper, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := pairing.SessionSecret(machine, helperPub, sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want || got == "" {
+		t.Fatalf("the helper's password %q, the machine's %q", got, want)
+	}
+	for _, bad := range []string{
+		`{"session":"` + sid + `"}`,
+		`{"key":"` + string(mustJSON(t, messenger.B64(machinePub[:5]))) + `","session":"` + sid + `"}`,
+		`not json`,
+	} {
+		if _, err := orgSessionSecret(helper, []byte(bad)); err == nil {
+			t.Errorf("request %s accepted", bad)
+		}
+	}
+	noSession, _ := json.Marshal(orgSecretRequest{Key: messenger.B64(machinePub)})
+	if _, err := orgSessionSecret(helper, noSession); err == nil || !strings.Contains(err.Error(), "session") {
+		t.Errorf("a request without a session: %v", err)
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b[1 : len(b)-1] // without the quotes
+}
