@@ -25,10 +25,32 @@ var build struct {
 
 // Main runs a test binary's tests and then removes what the harness built
 // for them. Use it from TestMain: os.Exit(lab.Main(m)).
+//
+// Unless the run sets them, the programs the tests start keep their
+// config (device keys, logins) and state (logs, audit trails) in a
+// directory of this run, removed afterwards, not in the home directory of
+// whoever runs the tests. Tests that need their own set them per process;
+// the last value of a variable in a process's environment wins.
 func Main(m *testing.M) int {
+	var home string
+	if os.Getenv("ASSIST_CONFIG_DIR") == "" || os.Getenv("ASSIST_STATE_DIR") == "" {
+		var err error
+		if home, err = os.MkdirTemp("", "assist-e2e-home-"); err != nil {
+			fmt.Fprintln(os.Stderr, "lab:", err)
+			return 1
+		}
+		for _, v := range []string{"ASSIST_CONFIG_DIR", "ASSIST_STATE_DIR"} {
+			if os.Getenv(v) == "" {
+				os.Setenv(v, filepath.Join(home, strings.ToLower(strings.TrimPrefix(v, "ASSIST_"))))
+			}
+		}
+	}
 	code := m.Run()
 	if build.dir != "" {
 		os.RemoveAll(build.dir)
+	}
+	if home != "" {
+		os.RemoveAll(home)
 	}
 	return code
 }
