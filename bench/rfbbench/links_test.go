@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"image"
-	"io"
-	"log"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jezek/xgb"
 	"go.uber.org/goleak"
 
 	"github.com/assist-project/assist/screen"
@@ -106,9 +103,6 @@ func TestLinksSmoke(t *testing.T) {
 		}
 	}
 	defer goleak.VerifyNone(t)
-	// xgb complains on stderr about the missing Xauthority (Xvfb needs
-	// none) and about the connection dropping when Xvfb stops.
-	xgb.Logger = log.New(io.Discard, "", 0)
 	bin := filepath.Join(t.TempDir(), "assist")
 	args := []string{"build", "-o", bin}
 	if tags := os.Getenv("ASSIST_BUILD_TAGS"); tags != "" {
