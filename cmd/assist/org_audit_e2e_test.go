@@ -16,6 +16,9 @@ func TestOrgAudit(t *testing.T) {
 	e2e(t)
 	d1 := newDesktop(t)
 	o := newOrgSetup(t)
+	if out := o.org(t, "policy", "acme", "--retention", "90d"); !strings.Contains(out, "\nretention: acme 90d\n") {
+		t.Fatalf("org policy --retention printed %q", out)
+	}
 	a1 := o.enrol(t, o.token(t, "1"), "pc-1", "Front desk", "Mel M", d1.Display, "")
 
 	offer := o.dana.start(t, "offer", "pc-1", "--no-browser")
