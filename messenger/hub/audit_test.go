@@ -230,3 +230,13 @@ func TestAuditUploadSearchVerify(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenNotAFlag: a token never starts with '-' (assist agent enroll
+// took one for an unknown flag, one time in 64).
+func TestTokenNotAFlag(t *testing.T) {
+	for range 2000 {
+		if tok := hub.NewToken(); tok[0] == '-' || !messenger.ValidToken(tok) {
+			t.Fatalf("token %q", tok)
+		}
+	}
+}
