@@ -95,7 +95,11 @@ func runAccepted(ctx context.Context, dev *account.Device, c *messenger.Client, 
 	case accepted.Role == messenger.RoleNovice && so.novice != nil:
 		err = runKeyedNovice(ctx, stdin, stdout, ks, *so.novice)
 	case accepted.Role == messenger.RoleExpert && so.expert != nil:
-		err = runKeyedExpert(ctx, stdout, ks, *so.expert)
+		eo := *so.expert
+		if so.org {
+			eo.Machine = accepted.Peer.User
+		}
+		err = runKeyedExpert(ctx, stdout, ks, eo)
 	default:
 		err = fmt.Errorf("this command cannot be the %s of a session", accepted.Role)
 	}

@@ -218,12 +218,31 @@ func (h *Hub) orgEntries(ctx context.Context, as AuditStore, st *audit.SQLStore,
 	}
 	var out []audit.Entry
 	if len(chains) > 0 {
+		// A machine's chain is the organisation's; a helper's holds their
+		// other sessions too (with contacts, for other organisations):
+		// of those, only the entries naming one of its machines.
+		ms, err := h.orgs().Machines(ctx, org)
+		if err != nil {
+			return nil, err
+		}
+		machines := map[string]bool{}
+		for _, m := range ms {
+			machines[m.User] = true
+		}
+		whole := map[string]bool{}
 		q.Chains = nil
 		for _, o := range chains {
 			q.Chains = append(q.Chains, o.Chain)
+			whole[string(o.Chain)] = machines[o.User]
 		}
-		if out, err = st.Search(ctx, q); err != nil {
+		found, err := st.Search(ctx, q)
+		if err != nil {
 			return nil, err
+		}
+		for _, e := range found {
+			if whole[string(e.Key)] || machines[e.Machine] {
+				out = append(out, e)
+			}
 		}
 	}
 	mine, err := as.ServerEntries(ctx, org)

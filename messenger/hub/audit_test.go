@@ -118,7 +118,13 @@ func TestAuditUploadSearchVerify(t *testing.T) {
 	if seq, err := upload(t, w.pc1, pcLog); err != nil || seq != 3 {
 		t.Fatalf("pc-1 uploads nothing new: %d, %v", seq, err)
 	}
-	if _, err := upload(t, w.dana, logOf(t, w.dana.key, "Mel M", "dana", "pc-1")); err != nil {
+	// dana's log: a session on acme's pc-1, then one with a contact,
+	// which acme's admin must not see.
+	danaLog := logOf(t, w.dana.key, "Mel M", "dana", "pc-1")
+	r := audit.NewRecorder(danaLog, audit.PartyExpert, nil)
+	r.Start("Bob", "dana", "", "direct")
+	r.End("over")
+	if _, err := upload(t, w.dana, danaLog); err != nil {
 		t.Fatalf("dana uploads: %v", err)
 	}
 	if _, err := upload(t, w.gx1, logOf(t, w.gx1.key, "Gil", "gus", "gx-1")); err != nil {
@@ -168,6 +174,9 @@ func TestAuditUploadSearchVerify(t *testing.T) {
 		words = append(words, e.Words())
 		if e.Machine == "gx-1" || e.Expert == "gus" {
 			t.Errorf("acme's admin sees globex's %q", e.Words())
+		}
+		if e.Novice == "Bob" {
+			t.Errorf("acme's admin sees dana's session with a contact: %q", e.Words())
 		}
 	}
 	// pc-1 and dana: 3 each (both recorded as the novice's chain here);
