@@ -78,6 +78,19 @@ func (s *SQLStore) last(ctx context.Context, tx *sql.Tx, chain ed25519.PublicKey
 	return seq, hash, true, nil
 }
 
+// Last returns the last stored entry's number of a device's chain (or
+// the last one retention removed), 0 for a chain never uploaded: what
+// the device sends next follows it.
+func (s *SQLStore) Last(ctx context.Context, chain ed25519.PublicKey) (uint64, error) {
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return 0, fmt.Errorf("audit: store: %w", err)
+	}
+	defer tx.Rollback()
+	seq, _, _, err := s.last(ctx, tx, chain)
+	return seq, err
+}
+
 // Upload stores entries of one device's chain, and its head if given.
 // Every entry must verify and follow on the stored chain (or start it at
 // 1, or be anchored by a cut among them); entries already stored are
@@ -326,6 +339,16 @@ func (s *SQLStore) VerifyChain(ctx context.Context, chain ed25519.PublicKey) (Re
 // records the last removed entry's number and hash instead, so the rest
 // still verifies here (on the server's word for what was removed).
 func (s *SQLStore) Prune(ctx context.Context, before time.Time, key ed25519.PrivateKey) (int64, error) {
+	return s.prune(ctx, nil, before, key)
+}
+
+// PruneChain is Prune for one chain: an organisation's retention applies
+// to the chains of its machines and helpers, each by its own age.
+func (s *SQLStore) PruneChain(ctx context.Context, chain ed25519.PublicKey, before time.Time, key ed25519.PrivateKey) (int64, error) {
+	return s.prune(ctx, chain, before, key)
+}
+
+func (s *SQLStore) prune(ctx context.Context, only ed25519.PublicKey, before time.Time, key ed25519.PrivateKey) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -334,7 +357,11 @@ func (s *SQLStore) Prune(ctx context.Context, before time.Time, key ed25519.Priv
 	}
 	defer tx.Rollback()
 	// The last entry to go in each chain.
-	rows, err := tx.QueryContext(ctx, `SELECT chain, MAX(seq) FROM audit_entries WHERE time < ? GROUP BY chain`, before.UnixNano())
+	q, args := `SELECT chain, MAX(seq) FROM audit_entries WHERE time < ? GROUP BY chain`, []any{before.UnixNano()}
+	if only != nil {
+		q, args = `SELECT chain, MAX(seq) FROM audit_entries WHERE time < ? AND chain = ? GROUP BY chain`, append(args, []byte(only))
+	}
+	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return 0, fmt.Errorf("audit: store: %w", err)
 	}

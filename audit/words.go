@@ -21,6 +21,11 @@ func (e *Entry) Words() string {
 		}
 		return s
 	case KindConsent:
+		if e.Party == PartyServer {
+			// The server's record of an organisation's offer: no rights
+			// were granted by it.
+			return serverWords(e.Action, expert, novice, e.Machine, e.Reason)
+		}
 		s := consentWords(e.Action, expert, novice)
 		s += "; " + expert + " " + rightsWords(e.Rights)
 		if e.Auto {
@@ -116,4 +121,40 @@ func consentWords(action, expert, novice string) string {
 		return "the session ended"
 	}
 	return action
+}
+
+// The actions of the server's own entries about an organisation's offer
+// (Kind consent, Party server).
+const (
+	ServerOffered   = "offered"
+	ServerAccepted  = "accepted"
+	ServerDeclined  = "declined"
+	ServerTimedOut  = "timed-out"
+	ServerCancelled = "cancelled"
+)
+
+func serverWords(action, expert, novice, machine, reason string) string {
+	on := ""
+	if machine != "" {
+		on = " on " + machine
+	}
+	var s string
+	switch action {
+	case ServerOffered:
+		s = expert + " offered help to " + novice + on
+	case ServerAccepted:
+		s = novice + on + " accepted " + expert + "'s offer"
+	case ServerDeclined:
+		s = novice + on + " declined " + expert + "'s offer"
+	case ServerTimedOut:
+		s = expert + "'s offer to " + novice + on + " timed out"
+	case ServerCancelled:
+		s = expert + " withdrew the offer to " + novice + on
+	default:
+		s = action
+	}
+	if reason != "" {
+		s += " (" + reason + ")"
+	}
+	return "server: " + s
 }

@@ -321,6 +321,39 @@ func (c *Client) EnrolToken(ctx context.Context, org string, uses int) (string, 
 	return r.Token, r.Expires, nil
 }
 
+// AuditUpload sends entries of this device's audit chain (package
+// audit's upload format; "" only asks) and returns the last entry the
+// server holds of it. A chain that contradicts what the server holds is
+// refused with "invalid".
+func (c *Client) AuditUpload(ctx context.Context, jsonl string) (uint64, error) {
+	r, err := c.call(ctx, Message{Type: TypeAuditUpload, Audit: jsonl}, TypeAuditStored)
+	if err != nil {
+		return 0, err
+	}
+	return *r.Seq, nil
+}
+
+// AuditSearch returns one page of an organisation's audit entries (for
+// its admins), from offset: the entries as JSONL, and whether more
+// follow.
+func (c *Client) AuditSearch(ctx context.Context, org string, since time.Time, text string, offset int) (string, bool, error) {
+	r, err := c.call(ctx, Message{Type: TypeAuditSearch, Organisation: org, Since: since, Text: text, Offset: offset}, TypeAuditEntries)
+	if err != nil {
+		return "", false, err
+	}
+	return r.Audit, r.More, nil
+}
+
+// AuditVerify verifies every audit chain the server stores for an
+// organisation (for its admins) and returns the verdict on each.
+func (c *Client) AuditVerify(ctx context.Context, org string) ([]AuditChain, error) {
+	r, err := c.call(ctx, Message{Type: TypeAuditVerify, Organisation: org}, TypeAuditVerified)
+	if err != nil {
+		return nil, err
+	}
+	return r.Chains, nil
+}
+
 // Cancel withdraws a request this device made.
 func (c *Client) Cancel(ctx context.Context, request string) error {
 	_, err := c.call(ctx, Message{Type: TypeCancel, Request: request}, TypeRequestClosed)

@@ -149,6 +149,38 @@
 // (128 random bits), a valid /v1/signal invitation id that only the two
 // devices learn: the capability for their session.
 //
+// # Audit trail (organisations)
+//
+//	C->S {"type":"audit-upload","audit":JSONL?}  -> {"type":"audit-stored","seq":N}
+//	C->S {"type":"audit-search","organisation":ORG,"since":RFC3339?,"text":TEXT?,"offset":N?}
+//	                                   -> {"type":"audit-entries","organisation":ORG,"audit":JSONL,"more":BOOL?}
+//	C->S {"type":"audit-verify","organisation":ORG}
+//	                                   -> {"type":"audit-verified","organisation":ORG,"chains":[CHAIN...]}
+//	CHAIN = {"key":B64,"user":U,"entries":N,"first":N,"last":N,"pruned":N,"head_checked":BOOL,"bad":TEXT?}
+//
+// JSONL is package audit's upload format: entries' stored lines, then
+// optionally {"head":HEAD}. A machine, helper or admin of an organisation
+// uploads its own chain only: every entry and the head must be signed by
+// the logged-in device's key ("invalid" otherwise); the server verifies
+// the entries and that they follow on what it holds, and refuses a chain
+// that contradicts it ("invalid", "contradicts what this server stored").
+// Without "audit" the answer only says how far the server holds the chain
+// (seq 0: not at all); the device then sends what follows, in messages
+// under the size limit, its head with the last. Anyone else gets
+// "unauthorized". The server also keeps its own chain: each offer to an
+// organisation's machine (offered, accepted, declined, timed out,
+// withdrawn) and each pairing it made.
+//
+// audit-search and audit-verify are for the organisation's admins only
+// ("unauthorized" for anyone else, and for an organisation that does not
+// exist). A search returns the entries of the organisation's machines'
+// and helpers' chains and the server's entries about it, oldest first,
+// in pages: ask again with offset plus the entries received while "more"
+// is true. "since" bounds the time, "text" must occur in the novice's,
+// expert's or machine's name. audit-verify verifies the server's chain
+// (CHAIN's user "") and each of the organisation's; "bad" names the first
+// bad entry.
+//
 // # Limits
 //
 // Per address (an IPv4 address or an IPv6 /64; X-Forwarded-For is not

@@ -47,6 +47,12 @@ const (
 	TypeError         = "error"          // S
 	TypeMachines      = "machines"       // C and S: an organisation's machines, for its helpers
 	TypeEnrolToken    = "enrol-token"    // C and S: an admin makes an enrolment token
+	TypeAuditUpload   = "audit-upload"   // C: a device's new audit entries
+	TypeAuditStored   = "audit-stored"   // S: how far the server holds the device's chain
+	TypeAuditSearch   = "audit-search"   // C: an admin searches the organisation's audit trail
+	TypeAuditEntries  = "audit-entries"  // S: one page of what audit-search found
+	TypeAuditVerify   = "audit-verify"   // C: an admin verifies the organisation's stored chains
+	TypeAuditVerified = "audit-verified" // S: the verdict on each chain
 )
 
 // Roles in an organisation.
@@ -203,6 +209,21 @@ type Machine struct {
 	State   string `json:"state"`
 }
 
+// AuditChain is the verdict on one stored audit chain in
+// "audit-verified": its key, whose it is (a user of the organisation, or
+// "" for the server's own), and either what verified or Bad, which names
+// the first bad entry.
+type AuditChain struct {
+	Key         B64    `json:"key"`
+	User        string `json:"user"`
+	Entries     int    `json:"entries"`
+	First       uint64 `json:"first"`
+	Last        uint64 `json:"last"`
+	Pruned      uint64 `json:"pruned"`
+	HeadChecked bool   `json:"head_checked"`
+	Bad         string `json:"bad,omitempty"`
+}
+
 // Message is one messenger message in either direction; only the members
 // of its Type are set (see the package documentation for which).
 type Message struct {
@@ -260,6 +281,22 @@ type Message struct {
 	// machines a token may enrol.
 	Organisation string `json:"organisation,omitempty"`
 	Uses         int    `json:"uses,omitempty"`
+
+	// Audit holds audit entries as JSONL (package audit's upload
+	// format): a device's new entries in "audit-upload", a page of
+	// results in "audit-entries".
+	Audit string `json:"audit,omitempty"`
+	// Seq, in "audit-stored": the last entry of the device's chain the
+	// server holds (0: none).
+	Seq *uint64 `json:"seq,omitempty"`
+	// Since, Text and Offset narrow an "audit-search" and page through
+	// it; More says another page follows (ask again from Offset plus
+	// this page's entries).
+	Since  time.Time    `json:"since,omitzero"`
+	Text   string       `json:"text,omitempty"`
+	Offset int          `json:"offset,omitempty"`
+	More   bool         `json:"more,omitempty"`
+	Chains []AuditChain `json:"chains,omitzero"`
 
 	Message string `json:"message,omitempty"` // error
 }

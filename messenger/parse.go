@@ -48,6 +48,9 @@ var clientMembers = map[string][]member{
 	TypeCancel:       {req("request"), opt("ref")},
 	TypeMachines:     {opt("ref")},
 	TypeEnrolToken:   {req("organisation"), opt("uses"), opt("ref")},
+	TypeAuditUpload:  {opt("audit"), opt("ref")},
+	TypeAuditSearch:  {req("organisation"), opt("since"), opt("text"), opt("offset"), opt("ref")},
+	TypeAuditVerify:  {req("organisation"), opt("ref")},
 }
 
 // serverRequired lists, per server-to-client type, the members it must
@@ -76,6 +79,9 @@ var serverRequired = map[string][]string{
 	TypeError:         {"code", "message"},
 	TypeMachines:      {"machines"},
 	TypeEnrolToken:    {"organisation", "token", "expires"},
+	TypeAuditStored:   {"seq"},
+	TypeAuditEntries:  {"organisation"},
+	TypeAuditVerified: {"organisation", "chains"},
 }
 
 // splitObject checks that b is exactly one JSON object of valid UTF-8
@@ -201,7 +207,7 @@ var knownMember, knownMemberFold = func() (map[string]bool, map[string]bool) {
 	for _, n := range []string{"type", "ref", "nonce", "key", "sig", "cert", "code", "user", "display", "name",
 		"device", "created", "state", "contacts", "blocked", "devices", "purpose", "pair", "expires", "data",
 		"reason", "to", "from", "kind", "request", "accept", "by", "session", "role", "peer", "message",
-		"token", "org", "machines", "organisation", "uses"} {
+		"token", "org", "machines", "organisation", "uses", "audit", "seq", "since", "text", "offset", "more", "chains"} {
 		k[n], f[n] = true, true
 	}
 	return k, f
@@ -270,6 +276,13 @@ func (m *Message) checkClient() error {
 	case TypeAnswer, TypeCancel:
 		if !ValidRequestID(m.Request) {
 			return errors.New("bad request id")
+		}
+	case TypeAuditSearch, TypeAuditVerify:
+		if !ValidUser(m.Organisation) {
+			return fmt.Errorf("%s: bad organisation", m.Type)
+		}
+		if m.Offset < 0 || m.Text != "" && !ValidText(m.Text, 64) {
+			return fmt.Errorf("%s: offset below 0, or text not 1 to 64 printable characters", m.Type)
 		}
 	case TypeEnrolToken:
 		if !ValidUser(m.Organisation) || m.Uses < 0 || m.Uses > MaxTokenUses {

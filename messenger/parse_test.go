@@ -34,6 +34,10 @@ var clientSeeds = []string{
 	`{"type":"login","key":"` + key32 + `","sig":"` + sig64 + `","user":"pc-1","display":"Dana","name":"<img src=x>","token":"` + rid + `"}`,
 	`{"type":"machines","ref":"m"}`,
 	`{"type":"enrol-token","organisation":"acme","uses":5}`,
+	`{"type":"audit-upload"}`,
+	`{"type":"audit-upload","audit":"{\"seq\":1}\n","ref":"u"}`,
+	`{"type":"audit-search","organisation":"acme","since":"2026-01-02T03:04:05Z","text":"pc-1","offset":40}`,
+	`{"type":"audit-verify","organisation":"acme"}`,
 }
 
 func TestParseClientMessage(t *testing.T) {
@@ -81,6 +85,12 @@ func TestParseClientMessage(t *testing.T) {
 		{"token for a bad organisation", `{"type":"enrol-token","organisation":"ACME"}`},
 		{"token with too many uses", `{"type":"enrol-token","organisation":"acme","uses":1001}`},
 		{"token with negative uses", `{"type":"enrol-token","organisation":"acme","uses":-1}`},
+		{"search of a bad organisation", `{"type":"audit-search","organisation":"ACME"}`},
+		{"search with a negative offset", `{"type":"audit-search","organisation":"acme","offset":-1}`},
+		{"search for control characters", `{"type":"audit-search","organisation":"acme","text":"a\u0007"}`},
+		{"search with a bad time", `{"type":"audit-search","organisation":"acme","since":"yesterday"}`},
+		{"verify without an organisation", `{"type":"audit-verify"}`},
+		{"upload with an organisation", `{"type":"audit-upload","organisation":"acme"}`},
 		{"too large", `{"type":"pair-relay","pair":"K7M2","data":"` + strings.Repeat("A", MaxMessageBytes) + `"}`},
 	} {
 		if _, err := ParseClientMessage([]byte(c.msg)); !errors.Is(err, ErrMalformed) {

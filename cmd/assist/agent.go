@@ -65,6 +65,11 @@ func runAgent(ctx context.Context, args []string, stdout io.Writer) error {
 		return errors.New("this machine is not enrolled: run assist agent enroll https://SERVER TOKEN with the token your organisation's admin gave you")
 	}
 	a := &agent{dev: dev, server: *server, opts: *opts, stdout: stdout}
+	// The machine's own audit log, signed with its key: what its
+	// organisation's server accepts from it after each session.
+	if a.opts.AuditLog, err = openAgentAuditLog(dir); err != nil {
+		fmt.Fprintf(os.Stderr, "note: sessions are not recorded in the machine's audit log (%v)\n", err)
+	}
 	if *notify == "auto" {
 		a.notifier = openNotifier()
 		if a.notifier != nil {

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/assist-project/assist/filetransfer"
 	"github.com/assist-project/assist/identity"
 	"github.com/assist-project/assist/internal/logfile"
+	"github.com/assist-project/assist/messenger"
 	"github.com/assist-project/assist/session"
 )
 
@@ -37,6 +39,65 @@ func openAuditLog() (*audit.FileLog, error) {
 		return nil, err
 	}
 	return audit.OpenFile(dir, key)
+}
+
+// openAgentAuditLog opens the agent's audit log in its own directory,
+// signed with the machine's key (the one it logs in with).
+func openAgentAuditLog(dir string) (*audit.FileLog, error) {
+	id, err := identity.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	key, err := id.DeviceKey()
+	if err != nil {
+		return nil, err
+	}
+	return audit.OpenFile(dir, key)
+}
+
+// uploadChunk bounds the JSONL of one audit-upload message, below the
+// messenger's message size.
+const uploadChunk = 40 << 10
+
+// uploadAudit sends the server what log holds after the server's last
+// entry of it, in messages of at most uploadChunk bytes, the signed head
+// with the last. It returns the last entry the server holds.
+func uploadAudit(ctx context.Context, c *messenger.Client, log *audit.FileLog) (uint64, error) {
+	seq, err := c.AuditUpload(ctx, "")
+	if err != nil {
+		return 0, err
+	}
+	for {
+		es, head, err := log.Since(seq)
+		if err != nil {
+			return seq, err
+		}
+		if len(es) == 0 {
+			return seq, nil
+		}
+		var chunk, line bytes.Buffer
+		n := 0
+		for n < len(es) {
+			line.Reset()
+			audit.WriteUpload(&line, es[n:n+1], nil)
+			if n > 0 && chunk.Len()+line.Len() > uploadChunk-4096 { // room for the head
+				break
+			}
+			chunk.Write(line.Bytes())
+			n++
+		}
+		if n == len(es) && head != nil {
+			audit.WriteUpload(&chunk, nil, head)
+		}
+		got, err := c.AuditUpload(ctx, chunk.String())
+		if err != nil {
+			return seq, err
+		}
+		if got <= seq {
+			return got, fmt.Errorf("the server stored nothing past entry %d", seq)
+		}
+		seq = got
+	}
 }
 
 // sessionRecorder starts recording one session for party, or returns a
@@ -96,14 +157,37 @@ func runAudit(ctx context.Context, args []string, stdout io.Writer) error {
 	asCSV := flags.Bool("csv", false, "export the entries as CSV (cells a spreadsheet would run are neutralised)")
 	keyFP := flags.String("key", "", "verify: the fingerprint (sha256:HEX) the entries must be signed with; default this device's key for this machine's log")
 	headFile := flags.String("head", "", "verify: the signed head to check the log's end against (default: the .head file beside it)")
+	org := flags.String("org", "", "an organisation's audit trail on its server, for its admins (with the account this device logged in to): search it, or verify every chain the server keeps of it")
+	since := flags.String("since", "", "--org: only entries from this long ago (7d, 12h) or this date (2006-01-02)")
+	text := flags.String("text", "", "--org: only entries whose novice, expert or machine contains this")
 	keepDays := flags.Int("keep-days", 0, "prune: keep the entries of this many days, remove older ones (a signed cut keeps the rest verifiable)")
 	positional, err := parseInterspersed(flags, args)
 	if err != nil {
 		return err
 	}
 	if len(positional) > 1 || (*asJSON && *asCSV) || (prune && *keepDays <= 0) {
-		fmt.Fprintln(os.Stderr, "usage: assist audit [--json|--csv] [FILE] | assist audit verify [FILE] [--key sha256:HEX] [--head FILE] | assist audit prune --keep-days N")
+		fmt.Fprintln(os.Stderr, "usage: assist audit [--json|--csv] [FILE] | assist audit verify [FILE] [--key sha256:HEX] [--head FILE] | assist audit prune --keep-days N | assist audit [verify] --org ORG [--since D] [--text S] [--csv|--json]")
 		return errUsage
+	}
+	if *org != "" {
+		if prune || keygen || len(positional) > 0 {
+			fmt.Fprintln(os.Stderr, "usage: assist audit --org ORG [--since D] [--text S] [--csv|--json] | assist audit verify --org ORG")
+			return errUsage
+		}
+		if verify {
+			return verifyOrgAudit(ctx, stdout, *org)
+		}
+		from, err := parseSince(*since, time.Now())
+		if err != nil {
+			return err
+		}
+		format := ""
+		if *asJSON {
+			format = "json"
+		} else if *asCSV {
+			format = "csv"
+		}
+		return searchOrgAudit(ctx, stdout, *org, from, *text, format)
 	}
 	if keygen {
 		if len(positional) != 1 {
@@ -163,6 +247,122 @@ func runAudit(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if rerr != nil {
 		return fmt.Errorf("the log has a damaged line after the entries shown: %w; run assist audit verify", rerr)
+	}
+	return nil
+}
+
+// parseSince reads --since: "" (everything), a number of days (7d), a
+// duration (12h) or a date (2006-01-02, local time).
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.Atoi(d); err == nil && n >= 0 {
+			return now.AddDate(0, 0, -n), nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	if t, err := time.ParseInLocation("2006-01-02", s, time.Local); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("--since %q: a number of days (7d), a duration (12h) or a date (2006-01-02)", s)
+}
+
+// orgAuditError explains the server's refusal of an audit request.
+func orgAuditError(org string, err error) error {
+	if messenger.IsCode(err, messenger.CodeUnauthorized) {
+		return fmt.Errorf("you are not an admin of %s on this server: its admins search and verify its audit trail (assist org add %s YOU --role admin, on the server)", org, org)
+	}
+	return err
+}
+
+// searchOrgAudit prints an organisation's audit trail as the server
+// holds it: every page of the search, in plain words, CSV or JSON.
+func searchOrgAudit(ctx context.Context, stdout io.Writer, org string, since time.Time, text, format string) error {
+	_, c, err := connectAccount(ctx, "")
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	var entries []audit.Entry
+	for {
+		page, more, err := c.AuditSearch(ctx, org, since, text, len(entries))
+		if err != nil {
+			return orgAuditError(org, err)
+		}
+		es, err := audit.ReadAll(strings.NewReader(page))
+		if err != nil {
+			return fmt.Errorf("the server sent a damaged entry: %w", err)
+		}
+		entries = append(entries, es...)
+		if !more || len(es) == 0 {
+			break
+		}
+	}
+	switch format {
+	case "json":
+		return audit.WriteJSON(stdout, entries)
+	case "csv":
+		return audit.WriteCSV(stdout, entries)
+	}
+	if len(entries) == 0 {
+		fmt.Fprintf(stdout, "No entries in %s's audit trail match.\n", org)
+		return nil
+	}
+	printOrgHistory(stdout, entries)
+	return nil
+}
+
+// printOrgHistory prints entries of several chains in plain words, each
+// with whose chain it is (party and key fingerprint).
+func printOrgHistory(w io.Writer, entries []audit.Entry) {
+	for _, e := range entries {
+		fmt.Fprintf(w, "%s  [%s %s #%d]  %s\n", e.Time.Local().Format("Mon 2 Jan 2006 15:04:05"), e.Party,
+			identity.Fingerprint(e.Key), e.Seq, e.Words())
+	}
+}
+
+// verifyOrgAudit asks the server to verify every chain it keeps of org
+// and prints the verdicts; any bad chain is an error (exit code 1).
+func verifyOrgAudit(ctx context.Context, stdout io.Writer, org string) error {
+	_, c, err := connectAccount(ctx, "")
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	chains, err := c.AuditVerify(ctx, org)
+	if err != nil {
+		return orgAuditError(org, err)
+	}
+	bad := 0
+	for _, ch := range chains {
+		who := "the server"
+		if ch.User != "" {
+			who = ch.User
+		}
+		fp := identity.Fingerprint(ed25519.PublicKey(ch.Key))
+		if ch.Bad != "" {
+			bad++
+			fmt.Fprintf(stdout, "bad: %s (%s): %s\n", who, fp, ch.Bad)
+			continue
+		}
+		what := fmt.Sprintf("%d entries (%d to %d)", ch.Entries, ch.First, ch.Last)
+		if ch.Entries == 0 {
+			what = "no entries"
+		}
+		if ch.Pruned > 0 {
+			what += fmt.Sprintf(", %d older ones removed by retention", ch.Pruned)
+		}
+		if ch.HeadChecked {
+			what += ", up to its signed head"
+		}
+		fmt.Fprintf(stdout, "ok: %s (%s): %s\n", who, fp, what)
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d of %d audit chains of %s do not verify: the entries named above were changed or removed on the server", bad, len(chains), org)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/assist-project/assist/account"
+	"github.com/assist-project/assist/audit"
 	"github.com/assist-project/assist/messenger"
 )
 
@@ -94,9 +95,32 @@ func runAccepted(ctx context.Context, dev *account.Device, c *messenger.Client, 
 	case accepted.Role == messenger.RoleNovice && so.novice != nil:
 		err = runKeyedNovice(ctx, stdin, stdout, ks, *so.novice)
 	case accepted.Role == messenger.RoleExpert && so.expert != nil:
-		err = runKeyedExpert(ctx, stdout, ks, *so.expert)
+		eo := *so.expert
+		if so.org {
+			eo.Machine = accepted.Peer.User
+		}
+		err = runKeyedExpert(ctx, stdout, ks, eo)
 	default:
 		err = fmt.Errorf("this command cannot be the %s of a session", accepted.Role)
+	}
+	if so.org {
+		// The organisation's server keeps a copy of this side's chain.
+		var log *audit.FileLog
+		if so.novice != nil {
+			log = so.novice.AuditLog
+		} else if l, lerr := openAuditLog(); lerr == nil {
+			log = l
+		}
+		if log != nil {
+			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dialTimeout)
+			seq, uerr := uploadAudit(uctx, c, log)
+			cancel()
+			if uerr != nil {
+				fmt.Fprintf(os.Stderr, "note: the audit log was not uploaded to your organisation's server (%v); it is tried again after the next session\n", uerr)
+			} else {
+				fmt.Fprintf(stdout, "audit: uploaded to entry %d\n", seq)
+			}
+		}
 	}
 	// Back to online for the moment left before the command ends.
 	if serr := c.SetState(context.WithoutCancel(ctx), messenger.StateOnline); err == nil && serr != nil && !errors.Is(serr, messenger.ErrClosed) {

@@ -67,6 +67,10 @@ type noviceOptions struct {
 	// each session's display recording is encrypted to; RecordDir is
 	// where the recordings go.
 	RecordTo, RecordDir string
+	// AuditLog, if set, is the audit log sessions are recorded in (not a
+	// flag: the agent's own, signed with the machine's key, which it
+	// uploads to its organisation's server); nil: this user's.
+	AuditLog *audit.FileLog
 }
 
 // addNoviceFlags adds the flags of noviceOptions to fs, with the defaults
@@ -438,7 +442,10 @@ func serveNovice(ctx context.Context, stdout io.Writer, ns noviceSide) (err erro
 			return fmt.Errorf("--record-to: %w", err)
 		}
 	}
-	auditLog := auditLogOrWarn(os.Stderr)
+	auditLog := ns.opts.AuditLog
+	if auditLog == nil {
+		auditLog = auditLogOrWarn(os.Stderr)
+	}
 	fmt.Fprintln(out, waitingLine)
 	for {
 		actx, acancel := context.WithDeadline(ctx, ns.expires)

@@ -31,6 +31,10 @@ type expertOptions struct {
 	RFB string
 	// NoBrowser: do not open the browser viewer (its address is printed).
 	NoBrowser bool
+	// Machine, in an organisation's session, is the machine's account
+	// (not a flag): the audit log names it, so the organisation's trail
+	// holds this session and none of the helper's others.
+	Machine string
 	// RequestControl asks for control as soon as viewing starts.
 	RequestControl bool
 	// RequestClipboard asks for the clipboard as soon as viewing starts.
@@ -166,7 +170,7 @@ func serveExpert(ctx context.Context, stdout io.Writer, paths []rendezvous.Path,
 	// The expert's own audit trail of the session: what the novice's
 	// side reported, each file, the end.
 	rec := sessionRecorder(auditLogOrWarn(os.Stderr), audit.PartyExpert)
-	rec.Start(novice, opts.Name, "", fmt.Sprintf("%s (path %s)", j.Via, path))
+	rec.Start(novice, opts.Name, opts.Machine, fmt.Sprintf("%s (path %s)", j.Via, path))
 	exp := session.StartExpertConfig(conn, slog.Default(), session.ExpertConfig{FilesDir: opts.FilesDir,
 		Audit:     func(ev session.ExpertEvent) { expertStateAudit(rec, ev) },
 		FileAudit: func(ev filetransfer.Event) { fileAudit(rec, false, ev) },

@@ -18,6 +18,7 @@ import (
 
 	"github.com/assist-project/assist/identity"
 	"github.com/assist-project/assist/internal/lab"
+	"github.com/assist-project/assist/internal/logfile"
 )
 
 // cliUser is one person on one machine: their own ASSIST_CONFIG_DIR.
@@ -33,7 +34,9 @@ func newCLIUser(t *testing.T, name string) *cliUser {
 // cmd returns the assist command with this user's config dir.
 func (u *cliUser) cmd(t *testing.T, args ...string) *exec.Cmd {
 	cmd := exec.Command(lab.AssistBinary(t), args...)
-	cmd.Env = append(os.Environ(), identity.EnvConfigDir+"="+u.dir, "ASSIST_LOG=warn")
+	// Its own state directory too: the audit log there is signed with
+	// this user's key.
+	cmd.Env = append(os.Environ(), identity.EnvConfigDir+"="+u.dir, logfile.EnvStateDir+"="+filepath.Join(u.dir, "state"), "ASSIST_LOG=warn")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	return cmd
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,13 +29,14 @@ func runOrg(ctx context.Context, args []string, stdout io.Writer) error {
 	rights := fs.String("rights", "", "policy: the rights helpers may ask for, comma-separated from view, control, clipboard, files (view is required)")
 	record := fs.String("record", "", "policy: yes or no: whether sessions are recorded (users are told before they accept)")
 	remote := fs.Bool("remote", false, "token: make the token as an admin of the organisation, with the account this device logged in to (assist login), from any machine; valid 24 h")
+	retention := fs.String("retention", "", "policy: how long the server keeps the organisation's audit trail, in days (90d) or forever; applied hourly")
 	timeout := fs.Duration("timeout", 0, "policy: how long users have to answer an offer (and each consent question) before it counts as no; 5s to 10m")
 	positional, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
 	}
 	usage := func() error {
-		fmt.Fprintln(os.Stderr, "usage: assist org create ORG | add ORG USER [--role ROLE] | remove ORG USER | token ORG | policy ORG [--rights LIST] [--record yes|no] [--timeout D] | machines ORG   [--data DIR]")
+		fmt.Fprintln(os.Stderr, "usage: assist org create ORG | add ORG USER [--role ROLE] | remove ORG USER | token ORG | policy ORG [--rights LIST] [--record yes|no] [--timeout D] [--retention Nd|forever] | machines ORG   [--data DIR]")
 		return errUsage
 	}
 	if len(positional) < 2 {
@@ -143,6 +145,16 @@ func runOrg(ctx context.Context, args []string, stdout io.Writer) error {
 			}
 		}
 		fmt.Fprintf(stdout, "policy: %s rights=%s record=%t timeout=%ds\n", org, strings.Join(p.Rights, ","), p.Record, p.Timeout)
+		if *retention != "" {
+			keep, err := parseRetention(*retention)
+			if err != nil {
+				return err
+			}
+			if err := st.SetRetention(ctx, org, keep); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "retention: %s %s\n", org, retentionWords(keep))
+		}
 	case "machines":
 		ms, err := st.Machines(ctx, org)
 		if err != nil {
@@ -172,4 +184,24 @@ func remoteToken(ctx context.Context, org string, uses int, stdout io.Writer) er
 	fmt.Fprintf(stdout, "token: %s\n", tok)
 	fmt.Fprintf(os.Stderr, "valid until %s; on each machine: assist agent enroll https://SERVER %s\n", expires.Local().Format(time.RFC1123), tok)
 	return nil
+}
+
+// parseRetention reads --retention: a number of days ("90d") or
+// "forever" (0).
+func parseRetention(s string) (time.Duration, error) {
+	if s == "forever" {
+		return 0, nil
+	}
+	days, err := strconv.Atoi(strings.TrimSuffix(s, "d"))
+	if err != nil || !strings.HasSuffix(s, "d") || days < 1 || days > 36500 {
+		return 0, fmt.Errorf("--retention %q: a number of days such as 90d, or forever", s)
+	}
+	return time.Duration(days) * 24 * time.Hour, nil
+}
+
+func retentionWords(d time.Duration) string {
+	if d == 0 {
+		return "forever"
+	}
+	return fmt.Sprintf("%dd", d/(24*time.Hour))
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"fmt"
+	"github.com/assist-project/assist/audit"
 	"github.com/assist-project/assist/mailer"
 	"github.com/assist-project/assist/mailer/relay"
 	"log/slog"
@@ -44,7 +45,13 @@ func messengerApp(ctx context.Context, dataDir string, cert tls.Certificate, ln 
 		return nil, nil, err
 	}
 	closers = append(closers, func() { store.Close() })
-	h, err := hub.New(hub.Config{Store: store, Fingerprint: fp, Logger: slog.Default(), MaxConnsPerAddress: maxConnsPerAddr})
+	// The server's own audit chain is signed with a key made once in
+	// --data (back it up with the database: a new key starts a new chain).
+	auditKey, err := audit.LoadOrCreateKey(filepath.Join(dataDir, "audit.key"))
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := hub.New(hub.Config{Store: store, Fingerprint: fp, Logger: slog.Default(), MaxConnsPerAddress: maxConnsPerAddr, AuditKey: auditKey})
 	if err != nil {
 		return nil, nil, err
 	}

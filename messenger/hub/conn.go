@@ -252,6 +252,12 @@ func (c *conn) handle(m messenger.Message) {
 		h.machines(ctx, c, m)
 	case messenger.TypeEnrolToken:
 		h.enrolToken(ctx, c, m)
+	case messenger.TypeAuditUpload:
+		h.auditUpload(ctx, c, m)
+	case messenger.TypeAuditSearch:
+		h.auditSearch(ctx, c, m)
+	case messenger.TypeAuditVerify:
+		h.auditVerify(ctx, c, m)
 	}
 }
 

@@ -18,6 +18,7 @@ package hub
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/base64"
@@ -33,6 +34,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/assist-project/assist/audit"
 	"github.com/assist-project/assist/messenger"
 	"github.com/coder/websocket"
 
@@ -98,6 +100,13 @@ type Config struct {
 	// SweepEvery is how often expired requests are closed and idle
 	// limits forgotten; default 1 s.
 	SweepEvery time.Duration
+	// AuditKey signs the server's own audit chain (offers and pairings of
+	// organisations); nil keeps no audit trail and refuses audit
+	// messages. The Store must be an AuditStore too.
+	AuditKey ed25519.PrivateKey
+	// AuditPruneEvery is how often the organisations' retention is
+	// applied; default an hour (and once at start).
+	AuditPruneEvery time.Duration
 	// PingInterval is how often connections are pinged; default 30 s.
 	PingInterval time.Duration
 	// Logger gets structured logs (never keys, signatures or session
@@ -141,6 +150,7 @@ func (c *Config) setDefaults() {
 	def(&c.PairTTL, 10*time.Minute)
 	def(&c.RequestTTL, 5*time.Minute)
 	def(&c.SweepEvery, time.Second)
+	def(&c.AuditPruneEvery, time.Hour)
 	def(&c.PingInterval, 30*time.Second)
 	if c.Bus == nil {
 		c.Bus = NewMemBus()
@@ -275,7 +285,7 @@ func (h *Hub) sweep() {
 	defer h.bg.Done()
 	t := time.NewTicker(h.cfg.SweepEvery)
 	defer t.Stop()
-	var last time.Time
+	var last, pruned time.Time
 	for {
 		select {
 		case <-h.ctx.Done():
@@ -290,6 +300,9 @@ func (h *Hub) sweep() {
 		}
 		for _, r := range expired {
 			h.forgetAsked(r)
+			if org := h.offerOrgOf(ctx, r); org != "" {
+				h.auditOffer(ctx, org, r, audit.KindConsent, audit.ServerTimedOut, "no answer before the offer expired")
+			}
 			msg := encode(messenger.Message{Type: messenger.TypeRequestClosed, Request: r.ID, Reason: messenger.ReasonExpired})
 			h.publish(ctx, Delivery{User: r.To, Msg: msg})
 			h.publish(ctx, Delivery{User: r.From, Msg: msg})
@@ -300,6 +313,10 @@ func (h *Hub) sweep() {
 				h.log.Warn("messenger: forgetting old requests", "err", err)
 			}
 			h.limits.sweep(time.Now())
+		}
+		if now.Sub(pruned) >= h.cfg.AuditPruneEvery {
+			pruned = now
+			h.pruneAudit(ctx, now)
 		}
 		cancel()
 	}

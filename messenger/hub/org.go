@@ -79,8 +79,16 @@ type OrgStore interface {
 // TokenHash is what the store keeps of an enrolment token.
 func TokenHash(token string) [32]byte { return sha256.Sum256([]byte("assist/1 enrol\x00" + token)) }
 
-// NewToken returns a new enrolment token: 128 random bits, base64url.
-func NewToken() string { return newRequestID() }
+// NewToken returns a new enrolment token: 128 random bits, base64url,
+// never starting with '-', which a command line would take for a flag
+// (assist agent enroll URL TOKEN).
+func NewToken() string {
+	for {
+		if t := newRequestID(); t[0] != '-' {
+			return t
+		}
+	}
+}
 
 // ValidRole reports whether role is admin, helper or member.
 func ValidRole(role string) bool {

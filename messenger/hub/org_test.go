@@ -62,8 +62,12 @@ func (th *testHub) enrol(t *testing.T, token, id, name, who string) (*user, erro
 	return &user{name: id, key: k, Client: c}, nil
 }
 
-func newOrgWorld(t *testing.T) *orgWorld {
-	th := startHub(t, nil)
+func newOrgWorld(t *testing.T, tweak ...func(*hub.Config)) *orgWorld {
+	var tw func(*hub.Config)
+	if len(tweak) > 0 {
+		tw = tweak[0]
+	}
+	th := startHub(t, tw)
 	th.org(t, "acme", "ACME IT", hub.DefaultPolicy())
 	th.org(t, "globex", "Globex Help", messenger.Policy{Rights: []string{messenger.RightView}, Record: true, Timeout: 30})
 	w := &orgWorld{th: th}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/assist-project/assist/audit"
 	"github.com/assist-project/assist/messenger"
 )
 
@@ -80,6 +81,7 @@ func (h *Hub) ask(ctx context.Context, c *conn, m messenger.Message) {
 	h.mu.Unlock()
 	c.reply(m.Ref, messenger.Message{Type: messenger.TypeAsked, Request: r.ID, To: r.To, Kind: r.Kind, Expires: r.Expires})
 	if org != nil {
+		h.auditOffer(ctx, org.Name, r, audit.KindConsent, audit.ServerOffered, "")
 		h.publish(ctx, Delivery{User: r.To, Msg: encode(messenger.Message{Type: messenger.TypeRequest, Request: r.ID, From: r.From,
 			Display: c.display, Kind: r.Kind, Expires: r.Expires, Org: org})})
 		return
@@ -152,6 +154,13 @@ func (h *Hub) answer(ctx context.Context, c *conn, m messenger.Message) {
 	}
 	h.forgetAsked(r)
 	closed := encode(messenger.Message{Type: messenger.TypeRequestClosed, Request: r.ID, Reason: reason})
+	if org != nil {
+		action := audit.ServerDeclined
+		if *m.Accept {
+			action = audit.ServerAccepted
+		}
+		h.auditOffer(ctx, org.Name, r, audit.KindConsent, action, "answered by "+c.user)
+	}
 	if !*m.Accept {
 		h.publish(ctx, Delivery{User: r.From, Conn: r.FromConn, Msg: encode(messenger.Message{Type: messenger.TypeDeclined, Request: r.ID, By: c.user})})
 		c.reply(m.Ref, messenger.Message{Type: messenger.TypeRequestClosed, Request: r.ID, Reason: reason})
@@ -186,6 +195,10 @@ func (h *Hub) answer(ctx context.Context, c *conn, m messenger.Message) {
 		askerRole, answerRole = answerRole, askerRole
 	}
 	c.log.Info("messenger: request accepted", "from", r.From, "by", c.user)
+	if org != nil {
+		// The pairing: the session id goes to the two devices only.
+		h.auditOffer(ctx, org.Name, r, audit.KindStart, "", "")
+	}
 	h.publish(ctx, Delivery{User: r.From, Conn: r.FromConn, Msg: encode(messenger.Message{Type: messenger.TypeAccepted,
 		Request: r.ID, By: c.user, Session: session, Role: askerRole,
 		Peer: &messenger.Peer{User: c.user, Display: c.display, Device: wireDevice(c.dev)}, Org: org})})
@@ -220,6 +233,13 @@ func (h *Hub) cancelRequest(ctx context.Context, c *conn, m messenger.Message, e
 		return
 	}
 	h.forgetAsked(r)
+	if org := h.offerOrgOf(ctx, r); org != "" {
+		reason := "the helper withdrew it"
+		if !explicit {
+			reason = "the helper's connection closed"
+		}
+		h.auditOffer(ctx, org, r, audit.KindConsent, audit.ServerCancelled, reason)
+	}
 	closed := encode(messenger.Message{Type: messenger.TypeRequestClosed, Request: r.ID, Reason: messenger.ReasonCancelled})
 	if explicit {
 		c.reply(m.Ref, messenger.Message{Type: messenger.TypeRequestClosed, Request: r.ID, Reason: messenger.ReasonCancelled})

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/assist-project/assist/audit"
 	"github.com/assist-project/assist/internal/sqlitedb"
 )
 
@@ -15,6 +17,10 @@ import (
 // file in WAL mode.
 type SQLiteStore struct {
 	db *sql.DB
+
+	auditOnce sync.Once
+	audit     *audit.SQLStore
+	auditErr  error
 }
 
 // sqliteMigrations bring the schema from user_version i to i+1. Append
@@ -94,6 +100,23 @@ var sqliteMigrations = []string{
 		enrolled INTEGER NOT NULL
 	);
 	CREATE INDEX org_machines_org ON org_machines(org, user);`,
+	// The audit trail (issue 11): package audit's tables, which chains
+	// belong to which organisation, which of the server's own entries
+	// concern which organisation, and each organisation's retention.
+	audit.SQLSchema + `;
+	CREATE TABLE audit_orgs (
+		chain BLOB NOT NULL,
+		org   TEXT NOT NULL REFERENCES orgs(name) ON DELETE CASCADE,
+		user  TEXT NOT NULL, -- the account that uploaded it
+		PRIMARY KEY (chain, org)
+	) WITHOUT ROWID;
+	CREATE INDEX audit_orgs_org ON audit_orgs(org);
+	CREATE TABLE audit_server_orgs (
+		seq INTEGER NOT NULL, -- an entry of the server's own chain
+		org TEXT NOT NULL,
+		PRIMARY KEY (org, seq)
+	) WITHOUT ROWID;
+	ALTER TABLE orgs ADD COLUMN retention INTEGER NOT NULL DEFAULT 0; -- days; 0: kept for ever`,
 }
 
 // OpenSQLite opens (creating if needed, mode 0600) the database at path
