@@ -315,11 +315,17 @@ func TestSignInRefused(t *testing.T) {
 			}},
 		{name: "callback in another browser", code: http.StatusBadRequest, want: "another browser",
 			edit: func(t *testing.T, b *browser, start string) (*browser, string) {
-				return r.browser(t), r.login(t, b, start, "test-user@127.0.0.1")
+				// The other browser has begun a sign-in of its own: it
+				// has a cookie, just not this sign-in's.
+				o := r.browser(t)
+				r.begin(t, o)
+				return o, r.login(t, b, start, "test-user@127.0.0.1")
 			}},
 		{name: "start in another browser", code: http.StatusBadRequest, want: "another browser",
 			edit: func(t *testing.T, b *browser, start string) (*browser, string) {
-				return r.browser(t), start
+				o := r.browser(t)
+				r.begin(t, o)
+				return o, start
 			}},
 		{name: "tampered nonce", code: http.StatusForbidden, want: "belongs to another sign-in",
 			edit: func(t *testing.T, b *browser, start string) (*browser, string) {
