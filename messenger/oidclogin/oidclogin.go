@@ -25,7 +25,7 @@
 //     must be linked by an admin (`assist org link`) to an account that is
 //     a helper or admin of the organisation: no claim ever grants a role.
 //     The device key is added to that account and the browser is sent to
-//     "/#signed-in=USER".
+//     "/#signed-in=USER&confirmed=0" (1 when the key was already a device).
 //
 // The cookie binds all three steps to the browser that began: a sign-in
 // begun elsewhere (with another browser's key) cannot be finished in a
@@ -343,7 +343,11 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.cfg.Logger.Info("oidc: signed in", "org", c.org, "user", user, "new_device", added)
-	http.Redirect(w, r, "/#signed-in="+url.QueryEscape(user), http.StatusSeeOther)
+	confirmed := "1"
+	if added {
+		confirmed = "0"
+	}
+	http.Redirect(w, r, "/#signed-in="+url.QueryEscape(user)+"&confirmed="+confirmed, http.StatusSeeOther)
 }
 
 // ceremony returns the ceremony of state if this browser's cookie began

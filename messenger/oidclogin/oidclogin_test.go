@@ -165,7 +165,9 @@ func (r *rig) browser(t *testing.T) *browser {
 	return b
 }
 
-func (b *browser) pub() string { return base64.RawURLEncoding.EncodeToString(b.key.Public().(ed25519.PublicKey)) }
+func (b *browser) pub() string {
+	return base64.RawURLEncoding.EncodeToString(b.key.Public().(ed25519.PublicKey))
+}
 
 // begin runs POST begin and signs the challenge: the start URL.
 func (r *rig) begin(t *testing.T, b *browser) string {
@@ -240,7 +242,7 @@ func TestSignIn(t *testing.T) {
 	b := r.browser(t)
 	cb := r.login(t, b, r.begin(t, b), "test-user@127.0.0.1")
 	resp := get(t, b.c, cb)
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/#signed-in=alice" {
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/#signed-in=alice&confirmed=0" {
 		t.Fatalf("callback: %s, Location %q: %s", resp.Status, resp.Header.Get("Location"), text(resp))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
