@@ -334,7 +334,11 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 			name, user, c.org, c.org, user))
 		return
 	}
-	added, err := s.cfg.Accounts.AddDevice(ctx, user, c.key, c.device)
+	shown := display(idt)
+	if shown == "" {
+		shown = user
+	}
+	added, err := s.addDevice(ctx, user, shown, c)
 	if errors.Is(err, passkey.ErrKeyInUse) {
 		page(w, http.StatusConflict, "This browser is signed in to another account. Sign out there first, then sign in again.")
 		return
@@ -348,6 +352,37 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 		confirmed = "0"
 	}
 	http.Redirect(w, r, "/#signed-in="+url.QueryEscape(user)+"&confirmed="+confirmed, http.StatusSeeOther)
+}
+
+// addDevice makes c's key a device of user. An admin may name a helper
+// (and link their subject) before the account exists: the first company
+// sign-in then creates it, with this browser as its first device.
+func (s *Service) addDevice(ctx context.Context, user, display string, c *ceremony) (bool, error) {
+	ok, err := s.cfg.Accounts.Exists(ctx, user)
+	if err != nil {
+		return false, err
+	}
+	if ok {
+		return s.cfg.Accounts.AddDevice(ctx, user, c.key, c.device)
+	}
+	err = s.cfg.Accounts.Create(ctx, user, display, c.key, c.device)
+	if errors.Is(err, passkey.ErrTaken) {
+		// Created a moment ago by another sign-in.
+		return s.cfg.Accounts.AddDevice(ctx, user, c.key, c.device)
+	}
+	return false, err
+}
+
+// display is the name a new account shows: the ID token's name claim,
+// if it is plain text, else the account's name.
+func display(idt *oidc.IDToken) string {
+	var claims struct {
+		Name string `json:"name"`
+	}
+	if idt.Claims(&claims) == nil && messenger.ValidText(claims.Name, 64) {
+		return claims.Name
+	}
+	return ""
 }
 
 // ceremony returns the ceremony of state if this browser's cookie began

@@ -416,3 +416,26 @@ func TestBeginRefused(t *testing.T) {
 		t.Errorf("%d sign-ins kept after refused begins", n)
 	}
 }
+
+// TestSignInCreatesAccount: an admin named a helper and linked their
+// subject before the account existed; the first sign-in creates it, with
+// this browser as its first (confirmed) device.
+func TestSignInCreatesAccount(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	if err := r.store.SetRole(ctx, "acme", "hal", messenger.OrgHelper); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.store.LinkOIDC(ctx, "acme", r.issuer, "id1", "hal"); err != nil {
+		t.Fatal(err)
+	}
+	b := r.browser(t)
+	resp := get(t, b.c, r.login(t, b, r.begin(t, b), "test-user@127.0.0.1"))
+	if loc := resp.Header.Get("Location"); loc != "/#signed-in=hal&confirmed=1" {
+		t.Fatalf("callback: %s, Location %q: %s", resp.Status, loc, text(resp))
+	}
+	d, err := r.store.DeviceByKey(ctx, b.key.Public().(ed25519.PublicKey))
+	if err != nil || d.User != "hal" || d.Name != "Chromium on Linux" {
+		t.Errorf("the browser's device: %+v, %v", d, err)
+	}
+}
