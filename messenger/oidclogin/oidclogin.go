@@ -46,7 +46,9 @@ import (
 	"html/template"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -68,6 +70,9 @@ const (
 	CeremonyTTL = 10 * time.Minute
 	// MaxCeremonies bounds the live sign-ins of all clients.
 	MaxCeremonies = 1024
+	// MaxCeremoniesPerAddress bounds those of one client address (an
+	// IPv4 address or an IPv6 /64), so one client cannot use them all.
+	MaxCeremoniesPerAddress = 8
 	// CookieName is the cookie binding a sign-in to its browser.
 	CookieName = "__Host-assist-oidc"
 	maxBody    = 16 << 10
@@ -99,17 +104,18 @@ type Service struct {
 
 	mu         sync.Mutex
 	ceremonies map[string]*ceremony
+	perAddr    map[string]int
 	providers  map[string]*oidc.Provider // by issuer, once discovered
 }
 
 type ceremony struct {
-	org, device     string
-	key             ed25519.PublicKey
-	challenge       []byte
-	verifier, nonce string
-	binding         [32]byte // SHA-256 of the cookie's value
-	started         bool
-	expires         time.Time
+	org, device, addr string
+	key               ed25519.PublicKey
+	challenge         []byte
+	verifier, nonce   string
+	binding           [32]byte // SHA-256 of the cookie's value
+	started           bool
+	expires           time.Time
 }
 
 // New returns a Service.
@@ -126,7 +132,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = http.DefaultClient
 	}
-	return &Service{cfg: cfg, ceremonies: map[string]*ceremony{}, providers: map[string]*oidc.Provider{}}, nil
+	return &Service{cfg: cfg, ceremonies: map[string]*ceremony{}, perAddr: map[string]int{}, providers: map[string]*oidc.Provider{}}, nil
 }
 
 // ServeHTTP implements http.Handler for paths under /v1/oidc/.
@@ -208,18 +214,20 @@ func (s *Service) begin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := &ceremony{org: req.Org, device: req.Device, key: k, challenge: random(32),
-		verifier: oauth2.GenerateVerifier(), nonce: b64(random(16)), expires: s.cfg.Now().Add(CeremonyTTL)}
+		verifier: oauth2.GenerateVerifier(), nonce: b64(random(16)), expires: s.cfg.Now().Add(CeremonyTTL),
+		addr: addrOf(r.RemoteAddr)}
 	cookie := b64(random(32))
 	c.binding = sha256.Sum256([]byte(cookie))
 	state := b64(random(16))
 	s.mu.Lock()
 	s.pruneLocked()
-	if len(s.ceremonies) >= MaxCeremonies {
+	if len(s.ceremonies) >= MaxCeremonies || s.perAddr[c.addr] >= MaxCeremoniesPerAddress {
 		s.mu.Unlock()
 		fail(w, http.StatusTooManyRequests, "too-many", "Too many sign-ins are under way. Wait a few minutes, then try again.")
 		return
 	}
 	s.ceremonies[state] = c
+	s.perAddr[c.addr]++
 	s.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: cookie, Path: "/", MaxAge: int(CeremonyTTL / time.Second),
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
@@ -268,7 +276,16 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	if e := q.Get("error"); e != "" {
 		s.cfg.Logger.Info("oidc: the provider refused", "org", c.org, "error", e)
-		page(w, http.StatusForbidden, "Your organisation's sign-in service refused: "+e+" "+q.Get("error_description"))
+		// The provider's words, if they are short plain text: anyone can
+		// put words in this address.
+		why := e
+		if d := q.Get("error_description"); messenger.ValidText(d, 200) {
+			why += ": " + d
+		}
+		if !messenger.ValidText(why, 260) {
+			why = "an error"
+		}
+		page(w, http.StatusForbidden, "Your organisation's sign-in service refused ("+why+"). Go back to the page and sign in again, or ask your admin.")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
@@ -401,14 +418,14 @@ func (s *Service) ceremony(r *http.Request, state string, take bool) *ceremony {
 		return nil
 	}
 	if take {
-		delete(s.ceremonies, state)
+		s.deleteLocked(state)
 	}
 	return c
 }
 
 func (s *Service) drop(state string) {
 	s.mu.Lock()
-	delete(s.ceremonies, state)
+	s.deleteLocked(state)
 	s.mu.Unlock()
 }
 
@@ -416,9 +433,39 @@ func (s *Service) pruneLocked() {
 	now := s.cfg.Now()
 	for k, c := range s.ceremonies {
 		if !now.Before(c.expires) {
-			delete(s.ceremonies, k)
+			s.deleteLocked(k)
 		}
 	}
+}
+
+func (s *Service) deleteLocked(state string) {
+	c := s.ceremonies[state]
+	if c == nil {
+		return
+	}
+	delete(s.ceremonies, state)
+	if s.perAddr[c.addr]--; s.perAddr[c.addr] <= 0 {
+		delete(s.perAddr, c.addr)
+	}
+}
+
+// addrOf is the client address the per-address limit counts: the IP, or
+// the /64 of an IPv6 address.
+func addrOf(remote string) string {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
 }
 
 // Live returns the number of ceremonies kept (tests).

@@ -415,6 +415,63 @@ func TestBeginRefused(t *testing.T) {
 	if n := r.svc.Live(); n != 0 {
 		t.Errorf("%d sign-ins kept after refused begins", n)
 	}
+	// One address holds at most MaxCeremoniesPerAddress sign-ins.
+	for range oidclogin.MaxCeremoniesPerAddress {
+		r.begin(t, b)
+	}
+	body, _ := json.Marshal(map[string]string{"org": "acme", "key": b.pub(), "device": "x"})
+	req, _ := http.NewRequest(http.MethodPost, r.origin+"/v1/oidc/begin", bytes.NewReader(body))
+	req.Header.Set("Origin", r.origin)
+	resp, err := b.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("begin %d from one address: %s, want 429", oidclogin.MaxCeremoniesPerAddress+1, resp.Status)
+	}
+}
+
+// noOrgs is an organisations' store with no OpenID provider at all.
+type noOrgs struct{}
+
+func (noOrgs) OIDC(context.Context, string) (hub.OIDC, error) { return hub.OIDC{}, hub.ErrNotFound }
+func (noOrgs) OIDCUser(context.Context, string, string, string) (string, error) {
+	return "", hub.ErrNotFound
+}
+func (noOrgs) Roles(context.Context, string) (map[string]string, error) { return nil, nil }
+
+// FuzzRequests: whatever a client sends to /v1/oidc/ (method, path, query,
+// body, cookie), the server answers without failing itself, and keeps no
+// sign-in it did not begin.
+func FuzzRequests(f *testing.F) {
+	f.Add("POST", "begin", "", `{"org":"acme","key":"`+strings.Repeat("A", 43)+`","device":"x"}`, "")
+	f.Add("GET", "start", "state=x&sig=y", "", "c")
+	f.Add("GET", "callback", "state=x&code=y&error=access_denied&error_description=%3Cb%3E", "", "c")
+	f.Add("GET", "callback", "state=&code=", "", "")
+	f.Add("POST", "begin", "", `{"org":"acme","key":1}`, "")
+	f.Add("POST", "begin", "", `{"org":"acme"}{}`, "")
+	svc, err := oidclogin.New(oidclogin.Config{Origin: "https://localhost", Orgs: noOrgs{}, Accounts: passkey.HubAccounts{},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, method, path, query, body, cookie string) {
+		req, err := http.NewRequest(method, "https://localhost/v1/oidc/"+url.PathEscape(path)+"?"+query, strings.NewReader(body))
+		if err != nil {
+			return
+		}
+		req.Header.Set("Origin", "https://localhost")
+		req.Header.Set("Cookie", oidclogin.CookieName+"="+url.QueryEscape(cookie))
+		w := httptest.NewRecorder()
+		svc.ServeHTTP(w, req)
+		if w.Code >= 500 {
+			t.Errorf("%s %s?%s: %d %s", method, path, query, w.Code, w.Body)
+		}
+		if n := svc.Live(); n != 0 {
+			t.Errorf("%d sign-ins kept", n)
+		}
+	})
 }
 
 // TestSignInCreatesAccount: an admin named a helper and linked their
