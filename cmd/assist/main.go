@@ -72,7 +72,7 @@ var commands = []command{
 	{"offer", "offer help to a contact; on accept you join them as with assist join", runOffer, logFileShown},
 	{"requests", "show requests from contacts and accept or decline them", runRequests, logFileShown},
 	{"agent", "on an organisation's machine: enrol it, then wait for offers of help and ask its user", runAgent, logFileShown},
-	{"org", "on the server's host: create organisations, name their admins, helpers and members, make enrolment tokens, set the policy", runOrg, logFile},
+	{"org", "on the server's host: create organisations, name their admins, helpers and members, make enrolment tokens, set the policy, point it at its company sign-in (OpenID Connect) and link helpers' company accounts", runOrg, logFile},
 	{"audit", "this computer's history of sessions; verify or export its signed audit log", runAudit, logFile},
 	{"replay", "play a session recording to a local VNC viewer (needs the audit key's identity)", runReplay, logFileShown},
 	{"version", "print the version of assist", runVersion, logStderr},

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -31,12 +33,17 @@ func runOrg(ctx context.Context, args []string, stdout io.Writer) error {
 	remote := fs.Bool("remote", false, "token: make the token as an admin of the organisation, with the account this device logged in to (assist login), from any machine; valid 24 h")
 	retention := fs.String("retention", "", "policy: how long the server keeps the organisation's audit trail, in days (90d) or forever; applied hourly")
 	timeout := fs.Duration("timeout", 0, "policy: how long users have to answer an offer (and each consent question) before it counts as no; 5s to 10m")
+	issuer := fs.String("issuer", "", "oidc: the organisation's OpenID Connect issuer URL (https://login.example.com/realm)")
+	clientID := fs.String("client-id", "", "oidc: this server's client id at the provider")
+	secretFile := fs.String("client-secret-file", "", "oidc: the file holding the client secret (read at each sign-in; keep it 0600)")
+	claim := fs.String("claim", "email", "oidc: the ID token's claim that names the person in messages (never who is who: the subject decides)")
+	subject := fs.String("subject", "", "link, unlink: the provider's subject (sub) of the person's company account")
 	positional, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
 	}
 	usage := func() error {
-		fmt.Fprintln(os.Stderr, "usage: assist org create ORG | add ORG USER [--role ROLE] | remove ORG USER | token ORG | policy ORG [--rights LIST] [--record yes|no] [--timeout D] [--retention Nd|forever] | machines ORG   [--data DIR]")
+		fmt.Fprintln(os.Stderr, "usage: assist org create ORG | add ORG USER [--role ROLE] | remove ORG USER | token ORG | policy ORG [--rights LIST] [--record yes|no] [--timeout D] [--retention Nd|forever] | machines ORG | oidc ORG --issuer URL --client-id ID --client-secret-file F [--claim C] | link ORG USER --subject SUB | unlink ORG --subject SUB   [--data DIR]")
 		return errUsage
 	}
 	if len(positional) < 2 {
@@ -46,7 +53,7 @@ func runOrg(ctx context.Context, args []string, stdout io.Writer) error {
 	if !messenger.ValidUser(org) {
 		return fmt.Errorf("organisation id %q: use 1 to 32 of a-z 0-9 . _ -, starting with a letter or digit", org)
 	}
-	want := map[string]int{"create": 2, "add": 3, "remove": 3, "token": 2, "policy": 2, "machines": 2}
+	want := map[string]int{"create": 2, "add": 3, "remove": 3, "token": 2, "policy": 2, "machines": 2, "oidc": 2, "link": 3, "unlink": 2}
 	if n, ok := want[verb]; !ok || len(positional) != n {
 		return usage()
 	}
@@ -155,6 +162,10 @@ func runOrg(ctx context.Context, args []string, stdout io.Writer) error {
 			}
 			fmt.Fprintf(stdout, "retention: %s %s\n", org, retentionWords(keep))
 		}
+	case "oidc":
+		return setOIDC(ctx, st, org, hub.OIDC{Issuer: *issuer, ClientID: *clientID, SecretFile: *secretFile, Claim: *claim}, stdout)
+	case "link", "unlink":
+		return linkOIDC(ctx, st, org, positional[2:], *subject, stdout)
 	case "machines":
 		ms, err := st.Machines(ctx, org)
 		if err != nil {
@@ -204,4 +215,80 @@ func retentionWords(d time.Duration) string {
 		return "forever"
 	}
 	return fmt.Sprintf("%dd", d/(24*time.Hour))
+}
+
+// setOIDC sets org's OpenID Connect provider. Only the secret file's path
+// is stored: the secret stays in a file only the server's user reads.
+func setOIDC(ctx context.Context, st *hub.SQLiteStore, org string, o hub.OIDC, stdout io.Writer) error {
+	u, err := url.Parse(o.Issuer)
+	if err != nil || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname()))) || u.Host == "" {
+		return fmt.Errorf("--issuer %q: the provider's https URL, as its discovery document names it", o.Issuer)
+	}
+	if o.ClientID == "" || o.SecretFile == "" {
+		return errors.New("--client-id and --client-secret-file are required (register https://SERVER/v1/oidc/callback as the redirect URI at the provider)")
+	}
+	abs, err := filepath.Abs(o.SecretFile)
+	if err != nil {
+		return fmt.Errorf("--client-secret-file: %w", err)
+	}
+	o.SecretFile = abs
+	if _, err := os.ReadFile(abs); err != nil {
+		return fmt.Errorf("--client-secret-file: %w (the server reads it at each sign-in)", err)
+	}
+	if err := st.SetOIDC(ctx, org, o); errors.Is(err, hub.ErrNotFound) {
+		return fmt.Errorf("no organisation %s: create it with assist org create %s", org, org)
+	} else if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "oidc: %s issuer=%s client-id=%s\n", org, o.Issuer, o.ClientID)
+	fmt.Fprintf(os.Stderr, "link each helper's company account: assist org link %s USER --subject SUB (the refusal page names SUB)\n", org)
+	return nil
+}
+
+// linkOIDC links (or unlinks) a subject of org's provider to an account.
+func linkOIDC(ctx context.Context, st *hub.SQLiteStore, org string, user []string, subject string, stdout io.Writer) error {
+	if subject == "" {
+		return errors.New("--subject: the provider's subject (sub) of the company account")
+	}
+	o, err := st.OIDC(ctx, org)
+	if errors.Is(err, hub.ErrNotFound) {
+		return fmt.Errorf("%s has no OpenID provider: set one with assist org oidc %s --issuer URL --client-id ID --client-secret-file F", org, org)
+	} else if err != nil {
+		return err
+	}
+	name := ""
+	if len(user) == 1 {
+		name = user[0]
+		if !messenger.ValidUser(name) {
+			return fmt.Errorf("user %q: not an account name", name)
+		}
+	}
+	if err := st.LinkOIDC(ctx, org, o.Issuer, subject, name); errors.Is(err, hub.ErrNotFound) {
+		return fmt.Errorf("%s: no link for subject %s", org, subject)
+	} else if err != nil {
+		return err
+	}
+	if name == "" {
+		fmt.Fprintf(stdout, "%s: subject %s unlinked\n", org, subject)
+		return nil
+	}
+	fmt.Fprintf(stdout, "%s: subject %s is %s\n", org, subject, name)
+	roles, err := st.Roles(ctx, name)
+	if err != nil {
+		return err
+	}
+	if r := roles[org]; r != messenger.OrgAdmin && r != messenger.OrgHelper {
+		fmt.Fprintf(os.Stderr, "%s is not a helper or admin of %s yet, so signing in is refused: assist org add %s %s --role helper\n", name, org, org, name)
+	}
+	return nil
+}
+
+// isLoopbackHost reports whether host is a loopback address or localhost
+// (a provider on the same machine, e.g. in tests, may use http).
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

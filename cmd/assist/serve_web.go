@@ -14,8 +14,10 @@ import (
 	"net/netip"
 	"net/url"
 	"path/filepath"
+	"time"
 
 	"github.com/assist-project/assist/messenger/hub"
+	"github.com/assist-project/assist/messenger/oidclogin"
 	"github.com/assist-project/assist/messenger/passkey"
 	"github.com/assist-project/assist/web"
 )
@@ -93,6 +95,15 @@ func messengerApp(ctx context.Context, dataDir string, cert tls.Certificate, ln 
 	}
 	mux.Handle("/v1/webauthn/", svc)
 	slog.Info("web app sign-in with passkeys", "origin", origin)
+	// Organisations' helpers and admins may also sign in with their
+	// company's OpenID provider (assist org oidc); it ends as a passkey
+	// sign-in does, with this browser's key a device of the account.
+	oc, err := oidclogin.New(oidclogin.Config{Origin: origin, Orgs: store, Accounts: passkey.HubAccounts{Store: store},
+		HTTPClient: &http.Client{Timeout: 30 * time.Second}, Logger: slog.Default()})
+	if err != nil {
+		return nil, nil, err
+	}
+	mux.Handle("/v1/oidc/", oc)
 	return mux, closeAll, nil
 }
 

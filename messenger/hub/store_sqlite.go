@@ -117,6 +117,23 @@ var sqliteMigrations = []string{
 		PRIMARY KEY (org, seq)
 	) WITHOUT ROWID;
 	ALTER TABLE orgs ADD COLUMN retention INTEGER NOT NULL DEFAULT 0; -- days; 0: kept for ever`,
+	// OpenID Connect sign-in for an organisation's helpers and admins:
+	// its provider (the client secret stays in a file, only its path is
+	// here) and the subjects an admin linked to accounts.
+	`CREATE TABLE org_oidc (
+		org         TEXT PRIMARY KEY REFERENCES orgs(name) ON DELETE CASCADE,
+		issuer      TEXT NOT NULL,
+		client_id   TEXT NOT NULL,
+		secret_file TEXT NOT NULL,
+		claim       TEXT NOT NULL
+	);
+	CREATE TABLE org_oidc_links (
+		org     TEXT NOT NULL REFERENCES orgs(name) ON DELETE CASCADE,
+		issuer  TEXT NOT NULL,
+		subject TEXT NOT NULL,
+		user    TEXT NOT NULL,
+		PRIMARY KEY (org, issuer, subject)
+	) WITHOUT ROWID;`,
 }
 
 // OpenSQLite opens (creating if needed, mode 0600) the database at path

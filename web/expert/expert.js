@@ -775,6 +775,9 @@ async function load() {
   // An invitation URL carries the code in its fragment, which browsers
   // never send to the server. Take it, then drop it from the address bar.
   let fromURL = location.hash.slice(1);
+  // A company sign-in comes back with #signed-in=USER: that one is the
+  // messenger's (messenger.js), not a code.
+  if (fromURL.startsWith('signed-in=')) fromURL = '';
   try {
     fromURL = decodeURIComponent(fromURL);
   } catch {

@@ -19,6 +19,7 @@
 //   machines: {machine: state} of the organisations this account helps
 //     (null: it helps none)
 import * as passkey from './passkey.js';
+import * as company from './company.js';
 import * as store from './store.js';
 import { stateOf, stateLabel, sortContacts, displayOf, deviceName, timeLeft, requestText, closedText, groupCode } from './people.js';
 
@@ -139,6 +140,23 @@ async function register(user, display) {
     showPhase('signed-out');
     showError(e.code || 'failed', e.message);
     if (e.code === 'taken' || e.code === 'invalid') el('register-user').focus();
+  }
+}
+
+// companySignIn leaves the page for the company's sign-in page, which
+// comes back to /#signed-in=USER (see start).
+async function companySignIn(org) {
+  clearError();
+  showPhase('signing-in');
+  say('signin-progress', 'Opening your company’s sign-in page…');
+  try {
+    const begun = await company.begin({ org, key: keyB64, device: deviceName(navigator.userAgent) });
+    const sig = signSeed(passkey.fromB64(begun.challenge));
+    location.assign(company.startURL(begun.state, sig));
+  } catch (e) {
+    say('signin-progress', '');
+    showPhase('signed-out');
+    showError(e.code || 'failed', e.message);
   }
 }
 
@@ -993,6 +1011,10 @@ export async function startMessenger(h) {
     ev.preventDefault();
     register(el('register-user').value.trim().toLowerCase(), el('register-display').value.trim());
   });
+  el('company-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    companySignIn(el('company-org').value.trim().toLowerCase());
+  });
   el('sign-out').addEventListener('click', () => signOut());
   el('cancel-offer').addEventListener('click', () => cancelOffer());
   el('refresh-machines').addEventListener('click', () => refreshMachines());
@@ -1026,6 +1048,13 @@ export async function startMessenger(h) {
     el('signin').hidden = true;
     showError('unavailable', `The messenger is not available here: ${e.message}`);
     return;
+  }
+  const back = company.signedIn(location.hash);
+  if (back) {
+    // Back from a company sign-in: this browser's key is now a device of
+    // the account (the messenger's welcome confirms whose).
+    history.replaceState(null, '', location.pathname + location.search);
+    await store.put('account', { user: back.user, display: back.user, confirmed: back.confirmed });
   }
   const account = await store.get('account');
   if (account && account.user) {
