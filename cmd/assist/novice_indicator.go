@@ -81,14 +81,15 @@ func showBeforeView(ind indicator.Indicator, sh *shadow.Screen, expert string, e
 		return
 	}
 	// The capture follows the X server's damage events within
-	// milliseconds; a stopped capture must not hold the session.
+	// milliseconds; a stopped capture must not hold the session, but a
+	// loaded machine may take a while (1 s was too little in CI).
 	want := indicator.FrameColour(s)
 	px := screen.NewImage(image.Rect(0, 0, 1, 1))
-	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		sh.Read(px, px.Rect)
 		if px.Pix[2] == want.R && px.Pix[1] == want.G && px.Pix[0] == want.B {
 			return
 		}
 	}
-	slog.Debug("the capture did not show the indicator's frame within 1 s")
+	slog.Debug("the capture did not show the indicator's frame within 5 s")
 }

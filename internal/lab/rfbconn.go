@@ -106,9 +106,14 @@ func (c *RawClient) handshake() error {
 	c.Name = string(name)
 	// Raw in the native 32-bit format keeps the reader tiny. The Cursor
 	// pseudo-encoding keeps servers from painting the pointer into the
-	// pixels (xwd screenshots do not show it either).
+	// pixels (xwd screenshots do not show it either). Naming
+	// ContinuousUpdates (-313), which it never enables, keeps this client
+	// strictly request-and-answer: assist join asks the novice to push
+	// updates to viewers that do not name it, and a pushed update could
+	// arrive before the answer to a request. Servers that know it answer
+	// with one EndOfContinuousUpdates, which the readers skip.
 	pf := []byte{0, 0, 0, 0, 32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0}
-	enc := []byte{2, 0, 0, 2, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0x11} // Raw, Cursor (-239)
+	enc := []byte{2, 0, 0, 3, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0x11, 0xff, 0xff, 0xfe, 0xc7} // Raw, Cursor (-239), ContinuousUpdates (-313)
 	_, err := c.Conn.Write(append(pf, enc...))
 	return err
 }
@@ -134,7 +139,8 @@ func (c *RawClient) Framebuffer() *screen.Image {
 }
 
 // ReadUpdate reads server messages until one FramebufferUpdate has been
-// applied to Framebuffer, skipping bells, cut text and colour maps.
+// applied to Framebuffer, skipping bells, cut text, colour maps and
+// EndOfContinuousUpdates.
 func (c *RawClient) ReadUpdate(timeout time.Duration) error {
 	_ = c.Conn.SetReadDeadline(time.Now().Add(timeout))
 	defer c.Conn.SetReadDeadline(time.Time{})
@@ -185,7 +191,7 @@ func (c *RawClient) ReadUpdate(timeout time.Duration) error {
 			if _, err := io.CopyN(io.Discard, c.Conn, 6*int64(binary.BigEndian.Uint16(h[3:]))); err != nil {
 				return err
 			}
-		case 2:
+		case 2, 150: // Bell, EndOfContinuousUpdates
 		case 3:
 			var h [7]byte
 			if _, err := io.ReadFull(c.Conn, h[:]); err != nil {
