@@ -463,6 +463,16 @@ func (a *agent) session(ctx context.Context, c *messenger.Client, accepted, offe
 	o := a.opts
 	o.Forbid = forbidden(offer.Org.Policy)
 	o.AnswerTimeout = time.Duration(offer.Org.Policy.Timeout) * time.Second
+	// The organisation's policy decides recording, not the agent's flags:
+	// the user was told before accepting.
+	o.RecordTo = ""
+	if p := offer.Org.Policy; p.Record {
+		if p.AuditKey == "" {
+			fmt.Fprintln(os.Stderr, "note: the organisation's policy records sessions but it has no audit key: this session is not recorded; its admin sets one with assist org policy --audit-key")
+		} else {
+			o.RecordTo = p.AuditKey
+		}
+	}
 	if a.page != nil {
 		// The session shows on the agent's page, which stays after it.
 		o.Page = a.page

@@ -12,6 +12,7 @@ import (
 
 	"github.com/assist-project/assist/messenger"
 	"github.com/assist-project/assist/messenger/hub"
+	"github.com/assist-project/assist/recording"
 )
 
 // runOrg is the operator's administration of organisations: it works on
@@ -27,6 +28,7 @@ func runOrg(ctx context.Context, args []string, stdout io.Writer) error {
 	expires := fs.Duration("expires", 24*time.Hour, "token: how long the token stays valid")
 	rights := fs.String("rights", "", "policy: the rights helpers may ask for, comma-separated from view, control, clipboard, files (view is required)")
 	record := fs.String("record", "", "policy: yes or no: whether sessions are recorded (users are told before they accept)")
+	auditKey := fs.String("audit-key", "", "policy: the organisation's audit key (age1..., from assist audit keygen) that recordings are encrypted to on the machines; \"none\" removes it")
 	remote := fs.Bool("remote", false, "token: make the token as an admin of the organisation, with the account this device logged in to (assist login), from any machine; valid 24 h")
 	timeout := fs.Duration("timeout", 0, "policy: how long users have to answer an offer (and each consent question) before it counts as no; 5s to 10m")
 	positional, err := parseInterspersed(fs, args)
@@ -34,7 +36,7 @@ func runOrg(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	usage := func() error {
-		fmt.Fprintln(os.Stderr, "usage: assist org create ORG | add ORG USER [--role ROLE] | remove ORG USER | token ORG | policy ORG [--rights LIST] [--record yes|no] [--timeout D] | machines ORG   [--data DIR]")
+		fmt.Fprintln(os.Stderr, "usage: assist org create ORG | add ORG USER [--role ROLE] | remove ORG USER | token ORG | policy ORG [--rights LIST] [--record yes|no] [--audit-key age1...|none] [--timeout D] | machines ORG   [--data DIR]")
 		return errUsage
 	}
 	if len(positional) < 2 {
@@ -133,6 +135,19 @@ func runOrg(ctx context.Context, args []string, stdout io.Writer) error {
 		default:
 			return errors.New("--record: yes or no")
 		}
+		switch *auditKey {
+		case "":
+		case "none":
+			p.AuditKey, changed = "", true
+		default:
+			if _, err := recording.ParseRecipient(*auditKey); err != nil {
+				return fmt.Errorf("--audit-key: %w; make one with assist audit keygen", err)
+			}
+			p.AuditKey, changed = *auditKey, true
+		}
+		if p.Record && p.AuditKey == "" && changed {
+			fmt.Fprintln(os.Stderr, "note: sessions are recorded only once the organisation has an audit key: assist org policy "+org+" --audit-key age1... (from assist audit keygen)")
+		}
 		if *timeout != 0 {
 			p.Timeout = int(timeout.Round(time.Second) / time.Second)
 			changed = true
@@ -142,7 +157,11 @@ func runOrg(ctx context.Context, args []string, stdout io.Writer) error {
 				return err
 			}
 		}
-		fmt.Fprintf(stdout, "policy: %s rights=%s record=%t timeout=%ds\n", org, strings.Join(p.Rights, ","), p.Record, p.Timeout)
+		key := ""
+		if p.AuditKey != "" {
+			key = " audit-key=" + p.AuditKey
+		}
+		fmt.Fprintf(stdout, "policy: %s rights=%s record=%t timeout=%ds%s\n", org, strings.Join(p.Rights, ","), p.Record, p.Timeout, key)
 	case "machines":
 		ms, err := st.Machines(ctx, org)
 		if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -287,4 +288,57 @@ func TestOrgOfferPageIndicator(t *testing.T) {
 	b.click(t, "deny")
 	offer.expect(`^declined by Mel M$`)
 	b.wait(t, `s.question === 0`)
+}
+
+// TestOrgRecordByPolicy: with record=yes and an audit key in the
+// organisation's policy, the agent records the accepted session by
+// itself, encrypted to that key (its own --record-to plays no part), and
+// the recording replays to the desktop the helper saw.
+func TestOrgRecordByPolicy(t *testing.T) {
+	e2e(t)
+	d := newDesktop(t)
+	o := newOrgSetup(t)
+	keyFile := filepath.Join(t.TempDir(), "audit.key")
+	key := regexp.MustCompile(`(?m)^audit key: (\S+)$`).FindStringSubmatch(o.op.run(t, "audit", "keygen", keyFile))
+	if key == nil {
+		t.Fatal("assist audit keygen printed no key")
+	}
+	if out, err := o.op.try(t, "org", "policy", "acme", "--audit-key", "age1notakey", "--data", o.data); err == nil {
+		t.Errorf("a malformed audit key was taken: %q", out)
+	}
+	if out := o.org(t, "policy", "acme", "--record", "yes", "--audit-key", key[1]); !strings.Contains(out, "record=true timeout=5s audit-key="+key[1]+"\n") {
+		t.Fatalf("org policy printed %q", out)
+	}
+	m := newCLIUser(t, "pc-1")
+	m.run(t, "agent", "enroll", o.srv.URL, o.token(t, "1"), "--id", "pc-1", "--name", "Front desk", "--user", "Mel M")
+	recDir := t.TempDir()
+	cmd := m.cmd(t, "agent", "--display", d.Display, "--no-page", "--notify", "off", "--record-dir", recDir)
+	// No frame: the desktop without the session is then what the helper
+	// saw, and what the recording must show.
+	cmd.Env = append(cmd.Env, "ASSIST_INDICATOR=off")
+	a := startProc(t, "pc-1: assist agent", cmd)
+	a.expect(`^agent: pc-1 online$`)
+
+	offer := o.dana.start(t, "offer", "pc-1", "--no-browser")
+	a.expect(`^question: Dana from ACME IT offers to help you\. Accept\? This session will be recorded\.$`)
+	a.send("y")
+	offer.expect(`^accepted by Mel M$`)
+	a.expect(`^recording: this session's screen is recorded`)
+	a.expect(`wants to see your screen\. Allow\? \[y/N\]`)
+	a.send("y")
+	rfbAddr := offer.expect(`^rfb on (\S+)$`)[1]
+	lab.WaitMatch(t, d.X, lab.DialRFB(t, rfbAddr).Screen, 0, matchTimeout)
+	offer.interrupt()
+	a.expect(`^session ended: \S+$`)
+
+	recs, _ := filepath.Glob(filepath.Join(recDir, "*.rec"))
+	if len(recs) != 1 {
+		t.Fatalf("recordings %q, want one", recs)
+	}
+	play := lab.StartLines(t, nil, lab.AssistBinary(t), "replay", recs[0], "--identity", keyFile)
+	addr := play.WaitLine(t, `^listening on (\S+)$`, lineTimeout)[1]
+	play.WaitLine(t, `^end of the recording`, 2*lineTimeout)
+	lab.WaitMatch(t, d.X, lab.DialRFB(t, addr).Screen, 0, matchTimeout)
+	play.Send(t, "quit")
+	play.WaitExit(t, lineTimeout)
 }

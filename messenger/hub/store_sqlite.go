@@ -94,6 +94,9 @@ var sqliteMigrations = []string{
 		enrolled INTEGER NOT NULL
 	);
 	CREATE INDEX org_machines_org ON org_machines(org, user);`,
+	// The organisation's audit key (age1..., "" for none): recordings
+	// are encrypted to it on the machines.
+	`ALTER TABLE orgs ADD COLUMN audit_key TEXT NOT NULL DEFAULT '';`,
 }
 
 // OpenSQLite opens (creating if needed, mode 0600) the database at path
