@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"github.com/assist-project/assist/replaypage"
 	"github.com/assist-project/assist/rfb"
 	"github.com/assist-project/assist/shadow"
+	"github.com/assist-project/assist/web"
 )
 
 // replayer plays one recording for the browser page (replaypage.Player).
@@ -46,7 +48,7 @@ type replayRun struct {
 	cancel context.CancelFunc
 }
 
-// open decrypts the file again and plays it from the start; r.mu held.
+// startLocked decrypts the file again and plays it from the start; r.mu held.
 func (r *replayer) startLocked() error {
 	f, err := os.Open(r.path)
 	if err != nil {
@@ -56,6 +58,9 @@ func (r *replayer) startLocked() error {
 	if err != nil {
 		f.Close()
 		return err
+	}
+	if r.recorded == "" {
+		r.recorded = p.Header().Started.Local().Format("2006-01-02 15:04")
 	}
 	ctx, cancel := context.WithCancel(r.ctx)
 	if r.paused {
@@ -153,6 +158,20 @@ func (r *replayer) close() {
 // replayInBrowser is assist replay --browser: the recording on a loopback
 // page with noVNC, Play, Pause and a seek bar, until quit or ctx ends.
 func replayInBrowser(ctx context.Context, path string, ids []age.Identity, listen string, stdout io.Writer) error {
+	if !web.HasNoVNC() {
+		return errors.New(web.NoVNCMissing)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r := &replayer{path: path, ids: ids, ctx: ctx}
+	defer r.close()
+	// Open first: its errors say what is wrong with the key or the file.
+	r.mu.Lock()
+	err := r.startLocked()
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -162,19 +181,9 @@ func replayInBrowser(ctx context.Context, path string, ids []age.Identity, liste
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	r := &replayer{path: path, ids: ids, length: length, ctx: ctx}
 	r.mu.Lock()
-	err = r.startLocked()
-	if err == nil {
-		r.recorded = r.cur.p.Header().Started.Local().Format("2006-01-02 15:04")
-	}
+	r.length = length
 	r.mu.Unlock()
-	defer r.close()
-	if err != nil {
-		return err
-	}
 	page, err := replaypage.New(r, slog.Default())
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,6 +65,16 @@ func TestReplayBrowser(t *testing.T) {
 	recs, _ := filepath.Glob(filepath.Join(recDir, "*.rec"))
 	if len(recs) != 1 {
 		t.Fatalf("recordings %q, want one", recs)
+	}
+
+	// Another key opens nothing, on the page either.
+	other, _ := age.GenerateX25519Identity()
+	otherFile := filepath.Join(t.TempDir(), "other.key")
+	if err := os.WriteFile(otherFile, []byte(other.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runAssistEnv(t, nil, "replay", recs[0], "--identity", otherFile, "--browser"); code != 1 || !strings.Contains(stderr, "this key cannot open the recording") {
+		t.Errorf("replay --browser with another key: exit %d, %q", code, stderr)
 	}
 
 	play := lab.StartLines(t, nil, lab.AssistBinary(t), "replay", recs[0], "--identity", keyFile, "--browser")
