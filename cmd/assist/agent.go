@@ -475,7 +475,7 @@ func (a *agent) session(ctx context.Context, c *messenger.Client, accepted, offe
 	}
 	if a.page != nil {
 		// The session shows on the agent's page, which stays after it.
-		o.Page = a.page
+		o.Page, o.Agent = a.page, true
 		defer a.page.SetStatus(idleStatus)
 	}
 	// The policy of the offer the user read, not of the acceptance.

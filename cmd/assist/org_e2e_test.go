@@ -263,8 +263,18 @@ func TestOrgOfferPageIndicator(t *testing.T) {
 	offer.expect(`^accepted by Mel M$`)
 	a.expect(`^answered on the page: true$`)
 	a.expect(`Dana \(ACME IT\) wants to see your screen\. Allow\? \[y/N\]`)
+	// The session's questions follow on the same page, which shows no
+	// invitation.
+	b.wait(t, `s.question > 0 && s.state === 'asking'`)
+	if got := b.text(t, "allow"); got != "Allow" {
+		t.Errorf("the view question's yes button says %q, want Allow", got)
+	}
+	if !jsValue[bool](t, b, `document.querySelector('[data-testid="invitation-box"]').hidden`) {
+		t.Error("the agent's page shows an invitation during the session")
+	}
 	offer.interrupt()
 	a.expect(`^session ended: \S+$`)
+	b.wait(t, `s.question === 0 && s.state === 'waiting'`)
 
 	// Declined on the bar.
 	offer = o.dana.start(t, "offer", "pc-1", "--no-browser")
