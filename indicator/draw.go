@@ -25,6 +25,8 @@ var (
 	buttonColour  = color.RGBA{0xff, 0xff, 0xff, 0xff}
 	buttonText    = color.RGBA{0x20, 0x21, 0x24, 0xff}
 	endColour     = color.RGBA{0xc9, 0x2a, 0x2a, 0xff}
+	// offerColour is the dot of an Offer's bar, which has no frame.
+	offerColour = color.RGBA{0x1a, 0x73, 0xe8, 0xff}
 )
 
 // FrameColour is the colour of the frame for s: what a capture of the
@@ -33,6 +35,9 @@ func FrameColour(s State) color.RGBA { return frameColour(s) }
 
 // frameColour is the colour of the frame for s.
 func frameColour(s State) color.RGBA {
+	if s.Mode == Offer {
+		return offerColour
+	}
 	if s.Mode == Controlling || s.Mode == StillSharing && s.Controlled {
 		return controlColour
 	}
@@ -201,7 +206,7 @@ func drawBar(s State, scale, maxW int) (*bar, error) {
 		bw := labels[i] + 2*px(buttonPad)
 		r := image.Rect(x, (h-px(buttonH))/2, x+bw, (h+px(buttonH))/2)
 		bg, fg := buttonColour, buttonText
-		if c == End {
+		if c == End || c == Decline {
 			bg, fg = endColour, textColour
 		}
 		roundRect(img, r, px(5), bg)

@@ -33,6 +33,10 @@ const (
 	// StillSharing asks the novice whether the session should go on
 	// (the check after a long time of sharing). The screen is still shared.
 	StillSharing
+	// Offer asks "NAME from ORG offers to help you. Accept?" with Accept
+	// and Decline, before any session: the bar alone, with no frame,
+	// since nobody sees the screen yet.
+	Offer
 )
 
 // State is everything the indicator shows.
@@ -44,6 +48,9 @@ type State struct {
 	// Controlled, in StillSharing mode, says the expert also controls
 	// (the bar then keeps its Take back control button and red frame).
 	Controlled bool
+	// Org, in Offer mode, is the helper's organisation, cleaned by Name
+	// like Expert.
+	Org string
 }
 
 // Click is a button the novice clicked on the bar.
@@ -56,6 +63,10 @@ const (
 	End
 	// KeepSharing: "Keep sharing", the answer to the StillSharing check.
 	KeepSharing
+	// Accept: "Accept", the yes to an Offer.
+	Accept
+	// Decline: "Decline", the no to an Offer.
+	Decline
 )
 
 func (c Click) String() string {
@@ -66,6 +77,10 @@ func (c Click) String() string {
 		return "end"
 	case KeepSharing:
 		return "keep sharing"
+	case Accept:
+		return "accept"
+	case Decline:
+		return "decline"
 	}
 	return "unknown"
 }
@@ -147,6 +162,8 @@ func Text(s State) string {
 		return name + " is controlling your mouse and keyboard"
 	case StillSharing:
 		return "Still sharing with " + name + "?"
+	case Offer:
+		return name + " from " + Name(s.Org) + " offers to help you. Accept?"
 	}
 	return ""
 }
@@ -163,6 +180,8 @@ func buttons(s State) []Click {
 			return []Click{KeepSharing, TakeBack, End}
 		}
 		return []Click{KeepSharing, End}
+	case Offer:
+		return []Click{Accept, Decline}
 	}
 	return nil
 }
@@ -176,6 +195,10 @@ func label(c Click) string {
 		return "End"
 	case KeepSharing:
 		return "Keep sharing"
+	case Accept:
+		return "Accept"
+	case Decline:
+		return "Decline"
 	}
 	return ""
 }

@@ -61,6 +61,7 @@ func TestText(t *testing.T) {
 		{State{Mode: Controlling, Expert: "Bob"}, "Bob is controlling your mouse and keyboard"},
 		{State{Mode: StillSharing, Expert: "Bob"}, "Still sharing with Bob?"},
 		{State{Mode: Off, Expert: "Bob"}, ""},
+		{State{Mode: Offer, Expert: "Dana", Org: "ACME\u202eIT"}, "Dana from ACMEIT offers to help you. Accept?"},
 	} {
 		if got := Text(tc.s); got != tc.want {
 			t.Errorf("Text(%+v) = %q, want %q", tc.s, got, tc.want)
@@ -247,6 +248,34 @@ func TestIndicatorX11(t *testing.T) {
 	d.ind.Close()
 	if _, ok := <-d.ind.Clicks(); ok {
 		t.Error("Clicks not closed by Close")
+	}
+}
+
+// TestIndicatorOffer: an offer is asked on the bar alone (no frame:
+// nobody sees the screen yet), with Accept and Decline, whose clicks are
+// reported.
+func TestIndicatorOffer(t *testing.T) {
+	d := newDesktop(t)
+	s := State{Mode: Offer, Expert: "Dana", Org: "ACME IT"}
+	if err := d.ind.Show(s); err != nil {
+		t.Fatal(err)
+	}
+	d.x.FindWindow(t, "^Assist: Dana from ACME IT offers to help you\\. Accept\\?$")
+	shot := d.x.Screenshot(t)
+	if px := pixel(shot, 0, 599); px == viewColour || px == controlColour || px == offerColour {
+		t.Errorf("a frame is shown for an offer: pixel %v", px)
+	}
+	for _, c := range []Click{Decline, Accept} {
+		p := d.barButton(t, s, c)
+		d.x.Click(t, p.X, p.Y)
+		select {
+		case got := <-d.ind.Clicks():
+			if got != c {
+				t.Fatalf("click reported as %v, want %v", got, c)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no click reported 10 s after clicking %v", c)
+		}
 	}
 }
 

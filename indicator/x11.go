@@ -194,9 +194,15 @@ func (x *x11) show(mon image.Rectangle) error {
 	}
 	x.setName(x.bar, "Assist: "+Text(x.state))
 	x.drawn = b
-	for _, w := range x.all() {
-		xproto.MapWindow(x.c, w)
+	for _, w := range x.frame {
+		if x.state.Mode == Offer {
+			// Nobody sees the screen yet: no frame says so.
+			xproto.UnmapWindow(x.c, w)
+		} else {
+			xproto.MapWindow(x.c, w)
+		}
 	}
+	xproto.MapWindow(x.c, x.bar)
 	x.raise()
 	return nil
 }

@@ -177,6 +177,11 @@ type Policy struct {
 	Record bool     `json:"record"`
 	// Timeout in seconds.
 	Timeout int `json:"timeout"`
+	// AuditKey is the organisation's audit key, an age X25519 recipient
+	// (age1...), that recordings are encrypted to on the machine: the
+	// server stores what it cannot read. "" for none; with Record and no
+	// key an agent records nothing (and says so).
+	AuditKey string `json:"audit_key,omitempty"`
 }
 
 // Allows reports whether the policy lets a helper ask for right.

@@ -378,7 +378,26 @@ func (p Policy) Check() error {
 	if p.Timeout < 5 || p.Timeout > 600 {
 		return errors.New("policy: timeout must be 5 to 600 seconds")
 	}
+	if p.AuditKey != "" && !validAgeRecipient(p.AuditKey) {
+		return errors.New("policy: the audit key is not an age X25519 recipient (age1...: from assist audit keygen)")
+	}
 	return nil
+}
+
+// validAgeRecipient checks the form of an age X25519 recipient: "age1"
+// and 58 lower-case bech32 characters (a 32-byte key and its checksum).
+// The agent parses it fully before it encrypts to it.
+func validAgeRecipient(s string) bool {
+	const charset = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+	if len(s) != 62 || !strings.HasPrefix(s, "age1") {
+		return false
+	}
+	for _, r := range s[4:] {
+		if !strings.ContainsRune(charset, r) {
+			return false
+		}
+	}
+	return true
 }
 
 // ValidToken reports whether s is an enrolment token: 16 bytes,

@@ -62,6 +62,9 @@ type Status struct {
 	File bool `json:"file,omitempty"`
 	// App is the app's part (Server.SetApp); nil on assist invite's page.
 	App *App `json:"app,omitempty"`
+	// Agent marks the page of assist agent: there is no invitation, and
+	// offers of help are asked here (Question.Right "offer").
+	Agent bool `json:"agent,omitempty"`
 }
 
 // Question is a consent question the page shows with Allow and Deny.
@@ -69,8 +72,14 @@ type Question struct {
 	// ID tells questions apart, so that a late click cannot answer a
 	// newer question; the caller numbers them from 1.
 	ID uint64 `json:"id"`
-	// Right is "view", "control", "clipboard" or "files".
+	// Right is "view", "control", "clipboard" or "files"; or "offer",
+	// an organisation's offer of help, which the page asks with Text and
+	// Accept and Decline (ActAnswer's Allow is Accept).
 	Right string `json:"right"`
+	// Text, for an "offer", is the whole question as the agent asks it
+	// everywhere ("Dana from ACME IT offers to help you. Accept?"),
+	// shown as text, never as markup.
+	Text string `json:"text,omitempty"`
 
 	// Via says how the expert reached this computer, following
 	// "Connected " (session.ViaDirect, session.ViaServer); "" if unknown.

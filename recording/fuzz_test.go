@@ -115,3 +115,33 @@ func TestPlainSeed(t *testing.T) {
 		t.Fatalf("played %v", got)
 	}
 }
+
+// TestPlainLength: the length is the last frame's time; damage is an
+// error.
+func TestPlainLength(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want time.Duration
+		ok   bool
+	}{
+		{"three frames", plain([]byte("a"), []byte("b"), []byte("c")), 20 * time.Millisecond, true},
+		{"no frames", plain(), 0, true},
+		{"not a recording", []byte("hello"), 0, false},
+		{"cut frame", plain([]byte("abc"))[:len(plain([]byte("abc")))-1], 0, false},
+		{"huge frame", []byte(Magic + "{}\n\x00\x00\x00\x00\xff\xff\xff\xff"), 0, false},
+	} {
+		got, err := plainLength(bytes.NewReader(tc.b))
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("%s: %v, %v; want %v (ok %t)", tc.name, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
+func FuzzPlainLength(f *testing.F) {
+	f.Add(plain([]byte("a"), []byte("b")))
+	f.Add([]byte(Magic + "{}\n\x00\x00\x00\x00\xff\xff\xff\xff"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = plainLength(bytes.NewReader(b))
+	})
+}

@@ -71,6 +71,20 @@ func openPlain(dec io.Reader) (*Player, error) {
 	}
 	p.client = c
 	p.canvas = newCanvas(c.Framebuffer())
+	// The first picture too comes at once, whatever its time: a player
+	// paused or sought to the start shows it, not a black screen.
+	p.feed.now = true
+	m, err := c.ReadMessage()
+	p.feed.now = false
+	switch {
+	case err == nil && m.Type == rfb.ServerFramebufferUpdate:
+		p.canvas.update(c, m.Rects)
+	case err == nil:
+	case errors.Is(err, io.EOF) && p.feed.atEnd():
+		// A recording without a picture.
+	default:
+		return nil, fmt.Errorf("recording: the first picture: %w", err)
+	}
 	return p, nil
 }
 
@@ -336,3 +350,42 @@ func (c *canvas) Cursor() (*screen.Cursor, error) {
 }
 
 func (c *canvas) Close() error { return nil }
+
+// Length reads a whole recording, without decoding its pictures, and
+// returns the time of its last frame: for a player's seek bar.
+func Length(r io.Reader, ids ...age.Identity) (time.Duration, error) {
+	dec, err := age.Decrypt(r, ids...)
+	if err != nil {
+		return 0, fmt.Errorf("recording: %w", err)
+	}
+	return plainLength(dec)
+}
+
+// plainLength is Length of a decrypted recording, parsed as untrusted.
+func plainLength(dec io.Reader) (time.Duration, error) {
+	br := bufio.NewReaderSize(dec, 64<<10)
+	magic := make([]byte, len(Magic))
+	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != Magic {
+		return 0, errors.New("recording: not an assist recording")
+	}
+	if _, err := br.ReadSlice('\n'); err != nil {
+		return 0, fmt.Errorf("recording: header: %w", err)
+	}
+	var last time.Duration
+	for {
+		var h [8]byte
+		if _, err := io.ReadFull(br, h[:]); err == io.EOF {
+			return last, nil
+		} else if err != nil {
+			return 0, fmt.Errorf("recording: frame: %w", err)
+		}
+		last = max(last, time.Duration(binary.BigEndian.Uint32(h[:4]))*time.Millisecond)
+		n := binary.BigEndian.Uint32(h[4:])
+		if n > MaxFrame {
+			return 0, fmt.Errorf("recording: a frame of %d bytes", n)
+		}
+		if _, err := br.Discard(int(n)); err != nil {
+			return 0, fmt.Errorf("recording: frame: %w", err)
+		}
+	}
+}

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -17,8 +19,10 @@ import (
 
 	"github.com/assist-project/assist/account"
 	"github.com/assist-project/assist/identity"
+	"github.com/assist-project/assist/indicator"
 	"github.com/assist-project/assist/launcher"
 	"github.com/assist-project/assist/messenger"
+	"github.com/assist-project/assist/novicepage"
 	"github.com/assist-project/assist/session"
 )
 
@@ -74,6 +78,14 @@ func runAgent(ctx context.Context, args []string, stdout io.Writer) error {
 		a.notifier = openNotifier()
 		if a.notifier != nil {
 			defer a.notifier.Close()
+		}
+	}
+	if !opts.NoPage {
+		stop, err := a.startPage(ctx)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "note: no local page (%v); offers are asked in this terminal\n", err)
+		} else {
+			defer stop()
 		}
 	}
 	a.input = newLineReader(os.Stdin)
@@ -216,6 +228,40 @@ type agent struct {
 	notifier    notifier // nil: no notification daemon
 	input       *lineReader
 	interactive bool
+	// page is the agent's own page, which asks each offer and shows the
+	// sessions; nil with --no-page.
+	page *novicepage.Server
+	// openIndicator opens the bar that asks an offer on the desktop
+	// (openIndicator; tests replace it).
+	openIndicator func(noviceOptions) indicator.Indicator
+}
+
+// idleStatus is what the agent's page shows between offers.
+var idleStatus = novicepage.Status{Agent: true, State: session.Waiting, Reason: "offers of help from your organisation are asked here"}
+
+// startPage serves the agent's page on a free loopback port, prints its
+// address (page: URL) and returns what stops it.
+func (a *agent) startPage(ctx context.Context) (func(), error) {
+	page, err := novicepage.New(novicepage.Options{Logger: slog.Default()})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen on loopback: %w", err)
+	}
+	url := page.URL(ln)
+	page.SetStatus(idleStatus)
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := page.Serve(ctx, ln); err != nil {
+			slog.Warn("the agent's page stopped", "err", err)
+		}
+	})
+	a.page = page
+	fmt.Fprintf(a.stdout, "page: %s\n", url)
+	return func() { cancel(); wg.Wait() }, nil
 }
 
 // offerAnswer is the user's answer to one offer, from the terminal or the
@@ -233,9 +279,15 @@ func (a *agent) serve(ctx context.Context, c *messenger.Client) error {
 	var timer <-chan time.Time
 	var stopTimer func() bool
 	closeNote := func() {}
-	var answers chan offerAnswer
-	if a.notifier != nil {
-		answers = make(chan offerAnswer, 4)
+	answers := make(chan offerAnswer, 4)
+	// The offer is asked in the terminal, the notification, the page and
+	// on the indicator's bar at once: the first answer anywhere counts.
+	var ind indicator.Indicator
+	var clicks <-chan indicator.Click
+	var question uint64 // the page's Question.ID of current
+	var pageActions <-chan novicepage.Action
+	if a.page != nil {
+		pageActions = a.page.Actions()
 	}
 	ask := func() {
 		for current == nil && len(queue) > 0 {
@@ -257,6 +309,23 @@ func (a *agent) serve(ctx context.Context, c *messenger.Client) error {
 					}
 				})
 			}
+			if a.page != nil {
+				question++
+				st := idleStatus
+				st.State = session.Asking
+				st.Question = &novicepage.Question{ID: question, Right: "offer", Text: text,
+					Deadline: time.Now().Add(time.Duration(r.Org.Policy.Timeout) * time.Second)}
+				a.page.SetStatus(st)
+			}
+			open := a.openIndicator
+			if open == nil {
+				open = openIndicator
+			}
+			ind = open(a.opts)
+			if err := ind.Show(indicator.State{Mode: indicator.Offer, Expert: r.Display, Org: r.Org.Display}); err != nil {
+				slog.Warn("agent: the offer on the indicator", "err", err)
+			}
+			clicks = ind.Clicks()
 		}
 	}
 	settle := func() {
@@ -266,6 +335,13 @@ func (a *agent) serve(ctx context.Context, c *messenger.Client) error {
 		}
 		closeNote()
 		closeNote = func() {}
+		if ind != nil {
+			ind.Close()
+			ind, clicks = nil, nil
+		}
+		if a.page != nil {
+			a.page.SetStatus(idleStatus)
+		}
 	}
 	defer settle()
 	answer := func(id string, accept bool) error {
@@ -350,6 +426,26 @@ func (a *agent) serve(ctx context.Context, c *messenger.Client) error {
 			if err := answer(x.request, x.accept); err != nil {
 				return err
 			}
+		case c, ok := <-clicks:
+			if !ok {
+				clicks = nil
+				continue
+			}
+			if current != nil && (c == indicator.Accept || c == indicator.Decline) {
+				fmt.Fprintf(a.stdout, "answered on the bar: %s\n", c)
+				if err := answer(current.Request, c == indicator.Accept); err != nil {
+					return err
+				}
+			}
+		case act := <-pageActions:
+			if act.Kind != novicepage.ActAnswer || current == nil || act.Question != question {
+				act.Reply("there is no offer of help to answer now")
+				continue
+			}
+			fmt.Fprintf(a.stdout, "answered on the page: %t\n", act.Allow)
+			if err := answer(current.Request, act.Allow); err != nil {
+				return err
+			}
 		case <-timer:
 			// No answer is a no.
 			id, wait := current.Request, current.Org.Policy.Timeout
@@ -372,6 +468,21 @@ func (a *agent) session(ctx context.Context, c *messenger.Client, accepted, offe
 	o := a.opts
 	o.Forbid = forbidden(offer.Org.Policy)
 	o.AnswerTimeout = time.Duration(offer.Org.Policy.Timeout) * time.Second
+	// The organisation's policy decides recording, not the agent's flags:
+	// the user was told before accepting.
+	o.RecordTo = ""
+	if p := offer.Org.Policy; p.Record {
+		if p.AuditKey == "" {
+			fmt.Fprintln(os.Stderr, "note: the organisation's policy records sessions but it has no audit key: this session is not recorded; its admin sets one with assist org policy --audit-key")
+		} else {
+			o.RecordTo = p.AuditKey
+		}
+	}
+	if a.page != nil {
+		// The session shows on the agent's page, which stays after it.
+		o.Page, o.Agent = a.page, true
+		defer a.page.SetStatus(idleStatus)
+	}
 	// The policy of the offer the user read, not of the acceptance.
 	accepted.Org = offer.Org
 	stdin := os.Stdin

@@ -40,12 +40,14 @@ var helps = map[string]helpText{
 		},
 	},
 	"replay": {
-		synopsis: "assist replay FILE --identity KEYFILE [--listen 127.0.0.1:PORT]",
-		about: "Plays a session recording (made with assist invite --record-to) to a VNC viewer on this computer,\n" +
-			"at the recorded pace: type pause, play, skip SECONDS or quit. Only the audit key's identity opens it.",
+		synopsis: "assist replay FILE --identity KEYFILE [--listen 127.0.0.1:PORT] [--browser]",
+		about: "Plays a session recording (made with assist invite --record-to, or by an agent under its organisation's policy)\n" +
+			"to a VNC viewer on this computer, at the recorded pace: type pause, play, skip SECONDS or quit; with --browser\n" +
+			"on a page in your browser with Play, Pause and a seek bar. Only the audit key's identity opens it.",
 		examples: []string{
 			"assist replay assist-20261206-101500-0a1b2c3d.rec --identity ~/audit.key",
 			"assist replay session.rec --identity ~/audit.key --listen 127.0.0.1:5905",
+			"assist replay session.rec --identity ~/audit.key --browser",
 		},
 	},
 	"install-desktop": {
@@ -163,6 +165,7 @@ var helps = map[string]helpText{
 			"assist org add acme dana --role helper",
 			"assist org token acme --remote --uses 20",
 			"assist org policy acme --rights view,control --record no --timeout 1m",
+			"assist org policy acme --record yes --audit-key age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
 		},
 	},
 	"requests": {

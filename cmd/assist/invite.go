@@ -60,6 +60,8 @@ type noviceOptions struct {
 	Page *novicepage.Server
 	// FilesDir is where files the expert sends are saved.
 	FilesDir string
+	// Agent: the session of assist agent, shown on its page (not a flag).
+	Agent bool
 	// Forbid: rights an organisation's policy forbids (not a flag; the
 	// agent sets it from the offer).
 	Forbid session.Rights

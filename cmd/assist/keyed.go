@@ -157,7 +157,7 @@ func runKeyedNovice(ctx context.Context, stdin *os.File, stdout io.Writer, ks ke
 	return serveNovice(ctx, stdout, noviceSide{
 		opts: opts, policy: policy, display: d, listener: l, viaServer: rv.Experts(),
 		expires: ks.Expires, expert: ks.Peer, once: true, again: "ask again", stdin: stdin,
-		status: novicepage.Status{Expires: ks.Expires, Server: ks.Server, State: session.Waiting},
+		status: novicepage.Status{Expires: ks.Expires, Server: ks.Server, State: session.Waiting, Agent: opts.Agent},
 	})
 }
 

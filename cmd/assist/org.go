@@ -15,6 +15,7 @@ import (
 
 	"github.com/assist-project/assist/messenger"
 	"github.com/assist-project/assist/messenger/hub"
+	"github.com/assist-project/assist/recording"
 )
 
 // runOrg is the operator's administration of organisations: it works on
@@ -30,6 +31,7 @@ func runOrg(ctx context.Context, args []string, stdout io.Writer) error {
 	expires := fs.Duration("expires", 24*time.Hour, "token: how long the token stays valid")
 	rights := fs.String("rights", "", "policy: the rights helpers may ask for, comma-separated from view, control, clipboard, files (view is required)")
 	record := fs.String("record", "", "policy: yes or no: whether sessions are recorded (users are told before they accept)")
+	auditKey := fs.String("audit-key", "", "policy: the organisation's audit key (age1..., from assist audit keygen) that recordings are encrypted to on the machines; \"none\" removes it")
 	remote := fs.Bool("remote", false, "token: make the token as an admin of the organisation, with the account this device logged in to (assist login), from any machine; valid 24 h")
 	retention := fs.String("retention", "", "policy: how long the server keeps the organisation's audit trail, in days (90d) or forever; applied hourly")
 	timeout := fs.Duration("timeout", 0, "policy: how long users have to answer an offer (and each consent question) before it counts as no; 5s to 10m")
@@ -43,7 +45,7 @@ func runOrg(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	usage := func() error {
-		fmt.Fprintln(os.Stderr, "usage: assist org create ORG | add ORG USER [--role ROLE] | remove ORG USER | token ORG | policy ORG [--rights LIST] [--record yes|no] [--timeout D] [--retention Nd|forever] | machines ORG | oidc ORG --issuer URL --client-id ID --client-secret-file F [--claim C] | link ORG USER --subject SUB | unlink ORG --subject SUB   [--data DIR]")
+		fmt.Fprintln(os.Stderr, "usage: assist org create ORG | add ORG USER [--role ROLE] | remove ORG USER | token ORG | policy ORG [--rights LIST] [--record yes|no] [--audit-key age1...|none] [--timeout D] [--retention Nd|forever] | machines ORG | oidc ORG --issuer URL --client-id ID --client-secret-file F [--claim C] | link ORG USER --subject SUB | unlink ORG --subject SUB   [--data DIR]")
 		return errUsage
 	}
 	if len(positional) < 2 {
@@ -142,6 +144,19 @@ func runOrg(ctx context.Context, args []string, stdout io.Writer) error {
 		default:
 			return errors.New("--record: yes or no")
 		}
+		switch *auditKey {
+		case "":
+		case "none":
+			p.AuditKey, changed = "", true
+		default:
+			if _, err := recording.ParseRecipient(*auditKey); err != nil {
+				return fmt.Errorf("--audit-key: %w; make one with assist audit keygen", err)
+			}
+			p.AuditKey, changed = *auditKey, true
+		}
+		if p.Record && p.AuditKey == "" && changed {
+			fmt.Fprintln(os.Stderr, "note: sessions are recorded only once the organisation has an audit key: assist org policy "+org+" --audit-key age1... (from assist audit keygen)")
+		}
 		if *timeout != 0 {
 			p.Timeout = int(timeout.Round(time.Second) / time.Second)
 			changed = true
@@ -151,7 +166,11 @@ func runOrg(ctx context.Context, args []string, stdout io.Writer) error {
 				return err
 			}
 		}
-		fmt.Fprintf(stdout, "policy: %s rights=%s record=%t timeout=%ds\n", org, strings.Join(p.Rights, ","), p.Record, p.Timeout)
+		key := ""
+		if p.AuditKey != "" {
+			key = " audit-key=" + p.AuditKey
+		}
+		fmt.Fprintf(stdout, "policy: %s rights=%s record=%t timeout=%ds%s\n", org, strings.Join(p.Rights, ","), p.Record, p.Timeout, key)
 		if *retention != "" {
 			keep, err := parseRetention(*retention)
 			if err != nil {

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/assist-project/assist/desktopnotify/notifytest"
+	"github.com/assist-project/assist/indicator"
 	"github.com/assist-project/assist/internal/lab"
 )
 
@@ -218,4 +220,135 @@ func shown(t *testing.T, svc *notifytest.Service, agent *proc) notifytest.Note {
 		t.Fatalf("the agent showed no notification; stderr: %s", agent.stderr)
 		return notifytest.Note{}
 	}
+}
+
+// TestOrgOfferPageIndicator: the agent asks an offer on its own page and
+// on the indicator's bar as well as in the terminal. Accept on the page
+// starts the session; Decline on the bar declines; and with no answer
+// anywhere the page's question goes at the policy's timeout.
+func TestOrgOfferPageIndicator(t *testing.T) {
+	e2e(t)
+	d := newDesktop(t)
+	o := newOrgSetup(t)
+	m := newCLIUser(t, "pc-1")
+	if out := m.run(t, "agent", "enroll", o.srv.URL, o.token(t, "1"), "--id", "pc-1", "--name", "Front desk", "--user", "Mel M"); !strings.Contains(out, "enrolled: pc-1") {
+		t.Fatalf("enroll printed %q", out)
+	}
+	cmd := m.cmd(t, "agent", "--display", d.Display, "--notify", "off")
+	// The harness turns the indicator off; this test is about it.
+	cmd.Env = append(cmd.Env, "ASSIST_INDICATOR=on")
+	a := startProc(t, "pc-1: assist agent", cmd)
+	pageURL := a.expect(`^page: (\S+)$`)[1]
+	a.expect(`^agent: pc-1 online$`)
+	b := newPageBrowser(t, pageURL)
+	b.wait(t, `s.socket === 'open'`)
+	if !jsValue[bool](t, b, `document.querySelector('[data-testid="invitation-box"]').hidden`) {
+		t.Error("the agent's page shows an invitation")
+	}
+	bar := indicator.State{Mode: indicator.Offer, Expert: "Dana", Org: "ACME IT"}
+
+	// Accepted on the page.
+	offer := o.dana.start(t, "offer", "pc-1", "--no-browser")
+	offer.expect(`^offered: pc-1$`)
+	a.expect(`^question: Dana from ACME IT offers to help you\. Accept\?$`)
+	b.wait(t, `s.question > 0`)
+	if got := b.text(t, "question-text"); got != "Dana from ACME IT offers to help you. Accept?" {
+		t.Errorf("the page asks %q", got)
+	}
+	if got := b.text(t, "allow"); got != "Accept" {
+		t.Errorf("the page's yes button says %q, want Accept", got)
+	}
+	d.FindWindow(t, "^Assist: "+regexpQuote(indicator.Text(bar))+"$")
+	b.click(t, "allow")
+	offer.expect(`^accepted by Mel M$`)
+	a.expect(`^answered on the page: true$`)
+	a.expect(`Dana \(ACME IT\) wants to see your screen\. Allow\? \[y/N\]`)
+	// The session's questions follow on the same page, which shows no
+	// invitation.
+	b.wait(t, `s.question > 0 && s.state === 'asking'`)
+	if got := b.text(t, "allow"); got != "Allow" {
+		t.Errorf("the view question's yes button says %q, want Allow", got)
+	}
+	if !jsValue[bool](t, b, `document.querySelector('[data-testid="invitation-box"]').hidden`) {
+		t.Error("the agent's page shows an invitation during the session")
+	}
+	offer.interrupt()
+	a.expect(`^session ended: \S+$`)
+	b.wait(t, `s.question === 0 && s.state === 'waiting'`)
+
+	// Declined on the bar.
+	offer = o.dana.start(t, "offer", "pc-1", "--no-browser")
+	offer.expect(`^offered: pc-1$`)
+	b.wait(t, `s.question > 0`)
+	d.FindWindow(t, "^Assist: "+regexpQuote(indicator.Text(bar))+"$")
+	r, ok := indicator.Button(bar, desktopSize, indicator.Decline)
+	if !ok {
+		t.Fatal("the offer's bar has no Decline")
+	}
+	p := r.Min.Add(r.Size().Div(2))
+	d.Click(t, p.X, p.Y)
+	a.expect(`^answered on the bar: decline$`)
+	offer.expect(`^declined by Mel M$`)
+	b.wait(t, `s.question === 0`)
+
+	// Declined on the page.
+	offer = o.dana.start(t, "offer", "pc-1", "--no-browser")
+	offer.expect(`^offered: pc-1$`)
+	b.wait(t, `s.question > 0`)
+	b.click(t, "deny")
+	offer.expect(`^declined by Mel M$`)
+	b.wait(t, `s.question === 0`)
+}
+
+// TestOrgRecordByPolicy: with record=yes and an audit key in the
+// organisation's policy, the agent records the accepted session by
+// itself, encrypted to that key (its own --record-to plays no part), and
+// the recording replays to the desktop the helper saw.
+func TestOrgRecordByPolicy(t *testing.T) {
+	e2e(t)
+	d := newDesktop(t)
+	o := newOrgSetup(t)
+	keyFile := filepath.Join(t.TempDir(), "audit.key")
+	key := regexp.MustCompile(`(?m)^audit key: (\S+)$`).FindStringSubmatch(o.op.run(t, "audit", "keygen", keyFile))
+	if key == nil {
+		t.Fatal("assist audit keygen printed no key")
+	}
+	if out, err := o.op.try(t, "org", "policy", "acme", "--audit-key", "age1notakey", "--data", o.data); err == nil {
+		t.Errorf("a malformed audit key was taken: %q", out)
+	}
+	if out := o.org(t, "policy", "acme", "--record", "yes", "--audit-key", key[1]); !strings.Contains(out, "record=true timeout=5s audit-key="+key[1]+"\n") {
+		t.Fatalf("org policy printed %q", out)
+	}
+	m := newCLIUser(t, "pc-1")
+	m.run(t, "agent", "enroll", o.srv.URL, o.token(t, "1"), "--id", "pc-1", "--name", "Front desk", "--user", "Mel M")
+	recDir := t.TempDir()
+	cmd := m.cmd(t, "agent", "--display", d.Display, "--no-page", "--notify", "off", "--record-dir", recDir)
+	// No frame: the desktop without the session is then what the helper
+	// saw, and what the recording must show.
+	cmd.Env = append(cmd.Env, "ASSIST_INDICATOR=off")
+	a := startProc(t, "pc-1: assist agent", cmd)
+	a.expect(`^agent: pc-1 online$`)
+
+	offer := o.dana.start(t, "offer", "pc-1", "--no-browser")
+	a.expect(`^question: Dana from ACME IT offers to help you\. Accept\? This session will be recorded\.$`)
+	a.send("y")
+	offer.expect(`^accepted by Mel M$`)
+	a.expect(`^recording: this session's screen is recorded`)
+	a.expect(`wants to see your screen\. Allow\? \[y/N\]`)
+	a.send("y")
+	rfbAddr := offer.expect(`^rfb on (\S+)$`)[1]
+	lab.WaitMatch(t, d.X, lab.DialRFB(t, rfbAddr).Screen, 0, matchTimeout)
+	offer.interrupt()
+	a.expect(`^session ended: \S+$`)
+
+	recs, _ := filepath.Glob(filepath.Join(recDir, "*.rec"))
+	if len(recs) != 1 {
+		t.Fatalf("recordings %q, want one", recs)
+	}
+	play := lab.StartLines(t, nil, lab.AssistBinary(t), "replay", recs[0], "--identity", keyFile)
+	addr := play.WaitLine(t, `^listening on (\S+)$`, lineTimeout)[1]
+	play.WaitLine(t, `^end of the recording`, 2*lineTimeout)
+	lab.WaitMatch(t, d.X, lab.DialRFB(t, addr).Screen, 0, matchTimeout)
+	play.Send(t, "quit")
+	play.WaitExit(t, lineTimeout)
 }

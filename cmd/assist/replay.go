@@ -118,13 +118,14 @@ func (s *sessionRecording) finish() {
 func runReplay(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := newFlagSet("replay", os.Stderr)
 	idFile := fs.String("identity", "", "the audit key's identity file (AGE-SECRET-KEY-1..., from assist audit keygen)")
-	listen := fs.String("listen", "127.0.0.1:0", "loopback address for the VNC viewer (port 0 picks a free one)")
+	listen := fs.String("listen", "127.0.0.1:0", "loopback address for the VNC viewer, or the page with --browser (port 0 picks a free one)")
+	browser := fs.Bool("browser", false, "play the recording on a page in your browser (noVNC, with play, pause and seek) instead of for a VNC viewer")
 	positional, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(positional) != 1 || *idFile == "" {
-		fmt.Fprintln(os.Stderr, "usage: assist replay FILE --identity KEYFILE [--listen 127.0.0.1:PORT]")
+		fmt.Fprintln(os.Stderr, "usage: assist replay FILE --identity KEYFILE [--listen 127.0.0.1:PORT] [--browser]")
 		return errUsage
 	}
 	if err := checkLoopback(*listen); err != nil {
@@ -138,6 +139,9 @@ func runReplay(ctx context.Context, args []string, stdout io.Writer) error {
 	kf.Close()
 	if err != nil {
 		return fmt.Errorf("the identity %s is not an age identity file: %w", *idFile, err)
+	}
+	if *browser {
+		return replayInBrowser(ctx, positional[0], ids, *listen, stdout)
 	}
 	f, err := os.Open(positional[0])
 	if err != nil {

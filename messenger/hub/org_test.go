@@ -290,12 +290,16 @@ func TestOrgStore(t *testing.T) {
 	if err := th.Store.SetPolicy(ctx, "acme", messenger.Policy{Rights: []string{"control"}, Timeout: 60}); err == nil {
 		t.Error("policy without view")
 	}
-	p := messenger.Policy{Rights: []string{"view", "clipboard"}, Record: true, Timeout: 20}
+	if err := th.Store.SetPolicy(ctx, "acme", messenger.Policy{Rights: []string{"view"}, Timeout: 60, AuditKey: "age1nope"}); err == nil {
+		t.Error("policy with a malformed audit key")
+	}
+	const key = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
+	p := messenger.Policy{Rights: []string{"view", "clipboard"}, Record: true, Timeout: 20, AuditKey: key}
 	if err := th.Store.SetPolicy(ctx, "acme", p); err != nil {
 		t.Fatal(err)
 	}
 	o, err := th.Store.Org(ctx, "acme")
-	if err != nil || !o.Policy.Record || o.Policy.Timeout != 20 || len(o.Policy.Rights) != 2 {
+	if err != nil || !o.Policy.Record || o.Policy.Timeout != 20 || len(o.Policy.Rights) != 2 || o.Policy.AuditKey != key {
 		t.Fatalf("policy read back: %+v, %v", o, err)
 	}
 }

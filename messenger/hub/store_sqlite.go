@@ -134,6 +134,9 @@ var sqliteMigrations = []string{
 		user    TEXT NOT NULL,
 		PRIMARY KEY (org, issuer, subject)
 	) WITHOUT ROWID;`,
+	// The organisation's audit key (age1..., "" for none): recordings
+	// are encrypted to it on the machines.
+	`ALTER TABLE orgs ADD COLUMN audit_key TEXT NOT NULL DEFAULT '';`,
 }
 
 // OpenSQLite opens (creating if needed, mode 0600) the database at path

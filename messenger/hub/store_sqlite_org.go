@@ -18,8 +18,8 @@ func (s *SQLiteStore) CreateOrg(ctx context.Context, o Org) error {
 	if err := o.Policy.Check(); err != nil {
 		return fmt.Errorf("messenger store: create organisation %s: %w", o.Name, err)
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO orgs (name, display, rights, record, timeout, created) VALUES (?, ?, ?, ?, ?, ?)`,
-		o.Name, o.Display, strings.Join(o.Policy.Rights, " "), o.Policy.Record, o.Policy.Timeout, o.Created.UnixNano())
+	_, err := s.db.ExecContext(ctx, `INSERT INTO orgs (name, display, rights, record, timeout, created, audit_key) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		o.Name, o.Display, strings.Join(o.Policy.Rights, " "), o.Policy.Record, o.Policy.Timeout, o.Created.UnixNano(), o.Policy.AuditKey)
 	if isUnique(err) {
 		return fmt.Errorf("messenger store: create organisation %s: %w", o.Name, ErrTaken)
 	}
@@ -34,8 +34,8 @@ func (s *SQLiteStore) Org(ctx context.Context, name string) (Org, error) {
 	o := Org{Name: name}
 	var rights string
 	var created int64
-	err := s.db.QueryRowContext(ctx, `SELECT display, rights, record, timeout, created FROM orgs WHERE name = ?`, name).
-		Scan(&o.Display, &rights, &o.Policy.Record, &o.Policy.Timeout, &created)
+	err := s.db.QueryRowContext(ctx, `SELECT display, rights, record, timeout, created, audit_key FROM orgs WHERE name = ?`, name).
+		Scan(&o.Display, &rights, &o.Policy.Record, &o.Policy.Timeout, &created, &o.Policy.AuditKey)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Org{}, fmt.Errorf("messenger store: organisation %s: %w", name, ErrNotFound)
 	}
@@ -52,8 +52,8 @@ func (s *SQLiteStore) SetPolicy(ctx context.Context, org string, p messenger.Pol
 	if err := p.Check(); err != nil {
 		return fmt.Errorf("messenger store: policy of %s: %w", org, err)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE orgs SET rights = ?, record = ?, timeout = ? WHERE name = ?`,
-		strings.Join(p.Rights, " "), p.Record, p.Timeout, org)
+	res, err := s.db.ExecContext(ctx, `UPDATE orgs SET rights = ?, record = ?, timeout = ?, audit_key = ? WHERE name = ?`,
+		strings.Join(p.Rights, " "), p.Record, p.Timeout, p.AuditKey, org)
 	return affectedOne(res, err, "policy of "+org)
 }
 

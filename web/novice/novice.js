@@ -206,7 +206,7 @@ function renderApp(s) {
   // The invitation and the session only while one runs; once someone is
   // connected, the session comes first and the invitation shrinks to
   // its code.
-  const inv = !!a.busy && !!s.code && !s.stopped;
+  const inv = !!a.busy && !!s.code && !s.stopped && !s.agent;
   el('invitation-box').hidden = !inv;
   const connected = !!s.expert && s.state !== 'waiting';
   document.body.classList.toggle('connected', connected);
@@ -226,7 +226,7 @@ function stateLabel(s) {
   if (s.app && !s.app.busy) return s.app.asking ? 'Asking for help' : 'Ready';
   if (s.stopped) return 'Invitation over';
   switch (s.state) {
-    case 'waiting': return 'Waiting for your helper';
+    case 'waiting': return s.agent ? 'Ready' : 'Waiting for your helper';
     case 'asking': return 'Question for you';
     case 'viewing': return `${who} sees your screen`;
     case 'control-asked': return `${who} asks for control`;
@@ -249,6 +249,8 @@ function render(s) {
   pill.textContent = stateLabel(s);
 
   setText('code', s.code || '…');
+  // The agent's page has no invitation: it asks offers of help.
+  if (!s.app) el('invitation-box').hidden = !!s.agent;
   el('code-buttons').hidden = !s.code;
   status.link = s.link || '';
   el('send-box').hidden = !s.link;
@@ -287,7 +289,14 @@ function render(s) {
   el('question').hidden = !q;
   if (q) {
     const name = s.expert || 'Your helper';
-    if (q.right === 'control') {
+    const offer = q.right === 'offer';
+    el('allow').textContent = offer ? 'Accept' : 'Allow';
+    el('deny').textContent = offer ? 'Decline' : 'Deny';
+    if (offer) {
+      // The agent's words, from the helper's organisation: text only.
+      setText('question-text', q.text || '');
+      setText('question-hint', 'Nobody sees your screen until you accept, and you are asked again before they do.');
+    } else if (q.right === 'control') {
       setText('question-text', `${name} asks to control your mouse and keyboard.`);
       setText('question-hint', 'You can take control back at any time: press Esc, or click Take back control.');
     } else if (q.right === 'files') {
