@@ -264,6 +264,121 @@ async function refreshMachines() {
   }
   el('no-machines').hidden = list.length > 0;
   el('machines-box').hidden = false;
+  await probeAudit(list);
+}
+
+// ---- The organisation's audit trail, for its admins. The server says
+// who is an admin only by answering: each organisation of the machines
+// listed is asked once for nothing (entries from the future); those it
+// answers are this account's. Every entry's words come from peers: text
+// only.
+
+const auditAsked = new Set(); // organisations asked
+const auditURLs = [];
+
+async function probeAudit(list) {
+  const c = client;
+  const future = new Date(Date.now() + 366 * 864e5).toISOString().replace(/\.\d+Z$/, 'Z');
+  for (const org of new Set(list.map((m) => m.org))) {
+    if (auditAsked.has(org)) continue;
+    auditAsked.add(org);
+    try {
+      await c.auditSearch(org, future, '');
+    } catch (e) {
+      if (e.code !== 'unauthorized' && e.code !== 'invalid') showError(e.code || 'failed', `Could not open ${org}'s audit trail: ${e.message}.`);
+      continue;
+    }
+    if (client !== c) return;
+    const opt = document.createElement('option');
+    opt.value = org;
+    opt.textContent = org;
+    el('audit-org').append(opt);
+    el('audit-box').hidden = false;
+    status.auditOrgs = [...(status.auditOrgs || []), org];
+  }
+}
+
+function auditDownload(id, text, type) {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  auditURLs.push(url);
+  el(id).href = url;
+}
+
+function auditClear() {
+  for (const u of auditURLs.splice(0)) URL.revokeObjectURL(u);
+  el('audit-entries').replaceChildren();
+  el('audit-verdicts').replaceChildren();
+  el('audit-exports').hidden = true;
+  el('audit-progress').textContent = '';
+}
+
+async function searchAudit() {
+  const c = client;
+  if (!c) return;
+  const org = el('audit-org').value;
+  const day = el('audit-since').value; // the reader's midnight
+  const since = day ? new Date(`${day}T00:00:00`).toISOString().replace(/\.\d+Z$/, 'Z') : '';
+  auditClear();
+  el('audit-progress').textContent = 'Searching…';
+  let r;
+  try {
+    r = await c.auditSearch(org, since, el('audit-text').value.trim());
+  } catch (e) {
+    el('audit-progress').textContent = `Could not search ${org}'s audit trail: ${e.message}.`;
+    return;
+  }
+  if (client !== c) return;
+  const ul = el('audit-entries');
+  for (const e of r.entries) {
+    const li = document.createElement('li');
+    li.dataset.testid = 'audit-entry';
+    const when = document.createElement('time');
+    when.dateTime = e.time;
+    when.textContent = new Date(e.time).toLocaleString();
+    const who = document.createElement('span');
+    who.className = 'user';
+    who.textContent = ` [${e.party} ${e.chain} #${e.seq}] `;
+    const words = document.createElement('span');
+    words.dataset.testid = 'audit-words';
+    words.textContent = e.words;
+    li.append(when, who, words);
+    ul.append(li);
+  }
+  el('audit-progress').textContent = r.entries.length ? `${r.entries.length} entries.` : `No entries in ${org}'s audit trail match.`;
+  auditDownload('audit-csv', r.csv, 'text/csv');
+  auditDownload('audit-json', r.json, 'application/json');
+  el('audit-csv').download = `${org}-audit.csv`;
+  el('audit-json').download = `${org}-audit.json`;
+  el('audit-exports').hidden = false;
+  status.auditEntries = r.entries.length;
+}
+
+async function verifyAudit() {
+  const c = client;
+  if (!c) return;
+  const org = el('audit-org').value;
+  const ul = el('audit-verdicts');
+  ul.replaceChildren();
+  el('audit-progress').textContent = 'Verifying…';
+  let chains;
+  try {
+    chains = await c.auditVerify(org);
+  } catch (e) {
+    el('audit-progress').textContent = `Could not verify ${org}'s audit trail: ${e.message}.`;
+    return;
+  }
+  if (client !== c) return;
+  let bad = 0;
+  for (const v of chains) {
+    const li = document.createElement('li');
+    li.dataset.testid = 'audit-verdict';
+    const whose = v.user ? `${v.user}'s chain` : "the server's chain";
+    li.textContent = v.bad ? `${whose}: does not verify: ${v.bad}` : `${whose}: ok, ${v.entries} entries`;
+    if (v.bad) bad++;
+    ul.append(li);
+  }
+  el('audit-progress').textContent = bad ? `${bad} of ${chains.length} chains do not verify.` : `All ${chains.length} chains verify.`;
+  status.auditBad = bad;
 }
 
 function machineItem(m) {
@@ -411,6 +526,11 @@ function resetLists() {
   el('machines').replaceChildren();
   el('machines-box').hidden = true;
   status.machines = null;
+  auditAsked.clear();
+  auditClear();
+  el('audit-org').replaceChildren();
+  el('audit-box').hidden = true;
+  status.auditOrgs = null;
 }
 
 async function refreshContacts() {
@@ -1017,7 +1137,17 @@ export async function startMessenger(h) {
   });
   el('sign-out').addEventListener('click', () => signOut());
   el('cancel-offer').addEventListener('click', () => cancelOffer());
-  el('refresh-machines').addEventListener('click', () => refreshMachines());
+  el('refresh-machines').addEventListener('click', () => {
+    // Refresh asks again about the organisations this account was not
+    // an admin of (it may have become one).
+    for (const org of auditAsked) if (!(status.auditOrgs || []).includes(org)) auditAsked.delete(org);
+    refreshMachines();
+  });
+  el('audit-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    searchAudit();
+  });
+  el('audit-verify').addEventListener('click', () => verifyAudit());
   el('show-contact-code').addEventListener('click', () => showContactCode());
   el('show-device-code').addEventListener('click', () => showDeviceCode());
   el('device-confirm-form').addEventListener('submit', (ev) => {
