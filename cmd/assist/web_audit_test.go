@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +18,7 @@ import (
 // sees the server's entries of its declined offer in plain words, the
 // machine's user's name (markup and a spreadsheet formula) as text;
 // Verify says every chain is ok, and the CSV download holds the entries
-// with the formula neutralised.
+// with the formula neutralised, the JSON download the same entries.
 func TestWebAudit(t *testing.T) {
 	e2e(t)
 	needExpertApp(t)
@@ -96,5 +97,20 @@ func TestWebAudit(t *testing.T) {
 	}
 	if !strings.Contains(csv, `'=HYPERLINK(`) || strings.Contains(csv, `,=HYPERLINK(`) || strings.Contains(csv, `,"=HYPERLINK(`) {
 		t.Errorf("the CSV's formula is not neutralised:\n%s", csv)
+	}
+
+	bxRun(t, ctx, chromedp.Click(bxID("audit-json")))
+	select {
+	case <-downloaded:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the JSON was not downloaded")
+	}
+	b, err = os.ReadFile(filepath.Join(downloads, "acme-audit.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entries []map[string]any
+	if err := json.Unmarshal(b, &entries); err != nil || len(entries) != bxEval[int](t, ctx, `window.assistMessenger.auditEntries`) {
+		t.Errorf("the JSON download (%v):\n%s", err, b)
 	}
 }
