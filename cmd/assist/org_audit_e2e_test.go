@@ -63,17 +63,27 @@ func TestOrgAudit(t *testing.T) {
 	}
 
 	// The server's entry 2 (the acceptance) is edited in its database.
+	o.tamperServerEntry(t, 2)
+	out, err := o.dana.try(t, "audit", "verify", "--org", "acme")
+	if err == nil || !strings.Contains(out, "bad: the server (") || !strings.Contains(out, "entry 2") || !strings.Contains(out, "ok: pc-1 (") {
+		t.Fatalf("verify after tampering: %v\n%s", err, out)
+	}
+}
+
+// tamperServerEntry edits the server's audit entry seq in its database:
+// the helper dana becomes eve.
+func (o *orgSetup) tamperServerEntry(t *testing.T, seq int) {
+	t.Helper()
 	db, err := sql.Open("sqlite", filepath.Join(o.data, "messenger.sqlite"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	res, err := db.Exec(`UPDATE audit_entries SET line = replace(line, '"expert":"dana"', '"expert":"eve"') WHERE seq = 2 AND line LIKE '%"party":"server"%'`)
-	if n, _ := res.RowsAffected(); err != nil || n != 1 {
-		t.Fatalf("tampering: %d rows, %v", n, err)
+	res, err := db.Exec(`UPDATE audit_entries SET line = replace(line, '"expert":"dana"', '"expert":"eve"') WHERE seq = ? AND line LIKE '%"party":"server"%'`, seq)
+	if err != nil {
+		t.Fatalf("tampering: %v", err)
 	}
-	out, err := o.dana.try(t, "audit", "verify", "--org", "acme")
-	if err == nil || !strings.Contains(out, "bad: the server (") || !strings.Contains(out, "entry 2") || !strings.Contains(out, "ok: pc-1 (") {
-		t.Fatalf("verify after tampering: %v\n%s", err, out)
+	if n, _ := res.RowsAffected(); n != 1 {
+		t.Fatalf("tampering: %d rows", n)
 	}
 }

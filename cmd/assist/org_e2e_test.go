@@ -32,12 +32,18 @@ func newOrgSetup(t *testing.T) *orgSetup {
 	if out := o.org(t, "policy", "acme", "--timeout", "5s", "--rights", "view,control"); out != "policy: acme rights=view,control record=false timeout=5s\n" {
 		t.Fatalf("org policy printed %q", out)
 	}
-	o.dana, o.mel = newCLIUser(t, "dana"), newCLIUser(t, "mel")
-	o.dana.login(t, o.srv, "--display-name", "Dana")
-	o.mel.login(t, o.srv, "--display-name", "Mel")
-	o.org(t, "add", "acme", "dana", "--role", "helper")
-	o.org(t, "add", "acme", "mel", "--role", "member")
+	o.dana = o.addUser(t, "dana", "Dana", "helper")
+	o.mel = o.addUser(t, "mel", "Mel", "member")
 	return o
+}
+
+// addUser logs a new user in to the server and adds them to acme with role.
+func (o *orgSetup) addUser(t *testing.T, name, displayName, role string) *cliUser {
+	t.Helper()
+	u := newCLIUser(t, name)
+	u.login(t, o.srv, "--display-name", displayName)
+	o.org(t, "add", "acme", name, "--role", role)
+	return u
 }
 
 // TestOrgTokenRemote: an admin makes a token from their own machine; a
@@ -74,18 +80,18 @@ func (o *orgSetup) token(t *testing.T, uses string) string {
 }
 
 // enrol enrols a machine (its own config dir) and starts its agent on
-// display, with desktop notifications on the session bus at bus ("": off).
-func (o *orgSetup) enrol(t *testing.T, token, id, name, user, display, bus string) *proc {
+// display, with desktop notifications on the session bus at bus ("": off)
+// and the agent's further args.
+func (o *orgSetup) enrol(t *testing.T, token, id, name, user, display, bus string, args ...string) *proc {
 	t.Helper()
 	m := newCLIUser(t, id)
 	out := m.run(t, "agent", "enroll", o.srv.URL, token, "--id", id, "--name", name, "--user", user)
 	if !strings.Contains(out, "enrolled: "+id+" on "+o.srv.URL+"\n") {
 		t.Fatalf("enroll printed %q", out)
 	}
-	notify := "off"
-	cmd := m.cmd(t, "agent", "--display", display, "--no-page", "--notify", notify)
+	cmd := m.cmd(t, append([]string{"agent", "--display", display, "--no-page", "--notify", "off"}, args...)...)
 	if bus != "" {
-		cmd = m.cmd(t, "agent", "--display", display, "--no-page")
+		cmd = m.cmd(t, append([]string{"agent", "--display", display, "--no-page"}, args...)...)
 		cmd.Env = append(cmd.Env, "DBUS_SESSION_BUS_ADDRESS="+bus)
 	}
 	a := startProc(t, id+": assist agent", cmd)
@@ -308,15 +314,11 @@ func TestOrgRecordByPolicy(t *testing.T) {
 	e2e(t)
 	d := newDesktop(t)
 	o := newOrgSetup(t)
-	keyFile := filepath.Join(t.TempDir(), "audit.key")
-	key := regexp.MustCompile(`(?m)^audit key: (\S+)$`).FindStringSubmatch(o.op.run(t, "audit", "keygen", keyFile))
-	if key == nil {
-		t.Fatal("assist audit keygen printed no key")
-	}
+	keyFile, key := auditKey(t, o.op)
 	if out, err := o.op.try(t, "org", "policy", "acme", "--audit-key", "age1notakey", "--data", o.data); err == nil {
 		t.Errorf("a malformed audit key was taken: %q", out)
 	}
-	if out := o.org(t, "policy", "acme", "--record", "yes", "--audit-key", key[1]); !strings.Contains(out, "record=true timeout=5s audit-key="+key[1]+"\n") {
+	if out := o.org(t, "policy", "acme", "--record", "yes", "--audit-key", key); !strings.Contains(out, "record=true timeout=5s audit-key="+key+"\n") {
 		t.Fatalf("org policy printed %q", out)
 	}
 	m := newCLIUser(t, "pc-1")
@@ -341,6 +343,27 @@ func TestOrgRecordByPolicy(t *testing.T) {
 	offer.interrupt()
 	a.expect(`^session ended: \S+$`)
 
+	replayed(t, recDir, keyFile, func(addr string) {
+		lab.WaitMatch(t, d.X, lab.DialRFB(t, addr).Screen, 0, matchTimeout)
+	})
+}
+
+// auditKey makes an audit key pair with assist audit keygen and returns
+// the identity's file and the public key.
+func auditKey(t *testing.T, u *cliUser) (file, key string) {
+	t.Helper()
+	file = filepath.Join(t.TempDir(), "audit.key")
+	m := regexp.MustCompile(`(?m)^audit key: (\S+)$`).FindStringSubmatch(u.run(t, "audit", "keygen", file))
+	if m == nil {
+		t.Fatal("assist audit keygen printed no key")
+	}
+	return file, m[1]
+}
+
+// replayed plays the one recording in recDir with assist replay to its
+// end, calls check with the replay's RFB address, and quits the replay.
+func replayed(t *testing.T, recDir, keyFile string, check func(addr string)) {
+	t.Helper()
 	recs, _ := filepath.Glob(filepath.Join(recDir, "*.rec"))
 	if len(recs) != 1 {
 		t.Fatalf("recordings %q, want one", recs)
@@ -348,7 +371,7 @@ func TestOrgRecordByPolicy(t *testing.T) {
 	play := lab.StartLines(t, nil, lab.AssistBinary(t), "replay", recs[0], "--identity", keyFile)
 	addr := play.WaitLine(t, `^listening on (\S+)$`, lineTimeout)[1]
 	play.WaitLine(t, `^end of the recording`, 2*lineTimeout)
-	lab.WaitMatch(t, d.X, lab.DialRFB(t, addr).Screen, 0, matchTimeout)
+	check(addr)
 	play.Send(t, "quit")
 	play.WaitExit(t, lineTimeout)
 }

@@ -59,11 +59,23 @@ func Mismatch(want *screen.Image, got *screen.Image, gotAt image.Point, tol int)
 // timeout. Viewers draw asynchronously, so a first mismatch is normal.
 func WaitMatch(t testing.TB, desktop *X, viewer func() (*screen.Image, image.Point, error), tol int, timeout time.Duration) {
 	t.Helper()
+	waitMatch(t, desktop.screenshot, viewer, tol, timeout)
+}
+
+// WaitShows is WaitMatch against a picture taken before (what another
+// viewer saw) instead of the desktop now.
+func WaitShows(t testing.TB, want *screen.Image, viewer func() (*screen.Image, image.Point, error), tol int, timeout time.Duration) {
+	t.Helper()
+	waitMatch(t, func() (*screen.Image, error) { return want, nil }, viewer, tol, timeout)
+}
+
+func waitMatch(t testing.TB, wantNow func() (*screen.Image, error), viewer func() (*screen.Image, image.Point, error), tol int, timeout time.Duration) {
+	t.Helper()
 	var last string
 	var want, got *screen.Image
 	ok := waitFor(timeout, func() bool {
 		var err error
-		want, err = desktop.screenshot()
+		want, err = wantNow()
 		if err != nil {
 			last = err.Error()
 			return false
@@ -79,7 +91,7 @@ func WaitMatch(t testing.TB, desktop *X, viewer func() (*screen.Image, image.Poi
 	})
 	if !ok {
 		SaveArtifacts(t, map[string]*screen.Image{"want": want, "got": got})
-		t.Fatalf("lab: viewer does not show the desktop after %v: %s", timeout, last)
+		t.Fatalf("lab: viewer does not show the wanted picture after %v: %s", timeout, last)
 	}
 }
 
