@@ -466,6 +466,14 @@ func (a *agent) serve(ctx context.Context, c *messenger.Client) error {
 // timeout bounds each consent question.
 func (a *agent) session(ctx context.Context, c *messenger.Client, accepted, offer messenger.Message) error {
 	o := a.opts
+	// The audit trail and the helper name the enrolled machine and its
+	// user, as the server does, not the OS account and the hostname.
+	if cfg := a.dev.Config(); cfg.User != "" {
+		o.Machine = cfg.User
+		if cfg.Display != "" {
+			o.Name = cfg.Display
+		}
+	}
 	o.Forbid = forbidden(offer.Org.Policy)
 	o.AnswerTimeout = time.Duration(offer.Org.Policy.Timeout) * time.Second
 	// The organisation's policy decides recording, not the agent's flags:

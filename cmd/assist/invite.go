@@ -40,6 +40,9 @@ const defaultInvitePort = 5820
 type noviceOptions struct {
 	// Name is the novice's name as the expert sees it (the desktop's name).
 	Name string
+	// Machine names this computer in the desktop's name and the audit
+	// trail: the agent's enrolled machine; "" for the hostname.
+	Machine string
 	// Allow answers consent questions in advance: ask, view or control.
 	Allow string
 	// Display is the X display to share.
@@ -439,6 +442,9 @@ func serveNovice(ctx context.Context, stdout io.Writer, ns noviceSide) (err erro
 	ui.con, ui.out = con, out
 	ui.triesLeft = l.AttemptsLeft()
 	host, _ := os.Hostname()
+	if ns.opts.Machine != "" {
+		host = ns.opts.Machine
+	}
 	if ns.opts.RecordTo != "" {
 		if _, err := recording.ParseRecipient(ns.opts.RecordTo); err != nil {
 			return fmt.Errorf("--record-to: %w", err)

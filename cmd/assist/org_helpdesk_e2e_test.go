@@ -100,7 +100,7 @@ func TestOrgHelpDesk(t *testing.T) {
 		t.Errorf("the ends: agent %+v, helper %+v", nEnd, eEnd)
 	}
 	// The server paired dana with Mel M on pc-1; the helper's chain names
-	// pc-1, the agent's names Dana.
+	// pc-1, the agent's Dana, pc-1 and Mel M.
 	var server []string
 	for _, e := range chains[string(audit.PartyServer)] {
 		if e.Machine == "pc-1" {
@@ -112,6 +112,11 @@ func TestOrgHelpDesk(t *testing.T) {
 	}
 	if len(exp) == 0 || exp[0].Machine != "pc-1" || len(nov) == 0 || !strings.HasPrefix(nov[0].Expert, "Dana") {
 		t.Errorf("the helper's and the agent's chains do not name pc-1 and Dana: %+v %+v", exp, nov)
+	}
+	// The agent names the enrolled machine and its user, as the server
+	// does, not the OS account and the hostname.
+	if len(nov) == 0 || nov[0].Machine != "pc-1" || nov[0].Novice != "Mel M" {
+		t.Errorf("the agent's chain names machine %q and user %q, want pc-1 and Mel M", nov[0].Machine, nov[0].Novice)
 	}
 	if t.Failed() {
 		t.Fatalf("the trail:\n%s", out)
