@@ -1,8 +1,11 @@
 package hub
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -15,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/assist-project/assist/audit"
 	"github.com/assist-project/assist/messenger"
 )
 
@@ -165,6 +169,15 @@ func (h *Hub) recordingUpload(ctx context.Context, c *conn, m messenger.Message)
 			c.internal(m.Ref, m.Type, err)
 			return
 		}
+		if ok, err := h.recordingInAudit(ctx, c, dir, id, part); err != nil {
+			c.internal(m.Ref, m.Type, err)
+			return
+		} else if !ok {
+			os.Remove(part)
+			os.Remove(filepath.Join(dir, id+".json"))
+			c.fail(m.Ref, messenger.CodeInvalid, "this recording is not in your audit log as this server holds it: upload the audit log first (it names the recording's SHA-256)")
+			return
+		}
 		if err := os.Rename(part, filepath.Join(dir, id+".age")); err != nil {
 			c.internal(m.Ref, m.Type, err)
 			return
@@ -272,4 +285,39 @@ func (h *Hub) recordingGet(ctx context.Context, c *conn, m messenger.Message) {
 	more := int64(m.Offset+n) < fi.Size()
 	c.reply(m.Ref, messenger.Message{Type: messenger.TypeRecordingData, Organisation: m.Organisation, Session: m.Session,
 		Offset: m.Offset, Recording: buf[:n], More: more})
+}
+
+// recordingInAudit reports whether the machine's audit chain, as the
+// server holds it, has a recording entry with the SHA-256 of the upload
+// at path: the file is then the one the machine's log names. A server
+// that keeps no audit trail checks nothing.
+func (h *Hub) recordingInAudit(ctx context.Context, c *conn, dir, id, path string) (bool, error) {
+	_, st := h.auditor()
+	if st == nil {
+		return true, nil
+	}
+	meta, err := readRecordingMeta(dir, id)
+	if err != nil {
+		return false, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	hash := sha256.New()
+	if _, err := io.Copy(hash, f); err != nil {
+		return false, err
+	}
+	sum := hash.Sum(nil)
+	es, err := st.Search(ctx, audit.Query{Chains: []ed25519.PublicKey{ed25519.PublicKey(c.dev.Key)}, From: meta.Start.Add(-time.Hour)})
+	if err != nil {
+		return false, err
+	}
+	for _, e := range es {
+		if e.Kind == audit.KindRecording && e.File != nil && bytes.Equal(e.File.SHA256[:], sum) {
+			return true, nil
+		}
+	}
+	return false, nil
 }

@@ -6,12 +6,15 @@ package hub_test
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/assist-project/assist/audit"
 	"github.com/assist-project/assist/messenger"
 	"github.com/assist-project/assist/messenger/hub"
 )
@@ -85,4 +88,38 @@ func TestRecordingUploadListGet(t *testing.T) {
 	}
 	_, err = w.ann.GetRecording(ctx, "acme", "0123456789abcdef0123456789abcdef", &got)
 	isCode(t, err, messenger.CodeNotFound)
+}
+
+// TestRecordingBoundToAuditLog: on a server with an audit trail, a
+// recording is kept only if the machine's uploaded audit log names its
+// SHA-256.
+func TestRecordingBoundToAuditLog(t *testing.T) {
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	w := newOrgWorld(t, func(c *hub.Config) {
+		c.AuditKey = key
+		c.RecordingsDir = t.TempDir()
+	})
+	ctx := ctxT(t)
+	start := time.Now().Add(-time.Minute)
+	rec := []byte("an encrypted recording")
+	if _, err := w.gx1.UploadRecording(ctx, bytes.NewReader(rec), "gus", start); !messenger.IsCode(err, messenger.CodeInvalid) {
+		t.Fatalf("a recording the audit log does not name: %v", err)
+	}
+	l, err := audit.OpenFile(t.TempDir(), w.gx1.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := audit.NewRecorder(l, audit.PartyNovice, nil)
+	r.Start("Gil", "gus", "gx-1", "relay-udp")
+	r.Recorded(audit.File{Name: "x.rec", Size: uint64(len(rec)), SHA256: sha256.Sum256(rec), Result: "recorded"})
+	r.End("over")
+	if _, err := upload(t, w.gx1, l); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.gx1.UploadRecording(ctx, bytes.NewReader(append(rec, '!')), "gus", start); !messenger.IsCode(err, messenger.CodeInvalid) {
+		t.Fatalf("another file than the log names: %v", err)
+	}
+	if _, err := w.gx1.UploadRecording(ctx, bytes.NewReader(rec), "gus", start); err != nil {
+		t.Fatalf("the recording the log names: %v", err)
+	}
 }
