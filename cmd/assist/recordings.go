@@ -19,7 +19,7 @@ import (
 func runRecordings(ctx context.Context, args []string, stdout io.Writer) error {
 	flags := newFlagSet("recordings", os.Stderr)
 	org := flags.String("org", "", "the organisation whose recordings its server keeps (you must be its admin)")
-	out := flags.String("out", "", "get: the file to write (default ID.age in this folder)")
+	out := flags.String("out", "", "get: the file to write (default ID.rec in this folder)")
 	positional, err := parseInterspersed(flags, args)
 	if err != nil {
 		return err
@@ -50,7 +50,7 @@ func runRecordings(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	path := *out
 	if path == "" {
-		path = id + ".age"
+		path = id + ".rec"
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
