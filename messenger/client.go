@@ -757,13 +757,36 @@ func KeyFingerprint(pub ed25519.PublicKey) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
+// recordingPace spaces the chunks of a recording's upload or download:
+// below the server's default of 20 messages a second per connection,
+// beyond which it closes the connection, with room for the others.
+const recordingPace = 60 * time.Millisecond
+
+// paced waits until next, or returns ctx's error.
+func paced(ctx context.Context, next time.Time) error {
+	t := time.NewTimer(time.Until(next))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // UploadRecording sends an encrypted session recording of this machine
-// to its organisation's server in chunks, naming the helper who saw the
+// to its organisation's server in chunks (paced under the server's
+// message rate: about 500 KiB a second), naming the helper who saw the
 // session and when it started; it returns the recording's id there.
 func (c *Client) UploadRecording(ctx context.Context, r io.Reader, helper string, start time.Time) (string, error) {
 	buf := make([]byte, RecordingChunk)
 	id, offset := "", 0
+	next := time.Now()
 	for {
+		if err := paced(ctx, next); err != nil {
+			return "", err
+		}
+		next = time.Now().Add(recordingPace)
 		n, err := io.ReadFull(r, buf)
 		last := err == io.EOF || err == io.ErrUnexpectedEOF
 		if err != nil && !last {
@@ -798,7 +821,12 @@ func (c *Client) Recordings(ctx context.Context, org string) ([]Recording, error
 // admins) and returns its size.
 func (c *Client) GetRecording(ctx context.Context, org, id string, w io.Writer) (int64, error) {
 	var n int64
+	next := time.Now()
 	for {
+		if err := paced(ctx, next); err != nil {
+			return n, err
+		}
+		next = time.Now().Add(recordingPace)
 		r, err := c.call(ctx, Message{Type: TypeRecordingGet, Organisation: org, Session: id, Offset: int(n)}, TypeRecordingData)
 		if err != nil {
 			return n, err

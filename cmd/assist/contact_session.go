@@ -266,8 +266,9 @@ func uploadRecording(ctx context.Context, c *messenger.Client, r recordedFile, h
 		return "", err
 	}
 	defer f.Close()
-	// A recording may be large: minutes, not the dial's seconds.
-	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
+	// A recording may be large: paced at about 500 KiB/s, 512 MiB take
+	// some 17 minutes.
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Minute)
 	defer cancel()
 	return c.UploadRecording(uctx, f, helper, r.start)
 }

@@ -123,3 +123,27 @@ func TestRecordingBoundToAuditLog(t *testing.T) {
 		t.Fatalf("the recording the log names: %v", err)
 	}
 }
+
+// TestRecordingPaced: a recording of more chunks than the server's
+// message burst goes up and down whole: the client paces its chunks
+// under the server's message rate, which closes a connection beyond it.
+func TestRecordingPaced(t *testing.T) {
+	w := newOrgWorld(t, func(c *hub.Config) {
+		c.RecordingsDir = t.TempDir()
+		c.MessageRate, c.MessageBurst = 20, 3
+	})
+	ctx := ctxT(t)
+	rec := make([]byte, 8*messenger.RecordingChunk)
+	rand.Read(rec)
+	if err := w.th.Store.SetRole(ctx, "globex", "ann", messenger.OrgAdmin); err != nil {
+		t.Fatal(err)
+	}
+	id, err := w.gx1.UploadRecording(ctx, bytes.NewReader(rec), "gus", time.Now())
+	if err != nil {
+		t.Fatalf("upload of 9 chunks: %v", err)
+	}
+	var got bytes.Buffer
+	if _, err := w.ann.GetRecording(ctx, "globex", id, &got); err != nil || !bytes.Equal(got.Bytes(), rec) {
+		t.Fatalf("download of 8 chunks: %v", err)
+	}
+}
