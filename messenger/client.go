@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -754,4 +755,88 @@ func ParseFingerprint(s string) ([32]byte, error) {
 func KeyFingerprint(pub ed25519.PublicKey) string {
 	sum := sha256.Sum256(pub)
 	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// recordingPace spaces the chunks of a recording's upload or download:
+// below the server's default of 20 messages a second per connection,
+// beyond which it closes the connection, with room for the others.
+const recordingPace = 60 * time.Millisecond
+
+// paced waits until next, or returns ctx's error.
+func paced(ctx context.Context, next time.Time) error {
+	t := time.NewTimer(time.Until(next))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// UploadRecording sends an encrypted session recording of this machine
+// to its organisation's server in chunks (paced under the server's
+// message rate: about 500 KiB a second), naming the helper who saw the
+// session and when it started; it returns the recording's id there.
+func (c *Client) UploadRecording(ctx context.Context, r io.Reader, helper string, start time.Time) (string, error) {
+	buf := make([]byte, RecordingChunk)
+	id, offset := "", 0
+	next := time.Now()
+	for {
+		if err := paced(ctx, next); err != nil {
+			return "", err
+		}
+		next = time.Now().Add(recordingPace)
+		n, err := io.ReadFull(r, buf)
+		last := err == io.EOF || err == io.ErrUnexpectedEOF
+		if err != nil && !last {
+			return "", fmt.Errorf("reading the recording: %w", err)
+		}
+		m := Message{Type: TypeRecordingUpload, Session: id, Offset: offset, Recording: buf[:n], More: !last}
+		if id == "" {
+			m.User, m.Since = helper, start
+		}
+		got, err := c.call(ctx, m, TypeRecordingStored)
+		if err != nil {
+			return "", err
+		}
+		id, offset = got.Session, got.Offset
+		if last {
+			return id, nil
+		}
+	}
+}
+
+// Recordings lists an organisation's uploaded recordings (for its
+// admins), oldest first.
+func (c *Client) Recordings(ctx context.Context, org string) ([]Recording, error) {
+	r, err := c.call(ctx, Message{Type: TypeRecordingList, Organisation: org}, TypeRecordings)
+	if err != nil {
+		return nil, err
+	}
+	return r.Recordings, nil
+}
+
+// GetRecording writes an organisation's recording id to w (for its
+// admins) and returns its size.
+func (c *Client) GetRecording(ctx context.Context, org, id string, w io.Writer) (int64, error) {
+	var n int64
+	next := time.Now()
+	for {
+		if err := paced(ctx, next); err != nil {
+			return n, err
+		}
+		next = time.Now().Add(recordingPace)
+		r, err := c.call(ctx, Message{Type: TypeRecordingGet, Organisation: org, Session: id, Offset: int(n)}, TypeRecordingData)
+		if err != nil {
+			return n, err
+		}
+		if _, err := w.Write(r.Recording); err != nil {
+			return n, fmt.Errorf("writing the recording: %w", err)
+		}
+		n += int64(len(r.Recording))
+		if !r.More || len(r.Recording) == 0 {
+			return n, nil
+		}
+	}
 }

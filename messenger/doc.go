@@ -181,6 +181,29 @@
 // (CHAIN's user "") and each of the organisation's; "bad" names the first
 // bad entry.
 //
+// # Session recordings (organisations)
+//
+//	C->S {"type":"recording-upload","session":ID?,"offset":N,"recording":B64,"more":BOOL?,"user":U?,"since":RFC3339?}
+//	                                   -> {"type":"recording-stored","session":ID,"offset":N}
+//	C->S {"type":"recording-list","organisation":ORG}
+//	                                   -> {"type":"recordings","organisation":ORG,"recordings":[REC...]}
+//	C->S {"type":"recording-get","organisation":ORG,"session":ID,"offset":N?}
+//	                                   -> {"type":"recording-data","organisation":ORG,"session":ID,"offset":N,"recording":B64,"more":BOOL?}
+//	REC = {"id":ID,"machine":U,"user":U,"start":RFC3339,"size":N}
+//
+// A machine of an organisation whose policy records uploads a session's
+// encrypted recording (age, to the organisation's audit key: the server
+// cannot read it) in chunks of at most 32 KiB: the first without
+// "session", naming the helper ("user") and the session's start
+// ("since"), each next one with the id the server answered and the
+// offset it holds; the last has no "more". Anyone else, and a machine of
+// an organisation that does not record, gets "unauthorized"; a file over
+// the server's cap (default 512 MiB), or an organisation whose
+// recordings fill their space (default 8 GiB), "invalid". Only the
+// organisation's admins list and download its recordings ("unauthorized"
+// for anyone else), in chunks: ask again from offset plus the bytes
+// received while "more" is true.
+//
 // # Limits
 //
 // Per address (an IPv4 address or an IPv6 /64; X-Forwarded-For is not

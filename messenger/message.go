@@ -53,6 +53,13 @@ const (
 	TypeAuditEntries  = "audit-entries"  // S: one page of what audit-search found
 	TypeAuditVerify   = "audit-verify"   // C: an admin verifies the organisation's stored chains
 	TypeAuditVerified = "audit-verified" // S: the verdict on each chain
+
+	TypeRecordingUpload = "recording-upload" // C: a chunk of a machine's encrypted session recording
+	TypeRecordingStored = "recording-stored" // S: how much of the upload the server holds
+	TypeRecordingList   = "recording-list"   // C: an admin lists the organisation's recordings
+	TypeRecordings      = "recordings"       // S: the organisation's recordings
+	TypeRecordingGet    = "recording-get"    // C: an admin downloads a chunk of a recording
+	TypeRecordingData   = "recording-data"   // S: that chunk
 )
 
 // Roles in an organisation.
@@ -291,6 +298,11 @@ type Message struct {
 	// format): a device's new entries in "audit-upload", a page of
 	// results in "audit-entries".
 	Audit string `json:"audit,omitempty"`
+	// Recording is one chunk (at most RecordingChunk bytes) of an
+	// encrypted session recording, in "recording-upload" and
+	// "recording-data"; Recordings lists them in "recordings".
+	Recording  B64         `json:"recording,omitempty"`
+	Recordings []Recording `json:"recordings,omitzero"`
 	// Seq, in "audit-stored": the last entry of the device's chain the
 	// server holds (0: none).
 	Seq *uint64 `json:"seq,omitempty"`
@@ -348,4 +360,19 @@ func CertMessage(user string, newKey []byte) []byte {
 	m = append(m, user...)
 	m = append(m, 0)
 	return append(m, newKey...)
+}
+
+// RecordingChunk bounds the bytes of one recording chunk: base64 in a
+// message, it stays below MaxMessageBytes.
+const RecordingChunk = 32 << 10
+
+// Recording describes an uploaded session recording in "recordings": its
+// id, the machine that recorded it, the helper who saw the session, when
+// the session started and the encrypted file's size.
+type Recording struct {
+	ID      string    `json:"id"`
+	Machine string    `json:"machine"`
+	User    string    `json:"user"`
+	Start   time.Time `json:"start"`
+	Size    int64     `json:"size"`
 }

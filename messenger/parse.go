@@ -31,57 +31,63 @@ func opt(n string) member { return member{n, false} }
 // clientMembers lists, per client-to-server type, the members it may
 // carry (besides "type"). Anything else is malformed.
 var clientMembers = map[string][]member{
-	TypeLogin:        {req("key"), req("sig"), opt("user"), opt("display"), opt("code"), opt("name"), opt("token"), opt("ref")},
-	TypeContacts:     {opt("ref")},
-	TypeState:        {req("state"), opt("ref")},
-	TypeRemove:       {req("user"), opt("ref")},
-	TypeBlock:        {req("user"), opt("ref")},
-	TypeUnblock:      {req("user"), opt("ref")},
-	TypeDevices:      {opt("ref")},
-	TypeRemoveDevice: {req("device"), opt("ref")},
-	TypePairOpen:     {req("purpose"), opt("ref")},
-	TypePairJoin:     {req("pair"), req("purpose"), opt("ref")},
-	TypePairRelay:    {req("pair"), req("data"), opt("ref")},
-	TypePairDone:     {req("pair"), req("key"), opt("cert"), opt("ref")},
-	TypeAsk:          {req("to"), req("kind"), opt("ref")},
-	TypeAnswer:       {req("request"), req("accept"), opt("ref")},
-	TypeCancel:       {req("request"), opt("ref")},
-	TypeMachines:     {opt("ref")},
-	TypeEnrolToken:   {req("organisation"), opt("uses"), opt("ref")},
-	TypeAuditUpload:  {opt("audit"), opt("ref")},
-	TypeAuditSearch:  {req("organisation"), opt("since"), opt("text"), opt("offset"), opt("ref")},
-	TypeAuditVerify:  {req("organisation"), opt("ref")},
+	TypeLogin:           {req("key"), req("sig"), opt("user"), opt("display"), opt("code"), opt("name"), opt("token"), opt("ref")},
+	TypeContacts:        {opt("ref")},
+	TypeState:           {req("state"), opt("ref")},
+	TypeRemove:          {req("user"), opt("ref")},
+	TypeBlock:           {req("user"), opt("ref")},
+	TypeUnblock:         {req("user"), opt("ref")},
+	TypeDevices:         {opt("ref")},
+	TypeRemoveDevice:    {req("device"), opt("ref")},
+	TypePairOpen:        {req("purpose"), opt("ref")},
+	TypePairJoin:        {req("pair"), req("purpose"), opt("ref")},
+	TypePairRelay:       {req("pair"), req("data"), opt("ref")},
+	TypePairDone:        {req("pair"), req("key"), opt("cert"), opt("ref")},
+	TypeAsk:             {req("to"), req("kind"), opt("ref")},
+	TypeAnswer:          {req("request"), req("accept"), opt("ref")},
+	TypeCancel:          {req("request"), opt("ref")},
+	TypeMachines:        {opt("ref")},
+	TypeEnrolToken:      {req("organisation"), opt("uses"), opt("ref")},
+	TypeAuditUpload:     {opt("audit"), opt("ref")},
+	TypeAuditSearch:     {req("organisation"), opt("since"), opt("text"), opt("offset"), opt("ref")},
+	TypeAuditVerify:     {req("organisation"), opt("ref")},
+	TypeRecordingUpload: {opt("session"), opt("offset"), opt("recording"), opt("more"), opt("user"), opt("since"), opt("ref")},
+	TypeRecordingList:   {req("organisation"), opt("ref")},
+	TypeRecordingGet:    {req("organisation"), req("session"), opt("offset"), opt("ref")},
 }
 
 // serverRequired lists, per server-to-client type, the members it must
 // carry. Clients ignore members they do not know, so servers may add some.
 var serverRequired = map[string][]string{
-	TypeChallenge:     {"nonce"},
-	TypeWelcome:       {"user", "display", "device", "created"},
-	TypeContacts:      {"contacts", "blocked"},
-	TypePresence:      {"user", "state"},
-	TypeRemoved:       {"user"},
-	TypeBlocked:       {"user"},
-	TypeUnblocked:     {"user"},
-	TypeDevices:       {"devices"},
-	TypeDeviceRemoved: {"device"},
-	TypeDeviceAdded:   {"pair", "device"},
-	TypePairOpened:    {"pair", "expires"},
-	TypePairPeer:      {"pair", "user", "display"},
-	TypePairRelay:     {"pair", "data"},
-	TypePairFailed:    {"pair", "reason"},
-	TypeContactAdded:  {"user", "display"},
-	TypeAsked:         {"request", "to", "kind", "expires"},
-	TypeRequest:       {"request", "from", "display", "kind", "expires"},
-	TypeAccepted:      {"request", "by", "session", "role", "peer"},
-	TypeDeclined:      {"request", "by"},
-	TypeRequestClosed: {"request", "reason"},
-	TypeError:         {"code", "message"},
-	TypeMachines:      {"machines"},
-	TypeEnrolToken:    {"organisation", "token", "expires"},
-	TypeAuditStored:   {"seq"},
-	TypeAuditEntries:  {"organisation"},
-	TypeAuditVerified: {"organisation", "chains"},
+	TypeChallenge:       {"nonce"},
+	TypeWelcome:         {"user", "display", "device", "created"},
+	TypeContacts:        {"contacts", "blocked"},
+	TypePresence:        {"user", "state"},
+	TypeRemoved:         {"user"},
+	TypeBlocked:         {"user"},
+	TypeUnblocked:       {"user"},
+	TypeDevices:         {"devices"},
+	TypeDeviceRemoved:   {"device"},
+	TypeDeviceAdded:     {"pair", "device"},
+	TypePairOpened:      {"pair", "expires"},
+	TypePairPeer:        {"pair", "user", "display"},
+	TypePairRelay:       {"pair", "data"},
+	TypePairFailed:      {"pair", "reason"},
+	TypeContactAdded:    {"user", "display"},
+	TypeAsked:           {"request", "to", "kind", "expires"},
+	TypeRequest:         {"request", "from", "display", "kind", "expires"},
+	TypeAccepted:        {"request", "by", "session", "role", "peer"},
+	TypeDeclined:        {"request", "by"},
+	TypeRequestClosed:   {"request", "reason"},
+	TypeError:           {"code", "message"},
+	TypeMachines:        {"machines"},
+	TypeEnrolToken:      {"organisation", "token", "expires"},
+	TypeAuditStored:     {"seq"},
+	TypeAuditEntries:    {"organisation"},
+	TypeAuditVerified:   {"organisation", "chains"},
+	TypeRecordingStored: {"session"},
+	TypeRecordings:      {"organisation"},
+	TypeRecordingData:   {"session"},
 }
 
 // splitObject checks that b is exactly one JSON object of valid UTF-8
@@ -207,7 +213,7 @@ var knownMember, knownMemberFold = func() (map[string]bool, map[string]bool) {
 	for _, n := range []string{"type", "ref", "nonce", "key", "sig", "cert", "code", "user", "display", "name",
 		"device", "created", "state", "contacts", "blocked", "devices", "purpose", "pair", "expires", "data",
 		"reason", "to", "from", "kind", "request", "accept", "by", "session", "role", "peer", "message",
-		"token", "org", "machines", "organisation", "uses", "audit", "seq", "since", "text", "offset", "more", "chains"} {
+		"token", "org", "machines", "organisation", "uses", "audit", "seq", "since", "text", "offset", "more", "chains", "recording", "recordings"} {
 		k[n], f[n] = true, true
 	}
 	return k, f
@@ -276,6 +282,19 @@ func (m *Message) checkClient() error {
 	case TypeAnswer, TypeCancel:
 		if !ValidRequestID(m.Request) {
 			return errors.New("bad request id")
+		}
+	case TypeRecordingUpload:
+		if m.Offset < 0 || len(m.Recording) > RecordingChunk || m.Session != "" && !ValidRecordingID(m.Session) ||
+			m.User != "" && !ValidUser(m.User) {
+			return errors.New("recording-upload: bad session, offset, user or a chunk over 32 KiB")
+		}
+	case TypeRecordingList:
+		if !ValidUser(m.Organisation) {
+			return errors.New("recording-list: bad organisation")
+		}
+	case TypeRecordingGet:
+		if !ValidUser(m.Organisation) || !ValidRecordingID(m.Session) || m.Offset < 0 {
+			return errors.New("recording-get: bad organisation, recording id or offset")
 		}
 	case TypeAuditSearch, TypeAuditVerify:
 		if !ValidUser(m.Organisation) {
@@ -514,4 +533,18 @@ func B64Decode(s string) ([]byte, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// ValidRecordingID reports whether id is a recording id as the server
+// makes them: 32 lowercase hex digits.
+func ValidRecordingID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
+			return false
+		}
+	}
+	return true
 }

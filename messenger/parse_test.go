@@ -38,6 +38,10 @@ var clientSeeds = []string{
 	`{"type":"audit-upload","audit":"{\"seq\":1}\n","ref":"u"}`,
 	`{"type":"audit-search","organisation":"acme","since":"2026-01-02T03:04:05Z","text":"pc-1","offset":40}`,
 	`{"type":"audit-verify","organisation":"acme"}`,
+	`{"type":"recording-upload","recording":"AAEC","more":true,"user":"dana","since":"2026-01-02T03:04:05Z"}`,
+	`{"type":"recording-upload","session":"0123456789abcdef0123456789abcdef","offset":3,"recording":"AAEC"}`,
+	`{"type":"recording-list","organisation":"acme"}`,
+	`{"type":"recording-get","organisation":"acme","session":"0123456789abcdef0123456789abcdef","offset":32768}`,
 }
 
 func TestParseClientMessage(t *testing.T) {
@@ -90,6 +94,9 @@ func TestParseClientMessage(t *testing.T) {
 		{"search for control characters", `{"type":"audit-search","organisation":"acme","text":"a\u0007"}`},
 		{"search with a bad time", `{"type":"audit-search","organisation":"acme","since":"yesterday"}`},
 		{"verify without an organisation", `{"type":"audit-verify"}`},
+		{"recording with a bad id", `{"type":"recording-upload","session":"../../etc"}`},
+		{"recording get without an id", `{"type":"recording-get","organisation":"acme"}`},
+		{"recording list of a bad organisation", `{"type":"recording-list","organisation":"../x"}`},
 		{"upload with an organisation", `{"type":"audit-upload","organisation":"acme"}`},
 		{"too large", `{"type":"pair-relay","pair":"K7M2","data":"` + strings.Repeat("A", MaxMessageBytes) + `"}`},
 	} {

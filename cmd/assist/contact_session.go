@@ -91,9 +91,22 @@ func runAccepted(ctx context.Context, dev *account.Device, c *messenger.Client, 
 	if err := c.SetState(ctx, messenger.StateBusy); err != nil {
 		return err
 	}
+	var (
+		recMu    sync.Mutex
+		recorded []recordedFile
+	)
 	switch {
 	case accepted.Role == messenger.RoleNovice && so.novice != nil:
-		err = runKeyedNovice(ctx, stdin, stdout, ks, *so.novice)
+		no := *so.novice
+		if so.org {
+			// The organisation's server keeps a copy of each recording.
+			no.Recorded = func(path string, start time.Time) {
+				recMu.Lock()
+				recorded = append(recorded, recordedFile{path, start})
+				recMu.Unlock()
+			}
+		}
+		err = runKeyedNovice(ctx, stdin, stdout, ks, no)
 	case accepted.Role == messenger.RoleExpert && so.expert != nil:
 		eo := *so.expert
 		if so.org {
@@ -120,6 +133,16 @@ func runAccepted(ctx context.Context, dev *account.Device, c *messenger.Client, 
 			} else {
 				fmt.Fprintf(stdout, "audit: uploaded to entry %d\n", seq)
 			}
+		}
+	}
+	recMu.Lock()
+	files := recorded
+	recMu.Unlock()
+	for _, r := range files {
+		if id, uerr := uploadRecording(ctx, c, r, accepted.Peer.User); uerr != nil {
+			fmt.Fprintf(os.Stderr, "note: the session's recording was not uploaded to your organisation's server (%v); it stays in %s\n", uerr, r.path)
+		} else {
+			fmt.Fprintf(stdout, "recording: uploaded as %s\n", id)
 		}
 	}
 	// Back to online for the moment left before the command ends.
@@ -227,4 +250,25 @@ func (lr *lineReader) pipe() (*os.File, error) {
 		}
 	}()
 	return r, nil
+}
+
+// recordedFile is a finished recording of an organisation's session.
+type recordedFile struct {
+	path  string
+	start time.Time
+}
+
+// uploadRecording sends a finished recording to the organisation's
+// server; the file stays on the machine too.
+func uploadRecording(ctx context.Context, c *messenger.Client, r recordedFile, helper string) (string, error) {
+	f, err := os.Open(r.path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	// A recording may be large: paced at about 500 KiB/s, 512 MiB take
+	// some 17 minutes.
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Minute)
+	defer cancel()
+	return c.UploadRecording(uctx, f, helper, r.start)
 }

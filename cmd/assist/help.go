@@ -39,6 +39,16 @@ var helps = map[string]helpText{
 			"assist audit --csv",
 		},
 	},
+	"recordings": {
+		synopsis: "assist recordings --org ORG | assist recordings --org ORG get ID [--out FILE]",
+		about: "Lists the session recordings an organisation's machines uploaded to its server (one line each: ID MACHINE USER\n" +
+			"START SIZE; USER is the helper who saw the session), or downloads one, for the organisation's admins, with the\n" +
+			"account this device logged in to. The file stays encrypted: assist replay FILE --identity KEYFILE plays it.",
+		examples: []string{
+			"assist recordings --org acme",
+			"assist recordings --org acme get 0123456789abcdef0123456789abcdef --out session.rec",
+		},
+	},
 	"replay": {
 		synopsis: "assist replay FILE --identity KEYFILE [--listen 127.0.0.1:PORT] [--browser]",
 		about: "Plays a session recording (made with assist invite --record-to, or by an agent under its organisation's policy)\n" +

@@ -72,6 +72,10 @@ type noviceOptions struct {
 	// each session's display recording is encrypted to; RecordDir is
 	// where the recordings go.
 	RecordTo, RecordDir string
+	// Recorded, if set, is told of each finished recording: its file
+	// and when it started (the agent uploads it to the organisation's
+	// server).
+	Recorded func(path string, start time.Time)
 	// AuditLog, if set, is the audit log sessions are recorded in (not a
 	// flag: the agent's own, signed with the machine's key, which it
 	// uploads to its organisation's server); nil: this user's.

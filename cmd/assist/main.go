@@ -74,6 +74,7 @@ var commands = []command{
 	{"agent", "on an organisation's machine: enrol it, then wait for offers of help and ask its user", runAgent, logFileShown},
 	{"org", "on the server's host: create organisations, name their admins, helpers and members, make enrolment tokens, set the policy, point it at its company sign-in (OpenID Connect) and link helpers' company accounts", runOrg, logFile},
 	{"audit", "this computer's history of sessions; verify or export its signed audit log", runAudit, logFile},
+	{"recordings", "an organisation's session recordings on its server, for its admins: list them, or download one to replay", runRecordings, logFile},
 	{"replay", "play a session recording to a local VNC viewer or in your browser (needs the audit key's identity)", runReplay, logFileShown},
 	{"version", "print the version of assist", runVersion, logStderr},
 	{"install-desktop", "add Assist to the desktop's applications menu and let it open assist:// links", runInstallDesktop, logFile},

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -341,6 +344,7 @@ func TestOrgRecordByPolicy(t *testing.T) {
 	rfbAddr := offer.expect(`^rfb on (\S+)$`)[1]
 	lab.WaitMatch(t, d.X, lab.DialRFB(t, rfbAddr).Screen, 0, matchTimeout)
 	offer.interrupt()
+	id := a.expect(`^recording: uploaded as (\S+)$`)[1]
 	a.expect(`^session ended: \S+$`)
 
 	replayed(t, recDir, keyFile, func(addr string) {
@@ -368,7 +372,27 @@ func replayed(t *testing.T, recDir, keyFile string, check func(addr string)) {
 	if len(recs) != 1 {
 		t.Fatalf("recordings %q, want one", recs)
 	}
-	play := lab.StartLines(t, nil, lab.AssistBinary(t), "replay", recs[0], "--identity", keyFile)
+	local, err := os.ReadFile(recs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// On the server: only the organisation's admins list and download it.
+	for _, u := range []*cliUser{o.dana, o.mel} {
+		if out, err := u.try(t, "recordings", "--org", "acme"); err == nil || !strings.Contains(out, "not an admin of acme") {
+			t.Errorf("a helper or member lists the recordings: %q, %v", out, err)
+		}
+	}
+	o.org(t, "add", "acme", "dana", "--role", "admin")
+	list := o.dana.run(t, "recordings", "--org", "acme")
+	if !regexp.MustCompile(`^` + id + ` pc-1 dana \S+ ` + strconv.Itoa(len(local)) + `\n$`).MatchString(list) {
+		t.Fatalf("assist recordings printed %q, want the one of %d bytes", list, len(local))
+	}
+	got := filepath.Join(t.TempDir(), "got.age")
+	o.dana.run(t, "recordings", "--org", "acme", "get", id, "--out", got)
+	if b, err := os.ReadFile(got); err != nil || !bytes.Equal(b, local) {
+		t.Fatalf("the downloaded recording differs from the machine's (%v)", err)
+	}
+	play := lab.StartLines(t, nil, lab.AssistBinary(t), "replay", got, "--identity", keyFile)
 	addr := play.WaitLine(t, `^listening on (\S+)$`, lineTimeout)[1]
 	play.WaitLine(t, `^end of the recording`, 2*lineTimeout)
 	check(addr)

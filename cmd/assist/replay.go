@@ -31,11 +31,14 @@ type sessionRecording struct {
 	to  age.Recipient
 	sh  *shadow.Screen
 	rec *audit.Recorder
+	// done is noviceOptions.Recorded.
+	done func(path string, start time.Time)
 
-	mu   sync.Mutex
-	f    *os.File
-	r    *recording.Recorder
-	path string
+	mu    sync.Mutex
+	f     *os.File
+	r     *recording.Recorder
+	path  string
+	start time.Time
 }
 
 // newSessionRecording prepares the recording of one session (nil when
@@ -48,7 +51,7 @@ func newSessionRecording(o noviceOptions, sh *shadow.Screen, rec *audit.Recorder
 	if err != nil {
 		return nil, err
 	}
-	return &sessionRecording{dir: o.RecordDir, to: to, sh: sh, rec: rec}, nil
+	return &sessionRecording{dir: o.RecordDir, to: to, sh: sh, rec: rec, done: o.Recorded}, nil
 }
 
 // viewing starts the recording the first time the expert may view. It
@@ -79,7 +82,7 @@ func (s *sessionRecording) viewing() {
 		slog.Warn("recording: cannot start", "err", err)
 		return
 	}
-	s.f, s.r, s.path = f, r, f.Name()
+	s.f, s.r, s.path, s.start = f, r, f.Name(), time.Now()
 }
 
 // finish ends the recording and enters it in the audit log with the
@@ -113,6 +116,9 @@ func (s *sessionRecording) finish() {
 	copy(sum[:], h.Sum(nil))
 	s.rec.Recorded(audit.File{Name: filepath.Base(s.path), Size: uint64(n), SHA256: sum, Result: "recorded"})
 	s.f = nil
+	if s.done != nil {
+		s.done(s.path, s.start)
+	}
 }
 
 func runReplay(ctx context.Context, args []string, stdout io.Writer) error {

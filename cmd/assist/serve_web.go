@@ -53,7 +53,8 @@ func messengerApp(ctx context.Context, dataDir string, cert tls.Certificate, ln 
 	if err != nil {
 		return nil, nil, err
 	}
-	h, err := hub.New(hub.Config{Store: store, Fingerprint: fp, Logger: slog.Default(), MaxConnsPerAddress: maxConnsPerAddr, AuditKey: auditKey})
+	h, err := hub.New(hub.Config{Store: store, Fingerprint: fp, Logger: slog.Default(), MaxConnsPerAddress: maxConnsPerAddr, AuditKey: auditKey,
+		RecordingsDir: filepath.Join(dataDir, "recordings")})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -258,6 +258,12 @@ func (c *conn) handle(m messenger.Message) {
 		h.auditSearch(ctx, c, m)
 	case messenger.TypeAuditVerify:
 		h.auditVerify(ctx, c, m)
+	case messenger.TypeRecordingUpload:
+		h.recordingUpload(ctx, c, m)
+	case messenger.TypeRecordingList:
+		h.recordingList(ctx, c, m)
+	case messenger.TypeRecordingGet:
+		h.recordingGet(ctx, c, m)
 	}
 }
 

@@ -104,6 +104,14 @@ type Config struct {
 	// organisations); nil keeps no audit trail and refuses audit
 	// messages. The Store must be an AuditStore too.
 	AuditKey ed25519.PrivateKey
+	// RecordingsDir, if set, keeps the encrypted session recordings
+	// organisations' machines upload (created 0700, files 0600); without
+	// it the server takes none. MaxRecordingBytes bounds one file
+	// (default 512 MiB), MaxOrgRecordingBytes an organisation's total
+	// (default 8 GiB).
+	RecordingsDir        string
+	MaxRecordingBytes    int64
+	MaxOrgRecordingBytes int64
 	// AuditPruneEvery is how often the organisations' retention is
 	// applied; default an hour (and once at start).
 	AuditPruneEvery time.Duration
