@@ -347,32 +347,7 @@ func TestOrgRecordByPolicy(t *testing.T) {
 	id := a.expect(`^recording: uploaded as (\S+)$`)[1]
 	a.expect(`^session ended: \S+$`)
 
-	replayed(t, recDir, keyFile, func(addr string) {
-		lab.WaitMatch(t, d.X, lab.DialRFB(t, addr).Screen, 0, matchTimeout)
-	})
-}
-
-// auditKey makes an audit key pair with assist audit keygen and returns
-// the identity's file and the public key.
-func auditKey(t *testing.T, u *cliUser) (file, key string) {
-	t.Helper()
-	file = filepath.Join(t.TempDir(), "audit.key")
-	m := regexp.MustCompile(`(?m)^audit key: (\S+)$`).FindStringSubmatch(u.run(t, "audit", "keygen", file))
-	if m == nil {
-		t.Fatal("assist audit keygen printed no key")
-	}
-	return file, m[1]
-}
-
-// replayed plays the one recording in recDir with assist replay to its
-// end, calls check with the replay's RFB address, and quits the replay.
-func replayed(t *testing.T, recDir, keyFile string, check func(addr string)) {
-	t.Helper()
-	recs, _ := filepath.Glob(filepath.Join(recDir, "*.rec"))
-	if len(recs) != 1 {
-		t.Fatalf("recordings %q, want one", recs)
-	}
-	local, err := os.ReadFile(recs[0])
+	local, err := os.ReadFile(oneRecording(t, recDir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +367,38 @@ func replayed(t *testing.T, recDir, keyFile string, check func(addr string)) {
 	if b, err := os.ReadFile(got); err != nil || !bytes.Equal(b, local) {
 		t.Fatalf("the downloaded recording differs from the machine's (%v)", err)
 	}
-	play := lab.StartLines(t, nil, lab.AssistBinary(t), "replay", got, "--identity", keyFile)
+	replayed(t, got, keyFile, func(addr string) {
+		lab.WaitMatch(t, d.X, lab.DialRFB(t, addr).Screen, 0, matchTimeout)
+	})
+}
+
+// auditKey makes an audit key pair with assist audit keygen and returns
+// the identity's file and the public key.
+func auditKey(t *testing.T, u *cliUser) (file, key string) {
+	t.Helper()
+	file = filepath.Join(t.TempDir(), "audit.key")
+	m := regexp.MustCompile(`(?m)^audit key: (\S+)$`).FindStringSubmatch(u.run(t, "audit", "keygen", file))
+	if m == nil {
+		t.Fatal("assist audit keygen printed no key")
+	}
+	return file, m[1]
+}
+
+// oneRecording returns the one recording in recDir.
+func oneRecording(t *testing.T, recDir string) string {
+	t.Helper()
+	recs, _ := filepath.Glob(filepath.Join(recDir, "*.rec"))
+	if len(recs) != 1 {
+		t.Fatalf("recordings %q, want one", recs)
+	}
+	return recs[0]
+}
+
+// replayed plays the recording file with assist replay to its end, calls
+// check with the replay's RFB address, and quits the replay.
+func replayed(t *testing.T, file, keyFile string, check func(addr string)) {
+	t.Helper()
+	play := lab.StartLines(t, nil, lab.AssistBinary(t), "replay", file, "--identity", keyFile)
 	addr := play.WaitLine(t, `^listening on (\S+)$`, lineTimeout)[1]
 	play.WaitLine(t, `^end of the recording`, 2*lineTimeout)
 	check(addr)

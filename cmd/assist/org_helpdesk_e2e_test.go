@@ -135,7 +135,7 @@ func TestOrgHelpDesk(t *testing.T) {
 	}
 
 	// The recording replays to what the helper saw.
-	replayed(t, recDir, keyFile, func(addr string) {
+	replayed(t, oneRecording(t, recDir), keyFile, func(addr string) {
 		// A replay's viewer draws its updates as they come: wait for
 		// the whole picture.
 		lab.WaitShows(t, saw, lab.DialRFB(t, addr).Screen, 0, matchTimeout)
