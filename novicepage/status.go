@@ -65,6 +65,9 @@ type Status struct {
 	// Agent marks the page of assist agent: there is no invitation, and
 	// offers of help are asked here (Question.Right "offer").
 	Agent bool `json:"agent,omitempty"`
+	// History is, on the agent's page, this machine's sessions as its
+	// audit log tells them, newest first: plain words, local time.
+	History []string `json:"history,omitempty"`
 }
 
 // Question is a consent question the page shows with Allow and Deny.

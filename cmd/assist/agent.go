@@ -239,6 +239,29 @@ type agent struct {
 // idleStatus is what the agent's page shows between offers.
 var idleStatus = novicepage.Status{Agent: true, State: session.Waiting, Reason: "offers of help from your organisation are asked here"}
 
+// historyLines is the most history the agent's page shows.
+const historyLines = 100
+
+// idle is idleStatus with this machine's history from its audit log, so
+// that its user sees who helped them and what happened, as assist audit
+// prints it.
+func (a *agent) idle() novicepage.Status {
+	st := idleStatus
+	if a.opts.AuditLog == nil {
+		return st
+	}
+	entries, err := a.opts.AuditLog.Entries()
+	if err != nil {
+		slog.Warn("the machine's audit log could not be read for its page", "err", err)
+		return st
+	}
+	for i := len(entries) - 1; i >= 0 && len(st.History) < historyLines; i-- {
+		e := entries[i]
+		st.History = append(st.History, e.Time.Local().Format("Mon 2 Jan 2006 15:04")+"  "+e.Words())
+	}
+	return st
+}
+
 // startPage serves the agent's page on a free loopback port, prints its
 // address (page: URL) and returns what stops it.
 func (a *agent) startPage(ctx context.Context) (func(), error) {
@@ -251,7 +274,7 @@ func (a *agent) startPage(ctx context.Context) (func(), error) {
 		return nil, fmt.Errorf("listen on loopback: %w", err)
 	}
 	url := page.URL(ln)
-	page.SetStatus(idleStatus)
+	page.SetStatus(a.idle())
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -311,7 +334,7 @@ func (a *agent) serve(ctx context.Context, c *messenger.Client) error {
 			}
 			if a.page != nil {
 				question++
-				st := idleStatus
+				st := a.idle()
 				st.State = session.Asking
 				st.Question = &novicepage.Question{ID: question, Right: "offer", Text: text,
 					Deadline: time.Now().Add(time.Duration(r.Org.Policy.Timeout) * time.Second)}
@@ -340,7 +363,7 @@ func (a *agent) serve(ctx context.Context, c *messenger.Client) error {
 			ind, clicks = nil, nil
 		}
 		if a.page != nil {
-			a.page.SetStatus(idleStatus)
+			a.page.SetStatus(a.idle())
 		}
 	}
 	defer settle()
@@ -489,7 +512,8 @@ func (a *agent) session(ctx context.Context, c *messenger.Client, accepted, offe
 	if a.page != nil {
 		// The session shows on the agent's page, which stays after it.
 		o.Page, o.Agent = a.page, true
-		defer a.page.SetStatus(idleStatus)
+		// In a closure: the history is read once the session is over.
+		defer func() { a.page.SetStatus(a.idle()) }()
 	}
 	// The policy of the offer the user read, not of the acceptance.
 	accepted.Org = offer.Org

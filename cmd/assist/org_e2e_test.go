@@ -254,6 +254,9 @@ func TestOrgOfferPageIndicator(t *testing.T) {
 	if !jsValue[bool](t, b, `document.querySelector('[data-testid="invitation-box"]').hidden`) {
 		t.Error("the agent's page shows an invitation")
 	}
+	if !jsValue[bool](t, b, `document.querySelector('[data-testid="history-box"]').hidden`) {
+		t.Error("the agent's page shows a history before any session")
+	}
 	bar := indicator.State{Mode: indicator.Offer, Expert: "Dana", Org: "ACME IT"}
 
 	// Accepted on the page.
@@ -284,6 +287,9 @@ func TestOrgOfferPageIndicator(t *testing.T) {
 	offer.interrupt()
 	a.expect(`^session ended: \S+$`)
 	b.wait(t, `s.question === 0 && s.state === 'waiting'`)
+	// The machine's history, from its own audit log, on its page: who
+	// helped, what they were allowed, how it ended.
+	b.wait(t, `!document.querySelector('[data-testid="history-box"]').hidden && document.querySelector('[data-testid="history"]').textContent.includes('Dana')`)
 
 	// Declined on the bar.
 	offer = o.dana.start(t, "offer", "pc-1", "--no-browser")

@@ -236,6 +236,20 @@ function stateLabel(s) {
   }
 }
 
+// renderHistory shows the agent's history: text only (the names in it
+// come from other people).
+function renderHistory(lines) {
+  el('history-box').hidden = lines.length === 0;
+  const ul = el('history');
+  if (ul.dataset.lines === JSON.stringify(lines)) return;
+  ul.dataset.lines = JSON.stringify(lines);
+  ul.replaceChildren(...lines.map((l) => {
+    const li = document.createElement('li');
+    li.textContent = l;
+    return li;
+  }));
+}
+
 function render(s) {
   const state = s.stopped ? 'stopped' : s.state;
   // In the app a notice answers the click of a moment ago: once things
@@ -251,6 +265,7 @@ function render(s) {
   setText('code', s.code || '…');
   // The agent's page has no invitation: it asks offers of help.
   if (!s.app) el('invitation-box').hidden = !!s.agent;
+  renderHistory(s.history || []);
   el('code-buttons').hidden = !s.code;
   status.link = s.link || '';
   el('send-box').hidden = !s.link;
