@@ -82,12 +82,31 @@ func showBeforeView(ind indicator.Indicator, sh *shadow.Screen, expert string, e
 	}
 	// The capture follows the X server's damage events within
 	// milliseconds; a stopped capture must not hold the session, but a
-	// loaded machine may take a while (1 s was too little in CI).
+	// loaded machine may take a while (1 s was too little in CI). The
+	// frame is four windows whose damage arrives apart, so wait for a
+	// pixel of each side: with only the top one checked, the expert's
+	// first picture once lacked the bottom of the frame.
 	want := indicator.FrameColour(s)
-	px := screen.NewImage(image.Rect(0, 0, 1, 1))
+	size := sh.Size()
+	sides := []image.Point{
+		{size.X / 2, 0}, {size.X / 2, size.Y - 1}, // top, bottom
+		{0, size.Y / 2}, {size.X - 1, size.Y / 2}, // left, right
+		{0, 0}, {0, size.Y - 1}, {size.X - 1, 0}, {size.X - 1, size.Y - 1}, // corners
+	}
+	px := screen.NewImage(image.Rect(0, 0, size.X, size.Y))
+	framed := func() bool {
+		for _, p := range sides {
+			r := image.Rectangle{Min: p, Max: p.Add(image.Pt(1, 1))}
+			sh.Read(px, r)
+			i := px.PixOffset(p.X, p.Y)
+			if px.Pix[i+2] != want.R || px.Pix[i+1] != want.G || px.Pix[i] != want.B {
+				return false
+			}
+		}
+		return true
+	}
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		sh.Read(px, px.Rect)
-		if px.Pix[2] == want.R && px.Pix[1] == want.G && px.Pix[0] == want.B {
+		if framed() {
 			return
 		}
 	}
