@@ -75,7 +75,6 @@ var (
 	pathDirect   = []string{"direct"}
 	pathPunched  = []string{"punched"}
 	pathNotRelay = []string{"direct", "punched"}
-	pathRelayUDP = []string{"relay-udp"}
 	pathRelayTLS = []string{"relay-tls"}
 	pathAnyRelay = []string{"relay-udp", "relay-tcp", "relay-tls"}
 	pathTCPorTLS = []string{"relay-tcp", "relay-tls"}
@@ -159,8 +158,11 @@ func expectPaths(nov, exp side) (novice, expert []string) {
 		// The public end answers the symmetric NAT's new port.
 		return pathNotRelay, pathNotRelay
 	case nov == sideSymmetric || exp == sideSymmetric:
-		// A symmetric NAT against a NAT or a firewall: no hole to punch.
-		return pathRelayUDP, pathRelayUDP
+		// A symmetric NAT against a NAT or a firewall: no hole to punch,
+		// so a relay. UDP has the higher priority, but ICE nominates the
+		// best pair that has answered when its relay wait (2 s) ends, and
+		// on a loaded machine that was once the TLS allocation's pair.
+		return pathAnyRelay, pathAnyRelay
 	}
 	// A NAT (cone, UPnP) against a public end: whichever end sees the
 	// other's NAT mapping calls it punched, the other direct.
@@ -179,7 +181,8 @@ type matrixResult struct {
 // serve` across every pair of networks in matrixSides (and none), and
 // checks the path each end takes: direct between public ends, hole
 // punching through cone NATs and firewalls, a UPnP router's mapped port,
-// TURN over UDP when a symmetric NAT is in the way, TURN over TLS on port
+// TURN (UDP, unless ICE nominated another relay first) when a symmetric
+// NAT is in the way, TURN over TLS on port
 // 443 (the server's self-signed certificate, pinned) from behind a 443-only
 // firewall and through an HTTP proxy (CONNECT, HTTPS_PROXY), and TURN over
 // TCP through a proxy that allows it. It logs a markdown table: cell, both

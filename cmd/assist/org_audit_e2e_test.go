@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/assist-project/assist/internal/lab"
 )
 
 // TestOrgAudit: an enrolled agent's session with a helper ends with both
@@ -28,7 +30,10 @@ func TestOrgAudit(t *testing.T) {
 	offer.expect(`^accepted by Mel M$`)
 	a1.expect(`wants to see your screen\. Allow\? \[y/N\]`)
 	a1.send("y")
-	offer.expect(`^rfb on (\S+)$`)
+	// The first picture proves the yes was read before the helper leaves:
+	// the trail must hold "allowed viewing".
+	helper := lab.DialRFB(t, offer.expect(`^rfb on (\S+)$`)[1])
+	lab.WaitMatch(t, d1.X, helper.Screen, 0, matchTimeout)
 	offer.interrupt()
 	a1.expect(`^audit: uploaded to entry \d+$`)
 	a1.expect(`^session ended: \S+$`)
