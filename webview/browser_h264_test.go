@@ -101,8 +101,8 @@ func TestBrowserViewerH264(t *testing.T) {
 	// for the server to send pictures of the whole area.
 	band := image.Rect(area.Min.X, area.Min.Y, area.Max.X, area.Min.Y+64)
 	playCtx, stopPlay := context.WithCancel(context.Background())
-	played := make(chan error, 1)
-	go func() { played <- play(playCtx, desk, area, still, band) }()
+	played, detected := make(chan error, 1), make(chan struct{})
+	go func() { played <- play(playCtx, desk, area, still, band, detected) }()
 	t.Cleanup(func() {
 		stopPlay()
 		if err := <-played; err != nil {
@@ -125,6 +125,7 @@ func TestBrowserViewerH264(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	close(detected)
 
 	// Every pixel of the still part (below the flipping row) within a
 	// tolerance, and the area's PSNR.
@@ -193,25 +194,36 @@ func smoothPicture(area image.Rectangle) *screen.Image {
 	return img
 }
 
-// play draws a video in area for two seconds (30 frames a second), then
-// the still picture, then keeps flipping the colour of band (a part of
-// area), which keeps the area a video region, until ctx is done.
-func play(ctx context.Context, desk *workload.Desktop, area image.Rectangle, still *screen.Image, band image.Rectangle) error {
+// play draws a video in area (30 frames a second) until detected is
+// closed (on a loaded machine the server may need more than the first
+// seconds to see a video), then the still picture, then keeps flipping
+// the colour of band (a part of area), which keeps the area a video
+// region, until ctx is done.
+func play(ctx context.Context, desk *workload.Desktop, area image.Rectangle, still *screen.Image, band image.Rectangle, detected <-chan struct{}) error {
 	tick := time.NewTicker(time.Second / 30)
 	defer tick.Stop()
+	video, stillDrawn := true, false
 	for i := 0; ; i++ {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
 		}
+		if video {
+			select {
+			case <-detected:
+				video = false
+			default:
+			}
+		}
 		switch {
-		case i < 60:
+		case video:
 			f := workload.Scene(area.Dx(), area.Dy(), float64(i)/30, 3)
 			f.Rect = area
 			desk.PutImage(f)
-		case i == 60:
+		case !stillDrawn:
 			desk.PutImage(still)
+			stillDrawn = true
 		default:
 			desk.Fill(band, uint32(0x202020+(i%2)*0xc0c0c0))
 		}

@@ -80,6 +80,8 @@ func TestWebAudit(t *testing.T) {
 	if got := bxEval[string](t, ctx, `document.querySelector('[data-testid="audit-verdicts"]').textContent`); !strings.Contains(got, "the server's chain: ok") {
 		t.Errorf("verify shows %q", got)
 	}
+	bxRun(t, ctx, chromedp.ScrollIntoView(`[data-testid="audit-box"]`))
+	saveShot(t, ctx, "web-audit")
 
 	bxRun(t, ctx, chromedp.Click(bxID("audit-csv")))
 	select {

@@ -335,13 +335,21 @@ async function searchAudit() {
     const when = document.createElement('time');
     when.dateTime = e.time;
     when.textContent = new Date(e.time).toLocaleString();
+    // Who wrote the entry, in which chain: a line under the words, the
+    // chain's long hash cut short (whole in the tooltip and the exports).
     const who = document.createElement('span');
-    who.className = 'user';
-    who.textContent = ` [${e.party} ${e.chain} #${e.seq}] `;
+    who.className = 'chain';
+    const chain = String(e.chain).replace(/^sha256:/, '');
+    who.title = `${e.party} ${e.chain} #${e.seq}`;
+    who.textContent = ` · ${e.party} · chain ${chain.slice(0, 12)}… · #${e.seq}`;
     const words = document.createElement('span');
     words.dataset.testid = 'audit-words';
+    words.className = 'words';
     words.textContent = e.words;
-    li.append(when, who, words);
+    const meta = document.createElement('span');
+    meta.className = 'meta';
+    meta.append(when, who);
+    li.append(words, meta);
     ul.append(li);
   }
   el('audit-progress').textContent = r.entries.length ? `${r.entries.length} entries.` : `No entries in ${org}'s audit trail match.`;
@@ -377,7 +385,10 @@ async function verifyAudit() {
     if (v.bad) bad++;
     ul.append(li);
   }
-  el('audit-progress').textContent = bad ? `${bad} of ${chains.length} chains do not verify.` : `All ${chains.length} chains verify.`;
+  const n = chains.length;
+  el('audit-progress').textContent = bad
+    ? `${bad} of ${n} ${n === 1 ? 'chain does' : 'chains do'} not verify.`
+    : n === 1 ? 'The one chain verifies.' : `All ${n} chains verify.`;
   status.auditBad = bad;
 }
 
