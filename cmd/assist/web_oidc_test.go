@@ -65,13 +65,17 @@ func TestWebCompanySignIn(t *testing.T) {
 	o.enrol(t, o.token(t, "1"), "pc-o", "front desk", "carol", ":0", "")
 
 	ctx := startExpertChromium(t, spkiPin(t, o.srv))
-	signIn := func(username string) {
+	signIn := func(username, shot string) {
 		t.Helper()
 		bxRun(t, ctx, chromedp.Navigate(site+"/"))
 		mxWait(t, ctx, `window.assistMessenger?.phase === "signed-out"`)
 		bxRun(t, ctx, chromedp.Click(`[data-testid="company-box"] summary`),
-			chromedp.SendKeys(bxID("company-org"), "acme"),
-			chromedp.Click(bxID("company-signin")),
+			chromedp.SendKeys(bxID("company-org"), "acme"))
+		if shot != "" {
+			bxRun(t, ctx, chromedp.ScrollIntoView(`[data-testid="company-box"]`))
+			saveShot(t, ctx, shot)
+		}
+		bxRun(t, ctx, chromedp.Click(bxID("company-signin")),
 			// The provider's own login page.
 			chromedp.WaitVisible(`#username`),
 			chromedp.SendKeys(`#username`, username),
@@ -79,14 +83,15 @@ func TestWebCompanySignIn(t *testing.T) {
 			chromedp.Click(`button[type="submit"]`))
 	}
 
-	signIn("test-user2")
+	signIn("test-user2", "web-company-signin")
 	bxRun(t, ctx, chromedp.WaitVisible(`#message`))
 	mxWait(t, ctx, `document.querySelector('#message')?.textContent.includes('is not linked to an Assist account of acme')`)
+	saveShot(t, ctx, "web-company-refused")
 	if msg := bxEval[string](t, ctx, `document.querySelector('#message').textContent`); !strings.Contains(msg, "assist org link acme ACCOUNT --subject id2") {
 		t.Errorf("the refusal says %q, not what the admin runs", msg)
 	}
 
-	signIn("test-user@127.0.0.1")
+	signIn("test-user@127.0.0.1", "")
 	wctx, cancel := context.WithTimeout(ctx, lineTimeout)
 	_, err := chromedp.Run(wctx, chromedp.WaitVisible(bxID("messenger")))
 	cancel()

@@ -545,15 +545,20 @@ func fail(w http.ResponseWriter, status int, code, message string) {
 }
 
 var pageTmpl = template.Must(template.New("p").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Assist: sign-in refused</title></head>
-<body><h1>Sign-in refused</h1><p id="message">{{.}}</p><p><a href="/">Back to Assist</a></p></body></html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Assist: sign-in refused</title>
+<link rel="stylesheet" href="/session/session.css"><link rel="stylesheet" href="/expert.css"></head>
+<body><header class="bar"><h1>Assist</h1></header>
+<div class="home"><section class="card"><h2>Sign-in refused</h2><p id="message">{{.}}</p>
+<p><a href="/">Back to Assist</a></p></section></div></body></html>
 `))
 
 // page answers a browser's navigation with a plain page saying msg (the
 // callback and start are navigations, not fetches).
 func page(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'")
+	// The app's own stylesheets only: no script, nothing from elsewhere.
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self'")
 	w.WriteHeader(status)
 	if err := pageTmpl.Execute(w, msg); err != nil {
 		slog.Debug("oidc: write page", "err", err)
