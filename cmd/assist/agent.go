@@ -18,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/assist-project/assist/account"
+	"github.com/assist-project/assist/audit"
 	"github.com/assist-project/assist/identity"
 	"github.com/assist-project/assist/indicator"
 	"github.com/assist-project/assist/launcher"
@@ -255,11 +256,79 @@ func (a *agent) idle() novicepage.Status {
 		slog.Warn("the machine's audit log could not be read for its page", "err", err)
 		return st
 	}
-	for i := len(entries) - 1; i >= 0 && len(st.History) < historyLines; i-- {
-		e := entries[i]
-		st.History = append(st.History, e.Time.Local().Format("Mon 2 Jan 2006 15:04")+"  "+e.Words())
-	}
+	st.History = sessionHistory(entries, historyLines)
 	return st
+}
+
+// sessionHistory sums up the sessions in a machine's audit entries for
+// the person at it, newest first, one line each, in the page's words:
+// who helped, what they could do, how it ended ("Sun 6 Dec 2026 22:40:
+// Dana (ACME IT) saw your screen. Dana (ACME IT) left."). The entries
+// themselves, in the auditors' words, stay in assist audit.
+func sessionHistory(entries []audit.Entry, limit int) []string {
+	type sum struct {
+		start             time.Time
+		helper, end       string
+		saw, controlled   bool
+		filesIn, filesOut int
+	}
+	var order []string
+	byID := map[string]*sum{}
+	for _, e := range entries {
+		s := byID[e.Session]
+		if s == nil {
+			s = &sum{start: e.Time}
+			byID[e.Session] = s
+			order = append(order, e.Session)
+		}
+		if e.Expert != "" {
+			s.helper = e.Expert
+		}
+		switch e.Kind {
+		case audit.KindConsent:
+			switch e.To {
+			case "viewing":
+				s.saw = true
+			case "controlling":
+				s.saw, s.controlled = true, true
+			}
+		case audit.KindFile:
+			if e.File != nil && e.File.Direction == audit.ToNovice {
+				s.filesIn++
+			} else {
+				s.filesOut++
+			}
+		case audit.KindEnd:
+			s.end = e.Reason
+		}
+	}
+	var lines []string
+	for i := len(order) - 1; i >= 0 && len(lines) < limit; i-- {
+		s := byID[order[i]]
+		name := s.helper
+		if name == "" {
+			name = "A helper"
+		}
+		var b strings.Builder
+		b.WriteString(s.start.Local().Format("Mon 2 Jan 2006 15:04") + ": ")
+		switch {
+		case s.controlled:
+			b.WriteString(name + " saw your screen and used your mouse and keyboard.")
+		case s.saw:
+			b.WriteString(name + " saw your screen.")
+		default:
+			b.WriteString(name + " connected but saw nothing.")
+		}
+		if s.filesIn+s.filesOut > 0 {
+			fmt.Fprintf(&b, " Files: %d received, %d sent.", s.filesIn, s.filesOut)
+		}
+		if s.end != "" {
+			end := novicepage.Reason(s.end, s.helper)
+			b.WriteString(" " + strings.ToUpper(end[:1]) + end[1:] + ".")
+		}
+		lines = append(lines, b.String())
+	}
+	return lines
 }
 
 // startPage serves the agent's page on a free loopback port, prints its

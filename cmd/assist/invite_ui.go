@@ -107,7 +107,9 @@ func (ui *noviceUI) startPage(ctx context.Context) (string, error) {
 // closePage tells the page that the invitation is over, and why (err is
 // what assist invite returns), and stops serving it.
 func (ui *noviceUI) closePage(err error) {
-	if ui.page == nil {
+	// The agent's page outlives each offer's session: the agent shows its
+	// idle status next, never "this invitation is over".
+	if ui.page == nil || ui.status.Agent {
 		return
 	}
 	switch {

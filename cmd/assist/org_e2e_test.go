@@ -270,6 +270,7 @@ func TestOrgOfferPageIndicator(t *testing.T) {
 	if got := b.text(t, "allow"); got != "Accept" {
 		t.Errorf("the page's yes button says %q, want Accept", got)
 	}
+	shotAt(t, b, "agent-offer", "question-text")
 	d.FindWindow(t, "^Assist: "+regexpQuote(indicator.Text(bar))+"$")
 	b.click(t, "allow")
 	offer.expect(`^accepted by Mel M$`)
@@ -290,6 +291,7 @@ func TestOrgOfferPageIndicator(t *testing.T) {
 	// The machine's history, from its own audit log, on its page: who
 	// helped, what they were allowed, how it ended.
 	b.wait(t, `!document.querySelector('[data-testid="history-box"]').hidden && document.querySelector('[data-testid="history"]').textContent.includes('Dana')`)
+	shotAt(t, b, "agent-history", "history-box")
 
 	// Declined on the bar.
 	offer = o.dana.start(t, "offer", "pc-1", "--no-browser")

@@ -265,6 +265,7 @@ function render(s) {
   setText('code', s.code || '…');
   // The agent's page has no invitation: it asks offers of help.
   if (!s.app) el('invitation-box').hidden = !!s.agent;
+  el('withdraw').hidden = !!s.agent;
   renderHistory(s.history || []);
   el('code-buttons').hidden = !s.code;
   status.link = s.link || '';
@@ -374,6 +375,8 @@ function render(s) {
     renderApp(s);
   } else if (s.stopped) {
     showBanner(`This invitation is over${s.reason ? ': ' + s.reason.replace(/\.$/, '') : ''}. You can close this page.`);
+  } else if (s.agent) {
+    showBanner(''); // the agent's page lives on from offer to offer
   }
 }
 
