@@ -540,8 +540,6 @@ func errText(err error) string {
 	return err.Error()
 }
 
-func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
-
 // Reply answers a sign-in request (this package's, or oidclogin's) with v
 // as JSON.
 func Reply(w http.ResponseWriter, v any) {
