@@ -273,20 +273,13 @@ func (s socket4) send(b []byte, ifc net.Interface) error {
 }
 
 func (s socket4) read(ctx context.Context, out chan<- packet) {
-	buf := make([]byte, packetSize)
-	for {
-		n, cm, src, err := s.ReadFrom(buf)
-		if err != nil {
-			return
+	readAll(ctx, out, func(b []byte) (int, int, net.Addr, error) {
+		n, cm, src, err := s.ReadFrom(b)
+		if cm == nil {
+			return n, 0, src, err
 		}
-		idx := 0
-		if cm != nil {
-			idx = cm.IfIndex
-		}
-		if !deliver(ctx, out, buf[:n], src, idx) {
-			return
-		}
-	}
+		return n, cm.IfIndex, src, err
+	})
 }
 
 type socket6 struct{ *ipv6.PacketConn }
@@ -300,15 +293,23 @@ func (s socket6) send(b []byte, ifc net.Interface) error {
 }
 
 func (s socket6) read(ctx context.Context, out chan<- packet) {
+	readAll(ctx, out, func(b []byte) (int, int, net.Addr, error) {
+		n, cm, src, err := s.ReadFrom(b)
+		if cm == nil {
+			return n, 0, src, err
+		}
+		return n, cm.IfIndex, src, err
+	})
+}
+
+// readAll hands the look-up every datagram readFrom returns (with the
+// receiving interface's index, 0 if unknown) until it fails or ctx ends.
+func readAll(ctx context.Context, out chan<- packet, readFrom func([]byte) (n, ifc int, src net.Addr, err error)) {
 	buf := make([]byte, packetSize)
 	for {
-		n, cm, src, err := s.ReadFrom(buf)
+		n, idx, src, err := readFrom(buf)
 		if err != nil {
 			return
-		}
-		idx := 0
-		if cm != nil {
-			idx = cm.IfIndex
 		}
 		if !deliver(ctx, out, buf[:n], src, idx) {
 			return

@@ -137,12 +137,7 @@ func (a Action) Reply(text string) {
 // page the latest status, closes their connections and returns nil. ln
 // must be a TCP listener on a loopback address; Serve closes it.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	if err := localpage.CheckLoopback(ln.Addr(), "it can let an expert control this desktop"); err != nil {
-		ln.Close()
-		return fmt.Errorf("novicepage: %w", err)
-	}
-	var t localpage.Tracker
-	if err := localpage.Serve(ctx, ln, s.handler(&t), &t, s.log); err != nil {
+	if err := s.guard.Serve(ctx, ln, "it can let an expert control this desktop", s.route, s.log); err != nil {
 		return fmt.Errorf("novicepage: %w", err)
 	}
 	return nil
@@ -158,33 +153,28 @@ var files = map[string]string{
 // handler routes every request; anything not under /s/SECRET/ is 404,
 // whether the secret is wrong or the path unknown, so probing learns
 // nothing.
-func (s *Server) handler(t *localpage.Tracker) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		localpage.SetSecurityHeaders(w.Header())
-		rest, ok := s.guard.Authorize(r)
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		if rest == "events" {
-			s.serveEvents(t, w, r)
-			return
-		}
-		if rest == "upload" && s.upDir != "" {
-			s.serveUpload(w, r)
-			return
-		}
-		if rest == FileName && s.app {
-			s.serveFile(w, r)
-			return
-		}
-		name, ok := files[rest]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		localpage.ServeFile(w, r, s.files, name)
-	})
+func (s *Server) handler(t *localpage.Tracker) http.Handler { return s.guard.Handler(t, s.route) }
+
+// route answers a request the guard let through.
+func (s *Server) route(t *localpage.Tracker, w http.ResponseWriter, r *http.Request, rest string) {
+	if rest == "events" {
+		s.serveEvents(t, w, r)
+		return
+	}
+	if rest == "upload" && s.upDir != "" {
+		s.serveUpload(w, r)
+		return
+	}
+	if rest == FileName && s.app {
+		s.serveFile(w, r)
+		return
+	}
+	name, ok := files[rest]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	localpage.ServeFile(w, r, s.files, name)
 }
 
 // serveFile answers Save as file with the current invitation, as a

@@ -30,10 +30,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/coder/websocket"
 
 	"github.com/assist-project/assist/internal/localpage"
 	"github.com/assist-project/assist/web"
@@ -87,50 +84,38 @@ func (s *Server) URL(ln net.Listener) string { return s.guard.URL(ln) }
 
 // Serve serves on ln, a loopback TCP listener, until ctx is done.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	if err := localpage.CheckLoopback(ln.Addr(), "it shows a recording"); err != nil {
-		ln.Close()
-		return fmt.Errorf("replaypage: %w", err)
-	}
-	var t localpage.Tracker
-	if err := localpage.Serve(ctx, ln, s.handler(&t), &t, s.log); err != nil {
+	if err := s.guard.Serve(ctx, ln, "it shows a recording", s.route, s.log); err != nil {
 		return fmt.Errorf("replaypage: %w", err)
 	}
 	return nil
 }
 
-func (s *Server) handler(t *localpage.Tracker) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		localpage.SetSecurityHeaders(w.Header())
-		rest, ok := s.guard.Authorize(r)
-		if !ok {
-			http.NotFound(w, r)
+// route answers a request the guard let through.
+func (s *Server) route(t *localpage.Tracker, w http.ResponseWriter, r *http.Request, rest string) {
+	switch rest {
+	case "rfb":
+		s.serveRFB(t, w, r)
+		return
+	case "state":
+		s.serveState(w, r)
+		return
+	case "control":
+		s.serveControl(w, r)
+		return
+	case "":
+		rest = "index.html"
+	}
+	for _, prefix := range []string{"session/", "novnc/"} {
+		if name, ok := strings.CutPrefix(rest, prefix); ok {
+			localpage.ServeFile(w, r, s.files[prefix], name)
 			return
 		}
-		switch rest {
-		case "rfb":
-			s.serveRFB(t, w, r)
-			return
-		case "state":
-			s.serveState(w, r)
-			return
-		case "control":
-			s.serveControl(w, r)
-			return
-		case "":
-			rest = "index.html"
-		}
-		for _, prefix := range []string{"session/", "novnc/"} {
-			if name, ok := strings.CutPrefix(rest, prefix); ok {
-				localpage.ServeFile(w, r, s.files[prefix], name)
-				return
-			}
-		}
-		if rest != "index.html" && rest != "replay.js" && rest != "replay.css" {
-			http.NotFound(w, r)
-			return
-		}
-		localpage.ServeFile(w, r, s.files[""], rest)
-	})
+	}
+	if rest != "index.html" && rest != "replay.js" && rest != "replay.css" {
+		http.NotFound(w, r)
+		return
+	}
+	localpage.ServeFile(w, r, s.files[""], rest)
 }
 
 type stateJSON struct {
@@ -221,43 +206,7 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveRFB(t *localpage.Tracker, w http.ResponseWriter, r *http.Request) {
-	c, ok := localpage.Accept(t, w, r, &websocket.AcceptOptions{
-		Subprotocols:    []string{"binary"},
-		CompressionMode: websocket.CompressionDisabled,
-	}, s.log)
-	if !ok {
-		return
+	if err := localpage.ServeDisplay(t, w, r, "the recording", s.player.OpenDisplay, s.log); err != nil {
+		s.log.Warn("cannot open the replayed display for the page", "err", err)
 	}
-	defer t.Done()
-	ctx := r.Context()
-	d, err := s.player.OpenDisplay(ctx)
-	if err != nil {
-		c.Close(websocket.StatusTryAgainLater, localpage.Truncate("cannot show the recording: "+err.Error(), 123))
-		return
-	}
-	pipe(ctx, websocket.NetConn(ctx, c, websocket.MessageBinary), d)
-}
-
-// pipe copies a to b and b to a until either side ends or ctx is done,
-// then closes both and waits for the copies.
-func pipe(ctx context.Context, a, b net.Conn) {
-	var once sync.Once
-	closeBoth := func() {
-		once.Do(func() {
-			a.Close()
-			b.Close()
-		})
-	}
-	stop := context.AfterFunc(ctx, closeBoth)
-	defer stop()
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		defer closeBoth()
-		_, _ = io.Copy(a, b)
-	})
-	wg.Go(func() {
-		defer closeBoth()
-		_, _ = io.Copy(b, a)
-	})
-	wg.Wait()
 }

@@ -145,7 +145,7 @@ func TestServerFencePacing(t *testing.T) {
 	var changes atomic.Int64
 	wg.Go(func() {
 		for i := 1; ctx.Err() == nil; i++ {
-			ts.desk.change(func(img *screen.Image) image.Rectangle {
+			ts.desk.Change(func(img *screen.Image) image.Rectangle {
 				fillPattern(img, img.Rect, i)
 				return img.Rect
 			})
@@ -218,7 +218,7 @@ func TestServerFencePacing(t *testing.T) {
 	waitUntil(t, func() bool { return updates.Load() > u0+3 })
 	cancel()
 	wg.Wait()
-	want := ts.desk.snapshot()
+	want := ts.desk.Snapshot()
 	c.Close()
 	<-readerDone
 	if !equalImages(c.Framebuffer(), want) {
@@ -294,7 +294,7 @@ func (p *pacedPipe) set(full bool, mbits float64) {
 // the path is slow.
 func TestServerPushPaced(t *testing.T) {
 	ts := startServer(t, 256, 192, false)
-	ts.desk.change(func(img *screen.Image) image.Rectangle {
+	ts.desk.Change(func(img *screen.Image) image.Rectangle {
 		photo(img, img.Rect)
 		return img.Rect
 	})
@@ -314,7 +314,7 @@ func TestServerPushPaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	// No request: the first update comes anyway.
-	want := ts.desk.snapshot()
+	want := ts.desk.Snapshot()
 	readUpdate := func() int {
 		t.Helper()
 		for {
@@ -340,7 +340,7 @@ func TestServerPushPaced(t *testing.T) {
 	watch.Take(nil)
 	last := image.Rect(40, 10, 48, 18)
 	for i := range 5 {
-		ts.desk.change(func(img *screen.Image) image.Rectangle {
+		ts.desk.Change(func(img *screen.Image) image.Rectangle {
 			r := image.Rect(10*i, 10, 10*i+8, 18)
 			fillPattern(img, r, 40+i)
 			return r
@@ -373,7 +373,7 @@ func TestServerPushPaced(t *testing.T) {
 		t.Fatalf("%d updates written while the path had no room", n)
 	}
 	pp.set(false, 100)
-	for want := ts.desk.snapshot(); !equalImages(c.Framebuffer(), want); {
+	for want := ts.desk.Snapshot(); !equalImages(c.Framebuffer(), want); {
 		readUpdate()
 	}
 	// The same full update costs fewer bytes on a slow path.

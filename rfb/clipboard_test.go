@@ -104,7 +104,7 @@ func (v *clipViewer) frame(t *testing.T, desk *memDesktop) {
 	t.Helper()
 	var want [3]byte
 	if desk != nil {
-		desk.change(func(img *screen.Image) image.Rectangle {
+		desk.Change(func(img *screen.Image) image.Rectangle {
 			i := img.PixOffset(0, 0)
 			img.Pix[i] ^= 0xff
 			copy(want[:], img.Pix[i:i+3])
@@ -170,10 +170,7 @@ func (v *clipViewer) clipMessages() []Message {
 }
 
 func setDesktopClip(desk *memDesktop, text string) {
-	desk.mu.Lock()
-	desk.clip = &text
-	desk.mu.Unlock()
-	desk.notify()
+	desk.Copy(text)
 }
 
 // TestClipboardGate is the outgoing gate's table: with ClipboardOut

@@ -97,11 +97,11 @@ func TestServerH264(t *testing.T) {
 			for i := 1; i <= 40; i++ {
 				<-frame.C
 				if tc.scroll {
-					ts.desk.change(func(img *screen.Image) image.Rectangle { return scrollArea(img, scrolled, i) })
+					ts.desk.Change(func(img *screen.Image) image.Rectangle { return scrollArea(img, scrolled, i) })
 				} else {
-					ts.desk.change(func(img *screen.Image) image.Rectangle { return drawMoving(img, video, i) })
+					ts.desk.Change(func(img *screen.Image) image.Rectangle { return drawMoving(img, video, i) })
 				}
-				ts.desk.change(func(img *screen.Image) image.Rectangle { fillPattern(img, strip, i); return strip })
+				ts.desk.Change(func(img *screen.Image) image.Rectangle { fillPattern(img, strip, i); return strip })
 				m := nextUpdate(t, c)
 				sent := false
 				for _, r := range m.Rects {
@@ -111,7 +111,7 @@ func TestServerH264(t *testing.T) {
 					}
 				}
 				if sent {
-					psnrs = append(psnrs, h264.PSNR(ts.desk.snapshot(), c.Framebuffer(), video))
+					psnrs = append(psnrs, h264.PSNR(ts.desk.Snapshot(), c.Framebuffer(), video))
 				}
 			}
 			if !tc.want {
@@ -151,7 +151,7 @@ func TestServerH264(t *testing.T) {
 					break
 				}
 			}
-			if p := h264.PSNR(ts.desk.snapshot(), c.Framebuffer(), video); p < 35 {
+			if p := h264.PSNR(ts.desk.Snapshot(), c.Framebuffer(), video); p < 35 {
 				t.Errorf("after the repaint the PSNR is %.1f dB, want at least 35", p)
 			}
 		})

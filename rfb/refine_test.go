@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/assist-project/assist/screen"
+	"github.com/assist-project/assist/screen/screentest"
 	"github.com/assist-project/assist/shadow"
 )
 
@@ -43,9 +44,10 @@ func (l *refineLog) events() []refineEvent {
 // a desktop that shows a photo in its top photoRows rows and grey below.
 func startRefineServer(t testing.TB, w, h, photoRows int, delay time.Duration) (*testServer, *refineLog) {
 	t.Helper()
-	desk := newMemDesktop(w, h)
-	tightFillRect(desk.img, desk.img.Rect, 0x808080)
-	desk.img.CopyFrom(tightImgPhoto(w, h), image.Rect(0, 0, w, photoRows))
+	img := screen.NewImage(image.Rect(0, 0, w, h))
+	tightFillRect(img, img.Rect, 0x808080)
+	img.CopyFrom(tightImgPhoto(w, h), image.Rect(0, 0, w, photoRows))
+	desk := &memDesktop{Desktop: screentest.NewFrom(img)}
 	sh := shadow.New(desk, shadow.Options{DetectScroll: true})
 	log := &refineLog{}
 	srv := &Server{Screen: sh, Name: "refine", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), onRefine: log.add, refineDelay: delay}
@@ -154,7 +156,7 @@ func TestServerRefinesToLossless(t *testing.T) {
 			}
 			ts, log := startRefineServer(t, 320, 240, photoRows, 0)
 			v := newRefineViewer(t, ts, tc.continuous)
-			want := ts.desk.snapshot()
+			want := ts.desk.Snapshot()
 			// The picture arrives, mostly as JPEG. (The first update
 			// may come before the server's first capture: black.)
 			for tightPSNR(want, v.c.Framebuffer(), want.Rect) < 25 {
@@ -169,7 +171,7 @@ func TestServerRefinesToLossless(t *testing.T) {
 			if tc.scroll {
 				// The lossy picture moves by CopyRect: its refinement
 				// must land where it went.
-				ts.desk.change(func(img *screen.Image) image.Rectangle {
+				ts.desk.Change(func(img *screen.Image) image.Rectangle {
 					old := screen.NewImage(img.Rect)
 					old.CopyFrom(img, img.Rect)
 					for y := 80; y < 240; y++ {
@@ -178,7 +180,7 @@ func TestServerRefinesToLossless(t *testing.T) {
 					tightFillRect(img, image.Rect(0, 0, 320, 80), 0x204060)
 					return img.Rect
 				})
-				want = ts.desk.snapshot()
+				want = ts.desk.Snapshot()
 			}
 			// Still screen: refinement follows without any change.
 			v.want = want
@@ -221,7 +223,7 @@ func TestServerRefineSparesChangingArea(t *testing.T) {
 			moving := image.Rect(64, 64, 192, 160)
 			still := image.Rect(0, 176, 320, 240)
 			change := func(i int) {
-				ts.desk.change(func(img *screen.Image) image.Rectangle {
+				ts.desk.Change(func(img *screen.Image) image.Rectangle {
 					rng := rand.New(rand.NewPCG(uint64(i), 9))
 					for y := moving.Min.Y; y < moving.Max.Y; y++ {
 						row := img.Pix[img.PixOffset(moving.Min.X, y):img.PixOffset(moving.Max.X, y)]
@@ -233,7 +235,7 @@ func TestServerRefineSparesChangingArea(t *testing.T) {
 				})
 			}
 			exactStill := func() bool {
-				want := ts.desk.snapshot()
+				want := ts.desk.Snapshot()
 				return equalImages(v.c.Framebuffer().SubImage(still), want.SubImage(still))
 			}
 			deadline := time.Now().Add(delay + 10*time.Second)
@@ -403,7 +405,7 @@ func BenchmarkRefineLink(b *testing.B) {
 				if err := v.c.RequestUpdate(false, image.Rectangle{}); err != nil {
 					b.Fatal(err)
 				}
-				for want := ts.desk.snapshot(); !equalImages(v.c.Framebuffer(), want); {
+				for want := ts.desk.Snapshot(); !equalImages(v.c.Framebuffer(), want); {
 					v.read(b)
 				}
 				area := image.Rect(320, 160, 960, 640)
@@ -412,11 +414,11 @@ func BenchmarkRefineLink(b *testing.B) {
 				for i := 0; i < b.N; i++ {
 					pic := benchPhoto(area, uint64(i))
 					t0 := time.Now()
-					ts.desk.change(func(img *screen.Image) image.Rectangle {
+					ts.desk.Change(func(img *screen.Image) image.Rectangle {
 						img.CopyFrom(pic, area)
 						return area
 					})
-					want := ts.desk.snapshot()
+					want := ts.desk.Snapshot()
 					v.want = want
 					shown := false // the whole photo has arrived, lossy or not
 					for !equalImages(v.c.Framebuffer(), want) {

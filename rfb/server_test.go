@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/assist-project/assist/screen"
+	"github.com/assist-project/assist/screen/screentest"
 	"github.com/assist-project/assist/shadow"
 	"go.uber.org/goleak"
 )
@@ -21,26 +22,24 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// memDesktop is an in-memory screen.Capturer and Injector: the X backend
-// is tested against a real X server in screen/x11 and end to end in
-// cmd/assist; here the server's protocol logic is under test.
+// memDesktop is an in-memory screen.Capturer (screentest.Desktop) and
+// Injector: the X backend is tested against a real X server in screen/x11
+// and end to end in cmd/assist; here the server's protocol logic is under
+// test.
 type memDesktop struct {
-	mu      sync.Mutex
-	img     *screen.Image
-	damage  []image.Rectangle
-	resized bool
-	clip    *string
-	changed chan struct{}
+	*screentest.Desktop
 
+	mu       sync.Mutex // guards the input below
 	keys     []uint32
 	pointers []image.Point
 	clipSet  []string
 }
 
+// newMemDesktop returns a desktop of w by h showing fillPattern.
 func newMemDesktop(w, h int) *memDesktop {
-	d := &memDesktop{img: screen.NewImage(image.Rect(0, 0, w, h)), changed: make(chan struct{}, 1)}
-	fillPattern(d.img, d.img.Rect, 0)
-	return d
+	img := screen.NewImage(image.Rect(0, 0, w, h))
+	fillPattern(img, img.Rect, 0)
+	return &memDesktop{Desktop: screentest.NewFrom(img)}
 }
 
 // fillPattern draws a deterministic, varied pattern into r.
@@ -56,64 +55,6 @@ func fillPattern(img *screen.Image, r image.Rectangle, seed int) {
 		}
 	}
 }
-
-func (d *memDesktop) change(fn func(img *screen.Image) image.Rectangle) {
-	d.mu.Lock()
-	d.damage = append(d.damage, fn(d.img))
-	d.mu.Unlock()
-	d.notify()
-}
-
-func (d *memDesktop) notify() {
-	select {
-	case d.changed <- struct{}{}:
-	default:
-	}
-}
-
-func (d *memDesktop) Size() image.Point {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.img.Rect.Size()
-}
-
-func (d *memDesktop) Next(ctx context.Context) (screen.Change, error) {
-	for {
-		d.mu.Lock()
-		if len(d.damage) > 0 || d.resized || d.clip != nil {
-			c := screen.Change{Damage: d.damage, Resized: d.resized, Size: d.img.Rect.Size()}
-			if d.clip != nil {
-				c.Clipboard, c.Text = true, *d.clip
-			}
-			d.damage, d.resized, d.clip = nil, false, nil
-			d.mu.Unlock()
-			return c, nil
-		}
-		d.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return screen.Change{}, ctx.Err()
-		case <-d.changed:
-		}
-	}
-}
-
-func (d *memDesktop) Grab(dst *screen.Image, r image.Rectangle) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	dst.CopyFrom(d.img, r)
-	return nil
-}
-
-func (d *memDesktop) Cursor() (*screen.Cursor, error) {
-	c := &screen.Cursor{Size: image.Pt(4, 4), Hot: image.Pt(1, 2), Pix: make([]uint32, 16)}
-	for i := range c.Pix {
-		c.Pix[i] = 0xff000000 | uint32(i)*0x101010
-	}
-	return c, nil
-}
-
-func (d *memDesktop) Close() error { return nil }
 
 func (d *memDesktop) Key(keysym uint32, down bool) error {
 	d.mu.Lock()
@@ -136,14 +77,6 @@ func (d *memDesktop) SetClipboard(text string) error {
 	defer d.mu.Unlock()
 	d.clipSet = append(d.clipSet, text)
 	return nil
-}
-
-func (d *memDesktop) snapshot() *screen.Image {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	c := screen.NewImage(d.img.Rect)
-	c.CopyFrom(d.img, d.img.Rect)
-	return c
 }
 
 // testServer runs a Server over a memDesktop on a loopback listener.
@@ -271,14 +204,14 @@ func TestServerLosslessEncodings(t *testing.T) {
 			if err := c.RequestUpdate(false, image.Rectangle{}); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, c, ts.desk.snapshot())
+			waitFor(t, c, ts.desk.Snapshot())
 
-			ts.desk.change(func(img *screen.Image) image.Rectangle {
+			ts.desk.Change(func(img *screen.Image) image.Rectangle {
 				r := image.Rect(37, 41, 180, 90)
 				fillPattern(img, r, 7)
 				return r
 			})
-			waitFor(t, c, ts.desk.snapshot())
+			waitFor(t, c, ts.desk.Snapshot())
 		})
 	}
 }
@@ -296,7 +229,7 @@ func TestServerPixelFormats(t *testing.T) {
 				if err := c.RequestUpdate(false, image.Rectangle{}); err != nil {
 					t.Fatal(err)
 				}
-				waitFor(t, c, ts.desk.snapshot())
+				waitFor(t, c, ts.desk.Snapshot())
 			})
 		}
 	}
@@ -308,9 +241,9 @@ func TestServerScrollSendsCopyRect(t *testing.T) {
 	if err := c.RequestUpdate(false, image.Rectangle{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, c, ts.desk.snapshot())
+	waitFor(t, c, ts.desk.Snapshot())
 
-	ts.desk.change(func(img *screen.Image) image.Rectangle {
+	ts.desk.Change(func(img *screen.Image) image.Rectangle {
 		// Scroll everything up by 16 rows and draw a new band at the bottom.
 		old := screen.NewImage(img.Rect)
 		old.CopyFrom(img, img.Rect)
@@ -320,7 +253,7 @@ func TestServerScrollSendsCopyRect(t *testing.T) {
 		fillPattern(img, image.Rect(0, 240, 256, 256), 3)
 		return img.Rect
 	})
-	want := ts.desk.snapshot()
+	want := ts.desk.Snapshot()
 	sawCopy := false
 	deadline := time.Now().Add(10 * time.Second)
 	for !equalImages(c.Framebuffer(), want) && time.Now().Before(deadline) {
@@ -378,10 +311,7 @@ func TestServerClipboardToViewer(t *testing.T) {
 	ts := startServer(t, 32, 32, false)
 	c := ts.dial(t, ClientConfig{Encodings: []int32{EncRaw}})
 	text := "copied on the desktop"
-	ts.desk.mu.Lock()
-	ts.desk.clip = &text
-	ts.desk.mu.Unlock()
-	ts.desk.notify()
+	ts.desk.Copy(text)
 	if err := c.RequestUpdate(true, image.Rectangle{}); err != nil {
 		t.Fatal(err)
 	}
@@ -434,12 +364,12 @@ func TestServerContinuousUpdatesAndFence(t *testing.T) {
 		}
 	}
 	// With continuous updates on, changes arrive without requests.
-	ts.desk.change(func(img *screen.Image) image.Rectangle {
+	ts.desk.Change(func(img *screen.Image) image.Rectangle {
 		r := image.Rect(5, 5, 30, 30)
 		fillPattern(img, r, 9)
 		return r
 	})
-	want := ts.desk.snapshot()
+	want := ts.desk.Snapshot()
 	for !equalImages(c.Framebuffer(), want) {
 		if _, err := c.ReadMessage(); err != nil {
 			t.Fatal(err)
@@ -474,7 +404,7 @@ func TestServerHostileViewers(t *testing.T) {
 	if err := c.RequestUpdate(false, image.Rectangle{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, c, ts.desk.snapshot())
+	waitFor(t, c, ts.desk.Snapshot())
 }
 
 func TestServerStalledViewerDoesNotBlockOthers(t *testing.T) {
@@ -498,11 +428,11 @@ func TestServerStalledViewerDoesNotBlockOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 20 {
-		ts.desk.change(func(img *screen.Image) image.Rectangle {
+		ts.desk.Change(func(img *screen.Image) image.Rectangle {
 			fillPattern(img, img.Rect, i)
 			return img.Rect
 		})
-		waitFor(t, c, ts.desk.snapshot())
+		waitFor(t, c, ts.desk.Snapshot())
 	}
 }
 
@@ -560,18 +490,13 @@ func TestServerResize(t *testing.T) {
 		if err := c.RequestUpdate(false, image.Rectangle{}); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, c, ts.desk.snapshot())
+		waitFor(t, c, ts.desk.Snapshot())
 		size := image.Pt(200, 150)
 		if enc == EncExtendedDesktopSize {
 			size = image.Pt(90, 60)
 		}
-		ts.desk.mu.Lock()
-		ts.desk.img = screen.NewImage(image.Rectangle{Max: size})
-		fillPattern(ts.desk.img, ts.desk.img.Rect, 5)
-		ts.desk.resized = true
-		ts.desk.mu.Unlock()
-		ts.desk.notify()
-		waitFor(t, c, ts.desk.snapshot())
+		ts.desk.Resize(size, func(img *screen.Image) { fillPattern(img, img.Rect, 5) })
+		waitFor(t, c, ts.desk.Snapshot())
 		if c.Size() != size {
 			t.Errorf("%d: viewer size %v, want %v", enc, c.Size(), size)
 		}
@@ -604,7 +529,7 @@ func TestServerPullModelKeepsRequests(t *testing.T) {
 		if err := c.RequestUpdate(true, image.Rectangle{}); err != nil {
 			t.Fatal(err)
 		}
-		ts.desk.change(func(img *screen.Image) image.Rectangle {
+		ts.desk.Change(func(img *screen.Image) image.Rectangle {
 			r := image.Rect(i%48, 0, i%48+16, 16)
 			fillPattern(img, r, i+1)
 			return r

@@ -18,6 +18,7 @@ import (
 
 	"github.com/assist-project/assist/rfb"
 	"github.com/assist-project/assist/screen"
+	"github.com/assist-project/assist/screen/screentest"
 	"github.com/assist-project/assist/shadow"
 	"golang.org/x/net/nettest"
 )
@@ -1263,12 +1264,9 @@ func TestMuxOpenAccept(t *testing.T) {
 	})
 }
 
-// staticDesktop is a screen.Capturer showing a fixed picture: enough for
-// an RFB server over a stream. (rfb's memDesktop does more; the package
-// boundary keeps it out of reach.)
-type staticDesktop struct{ img *screen.Image }
-
-func newStaticDesktop(w, h int) *staticDesktop {
+// newStaticDesktop returns a desktop showing a fixed picture: enough for
+// viewers that load the whole screen once.
+func newStaticDesktop(w, h int) *screentest.Desktop {
 	img := screen.NewImage(image.Rect(0, 0, w, h))
 	for y := range h {
 		for x := range w {
@@ -1277,26 +1275,8 @@ func newStaticDesktop(w, h int) *staticDesktop {
 			img.Pix[i], img.Pix[i+1], img.Pix[i+2] = byte(v), byte(v>>3^y), byte(x*y>>4)
 		}
 	}
-	return &staticDesktop{img: img}
+	return screentest.NewFrom(img)
 }
-
-func (d *staticDesktop) Size() image.Point { return d.img.Rect.Size() }
-
-func (d *staticDesktop) Next(ctx context.Context) (screen.Change, error) {
-	<-ctx.Done()
-	return screen.Change{}, ctx.Err()
-}
-
-func (d *staticDesktop) Grab(dst *screen.Image, r image.Rectangle) error {
-	dst.CopyFrom(d.img, r)
-	return nil
-}
-
-func (d *staticDesktop) Cursor() (*screen.Cursor, error) {
-	return &screen.Cursor{Size: image.Pt(2, 2), Pix: make([]uint32, 4)}, nil
-}
-
-func (d *staticDesktop) Close() error { return nil }
 
 func sameImage(a, b *screen.Image) bool {
 	if a.Rect != b.Rect {
@@ -1374,7 +1354,7 @@ func TestMuxStreamsRFB(t *testing.T) {
 								break
 							}
 						}
-						if sameImage(c.Framebuffer(), desk.img) {
+						if sameImage(c.Framebuffer(), desk.Snapshot()) {
 							return
 						}
 						incremental = true

@@ -12,70 +12,24 @@ import (
 
 	"github.com/assist-project/assist/rfb"
 	"github.com/assist-project/assist/screen"
+	"github.com/assist-project/assist/screen/screentest"
 	"github.com/assist-project/assist/shadow"
 )
 
-// floodDesktop is a screen.Capturer whose top half the test repaints with
-// noise as fast as it likes, and whose bottom half shows markers.
-type floodDesktop struct {
-	mu      sync.Mutex
-	img     *screen.Image
-	damage  []image.Rectangle
-	changed chan struct{}
-}
-
-func newFloodDesktop(w, h int) *floodDesktop {
-	return &floodDesktop{img: screen.NewImage(image.Rect(0, 0, w, h)), changed: make(chan struct{}, 1)}
-}
-
-func (d *floodDesktop) paint(r image.Rectangle, f func(x, y int) (byte, byte, byte)) {
-	d.mu.Lock()
-	for y := r.Min.Y; y < r.Max.Y; y++ {
-		for x := r.Min.X; x < r.Max.X; x++ {
-			i := d.img.PixOffset(x, y)
-			d.img.Pix[i+2], d.img.Pix[i+1], d.img.Pix[i] = f(x, y)
+// paint sets every pixel of r on d to f's red, green and blue, and
+// reports r as damaged: the test repaints the top half of the desktop
+// with noise as fast as it likes, and shows markers in the bottom half.
+func paint(d *screentest.Desktop, r image.Rectangle, f func(x, y int) (byte, byte, byte)) {
+	d.Change(func(img *screen.Image) image.Rectangle {
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			for x := r.Min.X; x < r.Max.X; x++ {
+				i := img.PixOffset(x, y)
+				img.Pix[i+2], img.Pix[i+1], img.Pix[i] = f(x, y)
+			}
 		}
-	}
-	d.damage = append(d.damage, r)
-	d.mu.Unlock()
-	select {
-	case d.changed <- struct{}{}:
-	default:
-	}
+		return r
+	})
 }
-
-func (d *floodDesktop) Size() image.Point { return d.img.Rect.Size() }
-
-func (d *floodDesktop) Next(ctx context.Context) (screen.Change, error) {
-	for {
-		d.mu.Lock()
-		if len(d.damage) > 0 {
-			c := screen.Change{Damage: d.damage, Size: d.img.Rect.Size()}
-			d.damage = nil
-			d.mu.Unlock()
-			return c, nil
-		}
-		d.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return screen.Change{}, ctx.Err()
-		case <-d.changed:
-		}
-	}
-}
-
-func (d *floodDesktop) Grab(dst *screen.Image, r image.Rectangle) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	dst.CopyFrom(d.img, r)
-	return nil
-}
-
-func (d *floodDesktop) Cursor() (*screen.Cursor, error) {
-	return &screen.Cursor{Size: image.Pt(2, 2), Pix: make([]uint32, 4)}, nil
-}
-
-func (d *floodDesktop) Close() error { return nil }
 
 // The path of an invited session on a 2 Mbit/s, 60 ms link, with a viewer
 // that keeps one request outstanding (as the benchmark's client), relayed
@@ -88,7 +42,7 @@ func (d *floodDesktop) Close() error { return nil }
 func TestDisplayPushAcrossSlowLink(t *testing.T) {
 	l, a, b := newSlowLink(t, 2, 60*time.Millisecond)
 	expert, novice := muxPair(t, a, b, MuxOptions{Opener: true})
-	desk := newFloodDesktop(320, 240)
+	desk := screentest.New(320, 240)
 	sh := shadow.New(desk, shadow.Options{})
 	srv := &rfb.Server{Screen: sh, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -154,7 +108,7 @@ func TestDisplayPushAcrossSlowLink(t *testing.T) {
 	wg.Go(func() {
 		seed := uint32(7)
 		for i := 0; ctx.Err() == nil; i++ {
-			desk.paint(image.Rect(0, 0, 320, 40), func(x, y int) (byte, byte, byte) {
+			paint(desk, image.Rect(0, 0, 320, 40), func(x, y int) (byte, byte, byte) {
 				seed = seed*1664525 + 1013904223
 				return byte(x + i), byte(y) ^ byte(seed>>24), byte(seed >> 16)
 			})
@@ -176,7 +130,7 @@ func TestDisplayPushAcrossSlowLink(t *testing.T) {
 	for m := range 5 {
 		colour := byte(40 + 40*m)
 		spot := image.Rect(8+40*m, 224, 24+40*m, 236)
-		desk.paint(spot, func(int, int) (byte, byte, byte) { return colour, 255 - colour, colour })
+		paint(desk, spot, func(int, int) (byte, byte, byte) { return colour, 255 - colour, colour })
 		ahead := 0
 		for {
 			u, ok := <-updates

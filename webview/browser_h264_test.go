@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"image"
 	"log/slog"
-	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,10 +16,7 @@ import (
 	"github.com/assist-project/assist/bench/workload"
 	"github.com/assist-project/assist/h264"
 	"github.com/assist-project/assist/internal/lab"
-	"github.com/assist-project/assist/rfb"
 	"github.com/assist-project/assist/screen"
-	"github.com/assist-project/assist/screen/x11"
-	"github.com/assist-project/assist/shadow"
 	"github.com/assist-project/assist/webview"
 )
 
@@ -50,16 +44,10 @@ func (s *syncBuffer) String() string {
 // of tiles keeps flipping), the canvas must show the rest of the area's
 // still picture within a tolerance.
 func TestBrowserViewerH264(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts Xvfb and Chromium")
-	}
 	if !h264.Available {
 		t.Skip("built without -tags openh264 (Debian libopenh264-dev)")
 	}
-	novnc := filepath.Join(lab.ModuleRoot(t), "web", "node_modules", "@novnc", "novnc", "core", "rfb.js")
-	if _, err := os.Stat(novnc); err != nil {
-		t.Skipf("noVNC is not installed (run `npm ci --prefix web`): %v", err)
-	}
+	needDesktopAndBrowser(t)
 	size := image.Pt(640, 480)
 	x := lab.StartXvfb(t, size.X, size.Y)
 	x.HideCursor(t)
@@ -75,7 +63,7 @@ func TestBrowserViewerH264(t *testing.T) {
 
 	var serverLog syncBuffer
 	b := &desktopBackend{
-		addr:     serveDesktopLog(t, x.Display, slog.New(slog.NewTextHandler(&serverLog, &slog.HandlerOptions{Level: slog.LevelDebug}))),
+		addr:     serveDesktop(t, x.Display, slog.New(slog.NewTextHandler(&serverLog, &slog.HandlerOptions{Level: slog.LevelDebug})), false),
 		controls: make(chan struct{}, 1),
 		chats:    make(chan string, 1),
 	}
@@ -231,38 +219,4 @@ func play(ctx context.Context, desk *workload.Desktop, area image.Rectangle, sti
 			return err
 		}
 	}
-}
-
-// serveDesktopLog is serveDesktop with the RFB server logging to log.
-func serveDesktopLog(t *testing.T, display string, log *slog.Logger) string {
-	t.Helper()
-	d, err := x11.Open(display)
-	if err != nil {
-		t.Fatalf("open %s: %v", display, err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		d.Close()
-		t.Fatal(err)
-	}
-	sh := shadow.New(d, shadow.Options{DetectScroll: true})
-	srv := &rfb.Server{Screen: sh, Name: "Alice's desktop", Logger: log}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := sh.Run(ctx); err != nil && ctx.Err() == nil {
-			t.Errorf("capture: %v", err)
-		}
-	})
-	wg.Go(func() {
-		if err := srv.Serve(ctx, ln); err != nil {
-			t.Errorf("rfb: %v", err)
-		}
-	})
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		d.Close()
-	})
-	return ln.Addr().String()
 }

@@ -56,20 +56,14 @@ func (b *desktopBackend) SendChat(ctx context.Context, text string) error {
 // desktop (Xvfb, captured by screen/x11, served by package rfb) and goes
 // through a session: view, ask for control, chat, get control, end.
 func TestBrowserViewer(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts Xvfb and Chromium")
-	}
-	novnc := filepath.Join(lab.ModuleRoot(t), "web", "node_modules", "@novnc", "novnc", "core", "rfb.js")
-	if _, err := os.Stat(novnc); err != nil {
-		t.Skipf("noVNC is not installed (run `npm ci --prefix web`): %v", err)
-	}
+	needDesktopAndBrowser(t)
 	size := image.Pt(640, 480)
 	x := lab.StartXvfb(t, size.X, size.Y)
 	x.HideCursor(t)
 	x.ShowImage(t, lab.TestPattern(size.X, size.Y))
 
 	b := &desktopBackend{
-		addr:     serveDesktop(t, x.Display),
+		addr:     serveDesktop(t, x.Display, nil, true),
 		controls: make(chan struct{}, 4),
 		chats:    make(chan string, 4),
 	}
@@ -248,9 +242,23 @@ func serveViewer(t *testing.T, b webview.Backend, novice string) (*webview.Serve
 	return s, s.URL(ln), stop
 }
 
+// needDesktopAndBrowser skips t in short mode (it starts Xvfb and
+// Chromium) and when noVNC is not installed.
+func needDesktopAndBrowser(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts Xvfb and Chromium")
+	}
+	novnc := filepath.Join(lab.ModuleRoot(t), "web", "node_modules", "@novnc", "novnc", "core", "rfb.js")
+	if _, err := os.Stat(novnc); err != nil {
+		t.Skipf("noVNC is not installed (run `npm ci --prefix web`): %v", err)
+	}
+}
+
 // serveDesktop serves the X display over RFB on loopback, as `assist vnc`
-// does, and returns the address.
-func serveDesktop(t *testing.T, display string) string {
+// does (taking input and the clipboard when control is set), with the
+// server logging to log (nil: nowhere), and returns the address.
+func serveDesktop(t *testing.T, display string, log *slog.Logger, control bool) string {
 	t.Helper()
 	d, err := x11.Open(display)
 	if err != nil {
@@ -261,13 +269,13 @@ func serveDesktop(t *testing.T, display string) string {
 		d.Close()
 		t.Fatal(err)
 	}
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	sh := shadow.New(d, shadow.Options{DetectScroll: true})
-	srv := &rfb.Server{
-		Screen:    sh,
-		Input:     d,
-		Clipboard: d,
-		Name:      "Alice's desktop",
-		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+	srv := &rfb.Server{Screen: sh, Name: "Alice's desktop", Logger: log}
+	if control {
+		srv.Input, srv.Clipboard = d, d
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

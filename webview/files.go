@@ -3,15 +3,11 @@ package webview
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
-	"net/url"
 	"os"
-	"path/filepath"
 	"time"
 
-	"github.com/assist-project/assist/filetransfer"
-	"github.com/assist-project/assist/internal/localpage"
+	"github.com/assist-project/assist/internal/localpage/upload"
 )
 
 // FileBackend is what the page's files panel asks of the session; the
@@ -68,48 +64,15 @@ func (s *Server) fileMessage(ctx context.Context, sub *subscriber, m message) {
 // the X-Assist-Name header, percent-encoded), saves it in the upload
 // folder under its sanitised name and sends it.
 func (s *Server) serveUpload(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	if !localpage.SameOrigin(r) {
-		s.log.Warn("refused an upload from another origin", "origin", localpage.Truncate(r.Header.Get("Origin"), 100))
-		http.Error(w, "forbidden", http.StatusForbidden)
+	if !upload.Allowed(w, r, s.log) {
 		return
 	}
 	if s.files == nil {
 		http.NotFound(w, r)
 		return
 	}
-	name, err := url.PathUnescape(r.Header.Get("X-Assist-Name"))
-	if err != nil || name == "" {
-		http.Error(w, "the file has no name", http.StatusBadRequest)
-		return
-	}
-	name = filetransfer.SanitizeName(name)
-	if err := os.MkdirAll(s.upDir, 0o700); err != nil {
-		http.Error(w, "cannot keep the file: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	dir, err := os.MkdirTemp(s.upDir, "up")
-	if err != nil {
-		http.Error(w, "cannot keep the file: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	path := filepath.Join(dir, name)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		http.Error(w, "cannot keep the file: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	_, err = io.Copy(f, http.MaxBytesReader(w, r.Body, filetransfer.MaxSize))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.RemoveAll(dir)
-		http.Error(w, "the upload broke off: "+err.Error(), http.StatusBadRequest)
+	path, dir, ok := upload.Save(w, r, s.upDir)
+	if !ok {
 		return
 	}
 	if err := s.files.SendFile(r.Context(), path); err != nil {

@@ -119,12 +119,7 @@ func (s *Server) URL(ln net.Listener) string { return s.guard.URL(ln) }
 // WebSocket and returns nil. ln must be a TCP listener on a loopback
 // address; Serve closes it.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	if err := localpage.CheckLoopback(ln.Addr(), "the page can control the novice's desktop"); err != nil {
-		ln.Close()
-		return fmt.Errorf("webview: %w", err)
-	}
-	var t localpage.Tracker
-	if err := localpage.Serve(ctx, ln, s.handler(&t), &t, s.log); err != nil {
+	if err := s.guard.Serve(ctx, ln, "the page can control the novice's desktop", s.route, s.log); err != nil {
 		return fmt.Errorf("webview: %w", err)
 	}
 	return nil
@@ -133,31 +128,26 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // handler routes every request; anything not under /s/SECRET/ is 404,
 // whether the secret is wrong or the path unknown, so probing learns
 // nothing.
-func (s *Server) handler(t *localpage.Tracker) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		localpage.SetSecurityHeaders(w.Header())
-		rest, ok := s.guard.Authorize(r)
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		switch {
-		case rest == "":
-			s.servePage(w, r)
-		case rest == "rfb":
-			s.serveRFB(t, w, r)
-		case rest == "events":
-			s.serveEvents(t, w, r)
-		case rest == "upload":
-			s.serveUpload(w, r)
-		case strings.HasPrefix(rest, "novnc/"):
-			serveFile(w, r, s.novnc, strings.TrimPrefix(rest, "novnc/"))
-		case strings.HasPrefix(rest, "session/"):
-			serveFile(w, r, s.shared, strings.TrimPrefix(rest, "session/"))
-		default:
-			serveFile(w, r, s.static, rest)
-		}
-	})
+func (s *Server) handler(t *localpage.Tracker) http.Handler { return s.guard.Handler(t, s.route) }
+
+// route answers a request the guard let through.
+func (s *Server) route(t *localpage.Tracker, w http.ResponseWriter, r *http.Request, rest string) {
+	switch {
+	case rest == "":
+		s.servePage(w, r)
+	case rest == "rfb":
+		s.serveRFB(t, w, r)
+	case rest == "events":
+		s.serveEvents(t, w, r)
+	case rest == "upload":
+		s.serveUpload(w, r)
+	case strings.HasPrefix(rest, "novnc/"):
+		serveFile(w, r, s.novnc, strings.TrimPrefix(rest, "novnc/"))
+	case strings.HasPrefix(rest, "session/"):
+		serveFile(w, r, s.shared, strings.TrimPrefix(rest, "session/"))
+	default:
+		serveFile(w, r, s.static, rest)
+	}
 }
 
 // servePage renders index.html with the novice's name.

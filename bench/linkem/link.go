@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/assist-project/assist/internal/netns"
 )
 
 // MTU of the emulated link, like Ethernet's.
@@ -132,7 +134,7 @@ func openTUN(e Endpoint) (*os.File, error) {
 		return nil, fmt.Errorf("linkem: bad device name %q", e.Device)
 	}
 	var f *os.File
-	err := Do(e.Netns, func() error {
+	err := netns.Do(e.Netns, func() error {
 		fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 		if err != nil {
 			return fmt.Errorf("linkem: open /dev/net/tun: %w", err)
@@ -160,7 +162,7 @@ func openTUN(e Endpoint) (*os.File, error) {
 		{"-n", e.Netns, "addr", "add", e.Addr.String(), "dev", e.Device},
 		{"-n", e.Netns, "link", "set", e.Device, "up"},
 	} {
-		if err := IP(args...); err != nil {
+		if err := netns.IP(args...); err != nil {
 			f.Close()
 			return nil, err
 		}

@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/assist-project/assist/internal/netns"
 )
 
 // The addresses of the test links: a is the first end, b the second.
@@ -31,17 +33,17 @@ func newTestLink(t *testing.T, aToB, bToA Direction) (nsA, nsB string, l *Link) 
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
 		t.Skipf("linkem: no TUN device: %v", err)
 	}
-	prefix, err := UniquePrefix()
+	prefix, err := netns.UniquePrefix("lk")
 	if err != nil {
 		t.Fatal(err)
 	}
 	nsA, nsB = prefix+"a", prefix+"b"
 	for _, ns := range []string{nsA, nsB} {
-		if err := CreateNetns(ns); err != nil {
+		if err := netns.Create(ns); err != nil {
 			t.Skipf("cannot create network namespaces here: %v", err)
 		}
 		t.Cleanup(func() {
-			if err := DeleteNetns(ns); err != nil {
+			if err := netns.Delete(ns); err != nil {
 				t.Error(err)
 			}
 		})
@@ -62,7 +64,7 @@ func newTestLink(t *testing.T, aToB, bToA Direction) (nsA, nsB string, l *Link) 
 func listenUDP(t *testing.T, ns string, addr netip.AddrPort) *net.UDPConn {
 	t.Helper()
 	var c *net.UDPConn
-	err := Do(ns, func() error {
+	err := netns.Do(ns, func() error {
 		var err error
 		c, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
 		return err
@@ -127,7 +129,7 @@ func TestLinkRate(t *testing.T) {
 		Direction{Rate: rate, Delay: 5 * time.Millisecond, Queue: 30_000},
 		Direction{Rate: rate, Delay: 5 * time.Millisecond})
 	var ln net.Listener
-	if err := Do(nsB, func() error {
+	if err := netns.Do(nsB, func() error {
 		var err error
 		ln, err = net.Listen("tcp", net.JoinHostPort(testB.Addr().String(), "0"))
 		return err
@@ -151,7 +153,7 @@ func TestLinkRate(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var c net.Conn
-	if err := Do(nsA, func() error {
+	if err := netns.Do(nsA, func() error {
 		var err error
 		c, err = (&net.Dialer{}).DialContext(ctx, "tcp", ln.Addr().String())
 		return err

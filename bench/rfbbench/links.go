@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/assist-project/assist/bench/linkem"
+	"github.com/assist-project/assist/internal/netns"
 )
 
 // linkSpec is one emulated link: the same rate, half the round trip and
@@ -120,7 +121,7 @@ func newTopology(first linkSpec) (_ *topology, err error) {
 			return nil, fmt.Errorf("-links needs %s (Debian packages iproute2, iptables)", tool)
 		}
 	}
-	prefix, err := linkem.UniquePrefix()
+	prefix, err := netns.UniquePrefix("lk")
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +132,7 @@ func newTopology(first linkSpec) (_ *topology, err error) {
 		}
 	}()
 	for _, ns := range []string{t.novice, t.inet, t.expert} {
-		if err := linkem.CreateNetns(ns); err != nil {
+		if err := netns.Create(ns); err != nil {
 			return nil, err
 		}
 		t.created = append(t.created, ns)
@@ -152,7 +153,7 @@ func newTopology(first linkSpec) (_ *topology, err error) {
 		{"-n", t.novice, "route", "add", "default", "via", inetLink.Addr().String(), "dev", "wan0"},
 		{"-n", t.expert, "route", "add", "default", "via", inetAddr.Addr().String()},
 	} {
-		if err := linkem.IP(args...); err != nil {
+		if err := netns.IP(args...); err != nil {
 			return nil, err
 		}
 	}
@@ -209,7 +210,7 @@ func (t *topology) command(ns, name string, args ...string) *exec.Cmd {
 func dialer(ns string) func(ctx context.Context, addr string) (net.Conn, error) {
 	return func(ctx context.Context, addr string) (net.Conn, error) {
 		var c net.Conn
-		err := linkem.Do(ns, func() error {
+		err := netns.Do(ns, func() error {
 			var err error
 			c, err = (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", addr)
 			return err
@@ -226,7 +227,7 @@ func (t *topology) Close() error {
 		errs = append(errs, t.link.Close())
 	}
 	for _, ns := range t.created {
-		errs = append(errs, linkem.DeleteNetns(ns))
+		errs = append(errs, netns.Delete(ns))
 	}
 	return errors.Join(errs...)
 }
@@ -248,7 +249,7 @@ type forwarder struct {
 // system, and forwards to addr.
 func startForwarder(ns, addr string) (*forwarder, error) {
 	f := &forwarder{to: addr, ns: ns}
-	err := linkem.Do(ns, func() error {
+	err := netns.Do(ns, func() error {
 		var err error
 		f.ln, err = net.Listen("tcp", net.JoinHostPort(noviceAddr.Addr().String(), "0"))
 		return err

@@ -149,28 +149,22 @@ func runReplay(ctx context.Context, args []string, stdout io.Writer) error {
 	if *browser {
 		return replayInBrowser(ctx, positional[0], ids, *listen, stdout)
 	}
-	f, err := os.Open(positional[0])
+	p, f, err := openRecording(positional[0], ids)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	p, err := recording.Open(f, ids...)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	sh := shadow.New(p.Capturer(), shadow.Options{TileSize: 64})
-	wg.Go(func() { sh.Run(ctx) })
+	srv := replayServer(ctx, &wg, p)
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fmt.Errorf("--listen %s: %w", *listen, err)
 	}
 	defer ln.Close()
-	srv := &rfb.Server{Screen: sh, Name: "Assist recording " + p.Header().Started.Local().Format("2006-01-02 15:04")}
 	wg.Go(func() {
 		if err := srv.Serve(ctx, ln); err != nil && ctx.Err() == nil {
 			slog.Warn("replay: server stopped", "err", err)
@@ -181,15 +175,7 @@ func runReplay(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintln(stdout, "commands: pause, play, skip SECONDS, quit (the recording plays from the start)")
 	ended := make(chan error, 1)
 	wg.Go(func() { ended <- p.Run(ctx) })
-	lines := make(chan string)
-	// Blocks on stdin for the life of the process, like the console.
-	go func() {
-		sc := bufio.NewScanner(os.Stdin)
-		for sc.Scan() {
-			lines <- strings.TrimSpace(sc.Text())
-		}
-		close(lines)
-	}()
+	lines := stdinLines()
 	for {
 		select {
 		case <-ctx.Done():
@@ -225,6 +211,50 @@ func runReplay(ctx context.Context, args []string, stdout io.Writer) error {
 			}
 		}
 	}
+}
+
+// openRecording opens the recording at path with the audit key's
+// identities; the caller closes the file when playback has ended.
+func openRecording(path string, ids []age.Identity) (*recording.Player, *os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := recording.Open(f, ids...)
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return p, f, nil
+}
+
+// recordedAt is when p's session was recorded, as the viewer's title and
+// the page show it.
+func recordedAt(p *recording.Player) string {
+	return p.Header().Started.Local().Format("2006-01-02 15:04")
+}
+
+// replayServer returns an RFB server (not yet serving) of p's replayed
+// desktop; the desktop's shadow copy runs on wg until ctx ends.
+func replayServer(ctx context.Context, wg *sync.WaitGroup, p *recording.Player) *rfb.Server {
+	sh := shadow.New(p.Capturer(), shadow.Options{TileSize: 64})
+	wg.Go(func() { sh.Run(ctx) })
+	return &rfb.Server{Screen: sh, Name: "Assist recording " + recordedAt(p)}
+}
+
+// stdinLines returns the lines typed on stdin, trimmed, and is closed at
+// the end of stdin. Its reader blocks on stdin for the life of the
+// process, like the console's.
+func stdinLines() <-chan string {
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			lines <- strings.TrimSpace(sc.Text())
+		}
+		close(lines)
+	}()
+	return lines
 }
 
 // auditKeygen makes an organisation's audit key: the identity file

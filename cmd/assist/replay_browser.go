@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -18,7 +16,6 @@ import (
 	"github.com/assist-project/assist/recording"
 	"github.com/assist-project/assist/replaypage"
 	"github.com/assist-project/assist/rfb"
-	"github.com/assist-project/assist/shadow"
 	"github.com/assist-project/assist/web"
 )
 
@@ -50,24 +47,18 @@ type replayRun struct {
 
 // startLocked decrypts the file again and plays it from the start; r.mu held.
 func (r *replayer) startLocked() error {
-	f, err := os.Open(r.path)
+	p, f, err := openRecording(r.path, r.ids)
 	if err != nil {
-		return err
-	}
-	p, err := recording.Open(f, r.ids...)
-	if err != nil {
-		f.Close()
 		return err
 	}
 	if r.recorded == "" {
-		r.recorded = p.Header().Started.Local().Format("2006-01-02 15:04")
+		r.recorded = recordedAt(p)
 	}
 	ctx, cancel := context.WithCancel(r.ctx)
 	if r.paused {
 		p.Pause()
 	}
-	sh := shadow.New(p.Capturer(), shadow.Options{TileSize: 64})
-	r.wg.Go(func() { sh.Run(ctx) })
+	srv := replayServer(ctx, &r.wg, p)
 	r.wg.Go(func() {
 		defer f.Close()
 		if err := p.Run(ctx); err != nil && ctx.Err() == nil {
@@ -77,7 +68,7 @@ func (r *replayer) startLocked() error {
 	if r.cur != nil {
 		r.cur.cancel()
 	}
-	r.cur = &replayRun{p: p, srv: &rfb.Server{Screen: sh, Name: "Assist recording " + r.recorded}, ctx: ctx, cancel: cancel}
+	r.cur = &replayRun{p: p, srv: srv, ctx: ctx, cancel: cancel}
 	r.epoch++
 	return nil
 }
@@ -206,15 +197,7 @@ func replayInBrowser(ctx context.Context, path string, ids []age.Identity, liste
 	fmt.Fprintf(stdout, "page: %s\n", url)
 	fmt.Fprintln(stdout, "commands: quit (play, pause and seek on the page)")
 	openInBrowser(stdout, url)
-	lines := make(chan string)
-	// Blocks on stdin for the life of the process, like the console.
-	go func() {
-		sc := bufio.NewScanner(os.Stdin)
-		for sc.Scan() {
-			lines <- strings.TrimSpace(sc.Text())
-		}
-		close(lines)
-	}()
+	lines := stdinLines()
 	for {
 		select {
 		case <-ctx.Done():

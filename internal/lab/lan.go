@@ -1,16 +1,12 @@
 package lab
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/assist-project/assist/internal/netns"
 )
 
 // LAN is home networks with no router: network namespaces plugged into
@@ -33,11 +29,11 @@ type LAN struct {
 func NewLAN(t testing.TB, bridges int) *LAN {
 	t.Helper()
 	NeedNetns(t)
-	var rnd [4]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		t.Fatalf("lab: lan: random prefix: %v", err)
+	prefix, err := netns.UniquePrefix("al")
+	if err != nil {
+		t.Fatalf("lab: lan: %v", err)
 	}
-	l := &LAN{prefix: "al" + hex.EncodeToString(rnd[:]) + "-"}
+	l := &LAN{prefix: prefix}
 	t.Cleanup(func() { l.teardown(t) })
 	for i := 1; i <= bridges; i++ {
 		ns := l.bridge(i)
@@ -94,33 +90,7 @@ func (l *LAN) DialRFB(t testing.TB, ns, addr string) *RawClient {
 // teardown stops whatever still runs in the LAN's namespaces (only those:
 // the names are this LAN's own) and deletes them.
 func (l *LAN) teardown(t testing.TB) {
-	n := &Net{}
-	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
-		alive := false
-		for _, ns := range l.namespaces {
-			for _, pid := range n.pids(ns) {
-				alive = true
-				_ = syscall.Kill(pid, sig)
-			}
-		}
-		if !alive {
-			break
-		}
-		waitFor(3*time.Second, func() bool {
-			for _, ns := range l.namespaces {
-				if len(n.pids(ns)) > 0 {
-					return false
-				}
-			}
-			return true
-		})
-	}
-	for _, ns := range l.namespaces {
-		if _, err := os.Stat(filepath.Join("/run/netns", ns)); err != nil {
-			continue
-		}
-		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
-			t.Errorf("lab: ip netns del %s: %v: %s", ns, err, strings.TrimSpace(string(out)))
-		}
+	if err := netns.Delete(l.namespaces...); err != nil {
+		t.Errorf("lab: %v", err)
 	}
 }

@@ -2,21 +2,17 @@ package lab
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/assist-project/assist/internal/netns"
 )
 
 // Addresses of the NAT lab built by NewNet. "Public" addresses come only
@@ -128,13 +124,12 @@ func NeedNetns(t testing.TB) {
 func NewNet(t testing.TB) *Net {
 	t.Helper()
 	NeedNetns(t)
-	var rnd [4]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		t.Fatalf("lab: netns: random prefix: %v", err)
-	}
 	// Short names: the prefix keeps parallel labs apart, the suffix says
 	// which box it is in `ip netns list`.
-	prefix := "as" + hex.EncodeToString(rnd[:]) + "-"
+	prefix, err := netns.UniquePrefix("as")
+	if err != nil {
+		t.Fatalf("lab: %v", err)
+	}
 	n := &Net{
 		Novice:   prefix + "novice",
 		NAT1:     prefix + "nat1",
@@ -213,46 +208,9 @@ func (n *Net) link(t testing.TB, ns1, if1, ns2, if2 string) {
 // teardown stops whatever still runs in the lab's namespaces (only those:
 // the names are this lab's own) and deletes them.
 func (n *Net) teardown(t testing.TB) {
-	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
-		alive := false
-		for _, ns := range n.namespaces() {
-			for _, pid := range n.pids(ns) {
-				alive = true
-				_ = syscall.Kill(pid, sig)
-			}
-		}
-		if !alive {
-			break
-		}
-		waitFor(3*time.Second, func() bool {
-			for _, ns := range n.namespaces() {
-				if len(n.pids(ns)) > 0 {
-					return false
-				}
-			}
-			return true
-		})
+	if err := netns.Delete(n.namespaces()...); err != nil {
+		t.Errorf("lab: %v", err)
 	}
-	for _, ns := range n.namespaces() {
-		if _, err := os.Stat(filepath.Join("/run/netns", ns)); err != nil {
-			continue
-		}
-		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
-			t.Errorf("lab: ip netns del %s: %v: %s", ns, err, strings.TrimSpace(string(out)))
-		}
-	}
-}
-
-// pids lists the processes in namespace ns.
-func (n *Net) pids(ns string) []int {
-	out, _ := exec.Command("ip", "netns", "pids", ns).Output()
-	var pids []int
-	for _, f := range strings.Fields(string(out)) {
-		if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
 }
 
 // Command returns a command that runs name inside namespace ns.
@@ -375,26 +333,7 @@ func (n *Net) lanOf(t testing.TB, ns string) string {
 // InNetns runs fn on an OS thread that has joined namespace ns. Sockets
 // fn creates belong to ns for their whole life and may be used from any
 // goroutine afterwards. fn must not start goroutines that create sockets.
-func InNetns(ns string, fn func() error) error {
-	f, err := os.Open(filepath.Join("/run/netns", ns))
-	if err != nil {
-		return fmt.Errorf("lab: netns %s: %w", ns, err)
-	}
-	defer f.Close()
-	done := make(chan error, 1)
-	go func() {
-		// The thread is never unlocked: when this goroutine ends the
-		// runtime discards it instead of reusing a thread that sits in
-		// another namespace.
-		runtime.LockOSThread()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			done <- fmt.Errorf("lab: setns %s: %w", ns, err)
-			return
-		}
-		done <- fn()
-	}()
-	return <-done
-}
+func InNetns(ns string, fn func() error) error { return netns.Do(ns, fn) }
 
 // Dial connects from inside namespace ns.
 func (n *Net) Dial(ctx context.Context, ns, network, addr string) (net.Conn, error) {

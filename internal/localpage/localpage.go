@@ -80,6 +80,38 @@ func (g *Guard) Authorize(r *http.Request) (rest string, ok bool) {
 	return rest, true
 }
 
+// Route answers one request the Guard let through; rest is its path
+// after /s/SECRET/, and t tracks the page's WebSocket handlers (Accept).
+type Route func(t *Tracker, w http.ResponseWriter, r *http.Request, rest string)
+
+// Handler puts route behind the guard: every answer carries the security
+// headers, and a request whose Host or secret is wrong is 404, whatever
+// the reason, so probing learns nothing.
+func (g *Guard) Handler(t *Tracker, route Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		SetSecurityHeaders(w.Header())
+		rest, ok := g.Authorize(r)
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		route(t, w, r, rest)
+	})
+}
+
+// Serve serves route behind Handler on ln until ctx is done, as the
+// package's Serve does. ln must be a TCP listener on a loopback address
+// (why says what the page can do, for the error otherwise); Serve closes
+// it.
+func (g *Guard) Serve(ctx context.Context, ln net.Listener, why string, route Route, log *slog.Logger) error {
+	if err := CheckLoopback(ln.Addr(), why); err != nil {
+		ln.Close()
+		return err
+	}
+	var t Tracker
+	return Serve(ctx, ln, g.Handler(&t, route), &t, log)
+}
+
 // loopbackHost reports whether a Host header names this machine.
 func loopbackHost(hostport string) bool {
 	host, _, err := net.SplitHostPort(hostport)

@@ -342,17 +342,7 @@ func (h *Hub) login(ctx context.Context, c *conn, m messenger.Message) {
 		c.fail(m.Ref, messenger.CodeTooMany, "too many new accounts from your address: try again in "+ratelimit.RetryIn(wait))
 		return
 	}
-	display := m.Display
-	if display == "" {
-		display = m.User
-	}
-	name := m.Name
-	if name == "" {
-		name = "device 1"
-	}
-	t := h.cfg.Now()
-	a := Account{User: m.User, Display: display, Created: t}
-	d = Device{ID: newDeviceID(), User: m.User, Key: m.Key, Name: name, Created: t}
+	a, d := h.newAccount(m, "device 1")
 	if err := h.store.CreateAccount(ctx, a, d); errors.Is(err, ErrTaken) {
 		c.fail(m.Ref, messenger.CodeTaken, fmt.Sprintf("the name %s is taken; if it is yours, run `assist devices add` on a device already signed in and log in with --code CODE", m.User))
 		return
@@ -362,6 +352,23 @@ func (h *Hub) login(ctx context.Context, c *conn, m messenger.Message) {
 	}
 	c.log.Info("messenger: account created", "user", m.User)
 	h.welcome(ctx, c, a, d, true, m.Ref)
+}
+
+// newAccount is the account and first device that login message m
+// creates: the display name is the user name unless m gives one, and the
+// device's name defaultDevice.
+func (h *Hub) newAccount(m messenger.Message, defaultDevice string) (Account, Device) {
+	display := m.Display
+	if display == "" {
+		display = m.User
+	}
+	name := m.Name
+	if name == "" {
+		name = defaultDevice
+	}
+	t := h.cfg.Now()
+	return Account{User: m.User, Display: display, Created: t},
+		Device{ID: newDeviceID(), User: m.User, Key: m.Key, Name: name, Created: t}
 }
 
 // welcome logs c in as device d of account a.
@@ -415,17 +422,23 @@ func wireDevice(d Device) messenger.Device {
 	return w
 }
 
+// statesOf returns the presence of the accounts in list, named by user,
+// for the answers that list accounts (contacts, machines).
+func statesOf[T any](ctx context.Context, b Bus, list []T, user func(T) string) (map[string]string, error) {
+	users := make([]string, len(list))
+	for i, x := range list {
+		users[i] = user(x)
+	}
+	return b.States(ctx, users)
+}
+
 func (h *Hub) contacts(ctx context.Context, c *conn, m messenger.Message) {
 	accts, err := h.store.Contacts(ctx, c.user)
 	if err != nil {
 		c.internal(m.Ref, "contacts", err)
 		return
 	}
-	names := make([]string, len(accts))
-	for i, a := range accts {
-		names[i] = a.User
-	}
-	states, err := h.bus.States(ctx, names)
+	states, err := statesOf(ctx, h.bus, accts, func(a Account) string { return a.User })
 	if err != nil {
 		c.internal(m.Ref, "contacts", err)
 		return

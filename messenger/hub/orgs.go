@@ -29,18 +29,8 @@ func (h *Hub) enrolLogin(ctx context.Context, c *conn, m messenger.Message) {
 	}
 	// A wrong token costs a failed login: guessing tokens is as slow as
 	// guessing logins (and 128 bits are not guessed anyway).
-	display := m.Display
-	if display == "" {
-		display = m.User
-	}
-	name := m.Name
-	if name == "" {
-		name = m.User
-	}
-	t := h.cfg.Now()
-	a := Account{User: m.User, Display: display, Created: t}
-	d := Device{ID: newDeviceID(), User: m.User, Key: m.Key, Name: name, Created: t}
-	org, err := orgs.Enrol(ctx, TokenHash(m.Token), a, d, t)
+	a, d := h.newAccount(m, m.User)
+	org, err := orgs.Enrol(ctx, TokenHash(m.Token), a, d, a.Created)
 	switch {
 	case errors.Is(err, ErrExpired):
 		h.limits.loginFailed(c.addr, now)
@@ -87,11 +77,7 @@ func (h *Hub) machines(ctx context.Context, c *conn, m messenger.Message) {
 			c.internal(m.Ref, "machines", err)
 			return
 		}
-		users := make([]string, len(ms))
-		for i, x := range ms {
-			users[i] = x.User
-		}
-		states, err := h.bus.States(ctx, users)
+		states, err := statesOf(ctx, h.bus, ms, func(x OrgMachine) string { return x.User })
 		if err != nil {
 			c.internal(m.Ref, "machines", err)
 			return

@@ -46,9 +46,7 @@ import (
 	"html/template"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -59,6 +57,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/assist-project/assist/messenger"
+	"github.com/assist-project/assist/messenger/ceremonies"
 	"github.com/assist-project/assist/messenger/hub"
 	"github.com/assist-project/assist/messenger/passkey"
 )
@@ -102,20 +101,19 @@ type Config struct {
 type Service struct {
 	cfg Config
 
-	mu         sync.Mutex
-	ceremonies map[string]*ceremony
-	perAddr    map[string]int
-	providers  map[string]*oidc.Provider // by issuer, once discovered
+	ceremonies *ceremonies.Table[*ceremony] // by state
+
+	mu        sync.Mutex                // guards providers and each ceremony's started
+	providers map[string]*oidc.Provider // by issuer, once discovered
 }
 
 type ceremony struct {
-	org, device, addr string
-	key               ed25519.PublicKey
-	challenge         []byte
-	verifier, nonce   string
-	binding           [32]byte // SHA-256 of the cookie's value
-	started           bool
-	expires           time.Time
+	org, device     string
+	key             ed25519.PublicKey
+	challenge       []byte
+	verifier, nonce string
+	binding         [32]byte // SHA-256 of the cookie's value
+	started         bool
 }
 
 // New returns a Service.
@@ -132,7 +130,8 @@ func New(cfg Config) (*Service, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = http.DefaultClient
 	}
-	return &Service{cfg: cfg, ceremonies: map[string]*ceremony{}, perAddr: map[string]int{}, providers: map[string]*oidc.Provider{}}, nil
+	limits := ceremonies.Limits{TTL: CeremonyTTL, Max: MaxCeremonies, PerAddress: MaxCeremoniesPerAddress}
+	return &Service{cfg: cfg, ceremonies: ceremonies.New[*ceremony](limits, cfg.Now), providers: map[string]*oidc.Provider{}}, nil
 }
 
 // ServeHTTP implements http.Handler for paths under /v1/oidc/.
@@ -144,7 +143,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch strings.TrimPrefix(r.URL.Path, "/v1/oidc/") {
 	case "begin":
 		if r.Method != http.MethodPost {
-			fail(w, http.StatusMethodNotAllowed, "method", "use POST")
+			passkey.Fail(w, http.StatusMethodNotAllowed, "method", "use POST")
 			return
 		}
 		s.begin(w, r)
@@ -161,19 +160,19 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.callback(w, r)
 	default:
-		fail(w, http.StatusNotFound, "not-found", "no such endpoint")
+		passkey.Fail(w, http.StatusNotFound, "not-found", "no such endpoint")
 	}
 }
 
 // begin: {"org","key","device"} -> {"state","challenge"}, and the cookie.
 func (s *Service) begin(w http.ResponseWriter, r *http.Request) {
 	if !strings.EqualFold(r.Header.Get("Origin"), s.cfg.Origin) {
-		fail(w, http.StatusForbidden, "origin", "open this page at "+s.cfg.Origin)
+		passkey.Fail(w, http.StatusForbidden, "origin", "open this page at "+s.cfg.Origin)
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
-		fail(w, http.StatusRequestEntityTooLarge, "malformed", "the request is too large")
+		passkey.Fail(w, http.StatusRequestEntityTooLarge, "malformed", "the request is too large")
 		return
 	}
 	var req struct {
@@ -184,25 +183,25 @@ func (s *Service) begin(w http.ResponseWriter, r *http.Request) {
 	d := json.NewDecoder(strings.NewReader(string(body)))
 	d.DisallowUnknownFields()
 	if err := d.Decode(&req); err != nil {
-		fail(w, http.StatusBadRequest, "malformed", "bad request: "+err.Error())
+		passkey.Fail(w, http.StatusBadRequest, "malformed", "bad request: "+err.Error())
 		return
 	}
 	k, err := base64.RawURLEncoding.DecodeString(req.Key)
 	if err != nil || len(k) != ed25519.PublicKeySize {
-		fail(w, http.StatusBadRequest, "invalid", "This browser's device key is malformed. Reload the page.")
+		passkey.Fail(w, http.StatusBadRequest, "invalid", "This browser's device key is malformed. Reload the page.")
 		return
 	}
 	if !messenger.ValidText(req.Device, 64) {
-		fail(w, http.StatusBadRequest, "invalid", "The device name must be 1 to 64 printable characters.")
+		passkey.Fail(w, http.StatusBadRequest, "invalid", "The device name must be 1 to 64 printable characters.")
 		return
 	}
 	if !messenger.ValidUser(req.Org) {
-		fail(w, http.StatusBadRequest, "invalid", "An organisation id has 1 to 32 of a-z 0-9 . _ -: ask your admin for yours.")
+		passkey.Fail(w, http.StatusBadRequest, "invalid", "An organisation id has 1 to 32 of a-z 0-9 . _ -: ask your admin for yours.")
 		return
 	}
 	cfg, err := s.cfg.Orgs.OIDC(r.Context(), req.Org)
 	if errors.Is(err, hub.ErrNotFound) {
-		fail(w, http.StatusNotFound, "no-oidc", "The organisation "+req.Org+" does not sign in with a company account on this server. Check its id with your admin, or sign in with a passkey.")
+		passkey.Fail(w, http.StatusNotFound, "no-oidc", "The organisation "+req.Org+" does not sign in with a company account on this server. Check its id with your admin, or sign in with a passkey.")
 		return
 	} else if err != nil {
 		s.internal(w, "begin", err)
@@ -210,28 +209,21 @@ func (s *Service) begin(w http.ResponseWriter, r *http.Request) {
 	}
 	if _, err := s.provider(r.Context(), cfg.Issuer); err != nil {
 		s.cfg.Logger.Warn("oidc: discovery failed", "org", req.Org, "issuer", cfg.Issuer, "err", err)
-		fail(w, http.StatusBadGateway, "provider", "Your organisation's sign-in service cannot be reached. Try again in a minute, or tell your admin.")
+		passkey.Fail(w, http.StatusBadGateway, "provider", "Your organisation's sign-in service cannot be reached. Try again in a minute, or tell your admin.")
 		return
 	}
 	c := &ceremony{org: req.Org, device: req.Device, key: k, challenge: random(32),
-		verifier: oauth2.GenerateVerifier(), nonce: b64(random(16)), expires: s.cfg.Now().Add(CeremonyTTL),
-		addr: addrOf(r.RemoteAddr)}
+		verifier: oauth2.GenerateVerifier(), nonce: b64(random(16))}
 	cookie := b64(random(32))
 	c.binding = sha256.Sum256([]byte(cookie))
-	state := b64(random(16))
-	s.mu.Lock()
-	s.pruneLocked()
-	if len(s.ceremonies) >= MaxCeremonies || s.perAddr[c.addr] >= MaxCeremoniesPerAddress {
-		s.mu.Unlock()
-		fail(w, http.StatusTooManyRequests, "too-many", "Too many sign-ins are under way. Wait a few minutes, then try again.")
+	state, ok := s.ceremonies.Add(r.RemoteAddr, c)
+	if !ok {
+		passkey.Fail(w, http.StatusTooManyRequests, "too-many", "Too many sign-ins are under way. Wait a few minutes, then try again.")
 		return
 	}
-	s.ceremonies[state] = c
-	s.perAddr[c.addr]++
-	s.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: cookie, Path: "/", MaxAge: int(CeremonyTTL / time.Second),
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
-	reply(w, map[string]string{"state": state, "challenge": b64(c.challenge)})
+	passkey.Reply(w, map[string]string{"state": state, "challenge": b64(c.challenge)})
 }
 
 // start checks the device key's signature and sends the browser to the
@@ -410,70 +402,16 @@ func (s *Service) ceremony(r *http.Request, state string, take bool) *ceremony {
 		return nil
 	}
 	sum := sha256.Sum256([]byte(ck.Value))
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.pruneLocked()
-	c := s.ceremonies[state]
-	if c == nil || subtle.ConstantTimeCompare(sum[:], c.binding[:]) != 1 {
-		return nil
-	}
-	if take {
-		s.deleteLocked(state)
-	}
+	c, _ := s.ceremonies.Get(state, func(c *ceremony) bool {
+		return subtle.ConstantTimeCompare(sum[:], c.binding[:]) == 1
+	}, take)
 	return c
 }
 
-func (s *Service) drop(state string) {
-	s.mu.Lock()
-	s.deleteLocked(state)
-	s.mu.Unlock()
-}
-
-func (s *Service) pruneLocked() {
-	now := s.cfg.Now()
-	for k, c := range s.ceremonies {
-		if !now.Before(c.expires) {
-			s.deleteLocked(k)
-		}
-	}
-}
-
-func (s *Service) deleteLocked(state string) {
-	c := s.ceremonies[state]
-	if c == nil {
-		return
-	}
-	delete(s.ceremonies, state)
-	if s.perAddr[c.addr]--; s.perAddr[c.addr] <= 0 {
-		delete(s.perAddr, c.addr)
-	}
-}
-
-// addrOf is the client address the per-address limit counts: the IP, or
-// the /64 of an IPv6 address.
-func addrOf(remote string) string {
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		host = remote
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return host
-	}
-	a = a.Unmap()
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.String()
-	}
-	return a.String()
-}
+func (s *Service) drop(state string) { s.ceremonies.Delete(state) }
 
 // Live returns the number of ceremonies kept (tests).
-func (s *Service) Live() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.ceremonies)
-}
+func (s *Service) Live() int { return s.ceremonies.Len() }
 
 // provider discovers issuer's provider once (its keys are fetched, and
 // refreshed, by go-oidc's remote key set).
@@ -514,7 +452,7 @@ func (s *Service) oauth(cfg hub.OIDC, p *oidc.Provider, secret string) *oauth2.C
 
 func (s *Service) internal(w http.ResponseWriter, what string, err error) {
 	s.cfg.Logger.Error("oidc: "+what, "err", err)
-	fail(w, http.StatusInternalServerError, "internal", "The server failed. Try again in a minute.")
+	passkey.Fail(w, http.StatusInternalServerError, "internal", "The server failed. Try again in a minute.")
 }
 
 func (s *Service) internalPage(w http.ResponseWriter, what string, err error) {
@@ -529,20 +467,6 @@ func random(n int) []byte {
 }
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
-
-func reply(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	if err := json.NewEncoder(w).Encode(v); err != nil {
-		slog.Debug("oidc: write reply", "err", err)
-	}
-}
-
-// fail answers {"error":CODE,"message":TEXT}; TEXT is for people.
-func fail(w http.ResponseWriter, status int, code, message string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]string{"error": code, "message": message})
-}
 
 var pageTmpl = template.Must(template.New("p").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

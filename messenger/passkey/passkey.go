@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"regexp"
@@ -24,6 +23,9 @@ import (
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
+
+	"github.com/assist-project/assist/internal/ratelimit"
+	"github.com/assist-project/assist/messenger/ceremonies"
 )
 
 // Limits on the ceremonies a server keeps in memory.
@@ -100,10 +102,10 @@ type Service struct {
 	cfg Config
 	wa  *webauthn.WebAuthn
 
-	mu         sync.Mutex
-	ceremonies map[string]*ceremony
-	perAddr    map[string]int
-	creations  map[string]time.Time // per address: when its bucket is full again
+	ceremonies *ceremonies.Table[*ceremony]
+
+	mu        sync.Mutex
+	creations map[netip.Prefix]time.Time // per address: when its bucket is full again
 }
 
 type ceremonyKind int
@@ -118,8 +120,6 @@ const (
 type ceremony struct {
 	kind    ceremonyKind
 	session webauthn.SessionData
-	addr    string
-	expires time.Time
 	// What the browser asked for at the beginning.
 	user, display, device string
 	key                   ed25519.PublicKey
@@ -157,7 +157,8 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("passkey: %w", err)
 	}
-	return &Service{cfg: cfg, wa: wa, ceremonies: map[string]*ceremony{}, perAddr: map[string]int{}, creations: map[string]time.Time{}}, nil
+	limits := ceremonies.Limits{TTL: CeremonyTTL, Max: MaxCeremonies, PerAddress: MaxCeremoniesPerAddress}
+	return &Service{cfg: cfg, wa: wa, ceremonies: ceremonies.New[*ceremony](limits, cfg.Now), creations: map[netip.Prefix]time.Time{}}, nil
 }
 
 // ServeHTTP implements http.Handler for paths under /v1/webauthn/.
@@ -168,10 +169,10 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimPrefix(r.URL.Path, "/v1/webauthn/")
 	if name == "server" {
 		if r.Method != http.MethodGet {
-			fail(w, http.StatusMethodNotAllowed, "method", "use GET")
+			Fail(w, http.StatusMethodNotAllowed, "method", "use GET")
 			return
 		}
-		reply(w, map[string]string{"fingerprint": "sha256:" + hex.EncodeToString(s.cfg.Fingerprint[:]), "rpId": s.cfg.RPID})
+		Reply(w, map[string]string{"fingerprint": "sha256:" + hex.EncodeToString(s.cfg.Fingerprint[:]), "rpId": s.cfg.RPID})
 		return
 	}
 	handlers := map[string]func(http.ResponseWriter, *http.Request, []byte){
@@ -182,26 +183,26 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	handle, ok := handlers[name]
 	if !ok {
-		fail(w, http.StatusNotFound, "not-found", "no such endpoint")
+		Fail(w, http.StatusNotFound, "not-found", "no such endpoint")
 		return
 	}
 	if r.Method != http.MethodPost {
-		fail(w, http.StatusMethodNotAllowed, "method", "use POST")
+		Fail(w, http.StatusMethodNotAllowed, "method", "use POST")
 		return
 	}
 	// Only the page itself may start or finish a ceremony; the browser
 	// also binds the credential to its origin, which finishing checks.
 	if !s.originOK(r.Header.Get("Origin")) {
-		fail(w, http.StatusForbidden, "origin", "open this page at "+strings.Join(s.cfg.Origins, " or "))
+		Fail(w, http.StatusForbidden, "origin", "open this page at "+strings.Join(s.cfg.Origins, " or "))
 		return
 	}
 	if ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); strings.TrimSpace(ct) != "application/json" {
-		fail(w, http.StatusUnsupportedMediaType, "malformed", "send JSON")
+		Fail(w, http.StatusUnsupportedMediaType, "malformed", "send JSON")
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
-		fail(w, http.StatusRequestEntityTooLarge, "malformed", "the request is too large")
+		Fail(w, http.StatusRequestEntityTooLarge, "malformed", "the request is too large")
 		return
 	}
 	handle(w, r, body)
@@ -225,7 +226,7 @@ func (s *Service) registerBegin(w http.ResponseWriter, r *http.Request, body []b
 		Device  string `json:"device"`
 	}
 	if err := decode(body, &req); err != nil {
-		fail(w, http.StatusBadRequest, "malformed", err.Error())
+		Fail(w, http.StatusBadRequest, "malformed", err.Error())
 		return
 	}
 	key, msg := checkDevice(req.Key, req.Device)
@@ -236,7 +237,7 @@ func (s *Service) registerBegin(w http.ResponseWriter, r *http.Request, body []b
 		msg = checkDisplay(req.Display)
 	}
 	if msg != "" {
-		fail(w, http.StatusBadRequest, "invalid", msg)
+		Fail(w, http.StatusBadRequest, "invalid", msg)
 		return
 	}
 	taken, err := s.cfg.Accounts.Exists(r.Context(), req.User)
@@ -245,11 +246,11 @@ func (s *Service) registerBegin(w http.ResponseWriter, r *http.Request, body []b
 		return
 	}
 	if taken {
-		fail(w, http.StatusConflict, "taken", fmt.Sprintf("The name %s is taken. If it is yours, choose Sign in instead; otherwise pick another name.", req.User))
+		Fail(w, http.StatusConflict, "taken", fmt.Sprintf("The name %s is taken. If it is yours, choose Sign in instead; otherwise pick another name.", req.User))
 		return
 	}
-	if !s.mayCreate(addrOf(r.RemoteAddr)) {
-		fail(w, http.StatusTooManyRequests, "too-many", "Too many accounts were created from your network. Wait a few minutes, then try again.")
+	if !s.mayCreate(ratelimit.Key(ratelimit.RemoteAddr(r.RemoteAddr))) {
+		Fail(w, http.StatusTooManyRequests, "too-many", "Too many accounts were created from your network. Wait a few minutes, then try again.")
 		return
 	}
 	handle := make([]byte, 32)
@@ -272,23 +273,23 @@ func (s *Service) registerFinish(w http.ResponseWriter, r *http.Request, body []
 	}
 	parsed, err := protocol.ParseCredentialCreationResponseBytes(cred)
 	if err != nil {
-		fail(w, http.StatusBadRequest, "passkey", "The passkey's answer could not be read: "+errText(err))
+		Fail(w, http.StatusBadRequest, "passkey", "The passkey's answer could not be read: "+errText(err))
 		return
 	}
 	u := &account{name: c.user, display: c.display, handle: c.handle}
 	credential, err := s.wa.CreateCredential(u, c.session, parsed)
 	if err != nil {
 		s.cfg.Logger.Info("passkey: registration refused", "user", c.user, "err", errText(err))
-		fail(w, http.StatusBadRequest, "passkey", "The passkey was not accepted: "+errText(err))
+		Fail(w, http.StatusBadRequest, "passkey", "The passkey was not accepted: "+errText(err))
 		return
 	}
 	ctx := r.Context()
 	if err := s.cfg.Accounts.Create(ctx, c.user, c.display, c.key, c.device); err != nil {
 		switch {
 		case errors.Is(err, ErrTaken):
-			fail(w, http.StatusConflict, "taken", fmt.Sprintf("The name %s was taken a moment ago. Pick another name.", c.user))
+			Fail(w, http.StatusConflict, "taken", fmt.Sprintf("The name %s was taken a moment ago. Pick another name.", c.user))
 		case errors.Is(err, ErrKeyInUse):
-			fail(w, http.StatusConflict, "key-in-use", "This browser already belongs to an account. Sign in instead.")
+			Fail(w, http.StatusConflict, "key-in-use", "This browser already belongs to an account. Sign in instead.")
 		default:
 			s.internal(w, "register: create the account", err)
 		}
@@ -299,7 +300,7 @@ func (s *Service) registerFinish(w http.ResponseWriter, r *http.Request, body []
 		return
 	}
 	s.cfg.Logger.Info("passkey: account created", "user", c.user)
-	reply(w, map[string]any{"user": c.user, "display": c.display, "confirmed": true})
+	Reply(w, map[string]any{"user": c.user, "display": c.display, "confirmed": true})
 }
 
 // loginBegin: {"key","device"} -> {"ceremony","publicKey"}. The passkey
@@ -310,12 +311,12 @@ func (s *Service) loginBegin(w http.ResponseWriter, r *http.Request, body []byte
 		Device string `json:"device"`
 	}
 	if err := decode(body, &req); err != nil {
-		fail(w, http.StatusBadRequest, "malformed", err.Error())
+		Fail(w, http.StatusBadRequest, "malformed", err.Error())
 		return
 	}
 	key, msg := checkDevice(req.Key, req.Device)
 	if msg != "" {
-		fail(w, http.StatusBadRequest, "invalid", msg)
+		Fail(w, http.StatusBadRequest, "invalid", msg)
 		return
 	}
 	assertion, session, err := s.wa.BeginDiscoverableLogin()
@@ -337,7 +338,7 @@ func (s *Service) loginFinish(w http.ResponseWriter, r *http.Request, body []byt
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(cred)
 	if err != nil {
-		fail(w, http.StatusBadRequest, "passkey", "The passkey's answer could not be read: "+errText(err))
+		Fail(w, http.StatusBadRequest, "passkey", "The passkey's answer could not be read: "+errText(err))
 		return
 	}
 	ctx := r.Context()
@@ -355,10 +356,10 @@ func (s *Service) loginFinish(w http.ResponseWriter, r *http.Request, body []byt
 	if err != nil {
 		s.cfg.Logger.Info("passkey: sign-in refused", "err", errText(err))
 		if errors.Is(err, ErrNotFound) {
-			fail(w, http.StatusUnauthorized, "unknown-passkey", "This server does not know that passkey. Choose another one, or create an account.")
+			Fail(w, http.StatusUnauthorized, "unknown-passkey", "This server does not know that passkey. Choose another one, or create an account.")
 			return
 		}
-		fail(w, http.StatusUnauthorized, "passkey", "The passkey was not accepted: "+errText(err))
+		Fail(w, http.StatusUnauthorized, "passkey", "The passkey was not accepted: "+errText(err))
 		return
 	}
 	if err := s.cfg.Store.Update(ctx, handle, *credential); err != nil {
@@ -368,7 +369,7 @@ func (s *Service) loginFinish(w http.ResponseWriter, r *http.Request, body []byt
 	added, err := s.cfg.Accounts.AddDevice(ctx, name, c.key, c.device)
 	if err != nil {
 		if errors.Is(err, ErrKeyInUse) {
-			fail(w, http.StatusConflict, "key-in-use", "This browser is signed in to another account. Sign out there first.")
+			Fail(w, http.StatusConflict, "key-in-use", "This browser is signed in to another account. Sign out there first.")
 			return
 		}
 		s.internal(w, "sign in: add the device", err)
@@ -380,28 +381,17 @@ func (s *Service) loginFinish(w http.ResponseWriter, r *http.Request, body []byt
 		return
 	}
 	s.cfg.Logger.Info("passkey: signed in", "user", name, "new_device", added)
-	reply(w, map[string]any{"user": name, "display": display, "confirmed": !added})
+	Reply(w, map[string]any{"user": name, "display": display, "confirmed": !added})
 }
 
 // begin keeps c and sends the options for navigator.credentials.
 func (s *Service) begin(w http.ResponseWriter, r *http.Request, c *ceremony, options any) {
-	now := s.cfg.Now()
-	c.addr = addrOf(r.RemoteAddr)
-	c.expires = now.Add(CeremonyTTL)
-	idb := make([]byte, 16)
-	rand.Read(idb)
-	id := b64(idb)
-	s.mu.Lock()
-	s.pruneLocked(now)
-	if len(s.ceremonies) >= MaxCeremonies || s.perAddr[c.addr] >= MaxCeremoniesPerAddress {
-		s.mu.Unlock()
-		fail(w, http.StatusTooManyRequests, "too-many", "Too many sign-ins are under way. Wait two minutes, then try again.")
+	id, ok := s.ceremonies.Add(r.RemoteAddr, c)
+	if !ok {
+		Fail(w, http.StatusTooManyRequests, "too-many", "Too many sign-ins are under way. Wait two minutes, then try again.")
 		return
 	}
-	s.ceremonies[id] = c
-	s.perAddr[c.addr]++
-	s.mu.Unlock()
-	reply(w, map[string]any{"ceremony": id, "publicKey": options})
+	Reply(w, map[string]any{"ceremony": id, "publicKey": options})
 }
 
 // finish takes the ceremony a finishing request names (at most once) and
@@ -413,27 +403,19 @@ func (s *Service) finish(w http.ResponseWriter, _ *http.Request, body []byte, ki
 		Sig        string          `json:"sig"`
 	}
 	if err := decode(body, &req); err != nil {
-		fail(w, http.StatusBadRequest, "malformed", err.Error())
+		Fail(w, http.StatusBadRequest, "malformed", err.Error())
 		return nil, nil, false
 	}
-	now := s.cfg.Now()
-	s.mu.Lock()
-	s.pruneLocked(now)
-	c := s.ceremonies[req.Ceremony]
-	if c != nil {
-		delete(s.ceremonies, req.Ceremony)
-		s.dropAddrLocked(c.addr)
-	}
-	s.mu.Unlock()
-	if c == nil || c.kind != kind {
-		fail(w, http.StatusBadRequest, "expired", "That took too long, or the page was reloaded. Try again.")
+	c, ok := s.ceremonies.Get(req.Ceremony, nil, true)
+	if !ok || c.kind != kind {
+		Fail(w, http.StatusBadRequest, "expired", "That took too long, or the page was reloaded. Try again.")
 		return nil, nil, false
 	}
 	challenge, err := base64.RawURLEncoding.DecodeString(c.session.Challenge)
 	sig, err2 := base64.RawURLEncoding.DecodeString(req.Sig)
 	if err != nil || err2 != nil || len(sig) != ed25519.SignatureSize ||
 		!ed25519.Verify(c.key, append([]byte(DeviceSigContext), challenge...), sig) {
-		fail(w, http.StatusBadRequest, "device", "This browser's device key did not sign the request. Reload the page and try again.")
+		Fail(w, http.StatusBadRequest, "device", "This browser's device key did not sign the request. Reload the page and try again.")
 		return nil, nil, false
 	}
 	return c, req.Credential, true
@@ -442,7 +424,7 @@ func (s *Service) finish(w http.ResponseWriter, _ *http.Request, body []byte, ki
 // mayCreate takes a token of addr's creation bucket (CreateBurst tokens,
 // one back every CreateEvery). A bucket is kept as the time it is full
 // again, so a full one is simply forgotten.
-func (s *Service) mayCreate(addr string) bool {
+func (s *Service) mayCreate(addr netip.Prefix) bool {
 	now := s.cfg.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -463,31 +445,12 @@ func (s *Service) mayCreate(addr string) bool {
 	return true
 }
 
-func (s *Service) pruneLocked(now time.Time) {
-	for id, c := range s.ceremonies {
-		if !now.Before(c.expires) {
-			delete(s.ceremonies, id)
-			s.dropAddrLocked(c.addr)
-		}
-	}
-}
-
-func (s *Service) dropAddrLocked(addr string) {
-	if s.perAddr[addr]--; s.perAddr[addr] <= 0 {
-		delete(s.perAddr, addr)
-	}
-}
-
 // Live returns the number of ceremonies kept (tests).
-func (s *Service) Live() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.ceremonies)
-}
+func (s *Service) Live() int { return s.ceremonies.Len() }
 
 func (s *Service) internal(w http.ResponseWriter, what string, err error) {
 	s.cfg.Logger.Error("passkey: "+what, "err", err)
-	fail(w, http.StatusInternalServerError, "internal", "The server failed. Try again in a minute.")
+	Fail(w, http.StatusInternalServerError, "internal", "The server failed. Try again in a minute.")
 }
 
 // account is an account as go-webauthn sees it.
@@ -565,25 +528,6 @@ func printable(s string, max int) bool {
 	return true
 }
 
-// addrOf is the client address the per-address limit counts: the IP, or
-// the /64 of an IPv6 address.
-func addrOf(remote string) string {
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		host = remote
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return host
-	}
-	a = a.Unmap()
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.String()
-	}
-	return a.String()
-}
-
 // errText is a go-webauthn error with its details, in one line.
 func errText(err error) string {
 	var pe *protocol.Error
@@ -596,17 +540,19 @@ func errText(err error) string {
 	return err.Error()
 }
 
-func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
-
-func reply(w http.ResponseWriter, v any) {
+// Reply answers a sign-in request (this package's, or oidclogin's) with v
+// as JSON.
+func Reply(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	if err := json.NewEncoder(w).Encode(v); err != nil {
 		slog.Debug("passkey: write reply", "err", err)
 	}
 }
 
-// fail answers {"error":CODE,"message":TEXT}; TEXT is for people.
-func fail(w http.ResponseWriter, status int, code, message string) {
+// Fail refuses a sign-in request (this package's, or oidclogin's) with
+// {"error":CODE,"message":TEXT}, as the web app reads it; TEXT is for
+// people.
+func Fail(w http.ResponseWriter, status int, code, message string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]string{"error": code, "message": message})

@@ -8,34 +8,12 @@
 // the server checks the signature and the cookie and sends it on to the
 // company's sign-in page, which sends it back to /#signed-in=USER.
 
-import { PasskeyError } from './passkey.js';
+import { PasskeyError, postJSON } from './passkey.js';
 
 export async function begin({ org, key, device }) {
-  let res;
-  try {
-    res = await fetch('/v1/oidc/begin', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ org, key, device }),
-      // The binding cookie must be kept.
-      credentials: 'same-origin',
-      cache: 'no-store',
-    });
-  } catch (e) {
-    throw new PasskeyError('network', `Could not reach the server: ${e.message}. Check your network connection, then try again.`);
-  }
-  let data = null;
-  try {
-    data = await res.json();
-  } catch {
-    // Answered below.
-  }
-  if (!res.ok) {
-    const code = data && typeof data.error === 'string' ? data.error : 'server';
-    const message = data && typeof data.message === 'string' ? data.message : `The server answered ${res.status}. Try again later.`;
-    throw new PasskeyError(code, message);
-  }
-  if (!data || typeof data.state !== 'string' || typeof data.challenge !== 'string') {
+  // The binding cookie must be kept.
+  const data = await postJSON('/v1/oidc/begin', { org, key, device }, 'same-origin');
+  if (typeof data.state !== 'string' || typeof data.challenge !== 'string') {
     throw new PasskeyError('server', 'The server sent a bad answer. Try again later.');
   }
   return data;

@@ -20,14 +20,18 @@ export class PasskeyError extends Error {
 
 const base = '/v1/webauthn/';
 
-async function post(path, body) {
+// postJSON posts body as JSON to url, a sign-in endpoint (this file's, or
+// company.js's: both answer a refusal with {"error","message"}), and
+// resolves the answer's object. credentials is fetch's: 'same-origin'
+// where the server binds the sign-in to this browser by a cookie.
+export async function postJSON(url, body, credentials = 'omit') {
   let res;
   try {
-    res = await fetch(base + path, {
+    res = await fetch(url, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify(body),
-      credentials: 'omit',
+      credentials,
       cache: 'no-store',
     });
   } catch (e) {
@@ -46,6 +50,10 @@ async function post(path, body) {
   }
   if (!data || typeof data !== 'object') throw new PasskeyError('server', 'The server sent a bad answer. Try again later.');
   return data;
+}
+
+function post(path, body) {
+  return postJSON(base + path, body);
 }
 
 export function fromB64(s) {

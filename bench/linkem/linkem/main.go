@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/assist-project/assist/bench/linkem"
+	"github.com/assist-project/assist/internal/netns"
 )
 
 func main() {
@@ -61,7 +62,7 @@ func run() error {
 	}
 	prefix := *name
 	if prefix == "" {
-		if prefix, err = linkem.UniquePrefix(); err != nil {
+		if prefix, err = netns.UniquePrefix("lk"); err != nil {
 			return err
 		}
 	}
@@ -75,10 +76,10 @@ func run() error {
 		}
 	}()
 	for _, ns := range []string{nsA, nsB} {
-		if err := linkem.CreateNetns(ns); err != nil {
+		if err := netns.Create(ns); err != nil {
 			return err
 		}
-		cleanup = append(cleanup, func() error { return linkem.DeleteNetns(ns) })
+		cleanup = append(cleanup, func() error { return netns.Delete(ns) })
 	}
 	ab := linkem.Direction{Rate: fwd, Delay: *delay, Loss: *loss, Queue: *queue}
 	ba := linkem.Direction{Rate: back, Delay: *delayBack, Loss: *loss, Queue: *queue}
