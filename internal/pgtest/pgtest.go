@@ -43,8 +43,8 @@ type Server struct {
 	// Port is the loopback TCP port the server listens on.
 	Port int
 
-	bin     string // directory of postgres and initdb
-	root    string // temporary directory: data/ and the socket
+	bin     string   // directory of postgres and initdb
+	root    string   // temporary directory: data/ and the socket
 	user    *account // nil: run as ourselves
 	mu      sync.Mutex
 	cmd     *exec.Cmd
