@@ -84,12 +84,24 @@ var shared struct {
 //
 //	func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 //
-// With goleak, check leaks after Main has returned.
-func Main(m *testing.M) int {
+// or, with goleak (which checks after the server stopped):
+//
+//	func TestMain(m *testing.M) { goleak.VerifyTestMain(pgtest.M(m)) }
+func Main(m *testing.M) int { return M(m).Run() }
+
+// Runner is what TestMain runs: *testing.M, or M's wrapper of it.
+type Runner interface{ Run() int }
+
+// M wraps m so that its Run stops the shared server after the tests.
+func M(m Runner) Runner { return runner{m} }
+
+type runner struct{ m Runner }
+
+func (r runner) Run() int {
 	shared.Lock()
 	shared.main = true
 	shared.Unlock()
-	code := m.Run()
+	code := r.m.Run()
 	shared.Lock()
 	defer shared.Unlock()
 	if shared.srv != nil {
