@@ -25,7 +25,9 @@ var migrationEngines = []struct {
 }{
 	{"sqlite", len(sqliteMigrations), func(v int) int { return v }, func(t *testing.T) (func(context.Context, int) (*sql.DB, error), func(context.Context) (*SQLStore, error)) {
 		path := filepath.Join(t.TempDir(), "messenger.sqlite")
-		return func(ctx context.Context, v int) (*sql.DB, error) { return sqlitedb.Open(ctx, path, sqliteMigrations[:v]) },
+		return func(ctx context.Context, v int) (*sql.DB, error) {
+				return sqlitedb.Open(ctx, path, sqliteMigrations[:v])
+			},
 			func(ctx context.Context) (*SQLStore, error) { return OpenSQLite(ctx, path) }
 	}},
 	{"postgres", len(postgresMigrations), func(v int) int { return []int{0, 5}[v] }, func(t *testing.T) (func(context.Context, int) (*sql.DB, error), func(context.Context) (*SQLStore, error)) {
