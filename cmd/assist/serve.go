@@ -22,6 +22,7 @@ import (
 	"github.com/assist-project/assist/internal/flagfile"
 	"github.com/assist-project/assist/mailer"
 	"github.com/assist-project/assist/server"
+	"github.com/assist-project/assist/server/natsmesh"
 	"github.com/assist-project/assist/server/relay"
 )
 
@@ -54,6 +55,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+
 	if *configFile != "" {
 		if err := flagfile.Apply(fs, *configFile, "config"); err != nil {
 			return err
@@ -90,6 +92,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		publicHost = u.Hostname()
 	}
+	iceGiven := append([]string(nil), ice...)
 	if err := prepareDataDir(*dataDir); err != nil {
 		return err
 	}
@@ -147,11 +150,20 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	nodeName := *node
 	if nodeName == "" {
 		nodeName = defaultNode()
+	} else if err := natsmesh.ValidNode(nodeName); err != nil {
+		return fmt.Errorf("--node: %w", err)
 	}
 	var auditPub ed25519.PublicKey
 	if busURL != "" {
 		// Each node's own self-signed certificate would differ:
 		// signalMesh refuses that and says what to do.
+		if len(iceGiven) == 0 && (*turnListen != "off" || *turnsListen != "off") {
+			// The pairing's home hands its ICE list to both ends, so each
+			// node's own relay must be named by an address that reaches
+			// that node, not the balancer's (which passes no TURN UDP).
+			slog.Warn("several nodes: name this node's own TURN address for clients with --ice-server (e.g. turn:THIS-NODE.example.org:3478?transport=udp), or run separate relays with --turn-listen off --ice-server ... and one --turn-secret-file",
+				"using", strings.Join(ice, " "))
+		}
 		k, err := audit.LoadOrCreateKey(filepath.Join(*dataDir, "audit.key"))
 		if err != nil {
 			return err

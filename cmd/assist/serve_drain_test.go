@@ -97,4 +97,8 @@ func TestServeConfigErrors(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, conf+":2: unknown setting \"lisen\"") {
 		t.Errorf("assist serve with a misspelt setting: exit %d, stderr %q", code, stderr)
 	}
+	code, _, stderr = runAssist(t, "serve", "--data", filepath.Join(dir, "data"), "--listen", "127.0.0.1:0", "--node", "a.b")
+	if code != 1 || !strings.Contains(stderr, "--node") {
+		t.Errorf("assist serve --node a.b: exit %d, stderr %q", code, stderr)
+	}
 }
