@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/assist-project/assist/audit"
@@ -186,6 +187,8 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Once: draining closes the messenger's connections early.
+	closeApp = sync.OnceFunc(closeApp)
 	defer closeApp()
 	srv, err := server.New(server.Config{Store: store, ICEServers: ice, TURNSecret: secret, Logger: slog.Default(),
 		MaxConnsPerAddress:   *maxConnsPerAddr,
@@ -226,7 +229,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	case <-ctx.Done():
 	}
 	slog.Info("shutting down")
-	drain(srv, rl, *drainGrace, *drainTimeout)
+	drain(srv, rl, *drainGrace, *drainTimeout, closeApp)
 	// Signalling connections are hijacked, so http.Server.Shutdown does not
 	// see them: close them (with "going away") first.
 	srv.Close()
@@ -346,10 +349,11 @@ func relayICEURLs(host string, udp, tcp, tlsAddr net.Addr) []string {
 // exits: /readyz turns 503 and new signalling connections are refused at
 // once; after grace (the balancer's check interval) connected clients are
 // told to connect again (status 1001), which sends them to another node;
-// then it waits, at most timeout, for the sessions the embedded relay
-// (rl, nil if off) carries. Sessions set up directly need nothing from
-// the server and go on.
-func drain(srv *server.Server, rl *relay.Relay, grace, timeout time.Duration) {
+// before waiting for relayed sessions, the messenger's connections are
+// closed the same way (closeApp); then it waits, at most timeout, for
+// the sessions the embedded relay (rl, nil if off) carries. Sessions set
+// up directly need nothing from the server and go on.
+func drain(srv *server.Server, rl *relay.Relay, grace, timeout time.Duration, closeApp func()) {
 	srv.Drain()
 	if grace > 0 {
 		slog.Info("draining: waiting for the load balancer to notice", "grace", grace)
@@ -359,6 +363,8 @@ func drain(srv *server.Server, rl *relay.Relay, grace, timeout time.Duration) {
 	if rl == nil || timeout <= 0 {
 		return
 	}
+	// Not kept waiting for the relayed sessions either.
+	closeApp()
 	deadline := time.Now().Add(timeout)
 	for n := rl.Stats().Allocations; n > 0; n = rl.Stats().Allocations {
 		if time.Now().After(deadline) {
