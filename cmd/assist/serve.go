@@ -131,7 +131,9 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	var rl *relay.Relay
 	if *turnListen != "off" || *turnsListen != "off" {
-		rl, err = startRelay(ctx, *turnListen, *turnsListen, cert, secret)
+		// Not stopped by the signal: relayed sessions go on while the
+		// node drains (see drain); the deferred Close ends it.
+		rl, err = startRelay(context.WithoutCancel(ctx), *turnListen, *turnsListen, cert, secret)
 		if err != nil {
 			return err
 		}
