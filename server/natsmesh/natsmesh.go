@@ -237,16 +237,21 @@ func (m *Mesh) Release(ctx context.Context, id string) error {
 	return nil
 }
 
-// Refresh implements server.Mesh.
+// Refresh implements server.Mesh. The server passes the ids of the
+// novices it has, so an id it holds without a claim here is claimed.
 func (m *Mesh) Refresh(ctx context.Context, ids []string) (lost []string, err error) {
 	var errs []error
 	for _, id := range ids {
 		m.mu.Lock()
 		c := m.claims[id]
-		m.mu.Unlock()
 		if c == nil {
-			continue // released meanwhile
+			// The server still has the novice (a release raced a
+			// registration again): claim it anew, without an owner.
+			val, _ := json.Marshal(entry{Node: m.cfg.Node})
+			c = &claim{val: val}
+			m.claims[id] = c
 		}
+		m.mu.Unlock()
 		var rev uint64
 		var e error
 		if c.rev != 0 {
