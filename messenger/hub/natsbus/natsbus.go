@@ -44,7 +44,7 @@ import (
 const (
 	DefaultBucket  = "assist_presence"
 	DefaultSubject = "assist.messenger"
-	DefaultTTL     = 10 * time.Second
+	DefaultTTL     = 6 * time.Second
 )
 
 // Config configures a Bus. URL is required.
@@ -57,7 +57,8 @@ type Config struct {
 	// DefaultSubject). Nodes sharing a bus must agree on both.
 	Bucket  string
 	Subject string
-	// Replicas of the bucket in a NATS cluster; default 1.
+	// Replicas of the bucket when this bus makes it; default 3 if the
+	// NATS server knows of 3 or more in its cluster, else 1.
 	Replicas int
 	// TTL is how long a connection's state outlives its node's last
 	// heartbeat (beats every TTL/3); default DefaultTTL, at least 1 s.
@@ -157,9 +158,6 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 	if cfg.Subject == "" {
 		cfg.Subject = DefaultSubject
 	}
-	if cfg.Replicas <= 0 {
-		cfg.Replicas = 1
-	}
 	if cfg.TTL <= 0 {
 		cfg.TTL = DefaultTTL
 	}
@@ -209,6 +207,12 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		return nil, fmt.Errorf("messenger bus: cannot reach NATS at %s: %w (start nats-server 2.11 or later with JetStream, or fix --bus)", b.safe, err)
 	}
 	b.nc = nc
+	if b.cfg.Replicas <= 0 {
+		b.cfg.Replicas = 1
+		if len(nc.Servers()) >= 3 {
+			b.cfg.Replicas = 3
+		}
+	}
 	b.js, err = jetstream.New(nc)
 	if err != nil {
 		nc.Close()
@@ -270,6 +274,9 @@ func (b *Bus) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	}
 	return kv, nil
 }
+
+// URL is the NATS server the bus is connected to, without credentials.
+func (b *Bus) URL() string { return b.nc.ConnectedUrlRedacted() }
 
 // Ready implements hub.Bus.
 func (b *Bus) Ready(context.Context) error {
