@@ -218,9 +218,21 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		nc.Close()
 		return nil, fmt.Errorf("messenger bus: %w", err)
 	}
-	if _, err := b.bucket(ctx); err != nil {
-		nc.Close()
-		return nil, err
+	for {
+		_, err := b.bucket(ctx)
+		if err == nil {
+			break
+		}
+		if !transient(err) || ctx.Err() != nil {
+			nc.Close()
+			return nil, err
+		}
+		// A cluster just started may not know its peers yet.
+		b.log.Info("messenger bus: NATS not ready for the presence bucket yet; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	loaded := make(chan struct{})
@@ -235,6 +247,16 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		return nil, fmt.Errorf("messenger bus: loading the states from NATS at %s: %w", b.safe, ctx.Err())
 	}
 	return b, nil
+}
+
+// transient reports whether err may pass by itself: a cluster without
+// enough peers for the bucket's replicas yet, a timeout.
+func transient(err error) bool {
+	var api *jetstream.APIError
+	if errors.As(err, &api) && api.ErrorCode == 10005 { // no suitable peers for placement
+		return true
+	}
+	return errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // redact hides a password in a NATS URL (list).
