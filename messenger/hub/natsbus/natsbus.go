@@ -350,7 +350,7 @@ func EncodeToken(s string) string {
 	return out.String()
 }
 
-// DecodeToken undoes EncodeToken.
+// DecodeToken undoes EncodeToken; it refuses any other spelling.
 func DecodeToken(t string) (string, error) {
 	var out strings.Builder
 	for i := 0; i < len(t); i++ {
@@ -360,7 +360,7 @@ func DecodeToken(t string) (string, error) {
 			out.WriteByte(c)
 		case c == '=' && i+2 < len(t):
 			v, err := strconv.ParseUint(t[i+1:i+3], 16, 8)
-			if err != nil || strings.ToUpper(t[i+1:i+3]) != t[i+1:i+3] {
+			if err != nil {
 				return "", fmt.Errorf("bad escape in %q", t)
 			}
 			out.WriteByte(byte(v))
@@ -368,6 +368,10 @@ func DecodeToken(t string) (string, error) {
 		default:
 			return "", fmt.Errorf("bad byte %q in %q", c, t)
 		}
+	}
+	if EncodeToken(out.String()) != t {
+		// One spelling per name, so two keys never hold one connection.
+		return "", fmt.Errorf("%q is not in canonical form", t)
 	}
 	return out.String(), nil
 }
