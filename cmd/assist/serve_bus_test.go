@@ -103,6 +103,51 @@ func TestServeBusNATS(t *testing.T) {
 		return m.Type == messenger.TypePresence && m.User == "bob" && m.State == messenger.StateOffline
 	})
 	t.Logf("bob offline seen by alice %v after his server died", time.Since(start).Round(time.Millisecond))
+
+	// NATS restarts: meanwhile A says it is busy, to alice and to a new
+	// client, and accepts nothing; then it serves again by itself.
+	ns.Stop()
+	for {
+		_, _, err := alice.Contacts(ctx)
+		if messenger.IsCode(err, messenger.CodeUnavailable) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("contacts while NATS is away: %v", err)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("A still served alice long after NATS stopped")
+		case <-time.After(20 * time.Millisecond): // the server notices the lost connection by itself
+		}
+	}
+	if _, err := alice.Ask(ctx, "bob", messenger.KindHelp); !messenger.IsCode(err, messenger.CodeUnavailable) {
+		t.Errorf("ask while NATS is away: %v, want unavailable", err)
+	}
+	if _, _, err := messenger.Dial(ctx, a.URL, a.Fingerprint, newKey(), messenger.LoginOptions{User: "carol"}); err == nil || !strings.Contains(err.Error(), "busy") {
+		t.Errorf("a new client while NATS is away: %v, want told the service is busy", err)
+	}
+	ns.Restart(t)
+	start = time.Now()
+	for {
+		_, _, err := alice.Contacts(ctx)
+		if err == nil {
+			break
+		}
+		if !messenger.IsCode(err, messenger.CodeUnavailable) {
+			t.Fatalf("contacts after NATS came back: %v", err)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("A did not recover after NATS came back")
+		case <-time.After(20 * time.Millisecond): // the reconnect is the server's own
+		}
+	}
+	t.Logf("A served again %v after NATS restarted", time.Since(start).Round(time.Millisecond))
+	if _, err := alice.Ask(ctx, "bob", messenger.KindHelp); err != nil {
+		t.Errorf("ask after NATS came back: %v", err)
+	}
+	dial(a, newKey(), "carol")
 }
 
 // TestServeBusUnreachable: --bus naming no NATS stops `assist serve` at
