@@ -15,12 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/assist-project/assist/internal/pgtest"
 	"github.com/coder/websocket"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(pgtest.M(m))
 }
 
 // clock is a settable test clock.

@@ -27,14 +27,15 @@ import (
 
 // messengerApp is what `assist serve` serves beside the signalling: the
 // messenger (/v1/messenger), passkey sign-in for the web app
-// (/v1/webauthn/) and the web app itself (/). Its stores live in dataDir;
-// close runs when the server has stopped.
+// (/v1/webauthn/) and the web app itself (/). Its stores live in dataDir,
+// or in the PostgreSQL database of storeURL; close runs when the server
+// has stopped.
 //
 // maxConnsPerAddr bounds one address's messenger connections, as
 // --max-conns-per-address does the signalling's. busURL (--bus) is the
 // NATS the messenger's presence and deliveries go through, shared by
 // several servers; empty keeps them in this process.
-func messengerApp(ctx context.Context, dataDir string, cert tls.Certificate, ln net.Listener, publicURL string, maxConnsPerAddr int, mail *mailer.SMTP, mailPerHour int, busURL string) (app http.Handler, closeAll func(), err error) {
+func messengerApp(ctx context.Context, dataDir, storeURL string, cert tls.Certificate, ln net.Listener, publicURL string, maxConnsPerAddr int, mail *mailer.SMTP, mailPerHour int, busURL string) (app http.Handler, closeAll func(), err error) {
 	var closers []func()
 	closeEach := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -49,7 +50,7 @@ func messengerApp(ctx context.Context, dataDir string, cert tls.Certificate, ln 
 		}
 	}()
 	fp := sha256.Sum256(cert.Certificate[0])
-	store, err := hub.OpenSQLite(ctx, filepath.Join(dataDir, "messenger.sqlite"))
+	store, err := openHubStore(ctx, storeURL, dataDir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -96,7 +97,7 @@ func messengerApp(ctx context.Context, dataDir string, cert tls.Certificate, ln 
 		slog.Warn("the web app's passkey sign-in is off: browsers accept passkeys only for a host name; give --public-url https://NAME:PORT", "host", rp)
 		return messengerHandler{mux, h}, closeAll, nil
 	}
-	keys, err := passkey.OpenSQLite(ctx, filepath.Join(dataDir, "passkeys.sqlite"))
+	keys, err := openPasskeyStore(ctx, storeURL, dataDir)
 	if err != nil {
 		return nil, nil, err
 	}
