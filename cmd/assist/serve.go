@@ -50,7 +50,9 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	maxInvitesPerAddr := fs.Int("max-invitations-per-address", 20, "registrations one client address may keep live at once (each assist invite --server holds two: its short code and its invitation id; many novices behind one NAT may need more)")
 	metricsPublic := fs.Bool("metrics-public", false, "serve /metrics to every client; by default only to loopback clients")
 	mailFlags := addSMTPFlags(fs, "with these, the server e-mails invitations for logged-in users (assist invite --email-via server): the relay's")
+	busURL := fs.String("bus", "", "NATS server(s) several assist serve share the messenger's presence and deliveries through, nats://HOST:PORT[,nats://...] (nats-server 2.11 or later with JetStream); empty: this process alone")
 	mailPerHour := fs.Int("mail-per-hour", 10, "e-mails the relay sends for one account per hour, after a first 5")
+	storeURL := fs.String("store", "", storeUsage)
 	var ice iceURLFlag
 	fs.Var(&ice, "ice-server", "STUN or TURN URL handed to clients, e.g. stun:HOST:3478 or turn:HOST:3478?transport=udp (repeatable)")
 	if err := parseFlags(fs, args); err != nil {
@@ -68,6 +70,9 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if *dataDir == "" {
 		return errors.New("no --data directory given and no home directory to default to")
+	}
+	if err := checkStore(*storeURL); err != nil {
+		return err
 	}
 	for name, v := range map[string]int{"--max-conns-per-address": *maxConnsPerAddr,
 		"--max-relays-per-address": *maxRelaysPerAddr, "--max-invitations-per-address": *maxInvitesPerAddr} {
@@ -119,7 +124,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 
-	store, err := server.OpenSQLite(ctx, filepath.Join(*dataDir, "assist.db"))
+	store, err := openServerStore(ctx, *storeURL, *dataDir)
 	if err != nil {
 		return err
 	}
@@ -147,9 +152,8 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 			ice = relayICEURLs(host, udp, tcp, tlsAddr)
 		}
 	}
-	// The signalling between nodes rides on the messenger's --bus (see
-	// signalMesh); until that flag is wired here, a single node.
-	var busURL string
+	// The signalling between nodes rides on the messenger's --bus too
+	// (see signalMesh).
 	nodeName := *node
 	if nodeName == "" {
 		nodeName = defaultNode()
@@ -157,7 +161,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("--node: %w", err)
 	}
 	var auditPub ed25519.PublicKey
-	if busURL != "" {
+	if *busURL != "" {
 		// Each node's own self-signed certificate would differ:
 		// signalMesh refuses that and says what to do.
 		if len(iceGiven) == 0 && (*turnListen != "off" || *turnsListen != "off") {
@@ -173,11 +177,6 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		auditPub = k.Public().(ed25519.PublicKey)
 	}
-	mesh, closeMesh, err := signalMesh(ctx, busURL, nodeName, clusterShared{Fingerprint: server.CertFingerprint(cert), TURNSecret: secret, AuditKey: auditPub})
-	if err != nil {
-		return err
-	}
-	defer closeMesh()
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fmt.Errorf("--listen %s: %w", *listen, err)
@@ -185,13 +184,19 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	defer ln.Close()
 	// The messenger, passkeys and the web app (serve_web.go); passkeys
 	// are bound to the address browsers use, so after Listen.
-	app, closeApp, err := messengerApp(ctx, *dataDir, cert, ln, *publicURL, *maxConnsPerAddr, mailAccount, *mailPerHour)
+	app, closeApp, err := messengerApp(ctx, *dataDir, *storeURL, cert, ln, *publicURL, *maxConnsPerAddr, mailAccount, *mailPerHour, *busURL)
 	if err != nil {
 		return err
 	}
 	// Once: draining closes the messenger's connections early.
 	closeApp = sync.OnceFunc(closeApp)
 	defer closeApp()
+	// After the messenger's bus, whose errors say more about NATS.
+	mesh, closeMesh, err := signalMesh(ctx, *busURL, nodeName, clusterShared{Fingerprint: server.CertFingerprint(cert), TURNSecret: secret, AuditKey: auditPub})
+	if err != nil {
+		return err
+	}
+	defer closeMesh()
 	srv, err := server.New(server.Config{Store: store, ICEServers: ice, TURNSecret: secret, Logger: slog.Default(),
 		MaxConnsPerAddress:   *maxConnsPerAddr,
 		MaxRelaysPerAddress:  *maxRelaysPerAddr,
