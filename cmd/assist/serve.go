@@ -204,6 +204,8 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 		MetricsPublic:        *metricsPublic,
 		Node:                 *node,
 		Mesh:                 mesh,
+		// /readyz: the messenger's bus too.
+		ReadyChecks: map[string]func(context.Context) error{"messenger": app.(messengerHandler).Ready},
 		// The expert's web app: https://SERVER/#CODE joins from a browser.
 		App: app})
 	if err != nil {

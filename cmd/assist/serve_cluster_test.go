@@ -118,6 +118,28 @@ func TestServeBusSignalling(t *testing.T) {
 		t.Errorf("node a's /metrics does not count b's expert:\n%.3000s", metrics)
 	}
 
+	// Without NATS neither node is ready; both recover by themselves.
+	ns.Stop()
+	waitReady := func(p *servedProc, want int) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			code, body, _ := getPinned(t, p.URL+"/readyz", p.Fingerprint)
+			if code == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("/readyz: %d %q, want %d", code, body, want)
+			}
+			time.Sleep(100 * time.Millisecond) // nats.go reports its state; nothing announces it to us
+		}
+	}
+	waitReady(a, 503)
+	waitReady(b, 503)
+	ns.Restart(t)
+	waitReady(a, 200)
+	waitReady(b, 200)
+
 	// A node with a certificate of its own would break every client's pin.
 	code, _, stderr := runAssist(t, "serve", "--listen", "127.0.0.1:0", "--data", newData(), "--turn-listen", "off", "--turns-listen", "off",
 		"--bus", ns.URL, "--node", "c", "--turn-secret-file", shared[5])
