@@ -319,7 +319,8 @@ func (m *Mesh) Ask(ctx context.Context, node string, msg []byte) ([]byte, error)
 	return r.Data, nil
 }
 
-// Listen implements server.Mesh. stop returns once no call of h runs.
+// Listen implements server.Mesh: it returns once NATS has the
+// subscription; stop returns once no call of h runs.
 func (m *Mesh) Listen(h func([]byte) []byte) (stop func(), err error) {
 	var mu sync.Mutex
 	stopped := false
@@ -355,6 +356,11 @@ func (m *Mesh) Listen(h func([]byte) []byte) (stop func(), err error) {
 		// dropped as a slow consumer's.
 		_ = sub.SetPendingLimits(64<<10, 64<<20)
 		subs = append(subs, sub)
+	}
+	// Subscribed at the server, not only queued: messages sent to this
+	// node from now on reach it.
+	if err := m.nc.FlushTimeout(5 * time.Second); err != nil {
+		m.log.Warn("natsmesh: listen: NATS did not confirm the subscription yet", "err", err)
 	}
 	return stop, nil
 }

@@ -128,8 +128,13 @@ func TestSendAsk(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"1", "2", "3"} {
-		if m := <-got; m != want {
-			t.Fatalf("got %q, want %q (in order)", m, want)
+		select {
+		case m := <-got:
+			if m != want {
+				t.Fatalf("got %q, want %q (in order)", m, want)
+			}
+		case <-ctx.Done():
+			t.Fatalf("message %s never arrived", want)
 		}
 	}
 	for _, node := range []string{"b", ""} {
