@@ -105,6 +105,16 @@ type Config struct {
 	// PingInterval is how often idle connections are pinged, so a vanished
 	// peer is noticed; default 30 s.
 	PingInterval time.Duration
+	// Node names this server among several behind a load balancer: it
+	// labels every metric (node="NAME") and the logs. Default: the
+	// Mesh's node name, or none.
+	Node string
+	// ReadyChecks are further checks of GET /readyz besides the store
+	// and the Mesh (e.g. the messenger's bus), by what they check.
+	ReadyChecks map[string]func(context.Context) error
+	// Mesh, if set, joins this server to others behind one load
+	// balancer (see Mesh); nil: a single node.
+	Mesh Mesh
 	// App, if set, serves every path the server does not (the web app).
 	App http.Handler
 	// Logger gets structured logs; default slog.Default(). Relay payloads
@@ -186,14 +196,20 @@ type Server struct {
 	conns  sync.WaitGroup // connection handlers
 	bg     sync.WaitGroup // the pruner
 
-	mu       sync.Mutex
-	closed   bool
+	mu     sync.Mutex
+	closed bool
+	// draining: Drain was called; readiness is off and new signalling
+	// connections are refused.
+	draining bool
 	clients  map[*client]struct{}
 	novices  map[string]*client // invitation id -> its connected novice
 	sessions map[string]*pairing
 	// queues holds, per invitation id, the experts waiting in line while
 	// its novice is paired (or away), oldest first.
 	queues map[string][]*client
+	// mesh is the state of the links with other nodes; nil without
+	// Config.Mesh.
+	mesh *meshState
 	// connsHigh is the most connections since the pruner last looked, to
 	// give memory back after many closed (see freeMemory).
 	connsHigh int
@@ -232,6 +248,12 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	cfg.setDefaults()
+	if cfg.Node == "" && cfg.Mesh != nil {
+		cfg.Node = cfg.Mesh.Node()
+	}
+	if cfg.Node != "" {
+		cfg.Logger = cfg.Logger.With("node", cfg.Node)
+	}
 	secret := cfg.TURNSecret
 	if secret == "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -246,7 +268,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:      cfg,
 		log:      cfg.Logger,
 		secret:   secret,
-		metrics:  newMetrics(),
+		metrics:  newMetrics(cfg.Node),
 		started:  cfg.Now(),
 		clients:  make(map[*client]struct{}),
 		novices:  make(map[string]*client),
@@ -255,16 +277,30 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.limits = newAddrLimits(&s.cfg)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if cfg.Mesh != nil {
+		ms, err := newMeshState()
+		if err != nil {
+			return nil, err
+		}
+		s.mesh = ms
+	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /v1/signal", s.serveSignal)
 	s.mux.HandleFunc("GET /v1/ice", s.serveICE)
 	s.mux.HandleFunc("GET /healthz", s.serveHealth)
+	s.mux.HandleFunc("GET /readyz", s.serveReady)
 	s.mux.Handle("GET /metrics", s.metricsGuard(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})))
 	if cfg.App != nil {
 		s.mux.Handle("/", cfg.App)
 	}
 	s.bg.Add(1)
 	go s.prune()
+	if cfg.Mesh != nil {
+		if err := s.startMesh(); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -314,7 +350,18 @@ func (s *Server) Close() error {
 	for c := range s.clients {
 		c.closeWith(websocket.StatusGoingAway, "server shutting down")
 	}
+	var stopMesh func()
+	if s.mesh != nil {
+		// Other nodes' experts handled here are told to connect again.
+		for _, rc := range s.mesh.remotes {
+			rc.closeWith(websocket.StatusGoingAway, "server shutting down")
+		}
+		stopMesh = s.mesh.stop
+	}
 	s.mu.Unlock()
+	if stopMesh != nil {
+		stopMesh()
+	}
 	// Handlers finish what they were doing (a store write, say) first.
 	s.conns.Wait()
 	s.cancel()
@@ -423,6 +470,13 @@ func (s *Server) serveICE(w http.ResponseWriter, r *http.Request) {
 	turn := p != nil && p.turn
 	s.mu.Unlock()
 	w.Header().Set("Cache-Control", "no-store")
+	if id != "" && p == nil && s.cfg.Mesh != nil {
+		if b := s.remoteICE(r.Context(), id); b != nil {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(b)
+			return
+		}
+	}
 	if id == "" || p == nil {
 		http.Error(w, "no such session", http.StatusNotFound)
 		return

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -15,10 +16,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/assist-project/assist/audit"
+	"github.com/assist-project/assist/internal/flagfile"
 	"github.com/assist-project/assist/mailer"
 	"github.com/assist-project/assist/server"
+	"github.com/assist-project/assist/server/natsmesh"
 	"github.com/assist-project/assist/server/relay"
 )
 
@@ -31,6 +36,12 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	publicURL := fs.String("public-url", "", "the URL clients reach this server at, e.g. https://assist.example.org:8443; its host goes into a generated certificate")
 	tlsCert := fs.String("tls-cert", "", "PEM certificate (chain) to serve instead of a self-signed one; needs --tls-key")
 	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(tlsCert, "cert", "", "the same as --tls-cert: every node of a cluster serves the same one")
+	fs.StringVar(tlsKey, "key", "", "the same as --tls-key")
+	configFile := fs.String("config", "", "file of settings, one flag per line as NAME = VALUE (without dashes); flags on the command line win")
+	node := fs.String("node", "", "this node's name among several behind a load balancer (letters, digits, - and _); labels /metrics. Default: the host's name")
+	drainGrace := fs.Duration("drain-grace", 0, "on SIGTERM, how long /readyz says 503 before connected clients are told to connect again (a load balancer's check interval, e.g. 5s)")
+	drainTimeout := fs.Duration("drain-timeout", 0, "on SIGTERM, how long at most to wait for sessions relayed by the embedded TURN server to end before exiting (e.g. 2m)")
 	turnSecretFile := fs.String("turn-secret-file", "", "file holding the TURN REST shared secret (e.g. an external coturn's static-auth-secret); default: one generated and kept in --data")
 	turnListen := fs.String("turn-listen", "127.0.0.1:3478", "address of the embedded STUN/TURN server over UDP and TCP (port 0 picks one; \"off\" disables it)")
 	turnsListen := fs.String("turns-listen", "127.0.0.1:5349", "address of the embedded TURN server over TLS, with the HTTPS certificate (\"off\" disables it)")
@@ -39,6 +50,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	maxInvitesPerAddr := fs.Int("max-invitations-per-address", 20, "registrations one client address may keep live at once (each assist invite --server holds two: its short code and its invitation id; many novices behind one NAT may need more)")
 	metricsPublic := fs.Bool("metrics-public", false, "serve /metrics to every client; by default only to loopback clients")
 	mailFlags := addSMTPFlags(fs, "with these, the server e-mails invitations for logged-in users (assist invite --email-via server): the relay's")
+	busURL := fs.String("bus", "", "NATS server(s) several assist serve share the messenger's presence and deliveries and the signalling between nodes through, nats://HOST:PORT[,nats://...] (nats-server 2.11 or later with JetStream); empty: this process alone. Every node needs the same --cert/--key, TURN secret and audit.key")
 	mailPerHour := fs.Int("mail-per-hour", 10, "e-mails the relay sends for one account per hour, after a first 5")
 	storeURL := fs.String("store", "", storeUsage)
 	var ice iceURLFlag
@@ -46,8 +58,14 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+
+	if *configFile != "" {
+		if err := flagfile.Apply(fs, *configFile, "config"); err != nil {
+			return err
+		}
+	}
 	if (*tlsCert == "") != (*tlsKey == "") {
-		fmt.Fprintln(os.Stderr, "assist serve: --tls-cert and --tls-key go together")
+		fmt.Fprintln(os.Stderr, "assist serve: --tls-cert and --tls-key (--cert and --key) go together")
 		return errUsage
 	}
 	if *dataDir == "" {
@@ -80,6 +98,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		publicHost = u.Hostname()
 	}
+	iceGiven := append([]string(nil), ice...)
 	if err := prepareDataDir(*dataDir); err != nil {
 		return err
 	}
@@ -115,8 +134,11 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	}
+	var rl *relay.Relay
 	if *turnListen != "off" || *turnsListen != "off" {
-		rl, err := startRelay(ctx, *turnListen, *turnsListen, cert, secret)
+		// Not stopped by the signal: relayed sessions go on while the
+		// node drains (see drain); the deferred Close ends it.
+		rl, err = startRelay(context.WithoutCancel(ctx), *turnListen, *turnsListen, cert, secret)
 		if err != nil {
 			return err
 		}
@@ -130,6 +152,31 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 			ice = relayICEURLs(host, udp, tcp, tlsAddr)
 		}
 	}
+	// The signalling between nodes rides on the messenger's --bus too
+	// (see signalMesh).
+	nodeName := *node
+	if nodeName == "" {
+		nodeName = defaultNode()
+	} else if err := natsmesh.ValidNode(nodeName); err != nil {
+		return fmt.Errorf("--node: %w", err)
+	}
+	var auditPub ed25519.PublicKey
+	if *busURL != "" {
+		// Each node's own self-signed certificate would differ:
+		// signalMesh refuses that and says what to do.
+		if len(iceGiven) == 0 && (*turnListen != "off" || *turnsListen != "off") {
+			// The pairing's home hands its ICE list to both ends, so each
+			// node's own relay must be named by an address that reaches
+			// that node, not the balancer's (which passes no TURN UDP).
+			slog.Warn("several nodes: name this node's own TURN address for clients with --ice-server (e.g. turn:THIS-NODE.example.org:3478?transport=udp), or run separate relays with --turn-listen off --ice-server ... and one --turn-secret-file",
+				"using", strings.Join(ice, " "))
+		}
+		k, err := audit.LoadOrCreateKey(filepath.Join(*dataDir, "audit.key"))
+		if err != nil {
+			return err
+		}
+		auditPub = k.Public().(ed25519.PublicKey)
+	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fmt.Errorf("--listen %s: %w", *listen, err)
@@ -137,16 +184,28 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	defer ln.Close()
 	// The messenger, passkeys and the web app (serve_web.go); passkeys
 	// are bound to the address browsers use, so after Listen.
-	app, closeApp, err := messengerApp(ctx, *dataDir, *storeURL, cert, ln, *publicURL, *maxConnsPerAddr, mailAccount, *mailPerHour)
+	app, closeApp, err := messengerApp(ctx, *dataDir, *storeURL, cert, ln, *publicURL, *maxConnsPerAddr, mailAccount, *mailPerHour, *busURL)
 	if err != nil {
 		return err
 	}
+	// Once: draining closes the messenger's connections early.
+	closeApp = sync.OnceFunc(closeApp)
 	defer closeApp()
+	// After the messenger's bus, whose errors say more about NATS.
+	mesh, closeMesh, err := signalMesh(ctx, *busURL, nodeName, clusterShared{Fingerprint: server.CertFingerprint(cert), TURNSecret: secret, AuditKey: auditPub})
+	if err != nil {
+		return err
+	}
+	defer closeMesh()
 	srv, err := server.New(server.Config{Store: store, ICEServers: ice, TURNSecret: secret, Logger: slog.Default(),
 		MaxConnsPerAddress:   *maxConnsPerAddr,
 		MaxRelaysPerAddress:  *maxRelaysPerAddr,
 		MaxNovicesPerAddress: *maxInvitesPerAddr,
 		MetricsPublic:        *metricsPublic,
+		Node:                 *node,
+		Mesh:                 mesh,
+		// /readyz: the messenger's bus too.
+		ReadyChecks: map[string]func(context.Context) error{"messenger": app.(messengerHandler).Ready},
 		// The expert's web app: https://SERVER/#CODE joins from a browser.
 		App: app})
 	if err != nil {
@@ -179,6 +238,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	case <-ctx.Done():
 	}
 	slog.Info("shutting down")
+	drain(srv, rl, *drainGrace, *drainTimeout, closeApp)
 	// Signalling connections are hijacked, so http.Server.Shutdown does not
 	// see them: close them (with "going away") first.
 	srv.Close()
@@ -292,4 +352,35 @@ func relayICEURLs(host string, udp, tcp, tlsAddr net.Addr) []string {
 		urls = append(urls, "turns:"+at(tlsAddr)+"?transport=tcp")
 	}
 	return urls
+}
+
+// drain takes this node out of a load balancer's rotation before it
+// exits: /readyz turns 503 and new signalling connections are refused at
+// once; after grace (the balancer's check interval) connected clients are
+// told to connect again (status 1001), which sends them to another node;
+// before waiting for relayed sessions, the messenger's connections are
+// closed the same way (closeApp); then it waits, at most timeout, for
+// the sessions the embedded relay (rl, nil if off) carries. Sessions set
+// up directly need nothing from the server and go on.
+func drain(srv *server.Server, rl *relay.Relay, grace, timeout time.Duration, closeApp func()) {
+	srv.Drain()
+	if grace > 0 {
+		slog.Info("draining: waiting for the load balancer to notice", "grace", grace)
+		time.Sleep(grace)
+	}
+	srv.Disconnect()
+	if rl == nil || timeout <= 0 {
+		return
+	}
+	// Not kept waiting for the relayed sessions either.
+	closeApp()
+	deadline := time.Now().Add(timeout)
+	for n := rl.Stats().Allocations; n > 0; n = rl.Stats().Allocations {
+		if time.Now().After(deadline) {
+			slog.Info("draining: relayed sessions still running; ending them", "count", n, "after", timeout)
+			return
+		}
+		// The relay reports no event when an allocation ends.
+		time.Sleep(time.Second)
+	}
 }
