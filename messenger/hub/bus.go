@@ -43,10 +43,14 @@ type StateChange struct {
 // implementation must pass.
 //
 // Who announces a change of a user's state: the hub whose SetState
-// returned it publishes it to the user's contacts. A change no SetState
-// returned (the states of a dead server's connections expired, or came
-// back after the bus did) is reported by WatchStates to every hub, and
-// each tells its own connections of the user's contacts.
+// returned it (before != after) publishes it to the user's contacts. A
+// change no SetState returned is reported by WatchStates to every hub,
+// and each tells its own connections of the user's contacts. MemBus
+// returns every change from SetState (one server: announced at once, in
+// the order of its per-user lock); natsbus reports every change through
+// WatchStates, the one order all servers see, so that changes made at
+// once on two servers reach contacts in the same order, and the states
+// of a dead server's connections expire to every contact.
 type Bus interface {
 	// Subscribe calls deliver with every Delivery published for user
 	// from now until cancel is called. deliver must not block.
@@ -55,7 +59,8 @@ type Bus interface {
 	Publish(ctx context.Context, d Delivery) error
 	// SetState records the state of one connection of user's device;
 	// messenger.StateOffline forgets the connection. It returns the
-	// user's state (see Aggregate) before and after.
+	// user's state (see Aggregate) before and after, or the state after
+	// twice if WatchStates reports the change instead.
 	SetState(ctx context.Context, user, device, conn, state string) (before, after string, err error)
 	// States returns the states of users; "offline" for one with no
 	// connection.
@@ -64,8 +69,8 @@ type Bus interface {
 	// connection.
 	OnlineDevices(ctx context.Context, user string) (map[string]bool, error)
 	// WatchStates calls f, in order, with every change of a user's state
-	// that no SetState of this bus returned (see Bus), until cancel is
-	// called. f must not block.
+	// that no SetState returned (see Bus), until cancel is called. f must
+	// not block.
 	WatchStates(f func(StateChange)) (cancel func())
 	// Ready returns nil if the bus can carry deliveries and states now,
 	// else an error wrapping ErrUnavailable. It does not wait for the

@@ -3,6 +3,8 @@ package hub_test
 import (
 	"context"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -127,4 +129,61 @@ func TestHubWithoutNATS(t *testing.T) {
 		t.Fatalf("bob got %+v", m)
 	}
 	h.login(t, "carol")
+}
+
+// stalledStore holds its hub's look-ups of user's contacts once stalling
+// is set, until release is closed: a server slow to announce a presence
+// change.
+type stalledStore struct {
+	hub.Store
+	user     string
+	stalling atomic.Bool
+	release  chan struct{}
+}
+
+func (s *stalledStore) Contacts(ctx context.Context, user string) ([]hub.Account, error) {
+	if user == s.user && s.stalling.Load() {
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return s.Store.Contacts(ctx, user)
+}
+
+// TestHubsOnNATSPresenceOrder: bob moves from server A to server B (as a
+// client of a draining server does) while A is slow to announce: alice,
+// on a third server, still hears offline then online, in the order the
+// bus took them, and is not left with a stale offline. Announced by the
+// servers that made them, A's late "offline" would come after B's
+// "online".
+func TestHubsOnNATSPresenceOrder(t *testing.T) {
+	srv := natstest.Start(t)
+	c := startHub(t, func(cfg *hub.Config) { cfg.Bus = openNATSBus(t, srv.URL) })
+	stalled := &stalledStore{Store: c.Store, user: "bob", release: make(chan struct{})}
+	var once sync.Once
+	unstall := func() { once.Do(func() { close(stalled.release) }) }
+	t.Cleanup(unstall)
+	a := startHub(t, func(cfg *hub.Config) { cfg.Bus = openNATSBus(t, srv.URL); cfg.Store = stalled })
+	b := startHub(t, func(cfg *hub.Config) { cfg.Bus = openNATSBus(t, srv.URL); cfg.Store = c.Store })
+
+	alice := c.login(t, "alice")
+	bobC := c.login(t, "bob")
+	befriend(t, alice, bobC)
+	bobA := a.again(t, bobC)
+	bobC.Close()
+	// bob is online all along (C, then A): no change yet. A stalls from
+	// here on.
+	stalled.stalling.Store(true)
+	bobA.Close()
+	bobB := b.again(t, bobA)
+	next(t, alice, presenceOf("bob", messenger.StateOffline))
+	next(t, alice, presenceOf("bob", messenger.StateOnline))
+	unstall()
+	// Whatever A sends now, bob's last word is his own.
+	if err := bobB.SetState(ctxT(t), messenger.StateAway); err != nil {
+		t.Fatal(err)
+	}
+	next(t, alice, presenceOf("bob", messenger.StateAway))
 }

@@ -10,11 +10,14 @@
 // (LimitMarkerTTL) that every node's watcher sees. Each node mirrors the
 // whole bucket from that watcher, so States and OnlineDevices are local
 // reads, and every node computes the same per-user changes in the
-// bucket's one order. A change made by SetState is returned to the hub
-// that asked, which publishes it to the user's contacts; a change no
-// SetState made (an expiry, or a node's keys coming back after an outage)
-// is reported by WatchStates on every node, and each hub tells its own
-// connections.
+// bucket's one order. Every change (a SetState on any node, an expiry, a
+// node's keys coming back after an outage) is reported by WatchStates on
+// every node, and each hub tells its own connections: so contacts hear
+// of one user's changes in the bucket's order, whichever nodes made them.
+// Announced by the nodes that made them instead, two changes made at once
+// on two nodes (a client moving from a draining node to another) could
+// reach a contact in the wrong order and leave a stale state. SetState
+// therefore returns no change for its caller to announce.
 //
 // While the NATS connection is down, Ready and every operation return
 // errors wrapping hub.ErrUnavailable; nats.go reconnects by itself, the
@@ -127,9 +130,8 @@ type stateValue struct {
 	Device string `json:"d"`
 	State  string `json:"s"`
 	Node   string `json:"n"`
-	// Op is opSet (SetState: the node that wrote it announces the
-	// change) or opBeat (the heartbeat: a change it makes is announced
-	// by every node).
+	// Op is opSet (SetState, whose ID its node waits for) or opBeat
+	// (the heartbeat).
 	Op string `json:"o"`
 	ID string `json:"i,omitempty"`
 }
@@ -490,8 +492,10 @@ func (b *Bus) dispatch() {
 	}
 }
 
-// SetState implements hub.Bus. The change it returns is the one its
-// write made in the bucket's order, as every node's mirror sees it.
+// SetState implements hub.Bus. It returns once this node's mirror has
+// the write, with the user's state after it as both before and after:
+// the change is reported by WatchStates on every node (see the package
+// doc).
 func (b *Bus) SetState(ctx context.Context, user, device, conn, state string) (string, string, error) {
 	key := stateKey(user, conn)
 	offline := state == messenger.StateOffline
@@ -547,7 +551,7 @@ func (b *Bus) SetState(ctx context.Context, user, device, conn, state string) (s
 	}
 	select {
 	case t := <-w:
-		return t.before, t.after, nil
+		return t.after, t.after, nil
 	case <-ctx.Done():
 		return "", "", fmt.Errorf("messenger bus: waiting for the presence change to come back from NATS at %s: %w: %w", b.safe, hub.ErrUnavailable, ctx.Err())
 	}
@@ -754,13 +758,12 @@ func (b *Bus) apply(e jetstream.KeyValueEntry) {
 		return
 	}
 	after := aggregate(b.mirror[user])
-	set := put && v.Op == opSet
 	var w chan transition
-	if set && v.Node == b.node {
+	if put && v.Op == opSet && v.Node == b.node {
 		w = b.waiters[v.ID]
 		delete(b.waiters, v.ID)
 	}
-	fns := b.watcherFuncs(!set && before != after)
+	fns := b.watcherFuncs(before != after)
 	b.mu.Unlock()
 	if w != nil {
 		w <- transition{before, after}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"go.uber.org/goleak"
 
 	"github.com/assist-project/assist/internal/natstest"
@@ -105,4 +106,31 @@ func FuzzToken(f *testing.F) {
 			t.Fatalf("DecodeToken(%q) = %q, which encodes otherwise", s, d)
 		}
 	})
+}
+
+// TestOpenWithoutJetStream: a NATS server without JetStream is refused
+// at start with what the operator must change.
+func TestOpenWithoutJetStream(t *testing.T) {
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	defer func() {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+	}()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := natsbus.Open(ctx, natsbus.Config{URL: srv.ClientURL()})
+	if err == nil {
+		b.Close()
+		t.Fatal("Open succeeded on a server without JetStream")
+	}
+	if !strings.Contains(err.Error(), "JetStream") || !strings.Contains(err.Error(), "-js") {
+		t.Errorf("error %q should say to turn JetStream on", err)
+	}
 }
