@@ -5,6 +5,7 @@ package indicator
 import (
 	"errors"
 	"fmt"
+	"github.com/assist-project/assist/internal/xgbext"
 	"image"
 	"image/color"
 	"io"
@@ -87,7 +88,7 @@ func setup(c *xgb.Conn, logger *slog.Logger) (*x11, error) {
 		size:   image.Pt(int(scr.WidthInPixels), int(scr.HeightInPixels)),
 		clicks: make(chan Click, 8), done: make(chan struct{}),
 	}
-	if randr.Init(c) == nil {
+	if xgbext.Init(c, "RANDR", randr.Init) == nil {
 		if v, err := randr.QueryVersion(c, 1, 3).Reply(); err == nil && (v.MajorVersion > 1 || v.MinorVersion >= 3) {
 			x.randr = true
 		}

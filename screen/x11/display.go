@@ -19,6 +19,7 @@ package x11
 import (
 	"errors"
 	"fmt"
+	"github.com/assist-project/assist/internal/xgbext"
 	"image"
 	"os"
 	"strings"
@@ -147,13 +148,13 @@ func (d *Display) setup(opts options) error {
 	d.maxReqBytes = 4 * int(info.MaximumRequestLength)
 	d.minKeycode, d.maxKeycode = info.MinKeycode, info.MaxKeycode
 
-	if err := xtest.Init(c); err != nil {
+	if err := xgbext.Init(c, "XTEST", xtest.Init); err != nil {
 		return d.lacks("XTEST", "it is needed to inject the expert's input")
 	}
-	if err := xfixes.Init(c); err != nil {
+	if err := xgbext.Init(c, "XFIXES", xfixes.Init); err != nil {
 		return d.lacks("XFIXES", "it is needed for the cursor and the clipboard")
 	}
-	if err := damage.Init(c); err != nil {
+	if err := xgbext.Init(c, "DAMAGE", damage.Init); err != nil {
 		return d.lacks("DAMAGE", "it is needed to track screen changes")
 	}
 	// XFIXES and DAMAGE refuse requests until the client has announced
@@ -167,7 +168,7 @@ func (d *Display) setup(opts options) error {
 	if _, err := xtest.GetVersion(c, 2, 2).Reply(); err != nil {
 		return fmt.Errorf("x11: display %q: XTEST version: %w", d.name, err)
 	}
-	haveRandR := randr.Init(c) == nil
+	haveRandR := xgbext.Init(c, "RANDR", randr.Init) == nil
 	if haveRandR {
 		if _, err := randr.QueryVersion(c, 1, 5).Reply(); err != nil {
 			haveRandR = false
@@ -209,7 +210,7 @@ func (d *Display) setup(opts options) error {
 		}
 	}
 
-	if !opts.noSHM && isLocal(d.name) && shm.Init(c) == nil {
+	if !opts.noSHM && isLocal(d.name) && xgbext.Init(c, "MIT-SHM", shm.Init) == nil {
 		if _, err := shm.QueryVersion(c).Reply(); err == nil {
 			// A failed attach (e.g. the server runs in another IPC
 			// namespace) just means GetImage.
