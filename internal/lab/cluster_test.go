@@ -133,4 +133,3 @@ func TestParseHAProxyStat(t *testing.T) {
 		}
 	}
 }
-
