@@ -59,7 +59,13 @@ type client struct {
 	log  *slog.Logger
 	addr netip.Addr // where it comes from, as the server saw it
 	key  addrKey
-	w    *wsconn.Conn
+	w    *wsconn.Conn // nil for a remote client
+	// out takes its messages: w, or for a remote client (an expert
+	// connected to another node), that node.
+	out outbox
+	// remote: an expert connected to another node, whose signalling
+	// that node forwards here (mesh.go).
+	remote bool
 	// timer fires at the deadline; the writer waits for it. Reset under
 	// s.mu by setDeadline.
 	timer *time.Timer
@@ -79,6 +85,11 @@ type client struct {
 	queued     string // the invitation whose line it waits in, or ""
 	deadline   deadlineKind
 	deadlineAt time.Time
+	// home is the node this connection's signalling is forwarded to
+	// ("" while it is handled here), edge its id there (mesh.go).
+	home, edge string
+	// commitSent: a remote client's node knows it is committed.
+	commitSent bool
 }
 
 func (s *Server) serveSignal(w http.ResponseWriter, r *http.Request) {
@@ -117,6 +128,7 @@ func (s *Server) serveSignal(w http.ResponseWriter, r *http.Request) {
 		w:    wsconn.New(ws, outQueue, s.log.With("remote", r.RemoteAddr), "signal"),
 		role: rolePending,
 	}
+	c.out = c.w
 	// deadlineAt first: the timer must not fire before it.
 	c.deadline, c.deadlineAt = pendingDeadline, time.Now().Add(s.cfg.PendingTimeout)
 	c.timer = time.NewTimer(s.cfg.PendingTimeout)
@@ -142,6 +154,9 @@ func (s *Server) serveSignal(w http.ResponseWriter, r *http.Request) {
 		c.writeLoop()
 	}()
 	c.readLoop()
+	if s.cfg.Mesh != nil {
+		s.edgeLeft(c)
+	}
 	s.leave(c)
 	c.closeWith(websocket.StatusNormalClosure, "")
 	<-writerDone
@@ -167,11 +182,11 @@ func (c *client) setDeadline(k deadlineKind, d time.Duration) {
 
 // closeWith makes the writer send what is queued, then close the
 // connection with this status. Only the first call counts.
-func (c *client) closeWith(code websocket.StatusCode, reason string) { c.w.Close(code, reason) }
+func (c *client) closeWith(code websocket.StatusCode, reason string) { c.out.Close(code, reason) }
 
 // send queues a message without blocking; a client too slow to take it is
 // disconnected.
-func (c *client) send(msg []byte) { c.w.Send(msg) }
+func (c *client) send(msg []byte) { c.out.Send(msg) }
 
 // fail sends an error message. Codes for broken clients also close the
 // connection (the reader stops on its own).
@@ -239,7 +254,11 @@ func (c *client) readLoop() {
 			}
 			return
 		}
-		c.s.handle(c, sig)
+		// An expert joined through another node (the invitation's home)
+		// talks to that node; it checks the message again.
+		if c.s.cfg.Mesh == nil || !c.s.forwardRaw(c, buf.Bytes()) {
+			c.s.handle(c, sig)
+		}
 		select {
 		case <-c.w.Done():
 			return
@@ -309,11 +328,7 @@ func (s *Server) register(c *client, sig Signal) {
 		h := sha256.Sum256([]byte(sig.Owner))
 		owner = h[:]
 	}
-	if err := s.cfg.Store.PutInvitation(ctx, Invitation{ID: sig.ID, Expires: sig.Expires, Created: now, Seen: now, Owner: owner}); err != nil {
-		owned := errors.Is(err, ErrOwned)
-		if !owned {
-			c.log.Error("signal: register", "err", err)
-		}
+	undo := func() {
 		s.mu.Lock()
 		if s.novices[sig.ID] == c {
 			delete(s.novices, sig.ID)
@@ -324,6 +339,31 @@ func (s *Server) register(c *client, sig Signal) {
 		s.limits.unregister(c.key)
 		s.metrics.conns.WithLabelValues(roleNovice).Dec()
 		s.metrics.conns.WithLabelValues(rolePending).Inc()
+	}
+	if s.cfg.Mesh != nil {
+		// The id's home is this node from now on, unless another node's
+		// agent holds it.
+		holder, err := s.cfg.Mesh.Claim(ctx, sig.ID, owner)
+		switch {
+		case err != nil:
+			// Experts on this node can still join; the renewal makes
+			// the claim once the other nodes can be reached.
+			c.log.Warn("signal: register: the other servers cannot be told of this invitation yet", "err", err)
+		case holder != "":
+			undo()
+			c.fail(CodeTaken, "another connected agent holds this invitation id: pick another")
+			return
+		}
+	}
+	if err := s.cfg.Store.PutInvitation(ctx, Invitation{ID: sig.ID, Expires: sig.Expires, Created: now, Seen: now, Owner: owner}); err != nil {
+		owned := errors.Is(err, ErrOwned)
+		if !owned {
+			c.log.Error("signal: register", "err", err)
+		}
+		undo()
+		if s.cfg.Mesh != nil {
+			s.meshRelease(sig.ID)
+		}
 		if owned {
 			// Its agent is away, and it has not expired: the id is still
 			// that agent's.
@@ -369,19 +409,30 @@ func (s *Server) join(c *client, sig Signal) {
 	// Admitted or refused before anything is looked up: a refusal says
 	// nothing about the id.
 	now := s.cfg.Now()
-	if refusal := s.limits.join(c.key, now); refusal != "" {
-		c.fail(CodeTooMany, refusal)
-		return
+	// A remote client's node admitted its join already.
+	if !c.remote {
+		if refusal := s.limits.join(c.key, now); refusal != "" {
+			c.fail(CodeTooMany, refusal)
+			return
+		}
 	}
 	var events []Event
 	s.mu.Lock()
 	n := s.novices[sig.ID]
+	if n == nil && s.cfg.Mesh != nil && !c.remote {
+		// Perhaps another node's: it is asked from here on.
+		s.mu.Unlock()
+		s.forwardJoin(c, sig)
+		return
+	}
 	if n == nil || !n.expires.After(now) {
 		s.mu.Unlock()
 		c.fail(CodeUnknown, unknownMessage)
 		return
 	}
-	s.limits.hit(c.key)
+	if !c.remote {
+		s.limits.hit(c.key)
+	}
 	q := s.queues[sig.ID]
 	switch {
 	case s.holds(c.key, sig.ID):
@@ -653,6 +704,9 @@ func (s *Server) leave(c *client) {
 		events = append(events, s.promote(p.id)...)
 	}
 	s.mu.Unlock()
+	if novice && s.cfg.Mesh != nil {
+		s.meshRelease(c.id)
+	}
 	if novice {
 		// No store write here: a flood of closing connections must not
 		// become a flood of writes. The pruner records connected novices

@@ -18,6 +18,7 @@ type metrics struct {
 	errors          *prometheus.CounterVec
 	queued          prometheus.Gauge
 	refused         *prometheus.CounterVec
+	remote          prometheus.Gauge
 }
 
 // Roles of a signalling connection, as the "role" label of
@@ -67,6 +68,10 @@ func newMetrics() *metrics {
 			Name: "assist_signal_refused_connections_total",
 			Help: "Signalling connections refused before the WebSocket upgrade: per-address (HTTP 429, Config.MaxConnsPerAddress) or server-full (HTTP 503).",
 		}, []string{"reason"}),
+		remote: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "assist_signal_remote_clients",
+			Help: "Experts connected to another node whose signalling that node forwards here, the invitation's home (also counted in assist_signal_connections).",
+		}),
 	}
 	for _, r := range []string{"per-address", "server-full"} {
 		m.refused.WithLabelValues(r)
@@ -74,7 +79,7 @@ func newMetrics() *metrics {
 	for _, r := range []string{rolePending, roleNovice, roleExpert} {
 		m.conns.WithLabelValues(r)
 	}
-	m.reg.MustRegister(m.conns, m.sessions, m.pairings, m.relayedBytes, m.relayedMessages, m.failedAuth, m.errors, m.queued, m.refused,
+	m.reg.MustRegister(m.conns, m.sessions, m.pairings, m.relayedBytes, m.relayedMessages, m.failedAuth, m.errors, m.queued, m.refused, m.remote,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -105,6 +105,9 @@ type Config struct {
 	// PingInterval is how often idle connections are pinged, so a vanished
 	// peer is noticed; default 30 s.
 	PingInterval time.Duration
+	// Mesh, if set, joins this server to others behind one load
+	// balancer (see Mesh); nil: a single node.
+	Mesh Mesh
 	// App, if set, serves every path the server does not (the web app).
 	App http.Handler
 	// Logger gets structured logs; default slog.Default(). Relay payloads
@@ -194,6 +197,9 @@ type Server struct {
 	// queues holds, per invitation id, the experts waiting in line while
 	// its novice is paired (or away), oldest first.
 	queues map[string][]*client
+	// mesh is the state of the links with other nodes; nil without
+	// Config.Mesh.
+	mesh *meshState
 	// connsHigh is the most connections since the pruner last looked, to
 	// give memory back after many closed (see freeMemory).
 	connsHigh int
@@ -255,6 +261,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.limits = newAddrLimits(&s.cfg)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if cfg.Mesh != nil {
+		ms, err := newMeshState()
+		if err != nil {
+			return nil, err
+		}
+		s.mesh = ms
+	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /v1/signal", s.serveSignal)
 	s.mux.HandleFunc("GET /v1/ice", s.serveICE)
@@ -265,6 +278,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.bg.Add(1)
 	go s.prune()
+	if cfg.Mesh != nil {
+		if err := s.startMesh(); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -314,7 +333,18 @@ func (s *Server) Close() error {
 	for c := range s.clients {
 		c.closeWith(websocket.StatusGoingAway, "server shutting down")
 	}
+	var stopMesh func()
+	if s.mesh != nil {
+		// Other nodes' experts handled here are told to connect again.
+		for _, rc := range s.mesh.remotes {
+			rc.closeWith(websocket.StatusGoingAway, "server shutting down")
+		}
+		stopMesh = s.mesh.stop
+	}
 	s.mu.Unlock()
+	if stopMesh != nil {
+		stopMesh()
+	}
 	// Handlers finish what they were doing (a store write, say) first.
 	s.conns.Wait()
 	s.cancel()
@@ -423,6 +453,13 @@ func (s *Server) serveICE(w http.ResponseWriter, r *http.Request) {
 	turn := p != nil && p.turn
 	s.mu.Unlock()
 	w.Header().Set("Cache-Control", "no-store")
+	if id != "" && p == nil && s.cfg.Mesh != nil {
+		if b := s.remoteICE(r.Context(), id); b != nil {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(b)
+			return
+		}
+	}
 	if id == "" || p == nil {
 		http.Error(w, "no such session", http.StatusNotFound)
 		return

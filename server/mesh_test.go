@@ -1,0 +1,263 @@
+package server
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/nats-io/nats.go"
+
+	"github.com/assist-project/assist/internal/natstest"
+	"github.com/assist-project/assist/server/natsmesh"
+)
+
+// startNode starts a server joined to the NATS at url as node name, its
+// claims living ttl.
+func startNode(t *testing.T, url, name string, ttl time.Duration) (*testServer, *natsmesh.Mesh) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m, err := natsmesh.Dial(ctx, url, natsmesh.Config{Node: name, TTL: ttl, Logger: testLogger(t).With("node", name)},
+		nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Registered first, so it runs after the server's stop.
+	t.Cleanup(m.Close)
+	ts := startServer(t, "", func(c *Config) {
+		c.Mesh = m
+		c.Logger = testLogger(t).With("node", name)
+	})
+	return ts, m
+}
+
+// registerOwned registers id with an owner secret.
+func (p *peer) registerOwned(id, owner string, expires time.Time) {
+	p.t.Helper()
+	p.sendRaw(`{"type":"register","id":"` + id + `","expires":"` + expires.Format(time.RFC3339) + `","owner":"` + owner + `"}`)
+}
+
+func (p *peer) relay(session, data string) {
+	p.t.Helper()
+	p.sendRaw(`{"type":"relay","data":` + data + `,"session":"` + session + `"}`)
+}
+
+func (p *peer) expectRelay(data string) {
+	p.t.Helper()
+	if r := p.expect(TypeRelay); string(r.Data) != data {
+		p.t.Fatalf("relayed %s, want %s", r.Data, data)
+	}
+}
+
+// eventually retries f until it reports true or 15 s pass: for what only
+// time brings about (a claim expiring, NATS coming back).
+func eventually(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 15 s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestMeshAcrossNodes: a novice registered on node a and experts joining
+// on node b meet, relay both ways, end with bye and peer-left, and wait
+// in line, all handled by a (the invitation's home).
+func TestMeshAcrossNodes(t *testing.T) {
+	ns := natstest.Start(t)
+	a, _ := startNode(t, ns.URL, "a", 3*time.Second)
+	b, _ := startNode(t, ns.URL, "b", 3*time.Second)
+
+	novice := a.dial(t)
+	novice.register("x1", a.Clock.Now().Add(time.Hour))
+	novice.expect(TypeRegistered)
+	expert := b.dialFrom(t, expertAddr)
+	expert.join("x1")
+	e := expert.expect(TypePaired)
+	n := novice.expect(TypePaired)
+	if e.Session == "" || e.Session != n.Session {
+		t.Fatalf("sessions %q and %q, want the same", e.Session, n.Session)
+	}
+	if n.From != expertAddr {
+		t.Errorf("the novice was told the expert comes from %q, want %q", n.From, expertAddr)
+	}
+	if !hasTURN(e.ICE) {
+		t.Errorf("a pairing of two addresses across nodes got no TURN: %+v", e.ICE)
+	}
+	// The load balancer may send GET /v1/ice to any node.
+	if code, body := b.get(t, "/v1/ice?session="+e.Session); code != 200 || !strings.Contains(body, "turn:") {
+		t.Errorf("GET /v1/ice on the expert's node: %d %s", code, body)
+	}
+	if code, _ := b.get(t, "/v1/ice?session=nosuchsession"); code != 404 {
+		t.Errorf("GET /v1/ice for no session: %d, want 404", code)
+	}
+
+	expert.relay(e.Session, `{"sdp":"offer"}`)
+	novice.expectRelay(`{"sdp":"offer"}`)
+	novice.relay(n.Session, `"YW5zd2Vy"`)
+	expert.expectRelay(`"YW5zd2Vy"`)
+	if got := a.metric(t, "assist_signal_remote_clients"); got != "1" {
+		t.Errorf("assist_signal_remote_clients on the home node = %s, want 1", got)
+	}
+
+	// A second expert, on b too, waits in line on a.
+	second := b.dialFrom(t, "127.0.0.3")
+	second.join("x1")
+	second.expect(TypeQueued)
+	// Only one per address and invitation, wherever it connects.
+	third := a.dialFrom(t, "127.0.0.3")
+	third.join("x1")
+	third.expectError(CodeTooMany)
+
+	expert.sendRaw(`{"type":"bye","reason":"done","session":"` + e.Session + `"}`)
+	if r := novice.expect(TypeBye); r.Reason != "done" {
+		t.Errorf("bye reason %q, want done", r.Reason)
+	}
+	e2 := second.expect(TypePaired)
+	n2 := novice.expect(TypePaired)
+	if e2.Session != n2.Session || e2.Session == e.Session {
+		t.Fatalf("second pairing's sessions %q and %q (first %q)", e2.Session, n2.Session, e.Session)
+	}
+	second.relay(e2.Session, `{"n":2}`)
+	novice.expectRelay(`{"n":2}`)
+	// A late message of the first pairing reaches nobody.
+	expert.relay(e.Session, `{"late":true}`)
+	expert.expectError(CodeNotPaired)
+
+	second.ws.Close(websocket.StatusNormalClosure, "")
+	novice.expect(TypePeerLeft)
+
+	// The first expert joins again on the same connection.
+	expert.join("x1")
+	e3 := expert.expect(TypePaired)
+	novice.expect(TypePaired)
+	expert.relay(e3.Session, `{"n":3}`)
+	novice.expectRelay(`{"n":3}`)
+	novice.sendRaw(`{"type":"bye","reason":"novice done"}`)
+	if r := expert.expect(TypeBye); r.Reason != "novice done" {
+		t.Errorf("bye reason %q, want \"novice done\"", r.Reason)
+	}
+
+	// An id nobody holds is unknown on every node; the novice leaving
+	// frees its id at once.
+	x := b.dialFrom(t, "127.0.0.4")
+	x.join("nope")
+	x.expectError(CodeUnknown)
+	novice.ws.Close(websocket.StatusNormalClosure, "")
+	eventually(t, "the novice's id forgotten", func() bool {
+		y := b.dialFrom(t, "127.0.0.5")
+		defer y.ws.CloseNow()
+		y.join("x1")
+		return y.recv().Code == CodeUnknown
+	})
+	again := b.dial(t)
+	again.register("x1", b.Clock.Now().Add(time.Hour))
+	again.expect(TypeRegistered)
+	expert.ws.Close(websocket.StatusNormalClosure, "")
+	eventually(t, "the remote clients gone", func() bool { return a.metric(t, "assist_signal_remote_clients") == "0" })
+}
+
+// TestMeshHomeDies: when the invitation's home node dies, the experts it
+// handled are told to go away; its claims expire by themselves, and the
+// novice's agent registers again on another node at once (same owner).
+func TestMeshHomeDies(t *testing.T) {
+	ns := natstest.Start(t)
+	a, ma := startNode(t, ns.URL, "a", 3*time.Second)
+	b, _ := startNode(t, ns.URL, "b", 3*time.Second)
+	const owner = "AAAAAAAAAAAAAAAAAAAAAA"
+
+	novice := a.dial(t)
+	novice.registerOwned("x2", owner, a.Clock.Now().Add(time.Hour))
+	novice.expect(TypeRegistered)
+	other := a.dial(t)
+	other.register("x3", a.Clock.Now().Add(time.Hour))
+	other.expect(TypeRegistered)
+	expert := b.dialFrom(t, expertAddr)
+	expert.join("x2")
+	expert.expect(TypePaired)
+	novice.expect(TypePaired)
+
+	// a dies: it can tell nobody anything.
+	ma.Close()
+	novice.ws.CloseNow()
+	other.ws.CloseNow()
+	a.stop()
+	expert.expectClosed(websocket.StatusGoingAway)
+
+	// Another agent cannot have x3 until a's claim expires...
+	squatter := b.dial(t)
+	squatter.registerOwned("x3", "BBBBBBBBBBBBBBBBBBBBBB", b.Clock.Now().Add(time.Hour))
+	squatter.expectError(CodeTaken)
+	// ...but x2's own agent takes it back at once, and experts meet it.
+	back := b.dial(t)
+	back.registerOwned("x2", owner, b.Clock.Now().Add(time.Hour))
+	back.expect(TypeRegistered)
+	expert = b.dialFrom(t, expertAddr)
+	expert.join("x2")
+	expert.expect(TypePaired)
+	back.expect(TypePaired)
+
+	eventually(t, "a's claim on x3 expiring", func() bool {
+		s := b.dial(t)
+		defer s.ws.CloseNow()
+		s.register("x3", b.Clock.Now().Add(time.Hour))
+		return s.recv().Type == TypeRegistered
+	})
+}
+
+// TestMeshNATSRestart: NATS restarts under two nodes; they recover by
+// themselves, and a novice registered before the restart is found from
+// the other node afterwards.
+func TestMeshNATSRestart(t *testing.T) {
+	ns := natstest.Start(t)
+	a, _ := startNode(t, ns.URL, "a", 3*time.Second)
+	b, _ := startNode(t, ns.URL, "b", 3*time.Second)
+
+	novice := a.dial(t)
+	novice.register("x4", a.Clock.Now().Add(time.Hour))
+	novice.expect(TypeRegistered)
+	expert := b.dialFrom(t, expertAddr)
+	expert.join("x4")
+	e := expert.expect(TypePaired)
+	novice.expect(TypePaired)
+	expert.relay(e.Session, `{"before":true}`)
+	novice.expectRelay(`{"before":true}`)
+
+	ns.Restart(t)
+
+	// The expert leaves; the novice hears of it (from the expert's node,
+	// or from its own when the link was given up during the outage).
+	expert.ws.Close(websocket.StatusNormalClosure, "")
+	novice.expect(TypePeerLeft)
+	var late *peer
+	var session string
+	eventually(t, "an expert on b finding the novice on a after the restart", func() bool {
+		p := b.dialFrom(t, "127.0.0.3")
+		p.join("x4")
+		r := p.recv()
+		if r.Type != TypePaired {
+			p.ws.CloseNow()
+			return false
+		}
+		late, session = p, r.Session
+		return true
+	})
+	novice.expect(TypePaired)
+	late.relay(session, `{"after":true}`)
+	novice.expectRelay(`{"after":true}`)
+}
+
+func hasTURN(ice []ICEServer) bool {
+	for _, s := range ice {
+		for _, u := range s.URLs {
+			if strings.HasPrefix(u, "turn:") {
+				return true
+			}
+		}
+	}
+	return false
+}
