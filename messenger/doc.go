@@ -33,6 +33,8 @@
 //	too-many      a limit is spent (logins, pair-joins, rate); the message
 //	              says what to do. Message-rate overruns close the connection
 //	internal      the server failed; try again
+//	unavailable   the server cannot serve for now (its message bus, shared
+//	              by several servers, is away); try again in a few seconds
 //
 // All but malformed and rate overruns leave the connection open.
 //

@@ -113,6 +113,7 @@ const (
 	CodeTaken        = "taken"
 	CodeTooMany      = "too-many"
 	CodeInternal     = "internal"
+	CodeUnavailable  = "unavailable" // the server cannot serve for now (its message bus is away); try again
 )
 
 // B64 is binary data on the wire: base64url without padding.

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/assist-project/assist/messenger"
@@ -22,14 +23,30 @@ type Delivery struct {
 	Close bool
 }
 
+// ErrUnavailable is wrapped by a Bus's errors while it cannot reach what
+// carries it (a NATS server restarting): the hub tells clients the
+// service is busy and to try again, and recovers when the bus does.
+var ErrUnavailable = errors.New("the message bus is unavailable")
+
+// StateChange is a change of a user's state (see Aggregate).
+type StateChange struct {
+	User, Before, After string
+}
+
 // Bus carries presence and deliveries between the connections of a
 // server, or of several servers sharing one Store: connection ids are
-// unique across them. The in-process MemBus serves one server; a NATS
-// implementation would publish Deliveries on a subject per user and keep
-// the states in a key-value bucket. Implementations must be safe for
+// unique across them. The in-process MemBus serves one server; package
+// natsbus publishes Deliveries on a NATS subject per user and keeps the
+// states in a key-value bucket. Implementations must be safe for
 // concurrent use and keep the order of one user's deliveries;
 // bustest.Run (package messenger/hub/bustest) is the suite every
 // implementation must pass.
+//
+// Who announces a change of a user's state: the hub whose SetState
+// returned it publishes it to the user's contacts. A change no SetState
+// returned (the states of a dead server's connections expired, or came
+// back after the bus did) is reported by WatchStates to every hub, and
+// each tells its own connections of the user's contacts.
 type Bus interface {
 	// Subscribe calls deliver with every Delivery published for user
 	// from now until cancel is called. deliver must not block.
@@ -46,7 +63,17 @@ type Bus interface {
 	// OnlineDevices returns the ids of user's devices that have a
 	// connection.
 	OnlineDevices(ctx context.Context, user string) (map[string]bool, error)
-	// Close releases the bus.
+	// WatchStates calls f, in order, with every change of a user's state
+	// that no SetState of this bus returned (see Bus), until cancel is
+	// called. f must not block.
+	WatchStates(f func(StateChange)) (cancel func())
+	// Ready returns nil if the bus can carry deliveries and states now,
+	// else an error wrapping ErrUnavailable. It does not wait for the
+	// network: the hub asks before every message.
+	Ready(ctx context.Context) error
+	// Close releases the bus. It does not forget its connections'
+	// states: the hub sets them offline first when it closes, and a bus
+	// shared by several servers lets a dead server's states expire.
 	Close() error
 }
 
@@ -177,6 +204,13 @@ func (b *MemBus) OnlineDevices(_ context.Context, user string) (map[string]bool,
 	}
 	return out, nil
 }
+
+// WatchStates implements Bus. A MemBus's states change only by SetState,
+// so f is never called.
+func (b *MemBus) WatchStates(func(StateChange)) func() { return func() {} }
+
+// Ready implements Bus: a MemBus is always ready.
+func (b *MemBus) Ready(context.Context) error { return nil }
 
 // Close implements Bus.
 func (b *MemBus) Close() error { return nil }

@@ -113,8 +113,16 @@ func (c *conn) fail(ref, code, message string) {
 	}
 }
 
+// busyMessage tells a client the server cannot serve for now.
+const busyMessage = "the service is busy (its message bus cannot be reached): try again in a few seconds"
+
 // internal reports a server failure to the client and logs it.
 func (c *conn) internal(ref, what string, err error) {
+	if errors.Is(err, ErrUnavailable) {
+		c.log.Warn("messenger: "+what, "err", err)
+		c.fail(ref, messenger.CodeUnavailable, busyMessage)
+		return
+	}
 	c.log.Error("messenger: "+what, "err", err)
 	c.fail(ref, messenger.CodeInternal, "the server failed ("+what+"): try again")
 }
@@ -187,6 +195,13 @@ func (c *conn) handle(m messenger.Message) {
 	ctx, cancel := context.WithTimeout(c.h.ctx, opTimeout)
 	defer cancel()
 	h := c.h
+	// Refused before anything is decided, so nothing a client was told
+	// is accepted is lost while the bus is away: it asks again.
+	if err := h.bus.Ready(ctx); err != nil {
+		c.log.Debug("messenger: refused while the bus is unavailable", "err", err)
+		c.fail(m.Ref, messenger.CodeUnavailable, busyMessage)
+		return
+	}
 	if !c.loggedIn.Load() {
 		switch m.Type {
 		case messenger.TypeLogin:

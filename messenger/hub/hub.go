@@ -188,6 +188,11 @@ type Hub struct {
 
 	userLocks [64]sync.Mutex // by hash of the user: presence order, subscriptions
 
+	unwatch   func()        // ends the bus's WatchStates
+	changesMu sync.Mutex    // guards changes
+	changes   []StateChange // reported by the bus, not yet announced
+	changed   chan struct{} // wakes announceChanges
+
 	mu       sync.Mutex
 	closed   bool
 	all      map[*conn]struct{}
@@ -237,8 +242,11 @@ func New(cfg Config) (*Hub, error) {
 		}
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
-	h.bg.Add(1)
+	h.changed = make(chan struct{}, 1)
+	h.unwatch = cfg.Bus.WatchStates(h.stateChanged)
+	h.bg.Add(2)
 	go h.sweep()
+	go h.announceChanges()
 	return h, nil
 }
 
@@ -259,9 +267,74 @@ func (h *Hub) Close() error {
 	}
 	h.mu.Unlock()
 	h.conns.Wait()
+	h.unwatch()
 	h.cancel()
 	h.bg.Wait()
 	return nil
+}
+
+// Ready returns nil if the hub can serve: its bus reaches the other
+// servers (see Bus.Ready). For a readiness check.
+func (h *Hub) Ready(ctx context.Context) error {
+	if err := h.bus.Ready(ctx); err != nil {
+		return fmt.Errorf("messenger hub: %w", err)
+	}
+	return nil
+}
+
+// stateChanged queues a change the bus reports (a dead server's
+// connections expired); it must not block the bus.
+func (h *Hub) stateChanged(c StateChange) {
+	h.changesMu.Lock()
+	h.changes = append(h.changes, c)
+	h.changesMu.Unlock()
+	select {
+	case h.changed <- struct{}{}:
+	default:
+	}
+}
+
+// announceChanges tells this hub's connections of each changed user's
+// contacts the new state, in the bus's order, until Close. Every hub on
+// the bus does the same for its own connections, so each contact hears
+// of a change once.
+func (h *Hub) announceChanges() {
+	defer h.bg.Done()
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case <-h.changed:
+		}
+		h.changesMu.Lock()
+		cs := h.changes
+		h.changes = nil
+		h.changesMu.Unlock()
+		for _, c := range cs {
+			h.announceLocal(c)
+		}
+	}
+}
+
+// announceLocal delivers c to this hub's connections of c.User's
+// contacts.
+func (h *Hub) announceLocal(c StateChange) {
+	lk := h.userLock(c.User)
+	lk.Lock()
+	defer lk.Unlock()
+	ctx, cancel := context.WithTimeout(h.ctx, opTimeout)
+	defer cancel()
+	contacts, err := h.store.Contacts(ctx, c.User)
+	if err != nil {
+		if h.ctx.Err() == nil {
+			h.log.Warn("messenger: presence: contacts", "err", err)
+		}
+		return
+	}
+	msg := encode(messenger.Message{Type: messenger.TypePresence, User: c.User, State: c.After})
+	for _, a := range contacts {
+		h.deliverLocal(Delivery{User: a.User, Msg: msg})
+	}
 }
 
 // Conns returns the number of connections, for tests and benchmarks.
@@ -514,6 +587,13 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Unlock()
 	if refuse {
 		http.Error(w, "server busy or shutting down: try again later", http.StatusServiceUnavailable)
+		return
+	}
+	if err := h.bus.Ready(r.Context()); err != nil {
+		// Without its bus this server cannot reach the others' users:
+		// the client retries, through a load balancer maybe elsewhere.
+		h.log.Debug("messenger: refused while the bus is unavailable", "err", err)
+		http.Error(w, busyMessage, http.StatusServiceUnavailable)
 		return
 	}
 	if !h.limits.connect(addr, time.Now()) {

@@ -1,10 +1,12 @@
 // Package bustest is the test suite every hub.Bus implementation must
-// pass: MemBus today, NATS next. Call Run from the implementation's tests
-// with a function that opens a fresh bus (closed by t.Cleanup).
+// pass: MemBus and natsbus. Call Run from the implementation's tests with
+// a function that starts a fresh backend per test.
 package bustest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -13,10 +15,34 @@ import (
 	"github.com/assist-project/assist/messenger/hub"
 )
 
-// Run runs the suite.
-func Run(t *testing.T, open func(t *testing.T) hub.Bus) {
-	t.Run("Deliveries", func(t *testing.T) { testDeliveries(t, open(t)) })
-	t.Run("States", func(t *testing.T) { testStates(t, open(t)) })
+// Backend is what several servers' buses share (one MemBus, a NATS
+// server or cluster), started afresh for one test.
+type Backend struct {
+	// Node opens the bus of one more server on the backend; it is closed
+	// by t.Cleanup. A MemBus backend returns the same bus every time.
+	Node func(t *testing.T) hub.Bus
+	// Kill, if set, ends node's link to the backend at once, as a
+	// server's death would: no state is set offline.
+	Kill func(t *testing.T, node hub.Bus)
+	// Stop and Start, if set, stop the backend (every node loses it) and
+	// start it again with its data, as an operator's restart would.
+	Stop, Start func(t *testing.T)
+	// Survives says Stop leaves the service up (one server of a NATS
+	// cluster): the buses may stay ready throughout.
+	Survives bool
+}
+
+// timeout bounds every wait of the suite: expiries, reconnects.
+const timeout = 30 * time.Second
+
+// Run runs the suite; the parts that need Kill or Stop are skipped for a
+// backend without them.
+func Run(t *testing.T, start func(t *testing.T) Backend) {
+	t.Run("Deliveries", func(t *testing.T) { testDeliveries(t, start(t).Node(t)) })
+	t.Run("States", func(t *testing.T) { testStates(t, start(t).Node(t)) })
+	t.Run("AcrossNodes", func(t *testing.T) { testAcrossNodes(t, start(t)) })
+	t.Run("Expiry", func(t *testing.T) { testExpiry(t, start(t)) })
+	t.Run("Restart", func(t *testing.T) { testRestart(t, start(t)) })
 }
 
 // inbox collects deliveries; a remote bus delivers asynchronously, so
@@ -148,5 +174,271 @@ func testStates(t *testing.T, bus hub.Bus) {
 	step("alice", "d1", "c1", messenger.StateOffline, messenger.StateAway, messenger.StateOffline)
 	if on, _ := bus.OnlineDevices(ctx, "alice"); len(on) != 0 {
 		t.Errorf("OnlineDevices with nobody connected = %v", on)
+	}
+}
+
+// changes collects a bus's WatchStates reports.
+type changes struct {
+	mu   sync.Mutex
+	got  []hub.StateChange
+	wake chan struct{}
+}
+
+func watch(t *testing.T, bus hub.Bus) *changes {
+	c := &changes{wake: make(chan struct{}, 1)}
+	t.Cleanup(bus.WatchStates(func(sc hub.StateChange) {
+		c.mu.Lock()
+		c.got = append(c.got, sc)
+		c.mu.Unlock()
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}))
+	return c
+}
+
+func (c *changes) list() []hub.StateChange {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]hub.StateChange(nil), c.got...)
+}
+
+// waitFor waits until the last change reported for each user in want is
+// want's.
+func (c *changes) waitFor(t *testing.T, want map[string]string) {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		last := make(map[string]string)
+		for _, sc := range c.list() {
+			last[sc.User] = sc.After
+		}
+		done := true
+		for u, s := range want {
+			if last[u] != s {
+				done = false
+			}
+		}
+		if done {
+			return
+		}
+		select {
+		case <-c.wake:
+		case <-deadline.C:
+			t.Fatalf("state changes reported %v, want the last ones %v", c.list(), want)
+		}
+	}
+}
+
+// eventually polls cond: another node's view of the states follows the
+// bucket with no event a test can wait on.
+func eventually(t *testing.T, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v: %v", what, timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func wantStates(ctx context.Context, bus hub.Bus, want map[string]string) func() error {
+	return func() error {
+		users := make([]string, 0, len(want))
+		for u := range want {
+			users = append(users, u)
+		}
+		got, err := bus.States(ctx, users)
+		if err != nil {
+			return err
+		}
+		for u, s := range want {
+			if got[u] != s {
+				return fmt.Errorf("States = %v, want %v", got, want)
+			}
+		}
+		return nil
+	}
+}
+
+// publishUntil publishes d until in has n deliveries: in a NATS cluster a
+// new subscription reaches the other servers a moment later. Returns
+// how many were published.
+func publishUntil(t *testing.T, bus hub.Bus, d hub.Delivery, in *inbox, n int) int {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	sent := 0
+	for in.len() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("no delivery across nodes within %v", timeout)
+		}
+		if err := bus.Publish(context.Background(), d); err == nil {
+			sent++
+		}
+		select {
+		case <-in.wake:
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return sent
+}
+
+// testAcrossNodes: a delivery published on one server reaches the
+// connections of another, in order, and each sees the other's states.
+func testAcrossNodes(t *testing.T, be Backend) {
+	ctx := context.Background()
+	a, b := be.Node(t), be.Node(t)
+	watchB := watch(t, b)
+	alice := newInbox()
+	cancel, err := a.Subscribe("alice", alice.deliver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancel()
+	first := publishUntil(t, b, hub.Delivery{User: "alice", Msg: []byte("hello")}, alice, 1)
+	for i := 0; i < 20; i++ {
+		if err := b.Publish(ctx, hub.Delivery{User: "alice", Msg: []byte{byte('a' + i)}, Device: "d1", Except: []string{"x"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := alice.wait(t, first+20)[first:]
+	for i, d := range got {
+		if d.User != "alice" || d.Msg[0] != byte('a'+i) || d.Device != "d1" || len(d.Except) != 1 || d.Except[0] != "x" {
+			t.Fatalf("delivery %d across nodes is %+v", i, d)
+		}
+	}
+	// A user name with characters NATS subjects reserve.
+	odd := newInbox()
+	cancelOdd, err := a.Subscribe("al.ice>*", odd.deliver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancelOdd()
+	publishUntil(t, b, hub.Delivery{User: "al.ice>*", Msg: []byte("odd")}, odd, 1)
+	if alice.len() != first+20 {
+		t.Errorf("alice got %q's deliveries", "al.ice>*")
+	}
+
+	step := func(bus hub.Bus, user, device, conn, state, wantBefore, wantAfter string) {
+		t.Helper()
+		bf, af, err := bus.SetState(ctx, user, device, conn, state)
+		if err != nil || bf != wantBefore || af != wantAfter {
+			t.Fatalf("SetState(%s %s %s) = %s, %s, %v; want %s, %s", user, conn, state, bf, af, err, wantBefore, wantAfter)
+		}
+	}
+	step(a, "alice", "d1", "a-1", messenger.StateAway, messenger.StateOffline, messenger.StateAway)
+	eventually(t, "node B sees alice away", wantStates(ctx, b, map[string]string{"alice": messenger.StateAway}))
+	step(b, "alice", "d2", "b-1", messenger.StateBusy, messenger.StateAway, messenger.StateBusy)
+	eventually(t, "node A sees alice busy", wantStates(ctx, a, map[string]string{"alice": messenger.StateBusy}))
+	eventually(t, "node A sees both devices", func() error {
+		on, err := a.OnlineDevices(ctx, "alice")
+		if err != nil || len(on) != 2 || !on["d1"] || !on["d2"] {
+			return fmt.Errorf("OnlineDevices = %v, %v", on, err)
+		}
+		return nil
+	})
+	step(a, "alice", "d1", "a-1", messenger.StateOffline, messenger.StateBusy, messenger.StateBusy)
+	step(b, "alice", "d2", "b-1", messenger.StateOffline, messenger.StateBusy, messenger.StateOffline)
+	eventually(t, "node A sees alice offline", wantStates(ctx, a, map[string]string{"alice": messenger.StateOffline}))
+	// Changes some SetState returned are its caller's to announce: the
+	// watch reports none of them.
+	if l := watchB.list(); len(l) != 0 {
+		t.Errorf("WatchStates reported changes SetState returned: %v", l)
+	}
+}
+
+// testExpiry: a server dies without setting its connections offline;
+// their states expire, and the other servers are told.
+func testExpiry(t *testing.T, be Backend) {
+	if be.Kill == nil {
+		t.Skip("this backend has no server to lose: its states die with it")
+	}
+	ctx := context.Background()
+	a, b := be.Node(t), be.Node(t)
+	watchB := watch(t, b)
+	for _, s := range [][4]string{
+		{"alice", "d1", "a-1", messenger.StateOnline},
+		{"alice", "d1", "a-2", messenger.StateBusy},
+		{"bob", "d2", "a-3", messenger.StateAway},
+	} {
+		if _, _, err := a.SetState(ctx, s[0], s[1], s[2], s[3]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// carol is on the surviving server: she stays.
+	if _, _, err := b.SetState(ctx, "carol", "d3", "b-1", messenger.StateOnline); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "node B sees node A's states", wantStates(ctx, b, map[string]string{"alice": messenger.StateBusy, "bob": messenger.StateAway}))
+	be.Kill(t, a)
+	watchB.waitFor(t, map[string]string{"alice": messenger.StateOffline, "bob": messenger.StateOffline})
+	if err := wantStates(ctx, b, map[string]string{"alice": messenger.StateOffline, "bob": messenger.StateOffline, "carol": messenger.StateOnline})(); err != nil {
+		t.Error(err)
+	}
+	if on, err := b.OnlineDevices(ctx, "alice"); err != nil || len(on) != 0 {
+		t.Errorf("OnlineDevices of a dead server's user = %v, %v", on, err)
+	}
+	for _, sc := range watchB.list() {
+		if sc.User == "carol" {
+			t.Errorf("a live server's user was reported: %v", sc)
+		}
+	}
+	// Her server's heartbeat kept carol past the others' expiry.
+	if _, _, err := b.SetState(ctx, "carol", "d3", "b-1", messenger.StateOffline); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testRestart: while the backend is away a bus says so (hub.ErrUnavailable)
+// instead of accepting work it cannot carry; when the backend is back,
+// the bus recovers by itself with its connections' states.
+func testRestart(t *testing.T, be Backend) {
+	if be.Stop == nil {
+		t.Skip("this backend cannot stop")
+	}
+	ctx := context.Background()
+	a, b := be.Node(t), be.Node(t)
+	if _, _, err := a.SetState(ctx, "alice", "d1", "a-1", messenger.StateBusy); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Ready(ctx); err != nil {
+		t.Fatalf("Ready before the restart: %v", err)
+	}
+	be.Stop(t)
+	if !be.Survives {
+		eventually(t, "Ready says unavailable", func() error {
+			if err := a.Ready(ctx); !errors.Is(err, hub.ErrUnavailable) {
+				return fmt.Errorf("Ready = %v", err)
+			}
+			return nil
+		})
+		if _, _, err := a.SetState(ctx, "bob", "d2", "a-2", messenger.StateOnline); !errors.Is(err, hub.ErrUnavailable) {
+			t.Errorf("SetState while the backend is away: %v, want ErrUnavailable", err)
+		}
+		if err := a.Publish(ctx, hub.Delivery{User: "alice", Msg: []byte("x")}); !errors.Is(err, hub.ErrUnavailable) {
+			t.Errorf("Publish while the backend is away: %v, want ErrUnavailable", err)
+		}
+	}
+	be.Start(t)
+	for _, n := range []hub.Bus{a, b} {
+		eventually(t, "Ready after the restart", func() error { return n.Ready(ctx) })
+	}
+	eventually(t, "node B sees alice again", wantStates(ctx, b, map[string]string{"alice": messenger.StateBusy}))
+	alice := newInbox()
+	cancel, err := b.Subscribe("alice", alice.deliver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancel()
+	publishUntil(t, a, hub.Delivery{User: "alice", Msg: []byte("back")}, alice, 1)
+	if bf, af, err := a.SetState(ctx, "alice", "d1", "a-1", messenger.StateOffline); err != nil || bf != messenger.StateBusy || af != messenger.StateOffline {
+		t.Errorf("SetState after the restart = %s, %s, %v", bf, af, err)
 	}
 }

@@ -1,0 +1,106 @@
+package natsbus_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/assist-project/assist/internal/natstest"
+	"github.com/assist-project/assist/messenger/hub"
+	"github.com/assist-project/assist/messenger/hub/bustest"
+	"github.com/assist-project/assist/messenger/hub/natsbus"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, natstest.LeakOptions()...) }
+
+// testTTL keeps expiry tests short; the server refuses less than 1 s.
+const testTTL = 1500 * time.Millisecond
+
+func open(t *testing.T, url string, replicas int) *natsbus.Bus {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := natsbus.Open(ctx, natsbus.Config{URL: url, Replicas: replicas, TTL: testTTL, Name: t.Name()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// TestBus runs the bus suite on one NATS server.
+func TestBus(t *testing.T) {
+	bustest.Run(t, func(t *testing.T) bustest.Backend {
+		srv := natstest.Start(t)
+		return bustest.Backend{
+			Node:  func(t *testing.T) hub.Bus { return open(t, srv.URL, 1) },
+			Kill:  func(t *testing.T, b hub.Bus) { b.Close() },
+			Stop:  func(t *testing.T) { srv.Stop() },
+			Start: func(t *testing.T) { srv.Restart(t) },
+		}
+	})
+}
+
+// TestBusCluster runs the suite on a three-server NATS cluster, each
+// node of the bus on another server, the bucket replicated three times;
+// Stop loses the first server (the first node's).
+func TestBusCluster(t *testing.T) {
+	bustest.Run(t, func(t *testing.T) bustest.Backend {
+		servers := natstest.Cluster(t, 3)
+		n := 0
+		return bustest.Backend{
+			Node: func(t *testing.T) hub.Bus {
+				b := open(t, servers[n%len(servers)].URL, 3)
+				n++
+				return b
+			},
+			Kill:     func(t *testing.T, b hub.Bus) { b.Close() },
+			Stop:     func(t *testing.T) { servers[0].Stop() },
+			Start:    func(t *testing.T) { servers[0].Restart(t) },
+			Survives: true,
+		}
+	})
+}
+
+// TestOpenUnreachable: no NATS at the URL is a plain error at start that
+// names the URL (without its password) and what to do.
+func TestOpenUnreachable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv := natstest.Start(t)
+	url := srv.URL
+	srv.Stop()
+	withPassword := strings.Replace(url, "nats://", "nats://op:hunter2@", 1)
+	_, err := natsbus.Open(ctx, natsbus.Config{URL: withPassword})
+	if err == nil {
+		t.Fatal("Open without a server succeeded")
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "hunter2") || !strings.Contains(msg, strings.TrimPrefix(url, "nats://")) || !strings.Contains(msg, "--bus") {
+		t.Errorf("error %q should name the URL without its password and say what to do", msg)
+	}
+}
+
+func FuzzToken(f *testing.F) {
+	for _, s := range []string{"alice", "al.ice", "a>b*c", "", "=41", "A", "é", "r-1a2b-3"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		tok := natsbus.EncodeToken(s)
+		for i := 0; i < len(tok); i++ {
+			c := tok[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'F' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '=') {
+				t.Fatalf("EncodeToken(%q) = %q has %q", s, tok, c)
+			}
+		}
+		back, err := natsbus.DecodeToken(tok)
+		if err != nil || back != s {
+			t.Fatalf("DecodeToken(EncodeToken(%q)) = %q, %v", s, back, err)
+		}
+		// Decoding untrusted keys never panics.
+		natsbus.DecodeToken(s)
+	})
+}
