@@ -5,11 +5,15 @@ import (
 	"context"
 	"crypto/ed25519"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/assist-project/assist/internal/sqldb"
 )
 
 // SQLSchema creates SQLStore's tables; NewSQLStore runs it. A server that
@@ -36,21 +40,76 @@ CREATE TABLE IF NOT EXISTS audit_chains (
 	hash    BLOB                        -- ... the last of which had this hash
 );`
 
-// SQLStore keeps chains in an SQL database (the server's SQLite, through
-// database/sql; this package registers no driver): the server's own
-// chain, and the chains devices upload. It checks every entry before it
-// stores it, so what it holds always verifies.
+// PostgresSchema is SQLSchema for PostgreSQL.
+const PostgresSchema = `CREATE TABLE IF NOT EXISTS audit_entries (
+	chain   BYTEA NOT NULL,
+	seq     BIGINT NOT NULL,
+	time    BIGINT NOT NULL,
+	kind    TEXT NOT NULL,
+	session TEXT NOT NULL,
+	novice  TEXT NOT NULL,
+	expert  TEXT NOT NULL,
+	machine TEXT NOT NULL,
+	hash    BYTEA NOT NULL,
+	line    TEXT NOT NULL,
+	PRIMARY KEY (chain, seq)
+);
+CREATE INDEX IF NOT EXISTS audit_entries_time ON audit_entries(time);
+CREATE TABLE IF NOT EXISTS audit_chains (
+	chain   BYTEA PRIMARY KEY,
+	head    TEXT NOT NULL DEFAULT '',
+	through BIGINT NOT NULL DEFAULT 0,
+	hash    BYTEA
+)`
+
+// SQLStore keeps chains in an SQL database (the server's SQLite, or the
+// PostgreSQL several nodes share, through database/sql; this package
+// registers no driver): the server's own chain, and the chains devices
+// upload. It checks every entry before it stores it, so what it holds
+// always verifies.
 type SQLStore struct {
-	db *sql.DB
-	mu sync.Mutex // one append or upload at a time: each reads the chain's end
+	db *sqldb.DB
+	// mu: one append or upload at a time in this process, as each reads
+	// the chain's end; on PostgreSQL, lockChain does the same between
+	// nodes.
+	mu sync.Mutex
 }
 
 // NewSQLStore creates the tables if needed.
 func NewSQLStore(ctx context.Context, db *sql.DB) (*SQLStore, error) {
-	if _, err := db.ExecContext(ctx, SQLSchema); err != nil {
+	d := sqldb.Wrap(db)
+	schema := SQLSchema
+	if d.Dialect == sqldb.Postgres {
+		schema = PostgresSchema
+	}
+	if _, err := d.ExecContext(ctx, schema); err != nil {
 		return nil, fmt.Errorf("audit: store: %w", err)
 	}
-	return &SQLStore{db: db}, nil
+	return &SQLStore{db: d}, nil
+}
+
+// pruneLock is the PostgreSQL advisory lock of a prune (a chain's lock
+// is its key's first 8 bytes; a collision only makes two chains wait for
+// each other).
+const pruneLock = 0x61756469745f7072 // "audit_pr"
+
+// lockChain makes the other nodes' appends and uploads to chain wait
+// until tx ends, so that each reads the chain's true end: under
+// PostgreSQL's READ COMMITTED, two nodes appending at once would both
+// read entry n and both write n+1. SQLite needs nothing: its write
+// transactions run one at a time.
+func lockChain(ctx context.Context, tx *sqldb.Tx, chain []byte) error {
+	if tx.Dialect() != sqldb.Postgres {
+		return nil
+	}
+	return advisoryLock(ctx, tx, int64(binary.BigEndian.Uint64(chain[:8])))
+}
+
+func advisoryLock(ctx context.Context, tx *sqldb.Tx, key int64) error {
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, key); err != nil {
+		return fmt.Errorf("audit: store: lock: %w", err)
+	}
+	return nil
 }
 
 // ErrFork is wrapped by Upload's error for entries that contradict what
@@ -62,7 +121,7 @@ var ErrFork = errors.New("the entries contradict the stored chain")
 // last returns the stored end of chain: its last entry, or the
 // retention anchor when all of it was pruned; ok is false for a chain
 // never seen.
-func (s *SQLStore) last(ctx context.Context, tx *sql.Tx, chain ed25519.PublicKey) (seq uint64, hash [32]byte, ok bool, err error) {
+func (s *SQLStore) last(ctx context.Context, tx *sqldb.Tx, chain ed25519.PublicKey) (seq uint64, hash [32]byte, ok bool, err error) {
 	var h []byte
 	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_entries WHERE chain = ? ORDER BY seq DESC LIMIT 1`, []byte(chain)).Scan(&seq, &h)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -107,6 +166,9 @@ func (s *SQLStore) Upload(ctx context.Context, entries []Entry, head *Head) erro
 		return fmt.Errorf("audit: store: %w", err)
 	}
 	defer tx.Rollback()
+	if err := lockChain(ctx, tx, chain); err != nil {
+		return err
+	}
 	seq, hash, known, err := s.last(ctx, tx, chain)
 	if err != nil {
 		return err
@@ -164,7 +226,7 @@ func (s *SQLStore) Upload(ctx context.Context, entries []Entry, head *Head) erro
 	return nil
 }
 
-func insert(ctx context.Context, tx *sql.Tx, e *Entry) error {
+func insert(ctx context.Context, tx *sqldb.Tx, e *Entry) error {
 	h := e.Hash()
 	_, err := tx.ExecContext(ctx, `INSERT INTO audit_entries(chain, seq, time, kind, session, novice, expert, machine, hash, line)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, []byte(e.Key), e.Seq, e.Time.UnixNano(), string(e.Kind),
@@ -197,6 +259,9 @@ func (c *sqlChain) Append(e Entry) (Entry, error) {
 		return e, fmt.Errorf("audit: store: %w", err)
 	}
 	defer tx.Rollback()
+	if err := lockChain(ctx, tx, pub); err != nil {
+		return e, err
+	}
 	seq, hash, _, err := c.s.last(ctx, tx, pub)
 	if err != nil {
 		return e, err
@@ -257,7 +322,8 @@ func (s *SQLStore) Search(ctx context.Context, q Query) ([]Entry, error) {
 	}
 	if q.Text != "" {
 		like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q.Text) + "%"
-		where = append(where, `(novice LIKE ? ESCAPE '\' OR expert LIKE ? ESCAPE '\' OR machine LIKE ? ESCAPE '\')`)
+		op := s.db.Dialect.ILike()
+		where = append(where, `(novice `+op+` ? ESCAPE '\' OR expert `+op+` ? ESCAPE '\' OR machine `+op+` ? ESCAPE '\')`)
 		args = append(args, like, like, like)
 	}
 	if q.Session != "" {
@@ -356,6 +422,13 @@ func (s *SQLStore) prune(ctx context.Context, only ed25519.PublicKey, before tim
 		return 0, fmt.Errorf("audit: store: %w", err)
 	}
 	defer tx.Rollback()
+	// One prune at a time across nodes; each chain it cuts is locked
+	// below, before its end is read.
+	if tx.Dialect() == sqldb.Postgres {
+		if err := advisoryLock(ctx, tx, pruneLock); err != nil {
+			return 0, err
+		}
+	}
 	// The last entry to go in each chain.
 	q, args := `SELECT chain, MAX(seq) FROM audit_entries WHERE time < ? GROUP BY chain`, []any{before.UnixNano()}
 	if only != nil {
@@ -384,7 +457,12 @@ func (s *SQLStore) prune(ctx context.Context, only ed25519.PublicKey, before tim
 	}
 	var removed int64
 	own := key.Public().(ed25519.PublicKey)
+	// In one order: no deadlock with another transaction's locks.
+	slices.SortFunc(cuts, func(a, b cut) int { return bytes.Compare(a.chain, b.chain) })
 	for _, c := range cuts {
+		if err := lockChain(ctx, tx, c.chain); err != nil {
+			return 0, err
+		}
 		var h []byte
 		if err := tx.QueryRowContext(ctx, `SELECT hash FROM audit_entries WHERE chain = ? AND seq = ?`, c.chain, c.seq).Scan(&h); err != nil {
 			return 0, fmt.Errorf("audit: store: %w", err)

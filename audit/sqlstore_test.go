@@ -6,11 +6,38 @@ import (
 	"database/sql"
 	"errors"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	_ "modernc.org/sqlite"
+
+	"github.com/assist-project/assist/internal/pgtest"
 )
+
+// engines are the databases SQLStore runs on, each opening a fresh one.
+var engines = []struct {
+	name string
+	open func(t *testing.T) *SQLStore
+}{
+	{"sqlite", openSQL},
+	{"postgres", func(t *testing.T) *SQLStore { return openPostgres(t, pgtest.DB(t)) }},
+}
+
+func openPostgres(t *testing.T, dsn string) *SQLStore {
+	t.Helper()
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	s, err := NewSQLStore(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
 
 func openSQL(t *testing.T) *SQLStore {
 	t.Helper()
@@ -31,8 +58,13 @@ func openSQL(t *testing.T) *SQLStore {
 // fork; search finds by name and time; the stored chain verifies
 // against the uploaded head.
 func TestSQLUpload(t *testing.T) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) { testSQLUpload(t, e.open(t)) })
+	}
+}
+
+func testSQLUpload(t *testing.T, s *SQLStore) {
 	ctx := context.Background()
-	s := openSQL(t)
 	l, key := openLog(t)
 	pub := key.Public().(ed25519.PublicKey)
 	session(t, l)
@@ -99,8 +131,13 @@ func TestSQLUpload(t *testing.T) {
 // chain; its own chain gets a signed cut, the devices' chains the store's
 // record, and all still verify and accept new uploads.
 func TestSQLPrune(t *testing.T) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) { testSQLPrune(t, e.open(t)) })
+	}
+}
+
+func testSQLPrune(t *testing.T, s *SQLStore) {
 	ctx := context.Background()
-	s := openSQL(t)
 	l, key := openLog(t)
 	pub := key.Public().(ed25519.PublicKey)
 	now := time.Now().Add(-48 * time.Hour)
@@ -133,5 +170,42 @@ func TestSQLPrune(t *testing.T) {
 	}
 	if rep, err := s.VerifyChain(ctx, pub); err != nil || rep.First != 8 || rep.Last != 14 {
 		t.Fatalf("device chain: %+v, %v", rep, err)
+	}
+}
+
+// TestSQLPruneAcrossNodes: two nodes prune and append to the server's
+// chain at once (PostgreSQL): the chain still verifies, with one cut.
+func TestSQLPruneAcrossNodes(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DB(t)
+	a, b := openPostgres(t, dsn), openPostgres(t, dsn)
+	skey := newKey(t, 9)
+	old := a.Chain(skey).(*sqlChain)
+	old.now = func() time.Time { return time.Now().Add(-48 * time.Hour) }
+	for i := 0; i < 3; i++ {
+		NewRecorder(old, PartyServer, nil).Start("Nova", "Dana", "pc", "relay")
+	}
+	var wg sync.WaitGroup
+	for _, s := range []*SQLStore{a, b} {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if _, err := s.Prune(ctx, time.Now().Add(-24*time.Hour), skey); err != nil {
+				t.Error(err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			r := NewRecorder(s.Chain(skey), PartyServer, nil)
+			r.Start("Nova", "Dana", "pc", "relay")
+			if err := r.Err(); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	rep, err := a.VerifyChain(ctx, skey.Public().(ed25519.PublicKey))
+	if err != nil || rep.Pruned != 3 {
+		t.Fatalf("server chain after two nodes pruned: %+v, %v", rep, err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/assist-project/assist/internal/pgtest"
 	"github.com/coder/websocket"
 	"go.uber.org/goleak"
 
@@ -22,7 +23,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, natstest.LeakOptions()...)
+	goleak.VerifyTestMain(pgtest.M(m), natstest.LeakOptions()...)
 }
 
 // clock is a settable test clock.

@@ -9,14 +9,20 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/assist-project/assist/internal/sqldb"
 	"github.com/assist-project/assist/internal/sqlitedb"
 )
 
-// SQLiteStore is the Store of a single-node server: one SQLite database
-// file, in WAL mode so /healthz and readers never wait for a writer.
-type SQLiteStore struct {
-	db *sql.DB
+// SQLStore is the Store over SQL: for a single node one SQLite database
+// file, in WAL mode so /healthz and readers never wait for a writer
+// (OpenSQLite); for several nodes the PostgreSQL database they share
+// (OpenPostgres). Each of its writes is one statement, atomic on both.
+type SQLStore struct {
+	db *sqldb.DB
 }
+
+// SQLiteStore is the name SQLStore had before PostgreSQL.
+type SQLiteStore = SQLStore
 
 // migrations bring the schema from user_version i to i+1. Append only:
 // never edit a step that has shipped.
@@ -54,16 +60,58 @@ var migrations = []string{
 
 // OpenSQLite opens (creating if needed, mode 0600) the database at path and
 // brings its schema up to date.
-func OpenSQLite(ctx context.Context, path string) (*SQLiteStore, error) {
+func OpenSQLite(ctx context.Context, path string) (*SQLStore, error) {
 	db, err := sqlitedb.Open(ctx, path, migrations)
 	if err != nil {
 		return nil, fmt.Errorf("server: store %s: %w", path, err)
 	}
-	return &SQLiteStore{db: db}, nil
+	return &SQLStore{db: sqldb.Wrap(db)}, nil
+}
+
+// PostgresSchema is the PostgreSQL schema (namespace) of the rendezvous
+// server's tables.
+const PostgresSchema = "rendezvous"
+
+// postgresMigrations are migrations for PostgreSQL (append only); the
+// first step is the schema SQLite reached in three.
+var postgresMigrations = []string{
+	`CREATE TABLE invitations (
+		id      TEXT PRIMARY KEY,
+		expires BIGINT NOT NULL,
+		created BIGINT NOT NULL,
+		seen    BIGINT NOT NULL DEFAULT 0,
+		owner   BYTEA
+	);
+	CREATE INDEX invitations_expires ON invitations(expires);
+	CREATE INDEX invitations_seen ON invitations(seen);
+	CREATE TABLE secrets (
+		name  TEXT PRIMARY KEY,
+		value TEXT NOT NULL
+	);
+	CREATE TABLE audit (
+		seq     BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		time    BIGINT NOT NULL,
+		kind    TEXT NOT NULL,
+		inv     TEXT NOT NULL,
+		session TEXT NOT NULL,
+		detail  TEXT NOT NULL
+	);
+	CREATE INDEX audit_time ON audit(time);`,
+}
+
+// OpenPostgres connects to the PostgreSQL database at dsn (a postgres://
+// URL) and brings the server's schema up to date. Nodes sharing it share
+// the TURN secret.
+func OpenPostgres(ctx context.Context, dsn string) (*SQLStore, error) {
+	db, err := sqldb.OpenPostgres(ctx, dsn, PostgresSchema, postgresMigrations)
+	if err != nil {
+		return nil, fmt.Errorf("server: store: %w", err)
+	}
+	return &SQLStore{db: sqldb.Wrap(db)}, nil
 }
 
 // PutInvitation implements Store.
-func (s *SQLiteStore) PutInvitation(ctx context.Context, inv Invitation) error {
+func (s *SQLStore) PutInvitation(ctx context.Context, inv Invitation) error {
 	var owner any // NULL, not an empty blob, when there is none
 	if len(inv.Owner) > 0 {
 		owner = inv.Owner
@@ -86,7 +134,7 @@ func (s *SQLiteStore) PutInvitation(ctx context.Context, inv Invitation) error {
 }
 
 // Invitation implements Store.
-func (s *SQLiteStore) Invitation(ctx context.Context, id string) (Invitation, error) {
+func (s *SQLStore) Invitation(ctx context.Context, id string) (Invitation, error) {
 	var exp, created, seen int64
 	var owner []byte
 	err := s.db.QueryRowContext(ctx, `SELECT expires, created, seen, owner FROM invitations WHERE id = ?`, id).Scan(&exp, &created, &seen, &owner)
@@ -112,7 +160,7 @@ func unixNano(t time.Time) int64 {
 }
 
 // Seen implements Store.
-func (s *SQLiteStore) Seen(ctx context.Context, ids []string, t time.Time) error {
+func (s *SQLStore) Seen(ctx context.Context, ids []string, t time.Time) error {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -138,7 +186,7 @@ func (s *SQLiteStore) Seen(ctx context.Context, ids []string, t time.Time) error
 }
 
 // DeleteUnseen implements Store.
-func (s *SQLiteStore) DeleteUnseen(ctx context.Context, t time.Time) (int, error) {
+func (s *SQLStore) DeleteUnseen(ctx context.Context, t time.Time) (int, error) {
 	res, err := s.db.ExecContext(ctx, `DELETE FROM invitations WHERE seen < ?`, t.UnixNano())
 	if err != nil {
 		return 0, fmt.Errorf("server: store: delete unconnected invitations: %w", err)
@@ -148,7 +196,7 @@ func (s *SQLiteStore) DeleteUnseen(ctx context.Context, t time.Time) (int, error
 }
 
 // DeleteExpired implements Store.
-func (s *SQLiteStore) DeleteExpired(ctx context.Context, t, auditBefore time.Time) (int, error) {
+func (s *SQLStore) DeleteExpired(ctx context.Context, t, auditBefore time.Time) (int, error) {
 	res, err := s.db.ExecContext(ctx, `DELETE FROM invitations WHERE expires < ?`, t.UnixNano())
 	if err != nil {
 		return 0, fmt.Errorf("server: store: delete expired invitations: %w", err)
@@ -163,7 +211,7 @@ func (s *SQLiteStore) DeleteExpired(ctx context.Context, t, auditBefore time.Tim
 const turnSecretName = "turn"
 
 // TURNSecret implements Store.
-func (s *SQLiteStore) TURNSecret(ctx context.Context) (string, error) {
+func (s *SQLStore) TURNSecret(ctx context.Context) (string, error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		return "", fmt.Errorf("server: store: turn secret: %w", err)
@@ -171,7 +219,7 @@ func (s *SQLiteStore) TURNSecret(ctx context.Context) (string, error) {
 	// Text, not bytes: coturn's static-auth-secret is a string, and this
 	// one may be copied into its configuration.
 	fresh := base64.RawURLEncoding.EncodeToString(b)
-	if _, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)`, turnSecretName, fresh); err != nil {
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING`, turnSecretName, fresh); err != nil {
 		return "", fmt.Errorf("server: store: turn secret: %w", err)
 	}
 	var v string
@@ -182,7 +230,7 @@ func (s *SQLiteStore) TURNSecret(ctx context.Context) (string, error) {
 }
 
 // Audit implements Store.
-func (s *SQLiteStore) Audit(ctx context.Context, e Event) error {
+func (s *SQLStore) Audit(ctx context.Context, e Event) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO audit (time, kind, inv, session, detail) VALUES (?, ?, ?, ?, ?)`,
 		e.Time.UnixNano(), e.Kind, e.ID, e.Session, e.Detail)
 	if err != nil {
@@ -192,7 +240,7 @@ func (s *SQLiteStore) Audit(ctx context.Context, e Event) error {
 }
 
 // Events implements Store.
-func (s *SQLiteStore) Events(ctx context.Context, since time.Time, limit int) ([]Event, error) {
+func (s *SQLStore) Events(ctx context.Context, since time.Time, limit int) ([]Event, error) {
 	rows, err := s.db.QueryContext(ctx,
 		`SELECT time, kind, inv, session, detail FROM audit WHERE time >= ? ORDER BY seq LIMIT ?`,
 		since.UnixNano(), limit)
@@ -217,7 +265,7 @@ func (s *SQLiteStore) Events(ctx context.Context, since time.Time, limit int) ([
 }
 
 // Ping implements Store.
-func (s *SQLiteStore) Ping(ctx context.Context) error {
+func (s *SQLStore) Ping(ctx context.Context) error {
 	var one int
 	if err := s.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
 		return fmt.Errorf("server: store: ping: %w", err)
@@ -226,7 +274,7 @@ func (s *SQLiteStore) Ping(ctx context.Context) error {
 }
 
 // Close implements Store.
-func (s *SQLiteStore) Close() error {
+func (s *SQLStore) Close() error {
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("server: store: close: %w", err)
 	}

@@ -8,17 +8,35 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/assist-project/assist/internal/pgtest"
 )
 
 func TestSQLiteStore(t *testing.T) {
-	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "sub", "assist.db")
-	st, err := OpenSQLite(ctx, path)
+	open := func(ctx context.Context) (*SQLStore, error) { return OpenSQLite(ctx, path) }
+	st, err := open(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
+	st.Close()
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("database file mode: %v, %v; want 0600", fi.Mode(), err)
+	}
+	testStore(t, open)
+}
+
+func TestPostgresStore(t *testing.T) {
+	dsn := pgtest.DB(t)
+	testStore(t, func(ctx context.Context) (*SQLStore, error) { return OpenPostgres(ctx, dsn) })
+}
+
+// testStore checks a store that open opens, empty the first time.
+func testStore(t *testing.T, open func(context.Context) (*SQLStore, error)) {
+	ctx := context.Background()
+	st, err := open(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
 	now := time.Unix(1_800_000_000, 123)
 	if _, err := st.Invitation(ctx, "a"); !errors.Is(err, ErrNotFound) {
@@ -55,7 +73,7 @@ func TestSQLiteStore(t *testing.T) {
 	}
 
 	// Everything survives a reopen.
-	st, err = OpenSQLite(ctx, path)
+	st, err = open(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +104,7 @@ func TestSQLiteStoreNewerSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.db.Exec("PRAGMA user_version = 99"); err != nil {
+	if _, err := st.db.SQL.Exec("PRAGMA user_version = 99"); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()
@@ -152,12 +170,25 @@ func TestSQLiteStoreMigrate(t *testing.T) {
 // again only by the same owner; one without an owner, or an expired one,
 // by anyone.
 func TestSQLiteStoreOwner(t *testing.T) {
-	ctx := context.Background()
-	st, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "assist.db"))
+	st, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "assist.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	testOwner(t, st)
+}
+
+func TestPostgresStoreOwner(t *testing.T) {
+	st, err := OpenPostgres(context.Background(), pgtest.DB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	testOwner(t, st)
+}
+
+func testOwner(t *testing.T, st *SQLStore) {
+	ctx := context.Background()
 	now := time.Unix(1_800_000_000, 0)
 	a, b := []byte("owner-a"), []byte("owner-b")
 	put := func(id string, at time.Time, owner []byte) error {

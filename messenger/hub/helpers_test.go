@@ -17,13 +17,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/assist-project/assist/internal/pgtest"
 	"github.com/assist-project/assist/messenger"
 	"github.com/assist-project/assist/messenger/hub"
 	"github.com/coder/websocket"
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(pgtest.M(m)) }
 
 // wait bounds every wait for something that should happen at once.
 const wait = 10 * time.Second

@@ -5,23 +5,30 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/assist-project/assist/audit"
+	"github.com/assist-project/assist/internal/sqldb"
 	"github.com/assist-project/assist/internal/sqlitedb"
 )
 
-// SQLiteStore is the Store of a single-node server: one SQLite database
-// file in WAL mode.
-type SQLiteStore struct {
-	db *sql.DB
+// SQLStore is the Store over SQL: one SQLite database file in WAL mode
+// for a single node (OpenSQLite), or a PostgreSQL database several nodes
+// share (OpenPostgres). The queries are the same (package sqldb rewrites
+// them); where SQLite relied on its one writer at a time, the PostgreSQL
+// transactions lock the rows they decide on.
+type SQLStore struct {
+	db *sqldb.DB
 
 	auditOnce sync.Once
 	audit     *audit.SQLStore
 	auditErr  error
 }
+
+// SQLiteStore is the name SQLStore had before PostgreSQL.
+type SQLiteStore = SQLStore
 
 // sqliteMigrations bring the schema from user_version i to i+1. Append
 // only: never edit a step that has shipped.
@@ -141,18 +148,45 @@ var sqliteMigrations = []string{
 
 // OpenSQLite opens (creating if needed, mode 0600) the database at path
 // and brings its schema up to date.
-func OpenSQLite(ctx context.Context, path string) (*SQLiteStore, error) {
+func OpenSQLite(ctx context.Context, path string) (*SQLStore, error) {
 	db, err := sqlitedb.Open(ctx, path, sqliteMigrations)
 	if err != nil {
 		return nil, fmt.Errorf("messenger store %s: %w", path, err)
 	}
-	return &SQLiteStore{db: db}, nil
+	return &SQLStore{db: sqldb.Wrap(db)}, nil
 }
 
-// isUnique reports whether err is a violated UNIQUE or PRIMARY KEY
-// constraint.
-func isUnique(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+// PostgresSchema is the PostgreSQL schema (namespace) of the messenger's
+// tables.
+const PostgresSchema = "messenger"
+
+// OpenPostgres connects to the PostgreSQL database at dsn (a postgres://
+// URL) and brings the messenger's schema up to date.
+func OpenPostgres(ctx context.Context, dsn string) (*SQLStore, error) {
+	db, err := sqldb.OpenPostgres(ctx, dsn, PostgresSchema, postgresMigrations)
+	if err != nil {
+		return nil, fmt.Errorf("messenger store: %w", err)
+	}
+	return &SQLStore{db: sqldb.Wrap(db)}, nil
+}
+
+// lockAccounts locks users' account rows until the transaction ends, in
+// one order (no deadlock between two transactions locking the same
+// pair). On PostgreSQL, another node may otherwise check a block while
+// this transaction adds a contact; SQLite's write transactions are one at
+// a time already.
+func lockAccounts(ctx context.Context, tx *sqldb.Tx, users ...string) error {
+	if tx.Dialect() != sqldb.Postgres {
+		return nil
+	}
+	sorted := append([]string(nil), users...)
+	slices.Sort(sorted)
+	for _, u := range slices.Compact(sorted) {
+		if _, err := tx.ExecContext(ctx, `SELECT 1 FROM accounts WHERE "user" = ?`+tx.Dialect().ForUpdate(), u); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func nullBytes(b []byte) any {
@@ -162,24 +196,24 @@ func nullBytes(b []byte) any {
 	return b
 }
 
-func insertDevice(ctx context.Context, tx *sql.Tx, d Device) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO devices (id, user, key, name, cert_signer, cert_sig, created) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+func insertDevice(ctx context.Context, tx *sqldb.Tx, d Device) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO devices (id, "user", key, name, cert_signer, cert_sig, created) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		d.ID, d.User, d.Key, d.Name, nullBytes(d.CertSigner), nullBytes(d.CertSig), d.Created.UnixNano())
-	if isUnique(err) {
+	if sqldb.IsUnique(err) {
 		return ErrTaken
 	}
 	return err
 }
 
 // CreateAccount implements Store.
-func (s *SQLiteStore) CreateAccount(ctx context.Context, a Account, d Device) error {
+func (s *SQLStore) CreateAccount(ctx context.Context, a Account, d Device) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("messenger store: create account: %w", err)
 	}
 	defer tx.Rollback()
-	_, err = tx.ExecContext(ctx, `INSERT INTO accounts (user, display, created) VALUES (?, ?, ?)`, a.User, a.Display, a.Created.UnixNano())
-	if isUnique(err) {
+	_, err = tx.ExecContext(ctx, `INSERT INTO accounts ("user", display, created) VALUES (?, ?, ?)`, a.User, a.Display, a.Created.UnixNano())
+	if sqldb.IsUnique(err) {
 		return fmt.Errorf("messenger store: create account %s: %w", a.User, ErrTaken)
 	}
 	if err != nil {
@@ -196,10 +230,10 @@ func (s *SQLiteStore) CreateAccount(ctx context.Context, a Account, d Device) er
 }
 
 // Account implements Store.
-func (s *SQLiteStore) Account(ctx context.Context, user string) (Account, error) {
+func (s *SQLStore) Account(ctx context.Context, user string) (Account, error) {
 	a := Account{User: user}
 	var created int64
-	err := s.db.QueryRowContext(ctx, `SELECT display, created FROM accounts WHERE user = ?`, user).Scan(&a.Display, &created)
+	err := s.db.QueryRowContext(ctx, `SELECT display, created FROM accounts WHERE "user" = ?`, user).Scan(&a.Display, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Account{}, fmt.Errorf("messenger store: account %s: %w", user, ErrNotFound)
 	}
@@ -210,7 +244,7 @@ func (s *SQLiteStore) Account(ctx context.Context, user string) (Account, error)
 	return a, nil
 }
 
-const deviceColumns = `id, user, key, name, cert_signer, cert_sig, created`
+const deviceColumns = `id, "user", key, name, cert_signer, cert_sig, created`
 
 type scanner interface{ Scan(...any) error }
 
@@ -225,7 +259,7 @@ func scanDevice(r scanner) (Device, error) {
 }
 
 // DeviceByKey implements Store.
-func (s *SQLiteStore) DeviceByKey(ctx context.Context, key []byte) (Device, error) {
+func (s *SQLStore) DeviceByKey(ctx context.Context, key []byte) (Device, error) {
 	d, err := scanDevice(s.db.QueryRowContext(ctx, `SELECT `+deviceColumns+` FROM devices WHERE key = ?`, key))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Device{}, fmt.Errorf("messenger store: device: %w", ErrNotFound)
@@ -237,8 +271,8 @@ func (s *SQLiteStore) DeviceByKey(ctx context.Context, key []byte) (Device, erro
 }
 
 // Devices implements Store.
-func (s *SQLiteStore) Devices(ctx context.Context, user string) ([]Device, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+deviceColumns+` FROM devices WHERE user = ? ORDER BY created, id`, user)
+func (s *SQLStore) Devices(ctx context.Context, user string) ([]Device, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+deviceColumns+` FROM devices WHERE "user" = ? ORDER BY created, id`, user)
 	if err != nil {
 		return nil, fmt.Errorf("messenger store: devices: %w", err)
 	}
@@ -258,14 +292,14 @@ func (s *SQLiteStore) Devices(ctx context.Context, user string) ([]Device, error
 }
 
 // AddDevice implements Store.
-func (s *SQLiteStore) AddDevice(ctx context.Context, d Device) error {
+func (s *SQLStore) AddDevice(ctx context.Context, d Device) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("messenger store: add device: %w", err)
 	}
 	defer tx.Rollback()
 	var one int
-	err = tx.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE user = ?`, d.User).Scan(&one)
+	err = tx.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE "user" = ?`, d.User).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("messenger store: add device to %s: %w", d.User, ErrNotFound)
 	}
@@ -282,14 +316,18 @@ func (s *SQLiteStore) AddDevice(ctx context.Context, d Device) error {
 }
 
 // RemoveDevice implements Store.
-func (s *SQLiteStore) RemoveDevice(ctx context.Context, user, id string) error {
+func (s *SQLStore) RemoveDevice(ctx context.Context, user, id string) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("messenger store: remove device: %w", err)
 	}
 	defer tx.Rollback()
+	// Two removals of an account's last two devices must not both pass.
+	if err := lockAccounts(ctx, tx, user); err != nil {
+		return fmt.Errorf("messenger store: remove device: %w", err)
+	}
 	var mine, all int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(id = ?), 0) FROM devices WHERE user = ?`, id, user).Scan(&all, &mine); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(CASE WHEN id = ? THEN 1 ELSE 0 END), 0) FROM devices WHERE "user" = ?`, id, user).Scan(&all, &mine); err != nil {
 		return fmt.Errorf("messenger store: remove device: %w", err)
 	}
 	if mine == 0 {
@@ -298,7 +336,7 @@ func (s *SQLiteStore) RemoveDevice(ctx context.Context, user, id string) error {
 	if all == 1 {
 		return fmt.Errorf("messenger store: remove device: %w", ErrLastDevice)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM devices WHERE user = ? AND id = ?`, user, id); err != nil {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM devices WHERE "user" = ? AND id = ?`, user, id); err != nil {
 		return fmt.Errorf("messenger store: remove device: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -308,21 +346,25 @@ func (s *SQLiteStore) RemoveDevice(ctx context.Context, user, id string) error {
 }
 
 // AddContact implements Store.
-func (s *SQLiteStore) AddContact(ctx context.Context, a, b string, t time.Time) error {
+func (s *SQLStore) AddContact(ctx context.Context, a, b string, t time.Time) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("messenger store: add contact: %w", err)
 	}
 	defer tx.Rollback()
+	// A block being added at the same time waits, or is seen.
+	if err := lockAccounts(ctx, tx, a, b); err != nil {
+		return fmt.Errorf("messenger store: add contact: %w", err)
+	}
 	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM blocks WHERE (user = ? AND other = ?) OR (user = ? AND other = ?)`, a, b, b, a).Scan(&n); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM blocks WHERE ("user" = ? AND other = ?) OR ("user" = ? AND other = ?)`, a, b, b, a).Scan(&n); err != nil {
 		return fmt.Errorf("messenger store: add contact: %w", err)
 	}
 	if n > 0 {
 		return fmt.Errorf("messenger store: add contact: %w", ErrBlocked)
 	}
 	for _, p := range [][2]string{{a, b}, {b, a}} {
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO contacts (user, other, created) VALUES (?, ?, ?)`, p[0], p[1], t.UnixNano()); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO contacts ("user", other, created) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, p[0], p[1], t.UnixNano()); err != nil {
 			return fmt.Errorf("messenger store: add contact: %w", err)
 		}
 	}
@@ -334,8 +376,8 @@ func (s *SQLiteStore) AddContact(ctx context.Context, a, b string, t time.Time) 
 
 // removeContact deletes both directions and reports whether there was a
 // contact.
-func removeContact(ctx context.Context, tx *sql.Tx, a, b string) (bool, error) {
-	res, err := tx.ExecContext(ctx, `DELETE FROM contacts WHERE (user = ? AND other = ?) OR (user = ? AND other = ?)`, a, b, b, a)
+func removeContact(ctx context.Context, tx *sqldb.Tx, a, b string) (bool, error) {
+	res, err := tx.ExecContext(ctx, `DELETE FROM contacts WHERE ("user" = ? AND other = ?) OR ("user" = ? AND other = ?)`, a, b, b, a)
 	if err != nil {
 		return false, err
 	}
@@ -344,7 +386,7 @@ func removeContact(ctx context.Context, tx *sql.Tx, a, b string) (bool, error) {
 }
 
 // RemoveContact implements Store.
-func (s *SQLiteStore) RemoveContact(ctx context.Context, a, b string) error {
+func (s *SQLStore) RemoveContact(ctx context.Context, a, b string) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("messenger store: remove contact: %w", err)
@@ -364,8 +406,8 @@ func (s *SQLiteStore) RemoveContact(ctx context.Context, a, b string) error {
 }
 
 // Contacts implements Store.
-func (s *SQLiteStore) Contacts(ctx context.Context, user string) ([]Account, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT a.user, a.display, a.created FROM contacts c JOIN accounts a ON a.user = c.other WHERE c.user = ? ORDER BY a.user`, user)
+func (s *SQLStore) Contacts(ctx context.Context, user string) ([]Account, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT a."user", a.display, a.created FROM contacts c JOIN accounts a ON a."user" = c.other WHERE c."user" = ? ORDER BY a."user"`, user)
 	if err != nil {
 		return nil, fmt.Errorf("messenger store: contacts: %w", err)
 	}
@@ -387,22 +429,26 @@ func (s *SQLiteStore) Contacts(ctx context.Context, user string) ([]Account, err
 }
 
 // IsContact implements Store.
-func (s *SQLiteStore) IsContact(ctx context.Context, a, b string) (bool, error) {
+func (s *SQLStore) IsContact(ctx context.Context, a, b string) (bool, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM contacts WHERE user = ? AND other = ?`, a, b).Scan(&n); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM contacts WHERE "user" = ? AND other = ?`, a, b).Scan(&n); err != nil {
 		return false, fmt.Errorf("messenger store: is contact: %w", err)
 	}
 	return n > 0, nil
 }
 
 // Block implements Store.
-func (s *SQLiteStore) Block(ctx context.Context, user, other string, t time.Time) (bool, error) {
+func (s *SQLStore) Block(ctx context.Context, user, other string, t time.Time) (bool, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return false, fmt.Errorf("messenger store: block: %w", err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO blocks (user, other, created) VALUES (?, ?, ?)`, user, other, t.UnixNano()); err != nil {
+	// A contact being added at the same time waits, or is removed here.
+	if err := lockAccounts(ctx, tx, user, other); err != nil {
+		return false, fmt.Errorf("messenger store: block: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO blocks ("user", other, created) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, user, other, t.UnixNano()); err != nil {
 		return false, fmt.Errorf("messenger store: block: %w", err)
 	}
 	was, err := removeContact(ctx, tx, user, other)
@@ -416,8 +462,8 @@ func (s *SQLiteStore) Block(ctx context.Context, user, other string, t time.Time
 }
 
 // Unblock implements Store.
-func (s *SQLiteStore) Unblock(ctx context.Context, user, other string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM blocks WHERE user = ? AND other = ?`, user, other)
+func (s *SQLStore) Unblock(ctx context.Context, user, other string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM blocks WHERE "user" = ? AND other = ?`, user, other)
 	if err != nil {
 		return fmt.Errorf("messenger store: unblock: %w", err)
 	}
@@ -430,8 +476,8 @@ func (s *SQLiteStore) Unblock(ctx context.Context, user, other string) error {
 }
 
 // Blocked implements Store.
-func (s *SQLiteStore) Blocked(ctx context.Context, user string) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT other FROM blocks WHERE user = ? ORDER BY other`, user)
+func (s *SQLStore) Blocked(ctx context.Context, user string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT other FROM blocks WHERE "user" = ? ORDER BY other`, user)
 	if err != nil {
 		return nil, fmt.Errorf("messenger store: blocked: %w", err)
 	}
@@ -451,9 +497,9 @@ func (s *SQLiteStore) Blocked(ctx context.Context, user string) ([]string, error
 }
 
 // EitherBlocked implements Store.
-func (s *SQLiteStore) EitherBlocked(ctx context.Context, a, b string) (bool, error) {
+func (s *SQLStore) EitherBlocked(ctx context.Context, a, b string) (bool, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM blocks WHERE (user = ? AND other = ?) OR (user = ? AND other = ?)`, a, b, b, a).Scan(&n); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM blocks WHERE ("user" = ? AND other = ?) OR ("user" = ? AND other = ?)`, a, b, b, a).Scan(&n); err != nil {
 		return false, fmt.Errorf("messenger store: blocked: %w", err)
 	}
 	return n > 0, nil
@@ -471,7 +517,7 @@ func scanRequest(r scanner) (Request, error) {
 	return q, nil
 }
 
-func (s *SQLiteStore) requests(ctx context.Context, what, query string, args ...any) ([]Request, error) {
+func (s *SQLStore) requests(ctx context.Context, what, query string, args ...any) ([]Request, error) {
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("messenger store: %s: %w", what, err)
@@ -492,10 +538,10 @@ func (s *SQLiteStore) requests(ctx context.Context, what, query string, args ...
 }
 
 // PutRequest implements Store.
-func (s *SQLiteStore) PutRequest(ctx context.Context, r Request) error {
+func (s *SQLStore) PutRequest(ctx context.Context, r Request) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO requests (`+requestColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, '')`,
 		r.ID, r.From, r.FromDevice, r.FromConn, r.To, r.Kind, r.Created.UnixNano(), r.Expires.UnixNano())
-	if isUnique(err) {
+	if sqldb.IsUnique(err) {
 		return fmt.Errorf("messenger store: put request: %w", ErrTaken)
 	}
 	if err != nil {
@@ -505,7 +551,7 @@ func (s *SQLiteStore) PutRequest(ctx context.Context, r Request) error {
 }
 
 // Request implements Store.
-func (s *SQLiteStore) Request(ctx context.Context, id string) (Request, error) {
+func (s *SQLStore) Request(ctx context.Context, id string) (Request, error) {
 	q, err := scanRequest(s.db.QueryRowContext(ctx, `SELECT `+requestColumns+` FROM requests WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Request{}, fmt.Errorf("messenger store: request: %w", ErrNotFound)
@@ -517,13 +563,13 @@ func (s *SQLiteStore) Request(ctx context.Context, id string) (Request, error) {
 }
 
 // PendingRequests implements Store.
-func (s *SQLiteStore) PendingRequests(ctx context.Context, to string, now time.Time) ([]Request, error) {
+func (s *SQLStore) PendingRequests(ctx context.Context, to string, now time.Time) ([]Request, error) {
 	return s.requests(ctx, "pending requests",
 		`SELECT `+requestColumns+` FROM requests WHERE recipient = ? AND closed = '' AND expires > ? ORDER BY created, id`, to, now.UnixNano())
 }
 
 // CountOpenRequests implements Store.
-func (s *SQLiteStore) CountOpenRequests(ctx context.Context, from string, now time.Time) (int, error) {
+func (s *SQLStore) CountOpenRequests(ctx context.Context, from string, now time.Time) (int, error) {
 	var n int
 	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM requests WHERE sender = ? AND closed = '' AND expires > ?`, from, now.UnixNano()).Scan(&n); err != nil {
 		return 0, fmt.Errorf("messenger store: count requests: %w", err)
@@ -532,7 +578,7 @@ func (s *SQLiteStore) CountOpenRequests(ctx context.Context, from string, now ti
 }
 
 // CloseRequest implements Store.
-func (s *SQLiteStore) CloseRequest(ctx context.Context, id, reason string) (Request, error) {
+func (s *SQLStore) CloseRequest(ctx context.Context, id, reason string) (Request, error) {
 	// One statement decides: of two answers, one changes the row.
 	q, err := scanRequest(s.db.QueryRowContext(ctx,
 		`UPDATE requests SET closed = ? WHERE id = ? AND closed = '' RETURNING `+requestColumns, reason, id))
@@ -546,13 +592,13 @@ func (s *SQLiteStore) CloseRequest(ctx context.Context, id, reason string) (Requ
 }
 
 // ExpireRequests implements Store.
-func (s *SQLiteStore) ExpireRequests(ctx context.Context, now time.Time) ([]Request, error) {
+func (s *SQLStore) ExpireRequests(ctx context.Context, now time.Time) ([]Request, error) {
 	return s.requests(ctx, "expire requests",
 		`UPDATE requests SET closed = 'expired' WHERE closed = '' AND expires <= ? RETURNING `+requestColumns, now.UnixNano())
 }
 
 // DeleteClosedRequests implements Store.
-func (s *SQLiteStore) DeleteClosedRequests(ctx context.Context, t time.Time) (int, error) {
+func (s *SQLStore) DeleteClosedRequests(ctx context.Context, t time.Time) (int, error) {
 	res, err := s.db.ExecContext(ctx, `DELETE FROM requests WHERE closed != '' AND expires < ?`, t.UnixNano())
 	if err != nil {
 		return 0, fmt.Errorf("messenger store: delete requests: %w", err)
@@ -562,7 +608,7 @@ func (s *SQLiteStore) DeleteClosedRequests(ctx context.Context, t time.Time) (in
 }
 
 // Ping implements Store.
-func (s *SQLiteStore) Ping(ctx context.Context) error {
+func (s *SQLStore) Ping(ctx context.Context) error {
 	var one int
 	if err := s.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
 		return fmt.Errorf("messenger store: ping: %w", err)
@@ -571,7 +617,7 @@ func (s *SQLiteStore) Ping(ctx context.Context) error {
 }
 
 // Close implements Store.
-func (s *SQLiteStore) Close() error {
+func (s *SQLStore) Close() error {
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("messenger store: close: %w", err)
 	}

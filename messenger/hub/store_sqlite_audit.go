@@ -41,14 +41,14 @@ type AuditChainOwner struct {
 }
 
 // Audit implements AuditStore.
-func (s *SQLiteStore) Audit(ctx context.Context) (*audit.SQLStore, error) {
-	s.auditOnce.Do(func() { s.audit, s.auditErr = audit.NewSQLStore(ctx, s.db) })
+func (s *SQLStore) Audit(ctx context.Context) (*audit.SQLStore, error) {
+	s.auditOnce.Do(func() { s.audit, s.auditErr = audit.NewSQLStore(ctx, s.db.SQL) })
 	return s.audit, s.auditErr
 }
 
 // LinkAuditChain implements AuditStore.
-func (s *SQLiteStore) LinkAuditChain(ctx context.Context, chain ed25519.PublicKey, org, user string) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO audit_orgs (chain, org, user) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, []byte(chain), org, user)
+func (s *SQLStore) LinkAuditChain(ctx context.Context, chain ed25519.PublicKey, org, user string) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO audit_orgs (chain, org, "user") VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, []byte(chain), org, user)
 	if err != nil {
 		return fmt.Errorf("messenger store: audit chain: %w", err)
 	}
@@ -56,8 +56,8 @@ func (s *SQLiteStore) LinkAuditChain(ctx context.Context, chain ed25519.PublicKe
 }
 
 // AuditChains implements AuditStore.
-func (s *SQLiteStore) AuditChains(ctx context.Context, org string) ([]AuditChainOwner, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT chain, user FROM audit_orgs WHERE org = ? ORDER BY user, chain`, org)
+func (s *SQLStore) AuditChains(ctx context.Context, org string) ([]AuditChainOwner, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT chain, "user" FROM audit_orgs WHERE org = ? ORDER BY "user", chain`, org)
 	if err != nil {
 		return nil, fmt.Errorf("messenger store: audit chains: %w", err)
 	}
@@ -79,7 +79,7 @@ func (s *SQLiteStore) AuditChains(ctx context.Context, org string) ([]AuditChain
 }
 
 // MarkServerEntry implements AuditStore.
-func (s *SQLiteStore) MarkServerEntry(ctx context.Context, seq uint64, org string) error {
+func (s *SQLStore) MarkServerEntry(ctx context.Context, seq uint64, org string) error {
 	if _, err := s.db.ExecContext(ctx, `INSERT INTO audit_server_orgs (seq, org) VALUES (?, ?) ON CONFLICT DO NOTHING`, seq, org); err != nil {
 		return fmt.Errorf("messenger store: audit entry: %w", err)
 	}
@@ -87,7 +87,7 @@ func (s *SQLiteStore) MarkServerEntry(ctx context.Context, seq uint64, org strin
 }
 
 // ServerEntries implements AuditStore.
-func (s *SQLiteStore) ServerEntries(ctx context.Context, org string) (map[uint64]bool, error) {
+func (s *SQLStore) ServerEntries(ctx context.Context, org string) (map[uint64]bool, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT seq FROM audit_server_orgs WHERE org = ?`, org)
 	if err != nil {
 		return nil, fmt.Errorf("messenger store: audit entries: %w", err)
@@ -108,13 +108,13 @@ func (s *SQLiteStore) ServerEntries(ctx context.Context, org string) (map[uint64
 }
 
 // SetRetention implements AuditStore.
-func (s *SQLiteStore) SetRetention(ctx context.Context, org string, keep time.Duration) error {
+func (s *SQLStore) SetRetention(ctx context.Context, org string, keep time.Duration) error {
 	res, err := s.db.ExecContext(ctx, `UPDATE orgs SET retention = ? WHERE name = ?`, int64(keep/(24*time.Hour)), org)
 	return affectedOne(res, err, "retention of "+org)
 }
 
 // Retentions implements AuditStore.
-func (s *SQLiteStore) Retentions(ctx context.Context) (map[string]time.Duration, error) {
+func (s *SQLStore) Retentions(ctx context.Context) (map[string]time.Duration, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT name, retention FROM orgs`)
 	if err != nil {
 		return nil, fmt.Errorf("messenger store: retention: %w", err)

@@ -5,7 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
+
+	"github.com/assist-project/assist/internal/sqldb"
 )
 
 // OIDC is an organisation's OpenID Connect provider, through which its
@@ -38,11 +39,11 @@ type OIDCStore interface {
 }
 
 // SetOIDC implements OIDCStore.
-func (s *SQLiteStore) SetOIDC(ctx context.Context, org string, o OIDC) error {
+func (s *SQLStore) SetOIDC(ctx context.Context, org string, o OIDC) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO org_oidc (org, issuer, client_id, secret_file, claim) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (org) DO UPDATE SET issuer = excluded.issuer, client_id = excluded.client_id,
 		secret_file = excluded.secret_file, claim = excluded.claim`, org, o.Issuer, o.ClientID, o.SecretFile, o.Claim)
-	if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
+	if err != nil && sqldb.IsForeignKey(err) {
 		return fmt.Errorf("messenger store: organisation %s: %w", org, ErrNotFound)
 	}
 	if err != nil {
@@ -52,7 +53,7 @@ func (s *SQLiteStore) SetOIDC(ctx context.Context, org string, o OIDC) error {
 }
 
 // OIDC implements OIDCStore.
-func (s *SQLiteStore) OIDC(ctx context.Context, org string) (OIDC, error) {
+func (s *SQLStore) OIDC(ctx context.Context, org string) (OIDC, error) {
 	var o OIDC
 	err := s.db.QueryRowContext(ctx, `SELECT issuer, client_id, secret_file, claim FROM org_oidc WHERE org = ?`, org).
 		Scan(&o.Issuer, &o.ClientID, &o.SecretFile, &o.Claim)
@@ -66,14 +67,14 @@ func (s *SQLiteStore) OIDC(ctx context.Context, org string) (OIDC, error) {
 }
 
 // LinkOIDC implements OIDCStore.
-func (s *SQLiteStore) LinkOIDC(ctx context.Context, org, issuer, subject, user string) error {
+func (s *SQLStore) LinkOIDC(ctx context.Context, org, issuer, subject, user string) error {
 	if user == "" {
 		res, err := s.db.ExecContext(ctx, `DELETE FROM org_oidc_links WHERE org = ? AND issuer = ? AND subject = ?`, org, issuer, subject)
 		return affectedOne(res, err, "unlink "+subject)
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO org_oidc_links (org, issuer, subject, user) VALUES (?, ?, ?, ?)
-		ON CONFLICT (org, issuer, subject) DO UPDATE SET user = excluded.user`, org, issuer, subject, user)
-	if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO org_oidc_links (org, issuer, subject, "user") VALUES (?, ?, ?, ?)
+		ON CONFLICT (org, issuer, subject) DO UPDATE SET "user" = excluded."user"`, org, issuer, subject, user)
+	if err != nil && sqldb.IsForeignKey(err) {
 		return fmt.Errorf("messenger store: organisation %s: %w", org, ErrNotFound)
 	}
 	if err != nil {
@@ -83,9 +84,9 @@ func (s *SQLiteStore) LinkOIDC(ctx context.Context, org, issuer, subject, user s
 }
 
 // OIDCUser implements OIDCStore.
-func (s *SQLiteStore) OIDCUser(ctx context.Context, org, issuer, subject string) (string, error) {
+func (s *SQLStore) OIDCUser(ctx context.Context, org, issuer, subject string) (string, error) {
 	var user string
-	err := s.db.QueryRowContext(ctx, `SELECT user FROM org_oidc_links WHERE org = ? AND issuer = ? AND subject = ?`, org, issuer, subject).Scan(&user)
+	err := s.db.QueryRowContext(ctx, `SELECT "user" FROM org_oidc_links WHERE org = ? AND issuer = ? AND subject = ?`, org, issuer, subject).Scan(&user)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("messenger store: OpenID subject: %w", ErrNotFound)
 	}

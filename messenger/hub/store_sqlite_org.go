@@ -8,19 +8,20 @@ import (
 	"strings"
 	"time"
 
+	"github.com/assist-project/assist/internal/sqldb"
 	"github.com/assist-project/assist/messenger"
 )
 
-var _ OrgStore = (*SQLiteStore)(nil)
+var _ OrgStore = (*SQLStore)(nil)
 
 // CreateOrg implements OrgStore.
-func (s *SQLiteStore) CreateOrg(ctx context.Context, o Org) error {
+func (s *SQLStore) CreateOrg(ctx context.Context, o Org) error {
 	if err := o.Policy.Check(); err != nil {
 		return fmt.Errorf("messenger store: create organisation %s: %w", o.Name, err)
 	}
 	_, err := s.db.ExecContext(ctx, `INSERT INTO orgs (name, display, rights, record, timeout, created, audit_key) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		o.Name, o.Display, strings.Join(o.Policy.Rights, " "), o.Policy.Record, o.Policy.Timeout, o.Created.UnixNano(), o.Policy.AuditKey)
-	if isUnique(err) {
+	if sqldb.IsUnique(err) {
 		return fmt.Errorf("messenger store: create organisation %s: %w", o.Name, ErrTaken)
 	}
 	if err != nil {
@@ -30,7 +31,7 @@ func (s *SQLiteStore) CreateOrg(ctx context.Context, o Org) error {
 }
 
 // Org implements OrgStore.
-func (s *SQLiteStore) Org(ctx context.Context, name string) (Org, error) {
+func (s *SQLStore) Org(ctx context.Context, name string) (Org, error) {
 	o := Org{Name: name}
 	var rights string
 	var created int64
@@ -48,7 +49,7 @@ func (s *SQLiteStore) Org(ctx context.Context, name string) (Org, error) {
 }
 
 // SetPolicy implements OrgStore.
-func (s *SQLiteStore) SetPolicy(ctx context.Context, org string, p messenger.Policy) error {
+func (s *SQLStore) SetPolicy(ctx context.Context, org string, p messenger.Policy) error {
 	if err := p.Check(); err != nil {
 		return fmt.Errorf("messenger store: policy of %s: %w", org, err)
 	}
@@ -73,17 +74,17 @@ func affectedOne(res sql.Result, err error, what string) error {
 }
 
 // SetRole implements OrgStore.
-func (s *SQLiteStore) SetRole(ctx context.Context, org, user, role string) error {
+func (s *SQLStore) SetRole(ctx context.Context, org, user, role string) error {
 	if role == "" {
-		res, err := s.db.ExecContext(ctx, `DELETE FROM org_members WHERE org = ? AND user = ?`, org, user)
+		res, err := s.db.ExecContext(ctx, `DELETE FROM org_members WHERE org = ? AND "user" = ?`, org, user)
 		return affectedOne(res, err, "remove "+user+" from "+org)
 	}
 	if !ValidRole(role) {
 		return fmt.Errorf("messenger store: role %q: want admin, helper or member", role)
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO org_members (org, user, role) VALUES (?, ?, ?)
-		ON CONFLICT (org, user) DO UPDATE SET role = excluded.role`, org, user, role)
-	if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO org_members (org, "user", role) VALUES (?, ?, ?)
+		ON CONFLICT (org, "user") DO UPDATE SET role = excluded.role`, org, user, role)
+	if err != nil && sqldb.IsForeignKey(err) {
 		return fmt.Errorf("messenger store: organisation %s: %w", org, ErrNotFound)
 	}
 	if err != nil {
@@ -93,8 +94,8 @@ func (s *SQLiteStore) SetRole(ctx context.Context, org, user, role string) error
 }
 
 // Roles implements OrgStore.
-func (s *SQLiteStore) Roles(ctx context.Context, user string) (map[string]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT org, role FROM org_members WHERE user = ?`, user)
+func (s *SQLStore) Roles(ctx context.Context, user string) (map[string]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT org, role FROM org_members WHERE "user" = ?`, user)
 	if err != nil {
 		return nil, fmt.Errorf("messenger store: roles: %w", err)
 	}
@@ -114,13 +115,13 @@ func (s *SQLiteStore) Roles(ctx context.Context, user string) (map[string]string
 }
 
 // AddToken implements OrgStore.
-func (s *SQLiteStore) AddToken(ctx context.Context, org string, hash [32]byte, uses int, expires, now time.Time) error {
+func (s *SQLStore) AddToken(ctx context.Context, org string, hash [32]byte, uses int, expires, now time.Time) error {
 	if uses < 1 {
 		return errors.New("messenger store: a token needs at least one use")
 	}
 	_, err := s.db.ExecContext(ctx, `INSERT INTO org_tokens (hash, org, uses, expires, created) VALUES (?, ?, ?, ?, ?)`,
 		hash[:], org, uses, expires.UnixNano(), now.UnixNano())
-	if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
+	if err != nil && sqldb.IsForeignKey(err) {
 		return fmt.Errorf("messenger store: organisation %s: %w", org, ErrNotFound)
 	}
 	if err != nil {
@@ -130,7 +131,7 @@ func (s *SQLiteStore) AddToken(ctx context.Context, org string, hash [32]byte, u
 }
 
 // Enrol implements OrgStore.
-func (s *SQLiteStore) Enrol(ctx context.Context, hash [32]byte, a Account, d Device, now time.Time) (string, error) {
+func (s *SQLStore) Enrol(ctx context.Context, hash [32]byte, a Account, d Device, now time.Time) (string, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return "", fmt.Errorf("messenger store: enrol: %w", err)
@@ -147,8 +148,8 @@ func (s *SQLiteStore) Enrol(ctx context.Context, hash [32]byte, a Account, d Dev
 	if err != nil {
 		return "", fmt.Errorf("messenger store: enrol: %w", err)
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO accounts (user, display, created) VALUES (?, ?, ?)`, a.User, a.Display, a.Created.UnixNano())
-	if isUnique(err) {
+	_, err = tx.ExecContext(ctx, `INSERT INTO accounts ("user", display, created) VALUES (?, ?, ?)`, a.User, a.Display, a.Created.UnixNano())
+	if sqldb.IsUnique(err) {
 		return "", fmt.Errorf("messenger store: enrol %s: %w", a.User, ErrTaken)
 	}
 	if err != nil {
@@ -158,7 +159,7 @@ func (s *SQLiteStore) Enrol(ctx context.Context, hash [32]byte, a Account, d Dev
 	if err := insertDevice(ctx, tx, d); err != nil {
 		return "", fmt.Errorf("messenger store: enrol %s: %w", a.User, err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO org_machines (user, org, enrolled) VALUES (?, ?, ?)`, a.User, org, now.UnixNano()); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO org_machines ("user", org, enrolled) VALUES (?, ?, ?)`, a.User, org, now.UnixNano()); err != nil {
 		return "", fmt.Errorf("messenger store: enrol: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM org_tokens WHERE uses <= 0 OR expires <= ?`, now.UnixNano()); err != nil {
@@ -171,9 +172,9 @@ func (s *SQLiteStore) Enrol(ctx context.Context, hash [32]byte, a Account, d Dev
 }
 
 // MachineOrg implements OrgStore.
-func (s *SQLiteStore) MachineOrg(ctx context.Context, user string) (string, error) {
+func (s *SQLStore) MachineOrg(ctx context.Context, user string) (string, error) {
 	var org string
-	err := s.db.QueryRowContext(ctx, `SELECT org FROM org_machines WHERE user = ?`, user).Scan(&org)
+	err := s.db.QueryRowContext(ctx, `SELECT org FROM org_machines WHERE "user" = ?`, user).Scan(&org)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("messenger store: machine %s: %w", user, ErrNotFound)
 	}
@@ -184,11 +185,11 @@ func (s *SQLiteStore) MachineOrg(ctx context.Context, user string) (string, erro
 }
 
 // Machines implements OrgStore.
-func (s *SQLiteStore) Machines(ctx context.Context, org string) ([]OrgMachine, error) {
+func (s *SQLStore) Machines(ctx context.Context, org string) ([]OrgMachine, error) {
 	// A machine has one device (its agent's key): the first.
-	rows, err := s.db.QueryContext(ctx, `SELECT m.user, a.display, m.enrolled,
-			(SELECT d.name FROM devices d WHERE d.user = m.user ORDER BY d.created LIMIT 1)
-		FROM org_machines m JOIN accounts a ON a.user = m.user WHERE m.org = ? ORDER BY m.user`, org)
+	rows, err := s.db.QueryContext(ctx, `SELECT m."user", a.display, m.enrolled,
+			(SELECT d.name FROM devices d WHERE d."user" = m."user" ORDER BY d.created LIMIT 1)
+		FROM org_machines m JOIN accounts a ON a."user" = m."user" WHERE m.org = ? ORDER BY m."user"`, org)
 	if err != nil {
 		return nil, fmt.Errorf("messenger store: machines: %w", err)
 	}

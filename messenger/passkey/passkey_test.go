@@ -21,9 +21,11 @@ import (
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 	"go.uber.org/goleak"
+
+	"github.com/assist-project/assist/internal/pgtest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(pgtest.M(m)) }
 
 // fakeAccounts is the messenger's accounts as the Service sees them.
 type fakeAccounts struct {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-webauthn/webauthn/webauthn"
 
+	"github.com/assist-project/assist/internal/sqldb"
 	"github.com/assist-project/assist/internal/sqlitedb"
 )
 
@@ -32,10 +33,14 @@ type Store interface {
 	Update(ctx context.Context, handle []byte, cred webauthn.Credential) error
 }
 
-// SQLiteStore is the Store of a single-node server: one SQLite file.
-type SQLiteStore struct {
-	db *sql.DB
+// SQLStore is the Store over SQL: one SQLite file for a single node
+// (OpenSQLite), or PostgreSQL shared by several (OpenPostgres).
+type SQLStore struct {
+	db *sqldb.DB
 }
+
+// SQLiteStore is the name SQLStore had before PostgreSQL.
+type SQLiteStore = SQLStore
 
 var migrations = []string{
 	`CREATE TABLE passkeys (
@@ -48,23 +53,48 @@ var migrations = []string{
 	CREATE INDEX passkeys_user ON passkeys(user);`,
 }
 
+// postgresMigrations are migrations for PostgreSQL (append only).
+var postgresMigrations = []string{
+	`CREATE TABLE passkeys (
+		id     BYTEA PRIMARY KEY,
+		handle BYTEA NOT NULL,
+		"user" TEXT NOT NULL,
+		cred   TEXT NOT NULL
+	);
+	CREATE INDEX passkeys_handle ON passkeys(handle);
+	CREATE INDEX passkeys_user ON passkeys("user");`,
+}
+
 // OpenSQLite opens (creating if needed, mode 0600) the passkey database at
 // path and brings its schema up to date.
-func OpenSQLite(ctx context.Context, path string) (*SQLiteStore, error) {
+func OpenSQLite(ctx context.Context, path string) (*SQLStore, error) {
 	db, err := sqlitedb.Open(ctx, path, migrations)
 	if err != nil {
 		return nil, fmt.Errorf("passkey: store %s: %w", path, err)
 	}
-	return &SQLiteStore{db: db}, nil
+	return &SQLStore{db: sqldb.Wrap(db)}, nil
+}
+
+// PostgresSchema is the PostgreSQL schema (namespace) of the passkeys.
+const PostgresSchema = "passkey"
+
+// OpenPostgres connects to the PostgreSQL database at dsn (a postgres://
+// URL) and brings the passkeys' schema up to date.
+func OpenPostgres(ctx context.Context, dsn string) (*SQLStore, error) {
+	db, err := sqldb.OpenPostgres(ctx, dsn, PostgresSchema, postgresMigrations)
+	if err != nil {
+		return nil, fmt.Errorf("passkey: store: %w", err)
+	}
+	return &SQLStore{db: sqldb.Wrap(db)}, nil
 }
 
 // Close closes the database.
-func (s *SQLiteStore) Close() error { return s.db.Close() }
+func (s *SQLStore) Close() error { return s.db.Close() }
 
 // Handle implements Store.
-func (s *SQLiteStore) Handle(ctx context.Context, user string) ([]byte, error) {
+func (s *SQLStore) Handle(ctx context.Context, user string) ([]byte, error) {
 	var h []byte
-	err := s.db.QueryRowContext(ctx, `SELECT handle FROM passkeys WHERE user = ? LIMIT 1`, user).Scan(&h)
+	err := s.db.QueryRowContext(ctx, `SELECT handle FROM passkeys WHERE "user" = ? LIMIT 1`, user).Scan(&h)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -75,8 +105,8 @@ func (s *SQLiteStore) Handle(ctx context.Context, user string) ([]byte, error) {
 }
 
 // User implements Store.
-func (s *SQLiteStore) User(ctx context.Context, handle []byte) (string, []webauthn.Credential, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT user, cred FROM passkeys WHERE handle = ?`, handle)
+func (s *SQLStore) User(ctx context.Context, handle []byte) (string, []webauthn.Credential, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT "user", cred FROM passkeys WHERE handle = ?`, handle)
 	if err != nil {
 		return "", nil, fmt.Errorf("passkey: store: user: %w", err)
 	}
@@ -104,30 +134,45 @@ func (s *SQLiteStore) User(ctx context.Context, handle []byte) (string, []webaut
 }
 
 // Add implements Store.
-func (s *SQLiteStore) Add(ctx context.Context, user string, handle []byte, cred webauthn.Credential) error {
+func (s *SQLStore) Add(ctx context.Context, user string, handle []byte, cred webauthn.Credential) error {
 	text, err := json.Marshal(cred)
 	if err != nil {
 		return fmt.Errorf("passkey: store: add: %w", err)
 	}
-	// One statement: the handle must be the user's (or the user must
-	// have none yet), so two registrations cannot split an account.
-	res, err := s.db.ExecContext(ctx,
-		`INSERT INTO passkeys (id, handle, user, cred)
-		 SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM passkeys WHERE (user = ? AND handle <> ?) OR (handle = ? AND user <> ?))`,
-		cred.ID, handle, user, string(text), user, handle, handle, user)
+	// The handle must be the user's (or the user must have none yet), so
+	// two registrations cannot split an account: one transaction checks
+	// and inserts, SQLite's one writer at a time or, on PostgreSQL, a lock
+	// on the user's name keeping other nodes' registrations out.
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("passkey: store: add: %w", err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
+	defer tx.Rollback()
+	if tx.Dialect() == sqldb.Postgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext(?))`, "passkey "+user); err != nil {
+			return fmt.Errorf("passkey: store: add: %w", err)
+		}
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM passkeys WHERE ("user" = ? AND handle <> ?) OR (handle = ? AND "user" <> ?)`,
+		user, handle, handle, user).Scan(&n); err != nil {
 		return fmt.Errorf("passkey: store: add: %w", err)
-	} else if n == 0 {
+	}
+	if n > 0 {
 		return fmt.Errorf("passkey: store: add: %s has another user handle", user)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO passkeys (id, handle, "user", cred) VALUES (?, ?, ?, ?)`,
+		cred.ID, handle, user, string(text)); err != nil {
+		return fmt.Errorf("passkey: store: add: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("passkey: store: add: %w", err)
 	}
 	return nil
 }
 
 // Update implements Store.
-func (s *SQLiteStore) Update(ctx context.Context, handle []byte, cred webauthn.Credential) error {
+func (s *SQLStore) Update(ctx context.Context, handle []byte, cred webauthn.Credential) error {
 	text, err := json.Marshal(cred)
 	if err != nil {
 		return fmt.Errorf("passkey: store: update: %w", err)
