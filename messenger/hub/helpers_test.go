@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/assist-project/assist/internal/natstest"
 	"github.com/assist-project/assist/internal/pgtest"
 	"github.com/assist-project/assist/messenger"
 	"github.com/assist-project/assist/messenger/hub"
@@ -24,7 +25,7 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(pgtest.M(m)) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(pgtest.M(m), natstest.LeakOptions()...) }
 
 // wait bounds every wait for something that should happen at once.
 const wait = 10 * time.Second

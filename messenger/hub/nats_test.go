@@ -1,0 +1,129 @@
+package hub_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/assist-project/assist/internal/natstest"
+	"github.com/assist-project/assist/messenger"
+	"github.com/assist-project/assist/messenger/hub"
+	"github.com/assist-project/assist/messenger/hub/natsbus"
+)
+
+// openNATSBus opens a bus on the NATS at url with a short TTL.
+func openNATSBus(t *testing.T, url string) *natsbus.Bus {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := natsbus.Open(ctx, natsbus.Config{URL: url, TTL: 1500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// TestHubsOnNATS: two hubs sharing a store and a NATS bus, as two
+// servers would. Presence and requests cross from one to the other, and
+// when one server dies without a word its users' presence expires and
+// the other tells their contacts.
+func TestHubsOnNATS(t *testing.T) {
+	srv := natstest.Start(t)
+	busA, busB := openNATSBus(t, srv.URL), openNATSBus(t, srv.URL)
+	a := startHub(t, func(c *hub.Config) { c.Bus = busA })
+	b := startHub(t, func(c *hub.Config) { c.Bus = busB; c.Store = a.Store })
+	ctx := ctxT(t)
+
+	// Pairings are a server's own: befriend on A, then bob moves to B.
+	alice := a.login(t, "alice")
+	bobA := a.login(t, "bob")
+	befriend(t, alice, bobA)
+	bob := b.again(t, bobA)
+	bobA.Close()
+
+	if err := bob.SetState(ctx, messenger.StateBusy); err != nil {
+		t.Fatal(err)
+	}
+	next(t, alice, presenceOf("bob", messenger.StateBusy))
+	if err := alice.SetState(ctx, messenger.StateAway); err != nil {
+		t.Fatal(err)
+	}
+	next(t, bob, presenceOf("alice", messenger.StateAway))
+	cs, _, err := bob.Contacts(ctx)
+	if err != nil || len(cs) != 1 || cs[0].State != messenger.StateAway {
+		t.Fatalf("bob's contacts on B: %+v, %v", cs, err)
+	}
+
+	asked, err := alice.Ask(ctx, "bob", messenger.KindHelp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := next(t, bob, ofType(messenger.TypeRequest))
+	if req.Request != asked.Request || req.From != "alice" {
+		t.Fatalf("bob on B got %+v for %+v", req, asked)
+	}
+	if _, err := bob.Answer(ctx, req.Request, true); err != nil {
+		t.Fatal(err)
+	}
+	if m := next(t, alice, ofType(messenger.TypeAccepted)); m.Request != asked.Request {
+		t.Fatalf("alice got %+v", m)
+	}
+
+	// Server B loses its bus at once, as if it died: nobody sets bob
+	// offline, his state expires and A tells alice.
+	busB.Close()
+	next(t, alice, presenceOf("bob", messenger.StateOffline))
+	cs, _, err = alice.Contacts(ctx)
+	if err != nil || len(cs) != 1 || cs[0].State != messenger.StateOffline {
+		t.Fatalf("alice's contacts after B died: %+v, %v", cs, err)
+	}
+}
+
+// TestHubWithoutNATS: while NATS is away the hub refuses new connections
+// and answers every message "unavailable" (try again) instead of
+// accepting what it could not deliver; when NATS is back it serves again
+// by itself.
+func TestHubWithoutNATS(t *testing.T) {
+	srv := natstest.Start(t)
+	h := startHub(t, func(c *hub.Config) { c.Bus = openNATSBus(t, srv.URL) })
+	alice := h.login(t, "alice")
+	bob := h.login(t, "bob")
+	befriend(t, alice, bob)
+	if err := h.Ready(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+
+	srv.Stop()
+	deadline := time.Now().Add(wait)
+	for h.Ready(ctxT(t)) == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("Ready with NATS stopped")
+		}
+		time.Sleep(10 * time.Millisecond) // the client notices the close in a moment; no event to wait on
+	}
+	_, err := alice.Ask(ctxT(t), "bob", messenger.KindHelp)
+	isCode(t, err, messenger.CodeUnavailable)
+	if _, _, err := alice.Contacts(ctxT(t)); !messenger.IsCode(err, messenger.CodeUnavailable) {
+		t.Errorf("contacts without NATS: %v", err)
+	}
+	if _, _, err := h.dial(t, newKey(t), messenger.LoginOptions{User: "carol"}); err == nil {
+		t.Error("a new connection was accepted without NATS")
+	}
+
+	srv.Restart(t)
+	for h.Ready(ctxT(t)) != nil {
+		if time.Now().After(deadline.Add(30 * time.Second)) {
+			t.Fatal("not Ready after NATS came back")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	asked, err := alice.Ask(ctxT(t), "bob", messenger.KindHelp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := next(t, bob, ofType(messenger.TypeRequest)); m.Request != asked.Request {
+		t.Fatalf("bob got %+v", m)
+	}
+	h.login(t, "carol")
+}
