@@ -97,7 +97,14 @@ func (s *Server) serveSignal(w http.ResponseWriter, r *http.Request) {
 	key := ratelimit.Key(addr)
 	s.mu.Lock()
 	refuse := s.closed || len(s.clients) >= s.cfg.MaxConns
+	draining := s.draining
 	s.mu.Unlock()
+	if draining && !refuse {
+		s.metrics.refused.WithLabelValues("draining").Inc()
+		// The load balancer sends the client's next try to another node.
+		http.Error(w, "this server is shutting down: connect again", http.StatusServiceUnavailable)
+		return
+	}
 	if refuse {
 		s.metrics.refused.WithLabelValues("server-full").Inc()
 		http.Error(w, "server busy or shutting down", http.StatusServiceUnavailable)

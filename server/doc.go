@@ -11,6 +11,10 @@
 //	GET /v1/signal   WebSocket upgrade: the signalling protocol below
 //	GET /v1/ice      ?session=ID: the ICE servers of a live session, as JSON
 //	GET /healthz     200 "ok" when the store answers, 503 otherwise
+//	GET /readyz      200 "ok" when this node should get new clients: the
+//	                 store and the Mesh (if any) answer and it is not
+//	                 draining (Server.Drain); 503 "WHAT unavailable" or
+//	                 "draining" otherwise. For load balancers
 //	GET /metrics     Prometheus text format; loopback clients only unless
 //	                 Config.MetricsPublic (403 otherwise)
 //
@@ -136,6 +140,26 @@
 // away; an id stored without an owner, or expired, may be taken over by
 // anyone (the PAKE makes that worthless without the password). After "bye" or "peer-left" the novice stays
 // registered and may be joined again, and the expert may join again.
+//
+// # Several nodes
+//
+// With a Mesh (Config.Mesh), several servers ("nodes") behind one load
+// balancer act as one: the node a novice registered on is the
+// invitation's home and pairs it; an expert who joins on another node has
+// its messages forwarded to the home and the answers forwarded back, so
+// the protocol above is unchanged for clients. Limits on joins are those
+// of the expert's node, limits on pairings (line, relays) those of the
+// home. GET /v1/ice answers on every node. When the home node goes away,
+// the experts it paired get status 1001 ("going away") from their own
+// node and join again; the novice's agent registers again on whichever
+// node the balancer picks, taking its id over at once when it gives the
+// same "owner" (otherwise once the old claim expires).
+//
+// Draining (Server.Drain, then Server.Disconnect; "assist serve" on
+// SIGTERM): /readyz turns 503 and new signalling connections get HTTP
+// 503; then connected clients are closed with status 1001 and "server
+// shutting down: connect again", and should connect again at once.
+// Sessions already set up go on: they do not depend on the server.
 //
 // The server cannot see whether the PAKE succeeded. Clients report a failed
 // authentication by ending the pairing with reason "auth-failed", which the

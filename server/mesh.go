@@ -114,8 +114,10 @@ type meshState struct {
 	// handled here, by node and connection id.
 	edges   map[string]*client
 	remotes map[remoteKey]*client
-	// strikes counts failed checks per node, and per connection.
+	// strikes counts failed checks per node; gone counts the checks in a
+	// row that called a connection gone, by node, kind and id.
 	strikes map[string]int
+	gone    map[string]int
 	stop    func()
 }
 
@@ -127,7 +129,7 @@ func newMeshState() (*meshState, error) {
 		return nil, fmt.Errorf("server: mesh: %w", err)
 	}
 	return &meshState{incarnation: hex.EncodeToString(b), edges: make(map[string]*client),
-		remotes: make(map[remoteKey]*client), strikes: make(map[string]int)}, nil
+		remotes: make(map[remoteKey]*client), strikes: make(map[string]int), gone: make(map[string]int)}, nil
 }
 
 // outbox is where a client's messages go: its WebSocket's writer, or for
@@ -488,6 +490,8 @@ func (s *Server) checkLinks() {
 			delete(s.mesh.strikes, node)
 		}
 	}
+	// Forgotten once it is no longer asked about.
+	asked := make(map[string]bool)
 	s.mu.Unlock()
 	for node, l := range by {
 		b, _ := json.Marshal(meshMsg{Op: opCheck, From: s.cfg.Mesh.Node(), Edges: l.edges, Remotes: l.remotes})
@@ -525,25 +529,34 @@ func (s *Server) checkLinks() {
 		}
 		for _, id := range l.edges {
 			k := node + "\x00e" + id
+			asked[k] = true
 			if !isGone["e"+id] {
-				delete(s.mesh.strikes, k)
-			} else if s.mesh.strikes[k]++; s.mesh.strikes[k] >= 2 {
-				delete(s.mesh.strikes, k)
+				delete(s.mesh.gone, k)
+			} else if s.mesh.gone[k]++; s.mesh.gone[k] >= 2 {
+				delete(s.mesh.gone, k)
 				edges = append(edges, id)
 			}
 		}
 		for _, id := range l.remotes {
 			k := node + "\x00r" + id
+			asked[k] = true
 			if !isGone["r"+id] {
-				delete(s.mesh.strikes, k)
-			} else if s.mesh.strikes[k]++; s.mesh.strikes[k] >= 2 {
-				delete(s.mesh.strikes, k)
+				delete(s.mesh.gone, k)
+			} else if s.mesh.gone[k]++; s.mesh.gone[k] >= 2 {
+				delete(s.mesh.gone, k)
 				remotes = append(remotes, id)
 			}
 		}
 		s.mu.Unlock()
 		s.closeLinks(node, edges, remotes)
 	}
+	s.mu.Lock()
+	for k := range s.mesh.gone {
+		if !asked[k] {
+			delete(s.mesh.gone, k)
+		}
+	}
+	s.mu.Unlock()
 }
 
 // closeLinks ends links with node: this node's experts forwarded there

@@ -100,7 +100,7 @@ func TestMeshAcrossNodes(t *testing.T) {
 	novice.expectRelay(`{"sdp":"offer"}`)
 	novice.relay(n.Session, `"YW5zd2Vy"`)
 	expert.expectRelay(`"YW5zd2Vy"`)
-	if got := a.metric(t, "assist_signal_remote_clients"); got != "1" {
+	if got := a.metric(t, `assist_signal_remote_clients{node="a"}`); got != "1" {
 		t.Errorf("assist_signal_remote_clients on the home node = %s, want 1", got)
 	}
 
@@ -158,7 +158,7 @@ func TestMeshAcrossNodes(t *testing.T) {
 	again.register("x1", b.Clock.Now().Add(time.Hour))
 	again.expect(TypeRegistered)
 	expert.ws.Close(websocket.StatusNormalClosure, "")
-	eventually(t, "the remote clients gone", func() bool { return a.metric(t, "assist_signal_remote_clients") == "0" })
+	eventually(t, "the remote clients gone", func() bool { return a.metric(t, `assist_signal_remote_clients{node="a"}`) == "0" })
 }
 
 // TestMeshHomeDies: when the invitation's home node dies, the experts it
@@ -227,7 +227,13 @@ func TestMeshNATSRestart(t *testing.T) {
 	expert.relay(e.Session, `{"before":true}`)
 	novice.expectRelay(`{"before":true}`)
 
+	ns.Stop()
+	eventually(t, "a not ready without NATS", func() bool {
+		code, body := a.get(t, "/readyz")
+		return code == 503 && body == "bus unavailable\n"
+	})
 	ns.Restart(t)
+	eventually(t, "a ready again", func() bool { code, _ := a.get(t, "/readyz"); return code == 200 })
 
 	// The expert leaves; the novice hears of it (from the expert's node,
 	// or from its own when the link was given up during the outage).

@@ -29,7 +29,8 @@ const (
 	roleExpert  = "expert"
 )
 
-func newMetrics() *metrics {
+// newMetrics returns the metrics, labelled node="NAME" unless node is "".
+func newMetrics(node string) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		conns: prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -66,20 +67,24 @@ func newMetrics() *metrics {
 		}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "assist_signal_refused_connections_total",
-			Help: "Signalling connections refused before the WebSocket upgrade: per-address (HTTP 429, Config.MaxConnsPerAddress) or server-full (HTTP 503).",
+			Help: "Signalling connections refused before the WebSocket upgrade: per-address (HTTP 429, Config.MaxConnsPerAddress), server-full or draining (HTTP 503, Server.Drain).",
 		}, []string{"reason"}),
 		remote: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "assist_signal_remote_clients",
 			Help: "Experts connected to another node whose signalling that node forwards here, the invitation's home (also counted in assist_signal_connections).",
 		}),
 	}
-	for _, r := range []string{"per-address", "server-full"} {
+	for _, r := range []string{"per-address", "server-full", "draining"} {
 		m.refused.WithLabelValues(r)
 	}
 	for _, r := range []string{rolePending, roleNovice, roleExpert} {
 		m.conns.WithLabelValues(r)
 	}
-	m.reg.MustRegister(m.conns, m.sessions, m.pairings, m.relayedBytes, m.relayedMessages, m.failedAuth, m.errors, m.queued, m.refused, m.remote,
+	var reg prometheus.Registerer = m.reg
+	if node != "" {
+		reg = prometheus.WrapRegistererWith(prometheus.Labels{"node": node}, m.reg)
+	}
+	reg.MustRegister(m.conns, m.sessions, m.pairings, m.relayedBytes, m.relayedMessages, m.failedAuth, m.errors, m.queued, m.refused, m.remote,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -105,6 +105,13 @@ type Config struct {
 	// PingInterval is how often idle connections are pinged, so a vanished
 	// peer is noticed; default 30 s.
 	PingInterval time.Duration
+	// Node names this server among several behind a load balancer: it
+	// labels every metric (node="NAME") and the logs. Default: the
+	// Mesh's node name, or none.
+	Node string
+	// ReadyChecks are further checks of GET /readyz besides the store
+	// and the Mesh (e.g. the messenger's bus), by what they check.
+	ReadyChecks map[string]func(context.Context) error
 	// Mesh, if set, joins this server to others behind one load
 	// balancer (see Mesh); nil: a single node.
 	Mesh Mesh
@@ -189,8 +196,11 @@ type Server struct {
 	conns  sync.WaitGroup // connection handlers
 	bg     sync.WaitGroup // the pruner
 
-	mu       sync.Mutex
-	closed   bool
+	mu     sync.Mutex
+	closed bool
+	// draining: Drain was called; readiness is off and new signalling
+	// connections are refused.
+	draining bool
 	clients  map[*client]struct{}
 	novices  map[string]*client // invitation id -> its connected novice
 	sessions map[string]*pairing
@@ -238,6 +248,12 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	cfg.setDefaults()
+	if cfg.Node == "" && cfg.Mesh != nil {
+		cfg.Node = cfg.Mesh.Node()
+	}
+	if cfg.Node != "" {
+		cfg.Logger = cfg.Logger.With("node", cfg.Node)
+	}
 	secret := cfg.TURNSecret
 	if secret == "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -252,7 +268,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:      cfg,
 		log:      cfg.Logger,
 		secret:   secret,
-		metrics:  newMetrics(),
+		metrics:  newMetrics(cfg.Node),
 		started:  cfg.Now(),
 		clients:  make(map[*client]struct{}),
 		novices:  make(map[string]*client),
@@ -272,6 +288,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /v1/signal", s.serveSignal)
 	s.mux.HandleFunc("GET /v1/ice", s.serveICE)
 	s.mux.HandleFunc("GET /healthz", s.serveHealth)
+	s.mux.HandleFunc("GET /readyz", s.serveReady)
 	s.mux.Handle("GET /metrics", s.metricsGuard(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})))
 	if cfg.App != nil {
 		s.mux.Handle("/", cfg.App)
