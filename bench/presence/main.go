@@ -14,8 +14,9 @@
 // contacts through the protocol would take the per-address creation limit
 // and pairings (a PAKE per contact) that this benchmark is not about:
 //
-//	presence -seed DIR -clients N -contacts K     before the server starts: writes the
-//	                                              accounts, devices and contacts into DIR/messenger.sqlite
+//	presence -seed DIR|postgres://... -clients N -contacts K
+//	                                              before the servers start: writes the accounts, devices
+//	                                              and contacts into DIR/messenger.sqlite or PostgreSQL
 //	presence -server URL[,URL...] -fingerprint FP -server-pid PID[,PID...] -clients N -contacts K -rate R -duration D
 //
 // Device keys are derived from the user's number, so the second step
@@ -72,7 +73,7 @@ type options struct {
 
 func run() error {
 	var o options
-	flag.StringVar(&o.seed, "seed", "", "write the users into DIR/messenger.sqlite (before the server starts) and exit")
+	flag.StringVar(&o.seed, "seed", "", "write the users into DIR/messenger.sqlite, or into the PostgreSQL database at a postgres:// URL (before the servers start), and exit")
 	var servers, pids string
 	flag.StringVar(&servers, "server", "", "the servers, https://127.0.0.1:PORT as assist serve prints it, comma-separated: user i connects to the i-th modulo their number")
 	flag.StringVar(&o.fp, "fingerprint", "", "their certificate's fingerprint, sha256:HEX, as assist serve prints it (the nodes of a cluster share it)")
@@ -152,7 +153,13 @@ func contactsOf(i, n, k int) []int {
 
 func seed(o options) error {
 	ctx := context.Background()
-	st, err := hub.OpenSQLite(ctx, filepath.Join(o.seed, "messenger.sqlite"))
+	var st *hub.SQLStore
+	var err error
+	if strings.HasPrefix(o.seed, "postgres://") || strings.HasPrefix(o.seed, "postgresql://") {
+		st, err = hub.OpenPostgres(ctx, o.seed)
+	} else {
+		st, err = hub.OpenSQLite(ctx, filepath.Join(o.seed, "messenger.sqlite"))
+	}
 	if err != nil {
 		return err
 	}
