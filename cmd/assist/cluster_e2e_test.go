@@ -475,3 +475,38 @@ func TestClusterBackendsRestart(t *testing.T) {
 	}
 	olgaW.waitState("carl", messenger.StateAway, 5*time.Second)
 }
+
+// TestClusterDrain: SIGTERM to a node behind HAProxy is a drain: its
+// /readyz turns 503 so HAProxy takes it out, its messenger clients are
+// told to go away and log in again through the front on the other node
+// within seconds, and it exits with status 0. olga, on the other node,
+// sees carl online at the end.
+func TestClusterDrain(t *testing.T) {
+	e2e(t)
+	c := startCluster(t, 2)
+	olga, carl := newCLIUser(t, "olga"), newCLIUser(t, "carl")
+	for _, u := range []*cliUser{olga, carl} {
+		u.login(t, c.front())
+	}
+	pairCLI(t, olga, carl)
+	var carlW *watcher
+	victim := whichNode(t, c, func() { carlW = watch(t, carl, c.URL, c.Fingerprint, true) })
+	olgaW := watch(t, olga, c.Nodes[1-victim].URL, c.Fingerprint, false)
+	olgaW.waitState("carl", messenger.StateOnline, 10*time.Second)
+
+	start := time.Now()
+	if err := c.Stop(t, victim, 60*time.Second); err != nil {
+		t.Errorf("node %s after SIGTERM: %v (want exit status 0); log: %s", c.Nodes[victim].Name, err, c.Nodes[victim].Output())
+	}
+	t.Logf("node %s drained and exited in %v", c.Nodes[victim].Name, time.Since(start).Round(time.Millisecond))
+	carlW.waitFor("logged in again", 10*time.Second, func(w *watcher) bool { return w.logins >= 2 })
+	t.Logf("carl logged in again %v after the SIGTERM", time.Since(start).Round(time.Millisecond))
+	c.Proxy.WaitBackend(t, c.Nodes[victim].Name, false, 10*time.Second)
+	olgaW.waitState("carl", messenger.StateOnline, 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := carlW.client().SetState(ctx, messenger.StateAway); err != nil {
+		t.Fatalf("carl's presence change on the other node: %v", err)
+	}
+	olgaW.waitState("carl", messenger.StateAway, 5*time.Second)
+}
