@@ -40,6 +40,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	metricsPublic := fs.Bool("metrics-public", false, "serve /metrics to every client; by default only to loopback clients")
 	mailFlags := addSMTPFlags(fs, "with these, the server e-mails invitations for logged-in users (assist invite --email-via server): the relay's")
 	mailPerHour := fs.Int("mail-per-hour", 10, "e-mails the relay sends for one account per hour, after a first 5")
+	storeURL := fs.String("store", "", storeUsage)
 	var ice iceURLFlag
 	fs.Var(&ice, "ice-server", "STUN or TURN URL handed to clients, e.g. stun:HOST:3478 or turn:HOST:3478?transport=udp (repeatable)")
 	if err := parseFlags(fs, args); err != nil {
@@ -51,6 +52,9 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if *dataDir == "" {
 		return errors.New("no --data directory given and no home directory to default to")
+	}
+	if err := checkStore(*storeURL); err != nil {
+		return err
 	}
 	for name, v := range map[string]int{"--max-conns-per-address": *maxConnsPerAddr,
 		"--max-relays-per-address": *maxRelaysPerAddr, "--max-invitations-per-address": *maxInvitesPerAddr} {
@@ -101,7 +105,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 
-	store, err := server.OpenSQLite(ctx, filepath.Join(*dataDir, "assist.db"))
+	store, err := openServerStore(ctx, *storeURL, *dataDir)
 	if err != nil {
 		return err
 	}
@@ -133,7 +137,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	defer ln.Close()
 	// The messenger, passkeys and the web app (serve_web.go); passkeys
 	// are bound to the address browsers use, so after Listen.
-	app, closeApp, err := messengerApp(ctx, *dataDir, cert, ln, *publicURL, *maxConnsPerAddr, mailAccount, *mailPerHour)
+	app, closeApp, err := messengerApp(ctx, *dataDir, *storeURL, cert, ln, *publicURL, *maxConnsPerAddr, mailAccount, *mailPerHour)
 	if err != nil {
 		return err
 	}

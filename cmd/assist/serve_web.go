@@ -24,12 +24,13 @@ import (
 
 // messengerApp is what `assist serve` serves beside the signalling: the
 // messenger (/v1/messenger), passkey sign-in for the web app
-// (/v1/webauthn/) and the web app itself (/). Its stores live in dataDir;
-// close runs when the server has stopped.
+// (/v1/webauthn/) and the web app itself (/). Its stores live in dataDir,
+// or in the PostgreSQL database of storeURL; close runs when the server
+// has stopped.
 //
 // maxConnsPerAddr bounds one address's messenger connections, as
 // --max-conns-per-address does the signalling's.
-func messengerApp(ctx context.Context, dataDir string, cert tls.Certificate, ln net.Listener, publicURL string, maxConnsPerAddr int, mail *mailer.SMTP, mailPerHour int) (app http.Handler, closeAll func(), err error) {
+func messengerApp(ctx context.Context, dataDir, storeURL string, cert tls.Certificate, ln net.Listener, publicURL string, maxConnsPerAddr int, mail *mailer.SMTP, mailPerHour int) (app http.Handler, closeAll func(), err error) {
 	var closers []func()
 	closeAll = func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -42,7 +43,7 @@ func messengerApp(ctx context.Context, dataDir string, cert tls.Certificate, ln 
 		}
 	}()
 	fp := sha256.Sum256(cert.Certificate[0])
-	store, err := hub.OpenSQLite(ctx, filepath.Join(dataDir, "messenger.sqlite"))
+	store, err := openHubStore(ctx, storeURL, dataDir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -84,7 +85,7 @@ func messengerApp(ctx context.Context, dataDir string, cert tls.Certificate, ln 
 		slog.Warn("the web app's passkey sign-in is off: browsers accept passkeys only for a host name; give --public-url https://NAME:PORT", "host", rp)
 		return mux, closeAll, nil
 	}
-	keys, err := passkey.OpenSQLite(ctx, filepath.Join(dataDir, "passkeys.sqlite"))
+	keys, err := openPasskeyStore(ctx, storeURL, dataDir)
 	if err != nil {
 		return nil, nil, err
 	}
