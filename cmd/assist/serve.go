@@ -39,6 +39,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	maxInvitesPerAddr := fs.Int("max-invitations-per-address", 20, "registrations one client address may keep live at once (each assist invite --server holds two: its short code and its invitation id; many novices behind one NAT may need more)")
 	metricsPublic := fs.Bool("metrics-public", false, "serve /metrics to every client; by default only to loopback clients")
 	mailFlags := addSMTPFlags(fs, "with these, the server e-mails invitations for logged-in users (assist invite --email-via server): the relay's")
+	busURL := fs.String("bus", "", "NATS server(s) several assist serve share the messenger's presence and deliveries through, nats://HOST:PORT[,nats://...] (nats-server 2.11 or later with JetStream); empty: this process alone")
 	mailPerHour := fs.Int("mail-per-hour", 10, "e-mails the relay sends for one account per hour, after a first 5")
 	storeURL := fs.String("store", "", storeUsage)
 	var ice iceURLFlag
@@ -137,7 +138,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	defer ln.Close()
 	// The messenger, passkeys and the web app (serve_web.go); passkeys
 	// are bound to the address browsers use, so after Listen.
-	app, closeApp, err := messengerApp(ctx, *dataDir, *storeURL, cert, ln, *publicURL, *maxConnsPerAddr, mailAccount, *mailPerHour)
+	app, closeApp, err := messengerApp(ctx, *dataDir, *storeURL, cert, ln, *publicURL, *maxConnsPerAddr, mailAccount, *mailPerHour, *busURL)
 	if err != nil {
 		return err
 	}

@@ -13,10 +13,13 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/assist-project/assist/messenger/hub"
+	"github.com/assist-project/assist/messenger/hub/natsbus"
 	"github.com/assist-project/assist/messenger/oidclogin"
 	"github.com/assist-project/assist/messenger/passkey"
 	"github.com/assist-project/assist/web"
@@ -29,17 +32,21 @@ import (
 // has stopped.
 //
 // maxConnsPerAddr bounds one address's messenger connections, as
-// --max-conns-per-address does the signalling's.
-func messengerApp(ctx context.Context, dataDir, storeURL string, cert tls.Certificate, ln net.Listener, publicURL string, maxConnsPerAddr int, mail *mailer.SMTP, mailPerHour int) (app http.Handler, closeAll func(), err error) {
+// --max-conns-per-address does the signalling's. busURL (--bus) is the
+// NATS the messenger's presence and deliveries go through, shared by
+// several servers; empty keeps them in this process.
+func messengerApp(ctx context.Context, dataDir, storeURL string, cert tls.Certificate, ln net.Listener, publicURL string, maxConnsPerAddr int, mail *mailer.SMTP, mailPerHour int, busURL string) (app http.Handler, closeAll func(), err error) {
 	var closers []func()
-	closeAll = func() {
+	closeEach := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
 		}
 	}
+	closeAll = closeEach
 	defer func() {
+		// Not closeAll: an error return has set it to nil.
 		if err != nil {
-			closeAll()
+			closeEach()
 		}
 	}()
 	fp := sha256.Sum256(cert.Certificate[0])
@@ -54,7 +61,12 @@ func messengerApp(ctx context.Context, dataDir, storeURL string, cert tls.Certif
 	if err != nil {
 		return nil, nil, err
 	}
-	h, err := hub.New(hub.Config{Store: store, Fingerprint: fp, Logger: slog.Default(), MaxConnsPerAddress: maxConnsPerAddr, AuditKey: auditKey,
+	bus, err := openBus(ctx, busURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	closers = append(closers, func() { bus.Close() })
+	h, err := hub.New(hub.Config{Store: store, Bus: bus, Fingerprint: fp, Logger: slog.Default(), MaxConnsPerAddress: maxConnsPerAddr, AuditKey: auditKey,
 		RecordingsDir: filepath.Join(dataDir, "recordings")})
 	if err != nil {
 		return nil, nil, err
@@ -107,6 +119,26 @@ func messengerApp(ctx context.Context, dataDir, storeURL string, cert tls.Certif
 	}
 	mux.Handle("/v1/oidc/", oc)
 	return mux, closeAll, nil
+}
+
+// openBus opens the messenger's bus: in-process without --bus, else NATS
+// (which must answer within 30 s).
+func openBus(ctx context.Context, busURL string) (hub.Bus, error) {
+	if busURL == "" {
+		return hub.NewMemBus(), nil
+	}
+	if !strings.HasPrefix(busURL, "nats://") && !strings.HasPrefix(busURL, "tls://") {
+		return nil, fmt.Errorf("--bus %q: give nats://HOST:PORT (several separated by commas), or leave it out for one server", busURL)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	name, _ := os.Hostname()
+	bus, err := natsbus.Open(ctx, natsbus.Config{URL: busURL, Name: "assist serve " + name, Logger: slog.Default()})
+	if err != nil {
+		return nil, err
+	}
+	slog.Info("messenger presence and deliveries through NATS", "nats", bus.URL())
+	return bus, nil
 }
 
 // relyingParty is the host passkeys are bound to and the page's origin:

@@ -408,6 +408,9 @@ func testRestart(t *testing.T, be Backend) {
 	if _, _, err := a.SetState(ctx, "alice", "d1", "a-1", messenger.StateBusy); err != nil {
 		t.Fatal(err)
 	}
+	if _, _, err := a.SetState(ctx, "dave", "d4", "a-4", messenger.StateOnline); err != nil {
+		t.Fatal(err)
+	}
 	if err := a.Ready(ctx); err != nil {
 		t.Fatalf("Ready before the restart: %v", err)
 	}
@@ -426,11 +429,17 @@ func testRestart(t *testing.T, be Backend) {
 			t.Errorf("Publish while the backend is away: %v, want ErrUnavailable", err)
 		}
 	}
+	// dave leaves while the backend is away: his state may not be
+	// written, but it must not outlive him.
+	_, _, err := a.SetState(ctx, "dave", "d4", "a-4", messenger.StateOffline)
+	if err != nil && !errors.Is(err, hub.ErrUnavailable) {
+		t.Errorf("SetState offline while the backend is away: %v", err)
+	}
 	be.Start(t)
 	for _, n := range []hub.Bus{a, b} {
 		eventually(t, "Ready after the restart", func() error { return n.Ready(ctx) })
 	}
-	eventually(t, "node B sees alice again", wantStates(ctx, b, map[string]string{"alice": messenger.StateBusy}))
+	eventually(t, "node B sees alice again, and dave gone", wantStates(ctx, b, map[string]string{"alice": messenger.StateBusy, "dave": messenger.StateOffline}))
 	alice := newInbox()
 	cancel, err := b.Subscribe("alice", alice.deliver)
 	if err != nil {

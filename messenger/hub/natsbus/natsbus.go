@@ -44,7 +44,7 @@ import (
 const (
 	DefaultBucket  = "assist_presence"
 	DefaultSubject = "assist.messenger"
-	DefaultTTL     = 10 * time.Second
+	DefaultTTL     = 6 * time.Second
 )
 
 // Config configures a Bus. URL is required.
@@ -57,7 +57,8 @@ type Config struct {
 	// DefaultSubject). Nodes sharing a bus must agree on both.
 	Bucket  string
 	Subject string
-	// Replicas of the bucket in a NATS cluster; default 1.
+	// Replicas of the bucket when this bus makes it; default 3 if the
+	// NATS server knows of 3 or more in its cluster, else 1.
 	Replicas int
 	// TTL is how long a connection's state outlives its node's last
 	// heartbeat (beats every TTL/3); default DefaultTTL, at least 1 s.
@@ -157,9 +158,6 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 	if cfg.Subject == "" {
 		cfg.Subject = DefaultSubject
 	}
-	if cfg.Replicas <= 0 {
-		cfg.Replicas = 1
-	}
 	if cfg.TTL <= 0 {
 		cfg.TTL = DefaultTTL
 	}
@@ -209,6 +207,12 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		return nil, fmt.Errorf("messenger bus: cannot reach NATS at %s: %w (start nats-server 2.11 or later with JetStream, or fix --bus)", b.safe, err)
 	}
 	b.nc = nc
+	if b.cfg.Replicas <= 0 {
+		b.cfg.Replicas = 1
+		if len(nc.Servers()) >= 3 {
+			b.cfg.Replicas = 3
+		}
+	}
 	b.js, err = jetstream.New(nc)
 	if err != nil {
 		nc.Close()
@@ -270,6 +274,9 @@ func (b *Bus) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	}
 	return kv, nil
 }
+
+// URL is the NATS server the bus is connected to, without credentials.
+func (b *Bus) URL() string { return b.nc.ConnectedUrlRedacted() }
 
 // Ready implements hub.Bus.
 func (b *Bus) Ready(context.Context) error {
@@ -460,17 +467,29 @@ func (b *Bus) dispatch() {
 // SetState implements hub.Bus. The change it returns is the one its
 // write made in the bucket's order, as every node's mirror sees it.
 func (b *Bus) SetState(ctx context.Context, user, device, conn, state string) (string, string, error) {
+	key := stateKey(user, conn)
+	offline := state == messenger.StateOffline
+	if offline {
+		// Whatever happens to the write below, the heartbeat stops
+		// renewing the connection: its state expires at worst.
+		b.cmu.Lock()
+		if e := b.conns[key]; e != nil {
+			delete(b.conns, key)
+			e.mu.Lock()
+			e.gone = true
+			e.mu.Unlock()
+		}
+		b.cmu.Unlock()
+	}
 	if err := b.Ready(ctx); err != nil {
 		return "", "", err
 	}
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	key := stateKey(user, conn)
-	offline := state == messenger.StateOffline
 	b.cmu.Lock()
 	e := b.conns[key]
 	if e == nil {
-		e = &connEntry{key: key}
+		e = &connEntry{key: key, gone: offline}
 		if !offline {
 			b.conns[key] = e
 		}
@@ -495,14 +514,6 @@ func (b *Bus) SetState(ctx context.Context, user, device, conn, state string) (s
 	err := b.put(ctx, key, stateValue{Device: device, State: state, Node: b.node, Op: opSet, ID: id})
 	if err == nil {
 		e.device, e.state = device, state
-		if offline {
-			e.gone = true
-			b.cmu.Lock()
-			if b.conns[key] == e {
-				delete(b.conns, key)
-			}
-			b.cmu.Unlock()
-		}
 	}
 	e.mu.Unlock()
 	if err != nil {
@@ -626,6 +637,7 @@ func (b *Bus) watchOnce(loaded chan struct{}) error {
 	}
 	defer w.Stop()
 	snap := make(map[string]map[string]connState)
+	mine := make(map[string]string) // SetState ids of this node in the bucket -> user
 	for {
 		e, ok := <-w.Updates()
 		if !ok {
@@ -634,9 +646,11 @@ func (b *Bus) watchOnce(loaded chan struct{}) error {
 		if e == nil {
 			break
 		}
-		applyEntry(snap, e, b.log)
+		if user, v, put, ok := applyEntry(snap, e, b.log); ok && put && v.Op == opSet && v.Node == b.node {
+			mine[v.ID] = user
+		}
 	}
-	b.load(snap)
+	b.load(snap, mine)
 	select {
 	case <-loaded:
 	default:
@@ -745,8 +759,17 @@ func (b *Bus) watcherFuncs(want bool) []func(hub.StateChange) {
 // load replaces the mirror with a fresh copy of the bucket and reports
 // every user whose state differs: changes made while this node was not
 // watching.
-func (b *Bus) load(snap map[string]map[string]connState) {
+//
+// A SetState whose write is in the snapshot (mine: its id -> user) gets
+// its user's change from the old mirror to the new.
+func (b *Bus) load(snap map[string]map[string]connState, mine map[string]string) {
 	b.mu.Lock()
+	for id, user := range mine {
+		if w := b.waiters[id]; w != nil {
+			delete(b.waiters, id)
+			w <- transition{aggregate(b.mirror[user]), aggregate(snap[user])}
+		}
+	}
 	var changes []hub.StateChange
 	for user, cs := range b.mirror {
 		if before, after := aggregate(cs), aggregate(snap[user]); before != after {
