@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/assist-project/assist/server"
 	"github.com/assist-project/assist/transport"
 	"github.com/assist-project/assist/transport/rtc"
@@ -67,22 +69,34 @@ func Join(ctx context.Context, cfg JoinConfig) (conn *rtc.Conn, end func(), err 
 func joinRegistered(ctx context.Context, serverURL, fingerprint, lookupID string, wait time.Duration) (*server.Client, server.Message, error) {
 	deadline := time.Now().Add(wait)
 	backoff := 250 * time.Millisecond
+	away := 0
 	for {
 		c, err := dialSignal(ctx, serverURL, fingerprint)
 		if err != nil {
-			return nil, server.Message{}, err
-		}
-		paired, err := joinInLine(ctx, c, lookupID)
-		if err == nil {
-			return c, paired, nil
-		}
-		c.Close()
-		var se *server.SignalError
-		if wait <= 0 || !errors.As(err, &se) || se.Code != server.CodeUnknown {
-			return nil, server.Message{}, joinError(serverURL, err)
-		}
-		if time.Now().Add(backoff).After(deadline) {
-			return nil, server.Message{}, fmt.Errorf("the other computer did not come to the rendezvous server %s for this session within %s: ask again", serverURL, wait.Round(time.Second))
+			if away == 0 || away > goingAwayTries || ctx.Err() != nil {
+				return nil, server.Message{}, err
+			}
+			// The server that went away may still refuse; behind a load
+			// balancer the next try reaches another.
+			away++
+		} else {
+			paired, err := joinInLine(ctx, c, lookupID)
+			if err == nil {
+				return c, paired, nil
+			}
+			c.Close()
+			var se *server.SignalError
+			switch {
+			case websocket.CloseStatus(err) == websocket.StatusGoingAway && away < goingAwayTries:
+				// The server is shutting down (draining) and tells us to
+				// connect again: not the end of the join.
+				away++
+				slog.Info("rendezvous server: going away; joining again", "err", err)
+			case wait <= 0 || !errors.As(err, &se) || se.Code != server.CodeUnknown:
+				return nil, server.Message{}, joinError(serverURL, err)
+			case time.Now().Add(backoff).After(deadline):
+				return nil, server.Message{}, fmt.Errorf("the other computer did not come to the rendezvous server %s for this session within %s: ask again", serverURL, wait.Round(time.Second))
+			}
 		}
 		select {
 		case <-time.After(backoff):
@@ -92,6 +106,11 @@ func joinRegistered(ctx context.Context, serverURL, fingerprint, lookupID string
 		backoff = min(2*backoff, 2*time.Second)
 	}
 }
+
+// goingAwayTries is how many times a join is made again after the server
+// closed it with status 1001 (going away: it is draining, and a load
+// balancer sends the next connection to another server).
+const goingAwayTries = 5
 
 // joinViaServer is the rest of Join, once c is paired.
 func joinViaServer(ctx context.Context, log *slog.Logger, c *server.Client, paired server.Message, serverURL, fingerprint, lookupID, invitationID, password, name string,

@@ -106,6 +106,7 @@ var helps = map[string]helpText{
 			"assist serve",
 			"assist serve --listen :8443 --public-url https://help.example.org:8443 --turn-listen :3478",
 			"assist serve --listen :443 --tls-cert fullchain.pem --tls-key privkey.pem --public-url https://help.example.org",
+			"assist serve --config /etc/assist/serve.conf --node n1 --drain-grace 5s --drain-timeout 2m",
 		},
 	},
 	"login": {

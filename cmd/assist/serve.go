@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -17,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/assist-project/assist/audit"
+	"github.com/assist-project/assist/internal/flagfile"
 	"github.com/assist-project/assist/mailer"
 	"github.com/assist-project/assist/server"
 	"github.com/assist-project/assist/server/relay"
@@ -31,6 +34,12 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	publicURL := fs.String("public-url", "", "the URL clients reach this server at, e.g. https://assist.example.org:8443; its host goes into a generated certificate")
 	tlsCert := fs.String("tls-cert", "", "PEM certificate (chain) to serve instead of a self-signed one; needs --tls-key")
 	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(tlsCert, "cert", "", "the same as --tls-cert: every node of a cluster serves the same one")
+	fs.StringVar(tlsKey, "key", "", "the same as --tls-key")
+	configFile := fs.String("config", "", "file of settings, one flag per line as NAME = VALUE (without dashes); flags on the command line win")
+	node := fs.String("node", "", "this node's name among several behind a load balancer (letters, digits, - and _); labels /metrics. Default: the host's name")
+	drainGrace := fs.Duration("drain-grace", 0, "on SIGTERM, how long /readyz says 503 before connected clients are told to connect again (a load balancer's check interval, e.g. 5s)")
+	drainTimeout := fs.Duration("drain-timeout", 0, "on SIGTERM, how long at most to wait for sessions relayed by the embedded TURN server to end before exiting (e.g. 2m)")
 	turnSecretFile := fs.String("turn-secret-file", "", "file holding the TURN REST shared secret (e.g. an external coturn's static-auth-secret); default: one generated and kept in --data")
 	turnListen := fs.String("turn-listen", "127.0.0.1:3478", "address of the embedded STUN/TURN server over UDP and TCP (port 0 picks one; \"off\" disables it)")
 	turnsListen := fs.String("turns-listen", "127.0.0.1:5349", "address of the embedded TURN server over TLS, with the HTTPS certificate (\"off\" disables it)")
@@ -47,8 +56,13 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if *configFile != "" {
+		if err := flagfile.Apply(fs, *configFile, "config"); err != nil {
+			return err
+		}
+	}
 	if (*tlsCert == "") != (*tlsKey == "") {
-		fmt.Fprintln(os.Stderr, "assist serve: --tls-cert and --tls-key go together")
+		fmt.Fprintln(os.Stderr, "assist serve: --tls-cert and --tls-key (--cert and --key) go together")
 		return errUsage
 	}
 	if *dataDir == "" {
@@ -116,8 +130,9 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	}
+	var rl *relay.Relay
 	if *turnListen != "off" || *turnsListen != "off" {
-		rl, err := startRelay(ctx, *turnListen, *turnsListen, cert, secret)
+		rl, err = startRelay(ctx, *turnListen, *turnsListen, cert, secret)
 		if err != nil {
 			return err
 		}
@@ -131,6 +146,28 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 			ice = relayICEURLs(host, udp, tcp, tlsAddr)
 		}
 	}
+	// The signalling between nodes rides on the messenger's --bus (see
+	// signalMesh); until that flag is wired here, a single node.
+	var busURL string
+	nodeName := *node
+	if nodeName == "" {
+		nodeName = defaultNode()
+	}
+	var auditPub ed25519.PublicKey
+	if busURL != "" {
+		// Each node's own self-signed certificate would differ:
+		// signalMesh refuses that and says what to do.
+		k, err := audit.LoadOrCreateKey(filepath.Join(*dataDir, "audit.key"))
+		if err != nil {
+			return err
+		}
+		auditPub = k.Public().(ed25519.PublicKey)
+	}
+	mesh, closeMesh, err := signalMesh(ctx, busURL, nodeName, clusterShared{Fingerprint: server.CertFingerprint(cert), TURNSecret: secret, AuditKey: auditPub})
+	if err != nil {
+		return err
+	}
+	defer closeMesh()
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fmt.Errorf("--listen %s: %w", *listen, err)
@@ -148,6 +185,8 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 		MaxRelaysPerAddress:  *maxRelaysPerAddr,
 		MaxNovicesPerAddress: *maxInvitesPerAddr,
 		MetricsPublic:        *metricsPublic,
+		Node:                 *node,
+		Mesh:                 mesh,
 		// The expert's web app: https://SERVER/#CODE joins from a browser.
 		App: app})
 	if err != nil {
@@ -180,6 +219,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	case <-ctx.Done():
 	}
 	slog.Info("shutting down")
+	drain(srv, rl, *drainGrace, *drainTimeout)
 	// Signalling connections are hijacked, so http.Server.Shutdown does not
 	// see them: close them (with "going away") first.
 	srv.Close()
@@ -293,4 +333,32 @@ func relayICEURLs(host string, udp, tcp, tlsAddr net.Addr) []string {
 		urls = append(urls, "turns:"+at(tlsAddr)+"?transport=tcp")
 	}
 	return urls
+}
+
+// drain takes this node out of a load balancer's rotation before it
+// exits: /readyz turns 503 and new signalling connections are refused at
+// once; after grace (the balancer's check interval) connected clients are
+// told to connect again (status 1001), which sends them to another node;
+// then it waits, at most timeout, for the sessions the embedded relay
+// (rl, nil if off) carries. Sessions set up directly need nothing from
+// the server and go on.
+func drain(srv *server.Server, rl *relay.Relay, grace, timeout time.Duration) {
+	srv.Drain()
+	if grace > 0 {
+		slog.Info("draining: waiting for the load balancer to notice", "grace", grace)
+		time.Sleep(grace)
+	}
+	srv.Disconnect()
+	if rl == nil || timeout <= 0 {
+		return
+	}
+	deadline := time.Now().Add(timeout)
+	for n := rl.Stats().Allocations; n > 0; n = rl.Stats().Allocations {
+		if time.Now().After(deadline) {
+			slog.Info("draining: relayed sessions still running; ending them", "count", n, "after", timeout)
+			return
+		}
+		// The relay reports no event when an allocation ends.
+		time.Sleep(time.Second)
+	}
 }

@@ -353,3 +353,45 @@ func (m *Mesh) Listen(h func([]byte) []byte) (stop func(), err error) {
 	}
 	return stop, nil
 }
+
+// AgreeBucket holds what every node must share, as hashes.
+const AgreeBucket = "assist_cluster"
+
+// Agree checks that every node of the mesh shares value under name (a
+// certificate's fingerprint, a secret's hash; never a secret itself): the
+// first node to start records it, and each later one must match. It
+// returns an error saying what differs; what to do about it is the
+// caller's to say.
+func (m *Mesh) Agree(ctx context.Context, name, value string) error {
+	js, err := jetstream.New(m.nc)
+	if err != nil {
+		return fmt.Errorf("natsmesh: %w", err)
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: AgreeBucket, Description: "assist serve: what every node must share (hashes)",
+		History: 1, Storage: jetstream.FileStorage, Replicas: m.cfg.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("natsmesh: the key-value bucket %s: %w", AgreeBucket, err)
+	}
+	_, err = kv.Create(ctx, name, []byte(value))
+	if err == nil || !errors.Is(err, jetstream.ErrKeyExists) {
+		return err
+	}
+	e, err := kv.Get(ctx, name)
+	if err != nil {
+		return fmt.Errorf("natsmesh: %s: %w", name, err)
+	}
+	if string(e.Value()) != value {
+		return &DisagreeError{Name: name, Theirs: string(e.Value()), Ours: value}
+	}
+	return nil
+}
+
+// DisagreeError says that this node's value of Name differs from the
+// other nodes'.
+type DisagreeError struct{ Name, Theirs, Ours string }
+
+func (e *DisagreeError) Error() string {
+	return fmt.Sprintf("the other nodes have %s %s, this node %s", e.Name, e.Theirs, e.Ours)
+}

@@ -153,7 +153,7 @@ function describe(err) {
       return { kind: 'bye', text: [`The other computer ended the attempt${why}.`, 'Reconnect to try again, or ask for a new code.'], retry: true };
     }
     if (err.code === 'peer-left') return { kind: 'bye', text: ['The other computer left the server during the attempt.', 'Ask the other person to check that Assist is still waiting for you, then Reconnect.'], retry: true };
-    if (err.code === 'closed') return { kind: 'server', text: [`${err.message[0].toUpperCase()}${err.message.slice(1)}.`, 'Check your network connection, then Reconnect.'], retry: true };
+    if (err.code === 'closed' || err.code === 'going-away') return { kind: 'server', text: [`${err.message[0].toUpperCase()}${err.message.slice(1)}.`, 'Check your network connection, then Reconnect.'], retry: true };
     if (err.code === 'malformed') return { kind: 'signalling', text: [`Bad signalling from the server: ${err.message}.`, 'Try again; if it keeps happening, the server is broken.'], retry: true };
     const t = serverErrors.get(err.code);
     if (t) return { kind: err.code, text: t, retry: t[2] };
@@ -585,7 +585,7 @@ async function connect(code, name, contact) {
   };
   try {
     progress(contact ? `Connecting to ${contact.peer}…` : 'Looking for the other computer…');
-    const paired = contact ? await joinContact(a, contact) : await a.sig.join(parsed.lookup);
+    const paired = contact ? await joinContact(a, contact) : await joinAgain(a, parsed.lookup, [], 0);
     if (attempt !== a) return;
     progress('Connecting…');
     await setUpPeer(a, paired, code, name, contact);
@@ -600,22 +600,37 @@ async function connect(code, name, contact) {
 // joinContact joins a contact session's id, again while the server does
 // not know it yet (the other computer registers it as this page learns of
 // the Accept).
-async function joinContact(a, contact) {
-  const until = Date.now() + contactJoinWait;
+function joinContact(a, contact) {
+  return joinAgain(a, contact.invitation, ['unknown', 'offline'], Date.now() + contactJoinWait);
+}
+
+// goingAwayTries is how many times a join is made again after the server
+// closed the connection with "going away" (it is shutting down; a load
+// balancer sends the next connection to another server).
+const goingAwayTries = 5;
+
+// joinAgain joins id, on a new connection each time the server refuses
+// with a code in again (until the time until) or goes away before pairing.
+async function joinAgain(a, id, again, until) {
+  let away = 0;
   for (;;) {
     const sig = a.sig;
     // A refused join is tried again, not the end of the attempt.
     sig.onEnd = () => {};
     try {
-      const paired = await sig.join(contact.invitation);
+      const paired = await sig.join(id);
       sig.onEnd = (err) => onSignalEnd(a, err);
       return paired;
     } catch (e) {
-      if (!(e instanceof SignalError) || (e.code !== 'unknown' && e.code !== 'offline') || Date.now() > until || attempt !== a) throw e;
+      if (attempt !== a || !(e instanceof SignalError)) throw e;
+      const retry = e.code === 'going-away' ? ++away <= goingAwayTries : again.includes(e.code) && Date.now() <= until;
+      if (!retry) throw e;
     }
     await new Promise((r) => setTimeout(r, 500));
     if (attempt !== a) throw new SignalError('closed', 'left');
-    a.sig = new Signalling(signalURL());
+    const next = new Signalling(signalURL());
+    next.onQueued = sig.onQueued;
+    a.sig = next;
   }
 }
 

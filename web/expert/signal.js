@@ -342,8 +342,14 @@ export class Signalling {
           // nothing the page can act on.
         }
       });
-      ws.addEventListener('close', () => {
-        if (!paired) reject(new SignalError('closed', 'could not reach the rendezvous server'));
+      ws.addEventListener('close', (ev) => {
+        // 1001 (going away): the server is shutting down and tells us to
+        // connect again; behind a load balancer, to another server.
+        if (!paired) {
+          reject(ev && ev.code === 1001
+            ? new SignalError('going-away', 'the rendezvous server is shutting down')
+            : new SignalError('closed', 'could not reach the rendezvous server'));
+        }
         this._end(new SignalError('closed', 'lost the connection to the rendezvous server'));
       });
     });

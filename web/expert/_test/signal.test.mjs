@@ -221,7 +221,7 @@ class FakeWebSocket {
     if (this.closed !== null) return;
     this.closed = code;
     this.readyState = 3;
-    this.emit('close');
+    this.emit('close', { code });
   }
 }
 
@@ -323,4 +323,13 @@ test('Signalling reports a lost server', async () => {
   ws.close(1006);
   await assert.rejects(p, (e) => e.code === 'closed');
   assert.equal(ends[0].code, 'closed');
+});
+
+test('Signalling tells a server that goes away before pairing (1001) from a lost connection', async () => {
+  for (const [code, want] of [[1001, 'going-away'], [1006, 'closed'], [1000, 'closed']]) {
+    const { ws, p } = await joined();
+    ws.receive('{"type":"queued"}');
+    ws.close(code);
+    await assert.rejects(p, (e) => e instanceof SignalError && e.code === want, `close ${code}`);
+  }
 });
