@@ -147,14 +147,13 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	// The signalling between nodes rides on the messenger's --bus (see
-	// signalMesh); until that flag is wired here, a single node.
-	var busURL string
+	// signalMesh).
 	nodeName := *node
 	if nodeName == "" {
 		nodeName = defaultNode()
 	}
 	var auditPub ed25519.PublicKey
-	if busURL != "" {
+	if *busURL != "" {
 		// Each node's own self-signed certificate would differ:
 		// signalMesh refuses that and says what to do.
 		k, err := audit.LoadOrCreateKey(filepath.Join(*dataDir, "audit.key"))
@@ -163,7 +162,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		auditPub = k.Public().(ed25519.PublicKey)
 	}
-	mesh, closeMesh, err := signalMesh(ctx, busURL, nodeName, clusterShared{Fingerprint: server.CertFingerprint(cert), TURNSecret: secret, AuditKey: auditPub})
+	mesh, closeMesh, err := signalMesh(ctx, *busURL, nodeName, clusterShared{Fingerprint: server.CertFingerprint(cert), TURNSecret: secret, AuditKey: auditPub})
 	if err != nil {
 		return err
 	}
