@@ -68,28 +68,30 @@ func (c *servedCluster) front() *servedProc {
 	return &servedProc{URL: c.URL, Fingerprint: c.Fingerprint}
 }
 
-// TestClusterMeet: nora (the novice) logs in to node n1, eddie (the
-// expert) to node n2, and carl watches from n3. They become contacts by
-// code across nodes (the pairing relay), presence crosses nodes, nora asks
-// eddie, eddie's request arrives on his node, he accepts, and the session
-// starts through the rendezvous signalling of two nodes (nora's agent
-// registers on n1, eddie joins on n2, the mesh forwards him to the
-// invitation's home): eddie sees nora's desktop pixel-exactly.
+// TestClusterMeet: nora (the novice) on node n1, eddie (the expert) on
+// n2, carl watching from n3 (each command's --server). Presence crosses
+// nodes, nora asks eddie, eddie's request arrives on his node, he
+// accepts, and the session starts through the rendezvous signalling of
+// two nodes (nora's agent registers on n1, eddie joins on n2, the mesh
+// forwards him to the invitation's home): eddie sees nora's desktop
+// pixel-exactly. (They became contacts on one node: pairing across
+// nodes is TestClusterPairAcrossNodes.)
 func TestClusterMeet(t *testing.T) {
 	e2e(t)
 	c := startCluster(t, 3)
 	d := newDesktop(t)
 	nora, eddie, carl := newCLIUser(t, "nora"), newCLIUser(t, "eddie"), newCLIUser(t, "carl")
 	nora.login(t, c.node(0), "--display-name", "Nora Novice")
-	eddie.login(t, c.node(1), "--display-name", "Eddie Expert")
-	carl.login(t, c.node(2), "--display-name", "Carl Contact")
+	eddie.login(t, c.node(0), "--display-name", "Eddie Expert")
+	carl.login(t, c.node(0), "--display-name", "Carl Contact")
 	pairCLI(t, nora, eddie)
 	pairCLI(t, nora, carl)
+	a, b, w := c.Nodes[0].URL, c.Nodes[1].URL, c.Nodes[2].URL
 
-	watch := carl.start(t, "contacts", "--watch")
+	watch := carl.start(t, "contacts", "--watch", "--server", w)
 	watch.expectAll(`^presence: nora offline$`)
-	eddieReqs := eddie.start(t, "requests", "--no-browser", "--no-page", "--display", d.Display)
-	ask := nora.start(t, "ask", "eddie", "--display", d.Display, "--no-page")
+	eddieReqs := eddie.start(t, "requests", "--no-browser", "--no-page", "--display", d.Display, "--server", b)
+	ask := nora.start(t, "ask", "eddie", "--display", d.Display, "--no-page", "--server", a)
 	ask.expect(`^asked: eddie$`)
 	watch.expect(`^presence: nora online$`)
 	id := eddieReqs.expect(`^request: (\S+) from nora$`)[1]
@@ -112,6 +114,18 @@ func TestClusterMeet(t *testing.T) {
 		t.Errorf("ask after the session: %v; stderr: %s", err, ask.stderr)
 	}
 	watch.expect(`^presence: nora offline$`)
+}
+
+// TestClusterPairAcrossNodes: two people behind the load balancer land
+// on different nodes two times in three; making each other contacts by
+// code must work then too (the pairing relay crosses nodes).
+func TestClusterPairAcrossNodes(t *testing.T) {
+	e2e(t)
+	c := startCluster(t, 2)
+	nora, eddie := newCLIUser(t, "nora"), newCLIUser(t, "eddie")
+	nora.login(t, c.node(0))
+	eddie.login(t, c.node(1))
+	pairCLI(t, nora, eddie)
 }
 
 // watcher is a messenger client in the test process logged in as a CLI
