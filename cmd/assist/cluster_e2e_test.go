@@ -167,7 +167,10 @@ func watch(t *testing.T, u *cliUser, url, fp string, reconnect bool) *watcher {
 	}
 	go w.run(ctx, c, reconnect)
 	t.Cleanup(func() {
+		// A cancelled login fails, so no new connection replaces the
+		// closed one.
 		cancel()
+		w.client().Close()
 		<-w.done
 	})
 	return w
@@ -311,8 +314,10 @@ func TestClusterNodeLoss(t *testing.T) {
 	front := c.front()
 	nora, eddie := newCLIUser(t, "nora"), newCLIUser(t, "eddie")
 	olga, carl, dora := newCLIUser(t, "olga"), newCLIUser(t, "carl"), newCLIUser(t, "dora")
+	// Contacts are made on one node (see TestClusterPairAcrossNodes);
+	// everything after goes through the front.
 	for _, u := range []*cliUser{nora, eddie, olga, carl, dora} {
-		u.login(t, front)
+		u.login(t, c.node(0))
 	}
 	pairCLI(t, nora, eddie)
 	pairCLI(t, olga, carl)
@@ -328,8 +333,8 @@ func TestClusterNodeLoss(t *testing.T) {
 	olgaW.waitState("dora", messenger.StateOnline, 10*time.Second)
 
 	// The session, through the front.
-	eddieReqs := eddie.start(t, "requests", "--no-browser", "--no-page", "--display", d.Display)
-	ask := nora.start(t, "ask", "eddie", "--display", d.Display, "--no-page")
+	eddieReqs := eddie.start(t, "requests", "--no-browser", "--no-page", "--display", d.Display, "--server", front.URL)
+	ask := nora.start(t, "ask", "eddie", "--display", d.Display, "--no-page", "--server", front.URL)
 	ask.expect(`^asked: eddie$`)
 	id := eddieReqs.expect(`^request: (\S+) from nora$`)[1]
 	eddieReqs.send("accept " + id)
@@ -377,7 +382,7 @@ func TestClusterNodeLoss(t *testing.T) {
 
 	// Nothing accepted is lost: the contacts are all there, and a new
 	// request crosses the surviving nodes.
-	if out := nora.run(t, "contacts"); !strings.Contains(out, "eddie ") {
+	if out := nora.run(t, "contacts", "--server", front.URL); !strings.Contains(out, "eddie ") {
 		t.Errorf("nora's contacts after the kill: %q", out)
 	}
 	if _, err := olgaW.client().Ask(ctx, "carl", messenger.KindHelp); err != nil {
@@ -412,7 +417,7 @@ func TestClusterBackendsRestart(t *testing.T) {
 	c := startCluster(t, 2)
 	olga, carl, dora := newCLIUser(t, "olga"), newCLIUser(t, "carl"), newCLIUser(t, "dora")
 	for _, u := range []*cliUser{olga, carl, dora} {
-		u.login(t, c.front())
+		u.login(t, c.node(0))
 	}
 	pairCLI(t, olga, carl)
 	olgaW := watch(t, olga, c.Nodes[0].URL, c.Fingerprint, true)
@@ -500,7 +505,7 @@ func TestClusterDrain(t *testing.T) {
 	c := startCluster(t, 2)
 	olga, carl := newCLIUser(t, "olga"), newCLIUser(t, "carl")
 	for _, u := range []*cliUser{olga, carl} {
-		u.login(t, c.front())
+		u.login(t, c.node(0))
 	}
 	pairCLI(t, olga, carl)
 	var carlW *watcher
