@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/binary"
 	"errors"
@@ -89,7 +90,7 @@ func NewSQLStore(ctx context.Context, db *sql.DB) (*SQLStore, error) {
 }
 
 // pruneLock is the PostgreSQL advisory lock of a prune (a chain's lock
-// is its key's first 8 bytes; a collision only makes two chains wait for
+// is derived from its key; a collision only makes two chains wait for
 // each other).
 const pruneLock = 0x61756469745f7072 // "audit_pr"
 
@@ -102,7 +103,9 @@ func lockChain(ctx context.Context, tx *sqldb.Tx, chain []byte) error {
 	if tx.Dialect() != sqldb.Postgres {
 		return nil
 	}
-	return advisoryLock(ctx, tx, int64(binary.BigEndian.Uint64(chain[:8])))
+	// Any length: an upload's key is not checked yet.
+	h := sha256.Sum256(chain)
+	return advisoryLock(ctx, tx, int64(binary.BigEndian.Uint64(h[:8])))
 }
 
 func advisoryLock(ctx context.Context, tx *sqldb.Tx, key int64) error {

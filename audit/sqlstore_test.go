@@ -65,6 +65,10 @@ func TestSQLUpload(t *testing.T) {
 
 func testSQLUpload(t *testing.T, s *SQLStore) {
 	ctx := context.Background()
+	// An entry without a key (a hostile upload) is refused, not a panic.
+	if err := s.Upload(ctx, []Entry{{Seq: 1}}, nil); err == nil {
+		t.Error("an entry without a key was stored")
+	}
 	l, key := openLog(t)
 	pub := key.Public().(ed25519.PublicKey)
 	session(t, l)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/assist-project/assist/internal/sqldb"
 	"github.com/assist-project/assist/messenger"
 	"github.com/assist-project/assist/messenger/hub"
 	"github.com/assist-project/assist/recording"
@@ -40,12 +41,13 @@ func runOrg(ctx context.Context, args []string, stdout io.Writer) error {
 	secretFile := fs.String("client-secret-file", "", "oidc: the file holding the client secret (read at each sign-in; keep it 0600)")
 	claim := fs.String("claim", "email", "oidc: the ID token's claim that names the person in messages (never who is who: the subject decides)")
 	subject := fs.String("subject", "", "link, unlink: the provider's subject (sub) of the person's company account")
+	storeURL := fs.String("store", "", "assist serve's --store: a postgres:// URL when the servers keep their state in PostgreSQL (then --data is not read)")
 	positional, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
 	}
 	usage := func() error {
-		fmt.Fprintln(os.Stderr, "usage: assist org create ORG | add ORG USER [--role ROLE] | remove ORG USER | token ORG | policy ORG [--rights LIST] [--record yes|no] [--audit-key age1...|none] [--timeout D] [--retention Nd|forever] | machines ORG | oidc ORG --issuer URL --client-id ID --client-secret-file F [--claim C] | link ORG USER --subject SUB | unlink ORG --subject SUB   [--data DIR]")
+		fmt.Fprintln(os.Stderr, "usage: assist org create ORG | add ORG USER [--role ROLE] | remove ORG USER | token ORG | policy ORG [--rights LIST] [--record yes|no] [--audit-key age1...|none] [--timeout D] [--retention Nd|forever] | machines ORG | oidc ORG --issuer URL --client-id ID --client-secret-file F [--claim C] | link ORG USER --subject SUB | unlink ORG --subject SUB   [--data DIR | --store postgres://...]")
 		return errUsage
 	}
 	if len(positional) < 2 {
@@ -62,11 +64,15 @@ func runOrg(ctx context.Context, args []string, stdout io.Writer) error {
 	if verb == "token" && *remote {
 		return remoteToken(ctx, org, *uses, stdout)
 	}
-	path := filepath.Join(*dataDir, "messenger.sqlite")
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("no messenger database in %s: give assist serve's --data directory (%w)", *dataDir, err)
+	if err := checkStore(*storeURL); err != nil {
+		return err
 	}
-	st, err := hub.OpenSQLite(ctx, path)
+	if !sqldb.IsPostgres(*storeURL) {
+		if _, err := os.Stat(filepath.Join(*dataDir, "messenger.sqlite")); err != nil {
+			return fmt.Errorf("no messenger database in %s: give assist serve's --data directory, or its --store (%w)", *dataDir, err)
+		}
+	}
+	st, err := openHubStore(ctx, *storeURL, *dataDir)
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,8 @@ import (
 // messenger's accounts and contacts in PostgreSQL, not in --data: two
 // users log in and become contacts, the server restarts with an empty
 // --data (but its certificate), and their contacts are still there; the
-// rows are in the database's messenger schema.
+// rows are in the database's messenger schema, where assist org --store
+// creates organisations too.
 func TestServePostgres(t *testing.T) {
 	pg := pgtest.Start(t)
 	dsn := pg.DB(t)
@@ -52,6 +53,10 @@ func TestServePostgres(t *testing.T) {
 		t.Errorf("nora's contacts after a restart on an empty --data: %q, want eddie", out)
 	}
 	srv.stop(t)
+	// The operator's assist org works on the same database.
+	if out := nora.run(t, "org", "create", "acme", "--store", dsn); out != "created: acme\n" {
+		t.Errorf("assist org create --store: %q", out)
+	}
 
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
@@ -61,6 +66,9 @@ func TestServePostgres(t *testing.T) {
 	var n int
 	if err := db.QueryRow(`SELECT count(*) FROM messenger.contacts`).Scan(&n); err != nil || n != 2 {
 		t.Errorf("rows in messenger.contacts: %d, %v; want 2 (one per direction)", n, err)
+	}
+	if err := db.QueryRow(`SELECT count(*) FROM messenger.orgs WHERE name = 'acme'`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("acme in messenger.orgs: %d, %v", n, err)
 	}
 }
 
