@@ -8,8 +8,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 
@@ -51,9 +55,31 @@ func dialWS(ctx context.Context, serverURL, fingerprint string) (*websocket.Conn
 	tr := &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: tlsConf}
 	defer tr.CloseIdleConnections()
 	u.Scheme, u.Path, u.RawQuery, u.Fragment = "wss", "/v1/messenger", "", ""
-	ws, _, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}})
+	ws, resp, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}})
 	if err != nil {
+		if why := refusal(resp); why != "" {
+			return nil, seen, fmt.Errorf("messenger: the server refused the connection (HTTP %d): %s", resp.StatusCode, why)
+		}
 		return nil, seen, fmt.Errorf("messenger: %w", dialhint.Explain(serverURL, err))
 	}
 	return ws, seen, nil
+}
+
+// refusal is the server's reason for refusing a connection it is too busy
+// (or too loaded by this address) to take, which says when to try again:
+// the first line of the body, printable text only; "" for any other
+// answer.
+func refusal(resp *http.Response) string {
+	if resp == nil || resp.Body == nil || resp.StatusCode != http.StatusServiceUnavailable && resp.StatusCode != http.StatusTooManyRequests {
+		return ""
+	}
+	// The websocket package leaves the first KiB of the body readable.
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+	line, _, _ := strings.Cut(string(b), "\n")
+	return strings.TrimSpace(strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			return -1
+		}
+		return r
+	}, line))
 }

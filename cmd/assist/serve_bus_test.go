@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/assist-project/assist/internal/natstest"
+	"github.com/assist-project/assist/internal/pgtest"
 	"github.com/assist-project/assist/messenger"
 )
 
@@ -26,38 +27,7 @@ func TestServeBusNATS(t *testing.T) {
 	b := startServe(t, t.TempDir(), "--bus", ns.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	newKey := func() ed25519.PrivateKey {
-		_, k, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	dial := func(srv *servedProc, key ed25519.PrivateKey, user string) *messenger.Client {
-		t.Helper()
-		c, _, err := messenger.Dial(ctx, srv.URL, srv.Fingerprint, key, messenger.LoginOptions{User: user})
-		if err != nil {
-			t.Fatalf("login %s: %v; stderr: %s", user, err, srv.stderr)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
-	expect := func(c *messenger.Client, what string, keep func(messenger.Message) bool) messenger.Message {
-		t.Helper()
-		for {
-			select {
-			case m, ok := <-c.Events():
-				if !ok {
-					t.Fatalf("%s: connection ended: %v", what, c.Err())
-				}
-				if keep(m) {
-					return m
-				}
-			case <-ctx.Done():
-				t.Fatalf("%s: not within the test's time", what)
-			}
-		}
-	}
+	newKey, dial, expect := busClients(t, ctx)
 	aliceKey, bobKey := newKey(), newKey()
 	alice := dial(a, aliceKey, "alice")
 	bobOnA := dial(a, bobKey, "bob")
@@ -103,6 +73,151 @@ func TestServeBusNATS(t *testing.T) {
 		return m.Type == messenger.TypePresence && m.User == "bob" && m.State == messenger.StateOffline
 	})
 	t.Logf("bob offline seen by alice %v after his server died", time.Since(start).Round(time.Millisecond))
+
+	// NATS restarts: meanwhile A says it is busy, to alice and to a new
+	// client, and accepts nothing; then it serves again by itself.
+	ns.Stop()
+	for {
+		_, _, err := alice.Contacts(ctx)
+		if messenger.IsCode(err, messenger.CodeUnavailable) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("contacts while NATS is away: %v", err)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("A still served alice long after NATS stopped")
+		case <-time.After(20 * time.Millisecond): // the server notices the lost connection by itself
+		}
+	}
+	if _, err := alice.Ask(ctx, "bob", messenger.KindHelp); !messenger.IsCode(err, messenger.CodeUnavailable) {
+		t.Errorf("ask while NATS is away: %v, want unavailable", err)
+	}
+	if _, _, err := messenger.Dial(ctx, a.URL, a.Fingerprint, newKey(), messenger.LoginOptions{User: "carol"}); err == nil || !strings.Contains(err.Error(), "busy") {
+		t.Errorf("a new client while NATS is away: %v, want told the service is busy", err)
+	}
+	ns.Restart(t)
+	start = time.Now()
+	for {
+		_, _, err := alice.Contacts(ctx)
+		if err == nil {
+			break
+		}
+		if !messenger.IsCode(err, messenger.CodeUnavailable) {
+			t.Fatalf("contacts after NATS came back: %v", err)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("A did not recover after NATS came back")
+		case <-time.After(20 * time.Millisecond): // the reconnect is the server's own
+		}
+	}
+	t.Logf("A served again %v after NATS restarted", time.Since(start).Round(time.Millisecond))
+	if _, err := alice.Ask(ctx, "bob", messenger.KindHelp); err != nil {
+		t.Errorf("ask after NATS came back: %v", err)
+	}
+	dial(a, newKey(), "carol")
+}
+
+// TestServeBusPostgres: two `assist serve` sharing NATS and PostgreSQL,
+// as two nodes behind a load balancer: users of one are contacts of users
+// of the other. Bob's presence on B is pushed to alice on A, her request
+// reaches him on B, his answer on B reaches her on A, and when B dies
+// alice is told he is offline.
+func TestServeBusPostgres(t *testing.T) {
+	pg := pgtest.Start(t)
+	dsn := pg.DB(t)
+	ns := natstest.Start(t)
+	a := startServe(t, t.TempDir(), "--bus", ns.URL, "--store", dsn)
+	b := startServe(t, t.TempDir(), "--bus", ns.URL, "--store", dsn)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	newKey, dial, expect := busClients(t, ctx)
+	presence := func(user, state string) func(messenger.Message) bool {
+		return func(m messenger.Message) bool {
+			return m.Type == messenger.TypePresence && m.User == user && m.State == state
+		}
+	}
+	aliceKey, bobKey := newKey(), newKey()
+	alice := dial(a, aliceKey, "alice")
+	// Pairings are a node's own: both sides of one on A.
+	bobOnA := dial(a, bobKey, "bob")
+	befriendClients(t, ctx, alice, aliceKey, bobOnA, bobKey)
+	bob := dial(b, bobKey, "")
+	bobOnA.Close()
+	if err := bob.SetState(ctx, messenger.StateBusy); err != nil {
+		t.Fatal(err)
+	}
+	expect(alice, "bob busy on B", presence("bob", messenger.StateBusy))
+	if err := alice.SetState(ctx, messenger.StateAway); err != nil {
+		t.Fatal(err)
+	}
+	expect(bob, "alice away on A", presence("alice", messenger.StateAway))
+
+	asked, err := alice.Ask(ctx, "bob", messenger.KindHelp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := expect(bob, "alice's request on B", func(m messenger.Message) bool { return m.Type == messenger.TypeRequest })
+	if req.Request != asked.Request {
+		t.Fatalf("bob got %+v, alice asked %+v", req, asked)
+	}
+	if _, err := bob.Answer(ctx, req.Request, true); err != nil {
+		t.Fatal(err)
+	}
+	if m := expect(alice, "bob's answer on A", func(m messenger.Message) bool { return m.Type == messenger.TypeAccepted }); m.Request != asked.Request || m.Session == "" {
+		t.Fatalf("alice got %+v", m)
+	}
+
+	if err := syscall.Kill(-b.cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	expect(alice, "bob offline after B died", presence("bob", messenger.StateOffline))
+	t.Logf("bob offline seen by alice %v after his server died", time.Since(start).Round(time.Millisecond))
+}
+
+// busClients returns what the bus tests make clients with: a fresh
+// device key, a login (closed by cleanup) and a wait for an event.
+func busClients(t *testing.T, ctx context.Context) (
+	newKey func() ed25519.PrivateKey,
+	dial func(srv *servedProc, key ed25519.PrivateKey, user string) *messenger.Client,
+	expect func(c *messenger.Client, what string, keep func(messenger.Message) bool) messenger.Message,
+) {
+	newKey = func() ed25519.PrivateKey {
+		_, k, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	dial = func(srv *servedProc, key ed25519.PrivateKey, user string) *messenger.Client {
+		t.Helper()
+		c, _, err := messenger.Dial(ctx, srv.URL, srv.Fingerprint, key, messenger.LoginOptions{User: user})
+		if err != nil {
+			t.Fatalf("login %s: %v; stderr: %s", user, err, srv.stderr)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	expect = func(c *messenger.Client, what string, keep func(messenger.Message) bool) messenger.Message {
+		t.Helper()
+		for {
+			select {
+			case m, ok := <-c.Events():
+				if !ok {
+					t.Fatalf("%s: connection ended: %v", what, c.Err())
+				}
+				if keep(m) {
+					return m
+				}
+			case <-ctx.Done():
+				t.Fatalf("%s: not within the test's time", what)
+			}
+		}
+	}
+	return newKey, dial, expect
 }
 
 // TestServeBusUnreachable: --bus naming no NATS stops `assist serve` at

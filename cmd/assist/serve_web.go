@@ -95,7 +95,7 @@ func messengerApp(ctx context.Context, dataDir, storeURL string, cert tls.Certif
 		// Browsers refuse passkeys for IP addresses; the page says the
 		// messenger is not available.
 		slog.Warn("the web app's passkey sign-in is off: browsers accept passkeys only for a host name; give --public-url https://NAME:PORT", "host", rp)
-		return mux, closeAll, nil
+		return messengerHandler{mux, h}, closeAll, nil
 	}
 	keys, err := openPasskeyStore(ctx, storeURL, dataDir)
 	if err != nil {
@@ -118,8 +118,18 @@ func messengerApp(ctx context.Context, dataDir, storeURL string, cert tls.Certif
 		return nil, nil, err
 	}
 	mux.Handle("/v1/oidc/", oc)
-	return mux, closeAll, nil
+	return messengerHandler{mux, h}, closeAll, nil
 }
+
+// messengerHandler is messengerApp's handler; Ready is the messenger's
+// part of /readyz (its bus reaches the other nodes).
+type messengerHandler struct {
+	http.Handler
+	hub *hub.Hub
+}
+
+// Ready returns nil if the messenger can serve.
+func (m messengerHandler) Ready(ctx context.Context) error { return m.hub.Ready(ctx) }
 
 // openBus opens the messenger's bus: in-process without --bus, else NATS
 // (which must answer within 30 s).

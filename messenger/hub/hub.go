@@ -1,8 +1,9 @@
 // Package hub is the server side of the messenger (see package messenger
 // for the protocol): the /v1/messenger WebSocket handler, with accounts,
 // devices, contacts and requests behind a Store (SQLiteStore by default)
-// and presence and deliveries behind a Bus (MemBus by default), so that
-// several servers can share a database and a message bus later.
+// and presence and deliveries behind a Bus (MemBus by default; package
+// natsbus over NATS), so that several servers can share a database and a
+// message bus.
 //
 // Authorization is by account on every message: a connection sees and
 // reaches only its own account's devices and its contacts; the tests in

@@ -261,7 +261,7 @@ func wantStates(ctx context.Context, bus hub.Bus, want map[string]string) func()
 		}
 		for u, s := range want {
 			if got[u] != s {
-				return fmt.Errorf("States = %v, want %v", got, want)
+				return fmt.Errorf("states = %v, want %v", got, want)
 			}
 		}
 		return nil
@@ -418,7 +418,7 @@ func testRestart(t *testing.T, be Backend) {
 	if !be.Survives {
 		eventually(t, "Ready says unavailable", func() error {
 			if err := a.Ready(ctx); !errors.Is(err, hub.ErrUnavailable) {
-				return fmt.Errorf("Ready = %v", err)
+				return fmt.Errorf("ready = %v", err)
 			}
 			return nil
 		})

@@ -218,9 +218,21 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		nc.Close()
 		return nil, fmt.Errorf("messenger bus: %w", err)
 	}
-	if _, err := b.bucket(ctx); err != nil {
-		nc.Close()
-		return nil, err
+	for {
+		_, err := b.bucket(ctx)
+		if err == nil {
+			break
+		}
+		if !transient(err) || ctx.Err() != nil {
+			nc.Close()
+			return nil, err
+		}
+		// A cluster just started may not know its peers yet.
+		b.log.Info("messenger bus: NATS not ready for the presence bucket yet; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	loaded := make(chan struct{})
@@ -235,6 +247,16 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		return nil, fmt.Errorf("messenger bus: loading the states from NATS at %s: %w", b.safe, ctx.Err())
 	}
 	return b, nil
+}
+
+// transient reports whether err may pass by itself: a cluster without
+// enough peers for the bucket's replicas yet, a timeout.
+func transient(err error) bool {
+	var api *jetstream.APIError
+	if errors.As(err, &api) && api.ErrorCode == 10005 { // no suitable peers for placement
+		return true
+	}
+	return errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // redact hides a password in a NATS URL (list).
@@ -328,7 +350,7 @@ func EncodeToken(s string) string {
 	return out.String()
 }
 
-// DecodeToken undoes EncodeToken.
+// DecodeToken undoes EncodeToken; it refuses any other spelling.
 func DecodeToken(t string) (string, error) {
 	var out strings.Builder
 	for i := 0; i < len(t); i++ {
@@ -338,7 +360,7 @@ func DecodeToken(t string) (string, error) {
 			out.WriteByte(c)
 		case c == '=' && i+2 < len(t):
 			v, err := strconv.ParseUint(t[i+1:i+3], 16, 8)
-			if err != nil || strings.ToUpper(t[i+1:i+3]) != t[i+1:i+3] {
+			if err != nil {
 				return "", fmt.Errorf("bad escape in %q", t)
 			}
 			out.WriteByte(byte(v))
@@ -346,6 +368,10 @@ func DecodeToken(t string) (string, error) {
 		default:
 			return "", fmt.Errorf("bad byte %q in %q", c, t)
 		}
+	}
+	if EncodeToken(out.String()) != t {
+		// One spelling per name, so two keys never hold one connection.
+		return "", fmt.Errorf("%q is not in canonical form", t)
 	}
 	return out.String(), nil
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"go.uber.org/goleak"
 
 	"github.com/assist-project/assist/internal/natstest"
@@ -85,7 +86,7 @@ func TestOpenUnreachable(t *testing.T) {
 }
 
 func FuzzToken(f *testing.F) {
-	for _, s := range []string{"alice", "al.ice", "a>b*c", "", "=41", "A", "é", "r-1a2b-3"} {
+	for _, s := range []string{"alice", "al.ice", "a>b*c", "", "=41", "A", "é", "r-1a2b-3", "=61", "=2e", "=2"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -100,7 +101,36 @@ func FuzzToken(f *testing.F) {
 		if err != nil || back != s {
 			t.Fatalf("DecodeToken(EncodeToken(%q)) = %q, %v", s, back, err)
 		}
-		// Decoding untrusted keys never panics.
-		natsbus.DecodeToken(s)
+		// Untrusted keys decode to one name each, or not at all.
+		if d, err := natsbus.DecodeToken(s); err == nil && natsbus.EncodeToken(d) != s {
+			t.Fatalf("DecodeToken(%q) = %q, which encodes otherwise", s, d)
+		}
 	})
+}
+
+// TestOpenWithoutJetStream: a NATS server without JetStream is refused
+// at start with what the operator must change.
+func TestOpenWithoutJetStream(t *testing.T) {
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	defer func() {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+	}()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := natsbus.Open(ctx, natsbus.Config{URL: srv.ClientURL()})
+	if err == nil {
+		b.Close()
+		t.Fatal("Open succeeded on a server without JetStream")
+	}
+	if !strings.Contains(err.Error(), "JetStream") || !strings.Contains(err.Error(), "-js") {
+		t.Errorf("error %q should say to turn JetStream on", err)
+	}
 }
