@@ -56,7 +56,7 @@ type testServer struct {
 
 // startServer starts a server on dir (a fresh temp dir if empty); tweak
 // may adjust the configuration. Everything stops in t.Cleanup.
-func startServer(t *testing.T, dir string, tweak func(*Config)) *testServer {
+func startServer(t testing.TB, dir string, tweak func(*Config)) *testServer {
 	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
@@ -308,13 +308,13 @@ func (ts *testServer) pair(t *testing.T, id string) (novice, expert *peer, sessi
 	return novice, expert, e.Session
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(b)))
 	return len(b), nil
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

@@ -231,6 +231,15 @@ func (s *Server) meshHandle(b []byte) []byte {
 // expert.
 func (s *Server) homeHandle(m meshMsg) {
 	k := remoteKey{m.From, m.Conn}
+	var sig Signal
+	if m.Op != opLeft {
+		var err error
+		if sig, err = ParseSignal(m.Msg); err != nil {
+			// The expert's node parsed it already: a bug or a hostile node.
+			s.log.Warn("signal: mesh: bad forwarded message", "node", m.From, "err", err)
+			return
+		}
+	}
 	s.mu.Lock()
 	rc := s.mesh.remotes[k]
 	if m.Op == opLeft {
@@ -240,19 +249,13 @@ func (s *Server) homeHandle(m meshMsg) {
 		}
 		return
 	}
-	if rc == nil && m.Op == opJoin && !s.closed {
+	if rc == nil && m.Op == opJoin && sig.Type == TypeJoin && !s.closed {
 		rc = s.newRemote(k, m.Addr)
 	}
 	s.mu.Unlock()
 	if rc == nil {
 		// The link is gone (the check closed it): the expert's node
 		// learns that from its next check.
-		return
-	}
-	sig, err := ParseSignal(m.Msg)
-	if err != nil {
-		// The expert's node parsed it already: a bug or a hostile node.
-		s.log.Warn("signal: mesh: bad forwarded message", "node", m.From, "err", err)
 		return
 	}
 	s.handle(rc, sig)

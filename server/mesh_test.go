@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +16,7 @@ import (
 
 // startNode starts a server joined to the NATS at url as node name, its
 // claims living ttl.
-func startNode(t *testing.T, url, name string, ttl time.Duration) (*testServer, *natsmesh.Mesh) {
+func startNode(t *testing.T, url, name string, ttl time.Duration, tweak ...func(*Config)) (*testServer, *natsmesh.Mesh) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -29,6 +30,9 @@ func startNode(t *testing.T, url, name string, ttl time.Duration) (*testServer, 
 	ts := startServer(t, "", func(c *Config) {
 		c.Mesh = m
 		c.Logger = testLogger(t).With("node", name)
+		for _, f := range tweak {
+			f(c)
+		}
 	})
 	return ts, m
 }
@@ -266,4 +270,41 @@ func hasTURN(ice []ICEServer) bool {
 		}
 	}
 	return false
+}
+
+// TestMeshDeadlineAndDrain: the home node's deadlines bind an expert on
+// another node (silent after "paired": bye to both), and when the home
+// drains, that expert is told to go away through its own node.
+func TestMeshDeadlineAndDrain(t *testing.T) {
+	ns := natstest.Start(t)
+	a, _ := startNode(t, ns.URL, "a", 3*time.Second, func(c *Config) { c.ExpertDeadline = 300 * time.Millisecond })
+	b, _ := startNode(t, ns.URL, "b", 3*time.Second)
+
+	novice := a.dial(t)
+	novice.register("x5", a.Clock.Now().Add(time.Hour))
+	novice.expect(TypeRegistered)
+	expert := b.dialFrom(t, expertAddr)
+	expert.join("x5")
+	expert.expect(TypePaired)
+	novice.expect(TypePaired)
+	for _, p := range []*peer{expert, novice} {
+		if r := p.expect(TypeBye); r.Reason != ReasonExpertTimeout {
+			t.Errorf("bye reason %q, want %q", r.Reason, ReasonExpertTimeout)
+		}
+	}
+
+	expert.join("x5")
+	e := expert.expect(TypePaired)
+	novice.expect(TypePaired)
+	expert.relay(e.Session, `{"in":"time"}`)
+	novice.expectRelay(`{"in":"time"}`)
+	a.Drain()
+	a.Disconnect()
+	for _, p := range []*peer{expert, novice} {
+		_, err := p.recvRaw()
+		var ce websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != websocket.StatusGoingAway || ce.Reason != drainReason {
+			t.Errorf("closed with %v, want going away %q", err, drainReason)
+		}
+	}
 }

@@ -16,12 +16,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/assist-project/assist/audit"
 	"github.com/assist-project/assist/internal/flagfile"
 	"github.com/assist-project/assist/mailer"
 	"github.com/assist-project/assist/server"
+	"github.com/assist-project/assist/server/natsmesh"
 	"github.com/assist-project/assist/server/relay"
 )
 
@@ -48,7 +50,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	maxInvitesPerAddr := fs.Int("max-invitations-per-address", 20, "registrations one client address may keep live at once (each assist invite --server holds two: its short code and its invitation id; many novices behind one NAT may need more)")
 	metricsPublic := fs.Bool("metrics-public", false, "serve /metrics to every client; by default only to loopback clients")
 	mailFlags := addSMTPFlags(fs, "with these, the server e-mails invitations for logged-in users (assist invite --email-via server): the relay's")
-	busURL := fs.String("bus", "", "NATS server(s) several assist serve share the messenger's presence and deliveries through, nats://HOST:PORT[,nats://...] (nats-server 2.11 or later with JetStream); empty: this process alone")
+	busURL := fs.String("bus", "", "NATS server(s) several assist serve share the messenger's presence and deliveries and the signalling between nodes through, nats://HOST:PORT[,nats://...] (nats-server 2.11 or later with JetStream); empty: this process alone. Every node needs the same --cert/--key, TURN secret and audit.key")
 	mailPerHour := fs.Int("mail-per-hour", 10, "e-mails the relay sends for one account per hour, after a first 5")
 	storeURL := fs.String("store", "", storeUsage)
 	var ice iceURLFlag
@@ -56,6 +58,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+
 	if *configFile != "" {
 		if err := flagfile.Apply(fs, *configFile, "config"); err != nil {
 			return err
@@ -95,6 +98,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		publicHost = u.Hostname()
 	}
+	iceGiven := append([]string(nil), ice...)
 	if err := prepareDataDir(*dataDir); err != nil {
 		return err
 	}
@@ -132,7 +136,9 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	var rl *relay.Relay
 	if *turnListen != "off" || *turnsListen != "off" {
-		rl, err = startRelay(ctx, *turnListen, *turnsListen, cert, secret)
+		// Not stopped by the signal: relayed sessions go on while the
+		// node drains (see drain); the deferred Close ends it.
+		rl, err = startRelay(context.WithoutCancel(ctx), *turnListen, *turnsListen, cert, secret)
 		if err != nil {
 			return err
 		}
@@ -146,27 +152,31 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 			ice = relayICEURLs(host, udp, tcp, tlsAddr)
 		}
 	}
-	// The signalling between nodes rides on the messenger's --bus (see
-	// signalMesh).
+	// The signalling between nodes rides on the messenger's --bus too
+	// (see signalMesh).
 	nodeName := *node
 	if nodeName == "" {
 		nodeName = defaultNode()
+	} else if err := natsmesh.ValidNode(nodeName); err != nil {
+		return fmt.Errorf("--node: %w", err)
 	}
 	var auditPub ed25519.PublicKey
 	if *busURL != "" {
 		// Each node's own self-signed certificate would differ:
 		// signalMesh refuses that and says what to do.
+		if len(iceGiven) == 0 && (*turnListen != "off" || *turnsListen != "off") {
+			// The pairing's home hands its ICE list to both ends, so each
+			// node's own relay must be named by an address that reaches
+			// that node, not the balancer's (which passes no TURN UDP).
+			slog.Warn("several nodes: name this node's own TURN address for clients with --ice-server (e.g. turn:THIS-NODE.example.org:3478?transport=udp), or run separate relays with --turn-listen off --ice-server ... and one --turn-secret-file",
+				"using", strings.Join(ice, " "))
+		}
 		k, err := audit.LoadOrCreateKey(filepath.Join(*dataDir, "audit.key"))
 		if err != nil {
 			return err
 		}
 		auditPub = k.Public().(ed25519.PublicKey)
 	}
-	mesh, closeMesh, err := signalMesh(ctx, *busURL, nodeName, clusterShared{Fingerprint: server.CertFingerprint(cert), TURNSecret: secret, AuditKey: auditPub})
-	if err != nil {
-		return err
-	}
-	defer closeMesh()
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fmt.Errorf("--listen %s: %w", *listen, err)
@@ -178,7 +188,15 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Once: draining closes the messenger's connections early.
+	closeApp = sync.OnceFunc(closeApp)
 	defer closeApp()
+	// After the messenger's bus, whose errors say more about NATS.
+	mesh, closeMesh, err := signalMesh(ctx, *busURL, nodeName, clusterShared{Fingerprint: server.CertFingerprint(cert), TURNSecret: secret, AuditKey: auditPub})
+	if err != nil {
+		return err
+	}
+	defer closeMesh()
 	srv, err := server.New(server.Config{Store: store, ICEServers: ice, TURNSecret: secret, Logger: slog.Default(),
 		MaxConnsPerAddress:   *maxConnsPerAddr,
 		MaxRelaysPerAddress:  *maxRelaysPerAddr,
@@ -186,6 +204,8 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 		MetricsPublic:        *metricsPublic,
 		Node:                 *node,
 		Mesh:                 mesh,
+		// /readyz: the messenger's bus too.
+		ReadyChecks: map[string]func(context.Context) error{"messenger": app.(messengerHandler).Ready},
 		// The expert's web app: https://SERVER/#CODE joins from a browser.
 		App: app})
 	if err != nil {
@@ -218,7 +238,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	case <-ctx.Done():
 	}
 	slog.Info("shutting down")
-	drain(srv, rl, *drainGrace, *drainTimeout)
+	drain(srv, rl, *drainGrace, *drainTimeout, closeApp)
 	// Signalling connections are hijacked, so http.Server.Shutdown does not
 	// see them: close them (with "going away") first.
 	srv.Close()
@@ -338,10 +358,11 @@ func relayICEURLs(host string, udp, tcp, tlsAddr net.Addr) []string {
 // exits: /readyz turns 503 and new signalling connections are refused at
 // once; after grace (the balancer's check interval) connected clients are
 // told to connect again (status 1001), which sends them to another node;
-// then it waits, at most timeout, for the sessions the embedded relay
-// (rl, nil if off) carries. Sessions set up directly need nothing from
-// the server and go on.
-func drain(srv *server.Server, rl *relay.Relay, grace, timeout time.Duration) {
+// before waiting for relayed sessions, the messenger's connections are
+// closed the same way (closeApp); then it waits, at most timeout, for
+// the sessions the embedded relay (rl, nil if off) carries. Sessions set
+// up directly need nothing from the server and go on.
+func drain(srv *server.Server, rl *relay.Relay, grace, timeout time.Duration, closeApp func()) {
 	srv.Drain()
 	if grace > 0 {
 		slog.Info("draining: waiting for the load balancer to notice", "grace", grace)
@@ -351,6 +372,8 @@ func drain(srv *server.Server, rl *relay.Relay, grace, timeout time.Duration) {
 	if rl == nil || timeout <= 0 {
 		return
 	}
+	// Not kept waiting for the relayed sessions either.
+	closeApp()
 	deadline := time.Now().Add(timeout)
 	for n := rl.Stats().Allocations; n > 0; n = rl.Stats().Allocations {
 		if time.Now().After(deadline) {

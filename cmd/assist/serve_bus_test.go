@@ -23,8 +23,9 @@ import (
 // once his presence expires.
 func TestServeBusNATS(t *testing.T) {
 	ns := natstest.Start(t)
-	a := startServe(t, t.TempDir(), "--bus", ns.URL)
-	b := startServe(t, t.TempDir(), "--bus", ns.URL)
+	newData, shared := clusterNodes(t)
+	a := startServe(t, newData(), append([]string{"--bus", ns.URL}, shared...)...)
+	b := startServe(t, newData(), append([]string{"--bus", ns.URL}, shared...)...)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	newKey, dial, expect := busClients(t, ctx)
@@ -129,8 +130,9 @@ func TestServeBusPostgres(t *testing.T) {
 	pg := pgtest.Start(t)
 	dsn := pg.DB(t)
 	ns := natstest.Start(t)
-	a := startServe(t, t.TempDir(), "--bus", ns.URL, "--store", dsn)
-	b := startServe(t, t.TempDir(), "--bus", ns.URL, "--store", dsn)
+	newData, shared := clusterNodes(t)
+	a := startServe(t, newData(), append([]string{"--bus", ns.URL, "--store", dsn}, shared...)...)
+	b := startServe(t, newData(), append([]string{"--bus", ns.URL, "--store", dsn}, shared...)...)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	newKey, dial, expect := busClients(t, ctx)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,8 +13,10 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/pion/turn/v5"
 
 	"github.com/assist-project/assist/server"
+	"github.com/assist-project/assist/server/relay"
 )
 
 // TestServeDrain: settings come from --config (the command line winning),
@@ -96,5 +99,55 @@ func TestServeConfigErrors(t *testing.T) {
 	code, _, stderr := runAssist(t, "serve", "--data", filepath.Join(dir, "data"), "--config", conf)
 	if code != 1 || !strings.Contains(stderr, conf+":2: unknown setting \"lisen\"") {
 		t.Errorf("assist serve with a misspelt setting: exit %d, stderr %q", code, stderr)
+	}
+	code, _, stderr = runAssist(t, "serve", "--data", filepath.Join(dir, "data"), "--listen", "127.0.0.1:0", "--node", "a.b")
+	if code != 1 || !strings.Contains(stderr, "--node") {
+		t.Errorf("assist serve --node a.b: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestServeDrainRelayed: on SIGTERM with --drain-timeout, a node waits for
+// the sessions its TURN server relays, and exits at the bound when one
+// outlives it.
+func TestServeDrainRelayed(t *testing.T) {
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "turn-secret")
+	if err := os.WriteFile(secretFile, []byte("drain-test-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startServe(t, filepath.Join(dir, "data"), "--turn-secret-file", secretFile, "--drain-timeout", "1s")
+	var addr string
+	for _, u := range p.ICE {
+		if rest, ok := strings.CutPrefix(u, "turn:"); ok && strings.HasSuffix(rest, "?transport=udp") {
+			addr = strings.TrimSuffix(rest, "?transport=udp")
+		}
+	}
+	if addr == "" {
+		t.Fatalf("no TURN over UDP in %q", p.ICE)
+	}
+	user, pass := relay.Credentials([]byte("drain-test-secret"), "drain-session", time.Hour, time.Now())
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	c, err := turn.NewClient(&turn.ClientConfig{STUNServerAddr: addr, TURNServerAddr: addr, Conn: pc,
+		Username: user, Password: pass, Realm: "assist"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	alloc, err := c.Allocate()
+	if err != nil {
+		t.Fatalf("TURN allocation: %v", err)
+	}
+	defer alloc.Close()
+
+	p.stop(t)
+	if !strings.Contains(p.stderr.String(), "relayed sessions still running; ending them") || !strings.Contains(p.stderr.String(), "count=1") {
+		t.Errorf("assist serve did not wait for the relayed session; stderr:\n%s", p.stderr)
 	}
 }

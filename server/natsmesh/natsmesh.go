@@ -165,7 +165,7 @@ func (m *Mesh) Claim(ctx context.Context, id string, owner []byte) (string, erro
 	c := &claim{val: val}
 	m.claims[id] = c
 	m.mu.Unlock()
-	holder, rev, err := m.take(ctx, id, val, owner)
+	holder, rev, err := m.take(ctx, id, val, owner, true)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.claims[id] != c {
@@ -180,9 +180,11 @@ func (m *Mesh) Claim(ctx context.Context, id string, owner []byte) (string, erro
 	return holder, err
 }
 
-// take writes val under id unless another node holds id for another
-// owner, whom it returns.
-func (m *Mesh) take(ctx context.Context, id string, val, owner []byte) (holder string, rev uint64, err error) {
+// take writes val under id unless another node holds id, whom it returns.
+// With sameOwner, another node's claim for the same non-nil owner is
+// taken over (the agent came back here); a renewal never does, or two
+// nodes would take it from each other in turn.
+func (m *Mesh) take(ctx context.Context, id string, val, owner []byte, sameOwner bool) (holder string, rev uint64, err error) {
 	for range 3 {
 		rev, err = m.kv.Create(ctx, id, val)
 		if err == nil {
@@ -203,7 +205,7 @@ func (m *Mesh) take(ctx context.Context, id string, val, owner []byte) (holder s
 			cur = entry{}
 		}
 		// Our own stale claim, or the same agent back through this node.
-		if cur.Node != m.cfg.Node && (owner == nil || !bytes.Equal(cur.Owner, owner)) && cur.Node != "" {
+		if cur.Node != m.cfg.Node && cur.Node != "" && (!sameOwner || owner == nil || !bytes.Equal(cur.Owner, owner)) {
 			return cur.Node, 0, nil
 		}
 		rev, err = m.kv.Update(ctx, id, val, e.Revision())
@@ -235,16 +237,21 @@ func (m *Mesh) Release(ctx context.Context, id string) error {
 	return nil
 }
 
-// Refresh implements server.Mesh.
+// Refresh implements server.Mesh. The server passes the ids of the
+// novices it has, so an id it holds without a claim here is claimed.
 func (m *Mesh) Refresh(ctx context.Context, ids []string) (lost []string, err error) {
 	var errs []error
 	for _, id := range ids {
 		m.mu.Lock()
 		c := m.claims[id]
-		m.mu.Unlock()
 		if c == nil {
-			continue // released meanwhile
+			// The server still has the novice (a release raced a
+			// registration again): claim it anew, without an owner.
+			val, _ := json.Marshal(entry{Node: m.cfg.Node})
+			c = &claim{val: val}
+			m.claims[id] = c
 		}
+		m.mu.Unlock()
 		var rev uint64
 		var e error
 		if c.rev != 0 {
@@ -253,9 +260,7 @@ func (m *Mesh) Refresh(ctx context.Context, ids []string) (lost []string, err er
 		holder := ""
 		if c.rev == 0 || e != nil {
 			// Expired (NATS was away), or never written: claim it again.
-			var own entry
-			_ = json.Unmarshal(c.val, &own)
-			holder, rev, e = m.take(ctx, id, c.val, own.Owner)
+			holder, rev, e = m.take(ctx, id, c.val, nil, false)
 		}
 		if e != nil {
 			errs = append(errs, e)
