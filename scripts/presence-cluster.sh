@@ -181,14 +181,17 @@ status=0
 	-server-pid "$(IFS=,; echo "${node_pids[*]}")" "${args[@]}") || status=$?
 
 # PostgreSQL (all its processes) and NATS at the end.
+# PostgreSQL's processes share its buffers, which each one's RSS counts
+# again: their PSS (proportional set size) adds up to the real total.
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+pss_kib() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
 cpu_s() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-pg_rss=0 pg_cpu=0
+pg_pss=0 pg_cpu=0
 for p in $pg_pid $(pgrep -P "$pg_pid" || true); do
-	pg_rss=$((pg_rss + $(rss_kib "$p")))
+	pg_pss=$((pg_pss + $(pss_kib "$p")))
 	pg_cpu=$(awk -v a="$pg_cpu" -v b="$(cpu_s "$p")" 'BEGIN {print a + b}')
 done
-echo "postgresql: RSS $((pg_rss / 1024)) MiB (all its processes), CPU ${pg_cpu} s in all (children that exited not counted)"
+echo "postgresql: PSS $((pg_pss / 1024)) MiB (all its processes), CPU ${pg_cpu} s in all (children that exited not counted)"
 echo "nats-server: RSS $(($(rss_kib "$nats_pid") / 1024)) MiB, CPU $(cpu_s "$nats_pid") s in all"
 for i in "${!node_pids[@]}"; do
 	if ! kill -0 "${node_pids[$i]}" 2>/dev/null; then
