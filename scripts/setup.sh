@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 runtime=(libturbojpeg0-dev libopenh264-dev pkg-config)
 testing=(xvfb xauth x11-utils x11-xserver-utils x11-apps xterm xfonts-base imagemagick xdotool
   x11vnc tigervnc-scraping-server tigervnc-viewer vncsnapshot gvncviewer xclip xsel wine wine64 gcc-mingw-w64-x86-64 wixl
-  chromium chromium-driver netcat-openbsd iproute2 iptables nftables conntrack miniupnpd miniupnpc natpmpc coturn tinyproxy xdg-utils dbus-daemon postgresql)
+  chromium chromium-driver netcat-openbsd iproute2 iptables nftables conntrack miniupnpd miniupnpc natpmpc coturn tinyproxy xdg-utils dbus-daemon postgresql haproxy)
 
 want=("${runtime[@]}")
 # noVNC, which the binary embeds for the browser viewer, comes from npm.

@@ -1,18 +1,23 @@
 // Command presence measures the messenger's presence at scale on one
-// machine (scripts/presence.sh runs it): N users, each with K contacts
-// (a ring: user i is a contact of the K/2 users on each side), one
-// connection each to one "assist serve"; then presence changes at a
-// steady rate, and it reports how long each change took to reach each
-// contact (p50, p99, max), how many deliveries were missing, and the
-// server's memory (VmRSS and VmHWM from /proc).
+// machine (scripts/presence.sh runs it against one node,
+// scripts/presence-cluster.sh against three): N users, each with K
+// contacts (a ring: user i is a contact of the K/2 users on each side),
+// one connection each, user i to the i-th server of -server modulo their
+// number, so with several nodes most contacts sit on another node; then
+// presence changes at a steady rate, and it reports how long each change
+// took to reach each contact (p50, p99, max), how many deliveries were
+// missing, the signalling round trip (a novice on one node, its expert on
+// the next, relay messages echoed), and each server's memory (VmRSS and
+// VmHWM from /proc) and CPU.
 //
 // It runs in two steps, because creating 10,000 accounts and their
 // contacts through the protocol would take the per-address creation limit
 // and pairings (a PAKE per contact) that this benchmark is not about:
 //
-//	presence -seed DIR -clients N -contacts K     before the server starts: writes the
-//	                                              accounts, devices and contacts into DIR/messenger.sqlite
-//	presence -server URL -fingerprint FP -server-pid PID -clients N -contacts K -rate R -duration D
+//	presence -seed DIR|postgres://... -clients N -contacts K
+//	                                              before the servers start: writes the accounts, devices
+//	                                              and contacts into DIR/messenger.sqlite or PostgreSQL
+//	presence -server URL[,URL...] -fingerprint FP -server-pid PID[,PID...] -clients N -contacts K -rate R -duration D
 //
 // Device keys are derived from the user's number, so the second step
 // logs in as the users the first created. Everything is bounded: dialing
@@ -21,8 +26,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -30,6 +33,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -52,8 +56,11 @@ func main() {
 
 type options struct {
 	seed           string
-	server, fp     string
-	pid            int
+	servers        []string
+	fp             string
+	pids           []int
+	signalPairs    int
+	signalEvery    time.Duration
 	clients        int
 	contacts       int
 	rate           float64
@@ -66,10 +73,13 @@ type options struct {
 
 func run() error {
 	var o options
-	flag.StringVar(&o.seed, "seed", "", "write the users into DIR/messenger.sqlite (before the server starts) and exit")
-	flag.StringVar(&o.server, "server", "", "the server, https://127.0.0.1:PORT, as assist serve prints it")
-	flag.StringVar(&o.fp, "fingerprint", "", "its certificate's fingerprint, sha256:HEX, as assist serve prints it")
-	flag.IntVar(&o.pid, "server-pid", 0, "the server's process id, for its memory; 0: no memory figures")
+	flag.StringVar(&o.seed, "seed", "", "write the users into DIR/messenger.sqlite, or into the PostgreSQL database at a postgres:// URL (before the servers start), and exit")
+	var servers, pids string
+	flag.StringVar(&servers, "server", "", "the servers, https://127.0.0.1:PORT as assist serve prints it, comma-separated: user i connects to the i-th modulo their number")
+	flag.StringVar(&o.fp, "fingerprint", "", "their certificate's fingerprint, sha256:HEX, as assist serve prints it (the nodes of a cluster share it)")
+	flag.StringVar(&pids, "server-pid", "", "the servers' process ids, comma-separated in -server's order, for their memory and CPU; empty: no figures")
+	flag.IntVar(&o.signalPairs, "signal-pairs", 4, "novice and expert pairs on the rendezvous signalling (novice on one server, expert on the next) measuring its round trip during the changes; 0: none (at most 10: one address's registrations)")
+	flag.DurationVar(&o.signalEvery, "signal-every", 200*time.Millisecond, "one signalling round trip per pair this often")
 	flag.IntVar(&o.clients, "clients", 10000, "users, one connection each (2..20000)")
 	flag.IntVar(&o.contacts, "contacts", 10, "contacts per user, even (2..100, below -clients)")
 	flag.Float64Var(&o.rate, "rate", 200, "presence changes per second, over all users (1..5000)")
@@ -79,6 +89,23 @@ func run() error {
 	flag.DurationVar(&o.connectTimeout, "connect-timeout", 5*time.Minute, "bound on connecting every client")
 	flag.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
 	flag.Parse()
+	for _, u := range strings.Split(servers, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			o.servers = append(o.servers, u)
+		}
+	}
+	if pids != "" {
+		for _, f := range strings.Split(pids, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n <= 0 {
+				return fmt.Errorf("-server-pid: %q is not a process id", f)
+			}
+			o.pids = append(o.pids, n)
+		}
+		if len(o.pids) != len(o.servers) {
+			return fmt.Errorf("-server-pid names %d processes for %d servers", len(o.pids), len(o.servers))
+		}
+	}
 	switch {
 	case flag.NArg() > 0:
 		return fmt.Errorf("unexpected arguments %q", flag.Args())
@@ -92,11 +119,15 @@ func run() error {
 		return errors.New("-duration must be 1s..10m")
 	case o.workers < 1 || o.workers > 512:
 		return errors.New("-connect-workers must be 1..512")
+	case o.signalPairs < 0 || o.signalPairs > 10:
+		return errors.New("-signal-pairs must be 0..10")
+	case o.signalEvery < 20*time.Millisecond:
+		return errors.New("-signal-every must be at least 20ms (the server allows 50 messages a second)")
 	}
 	if o.seed != "" {
 		return seed(o)
 	}
-	if o.server == "" || o.fp == "" {
+	if len(o.servers) == 0 || o.fp == "" {
 		return errors.New("-server and -fingerprint are required (or -seed)")
 	}
 	return measure(o)
@@ -122,7 +153,13 @@ func contactsOf(i, n, k int) []int {
 
 func seed(o options) error {
 	ctx := context.Background()
-	st, err := hub.OpenSQLite(ctx, filepath.Join(o.seed, "messenger.sqlite"))
+	var st *hub.SQLStore
+	var err error
+	if strings.HasPrefix(o.seed, "postgres://") || strings.HasPrefix(o.seed, "postgresql://") {
+		st, err = hub.OpenPostgres(ctx, o.seed)
+	} else {
+		st, err = hub.OpenSQLite(ctx, filepath.Join(o.seed, "messenger.sqlite"))
+	}
 	if err != nil {
 		return err
 	}
@@ -197,27 +234,56 @@ func (t *tracker) missing() int {
 }
 
 type result struct {
-	Clients          int     `json:"clients"`
-	Connected        int     `json:"connected"`
-	ContactsEach     int     `json:"contacts_each"`
-	ConnectSeconds   float64 `json:"connect_seconds"`
-	Rate             float64 `json:"rate_per_second"`
-	Changes          int     `json:"changes"`
-	Seconds          float64 `json:"change_seconds"`
-	Deliveries       int     `json:"deliveries"`
-	Missing          int     `json:"missing"`
-	P50ms            float64 `json:"p50_ms"`
-	P90ms            float64 `json:"p90_ms"`
-	P99ms            float64 `json:"p99_ms"`
-	MaxMs            float64 `json:"max_ms"`
-	ServerRSSIdleMiB float64 `json:"server_rss_connected_mib"`
-	ServerRSSEndMiB  float64 `json:"server_rss_end_mib"`
-	ServerPeakMiB    float64 `json:"server_rss_peak_mib"`
-	BenchRSSMiB      float64 `json:"bench_rss_mib"`
+	Clients          int         `json:"clients"`
+	Connected        int         `json:"connected"`
+	ContactsEach     int         `json:"contacts_each"`
+	Servers          int         `json:"servers"`
+	ConnectSeconds   float64     `json:"connect_seconds"`
+	Rate             float64     `json:"rate_per_second"`
+	Changes          int         `json:"changes"`
+	Seconds          float64     `json:"change_seconds"`
+	Deliveries       int         `json:"deliveries"`
+	Missing          int         `json:"missing"`
+	P50ms            float64     `json:"p50_ms"`
+	P90ms            float64     `json:"p90_ms"`
+	P99ms            float64     `json:"p99_ms"`
+	MaxMs            float64     `json:"max_ms"`
+	SignalPairs      int         `json:"signal_pairs"`
+	SignalCrossNode  bool        `json:"signal_cross_node"`
+	SignalTrips      int         `json:"signal_round_trips"`
+	SignalP50ms      float64     `json:"signal_rtt_p50_ms"`
+	SignalP99ms      float64     `json:"signal_rtt_p99_ms"`
+	ServerRSSIdleMiB float64     `json:"server_rss_connected_mib"` // all servers together
+	ServerRSSEndMiB  float64     `json:"server_rss_end_mib"`
+	ServerPeakMiB    float64     `json:"server_rss_peak_mib"`
+	Nodes            []nodeStats `json:"nodes,omitempty"`
+	BenchRSSMiB      float64     `json:"bench_rss_mib"`
+	BenchCPUPercent  float64     `json:"bench_cpu_changes_percent"`
+}
+
+// quantile is the p-quantile of sorted durations, in milliseconds.
+func quantile(sorted []time.Duration, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return float64(sorted[min(len(sorted)-1, int(p*float64(len(sorted))))]) / float64(time.Millisecond)
 }
 
 func measure(o options) error {
-	res := result{Clients: o.clients, ContactsEach: o.contacts, Rate: o.rate}
+	res := result{Clients: o.clients, ContactsEach: o.contacts, Rate: o.rate, Servers: len(o.servers)}
+	for i, u := range o.servers {
+		n := nodeStats{URL: u}
+		if len(o.pids) > 0 {
+			n.PID = o.pids[i]
+		}
+		res.Nodes = append(res.Nodes, n)
+	}
+	for i := 0; i < o.clients; i++ {
+		res.Nodes[i%len(o.servers)].Clients++
+	}
+	for i := range res.Nodes {
+		res.Nodes[i].cpuStart, _ = cpuTime(res.Nodes[i].PID)
+	}
 	tr := &tracker{pending: make(map[int]*change)}
 	clients := make([]*messenger.Client, o.clients)
 	var readers sync.WaitGroup
@@ -227,7 +293,7 @@ func measure(o options) error {
 		readers.Wait()
 	}()
 
-	fmt.Fprintf(os.Stderr, "presence: connecting %d clients\n", o.clients)
+	fmt.Fprintf(os.Stderr, "presence: connecting %d clients to %d server(s)\n", o.clients, len(o.servers))
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), o.connectTimeout)
 	defer cancel()
@@ -245,11 +311,12 @@ func measure(o options) error {
 				if i >= o.clients || ctx.Err() != nil {
 					return
 				}
-				c, _, err := messenger.Dial(ctx, o.server, o.fp, userKey(i), messenger.LoginOptions{})
+				url := o.servers[i%len(o.servers)]
+				c, _, err := messenger.Dial(ctx, url, o.fp, userKey(i), messenger.LoginOptions{})
 				if err != nil {
 					errMu.Lock()
 					if firstErr == nil {
-						firstErr = fmt.Errorf("client %d: %w", i, err)
+						firstErr = fmt.Errorf("client %d on %s: %w", i, url, err)
 					}
 					errMu.Unlock()
 					cancel()
@@ -282,12 +349,46 @@ func measure(o options) error {
 		return fmt.Errorf("after %d connections: %w", res.Connected, firstErr)
 	}
 	fmt.Fprintf(os.Stderr, "presence: %d connected in %.1f s\n", res.Connected, res.ConnectSeconds)
-	res.ServerRSSIdleMiB, _ = rssMiB(o.pid, "VmRSS")
+	for i := range res.Nodes {
+		n := &res.Nodes[i]
+		n.RSSConnected, _ = rssMiB(n.PID, "VmRSS")
+		if c, err := cpuTime(n.PID); err == nil {
+			n.CPUConnectSecs = (c - n.cpuStart).Seconds()
+			n.cpuStart = c
+		}
+	}
+
+	// Signalling: pairs set up now, pinging during the changes.
+	var pairs []*signalPair
+	defer func() { closeSignalPairs(pairs) }()
+	if o.signalPairs > 0 {
+		pctx, pcancel := context.WithTimeout(context.Background(), time.Minute)
+		var err error
+		pairs, err = openSignalPairs(pctx, o.servers, o.fp, o.signalPairs)
+		pcancel()
+		if err != nil {
+			return err
+		}
+		res.SignalPairs = len(pairs)
+		res.SignalCrossNode = len(o.servers) > 1
+	}
+	sigCtx, sigCancel := context.WithCancel(context.Background())
+	defer sigCancel()
+	type sigResult struct {
+		rtts []time.Duration
+		err  error
+	}
+	sigDone := make(chan sigResult, 1)
+	go func() {
+		rtts, err := pingSignal(sigCtx, pairs, o.signalEvery)
+		sigDone <- sigResult{rtts, err}
+	}()
 
 	// Changes: users in turn, each toggling between online and away, at a
 	// steady rate; a user changes again only after N/rate seconds, so
 	// changes of one user never overlap within a run shorter than that.
 	fmt.Fprintf(os.Stderr, "presence: %v of changes at %.0f/s\n", o.duration, o.rate)
+	benchCPU, _ := cpuTime(os.Getpid())
 	interval := time.Duration(float64(time.Second) / o.rate)
 	tick := time.NewTicker(interval)
 	changeStart := time.Now()
@@ -313,13 +414,34 @@ func measure(o options) error {
 	}
 	tick.Stop()
 	res.Seconds = time.Since(changeStart).Seconds()
+	sigCancel()
+	sig := <-sigDone
+	if sig.err != nil {
+		return sig.err
+	}
+	for i := range res.Nodes {
+		n := &res.Nodes[i]
+		if c, err := cpuTime(n.PID); err == nil {
+			n.cpuChanges = c - n.cpuStart
+			n.CPUPercent = 100 * n.cpuChanges.Seconds() / res.Seconds
+		}
+	}
+	if c, err := cpuTime(os.Getpid()); err == nil {
+		res.BenchCPUPercent = 100 * (c - benchCPU).Seconds() / res.Seconds
+	}
 	deadline := time.Now().Add(o.drain)
 	for tr.missing() > 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond) // polling the tracker; no signal to wait on
 	}
 	res.Missing = tr.missing()
-	res.ServerRSSEndMiB, _ = rssMiB(o.pid, "VmRSS")
-	res.ServerPeakMiB, _ = rssMiB(o.pid, "VmHWM")
+	for i := range res.Nodes {
+		n := &res.Nodes[i]
+		n.RSSEnd, _ = rssMiB(n.PID, "VmRSS")
+		n.RSSPeak, _ = rssMiB(n.PID, "VmHWM")
+		res.ServerRSSIdleMiB += n.RSSConnected
+		res.ServerRSSEndMiB += n.RSSEnd
+		res.ServerPeakMiB += n.RSSPeak
+	}
 	res.BenchRSSMiB, _ = rssMiB(os.Getpid(), "VmRSS")
 
 	tr.mu.Lock()
@@ -327,17 +449,13 @@ func measure(o options) error {
 	tr.mu.Unlock()
 	slices.Sort(lat)
 	res.Deliveries = len(lat)
-	q := func(p float64) float64 {
-		if len(lat) == 0 {
-			return 0
-		}
-		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))]) / float64(time.Millisecond)
-	}
-	res.P50ms, res.P90ms, res.P99ms = q(0.50), q(0.90), q(0.99)
+	res.P50ms, res.P90ms, res.P99ms = quantile(lat, 0.50), quantile(lat, 0.90), quantile(lat, 0.99)
 	if len(lat) > 0 {
 		res.MaxMs = float64(lat[len(lat)-1]) / float64(time.Millisecond)
 	}
-	report(res)
+	res.SignalTrips = len(sig.rtts)
+	res.SignalP50ms, res.SignalP99ms = quantile(sig.rtts, 0.50), quantile(sig.rtts, 0.99)
+	report(os.Stdout, res)
 	if o.jsonPath != "" {
 		b, _ := json.MarshalIndent(res, "", "  ")
 		if err := os.WriteFile(o.jsonPath, append(b, '\n'), 0o644); err != nil {
@@ -347,15 +465,29 @@ func measure(o options) error {
 	return nil
 }
 
-func report(r result) {
-	fmt.Printf("clients: %d connected of %d, %d contacts each, in %.1f s\n", r.Connected, r.Clients, r.ContactsEach, r.ConnectSeconds)
-	fmt.Printf("presence changes: %d in %.0f s (%.0f/s, asked %.0f/s); deliveries: %d, missing %d\n",
+func report(w io.Writer, r result) {
+	fmt.Fprintf(w, "clients: %d connected of %d over %d server(s), %d contacts each, in %.1f s\n", r.Connected, r.Clients, r.Servers, r.ContactsEach, r.ConnectSeconds)
+	fmt.Fprintf(w, "presence changes: %d in %.0f s (%.0f/s, asked %.0f/s); deliveries: %d, missing %d\n",
 		r.Changes, r.Seconds, float64(r.Changes)/r.Seconds, r.Rate, r.Deliveries, r.Missing)
-	fmt.Printf("delivery time: p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms (target: p99 under 100 ms)\n", r.P50ms, r.P90ms, r.P99ms, r.MaxMs)
-	if r.ServerRSSIdleMiB > 0 {
-		fmt.Printf("server RSS: %.0f MiB with every client connected, %.0f MiB at the end, peak %.0f MiB\n", r.ServerRSSIdleMiB, r.ServerRSSEndMiB, r.ServerPeakMiB)
+	fmt.Fprintf(w, "delivery time: p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms (target: p99 under 100 ms)\n", r.P50ms, r.P90ms, r.P99ms, r.MaxMs)
+	if r.SignalPairs > 0 {
+		where := "novice and expert on one server"
+		if r.SignalCrossNode {
+			where = "novice and expert on different servers"
+		}
+		fmt.Fprintf(w, "signalling round trip: p50 %.1f ms, p99 %.1f ms (%d round trips, %d pairs, %s)\n", r.SignalP50ms, r.SignalP99ms, r.SignalTrips, r.SignalPairs, where)
 	}
-	fmt.Printf("benchmark process RSS: %.0f MiB\n", r.BenchRSSMiB)
+	for _, n := range r.Nodes {
+		if n.PID == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "server %s (pid %d, %d clients): RSS %.0f MiB connected, %.0f MiB at the end, peak %.0f MiB; CPU %.1f s connecting, %.0f%% of a core during the changes\n",
+			n.URL, n.PID, n.Clients, n.RSSConnected, n.RSSEnd, n.RSSPeak, n.CPUConnectSecs, n.CPUPercent)
+	}
+	if len(r.Nodes) > 1 && r.ServerRSSIdleMiB > 0 {
+		fmt.Fprintf(w, "servers together: RSS %.0f MiB connected, peak %.0f MiB\n", r.ServerRSSIdleMiB, r.ServerPeakMiB)
+	}
+	fmt.Fprintf(w, "benchmark process: RSS %.0f MiB, %.0f%% of a core during the changes\n", r.BenchRSSMiB, r.BenchCPUPercent)
 }
 
 func closeAll(clients []*messenger.Client, workers int) {
@@ -377,36 +509,4 @@ func closeAll(clients []*messenger.Client, workers int) {
 	}
 	close(ch)
 	wg.Wait()
-}
-
-// rssMiB reads a "kB" line (VmRSS, VmHWM) of /proc/PID/status.
-func rssMiB(pid int, field string) (float64, error) {
-	if pid <= 0 {
-		return 0, errors.New("no pid")
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	return parseStatusKB(b, field)
-}
-
-func parseStatusKB(b []byte, field string) (float64, error) {
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), field+":")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("%s line %q", field, sc.Text())
-		}
-		kb, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil || kb < 0 {
-			return 0, fmt.Errorf("%s line %q", field, sc.Text())
-		}
-		return float64(kb) / 1024, nil
-	}
-	return 0, fmt.Errorf("no %s line", field)
 }

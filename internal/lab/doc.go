@@ -30,6 +30,12 @@
 //	apt-get install -y --no-install-recommends zbar-tools xdg-utils \
 //	  desktop-file-utils
 //
+// Several `assist serve` nodes behind a load balancer (StartCluster,
+// StartHAProxy; cmd/assist's TestCluster* with internal/pgtest and
+// internal/natstest) need Debian's HAProxy and PostgreSQL:
+//
+//	apt-get install -y --no-install-recommends haproxy postgresql
+//
 // noVNC (the noVNC subtest skips without it):
 //
 //	npm ci --prefix web
