@@ -116,18 +116,6 @@ func TestClusterMeet(t *testing.T) {
 	watch.expect(`^presence: nora offline$`)
 }
 
-// TestClusterPairAcrossNodes: two people behind the load balancer land
-// on different nodes two times in three; making each other contacts by
-// code must work then too (the pairing relay crosses nodes).
-func TestClusterPairAcrossNodes(t *testing.T) {
-	e2e(t)
-	c := startCluster(t, 2)
-	nora, eddie := newCLIUser(t, "nora"), newCLIUser(t, "eddie")
-	nora.login(t, c.node(0))
-	eddie.login(t, c.node(1))
-	pairCLI(t, nora, eddie)
-}
-
 // watcher is a messenger client in the test process logged in as a CLI
 // user (their device key): it records the presence it is told, and,
 // with reconnect, logs in again through its URL whenever the connection

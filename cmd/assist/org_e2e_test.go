@@ -250,7 +250,8 @@ func TestOrgOfferPageIndicator(t *testing.T) {
 	pageURL := a.expect(`^page: (\S+)$`)[1]
 	a.expect(`^agent: pc-1 online$`)
 	b := newPageBrowser(t, pageURL)
-	b.wait(t, `s.socket === 'open'`)
+	// The socket opens before the first status is drawn.
+	b.wait(t, `s.socket === 'open' && s.state === 'waiting'`)
 	if !jsValue[bool](t, b, `document.querySelector('[data-testid="invitation-box"]').hidden`) {
 		t.Error("the agent's page shows an invitation")
 	}
