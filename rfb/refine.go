@@ -147,8 +147,14 @@ func (c *conn) refine(start int, dirty []image.Rectangle, pf *PixelFormat, enc *
 	case cont && !enc.fence && now.Sub(c.ref.last) < refinePace:
 		return 0
 	}
-	room := refineBudget - (len(c.buf) - start)
-	if room < refineBudget/4 {
+	// A viewer paced by its path gets refinement in slices too, so a
+	// change waits behind no more of it than of anything else.
+	limit := refineBudget
+	if c.budget > 0 {
+		limit = min(limit, c.budget)
+	}
+	room := limit - (len(c.buf) - start)
+	if c.cut || room < limit/4 {
 		return 0 // the real changes fill the update
 	}
 	if c.ref.bpp == 0 {
