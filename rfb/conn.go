@@ -136,7 +136,7 @@ type conn struct {
 	// frame so far.
 	budget, bandFrom, frameBytes int
 	cut                          bool
-	vclip           clipCapsOf // viewerClip as of this flush
+	vclip                        clipCapsOf // viewerClip as of this flush
 	// offer is the desktop's text last announced to (or provided to) an
 	// Extended Clipboard viewer, which it may request; nil if none.
 	offer *offeredText
