@@ -644,7 +644,9 @@ func (c *conn) appendUpdate(pf *PixelFormat, enc *encodingPrefs) (bool, error) {
 		var k int
 		c.buf, k = e.encode(c.buf, c.scratch, r, pf)
 		n += k
-		if c.budget > 0 && i+1 >= small && i+1 < len(dirty) && len(c.buf)-start >= c.budget {
+		// At least one large piece goes in each update, so small
+		// changes that alone fill the budget do not starve the rest.
+		if c.budget > 0 && i >= small && i+1 < len(dirty) && len(c.buf)-start >= c.budget {
 			// The rest waits for a later update (priority.go).
 			for _, r := range dirty[i+1:] {
 				c.sub.Invalidate(r)

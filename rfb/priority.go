@@ -18,7 +18,9 @@ import (
 // push across a paced session stream), an update carries at most about
 // sliceTime of the path's throughput of changes:
 //
-//   - small areas (at most smallArea pixels) go first, and always whole;
+//   - small areas (at most smallArea pixels) go first, and always whole,
+//     followed by at least one piece of the large ones (so a stream of
+//     small changes that fill the budget alone cannot starve them);
 //   - large areas are cut into bands of bandRows screen rows and go in
 //     order, starting where the previous update stopped (round robin, so
 //     the bottom of a screen that keeps changing is not starved by its

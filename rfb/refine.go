@@ -216,6 +216,7 @@ func (c *conn) refineAfter(enc *encodingPrefs, want bool) {
 		c.buf = appendFence(c.buf, fence{flags: fenceRequest | fenceBlockBefore, data: refineFence})
 		c.ref.inFlight.Add(1)
 	}
+	sentRef := c.ref.sent
 	c.ref.sent = false
 	if !want || (cont && enc.fence && c.ref.inFlight.Load() >= refineInFlight) {
 		c.ref.stop()
@@ -233,6 +234,15 @@ func (c *conn) refineAfter(enc *encodingPrefs, want bool) {
 	// Never a busy loop: a refinement that is due but did not fit this
 	// update goes with the next flush, a moment later.
 	d := max(time.Until(at), 5*time.Millisecond)
+	if sentRef && c.budget > 0 && (!cont || !enc.fence) {
+		// Refinement in slices (priority.go): the next slice goes as
+		// soon as the path has room (flush checks), not 5 ms later,
+		// or the slices would cap refinement below the path's rate.
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
 	if c.ref.timer == nil {
 		c.ref.timer = time.NewTimer(d)
 		return
