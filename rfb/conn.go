@@ -136,7 +136,10 @@ type conn struct {
 	// frame so far.
 	budget, bandFrom, frameBytes int
 	cut                          bool
-	vclip                        clipCapsOf // viewerClip as of this flush
+	// heldBack are the areas the last update left for later: taken
+	// again, they are not changes of the screen (h264.go's tracker).
+	heldBack []image.Rectangle
+	vclip    clipCapsOf // viewerClip as of this flush
 	// offer is the desktop's text last announced to (or provided to) an
 	// Extended Clipboard viewer, which it may request; nil if none.
 	offer *offeredText
@@ -651,13 +654,14 @@ func (c *conn) appendUpdate(pf *PixelFormat, enc *encodingPrefs) (bool, error) {
 			for _, r := range dirty[i+1:] {
 				c.sub.Invalidate(r)
 			}
+			c.heldBack = append(c.heldBack[:0], dirty[i+1:]...)
 			c.bandFrom, c.cut = dirty[i+1].Min.Y, true
 			dirty = dirty[:i+1]
 			break
 		}
 	}
-	if c.budget > 0 && !c.cut {
-		c.bandFrom = 0
+	if !c.cut {
+		c.bandFrom, c.heldBack = 0, c.heldBack[:0]
 	}
 	n += c.refine(start, dirty, pf, enc)
 	if n == 0 {

@@ -95,3 +95,21 @@ func schedule(dirty []image.Rectangle, from int) (pieces []image.Rectangle, smal
 	})
 	return append(pieces, large...), small
 }
+
+// notHeldBack returns the areas of dirty that are not wholly inside one
+// of held, the areas an earlier update left for later (schedule): those
+// come back dirty without having changed on the screen, and must not
+// make the H.264 tracker think they change at video rates. The result
+// may share dirty's array only if held is empty.
+func notHeldBack(dirty, held []image.Rectangle) []image.Rectangle {
+	if len(held) == 0 {
+		return dirty
+	}
+	var out []image.Rectangle
+	for _, r := range dirty {
+		if !slices.ContainsFunc(held, func(h image.Rectangle) bool { return r.In(h) }) {
+			out = append(out, r)
+		}
+	}
+	return out
+}

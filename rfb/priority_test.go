@@ -168,3 +168,22 @@ func TestServerSmallChangeFirst(t *testing.T) {
 		t.Errorf("the change came in %d updates, want it cut into slices", updates)
 	}
 }
+
+// Areas an update left for later come back dirty; they are no change of
+// the screen for the H.264 tracker, while anything new among them is.
+func TestNotHeldBack(t *testing.T) {
+	held := []image.Rectangle{image.Rect(0, 32, 640, 64), image.Rect(0, 64, 640, 96)}
+	dirty := []image.Rectangle{
+		image.Rect(0, 32, 640, 64),   // held back, unchanged
+		image.Rect(100, 64, 200, 80), // inside a held-back band
+		image.Rect(0, 0, 640, 40),    // overlaps one: a real change too
+		image.Rect(600, 440, 608, 456),
+	}
+	want := []image.Rectangle{image.Rect(0, 0, 640, 40), image.Rect(600, 440, 608, 456)}
+	if got := notHeldBack(dirty, held); !slices.Equal(got, want) {
+		t.Errorf("notHeldBack = %v, want %v", got, want)
+	}
+	if got := notHeldBack(dirty, nil); !slices.Equal(got, dirty) {
+		t.Errorf("notHeldBack with nothing held = %v, want all of %v", got, dirty)
+	}
+}
