@@ -147,10 +147,13 @@ func (c *conn) refine(start int, dirty []image.Rectangle, pf *PixelFormat, enc *
 	case cont && !enc.fence && now.Sub(c.ref.last) < refinePace:
 		return 0
 	}
-	// A viewer paced by its path gets refinement in slices too, so a
-	// change waits behind no more of it than of anything else.
+	// A viewer pushed to across a paced path gets refinement in slices
+	// too, so a change waits behind no more of it than of anything else;
+	// the slices follow each other as the path has room (refineAfter).
+	// Under continuous updates with fences, at most refineInFlight
+	// refinements are on their way, so each stays whole.
 	limit := refineBudget
-	if c.budget > 0 {
+	if c.budget > 0 && !(cont && enc.fence) {
 		limit = min(limit, c.budget)
 	}
 	room := limit - (len(c.buf) - start)
