@@ -79,7 +79,9 @@
 // STATE is a user's best over its connected devices: busy > online > away;
 // none connected is "offline". A device is "online" when it logs in. A
 // change is pushed at once to every connection of every contact, and to
-// nobody else: the state of a non-contact is never sent. "remove" ends the
+// nobody else: the state of a non-contact is never sent. A "state" the
+// server cannot pass on now (its message bus is away) is kept and set when
+// it can, since the client hears no answer. "remove" ends the
 // contact for both accounts (the other one's connections get "removed"
 // too, and presence stops both ways); "block" removes and keeps the user
 // from pairing with or asking this account until "unblock" (other

@@ -198,6 +198,13 @@ func (c *conn) handle(m messenger.Message) {
 	// Refused before anything is decided, so nothing a client was told
 	// is accepted is lost while the bus is away: it asks again.
 	if err := h.bus.Ready(ctx); err != nil {
+		if m.Type == messenger.TypeState && c.loggedIn.Load() {
+			// "state" has no answer: the client cannot hear a refusal,
+			// so the state is kept and set once the bus is back.
+			c.log.Debug("messenger: state kept while the bus is unavailable", "err", err)
+			h.keepState(c, m.State)
+			return
+		}
 		c.log.Debug("messenger: refused while the bus is unavailable", "err", err)
 		c.fail(m.Ref, messenger.CodeUnavailable, busyMessage)
 		return
@@ -293,6 +300,7 @@ func (c *conn) leave() {
 	// connection closes: from here on, welcome can no longer make it
 	// reachable or online.
 	c.left = true
+	delete(h.pendingStates, c)
 	pairs := make([]*pairing, 0, len(c.pairs))
 	for p := range c.pairs {
 		pairs = append(pairs, p)

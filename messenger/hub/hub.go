@@ -194,6 +194,11 @@ type Hub struct {
 	changes   []StateChange // reported by the bus, not yet announced
 	changed   chan struct{} // wakes announceChanges
 
+	// States clients set while the bus could not take them, applied
+	// once it can (see keepState); under mu.
+	pendingStates map[*conn]string
+	retrying      bool // retryStates runs
+
 	mu       sync.Mutex
 	closed   bool
 	all      map[*conn]struct{}
@@ -229,6 +234,8 @@ func New(cfg Config) (*Hub, error) {
 		subs:     make(map[string]func()),
 		pairings: make(map[string]*pairing),
 		openPair: make(map[string]int),
+
+		pendingStates: make(map[*conn]string),
 	}
 	h.limits = newLimits(&h.cfg)
 	if _, single := cfg.Bus.(*MemBus); single {
@@ -512,17 +519,26 @@ func (h *Hub) setState(ctx context.Context, c *conn, state string) {
 	lk := h.userLock(c.user)
 	lk.Lock()
 	defer lk.Unlock()
-	if state != messenger.StateOffline {
-		h.mu.Lock()
-		gone := c.left
-		h.mu.Unlock()
-		if gone {
-			return
-		}
+	h.setStateLocked(ctx, c, state)
+}
+
+// setStateLocked is setState under c.user's lock. A state the bus
+// cannot take now (ErrUnavailable) is kept and set once it can: the
+// client, told nothing ("state" has no answer), counts on it.
+func (h *Hub) setStateLocked(ctx context.Context, c *conn, state string) {
+	h.mu.Lock()
+	delete(h.pendingStates, c) // this state supersedes a kept one
+	gone := c.left
+	h.mu.Unlock()
+	if gone && state != messenger.StateOffline {
+		return
 	}
 	before, after, err := h.bus.SetState(ctx, c.user, c.device, c.id, state)
 	if err != nil {
 		h.log.Warn("messenger: presence", "err", err)
+		if errors.Is(err, ErrUnavailable) && state != messenger.StateOffline {
+			h.keepState(c, state)
+		}
 		return
 	}
 	if before == after {
@@ -530,13 +546,84 @@ func (h *Hub) setState(ctx context.Context, c *conn, state string) {
 	}
 	contacts, err := h.store.Contacts(ctx, c.user)
 	if err != nil {
-		h.log.Warn("messenger: presence: contacts", "err", err)
+		h.log.Warn("messenger: presence", "err", err)
 		return
 	}
 	msg := encode(messenger.Message{Type: messenger.TypePresence, User: c.user, State: after})
 	for _, a := range contacts {
 		h.publish(ctx, Delivery{User: a.User, Msg: msg})
 	}
+}
+
+// stateRetryEvery is how often kept states are tried again while the
+// bus is unavailable.
+const stateRetryEvery = 250 * time.Millisecond
+
+// keepState keeps state as c's until the bus can take it: a client's
+// "state" has no answer, so refusing it would silently lose it. A later
+// state of c, or its leaving, replaces it.
+func (h *Hub) keepState(c *conn, state string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed || c.left {
+		return
+	}
+	h.pendingStates[c] = state
+	if h.retrying {
+		return
+	}
+	h.retrying = true
+	h.bg.Add(1)
+	go h.retryStates()
+}
+
+// retryStates sets the kept states once the bus is ready, until none is
+// left or the hub closes.
+func (h *Hub) retryStates() {
+	defer h.bg.Done()
+	t := time.NewTicker(stateRetryEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if h.bus.Ready(h.ctx) != nil {
+			continue
+		}
+		h.mu.Lock()
+		if len(h.pendingStates) == 0 {
+			h.retrying = false
+			h.mu.Unlock()
+			return
+		}
+		cs := make([]*conn, 0, len(h.pendingStates))
+		for c := range h.pendingStates {
+			cs = append(cs, c)
+		}
+		h.mu.Unlock()
+		for _, c := range cs {
+			h.applyKept(c)
+		}
+	}
+}
+
+// applyKept sets c's kept state, if it still has one, under its user's
+// lock: a state c sets meanwhile is not overtaken.
+func (h *Hub) applyKept(c *conn) {
+	lk := h.userLock(c.user)
+	lk.Lock()
+	defer lk.Unlock()
+	h.mu.Lock()
+	state, ok := h.pendingStates[c]
+	h.mu.Unlock()
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(h.ctx, opTimeout)
+	defer cancel()
+	h.setStateLocked(ctx, c, state)
 }
 
 // encode marshals a server message; the types cannot fail.

@@ -187,3 +187,38 @@ func TestHubsOnNATSPresenceOrder(t *testing.T) {
 	}
 	next(t, alice, presenceOf("bob", messenger.StateAway))
 }
+
+// TestHubKeepsStateWithoutNATS: a "state" has no answer, so a client
+// cannot hear it refused: one sent while NATS is away is kept and set
+// once NATS is back, and contacts hear of it, instead of being dropped.
+func TestHubKeepsStateWithoutNATS(t *testing.T) {
+	srv := natstest.Start(t)
+	h := startHub(t, func(c *hub.Config) { c.Bus = openNATSBus(t, srv.URL) })
+	alice := h.login(t, "alice")
+	bob := h.login(t, "bob")
+	befriend(t, alice, bob)
+
+	srv.Stop()
+	deadline := time.Now().Add(wait)
+	for h.Ready(ctxT(t)) == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("Ready with NATS stopped")
+		}
+		time.Sleep(10 * time.Millisecond) // the client notices the close in a moment; no event to wait on
+	}
+	if err := bob.SetState(ctxT(t), messenger.StateAway); err != nil {
+		t.Fatal(err)
+	}
+	// Answered after the state, on the same connection: the hub has
+	// handled the state by now.
+	if _, _, err := bob.Contacts(ctxT(t)); !messenger.IsCode(err, messenger.CodeUnavailable) {
+		t.Fatalf("contacts without NATS: %v, want unavailable", err)
+	}
+
+	srv.Restart(t)
+	next(t, alice, presenceOf("bob", messenger.StateAway))
+	cs, _, err := alice.Contacts(ctxT(t))
+	if err != nil || len(cs) != 1 || cs[0].State != messenger.StateAway {
+		t.Fatalf("alice's contacts after NATS came back: %+v, %v", cs, err)
+	}
+}

@@ -594,7 +594,9 @@ func (b *Bus) heartbeat() {
 		failed := 0
 		for _, e := range es {
 			e.mu.Lock()
-			if !e.gone {
+			// An entry whose first write has not succeeded has no state
+			// yet: a beat would put one ("") that the hub never set.
+			if !e.gone && e.state != "" {
 				data, _ := json.Marshal(stateValue{Device: e.device, State: e.state, Node: b.node, Op: opBeat})
 				m := &nats.Msg{Subject: "$KV." + b.cfg.Bucket + "." + e.key, Data: data}
 				if _, err := b.js.PublishMsgAsync(m, jetstream.WithMsgTTL(b.cfg.TTL)); err != nil {
