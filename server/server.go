@@ -213,6 +213,7 @@ type Server struct {
 	// connsHigh is the most connections since the pruner last looked, to
 	// give memory back after many closed (see freeMemory).
 	connsHigh int
+	freeMu    sync.Mutex // serialises freeMemory
 }
 
 // pairing is a paired novice and expert.
@@ -429,6 +430,11 @@ func (s *Server) pruneOnce(ctx context.Context) {
 // connections leaves hundreds of megabytes that the runtime would
 // otherwise hand back only slowly.
 func (s *Server) freeMemory() {
+	// One at a time, the log line included: the pruner's first run and a
+	// direct call (a test) would otherwise race, one taking the drop and
+	// logging after the other returned.
+	s.freeMu.Lock()
+	defer s.freeMu.Unlock()
 	s.mu.Lock()
 	cur := len(s.clients)
 	drop := s.connsHigh - cur

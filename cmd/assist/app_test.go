@@ -126,7 +126,7 @@ func TestAppGetHelp(t *testing.T) {
 		t.Errorf("the app's link is %q, want %q", got, link)
 	}
 	valid := b.text(t, "valid")
-	if !regexp.MustCompile(`^Valid for (59|60) more minutes \(until \d{1,2}:\d\d( [AP]M)?\)\.$`).MatchString(valid) {
+	if !regexp.MustCompile(`^Valid for (59|60) more minutes \(until (\w+ )?\d{1,2}:\d\d( [AP]M)?\)\.$`).MatchString(valid) {
 		t.Errorf("the app says %q, want how long in plain words", valid)
 	}
 	if got := decodeQR(t, b); got != link {

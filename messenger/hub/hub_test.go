@@ -374,9 +374,17 @@ func TestDeviceLinkAndRemove(t *testing.T) {
 	if w.User != "alice" || w.Created {
 		t.Errorf("new device's welcome: %+v", w)
 	}
-	ds, err := c2.Devices(ctx)
-	if err != nil || len(ds) != 2 {
-		t.Fatalf("devices = %+v, %v", ds, err)
+	// The welcome goes out before the connection is set online.
+	var ds []messenger.OwnDevice
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		ds, err = c2.Devices(ctx)
+		if err != nil || len(ds) != 2 {
+			t.Fatalf("devices = %+v, %v", ds, err)
+		}
+		if ds[1].Online || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // no event says the state is set
 	}
 	nd := ds[1]
 	if !nd.Self || !nd.Online || nd.Name != "laptop" || nd.Cert == nil ||
