@@ -135,7 +135,7 @@ func (c *conn) videoTake(enc *encodingPrefs, pf *PixelFormat, cur *screen.Image,
 		keptCopies = append(keptCopies, cp)
 	}
 	*copies = keptCopies
-	v.record(notHeldBack(dirty, c.heldBack), now)
+	v.record(dirty, now)
 	for _, g := range v.regions {
 		g.send = g.fresh
 		area := 0

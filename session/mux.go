@@ -730,8 +730,7 @@ func (ch *Channel) sendableLocked() int {
 	}
 	n := min(len(ch.pending), ch.swin, displayChunk)
 	if ch.pace != nil {
-		now := time.Now()
-		n = min(n, ch.pace.allowance(now), ch.pace.chunk(now))
+		n = min(n, ch.pace.allowance(time.Now()))
 	}
 	return n
 }
