@@ -40,8 +40,14 @@ const (
 	InitialWindow = 64 << 10
 	// MaxWindow is the largest window.
 	MaxWindow = 8 << 20
-	// gain multiplies the bandwidth-delay product.
-	gain = 1.25
+	// gain multiplies the bandwidth-delay product while probing for
+	// more rate, one round trip in cycleLen; the others keep the product
+	// itself (BBR's ProbeBW cycle, without its drain phase: a window that
+	// falls back to the product stops the sender until the probe's queue
+	// has drained, and a window below it would only make a burst when it
+	// comes back).
+	gain     = 1.25
+	cycleLen = 8
 	// rateWindow is how long a delivery-rate sample counts for the
 	// maximum, and minRTTWindow the same for the smallest round trip.
 	rateWindow   = 3 * time.Second
@@ -73,7 +79,8 @@ type rateSample struct {
 // New. It is not safe for concurrent use; the caller holds its own lock.
 type Estimator struct {
 	sent, acked uint64
-	piece       int // the largest piece sent
+	piece       int       // the largest piece sent recently
+	pieceAt     time.Time // when piece was sent
 	marks       []mark
 	deliveredT  time.Time // when acked last grew
 	ackedSent   time.Time // when the newest acknowledged piece was sent
@@ -121,7 +128,12 @@ func (e *Estimator) Sent(n int, at time.Time, appLimited bool) {
 		e.ackedSent = at
 	}
 	e.sent += uint64(n)
-	e.piece = max(e.piece, n)
+	// The largest recent piece: a sender that has gone over to smaller
+	// pieces (once it knows the path is slow) has its window shrink with
+	// them after rateWindow.
+	if n >= e.piece || at.Sub(e.pieceAt) > rateWindow {
+		e.piece, e.pieceAt = n, at
+	}
 	if len(e.marks) == maxMarks {
 		// Merge the two oldest: the sample is taken at the later end.
 		e.marks[1].at, e.marks[1].delivered, e.marks[1].deliveredT, e.marks[1].firstSent = e.marks[0].at, e.marks[0].delivered, e.marks[0].deliveredT, e.marks[0].firstSent
@@ -216,8 +228,21 @@ func (e *Estimator) Window(at time.Time) int {
 	// One piece more: the round trips measured are those of whole
 	// pieces, which a slow path takes a while to send, so without it
 	// the window would shrink below what fills the path.
-	w := gain*rate*e.minRTT.Seconds() + float64(e.piece)
+	w := e.gainAt(at)*rate*e.minRTT.Seconds() + float64(e.piece)
 	return int(min(max(w, MinWindow), MaxWindow))
+}
+
+// gainAt is the window's gain at time at: one round trip in cycleLen
+// probes with gain (the rate samples then show whether the path has more
+// to give), and the rest keep the bytes in flight at the bandwidth-delay
+// product, so that a piece sent then (the small change an expert waits
+// for) finds no standing queue in front of the bottleneck. The phase
+// follows the clock in round trips, so it needs no state.
+func (e *Estimator) gainAt(at time.Time) float64 {
+	if at.UnixNano()/int64(e.minRTT)%cycleLen == 0 {
+		return gain
+	}
+	return 1
 }
 
 // Room reports whether the sender may put more on the path at time at.

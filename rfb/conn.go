@@ -129,7 +129,17 @@ type conn struct {
 	stats           connStats
 	ref             refiner
 	qcap            qualityCap // adapt.go
-	vclip           clipCapsOf // viewerClip as of this flush
+	// Small changes first (priority.go): budget is the most bytes of
+	// changes the update being built may carry (0: no limit), cut tells
+	// that it left some behind, bandFrom is the row the next one starts
+	// its large areas at, frameBytes the bytes of the slices of the
+	// frame so far.
+	budget, bandFrom, frameBytes int
+	cut                          bool
+	// heldBack are the areas the last update left for later: taken
+	// again, they are not changes of the screen (h264.go's tracker).
+	heldBack []image.Rectangle
+	vclip    clipCapsOf // viewerClip as of this flush
 	// offer is the desktop's text last announced to (or provided to) an
 	// Extended Clipboard viewer, which it may request; nil if none.
 	offer *offeredText
@@ -430,6 +440,7 @@ func (c *conn) flush() error {
 	// A viewer gets an update when it asked for one, or without asking
 	// with continuous updates or (across a paced session stream) push.
 	want := c.requested || c.continuous || enc.push && c.paced != nil
+	unsolicited := c.continuous || enc.push && c.paced != nil
 	c.pings.setActive(enc.fence && c.continuous && c.paced == nil)
 	// Produce an update only when the path has room: until then changes
 	// coalesce in the Subscriber (adapt.go).
@@ -479,7 +490,11 @@ func (c *conn) flush() error {
 		c.buf = c.appendExtDesktopSize(c.buf, 1, sizeReply.Min.X)
 	}
 	sent := false
+	c.budget, c.cut = 0, false
 	if want {
+		if est, ok := c.estimate(); ok {
+			c.budget = updateBudget(unsolicited, est.Rate)
+		}
 		var err error
 		start := len(c.buf)
 		sent, err = c.appendUpdate(&pf, &enc)
@@ -487,7 +502,13 @@ func (c *conn) flush() error {
 			return err
 		}
 		if est, ok := c.estimate(); sent && ok {
-			c.qcap.observe(len(c.buf)-start, est, time.Now())
+			// The quality follows what a whole frame costs, all its
+			// slices together.
+			c.frameBytes += len(c.buf) - start
+			if !c.cut {
+				c.qcap.observe(c.frameBytes, est, time.Now())
+				c.frameBytes = 0
+			}
 		}
 	}
 	if sent {
@@ -615,13 +636,32 @@ func (c *conn) appendUpdate(pf *PixelFormat, enc *encodingPrefs) (bool, error) {
 	}
 	e := c.encoder(enc)
 	n += c.appendVideo(e, pf)
-	for _, r := range dirty {
+	small := len(dirty)
+	if c.budget > 0 {
+		dirty, small = schedule(dirty, c.bandFrom)
+	}
+	for i, r := range dirty {
 		if r.Empty() {
 			continue
 		}
 		var k int
 		c.buf, k = e.encode(c.buf, c.scratch, r, pf)
 		n += k
+		// At least one large piece goes in each update, so small
+		// changes that alone fill the budget do not starve the rest.
+		if c.budget > 0 && i >= small && i+1 < len(dirty) && len(c.buf)-start >= c.budget {
+			// The rest waits for a later update (priority.go).
+			for _, r := range dirty[i+1:] {
+				c.sub.Invalidate(r)
+			}
+			c.heldBack = append(c.heldBack[:0], dirty[i+1:]...)
+			c.bandFrom, c.cut = dirty[i+1].Min.Y, true
+			dirty = dirty[:i+1]
+			break
+		}
+	}
+	if !c.cut {
+		c.bandFrom, c.heldBack = 0, c.heldBack[:0]
 	}
 	n += c.refine(start, dirty, pf, enc)
 	if n == 0 {

@@ -135,7 +135,7 @@ func (c *conn) videoTake(enc *encodingPrefs, pf *PixelFormat, cur *screen.Image,
 		keptCopies = append(keptCopies, cp)
 	}
 	*copies = keptCopies
-	v.record(dirty, now)
+	v.record(notHeldBack(dirty, c.heldBack), now)
 	for _, g := range v.regions {
 		g.send = g.fresh
 		area := 0

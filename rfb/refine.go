@@ -147,8 +147,17 @@ func (c *conn) refine(start int, dirty []image.Rectangle, pf *PixelFormat, enc *
 	case cont && !enc.fence && now.Sub(c.ref.last) < refinePace:
 		return 0
 	}
-	room := refineBudget - (len(c.buf) - start)
-	if room < refineBudget/4 {
+	// A viewer pushed to across a paced path gets refinement in slices
+	// too, so a change waits behind no more of it than of anything else;
+	// the slices follow each other as the path has room (refineAfter).
+	// Under continuous updates with fences, at most refineInFlight
+	// refinements are on their way, so each stays whole.
+	limit := refineBudget
+	if c.budget > 0 && !(cont && enc.fence) {
+		limit = min(limit, c.budget)
+	}
+	room := limit - (len(c.buf) - start)
+	if c.cut || room < limit/4 {
 		return 0 // the real changes fill the update
 	}
 	if c.ref.bpp == 0 {
@@ -210,6 +219,7 @@ func (c *conn) refineAfter(enc *encodingPrefs, want bool) {
 		c.buf = appendFence(c.buf, fence{flags: fenceRequest | fenceBlockBefore, data: refineFence})
 		c.ref.inFlight.Add(1)
 	}
+	sentRef := c.ref.sent
 	c.ref.sent = false
 	if !want || (cont && enc.fence && c.ref.inFlight.Load() >= refineInFlight) {
 		c.ref.stop()
@@ -227,6 +237,15 @@ func (c *conn) refineAfter(enc *encodingPrefs, want bool) {
 	// Never a busy loop: a refinement that is due but did not fit this
 	// update goes with the next flush, a moment later.
 	d := max(time.Until(at), 5*time.Millisecond)
+	if sentRef && c.budget > 0 && (!cont || !enc.fence) {
+		// Refinement in slices (priority.go): the next slice goes as
+		// soon as the path has room (flush checks), not 5 ms later,
+		// or the slices would cap refinement below the path's rate.
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
 	if c.ref.timer == nil {
 		c.ref.timer = time.NewTimer(d)
 		return

@@ -730,7 +730,8 @@ func (ch *Channel) sendableLocked() int {
 	}
 	n := min(len(ch.pending), ch.swin, displayChunk)
 	if ch.pace != nil {
-		n = min(n, ch.pace.allowance(time.Now()))
+		now := time.Now()
+		n = min(n, ch.pace.allowance(now), ch.pace.chunk(now))
 	}
 	return n
 }

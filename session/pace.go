@@ -79,6 +79,27 @@ func (p *pacer) allowance(now time.Time) int {
 	return max(p.est.Window(now)-p.est.InFlight(), 0)
 }
 
+// Chunks of a paced stream. Each chunk the mux puts on a path stands in
+// front of whatever comes after it, and the window counts one chunk more
+// than the bandwidth-delay product (link.Estimator), so at 5 Mbit/s a
+// 16 KiB chunk means 26 ms of queue for the small change behind it. A
+// paced stream therefore sends chunks of about chunkTime of the path's
+// rate, at least minChunk.
+const (
+	chunkTime = 2 * time.Millisecond
+	minChunk  = 4 << 10
+)
+
+// chunk is the largest chunk to send now: displayChunk until the path's
+// rate is known.
+func (p *pacer) chunk(now time.Time) int {
+	rate := p.est.Rate(now)
+	if !p.eager || rate == 0 {
+		return displayChunk
+	}
+	return min(displayChunk, max(minChunk, int(rate*chunkTime.Seconds())))
+}
+
 // open reports whether pacing lets more bytes go now.
 func (p *pacer) open(now time.Time) bool { return p.allowance(now) > 0 }
 

@@ -114,3 +114,36 @@ func TestMuxPacingNoStandingQueue(t *testing.T) {
 		})
 	}
 }
+
+// A paced stream sends chunks of about 2 ms of its path's rate, so the
+// chunk in front of a small message (and the chunk the window counts
+// beyond the bandwidth-delay product) is short on a slow path.
+func TestPacerChunk(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	for _, tc := range []struct {
+		name  string
+		eager bool
+		mbits float64 // 0: no rate sample yet
+		want  int
+	}{
+		{"not paced yet", false, 5, displayChunk},
+		{"no rate yet", true, 0, displayChunk},
+		{"5 Mbit/s: the smallest chunk", true, 5, minChunk},
+		{"20 Mbit/s: 2 ms of it", true, 20, 5000},
+		{"1 Gbit/s: the largest chunk", true, 1000, displayChunk},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPacer()
+			p.eager = tc.eager
+			if tc.mbits > 0 {
+				// One piece acknowledged after 10 ms at the rate.
+				n := int(tc.mbits * 1e6 / 8 / 100)
+				p.est.Sent(n, t0, false)
+				p.est.Acked(uint64(n), t0.Add(10*time.Millisecond))
+			}
+			if got := p.chunk(t0.Add(10 * time.Millisecond)); got != tc.want {
+				t.Errorf("chunk = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}

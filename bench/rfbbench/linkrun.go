@@ -24,6 +24,7 @@ type linkConfig struct {
 	repeat    int
 	set       settings
 	lossless  time.Duration
+	probe     bool
 }
 
 // runLinks builds the network of topology, starts an X desktop and, for
@@ -127,7 +128,7 @@ func (lr *linkRunner) bench(ctx context.Context, name string) ([]Result, error) 
 	}
 	toExpert := dialer(lr.topo.expert)
 	r := &run{desk: lr.desk, xPID: lr.x.PID(), warmup: lr.cfg.set.warmup, duration: lr.cfg.set.duration,
-		trace: lr.cfg.set.trace, name: name, linkBytes: lr.topo.linkBytes, lossless: lr.cfg.lossless}
+		trace: lr.cfg.set.trace, name: name, linkBytes: lr.topo.linkBytes, lossless: lr.cfg.lossless, probe: lr.cfg.probe}
 	var conn net.Conn
 	var path string
 	switch name {

@@ -126,7 +126,7 @@ func TestLinksSmoke(t *testing.T) {
 	defer cancel()
 	results, err := runLinks(ctx, linkConfig{
 		links: []linkSpec{link}, servers: linkServers, workloads: []string{"small"},
-		assist: bin, size: image.Pt(1280, 800), repeat: 1, lossless: 2 * time.Second,
+		assist: bin, size: image.Pt(1280, 800), repeat: 1, lossless: 2 * time.Second, probe: true,
 		set: settings{viewer: viewerOptions{Quality: 8, Compress: 2}, warmup: time.Second, duration: 2 * time.Second},
 	})
 	if err != nil {
@@ -154,6 +154,8 @@ func TestLinksSmoke(t *testing.T) {
 			t.Errorf("%s: %d bytes crossed the link, fewer than the viewer's %d", name, r.LinkBytes, r.Bytes)
 		case r.LosslessMS == 0:
 			t.Errorf("%s: time to lossless not measured", name)
+		case r.ProbeDrawn == 0 || r.ProbeShown == 0 || r.ProbeMedianMS < oneWay:
+			t.Errorf("%s: probe %d of %d shown, median %.1f ms: want the small change made during the workload seen across the link", name, r.ProbeShown, r.ProbeDrawn, r.ProbeMedianMS)
 		}
 	}
 	for _, r := range results {

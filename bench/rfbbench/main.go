@@ -56,6 +56,8 @@ type config struct {
 	Links    []string `json:"links,omitempty"`
 	Lossless string   `json:"lossless_wait,omitempty"`
 	H264     bool     `json:"h264,omitempty"`
+	// Probe: a small change measured during each workload.
+	Probe bool `json:"probe,omitempty"`
 }
 
 func main() {
@@ -81,6 +83,7 @@ func run1() error {
 	linksFlag := flag.String("links", "", "run across emulated links between network namespaces instead of on loopback (needs root): RATE/RTT[/LOSS%],... or \"default\" for "+defaultLinks+"; servers then are "+strings.Join(linkServers, ",")+" (session: assist invite to assist join directly; webrtc and relay: through assist serve, relay with direct packets blocked)")
 	lossless := flag.Duration("lossless", 0, "after each workload, wait this long for the still screen to become pixel-exact at the viewer (default 5s with -links, off without)")
 	short := flag.Bool("short", false, "a quick run for smoke tests: -duration 3s -warmup 1s -lossless 2s unless given")
+	probe := flag.Bool("probe", false, "while each workload runs, also change a small marker 5 times a second and report its latency (default on with -links)")
 	useH264 := flag.Bool("h264", false, "offer Open H.264 (encoding 50) before Tight; needs a client built with -tags openh264")
 	flag.Parse()
 	given := make(map[string]bool)
@@ -106,6 +109,9 @@ func run1() error {
 		if !given["lossless"] && !*short {
 			*lossless = 5 * time.Second
 		}
+		if !given["probe"] {
+			*probe = true
+		}
 	}
 	// xgb logs to stderr about missing Xauthority (Xvfb needs none) and
 	// about the connection dropping when Xvfb stops at the end.
@@ -128,7 +134,7 @@ func run1() error {
 		Duration: duration.String(), Warmup: warmup.String(), Size: *sizeFlag,
 		Servers: split(*servers), Workloads: split(*workloads),
 		Quality: *quality, Compress: *compress, Continuous: *continuous, Repeat: *repeat,
-		ClientJPEG: clientJPEG, H264: *useH264,
+		ClientJPEG: clientJPEG, H264: *useH264, Probe: *probe,
 	}
 	fmt.Fprintf(os.Stderr, "rfbbench: the client decodes JPEG with %s\n", clientJPEG)
 
@@ -147,7 +153,7 @@ func run1() error {
 		}
 		cfg.Lossless = lossless.String()
 		lc := linkConfig{links: links, servers: cfg.Servers, workloads: cfg.Workloads, assist: *assistPath,
-			size: size, repeat: *repeat, lossless: *lossless,
+			size: size, repeat: *repeat, lossless: *lossless, probe: *probe,
 			set: settings{viewer: viewerOptions{Quality: *quality, Compress: *compress, Continuous: *continuous},
 				warmup: *warmup, duration: *duration}}
 		var trace *bufio.Writer
@@ -214,6 +220,7 @@ func run1() error {
 		warmup:   *warmup,
 		duration: *duration,
 		lossless: *lossless,
+		probe:    *probe,
 	}
 	var trace *bufio.Writer
 	if *tracePath != "" {
@@ -279,6 +286,7 @@ type settings struct {
 	warmup, duration time.Duration
 	trace            io.Writer // optional: see writeTrace
 	lossless         time.Duration
+	probe            bool
 }
 
 // benchServer starts one server, connects the viewer and runs every
@@ -307,7 +315,7 @@ func benchServer(ctx context.Context, spec serverSpec, x *workload.Xvfb, desk *w
 	defer view.Close()
 
 	r := &run{desk: desk, view: view, serverPID: srv.PID(), xPID: x.PID(),
-		warmup: set.warmup, duration: set.duration, trace: set.trace, name: spec.Name, lossless: set.lossless}
+		warmup: set.warmup, duration: set.duration, trace: set.trace, name: spec.Name, lossless: set.lossless, probe: set.probe}
 	var results []Result
 	for _, w := range wls {
 		fmt.Fprintf(os.Stderr, "rfbbench:   %s\n", w.Name())

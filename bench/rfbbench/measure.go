@@ -37,6 +37,15 @@ type Result struct {
 	// showed the latest).
 	DisplayLagP95MS float64 `json:"display_lag_p95_ms"`
 
+	// ProbeMedianMS and ProbeP95MS are the latency of a small change
+	// made while the workload runs (a second marker, changed 5 times a
+	// second between the workload's changes: workload.Probe), ProbeShown
+	// how many of ProbeDrawn the viewer showed. Measured with -probe.
+	ProbeMedianMS float64 `json:"probe_latency_median_ms,omitempty"`
+	ProbeP95MS    float64 `json:"probe_latency_p95_ms,omitempty"`
+	ProbeDrawn    int     `json:"probe_drawn,omitempty"`
+	ProbeShown    int     `json:"probe_shown,omitempty"`
+
 	// Drawn changes, how many of them the viewer saw as such (the others
 	// were skipped: the first update to show them showed a later one
 	// too), and how many it never caught up with.
@@ -101,6 +110,9 @@ type run struct {
 	lossless time.Duration
 	warmup   time.Duration
 	duration time.Duration
+	// probe, when set, makes a small change of its own 5 times a second
+	// while each workload runs (see Result.ProbeMedianMS).
+	probe bool
 	// trace, when set, gets every drawn change and received update of
 	// the measured time as CSV lines (see writeTrace).
 	trace io.Writer
@@ -139,7 +151,23 @@ func (r *run) measure(ctx context.Context, w workload.Workload) (Result, error) 
 		})
 		defer r.view.compare(nil)
 	}
-	var changes []change
+	var changes, probes []change
+	var probe *workload.Probe
+	if r.probe {
+		r.view.probeDrawn.Store(0)
+		probe = &workload.Probe{At: workload.ProbeAt(r.desk.Size()), Rate: probeRate, Drawn: func(n uint64, t0 time.Time) {
+			r.view.probeDrawn.Store(n)
+			probes = append(probes, change{n, t0})
+		}}
+		// The probe's marker starts at 0, drawn and shown before the
+		// measured time, so its first change is a change.
+		r.desk.Marker(probe.At, 0)
+		if err := r.desk.Sync(); err != nil {
+			return res, err
+		}
+		r.view.watchProbe(probe.At)
+		defer r.view.watchProbe(image.Pt(-1, -1))
+	}
 	start := time.Now()
 	cpu0, err0 := proc.CPUTime(r.serverPID)
 	x0, errx0 := proc.CPUTime(r.xPID)
@@ -152,10 +180,10 @@ func (r *run) measure(ctx context.Context, w workload.Workload) (Result, error) 
 	if r.linkBytes != nil {
 		link0 = r.linkBytes()
 	}
-	_, err = workload.Run(ctx, r.desk, w, next, r.duration, func(n uint64, t0 time.Time) {
+	_, err = workload.RunProbed(ctx, r.desk, w, next, r.duration, func(n uint64, t0 time.Time) {
 		r.view.drawn.Store(n)
 		changes = append(changes, change{n, t0})
-	})
+	}, probe)
 	if err != nil {
 		return res, err
 	}
@@ -183,6 +211,10 @@ func (r *run) measure(ctx context.Context, w workload.Workload) (Result, error) 
 		return res, verr
 	}
 	res = summarize(w.Name(), changes, updates, start, end, cpu1-cpu0, x1-x0)
+	if len(probes) > 0 {
+		res.ProbeDrawn = len(probes)
+		res.ProbeMedianMS, res.ProbeP95MS, res.ProbeShown = probeLatency(probes, updates)
+	}
 	if secs := res.Seconds; secs > 0 {
 		res.ExpertCPUPercent = 100 * (e1 - e0).Seconds() / secs
 		res.LinkBytes = int64(link1 - link0)
@@ -203,6 +235,22 @@ func (r *run) measure(ctx context.Context, w workload.Workload) (Result, error) 
 	res.Scheduled = int(w.Rate() * r.duration.Seconds())
 	res.PSNRdB = r.view.psnr()
 	return res, nil
+}
+
+// probeRate is how many times a second the probe changes.
+const probeRate = 5
+
+// probeLatency is the latency (median, p95, in ms) of the probe's changes
+// and how many of them the viewer showed, from the probe's marker in
+// updates.
+func probeLatency(probes []change, updates []update) (p50, p95 float64, shown int) {
+	pu := make([]update, len(updates))
+	for i, u := range updates {
+		pu[i] = update{At: u.At, Seq: u.ProbeSeq, Valid: u.ProbeValid}
+	}
+	lat, _ := latencies(probes, pu)
+	s := stats.Summarize(lat)
+	return ms(s.Median), ms(s.P95), len(lat)
 }
 
 // timeToLossless grabs the still screen and waits for the viewer's

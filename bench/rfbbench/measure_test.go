@@ -222,3 +222,22 @@ func TestEncodings(t *testing.T) {
 		t.Errorf("continuous mode does not announce continuous updates and fences: %v", lossless)
 	}
 }
+
+// The probe's latency comes from its own marker, not the workload's.
+func TestProbeLatency(t *testing.T) {
+	probes := []change{{1, at(0)}, {2, at(200)}, {3, at(400)}}
+	updates := []update{
+		{At: at(10), Seq: 50, Valid: true},                                   // the workload only
+		{At: at(30), Seq: 51, Valid: true, ProbeSeq: 1, ProbeValid: true},    // probe 1: 30 ms
+		{At: at(260), Seq: 60, Valid: true, ProbeSeq: 2, ProbeValid: true},   // probe 2: 60 ms
+		{At: at(300), Seq: 61, Valid: true, ProbeSeq: 99, ProbeValid: false}, // unreadable
+		{At: at(500), Seq: 70, Valid: false, ProbeSeq: 3, ProbeValid: true},  // probe 3: 100 ms
+	}
+	p50, p95, shown := probeLatency(probes, updates)
+	if p50 != 60 || p95 < 90 || p95 > 100 || shown != 3 {
+		t.Errorf("probeLatency = %v, %v, %d; want 60, 90..100, 3", p50, p95, shown)
+	}
+	if goal, ok := probeGoal(linkSpec{Rate: 5e6, RTT: 60 * time.Millisecond}.String()); !ok || goal < 38.8 || goal > 39 {
+		t.Errorf("probeGoal(5 Mbit/s 60 ms) = %v, %v; want 1.2 × (30 + 2.4) ms", goal, ok)
+	}
+}

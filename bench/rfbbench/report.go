@@ -38,8 +38,8 @@ func writeTable(w io.Writer, results []Result) error {
 // become exact, for the "never" note.
 func writeLinkTable(w io.Writer, results []Result, lossless time.Duration) error {
 	var b strings.Builder
-	b.WriteString("| link | server | workload | latency p50 ms | display lag p95 ms | markers shown | link KB/s | viewer KB/s | novice CPU % | expert CPU % | time to lossless |\n")
-	b.WriteString("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| link | server | workload | latency p50 ms | display lag p95 ms | markers shown | small change during p50 / p95 ms (goal) | link KB/s | viewer KB/s | novice CPU % | expert CPU % | time to lossless |\n")
+	b.WriteString("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range results {
 		server := r.Server
 		if r.Path != "" {
@@ -53,8 +53,18 @@ func writeLinkTable(w io.Writer, results []Result, lossless time.Duration) error
 		if r.Path != "" {
 			expert = fmt.Sprintf("%.1f", r.ExpertCPUPercent)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %.0f | %.0f | %s | %.0f | %.0f | %.1f | %s | %s |\n",
-			r.Link, server, r.Workload, r.LatencyMedianMS, r.DisplayLagP95MS, shown,
+		probe := "-"
+		if r.ProbeDrawn > 0 {
+			probe = fmt.Sprintf("%.0f / %.0f", r.ProbeMedianMS, r.ProbeP95MS)
+			if r.ProbeShown < r.ProbeDrawn {
+				probe += fmt.Sprintf(" (%d of %d)", r.ProbeShown, r.ProbeDrawn)
+			}
+			if goal, ok := probeGoal(r.Link); ok {
+				probe += fmt.Sprintf(" (%.0f)", goal)
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %.0f | %.0f | %s | %s | %.0f | %.0f | %.1f | %s | %s |\n",
+			r.Link, server, r.Workload, r.LatencyMedianMS, r.DisplayLagP95MS, shown, probe,
 			r.LinkKBPerSec, r.KBPerSec, r.CPUPercent, expert, losslessText(r.LosslessMS))
 	}
 	if lossless > 0 {
@@ -67,6 +77,20 @@ func writeLinkTable(w io.Writer, results []Result, lossless time.Duration) error
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// probeGoal is issue 13's goal for a small change on the link named
+// name (linkSpec.String): 1.2 times the link's one-way delay plus the
+// time to send it (a full packet, 1500 bytes, is more than the probe's
+// update takes), in ms.
+func probeGoal(name string) (float64, bool) {
+	var rate float64
+	var rtt int
+	if _, err := fmt.Sscanf(name, "%g Mbit/s %d ms", &rate, &rtt); err != nil || rate <= 0 {
+		return 0, false
+	}
+	send := 1500 * 8 / (rate * 1e6) * 1000
+	return 1.2 * (float64(rtt)/2 + send), true
 }
 
 // losslessText formats Result.LosslessMS.
@@ -181,6 +205,10 @@ func medians(results []Result) []Result {
 			CPUMSPerUpdate:   f(func(r Result) float64 { return r.CPUMSPerUpdate }),
 			CPUPercent:       f(func(r Result) float64 { return r.CPUPercent }),
 			XCPUPercent:      f(func(r Result) float64 { return r.XCPUPercent }),
+			ProbeMedianMS:    f(func(r Result) float64 { return r.ProbeMedianMS }),
+			ProbeP95MS:       f(func(r Result) float64 { return r.ProbeP95MS }),
+			ProbeDrawn:       i(func(r Result) int { return r.ProbeDrawn }),
+			ProbeShown:       i(func(r Result) int { return r.ProbeShown }),
 		})
 	}
 	return out

@@ -30,6 +30,10 @@ type update struct {
 	// Valid.
 	Seq   uint64
 	Valid bool
+	// ProbeSeq is the probe change the probe's marker showed after the
+	// update, when ProbeValid (see viewer.watchProbe).
+	ProbeSeq   uint64
+	ProbeValid bool
 }
 
 // viewer is the benchmark's VNC client: it reads updates as fast as the
@@ -42,8 +46,13 @@ type viewer struct {
 	// the one after it may be half drawn and already visible.
 	drawn atomic.Uint64
 
-	mu      sync.Mutex
-	probe   image.Point
+	// probeDrawn is the number of the last probe change drawn.
+	probeDrawn atomic.Uint64
+
+	mu    sync.Mutex
+	probe image.Point
+	// probe2 is where the probe's marker is, or (-1, -1) for none.
+	probe2  image.Point
 	updates []update
 	// want, when set, is the still screen the framebuffer should come
 	// to match (outside mask); exactAt is when an update last made it
@@ -99,7 +108,7 @@ func newViewer(conn net.Conn, o viewerOptions) (*viewer, error) {
 		conn.Close()
 		return nil, fmt.Errorf("viewer: %w", err)
 	}
-	v := &viewer{c: c, continuous: o.Continuous, changed: make(chan struct{}), done: make(chan struct{}), probe: image.Pt(-1, -1)}
+	v := &viewer{c: c, continuous: o.Continuous, changed: make(chan struct{}), done: make(chan struct{}), probe: image.Pt(-1, -1), probe2: image.Pt(-1, -1)}
 	if err := c.RequestUpdate(false, image.Rectangle{}); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("viewer: first update request: %w", err)
@@ -189,6 +198,11 @@ func (v *viewer) record(now time.Time, msg rfb.Message) {
 			u.Seq, u.Valid = marker.Unwrap(m, v.drawn.Load()+1)
 		}
 	}
+	if v.probe2.X >= 0 {
+		if m, ok := marker.Decode(v.c.Framebuffer(), v.probe2); ok {
+			u.ProbeSeq, u.ProbeValid = marker.Unwrap(m, v.probeDrawn.Load()+1)
+		}
+	}
 	if u.Valid && v.ref != nil {
 		if v.refUpdates++; v.refUpdates%4 == 0 {
 			want, area := v.ref(u.Seq)
@@ -217,6 +231,14 @@ func (v *viewer) watch(at image.Point) {
 	defer v.mu.Unlock()
 	v.probe = at
 	v.updates = v.updates[:0]
+}
+
+// watchProbe makes later updates also decode the probe's marker at at;
+// (-1, -1) stops.
+func (v *viewer) watchProbe(at image.Point) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.probe2 = at
 }
 
 // snapshot returns the updates recorded since watch, and the read error

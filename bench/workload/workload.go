@@ -241,18 +241,73 @@ func (w *Fullscreen) Step(d *Desktop, n uint64) error {
 // bursting to catch up. Run returns the number after the last change
 // drawn.
 func Run(ctx context.Context, d *Desktop, w Workload, first uint64, dur time.Duration, drawn func(n uint64, t0 time.Time)) (uint64, error) {
+	return RunProbed(ctx, d, w, first, dur, drawn, nil)
+}
+
+// ProbeAt is where a Probe's marker goes on a screen of size size: in the
+// middle of the top edge, where no workload draws except the full-screen
+// one (which the probe's marker is stamped over again, see RunProbed).
+func ProbeAt(size image.Point) image.Point {
+	return image.Pt((size.X/2)&^7, 8)
+}
+
+// A Probe is a small change of its own made while a workload runs: a
+// second marker, stamped with the next number at Rate times a second
+// between the workload's changes. How soon a viewer shows it is the
+// latency of a small change (a typed key, a blinking cursor) while the
+// screen is otherwise busy.
+type Probe struct {
+	At   image.Point
+	Rate float64
+	// Drawn is called after each probe change with its number (from 1)
+	// and the time the X server had executed it.
+	Drawn func(n uint64, t0 time.Time)
+
+	n   uint64    // the last number stamped
+	due time.Time // when the next is due
+}
+
+// RunProbed is Run with an optional probe (nil for none). The probe's
+// marker is stamped again, unchanged, after each of the workload's
+// changes, so a workload that draws over it does not erase it.
+func RunProbed(ctx context.Context, d *Desktop, w Workload, first uint64, dur time.Duration, drawn func(n uint64, t0 time.Time), p *Probe) (uint64, error) {
 	period := time.Duration(float64(time.Second) / w.Rate())
 	start := time.Now()
 	end := start.Add(dur)
 	due := start
+	var pperiod time.Duration
+	if p != nil {
+		pperiod = time.Duration(float64(time.Second) / p.Rate)
+		// Half a workload period off its changes, so the probe does
+		// not always ride in the same update as one.
+		p.due = start.Add(pperiod + period/2)
+	}
 	n := first
 	for {
-		if now := time.Now(); now.Before(due) {
+		now := time.Now()
+		if p != nil && !now.Before(p.due) && p.due.Before(end) {
+			p.n++
+			d.Marker(p.At, p.n)
+			if err := d.Sync(); err != nil {
+				return n, fmt.Errorf("workload: %s: probe %d: %w", w.Name(), p.n, err)
+			}
+			p.Drawn(p.n, time.Now())
+			if p.due = p.due.Add(pperiod); time.Since(p.due) > pperiod {
+				p.due = time.Now().Add(pperiod)
+			}
+			continue
+		}
+		if now.Before(due) {
+			wake := due
+			if p != nil && p.due.Before(wake) {
+				wake = p.due
+			}
 			select {
 			case <-ctx.Done():
 				return n, ctx.Err()
-			case <-time.After(due.Sub(now)):
+			case <-time.After(wake.Sub(now)):
 			}
+			continue
 		} else if now.Sub(due) > period {
 			due = now
 		}
@@ -261,6 +316,9 @@ func Run(ctx context.Context, d *Desktop, w Workload, first uint64, dur time.Dur
 		}
 		if err := w.Step(d, n); err != nil {
 			return n, fmt.Errorf("workload: %s: change %d: %w", w.Name(), n, err)
+		}
+		if p != nil {
+			d.Marker(p.At, p.n)
 		}
 		d.Marker(w.Marker(), n)
 		if err := d.Sync(); err != nil {

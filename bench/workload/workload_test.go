@@ -87,3 +87,50 @@ func TestLogLine(t *testing.T) {
 		t.Error("logLine is not deterministic")
 	}
 }
+
+// TestProbe runs every workload with a probe and reads the probe's marker
+// back: it shows the probe's last number even where the workload draws
+// over it (full screen), and stays clear of the workload's own marker.
+func TestProbe(t *testing.T) {
+	d := startDesktop(t)
+	at := ProbeAt(d.Size())
+	for _, w := range All(d.Size()) {
+		t.Run(w.Name(), func(t *testing.T) {
+			if marker.Bounds(at).Overlaps(marker.Bounds(w.Marker())) {
+				t.Fatalf("probe at %v overlaps the workload's marker at %v", at, w.Marker())
+			}
+			if err := w.Setup(d); err != nil {
+				t.Fatal(err)
+			}
+			var probes []uint64
+			p := &Probe{At: at, Rate: 20, Drawn: func(n uint64, t0 time.Time) { probes = append(probes, n) }}
+			var last uint64
+			if _, err := RunProbed(context.Background(), d, w, 1, 500*time.Millisecond,
+				func(n uint64, t0 time.Time) { last = n }, p); err != nil {
+				t.Fatal(err)
+			}
+			if len(probes) < 2 || last == 0 {
+				t.Fatalf("probe changes %v, workload changes up to %d: want both", probes, last)
+			}
+			for i, n := range probes {
+				if n != uint64(i+1) {
+					t.Fatalf("probe changes %v: want 1, 2, ...", probes)
+				}
+			}
+			img, err := d.Grab(marker.Bounds(at))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v, ok := marker.Decode(img, at); !ok || uint64(v) != probes[len(probes)-1] {
+				t.Errorf("probe marker on screen = %d, %v; want %d", v, ok, probes[len(probes)-1])
+			}
+			img, err = d.Grab(marker.Bounds(w.Marker()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v, ok := marker.Decode(img, w.Marker()); !ok || uint64(v) != last {
+				t.Errorf("workload marker on screen = %d, %v; want %d", v, ok, last)
+			}
+		})
+	}
+}

@@ -1,0 +1,115 @@
+package rfb
+
+import (
+	"cmp"
+	"image"
+	"slices"
+	"time"
+)
+
+// Small changes first.
+//
+// A viewer paced by its path (adapt.go) gets an update whenever the path
+// has room, and everything that changed since goes into it. On a slow
+// link one update of a full screen, or of a video frame as JPEG, takes
+// tens to hundreds of milliseconds to send; a key the expert types or a
+// cursor that blinks meanwhile waits behind all of it, however small. So
+// for viewers that get updates without asking (continuous updates, or
+// push across a paced session stream), an update carries at most about
+// sliceTime of the path's throughput of changes:
+//
+//   - small areas (at most smallArea pixels) go first, and always whole,
+//     followed by at least one piece of the large ones (so a stream of
+//     small changes that fill the budget alone cannot starve them);
+//   - large areas are cut into bands of bandRows screen rows and go in
+//     order, starting where the previous update stopped (round robin, so
+//     the bottom of a screen that keeps changing is not starved by its
+//     top);
+//   - once the update holds the budget, the bands left are marked dirty
+//     again in the Subscriber and go with a later update, read afresh from
+//     the screen then; a small change made meanwhile goes ahead of them.
+//
+// So a small change waits behind at most one slice of bytes in our own
+// buffers, plus what is in flight on the path (the window). The viewer may
+// show the top of a frame with the bottom of the previous one for a
+// moment: the price of seeing the small change at once. A viewer that asks
+// for each update (the pull model) gets whole updates: cutting would cost
+// it a round trip per slice. JPEG quality is adapted per frame (all the
+// slices up to one that leaves nothing behind), not per slice.
+const (
+	// smallArea is the most pixels of an area that goes first and whole:
+	// 128x128, a word typed, a menu item, a clock.
+	smallArea = 128 * 128
+	// bandRows is the height of the bands large areas are cut into: a
+	// 1280-pixel-wide band of photo is about 4-10 KB as JPEG.
+	bandRows = 32
+	// sliceTime is how long an update's changes may take to send at the
+	// path's delivery rate: what a small change made just after waits at
+	// most, besides the window in flight.
+	sliceTime = 5 * time.Millisecond
+	// minSlice is the least budget, so a slow path still gets whole bands.
+	minSlice = 6 << 10
+)
+
+// updateBudget is the most bytes of changes the next update should carry
+// to a viewer that gets updates without asking, on a path of delivery
+// rate rate (bytes per second); 0 means no limit (no estimate yet, or a
+// viewer that asks for each update).
+func updateBudget(unsolicited bool, rate float64) int {
+	if !unsolicited || rate <= 0 {
+		return 0
+	}
+	return max(minSlice, int(rate*sliceTime.Seconds()))
+}
+
+// schedule orders the areas of an update for sending: the small ones
+// first, in the order given, then the large ones cut into bands of
+// bandRows screen rows (aligned to multiples of bandRows), sorted by row
+// and column, starting with the first band at or below row from and
+// wrapping around to the top. It returns the pieces and how many of them
+// are small. dirty is not changed.
+func schedule(dirty []image.Rectangle, from int) (pieces []image.Rectangle, small int) {
+	var large []image.Rectangle
+	for _, r := range dirty {
+		switch {
+		case r.Empty():
+		case r.Dx()*r.Dy() <= smallArea:
+			pieces = append(pieces, r)
+		default:
+			for y := r.Min.Y; y < r.Max.Y; {
+				next := min(r.Max.Y, (y/bandRows+1)*bandRows)
+				large = append(large, image.Rect(r.Min.X, y, r.Max.X, next))
+				y = next
+			}
+		}
+	}
+	small = len(pieces)
+	first := func(r image.Rectangle) int {
+		if r.Min.Y >= from {
+			return 0
+		}
+		return 1
+	}
+	slices.SortStableFunc(large, func(a, b image.Rectangle) int {
+		return cmp.Or(cmp.Compare(first(a), first(b)), cmp.Compare(a.Min.Y, b.Min.Y), cmp.Compare(a.Min.X, b.Min.X))
+	})
+	return append(pieces, large...), small
+}
+
+// notHeldBack returns the areas of dirty that are not wholly inside one
+// of held, the areas an earlier update left for later (schedule): those
+// come back dirty without having changed on the screen, and must not
+// make the H.264 tracker think they change at video rates. The result
+// may share dirty's array only if held is empty.
+func notHeldBack(dirty, held []image.Rectangle) []image.Rectangle {
+	if len(held) == 0 {
+		return dirty
+	}
+	var out []image.Rectangle
+	for _, r := range dirty {
+		if !slices.ContainsFunc(held, func(h image.Rectangle) bool { return r.In(h) }) {
+			out = append(out, r)
+		}
+	}
+	return out
+}

@@ -1,0 +1,189 @@
+package rfb
+
+import (
+	"context"
+	"image"
+	"net"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/assist-project/assist/screen"
+)
+
+func TestUpdateBudget(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		unsolicited bool
+		rate        float64 // bytes per second
+		want        int
+	}{
+		{"pull model: whole updates", false, 20e6 / 8, 0},
+		{"no estimate yet", true, 0, 0},
+		{"20 Mbit/s: 5 ms of it", true, 20e6 / 8, 12500},
+		{"5 Mbit/s: the least slice", true, 5e6 / 8, minSlice},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := updateBudget(tc.unsolicited, tc.rate); got != tc.want {
+				t.Errorf("updateBudget(%v, %v) = %d, want %d", tc.unsolicited, tc.rate, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSchedule(t *testing.T) {
+	full := image.Rect(0, 0, 640, 100)
+	key := image.Rect(600, 440, 608, 456)
+	bands := func(from ...int) []image.Rectangle {
+		var out []image.Rectangle
+		for _, y := range from {
+			out = append(out, image.Rect(0, y, 640, min(y+bandRows, 100)))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name      string
+		dirty     []image.Rectangle
+		from      int
+		want      []image.Rectangle
+		wantSmall int
+	}{
+		{"small areas go first, whole", []image.Rectangle{full, key}, 0,
+			append([]image.Rectangle{key}, bands(0, 32, 64, 96)...), 1},
+		{"large areas resume where the last update stopped", []image.Rectangle{full, key}, 64,
+			append([]image.Rectangle{key}, bands(64, 96, 0, 32)...), 1},
+		{"bands follow the screen's rows", []image.Rectangle{image.Rect(0, 20, 400, 90)}, 0,
+			[]image.Rectangle{image.Rect(0, 20, 400, 32), image.Rect(0, 32, 400, 64), image.Rect(0, 64, 400, 90)}, 0},
+		{"empty areas are dropped", []image.Rectangle{{}, key}, 0, []image.Rectangle{key}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := slices.Clone(tc.dirty)
+			got, small := schedule(tc.dirty, tc.from)
+			if !slices.Equal(got, tc.want) || small != tc.wantSmall {
+				t.Errorf("schedule(%v, %d) = %v, %d; want %v, %d", tc.dirty, tc.from, got, small, tc.want, tc.wantSmall)
+			}
+			if !slices.Equal(in, tc.dirty) {
+				t.Errorf("schedule changed its argument: %v", tc.dirty)
+			}
+		})
+	}
+}
+
+// Across a paced path, a small change made together with a large one
+// reaches the viewer in the first update, which leaves most of the large
+// one for later updates instead of carrying it all: the small change
+// waits behind one slice, not behind the whole screen.
+func TestServerSmallChangeFirst(t *testing.T) {
+	ts := startServer(t, 640, 480, false)
+	a, b := net.Pipe()
+	pp := &pacedPipe{Conn: a, room: make(chan struct{}, 1)}
+	pp.set(false, 5) // 5 Mbit/s
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ts.srv.ServeConn(context.Background(), pp)
+	}()
+	defer func() { b.Close(); <-done }()
+	b.SetReadDeadline(time.Now().Add(20 * time.Second))
+	c, err := NewClient(b, ClientConfig{Encodings: []int32{EncTight, EncJPEGQuality0 + 8, EncAssistPush}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type upd struct {
+		rects []image.Rectangle
+		bytes int
+	}
+	readUpdate := func() upd {
+		t.Helper()
+		for {
+			m, err := c.ReadMessage()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Type == ServerFramebufferUpdate {
+				var u upd
+				for _, r := range m.Rects {
+					u.rects = append(u.rects, r.Rect)
+				}
+				u.bytes = m.Bytes
+				return u
+			}
+		}
+	}
+	for want := ts.desk.snapshot(); !equalImages(c.Framebuffer(), want) || len(c.Framebuffer().Pix) == 0; {
+		readUpdate()
+	}
+
+	// With no room, a large change and a small one pile up in the
+	// viewer's Subscriber.
+	pp.set(true, 5)
+	watch := ts.srv.Screen.Subscribe()
+	defer watch.Close()
+	watch.Take(nil)
+	photoArea := image.Rect(0, 0, 640, 400)
+	key := image.Rect(600, 440, 608, 456)
+	ts.desk.change(func(img *screen.Image) image.Rectangle {
+		photo(img, photoArea)
+		return photoArea
+	})
+	ts.desk.change(func(img *screen.Image) image.Rectangle {
+		fillPattern(img, key, 7)
+		return key
+	})
+	for seen := false; !seen; {
+		<-watch.Ready()
+		for _, r := range watch.Take(nil).Dirty {
+			seen = seen || r.Overlaps(key)
+		}
+	}
+	pp.set(false, 5)
+	first := readUpdate()
+	covers := func(u upd, r image.Rectangle) bool {
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			for x := r.Min.X; x < r.Max.X; x++ {
+				if !slices.ContainsFunc(u.rects, func(q image.Rectangle) bool { return image.Pt(x, y).In(q) }) {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	area := 0
+	for _, r := range first.rects {
+		area += r.Dx() * r.Dy()
+	}
+	t.Logf("first update: %d bytes, %d rectangles, %d pixels", first.bytes, len(first.rects), area)
+	if !covers(first, key) {
+		t.Fatalf("the first update (%v) does not carry the small change %v", first.rects, key)
+	}
+	if area >= photoArea.Dx()*photoArea.Dy()/2 {
+		t.Errorf("the first update carries %d pixels, half the large change or more: the small change waited behind it", area)
+	}
+	// The rest follows, and the viewer ends up with the whole screen.
+	updates := 1
+	for want := ts.desk.snapshot(); !equalImages(c.Framebuffer(), want); updates++ {
+		readUpdate()
+	}
+	if updates < 3 {
+		t.Errorf("the change came in %d updates, want it cut into slices", updates)
+	}
+}
+
+// Areas an update left for later come back dirty; they are no change of
+// the screen for the H.264 tracker, while anything new among them is.
+func TestNotHeldBack(t *testing.T) {
+	held := []image.Rectangle{image.Rect(0, 32, 640, 64), image.Rect(0, 64, 640, 96)}
+	dirty := []image.Rectangle{
+		image.Rect(0, 32, 640, 64),   // held back, unchanged
+		image.Rect(100, 64, 200, 80), // inside a held-back band
+		image.Rect(0, 0, 640, 40),    // overlaps one: a real change too
+		image.Rect(600, 440, 608, 456),
+	}
+	want := []image.Rectangle{image.Rect(0, 0, 640, 40), image.Rect(600, 440, 608, 456)}
+	if got := notHeldBack(dirty, held); !slices.Equal(got, want) {
+		t.Errorf("notHeldBack = %v, want %v", got, want)
+	}
+	if got := notHeldBack(dirty, nil); !slices.Equal(got, dirty) {
+		t.Errorf("notHeldBack with nothing held = %v, want all of %v", got, dirty)
+	}
+}
