@@ -110,7 +110,7 @@ func TestServerSmallChangeFirst(t *testing.T) {
 			}
 		}
 	}
-	for want := ts.desk.snapshot(); !equalImages(c.Framebuffer(), want) || len(c.Framebuffer().Pix) == 0; {
+	for want := ts.desk.Snapshot(); !equalImages(c.Framebuffer(), want) || len(c.Framebuffer().Pix) == 0; {
 		readUpdate()
 	}
 
@@ -161,7 +161,7 @@ func TestServerSmallChangeFirst(t *testing.T) {
 	}
 	// The rest follows, and the viewer ends up with the whole screen.
 	updates := 1
-	for want := ts.desk.snapshot(); !equalImages(c.Framebuffer(), want); updates++ {
+	for want := ts.desk.Snapshot(); !equalImages(c.Framebuffer(), want); updates++ {
 		readUpdate()
 	}
 	if updates < 3 {
