@@ -122,11 +122,11 @@ func TestServerSmallChangeFirst(t *testing.T) {
 	watch.Take(nil)
 	photoArea := image.Rect(0, 0, 640, 400)
 	key := image.Rect(600, 440, 608, 456)
-	ts.desk.change(func(img *screen.Image) image.Rectangle {
+	ts.desk.Change(func(img *screen.Image) image.Rectangle {
 		photo(img, photoArea)
 		return photoArea
 	})
-	ts.desk.change(func(img *screen.Image) image.Rectangle {
+	ts.desk.Change(func(img *screen.Image) image.Rectangle {
 		fillPattern(img, key, 7)
 		return key
 	})
