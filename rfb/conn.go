@@ -135,7 +135,10 @@ type conn struct {
 	// its large areas at, frameBytes the bytes of the slices of the
 	// frame so far.
 	budget, bandFrom, frameBytes int
-	cut                          bool
+	// fullAsked: a non-incremental update request is pending, or no
+	// update was sent yet (under mu).
+	fullAsked bool
+	cut       bool
 	// heldBack are the areas the last update left for later: taken
 	// again, they are not changes of the screen (h264.go's tracker).
 	heldBack []image.Rectangle
@@ -166,6 +169,9 @@ func newConn(s *Server, nc net.Conn, log *slog.Logger) *conn {
 		wake: make(chan struct{}, 1),
 		pf:   NativeFormat,
 		enc:  parseEncodings(nil),
+		// A viewer's first picture is whole, pushed or asked for: a
+		// snapshot tool (vncsnapshot) keeps the first update it reads.
+		fullAsked: true,
 
 		viewerClip: defaultClipCaps,
 		qcap:       newQualityCap(),
@@ -316,6 +322,7 @@ func (c *conn) handle(m clientMessage) error {
 		}
 		c.mu.Lock()
 		c.requested = true
+		c.fullAsked = c.fullAsked || !m.incremental
 		c.mu.Unlock()
 	case msgKeyEvent:
 		if in := c.srv.Input; in != nil {
@@ -440,7 +447,10 @@ func (c *conn) flush() error {
 	// A viewer gets an update when it asked for one, or without asking
 	// with continuous updates or (across a paced session stream) push.
 	want := c.requested || c.continuous || enc.push && c.paced != nil
-	unsolicited := c.continuous || enc.push && c.paced != nil
+	// A non-incremental request is answered whole: the viewer (or an
+	// assist join relaying to a new viewer of its own) takes that update
+	// as the picture, so no slice of it may wait for a later one.
+	unsolicited := (c.continuous || enc.push && c.paced != nil) && !c.fullAsked
 	c.pings.setActive(enc.fence && c.continuous && c.paced == nil)
 	// Produce an update only when the path has room: until then changes
 	// coalesce in the Subscriber (adapt.go).
@@ -517,7 +527,7 @@ func (c *conn) flush() error {
 		// be lost. Requests that arrived while this update was being
 		// built are answered by it.
 		c.mu.Lock()
-		c.requested = false
+		c.requested, c.fullAsked = false, false
 		c.mu.Unlock()
 	}
 	c.refineAfter(&enc, want)

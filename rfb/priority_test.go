@@ -167,6 +167,22 @@ func TestServerSmallChangeFirst(t *testing.T) {
 	if updates < 3 {
 		t.Errorf("the change came in %d updates, want it cut into slices", updates)
 	}
+
+	// A non-incremental request is answered whole, in one update: an
+	// assist join takes it as the picture for a new viewer of its own
+	// (vncsnapshot through assist join saw one band and grey below).
+	whole := image.Rect(0, 0, 640, 480)
+	if err := c.RequestUpdate(false, whole); err != nil {
+		t.Fatal(err)
+	}
+	for n := 0; ; n++ {
+		if u := readUpdate(); covers(u, whole) {
+			break
+		}
+		if n == 50 {
+			t.Fatal("no update answered the non-incremental request whole")
+		}
+	}
 }
 
 // Areas an update left for later come back dirty; they are no change of
