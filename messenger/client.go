@@ -687,17 +687,44 @@ func (p *Pair) Send(b []byte) error {
 	return p.c.write(ctx, Message{Type: TypePairRelay, Pair: p.ID, Data: data})
 }
 
-// Recv returns the peer's next relayed message.
+// Recv returns the peer's next relayed message. Messages the peer sent
+// before the pairing failed or the connection closed still come first: a
+// peer that sees the wrong code and leaves has already sent the
+// confirmation that tells this side the same, and "the code does not
+// match" is what its person needs to read, not "the other side left".
 func (p *Pair) Recv(ctx context.Context) ([]byte, error) {
 	select {
 	case b := <-p.relay:
 		return b, nil
+	default:
+	}
+	select {
+	case b := <-p.relay:
+		return b, nil
 	case <-p.failed:
+		if b, ok := p.pending(); ok {
+			return b, nil
+		}
 		return nil, &PairFailedError{Reason: p.reason}
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-p.c.done:
+		if b, ok := p.pending(); ok {
+			return b, nil
+		}
 		return nil, p.c.closedErr()
+	}
+}
+
+// pending returns a relayed message already delivered, if any. The reader
+// delivers in order, so once failed or done is closed every message that
+// came before it is in p.relay.
+func (p *Pair) pending() ([]byte, bool) {
+	select {
+	case b := <-p.relay:
+		return b, true
+	default:
+		return nil, false
 	}
 }
 
