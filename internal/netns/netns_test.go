@@ -1,6 +1,7 @@
 package netns
 
 import (
+	"bufio"
 	"errors"
 	"net"
 	"os"
@@ -53,9 +54,18 @@ func TestNamespace(t *testing.T) {
 		t.Errorf("interfaces inside: %v, want lo up only", ifaces)
 	}
 
-	cmd := exec.Command("ip", "netns", "exec", name, "sleep", "60")
+	// The shell says "in" once ip has entered the namespace and exec'd
+	// it: before that, the process is still in the host's namespace.
+	cmd := exec.Command("ip", "netns", "exec", name, "sh", "-c", "echo in; exec sleep 60")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(out).ReadString('\n'); line != "in\n" {
+		t.Fatalf("the process in the namespace said %q, %v", line, err)
 	}
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
