@@ -308,3 +308,34 @@ func TestMeshDeadlineAndDrain(t *testing.T) {
 		}
 	}
 }
+
+// TestMeshGoneTwice: a link is closed only when its node calls it gone at
+// two checks in a row; a check that knows it again starts the count anew,
+// and edges and remotes with the same id are counted apart.
+func TestMeshGoneTwice(t *testing.T) {
+	m := &meshState{gone: make(map[string]int)}
+	ids := []string{"x", "y"}
+	for i, c := range []struct {
+		kind        string
+		gone, twice []string
+	}{
+		{"e", []string{"x"}, nil},
+		{"r", []string{"x", "y"}, nil},
+		{"e", []string{"x", "y"}, []string{"x"}},
+		{"e", nil, nil},
+		{"e", []string{"y"}, nil},
+		{"r", []string{"y"}, []string{"y"}},
+	} {
+		asked := make(map[string]bool)
+		got := m.goneTwice("n", c.kind, ids, c.gone, asked)
+		if strings.Join(got, ",") != strings.Join(c.twice, ",") {
+			t.Errorf("check %d (%s, gone %v): closes %v, want %v", i, c.kind, c.gone, got, c.twice)
+		}
+		if len(asked) != 2 || !asked["n\x00"+c.kind+"x"] || !asked["n\x00"+c.kind+"y"] {
+			t.Errorf("check %d: asked %v, want both of kind %s", i, asked, c.kind)
+		}
+	}
+	if want := map[string]int{"n\x00ey": 1}; len(m.gone) != 1 || m.gone["n\x00ey"] != 1 {
+		t.Errorf("counts left %v, want %v", m.gone, want)
+	}
+}
