@@ -42,12 +42,18 @@ func TestReadyAndDrain(t *testing.T) {
 	novice.expect(TypePaired)
 
 	ts.Disconnect()
-	for _, p := range []*peer{novice, expert} {
-		_, err := p.recvRaw()
-		var ce websocket.CloseError
-		if !errors.As(err, &ce) || ce.Code != websocket.StatusGoingAway || ce.Reason != drainReason {
-			t.Errorf("closed with %v, want going away %q", err, drainReason)
-		}
+	novice.expectDrained()
+	expert.expectDrained()
+}
+
+// expectDrained checks that p's connection was closed as a draining
+// server closes it: going away, saying why.
+func (p *peer) expectDrained() {
+	p.t.Helper()
+	_, err := p.recvRaw()
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.StatusGoingAway || ce.Reason != drainReason {
+		p.t.Errorf("closed with %v, want going away %q", err, drainReason)
 	}
 }
 

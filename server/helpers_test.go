@@ -295,17 +295,26 @@ const expertAddr = "127.0.0.2"
 // pair connects a registered novice and a joined expert on id.
 func (ts *testServer) pair(t *testing.T, id string) (novice, expert *peer, session string) {
 	t.Helper()
-	novice = ts.dial(t)
-	novice.register(id, ts.Clock.Now().Add(time.Hour))
+	novice, expert, e, _ := pairVia(t, ts, ts, id)
+	return novice, expert, e.Session
+}
+
+// pairVia registers a novice for id on home and joins an expert to it on
+// via (home itself, or another node of the mesh); e and n are what the
+// expert and the novice were told ("paired").
+func pairVia(t *testing.T, home, via *testServer, id string) (novice, expert *peer, e, n reply) {
+	t.Helper()
+	novice = home.dial(t)
+	novice.register(id, home.Clock.Now().Add(time.Hour))
 	novice.expect(TypeRegistered)
-	expert = ts.dialFrom(t, expertAddr)
+	expert = via.dialFrom(t, expertAddr)
 	expert.join(id)
-	e := expert.expect(TypePaired)
-	n := novice.expect(TypePaired)
+	e = expert.expect(TypePaired)
+	n = novice.expect(TypePaired)
 	if e.Session == "" || e.Session != n.Session {
 		t.Fatalf("sessions %q and %q, want the same non-empty one", e.Session, n.Session)
 	}
-	return novice, expert, e.Session
+	return novice, expert, e, n
 }
 
 type testWriter struct{ t testing.TB }

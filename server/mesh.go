@@ -520,36 +520,8 @@ func (s *Server) checkLinks() {
 			continue
 		}
 		delete(s.mesh.strikes, node)
-		// A connection called gone may only be on its way (a detach
-		// crossing the check): it must be called gone again next time.
-		var edges, remotes []string
-		isGone := make(map[string]bool)
-		for _, id := range gone.Edges {
-			isGone["e"+id] = true
-		}
-		for _, id := range gone.Remotes {
-			isGone["r"+id] = true
-		}
-		for _, id := range l.edges {
-			k := node + "\x00e" + id
-			asked[k] = true
-			if !isGone["e"+id] {
-				delete(s.mesh.gone, k)
-			} else if s.mesh.gone[k]++; s.mesh.gone[k] >= 2 {
-				delete(s.mesh.gone, k)
-				edges = append(edges, id)
-			}
-		}
-		for _, id := range l.remotes {
-			k := node + "\x00r" + id
-			asked[k] = true
-			if !isGone["r"+id] {
-				delete(s.mesh.gone, k)
-			} else if s.mesh.gone[k]++; s.mesh.gone[k] >= 2 {
-				delete(s.mesh.gone, k)
-				remotes = append(remotes, id)
-			}
-		}
+		edges := s.mesh.goneTwice(node, "e", l.edges, gone.Edges, asked)
+		remotes := s.mesh.goneTwice(node, "r", l.remotes, gone.Remotes, asked)
 		s.mu.Unlock()
 		s.closeLinks(node, edges, remotes)
 	}
@@ -560,6 +532,30 @@ func (s *Server) checkLinks() {
 		}
 	}
 	s.mu.Unlock()
+}
+
+// goneTwice returns those of ids (node's links of one kind, "e" for
+// edges or "r" for remotes) that node called gone (goneIDs) at this check
+// and the one before, and marks each as asked. A link called gone once may
+// only be on its way (a detach crossing the check), so its count starts
+// again when node knows it. Called with Server.mu held.
+func (m *meshState) goneTwice(node, kind string, ids, goneIDs []string, asked map[string]bool) []string {
+	isGone := make(map[string]bool, len(goneIDs))
+	for _, id := range goneIDs {
+		isGone[id] = true
+	}
+	var twice []string
+	for _, id := range ids {
+		k := node + "\x00" + kind + id
+		asked[k] = true
+		if !isGone[id] {
+			delete(m.gone, k)
+		} else if m.gone[k]++; m.gone[k] >= 2 {
+			delete(m.gone, k)
+			twice = append(twice, id)
+		}
+	}
+	return twice
 }
 
 // closeLinks ends links with node: this node's experts forwarded there

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +34,17 @@ func startNode(t *testing.T, url, name string, ttl time.Duration, tweak ...func(
 		}
 	})
 	return ts, m
+}
+
+// startTwoNodes starts NATS and two nodes on it, a and b, their claims
+// living 3 s; tweak applies to a, the invitations' home in these tests.
+// ma is a's end of the mesh.
+func startTwoNodes(t *testing.T, tweak ...func(*Config)) (ns *natstest.Server, a, b *testServer, ma *natsmesh.Mesh) {
+	t.Helper()
+	ns = natstest.Start(t)
+	a, ma = startNode(t, ns.URL, "a", 3*time.Second, tweak...)
+	b, _ = startNode(t, ns.URL, "b", 3*time.Second)
+	return ns, a, b, ma
 }
 
 // registerOwned registers id with an owner secret.
@@ -72,20 +82,9 @@ func eventually(t *testing.T, what string, f func() bool) {
 // on node b meet, relay both ways, end with bye and peer-left, and wait
 // in line, all handled by a (the invitation's home).
 func TestMeshAcrossNodes(t *testing.T) {
-	ns := natstest.Start(t)
-	a, _ := startNode(t, ns.URL, "a", 3*time.Second)
-	b, _ := startNode(t, ns.URL, "b", 3*time.Second)
+	_, a, b, _ := startTwoNodes(t)
 
-	novice := a.dial(t)
-	novice.register("x1", a.Clock.Now().Add(time.Hour))
-	novice.expect(TypeRegistered)
-	expert := b.dialFrom(t, expertAddr)
-	expert.join("x1")
-	e := expert.expect(TypePaired)
-	n := novice.expect(TypePaired)
-	if e.Session == "" || e.Session != n.Session {
-		t.Fatalf("sessions %q and %q, want the same", e.Session, n.Session)
-	}
+	novice, expert, e, n := pairVia(t, a, b, "x1")
 	if n.From != expertAddr {
 		t.Errorf("the novice was told the expert comes from %q, want %q", n.From, expertAddr)
 	}
@@ -169,9 +168,7 @@ func TestMeshAcrossNodes(t *testing.T) {
 // handled are told to go away; its claims expire by themselves, and the
 // novice's agent registers again on another node at once (same owner).
 func TestMeshHomeDies(t *testing.T) {
-	ns := natstest.Start(t)
-	a, ma := startNode(t, ns.URL, "a", 3*time.Second)
-	b, _ := startNode(t, ns.URL, "b", 3*time.Second)
+	_, a, b, ma := startTwoNodes(t)
 	const owner = "AAAAAAAAAAAAAAAAAAAAAA"
 
 	novice := a.dial(t)
@@ -217,18 +214,10 @@ func TestMeshHomeDies(t *testing.T) {
 // themselves, and a novice registered before the restart is found from
 // the other node afterwards.
 func TestMeshNATSRestart(t *testing.T) {
-	ns := natstest.Start(t)
-	a, _ := startNode(t, ns.URL, "a", 3*time.Second)
-	b, _ := startNode(t, ns.URL, "b", 3*time.Second)
+	ns, a, b, _ := startTwoNodes(t)
 
-	novice := a.dial(t)
-	novice.register("x4", a.Clock.Now().Add(time.Hour))
-	novice.expect(TypeRegistered)
-	expert := b.dialFrom(t, expertAddr)
-	expert.join("x4")
-	e := expert.expect(TypePaired)
-	novice.expect(TypePaired)
-	expert.relay(e.Session, `{"before":true}`)
+	novice, expert, first, _ := pairVia(t, a, b, "x4")
+	expert.relay(first.Session, `{"before":true}`)
 	novice.expectRelay(`{"before":true}`)
 
 	ns.Stop()
@@ -276,17 +265,9 @@ func hasTURN(ice []ICEServer) bool {
 // another node (silent after "paired": bye to both), and when the home
 // drains, that expert is told to go away through its own node.
 func TestMeshDeadlineAndDrain(t *testing.T) {
-	ns := natstest.Start(t)
-	a, _ := startNode(t, ns.URL, "a", 3*time.Second, func(c *Config) { c.ExpertDeadline = 300 * time.Millisecond })
-	b, _ := startNode(t, ns.URL, "b", 3*time.Second)
+	_, a, b, _ := startTwoNodes(t, func(c *Config) { c.ExpertDeadline = 300 * time.Millisecond })
 
-	novice := a.dial(t)
-	novice.register("x5", a.Clock.Now().Add(time.Hour))
-	novice.expect(TypeRegistered)
-	expert := b.dialFrom(t, expertAddr)
-	expert.join("x5")
-	expert.expect(TypePaired)
-	novice.expect(TypePaired)
+	novice, expert, _, _ := pairVia(t, a, b, "x5")
 	for _, p := range []*peer{expert, novice} {
 		if r := p.expect(TypeBye); r.Reason != ReasonExpertTimeout {
 			t.Errorf("bye reason %q, want %q", r.Reason, ReasonExpertTimeout)
@@ -300,11 +281,37 @@ func TestMeshDeadlineAndDrain(t *testing.T) {
 	novice.expectRelay(`{"in":"time"}`)
 	a.Drain()
 	a.Disconnect()
-	for _, p := range []*peer{expert, novice} {
-		_, err := p.recvRaw()
-		var ce websocket.CloseError
-		if !errors.As(err, &ce) || ce.Code != websocket.StatusGoingAway || ce.Reason != drainReason {
-			t.Errorf("closed with %v, want going away %q", err, drainReason)
+	expert.expectDrained()
+	novice.expectDrained()
+}
+
+// TestMeshGoneTwice: a link is closed only when its node calls it gone at
+// two checks in a row; a check that knows it again starts the count anew,
+// and edges and remotes with the same id are counted apart.
+func TestMeshGoneTwice(t *testing.T) {
+	m := &meshState{gone: make(map[string]int)}
+	ids := []string{"x", "y"}
+	for i, c := range []struct {
+		kind        string
+		gone, twice []string
+	}{
+		{"e", []string{"x"}, nil},
+		{"r", []string{"x", "y"}, nil},
+		{"e", []string{"x", "y"}, []string{"x"}},
+		{"e", nil, nil},
+		{"e", []string{"y"}, nil},
+		{"r", []string{"y"}, []string{"y"}},
+	} {
+		asked := make(map[string]bool)
+		got := m.goneTwice("n", c.kind, ids, c.gone, asked)
+		if strings.Join(got, ",") != strings.Join(c.twice, ",") {
+			t.Errorf("check %d (%s, gone %v): closes %v, want %v", i, c.kind, c.gone, got, c.twice)
 		}
+		if len(asked) != 2 || !asked["n\x00"+c.kind+"x"] || !asked["n\x00"+c.kind+"y"] {
+			t.Errorf("check %d: asked %v, want both of kind %s", i, asked, c.kind)
+		}
+	}
+	if want := map[string]int{"n\x00ey": 1}; len(m.gone) != 1 || m.gone["n\x00ey"] != 1 {
+		t.Errorf("counts left %v, want %v", m.gone, want)
 	}
 }

@@ -81,12 +81,7 @@ func parseExpiry(t *testing.T, username string) time.Time {
 
 func TestPairedCarriesICE(t *testing.T) {
 	ts := startServer(t, "", nil)
-	novice := ts.dial(t)
-	novice.register("abc", ts.Clock.Now().Add(time.Hour))
-	novice.expect(TypeRegistered)
-	expert := ts.dialFrom(t, expertAddr)
-	expert.join("abc")
-	r := expert.expect(TypePaired)
+	_, _, r, _ := pairVia(t, ts, ts, "abc")
 	if len(r.ICE) != 2 || r.ICE[1].URLs[0] != "turn:relay.test:3478?transport=udp" || r.ICE[1].Credential == "" {
 		t.Errorf("paired ice = %+v", r.ICE)
 	}

@@ -689,7 +689,7 @@ func TestHostileServer(t *testing.T) {
 	})
 	// The real server counted the failed authentications the novice
 	// reported, and nothing else.
-	_, body, err := getPinned(t, real.URL+"/metrics", real.Fingerprint)
+	_, body, err := lab.GetPinned(real.URL+"/metrics", real.Fingerprint)
 	if err != nil {
 		t.Fatal(err)
 	}

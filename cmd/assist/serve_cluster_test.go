@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/assist-project/assist/audit"
+	"github.com/assist-project/assist/internal/lab"
 	"github.com/assist-project/assist/internal/natstest"
 	"github.com/assist-project/assist/server"
 )
@@ -66,7 +67,7 @@ func TestServeBusSignalling(t *testing.T) {
 		t.Fatalf("fingerprints %s and %s, want one", a.Fingerprint, b.Fingerprint)
 	}
 	for _, p := range []*servedProc{a, b} {
-		if code, body, err := getPinned(t, p.URL+"/readyz", p.Fingerprint); code != 200 {
+		if code, body, err := lab.GetPinned(p.URL+"/readyz", p.Fingerprint); code != 200 {
 			t.Errorf("/readyz: %d %q %v", code, body, err)
 		}
 	}
@@ -113,7 +114,7 @@ func TestServeBusSignalling(t *testing.T) {
 	if m := expect(expert, server.TypeRelay); string(m.Data) != `{"to":"expert"}` {
 		t.Errorf("the expert got %s", m.Data)
 	}
-	_, metrics, _ := getPinned(t, a.URL+"/metrics", a.Fingerprint)
+	_, metrics, _ := lab.GetPinned(a.URL+"/metrics", a.Fingerprint)
 	if !strings.Contains(metrics, `assist_signal_remote_clients{node="a"} 1`) {
 		t.Errorf("node a's /metrics does not count b's expert:\n%.3000s", metrics)
 	}
@@ -124,7 +125,7 @@ func TestServeBusSignalling(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			code, body, _ := getPinned(t, p.URL+"/readyz", p.Fingerprint)
+			code, body, _ := lab.GetPinned(p.URL+"/readyz", p.Fingerprint)
 			if code == want {
 				return
 			}

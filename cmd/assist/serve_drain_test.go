@@ -15,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/pion/turn/v5"
 
+	"github.com/assist-project/assist/internal/lab"
 	"github.com/assist-project/assist/server"
 	"github.com/assist-project/assist/server/relay"
 )
@@ -31,7 +32,7 @@ func TestServeDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := startServe(t, filepath.Join(dir, "data"), "--config", conf, "--node", "n9")
-	if code, body, err := getPinned(t, p.URL+"/readyz", p.Fingerprint); err != nil || code != 200 || body != "ok\n" {
+	if code, body, err := lab.GetPinned(p.URL+"/readyz", p.Fingerprint); err != nil || code != 200 || body != "ok\n" {
 		t.Fatalf("/readyz: %d %q %v", code, body, err)
 	}
 
@@ -50,7 +51,7 @@ func TestServeDrain(t *testing.T) {
 	if _, b, err := ws.Read(ctx); err != nil || !strings.Contains(string(b), `"registered"`) {
 		t.Fatalf("register: %s %v", b, err)
 	}
-	_, metrics, err := getPinned(t, p.URL+"/metrics", p.Fingerprint)
+	_, metrics, err := lab.GetPinned(p.URL+"/metrics", p.Fingerprint)
 	if err != nil || !strings.Contains(metrics, `assist_signal_connections{node="n9",role="novice"} 1`) {
 		t.Errorf("/metrics does not count the novice on node n9 (%v):\n%.2000s", err, metrics)
 	}
@@ -61,7 +62,7 @@ func TestServeDrain(t *testing.T) {
 	// The grace (2 s, from the file) leaves time to see both answers.
 	deadline := time.Now().Add(time.Second)
 	for {
-		code, body, _ := getPinned(t, p.URL+"/readyz", p.Fingerprint)
+		code, body, _ := lab.GetPinned(p.URL+"/readyz", p.Fingerprint)
 		if code == 503 && body == "draining\n" {
 			break
 		}
@@ -70,7 +71,7 @@ func TestServeDrain(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond) // the signal arrives asynchronously
 	}
-	if code, _, err := getPinned(t, p.URL+"/healthz", p.Fingerprint); code != 200 {
+	if code, _, err := lab.GetPinned(p.URL+"/healthz", p.Fingerprint); code != 200 {
 		t.Errorf("/healthz while draining: %d %v, want 200", code, err)
 	}
 	_, _, err = ws.Read(ctx)

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +16,6 @@ import (
 	"time"
 
 	"github.com/assist-project/assist/internal/lab"
-	"github.com/assist-project/assist/server"
 	"github.com/pion/stun/v4"
 )
 
@@ -133,30 +131,17 @@ func (p *servedProc) stop(t *testing.T) {
 	}
 }
 
-func getPinned(t *testing.T, url, fingerprint string) (int, string, error) {
-	t.Helper()
-	tr := &http.Transport{TLSClientConfig: server.PinnedTLSConfig(fingerprint)}
-	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr, Timeout: 20 * time.Second}).Get(url)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
-}
-
 func TestServe(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "state")
 	p := startServe(t, data)
 	if fi, err := os.Stat(data); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Errorf("--data directory: %v, %v; want mode 0700", fi, err)
 	}
-	code, body, err := getPinned(t, p.URL+"/healthz", p.Fingerprint)
+	code, body, err := lab.GetPinned(p.URL+"/healthz", p.Fingerprint)
 	if err != nil || code != 200 || body != "ok\n" {
 		t.Errorf("/healthz pinned to %s: %d %q %v", p.Fingerprint, code, body, err)
 	}
-	if _, _, err := getPinned(t, p.URL+"/healthz", "sha256:"+strings.Repeat("0", 64)); err == nil {
+	if _, _, err := lab.GetPinned(p.URL+"/healthz", "sha256:"+strings.Repeat("0", 64)); err == nil {
 		t.Error("/healthz with a wrong pin succeeded")
 	}
 	p.stop(t)

@@ -22,9 +22,7 @@ import (
 func TestWebAudit(t *testing.T) {
 	e2e(t)
 	needExpertApp(t)
-	o := newOrgSetup(t)
-	site := localhostURL(t, o.srv)
-	ctx := startExpertChromium(t, spkiPin(t, o.srv))
+	o, site, ctx := newWebOrg(t)
 	downloads, events := t.TempDir(), true
 	if _, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
 		Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads, EventsEnabled: &events}); err != nil {
@@ -39,14 +37,7 @@ func TestWebAudit(t *testing.T) {
 			}
 		}
 	})
-	bxRun(t, ctx, chromedp.Navigate(site+"/"))
-	addAuthenticator(t, ctx)
-	mxWait(t, ctx, `window.assistMessenger?.phase === "signed-out"`)
-	bxRun(t, ctx, chromedp.Click(`[data-testid="register-box"] summary`),
-		chromedp.SendKeys(bxID("register-user"), "helen"),
-		chromedp.SendKeys(bxID("register-display"), "Helen Desk"),
-		chromedp.Click(bxID("register")))
-	mxWait(t, ctx, `window.assistMessenger.phase === "online" && window.assistMessenger.user === "helen"`)
+	registerWeb(t, ctx, site, "helen", "Helen Desk")
 
 	o.org(t, "add", "acme", "helen", "--role", "helper")
 	const evilUser = `=HYPERLINK("http://x")<img src=x onerror=alert(1)>`

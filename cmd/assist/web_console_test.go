@@ -1,12 +1,38 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
+
+// newWebOrg is newOrgSetup with a Chromium for the expert's web app: it
+// returns the setup, the site (the server by the name passkeys work for)
+// and the browser's context.
+func newWebOrg(t *testing.T) (*orgSetup, string, context.Context) {
+	t.Helper()
+	o := newOrgSetup(t)
+	return o, localhostURL(t, o.srv), startExpertChromium(t, spkiPin(t, o.srv))
+}
+
+// registerWeb opens the web app at site in the tab of ctx, gives the tab
+// a passkey authenticator, creates the account user (shown as display)
+// and waits until it is online.
+func registerWeb(t *testing.T, ctx context.Context, site, user, display string) {
+	t.Helper()
+	bxRun(t, ctx, chromedp.Navigate(site+"/"))
+	addAuthenticator(t, ctx)
+	mxWait(t, ctx, `window.assistMessenger?.phase === "signed-out"`)
+	bxRun(t, ctx, chromedp.Click(`[data-testid="register-box"] summary`),
+		chromedp.SendKeys(bxID("register-user"), user),
+		chromedp.SendKeys(bxID("register-display"), display),
+		chromedp.Click(bxID("register")))
+	mxWait(t, ctx, fmt.Sprintf(`window.assistMessenger.phase === "online" && window.assistMessenger.user === %q`, user))
+}
 
 // TestWebConsole: the help desk's console in the web app. A browser
 // account sees no machines until an admin makes it a helper; then it
@@ -17,9 +43,7 @@ import (
 func TestWebConsole(t *testing.T) {
 	e2e(t)
 	needExpertApp(t)
-	o := newOrgSetup(t)
-	site := localhostURL(t, o.srv)
-	ctx := startExpertChromium(t, spkiPin(t, o.srv))
+	o, site, ctx := newWebOrg(t)
 	var dialogs atomic.Int32
 	if err := chromedp.Listen(ctx, func(ev any) {
 		if _, ok := ev.(*cdppage.EventJavascriptDialogOpening); ok {
@@ -29,14 +53,7 @@ func TestWebConsole(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	bxRun(t, ctx, chromedp.Navigate(site+"/"))
-	addAuthenticator(t, ctx)
-	mxWait(t, ctx, `window.assistMessenger?.phase === "signed-out"`)
-	bxRun(t, ctx, chromedp.Click(`[data-testid="register-box"] summary`),
-		chromedp.SendKeys(bxID("register-user"), "helen"),
-		chromedp.SendKeys(bxID("register-display"), "Helen Desk"),
-		chromedp.Click(bxID("register")))
-	mxWait(t, ctx, `window.assistMessenger.phase === "online" && window.assistMessenger.user === "helen"`)
+	registerWeb(t, ctx, site, "helen", "Helen Desk")
 	if !bxEval[bool](t, ctx, `window.assistMessenger.machines === null && document.querySelector('[data-testid="machines-box"]').hidden`) {
 		t.Error("an account that helps no organisation sees the machines")
 	}

@@ -2,10 +2,6 @@ package lab
 
 import (
 	"bufio"
-	"crypto/sha256"
-	"crypto/tls"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -278,7 +274,7 @@ func (n *Node) Get(t testing.TB, path string) (int, string) {
 }
 
 func (n *Node) get(path string) (int, error) {
-	code, _, err := fetchPinned(n.URL+path, n.Fingerprint())
+	code, _, err := GetPinned(n.URL+path, n.Fingerprint())
 	return code, err
 }
 
@@ -290,44 +286,11 @@ func (c *Cluster) Get(t testing.TB, path string) (int, string) {
 
 func getPinnedURL(t testing.TB, url, fp string) (int, string) {
 	t.Helper()
-	code, body, err := fetchPinned(url, fp)
+	code, body, err := GetPinned(url, fp)
 	if err != nil {
 		t.Fatalf("lab: GET %s: %v", url, err)
 	}
 	return code, body
-}
-
-func fetchPinned(url, fp string) (int, string, error) {
-	tr := &http.Transport{TLSClientConfig: PinnedTLS(fp), DisableKeepAlives: true}
-	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(url)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
-}
-
-// PinnedTLS accepts exactly the certificate with this fingerprint
-// (sha256:HEX of its DER, as assist serve prints it), as assist's
-// clients do.
-func PinnedTLS(fp string) *tls.Config {
-	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		// The pin replaces chain and name checks.
-		InsecureSkipVerify: true,
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			if len(cs.PeerCertificates) == 0 {
-				return errors.New("no certificate")
-			}
-			sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
-			if got := "sha256:" + hex.EncodeToString(sum[:]); !strings.EqualFold(got, fp) {
-				return fmt.Errorf("certificate %s, want %s", got, fp)
-			}
-			return nil
-		},
-	}
 }
 
 // Kill ends node i at once (SIGKILL to its process group), as a crash or

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/assist-project/assist/server"
 )
 
 func TestMain(m *testing.M) {
@@ -38,7 +40,7 @@ func TestCluster(t *testing.T) {
 	}
 
 	// One held connection through the front: which node took it?
-	held, err := tls.Dial("tcp", c.Proxy.Addr, PinnedTLS(c.Fingerprint))
+	held, err := tls.Dial("tcp", c.Proxy.Addr, server.PinnedTLSConfig(c.Fingerprint))
 	if err != nil {
 		t.Fatalf("TLS through haproxy, pinned: %v", err)
 	}

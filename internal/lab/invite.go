@@ -3,12 +3,9 @@ package lab
 import (
 	"bufio"
 	"fmt"
-	"image/jpeg"
 	"io"
 	"os"
-	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -223,24 +220,5 @@ func (n *Net) DialRFB(t testing.TB, ns, addr string) *RawClient {
 // VNCSnapshot is VNCSnapshot run inside namespace ns.
 func (n *Net) VNCSnapshot(t testing.TB, ns, addr string, args ...string) *screen.Image {
 	t.Helper()
-	Need(t, "vncsnapshot")
-	host, port := HostPort(t, addr)
-	file := filepath.Join(t.TempDir(), "snap.jpg")
-	a := append([]string{"-quiet", "-quality", "100"}, args...)
-	a = append(a, host+"::"+strconv.Itoa(port), file)
-	p := n.Start(t, ns, nil, "vncsnapshot", a...)
-	err, ok := p.Wait(30 * time.Second)
-	if !ok || err != nil {
-		t.Fatalf("lab: vncsnapshot in %s: %v (finished: %v): %s", ns, err, ok, p.Output())
-	}
-	f, err := os.Open(file)
-	if err != nil {
-		t.Fatalf("lab: vncsnapshot wrote no file: %v: %s", err, p.Output())
-	}
-	defer f.Close()
-	m, err := jpeg.Decode(f)
-	if err != nil {
-		t.Fatalf("lab: vncsnapshot: decode %s: %v", file, err)
-	}
-	return FromImage(m)
+	return vncSnapshot(t, "vncsnapshot in "+ns, func(a ...string) *Proc { return n.Start(t, ns, nil, "vncsnapshot", a...) }, addr, args)
 }

@@ -19,22 +19,11 @@ func TestNet(t *testing.T) {
 	defer cancel()
 
 	srv := n.Listen(t, n.Internet, "tcp", net.JoinHostPort(ServerAddr, "0"))
-	seen := make(chan string, 1)
-	go func() {
-		c, err := srv.Accept()
-		if err != nil {
-			seen <- err.Error()
-			return
-		}
-		defer c.Close()
-		seen <- c.RemoteAddr().(*net.TCPAddr).IP.String()
-	}()
-	c, err := n.Dial(ctx, n.Novice, "tcp", srv.Addr().String())
+	got, err := novicesAddrAt(ctx, n, srv)
 	if err != nil {
 		t.Fatalf("novice cannot reach a public server through NAT1: %v", err)
 	}
-	c.Close()
-	if got := <-seen; got != NAT1WANAddr {
+	if got != NAT1WANAddr {
 		t.Errorf("server saw the novice as %s, want NAT1's public address %s", got, NAT1WANAddr)
 	}
 
@@ -93,26 +82,15 @@ func TestPublicModes(t *testing.T) {
 		{Cone, NAT1WANAddr, false},
 	} {
 		n.SetNATMode(t, n.NAT1, tt.mode)
-		seen := make(chan string, 1)
-		go func() {
-			c, err := srv.Accept()
-			if err != nil {
-				seen <- err.Error()
-				return
-			}
-			defer c.Close()
-			seen <- c.RemoteAddr().(*net.TCPAddr).IP.String()
-		}()
-		c, err := n.Dial(ctx, n.Novice, "tcp", srv.Addr().String())
+		got, err := novicesAddrAt(ctx, n, srv)
 		if err != nil {
 			t.Fatalf("%s: the novice cannot reach a public server: %v", tt.mode, err)
 		}
-		c.Close()
-		if got := <-seen; got != tt.seenAs {
+		if got != tt.seenAs {
 			t.Errorf("%s: the server saw the novice as %s, want %s", tt.mode, got, tt.seenAs)
 		}
 		dctx, dcancel := context.WithTimeout(ctx, time.Second)
-		c, err = n.Dial(dctx, n.Internet, "tcp", net.JoinHostPort(NovicePublicAddr, port))
+		c, err := n.Dial(dctx, n.Internet, "tcp", net.JoinHostPort(NovicePublicAddr, port))
 		dcancel()
 		if err == nil {
 			c.Close()
@@ -121,4 +99,25 @@ func TestPublicModes(t *testing.T) {
 			t.Errorf("%s: the internet reaches the novice's public address: %v, want %v (%v)", tt.mode, err == nil, tt.reachable, err)
 		}
 	}
+}
+
+// novicesAddrAt connects from the novice's namespace to srv (on the lab's
+// internet) and returns the address srv saw the connection come from.
+func novicesAddrAt(ctx context.Context, n *Net, srv net.Listener) (string, error) {
+	seen := make(chan string, 1)
+	go func() {
+		c, err := srv.Accept()
+		if err != nil {
+			seen <- err.Error()
+			return
+		}
+		defer c.Close()
+		seen <- c.RemoteAddr().(*net.TCPAddr).IP.String()
+	}()
+	c, err := n.Dial(ctx, n.Novice, "tcp", srv.Addr().String())
+	if err != nil {
+		return "", err
+	}
+	c.Close()
+	return <-seen, nil
 }

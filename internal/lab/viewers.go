@@ -90,15 +90,22 @@ func waitViewer(t testing.TB, x *X, p *Proc, title string, desktop image.Point) 
 // args add options such as "-encodings", "raw".
 func VNCSnapshot(t testing.TB, addr string, args ...string) *screen.Image {
 	t.Helper()
+	return vncSnapshot(t, "vncsnapshot", func(a ...string) *Proc { return Start(t, nil, "vncsnapshot", a...) }, addr, args)
+}
+
+// vncSnapshot runs vncsnapshot with start (on the host or in a
+// namespace; what names it in messages) and reads its picture.
+func vncSnapshot(t testing.TB, what string, start func(args ...string) *Proc, addr string, args []string) *screen.Image {
+	t.Helper()
 	Need(t, "vncsnapshot")
 	host, port := HostPort(t, addr)
 	file := filepath.Join(t.TempDir(), "snap.jpg")
 	a := append([]string{"-quiet", "-quality", "100"}, args...)
 	a = append(a, host+"::"+strconv.Itoa(port), file)
-	p := Start(t, nil, "vncsnapshot", a...)
+	p := start(a...)
 	err, ok := p.Wait(30 * time.Second)
 	if !ok || err != nil {
-		t.Fatalf("lab: vncsnapshot: %v (finished: %v): %s", err, ok, p.Output())
+		t.Fatalf("lab: %s: %v (finished: %v): %s", what, err, ok, p.Output())
 	}
 	f, err := os.Open(file)
 	if err != nil {

@@ -360,6 +360,8 @@ func testOrgs(t *testing.T, s orgStore) {
 	}
 }
 
+// testOIDC: an organisation's OpenID provider and its links, per
+// organisation, issuer and subject.
 func testOIDC(t *testing.T, s oidcStore) {
 	ctx := context.Background()
 	p := hub.OIDC{Issuer: "https://id.example", ClientID: "c", SecretFile: "/etc/secret", Claim: "email"}
@@ -368,6 +370,9 @@ func testOIDC(t *testing.T, s oidcStore) {
 	}
 	if err := s.CreateOrg(ctx, hub.Org{Name: "acme", Display: "ACME", Policy: hub.DefaultPolicy(), Created: t0}); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := s.OIDC(ctx, "acme"); !errors.Is(err, hub.ErrNotFound) {
+		t.Errorf("OIDC before: %v", err)
 	}
 	if err := s.SetOIDC(ctx, "acme", p); err != nil {
 		t.Fatal(err)
@@ -382,6 +387,20 @@ func testOIDC(t *testing.T, s oidcStore) {
 	if err := s.LinkOIDC(ctx, "acme", p.Issuer, "sub1", "alice"); err != nil {
 		t.Fatal(err)
 	}
+	// A link is per organisation, issuer and subject.
+	for _, tc := range []struct {
+		org, issuer, subject, want string
+	}{
+		{"acme", p.Issuer, "sub1", "alice"},
+		{"acme", "https://other.example", "sub1", ""},
+		{"other", p.Issuer, "sub1", ""},
+		{"acme", p.Issuer, "sub2", ""},
+	} {
+		got, err := s.OIDCUser(ctx, tc.org, tc.issuer, tc.subject)
+		if tc.want == "" && !errors.Is(err, hub.ErrNotFound) || tc.want != "" && (got != tc.want || err != nil) {
+			t.Errorf("OIDCUser(%s, %s, %s) = %q, %v; want %q", tc.org, tc.issuer, tc.subject, got, err, tc.want)
+		}
+	}
 	if err := s.LinkOIDC(ctx, "acme", p.Issuer, "sub1", "bob"); err != nil {
 		t.Fatal(err)
 	}
@@ -390,6 +409,9 @@ func testOIDC(t *testing.T, s oidcStore) {
 	}
 	if err := s.LinkOIDC(ctx, "acme", p.Issuer, "sub1", ""); err != nil {
 		t.Fatal(err)
+	}
+	if err := s.LinkOIDC(ctx, "acme", p.Issuer, "sub1", ""); !errors.Is(err, hub.ErrNotFound) {
+		t.Errorf("unlink again: %v", err)
 	}
 	if _, err := s.OIDCUser(ctx, "acme", p.Issuer, "sub1"); !errors.Is(err, hub.ErrNotFound) {
 		t.Errorf("after unlink: %v", err)
