@@ -1016,6 +1016,8 @@ func (b *Bus) ListenNodes(h func([]byte) []byte) (func(), error) {
 		if err := sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 			b.log.Debug("messenger bus: unsubscribe", "err", err)
 		}
+		// The server knows at once: asks find this node gone.
+		_ = b.nc.FlushTimeout(time.Second)
 	}
 	if err := b.nc.FlushTimeout(opTimeout); err != nil {
 		stop()
