@@ -12,9 +12,10 @@
 // Toward several servers: the Store decides everything that must be
 // decided once (accounts, first answer wins) and the Bus carries every
 // message for a user's connections by user name, with connection ids
-// unique across servers. Two things remain local to a server and would
-// need the Bus too: pairings (in memory; both sides must reach the server
-// that opened it) and the per-address and per-account limits.
+// unique across servers. A pairing lives in the memory of the server
+// that opened it; with a Bus that implements Nodes, a joiner connected to
+// another server reaches it there (see Nodes). The per-address and
+// per-account limits stay each server's own.
 package hub
 
 import (
@@ -85,7 +86,8 @@ type Config struct {
 	// defaults 20/s and 100.
 	MessageRate  float64
 	MessageBurst int
-	// MaxPairings bounds an account's open pairings (default 16),
+	// MaxPairings bounds an account's open pairings on this server
+	// (default 16),
 	// MaxOpenRequests its open requests (default 32), MaxBlocks its
 	// blocks (default 1000), MaxPairRelays the messages one pairing
 	// relays (default 64).

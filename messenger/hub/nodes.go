@@ -498,6 +498,14 @@ func (h *Hub) joinElsewhere(ctx context.Context, c *conn, ref string, j nodeMsg,
 		}
 		h.mu.Unlock()
 	}
+	if code != "" && link {
+		h.mu.Lock()
+		if c.link == e {
+			// As if it had never tried: it may log in again.
+			c.key, c.link, c.linkUser, c.linkName, c.loginRef = nil, nil, "", "", ""
+		}
+		h.mu.Unlock()
+	}
 	switch code {
 	case "":
 		return true, nil
@@ -621,7 +629,11 @@ func (h *Hub) releaseClaims() {
 		ids := h.releases
 		h.releases = nil
 		h.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+		d := opTimeout
+		if done {
+			d = 2 * time.Second // closing: what is left expires by itself
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), d)
 		for _, id := range ids {
 			if err := h.nodes.ReleasePair(ctx, id); err != nil {
 				// It expires with its TTL.
