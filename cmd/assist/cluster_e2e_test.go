@@ -79,14 +79,19 @@ func (c *servedCluster) front() *servedProc {
 // device code across the nodes says the code does not match.
 func TestClusterPairAcrossNodes(t *testing.T) {
 	e2e(t)
+	began := time.Now()
 	c := startCluster(t, 2)
+	t.Logf("the cluster started in %v", time.Since(began).Round(time.Millisecond))
 	nora, eddie := newCLIUser(t, "nora"), newCLIUser(t, "eddie")
 	nora.login(t, c.node(0))
 	eddie.login(t, c.node(1))
+	start := time.Now()
 	pairCLI(t, nora, eddie)
+	t.Logf("contacts across the nodes in %v", time.Since(start).Round(time.Millisecond))
 
 	laptop := newCLIUser(t, "nora")
 	n2 := c.Nodes[1].URL
+	start = time.Now()
 	add := nora.start(t, "devices", "add")
 	code := add.expect(`^device code: (\S+)$`)[1]
 	if out := laptop.run(t, "login", n2, "--user", "nora", "--code", code); !strings.HasSuffix(out, "logged in: nora on "+n2+"\n") {
@@ -99,6 +104,7 @@ func TestClusterPairAcrossNodes(t *testing.T) {
 	if got, want := laptop.config(t).Contacts, nora.config(t).Contacts; len(got) != 1 || !slices.Equal(got["eddie"].Keys, want["eddie"].Keys) {
 		t.Fatalf("the linked device pins %+v, want %+v", got, want)
 	}
+	t.Logf("device link across the nodes in %v", time.Since(start).Round(time.Millisecond))
 	if out := laptop.run(t, "devices"); !strings.Contains(out, id+" online ") || !strings.Contains(out, "(this device)") || strings.Count(out, "\n") != 2 {
 		t.Fatalf("the laptop's devices on n2: %q", out)
 	}
@@ -110,9 +116,11 @@ func TestClusterPairAcrossNodes(t *testing.T) {
 		wrong = code[:5] + "1111-1111"
 	}
 	phone := newCLIUser(t, "nora")
+	start = time.Now()
 	if out, err := phone.try(t, "login", n2, "--user", "nora", "--code", wrong); err == nil || !strings.Contains(out, "code does not match") {
 		t.Fatalf("login on n2 with a wrong device code of n1: %v %q", err, out)
 	}
+	t.Logf("a wrong device code across the nodes refused in %v", time.Since(start).Round(time.Millisecond))
 	add.kill()
 }
 

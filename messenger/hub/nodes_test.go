@@ -339,7 +339,7 @@ func TestPairIDsClaimed(t *testing.T) {
 		bus.mu.Lock()
 		claimed, refused := slices.Clone(bus.claimed), slices.Clone(bus.refused)
 		bus.mu.Unlock()
-		if claimed[len(claimed)-1] != p.ID || slices.Contains(refused, p.ID) {
+		if len(claimed) == 0 || claimed[len(claimed)-1] != p.ID || slices.Contains(refused, p.ID) {
 			t.Fatalf("pairing %s; claimed %v, found taken %v", p.ID, claimed, refused)
 		}
 	}
