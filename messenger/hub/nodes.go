@@ -174,7 +174,7 @@ const (
 // Cross-node timing.
 const (
 	// pairJoinTimeout bounds a joiner's wait for the home's answer.
-	pairJoinTimeout = 10 * time.Second
+	pairJoinTimeout = 5 * time.Second
 	// pairCheckEvery is how often a node checks the other node of each
 	// pairing it shares; pairCheckTimeout bounds one check; a pairing
 	// fails once pairStrikes checks in a row found the other node gone,

@@ -291,11 +291,11 @@ func TestPairNodeGoes(t *testing.T) {
 }
 
 // claimBus is a MemBus that also claims pair ids (hub.Nodes), as a bus
-// shared by several nodes would: ids in taken are another node's.
+// shared by several nodes would: the first id of every pairing is
+// another node's.
 type claimBus struct {
 	*hub.MemBus
 	mu       sync.Mutex
-	taken    map[string]bool
 	refused  []string // ids found taken
 	claimed  []string
 	released chan string
@@ -316,9 +316,9 @@ func (b *claimBus) ClaimPair(_ context.Context, id string, ttl time.Duration) (b
 	b.claimed = append(b.claimed, id)
 	return true, nil
 }
-func (b *claimBus) ReleasePair(_ context.Context, id string) error { b.released <- id; return nil }
+func (b *claimBus) ReleasePair(_ context.Context, id string) error   { b.released <- id; return nil }
 func (b *claimBus) PairHome(context.Context, string) (string, error) { return "", nil }
-func (b *claimBus) SendNode(string, []byte) error                   { return nil }
+func (b *claimBus) SendNode(string, []byte) error                    { return nil }
 func (b *claimBus) AskNode(context.Context, string, []byte) ([]byte, error) {
 	return nil, hub.ErrNodeGone
 }
@@ -360,4 +360,32 @@ func TestPairIDsClaimed(t *testing.T) {
 	if !slices.Equal(released, claimed) {
 		t.Errorf("released %v, claimed %v", released, claimed)
 	}
+}
+
+// TestPairJoinHomeSilent: a code whose home node died holding it (its
+// claim not yet expired) is answered within a bounded time, with "try
+// again" (unavailable) rather than a hang; the joiner may go on.
+func TestPairJoinHomeSilent(t *testing.T) {
+	srv := natstest.Start(t)
+	dead := openNATSBus(t, srv.URL)
+	h := startHub(t, func(c *hub.Config) { c.Bus = openNATSBus(t, srv.URL) })
+	if ok, err := dead.ClaimPair(ctxT(t), "ABCD", time.Minute); err != nil || !ok {
+		t.Fatalf("claim: %v, %v", ok, err)
+	}
+	dead.Close()
+	bob := h.login(t, "bob")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := bob.PairJoin(ctx, "ABCD", messenger.PurposeContact)
+	isCode(t, err, messenger.CodeUnavailable)
+	t.Logf("answered after %v: %v", time.Since(start).Round(time.Millisecond), err)
+	sync_(t, bob)
+	// A device link's login the same.
+	_, _, err = h.dial(t, newKey(t), messenger.LoginOptions{User: "bob", Code: "ABCD",
+		Link: func(context.Context, *messenger.Pair) (ed25519.PublicKey, error) {
+			t.Error("the link ran")
+			return nil, errAny
+		}})
+	isCode(t, err, messenger.CodeUnavailable)
 }
