@@ -112,6 +112,9 @@ func testNodes(t *testing.T, be Backend) {
 	// Messages, in order; asks answered.
 	got := make(chan string, 100)
 	stop, err := b.ListenNodes(func(m []byte) []byte {
+		if string(m) == "ping" {
+			return []byte("pong")
+		}
 		got <- string(m)
 		return append([]byte("re: "), m...)
 	})
@@ -119,6 +122,20 @@ func testNodes(t *testing.T, be Backend) {
 		t.Fatal(err)
 	}
 	defer stop()
+	// In a NATS cluster, b's interest reaches a's server a moment after
+	// b's: once a ping is answered, it has.
+	for i := 0; ; i++ {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		_, err := a.AskNode(pctx, b.Node(), []byte("ping"))
+		cancel()
+		if err == nil {
+			break
+		}
+		if i == 30 {
+			t.Fatalf("node %s never answered: %v", b.Node(), err)
+		}
+		time.Sleep(100 * time.Millisecond) // no event tells of the interest's arrival
+	}
 	for i := range 50 {
 		if err := a.SendNode(b.Node(), fmt.Appendf(nil, "m%d", i)); err != nil {
 			t.Fatal(err)
