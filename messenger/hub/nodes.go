@@ -329,7 +329,7 @@ func (h *Hub) nodeCheck(m nodeMsg) []byte {
 	return b
 }
 
-// edge returns the edge pairing m is about, if m comes from its home and
+// edgeLocked returns the edge pairing m is about, if m comes from its home and
 // names its joiner; h.mu is held.
 func (h *Hub) edgeLocked(m nodeMsg) *pairing {
 	e := h.edges[m.Pair]
