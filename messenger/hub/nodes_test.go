@@ -389,3 +389,38 @@ func TestPairJoinHomeSilent(t *testing.T) {
 		}})
 	isCode(t, err, messenger.CodeUnavailable)
 }
+
+// TestPairRelayLimitAcrossNodes: the home counts the relays of both
+// sides, the remote joiner's too: past MaxPairRelays both sides hear the
+// pairing failed.
+func TestPairRelayLimitAcrossNodes(t *testing.T) {
+	n := startTwoNodes(t, func(c *hub.Config) { c.MaxPairRelays = 4 })
+	alice, bob := n.a.login(t, "alice"), n.b.login(t, "bob")
+	ctx := ctxT(t)
+	pa, err := alice.PairOpen(ctx, messenger.PurposeContact)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := bob.PairJoin(ctx, pa.ID, messenger.PurposeContact)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pa.Peer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if err := pb.Send(fmt.Appendf(nil, "b%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []*messenger.Pair{pa, pb} {
+		var err error
+		for err == nil {
+			_, err = p.Recv(ctx)
+		}
+		var pf *messenger.PairFailedError
+		if !errors.As(err, &pf) || pf.Reason != "too many messages" {
+			t.Errorf("after 5 relays: %v, want the pairing failed for too many messages", err)
+		}
+	}
+}
