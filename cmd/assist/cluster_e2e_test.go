@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -68,22 +70,76 @@ func (c *servedCluster) front() *servedProc {
 	return &servedProc{URL: c.URL, Fingerprint: c.Fingerprint}
 }
 
+// TestClusterPairAcrossNodes: contact and device codes work across
+// nodes. nora's commands go to node n1 and eddie's to n2 (the server each
+// logged in to): `contacts invite` on n1 and `contacts add` on n2 make
+// them contacts, each printing the other's real key. Then nora links a
+// laptop: `devices add` on n1, `login --code` on n2; the laptop ends
+// logged in on n2 with eddie pinned, and lists both devices. A wrong
+// device code across the nodes says the code does not match.
+func TestClusterPairAcrossNodes(t *testing.T) {
+	e2e(t)
+	began := time.Now()
+	c := startCluster(t, 2)
+	t.Logf("the cluster started in %v", time.Since(began).Round(time.Millisecond))
+	nora, eddie := newCLIUser(t, "nora"), newCLIUser(t, "eddie")
+	nora.login(t, c.node(0))
+	eddie.login(t, c.node(1))
+	start := time.Now()
+	pairCLI(t, nora, eddie)
+	t.Logf("contacts across the nodes in %v", time.Since(start).Round(time.Millisecond))
+
+	laptop := newCLIUser(t, "nora")
+	n2 := c.Nodes[1].URL
+	start = time.Now()
+	add := nora.start(t, "devices", "add")
+	code := add.expect(`^device code: (\S+)$`)[1]
+	if out := laptop.run(t, "login", n2, "--user", "nora", "--code", code); !strings.HasSuffix(out, "logged in: nora on "+n2+"\n") {
+		t.Fatalf("login --code on n2 printed %q", out)
+	}
+	id := add.expect(fmt.Sprintf(`^device added: ([a-z2-7]{12}) \(key %s\)$`, laptop.fingerprint(t)))[1]
+	if err := add.wait(); err != nil {
+		t.Fatalf("devices add: %v; stderr: %s", err, add.stderr)
+	}
+	if got, want := laptop.config(t).Contacts, nora.config(t).Contacts; len(got) != 1 || !slices.Equal(got["eddie"].Keys, want["eddie"].Keys) {
+		t.Fatalf("the linked device pins %+v, want %+v", got, want)
+	}
+	t.Logf("device link across the nodes in %v", time.Since(start).Round(time.Millisecond))
+	if out := laptop.run(t, "devices"); !strings.Contains(out, id+" online ") || !strings.Contains(out, "(this device)") || strings.Count(out, "\n") != 2 {
+		t.Fatalf("the laptop's devices on n2: %q", out)
+	}
+
+	add = nora.start(t, "devices", "add")
+	code = add.expect(`^device code: (\S+)$`)[1]
+	wrong := code[:5] + "0000-0000"
+	if wrong == code {
+		wrong = code[:5] + "1111-1111"
+	}
+	phone := newCLIUser(t, "nora")
+	start = time.Now()
+	if out, err := phone.try(t, "login", n2, "--user", "nora", "--code", wrong); err == nil || !strings.Contains(out, "code does not match") {
+		t.Fatalf("login on n2 with a wrong device code of n1: %v %q", err, out)
+	}
+	t.Logf("a wrong device code across the nodes refused in %v", time.Since(start).Round(time.Millisecond))
+	add.kill()
+}
+
 // TestClusterMeet: nora (the novice) on node n1, eddie (the expert) on
 // n2, carl watching from n3 (each command's --server). Presence crosses
 // nodes, nora asks eddie, eddie's request arrives on his node, he
 // accepts, and the session starts through the rendezvous signalling of
 // two nodes (nora's agent registers on n1, eddie joins on n2, the mesh
 // forwards him to the invitation's home): eddie sees nora's desktop
-// pixel-exactly. (They became contacts on one node: pairing across
-// nodes is TestClusterPairAcrossNodes.)
+// pixel-exactly. They became contacts through the front (HAProxy), which
+// spreads the two sides of each pairing over the nodes.
 func TestClusterMeet(t *testing.T) {
 	e2e(t)
 	c := startCluster(t, 3)
 	d := newDesktop(t)
 	nora, eddie, carl := newCLIUser(t, "nora"), newCLIUser(t, "eddie"), newCLIUser(t, "carl")
-	nora.login(t, c.node(0), "--display-name", "Nora Novice")
-	eddie.login(t, c.node(0), "--display-name", "Eddie Expert")
-	carl.login(t, c.node(0), "--display-name", "Carl Contact")
+	nora.login(t, c.front(), "--display-name", "Nora Novice")
+	eddie.login(t, c.front(), "--display-name", "Eddie Expert")
+	carl.login(t, c.front(), "--display-name", "Carl Contact")
 	pairCLI(t, nora, eddie)
 	pairCLI(t, nora, carl)
 	a, b, w := c.Nodes[0].URL, c.Nodes[1].URL, c.Nodes[2].URL
@@ -302,10 +358,10 @@ func TestClusterNodeLoss(t *testing.T) {
 	front := c.front()
 	nora, eddie := newCLIUser(t, "nora"), newCLIUser(t, "eddie")
 	olga, carl, dora := newCLIUser(t, "olga"), newCLIUser(t, "carl"), newCLIUser(t, "dora")
-	// Contacts are made on one node (see TestClusterPairAcrossNodes);
-	// everything after goes through the front.
+	// Everything goes through the front, contact pairings too (their
+	// two sides on whichever nodes HAProxy picks).
 	for _, u := range []*cliUser{nora, eddie, olga, carl, dora} {
-		u.login(t, c.node(0))
+		u.login(t, front)
 	}
 	pairCLI(t, nora, eddie)
 	pairCLI(t, olga, carl)

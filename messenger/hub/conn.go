@@ -257,7 +257,7 @@ func (c *conn) handle(m messenger.Message) {
 	case messenger.TypeRemoveDevice:
 		h.removeDevice(ctx, c, m)
 	case messenger.TypePairOpen:
-		h.pairOpen(c, m)
+		h.pairOpen(ctx, c, m)
 	case messenger.TypePairJoin:
 		h.pairJoin(ctx, c, m)
 	case messenger.TypePairRelay:

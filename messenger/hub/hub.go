@@ -12,9 +12,10 @@
 // Toward several servers: the Store decides everything that must be
 // decided once (accounts, first answer wins) and the Bus carries every
 // message for a user's connections by user name, with connection ids
-// unique across servers. Two things remain local to a server and would
-// need the Bus too: pairings (in memory; both sides must reach the server
-// that opened it) and the per-address and per-account limits.
+// unique across servers. A pairing lives in the memory of the server
+// that opened it; with a Bus that implements Nodes, a joiner connected to
+// another server reaches it there (see Nodes). The per-address and
+// per-account limits stay each server's own.
 package hub
 
 import (
@@ -85,7 +86,8 @@ type Config struct {
 	// defaults 20/s and 100.
 	MessageRate  float64
 	MessageBurst int
-	// MaxPairings bounds an account's open pairings (default 16),
+	// MaxPairings bounds an account's open pairings on this server
+	// (default 16),
 	// MaxOpenRequests its open requests (default 32), MaxBlocks its
 	// blocks (default 1000), MaxPairRelays the messages one pairing
 	// relays (default 64).
@@ -207,6 +209,16 @@ type Hub struct {
 	pairings map[string]*pairing
 	openPair map[string]int // open pairings by opening user
 	seq      uint64
+
+	// With several nodes (nodes set, see Nodes); under mu but nodes,
+	// releaseWake and stopNodes.
+	nodes       Nodes
+	stopNodes   func()                // ends ListenNodes
+	edges       map[string]*pairing   // pairings joined here whose home is another node, by id
+	linked      map[*pairing]struct{} // pairings shared with another node (edges, and home pairings with a remote joiner)
+	claiming    int                   // pair ids being claimed
+	releases    []string              // claims of ended pairings to release
+	releaseWake chan struct{}
 }
 
 // New returns a hub and starts its sweeper.
@@ -234,6 +246,8 @@ func New(cfg Config) (*Hub, error) {
 		subs:     make(map[string]func()),
 		pairings: make(map[string]*pairing),
 		openPair: make(map[string]int),
+		edges:    make(map[string]*pairing),
+		linked:   make(map[*pairing]struct{}),
 
 		pendingStates: make(map[*conn]string),
 	}
@@ -255,6 +269,21 @@ func New(cfg Config) (*Hub, error) {
 	h.bg.Add(2)
 	go h.sweep()
 	go h.announceChanges()
+	if nodes, ok := cfg.Bus.(Nodes); ok {
+		// Pairings may cross nodes: listen to the others, check the
+		// pairings shared with them, release the ids of ended ones.
+		h.nodes = nodes
+		h.releaseWake = make(chan struct{}, 1)
+		stop, err := nodes.ListenNodes(h.nodeMessage)
+		if err != nil {
+			h.Close()
+			return nil, fmt.Errorf("messenger hub: listening to the other nodes: %w", err)
+		}
+		h.stopNodes = stop
+		h.bg.Add(2)
+		go h.checkNodes()
+		go h.releaseClaims()
+	}
 	return h, nil
 }
 
@@ -275,6 +304,10 @@ func (h *Hub) Close() error {
 	}
 	h.mu.Unlock()
 	h.conns.Wait()
+	if h.stopNodes != nil {
+		// After the connections: their pairings' other nodes were told.
+		h.stopNodes()
+	}
 	h.unwatch()
 	h.cancel()
 	h.bg.Wait()

@@ -38,7 +38,8 @@ func TestHubsOnNATS(t *testing.T) {
 	b := startHub(t, func(c *hub.Config) { c.Bus = busB; c.Store = a.Store })
 	ctx := ctxT(t)
 
-	// Pairings are a server's own: befriend on A, then bob moves to B.
+	// Befriended on A (across nodes: TestPairAcrossNodes), then bob moves
+	// to B.
 	alice := a.login(t, "alice")
 	bobA := a.login(t, "bob")
 	befriend(t, alice, bobA)

@@ -19,6 +19,10 @@
 // reach a contact in the wrong order and leave a stale state. SetState
 // therefore returns no change for its caller to announce.
 //
+// For pairings across nodes (hub.Nodes), pair ids are claimed in a
+// second bucket with create-only keys whose TTL is the pairing's, and
+// nodes talk on a core NATS subject each (SUBJECT.n.NODE).
+//
 // While the NATS connection is down, Ready and every operation return
 // errors wrapping hub.ErrUnavailable; nats.go reconnects by itself, the
 // heartbeat rewrites the node's keys and the watcher reloads the bucket.
@@ -45,9 +49,10 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultBucket  = "assist_presence"
-	DefaultSubject = "assist.messenger"
-	DefaultTTL     = 6 * time.Second
+	DefaultBucket     = "assist_presence"
+	DefaultPairBucket = "assist_pairings"
+	DefaultSubject    = "assist.messenger"
+	DefaultTTL        = 6 * time.Second
 )
 
 // Config configures a Bus. URL is required.
@@ -60,6 +65,9 @@ type Config struct {
 	// DefaultSubject). Nodes sharing a bus must agree on both.
 	Bucket  string
 	Subject string
+	// PairBucket holds the claimed pair ids (default
+	// DefaultPairBucket); nodes sharing a bus must agree on it.
+	PairBucket string
 	// Replicas of the bucket when this bus makes it; default 3 if the
 	// NATS server knows of 3 or more in its cluster, else 1.
 	Replicas int
@@ -97,6 +105,10 @@ type Bus struct {
 
 	smu  sync.Mutex
 	subs map[string]*userSub // by user
+
+	pairs  jetstream.KeyValue
+	pmu    sync.Mutex
+	claims map[string]uint64 // this node's pair ids, by the revision it wrote
 
 	cmu   sync.Mutex
 	conns map[string]*connEntry // this node's connections by key
@@ -160,6 +172,9 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 	if cfg.Subject == "" {
 		cfg.Subject = DefaultSubject
 	}
+	if cfg.PairBucket == "" {
+		cfg.PairBucket = DefaultPairBucket
+	}
 	if cfg.TTL <= 0 {
 		cfg.TTL = DefaultTTL
 	}
@@ -182,6 +197,7 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		mirror:   make(map[string]map[string]connState),
 		waiters:  make(map[string]chan transition),
 		watchers: make(map[*func(hub.StateChange)]struct{}),
+		claims:   make(map[string]uint64),
 	}
 	nc, err := nats.Connect(cfg.URL,
 		nats.Name(cfg.Name),
@@ -222,6 +238,9 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 	}
 	for {
 		_, err := b.bucket(ctx)
+		if err == nil {
+			b.pairs, err = b.pairBucket(ctx)
+		}
 		if err == nil {
 			break
 		}
@@ -295,6 +314,23 @@ func (b *Bus) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("messenger bus: making the presence bucket on NATS at %s: %w (per-key TTLs need nats-server 2.11 or later with JetStream)", b.safe, err)
+	}
+	return kv, nil
+}
+
+// pairBucket opens (or makes) the bucket of claimed pair ids: each key
+// lives as long as the claim's TTL, and a released one leaves a marker
+// for a second.
+func (b *Bus) pairBucket(ctx context.Context) (jetstream.KeyValue, error) {
+	kv, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:         b.cfg.PairBucket,
+		Description:    "assist messenger: the node holding each open pairing's id",
+		History:        1,
+		Replicas:       b.cfg.Replicas,
+		LimitMarkerTTL: time.Second,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("messenger bus: the pairings bucket on NATS at %s: %w (per-key TTLs need nats-server 2.11 or later with JetStream)", b.safe, err)
 	}
 	return kv, nil
 }
@@ -864,4 +900,133 @@ func (b *Bus) WatchStates(f func(hub.StateChange)) func() {
 	}
 }
 
-var _ hub.Bus = (*Bus)(nil)
+// Node implements hub.Nodes.
+func (b *Bus) Node() string { return b.node }
+
+func (b *Bus) nodeSubject(node string) string { return b.cfg.Subject + ".n." + EncodeToken(node) }
+
+// ClaimPair implements hub.Nodes: a create-only key with a TTL.
+func (b *Bus) ClaimPair(ctx context.Context, id string, ttl time.Duration) (bool, error) {
+	if err := b.connected(); err != nil {
+		return false, err
+	}
+	rev, err := b.pairs.Create(ctx, EncodeToken(id), []byte(b.node), jetstream.KeyTTL(max(ttl, time.Second)))
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("messenger bus: claiming a pair id on NATS at %s: %w: %w", b.safe, hub.ErrUnavailable, err)
+	}
+	b.pmu.Lock()
+	b.claims[id] = rev
+	b.pmu.Unlock()
+	return true, nil
+}
+
+// ReleasePair implements hub.Nodes: the key is purged if it is still the
+// one this node wrote.
+func (b *Bus) ReleasePair(ctx context.Context, id string) error {
+	b.pmu.Lock()
+	rev, ok := b.claims[id]
+	delete(b.claims, id)
+	b.pmu.Unlock()
+	if !ok {
+		return nil
+	}
+	err := b.pairs.Purge(ctx, EncodeToken(id), jetstream.LastRevision(rev), jetstream.PurgeTTL(time.Second))
+	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return nil // expired, and another node's now
+	}
+	if err != nil {
+		return fmt.Errorf("messenger bus: releasing a pair id: %w", err)
+	}
+	return nil
+}
+
+// PairHome implements hub.Nodes.
+func (b *Bus) PairHome(ctx context.Context, id string) (string, error) {
+	if err := b.connected(); err != nil {
+		return "", err
+	}
+	e, err := b.pairs.Get(ctx, EncodeToken(id))
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("messenger bus: looking a pair id up on NATS at %s: %w: %w", b.safe, hub.ErrUnavailable, err)
+	}
+	return string(e.Value()), nil
+}
+
+// SendNode implements hub.Nodes: one core NATS message.
+func (b *Bus) SendNode(node string, msg []byte) error {
+	if err := b.connected(); err != nil {
+		return err
+	}
+	if err := b.nc.Publish(b.nodeSubject(node), msg); err != nil {
+		return fmt.Errorf("messenger bus: to node %s: %w", node, err)
+	}
+	return nil
+}
+
+// AskNode implements hub.Nodes: a core NATS request.
+func (b *Bus) AskNode(ctx context.Context, node string, msg []byte) ([]byte, error) {
+	if err := b.connected(); err != nil {
+		return nil, err
+	}
+	r, err := b.nc.RequestWithContext(ctx, b.nodeSubject(node), msg)
+	if errors.Is(err, nats.ErrNoResponders) {
+		return nil, fmt.Errorf("messenger bus: node %s: %w", node, hub.ErrNodeGone)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("messenger bus: asking node %s: %w", node, err)
+	}
+	return r.Data, nil
+}
+
+// ListenNodes implements hub.Nodes: NATS calls a subscription's handler
+// on one goroutine, in order. It returns once the server has the
+// subscription.
+func (b *Bus) ListenNodes(h func([]byte) []byte) (func(), error) {
+	var mu sync.Mutex
+	stopped := false
+	sub, err := b.nc.Subscribe(b.nodeSubject(b.node), func(m *nats.Msg) {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
+		}
+		r := h(m.Data)
+		if m.Reply != "" && r != nil {
+			if err := m.Respond(r); err != nil {
+				b.log.Debug("messenger bus: answering a node", "err", err)
+			}
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("messenger bus: listening to the other nodes: %w", err)
+	}
+	// A burst of pairing messages must not be dropped as a slow
+	// consumer's while a handler waits on the store.
+	_ = sub.SetPendingLimits(64<<10, 64<<20)
+	stop := func() {
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+		if err := sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			b.log.Debug("messenger bus: unsubscribe", "err", err)
+		}
+		// The server knows at once: asks find this node gone.
+		_ = b.nc.FlushTimeout(time.Second)
+	}
+	if err := b.nc.FlushTimeout(opTimeout); err != nil {
+		stop()
+		return nil, fmt.Errorf("messenger bus: listening to the other nodes on NATS at %s: %w: %w", b.safe, hub.ErrUnavailable, err)
+	}
+	return stop, nil
+}
+
+var (
+	_ hub.Bus   = (*Bus)(nil)
+	_ hub.Nodes = (*Bus)(nil)
+)
