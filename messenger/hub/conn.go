@@ -15,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/assist-project/assist/internal/ratelimit"
+	"github.com/assist-project/assist/internal/sqldb"
 	"github.com/assist-project/assist/internal/wsconn"
 )
 
@@ -116,11 +117,24 @@ func (c *conn) fail(ref, code, message string) {
 // busyMessage tells a client the server cannot serve for now.
 const busyMessage = "the service is busy (its message bus cannot be reached): try again in a few seconds"
 
-// internal reports a server failure to the client and logs it.
+// storeAwayMessage tells a client the server cannot reach its database
+// (PostgreSQL restarting): nothing was decided, and asking again once it is
+// back works.
+const storeAwayMessage = "the server cannot reach its database: try again in a minute"
+
+// internal reports a server failure to the client and logs it. A bus or
+// database that cannot be reached is "unavailable" (the client asks
+// again later, as it does while the bus is away), anything else
+// "internal".
 func (c *conn) internal(ref, what string, err error) {
 	if errors.Is(err, ErrUnavailable) {
 		c.log.Warn("messenger: "+what, "err", err)
 		c.fail(ref, messenger.CodeUnavailable, busyMessage)
+		return
+	}
+	if sqldb.IsUnavailable(err) {
+		c.log.Warn("messenger: "+what+": the database cannot be reached", "err", err)
+		c.fail(ref, messenger.CodeUnavailable, storeAwayMessage)
 		return
 	}
 	c.log.Error("messenger: "+what, "err", err)
