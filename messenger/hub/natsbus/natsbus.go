@@ -276,6 +276,7 @@ func redact(s string) string {
 func (b *Bus) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	kv, err := b.js.KeyValue(ctx, b.cfg.Bucket)
 	if err == nil {
+		b.raiseReplicas(ctx, kv)
 		return kv, nil
 	}
 	if !errors.Is(err, jetstream.ErrBucketNotFound) {
@@ -297,6 +298,30 @@ func (b *Bus) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 		return nil, fmt.Errorf("messenger bus: making the presence bucket on NATS at %s: %w (per-key TTLs need nats-server 2.11 or later with JetStream)", b.safe, err)
 	}
 	return kv, nil
+}
+
+// raiseReplicas gives an existing bucket the configured replicas if it has
+// fewer (made while NATS was one server, now a cluster), so it outlives
+// the loss of a server; it never lowers them. A failure only costs that
+// resilience, so it is logged.
+func (b *Bus) raiseReplicas(ctx context.Context, kv jetstream.KeyValue) {
+	st, err := kv.Status(ctx)
+	if err != nil {
+		b.log.Warn("messenger bus: reading the presence bucket's replicas", "err", err)
+		return
+	}
+	kvs, ok := st.(*jetstream.KeyValueBucketStatus)
+	if !ok || kvs.StreamInfo().Config.Replicas >= b.cfg.Replicas {
+		return
+	}
+	cfg := kvs.StreamInfo().Config
+	from := cfg.Replicas
+	cfg.Replicas = b.cfg.Replicas
+	if _, err := b.js.UpdateStream(ctx, cfg); err != nil {
+		b.log.Warn("messenger bus: cannot raise the presence bucket's replicas", "from", from, "to", cfg.Replicas, "err", err)
+		return
+	}
+	b.log.Info("messenger bus: raised the presence bucket's replicas", "from", from, "to", cfg.Replicas)
 }
 
 // URL is the NATS server the bus is connected to, without credentials.

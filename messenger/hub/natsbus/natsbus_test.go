@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
 	"github.com/assist-project/assist/internal/natstest"
@@ -132,5 +134,38 @@ func TestOpenWithoutJetStream(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "JetStream") || !strings.Contains(err.Error(), "-js") {
 		t.Errorf("error %q should say to turn JetStream on", err)
+	}
+}
+
+// TestAutoReplicas: on a three-server NATS cluster named by the list of
+// its URLs, a bus with no replica count configured gives the presence
+// bucket three replicas, raising one made with one (NATS used to be a
+// single server), so presence outlives the loss of a server.
+func TestAutoReplicas(t *testing.T) {
+	servers := natstest.Cluster(t, 3)
+	replicas := func() int {
+		t.Helper()
+		nc, err := nats.Connect(servers[0].URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := js.Stream(context.Background(), "KV_"+natsbus.DefaultBucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.CachedInfo().Config.Replicas
+	}
+	open(t, servers[0].URL, 1).Close()
+	if got := replicas(); got != 1 {
+		t.Fatalf("a bucket made with 1 replica has %d", got)
+	}
+	open(t, servers[0].URL+","+servers[1].URL+","+servers[2].URL, 0)
+	if got := replicas(); got != 3 {
+		t.Errorf("after a bus on the cluster's three URLs: %d replicas, want 3", got)
 	}
 }
