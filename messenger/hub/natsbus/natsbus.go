@@ -34,6 +34,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -94,6 +95,10 @@ type Bus struct {
 	wg     sync.WaitGroup
 	msgs   chan *nats.Msg
 	resync chan struct{}
+	// seen is the highest bucket revision the watcher has applied; the
+	// heartbeat compares it with its own acknowledged writes to notice a
+	// watch that stopped (see heartbeat).
+	seen atomic.Uint64
 
 	smu  sync.Mutex
 	subs map[string]*userSub // by user
@@ -597,10 +602,19 @@ func (b *Bus) put(ctx context.Context, key string, v stateValue) error {
 
 // heartbeat rewrites this node's states every TTL/3 until Close, so they
 // outlive it by at most TTL.
+//
+// It also notices a watch that stopped while the connection stayed up: a
+// NATS cluster that lost the server holding the watcher's consumer (the
+// bucket's leader) sends it nothing more, and nats.go notices only after
+// two missed 5-second idle heartbeats, and more while it retries, so this
+// node's contacts would hear nothing for 10-15 s. A beat acknowledged two
+// rounds ago (TTL*2/3) that the watcher still has not applied means it
+// stopped: the watch is started over (and the bucket reloaded) at once.
 func (b *Bus) heartbeat() {
 	defer b.wg.Done()
 	t := time.NewTicker(b.cfg.TTL / 3)
 	defer t.Stop()
+	var acked [2]uint64 // the highest revision acknowledged one and two rounds ago
 	for {
 		select {
 		case <-b.ctx.Done():
@@ -617,6 +631,7 @@ func (b *Bus) heartbeat() {
 		}
 		b.cmu.Unlock()
 		failed := 0
+		var futures []jetstream.PubAckFuture
 		for _, e := range es {
 			e.mu.Lock()
 			// An entry whose first write has not succeeded has no state
@@ -624,8 +639,10 @@ func (b *Bus) heartbeat() {
 			if !e.gone && e.state != "" {
 				data, _ := json.Marshal(stateValue{Device: e.device, State: e.state, Node: b.node, Op: opBeat})
 				m := &nats.Msg{Subject: "$KV." + b.cfg.Bucket + "." + e.key, Data: data}
-				if _, err := b.js.PublishMsgAsync(m, jetstream.WithMsgTTL(b.cfg.TTL)); err != nil {
+				if f, err := b.js.PublishMsgAsync(m, jetstream.WithMsgTTL(b.cfg.TTL)); err != nil {
 					failed++
+				} else {
+					futures = append(futures, f)
 				}
 			}
 			e.mu.Unlock()
@@ -639,6 +656,35 @@ func (b *Bus) heartbeat() {
 		}
 		if failed > 0 {
 			b.log.Warn("messenger bus: heartbeat failed for some connections", "failed", failed, "url", b.safe)
+		}
+		var top uint64
+		for _, f := range futures {
+			select {
+			case a := <-f.Ok():
+				top = max(top, a.Sequence)
+			default:
+			}
+		}
+		b.mu.Lock()
+		synced := b.synced
+		b.mu.Unlock()
+		if synced && acked[1] > 0 && b.seen.Load() < acked[1] {
+			b.log.Warn("messenger bus: the presence watch stopped (a NATS server lost?); watching again", "url", b.safe,
+				"acknowledged", acked[1], "seen", b.seen.Load())
+			b.requestResync()
+			acked = [2]uint64{}
+			continue
+		}
+		acked[1], acked[0] = acked[0], top
+	}
+}
+
+// saw records that the watcher applied e.
+func (b *Bus) saw(e jetstream.KeyValueEntry) {
+	for {
+		old := b.seen.Load()
+		if e.Revision() <= old || b.seen.CompareAndSwap(old, e.Revision()) {
+			return
 		}
 	}
 }
@@ -703,6 +749,7 @@ func (b *Bus) watchOnce(loaded chan struct{}) error {
 		if e == nil {
 			break
 		}
+		b.saw(e)
 		if user, v, put, ok := applyEntry(snap, e, b.log); ok && put && v.Op == opSet && v.Node == b.node {
 			mine[v.ID] = user
 		}
@@ -724,6 +771,7 @@ func (b *Bus) watchOnce(loaded chan struct{}) error {
 				return errors.New("the watch ended")
 			}
 			if e != nil {
+				b.saw(e)
 				b.apply(e)
 			}
 		}
