@@ -55,7 +55,8 @@ func checkStoreAwayCLI(t *testing.T, u *cliUser, srv *servedProc) {
 // holds everything accepted before the kill: the server's entries of the
 // offer, its acceptance and the pairing (written by the nodes before the
 // kill), and the machine's and the helper's own chains with the consent
-// ("allowed viewing"); every chain verifies.
+// ("allowed viewing"); every chain verifies. Then the same with the
+// helper's node killed.
 func TestClusterAuditNodeLoss(t *testing.T) {
 	e2e(t)
 	c := startCluster(t, 3)
@@ -101,22 +102,55 @@ func TestClusterAuditNodeLoss(t *testing.T) {
 	d.Append(t, 3)
 	lab.WaitMatch(t, d.X, viewer.Screen, 0, matchTimeout)
 	offer.interrupt()
-	agent.expect(`^session ended: \S+$`)
 	offer.expect(`^audit: uploaded to entry \d+$`)
 	offer.wait()
-	// The agent's connection died with its node: it logs in again
-	// through the front and uploads what the server does not hold yet.
-	agent.expect(`^agent: pc-1 online$`)
+	// The agent's connection died with its node: it uploads on a fresh
+	// one through the front, at the session's end or once back online.
 	agent.expect(`^audit: uploaded to entry \d+$`)
+	checkTrail(t, dana, 1)
 
+	// Again, now losing the helper's node: dana offers through the front.
+	var next *proc
+	victim = whichNode(t, c, func() {
+		next = dana.start(t, "offer", "pc-1", "--no-browser", "--server", front.URL)
+		next.expect(`^offered: pc-1$`)
+	})
+	agent.expect(`^offer: \S+ from dana$`)
+	agent.send("y")
+	next.expect(`^accepted by Mel M$`)
+	agent.expect(`wants to see your screen\. Allow\? \[y/N\]`)
+	agent.send("y")
+	viewer = lab.DialRFB(t, next.expect(`^rfb on (\S+)$`)[1])
+	lab.WaitMatch(t, d.X, viewer.Screen, 0, matchTimeout)
+	t.Logf("killing %s, dana's node", c.Nodes[victim].Name)
+	c.Kill(t, victim)
+	d.Append(t, 3)
+	lab.WaitMatch(t, d.X, viewer.Screen, 0, matchTimeout)
+	next.interrupt()
+	next.expect(`^audit: uploaded to entry \d+$`)
+	next.wait()
+	agent.expect(`^audit: uploaded to entry \d+$`)
+	checkTrail(t, dana, 2)
+}
+
+// checkTrail checks, as the organisation's admin dana, that acme's trail
+// holds sessions sessions between dana and pc-1, each with the server's
+// entries of the offer, its acceptance and the pairing, and the
+// machine's consent, and that every chain verifies.
+func checkTrail(t *testing.T, dana *cliUser, sessions int) {
+	t.Helper()
 	trail := dana.run(t, "audit", "--org", "acme")
 	for _, want := range []string{
 		`server: dana offered help to Mel M on pc-1`, `server: Mel M on pc-1 accepted dana's offer`,
-		`dana started helping Mel M on pc-1 (paired by the server)`,
-		`[novice `, `[expert `, `allowed viewing`,
+		`dana started helping Mel M on pc-1 (paired by the server)`, `Mel M allowed viewing`,
 	} {
+		if n := strings.Count(trail, want); n != sessions {
+			t.Errorf("assist audit --org acme after %d kills has %q %d times, want %d:\n%s", sessions, want, n, sessions, trail)
+		}
+	}
+	for _, want := range []string{`[novice `, `[expert `} {
 		if !strings.Contains(trail, want) {
-			t.Errorf("assist audit --org acme after the kill lacks %q:\n%s", want, trail)
+			t.Errorf("assist audit --org acme lacks %q:\n%s", want, trail)
 		}
 	}
 	ok := dana.run(t, "audit", "verify", "--org", "acme")

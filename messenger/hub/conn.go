@@ -443,12 +443,26 @@ func (h *Hub) welcome(ctx context.Context, c *conn, a Account, d Device, created
 		if err != nil {
 			continue
 		}
-		c.send(requestMessage(r, from.Display))
+		// An organisation's offer carries its organisation and policy,
+		// as when it was made: an agent that logs in again (its node
+		// died) asks only about those.
+		var org *messenger.Org
+		contact, err := h.store.IsContact(ctx, r.From, r.To)
+		if err == nil && !contact {
+			org, err = h.offerOrg(ctx, r.From, r.To, r.Kind)
+		}
+		if err != nil {
+			c.log.Warn("messenger: pending offer's organisation", "err", err)
+			continue
+		}
+		c.send(requestMessage(r, from.Display, org))
 	}
 }
 
-func requestMessage(r Request, display string) []byte {
-	return encode(messenger.Message{Type: messenger.TypeRequest, Request: r.ID, From: r.From, Display: display, Kind: r.Kind, Expires: r.Expires})
+// requestMessage is the "request" a recipient gets; org is the
+// organisation of an offer to one of its machines, else nil.
+func requestMessage(r Request, display string, org *messenger.Org) []byte {
+	return encode(messenger.Message{Type: messenger.TypeRequest, Request: r.ID, From: r.From, Display: display, Kind: r.Kind, Expires: r.Expires, Org: org})
 }
 
 func wireDevice(d Device) messenger.Device {
