@@ -723,6 +723,9 @@ func (b *Bus) watchOnce(loaded chan struct{}) error {
 	b.mu.Lock()
 	b.synced = false
 	b.mu.Unlock()
+	// Counted afresh from the snapshot (whose newest entry is the
+	// bucket's last revision): a bucket made again starts lower.
+	b.seen.Store(0)
 	// A resync asked before this point is this very reload.
 	select {
 	case <-b.resync:
