@@ -113,7 +113,7 @@ const (
 	CodeTaken        = "taken"
 	CodeTooMany      = "too-many"
 	CodeInternal     = "internal"
-	CodeUnavailable  = "unavailable" // the server cannot serve for now (its message bus is away); try again
+	CodeUnavailable  = "unavailable" // the server cannot serve for now (its message bus or database is away); try again
 )
 
 // B64 is binary data on the wire: base64url without padding.

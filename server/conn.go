@@ -19,6 +19,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/assist-project/assist/internal/ratelimit"
+	"github.com/assist-project/assist/internal/sqldb"
 	"github.com/assist-project/assist/internal/wsconn"
 )
 
@@ -375,6 +376,10 @@ func (s *Server) register(c *client, sig Signal) {
 			// Its agent is away, and it has not expired: the id is still
 			// that agent's.
 			c.fail(CodeTaken, "this invitation id belongs to another agent: pick another")
+			return
+		}
+		if sqldb.IsUnavailable(err) {
+			c.fail(CodeUnavailable, storeAwayMessage)
 			return
 		}
 		c.fail(CodeInternal, "the server could not store the invitation: try again later")

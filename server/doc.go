@@ -124,7 +124,10 @@
 //	expired       register: the expiry has passed
 //	busy          join: waited in line for 60 s, or the line is full
 //	not-paired    relay or bye without a peer (e.g. the peer just left)
-//	internal      the server failed (e.g. its store); try again
+//	internal      the server failed; try again
+//	unavailable   register: the server cannot reach its database (several
+//	              nodes on PostgreSQL, which is restarting); nothing was
+//	              stored, try again in a minute
 //
 // Deprecated but reserved (older servers sent them; clients may still
 // handle them): "offline" (a join while the novice was not connected) and

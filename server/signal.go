@@ -45,7 +45,14 @@ const (
 	CodeBusy      = "busy"
 	CodeNotPaired = "not-paired"
 	CodeInternal  = "internal"
+	// CodeUnavailable: the server cannot reach its database (a
+	// PostgreSQL restart); nothing was decided, and the same request
+	// works once it is back.
+	CodeUnavailable = "unavailable"
 )
+
+// storeAwayMessage is CodeUnavailable's message.
+const storeAwayMessage = "the server cannot reach its database: try again in a minute"
 
 // ReasonAuthFailed is the "bye" reason a client sends when the PAKE failed;
 // the server counts it as a failed authentication.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -218,5 +219,38 @@ func testOwner(t *testing.T, st *SQLStore) {
 	inv, err := st.Invitation(ctx, "x")
 	if err != nil || string(inv.Owner) != "owner-b" || !inv.Expires.Equal(now.Add(3*time.Hour)) {
 		t.Errorf("x: %+v, %v; want owner-b's registration", inv, err)
+	}
+}
+
+// TestRegisterWithoutPostgres: while PostgreSQL is stopped a registration
+// (the rendezvous server's one message that writes the store) is answered
+// "unavailable", saying the database cannot be reached, not "internal";
+// once it is back, the same server registers again.
+func TestRegisterWithoutPostgres(t *testing.T) {
+	pg := pgtest.Start(t)
+	st, err := OpenPostgres(context.Background(), pg.DB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ts := startServer(t, "", func(c *Config) { c.Store = st })
+	if err := pg.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	n := ts.dial(t)
+	n.register("4242", ts.Clock.Now().Add(time.Hour))
+	if r := n.expectError(CodeUnavailable); !strings.Contains(r.Message, "database") || !strings.Contains(r.Message, "try again") {
+		t.Errorf("message %q, want it to say the database cannot be reached and to try again", r.Message)
+	}
+	pg.Restart(t)
+	// A pooled connection the restart broke fails once, then is replaced.
+	for i := 0; ; i++ {
+		n := ts.dial(t)
+		n.register("4242", ts.Clock.Now().Add(time.Hour))
+		if r := n.recv(); r.Type == TypeRegistered {
+			break
+		} else if i >= 3 {
+			t.Fatalf("register after PostgreSQL came back: %+v", r)
+		}
 	}
 }

@@ -102,6 +102,7 @@ func runAgent(ctx context.Context, args []string, stdout io.Writer) error {
 		if err == nil {
 			backoff = time.Second
 			fmt.Fprintf(stdout, "agent: %s online\n", dev.Config().User)
+			a.catchUpAudit(ctx, c)
 			err = a.serve(ctx, c)
 			c.Close()
 		}
@@ -235,6 +236,36 @@ type agent struct {
 	// openIndicator opens the bar that asks an offer on the desktop
 	// (openIndicator; tests replace it).
 	openIndicator func(noviceOptions) indicator.Indicator
+}
+
+// catchUpAudit uploads the entries of the machine's audit log that the
+// organisation's server does not hold yet: a session whose server went
+// away before it ended (a node killed) could not upload them then, and
+// the trail must not wait for the next session to have them. A failure
+// is only noted: the entries stay in the log and go with the next upload.
+func (a *agent) catchUpAudit(ctx context.Context, c *messenger.Client) {
+	if a.opts.AuditLog == nil {
+		return
+	}
+	uctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	held, err := c.AuditUpload(uctx, "")
+	if err == nil {
+		var pending []audit.Entry
+		if pending, _, err = a.opts.AuditLog.Since(held); err == nil && len(pending) == 0 {
+			return
+		}
+	}
+	var seq uint64
+	if err == nil {
+		seq, err = uploadAudit(uctx, c, a.opts.AuditLog)
+	}
+	if err != nil {
+		slog.Warn("agent: the audit log's latest entries were not uploaded", "err", err)
+		fmt.Fprintf(os.Stderr, "note: the audit log was not uploaded to your organisation's server (%v); it is tried again after the next session\n", err)
+		return
+	}
+	fmt.Fprintf(a.stdout, "audit: uploaded to entry %d\n", seq)
 }
 
 // idleStatus is what the agent's page shows between offers.

@@ -503,8 +503,10 @@ func TestClusterBackendsRestart(t *testing.T) {
 		t.Error("dora logged in while PostgreSQL was down")
 	} else {
 		t.Logf("a login while PostgreSQL is down: %v", err)
+		checkStoreAway(t, "a login while PostgreSQL is down", err)
 	}
 	cancel()
+	checkStoreAwayCLI(t, dora, c.node(0))
 	restarted := time.Now()
 	c.PG.Restart(t)
 	waitReady(true, "PostgreSQL back")

@@ -127,6 +127,15 @@ func runAccepted(ctx context.Context, dev *account.Device, c *messenger.Client, 
 		if log != nil {
 			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dialTimeout)
 			seq, uerr := uploadAudit(uctx, c, log)
+			if uerr != nil && c.Err() != nil {
+				// The connection died during the session (its server
+				// node went away): once more on a fresh one, which a
+				// load balancer sends to another node.
+				if c2, derr := dev.Connect(uctx, server); derr == nil {
+					seq, uerr = uploadAudit(uctx, c2, log)
+					c2.Close()
+				}
+			}
 			cancel()
 			if uerr != nil {
 				fmt.Fprintf(os.Stderr, "note: the audit log was not uploaded to your organisation's server (%v); it is tried again after the next session\n", uerr)

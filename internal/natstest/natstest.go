@@ -128,6 +128,17 @@ func (s *Server) Stop() {
 	s.srv = nil
 }
 
+// Name is the server's name, as JetStream names a stream's leader.
+func (s *Server) Name() string { return s.opts.ServerName }
+
+// Clients is how many client connections the server has (0 when stopped).
+func (s *Server) Clients() int {
+	if s.srv == nil {
+		return 0
+	}
+	return s.srv.NumClients()
+}
+
 // Restart stops the server and starts it again on the same ports with the
 // same JetStream store, as an operator's restart would.
 func (s *Server) Restart(t testing.TB) {

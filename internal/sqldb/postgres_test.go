@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -53,5 +54,34 @@ func TestOpenPostgresConcurrently(t *testing.T) {
 	}
 	if _, err := sqldb.OpenPostgres(ctx, dsn, "two", nil); err == nil || !strings.Contains(err.Error(), "newer than this program") {
 		t.Errorf("a schema newer than the program: %v", err)
+	}
+}
+
+// TestIsUnavailableStopped: the errors database/sql and pgx really return
+// while PostgreSQL is stopped, for a pool that had connections and for a
+// fresh connection, are recognised as unavailable; an error of the query
+// itself is not.
+func TestIsUnavailableStopped(t *testing.T) {
+	ctx := context.Background()
+	pg := pgtest.Start(t)
+	db, err := sqldb.OpenPostgres(ctx, pg.DB(t), "s", steps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `SELECT nonsense FROM a`); err == nil || sqldb.IsUnavailable(err) {
+		t.Errorf("a wrong query: %v, IsUnavailable %v; want an error that is not unavailable", err, sqldb.IsUnavailable(err))
+	}
+	if err := pg.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 { // the pooled connection, then fresh ones
+		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		var n int
+		err := db.QueryRowContext(qctx, `SELECT count(*) FROM a`).Scan(&n)
+		cancel()
+		if err == nil || !sqldb.IsUnavailable(err) {
+			t.Errorf("query %d while PostgreSQL is stopped: %v; want an unavailable error", i, err)
+		}
 	}
 }

@@ -12,8 +12,11 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/url"
 	"strings"
 	"sync"
@@ -206,6 +209,42 @@ func IsForeignKey(err error) bool {
 		return pe.Code == pgForeignKeyViolation
 	}
 	return strings.Contains(err.Error(), "FOREIGN KEY")
+}
+
+// IsUnavailable reports whether err says the database cannot be reached
+// (or is going away) rather than that the query was wrong: a connection
+// refused or broken, PostgreSQL shutting down or not accepting
+// connections yet, too many connections, a query timed out on the
+// network. Such a failure passes by itself once the database is back, so
+// callers answer "try again" (the messenger's code unavailable), not an
+// internal error.
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	// A failed connection attempt, whatever the reason (refused, a
+	// server starting up, a password the database no longer takes): the
+	// operator's to fix, not the client's.
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// Class 08: connection exception; 57P01-57P03: the server
+		// is shutting down, crashed or still starting; 53300: too many
+		// connections.
+		return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03" || pe.Code == "53300"
+	}
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne):
+		return true
+	case errors.Is(err, driver.ErrBadConn), errors.Is(err, sql.ErrConnDone), errors.Is(err, pgconn.ErrConnClosed),
+		errors.Is(err, io.ErrUnexpectedEOF), pgconn.Timeout(err):
+		return true
+	}
+	return false
 }
 
 // MaxConns bounds each store's PostgreSQL connections on one node: every

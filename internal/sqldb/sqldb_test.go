@@ -1,8 +1,13 @@
 package sqldb
 
 import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -42,6 +47,36 @@ func TestConstraintErrors(t *testing.T) {
 		}
 		if got := IsForeignKey(tc.err); got != tc.fk {
 			t.Errorf("IsForeignKey(%v) = %v", tc.err, got)
+		}
+	}
+}
+
+func TestIsUnavailable(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"refused", fmt.Errorf("messenger store: login: %w", refused), true},
+		{"bad connection", fmt.Errorf("x: %w", driver.ErrBadConn), true},
+		{"connection done", sql.ErrConnDone, true},
+		{"connection closed", fmt.Errorf("x: %w", pgconn.ErrConnClosed), true},
+		{"cut mid-query", fmt.Errorf("x: %w", io.ErrUnexpectedEOF), true},
+		{"shutting down", &pgconn.PgError{Code: "57P01"}, true},
+		{"starting up", &pgconn.PgError{Code: "57P03"}, true},
+		{"connection exception", &pgconn.PgError{Code: "08006"}, true},
+		{"too many connections", &pgconn.PgError{Code: "53300"}, true},
+		{"unique", &pgconn.PgError{Code: "23505"}, false},
+		{"syntax", &pgconn.PgError{Code: "42601"}, false},
+		{"no rows", sql.ErrNoRows, false},
+		{"sqlite constraint", errors.New("constraint failed: UNIQUE constraint failed: accounts.user (2067)"), false},
+		{"cancelled", context.Canceled, false},
+		{"plain", errors.New("messenger store: bad row"), false},
+	} {
+		if got := IsUnavailable(tc.err); got != tc.want {
+			t.Errorf("%s: IsUnavailable(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
 		}
 	}
 }

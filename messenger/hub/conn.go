@@ -15,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/assist-project/assist/internal/ratelimit"
+	"github.com/assist-project/assist/internal/sqldb"
 	"github.com/assist-project/assist/internal/wsconn"
 )
 
@@ -116,11 +117,24 @@ func (c *conn) fail(ref, code, message string) {
 // busyMessage tells a client the server cannot serve for now.
 const busyMessage = "the service is busy (its message bus cannot be reached): try again in a few seconds"
 
-// internal reports a server failure to the client and logs it.
+// storeAwayMessage tells a client the server cannot reach its database
+// (PostgreSQL restarting): nothing was decided, and asking again once it is
+// back works.
+const storeAwayMessage = "the server cannot reach its database: try again in a minute"
+
+// internal reports a server failure to the client and logs it. A bus or
+// database that cannot be reached is "unavailable" (the client asks
+// again later, as it does while the bus is away), anything else
+// "internal".
 func (c *conn) internal(ref, what string, err error) {
 	if errors.Is(err, ErrUnavailable) {
 		c.log.Warn("messenger: "+what, "err", err)
 		c.fail(ref, messenger.CodeUnavailable, busyMessage)
+		return
+	}
+	if sqldb.IsUnavailable(err) {
+		c.log.Warn("messenger: "+what+": the database cannot be reached", "err", err)
+		c.fail(ref, messenger.CodeUnavailable, storeAwayMessage)
 		return
 	}
 	c.log.Error("messenger: "+what, "err", err)
@@ -429,12 +443,26 @@ func (h *Hub) welcome(ctx context.Context, c *conn, a Account, d Device, created
 		if err != nil {
 			continue
 		}
-		c.send(requestMessage(r, from.Display))
+		// An organisation's offer carries its organisation and policy,
+		// as when it was made: an agent that logs in again (its node
+		// died) asks only about those.
+		var org *messenger.Org
+		contact, err := h.store.IsContact(ctx, r.From, r.To)
+		if err == nil && !contact {
+			org, err = h.offerOrg(ctx, r.From, r.To, r.Kind)
+		}
+		if err != nil {
+			c.log.Warn("messenger: pending offer's organisation", "err", err)
+			continue
+		}
+		c.send(requestMessage(r, from.Display, org))
 	}
 }
 
-func requestMessage(r Request, display string) []byte {
-	return encode(messenger.Message{Type: messenger.TypeRequest, Request: r.ID, From: r.From, Display: display, Kind: r.Kind, Expires: r.Expires})
+// requestMessage is the "request" a recipient gets; org is the
+// organisation of an offer to one of its machines, else nil.
+func requestMessage(r Request, display string, org *messenger.Org) []byte {
+	return encode(messenger.Message{Type: messenger.TypeRequest, Request: r.ID, From: r.From, Display: display, Kind: r.Kind, Expires: r.Expires, Org: org})
 }
 
 func wireDevice(d Device) messenger.Device {

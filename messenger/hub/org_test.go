@@ -368,3 +368,20 @@ func TestEnrolTokenByRole(t *testing.T) {
 		t.Errorf("pc-9 enrolled in %q, %v", org, err)
 	}
 }
+
+// TestOfferPendingAtLogin: an offer still open when the machine logs in
+// again (its agent's node died, it came back through another) reaches it
+// as it was made, with its organisation and policy, which is what the
+// agent asks about.
+func TestOfferPendingAtLogin(t *testing.T) {
+	w := newOrgWorld(t)
+	asked, err := w.dana.Ask(ctxT(t), "pc-1", messenger.KindOffer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := w.th.again(t, w.pc1)
+	req := next(t, again, ofType(messenger.TypeRequest))
+	if req.Request != asked.Request || req.Kind != messenger.KindOffer || req.Org == nil || req.Org.Name != "acme" || req.Org.Policy.Timeout != 60 {
+		t.Fatalf("the pending offer at login: %+v", req)
+	}
+}

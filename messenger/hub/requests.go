@@ -82,11 +82,8 @@ func (h *Hub) ask(ctx context.Context, c *conn, m messenger.Message) {
 	c.reply(m.Ref, messenger.Message{Type: messenger.TypeAsked, Request: r.ID, To: r.To, Kind: r.Kind, Expires: r.Expires})
 	if org != nil {
 		h.auditOffer(ctx, org.Name, r, audit.KindConsent, audit.ServerOffered, "")
-		h.publish(ctx, Delivery{User: r.To, Msg: encode(messenger.Message{Type: messenger.TypeRequest, Request: r.ID, From: r.From,
-			Display: c.display, Kind: r.Kind, Expires: r.Expires, Org: org})})
-		return
 	}
-	h.publish(ctx, Delivery{User: r.To, Msg: requestMessage(r, c.display)})
+	h.publish(ctx, Delivery{User: r.To, Msg: requestMessage(r, c.display, org)})
 }
 
 // orgExpiryMargin is how much longer than its policy's timeout an offer

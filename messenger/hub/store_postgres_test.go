@@ -2,13 +2,16 @@ package hub_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/assist-project/assist/internal/pgtest"
+	"github.com/assist-project/assist/messenger"
 	"github.com/assist-project/assist/messenger/hub"
 	"github.com/assist-project/assist/messenger/hub/storetest"
 )
@@ -98,5 +101,51 @@ func TestPostgresRestart(t *testing.T) {
 	}
 	if err := s.Ping(ctx); err != nil {
 		t.Errorf("Ping after the restart: %v", err)
+	}
+}
+
+// TestHubWithoutPostgres: while PostgreSQL is stopped, a login and the
+// messages of a device already logged in that need the store are answered
+// "unavailable" with a message that names the database and says to try
+// again, not "internal"; once it is back the same hub serves them again.
+func TestHubWithoutPostgres(t *testing.T) {
+	pg := pgtest.Start(t)
+	st := openPostgres(t, pg.DB(t))
+	th := startHub(t, func(c *hub.Config) { c.Store = st })
+	alice, bob := th.login(t, "alice"), th.login(t, "bob")
+	befriend(t, alice, bob)
+	if err := pg.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	unavailable := func(what string, err error) {
+		t.Helper()
+		var e *messenger.Error
+		if !errors.As(err, &e) || e.Code != messenger.CodeUnavailable || !strings.Contains(e.Message, "database") || !strings.Contains(e.Message, "try again") {
+			t.Errorf("%s while PostgreSQL is stopped: %v; want code %s saying the database cannot be reached, try again", what, err, messenger.CodeUnavailable)
+		}
+	}
+	_, _, err := th.dial(t, alice.key, messenger.LoginOptions{})
+	unavailable("a login", err)
+	_, _, err = th.dial(t, newKey(t), messenger.LoginOptions{User: "carol"})
+	unavailable("a new account", err)
+	_, _, err = bob.Contacts(ctxT(t))
+	unavailable("contacts", err)
+	_, err = bob.Ask(ctxT(t), "alice", messenger.KindHelp)
+	unavailable("a request", err)
+
+	pg.Restart(t)
+	// Pooled connections the restart broke fail at most once each.
+	deadline := time.Now().Add(wait)
+	for {
+		_, _, err := th.dial(t, alice.key, messenger.LoginOptions{})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a login after PostgreSQL came back: %v", err)
+		}
+	}
+	if _, err := bob.Ask(ctxT(t), "alice", messenger.KindHelp); err != nil {
+		t.Errorf("a request after PostgreSQL came back: %v", err)
 	}
 }

@@ -56,6 +56,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/assist-project/assist/internal/sqldb"
 	"github.com/assist-project/assist/messenger"
 	"github.com/assist-project/assist/messenger/ceremonies"
 	"github.com/assist-project/assist/messenger/hub"
@@ -451,11 +452,21 @@ func (s *Service) oauth(cfg hub.OIDC, p *oidc.Provider, secret string) *oauth2.C
 }
 
 func (s *Service) internal(w http.ResponseWriter, what string, err error) {
+	if sqldb.IsUnavailable(err) {
+		s.cfg.Logger.Warn("oidc: "+what+": the database cannot be reached", "err", err)
+		passkey.Fail(w, http.StatusServiceUnavailable, "unavailable", passkey.StoreAwayMessage)
+		return
+	}
 	s.cfg.Logger.Error("oidc: "+what, "err", err)
 	passkey.Fail(w, http.StatusInternalServerError, "internal", "The server failed. Try again in a minute.")
 }
 
 func (s *Service) internalPage(w http.ResponseWriter, what string, err error) {
+	if sqldb.IsUnavailable(err) {
+		s.cfg.Logger.Warn("oidc: "+what+": the database cannot be reached", "err", err)
+		page(w, http.StatusServiceUnavailable, passkey.StoreAwayMessage)
+		return
+	}
 	s.cfg.Logger.Error("oidc: "+what, "err", err)
 	page(w, http.StatusInternalServerError, "The server failed. Try again in a minute.")
 }

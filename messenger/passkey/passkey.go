@@ -25,6 +25,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/assist-project/assist/internal/ratelimit"
+	"github.com/assist-project/assist/internal/sqldb"
 	"github.com/assist-project/assist/messenger/ceremonies"
 )
 
@@ -448,7 +449,16 @@ func (s *Service) mayCreate(addr netip.Prefix) bool {
 // Live returns the number of ceremonies kept (tests).
 func (s *Service) Live() int { return s.ceremonies.Len() }
 
+// StoreAwayMessage is the answer while the server cannot reach its
+// database (PostgreSQL restarting): code "unavailable", HTTP 503.
+const StoreAwayMessage = "The server cannot reach its database. Try again in a minute."
+
 func (s *Service) internal(w http.ResponseWriter, what string, err error) {
+	if sqldb.IsUnavailable(err) {
+		s.cfg.Logger.Warn("passkey: "+what+": the database cannot be reached", "err", err)
+		Fail(w, http.StatusServiceUnavailable, "unavailable", StoreAwayMessage)
+		return
+	}
 	s.cfg.Logger.Error("passkey: "+what, "err", err)
 	Fail(w, http.StatusInternalServerError, "internal", "The server failed. Try again in a minute.")
 }

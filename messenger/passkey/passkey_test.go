@@ -7,7 +7,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -474,4 +478,33 @@ func FuzzRequests(f *testing.F) {
 			t.Errorf("%d live ceremonies", n)
 		}
 	})
+}
+
+// TestInternalAnswers: a store failure because the database cannot be
+// reached (PostgreSQL restarting) answers 503 "unavailable" saying so,
+// any other failure 500 "internal".
+func TestInternalAnswers(t *testing.T) {
+	s := &Service{cfg: Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}}
+	refused := fmt.Errorf("passkey store: %w", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")})
+	for _, tc := range []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{refused, http.StatusServiceUnavailable, "unavailable"},
+		{errors.New("passkey store: a damaged row"), http.StatusInternalServerError, "internal"},
+	} {
+		w := httptest.NewRecorder()
+		s.internal(w, "login", tc.err)
+		var out map[string]string
+		if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil {
+			t.Fatal(err)
+		}
+		if w.Code != tc.status || out["error"] != tc.code {
+			t.Errorf("%v: %d %v, want %d %s", tc.err, w.Code, out, tc.status, tc.code)
+		}
+		if tc.code == "unavailable" && !strings.Contains(out["message"], "cannot reach its database") {
+			t.Errorf("message %q, want it to say the database cannot be reached", out["message"])
+		}
+	}
 }

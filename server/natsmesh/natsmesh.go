@@ -39,7 +39,11 @@ type Config struct {
 	// TTL is how long a claim lives without renewal; default 30 s. The
 	// server renews every TTL/3.
 	TTL time.Duration
-	// Replicas of the bucket in a NATS cluster; default 1.
+	// Replicas of the buckets in a NATS cluster; default (0) 3 if the
+	// NATS connection knows of 3 or more servers (listed in the URL or
+	// announced by the cluster), else 1. A bucket that already has more
+	// replicas keeps them; one with fewer is raised, so a set-up that
+	// grows from one NATS server to a cluster needs no manual step.
 	Replicas int
 	// Logger; default slog.Default().
 	Logger *slog.Logger
@@ -113,7 +117,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Mesh, error) {
 		cfg.TTL = 30 * time.Second
 	}
 	if cfg.Replicas <= 0 {
-		cfg.Replicas = 1
+		cfg.Replicas = AutoReplicas(nc)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -122,14 +126,53 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Mesh, error) {
 	if err != nil {
 		return nil, fmt.Errorf("natsmesh: %w", err)
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := keyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket: cfg.Bucket, Description: "assist serve: the node each invitation is registered on",
 		TTL: cfg.TTL, History: 1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
-	})
+	}, cfg.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("natsmesh: the key-value bucket %s (is JetStream enabled on the NATS server?): %w", cfg.Bucket, err)
 	}
 	return &Mesh{cfg: cfg, nc: nc, kv: kv, log: cfg.Logger, claims: make(map[string]*claim)}, nil
+}
+
+// AutoReplicas is the replica count for a bucket nobody configured: 3
+// when nc knows of 3 or more NATS servers (a cluster, whose buckets must
+// outlive the loss of one server), else 1 (one server cannot hold more).
+func AutoReplicas(nc *nats.Conn) int {
+	if len(nc.Servers()) >= 3 {
+		return 3
+	}
+	return 1
+}
+
+// keyValue makes or updates the bucket of cfg, never lowering the
+// replicas it already has (a node that knows fewer servers must not
+// shrink what the others made), and waits out a cluster that cannot
+// place the replicas yet (just started, or a server still joining).
+func keyValue(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig, log *slog.Logger) (jetstream.KeyValue, error) {
+	if kv, err := js.KeyValue(ctx, cfg.Bucket); err == nil {
+		if st, err := kv.Status(ctx); err == nil {
+			if kvs, ok := st.(*jetstream.KeyValueBucketStatus); ok && kvs.StreamInfo().Config.Replicas > cfg.Replicas {
+				cfg.Replicas = kvs.StreamInfo().Config.Replicas
+			}
+		}
+	}
+	for {
+		kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
+		var api *jetstream.APIError
+		// 10005: no suitable peers for placement; 10023: insufficient
+		// resources (a peer not caught up yet).
+		if err == nil || !errors.As(err, &api) || api.ErrorCode != 10005 && api.ErrorCode != 10023 {
+			return kv, err
+		}
+		log.Info("natsmesh: NATS cannot place the bucket's replicas yet; retrying", "bucket", cfg.Bucket, "replicas", cfg.Replicas, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (waiting for NATS to place %d replicas: %w)", err, cfg.Replicas, ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 // Close closes the NATS connection if Dial made it.
@@ -378,10 +421,10 @@ func (m *Mesh) Agree(ctx context.Context, name, value string) error {
 	if err != nil {
 		return fmt.Errorf("natsmesh: %w", err)
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := keyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket: AgreeBucket, Description: "assist serve: what every node must share (hashes)",
 		History: 1, Storage: jetstream.FileStorage, Replicas: m.cfg.Replicas,
-	})
+	}, m.log)
 	if err != nil {
 		return fmt.Errorf("natsmesh: the key-value bucket %s: %w", AgreeBucket, err)
 	}

@@ -3,9 +3,11 @@ package natsmesh
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
 	"github.com/assist-project/assist/internal/natstest"
@@ -154,4 +156,64 @@ func TestValidNode(t *testing.T) {
 			t.Errorf("ValidNode(%q) = %v, want ok %v", name, err, ok)
 		}
 	}
+}
+
+// TestAutoReplicas: on a three-server NATS cluster, named by the list of
+// its URLs or by one of them (the others announced by the cluster), the
+// mesh's buckets get three replicas, so they outlive a server's loss; a
+// bucket made with one replica is raised, and a node that asks for fewer
+// does not lower it. On one server they have one.
+func TestAutoReplicas(t *testing.T) {
+	ctx := context.Background()
+	servers := natstest.Cluster(t, 3)
+	replicas := func(m *Mesh, bucket string) int {
+		t.Helper()
+		js, err := jetstream.New(m.nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := js.Stream(ctx, "KV_"+bucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.CachedInfo().Config.Replicas
+	}
+	one := dial1(t, servers[0].URL, Config{Node: "one", Replicas: 1})
+	if got := replicas(one, DefaultBucket); got != 1 {
+		t.Fatalf("a bucket made with 1 replica has %d", got)
+	}
+	urls := []string{servers[0].URL, servers[1].URL, servers[2].URL}
+	for _, url := range []string{strings.Join(urls, ","), servers[1].URL} {
+		m := dial1(t, url, Config{Node: "auto"})
+		if err := m.Agree(ctx, "x", "y"); err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range []string{DefaultBucket, AgreeBucket} {
+			if got := replicas(m, b); got != 3 {
+				t.Errorf("--bus %s: bucket %s has %d replicas, want 3", url, b, got)
+			}
+		}
+	}
+	dial1(t, servers[2].URL, Config{Node: "low", Replicas: 1})
+	if got := replicas(one, DefaultBucket); got != 3 {
+		t.Errorf("after a node asking for 1 replica: %d, want 3 kept", got)
+	}
+
+	single := natstest.Start(t)
+	m := dial1(t, single.URL, Config{Node: "alone"})
+	if got := replicas(m, DefaultBucket); got != 1 {
+		t.Errorf("on one server: %d replicas, want 1", got)
+	}
+}
+
+func dial1(t *testing.T, url string, cfg Config) *Mesh {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	m, err := Dial(ctx, url, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	return m
 }

@@ -38,6 +38,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -102,6 +103,10 @@ type Bus struct {
 	wg     sync.WaitGroup
 	msgs   chan *nats.Msg
 	resync chan struct{}
+	// seen is the highest bucket revision the watcher has applied; the
+	// heartbeat compares it with its own acknowledged writes to notice a
+	// watch that stopped (see heartbeat).
+	seen atomic.Uint64
 
 	smu  sync.Mutex
 	subs map[string]*userSub // by user
@@ -295,6 +300,7 @@ func redact(s string) string {
 func (b *Bus) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	kv, err := b.js.KeyValue(ctx, b.cfg.Bucket)
 	if err == nil {
+		b.raiseReplicas(ctx, kv)
 		return kv, nil
 	}
 	if !errors.Is(err, jetstream.ErrBucketNotFound) {
@@ -322,17 +328,51 @@ func (b *Bus) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 // lives as long as the claim's TTL, and a released one leaves a marker
 // for a second.
 func (b *Bus) pairBucket(ctx context.Context) (jetstream.KeyValue, error) {
-	kv, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := b.js.KeyValue(ctx, b.cfg.PairBucket)
+	if err == nil {
+		b.raiseReplicas(ctx, kv)
+		return kv, nil
+	}
+	// Created, never updated: a node that knows fewer NATS servers must
+	// not lower the replicas others gave it.
+	kv, err = b.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:         b.cfg.PairBucket,
 		Description:    "assist messenger: the node holding each open pairing's id",
 		History:        1,
 		Replicas:       b.cfg.Replicas,
 		LimitMarkerTTL: time.Second,
 	})
+	if errors.Is(err, jetstream.ErrBucketExists) {
+		return b.js.KeyValue(ctx, b.cfg.PairBucket)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("messenger bus: the pairings bucket on NATS at %s: %w (per-key TTLs need nats-server 2.11 or later with JetStream)", b.safe, err)
 	}
 	return kv, nil
+}
+
+// raiseReplicas gives an existing bucket the configured replicas if it has
+// fewer (made while NATS was one server, now a cluster), so it outlives
+// the loss of a server; it never lowers them. A failure only costs that
+// resilience, so it is logged.
+func (b *Bus) raiseReplicas(ctx context.Context, kv jetstream.KeyValue) {
+	st, err := kv.Status(ctx)
+	if err != nil {
+		b.log.Warn("messenger bus: reading a bucket's replicas", "bucket", kv.Bucket(), "err", err)
+		return
+	}
+	kvs, ok := st.(*jetstream.KeyValueBucketStatus)
+	if !ok || kvs.StreamInfo().Config.Replicas >= b.cfg.Replicas {
+		return
+	}
+	cfg := kvs.StreamInfo().Config
+	from := cfg.Replicas
+	cfg.Replicas = b.cfg.Replicas
+	if _, err := b.js.UpdateStream(ctx, cfg); err != nil {
+		b.log.Warn("messenger bus: cannot raise a bucket's replicas", "bucket", kv.Bucket(), "from", from, "to", cfg.Replicas, "err", err)
+		return
+	}
+	b.log.Info("messenger bus: raised a bucket's replicas", "bucket", kv.Bucket(), "from", from, "to", cfg.Replicas)
 }
 
 // URL is the NATS server the bus is connected to, without credentials.
@@ -608,10 +648,19 @@ func (b *Bus) put(ctx context.Context, key string, v stateValue) error {
 
 // heartbeat rewrites this node's states every TTL/3 until Close, so they
 // outlive it by at most TTL.
+//
+// It also notices a watch that stopped while the connection stayed up: a
+// NATS cluster that lost the server holding the watcher's consumer (the
+// bucket's leader) sends it nothing more, and nats.go notices only after
+// two missed 5-second idle heartbeats, and more while it retries, so this
+// node's contacts would hear nothing for 10-15 s. A beat acknowledged two
+// rounds ago (TTL*2/3) that the watcher still has not applied means it
+// stopped: the watch is started over (and the bucket reloaded) at once.
 func (b *Bus) heartbeat() {
 	defer b.wg.Done()
 	t := time.NewTicker(b.cfg.TTL / 3)
 	defer t.Stop()
+	var acked [2]uint64 // the highest revision acknowledged one and two rounds ago
 	for {
 		select {
 		case <-b.ctx.Done():
@@ -628,6 +677,7 @@ func (b *Bus) heartbeat() {
 		}
 		b.cmu.Unlock()
 		failed := 0
+		var futures []jetstream.PubAckFuture
 		for _, e := range es {
 			e.mu.Lock()
 			// An entry whose first write has not succeeded has no state
@@ -635,8 +685,10 @@ func (b *Bus) heartbeat() {
 			if !e.gone && e.state != "" {
 				data, _ := json.Marshal(stateValue{Device: e.device, State: e.state, Node: b.node, Op: opBeat})
 				m := &nats.Msg{Subject: "$KV." + b.cfg.Bucket + "." + e.key, Data: data}
-				if _, err := b.js.PublishMsgAsync(m, jetstream.WithMsgTTL(b.cfg.TTL)); err != nil {
+				if f, err := b.js.PublishMsgAsync(m, jetstream.WithMsgTTL(b.cfg.TTL)); err != nil {
 					failed++
+				} else {
+					futures = append(futures, f)
 				}
 			}
 			e.mu.Unlock()
@@ -650,6 +702,35 @@ func (b *Bus) heartbeat() {
 		}
 		if failed > 0 {
 			b.log.Warn("messenger bus: heartbeat failed for some connections", "failed", failed, "url", b.safe)
+		}
+		var top uint64
+		for _, f := range futures {
+			select {
+			case a := <-f.Ok():
+				top = max(top, a.Sequence)
+			default:
+			}
+		}
+		b.mu.Lock()
+		synced := b.synced
+		b.mu.Unlock()
+		if synced && acked[1] > 0 && b.seen.Load() < acked[1] {
+			b.log.Warn("messenger bus: the presence watch stopped (a NATS server lost?); watching again", "url", b.safe,
+				"acknowledged", acked[1], "seen", b.seen.Load())
+			b.requestResync()
+			acked = [2]uint64{}
+			continue
+		}
+		acked[1], acked[0] = acked[0], top
+	}
+}
+
+// saw records that the watcher applied e.
+func (b *Bus) saw(e jetstream.KeyValueEntry) {
+	for {
+		old := b.seen.Load()
+		if e.Revision() <= old || b.seen.CompareAndSwap(old, e.Revision()) {
+			return
 		}
 	}
 }
@@ -688,6 +769,9 @@ func (b *Bus) watchOnce(loaded chan struct{}) error {
 	b.mu.Lock()
 	b.synced = false
 	b.mu.Unlock()
+	// Counted afresh from the snapshot (whose newest entry is the
+	// bucket's last revision): a bucket made again starts lower.
+	b.seen.Store(0)
 	// A resync asked before this point is this very reload.
 	select {
 	case <-b.resync:
@@ -714,6 +798,7 @@ func (b *Bus) watchOnce(loaded chan struct{}) error {
 		if e == nil {
 			break
 		}
+		b.saw(e)
 		if user, v, put, ok := applyEntry(snap, e, b.log); ok && put && v.Op == opSet && v.Node == b.node {
 			mine[v.ID] = user
 		}
@@ -735,6 +820,7 @@ func (b *Bus) watchOnce(loaded chan struct{}) error {
 				return errors.New("the watch ended")
 			}
 			if e != nil {
+				b.saw(e)
 				b.apply(e)
 			}
 		}
