@@ -108,6 +108,9 @@ func TestClusterAuditNodeLoss(t *testing.T) {
 	// one through the front, at the session's end or once back online.
 	agent.expect(`^audit: uploaded to entry \d+$`)
 	checkTrail(t, dana, 1)
+	// Until HAProxy has marked the dead node down it may try it first
+	// and then another: whichNode would see two nodes take the offer.
+	c.Proxy.WaitBackend(t, c.Nodes[victim].Name, false, 20*time.Second)
 
 	// Again, now losing the helper's node: dana offers through the front.
 	var next *proc
