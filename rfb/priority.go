@@ -66,14 +66,16 @@ func updateBudget(unsolicited bool, rate float64) int {
 // first, in the order given, then the large ones cut into bands of
 // bandRows screen rows (aligned to multiples of bandRows), sorted by row
 // and column, starting with the first band at or below row from and
-// wrapping around to the top. It returns the pieces and how many of them
-// are small. dirty is not changed.
-func schedule(dirty []image.Rectangle, from int) (pieces []image.Rectangle, small int) {
+// wrapping around to the top. Areas inside one of held (what an earlier
+// update left for later) count as large whatever their size: they are no
+// new change. It returns the pieces and how many of them are small.
+// dirty is not changed.
+func schedule(dirty, held []image.Rectangle, from int) (pieces []image.Rectangle, small int) {
 	var large []image.Rectangle
 	for _, r := range dirty {
 		switch {
 		case r.Empty():
-		case r.Dx()*r.Dy() <= smallArea:
+		case r.Dx()*r.Dy() <= smallArea && !slices.ContainsFunc(held, func(h image.Rectangle) bool { return r.In(h) }):
 			pieces = append(pieces, r)
 		default:
 			for y := r.Min.Y; y < r.Max.Y; {
