@@ -47,8 +47,12 @@ const (
 	// path's delivery rate: what a small change made just after waits at
 	// most, besides the window in flight.
 	sliceTime = 5 * time.Millisecond
-	// minSlice is the least budget, so a slow path still gets whole bands.
-	minSlice = 6 << 10
+	// minSlice is the least budget: about one band of photo, 5 ms at
+	// 5 Mbit/s. Every update carries at least one band anyway; a larger
+	// floor only makes a small change made meanwhile wait longer for the
+	// update being written (6 KiB: 10 ms at 5 Mbit/s, plus the band
+	// beyond it).
+	minSlice = 3 << 10
 )
 
 // updateBudget is the most bytes of changes the next update should carry

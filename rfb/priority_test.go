@@ -21,7 +21,8 @@ func TestUpdateBudget(t *testing.T) {
 		{"pull model: whole updates", false, 20e6 / 8, 0},
 		{"no estimate yet", true, 0, 0},
 		{"20 Mbit/s: 5 ms of it", true, 20e6 / 8, 12500},
-		{"5 Mbit/s: the least slice", true, 5e6 / 8, minSlice},
+		{"5 Mbit/s: 5 ms of it", true, 5e6 / 8, 3125},
+		{"2 Mbit/s: the least slice", true, 2e6 / 8, 3072},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := updateBudget(tc.unsolicited, tc.rate); got != tc.want {
