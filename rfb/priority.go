@@ -18,19 +18,26 @@ import (
 // push across a paced session stream), an update carries at most about
 // sliceTime of the path's throughput of changes:
 //
-//   - small areas (at most smallArea pixels) go first, and always whole,
-//     followed by at least one piece of the large ones (so a stream of
-//     small changes that fill the budget alone cannot starve them);
+//   - small areas (at most smallArea pixels) go first, and always whole.
+//     An update that has some ends with them: a viewer shows an update
+//     only once it has all of it, so a slice behind the small change
+//     would delay it by the slice's sending time (14 ms at 5 Mbit/s).
+//     Only every other update may do so, so a stream of small changes
+//     cannot starve the large ones;
 //   - large areas are cut into bands of bandRows screen rows and go in
 //     order, starting where the previous update stopped (round robin, so
 //     the bottom of a screen that keeps changing is not starved by its
 //     top);
-//   - once the update holds the budget, the bands left are marked dirty
-//     again in the Subscriber and go with a later update, read afresh from
-//     the screen then; a small change made meanwhile goes ahead of them.
+//   - once the update holds the budget, the bands left are held back in
+//     the Subscriber (Subscriber.Hold) and go with a later update, read
+//     afresh from the screen then. They come back apart from what changed
+//     meanwhile (shadow.Pending.Held), so a small change made inside them
+//     (a key typed into a window being sent in slices) is still a small
+//     change and goes ahead of them.
 //
-// So a small change waits behind at most one slice of bytes in our own
-// buffers, plus what is in flight on the path (the window). The viewer may
+// So a small change waits behind at most the update being written (one
+// slice of bytes in our own buffers), plus what is in flight on the path
+// (the window). The viewer may
 // show the top of a frame with the bottom of the previous one for a
 // moment: the price of seeing the small change at once. A viewer that asks
 // for each update (the pull model) gets whole updates: cutting would cost
@@ -104,8 +111,8 @@ func schedule(dirty, held []image.Rectangle, from int) (pieces []image.Rectangle
 
 // notHeldBack returns the areas of dirty that are not wholly inside one
 // of held, the areas an earlier update left for later (schedule): those
-// come back dirty without having changed on the screen, and must not
-// make the H.264 tracker think they change at video rates. The result
+// come back (shadow.Pending.Held) without having changed on the screen,
+// and must not make the H.264 tracker think they change at video rates. The result
 // may share dirty's array only if held is empty.
 func notHeldBack(dirty, held []image.Rectangle) []image.Rectangle {
 	if len(held) == 0 {

@@ -61,7 +61,7 @@ type Pending struct {
 
 // Empty reports whether p carries nothing to send.
 func (p Pending) Empty() bool {
-	return len(p.Copies) == 0 && len(p.Dirty) == 0 && !p.Resized && !p.CursorChanged && !p.Clipboard
+	return len(p.Copies) == 0 && len(p.Dirty) == 0 && len(p.Held) == 0 && !p.Resized && !p.CursorChanged && !p.Clipboard
 }
 
 // Subscriber follows the changes of a Screen for one viewer. Its methods
