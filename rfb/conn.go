@@ -139,10 +139,13 @@ type conn struct {
 	// update was sent yet (under mu).
 	fullAsked bool
 	cut       bool
-	// heldBack are the areas the last update left for later: taken
-	// again, they are not changes of the screen (h264.go's tracker).
-	heldBack []image.Rectangle
-	vclip    clipCapsOf // viewerClip as of this flush
+	// heldBack are the areas the last update left for later, as taken
+	// again (shadow.Pending.Held): no changes of the screen, neither for
+	// the H.264 tracker (h264.go) nor for schedule. smallOnly: the last
+	// update was cut after its small changes.
+	heldBack  []image.Rectangle
+	smallOnly bool
+	vclip     clipCapsOf // viewerClip as of this flush
 	// offer is the desktop's text last announced to (or provided to) an
 	// Extended Clipboard viewer, which it may request; nil if none.
 	offer *offeredText
@@ -608,10 +611,15 @@ func (c *conn) appendUpdate(pf *PixelFormat, enc *encodingPrefs) (bool, error) {
 			dirty = append(dirty, dst.Intersect(view))
 		}
 		dirty = append(dirty, p.Dirty...)
+		// Areas the last update left for later come last; they are
+		// read afresh like the rest.
+		fresh := len(dirty)
+		dirty = append(dirty, p.Held...)
 		for i, r := range dirty {
 			dirty[i] = r.Intersect(view)
 			c.scratch.CopyFrom(cur, dirty[i])
 		}
+		c.heldBack = append(c.heldBack[:0], dirty[fresh:]...)
 		dirty = c.videoTake(enc, pf, cur, view, &copies, dirty)
 	})
 	if p.Clipboard {
@@ -648,8 +656,9 @@ func (c *conn) appendUpdate(pf *PixelFormat, enc *encodingPrefs) (bool, error) {
 	n += c.appendVideo(e, pf)
 	small := len(dirty)
 	if c.budget > 0 {
-		dirty, small = schedule(dirty, c.bandFrom)
+		dirty, small = schedule(dirty, c.heldBack, c.bandFrom)
 	}
+	smallOnly := false
 	for i, r := range dirty {
 		if r.Empty() {
 			continue
@@ -657,21 +666,29 @@ func (c *conn) appendUpdate(pf *PixelFormat, enc *encodingPrefs) (bool, error) {
 		var k int
 		c.buf, k = e.encode(c.buf, c.scratch, r, pf)
 		n += k
-		// At least one large piece goes in each update, so small
-		// changes that alone fill the budget do not starve the rest.
-		if c.budget > 0 && i >= small && i+1 < len(dirty) && len(c.buf)-start >= c.budget {
+		if c.budget == 0 || i+1 == len(dirty) {
+			continue
+		}
+		// An update with small changes ends with them, so that they
+		// reach the viewer without waiting for the slice of a large
+		// area behind them; unless the last update did so too: at
+		// least every other update carries a large piece, so small
+		// changes cannot starve the rest. Otherwise large pieces go
+		// until the update holds the budget.
+		smallOnly = i+1 == small && !c.smallOnly
+		if smallOnly || i >= small && len(c.buf)-start >= c.budget {
 			// The rest waits for a later update (priority.go).
 			for _, r := range dirty[i+1:] {
-				c.sub.Invalidate(r)
+				c.sub.Hold(r)
 			}
-			c.heldBack = append(c.heldBack[:0], dirty[i+1:]...)
 			c.bandFrom, c.cut = dirty[i+1].Min.Y, true
 			dirty = dirty[:i+1]
 			break
 		}
 	}
+	c.smallOnly = smallOnly
 	if !c.cut {
-		c.bandFrom, c.heldBack = 0, c.heldBack[:0]
+		c.bandFrom = 0
 	}
 	n += c.refine(start, dirty, pf, enc)
 	if n == 0 {

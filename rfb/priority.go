@@ -18,19 +18,26 @@ import (
 // push across a paced session stream), an update carries at most about
 // sliceTime of the path's throughput of changes:
 //
-//   - small areas (at most smallArea pixels) go first, and always whole,
-//     followed by at least one piece of the large ones (so a stream of
-//     small changes that fill the budget alone cannot starve them);
+//   - small areas (at most smallArea pixels) go first, and always whole.
+//     An update that has some ends with them: a viewer shows an update
+//     only once it has all of it, so a slice behind the small change
+//     would delay it by the slice's sending time (14 ms at 5 Mbit/s).
+//     Only every other update may do so, so a stream of small changes
+//     cannot starve the large ones;
 //   - large areas are cut into bands of bandRows screen rows and go in
 //     order, starting where the previous update stopped (round robin, so
 //     the bottom of a screen that keeps changing is not starved by its
 //     top);
-//   - once the update holds the budget, the bands left are marked dirty
-//     again in the Subscriber and go with a later update, read afresh from
-//     the screen then; a small change made meanwhile goes ahead of them.
+//   - once the update holds the budget, the bands left are held back in
+//     the Subscriber (Subscriber.Hold) and go with a later update, read
+//     afresh from the screen then. They come back apart from what changed
+//     meanwhile (shadow.Pending.Held), so a small change made inside them
+//     (a key typed into a window being sent in slices) is still a small
+//     change and goes ahead of them.
 //
-// So a small change waits behind at most one slice of bytes in our own
-// buffers, plus what is in flight on the path (the window). The viewer may
+// So a small change waits behind at most the update being written (one
+// slice of bytes in our own buffers), plus what is in flight on the path
+// (the window). The viewer may
 // show the top of a frame with the bottom of the previous one for a
 // moment: the price of seeing the small change at once. A viewer that asks
 // for each update (the pull model) gets whole updates: cutting would cost
@@ -47,8 +54,12 @@ const (
 	// path's delivery rate: what a small change made just after waits at
 	// most, besides the window in flight.
 	sliceTime = 5 * time.Millisecond
-	// minSlice is the least budget, so a slow path still gets whole bands.
-	minSlice = 6 << 10
+	// minSlice is the least budget: about one band of photo, 5 ms at
+	// 5 Mbit/s. Every update carries at least one band anyway; a larger
+	// floor only makes a small change made meanwhile wait longer for the
+	// update being written (6 KiB: 10 ms at 5 Mbit/s, plus the band
+	// beyond it).
+	minSlice = 3 << 10
 )
 
 // updateBudget is the most bytes of changes the next update should carry
@@ -66,14 +77,16 @@ func updateBudget(unsolicited bool, rate float64) int {
 // first, in the order given, then the large ones cut into bands of
 // bandRows screen rows (aligned to multiples of bandRows), sorted by row
 // and column, starting with the first band at or below row from and
-// wrapping around to the top. It returns the pieces and how many of them
-// are small. dirty is not changed.
-func schedule(dirty []image.Rectangle, from int) (pieces []image.Rectangle, small int) {
+// wrapping around to the top. Areas inside one of held (what an earlier
+// update left for later) count as large whatever their size: they are no
+// new change. It returns the pieces and how many of them are small.
+// dirty is not changed.
+func schedule(dirty, held []image.Rectangle, from int) (pieces []image.Rectangle, small int) {
 	var large []image.Rectangle
 	for _, r := range dirty {
 		switch {
 		case r.Empty():
-		case r.Dx()*r.Dy() <= smallArea:
+		case r.Dx()*r.Dy() <= smallArea && !slices.ContainsFunc(held, func(h image.Rectangle) bool { return r.In(h) }):
 			pieces = append(pieces, r)
 		default:
 			for y := r.Min.Y; y < r.Max.Y; {
@@ -98,8 +111,8 @@ func schedule(dirty []image.Rectangle, from int) (pieces []image.Rectangle, smal
 
 // notHeldBack returns the areas of dirty that are not wholly inside one
 // of held, the areas an earlier update left for later (schedule): those
-// come back dirty without having changed on the screen, and must not
-// make the H.264 tracker think they change at video rates. The result
+// come back (shadow.Pending.Held) without having changed on the screen,
+// and must not make the H.264 tracker think they change at video rates. The result
 // may share dirty's array only if held is empty.
 func notHeldBack(dirty, held []image.Rectangle) []image.Rectangle {
 	if len(held) == 0 {

@@ -21,7 +21,8 @@ func TestUpdateBudget(t *testing.T) {
 		{"pull model: whole updates", false, 20e6 / 8, 0},
 		{"no estimate yet", true, 0, 0},
 		{"20 Mbit/s: 5 ms of it", true, 20e6 / 8, 12500},
-		{"5 Mbit/s: the least slice", true, 5e6 / 8, minSlice},
+		{"5 Mbit/s: 5 ms of it", true, 5e6 / 8, 3125},
+		{"2 Mbit/s: the least slice", true, 2e6 / 8, 3072},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := updateBudget(tc.unsolicited, tc.rate); got != tc.want {
@@ -44,21 +45,24 @@ func TestSchedule(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		dirty     []image.Rectangle
+		held      []image.Rectangle
 		from      int
 		want      []image.Rectangle
 		wantSmall int
 	}{
-		{"small areas go first, whole", []image.Rectangle{full, key}, 0,
+		{"small areas go first, whole", []image.Rectangle{full, key}, nil, 0,
 			append([]image.Rectangle{key}, bands(0, 32, 64, 96)...), 1},
-		{"large areas resume where the last update stopped", []image.Rectangle{full, key}, 64,
+		{"large areas resume where the last update stopped", []image.Rectangle{full, key}, nil, 64,
 			append([]image.Rectangle{key}, bands(64, 96, 0, 32)...), 1},
-		{"bands follow the screen's rows", []image.Rectangle{image.Rect(0, 20, 400, 90)}, 0,
+		{"bands follow the screen's rows", []image.Rectangle{image.Rect(0, 20, 400, 90)}, nil, 0,
 			[]image.Rectangle{image.Rect(0, 20, 400, 32), image.Rect(0, 32, 400, 64), image.Rect(0, 64, 400, 90)}, 0},
-		{"empty areas are dropped", []image.Rectangle{{}, key}, 0, []image.Rectangle{key}, 1},
+		{"empty areas are dropped", []image.Rectangle{{}, key}, nil, 0, []image.Rectangle{key}, 1},
+		{"a small area held back is no small change", []image.Rectangle{image.Rect(0, 96, 640, 100), key},
+			[]image.Rectangle{image.Rect(0, 96, 640, 100)}, 0, []image.Rectangle{key, image.Rect(0, 96, 640, 100)}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := slices.Clone(tc.dirty)
-			got, small := schedule(tc.dirty, tc.from)
+			got, small := schedule(tc.dirty, tc.held, tc.from)
 			if !slices.Equal(got, tc.want) || small != tc.wantSmall {
 				t.Errorf("schedule(%v, %d) = %v, %d; want %v, %d", tc.dirty, tc.from, got, small, tc.want, tc.wantSmall)
 			}
@@ -156,9 +160,46 @@ func TestServerSmallChangeFirst(t *testing.T) {
 	if !covers(first, key) {
 		t.Fatalf("the first update (%v) does not carry the small change %v", first.rects, key)
 	}
-	if area >= photoArea.Dx()*photoArea.Dy()/2 {
-		t.Errorf("the first update carries %d pixels, half the large change or more: the small change waited behind it", area)
+	// It carries the small change alone: the viewer shows an update
+	// only once it has all of it, so a slice of the large change behind
+	// the small one would delay it by the slice's sending time.
+	for _, r := range first.rects {
+		if r.Overlaps(photoArea) {
+			t.Errorf("the first update carries %v of the large change besides the small change %v (%d pixels in all): the small change waited for it", r, key, area)
+		}
 	}
+	// The next carries a slice of the large change: small changes do not
+	// starve it.
+	if second := readUpdate(); !slices.ContainsFunc(second.rects, func(r image.Rectangle) bool { return r.Overlaps(photoArea) }) {
+		t.Errorf("the second update (%v) carries nothing of the large change", second.rects)
+	}
+
+	// A small change inside an area left for later is a small change
+	// too: it goes ahead of the slices, not in its band's turn.
+	pp.set(true, 5)
+	key2 := image.Rect(296, 360, 304, 368) // in a band not sent yet
+	ts.desk.Change(func(img *screen.Image) image.Rectangle {
+		fillPattern(img, key2, 9)
+		return key2
+	})
+	for seen := false; !seen; {
+		<-watch.Ready()
+		for _, r := range watch.Take(nil).Dirty {
+			seen = seen || r.Overlaps(key2)
+		}
+	}
+	pp.set(false, 5)
+	for {
+		u := readUpdate()
+		if !slices.ContainsFunc(u.rects, func(r image.Rectangle) bool { return r.Overlaps(key2) }) {
+			continue
+		}
+		if !slices.ContainsFunc(u.rects, func(r image.Rectangle) bool { return r.Overlaps(key2) && r.Dx()*r.Dy() <= smallArea }) {
+			t.Errorf("the small change %v inside an area left for later came with %v: in its band's turn, not first", key2, u.rects)
+		}
+		break
+	}
+
 	// The rest follows, and the viewer ends up with the whole screen.
 	updates := 1
 	for want := ts.desk.Snapshot(); !equalImages(c.Framebuffer(), want); updates++ {

@@ -84,10 +84,11 @@ func (p *pacer) allowance(now time.Time) int {
 // than the bandwidth-delay product (link.Estimator), so at 5 Mbit/s a
 // 16 KiB chunk means 26 ms of queue for the small change behind it. A
 // paced stream therefore sends chunks of about chunkTime of the path's
-// rate, at least minChunk.
+// rate, at least minChunk: 3 ms at 5 Mbit/s (4 KiB, 6.5 ms, was most of
+// what a small change during a video waited for besides the delay).
 const (
 	chunkTime = 2 * time.Millisecond
-	minChunk  = 4 << 10
+	minChunk  = 2 << 10
 )
 
 // chunk is the largest chunk to send now: displayChunk until the path's

@@ -128,7 +128,7 @@ func TestPacerChunk(t *testing.T) {
 	}{
 		{"not paced yet", false, 5, displayChunk},
 		{"no rate yet", true, 0, displayChunk},
-		{"5 Mbit/s: the smallest chunk", true, 5, minChunk},
+		{"5 Mbit/s: the smallest chunk, 3 ms of it", true, 5, 2048},
 		{"20 Mbit/s: 2 ms of it", true, 20, 5000},
 		{"1 Gbit/s: the largest chunk", true, 1000, displayChunk},
 	} {

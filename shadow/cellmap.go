@@ -60,6 +60,14 @@ func (m *cellMap) mark(r image.Rectangle) {
 	}
 }
 
+// unmark unsets every cell that overlaps r.
+func (m *cellMap) unmark(r image.Rectangle) {
+	x0, y0, x1, y1 := m.span(r)
+	for y := y0; y < y1; y++ {
+		clear(m.bits[y*m.cols+x0 : y*m.cols+x1])
+	}
+}
+
 // markAll sets every cell.
 func (m *cellMap) markAll() {
 	for i := range m.bits {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"image"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 
@@ -245,8 +246,9 @@ func (v *viewer) replay(t testing.TB, p Pending, read func(dst *screen.Image, r 
 		}
 		moveRect(v.img, c)
 	}
-	checkDirty(t, p.Dirty, image.Rectangle{Max: p.Size})
-	for _, r := range p.Dirty {
+	all := append(slices.Clone(p.Dirty), p.Held...)
+	checkDirty(t, all, image.Rectangle{Max: p.Size})
+	for _, r := range all {
 		read(v.img, r)
 	}
 }

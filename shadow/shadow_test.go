@@ -240,6 +240,66 @@ func TestInvalidate(t *testing.T) {
 	_ = h
 }
 
+// An area the reader held back comes back as Held while the screen does
+// not change there; a change inside it comes back as Dirty, on its own,
+// so the reader can send it first (rfb's small changes first).
+func TestHold(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	bounds := image.Rect(0, 0, 256, 128)
+	h, sub, v := synced(t, noiseImage(bounds, rng), Options{TileSize: 16})
+	area := func(rs []image.Rectangle) (n int) {
+		for _, r := range rs {
+			n += r.Dx() * r.Dy()
+		}
+		return n
+	}
+	held := image.Rect(0, 0, 256, 64)
+	sub.Hold(held)
+	select {
+	case <-sub.Ready():
+	default:
+		t.Fatal("not ready after Hold")
+	}
+	key := image.Rect(96, 24, 104, 32) // inside the held area, on the cell grid
+	h.f.draw(func(m *screen.Image) { fill(m, key, [4]byte{9, 8, 7, 0}) })
+	h.change(screen.Change{Damage: []image.Rectangle{key}})
+	p := sub.Collect()
+	if !slices.Equal(p.Dirty, []image.Rectangle{key}) {
+		t.Errorf("Dirty = %v, want only the change %v", p.Dirty, key)
+	}
+	if got := area(p.Held); got != area([]image.Rectangle{held})-area([]image.Rectangle{key}) {
+		t.Errorf("Held = %v (%d pixels), want %v without %v", p.Held, got, held, key)
+	}
+	v.apply(t, h.s, p)
+	checkViewer(t, h, v)
+	if p := sub.Collect(); !p.Empty() || len(p.Held) != 0 {
+		t.Errorf("second Collect = %+v, want empty", p)
+	}
+
+	// Held areas that a change, a copy or an Invalidate covers are
+	// changes: Dirty.
+	sub.Hold(held)
+	sub.Invalidate(image.Rect(0, 0, 128, 64))
+	p = sub.Collect()
+	if !slices.Equal(p.Dirty, []image.Rectangle{image.Rect(0, 0, 128, 64)}) || !slices.Equal(p.Held, []image.Rectangle{image.Rect(128, 0, 256, 64)}) {
+		t.Errorf("after Invalidate: Dirty %v, Held %v; want the invalidated half dirty, the other held", p.Dirty, p.Held)
+	}
+	v.apply(t, h.s, p)
+	checkViewer(t, h, v)
+
+	// Only what the reader had collected is held: an area dirty anyway
+	// stays a change.
+	h.f.draw(func(m *screen.Image) { fill(m, key, [4]byte{1, 1, 1, 0}) })
+	h.change(screen.Change{Damage: []image.Rectangle{key}})
+	sub.Hold(held)
+	p = sub.Collect()
+	if !slices.Equal(p.Dirty, []image.Rectangle{key}) {
+		t.Errorf("change then Hold: Dirty = %v, want %v", p.Dirty, key)
+	}
+	v.apply(t, h.s, p)
+	checkViewer(t, h, v)
+}
+
 func TestClose(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 14))
 	bounds := image.Rect(0, 0, 100, 80)

@@ -38,6 +38,11 @@ type Pending struct {
 	// Dirty are then read from the current copy: non-overlapping
 	// rectangles within the screen.
 	Dirty []image.Rectangle
+	// Held are areas the subscriber's reader held back (Hold) that have
+	// not changed since: read and painted like Dirty, but no change of
+	// the screen. They overlap neither Dirty nor each other; empty for a
+	// reader that never holds anything back.
+	Held []image.Rectangle
 	// Resized is set when the screen changed size since the last Collect:
 	// Dirty then covers the whole screen, and Copies holds only copies made
 	// after the resize. Size is the screen's size, set in every Pending.
@@ -56,7 +61,7 @@ type Pending struct {
 
 // Empty reports whether p carries nothing to send.
 func (p Pending) Empty() bool {
-	return len(p.Copies) == 0 && len(p.Dirty) == 0 && !p.Resized && !p.CursorChanged && !p.Clipboard
+	return len(p.Copies) == 0 && len(p.Dirty) == 0 && len(p.Held) == 0 && !p.Resized && !p.CursorChanged && !p.Clipboard
 }
 
 // Subscriber follows the changes of a Screen for one viewer. Its methods
@@ -73,14 +78,19 @@ type Subscriber struct {
 	// them at any later version of the copy, so a copy from them is not
 	// trusted. Take reads at once and leaves nothing unsettled.
 	dirty, unsettled cellMap
-	copies           []Copy
-	resized          bool
-	cursor           bool
-	clip             bool
-	text             string
-	clipAt           time.Time
-	stale            []image.Rectangle // scratch for addCopy
-	lossy            lossyCells        // what the viewer holds lossy (refine.go)
+	// held are the dirty cells that are dirty only because the reader
+	// held them back (Hold), a subset of dirty; anyHeld says some are.
+	// fresh is scratch for collect.
+	held, fresh cellMap
+	anyHeld     bool
+	copies      []Copy
+	resized     bool
+	cursor      bool
+	clip        bool
+	text        string
+	clipAt      time.Time
+	stale       []image.Rectangle // scratch for addCopy
+	lossy       lossyCells        // what the viewer holds lossy (refine.go)
 }
 
 // Ready receives a value whenever changes are pending. It is buffered: a
@@ -122,9 +132,22 @@ func (sub *Subscriber) Take(fn func(p *Pending, cur *screen.Image)) Pending {
 func (sub *Subscriber) collect(settled bool) Pending {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
+	dirty := &sub.dirty
+	var held []image.Rectangle
+	if sub.anyHeld {
+		held = sub.held.rects(nil)
+		sub.fresh.reset(sub.dirty.size, sub.dirty.cell)
+		for i, d := range sub.dirty.bits {
+			sub.fresh.bits[i] = d && !sub.held.bits[i]
+		}
+		dirty = &sub.fresh
+		sub.held.clear()
+		sub.anyHeld = false
+	}
 	p := Pending{
 		Copies:        sub.copies,
-		Dirty:         sub.dirty.rects(nil),
+		Dirty:         dirty.rects(nil),
+		Held:          held,
 		Resized:       sub.resized,
 		Size:          sub.size,
 		CursorChanged: sub.cursor,
@@ -180,8 +203,46 @@ func (sub *Subscriber) Invalidate(r image.Rectangle) {
 	if r.Empty() {
 		return
 	}
-	sub.dirty.mark(r)
+	sub.markLocked(r)
 	sub.signal()
+}
+
+// Hold gives back r, an area the reader collected but did not send: it
+// is dirty again, yet comes back in Pending.Held rather than Dirty as
+// long as the screen does not change there, so that the reader can tell
+// a change made since (a key typed inside a large area it is sending in
+// slices) from what it left for later.
+func (sub *Subscriber) Hold(r image.Rectangle) {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	if sub.closed {
+		return
+	}
+	x0, y0, x1, y1 := sub.dirty.span(r)
+	if x0 == x1 || y0 == y1 {
+		return
+	}
+	if sub.held.cols != sub.dirty.cols || sub.held.rows != sub.dirty.rows {
+		sub.held.reset(sub.dirty.size, sub.dirty.cell)
+	}
+	for y := y0; y < y1; y++ {
+		for x := x0; x < x1; x++ {
+			if i := y*sub.dirty.cols + x; !sub.dirty.bits[i] {
+				sub.dirty.bits[i], sub.held.bits[i] = true, true
+				sub.anyHeld = true
+			}
+		}
+	}
+	sub.signal()
+}
+
+// markLocked marks r dirty as a change: cells in it that were only held
+// back are held no longer. Called with sub.mu held.
+func (sub *Subscriber) markLocked(r image.Rectangle) {
+	sub.dirty.mark(r)
+	if sub.anyHeld {
+		sub.held.unmark(r)
+	}
 }
 
 // Close stops the subscriber; it receives nothing more.
@@ -232,13 +293,15 @@ func (sub *Subscriber) deliver(ev *event, cell int) {
 		sub.dirty.reset(ev.size, cell)
 		sub.dirty.markAll()
 		sub.unsettled.reset(ev.size, cell)
+		sub.held.reset(ev.size, cell)
+		sub.anyHeld = false
 		sub.lossy.at = nil
 	}
 	for _, c := range ev.copies {
 		sub.addCopy(c)
 	}
 	for _, b := range ev.boxes {
-		sub.dirty.mark(b)
+		sub.markLocked(b)
 	}
 	if ev.cursor {
 		sub.cursor = true
@@ -256,7 +319,7 @@ func (sub *Subscriber) deliver(ev *event, cell int) {
 func (sub *Subscriber) addCopy(c Copy) {
 	dst := c.DstRect()
 	if len(sub.copies) >= maxCopies {
-		sub.dirty.mark(dst)
+		sub.markLocked(dst)
 		return
 	}
 	// The parts of the source the viewer may not have right land, moved,
@@ -283,12 +346,15 @@ func (sub *Subscriber) addCopy(c Copy) {
 	}
 	if 2*area >= c.Src.Dx()*c.Src.Dy() {
 		// Mostly stale: the copy would save little.
-		sub.dirty.mark(dst)
+		sub.markLocked(dst)
 		return
 	}
 	sub.dirty.unmarkCovered(dst)
+	if sub.anyHeld {
+		sub.held.unmarkCovered(dst)
+	}
 	for _, r := range sub.stale {
-		sub.dirty.mark(r)
+		sub.markLocked(r)
 	}
 	sub.moveLossy(c)
 	sub.copies = append(sub.copies, c)

@@ -228,7 +228,7 @@ func (r *run) measure(ctx context.Context, w workload.Workload) (Result, error) 
 		res.LosslessMS = ms
 	}
 	if r.trace != nil {
-		if err := writeTrace(r.trace, r.name, w.Name(), start, changes, updates); err != nil {
+		if err := writeTrace(r.trace, r.name, w.Name(), start, changes, probes, updates); err != nil {
 			return res, err
 		}
 	}
@@ -375,19 +375,34 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // lines "server,workload,kind,ms,seq,bytes,pixels", ms counted from start:
 // kind "drawn" is a change the X server had executed (seq is its
 // number), kind "update" an update the viewer had decoded (seq is the
-// change its marker showed, or -1).
-func writeTrace(w io.Writer, server, workload string, start time.Time, changes []change, updates []update) error {
+// change its marker showed, or -1). With -probe, kind "probe" is a probe
+// change the X server had executed and kind "probe-shown" the update that
+// first showed it (seq is the probe's number), and a first line of kind
+// "start" gives start as Unix time in microseconds (in seq), so that the
+// trace lines up with the servers' own.
+func writeTrace(w io.Writer, server, workload string, start time.Time, changes, probes []change, updates []update) error {
 	at := func(t time.Time) float64 { return ms(t.Sub(start)) }
 	var b []byte
+	if len(probes) > 0 {
+		b = fmt.Appendf(b, "%s,%s,start,0.000,%d,0,0\n", server, workload, start.UnixMicro())
+	}
 	for _, c := range changes {
 		b = fmt.Appendf(b, "%s,%s,drawn,%.3f,%d,0,0\n", server, workload, at(c.T0), c.N)
 	}
+	for _, c := range probes {
+		b = fmt.Appendf(b, "%s,%s,probe,%.3f,%d,0,0\n", server, workload, at(c.T0), c.N)
+	}
+	shown := uint64(0)
 	for _, u := range updates {
 		seq := int64(-1)
 		if u.Valid {
 			seq = int64(u.Seq)
 		}
 		b = fmt.Appendf(b, "%s,%s,update,%.3f,%d,%d,%d\n", server, workload, at(u.At), seq, u.Bytes, u.Pixels)
+		if len(probes) > 0 && u.ProbeValid && u.ProbeSeq > shown {
+			shown = u.ProbeSeq
+			b = fmt.Appendf(b, "%s,%s,probe-shown,%.3f,%d,%d,%d\n", server, workload, at(u.At), shown, u.Bytes, u.Pixels)
+		}
 	}
 	if _, err := w.Write(b); err != nil {
 		return fmt.Errorf("trace: %w", err)

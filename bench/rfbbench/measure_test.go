@@ -197,7 +197,7 @@ func TestWriteTrace(t *testing.T) {
 		{At: start.Add(3 * time.Millisecond), Bytes: 20},
 	}
 	var b bytes.Buffer
-	if err := writeTrace(&b, "assist", "video", start, changes, updates); err != nil {
+	if err := writeTrace(&b, "assist", "video", start, changes, nil, updates); err != nil {
 		t.Fatal(err)
 	}
 	want := "assist,video,drawn,1.500,7,0,0\n" +
@@ -205,6 +205,22 @@ func TestWriteTrace(t *testing.T) {
 		"assist,video,update,3.000,-1,20,0\n"
 	if b.String() != want {
 		t.Errorf("trace =\n%s\nwant\n%s", b.String(), want)
+	}
+	// With the probe: its changes, and the first update to show each.
+	probes := []change{{N: 1, T0: start.Add(time.Millisecond)}}
+	updates[1].ProbeSeq, updates[1].ProbeValid = 1, true
+	b.Reset()
+	if err := writeTrace(&b, "assist", "video", start, changes, probes, updates); err != nil {
+		t.Fatal(err)
+	}
+	want = "assist,video,start,0.000,100000000,0,0\n" +
+		"assist,video,drawn,1.500,7,0,0\n" +
+		"assist,video,probe,1.000,1,0,0\n" +
+		"assist,video,update,2.000,7,300,64\n" +
+		"assist,video,update,3.000,-1,20,0\n" +
+		"assist,video,probe-shown,3.000,1,20,0\n"
+	if b.String() != want {
+		t.Errorf("probed trace =\n%s\nwant\n%s", b.String(), want)
 	}
 }
 
