@@ -41,6 +41,9 @@ type HAProxyOptions struct {
 	HealthPath string
 	// MaxConn bounds the front's connections (default 2,000; HAProxy needs two descriptors for each).
 	MaxConn int
+	// SendProxy opens every connection to a backend, health checks too,
+	// with a PROXY protocol v2 header naming the client (send-proxy-v2).
+	SendProxy bool
 }
 
 // haproxyConfig is the configuration StartHAProxy writes. The checks are
@@ -75,7 +78,7 @@ backend nodes
     http-check expect status 200
     default-server check check-ssl verify none inter 500ms fastinter 250ms downinter 500ms fall 2 rise 2
 {{- range $i, $b := .Backends}}
-    server n{{inc $i}} {{$b}}
+    server n{{inc $i}} {{$b}}{{if $.SendProxy}} send-proxy-v2{{end}}
 {{- end}}
 `))
 
@@ -102,7 +105,7 @@ func StartHAProxy(t testing.TB, o HAProxyOptions) *HAProxy {
 		t.Fatalf("lab: haproxy config: %v", err)
 	}
 	err = haproxyConfig.Execute(f, map[string]any{
-		"Sock": h.sock, "MaxConn": o.MaxConn, "Front": h.Addr, "Health": o.HealthPath, "Backends": o.Backends})
+		"Sock": h.sock, "MaxConn": o.MaxConn, "Front": h.Addr, "Health": o.HealthPath, "Backends": o.Backends, "SendProxy": o.SendProxy})
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"fmt"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/assist-project/assist/internal/lab"
+	"github.com/assist-project/assist/internal/natstest"
+	"github.com/assist-project/assist/internal/pgtest"
+)
+
+// Issue 14, relayed: the nodes run their embedded TURN servers, and a
+// novice and an expert who cannot reach each other meet across two nodes
+// through the relay of one.
+
+// startRelayCluster runs n nodes on the host like startCluster, but
+// listening on the lab's link to the host (so the lab's ends reach them)
+// with each node's own embedded TURN over UDP and TCP on a port of its own
+// at that address. No --ice-server: a node then hands clients its own
+// relay (the warning it logs says so), which is what an operator's
+// --ice-server turn:THIS-NODE... does.
+func startRelayCluster(t *testing.T, n int, h lab.HostLink) *servedCluster {
+	t.Helper()
+	needClusterServe(t)
+	pg := pgtest.Start(t)
+	dsn := pg.DB(t)
+	ns := natstest.Start(t)
+	c := lab.StartCluster(t, lab.ClusterOptions{Nodes: n, Host: h.Addr, Args: func(i int, node *lab.Node) []string {
+		return []string{"--store", dsn, "--bus", ns.URL, "--node", node.Name,
+			"--turn-listen", h.Addr + ":0", "--turns-listen", "off"}
+	}})
+	for _, node := range c.Nodes {
+		if !slices.ContainsFunc(node.ICE(), func(u string) bool { return strings.HasPrefix(u, "turn:"+h.Addr+":") }) {
+			t.Fatalf("node %s hands clients %q: no TURN of its own at %s", node.Name, node.ICE(), h.Addr)
+		}
+	}
+	return &servedCluster{Cluster: c, PG: pg, NATS: ns, DSN: dsn}
+}
+
+// startIn starts assist ARGS as u inside network namespace ns.
+func (u *cliUser) startIn(t *testing.T, ns string, args ...string) *proc {
+	t.Helper()
+	cmd := u.cmd(t, args...)
+	ip, err := exec.LookPath("ip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Path, cmd.Args = ip, append([]string{"ip", "netns", "exec", ns}, cmd.Args...)
+	return startProc(t, u.name+" (in "+ns+"): assist "+strings.Join(args, " "), cmd)
+}
+
+// expectWithin is expect with a deadline of d.
+func (p *proc) expectWithin(re string, d time.Duration) []string {
+	p.t.Helper()
+	rx := regexp.MustCompile(re)
+	timeout := time.After(d)
+	var seen []string
+	for {
+		select {
+		case l, ok := <-p.lines:
+			if !ok {
+				p.t.Fatalf("%s ended before printing %q; printed %q; stderr: %s", p.name, re, seen, p.stderr)
+			}
+			seen = append(seen, l)
+			p.all = append(p.all, l)
+			if m := rx.FindStringSubmatch(l); m != nil {
+				return m
+			}
+		case <-timeout:
+			p.t.Fatalf("%s: no line %q in %v; printed %q; stderr: %s", p.name, re, d, seen, p.stderr)
+		}
+	}
+}
+
+// rest reads the process's remaining lines until it exits, at most d,
+// and returns them with its exit error.
+func (p *proc) rest(d time.Duration) ([]string, error) {
+	p.t.Helper()
+	timeout := time.After(d)
+	var seen []string
+	for {
+		select {
+		case l, ok := <-p.lines:
+			if !ok {
+				err := <-p.done
+				p.done <- err
+				return seen, err
+			}
+			seen = append(seen, l)
+			p.all = append(p.all, l)
+		case <-timeout:
+			p.t.Fatalf("%s still running %v later; printed %q; stderr: %s", p.name, d, seen, p.stderr)
+		}
+	}
+}
+
+// relaySockets counts the UDP sockets process pid has bound to addr: its
+// TURN listener and one per live allocation.
+func relaySockets(t *testing.T, pid int, addr string) int {
+	t.Helper()
+	out, err := exec.Command("ss", "-H", "-u", "-a", "-n", "-p", "src", addr).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ss: %v: %s", err, out)
+	}
+	return strings.Count(string(out), fmt.Sprintf("pid=%d,", pid))
+}
+
+// TestClusterRelayMeet: nora (the novice) behind a symmetric NAT, eddie
+// (the expert) behind another, so no direct or hole-punched path exists
+// and only a relay joins them. Two nodes on PostgreSQL and NATS, each with
+// its own TURN. nora asks from n1 (her agent registers there: n1 is the
+// pairing's home), eddie accepts on n2 (the mesh forwards his join to n1),
+// and both get the home's ICE list, so the media goes through n1's TURN
+// (n1 holds the allocations, n2 none); eddie sees nora's desktop
+// pixel-exactly. Killing n2, eddie's own node, does not touch the
+// picture. Then n2 comes back and n1, the relay, is killed: the relayed
+// path is gone with it, and the session ends on both sides by itself
+// once rtc.MaxOutage passes without a path (their ICE restarts reuse the
+// pairing's ICE list, which names only the dead node's relay).
+func TestClusterRelayMeet(t *testing.T) {
+	e2e(t)
+	lab.NeedNetns(t)
+	lab.Need(t, "ss")
+	n := lab.NewNet(t)
+	n.SetNATMode(t, n.NAT1, lab.Symmetric)
+	n.SetNATMode(t, n.NAT2, lab.Symmetric)
+	h := n.LinkHost(t)
+	c := startRelayCluster(t, 2, h)
+	d := newDesktop(t)
+	nora, eddie := newCLIUser(t, "nora"), newCLIUser(t, "eddie")
+	nora.login(t, c.node(0), "--display-name", "Nora Novice")
+	eddie.login(t, c.node(0), "--display-name", "Eddie Expert")
+	pairCLI(t, nora, eddie)
+	a, b := c.Nodes[0].URL, c.Nodes[1].URL
+
+	eddieReqs := eddie.startIn(t, n.Expert, "requests", "--no-browser", "--no-page", "--display", d.Display, "--server", b)
+	ask := nora.startIn(t, n.Novice, "ask", "eddie", "--display", d.Display, "--no-page", "--server", a)
+	ask.expect(`^asked: eddie$`)
+	id := eddieReqs.expect(`^request: (\S+) from nora$`)[1]
+	eddieReqs.send("accept " + id)
+	ask.expect(`^accepted by eddie$`)
+	eddieReqs.expect(`^connected to Nora Novice via the rendezvous server`)
+	path := eddieReqs.expectWithin(`^path: (\S+)$`, 30*time.Second)[1]
+	if !strings.HasPrefix(path, "relay-") {
+		t.Fatalf("eddie's path is %s, want a relay (both ends behind symmetric NATs)", path)
+	}
+	rfbAddr := eddieReqs.expect(`^rfb on (127\.0\.0\.1:\d+)$`)[1]
+	// Nodes see nora and eddie at their translated addresses.
+	ask.expect(`^Eddie Expert connected from ` + regexp.QuoteMeta(h.ExpertSeenAs) + ` through the Assist server$`)
+	ask.expect(`^Eddie Expert wants to see your screen\. Allow\? \[y/N\]$`)
+	ask.send("y")
+	eddieReqs.expect(`^state: viewing`)
+	viewer := n.DialRFB(t, n.Expert, rfbAddr)
+	lab.WaitMatch(t, d.X, viewer.Screen, 0, matchTimeout)
+	t.Logf("eddie sees nora's desktop over %s", path)
+
+	// The home's relay carries it: n1 holds allocations, n2 none.
+	home, other := relaySockets(t, c.Nodes[0].Pid(), h.Addr), relaySockets(t, c.Nodes[1].Pid(), h.Addr)
+	t.Logf("UDP sockets at %s: n1 %d, n2 %d (each node's TURN listener is one)", h.Addr, home, other)
+	if home < 2 || other != 1 {
+		t.Fatalf("UDP sockets at %s: n1 (the home) %d, n2 %d; want allocations on n1 (at least 2) and none on n2 (1, its listener)", h.Addr, home, other)
+	}
+
+	// n2 (eddie's signalling and messenger node, no relay) dies: the
+	// picture goes on through n1's relay.
+	killed := time.Now()
+	c.Kill(t, 1)
+	d.Append(t, 3)
+	lab.WaitMatch(t, d.X, viewer.Screen, 0, matchTimeout)
+	t.Logf("n2 killed: the picture followed the desktop %v later", time.Since(killed).Round(time.Millisecond))
+
+	// n2 back, n1 (the relay and nora's node) dies: no path is left.
+	c.Restart(t, 1)
+	killed = time.Now()
+	c.Kill(t, 0)
+	ended := eddieReqs.expectWithin(`^state: ended.*$`, 120*time.Second)[0]
+	t.Logf("n1 (the relay) killed: eddie's session ended %v later: %q", time.Since(killed).Round(time.Second), ended)
+	// nora's side ends too: her agent's one contact session is over.
+	lines, err := ask.rest(30 * time.Second)
+	t.Logf("nora's assist ask then printed %q and ended: %v", lines, err)
+}
