@@ -83,9 +83,16 @@ type ClusterOptions struct {
 	// a HostLink's Addr so that a lab's ends reach them.
 	Host string
 	// SendProxy makes HAProxy open every connection to a node with a
-	// PROXY protocol v2 header (send-proxy-v2), which names the client.
+	// PROXY protocol v2 header (send-proxy-v2), which names the client,
+	// and connect from ProxySource, so that the nodes can tell it from
+	// the harness's own direct connections (from 127.0.0.1, no header):
+	// give them --proxy-protocol --proxy-from ProxySource.
 	SendProxy bool
 }
+
+// ProxySource is the address HAProxy connects to the nodes from with
+// ClusterOptions.SendProxy (Linux routes all of 127/8 to lo).
+const ProxySource = "127.0.0.2"
 
 var (
 	nodeListening   = regexp.MustCompile(`^listening on (https://[0-9.:\[\]a-f]+)$`)
@@ -141,12 +148,19 @@ func StartCluster(t testing.TB, o ClusterOptions) *Cluster {
 	for _, n := range c.Nodes {
 		backends = append(backends, n.Addr)
 	}
-	c.Proxy = StartHAProxy(t, HAProxyOptions{Backends: backends, HealthPath: c.HealthPath, MaxConn: o.MaxConn, SendProxy: o.SendProxy})
+	c.Proxy = StartHAProxy(t, HAProxyOptions{Backends: backends, HealthPath: c.HealthPath, MaxConn: o.MaxConn, SendProxy: o.SendProxy, Source: proxySource(o.SendProxy)})
 	c.URL = "https://" + c.Proxy.Addr
 	for _, n := range c.Nodes {
 		c.Proxy.WaitBackend(t, n.Name, true, 30*time.Second)
 	}
 	return c
+}
+
+func proxySource(send bool) string {
+	if send {
+		return ProxySource
+	}
+	return ""
 }
 
 // copySecrets copies the files of --data that every node must share

@@ -44,6 +44,9 @@ type HAProxyOptions struct {
 	// SendProxy opens every connection to a backend, health checks too,
 	// with a PROXY protocol v2 header naming the client (send-proxy-v2).
 	SendProxy bool
+	// Source is the address HAProxy connects to the backends from, e.g.
+	// ProxySource; empty: the kernel's choice.
+	Source string
 }
 
 // haproxyConfig is the configuration StartHAProxy writes. The checks are
@@ -73,6 +76,9 @@ frontend assist
 
 backend nodes
     balance roundrobin
+{{- if .Source}}
+    source {{.Source}}
+{{- end}}
     option httpchk
     http-check send meth GET uri {{.Health}} ver HTTP/1.1 hdr Host localhost
     http-check expect status 200
@@ -105,7 +111,7 @@ func StartHAProxy(t testing.TB, o HAProxyOptions) *HAProxy {
 		t.Fatalf("lab: haproxy config: %v", err)
 	}
 	err = haproxyConfig.Execute(f, map[string]any{
-		"Sock": h.sock, "MaxConn": o.MaxConn, "Front": h.Addr, "Health": o.HealthPath, "Backends": o.Backends, "SendProxy": o.SendProxy})
+		"Sock": h.sock, "MaxConn": o.MaxConn, "Front": h.Addr, "Health": o.HealthPath, "Backends": o.Backends, "SendProxy": o.SendProxy, "Source": o.Source})
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
