@@ -119,9 +119,10 @@ func relaySockets(t *testing.T, pid int, addr string) int {
 // (n1 holds the allocations, n2 none); eddie sees nora's desktop
 // pixel-exactly. Killing n2, eddie's own node, does not touch the
 // picture. Then n2 comes back and n1, the relay, is killed: the relayed
-// path is gone with it, and the session ends on both sides by itself
-// once rtc.MaxOutage passes without a path (their ICE restarts reuse the
-// pairing's ICE list, which names only the dead node's relay).
+// path is gone with it, and the session ends on both sides by itself,
+// each saying the connection was lost, once rtc.MaxOutage (60 s) passes
+// without a path: their ICE restarts reuse the ICE list of the pairing
+// that set the session up, which names only the dead node's relay.
 func TestClusterRelayMeet(t *testing.T) {
 	e2e(t)
 	lab.NeedNetns(t)
@@ -178,9 +179,16 @@ func TestClusterRelayMeet(t *testing.T) {
 	c.Restart(t, 1)
 	killed = time.Now()
 	c.Kill(t, 0)
-	ended := eddieReqs.expectWithin(`^state: ended.*$`, 120*time.Second)[0]
+	ended := eddieReqs.expectWithin(`^state: ended \(the connection to the novice was lost\)$`, 120*time.Second)[0]
 	t.Logf("n1 (the relay) killed: eddie's session ended %v later: %q", time.Since(killed).Round(time.Second), ended)
-	// nora's side ends too: her agent's one contact session is over.
+	// nora's side ends too, saying why, and her one contact session
+	// being over, assist ask exits.
 	lines, err := ask.rest(30 * time.Second)
 	t.Logf("nora's assist ask then printed %q and ended: %v", lines, err)
+	if !slices.Contains(lines, "state: ended (the connection to Eddie Expert was lost)") {
+		t.Errorf("nora's assist ask printed %q after the relay died; want %q", lines, "state: ended (the connection to Eddie Expert was lost)")
+	}
+	if err != nil {
+		t.Errorf("nora's assist ask after the relay died: %v (want exit status 0: the session ended, nothing failed); stderr: %s", err, ask.stderr)
+	}
 }
