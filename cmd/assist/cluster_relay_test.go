@@ -23,16 +23,19 @@ import (
 // with each node's own embedded TURN over UDP and TCP on a port of its own
 // at that address. No --ice-server: a node then hands clients its own
 // relay (the warning it logs says so), which is what an operator's
-// --ice-server turn:THIS-NODE... does.
+// --ice-server turn:THIS-NODE... does. HAProxy's front listens there too,
+// and sends the PROXY protocol: without it every client would be the
+// balancer's address, and two ends on one address get no TURN.
 func startRelayCluster(t *testing.T, n int, h lab.HostLink) *servedCluster {
 	t.Helper()
 	needClusterServe(t)
 	pg := pgtest.Start(t)
 	dsn := pg.DB(t)
 	ns := natstest.Start(t)
-	c := lab.StartCluster(t, lab.ClusterOptions{Nodes: n, Host: h.Addr, Args: func(i int, node *lab.Node) []string {
+	c := lab.StartCluster(t, lab.ClusterOptions{Nodes: n, Host: h.Addr, SendProxy: true, Args: func(i int, node *lab.Node) []string {
 		return []string{"--store", dsn, "--bus", ns.URL, "--node", node.Name,
-			"--turn-listen", h.Addr + ":0", "--turns-listen", "off"}
+			"--turn-listen", h.Addr + ":0", "--turns-listen", "off",
+			"--proxy-protocol", "--proxy-from", lab.ProxySource}
 	}})
 	for _, node := range c.Nodes {
 		if !slices.ContainsFunc(node.ICE(), func(u string) bool { return strings.HasPrefix(u, "turn:"+h.Addr+":") }) {
@@ -110,6 +113,82 @@ func relaySockets(t *testing.T, pid int, addr string) int {
 	return strings.Count(string(out), fmt.Sprintf("pid=%d,", pid))
 }
 
+// relayLab is a NAT lab whose ends sit behind symmetric NATs (no direct
+// or hole-punched path between them, only a relay), linked to the host
+// where a relay cluster of n nodes runs, and a desktop.
+type relayLab struct {
+	n *lab.Net
+	h lab.HostLink
+	c *servedCluster
+	d *desktop
+}
+
+func startRelayLab(t *testing.T, nodes int) *relayLab {
+	t.Helper()
+	lab.NeedNetns(t)
+	lab.Need(t, "ss")
+	n := lab.NewNet(t)
+	n.SetNATMode(t, n.NAT1, lab.Symmetric)
+	n.SetNATMode(t, n.NAT2, lab.Symmetric)
+	h := n.LinkHost(t)
+	return &relayLab{n: n, h: h, c: startRelayCluster(t, nodes, h), d: newDesktop(t)}
+}
+
+// meet has nora (asking with --server novice, from the novice's side)
+// and eddie (accepting with --server expert, from the expert's side)
+// meet; nora says yes, and eddie sees her desktop over a relay. It
+// returns both commands, eddie's viewer and his path.
+func (l *relayLab) meet(t *testing.T, novice, expert string) (ask, reqs *proc, viewer *lab.RawClient, path string) {
+	t.Helper()
+	nora, eddie := newCLIUser(t, "nora"), newCLIUser(t, "eddie")
+	nora.login(t, l.c.node(0), "--display-name", "Nora Novice")
+	eddie.login(t, l.c.node(0), "--display-name", "Eddie Expert")
+	pairCLI(t, nora, eddie)
+	reqs = eddie.startIn(t, l.n.Expert, "requests", "--no-browser", "--no-page", "--display", l.d.Display, "--server", expert)
+	ask = nora.startIn(t, l.n.Novice, "ask", "eddie", "--display", l.d.Display, "--no-page", "--server", novice)
+	ask.expect(`^asked: eddie$`)
+	id := reqs.expect(`^request: (\S+) from nora$`)[1]
+	reqs.send("accept " + id)
+	ask.expect(`^accepted by eddie$`)
+	reqs.expect(`^connected to Nora Novice via the rendezvous server`)
+	path = reqs.expectWithin(`^path: (\S+)$`, 30*time.Second)[1]
+	if !strings.HasPrefix(path, "relay-") {
+		t.Fatalf("eddie's path is %s, want a relay (both ends behind symmetric NATs)", path)
+	}
+	rfbAddr := reqs.expect(`^rfb on (127\.0\.0\.1:\d+)$`)[1]
+	// The nodes see eddie at his side's translated address.
+	ask.expect(`^Eddie Expert connected from ` + regexp.QuoteMeta(l.h.ExpertSeenAs) + ` through the Assist server$`)
+	ask.expect(`^Eddie Expert wants to see your screen\. Allow\? \[y/N\]$`)
+	ask.send("y")
+	reqs.expect(`^state: viewing`)
+	viewer = l.n.DialRFB(t, l.n.Expert, rfbAddr)
+	lab.WaitMatch(t, l.d.X, viewer.Screen, 0, matchTimeout)
+	t.Logf("eddie sees nora's desktop over %s", path)
+	return ask, reqs, viewer, path
+}
+
+// relayNode is the one node whose TURN holds allocations (the others
+// hold none), and how many UDP sockets each node has.
+func (l *relayLab) relayNode(t *testing.T) (int, []int) {
+	t.Helper()
+	relay := -1
+	var socks []int
+	for i, node := range l.c.Nodes {
+		n := 0
+		if node.Running() {
+			n = relaySockets(t, node.Pid(), l.h.Addr)
+		}
+		socks = append(socks, n)
+		if n > 1 {
+			if relay >= 0 {
+				t.Fatalf("UDP sockets per node at %s: %v: two nodes relay", l.h.Addr, socks)
+			}
+			relay = i
+		}
+	}
+	return relay, socks
+}
+
 // TestClusterRelayMeet: nora (the novice) behind a symmetric NAT, eddie
 // (the expert) behind another, so no direct or hole-punched path exists
 // and only a relay joins them. Two nodes on PostgreSQL and NATS, each with
@@ -118,53 +197,23 @@ func relaySockets(t *testing.T, pid int, addr string) int {
 // and both get the home's ICE list, so the media goes through n1's TURN
 // (n1 holds the allocations, n2 none); eddie sees nora's desktop
 // pixel-exactly. Killing n2, eddie's own node, does not touch the
-// picture. Then n2 comes back and n1, the relay, is killed: the relayed
-// path is gone with it, and the session ends on both sides by itself,
-// each saying the connection was lost, once rtc.MaxOutage (60 s) passes
-// without a path: their ICE restarts reuse the ICE list of the pairing
-// that set the session up, which names only the dead node's relay.
+// picture. Then n2 comes back and n1, the relay, is killed, and nora's
+// agent, which knows only n1, cannot register anywhere else: the relayed
+// path is gone, and the session ends on both sides by itself, each
+// saying the connection was lost, once rtc.MaxOutage (60 s) passes
+// without a path. (With a balancer to come back through, the session
+// moves to another relay: TestClusterRelayFailover.)
 func TestClusterRelayMeet(t *testing.T) {
 	e2e(t)
-	lab.NeedNetns(t)
-	lab.Need(t, "ss")
-	n := lab.NewNet(t)
-	n.SetNATMode(t, n.NAT1, lab.Symmetric)
-	n.SetNATMode(t, n.NAT2, lab.Symmetric)
-	h := n.LinkHost(t)
-	c := startRelayCluster(t, 2, h)
-	d := newDesktop(t)
-	nora, eddie := newCLIUser(t, "nora"), newCLIUser(t, "eddie")
-	nora.login(t, c.node(0), "--display-name", "Nora Novice")
-	eddie.login(t, c.node(0), "--display-name", "Eddie Expert")
-	pairCLI(t, nora, eddie)
-	a, b := c.Nodes[0].URL, c.Nodes[1].URL
-
-	eddieReqs := eddie.startIn(t, n.Expert, "requests", "--no-browser", "--no-page", "--display", d.Display, "--server", b)
-	ask := nora.startIn(t, n.Novice, "ask", "eddie", "--display", d.Display, "--no-page", "--server", a)
-	ask.expect(`^asked: eddie$`)
-	id := eddieReqs.expect(`^request: (\S+) from nora$`)[1]
-	eddieReqs.send("accept " + id)
-	ask.expect(`^accepted by eddie$`)
-	eddieReqs.expect(`^connected to Nora Novice via the rendezvous server`)
-	path := eddieReqs.expectWithin(`^path: (\S+)$`, 30*time.Second)[1]
-	if !strings.HasPrefix(path, "relay-") {
-		t.Fatalf("eddie's path is %s, want a relay (both ends behind symmetric NATs)", path)
-	}
-	rfbAddr := eddieReqs.expect(`^rfb on (127\.0\.0\.1:\d+)$`)[1]
-	// Nodes see nora and eddie at their translated addresses.
-	ask.expect(`^Eddie Expert connected from ` + regexp.QuoteMeta(h.ExpertSeenAs) + ` through the Assist server$`)
-	ask.expect(`^Eddie Expert wants to see your screen\. Allow\? \[y/N\]$`)
-	ask.send("y")
-	eddieReqs.expect(`^state: viewing`)
-	viewer := n.DialRFB(t, n.Expert, rfbAddr)
-	lab.WaitMatch(t, d.X, viewer.Screen, 0, matchTimeout)
-	t.Logf("eddie sees nora's desktop over %s", path)
+	l := startRelayLab(t, 2)
+	c, d := l.c, l.d
+	ask, eddieReqs, viewer, _ := l.meet(t, c.Nodes[0].URL, c.Nodes[1].URL)
 
 	// The home's relay carries it: n1 holds allocations, n2 none.
-	home, other := relaySockets(t, c.Nodes[0].Pid(), h.Addr), relaySockets(t, c.Nodes[1].Pid(), h.Addr)
-	t.Logf("UDP sockets at %s: n1 %d, n2 %d (each node's TURN listener is one)", h.Addr, home, other)
-	if home < 2 || other != 1 {
-		t.Fatalf("UDP sockets at %s: n1 (the home) %d, n2 %d; want allocations on n1 (at least 2) and none on n2 (1, its listener)", h.Addr, home, other)
+	relay, socks := l.relayNode(t)
+	t.Logf("UDP sockets at %s per node: %v (each node's TURN listener is one)", l.h.Addr, socks)
+	if relay != 0 || socks[1] != 1 {
+		t.Fatalf("UDP sockets at %s: n1 (the home) %d, n2 %d; want allocations on n1 (at least 2) and none on n2 (1, its listener)", l.h.Addr, socks[0], socks[1])
 	}
 
 	// n2 (eddie's signalling and messenger node, no relay) dies: the
@@ -190,5 +239,42 @@ func TestClusterRelayMeet(t *testing.T) {
 	}
 	if err != nil {
 		t.Errorf("nora's assist ask after the relay died: %v (want exit status 0: the session ended, nothing failed); stderr: %s", err, ask.stderr)
+	}
+}
+
+// TestClusterRelayFailover: as TestClusterRelayMeet, but nora and eddie
+// reach the service through HAProxy, as clients do. The node whose TURN
+// relays the session (the pairing's home) is killed: nora's agent
+// registers again through the balancer on the survivor, eddie joins it
+// again, both take the new pairing's ICE list (the survivor's TURN) for
+// their ICE restart, and the session goes on through the survivor's
+// relay: eddie's picture follows the desktop again, within rtc.MaxOutage.
+func TestClusterRelayFailover(t *testing.T) {
+	e2e(t)
+	l := startRelayLab(t, 2)
+	c, d := l.c, l.d
+	ask, eddieReqs, viewer, _ := l.meet(t, c.URL, c.URL)
+	relay, socks := l.relayNode(t)
+	if relay < 0 {
+		t.Fatalf("UDP sockets at %s per node: %v: no node relays", l.h.Addr, socks)
+	}
+	t.Logf("UDP sockets at %s per node: %v: %s relays", l.h.Addr, socks, c.Nodes[relay].Name)
+
+	killed := time.Now()
+	c.Kill(t, relay)
+	resumed := eddieReqs.expectWithin(`^resumed: path (\S+) \(ICE restart\)$`, 90*time.Second)[1]
+	t.Logf("%s (the relay) killed: eddie's session resumed over %s %v later", c.Nodes[relay].Name, resumed, time.Since(killed).Round(time.Millisecond))
+	d.Append(t, 3)
+	lab.WaitMatch(t, d.X, viewer.Screen, 0, matchTimeout)
+	survivor, socks := l.relayNode(t)
+	if survivor != 1-relay {
+		t.Fatalf("UDP sockets at %s per node after the kill: %v; want allocations on %s", l.h.Addr, socks, c.Nodes[1-relay].Name)
+	}
+	t.Logf("the picture follows the desktop through %s's relay", c.Nodes[survivor].Name)
+
+	ask.send("q")
+	eddieReqs.expect(`^state: ended`)
+	if err := ask.wait(); err != nil {
+		t.Errorf("ask after the session: %v; stderr: %s", err, ask.stderr)
 	}
 }

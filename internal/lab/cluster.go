@@ -79,8 +79,9 @@ type ClusterOptions struct {
 	HealthPath string
 	// MaxConn bounds HAProxy's front (default 2,000).
 	MaxConn int
-	// Host is the address the nodes listen on (default 127.0.0.1), e.g.
-	// a HostLink's Addr so that a lab's ends reach them.
+	// Host is the address the nodes and HAProxy's front listen on
+	// (default 127.0.0.1), e.g. a HostLink's Addr so that a lab's ends
+	// reach them.
 	Host string
 	// SendProxy makes HAProxy open every connection to a node with a
 	// PROXY protocol v2 header (send-proxy-v2), which names the client,
@@ -148,7 +149,7 @@ func StartCluster(t testing.TB, o ClusterOptions) *Cluster {
 	for _, n := range c.Nodes {
 		backends = append(backends, n.Addr)
 	}
-	c.Proxy = StartHAProxy(t, HAProxyOptions{Backends: backends, HealthPath: c.HealthPath, MaxConn: o.MaxConn, SendProxy: o.SendProxy, Source: proxySource(o.SendProxy)})
+	c.Proxy = StartHAProxy(t, HAProxyOptions{Backends: backends, HealthPath: c.HealthPath, MaxConn: o.MaxConn, SendProxy: o.SendProxy, Source: proxySource(o.SendProxy), FrontHost: o.Host})
 	c.URL = "https://" + c.Proxy.Addr
 	for _, n := range c.Nodes {
 		c.Proxy.WaitBackend(t, n.Name, true, 30*time.Second)

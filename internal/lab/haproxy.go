@@ -44,6 +44,8 @@ type HAProxyOptions struct {
 	// SendProxy opens every connection to a backend, health checks too,
 	// with a PROXY protocol v2 header naming the client (send-proxy-v2).
 	SendProxy bool
+	// FrontHost is the address the front listens on (default 127.0.0.1).
+	FrontHost string
 	// Source is the address HAProxy connects to the backends from, e.g.
 	// ProxySource; empty: the kernel's choice.
 	Source string
@@ -101,7 +103,10 @@ func StartHAProxy(t testing.TB, o HAProxyOptions) *HAProxy {
 		o.MaxConn = 2000
 	}
 	dir := t.TempDir()
-	h := &HAProxy{Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), sock: filepath.Join(dir, "stats.sock")}
+	if o.FrontHost == "" {
+		o.FrontHost = "127.0.0.1"
+	}
+	h := &HAProxy{Addr: net.JoinHostPort(o.FrontHost, strconv.Itoa(freePort(t))), sock: filepath.Join(dir, "stats.sock")}
 	for i := range o.Backends {
 		h.Backends = append(h.Backends, fmt.Sprintf("n%d", i+1))
 	}

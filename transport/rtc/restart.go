@@ -161,6 +161,25 @@ func (c *Conn) Resignal(sig Signaler) {
 	r.use(s)
 }
 
+// SetICEServers replaces the STUN and TURN servers the next ICE restart
+// gathers with, e.g. those of the pairing that Resignal's signalling
+// belongs to when the relay the connection was set up with is gone (its
+// node died: its TURN URL would give no candidate). Candidates of the
+// servers in use stay until a restart. On the expert's side, a restart
+// offer still unanswered is replaced by one gathered with these servers.
+func (c *Conn) SetICEServers(servers []webrtc.ICEServer) error {
+	cfg := c.pc.GetConfiguration()
+	cfg.ICEServers = servers
+	if err := c.pc.SetConfiguration(cfg); err != nil {
+		return fmt.Errorf("rtc: new ICE servers: %w", err)
+	}
+	if c.turn != nil {
+		c.turn.addServers(servers)
+	}
+	c.serversChanged.Store(true)
+	return nil
+}
+
 // PathChange is a new path of the connection (see Conn.Path).
 type PathChange struct {
 	Path string
@@ -278,7 +297,7 @@ func (r *resumer) run() {
 		if !due || offeredOn == s && now.Sub(lastOffer) < restartEvery {
 			continue
 		}
-		if err := s.offerRestart(); err != nil {
+		if err := s.offerRestart(r.c.serversChanged.Swap(false)); err != nil {
 			r.log.Info("rtc: ICE restart not offered", "err", err)
 			lastOffer, offeredOn = now, s
 			continue
@@ -291,10 +310,17 @@ func (r *resumer) run() {
 // offerRestart sends an offer with new ICE credentials (expert). If the
 // last offer is still unanswered (it may have gone into a signalling path
 // that died), it is sent again instead, with the candidates gathered for it
-// since: pion cannot replace an offer it has not had an answer to.
-func (s *setup) offerRestart() error {
+// since: pion cannot replace an offer it has not had an answer to. With
+// newServers (SetICEServers since the last offer), the unanswered offer is
+// rolled back instead, so that the new one gathers with the new servers.
+func (s *setup) offerRestart(newServers bool) error {
 	s.desc.Lock()
 	defer s.desc.Unlock()
+	if newServers && s.pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
+		if err := s.pc.SetLocalDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback}); err != nil {
+			s.log.Info("rtc: unanswered restart offer not rolled back; sending it again", "err", err)
+		}
+	}
 	var sdp string
 	if s.pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
 		d := s.pc.LocalDescription()

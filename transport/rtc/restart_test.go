@@ -34,7 +34,7 @@ func restartNow(t *testing.T, e, n *Conn) {
 	if s == nil {
 		t.Fatal("the expert has no signalling")
 	}
-	if err := s.offerRestart(); err != nil {
+	if err := s.offerRestart(false); err != nil {
 		t.Fatalf("offerRestart: %v", err)
 	}
 	deadline := time.Now().Add(15 * time.Second)
@@ -108,5 +108,60 @@ func TestResignal(t *testing.T) {
 	e.Resignal(es2)
 	if _, ok := <-e.PathChanges(); ok {
 		t.Error("PathChanges delivered a path after Close")
+	}
+}
+
+// TestSetICEServers: a relayed connection loses its relay (the TURN
+// server stops, as when the rendezvous node running it dies). Both ends
+// are handed another relay with SetICEServers, as a resumed pairing's ICE
+// list; the expert's next ICE restart gathers with it, and the connection
+// comes back through the new relay, the same session.
+func TestSetICEServers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	old, oldURL, _ := startTURNServer(t)
+	fresh, freshURL, _ := startTURNServer(t)
+	iceOf := func(url string) []webrtc.ICEServer {
+		return []webrtc.ICEServer{{URLs: []string{url}, Username: "user", Credential: "secret"}}
+	}
+	cfg := testConfig(t)
+	cfg.ICEServers, cfg.RelayOnly = iceOf(oldURL), true
+	es, ns := sigPair()
+	er, nr := connectPair(t, ctx, es, ns, cfg, cfg)
+	if er.err != nil || nr.err != nil {
+		t.Fatalf("Dial: %v\nAccept: %v", er.err, nr.err)
+	}
+	e, n := er.c, nr.c
+	key := e.SessionKey("test", 16)
+	exchange(t, e, n, 64<<10)
+	if old.AllocationCount() == 0 || fresh.AllocationCount() != 0 {
+		t.Fatalf("allocations before: old relay %d, new %d", old.AllocationCount(), fresh.AllocationCount())
+	}
+
+	for _, c := range []*Conn{e, n} {
+		if err := c.SetICEServers(iceOf(freshURL)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The resumer notices the path is gone and restarts ICE by itself
+	// (restartAfter).
+	deadline := time.Now().Add(restartAfter + MaxOutage/2)
+	for fresh.AllocationCount() == 0 || e.pc.ConnectionState() != webrtc.PeerConnectionStateConnected ||
+		n.pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
+		if time.Now().After(deadline) {
+			t.Fatalf("not back through the new relay: %d allocations there, states %v / %v",
+				fresh.AllocationCount(), e.pc.ConnectionState(), n.pc.ConnectionState())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	exchange(t, e, n, 64<<10)
+	if got := e.Path(); got != PathRelayUDP {
+		t.Errorf("expert's path after the restart: %s, want %s", got, PathRelayUDP)
+	}
+	if string(n.SessionKey("test", 16)) != string(key) {
+		t.Error("the session key changed")
 	}
 }
