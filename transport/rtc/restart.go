@@ -168,6 +168,12 @@ func (c *Conn) Resignal(sig Signaler) {
 // servers in use stay until a restart. On the expert's side, a restart
 // offer still unanswered is replaced by one gathered with these servers.
 func (c *Conn) SetICEServers(servers []webrtc.ICEServer) error {
+	// pion's configuration has no lock of its own: changes to it take
+	// turns with the descriptions' (offers, answers, restarts).
+	if c.setup != nil {
+		c.setup.desc.Lock()
+		defer c.setup.desc.Unlock()
+	}
 	cfg := c.pc.GetConfiguration()
 	cfg.ICEServers = servers
 	if err := c.pc.SetConfiguration(cfg); err != nil {
