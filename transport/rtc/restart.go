@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -177,6 +178,7 @@ func (c *Conn) SetICEServers(servers []webrtc.ICEServer) error {
 		defer c.setup.desc.Unlock()
 	}
 	cfg := c.pc.GetConfiguration()
+	moved := !slices.Equal(iceURLs(cfg.ICEServers), iceURLs(servers))
 	cfg.ICEServers = servers
 	if err := c.pc.SetConfiguration(cfg); err != nil {
 		return fmt.Errorf("rtc: new ICE servers: %w", err)
@@ -184,8 +186,23 @@ func (c *Conn) SetICEServers(servers []webrtc.ICEServer) error {
 	if c.turn != nil {
 		c.turn.addServers(servers)
 	}
-	c.serversChanged.Store(true)
+	// The same servers with fresh credentials (the same rendezvous
+	// server, back) need no hurry: a restart under way may be about to
+	// succeed, and another would throw its checks away.
+	if moved {
+		c.serversChanged.Store(true)
+	}
 	return nil
+}
+
+// iceURLs lists the servers' URLs, sorted.
+func iceURLs(servers []webrtc.ICEServer) []string {
+	var urls []string
+	for _, s := range servers {
+		urls = append(urls, s.URLs...)
+	}
+	slices.Sort(urls)
+	return urls
 }
 
 // PathChange is a new path of the connection (see Conn.Path).
