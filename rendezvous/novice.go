@@ -322,7 +322,7 @@ func (r *Novice) pairing(ctx context.Context, id string, sc *signalConn, paired 
 		return
 	}
 	if proof, ok := parseResume(first); ok {
-		r.resume(log, sc, paired.Session, l, proof)
+		r.resume(log, sc, paired.Session, paired.ICE, l, proof)
 		return
 	}
 	l.unread(first)

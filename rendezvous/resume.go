@@ -163,7 +163,7 @@ func (l *link) next(ctx context.Context) (server.Message, error) {
 
 // resume hands the pairing to the running session whose expert sent this
 // proof (novice's side), or refuses it.
-func (r *Novice) resume(log *slog.Logger, sc *signalConn, session string, l *link, proof []byte) {
+func (r *Novice) resume(log *slog.Logger, sc *signalConn, session string, ice []server.ICEServer, l *link, proof []byte) {
 	r.mu.Lock()
 	e := r.active
 	r.mu.Unlock()
@@ -177,7 +177,24 @@ func (r *Novice) resume(log *slog.Logger, sc *signalConn, session string, l *lin
 		return
 	}
 	log.Info("rendezvous: the expert is back: the session's signalling goes through the new pairing")
+	useICE(log, e.Conn, ice)
 	e.Conn.Resignal(newRelaySignaler(sc, l, session))
+}
+
+// useICE hands a resumed session the ICE servers of its new pairing for
+// its next ICE restart. The pairing's home may be another node than the
+// one that set the session up (that node died: the novice's agent
+// registered again elsewhere), and the old relay would then give no
+// candidate; with the new one, a relayed session survives the loss of its
+// relay's node.
+func useICE(log *slog.Logger, c *rtc.Conn, ice []server.ICEServer) {
+	if len(ice) == 0 {
+		// A server that sent none: keep what worked.
+		return
+	}
+	if err := c.SetICEServers(iceServers(ice)); err != nil {
+		log.Info("rendezvous: the new pairing's ICE servers not taken", "err", err)
+	}
 }
 
 // keeper keeps the expert paired with the novice for the session's
@@ -259,6 +276,7 @@ func (k *keeper) rejoin() bool {
 				k.sc.close()
 				k.sc, k.sig = sc, sig
 				k.mu.Unlock()
+				useICE(k.log, k.conn, paired.ICE)
 				k.conn.Resignal(sig)
 				k.log.Info("rendezvous: paired with the novice again")
 				return true

@@ -53,6 +53,8 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	busURL := fs.String("bus", "", "NATS server(s) several assist serve share the messenger's presence and deliveries and the signalling between nodes through, nats://HOST:PORT[,nats://...] (nats-server 2.11 or later with JetStream); empty: this process alone. Every node needs the same --cert/--key, TURN secret and audit.key")
 	mailPerHour := fs.Int("mail-per-hour", 10, "e-mails the relay sends for one account per hour, after a first 5")
 	storeURL := fs.String("store", "", storeUsage)
+	proxyProtocol := fs.Bool("proxy-protocol", false, "behind a TCP load balancer that sends the PROXY protocol (HAProxy's send-proxy-v2, v1 too): take each client's address from the header, so the per-address limits count clients, not the balancer. Connections from --proxy-from must send a header, others must not")
+	proxyFrom := fs.String("proxy-from", "", "with --proxy-protocol, the balancers' addresses or CIDR prefixes, comma-separated (e.g. 10.0.0.5,10.0.1.0/24); default: loopback (127.0.0.0/8, ::1)")
 	var ice iceURLFlag
 	fs.Var(&ice, "ice-server", "STUN or TURN URL handed to clients, e.g. stun:HOST:3478 or turn:HOST:3478?transport=udp (repeatable)")
 	if err := parseFlags(fs, args); err != nil {
@@ -80,6 +82,18 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(os.Stderr, "assist serve: %s must be at least 1\n", name)
 			return errUsage
 		}
+	}
+	proxyTrusted := server.DefaultProxyFrom
+	if *proxyFrom != "" {
+		if !*proxyProtocol {
+			fmt.Fprintln(os.Stderr, "assist serve: --proxy-from needs --proxy-protocol")
+			return errUsage
+		}
+		p, err := server.ParseProxyFrom(*proxyFrom)
+		if err != nil {
+			return fmt.Errorf("--proxy-from: %w", err)
+		}
+		proxyTrusted = p
 	}
 	var mailAccount *mailer.SMTP
 	if mailFlags.set() {
@@ -182,6 +196,12 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("--listen %s: %w", *listen, err)
 	}
 	defer ln.Close()
+	if *proxyProtocol {
+		// Every later reader of a client's address (limits, logs, the
+		// novice's "connected from") sees the header's.
+		ln = server.ProxyProtocol(ln, proxyTrusted)
+		slog.Info("PROXY protocol on", "trusted", fmt.Sprint(proxyTrusted))
+	}
 	// The messenger, passkeys and the web app (serve_web.go); passkeys
 	// are bound to the address browsers use, so after Listen.
 	app, closeApp, err := messengerApp(ctx, *dataDir, *storeURL, cert, ln, *publicURL, *maxConnsPerAddr, mailAccount, *mailPerHour, *busURL)

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -73,7 +75,21 @@ type ClusterOptions struct {
 	HealthPath string
 	// MaxConn bounds HAProxy's front (default 2,000).
 	MaxConn int
+	// Host is the address the nodes and HAProxy's front listen on
+	// (default 127.0.0.1), e.g. a HostLink's Addr so that a lab's ends
+	// reach them.
+	Host string
+	// SendProxy makes HAProxy open every connection to a node with a
+	// PROXY protocol v2 header (send-proxy-v2), which names the client,
+	// and connect from ProxySource, so that the nodes can tell it from
+	// the harness's own direct connections (from 127.0.0.1, no header):
+	// give them --proxy-protocol --proxy-from ProxySource.
+	SendProxy bool
 }
+
+// ProxySource is the address HAProxy connects to the nodes from with
+// ClusterOptions.SendProxy (Linux routes all of 127/8 to lo).
+const ProxySource = "127.0.0.2"
 
 var (
 	nodeListening   = regexp.MustCompile(`^listening on (https://[0-9.:\[\]a-f]+)$`)
@@ -96,9 +112,12 @@ func StartCluster(t testing.TB, o ClusterOptions) *Cluster {
 	}
 	bin := AssistBinary(t)
 	c := &Cluster{env: o.Env}
+	if o.Host == "" {
+		o.Host = "127.0.0.1"
+	}
 	for i := 0; i < o.Nodes; i++ {
 		n := &Node{Name: fmt.Sprintf("n%d", i+1), Data: filepath.Join(t.TempDir(), "data")}
-		n.Addr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		n.Addr = net.JoinHostPort(o.Host, strconv.Itoa(freePort(t)))
 		n.URL = "https://" + n.Addr
 		n.args = []string{"serve", "--listen", n.Addr, "--data", n.Data, "--turn-listen", "off", "--turns-listen", "off"}
 		if o.Args != nil {
@@ -126,12 +145,19 @@ func StartCluster(t testing.TB, o ClusterOptions) *Cluster {
 	for _, n := range c.Nodes {
 		backends = append(backends, n.Addr)
 	}
-	c.Proxy = StartHAProxy(t, HAProxyOptions{Backends: backends, HealthPath: c.HealthPath, MaxConn: o.MaxConn})
+	c.Proxy = StartHAProxy(t, HAProxyOptions{Backends: backends, HealthPath: c.HealthPath, MaxConn: o.MaxConn, SendProxy: o.SendProxy, Source: proxySource(o.SendProxy), FrontHost: o.Host})
 	c.URL = "https://" + c.Proxy.Addr
 	for _, n := range c.Nodes {
 		c.Proxy.WaitBackend(t, n.Name, true, 30*time.Second)
 	}
 	return c
+}
+
+func proxySource(send bool) string {
+	if send {
+		return ProxySource
+	}
+	return ""
 }
 
 // copySecrets copies the files of --data that every node must share

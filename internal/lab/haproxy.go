@@ -41,6 +41,14 @@ type HAProxyOptions struct {
 	HealthPath string
 	// MaxConn bounds the front's connections (default 2,000; HAProxy needs two descriptors for each).
 	MaxConn int
+	// SendProxy opens every connection to a backend, health checks too,
+	// with a PROXY protocol v2 header naming the client (send-proxy-v2).
+	SendProxy bool
+	// FrontHost is the address the front listens on (default 127.0.0.1).
+	FrontHost string
+	// Source is the address HAProxy connects to the backends from, e.g.
+	// ProxySource; empty: the kernel's choice.
+	Source string
 }
 
 // haproxyConfig is the configuration StartHAProxy writes. The checks are
@@ -70,12 +78,15 @@ frontend assist
 
 backend nodes
     balance roundrobin
+{{- if .Source}}
+    source {{.Source}}
+{{- end}}
     option httpchk
     http-check send meth GET uri {{.Health}} ver HTTP/1.1 hdr Host localhost
     http-check expect status 200
     default-server check check-ssl verify none inter 500ms fastinter 250ms downinter 500ms fall 2 rise 2
 {{- range $i, $b := .Backends}}
-    server n{{inc $i}} {{$b}}
+    server n{{inc $i}} {{$b}}{{if $.SendProxy}} send-proxy-v2{{end}}
 {{- end}}
 `))
 
@@ -92,7 +103,10 @@ func StartHAProxy(t testing.TB, o HAProxyOptions) *HAProxy {
 		o.MaxConn = 2000
 	}
 	dir := t.TempDir()
-	h := &HAProxy{Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), sock: filepath.Join(dir, "stats.sock")}
+	if o.FrontHost == "" {
+		o.FrontHost = "127.0.0.1"
+	}
+	h := &HAProxy{Addr: net.JoinHostPort(o.FrontHost, strconv.Itoa(freePort(t))), sock: filepath.Join(dir, "stats.sock")}
 	for i := range o.Backends {
 		h.Backends = append(h.Backends, fmt.Sprintf("n%d", i+1))
 	}
@@ -102,7 +116,7 @@ func StartHAProxy(t testing.TB, o HAProxyOptions) *HAProxy {
 		t.Fatalf("lab: haproxy config: %v", err)
 	}
 	err = haproxyConfig.Execute(f, map[string]any{
-		"Sock": h.sock, "MaxConn": o.MaxConn, "Front": h.Addr, "Health": o.HealthPath, "Backends": o.Backends})
+		"Sock": h.sock, "MaxConn": o.MaxConn, "Front": h.Addr, "Health": o.HealthPath, "Backends": o.Backends, "SendProxy": o.SendProxy, "Source": o.Source})
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

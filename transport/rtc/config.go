@@ -163,7 +163,7 @@ func newCertificate() (webrtc.Certificate, []byte, error) {
 }
 
 // newAPI builds the pion API for one connection.
-func newAPI(cfg *Config, log *slog.Logger) (*webrtc.API, error) {
+func newAPI(cfg *Config, log *slog.Logger) (*webrtc.API, *turnDialer, error) {
 	var se webrtc.SettingEngine
 	se.DetachDataChannels()
 	// Blocking writes give Conn.Write back-pressure and write deadlines.
@@ -179,10 +179,10 @@ func newAPI(cfg *Config, log *slog.Logger) (*webrtc.API, error) {
 	// not: it bounds the dial, and it does TLS the way we need.
 	d, err := newTURNDialer(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	se.SetICEProxyDialer(d)
-	return webrtc.NewAPI(webrtc.WithSettingEngine(se)), nil
+	return webrtc.NewAPI(webrtc.WithSettingEngine(se)), d, nil
 }
 
 // slogFactory routes pion's logs to slog. Pion is chatty: its trace and

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/datachannel"
@@ -50,6 +51,11 @@ type Conn struct {
 	setup *setup
 	rsMu  sync.Mutex
 	rs    *resumer
+
+	// turn dials TCP and TLS TURN servers; serversChanged is set by
+	// SetICEServers until the next restart offer has used them.
+	turn           *turnDialer
+	serversChanged atomic.Bool
 
 	closeOnce sync.Once
 	closeErr  error

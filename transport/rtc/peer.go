@@ -108,7 +108,7 @@ func open(ctx context.Context, sig Signaler, cfg *Config, expert bool, log *slog
 	if err != nil {
 		return nil, nil, nil, &HandshakeError{Stage: "config", Cause: fmt.Errorf("certificate: %w", err)}
 	}
-	api, err := newAPI(cfg, log)
+	api, turn, err := newAPI(cfg, log)
 	if err != nil {
 		return nil, nil, nil, &HandshakeError{Stage: "config", Cause: err}
 	}
@@ -144,6 +144,7 @@ func open(ctx context.Context, sig Signaler, cfg *Config, expert bool, log *slog
 	}
 
 	c = newConn(pc, raw)
+	c.turn = turn
 	c.remoteHosts = s.hosts
 	c.setup = s
 	// Until the handshake is over, a failed connection (the peer's

@@ -10,11 +10,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/pion/stun/v4"
@@ -52,7 +54,9 @@ const (
 // scheme is looked up by address in the ICE servers' URLs (tlsHosts).
 type turnDialer struct {
 	// tlsHosts maps host:port (as pion joins them) of each turns: server
-	// over TCP to the host its certificate must name.
+	// over TCP to the host its certificate must name; Conn.SetICEServers
+	// adds to it while pion dials, hence mu.
+	mu       sync.Mutex
 	tlsHosts map[string]string
 	// pin is the SHA-256 of a certificate (DER) a TURN server may present
 	// instead of one that roots vouch for; nil: none.
@@ -106,6 +110,14 @@ func turnTLSHosts(servers []webrtc.ICEServer) map[string]string {
 	return m
 }
 
+// addServers adds the turns: servers among servers to those dialled over
+// TLS. The old ones stay: a dial pion started with them may still come.
+func (d *turnDialer) addServers(servers []webrtc.ICEServer) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	maps.Copy(d.tlsHosts, turnTLSHosts(servers))
+}
+
 // Dial connects to the TURN server at addr, within turnDialTimeout (or
 // proxyTimeout through a proxy), and over TLS when it is a turns: server.
 // network is pion's: "tcp4" or "tcp6".
@@ -151,7 +163,9 @@ func (d *turnDialer) DialContext(ctx context.Context, network, addr string) (net
 			return nil, fmt.Errorf("TURN server %s: %w", addr, err)
 		}
 	}
+	d.mu.Lock()
 	host, ok := d.tlsHosts[addr]
+	d.mu.Unlock()
 	if !ok {
 		return conn, nil
 	}

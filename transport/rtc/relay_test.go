@@ -14,6 +14,14 @@ import (
 // static long-term credential, and returns its ICE servers.
 func startTURN(t *testing.T) (udpURL, tcpURL string) {
 	t.Helper()
+	_, udpURL, tcpURL = startTURNServer(t)
+	return udpURL, tcpURL
+}
+
+// startTURNServer is startTURN that also returns the server, so that a
+// test can stop it early (Close again on cleanup is harmless).
+func startTURNServer(t *testing.T) (srv *turn.Server, udpURL, tcpURL string) {
+	t.Helper()
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -26,7 +34,7 @@ func startTURN(t *testing.T) (udpURL, tcpURL string) {
 	gen := func() turn.RelayAddressGenerator {
 		return &turn.RelayAddressGeneratorStatic{RelayAddress: net.ParseIP("127.0.0.1"), Address: "127.0.0.1"}
 	}
-	srv, err := turn.NewServer(turn.ServerConfig{
+	srv, err = turn.NewServer(turn.ServerConfig{
 		Realm: "assist.test",
 		AuthHandler: func(ra *turn.RequestAttributes) (string, []byte, bool) {
 			if ra.Username != "user" {
@@ -43,7 +51,7 @@ func startTURN(t *testing.T) (udpURL, tcpURL string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	return "turn:" + pc.LocalAddr().String(), "turn:" + ln.Addr().String() + "?transport=tcp"
+	return srv, "turn:" + pc.LocalAddr().String(), "turn:" + ln.Addr().String() + "?transport=tcp"
 }
 
 func TestRelayPaths(t *testing.T) {

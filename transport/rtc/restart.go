@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -161,6 +162,49 @@ func (c *Conn) Resignal(sig Signaler) {
 	r.use(s)
 }
 
+// SetICEServers replaces the STUN and TURN servers the next ICE restart
+// gathers with, e.g. those of the pairing that Resignal's signalling
+// belongs to when the relay the connection was set up with is gone (its
+// node died: its TURN URL would give no candidate). Candidates of the
+// servers in use stay until a restart. On the expert's side, while the
+// connection is down, a restart offer still unanswered (gathered with the
+// old servers) is sent again as it is, and once it is answered a new one
+// gathered with these servers follows at once.
+func (c *Conn) SetICEServers(servers []webrtc.ICEServer) error {
+	// pion's configuration has no lock of its own: changes to it take
+	// turns with the descriptions' (offers, answers, restarts).
+	if c.setup != nil {
+		c.setup.desc.Lock()
+		defer c.setup.desc.Unlock()
+	}
+	cfg := c.pc.GetConfiguration()
+	moved := !slices.Equal(iceURLs(cfg.ICEServers), iceURLs(servers))
+	cfg.ICEServers = servers
+	if err := c.pc.SetConfiguration(cfg); err != nil {
+		return fmt.Errorf("rtc: new ICE servers: %w", err)
+	}
+	if c.turn != nil {
+		c.turn.addServers(servers)
+	}
+	// The same servers with fresh credentials (the same rendezvous
+	// server, back) need no hurry: a restart under way may be about to
+	// succeed, and another would throw its checks away.
+	if moved {
+		c.serversChanged.Store(true)
+	}
+	return nil
+}
+
+// iceURLs lists the servers' URLs, sorted.
+func iceURLs(servers []webrtc.ICEServer) []string {
+	var urls []string
+	for _, s := range servers {
+		urls = append(urls, s.URLs...)
+	}
+	slices.Sort(urls)
+	return urls
+}
+
 // PathChange is a new path of the connection (see Conn.Path).
 type PathChange struct {
 	Path string
@@ -275,10 +319,19 @@ func (r *resumer) run() {
 			continue
 		}
 		due := st == webrtc.PeerConnectionStateFailed || now.Sub(downSince) >= restartAfter
-		if !due || offeredOn == s && now.Sub(lastOffer) < restartEvery {
+		// New ICE servers (SetICEServers) since the last fresh offer,
+		// and the offer sent again meanwhile (gathered with the old
+		// ones) is answered: gather with them now, not after
+		// restartEvery. pion cannot roll an unanswered offer back.
+		newServers := r.c.serversChanged.Load() && s.pc.SignalingState() == webrtc.SignalingStateStable
+		if !due || offeredOn == s && now.Sub(lastOffer) < restartEvery && !newServers {
 			continue
 		}
-		if err := s.offerRestart(); err != nil {
+		fresh, err := s.offerRestart()
+		if fresh {
+			r.c.serversChanged.Store(false)
+		}
+		if err != nil {
 			r.log.Info("rtc: ICE restart not offered", "err", err)
 			lastOffer, offeredOn = now, s
 			continue
@@ -288,26 +341,27 @@ func (r *resumer) run() {
 	}
 }
 
-// offerRestart sends an offer with new ICE credentials (expert). If the
-// last offer is still unanswered (it may have gone into a signalling path
-// that died), it is sent again instead, with the candidates gathered for it
-// since: pion cannot replace an offer it has not had an answer to.
-func (s *setup) offerRestart() error {
+// offerRestart sends an offer with new ICE credentials (expert), and
+// reports whether it made a new one (fresh). If the last offer is still
+// unanswered (it may have gone into a signalling path that died), it is
+// sent again instead, with the candidates gathered for it since: pion
+// cannot replace an offer it has not had an answer to.
+func (s *setup) offerRestart() (fresh bool, err error) {
 	s.desc.Lock()
 	defer s.desc.Unlock()
 	var sdp string
 	if s.pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
 		d := s.pc.LocalDescription()
 		if d == nil {
-			return fmt.Errorf("no pending offer to send again")
+			return false, fmt.Errorf("no pending offer to send again")
 		}
 		sdp = d.SDP
 	} else {
 		offer, err := s.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
 		if err != nil {
-			return fmt.Errorf("offer: %w", err)
+			return false, fmt.Errorf("offer: %w", err)
 		}
-		sdp = offer.SDP
+		sdp, fresh = offer.SDP, true
 		defer func() {
 			// After the offer is queued, so it leaves before any of the
 			// new gathering's candidates.
@@ -318,11 +372,11 @@ func (s *setup) offerRestart() error {
 	}
 	b, err := signal{Type: typeOffer, SDP: sdp}.marshal()
 	if err != nil {
-		return fmt.Errorf("offer: %w", err)
+		return fresh, fmt.Errorf("offer: %w", err)
 	}
 	s.enqueue(b)
 	s.offers++
 	// The peer's candidates wait for its answer.
 	s.haveRemote = false
-	return nil
+	return fresh, nil
 }
