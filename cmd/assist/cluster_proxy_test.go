@@ -16,6 +16,7 @@ import (
 	"github.com/pires/go-proxyproto"
 
 	"github.com/assist-project/assist/internal/lab"
+	"github.com/assist-project/assist/server"
 )
 
 // dialSignalFrom opens a signalling WebSocket to base (https://HOST:PORT)
@@ -24,7 +25,7 @@ import (
 func dialSignalFrom(t *testing.T, base, fp, src string) int {
 	t.Helper()
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
-	tr := &http.Transport{TLSClientConfig: lab.PinnedTLS(fp), DialContext: d.DialContext}
+	tr := &http.Transport{TLSClientConfig: server.PinnedTLSConfig(fp), DialContext: d.DialContext}
 	t.Cleanup(tr.CloseIdleConnections)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -113,5 +114,5 @@ func tlsWithHeader(addr, fp, client string) error {
 			return err
 		}
 	}
-	return tls.Client(c, lab.PinnedTLS(fp)).Handshake()
+	return tls.Client(c, server.PinnedTLSConfig(fp)).Handshake()
 }
