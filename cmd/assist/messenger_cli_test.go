@@ -596,3 +596,35 @@ func TestMessengerCLIRequestsTerminal(t *testing.T) {
 		t.Errorf("the question was asked %d times, want 2; output: %q", n, reqs.seen())
 	}
 }
+
+// TestMessengerCLIWatchServerRestart: assist contacts --watch outlives a
+// restart of its server (status 1001, as a draining node of several says):
+// it connects again by itself and prints every state again, instead of
+// ending with "the connection to the server ended".
+func TestMessengerCLIWatchServerRestart(t *testing.T) {
+	data := t.TempDir()
+	srv := startServe(t, data)
+	ada, bob := newCLIUser(t, "ada"), newCLIUser(t, "bob")
+	ada.login(t, srv)
+	bob.login(t, srv)
+	pairCLI(t, ada, bob)
+	bobWatch := bob.start(t, "contacts", "--watch")
+	bobWatch.expect(`^presence: ada offline$`)
+	watch := ada.start(t, "contacts", "--watch")
+	watch.expect(`^presence: bob online$`)
+	bobWatch.expect(`^presence: ada online$`)
+
+	srv.stop(t)
+	// The same address, data and certificate: the saved pin still holds.
+	srv2 := startServe(t, data, "--listen", strings.TrimPrefix(srv.URL, "https://"))
+	if srv2.URL != srv.URL {
+		t.Fatalf("restarted server on %s, want %s", srv2.URL, srv.URL)
+	}
+	// Both watches connect again: each prints the list again, then bob's
+	// comes back online for ada (either in the list or as a change).
+	bobWatch.expect(`^presence: ada online$`)
+	watch.expect(`^presence: bob online$`)
+	if !strings.Contains(watch.stderr.String(), "connecting again") {
+		t.Errorf("ada's watch said nothing of connecting again; stderr: %s", watch.stderr)
+	}
+}
