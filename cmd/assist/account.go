@@ -43,6 +43,15 @@ func connectAccount(ctx context.Context, server string) (*account.Device, *messe
 	return dev, c, nil
 }
 
+// reconnector connects dev again as connectAccount did, for connectAgain.
+func reconnector(dev *account.Device, server string) func(context.Context) (*messenger.Client, error) {
+	return func(ctx context.Context) (*messenger.Client, error) {
+		dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+		defer cancel()
+		return dev.Connect(dctx, server)
+	}
+}
+
 // messengerServerFlag is the --server override of the commands after login.
 func messengerServerFlag(fs *flag.FlagSet) *string {
 	return fs.String("server", "", "use this server URL instead of the one saved by assist login (the saved certificate pin still applies)")
@@ -117,12 +126,7 @@ func runContacts(ctx context.Context, args []string, stdout io.Writer) error {
 	switch sub {
 	case "":
 		if *watch {
-			connect := func(ctx context.Context) (*messenger.Client, error) {
-				dctx, cancel := context.WithTimeout(ctx, dialTimeout)
-				defer cancel()
-				return dev.Connect(dctx, *server)
-			}
-			return watchContacts(ctx, c, connect, stdout)
+			return watchContacts(ctx, c, reconnector(dev, *server), stdout)
 		}
 		contacts, _, err := c.Contacts(ctx)
 		if err != nil {
@@ -200,31 +204,43 @@ func watchContacts(ctx context.Context, c *messenger.Client, connect func(contex
 	for {
 		err := watchConnection(ctx, c, stdout)
 		c.Close()
-		if ctx.Err() != nil {
-			return nil
-		}
-		if websocket.CloseStatus(err) != websocket.StatusGoingAway {
+		if c, err = connectAgain(ctx, err, connect); c == nil {
 			return err
 		}
-		slog.Info("contacts --watch: the server went away; connecting again", "err", err)
-		fmt.Fprintln(os.Stderr, "the server went away (restarting or draining); connecting again")
-		backoff := time.Second
-		for {
-			if c, err = connect(ctx); err == nil {
-				fmt.Fprintln(os.Stderr, "connected again")
-				break
-			}
-			if ctx.Err() != nil {
-				return nil
-			}
-			fmt.Fprintf(os.Stderr, "cannot connect yet (%v); trying again in %v\n", err, backoff)
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-				return nil
-			}
-			backoff = min(backoff*2, watchAgainMax)
+	}
+}
+
+// connectAgain connects again with connect when a messenger connection
+// ended because the server went away (WebSocket status 1001: a restart, or
+// a node of several draining), trying until it works or ctx ends, and
+// saying so on stderr. It returns a nil client with the error to end with
+// otherwise (nil when ctx ended).
+func connectAgain(ctx context.Context, ended error, connect func(context.Context) (*messenger.Client, error)) (*messenger.Client, error) {
+	if ctx.Err() != nil {
+		return nil, nil
+	}
+	if websocket.CloseStatus(ended) != websocket.StatusGoingAway {
+		return nil, ended
+	}
+	slog.Info("messenger: the server went away; connecting again", "err", ended)
+	fmt.Fprintln(os.Stderr, "the server went away (restarting or draining); connecting again")
+	backoff := time.Second
+	for {
+		c, err := connect(ctx)
+		if err == nil {
+			fmt.Fprintln(os.Stderr, "connected again")
+			return c, nil
 		}
+		if ctx.Err() != nil {
+			return nil, nil
+		}
+		fmt.Fprintf(os.Stderr, "cannot connect yet (%v); trying again in %v\n", err, backoff)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil, nil
+		}
+		backoff = min(backoff*2, watchAgainMax)
 	}
 }
 

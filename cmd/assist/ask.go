@@ -214,7 +214,8 @@ func runRequests(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	// c changes when the server goes away and it connects again.
+	defer func() { c.Close() }()
 	interactive := term.IsTerminal(int(os.Stdin.Fd()))
 	if !interactive {
 		fmt.Fprintln(os.Stderr, "waiting for requests; answer with lines: accept ID | decline ID")
@@ -253,10 +254,22 @@ func runRequests(ctx context.Context, args []string, stdout io.Writer) error {
 		select {
 		case m, ok := <-c.Events():
 			if !ok {
-				return fmt.Errorf("the connection to the server ended: %w", c.Err())
+				// A restart, or a draining node of several: connect
+				// again; the server sends the open requests again.
+				ended := fmt.Errorf("the connection to the server ended: %w", c.Err())
+				c.Close()
+				again, err := connectAgain(ctx, ended, reconnector(dev, *server))
+				if again == nil {
+					return err
+				}
+				c = again
+				continue
 			}
 			switch m.Type {
 			case messenger.TypeRequest:
+				if _, seen := open[m.Request]; seen {
+					break // sent again after connecting again
+				}
 				open[m.Request] = m
 				fmt.Fprintf(stdout, "request: %s from %s\n", m.Request, m.From)
 				if m.Kind == messenger.KindOffer && !interactive {

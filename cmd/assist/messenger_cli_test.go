@@ -597,10 +597,11 @@ func TestMessengerCLIRequestsTerminal(t *testing.T) {
 	}
 }
 
-// TestMessengerCLIWatchServerRestart: assist contacts --watch outlives a
-// restart of its server (status 1001, as a draining node of several says):
-// it connects again by itself and prints every state again, instead of
-// ending with "the connection to the server ended".
+// TestMessengerCLIWatchServerRestart: assist contacts --watch and assist
+// requests outlive a restart of their server (status 1001, as a draining
+// node of several says): they connect again by themselves, the watch
+// prints every state again and requests goes on taking requests, instead
+// of both ending with "the connection to the server ended".
 func TestMessengerCLIWatchServerRestart(t *testing.T) {
 	data := t.TempDir()
 	srv := startServe(t, data)
@@ -613,6 +614,11 @@ func TestMessengerCLIWatchServerRestart(t *testing.T) {
 	watch := ada.start(t, "contacts", "--watch")
 	watch.expect(`^presence: bob online$`)
 	bobWatch.expect(`^presence: ada online$`)
+	reqs := bob.start(t, "requests", "--no-browser")
+	ask := ada.start(t, "ask", "bob")
+	ask.expect(`^asked: bob$`)
+	first := reqs.expect(`^request: (\S+) from ada$`)[1]
+	ask.kill() // the request stays open on the server
 
 	srv.stop(t)
 	// The same address, data and certificate: the saved pin still holds.
@@ -627,4 +633,16 @@ func TestMessengerCLIWatchServerRestart(t *testing.T) {
 	if !strings.Contains(watch.stderr.String(), "connecting again") {
 		t.Errorf("ada's watch said nothing of connecting again; stderr: %s", watch.stderr)
 	}
+
+	// bob's requests takes a new request after the restart; the one still
+	// open, sent again when it connected again, is not shown twice.
+	ask = ada.start(t, "ask", "bob")
+	ask.expect(`^asked: bob$`)
+	id := reqs.expect(`^request: (\S+) from ada$`)[1]
+	if id == first {
+		t.Fatalf("bob's requests showed request %s again after connecting again", first)
+	}
+	reqs.send("decline " + id)
+	reqs.expect(`^declined: ` + regexp.QuoteMeta(id) + `$`)
+	ask.expect(`^declined by bob$`)
 }
