@@ -6,10 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/assist-project/assist/account"
 	"github.com/assist-project/assist/identity"
@@ -38,6 +41,15 @@ func connectAccount(ctx context.Context, server string) (*account.Device, *messe
 		return nil, nil, err
 	}
 	return dev, c, nil
+}
+
+// reconnector connects dev again as connectAccount did, for connectAgain.
+func reconnector(dev *account.Device, server string) func(context.Context) (*messenger.Client, error) {
+	return func(ctx context.Context) (*messenger.Client, error) {
+		dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+		defer cancel()
+		return dev.Connect(dctx, server)
+	}
 }
 
 // messengerServerFlag is the --server override of the commands after login.
@@ -114,7 +126,7 @@ func runContacts(ctx context.Context, args []string, stdout io.Writer) error {
 	switch sub {
 	case "":
 		if *watch {
-			return watchContacts(ctx, c, stdout)
+			return watchContacts(ctx, c, reconnector(dev, *server), stdout)
 		}
 		contacts, _, err := c.Contacts(ctx)
 		if err != nil {
@@ -178,9 +190,63 @@ func sortContacts(cs []messenger.Contact) []messenger.Contact {
 	return cs
 }
 
+// watchAgainMax caps the wait between tries to connect again after the
+// server went away: a restart or an upgrade takes about that long.
+const watchAgainMax = 30 * time.Second
+
 // watchContacts prints every contact's state, then each change, until ctx
-// ends (Ctrl-C) or the connection does.
-func watchContacts(ctx context.Context, c *messenger.Client, stdout io.Writer) error {
+// ends (Ctrl-C). When the server goes away (WebSocket status 1001: it
+// restarts, or it is one of several nodes and drains on SIGTERM) it
+// connects again with connect, through a load balancer to another node,
+// and prints every state again, since changes in between were missed.
+// Any other end of the connection ends the watch with its error.
+func watchContacts(ctx context.Context, c *messenger.Client, connect func(context.Context) (*messenger.Client, error), stdout io.Writer) error {
+	for {
+		err := watchConnection(ctx, c, stdout)
+		c.Close()
+		if c, err = connectAgain(ctx, err, connect); c == nil {
+			return err
+		}
+	}
+}
+
+// connectAgain connects again with connect when a messenger connection
+// ended because the server went away (WebSocket status 1001: a restart, or
+// a node of several draining), trying until it works or ctx ends, and
+// saying so on stderr. It returns a nil client with the error to end with
+// otherwise (nil when ctx ended).
+func connectAgain(ctx context.Context, ended error, connect func(context.Context) (*messenger.Client, error)) (*messenger.Client, error) {
+	if ctx.Err() != nil {
+		return nil, nil
+	}
+	if websocket.CloseStatus(ended) != websocket.StatusGoingAway {
+		return nil, ended
+	}
+	slog.Info("messenger: the server went away; connecting again", "err", ended)
+	fmt.Fprintln(os.Stderr, "the server went away (restarting or draining); connecting again")
+	backoff := time.Second
+	for {
+		c, err := connect(ctx)
+		if err == nil {
+			fmt.Fprintln(os.Stderr, "connected again")
+			return c, nil
+		}
+		if ctx.Err() != nil {
+			return nil, nil
+		}
+		fmt.Fprintf(os.Stderr, "cannot connect yet (%v); trying again in %v\n", err, backoff)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil, nil
+		}
+		backoff = min(backoff*2, watchAgainMax)
+	}
+}
+
+// watchConnection is watchContacts on one connection: it returns nil when
+// ctx ends, else why the connection ended.
+func watchConnection(ctx context.Context, c *messenger.Client, stdout io.Writer) error {
 	contacts, _, err := c.Contacts(ctx)
 	if err != nil {
 		return err

@@ -97,7 +97,8 @@ func askOrOffer(ctx context.Context, fs *flag.FlagSet, so sessionOptions, kind s
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	// c changes when the server goes away and it connects again.
+	defer func() { c.Close() }()
 	// Machines and people share the server's one name space of accounts,
 	// so a name is a machine of an organisation this account helps, or a
 	// contact, never both.
@@ -119,6 +120,24 @@ func askOrOffer(ctx context.Context, fs *flag.FlagSet, so sessionOptions, kind s
 	}
 	fmt.Fprintf(stdout, "asked: %s\n", to)
 	answer, err := account.WaitAnswer(ctx, c, asked.Request, nil)
+	for err != nil && ctx.Err() == nil {
+		// A restart, or a draining node of several: the server withdrew
+		// the request with the connection, so connect again and ask again.
+		c.Close()
+		again, aerr := connectAgain(ctx, err, reconnector(dev, *server))
+		if again == nil {
+			if aerr == nil { // Ctrl-C while connecting again
+				return errors.New("interrupted")
+			}
+			return aerr
+		}
+		c = again
+		if asked, err = c.Ask(ctx, to, kind); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "asked %s again\n", to)
+		answer, err = account.WaitAnswer(ctx, c, asked.Request, nil)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			// Ctrl-C: withdraw the request, with a little time of its own.
@@ -214,7 +233,8 @@ func runRequests(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	// c changes when the server goes away and it connects again.
+	defer func() { c.Close() }()
 	interactive := term.IsTerminal(int(os.Stdin.Fd()))
 	if !interactive {
 		fmt.Fprintln(os.Stderr, "waiting for requests; answer with lines: accept ID | decline ID")
@@ -253,10 +273,22 @@ func runRequests(ctx context.Context, args []string, stdout io.Writer) error {
 		select {
 		case m, ok := <-c.Events():
 			if !ok {
-				return fmt.Errorf("the connection to the server ended: %w", c.Err())
+				// A restart, or a draining node of several: connect
+				// again; the server sends the open requests again.
+				ended := fmt.Errorf("the connection to the server ended: %w", c.Err())
+				c.Close()
+				again, err := connectAgain(ctx, ended, reconnector(dev, *server))
+				if again == nil {
+					return err
+				}
+				c = again
+				continue
 			}
 			switch m.Type {
 			case messenger.TypeRequest:
+				if _, seen := open[m.Request]; seen {
+					break // sent again after connecting again
+				}
 				open[m.Request] = m
 				fmt.Fprintf(stdout, "request: %s from %s\n", m.Request, m.From)
 				if m.Kind == messenger.KindOffer && !interactive {

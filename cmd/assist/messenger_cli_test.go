@@ -596,3 +596,51 @@ func TestMessengerCLIRequestsTerminal(t *testing.T) {
 		t.Errorf("the question was asked %d times, want 2; output: %q", n, reqs.seen())
 	}
 }
+
+// TestMessengerCLIWatchServerRestart: assist contacts --watch, assist
+// requests and a waiting assist ask outlive a restart of their server
+// (status 1001, as a draining node of several says): they connect again by
+// themselves, the watch prints every state again, ask asks again and
+// requests takes it, instead of all three ending with "the connection to
+// the server ended".
+func TestMessengerCLIWatchServerRestart(t *testing.T) {
+	data := t.TempDir()
+	srv := startServe(t, data)
+	ada, bob := newCLIUser(t, "ada"), newCLIUser(t, "bob")
+	ada.login(t, srv)
+	bob.login(t, srv)
+	pairCLI(t, ada, bob)
+	bobWatch := bob.start(t, "contacts", "--watch")
+	bobWatch.expect(`^presence: ada offline$`)
+	watch := ada.start(t, "contacts", "--watch")
+	watch.expect(`^presence: bob online$`)
+	bobWatch.expect(`^presence: ada online$`)
+	reqs := bob.start(t, "requests", "--no-browser")
+	ask := ada.start(t, "ask", "bob")
+	ask.expect(`^asked: bob$`)
+	first := reqs.expect(`^request: (\S+) from ada$`)[1]
+
+	srv.stop(t)
+	// The same address, data and certificate: the saved pin still holds.
+	srv2 := startServe(t, data, "--listen", strings.TrimPrefix(srv.URL, "https://"))
+	if srv2.URL != srv.URL {
+		t.Fatalf("restarted server on %s, want %s", srv2.URL, srv.URL)
+	}
+	// Both watches connect again: each prints the list again, then bob's
+	// comes back online for ada (either in the list or as a change).
+	bobWatch.expect(`^presence: ada online$`)
+	watch.expect(`^presence: bob online$`)
+	if !strings.Contains(watch.stderr.String(), "connecting again") {
+		t.Errorf("ada's watch said nothing of connecting again; stderr: %s", watch.stderr)
+	}
+
+	// ada's ask, whose request the server withdrew with its connection,
+	// asks again; bob's requests, connected again, takes the new request.
+	id := reqs.expect(`^request: (\S+) from ada$`)[1]
+	if id == first {
+		t.Fatalf("bob's requests showed request %s again after connecting again", first)
+	}
+	reqs.send("decline " + id)
+	reqs.expect(`^declined: ` + regexp.QuoteMeta(id) + `$`)
+	ask.expect(`^declined by bob$`)
+}
