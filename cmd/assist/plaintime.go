@@ -9,8 +9,12 @@ import (
 // time, the day only when it is not today, and how long that is from
 // now ("until 6:27PM, in 1 hour"). The "expires:" line keeps RFC 3339 for
 // scripts; this is the line a person reads.
-func plainUntil(now, t time.Time) string {
-	now, t = now.Local(), t.Local()
+func plainUntil(now, t time.Time) string { return plainUntilIn(now, t, time.Local) }
+
+// plainUntilIn is plainUntil in the time zone loc. (Tests pass their own:
+// changing time.Local races with every goroutine that reads the time.)
+func plainUntilIn(now, t time.Time, loc *time.Location) string {
+	now, t = now.In(loc), t.In(loc)
 	when := t.Format(time.Kitchen)
 	y1, m1, d1 := now.Date()
 	if y2, m2, d2 := t.Date(); y1 != y2 || m1 != m2 || d1 != d2 {

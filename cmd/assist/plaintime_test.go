@@ -7,9 +7,6 @@ import (
 
 func TestPlainUntil(t *testing.T) {
 	loc := time.FixedZone("CET", 3600)
-	old := time.Local
-	time.Local = loc
-	defer func() { time.Local = old }()
 	now := time.Date(2026, 12, 6, 16, 30, 0, 0, time.UTC) // 17:30 local
 	tests := []struct {
 		d    time.Duration
@@ -25,7 +22,7 @@ func TestPlainUntil(t *testing.T) {
 	}
 	for _, tt := range tests {
 		// Local time, not UTC: 17:30 here, 16:30 in UTC.
-		if got := plainUntil(now, now.Add(tt.d)); got != tt.want {
+		if got := plainUntilIn(now, now.Add(tt.d), loc); got != tt.want {
 			t.Errorf("plainUntil(+%v) = %q, want %q", tt.d, got, tt.want)
 		}
 	}
