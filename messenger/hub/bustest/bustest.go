@@ -183,8 +183,18 @@ func testNodes(t *testing.T, be Backend) {
 			t.Fatal(err)
 		}
 		defer stop2()
-		if _, err := a.AskNode(ctx, b.Node(), nil); err != nil {
-			t.Fatal(err)
+		// In a NATS cluster the new subscription's interest reaches a's
+		// server a moment later: until then b is "gone".
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			_, err := a.AskNode(ctx, b.Node(), nil)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, hub.ErrNodeGone) || time.Now().After(deadline) {
+				t.Fatalf("asking a node listening again: %v", err)
+			}
+			time.Sleep(20 * time.Millisecond) // no signal for interest reaching another server
 		}
 		be.Kill(t, bBus)
 		gone("a dead node")
