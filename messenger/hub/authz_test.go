@@ -250,14 +250,7 @@ func TestAuthzPairJoin(t *testing.T) {
 func TestAuthzPairRelay(t *testing.T) {
 	w := newWorld(t, nil)
 	ctx := ctxT(t)
-	pa, err := w.alice.PairOpen(ctx, messenger.PurposeContact)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pb, err := w.bob.PairJoin(ctx, pa.ID, messenger.PurposeContact)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pa, pb := openPair(t, ctx, w.alice, w.bob, messenger.PurposeContact)
 	mallory := w.th.rawLogin(t, "mallory")
 	mallory.send(t, mustJSON(messenger.Message{Type: messenger.TypePairRelay, Pair: pa.ID, Data: []byte(`"bWFsbG9yeQ"`)}))
 	mallory.expectError(t, messenger.CodeNotFound)
@@ -278,14 +271,7 @@ func TestAuthzPairDoneWrongKey(t *testing.T) {
 			th := startHub(t, nil)
 			alice, bob := th.login(t, "alice"), th.login(t, "bob")
 			ctx := ctxT(t)
-			pa, err := alice.PairOpen(ctx, messenger.PurposeContact)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pb, err := bob.PairJoin(ctx, pa.ID, messenger.PurposeContact)
-			if err != nil {
-				t.Fatal(err)
-			}
+			pa, pb := openPair(t, ctx, alice, bob, messenger.PurposeContact)
 			// A server in the middle would hand each side its own key for
 			// the peer: here the swapped side names a key that is not the
 			// peer's.
@@ -298,7 +284,7 @@ func TestAuthzPairDoneWrongKey(t *testing.T) {
 			}
 			errc := make(chan error, 1)
 			go func() { _, err := pb.Done(ctx, kb, nil); errc <- err }()
-			_, err = pa.Done(ctx, ka, nil)
+			_, err := pa.Done(ctx, ka, nil)
 			for _, err := range []error{err, <-errc} {
 				if _, ok := err.(*messenger.PairFailedError); !ok {
 					t.Errorf("pair-done: %v, want a PairFailedError", err)

@@ -167,17 +167,24 @@ func recvKey(t *testing.T, p *messenger.Pair) ed25519.PublicKey {
 }
 
 // befriend makes a and b contacts by a contact pairing.
+// openPair has a open a pairing for purpose and b join it.
+func openPair(t *testing.T, ctx context.Context, a, b *user, purpose string) (pa, pb *messenger.Pair) {
+	t.Helper()
+	pa, err := a.PairOpen(ctx, purpose)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err = b.PairJoin(ctx, pa.ID, purpose)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pa, pb
+}
+
 func befriend(t *testing.T, a, b *user) {
 	t.Helper()
 	ctx := ctxT(t)
-	pa, err := a.PairOpen(ctx, messenger.PurposeContact)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pb, err := b.PairJoin(ctx, pa.ID, messenger.PurposeContact)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pa, pb := openPair(t, ctx, a, b, messenger.PurposeContact)
 	if peer, err := pa.Peer(ctx); err != nil || peer.User != b.name {
 		t.Fatalf("opener's peer = %+v, %v", peer, err)
 	}

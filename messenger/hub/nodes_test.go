@@ -258,14 +258,7 @@ func TestPairNodeGoes(t *testing.T) {
 			n := startTwoNodes(t, nil)
 			alice, bob := n.a.login(t, "alice"), n.b.login(t, "bob")
 			ctx := ctxT(t)
-			pa, err := alice.PairOpen(ctx, messenger.PurposeContact)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pb, err := bob.PairJoin(ctx, pa.ID, messenger.PurposeContact)
-			if err != nil {
-				t.Fatal(err)
-			}
+			pa, pb := openPair(t, ctx, alice, bob, messenger.PurposeContact)
 			if _, err := pa.Peer(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -280,7 +273,7 @@ func TestPairNodeGoes(t *testing.T) {
 				survivor = pa
 			}
 			start := time.Now()
-			_, err = survivor.Recv(ctx)
+			_, err := survivor.Recv(ctx)
 			var pf *messenger.PairFailedError
 			if !errors.As(err, &pf) || pf.Reason != "the other side left" {
 				t.Fatalf("the survivor's pairing: %v, want it failed because the other side left", err)
@@ -397,14 +390,7 @@ func TestPairRelayLimitAcrossNodes(t *testing.T) {
 	n := startTwoNodes(t, func(c *hub.Config) { c.MaxPairRelays = 4 })
 	alice, bob := n.a.login(t, "alice"), n.b.login(t, "bob")
 	ctx := ctxT(t)
-	pa, err := alice.PairOpen(ctx, messenger.PurposeContact)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pb, err := bob.PairJoin(ctx, pa.ID, messenger.PurposeContact)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pa, pb := openPair(t, ctx, alice, bob, messenger.PurposeContact)
 	if _, err := pa.Peer(ctx); err != nil {
 		t.Fatal(err)
 	}
