@@ -183,7 +183,9 @@ func (c *Client) login(ctx context.Context, nonce []byte, serverFP [32]byte, opt
 
 func welcomeOf(r Message) (Welcome, error) {
 	if r.Type == TypeError {
-		return Welcome{}, fmt.Errorf("messenger: login: %w", &Error{Code: r.Code, Message: r.Message})
+		// The server's words say what went wrong and what to do; a
+		// "login:" prefix only came out as "messenger: login: messenger:".
+		return Welcome{}, &Error{Code: r.Code, Message: r.Message}
 	}
 	if r.Type != TypeWelcome || r.Created == nil {
 		return Welcome{}, fmt.Errorf("messenger: login: got %q, want welcome", r.Type)
