@@ -174,24 +174,7 @@ func (p *proc) interrupt() { _ = syscall.Kill(p.cmd.Process.Pid, syscall.SIGINT)
 // returns its submatches.
 func (p *proc) expect(re string) []string {
 	p.t.Helper()
-	rx := regexp.MustCompile(re)
-	timeout := time.After(20 * time.Second)
-	var seen []string
-	for {
-		select {
-		case l, ok := <-p.lines:
-			if !ok {
-				p.t.Fatalf("%s ended before printing %q; printed %q; stderr: %s", p.name, re, seen, p.stderr)
-			}
-			seen = append(seen, l)
-			p.all = append(p.all, l)
-			if m := rx.FindStringSubmatch(l); m != nil {
-				return m
-			}
-		case <-timeout:
-			p.t.Fatalf("%s: no line %q in 20 s; printed %q; stderr: %s", p.name, re, seen, p.stderr)
-		}
-	}
+	return p.expectWithin(re, 20*time.Second)
 }
 
 // wait waits for the process to end and returns its error.
