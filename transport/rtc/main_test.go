@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"github.com/pion/webrtc/v4"
 	"io"
 	"log/slog"
 	"os"
@@ -244,4 +245,32 @@ func BenchmarkThroughput(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestSCTPWindowFloor checks that SCTP's congestion window never starts or
+// falls below sctpMinWindow, so that random loss cannot hold a session
+// below the rate its multiplexer paces it at. Right after the handshake
+// pion's own window would be about four packets.
+func TestSCTPWindowFloor(t *testing.T) {
+	e, n := mustConnect(t)
+	for _, c := range []struct {
+		name string
+		conn *Conn
+	}{{"expert", e}, {"novice", n}} {
+		found := false
+		for _, s := range c.conn.pc.GetStats() {
+			st, ok := s.(webrtc.SCTPTransportStats)
+			if !ok {
+				continue
+			}
+			found = true
+			if st.CongestionWindow < sctpMinWindow {
+				t.Errorf("%s: SCTP congestion window %d bytes, want at least %d", c.name, st.CongestionWindow, sctpMinWindow)
+			}
+		}
+		if !found {
+			t.Errorf("%s: no SCTP transport in the connection's stats", c.name)
+		}
+	}
+	exchange(t, e, n, 1<<20)
 }
