@@ -113,8 +113,7 @@ func (sub *Subscriber) LossySince() (t time.Time, ok bool) {
 				x0 = dx
 			}
 			x1 = dx + 1
-			floor = min(floor, v)
-			if floor == 0 {
+			if floor == 0 || v < floor {
 				floor = v
 			}
 			i := o + l.box.Min.X + dx
