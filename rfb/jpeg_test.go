@@ -144,6 +144,27 @@ func BenchmarkJPEGCompress640x480(b *testing.B) {
 	}
 }
 
+// BenchmarkJPEGCompress640x480Bands compresses the same picture as
+// BenchmarkJPEGCompress640x480 as five bands of 96 rows, as assist sends a
+// video whose frames X reports band by band: the difference is what
+// compressing a frame in pieces costs.
+func BenchmarkJPEGCompress640x480Bands(b *testing.B) {
+	src := tightImgPhoto(640, 480)
+	c := newJPEGCompressor()
+	defer c.close()
+	var out []byte
+	b.SetBytes(int64(len(src.Pix)))
+	b.ReportAllocs()
+	for b.Loop() {
+		for y := 0; y < 480; y += 96 {
+			var err error
+			if out, err = c.appendJPEG(out[:0], src, image.Rect(0, y, 640, y+96), 92, jpegSub444); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
 // This build's decoder (libjpeg-turbo with -tags turbojpeg) and
 // image/jpeg both draw a picture into the right area of a framebuffer
 // whose stride is not the picture's width, close to the source, with

@@ -4,6 +4,7 @@ import (
 	"image"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/assist-project/assist/screen"
 )
@@ -73,6 +74,50 @@ func BenchmarkScrollDetect(b *testing.B) {
 		sub.ReadDone()
 		if len(p.Copies) != 1 {
 			b.Fatalf("Collect = %+v, want one copy", p)
+		}
+	}
+}
+
+// BenchmarkRefineVideo is the lossless-refinement bookkeeping of one
+// update of a 640x480 video on a 1280x800 screen: the band just sent is
+// lossy and fresh, nothing is still long enough, so Refine finds nothing
+// and LossySince finds the oldest band (what rfb's flush asks of every
+// update).
+func BenchmarkRefineVideo(b *testing.B) {
+	bounds := image.Rectangle{Max: benchSize}
+	s := New(newFake(screen.NewImage(bounds)), Options{})
+	sub := s.Subscribe()
+	defer sub.Close()
+	sub.Take(nil)
+	video := image.Rect(320, 160, 960, 640)
+	t0 := time.Unix(1000, 0)
+	sub.NoteSent([]image.Rectangle{video}, []image.Rectangle{video}, t0)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		now := t0.Add(time.Duration(i+1) * 4 * time.Millisecond)
+		band := image.Rect(video.Min.X, video.Min.Y+i%5*96, video.Max.X, video.Min.Y+i%5*96+96)
+		sub.NoteSent([]image.Rectangle{band}, []image.Rectangle{band}, now)
+		if rs := sub.Refine(now.Add(-200*time.Millisecond), 1<<16, nil); len(rs) != 0 {
+			b.Fatalf("Refine = %v, want nothing", rs)
+		}
+		if _, ok := sub.LossySince(); !ok {
+			b.Fatal("LossySince found nothing lossy")
+		}
+	}
+}
+
+// BenchmarkCellMapRects is what a subscriber's Take spends turning its
+// dirty cells into rectangles under a video: one band of a 640x480 video
+// dirty on a 1280x800 screen of 8-pixel cells.
+func BenchmarkCellMapRects(b *testing.B) {
+	var m cellMap
+	m.reset(benchSize, maxCell)
+	m.mark(image.Rect(320, 256, 960, 352))
+	var dst []image.Rectangle
+	b.ReportAllocs()
+	for b.Loop() {
+		if dst = m.rects(dst[:0]); len(dst) != 1 {
+			b.Fatalf("rects = %v, want one", dst)
 		}
 	}
 }

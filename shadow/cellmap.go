@@ -1,6 +1,10 @@
 package shadow
 
-import "image"
+import (
+	"bytes"
+	"image"
+	"unsafe"
+)
 
 // cellMap is a bitmap over a grid of square cells covering a screen. It is
 // exact at cell granularity, costs one byte per cell, and turns back into a
@@ -126,21 +130,26 @@ func (m *cellMap) rects(dst []image.Rectangle) []image.Rectangle {
 		c := m.cell
 		dst = append(dst, image.Rect(r.x0*c, r.y0*c, r.x1*c, y*c).Intersect(m.bounds()))
 	}
+	// The cells as bytes (a bool is one byte, 0 or 1), so that the runs
+	// are found with IndexByte, many cells at a time: a Take of every
+	// update scans the whole screen's cells, mostly clear.
+	all := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(m.bits))), len(m.bits))
 	for y := 0; y <= m.rows; y++ {
 		next = next[:0]
 		i := 0 // index into open, whose runs are sorted by x0
 		x := 0
 		for y < m.rows && x < m.cols {
-			row := m.bits[y*m.cols : (y+1)*m.cols]
-			for x < m.cols && !row[x] {
-				x++
-			}
-			if x == m.cols {
+			row := all[y*m.cols : (y+1)*m.cols]
+			n := bytes.IndexByte(row[x:], 1)
+			if n < 0 {
 				break
 			}
+			x += n
 			x0 := x
-			for x < m.cols && row[x] {
-				x++
+			if n = bytes.IndexByte(row[x:], 0); n < 0 {
+				x = m.cols
+			} else {
+				x += n
 			}
 			// Close the open runs that end before this one can match.
 			for i < len(open) && open[i].x0 < x0 {

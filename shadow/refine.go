@@ -23,6 +23,31 @@ type lossyCells struct {
 	at   []int64
 	prev []int64 // scratch: at before a copy moved it
 	ripe cellMap // scratch: the cells Refine may send
+	// box (in cells) holds every lossy cell, and floor is at most the
+	// time of each: the scans of every update (LossySince, Refine) read
+	// only the box, and Refine none of it while even floor is not still
+	// long enough, which is always the case under a video (measured with
+	// BenchmarkRefineVideo: a full scan of a 1280x800 screen's cells
+	// twice per update was a few percent of the video's CPU). Both only
+	// widen as cells become lossy, and LossySince's scan makes them exact.
+	box   image.Rectangle
+	floor int64
+}
+
+// forget drops the whole state: no cell is lossy.
+func (l *lossyCells) forget() {
+	l.at, l.box, l.floor = nil, image.Rectangle{}, 0
+}
+
+// stamped widens box and floor for cells [x0,x1)×[y0,y1) made lossy at t.
+func (l *lossyCells) stamped(x0, y0, x1, y1 int, t int64) {
+	if x0 >= x1 || y0 >= y1 {
+		return
+	}
+	if l.box.Empty() || t < l.floor {
+		l.floor = t
+	}
+	l.box = l.box.Union(image.Rect(x0, y0, x1, y1))
 }
 
 // NoteSent records an update the viewer was sent: every area in sent
@@ -39,6 +64,7 @@ func (sub *Subscriber) NoteSent(sent, lossy []image.Rectangle, at time.Time) {
 	}
 	m := &sub.dirty
 	if n := m.cols * m.rows; len(l.at) != n {
+		l.forget()
 		l.at = make([]int64, n)
 	}
 	for _, r := range sent {
@@ -56,6 +82,7 @@ func (sub *Subscriber) NoteSent(sent, lossy []image.Rectangle, at time.Time) {
 				row[x] = stamp
 			}
 		}
+		l.stamped(x0, y0, x1, y1, stamp)
 	}
 }
 
@@ -66,12 +93,39 @@ func (sub *Subscriber) NoteSent(sent, lossy []image.Rectangle, at time.Time) {
 func (sub *Subscriber) LossySince() (t time.Time, ok bool) {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
-	var first int64
-	for i, v := range sub.lossy.at {
-		if v != 0 && (first == 0 || v < first) && !sub.dirty.bits[i] && !sub.unsettled.bits[i] {
-			first = v
+	l := &sub.lossy
+	if l.at == nil || l.box.Empty() {
+		return time.Time{}, false
+	}
+	// The scan also makes box and floor exact.
+	cols := sub.dirty.cols
+	var first, floor int64
+	box := image.Rectangle{}
+	for y := l.box.Min.Y; y < l.box.Max.Y; y++ {
+		o := y * cols
+		row := l.at[o+l.box.Min.X : o+l.box.Max.X]
+		x0, x1 := -1, 0
+		for dx, v := range row {
+			if v == 0 {
+				continue
+			}
+			if x0 < 0 {
+				x0 = dx
+			}
+			x1 = dx + 1
+			if floor == 0 || v < floor {
+				floor = v
+			}
+			i := o + l.box.Min.X + dx
+			if (first == 0 || v < first) && !sub.dirty.bits[i] && !sub.unsettled.bits[i] {
+				first = v
+			}
+		}
+		if x0 >= 0 {
+			box = box.Union(image.Rect(l.box.Min.X+x0, y, l.box.Min.X+x1, y+1))
 		}
 	}
+	l.box, l.floor = box, floor
 	if first == 0 {
 		return time.Time{}, false
 	}
@@ -102,11 +156,18 @@ func (sub *Subscriber) Refine(still time.Time, maxArea int, fn func(rs []image.R
 		l.ripe.reset(m.size, m.cell)
 	}
 	limit := still.UnixNano()
+	if l.box.Empty() || l.floor > limit {
+		return nil // nothing lossy, or nothing still long enough
+	}
+	clear(l.ripe.bits)
 	found := false
-	for i, v := range l.at {
-		r := v != 0 && v <= limit && !m.bits[i] && !sub.unsettled.bits[i]
-		l.ripe.bits[i] = r
-		found = found || r
+	for y := l.box.Min.Y; y < l.box.Max.Y; y++ {
+		for i := y*m.cols + l.box.Min.X; i < y*m.cols+l.box.Max.X; i++ {
+			v := l.at[i]
+			r := v != 0 && v <= limit && !m.bits[i] && !sub.unsettled.bits[i]
+			l.ripe.bits[i] = r
+			found = found || r
+		}
 	}
 	if !found {
 		return nil
@@ -139,13 +200,15 @@ func (sub *Subscriber) Refine(still time.Time, maxArea int, fn func(rs []image.R
 func (sub *Subscriber) moveLossy(c Copy) {
 	l := &sub.lossy
 	m := &sub.dirty
-	if l.at == nil || len(l.at) != len(m.bits) {
+	if l.at == nil || len(l.at) != len(m.bits) || l.box.Empty() {
 		return
 	}
 	l.prev = append(l.prev[:0], l.at...)
 	dst := c.DstRect()
 	off := c.Src.Min.Sub(c.Dst)
 	x0, y0, x1, y1 := m.span(dst)
+	// The times moved are times of lossy cells already: floor holds.
+	l.box = l.box.Union(image.Rect(x0, y0, x1, y1))
 	for y := y0; y < y1; y++ {
 		for x := x0; x < x1; x++ {
 			cell := m.cellRect(x, y)

@@ -29,6 +29,10 @@ func TestRefine(t *testing.T) {
 		return func(sub *Subscriber) { sub.deliver(&event{copies: []Copy{c}}, 8) }
 	}
 	taken := func(sub *Subscriber) { sub.Take(nil) }
+	// scanned asks LossySince, which shrinks the area Refine scans to
+	// the cells lossy then; later steps must widen it again.
+	scanned := func(sub *Subscriber) { sub.LossySince() }
+	b := image.Rect(64, 64, 128, 128)
 	rs := func(r ...image.Rectangle) []image.Rectangle { return r }
 	for _, tc := range []struct {
 		name    string
@@ -54,6 +58,15 @@ func TestRefine(t *testing.T) {
 		{"copy by less than a cell keeps its neighbours' state", []step{taken, sent(rs(image.Rect(0, 8, 64, 16)), rs(image.Rect(0, 8, 64, 16)), t0),
 			copied(Copy{Src: image.Rect(0, 0, 64, 64), Dst: image.Pt(0, 4)}), taken}, later, 1 << 20,
 			rs(image.Rect(0, 8, 64, 24))},
+		{"lossy elsewhere after a scan", []step{taken, sent(rs(a), rs(a), t0), scanned, sent(rs(b), rs(b), t0)}, later, 1 << 20, rs(a, b)},
+		{"exact after a scan, then lossy again", []step{taken, sent(rs(a), rs(a), t0), sent(rs(a), nil, t0), scanned,
+			sent(rs(b), rs(b), t0.Add(time.Second))}, t0.Add(time.Second), 1 << 20, rs(b)},
+		{"older lossy cell still due after newer ones", []step{taken, sent(rs(b), rs(b), t0.Add(time.Second)), scanned,
+			sent(rs(a), rs(a), t0)}, t0, 1 << 20, rs(a)},
+		{"resent lossy later: not still after a scan", []step{taken, sent(rs(a), rs(a), t0), sent(rs(a), rs(a), t0.Add(time.Second)), scanned},
+			t0, 1 << 20, nil},
+		{"copy moves lossy pixels out of the scanned area", []step{taken, sent(rs(a), rs(a), t0), scanned,
+			copied(Copy{Src: a, Dst: image.Pt(64, 64)}), taken, sent(rs(a), nil, t0)}, later, 1 << 20, rs(b)},
 		{"budget: whole rows of cells", []step{taken, sent(rs(image.Rect(0, 0, 128, 128)), rs(image.Rect(0, 0, 128, 128)), t0)}, later, 128 * 20,
 			rs(image.Rect(0, 0, 128, 16))},
 		{"budget: at least one row", []step{taken, sent(rs(image.Rect(0, 0, 128, 128)), rs(image.Rect(0, 0, 128, 128)), t0)}, later, 1,

@@ -295,7 +295,7 @@ func (sub *Subscriber) deliver(ev *event, cell int) {
 		sub.unsettled.reset(ev.size, cell)
 		sub.held.reset(ev.size, cell)
 		sub.anyHeld = false
-		sub.lossy.at = nil
+		sub.lossy.forget()
 	}
 	for _, c := range ev.copies {
 		sub.addCopy(c)
