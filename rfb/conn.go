@@ -682,7 +682,8 @@ func (c *conn) appendUpdate(pf *PixelFormat, enc *encodingPrefs) (bool, error) {
 		dirty, small = schedule(dirty, c.heldBack, c.bandFrom)
 	}
 	smallOnly := false
-	for i, r := range dirty {
+	for i := 0; i < len(dirty); i++ {
+		r := dirty[i]
 		if r.Empty() {
 			continue
 		}
@@ -692,6 +693,11 @@ func (c *conn) appendUpdate(pf *PixelFormat, enc *encodingPrefs) (bool, error) {
 		// not cut into small and large pieces, so size decides there.
 		large := c.budget > 0 && i >= small || c.budget == 0 && r.Dx()*r.Dy() > smallArea
 		if scale >= 0 && large && c.motion.moving(r, now) {
+			// Bands below each other go as one picture (scaleBands).
+			for i+1 < len(dirty) && scaleJoins(r, dirty[i+1]) && c.motion.moving(dirty[i+1], now) {
+				i++
+				r = r.Union(dirty[i])
+			}
 			c.buf, k = c.appendScaled(c.buf, r, scale, e, pf)
 		} else {
 			c.buf, k = e.encode(c.buf, c.scratch, r, pf)

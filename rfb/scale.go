@@ -126,6 +126,20 @@ func (m *scaleMotion) moving(r image.Rectangle, now time.Time) bool {
 	return n > 0 && 2*k >= n
 }
 
+// scaleBands is how many bands (priority.go) of a large area may go as
+// one scaled picture: at a quarter of the pixels, four bands cost about
+// what one costs at full size, and share one picture's headers (about
+// 600 bytes of tables each, more than a 16-row picture's data at low
+// quality).
+const scaleBands = 4
+
+// scaleJoins reports whether band b, the piece after a, may join it in
+// one scaled picture: right below it, as wide, and the two within
+// scaleBands bands.
+func scaleJoins(a, b image.Rectangle) bool {
+	return b.Min.Y == a.Max.Y && b.Min.X == a.Min.X && b.Max.X == a.Max.X && b.Max.Y-a.Min.Y <= scaleBands*bandRows
+}
+
 // scaleLevel is the JPEG level at which large changing areas go scaled
 // to this viewer in the update being built, or -1 for none. It must be
 // called after encoder, which sets the level adapted to the link.
@@ -262,6 +276,19 @@ type scaledDecoder struct {
 // decode reads the payload of a scaled rectangle for area rect and draws
 // the picture, scaled up, into area dr of dst (dr has rect's size).
 func (d *scaledDecoder) decode(r io.Reader, rect image.Rectangle, dst *screen.Image, dr image.Rectangle) error {
+	if !dr.In(dst.Rect) || dr.Size() != rect.Size() {
+		return fmt.Errorf("rfb: scaled rectangle %v is outside the framebuffer %v", rect, dst.Rect)
+	}
+	if err := d.read(r, rect); err != nil {
+		return err
+	}
+	upscale(dst, dr, d.small)
+	return nil
+}
+
+// read reads the payload of a scaled rectangle for area rect and decodes
+// its picture into d.small, allocating nothing of the area's size.
+func (d *scaledDecoder) read(r io.Reader, rect image.Rectangle) error {
 	var hdr [8]byte
 	if err := readFull(r, hdr[:], "scaled rectangle header"); err != nil {
 		return err
@@ -276,8 +303,6 @@ func (d *scaledDecoder) decode(r io.Reader, rect image.Rectangle, dst *screen.Im
 		return fmt.Errorf("rfb: scaled picture of %dx%d does not fit its %dx%d rectangle", sw, sh, w, h)
 	case n > scaledMaxJPEG(sw, sh):
 		return fmt.Errorf("rfb: scaled picture of %dx%d claims %d bytes", sw, sh, n)
-	case !dr.In(dst.Rect) || dr.Size() != rect.Size():
-		return fmt.Errorf("rfb: scaled rectangle %v is outside the framebuffer %v", rect, dst.Rect)
 	}
 	d.jpeg = d.jpeg[:0]
 	for n > 0 {
@@ -295,7 +320,6 @@ func (d *scaledDecoder) decode(r io.Reader, rect image.Rectangle, dst *screen.Im
 	if err := jpegDecode(d.small, d.small.Rect, d.jpeg); err != nil {
 		return fmt.Errorf("rfb: scaled picture: %w", err)
 	}
-	upscale(dst, dr, d.small)
 	return nil
 }
 
