@@ -111,6 +111,9 @@ func TestServerScaled(t *testing.T) {
 // area.
 func testServerScaled(t *testing.T, mbits float64, encs []int32, wantScaled bool) int {
 	ts := startServer(t, 640, 480, false)
+	// No refinement between frames, which a loaded machine can space
+	// more than 200 ms apart: it would ride in the frames' updates.
+	ts.srv.refineDelay = 2 * time.Second
 	a, b := net.Pipe()
 	pp := &pacedPipe{Conn: a, room: make(chan struct{}, 1)}
 	pp.set(false, mbits)
