@@ -222,15 +222,17 @@ func downscale2(dst, src *screen.Image, r image.Rectangle) {
 }
 
 // upscale draws src (its whole Rect) scaled to the size of area dr of dst,
-// bilinearly, sample centres aligned.
+// bilinearly, sample centres aligned. Each source row is interpolated
+// across once and shared by the output rows that need it.
 func upscale(dst *screen.Image, dr image.Rectangle, src *screen.Image) {
 	sw, sh := src.Rect.Dx(), src.Rect.Dy()
 	w, h := dr.Dx(), dr.Dy()
 	if w <= 0 || h <= 0 || sw <= 0 || sh <= 0 {
 		return
 	}
-	// Per column: the left source column, the weight of the right one
-	// (0..256); per row the same.
+	// Per output column: the offsets of the left and right source
+	// pixels, the weight of the right one (0..256); per output row the
+	// same.
 	type tap struct{ i0, i1, w int }
 	taps := func(n, sn int) []tap {
 		t := make([]tap, n)
@@ -239,27 +241,52 @@ func upscale(dst *screen.Image, dr image.Rectangle, src *screen.Image) {
 			f := ((2*d+1)*sn*256)/(2*n) - 128
 			f = max(0, min(f, (sn-1)*256))
 			i0 := f >> 8
-			t[d] = tap{i0, min(i0+1, sn-1), f & 0xff}
+			t[d] = tap{4 * i0, 4 * min(i0+1, sn-1), f & 0xff}
 		}
 		return t
 	}
 	xs, ys := taps(w, sw), taps(h, sh)
-	for y, ty := range ys {
-		r0 := src.Pix[src.PixOffset(src.Rect.Min.X, src.Rect.Min.Y+ty.i0):][:4*sw]
-		r1 := src.Pix[src.PixOffset(src.Rect.Min.X, src.Rect.Min.Y+ty.i1):][:4*sw]
-		out := dst.Pix[dst.PixOffset(dr.Min.X, dr.Min.Y+y):][:4*w]
-		wy1 := ty.w
-		wy0 := 256 - wy1
+	// across fills row (3 values a pixel, times 256) from source row sy.
+	across := func(row []int32, sy int) {
+		s := src.Pix[src.PixOffset(src.Rect.Min.X, src.Rect.Min.Y+sy):][:4*sw]
 		for x, tx := range xs {
-			a, b := 4*tx.i0, 4*tx.i1
-			wx1 := tx.w
-			wx0 := 256 - wx1
-			for k := 0; k < 3; k++ {
-				top := int(r0[a+k])*wx0 + int(r0[b+k])*wx1
-				bot := int(r1[a+k])*wx0 + int(r1[b+k])*wx1
-				out[4*x+k] = byte((top*wy0 + bot*wy1 + 1<<15) >> 16)
+			a, b := s[tx.i0:tx.i0+3], s[tx.i1:tx.i1+3]
+			w1 := int32(tx.w)
+			w0 := 256 - w1
+			o := row[3*x : 3*x+3]
+			o[0] = int32(a[0])*w0 + int32(b[0])*w1
+			o[1] = int32(a[1])*w0 + int32(b[1])*w1
+			o[2] = int32(a[2])*w0 + int32(b[2])*w1
+		}
+	}
+	rows := [2][]int32{make([]int32, 3*w), make([]int32, 3*w)}
+	have := [2]int{-1, -1} // the source row in each
+	get := func(sy, keep int) []int32 {
+		for k := range have {
+			if have[k] == sy {
+				return rows[k]
 			}
-			out[4*x+3] = 0
+		}
+		k := 0
+		if have[0] == keep {
+			k = 1
+		}
+		across(rows[k], sy)
+		have[k] = sy
+		return rows[k]
+	}
+	for y, ty := range ys {
+		wy1 := int32(ty.w)
+		wy0 := 256 - wy1
+		top := get(ty.i0/4, -1)
+		bot := get(ty.i1/4, ty.i0/4)
+		out := dst.Pix[dst.PixOffset(dr.Min.X, dr.Min.Y+y):][:4*w]
+		for x := 0; x < w; x++ {
+			t, b, o := top[3*x:3*x+3], bot[3*x:3*x+3], out[4*x:4*x+4]
+			o[0] = byte((t[0]*wy0 + b[0]*wy1 + 1<<15) >> 16)
+			o[1] = byte((t[1]*wy0 + b[1]*wy1 + 1<<15) >> 16)
+			o[2] = byte((t[2]*wy0 + b[2]*wy1 + 1<<15) >> 16)
+			o[3] = 0
 		}
 	}
 }

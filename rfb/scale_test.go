@@ -260,3 +260,34 @@ func FuzzScaledRect(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkScaledRelay(b *testing.B) {
+	img := screen.NewImage(image.Rect(0, 0, 1280, 128))
+	smooth(img, img.Rect, 1)
+	p := scaledPayload(b, img, img.Rect, 5)
+	big := screen.NewImage(img.Rect)
+	var d scaledDecoder
+	var out []byte
+	b.Run("decode", func(b *testing.B) {
+		for b.Loop() {
+			if err := d.read(bytes.NewReader(p), img.Rect); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("upscale", func(b *testing.B) {
+		for b.Loop() {
+			upscale(big, img.Rect, d.small)
+		}
+	})
+	b.Run("raw", func(b *testing.B) {
+		for b.Loop() {
+			out = appendPixels(out[:0], big, img.Rect, &NativeFormat)
+		}
+	})
+	b.Run("encode", func(b *testing.B) {
+		for b.Loop() {
+			scaledPayload(b, img, img.Rect, 5)
+		}
+	})
+}
