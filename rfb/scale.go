@@ -25,8 +25,8 @@ import (
 // package's Client.
 //
 // The server uses it only for viewers that accept JPEG (a Tight viewer
-// that asked for a quality level), only while the JPEG level adapted to
-// the link (adapt.go) is at most scaleMaxLevel, and only for large areas
+// that asked for a quality level), only on a path slower than scaleBelow
+// (at the JPEG level adapted to it, adapt.go), and only for large areas
 // (not the small changes of priority.go) whose 64-pixel tiles have
 // changed scaleChanges times within scaleWindow: text, a menu, a window
 // that opened once never go scaled. A scaled area counts as lossy, so
@@ -49,10 +49,15 @@ const EncAssistScaled int32 = 0x41535343 // "ASSC"
 const msgAssistPixelFormat = 0x41 // "A"
 
 const (
-	// scaleMaxLevel: areas go scaled while the JPEG level adapted to the
-	// link is at most this (adapt.go: below 3 Mbit/s by rate, or slower
-	// when whole frames took more than sendBudget to send).
-	scaleMaxLevel = 4
+	// scaleBelow: areas go scaled on paths slower than this (bytes per
+	// second; the rate at which adapt.go's table lowers JPEG to level
+	// 5). Not by the quality cap: on a faster path it falls for video
+	// too (slices of a video that never stops add up to one "frame"),
+	// and there halving the resolution was measured to cost more time
+	// (the relay's decoding and scaling on a loaded machine) than it
+	// saved on the wire: at 20 Mbit/s 40 ms, video display lag p95 went
+	// from 46-115 to 114-131 ms.
+	scaleBelow = 6 * mbit
 	// A tile changes "often" when it changed in scaleChanges updates
 	// within scaleWindow (bands held back and sent in a later update do
 	// not count again: notHeldBack): a frame rate of a few a second is
@@ -147,13 +152,10 @@ func (c *conn) scaleLevel(enc *encodingPrefs, pf *PixelFormat) int {
 	if !enc.scaled || enc.preferred != EncTight || enc.quality < 0 || pf.BPP == 8 || c.tight == nil {
 		return -1
 	}
-	if _, ok := c.estimate(); !ok {
+	if est, ok := c.estimate(); !ok || est.Rate <= 0 || est.Rate >= scaleBelow {
 		return -1
 	}
-	if q := c.tight.quality; q >= 0 && q <= scaleMaxLevel {
-		return q
-	}
-	return -1
+	return c.tight.quality
 }
 
 // scaleRecord notes the areas this update changed (not those held back)
