@@ -105,6 +105,7 @@ type Client struct {
 
 	raw, zrle, tight rectDecoder // created on first use
 	h264             *h264Decoder
+	scaled           scaledDecoder
 
 	extClip    bool // the client announced the Extended Clipboard
 	notifyOnly bool // ClientConfig.ClipboardNotifyOnly
@@ -467,6 +468,13 @@ func (c *Client) ReadMessage() (Message, error) {
 		err = c.readCutText(&m)
 	case msgServerFence:
 		m.FenceFlags, m.FencePayload, err = c.readFence()
+	case msgAssistPixelFormat:
+		// Sent because the client named EncAssistScaled: the format
+		// is the one the client set, which it knows.
+		err = readFull(c.r, c.hdr[:3], "pixel format padding")
+		if err == nil {
+			err = readFull(c.r, c.hdr[:16], "pixel format")
+		}
 	default:
 		err = fmt.Errorf("rfb: client: unknown server message type %d", t)
 	}
@@ -505,7 +513,7 @@ func (c *Client) readUpdate(m *Message) error {
 // readPayload reads and applies the payload of one rectangle.
 func (c *Client) readPayload(r image.Rectangle, enc int32) error {
 	switch enc {
-	case EncRaw, EncCopyRect, EncZRLE, EncTight, EncH264:
+	case EncRaw, EncCopyRect, EncZRLE, EncTight, EncH264, EncAssistScaled:
 		if r.Max.X > c.fb.Rect.Max.X || r.Max.Y > c.fb.Rect.Max.Y {
 			return fmt.Errorf("rectangle is outside the %dx%d framebuffer", c.fb.Rect.Dx(), c.fb.Rect.Dy())
 		}
@@ -528,6 +536,14 @@ func (c *Client) readPayload(r image.Rectangle, enc int32) error {
 		return c.tight.decode(c.r, c.fb, r, &c.pf)
 	case EncH264:
 		return c.h264.decode(c.r, c.fb, r, &c.pf)
+	case EncAssistScaled:
+		if err := c.scaled.decode(c.r, r, c.fb, r); err != nil {
+			return err
+		}
+		if !tightIs888(&c.pf) {
+			jpegQuantize(c.fb, r, &c.pf)
+		}
+		return nil
 	case EncCopyRect:
 		if err := readFull(c.r, c.hdr[:4], "CopyRect source"); err != nil {
 			return err

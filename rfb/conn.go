@@ -39,6 +39,7 @@ type encodingPrefs struct {
 	extClipboard   bool
 	h264           bool
 	push           bool // EncAssistPush: updates without requests
+	scaled         bool // EncAssistScaled: a relay that undoes it (scale.go)
 	quality        int  // Tight JPEG level 0..9, -1 for lossless
 	compress       int  // 0..9, -1 for the encoder's default
 }
@@ -69,6 +70,8 @@ func parseEncodings(list []int32) encodingPrefs {
 			p.h264 = true
 		case e == EncAssistPush:
 			p.push = true
+		case e == EncAssistScaled:
+			p.scaled = true
 		case e >= EncJPEGQuality0 && e <= EncJPEGQuality9:
 			p.quality = int(e - EncJPEGQuality0)
 		case e >= EncCompressLevel0 && e <= EncCompressLevel9:
@@ -129,6 +132,14 @@ type conn struct {
 	stats           connStats
 	ref             refiner
 	qcap            qualityCap // adapt.go
+	// Resolution adaptation (scale.go): the motion record, the half-size
+	// picture and its compressor, and the pixel format last announced
+	// to a relay (pfSent: one was).
+	motion     *scaleMotion
+	scaleSmall *screen.Image
+	scaleJPEG  jpegCompressor
+	sentPF     PixelFormat
+	pfSent     bool
 	// Small changes first (priority.go): budget is the most bytes of
 	// changes the update being built may carry (0: no limit), cut tells
 	// that it left some behind, bandFrom is the row the next one starts
@@ -161,6 +172,7 @@ type offeredText struct {
 type connStats struct {
 	updates, rects, bytes uint64
 	refined               uint64 // bytes of lossless refinement
+	scaled                uint64 // rectangles sent scaled (scale.go)
 }
 
 func newConn(s *Server, nc net.Conn, log *slog.Logger) *conn {
@@ -205,6 +217,9 @@ func (c *conn) serve(ctx context.Context) error {
 	defer func() {
 		if c.tight != nil {
 			c.tight.close()
+		}
+		if c.scaleJPEG != nil {
+			c.scaleJPEG.close()
 		}
 		c.videoClose()
 	}()
@@ -466,6 +481,11 @@ func (c *conn) flush() error {
 	c.mu.Unlock()
 
 	c.buf = c.buf[:0]
+	// A relay parses the updates, in the format they were made in.
+	if enc.scaled && (!c.pfSent || c.sentPF != pf) {
+		c.buf = appendAssistPixelFormat(c.buf, &pf)
+		c.sentPF, c.pfSent = pf, true
+	}
 	// A viewer learns that the server speaks an extension from a first
 	// message of it (rfbproto "ContinuousUpdates", "Fence").
 	if enc.fence && !c.hadFence {
@@ -654,17 +674,34 @@ func (c *conn) appendUpdate(pf *PixelFormat, enc *encodingPrefs) (bool, error) {
 	}
 	e := c.encoder(enc)
 	n += c.appendVideo(e, pf)
+	now := time.Now()
+	c.scaleRecord(enc, dirty, now)
+	scale := c.scaleLevel(enc, pf)
 	small := len(dirty)
 	if c.budget > 0 {
 		dirty, small = schedule(dirty, c.heldBack, c.bandFrom)
 	}
 	smallOnly := false
-	for i, r := range dirty {
+	for i := 0; i < len(dirty); i++ {
+		r := dirty[i]
 		if r.Empty() {
 			continue
 		}
 		var k int
-		c.buf, k = e.encode(c.buf, c.scratch, r, pf)
+		// A large area that keeps changing, on a link too slow for it,
+		// goes at half resolution (scale.go); pull-model updates are
+		// not cut into small and large pieces, so size decides there.
+		large := c.budget > 0 && i >= small || c.budget == 0 && r.Dx()*r.Dy() > smallArea
+		if scale >= 0 && large && c.motion.moving(r, now) {
+			// Bands below each other go as one picture (scaleBands).
+			for i+1 < len(dirty) && scaleJoins(r, dirty[i+1]) && c.motion.moving(dirty[i+1], now) {
+				i++
+				r = r.Union(dirty[i])
+			}
+			c.buf, k = c.appendScaled(c.buf, r, scale, e, pf)
+		} else {
+			c.buf, k = e.encode(c.buf, c.scratch, r, pf)
+		}
 		n += k
 		if c.budget == 0 || i+1 == len(dirty) {
 			continue

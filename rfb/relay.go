@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 )
 
 // RelayViewer copies what a local viewer sends, from viewer to server (the
@@ -30,7 +31,49 @@ import (
 // offers) are copied as they are. It returns nil when the viewer closes,
 // and the error otherwise; a message it cannot parse ends the relay, as
 // the server would end the connection.
+//
+// RelayViewer offers no EncAssistScaled; a Relay does.
 func RelayViewer(server io.Writer, viewer io.Reader) error {
+	return (&Relay{}).FromViewer(server, viewer)
+}
+
+// Relay is `assist join`'s relay between one local viewer and the
+// novice's server, both ways: FromViewer is RelayViewer, which also offers
+// the server EncAssistScaled, and ToViewer copies the server's messages
+// to the viewer, turning each scaled rectangle back into Raw (scale.go).
+// Run each in its own goroutine.
+type Relay struct {
+	scaled bool
+	once   sync.Once
+	ver    chan struct{} // closed once minor is set
+	minor  int           // the viewer's protocol version; -1: none came
+	// changed counts what ToViewer dropped or rewrote (for tests).
+	changed int
+}
+
+// NewRelay returns a Relay that offers and undoes EncAssistScaled.
+func NewRelay() *Relay {
+	return &Relay{scaled: true, ver: make(chan struct{})}
+}
+
+// setMinor records the viewer's protocol version, once.
+func (rl *Relay) setMinor(minor int) {
+	if rl.ver == nil {
+		return
+	}
+	rl.once.Do(func() {
+		rl.minor = minor
+		close(rl.ver)
+	})
+}
+
+// FromViewer relays the viewer's messages to the server (see
+// RelayViewer). A Relay from NewRelay also adds EncAssistScaled to each
+// SetEncodings, and sends a SetEncodings of it alone before a first
+// update request of a viewer that never set its encodings, so that the
+// server announces the pixel format of every update (msgAssistPixelFormat).
+func (rl *Relay) FromViewer(server io.Writer, viewer io.Reader) error {
+	defer rl.setMinor(-1)
 	rec := &recorder{r: viewer}
 	br := bufio.NewReaderSize(rec, 16<<10)
 	var v [12]byte
@@ -41,6 +84,7 @@ func RelayViewer(server io.Writer, viewer io.Reader) error {
 	if err != nil {
 		return err
 	}
+	rl.setMinor(minor)
 	// Then the security choice (3.7 and later) and ClientInit's shared
 	// flag, each forwarded at once: the server answers each.
 	pre := 1
@@ -57,25 +101,50 @@ func RelayViewer(server io.Writer, viewer io.Reader) error {
 			return err
 		}
 	}
+	encsSent := false
 	for {
 		m, err := readClientMessage(br)
 		if err != nil {
 			return relayEnd(err)
 		}
 		var repl []byte
-		// (A list of 65535 encodings has no room for one more.)
-		if m.typ == msgSetEncodings && len(m.encodings) < 0xffff &&
-			!slices.Contains(m.encodings, EncContinuousUpdates) && !slices.Contains(m.encodings, EncAssistPush) {
-			encs := append(m.encodings, EncAssistPush)
-			repl = binary.BigEndian.AppendUint16([]byte{msgSetEncodings, 0}, uint16(len(encs)))
-			for _, e := range encs {
-				repl = binary.BigEndian.AppendUint32(repl, uint32(e))
+		switch m.typ {
+		case msgSetEncodings:
+			encs := m.encodings
+			// (A list of 65535 encodings has no room for one more.)
+			if len(encs) < 0xffff && !slices.Contains(encs, EncContinuousUpdates) && !slices.Contains(encs, EncAssistPush) {
+				encs = append(encs, EncAssistPush)
+			}
+			if rl.scaled && !slices.Contains(encs, EncAssistScaled) {
+				if len(encs) >= 0xffff {
+					return fmt.Errorf("%w: SetEncodings: a list of %d encodings leaves no room for the relay's", errProtocol, len(encs))
+				}
+				encs = append(encs, EncAssistScaled)
+			}
+			if len(encs) != len(m.encodings) {
+				repl = appendSetEncodings(nil, encs)
+			}
+			encsSent = true
+		case msgFramebufferUpdateRequest, msgEnableContinuousUpdates:
+			if rl.scaled && !encsSent {
+				if _, err := server.Write(appendSetEncodings(nil, []int32{EncAssistScaled})); err != nil {
+					return fmt.Errorf("rfb: relay to the server: %w", err)
+				}
+				encsSent = true
 			}
 		}
 		if err := rec.forward(server, br, repl); err != nil {
 			return err
 		}
 	}
+}
+
+func appendSetEncodings(b []byte, encs []int32) []byte {
+	b = binary.BigEndian.AppendUint16(append(b, msgSetEncodings, 0), uint16(len(encs)))
+	for _, e := range encs {
+		b = binary.BigEndian.AppendUint32(b, uint32(e))
+	}
+	return b
 }
 
 // relayEnd maps the viewer's hanging up to nil.

@@ -56,6 +56,7 @@ type config struct {
 	Links    []string `json:"links,omitempty"`
 	Lossless string   `json:"lossless_wait,omitempty"`
 	H264     bool     `json:"h264,omitempty"`
+	Scaled   bool     `json:"scaled,omitempty"`
 	// Probe: a small change measured during each workload.
 	Probe bool `json:"probe,omitempty"`
 }
@@ -85,6 +86,7 @@ func run1() error {
 	short := flag.Bool("short", false, "a quick run for smoke tests: -duration 3s -warmup 1s -lossless 2s unless given")
 	probe := flag.Bool("probe", false, "while each workload runs, also change a small marker 5 times a second and report its latency (default on with -links)")
 	useH264 := flag.Bool("h264", false, "offer Open H.264 (encoding 50) before Tight; needs a client built with -tags openh264")
+	scaled := flag.Bool("scaled", false, "offer assist's half-resolution encoding for large changing areas on slow paths, as assist join does for its viewers (the session servers get it from assist join anyway)")
 	flag.Parse()
 	given := make(map[string]bool)
 	flag.Visit(func(f *flag.Flag) { given[f.Name] = true })
@@ -134,7 +136,7 @@ func run1() error {
 		Duration: duration.String(), Warmup: warmup.String(), Size: *sizeFlag,
 		Servers: split(*servers), Workloads: split(*workloads),
 		Quality: *quality, Compress: *compress, Continuous: *continuous, Repeat: *repeat,
-		ClientJPEG: clientJPEG, H264: *useH264, Probe: *probe,
+		ClientJPEG: clientJPEG, H264: *useH264, Scaled: *scaled, Probe: *probe,
 	}
 	fmt.Fprintf(os.Stderr, "rfbbench: the client decodes JPEG with %s\n", clientJPEG)
 
@@ -154,7 +156,7 @@ func run1() error {
 		cfg.Lossless = lossless.String()
 		lc := linkConfig{links: links, servers: cfg.Servers, workloads: cfg.Workloads, assist: *assistPath,
 			size: size, repeat: *repeat, lossless: *lossless, probe: *probe,
-			set: settings{viewer: viewerOptions{Quality: *quality, Compress: *compress, Continuous: *continuous},
+			set: settings{viewer: viewerOptions{Quality: *quality, Compress: *compress, Continuous: *continuous, Scaled: *scaled},
 				warmup: *warmup, duration: *duration}}
 		var trace *bufio.Writer
 		if *tracePath != "" {
@@ -216,7 +218,7 @@ func run1() error {
 	}
 
 	set := settings{
-		viewer:   viewerOptions{Quality: *quality, Compress: *compress, Continuous: *continuous, H264: *useH264},
+		viewer:   viewerOptions{Quality: *quality, Compress: *compress, Continuous: *continuous, H264: *useH264, Scaled: *scaled},
 		warmup:   *warmup,
 		duration: *duration,
 		lossless: *lossless,

@@ -83,6 +83,10 @@ type viewerOptions struct {
 	Compress   int // compression level 0..9
 	Continuous bool
 	H264       bool // offer Open H.264 (encoding 50) first
+	// Scaled offers assist's private half-resolution encoding, as
+	// assist join's relay does (rfb.EncAssistScaled): the client
+	// decodes it itself.
+	Scaled bool
 }
 
 func (o viewerOptions) encodings() []int32 {
@@ -96,6 +100,9 @@ func (o viewerOptions) encodings() []int32 {
 	enc = append(enc, rfb.EncCompressLevel0+int32(o.Compress), rfb.EncLastRect, rfb.EncDesktopSize)
 	if o.Continuous {
 		enc = append(enc, rfb.EncContinuousUpdates, rfb.EncFence)
+	}
+	if o.Scaled {
+		enc = append(enc, rfb.EncAssistScaled)
 	}
 	return enc
 }

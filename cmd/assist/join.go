@@ -328,11 +328,13 @@ func serveExpert(ctx context.Context, stdout io.Writer, paths []rendezvous.Path,
 }
 
 // serveLocalViewers bridges every local VNC viewer to its own RFB stream
-// to the novice's desktop. The novice's updates are copied to the viewer as
-// they come; the viewer's messages go through rfb.RelayViewer, which asks
-// the novice's server to push updates to viewers that do not ask for
-// continuous updates themselves, so no update waits for a request to cross
-// the link (the session stream paces them).
+// to the novice's desktop through an rfb.Relay. The viewer's messages go
+// to the novice's server, which is asked to push updates to viewers that
+// do not ask for continuous updates themselves, so no update waits for a
+// request to cross the link (the session stream paces them), and is
+// offered a scaled encoding for large changing areas on slow links. The
+// novice's updates are copied to the viewer as they come, scaled
+// rectangles turned back into full-size ones.
 func serveLocalViewers(ctx context.Context, ln net.Listener, exp *session.Expert) {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
@@ -354,14 +356,21 @@ func serveLocalViewers(ctx context.Context, ln net.Listener, exp *session.Expert
 			stopBoth := context.AfterFunc(ctx, func() { c.Close(); st.Close() })
 			defer stopBoth()
 			done := make(chan struct{}, 2)
+			rl := rfb.NewRelay()
 			go func() {
-				if err := rfb.RelayViewer(st, c); err != nil {
+				if err := rl.FromViewer(st, c); err != nil {
 					slog.Info("local viewer: relay ended", "err", err)
 				}
 				st.Close()
 				done <- struct{}{}
 			}()
-			go func() { io.Copy(c, st); c.Close(); done <- struct{}{} }()
+			go func() {
+				if err := rl.ToViewer(c, st); err != nil {
+					slog.Warn("local viewer: relay ended", "err", err)
+				}
+				c.Close()
+				done <- struct{}{}
+			}()
 			<-done
 			c.Close()
 			st.Close()

@@ -1,0 +1,283 @@
+package rfb
+
+import (
+	"bytes"
+	"context"
+	"image"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/assist-project/assist/screen"
+)
+
+// relayServerHello is the server's side of a 3.8 handshake with a w×h
+// framebuffer.
+func relayServerHello(w, h int) []byte {
+	init := cat(u16(w), u16(h), pfBytes(NativeFormat), wireString("desk"))
+	return cat([]byte("RFB 003.008\n"), []byte{1, secNone}, u32(0), init)
+}
+
+// relayEveryMessage is a server stream after the handshake with every
+// message and encoding this package's server sends (Tight in all its
+// kinds, from the real encoder), none of them private.
+func relayEveryMessage(t testing.TB) []byte {
+	t.Helper()
+	var rects []byte
+	n := 0
+	add := func(b []byte, k int) { rects = append(rects, b...); n += k }
+	img := tightImgUI(64, 48)
+	photoImg := tightImgPhoto(64, 48)
+	add(appendPixels(appendRectHeader(nil, image.Rect(0, 0, 4, 3), EncRaw), img, image.Rect(0, 0, 4, 3), &NativeFormat), 1)
+	add(cat(appendRectHeader(nil, image.Rect(10, 10, 20, 20), EncCopyRect), u16(0), u16(0)), 1)
+	for _, tc := range []struct {
+		img *screen.Image
+		r   image.Rectangle
+		q   int
+	}{
+		{tightImgSolid(64, 48), image.Rect(0, 0, 64, 48), -1}, // fill
+		{img, image.Rect(0, 0, 64, 48), -1},                   // palette, basic
+		{img, image.Rect(3, 3, 5, 4), -1},                     // under 12 bytes: no zlib
+		{tightImgText(64, 48), image.Rect(0, 0, 64, 48), -1},  // mono
+		{photoImg, image.Rect(0, 0, 64, 48), -1},              // full colour
+		{photoImg, image.Rect(0, 0, 64, 48), 5},               // JPEG
+	} {
+		e := newTightEncoder()
+		e.setQuality(tc.q)
+		b, k := e.encode(nil, tc.img, tc.r, &NativeFormat)
+		e.gradient = true
+		b2, k2 := e.encode(nil, photoImg, image.Rect(0, 0, 30, 20), &NativeFormat) // gradient
+		e.close()
+		add(b, k)
+		add(b2, k2)
+	}
+	z := newZRLEEncoder()
+	add(z.encode(nil, img, image.Rect(0, 0, 64, 48), &NativeFormat))
+	add(cat(appendRectHeader(nil, image.Rect(0, 0, 32, 32), EncH264), u32(5), u32(h264ResetContext), []byte{0, 0, 0, 1, 0x67}), 1)
+	add(cat(appendRectHeader(nil, image.Rect(1, 1, 4, 3), EncCursor), make([]byte, 3*2*4), []byte{0xe0, 0x40}), 1)
+	add(appendRectHeader(nil, image.Rect(0, 0, 64, 48), EncDesktopSize), 1)
+	add(cat(appendRectHeader(nil, image.Rect(1, 1, 65, 49), EncExtendedDesktopSize), []byte{1, 0, 0, 0}, u32(0), u16(0), u16(0), u16(64), u16(48), u32(0)), 1)
+	upd := cat([]byte{msgFramebufferUpdate, 0}, u16(n), rects)
+	// An update of unknown length ended by LastRect.
+	last := cat([]byte{msgFramebufferUpdate, 0}, u16(0xffff), appendRectHeader(nil, image.Rect(0, 0, 1, 1), EncCopyRect), u32(0),
+		appendRectHeader(nil, image.Rectangle{}, EncLastRect))
+	return cat(upd,
+		[]byte{msgBell},
+		[]byte{msgServerCutText, 0, 0, 0}, u32(2), []byte("hi"),
+		[]byte{msgServerCutText, 0, 0, 0}, u32(uint32(0xffffffff-3)), []byte{0, 0, 0, 1}, // Extended Clipboard: 4 bytes
+		[]byte{msgServerFence, 0, 0, 0}, u32(fenceRequest), []byte{3, 'a', 'b', 'c'},
+		[]byte{msgEndOfContinuousUpdates},
+		[]byte{msgSetColourMapEntries, 0}, u16(0), u16(2), make([]byte, 12),
+		last)
+}
+
+// relayRun relays in to out as ToViewer does after a viewer of minor
+// version minor connected.
+func relayRun(minor int, in []byte) ([]byte, *Relay, error) {
+	rl := NewRelay()
+	rl.setMinor(minor)
+	var out bytes.Buffer
+	err := rl.ToViewer(&out, bytes.NewReader(in))
+	return out.Bytes(), rl, err
+}
+
+// The relay passes every message and encoding it does not change through
+// byte for byte, and drops the server's pixel-format announcements
+// (following them: a 16-bit Raw rectangle is half the bytes).
+func TestRelayToViewerPassThrough(t *testing.T) {
+	every := relayEveryMessage(t)
+	pf16 := PixelFormat{BPP: 16, Depth: 16, TrueColor: true, RedMax: 31, GreenMax: 63, BlueMax: 31, RedShift: 11, GreenShift: 5}
+	raw16 := cat([]byte{msgFramebufferUpdate, 0}, u16(2), appendRectHeader(nil, image.Rect(0, 0, 3, 2), EncRaw), make([]byte, 3*2*2),
+		appendRectHeader(nil, image.Rect(0, 0, 3, 2), EncTight), []byte{tightCtlFill, 1, 2})
+	announce := appendAssistPixelFormat(nil, &pf16)
+	for _, tc := range []struct {
+		name    string
+		minor   int
+		in, out []byte
+	}{
+		{"every message, 3.8", 8, cat(relayServerHello(64, 48), every), cat(relayServerHello(64, 48), every)},
+		{"3.7", 7, cat([]byte("RFB 003.008\n"), []byte{1, secNone}, relayServerHello(64, 48)[18:], every),
+			cat([]byte("RFB 003.008\n"), []byte{1, secNone}, relayServerHello(64, 48)[18:], every)},
+		{"3.3", 3, cat([]byte("RFB 003.008\n"), u32(secNone), relayServerHello(64, 48)[18:], every),
+			cat([]byte("RFB 003.008\n"), u32(secNone), relayServerHello(64, 48)[18:], every)},
+		{"refused", 8, cat([]byte("RFB 003.008\n"), []byte{0}, wireString("no")), cat([]byte("RFB 003.008\n"), []byte{0}, wireString("no"))},
+		{"pixel format announced", 8, cat(relayServerHello(64, 48), announce, raw16), cat(relayServerHello(64, 48), raw16)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, _, err := relayRun(tc.minor, tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(out, tc.out) {
+				i := 0
+				for i < min(len(out), len(tc.out)) && out[i] == tc.out[i] {
+					i++
+				}
+				t.Fatalf("relayed %d bytes, want %d; first difference at byte %d", len(out), len(tc.out), i)
+			}
+		})
+	}
+	// An encoding the relay cannot measure ends it with an error.
+	bad := cat(relayServerHello(64, 48), []byte{msgFramebufferUpdate, 0}, u16(1), appendRectHeader(nil, image.Rect(0, 0, 4, 4), EncHextile))
+	if _, _, err := relayRun(8, bad); err == nil {
+		t.Error("a Hextile rectangle relayed without error")
+	}
+	if _, _, err := relayRun(8, cat(relayServerHello(64, 48), []byte{77})); err == nil {
+		t.Error("an unknown message type relayed without error")
+	}
+}
+
+// Across a slow paced link, through the relay, a viewer that knows
+// nothing of scaling gets a large changing area as Raw close to the
+// source, then exact after refinement; the link carries far fewer bytes
+// than at full size.
+func TestRelayScaled(t *testing.T) {
+	video := image.Rect(0, 0, 480, 320)
+	var bytesScaled, bytesFull int
+	for _, scaled := range []bool{true, false} {
+		ts := startServer(t, 640, 480, false)
+		// No refinement between frames, which a loaded machine can
+		// space more than 200 ms apart: its bytes would count too.
+		ts.srv.refineDelay = 2 * time.Second
+		a, b := net.Pipe()
+		pp := &pacedPipe{Conn: a, room: make(chan struct{}, 1)}
+		pp.set(false, 2)
+		v1, v2 := net.Pipe()
+		rl := &Relay{}
+		if scaled {
+			rl = NewRelay()
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() { ts.srv.ServeConn(context.Background(), pp) })
+		wg.Go(func() {
+			if err := rl.FromViewer(b, v2); err != nil {
+				t.Errorf("relay from the viewer: %v", err)
+			}
+			b.Close()
+		})
+		counted := &countingConn{Conn: b}
+		wg.Go(func() {
+			if err := rl.ToViewer(v2, counted); err != nil {
+				t.Errorf("relay to the viewer: %v", err)
+			}
+			v2.Close()
+		})
+		v1.SetReadDeadline(time.Now().Add(30 * time.Second))
+		c, err := NewClient(v1, ClientConfig{Encodings: []int32{EncTight, EncJPEGQuality0 + 8}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// frame reads updates (pushed: the relay asked for push) until
+		// they have covered the changing area, and returns their
+		// rectangles.
+		frame := func() []RectInfo {
+			t.Helper()
+			var got []RectInfo
+			covered := make([]bool, video.Dx()*video.Dy())
+			left := len(covered)
+			for left > 0 {
+				m, err := c.ReadMessage()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range m.Rects {
+					got = append(got, r)
+					in := r.Rect.Intersect(video)
+					for y := in.Min.Y; y < in.Max.Y; y++ {
+						for x := in.Min.X; x < in.Max.X; x++ {
+							if i := y*video.Dx() + x; !covered[i] {
+								covered[i] = true
+								left--
+							}
+						}
+					}
+				}
+			}
+			return got
+		}
+		waitFor(t, c, ts.desk.Snapshot())
+		watch := ts.srv.Screen.Subscribe()
+		watch.Take(nil)
+		var last []RectInfo
+		var before int64
+		for i := range 6 {
+			before = counted.n.Load()
+			ts.desk.Change(func(img *screen.Image) image.Rectangle {
+				smooth(img, video, float64(i))
+				return video
+			})
+			for seen := false; !seen; {
+				<-watch.Ready()
+				for _, d := range watch.Take(nil).Dirty {
+					seen = seen || d.Overlaps(video)
+				}
+			}
+			last = frame()
+		}
+		watch.Close()
+		n := int(counted.n.Load() - before)
+		t.Logf("scaled %v: last frame %d bytes on the link, rectangles %+v", scaled, n, last)
+		if scaled {
+			bytesScaled = n
+			raw, all := 0, 0
+			for _, r := range last {
+				all += r.Rect.Dx() * r.Rect.Dy()
+				if r.Encoding == EncRaw {
+					raw += r.Rect.Dx() * r.Rect.Dy()
+				}
+			}
+			if raw*4 < all*3 {
+				t.Errorf("the changing area reached the viewer as %+v, want Raw rectangles", last)
+			}
+			if psnr := tightPSNR(ts.desk.Snapshot(), c.Framebuffer(), video); psnr < 28 {
+				t.Errorf("scaled area at PSNR %.1f dB, want at least 28", psnr)
+			}
+		} else {
+			bytesFull = n
+		}
+		waitFor(t, c, ts.desk.Snapshot())
+		v1.Close()
+		a.Close()
+		wg.Wait()
+		if scaled && rl.changed == 0 {
+			t.Error("the relay rewrote nothing")
+		}
+	}
+	if bytesScaled*2 > bytesFull {
+		t.Errorf("a frame took %d bytes on the link scaled, %d at full size: want at most half", bytesScaled, bytesFull)
+	}
+}
+
+// FuzzRelayToViewer: whatever the server sends, the relay does not
+// panic, and what it passes on unchanged is exactly what came.
+func FuzzRelayToViewer(f *testing.F) {
+	every := relayEveryMessage(f)
+	img := screen.NewImage(image.Rect(0, 0, 40, 30))
+	photo(img, img.Rect)
+	scaledRect := cat([]byte{msgFramebufferUpdate, 0}, u16(1), appendRectHeader(nil, image.Rect(2, 2, 40, 29), EncAssistScaled),
+		scaledPayload(f, img, image.Rect(2, 2, 40, 29), 3))
+	f.Add(byte(8), cat(relayServerHello(64, 48), every))
+	f.Add(byte(7), cat([]byte("RFB 003.008\n"), []byte{1, secNone}, relayServerHello(64, 48)[18:], every))
+	f.Add(byte(3), cat([]byte("RFB 003.008\n"), u32(secNone), relayServerHello(64, 48)[18:], scaledRect))
+	f.Add(byte(8), cat(relayServerHello(64, 48), scaledRect, appendAssistPixelFormat(nil, &NativeFormat), every))
+	f.Fuzz(func(t *testing.T, minor byte, in []byte) {
+		out, rl, _ := relayRun([]int{3, 7, 8}[int(minor)%3], in)
+		if rl.changed == 0 && !bytes.HasPrefix(in, out) {
+			t.Fatalf("relayed bytes that did not come:\n%x\n%x", in, out)
+		}
+	})
+}
+
+// countingConn counts the bytes read from a connection.
+type countingConn struct {
+	net.Conn
+	n atomic.Int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
