@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"sync"
 
@@ -75,6 +76,12 @@ func serveForwarder(in io.Reader, out io.Writer) error {
 	}
 	fa, fb := os.NewFile(3, "a"), os.NewFile(4, "b")
 	realtime()
+	// A writer sleeping its last stretch in the kernel (sleepUntil)
+	// holds its P meanwhile; with only as many Ps as cores, both writers
+	// asleep would leave none to run a reader whose device has a packet
+	// until the runtime's monitor takes one back (up to 10 ms later: 4.5
+	// ms read lag at the 90th percentile, measured).
+	runtime.GOMAXPROCS(max(runtime.GOMAXPROCS(0), 8))
 	dec := json.NewDecoder(in)
 	enc := json.NewEncoder(out)
 	var first command
