@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"strconv"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -20,22 +19,23 @@ import (
 //
 // A benchmark that runs the link in its own process (rfbbench decodes the
 // viewer's video there) delays the link: once its goroutines hold both
-// cores, the forwarding goroutines wait for the runtime to schedule them,
-// and a packet left the link 0.5-0.8 ms late at the median, 5-9 ms at the
-// 95th percentile and up to 50 ms once, on a loaded 2-core machine (and
-// was read from its device late as well). A router is a box of its own,
-// so NewProcess forwards in a child process whose threads run at a
-// real-time priority where allowed: the machine's load no longer shows in
-// the link's delay.
+// cores, the forwarding goroutines wait for the runtime to schedule them.
+// Measured with UDP probes across the link during session video at 20
+// Mbit/s on a loaded 2-core machine, packets left the link 0.45-0.8 ms
+// late at the median and 2-9 ms at the 95th percentile (up to 50 ms once),
+// and were read from the device late as well. A router is a box of its
+// own, so NewProcess forwards in a child process: 0.15 ms late at the
+// median, 1.5 ms at the 95th percentile under the same load.
+//
+// Rejected: the child's threads at a real-time priority (SCHED_FIFO).
+// Packets then left at most 0.3 ms late at the 95th percentile, but the
+// programs measured lost their cores to it (most likely to the runtime's
+// threads spinning for work, which no normal process preempts): a small
+// change during video took 38-42 ms instead of 30-33 at 20 Mbit/s.
 
 // forwarderEnv marks a process started by NewProcess; its value is the
 // protocol's version.
 const forwarderEnv = "ASSIST_LINKEM_FORWARDER"
-
-// forwarderPriority is the real-time (SCHED_FIFO) priority of the
-// forwarder's threads: above every normal process, below the kernel's own
-// real-time threads (50 and up).
-const forwarderPriority = 10
 
 // RunForwarder turns this process into a link's forwarder if NewProcess
 // started it, and returns otherwise. Programs that use NewProcess call it
@@ -75,13 +75,13 @@ func serveForwarder(in io.Reader, out io.Writer) error {
 		}
 	}
 	fa, fb := os.NewFile(3, "a"), os.NewFile(4, "b")
-	realtime()
 	// A writer sleeping its last stretch in the kernel (sleepUntil)
 	// holds its P meanwhile; with only as many Ps as cores, both writers
 	// asleep would leave none to run a reader whose device has a packet
 	// until the runtime's monitor takes one back (up to 10 ms later: 4.5
-	// ms read lag at the 90th percentile, measured).
-	runtime.GOMAXPROCS(max(runtime.GOMAXPROCS(0), 8))
+	// ms read lag at the 90th percentile, measured). Two writers and two
+	// readers need four.
+	runtime.GOMAXPROCS(max(runtime.GOMAXPROCS(0), 4))
 	dec := json.NewDecoder(in)
 	enc := json.NewEncoder(out)
 	var first command
@@ -109,28 +109,6 @@ func serveForwarder(in io.Reader, out io.Writer) error {
 		r.AToB, r.BToA = l.Stats()
 		if err := enc.Encode(r); err != nil {
 			return fmt.Errorf("reply: %w", err)
-		}
-	}
-}
-
-// realtime puts every thread of this process at forwarderPriority; the
-// threads the runtime starts later inherit it from the thread starting
-// them. Without the privilege the forwarder runs at normal priority, in a
-// process of its own all the same.
-func realtime() {
-	tasks, err := os.ReadDir("/proc/self/task")
-	if err != nil {
-		slog.Debug("linkem forwarder: no real-time priority", "err", err)
-		return
-	}
-	attr := &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: forwarderPriority}
-	for _, t := range tasks {
-		tid, err := strconv.Atoi(t.Name())
-		if err != nil {
-			continue
-		}
-		if err := unix.SchedSetAttr(tid, attr, 0); err != nil {
-			slog.Debug("linkem forwarder: no real-time priority", "tid", tid, "err", err)
 		}
 	}
 }

@@ -55,7 +55,7 @@ type Stats struct {
 	// receiving end after they were due, in all, and MaxLate the most
 	// for one packet: what the emulator added beyond its settings (a
 	// packet is never written before it is due). A program busy on all
-	// cores delays the emulator's writes; NewProcess keeps this small.
+	// cores delays the emulator's writes; NewProcess keeps this smaller.
 	Late, MaxLate time.Duration
 }
 
