@@ -94,12 +94,16 @@ func listenUDP(t *testing.T, ns string, addr netip.AddrPort) *net.UDPConn {
 }
 
 // TestLinkDelay checks that every round trip of a UDP echo across the
-// link takes at least both configured delays.
+// link takes at least both configured delays, set after the link was made
+// (Set), and that the counters saw the echoes.
 func TestLinkDelay(t *testing.T) { eachMaker(t, testLinkDelay) }
 
 func testLinkDelay(t *testing.T, mk maker) {
 	const up, down = 30 * time.Millisecond, 20 * time.Millisecond
-	nsA, nsB, _ := newTestLink(t, mk, Direction{Delay: up}, Direction{Delay: down})
+	nsA, nsB, l := newTestLink(t, mk, Direction{Delay: time.Millisecond}, Direction{Delay: time.Millisecond})
+	if err := l.Set(Direction{Delay: up}, Direction{Delay: down}); err != nil {
+		t.Fatal(err)
+	}
 	srv := listenUDP(t, nsB, netip.AddrPortFrom(testB.Addr(), 7))
 	done := make(chan struct{})
 	go func() { // the echo server
@@ -134,6 +138,10 @@ func testLinkDelay(t *testing.T, mk maker) {
 		if rtt < up+down {
 			t.Errorf("echo %d came back after %v, want at least %v", i, rtt, up+down)
 		}
+	}
+	ab, ba := l.Stats()
+	if ab.Delivered < 10 || ba.Delivered < 10 {
+		t.Errorf("counters: %+v and %+v, want at least the 10 echoes delivered each way", ab, ba)
 	}
 }
 
