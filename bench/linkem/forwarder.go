@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -43,6 +44,7 @@ const forwarderEnv = "ASSIST_LINKEM_FORWARDER"
 // program's own executable again.
 func RunForwarder() {
 	if os.Getenv(forwarderEnv) != "1" {
+		forwarderReady.Store(true)
 		return
 	}
 	if err := serveForwarder(os.Stdin, os.Stdout); err != nil {
@@ -51,6 +53,10 @@ func RunForwarder() {
 	}
 	os.Exit(0)
 }
+
+// forwarderReady says RunForwarder was called: started again, this program
+// would become a forwarder, not run its main a second time.
+var forwarderReady atomic.Bool
 
 // command is one request to the forwarder, one JSON object a line; each
 // gets one reply.
@@ -130,6 +136,9 @@ type forwarder struct {
 func NewProcess(a, b Endpoint, aToB, bToA Direction) (*Link, error) {
 	if err := validate(aToB, bToA); err != nil {
 		return nil, err
+	}
+	if !forwarderReady.Load() {
+		return nil, errors.New("linkem: NewProcess needs linkem.RunForwarder called first in main")
 	}
 	exe, err := os.Executable()
 	if err != nil {
