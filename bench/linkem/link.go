@@ -8,7 +8,9 @@
 // packets each end sends, decides their fate (see Direction) and writes
 // them into the other end at their arrival time. The devices are opened
 // from a thread that joined each namespace; after that their file
-// descriptors work from any goroutine.
+// descriptors work from any goroutine. New forwards in the calling
+// process; NewProcess in a child process of its own, so that the caller's
+// load does not delay the link (forwarder.go).
 package linkem
 
 import (
