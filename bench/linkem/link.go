@@ -8,12 +8,15 @@
 // packets each end sends, decides their fate (see Direction) and writes
 // them into the other end at their arrival time. The devices are opened
 // from a thread that joined each namespace; after that their file
-// descriptors work from any goroutine.
+// descriptors work from any goroutine. New forwards in the calling
+// process; NewProcess in a child process of its own, so that the caller's
+// load does not delay the link (forwarder.go).
 package linkem
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
@@ -50,6 +53,12 @@ type Stats struct {
 	DeliveredBytes uint64
 	Lost           uint64 // dropped at random (Direction.Loss)
 	QueueDrops     uint64 // dropped because the queue was full
+	// Late is the time the delivered packets were written into the
+	// receiving end after they were due, in all, and MaxLate the most
+	// for one packet: what the emulator added beyond its settings (a
+	// packet is never written before it is due). A program busy on all
+	// cores delays the emulator's writes; NewProcess keeps this smaller.
+	Late, MaxLate time.Duration
 }
 
 // Link is a running emulated link. Close stops it and removes both
@@ -59,6 +68,9 @@ type Link struct {
 	ab, ba *pipe
 	wg     sync.WaitGroup
 	once   sync.Once
+	// proc is the forwarding process of a link made by NewProcess; then
+	// the fields above are unused.
+	proc *forwarder
 }
 
 // validate checks the directions' settings.
@@ -78,25 +90,35 @@ func New(a, b Endpoint, aToB, bToA Direction) (*Link, error) {
 	if err := validate(aToB, bToA); err != nil {
 		return nil, err
 	}
-	fa, err := openTUN(a)
+	fa, fb, err := openTUNs(a, b)
 	if err != nil {
 		return nil, err
 	}
-	fb, err := openTUN(b)
-	if err != nil {
+	return forward(fa, fb, aToB, bToA, a.Netns+"->"+b.Netns, b.Netns+"->"+a.Netns), nil
+}
+
+// openTUNs opens both ends' devices.
+func openTUNs(a, b Endpoint) (fa, fb *os.File, err error) {
+	if fa, err = openTUN(a); err != nil {
+		return nil, nil, err
+	}
+	if fb, err = openTUN(b); err != nil {
 		fa.Close()
-		return nil, err
+		return nil, nil, err
 	}
+	return fa, fb, nil
+}
+
+// forward starts forwarding between the open devices fa and fb.
+func forward(fa, fb *os.File, aToB, bToA Direction, nameAB, nameBA string) *Link {
 	seed := rand.Uint64()
-	l := &Link{a: fa, b: fb,
-		ab: newPipe(aToB, seed, a.Netns+"->"+b.Netns),
-		ba: newPipe(bToA, seed+1, b.Netns+"->"+a.Netns)}
+	l := &Link{a: fa, b: fb, ab: newPipe(aToB, seed, nameAB), ba: newPipe(bToA, seed+1, nameBA)}
 	l.wg.Add(4)
 	go l.ab.read(&l.wg, fa)
 	go l.ab.write(&l.wg, fb)
 	go l.ba.read(&l.wg, fb)
 	go l.ba.write(&l.wg, fa)
-	return l, nil
+	return l
 }
 
 // Set changes both directions' settings for the packets that arrive from
@@ -106,6 +128,9 @@ func (l *Link) Set(aToB, bToA Direction) error {
 	if err := validate(aToB, bToA); err != nil {
 		return err
 	}
+	if l.proc != nil {
+		return l.proc.set(aToB, bToA)
+	}
 	seed := rand.Uint64()
 	l.ab.set(aToB, seed)
 	l.ba.set(bToA, seed+1)
@@ -113,13 +138,22 @@ func (l *Link) Set(aToB, bToA Direction) error {
 }
 
 // Stats returns the counters of both directions.
-func (l *Link) Stats() (aToB, bToA Stats) { return l.ab.stats(), l.ba.stats() }
+func (l *Link) Stats() (aToB, bToA Stats) {
+	if l.proc != nil {
+		return l.proc.stats()
+	}
+	return l.ab.stats(), l.ba.stats()
+}
 
 // Close stops forwarding and closes both devices, which removes them from
 // their namespaces. Packets still on their way are dropped.
 func (l *Link) Close() error {
 	var err error
 	l.once.Do(func() {
+		if l.proc != nil {
+			err = l.proc.close()
+			return
+		}
 		close(l.ab.stop)
 		close(l.ba.stop)
 		err = errors.Join(l.a.Close(), l.b.Close())
@@ -186,6 +220,7 @@ type pipe struct {
 	stop  chan struct{}
 	count struct {
 		packets, bytes, delivered, deliveredBytes, lost, queueDrops atomic.Uint64
+		late, maxLate                                               atomic.Int64 // ns
 	}
 }
 
@@ -213,6 +248,7 @@ func (p *pipe) stats() Stats {
 		Packets: p.count.packets.Load(), Bytes: p.count.bytes.Load(), Delivered: p.count.delivered.Load(),
 		DeliveredBytes: p.count.deliveredBytes.Load(),
 		Lost:           p.count.lost.Load(), QueueDrops: p.count.queueDrops.Load(),
+		Late: time.Duration(p.count.late.Load()), MaxLate: time.Duration(p.count.maxLate.Load()),
 	}
 }
 
@@ -252,7 +288,7 @@ func (p *pipe) read(wg *sync.WaitGroup, src *os.File) {
 }
 
 // write delivers each packet into dst at its time, until stop.
-func (p *pipe) write(wg *sync.WaitGroup, dst *os.File) {
+func (p *pipe) write(wg *sync.WaitGroup, dst io.Writer) {
 	defer wg.Done()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -263,15 +299,12 @@ func (p *pipe) write(wg *sync.WaitGroup, dst *os.File) {
 		case <-p.stop:
 			return
 		}
-		if wait := time.Until(pk.at); wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-timer.C:
-			case <-p.stop:
-				return
-			}
+		if !sleepUntil(pk.at, timer, p.stop) {
+			return
 		}
-		if _, err := dst.Write(pk.data); err != nil {
+		_, err := dst.Write(pk.data)
+		late := time.Since(pk.at)
+		if err != nil {
 			select {
 			case <-p.stop:
 				return
@@ -284,5 +317,46 @@ func (p *pipe) write(wg *sync.WaitGroup, dst *os.File) {
 		}
 		p.count.delivered.Add(1)
 		p.count.deliveredBytes.Add(uint64(len(pk.data)))
+		p.count.late.Add(int64(late))
+		if int64(late) > p.count.maxLate.Load() {
+			p.count.maxLate.Store(int64(late)) // only this goroutine stores
+		}
 	}
 }
+
+// sleepUntil returns once at has come (true), or when stop closes
+// (false). The runtime's timers wake up to a millisecond late, which at
+// 20 Mbit/s is nearly two packets' sending time, so the last stretch is
+// slept in the kernel, which keeps its own timers to microseconds.
+func sleepUntil(at time.Time, timer *time.Timer, stop <-chan struct{}) bool {
+	for {
+		wait := time.Until(at)
+		if wait <= 0 {
+			return true
+		}
+		if wait > preciseSleep {
+			timer.Reset(wait - preciseSleep)
+			select {
+			case <-timer.C:
+			case <-stop:
+				return false
+			}
+			continue
+		}
+		ts := unix.NsecToTimespec(int64(wait))
+		if err := unix.Nanosleep(&ts, nil); err != nil && err != unix.EINTR {
+			// Cannot happen with a valid duration; the runtime's
+			// timer then does the rest.
+			timer.Reset(wait)
+			select {
+			case <-timer.C:
+			case <-stop:
+				return false
+			}
+		}
+	}
+}
+
+// preciseSleep is the longest wait slept in the kernel rather than on the
+// runtime's timers: it holds a thread for at most that long.
+const preciseSleep = 2 * time.Millisecond

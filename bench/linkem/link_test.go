@@ -20,9 +20,26 @@ var (
 	testB = netip.MustParsePrefix("10.99.0.2/30")
 )
 
+// maker makes a link: New or NewProcess.
+type maker = func(a, b Endpoint, aToB, bToA Direction) (*Link, error)
+
+// makers are the ways to make a link: every link test runs with each.
+var makers = []struct {
+	name string
+	new  maker
+}{{"in-process", New}, {"process", NewProcess}}
+
+// eachMaker runs test once per way to make a link.
+func eachMaker(t *testing.T, test func(t *testing.T, mk maker)) {
+	for _, m := range makers {
+		t.Run(m.name, func(t *testing.T) { test(t, m.new) })
+	}
+}
+
 // newTestLink builds two namespaces joined by a link shaped by aToB and
-// bToA, and removes everything on cleanup. It skips t without root or ip.
-func newTestLink(t *testing.T, aToB, bToA Direction) (nsA, nsB string, l *Link) {
+// bToA, made by mk, and removes everything on cleanup. It skips t without
+// root or ip.
+func newTestLink(t *testing.T, mk maker, aToB, bToA Direction) (nsA, nsB string, l *Link) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("linkem: network namespaces and TUN devices need root (run the tests as root, e.g. in CI)")
@@ -48,7 +65,7 @@ func newTestLink(t *testing.T, aToB, bToA Direction) (nsA, nsB string, l *Link) 
 			}
 		})
 	}
-	l, err = New(Endpoint{Netns: nsA, Device: "lk0", Addr: testA}, Endpoint{Netns: nsB, Device: "lk0", Addr: testB}, aToB, bToA)
+	l, err = mk(Endpoint{Netns: nsA, Device: "lk0", Addr: testA}, Endpoint{Netns: nsB, Device: "lk0", Addr: testB}, aToB, bToA)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,10 +94,16 @@ func listenUDP(t *testing.T, ns string, addr netip.AddrPort) *net.UDPConn {
 }
 
 // TestLinkDelay checks that every round trip of a UDP echo across the
-// link takes at least both configured delays.
-func TestLinkDelay(t *testing.T) {
+// link takes at least both configured delays, set after the link was made
+// (Set), and that the counters saw the echoes.
+func TestLinkDelay(t *testing.T) { eachMaker(t, testLinkDelay) }
+
+func testLinkDelay(t *testing.T, mk maker) {
 	const up, down = 30 * time.Millisecond, 20 * time.Millisecond
-	nsA, nsB, _ := newTestLink(t, Direction{Delay: up}, Direction{Delay: down})
+	nsA, nsB, l := newTestLink(t, mk, Direction{Delay: time.Millisecond}, Direction{Delay: time.Millisecond})
+	if err := l.Set(Direction{Delay: up}, Direction{Delay: down}); err != nil {
+		t.Fatal(err)
+	}
 	srv := listenUDP(t, nsB, netip.AddrPortFrom(testB.Addr(), 7))
 	done := make(chan struct{})
 	go func() { // the echo server
@@ -116,16 +139,22 @@ func TestLinkDelay(t *testing.T) {
 			t.Errorf("echo %d came back after %v, want at least %v", i, rtt, up+down)
 		}
 	}
+	ab, ba := l.Stats()
+	if ab.Delivered < 10 || ba.Delivered < 10 {
+		t.Errorf("counters: %+v and %+v, want at least the 10 echoes delivered each way", ab, ba)
+	}
 }
 
 // TestLinkRate sends 1 MiB over TCP across an 8 Mbit/s link, which takes
 // at least 1.05 s (headers and the handshake only add to it), and checks
 // that the queue stays bounded: TCP's window grows past the queue, so the
 // queue must have dropped packets.
-func TestLinkRate(t *testing.T) {
+func TestLinkRate(t *testing.T) { eachMaker(t, testLinkRate) }
+
+func testLinkRate(t *testing.T, mk maker) {
 	const rate = 8_000_000
 	const size = 1 << 20
-	nsA, nsB, l := newTestLink(t,
+	nsA, nsB, l := newTestLink(t, mk,
 		Direction{Rate: rate, Delay: 5 * time.Millisecond, Queue: 30_000},
 		Direction{Rate: rate, Delay: 5 * time.Millisecond})
 	var ln net.Listener
@@ -185,8 +214,10 @@ func TestLinkRate(t *testing.T) {
 // TestLinkLoss sends 2,000 datagrams across a link that loses 10% of
 // them and checks that about that share never arrives (the bounds are
 // over 6 standard deviations away).
-func TestLinkLoss(t *testing.T) {
-	nsA, nsB, l := newTestLink(t, Direction{Loss: 0.1}, Direction{})
+func TestLinkLoss(t *testing.T) { eachMaker(t, testLinkLoss) }
+
+func testLinkLoss(t *testing.T, mk maker) {
+	nsA, nsB, l := newTestLink(t, mk, Direction{Loss: 0.1}, Direction{})
 	srv := listenUDP(t, nsB, netip.AddrPortFrom(testB.Addr(), 9))
 	cli := listenUDP(t, nsA, netip.AddrPortFrom(testA.Addr(), 0))
 	received := make(chan int, 1)

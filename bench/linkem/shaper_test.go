@@ -8,6 +8,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	RunForwarder() // NewProcess starts this test binary again
 	goleak.VerifyTestMain(m)
 }
 

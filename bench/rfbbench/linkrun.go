@@ -192,9 +192,17 @@ func (lr *linkRunner) bench(ctx context.Context, name string) ([]Result, error) 
 	var results []Result
 	for _, w := range lr.wls {
 		fmt.Fprintf(os.Stderr, "rfbbench:   %s\n", w.Name())
+		before, _ := lr.topo.link.Stats()
 		res, err := r.measure(ctx, w)
 		if err != nil {
 			return results, fmt.Errorf("%s: %w", name, err)
+		}
+		// The emulator's own accuracy: a packet is never early, but a
+		// loaded machine can make it late (linkem.Stats.Late).
+		after, _ := lr.topo.link.Stats()
+		if n := after.Delivered - before.Delivered; n > 0 {
+			fmt.Fprintf(os.Stderr, "rfbbench:   the link delivered %d packets towards the expert %.2f ms late on average (the most so far %.1f ms)\n",
+				n, float64(after.Late-before.Late)/float64(n)/1e6, float64(after.MaxLate)/1e6)
 		}
 		res.Server, res.Path = name, path
 		results = append(results, res)

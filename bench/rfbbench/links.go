@@ -138,7 +138,9 @@ func newTopology(first linkSpec) (_ *topology, err error) {
 		t.created = append(t.created, ns)
 	}
 	d := first.direction()
-	t.link, err = linkem.New(
+	// In a process of its own: this one decodes the viewer's updates,
+	// which would delay the link's packets (linkem.NewProcess).
+	t.link, err = linkem.NewProcess(
 		linkem.Endpoint{Netns: t.novice, Device: "wan0", Addr: noviceAddr},
 		linkem.Endpoint{Netns: t.inet, Device: "lk0", Addr: inetLink}, d, d)
 	if err != nil {

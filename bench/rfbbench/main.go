@@ -36,6 +36,7 @@ import (
 
 	"github.com/jezek/xgb"
 
+	"github.com/assist-project/assist/bench/linkem"
 	"github.com/assist-project/assist/bench/workload"
 	"github.com/assist-project/assist/h264"
 )
@@ -62,6 +63,7 @@ type config struct {
 }
 
 func main() {
+	linkem.RunForwarder() // -links: the emulated link's own process
 	if err := run1(); err != nil {
 		fmt.Fprintln(os.Stderr, "rfbbench:", err)
 		os.Exit(1)

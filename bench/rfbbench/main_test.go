@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/jezek/xgb"
+
+	"github.com/assist-project/assist/bench/linkem"
 )
 
 // TestMain quiets xgb before any test starts an X connection: xgb
@@ -15,6 +17,7 @@ import (
 // every connection's reader, so setting it inside a test races with the
 // connections an earlier test left winding down.
 func TestMain(m *testing.M) {
+	linkem.RunForwarder() // the links tests' emulated link (linkem.NewProcess)
 	xgb.Logger = log.New(io.Discard, "", 0)
 	os.Exit(m.Run())
 }

@@ -31,6 +31,7 @@ import (
 )
 
 func main() {
+	linkem.RunForwarder()
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "linkem:", err)
 		os.Exit(1)
@@ -83,7 +84,7 @@ func run() error {
 	}
 	ab := linkem.Direction{Rate: fwd, Delay: *delay, Loss: *loss, Queue: *queue}
 	ba := linkem.Direction{Rate: back, Delay: *delayBack, Loss: *loss, Queue: *queue}
-	l, err := linkem.New(
+	l, err := linkem.NewProcess(
 		linkem.Endpoint{Netns: nsA, Device: "lk0", Addr: netip.MustParsePrefix("10.99.0.1/30")},
 		linkem.Endpoint{Netns: nsB, Device: "lk0", Addr: netip.MustParsePrefix("10.99.0.2/30")}, ab, ba)
 	if err != nil {
