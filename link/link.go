@@ -90,6 +90,7 @@ type Estimator struct {
 	srtt     time.Duration
 	lastRTT  time.Duration
 	rates    []rateSample // decreasing rates, increasing times (a max filter)
+	measured bool         // a sample not limited by the application came
 }
 
 // New returns an estimator that knows nothing yet.
@@ -111,6 +112,12 @@ type Estimate struct {
 	InFlight int
 	// Sent and Acked count bytes since the start.
 	Sent, Acked uint64
+	// Measured says a rate sample came from data that the path, not the
+	// sender having nothing more, held back. Until then Rate only shows
+	// what the application offered (a handshake's few bytes): a floor of
+	// the path's rate, not a measure of it, so nothing should be made
+	// smaller or slower because of it.
+	Measured bool
 }
 
 // Sent records n bytes put on the path at time at. appLimited says the
@@ -171,6 +178,9 @@ func (e *Estimator) Acked(total uint64, at time.Time) {
 		rate := float64(total-m.delivered) / dt.Seconds()
 		if !m.appLimited || rate >= e.Rate(at) {
 			e.rateSample(rate, at)
+		}
+		if !m.appLimited {
+			e.measured = true
 		}
 	}
 }
@@ -251,5 +261,5 @@ func (e *Estimator) Room(at time.Time) bool { return e.InFlight() < e.Window(at)
 // Estimate returns a snapshot at time at.
 func (e *Estimator) Estimate(at time.Time) Estimate {
 	return Estimate{RTT: e.minRTT, SRTT: e.srtt, Rate: e.Rate(at), Window: e.Window(at),
-		InFlight: e.InFlight(), Sent: e.sent, Acked: e.acked}
+		InFlight: e.InFlight(), Sent: e.sent, Acked: e.acked, Measured: e.measured}
 }

@@ -245,3 +245,27 @@ func TestEstimatorPieceExpires(t *testing.T) {
 		t.Errorf("piece %d after %v of 4 KiB pieces, want 4 KiB", e.piece, rateWindow)
 	}
 }
+
+// A sender that has only ever had little to send (a handshake, a fast path
+// it never fills) has a rate, but not a measured one; the first piece the
+// path held back makes it measured.
+func TestEstimatorMeasured(t *testing.T) {
+	p := &path{rate: 5e6 / 8, delay: 30 * time.Millisecond}
+	e := New()
+	now := time.Unix(1000, 0)
+	for range 5 {
+		p.send(100, now)
+		e.Sent(100, now, true)
+		a := p.acks[len(p.acks)-1]
+		p.acks = p.acks[:0]
+		now = a.at
+		e.Acked(a.total, now)
+	}
+	if est := e.Estimate(now); est.Rate == 0 || est.Measured {
+		t.Fatalf("after app-limited pieces only: rate %.0f B/s, measured %v; want a rate, not measured", est.Rate, est.Measured)
+	}
+	now, _, _ = flood(e, p, now, time.Second)
+	if est := e.Estimate(now); !est.Measured {
+		t.Fatalf("after a flood: not measured (rate %.0f B/s)", est.Rate)
+	}
+}

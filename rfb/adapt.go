@@ -79,7 +79,11 @@ var qualitySteps = []struct {
 // adaptQuality is the JPEG level to use for a viewer that asked for level
 // asked (-1: lossless only) on a path of estimate est.
 func adaptQuality(asked int, est link.Estimate) int {
-	if asked < 0 || est.Rate == 0 {
+	// An unmeasured path (only application-limited samples, as on a
+	// fast one, or before the first update filled the window) gets what
+	// the viewer asked for: a handshake's few bytes would otherwise make
+	// the expert's first picture the blurriest of all.
+	if asked < 0 || est.Rate == 0 || !est.Measured {
 		return asked
 	}
 	return min(asked, qualityFor(est.Rate))
@@ -130,7 +134,7 @@ func newQualityCap() qualityCap { return qualityCap{level: 9} }
 // observe records an update of n bytes sent at now on a path of
 // estimate est.
 func (q *qualityCap) observe(n int, est link.Estimate, now time.Time) {
-	if est.Rate == 0 || n == 0 {
+	if est.Rate == 0 || !est.Measured || n == 0 {
 		return
 	}
 	send := time.Duration(float64(n) / est.Rate * float64(time.Second))

@@ -35,9 +35,15 @@ func TestAdaptQuality(t *testing.T) {
 		{0, 100, 0},  //
 		{9, 1000, 9}, //
 	} {
-		est := link.Estimate{Rate: tc.mbits * 1e6 / 8}
+		est := link.Estimate{Rate: tc.mbits * 1e6 / 8, Measured: true}
 		if got := adaptQuality(tc.asked, est); got != tc.want {
 			t.Errorf("asked %d at %g Mbit/s: level %d, want %d", tc.asked, tc.mbits, got, tc.want)
+		}
+		// The same rate from application-limited samples only (the
+		// handshake's bytes) is a floor, not a measure: as asked.
+		est.Measured = false
+		if got := adaptQuality(tc.asked, est); got != tc.asked {
+			t.Errorf("asked %d at an unmeasured %g Mbit/s: level %d, want %d", tc.asked, tc.mbits, got, tc.asked)
 		}
 	}
 }
@@ -281,7 +287,7 @@ func (p *pacedPipe) Room() <-chan struct{} { return p.room }
 
 func (p *pacedPipe) set(full bool, mbits float64) {
 	p.mu.Lock()
-	p.full, p.est.Rate = full, mbits*1e6/8
+	p.full, p.est.Rate, p.est.Measured = full, mbits*1e6/8, true
 	p.mu.Unlock()
 	select {
 	case p.room <- struct{}{}:
@@ -470,7 +476,7 @@ var _ io.Reader = (*recorder)(nil)
 
 func TestQualityCap(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	est := link.Estimate{Rate: 5e6 / 8} // 625 KB/s: the budget is 75 KB
+	est := link.Estimate{Rate: 5e6 / 8, Measured: true} // 625 KB/s: the budget is 75 KB
 	q := newQualityCap()
 	steps := []struct {
 		at    time.Duration
@@ -497,6 +503,11 @@ func TestQualityCap(t *testing.T) {
 	q.observe(10<<20, link.Estimate{}, t0.Add(3*time.Second)) // no estimate: no news
 	if q.level != 7 {
 		t.Errorf("level %d after an update without an estimate", q.level)
+	}
+	// A rate from application-limited samples only is no measure.
+	q.observe(10<<20, link.Estimate{Rate: 1e3}, t0.Add(3*time.Second))
+	if q.level != 7 {
+		t.Errorf("level %d after an update on an unmeasured path", q.level)
 	}
 	for range 20 {
 		q.observe(10<<20, est, t0.Add(4*time.Second))

@@ -152,7 +152,7 @@ func (c *conn) scaleLevel(enc *encodingPrefs, pf *PixelFormat) int {
 	if !enc.scaled || enc.preferred != EncTight || enc.quality < 0 || pf.BPP == 8 || c.tight == nil {
 		return -1
 	}
-	if est, ok := c.estimate(); !ok || est.Rate <= 0 || est.Rate >= scaleBelow {
+	if est, ok := c.estimate(); !ok || !est.Measured || est.Rate <= 0 || est.Rate >= scaleBelow {
 		return -1
 	}
 	return c.tight.quality

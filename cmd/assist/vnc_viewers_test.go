@@ -16,14 +16,34 @@ import (
 // asynchronously and CI machines are slow.
 const matchTimeout = 30 * time.Second
 
-// TestVNCViewers serves one rich desktop to several real viewers at once
-// and checks that each shows it, then that changes arrive, including while
-// another viewer has stopped reading.
+// TestVNCViewers serves one rich desktop with `assist vnc` to several real
+// viewers at once (testViewers).
 func TestVNCViewers(t *testing.T) {
 	e2e(t)
 	t.Parallel()
 	d := newDesktop(t)
-	addr := lab.StartAssistVNC(t, d.Display)
+	testViewers(t, d, lab.StartAssistVNC(t, d.Display))
+}
+
+// TestJoinViewers runs the same viewers on `assist join`'s RFB port, over
+// a session with `assist invite`: join's relay parses every message the
+// novice's server sends, turns the private scaled encoding back into Raw,
+// and must hand each viewer exactly what it asked for, whatever its
+// encoding and pixel format.
+func TestJoinViewers(t *testing.T) {
+	e2e(t)
+	t.Parallel()
+	d := newDesktop(t)
+	nov := startInvite(t, nil, d.Display, "--listen", "127.0.0.1:0", "--no-portmap", "--allow", "view")
+	exp := connected(t, startJoin(t, nil, nov.File, nov.PasswordFile))
+	exp.WaitLine(t, `^state: viewing`, lineTimeout)
+	testViewers(t, d, exp.RFB)
+}
+
+// testViewers serves one rich desktop at addr to several real viewers at
+// once and checks that each shows it, then that changes arrive, including
+// while another viewer has stopped reading.
+func testViewers(t *testing.T, d *desktop, addr string) {
 
 	// TigerVNC with each lossless encoding. TigerVNC always offers
 	// CopyRect (the scrolling xterm below gives the server a reason to
