@@ -247,9 +247,10 @@ func (c *conn) serve(ctx context.Context) error {
 	return nil
 }
 
-// isClosedConn reports whether err is the ordinary end of a connection.
+// isClosedConn reports whether err is the ordinary end of a connection
+// (io.ErrClosedPipe: a net.Pipe, or any stream closed on our side).
 func isClosedConn(err error) bool {
-	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 func (c *conn) handshake() error {

@@ -30,9 +30,10 @@ func (rl *Relay) ToViewer(viewer io.Writer, server io.Reader) error {
 	}
 	t := &relayUpdates{
 		br: bufio.NewReaderSize(server, 64<<10),
-		bw: bufio.NewWriterSize(viewerWriter{viewer}, 64<<10),
+		vw: viewerWriter{viewer},
 		pf: NativeFormat,
 	}
+	t.bw = bufio.NewWriterSize(t.vw, 64<<10)
 	err := t.handshake(rl)
 	if err == nil {
 		err = t.messages()
@@ -62,6 +63,7 @@ var (
 type relayUpdates struct {
 	br   *bufio.Reader
 	bw   *bufio.Writer
+	vw   io.Writer   // the viewer, unbuffered
 	pf   PixelFormat // of the updates that follow
 	size image.Point // the framebuffer's
 	hdr  [24]byte
@@ -70,6 +72,11 @@ type relayUpdates struct {
 	out  []byte        // its Raw pixels
 	// changed counts the messages dropped and rectangles rewritten.
 	changed int
+	// announced: the server has announced a pixel format, so it speaks
+	// EncAssistScaled. One that sends an update first (a novice of an
+	// older version) never scales, and its updates may be in a format
+	// the relay cannot know: the rest is copied as it is.
+	announced bool
 }
 
 // copyN copies n bytes as they are.
@@ -205,8 +212,19 @@ func (t *relayUpdates) messages() error {
 				return err
 			}
 			t.pf = pf
+			t.announced = true
 			t.changed++
 			continue
+		}
+		if typ == msgFramebufferUpdate && !t.announced {
+			if err := t.write([]byte{typ}); err != nil {
+				return err
+			}
+			if err := t.bw.Flush(); err != nil {
+				return err
+			}
+			_, err := io.Copy(t.vw, t.br)
+			return err
 		}
 		if err := t.write([]byte{typ}); err != nil {
 			return err

@@ -92,6 +92,8 @@ func TestRelayToViewerPassThrough(t *testing.T) {
 	raw16 := cat([]byte{msgFramebufferUpdate, 0}, u16(2), appendRectHeader(nil, image.Rect(0, 0, 3, 2), EncRaw), make([]byte, 3*2*2),
 		appendRectHeader(nil, image.Rect(0, 0, 3, 2), EncTight), []byte{tightCtlFill, 1, 2})
 	announce := appendAssistPixelFormat(nil, &pf16)
+	announceNative := appendAssistPixelFormat(nil, &NativeFormat)
+	hextile := cat([]byte{msgFramebufferUpdate, 0}, u16(1), appendRectHeader(nil, image.Rect(0, 0, 4, 4), EncHextile))
 	for _, tc := range []struct {
 		name    string
 		minor   int
@@ -103,7 +105,11 @@ func TestRelayToViewerPassThrough(t *testing.T) {
 		{"3.3", 3, cat([]byte("RFB 003.008\n"), u32(secNone), relayServerHello(64, 48)[18:], every),
 			cat([]byte("RFB 003.008\n"), u32(secNone), relayServerHello(64, 48)[18:], every)},
 		{"refused", 8, cat([]byte("RFB 003.008\n"), []byte{0}, wireString("no")), cat([]byte("RFB 003.008\n"), []byte{0}, wireString("no"))},
+		{"every message, announced", 8, cat(relayServerHello(64, 48), announceNative, every), cat(relayServerHello(64, 48), every)},
 		{"pixel format announced", 8, cat(relayServerHello(64, 48), announce, raw16), cat(relayServerHello(64, 48), raw16)},
+		// A novice of an older version announces nothing: its updates,
+		// in a format the relay cannot know, pass as they are.
+		{"no announcement", 8, cat(relayServerHello(64, 48), raw16, hextile), cat(relayServerHello(64, 48), raw16, hextile)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, _, err := relayRun(tc.minor, tc.in)
@@ -120,7 +126,7 @@ func TestRelayToViewerPassThrough(t *testing.T) {
 		})
 	}
 	// An encoding the relay cannot measure ends it with an error.
-	bad := cat(relayServerHello(64, 48), []byte{msgFramebufferUpdate, 0}, u16(1), appendRectHeader(nil, image.Rect(0, 0, 4, 4), EncHextile))
+	bad := cat(relayServerHello(64, 48), announceNative, hextile)
 	if _, _, err := relayRun(8, bad); err == nil {
 		t.Error("a Hextile rectangle relayed without error")
 	}
