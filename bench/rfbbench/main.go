@@ -158,7 +158,7 @@ func run1() error {
 		cfg.Lossless = lossless.String()
 		lc := linkConfig{links: links, servers: cfg.Servers, workloads: cfg.Workloads, assist: *assistPath,
 			size: size, repeat: *repeat, lossless: *lossless, probe: *probe,
-			set: settings{viewer: viewerOptions{Quality: *quality, Compress: *compress, Continuous: *continuous, Scaled: *scaled},
+			set: settings{viewer: viewerOptions{Quality: *quality, Compress: *compress, Continuous: *continuous, H264: *useH264, Scaled: *scaled},
 				warmup: *warmup, duration: *duration}}
 		var trace *bufio.Writer
 		if *tracePath != "" {
