@@ -66,8 +66,8 @@ type videoRegion struct {
 // videoTracker finds, for one viewer, what moves at video rates and
 // keeps the encoders for it. The writer goroutine owns it.
 type videoTracker struct {
-	size       image.Point
-	cols, rows int
+	size image.Point
+	tileGrid
 	// hist holds, per tile, the times of its last h264Changes changes,
 	// a ring indexed by pos.
 	hist   [][h264Changes]time.Time
@@ -186,29 +186,16 @@ func (c *conn) videoTake(enc *encodingPrefs, pf *PixelFormat, cur *screen.Image,
 }
 
 func newVideoTracker(size image.Point) *videoTracker {
-	cols, rows := (size.X+h264Tile-1)/h264Tile, (size.Y+h264Tile-1)/h264Tile
+	g := newTileGrid(size, h264Tile)
+	n := g.cols * g.rows
 	return &videoTracker{
-		size: size, cols: cols, rows: rows,
-		hist:     make([][h264Changes]time.Time, cols*rows),
-		pos:      make([]uint8, cols*rows),
-		copied:   make([]time.Time, cols*rows),
-		lastUpd:  make([]uint64, cols*rows),
-		streak:   make([]uint16, cols*rows),
-		streakAt: make([]time.Time, cols*rows),
-	}
-}
-
-// tiles calls fn with the index of every tile under r.
-func (v *videoTracker) tiles(r image.Rectangle, fn func(i int)) {
-	if r.Empty() {
-		return
-	}
-	x0, y0 := max(r.Min.X, 0)/h264Tile, max(r.Min.Y, 0)/h264Tile
-	x1, y1 := min((r.Max.X+h264Tile-1)/h264Tile, v.cols), min((r.Max.Y+h264Tile-1)/h264Tile, v.rows)
-	for y := y0; y < y1; y++ {
-		for x := x0; x < x1; x++ {
-			fn(y*v.cols + x)
-		}
+		size: size, tileGrid: g,
+		hist:     make([][h264Changes]time.Time, n),
+		pos:      make([]uint8, n),
+		copied:   make([]time.Time, n),
+		lastUpd:  make([]uint64, n),
+		streak:   make([]uint16, n),
+		streakAt: make([]time.Time, n),
 	}
 }
 
@@ -282,11 +269,7 @@ func (v *videoTracker) plan(view image.Rectangle, now time.Time) {
 		return
 	}
 	for _, g := range v.regions {
-		for y := g.r.Min.Y / h264Tile; y < (g.r.Max.Y+h264Tile-1)/h264Tile; y++ {
-			for x := g.r.Min.X / h264Tile; x < (g.r.Max.X+h264Tile-1)/h264Tile; x++ {
-				mark[y*v.cols+x] = true
-			}
-		}
+		v.tiles(g.r, func(i int) { mark[i] = true })
 	}
 	seen := make([]bool, n)
 	var stack []int

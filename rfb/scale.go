@@ -80,29 +80,16 @@ func scaledMaxJPEG(w, h int) int { return 8*w*h + 64<<10 }
 // scaleMotion records, per 64-pixel tile, when one viewer was last sent
 // changes of it. Writer only.
 type scaleMotion struct {
-	size       image.Point
-	cols, rows int
-	hist       [][scaleChanges]time.Time // ring per tile, at pos
-	pos        []uint8
+	size image.Point
+	tileGrid
+	hist [][scaleChanges]time.Time // ring per tile, at pos
+	pos  []uint8
 }
 
 func newScaleMotion(size image.Point) *scaleMotion {
-	cols, rows := (size.X+scaleTile-1)/scaleTile, (size.Y+scaleTile-1)/scaleTile
-	return &scaleMotion{size: size, cols: cols, rows: rows,
-		hist: make([][scaleChanges]time.Time, cols*rows), pos: make([]uint8, cols*rows)}
-}
-
-func (m *scaleMotion) tiles(r image.Rectangle, fn func(i int)) {
-	if r.Empty() {
-		return
-	}
-	x0, y0 := max(r.Min.X, 0)/scaleTile, max(r.Min.Y, 0)/scaleTile
-	x1, y1 := min((r.Max.X+scaleTile-1)/scaleTile, m.cols), min((r.Max.Y+scaleTile-1)/scaleTile, m.rows)
-	for y := y0; y < y1; y++ {
-		for x := x0; x < x1; x++ {
-			fn(y*m.cols + x)
-		}
-	}
+	g := newTileGrid(size, scaleTile)
+	n := g.cols * g.rows
+	return &scaleMotion{size: size, tileGrid: g, hist: make([][scaleChanges]time.Time, n), pos: make([]uint8, n)}
 }
 
 // record notes that the areas in dirty changed at now.
