@@ -66,6 +66,22 @@ func flood(e *Estimator, p *path, now time.Time, d time.Duration) (time.Time, ti
 	return now, maxWait, excess
 }
 
+// trickle sends n app-limited pieces of size bytes, each every after the
+// acknowledgement of the one before, and returns when the last was
+// acknowledged.
+func trickle(e *Estimator, p *path, now time.Time, n, size int, every time.Duration) time.Time {
+	for range n {
+		now = now.Add(every)
+		p.send(size, now)
+		e.Sent(size, now, true)
+		a := p.acks[len(p.acks)-1]
+		p.acks = p.acks[:0]
+		now = a.at
+		e.Acked(a.total, now)
+	}
+	return now
+}
+
 func TestEstimatorConverges(t *testing.T) {
 	for _, tc := range []struct {
 		mbits float64
@@ -116,15 +132,7 @@ func TestEstimatorAppLimitedKeepsRate(t *testing.T) {
 	now, _, _ := flood(e, p, time.Unix(1000, 0), 5*time.Second)
 	before := e.Rate(now)
 	// A trickle: one small piece every 100 ms for 10 s.
-	for range 100 {
-		now = now.Add(100 * time.Millisecond)
-		p.send(1000, now)
-		e.Sent(1000, now, true)
-		a := p.acks[len(p.acks)-1]
-		p.acks = p.acks[:0]
-		now = a.at
-		e.Acked(a.total, now)
-	}
+	now = trickle(e, p, now, 100, 1000, 100*time.Millisecond)
 	if after := e.Rate(now); after < 0.9*before {
 		t.Errorf("rate fell from %.0f to %.0f B/s on app-limited samples", before, after)
 	}
@@ -252,15 +260,7 @@ func TestEstimatorPieceExpires(t *testing.T) {
 func TestEstimatorMeasured(t *testing.T) {
 	p := &path{rate: 5e6 / 8, delay: 30 * time.Millisecond}
 	e := New()
-	now := time.Unix(1000, 0)
-	for range 5 {
-		p.send(100, now)
-		e.Sent(100, now, true)
-		a := p.acks[len(p.acks)-1]
-		p.acks = p.acks[:0]
-		now = a.at
-		e.Acked(a.total, now)
-	}
+	now := trickle(e, p, time.Unix(1000, 0), 5, 100, 0)
 	if est := e.Estimate(now); est.Rate == 0 || est.Measured {
 		t.Fatalf("after app-limited pieces only: rate %.0f B/s, measured %v; want a rate, not measured", est.Rate, est.Measured)
 	}

@@ -38,7 +38,13 @@ func drawMoving(img *screen.Image, r image.Rectangle, t int) image.Rectangle {
 // nextUpdate asks for an incremental update and reads until one comes.
 func nextUpdate(t *testing.T, c *Client) Message {
 	t.Helper()
-	if err := c.RequestUpdate(true, image.Rectangle{}); err != nil {
+	return askUpdate(t, c, true)
+}
+
+// askUpdate asks for an update and reads until one comes.
+func askUpdate(t *testing.T, c *Client, incremental bool) Message {
+	t.Helper()
+	if err := c.RequestUpdate(incremental, image.Rectangle{}); err != nil {
 		t.Fatal(err)
 	}
 	for {

@@ -128,22 +128,6 @@ func testServerScaled(t *testing.T, mbits float64, encs []int32, wantScaled bool
 	if err != nil {
 		t.Fatal(err)
 	}
-	// update asks for an update and returns it.
-	update := func(incremental bool) Message {
-		t.Helper()
-		if err := c.RequestUpdate(incremental, image.Rectangle{}); err != nil {
-			t.Fatal(err)
-		}
-		for {
-			m, err := c.ReadMessage()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if m.Type == ServerFramebufferUpdate {
-				return m
-			}
-		}
-	}
 	count := func(m Message, enc int32) int {
 		n := 0
 		for _, r := range m.Rects {
@@ -153,7 +137,7 @@ func testServerScaled(t *testing.T, mbits float64, encs []int32, wantScaled bool
 		}
 		return n
 	}
-	update(false)
+	askUpdate(t, c, false)
 	// A watcher sees each change captured before the viewer asks for it.
 	watch := ts.srv.Screen.Subscribe()
 	defer watch.Close()
@@ -176,7 +160,7 @@ func testServerScaled(t *testing.T, mbits float64, encs []int32, wantScaled bool
 	var first, last Message
 	for i := range 6 {
 		change(video, func(img *screen.Image, r image.Rectangle) { smooth(img, r, float64(i)) })
-		last = update(true)
+		last = nextUpdate(t, c)
 		if i == 0 {
 			first = last
 		}
@@ -201,13 +185,13 @@ func testServerScaled(t *testing.T, mbits float64, encs []int32, wantScaled bool
 	// at full size.
 	key := image.Rect(600, 440, 608, 456)
 	change(key, func(img *screen.Image, r image.Rectangle) { fillPattern(img, r, 7) })
-	if m := update(true); count(m, EncAssistScaled) != 0 {
+	if m := nextUpdate(t, c); count(m, EncAssistScaled) != 0 {
 		t.Errorf("a small change went scaled: %+v", m.Rects)
 	} else {
 	}
 	text := image.Rect(0, 360, 640, 480)
 	change(text, func(img *screen.Image, r image.Rectangle) { fillPattern(img, r, 9) })
-	if m := update(true); count(m, EncAssistScaled) != 0 {
+	if m := nextUpdate(t, c); count(m, EncAssistScaled) != 0 {
 		t.Errorf("a large area changed once went scaled: %+v", m.Rects)
 	}
 
