@@ -361,11 +361,7 @@ func (c *Client) setEncodings(encs []int32) error {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	b := append(c.wbuf[:0], msgSetEncodings, 0, byte(len(encs)>>8), byte(len(encs)))
-	for _, e := range encs {
-		b = binary.BigEndian.AppendUint32(b, uint32(e))
-	}
-	return c.send(b, "SetEncodings")
+	return c.send(appendSetEncodings(c.wbuf[:0], encs), "SetEncodings")
 }
 
 // Name is the desktop name from ServerInit.

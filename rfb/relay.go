@@ -139,6 +139,8 @@ func (rl *Relay) FromViewer(server io.Writer, viewer io.Reader) error {
 	}
 }
 
+// appendSetEncodings appends a SetEncodings message of encs (at most
+// 0xffff of them) to b.
 func appendSetEncodings(b []byte, encs []int32) []byte {
 	b = binary.BigEndian.AppendUint16(append(b, msgSetEncodings, 0), uint16(len(encs)))
 	for _, e := range encs {
