@@ -43,6 +43,10 @@ type Conn struct {
 	// remoteHosts are the peer's host candidates, as signalled.
 	remoteHosts *hostSet
 
+	// cfgMu makes SetConfiguration and GetStats take turns: pion reads
+	// its configuration in GetStats without a lock, and SetICEServers
+	// changes it while Path may be reading the statistics.
+	cfgMu sync.Mutex
 	keyMu sync.Mutex
 	res   *pake.Result
 

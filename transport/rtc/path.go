@@ -119,7 +119,10 @@ func (c *Conn) localRelayProtocol(local *webrtc.ICECandidate) string {
 	if local.Typ != webrtc.ICECandidateTypeRelay {
 		return ""
 	}
-	for _, s := range c.pc.GetStats() {
+	c.cfgMu.Lock()
+	stats := c.pc.GetStats()
+	c.cfgMu.Unlock()
+	for _, s := range stats {
 		cs, ok := s.(webrtc.ICECandidateStats)
 		if !ok || cs.Type != webrtc.StatsTypeLocalCandidate || cs.CandidateType != webrtc.ICECandidateTypeRelay {
 			continue

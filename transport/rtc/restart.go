@@ -180,7 +180,10 @@ func (c *Conn) SetICEServers(servers []webrtc.ICEServer) error {
 	cfg := c.pc.GetConfiguration()
 	moved := !slices.Equal(iceURLs(cfg.ICEServers), iceURLs(servers))
 	cfg.ICEServers = servers
-	if err := c.pc.SetConfiguration(cfg); err != nil {
+	c.cfgMu.Lock()
+	err := c.pc.SetConfiguration(cfg)
+	c.cfgMu.Unlock()
+	if err != nil {
 		return fmt.Errorf("rtc: new ICE servers: %w", err)
 	}
 	if c.turn != nil {
