@@ -106,6 +106,7 @@ type Client struct {
 	raw, zrle, tight rectDecoder // created on first use
 	h264             *h264Decoder
 	scaled           scaledDecoder
+	lossless         losslessDecoder
 
 	extClip    bool // the client announced the Extended Clipboard
 	notifyOnly bool // ClientConfig.ClipboardNotifyOnly
@@ -465,7 +466,8 @@ func (c *Client) ReadMessage() (Message, error) {
 	case msgServerFence:
 		m.FenceFlags, m.FencePayload, err = c.readFence()
 	case msgAssistPixelFormat:
-		// Sent because the client named EncAssistScaled: the format
+		// Sent because the client named EncAssistScaled or
+		// EncAssistLossless: the format
 		// is the one the client set, which it knows.
 		err = readFull(c.r, c.hdr[:3], "pixel format padding")
 		if err == nil {
@@ -509,7 +511,7 @@ func (c *Client) readUpdate(m *Message) error {
 // readPayload reads and applies the payload of one rectangle.
 func (c *Client) readPayload(r image.Rectangle, enc int32) error {
 	switch enc {
-	case EncRaw, EncCopyRect, EncZRLE, EncTight, EncH264, EncAssistScaled:
+	case EncRaw, EncCopyRect, EncZRLE, EncTight, EncH264, EncAssistScaled, EncAssistLossless:
 		if r.Max.X > c.fb.Rect.Max.X || r.Max.Y > c.fb.Rect.Max.Y {
 			return fmt.Errorf("rectangle is outside the %dx%d framebuffer", c.fb.Rect.Dx(), c.fb.Rect.Dy())
 		}
@@ -532,8 +534,15 @@ func (c *Client) readPayload(r image.Rectangle, enc int32) error {
 		return c.tight.decode(c.r, c.fb, r, &c.pf)
 	case EncH264:
 		return c.h264.decode(c.r, c.fb, r, &c.pf)
-	case EncAssistScaled:
-		if err := c.scaled.decode(c.r, r, c.fb, r); err != nil {
+	case EncAssistScaled, EncAssistLossless:
+		// Both draw 8-bit channels, as JPEG does.
+		var err error
+		if enc == EncAssistScaled {
+			err = c.scaled.decode(c.r, r, c.fb, r)
+		} else {
+			err = c.lossless.decode(c.r, r, c.fb, r)
+		}
+		if err != nil {
 			return err
 		}
 		if !tightIs888(&c.pf) {

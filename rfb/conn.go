@@ -40,6 +40,7 @@ type encodingPrefs struct {
 	h264           bool
 	push           bool // EncAssistPush: updates without requests
 	scaled         bool // EncAssistScaled: a relay that undoes it (scale.go)
+	lossless       bool // EncAssistLossless: likewise (lossless.go)
 	quality        int  // Tight JPEG level 0..9, -1 for lossless
 	compress       int  // 0..9, -1 for the encoder's default
 }
@@ -72,6 +73,8 @@ func parseEncodings(list []int32) encodingPrefs {
 			p.push = true
 		case e == EncAssistScaled:
 			p.scaled = true
+		case e == EncAssistLossless:
+			p.lossless = true
 		case e >= EncJPEGQuality0 && e <= EncJPEGQuality9:
 			p.quality = int(e - EncJPEGQuality0)
 		case e >= EncCompressLevel0 && e <= EncCompressLevel9:
@@ -140,6 +143,8 @@ type conn struct {
 	scaleJPEG  jpegCompressor
 	sentPF     PixelFormat
 	pfSent     bool
+	// lossless makes refinement's EncAssistLossless rectangles.
+	lossless *losslessEncoder
 	// Small changes first (priority.go): budget is the most bytes of
 	// changes the update being built may carry (0: no limit), cut tells
 	// that it left some behind, bandFrom is the row the next one starts
@@ -220,6 +225,9 @@ func (c *conn) serve(ctx context.Context) error {
 		}
 		if c.scaleJPEG != nil {
 			c.scaleJPEG.close()
+		}
+		if c.lossless != nil {
+			c.lossless.z.Close()
 		}
 		c.videoClose()
 	}()
@@ -483,7 +491,7 @@ func (c *conn) flush() error {
 
 	c.buf = c.buf[:0]
 	// A relay parses the updates, in the format they were made in.
-	if enc.scaled && (!c.pfSent || c.sentPF != pf) {
+	if (enc.scaled || enc.lossless) && (!c.pfSent || c.sentPF != pf) {
 		c.buf = appendAssistPixelFormat(c.buf, &pf)
 		c.sentPF, c.pfSent = pf, true
 	}

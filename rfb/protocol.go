@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // Client-to-server message types.
@@ -141,4 +142,24 @@ func readFull(r io.Reader, b []byte, what string) error {
 		return fmt.Errorf("rfb: read %s: %w", what, err)
 	}
 	return nil
+}
+
+// readChunkSize is the step in which readGrowing grows its buffer.
+const readChunkSize = 64 << 10
+
+// readGrowing reads n bytes into buf[:0], growing buf in steps of
+// readChunkSize as bytes come: a length a peer claimed, however large,
+// costs memory only as the peer sends the bytes.
+func readGrowing(r io.Reader, buf []byte, n int, what string) ([]byte, error) {
+	buf = buf[:0]
+	for n > 0 {
+		k := min(n, readChunkSize)
+		start := len(buf)
+		buf = slices.Grow(buf, k)[:start+k]
+		if err := readFull(r, buf[start:], what); err != nil {
+			return buf, err
+		}
+		n -= k
+	}
+	return buf, nil
 }

@@ -175,7 +175,12 @@ func (c *conn) refine(start int, dirty []image.Rectangle, pf *PixelFormat, enc *
 		return 0
 	}
 	e := c.encoder(enc)
-	if e == c.tight {
+	if enc.lossless {
+		if c.lossless == nil {
+			c.lossless = newLosslessEncoder()
+		}
+		e = c.lossless
+	} else if e == c.tight {
 		c.tight.setQuality(-1) // until encoder sets the viewer's again
 		c.tight.gradient = true
 		defer func() { c.tight.gradient = false }()

@@ -75,15 +75,15 @@ type refineViewer struct {
 	want       *screen.Image // what the viewer should end up showing, if known
 }
 
-func newRefineViewer(t testing.TB, ts *testServer, continuous bool) *refineViewer {
-	return dialRefineViewer(t, ts.addr, continuous, 5)
+func newRefineViewer(t testing.TB, ts *testServer, continuous bool, extra ...int32) *refineViewer {
+	return dialRefineViewer(t, ts.addr, continuous, 5, extra...)
 }
 
 // dialRefineViewer connects a refineViewer to addr, asking for JPEG at
-// quality level q.
-func dialRefineViewer(t testing.TB, addr string, continuous bool, q int32) *refineViewer {
+// quality level q, and for the encodings in extra too.
+func dialRefineViewer(t testing.TB, addr string, continuous bool, q int32, extra ...int32) *refineViewer {
 	t.Helper()
-	encs := []int32{EncTight, EncCopyRect, EncJPEGQuality0 + q}
+	encs := append([]int32{EncTight, EncCopyRect, EncJPEGQuality0 + q}, extra...)
 	if continuous {
 		encs = append(encs, EncContinuousUpdates, EncFence)
 	}
@@ -141,11 +141,14 @@ func TestServerRefinesToLossless(t *testing.T) {
 		name       string
 		continuous bool
 		scroll     bool // scroll the JPEG picture before it is refined
+		lossless   bool // the viewer takes EncAssistLossless, as assist join does
 	}{
-		{"pull", false, false},
-		{"continuous", true, false},
-		{"pull, scrolled", false, true},
-		{"continuous, scrolled", true, true},
+		{"pull", false, false, false},
+		{"continuous", true, false, false},
+		{"pull, scrolled", false, true, false},
+		{"continuous, scrolled", true, true, false},
+		{"pull, private lossless", false, false, true},
+		{"continuous, scrolled, private lossless", true, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// Scrolled, the photo moves over grey the viewer holds
@@ -155,7 +158,11 @@ func TestServerRefinesToLossless(t *testing.T) {
 				photoRows = 120
 			}
 			ts, log := startRefineServer(t, 320, 240, photoRows, 0)
-			v := newRefineViewer(t, ts, tc.continuous)
+			var extra []int32
+			if tc.lossless {
+				extra = append(extra, EncAssistLossless)
+			}
+			v := newRefineViewer(t, ts, tc.continuous, extra...)
 			want := ts.desk.Snapshot()
 			// The picture arrives, mostly as JPEG. (The first update
 			// may come before the server's first capture: black.)
@@ -184,7 +191,7 @@ func TestServerRefinesToLossless(t *testing.T) {
 			}
 			// Still screen: refinement follows without any change.
 			v.want = want
-			sawCopy := false
+			sawCopy, sawLossless := false, false
 			deadline := time.Now().Add(10 * time.Second)
 			for !equalImages(v.c.Framebuffer(), want) {
 				if time.Now().After(deadline) {
@@ -192,7 +199,11 @@ func TestServerRefinesToLossless(t *testing.T) {
 				}
 				for _, r := range v.read(t).Rects {
 					sawCopy = sawCopy || r.Encoding == EncCopyRect
+					sawLossless = sawLossless || r.Encoding == EncAssistLossless
 				}
+			}
+			if sawLossless != tc.lossless {
+				t.Errorf("EncAssistLossless rectangles came: %v, want %v (the viewer named it: %v)", sawLossless, tc.lossless, tc.lossless)
 			}
 			if len(log.events()) == 0 {
 				t.Error("exact without a refinement rectangle")
@@ -424,14 +435,19 @@ func BenchmarkRefineLink(b *testing.B) {
 		{"20Mbit-40ms", 20e6, 20 * time.Millisecond},
 		{"5Mbit-60ms", 5e6, 30 * time.Millisecond},
 	} {
-		for _, continuous := range []bool{false, true} {
-			name := link.name + "/pull"
-			if continuous {
-				name = link.name + "/continuous"
-			}
-			b.Run(name, func(b *testing.B) {
+		for _, mode := range []struct {
+			name       string
+			continuous bool
+			extra      []int32
+		}{
+			{"pull", false, nil},
+			{"continuous", true, nil},
+			// As assist join's relay asks.
+			{"continuous-private-lossless", true, []int32{EncAssistLossless}},
+		} {
+			b.Run(link.name+"/"+mode.name, func(b *testing.B) {
 				ts, _ := startRefineServer(b, 1280, 800, 0, 0)
-				v := dialRefineViewer(b, linkProxy(b, ts.addr, link.rate, link.delay), continuous, 8)
+				v := dialRefineViewer(b, linkProxy(b, ts.addr, link.rate, link.delay), mode.continuous, 8, mode.extra...)
 				if err := v.c.RequestUpdate(false, image.Rectangle{}); err != nil {
 					b.Fatal(err)
 				}

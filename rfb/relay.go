@@ -32,15 +32,20 @@ import (
 // and the error otherwise; a message it cannot parse ends the relay, as
 // the server would end the connection.
 //
-// RelayViewer offers no EncAssistScaled; a Relay does.
+// RelayViewer offers no private encoding (EncAssistScaled,
+// EncAssistLossless); a Relay does.
 func RelayViewer(server io.Writer, viewer io.Reader) error {
 	return (&Relay{}).FromViewer(server, viewer)
 }
 
+// relayPrivate are the private encodings a Relay offers and undoes.
+var relayPrivate = []int32{EncAssistScaled, EncAssistLossless}
+
 // Relay is `assist join`'s relay between one local viewer and the
 // novice's server, both ways: FromViewer is RelayViewer, which also offers
-// the server EncAssistScaled, and ToViewer copies the server's messages
-// to the viewer, turning each scaled rectangle back into Raw (scale.go).
+// the server the private encodings, and ToViewer copies the server's
+// messages to the viewer, turning each scaled (scale.go) or lossless
+// (lossless.go) rectangle into Raw.
 // Run each in its own goroutine.
 type Relay struct {
 	scaled bool
@@ -51,7 +56,8 @@ type Relay struct {
 	changed int
 }
 
-// NewRelay returns a Relay that offers and undoes EncAssistScaled.
+// NewRelay returns a Relay that offers and undoes EncAssistScaled and
+// EncAssistLossless.
 func NewRelay() *Relay {
 	return &Relay{scaled: true, ver: make(chan struct{})}
 }
@@ -68,8 +74,8 @@ func (rl *Relay) setMinor(minor int) {
 }
 
 // FromViewer relays the viewer's messages to the server (see
-// RelayViewer). A Relay from NewRelay also adds EncAssistScaled to each
-// SetEncodings, and sends a SetEncodings of it alone before a first
+// RelayViewer). A Relay from NewRelay also adds the private encodings to
+// each SetEncodings, and sends a SetEncodings of them alone before a first
 // update request of a viewer that never set its encodings, so that the
 // server announces the pixel format of every update (msgAssistPixelFormat).
 func (rl *Relay) FromViewer(server io.Writer, viewer io.Reader) error {
@@ -115,11 +121,16 @@ func (rl *Relay) FromViewer(server io.Writer, viewer io.Reader) error {
 			if len(encs) < 0xffff && !slices.Contains(encs, EncContinuousUpdates) && !slices.Contains(encs, EncAssistPush) {
 				encs = append(encs, EncAssistPush)
 			}
-			if rl.scaled && !slices.Contains(encs, EncAssistScaled) {
-				if len(encs) >= 0xffff {
-					return fmt.Errorf("%w: SetEncodings: a list of %d encodings leaves no room for the relay's", errProtocol, len(encs))
+			if rl.scaled {
+				for _, e := range relayPrivate {
+					if slices.Contains(encs, e) {
+						continue
+					}
+					if len(encs) >= 0xffff {
+						return fmt.Errorf("%w: SetEncodings: a list of %d encodings leaves no room for the relay's", errProtocol, len(encs))
+					}
+					encs = append(encs, e)
 				}
-				encs = append(encs, EncAssistScaled)
 			}
 			if len(encs) != len(m.encodings) {
 				repl = appendSetEncodings(nil, encs)
@@ -127,7 +138,7 @@ func (rl *Relay) FromViewer(server io.Writer, viewer io.Reader) error {
 			encsSent = true
 		case msgFramebufferUpdateRequest, msgEnableContinuousUpdates:
 			if rl.scaled && !encsSent {
-				if _, err := server.Write(appendSetEncodings(nil, []int32{EncAssistScaled})); err != nil {
+				if _, err := server.Write(appendSetEncodings(nil, relayPrivate)); err != nil {
 					return fmt.Errorf("rfb: relay to the server: %w", err)
 				}
 				encsSent = true

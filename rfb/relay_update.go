@@ -14,9 +14,9 @@ import (
 // ToViewer copies the server's messages to the viewer. With a Relay from
 // NewRelay it parses them, copying every byte as it is except that it
 // drops the server's msgAssistPixelFormat messages and turns each
-// EncAssistScaled rectangle into a Raw one of the same area, in the pixel
-// format the server last announced: the viewer never sees the private
-// encoding. It knows the length of everything this package's server
+// EncAssistScaled or EncAssistLossless rectangle into a Raw one of the
+// same area, in the pixel format the server last announced: the viewer
+// never sees a private encoding. It knows the length of everything this package's server
 // sends (Raw, CopyRect, Tight, ZRLE, Open H.264, the cursor and desktop
 // size pseudo-encodings, fences, clipboard, bell); anything else ends the
 // relay with an error, since the stream is then out of step. It returns
@@ -61,19 +61,20 @@ var (
 
 // relayUpdates is the parsing state of ToViewer.
 type relayUpdates struct {
-	br   *bufio.Reader
-	bw   *bufio.Writer
-	vw   io.Writer   // the viewer, unbuffered
-	pf   PixelFormat // of the updates that follow
-	size image.Point // the framebuffer's
-	hdr  [24]byte
-	dec  scaledDecoder
-	big  *screen.Image // a scaled rectangle at full size
-	out  []byte        // its Raw pixels
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	vw       io.Writer   // the viewer, unbuffered
+	pf       PixelFormat // of the updates that follow
+	size     image.Point // the framebuffer's
+	hdr      [24]byte
+	dec      scaledDecoder
+	lossless losslessDecoder
+	big      *screen.Image // a private rectangle at full size
+	out      []byte        // its Raw pixels
 	// changed counts the messages dropped and rectangles rewritten.
 	changed int
 	// announced: the server has announced a pixel format, so it speaks
-	// EncAssistScaled. One that sends an update first (a novice of an
+	// the private encodings. One that sends an update first (a novice of an
 	// older version) never scales, and its updates may be in a format
 	// the relay cannot know: the rest is copied as it is.
 	announced bool
@@ -271,8 +272,8 @@ func (t *relayUpdates) update() error {
 		}
 		r := readRect(h[:8])
 		enc := int32(binary.BigEndian.Uint32(h[8:]))
-		if enc == EncAssistScaled {
-			if err := t.scaled(r); err != nil {
+		if enc == EncAssistScaled || enc == EncAssistLossless {
+			if err := t.private(r, enc); err != nil {
 				return fmt.Errorf("rectangle %v: %w", r, err)
 			}
 			continue
@@ -405,22 +406,29 @@ func (t *relayUpdates) compact() (int64, error) {
 	return n, nil
 }
 
-// scaled turns a scaled rectangle into a Raw one.
-func (t *relayUpdates) scaled(r image.Rectangle) error {
+// private turns a rectangle of a private encoding (EncAssistScaled or
+// EncAssistLossless) into a Raw one of the same area.
+func (t *relayUpdates) private(r image.Rectangle, enc int32) error {
 	if !r.In(image.Rectangle{Max: t.size}) || r.Empty() {
-		return fmt.Errorf("%w: scaled rectangle outside the %dx%d framebuffer", errProtocol, t.size.X, t.size.Y)
+		return fmt.Errorf("%w: private rectangle outside the %dx%d framebuffer", errProtocol, t.size.X, t.size.Y)
 	}
 	if r.Dx()*r.Dy() > scaleMaxPixels {
-		return fmt.Errorf("%w: scaled rectangle of %dx%d is over the limit of %d pixels", errProtocol, r.Dx(), r.Dy(), scaleMaxPixels)
-	}
-	if err := t.dec.read(t.br, r); err != nil {
-		return err
+		return fmt.Errorf("%w: private rectangle of %dx%d is over the limit of %d pixels", errProtocol, r.Dx(), r.Dy(), scaleMaxPixels)
 	}
 	full := image.Rectangle{Max: r.Size()}
 	if t.big == nil || t.big.Rect.Dx() < r.Dx() || t.big.Rect.Dy() < r.Dy() {
 		t.big = screen.NewImage(image.Rectangle{Max: image.Pt(max(r.Dx(), 64), max(r.Dy(), 64))})
 	}
-	upscale(t.big, full, t.dec.small)
+	if enc == EncAssistLossless {
+		if err := t.lossless.decode(t.br, r, t.big, full); err != nil {
+			return err
+		}
+	} else {
+		if err := t.dec.read(t.br, r); err != nil {
+			return err
+		}
+		upscale(t.big, full, t.dec.small)
+	}
 	t.changed++
 	t.out = appendRectHeader(t.out[:0], r, EncRaw)
 	t.out = appendPixels(t.out, t.big, full, &t.pf)

@@ -139,6 +139,46 @@ func TestRelayToViewerPassThrough(t *testing.T) {
 // nothing of scaling gets a large changing area as Raw close to the
 // source, then exact after refinement; the link carries far fewer bytes
 // than at full size.
+// relayPipeline connects a Client asking for encs to ts's server through
+// rl, across a pipe paced like a session stream at mbits Mbit/s. It
+// returns the client, the server's side of the pipe counting the bytes
+// that cross it, and a function that closes everything and waits.
+func relayPipeline(t *testing.T, ts *testServer, rl *Relay, mbits float64, encs ...int32) (*Client, *countingConn, func()) {
+	t.Helper()
+	a, b := net.Pipe()
+	pp := &pacedPipe{Conn: a, room: make(chan struct{}, 1)}
+	pp.set(false, mbits)
+	v1, v2 := net.Pipe()
+	var wg sync.WaitGroup
+	wg.Go(func() { ts.srv.ServeConn(context.Background(), pp) })
+	wg.Go(func() {
+		if err := rl.FromViewer(b, v2); err != nil {
+			t.Errorf("relay from the viewer: %v", err)
+		}
+		b.Close()
+	})
+	counted := &countingConn{Conn: b}
+	wg.Go(func() {
+		if err := rl.ToViewer(v2, counted); err != nil {
+			t.Errorf("relay to the viewer: %v", err)
+		}
+		v2.Close()
+	})
+	stop := func() {
+		v1.Close()
+		a.Close()
+		wg.Wait()
+	}
+	t.Cleanup(stop) // after a failure; closing twice is harmless
+	v1.SetReadDeadline(time.Now().Add(30 * time.Second))
+	c, err := NewClient(v1, ClientConfig{Encodings: encs})
+	if err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	return c, counted, stop
+}
+
 func TestRelayScaled(t *testing.T) {
 	video := image.Rect(0, 0, 480, 320)
 	var bytesScaled, bytesFull int
@@ -147,34 +187,11 @@ func TestRelayScaled(t *testing.T) {
 		// No refinement between frames, which a loaded machine can
 		// space more than 200 ms apart: its bytes would count too.
 		ts.srv.refineDelay = 2 * time.Second
-		a, b := net.Pipe()
-		pp := &pacedPipe{Conn: a, room: make(chan struct{}, 1)}
-		pp.set(false, 2)
-		v1, v2 := net.Pipe()
 		rl := &Relay{}
 		if scaled {
 			rl = NewRelay()
 		}
-		var wg sync.WaitGroup
-		wg.Go(func() { ts.srv.ServeConn(context.Background(), pp) })
-		wg.Go(func() {
-			if err := rl.FromViewer(b, v2); err != nil {
-				t.Errorf("relay from the viewer: %v", err)
-			}
-			b.Close()
-		})
-		counted := &countingConn{Conn: b}
-		wg.Go(func() {
-			if err := rl.ToViewer(v2, counted); err != nil {
-				t.Errorf("relay to the viewer: %v", err)
-			}
-			v2.Close()
-		})
-		v1.SetReadDeadline(time.Now().Add(30 * time.Second))
-		c, err := NewClient(v1, ClientConfig{Encodings: []int32{EncTight, EncJPEGQuality0 + 8}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		c, counted, stop := relayPipeline(t, ts, rl, 2, EncTight, EncJPEGQuality0+8)
 		// frame reads updates (pushed: the relay asked for push) until
 		// they have covered the changing area, and returns their
 		// rectangles.
@@ -244,15 +261,67 @@ func TestRelayScaled(t *testing.T) {
 			bytesFull = n
 		}
 		waitFor(t, c, ts.desk.Snapshot())
-		v1.Close()
-		a.Close()
-		wg.Wait()
+		stop()
 		if scaled && rl.changed == 0 {
 			t.Error("the relay rewrote nothing")
 		}
 	}
 	if bytesScaled*2 > bytesFull {
 		t.Errorf("a frame took %d bytes on the link scaled, %d at full size: want at most half", bytesScaled, bytesFull)
+	}
+}
+
+// TestRelayLossless: through a Relay, a photo sent as JPEG is refined with
+// EncAssistLossless, which the viewer gets as Raw, in fewer bytes across
+// the link than Tight's lossless refinement.
+func TestRelayLossless(t *testing.T) {
+	var link [2]int64
+	for i, private := range []bool{true, false} {
+		ts := startServer(t, 320, 240, false)
+		rl := &Relay{}
+		if private {
+			rl = NewRelay()
+		}
+		// 20 Mbit/s: JPEG at full size, never scaled.
+		c, counted, stop := relayPipeline(t, ts, rl, 20, EncTight, EncJPEGQuality0+5)
+		waitFor(t, c, ts.desk.Snapshot())
+		photo := grainImage(320, 240, 4)
+		ts.desk.Change(func(img *screen.Image) image.Rectangle {
+			img.CopyFrom(photo, img.Rect)
+			return img.Rect
+		})
+		want := ts.desk.Snapshot()
+		for tightPSNR(want, c.Framebuffer(), want.Rect) < 25 {
+			if _, err := c.ReadMessage(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if equalImages(c.Framebuffer(), want) {
+			t.Fatal("the photo came exact at once: not as JPEG")
+		}
+		before := counted.n.Load()
+		for !equalImages(c.Framebuffer(), want) {
+			m, err := c.ReadMessage()
+			if err != nil {
+				t.Fatalf("%v, with the picture not exact: %s", err, diffSummary(c.Framebuffer(), want))
+			}
+			for _, r := range m.Rects {
+				if r.Encoding == EncAssistLossless || r.Encoding == EncAssistScaled {
+					t.Fatalf("the viewer got private encoding %#x", r.Encoding)
+				}
+			}
+		}
+		link[i] = counted.n.Load() - before
+		stop()
+		// At 20 Mbit/s nothing went scaled: what the relay rewrote
+		// was refinement.
+		if private && rl.changed == 0 {
+			t.Error("the relay rewrote no refinement")
+		}
+	}
+	t.Logf("refinement took %d bytes on the link with EncAssistLossless, %d with Tight", link[0], link[1])
+	if float64(link[0]) > 0.85*float64(link[1]) {
+		t.Errorf("refinement took %d bytes with EncAssistLossless, %d with Tight: want at most 85%%", link[0], link[1])
 	}
 }
 
@@ -268,6 +337,8 @@ func FuzzRelayToViewer(f *testing.F) {
 	f.Add(byte(7), cat([]byte("RFB 003.008\n"), []byte{1, secNone}, relayServerHello(64, 48)[18:], every))
 	f.Add(byte(3), cat([]byte("RFB 003.008\n"), u32(secNone), relayServerHello(64, 48)[18:], scaledRect))
 	f.Add(byte(8), cat(relayServerHello(64, 48), scaledRect, appendAssistPixelFormat(nil, &NativeFormat), every))
+	lossless, _ := newLosslessEncoder().encode(nil, tightImgPhoto(20, 10), image.Rect(0, 0, 20, 10), &NativeFormat)
+	f.Add(byte(8), cat(relayServerHello(64, 48), appendAssistPixelFormat(nil, &NativeFormat), []byte{msgFramebufferUpdate, 0}, u16(1), lossless, every))
 	f.Fuzz(func(t *testing.T, minor byte, in []byte) {
 		out, rl, _ := relayRun([]int{3, 7, 8}[int(minor)%3], in)
 		if rl.changed == 0 && !bytes.HasPrefix(in, out) {

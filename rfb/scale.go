@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"image"
 	"io"
-	"slices"
 	"time"
 
 	"github.com/assist-project/assist/screen"
@@ -68,9 +67,6 @@ const (
 	// scaleMaxPixels bounds the area of a scaled rectangle a receiver
 	// accepts (it allocates the picture at full size).
 	scaleMaxPixels = 1 << 24
-	// scaleReadChunk bounds each step of reading the JFIF stream, so
-	// memory grows with bytes that came, not with a claimed length.
-	scaleReadChunk = 64 << 10
 )
 
 // scaledMaxJPEG is the most bytes of JFIF a w×h picture may carry: far
@@ -320,15 +316,9 @@ func (d *scaledDecoder) read(r io.Reader, rect image.Rectangle) error {
 	case n > scaledMaxJPEG(sw, sh):
 		return fmt.Errorf("rfb: scaled picture of %dx%d claims %d bytes", sw, sh, n)
 	}
-	d.jpeg = d.jpeg[:0]
-	for n > 0 {
-		k := min(n, scaleReadChunk)
-		start := len(d.jpeg)
-		d.jpeg = slices.Grow(d.jpeg, k)[:start+k]
-		if err := readFull(r, d.jpeg[start:], "scaled picture"); err != nil {
-			return err
-		}
-		n -= k
+	var err error
+	if d.jpeg, err = readGrowing(r, d.jpeg, n, "scaled picture"); err != nil {
+		return err
 	}
 	if d.small == nil || d.small.Rect.Dx() != sw || d.small.Rect.Dy() != sh {
 		d.small = screen.NewImage(image.Rect(0, 0, sw, sh))

@@ -222,16 +222,8 @@ func (d *tightDecoder) decodeJPEG(r io.Reader, fb *screen.Image, rect image.Rect
 	if err != nil {
 		return err
 	}
-	// Read in steps, so the buffer only grows with bytes that came.
-	d.jpeg = d.jpeg[:0]
-	for n > 0 {
-		k := min(n, tightReadChunk)
-		start := len(d.jpeg)
-		d.jpeg = slices.Grow(d.jpeg, k)[:start+k]
-		if err := readFull(r, d.jpeg[start:], "tight jpeg data"); err != nil {
-			return err
-		}
-		n -= k
+	if d.jpeg, err = readGrowing(r, d.jpeg, n, "tight jpeg data"); err != nil {
+		return err
 	}
 	if rect.Empty() {
 		return nil

@@ -88,7 +88,7 @@ func run1() error {
 	short := flag.Bool("short", false, "a quick run for smoke tests: -duration 3s -warmup 1s -lossless 2s unless given")
 	probe := flag.Bool("probe", false, "while each workload runs, also change a small marker 5 times a second and report its latency (default on with -links)")
 	useH264 := flag.Bool("h264", false, "offer Open H.264 (encoding 50) before Tight; needs a client built with -tags openh264")
-	scaled := flag.Bool("scaled", false, "offer assist's half-resolution encoding for large changing areas on slow paths, as assist join does for its viewers (the session servers get it from assist join anyway)")
+	scaled := flag.Bool("scaled", false, "offer assist's private encodings (half resolution for large changing areas on slow paths, and its lossless one for refinement), as assist join does for its viewers (the session servers get them from assist join anyway)")
 	flag.Parse()
 	given := make(map[string]bool)
 	flag.Visit(func(f *flag.Flag) { given[f.Name] = true })

@@ -83,9 +83,9 @@ type viewerOptions struct {
 	Compress   int // compression level 0..9
 	Continuous bool
 	H264       bool // offer Open H.264 (encoding 50) first
-	// Scaled offers assist's private half-resolution encoding, as
-	// assist join's relay does (rfb.EncAssistScaled): the client
-	// decodes it itself.
+	// Scaled offers assist's private encodings, as assist join's relay
+	// does (rfb.EncAssistScaled, half resolution, and
+	// rfb.EncAssistLossless): the client decodes them itself.
 	Scaled bool
 }
 
@@ -102,7 +102,7 @@ func (o viewerOptions) encodings() []int32 {
 		enc = append(enc, rfb.EncContinuousUpdates, rfb.EncFence)
 	}
 	if o.Scaled {
-		enc = append(enc, rfb.EncAssistScaled)
+		enc = append(enc, rfb.EncAssistScaled, rfb.EncAssistLossless)
 	}
 	return enc
 }

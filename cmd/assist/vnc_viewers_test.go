@@ -62,6 +62,10 @@ func testViewers(t *testing.T, d *desktop, addr string) {
 		// 256 colours (BGR233): checks the pixel format conversion; a
 		// 2-bit channel is off by up to half a step.
 		{"Tight BGR233", append(lossless, "-FullColor=0", "-LowColorLevel=2", "-PreferredEncoding=Tight"), 43},
+		// JPEG, then exact once still: lossless refinement (through
+		// assist join, the private lossless encoding the relay turns
+		// into Raw).
+		{"Tight JPEG refined", []string{"-AutoSelect=0", "-FullColor=1", "-PreferredEncoding=Tight", "-QualityLevel=4"}, 0},
 	}
 	viewers := make([]*lab.Viewer, len(tiger))
 	for i, tc := range tiger {
