@@ -193,16 +193,18 @@ func serveExpert(ctx context.Context, stdout io.Writer, paths []rendezvous.Path,
 		return fmt.Errorf("browser viewer: %w", err)
 	}
 	defer os.RemoveAll(upDir)
-	web, err := webview.New(exp, webview.Options{NovicesName: novice, Logger: slog.Default(),
-		Files: pageReqs, UploadDir: upDir})
-	if err != nil {
-		return err
-	}
-
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// The page's noVNC is a local viewer like any other: its display
+	// streams go through the relay too.
+	backend := &relayedBackend{Backend: exp, ctx: ctx, wg: &wg}
+	web, err := webview.New(backend, webview.Options{NovicesName: novice, Logger: slog.Default(),
+		Files: pageReqs, UploadDir: upDir})
+	if err != nil {
+		return err
+	}
 	wg.Go(func() { serveLocalViewers(ctx, rfbLn, exp) })
 	wg.Go(func() {
 		if err := web.Serve(ctx, webLn); err != nil {
@@ -328,13 +330,7 @@ func serveExpert(ctx context.Context, stdout io.Writer, paths []rendezvous.Path,
 }
 
 // serveLocalViewers bridges every local VNC viewer to its own RFB stream
-// to the novice's desktop through an rfb.Relay. The viewer's messages go
-// to the novice's server, which is asked to push updates to viewers that
-// do not ask for continuous updates themselves, so no update waits for a
-// request to cross the link (the session stream paces them), and is
-// offered a scaled encoding for large changing areas on slow links. The
-// novice's updates are copied to the viewer as they come, scaled
-// rectangles turned back into full-size ones.
+// to the novice's desktop through relayViewer.
 func serveLocalViewers(ctx context.Context, ln net.Listener, exp *session.Expert) {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
@@ -352,31 +348,64 @@ func serveLocalViewers(ctx context.Context, ln net.Listener, exp *session.Expert
 				slog.Warn("local viewer refused: no display stream", "err", err)
 				return
 			}
-			defer st.Close()
-			stopBoth := context.AfterFunc(ctx, func() { c.Close(); st.Close() })
-			defer stopBoth()
-			done := make(chan struct{}, 2)
-			rl := rfb.NewRelay()
-			go func() {
-				if err := rl.FromViewer(st, c); err != nil {
-					slog.Info("local viewer: relay ended", "err", err)
-				}
-				st.Close()
-				done <- struct{}{}
-			}()
-			go func() {
-				if err := rl.ToViewer(c, st); err != nil {
-					slog.Warn("local viewer: relay ended", "err", err)
-				}
-				c.Close()
-				done <- struct{}{}
-			}()
-			<-done
-			c.Close()
-			st.Close()
-			<-done
+			relayViewer(ctx, c, st)
 		})
 	}
+}
+
+// relayViewer relays between a local viewer and its display stream st
+// through an rfb.Relay until either ends or ctx is done, then closes
+// both. The viewer's messages go to the novice's server, which is asked
+// to push updates to viewers that do not ask for continuous updates
+// themselves, so no update waits for a request to cross the link (the
+// session stream paces them), and is offered the private encodings (a
+// scaled one for large changing areas on slow links, a lossless one for
+// refinement). The novice's updates are copied to the viewer as they
+// come, private rectangles turned into Raw.
+func relayViewer(ctx context.Context, c, st net.Conn) {
+	defer c.Close()
+	defer st.Close()
+	stopBoth := context.AfterFunc(ctx, func() { c.Close(); st.Close() })
+	defer stopBoth()
+	done := make(chan struct{}, 2)
+	rl := rfb.NewRelay()
+	go func() {
+		if err := rl.FromViewer(st, c); err != nil {
+			slog.Info("local viewer: relay ended", "err", err)
+		}
+		st.Close()
+		done <- struct{}{}
+	}()
+	go func() {
+		if err := rl.ToViewer(c, st); err != nil {
+			slog.Warn("local viewer: relay ended", "err", err)
+		}
+		c.Close()
+		done <- struct{}{}
+	}()
+	<-done
+	c.Close()
+	st.Close()
+	<-done
+}
+
+// relayedBackend is the session as the browser viewer sees it: each
+// display stream the page opens is relayed (relayViewer) like a local
+// viewer's, in a goroutine wg waits for, ended by ctx at the latest.
+type relayedBackend struct {
+	webview.Backend
+	ctx context.Context
+	wg  *sync.WaitGroup
+}
+
+func (b *relayedBackend) OpenDisplay(ctx context.Context) (net.Conn, error) {
+	st, err := b.Backend.OpenDisplay(ctx)
+	if err != nil {
+		return nil, err
+	}
+	page, viewer := net.Pipe()
+	b.wg.Go(func() { relayViewer(b.ctx, viewer, st) })
+	return page, nil
 }
 
 func joinPassword(file string, inv *invitation.Invitation) (string, error) {
