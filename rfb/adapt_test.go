@@ -427,19 +427,30 @@ func TestRelayViewer(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		in, out []byte
+		relay   *Relay // nil: RelayViewer
 	}{
 		{"push added", cat(version, []byte{1, 1}, setEnc(EncTight, EncCopyRect), request, key),
-			cat(version, []byte{1, 1}, setEnc(EncTight, EncCopyRect, EncAssistPush), request, key)},
+			cat(version, []byte{1, 1}, setEnc(EncTight, EncCopyRect, EncAssistPush), request, key), nil},
 		{"continuous viewer left alone", cat(version, []byte{1, 1}, setEnc(EncTight, EncContinuousUpdates, EncFence), request),
-			cat(version, []byte{1, 1}, setEnc(EncTight, EncContinuousUpdates, EncFence), request)},
+			cat(version, []byte{1, 1}, setEnc(EncTight, EncContinuousUpdates, EncFence), request), nil},
 		{"version 3.3", cat([]byte("RFB 003.003\n"), []byte{1}, setEnc(EncRaw), key),
-			cat([]byte("RFB 003.003\n"), []byte{1}, setEnc(EncRaw, EncAssistPush), key)},
+			cat([]byte("RFB 003.003\n"), []byte{1}, setEnc(EncRaw, EncAssistPush), key), nil},
 		{"every SetEncodings", cat(version, []byte{1, 0}, setEnc(), setEnc(EncZRLE)),
-			cat(version, []byte{1, 0}, setEnc(EncAssistPush), setEnc(EncZRLE, EncAssistPush))},
+			cat(version, []byte{1, 0}, setEnc(EncAssistPush), setEnc(EncZRLE, EncAssistPush)), nil},
+		{"private encodings added", cat(version, []byte{1, 1}, setEnc(EncTight), request),
+			cat(version, []byte{1, 1}, setEnc(EncTight, EncAssistPush, EncAssistScaled, EncAssistLossless), request), NewRelay()},
+		{"lossless only", cat(version, []byte{1, 1}, setEnc(EncTight, EncAssistLossless), request),
+			cat(version, []byte{1, 1}, setEnc(EncTight, EncAssistLossless, EncAssistPush), request), NewRelayOffering(EncAssistLossless)},
+		{"a request before any SetEncodings", cat(version, []byte{1, 1}, request),
+			cat(version, []byte{1, 1}, setEnc(EncAssistLossless), request), NewRelayOffering(EncAssistLossless)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			rl := tc.relay
+			if rl == nil {
+				rl = &Relay{}
+			}
 			var out bytes.Buffer
-			if err := RelayViewer(&out, bytes.NewReader(tc.in)); err != nil {
+			if err := rl.FromViewer(&out, bytes.NewReader(tc.in)); err != nil {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(out.Bytes(), tc.out) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // RelayViewer copies what a local viewer sends, from viewer to server (the
@@ -38,7 +39,8 @@ func RelayViewer(server io.Writer, viewer io.Reader) error {
 	return (&Relay{}).FromViewer(server, viewer)
 }
 
-// relayPrivate are the private encodings a Relay offers and undoes.
+// relayPrivate are the private encodings a Relay from NewRelay offers and
+// undoes.
 var relayPrivate = []int32{EncAssistScaled, EncAssistLossless}
 
 // Relay is `assist join`'s relay between one local viewer and the
@@ -48,18 +50,32 @@ var relayPrivate = []int32{EncAssistScaled, EncAssistLossless}
 // (lossless.go) rectangle into Raw.
 // Run each in its own goroutine.
 type Relay struct {
-	scaled bool
-	once   sync.Once
-	ver    chan struct{} // closed once minor is set
-	minor  int           // the viewer's protocol version; -1: none came
+	private []int32 // the private encodings offered; none: a plain copy
+	once    sync.Once
+	ver     chan struct{} // closed once minor is set
+	minor   int           // the viewer's protocol version; -1: none came
 	// changed counts what ToViewer dropped or rewrote (for tests).
 	changed int
+	// rewritten counts the private rectangles ToViewer turned into Raw.
+	rewritten atomic.Int64
 }
+
+// Rewritten returns how many private rectangles ToViewer has turned into
+// Raw so far. It may be called while the relay runs.
+func (rl *Relay) Rewritten() int64 { return rl.rewritten.Load() }
 
 // NewRelay returns a Relay that offers and undoes EncAssistScaled and
 // EncAssistLossless.
 func NewRelay() *Relay {
-	return &Relay{scaled: true, ver: make(chan struct{})}
+	return NewRelayOffering(relayPrivate...)
+}
+
+// NewRelayOffering returns a Relay that offers the server only the private
+// encodings in encs (EncAssistScaled, EncAssistLossless). Undoing a scaled
+// rectangle decodes a JPEG and scales it up, which a relay on a busy
+// thread (a page's, in WebAssembly) may not afford.
+func NewRelayOffering(encs ...int32) *Relay {
+	return &Relay{private: slices.Clone(encs), ver: make(chan struct{})}
 }
 
 // setMinor records the viewer's protocol version, once.
@@ -121,8 +137,8 @@ func (rl *Relay) FromViewer(server io.Writer, viewer io.Reader) error {
 			if len(encs) < 0xffff && !slices.Contains(encs, EncContinuousUpdates) && !slices.Contains(encs, EncAssistPush) {
 				encs = append(encs, EncAssistPush)
 			}
-			if rl.scaled {
-				for _, e := range relayPrivate {
+			if len(rl.private) > 0 {
+				for _, e := range rl.private {
 					if slices.Contains(encs, e) {
 						continue
 					}
@@ -137,8 +153,8 @@ func (rl *Relay) FromViewer(server io.Writer, viewer io.Reader) error {
 			}
 			encsSent = true
 		case msgFramebufferUpdateRequest, msgEnableContinuousUpdates:
-			if rl.scaled && !encsSent {
-				if _, err := server.Write(appendSetEncodings(nil, relayPrivate)); err != nil {
+			if len(rl.private) > 0 && !encsSent {
+				if _, err := server.Write(appendSetEncodings(nil, rl.private)); err != nil {
 					return fmt.Errorf("rfb: relay to the server: %w", err)
 				}
 				encsSent = true

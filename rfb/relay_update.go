@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"image"
 	"io"
+	"sync/atomic"
 
 	"github.com/assist-project/assist/screen"
 )
 
 // ToViewer copies the server's messages to the viewer. With a Relay from
-// NewRelay it parses them, copying every byte as it is except that it
+// NewRelay or NewRelayOffering it parses them, copying every byte as it is except that it
 // drops the server's msgAssistPixelFormat messages and turns each
 // EncAssistScaled or EncAssistLossless rectangle into a Raw one of the
 // same area, in the pixel format the server last announced: the viewer
@@ -22,16 +23,17 @@ import (
 // relay with an error, since the stream is then out of step. It returns
 // nil when the server closes the stream.
 func (rl *Relay) ToViewer(viewer io.Writer, server io.Reader) error {
-	if !rl.scaled {
+	if len(rl.private) == 0 {
 		if _, err := io.Copy(viewer, server); err != nil && !isClosedConn(err) {
 			return fmt.Errorf("rfb: relay to the viewer: %w", err)
 		}
 		return nil
 	}
 	t := &relayUpdates{
-		br: bufio.NewReaderSize(server, 64<<10),
-		vw: viewerWriter{viewer},
-		pf: NativeFormat,
+		br:        bufio.NewReaderSize(server, 64<<10),
+		vw:        viewerWriter{viewer},
+		pf:        NativeFormat,
+		rewritten: &rl.rewritten,
 	}
 	t.bw = bufio.NewWriterSize(t.vw, 64<<10)
 	err := t.handshake(rl)
@@ -73,6 +75,8 @@ type relayUpdates struct {
 	out      []byte        // its Raw pixels
 	// changed counts the messages dropped and rectangles rewritten.
 	changed int
+	// rewritten is the Relay's count of private rectangles made Raw.
+	rewritten *atomic.Int64
 	// announced: the server has announced a pixel format, so it speaks
 	// the private encodings. One that sends an update first (a novice of an
 	// older version) never scales, and its updates may be in a format
@@ -430,6 +434,7 @@ func (t *relayUpdates) private(r image.Rectangle, enc int32) error {
 		upscale(t.big, full, t.dec.small)
 	}
 	t.changed++
+	t.rewritten.Add(1)
 	t.out = appendRectHeader(t.out[:0], r, EncRaw)
 	t.out = appendPixels(t.out, t.big, full, &t.pf)
 	return t.write(t.out)

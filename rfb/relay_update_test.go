@@ -315,7 +315,7 @@ func TestRelayLossless(t *testing.T) {
 		stop()
 		// At 20 Mbit/s nothing went scaled: what the relay rewrote
 		// was refinement.
-		if private && rl.changed == 0 {
+		if private && rl.Rewritten() == 0 {
 			t.Error("the relay rewrote no refinement")
 		}
 	}

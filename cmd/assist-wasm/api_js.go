@@ -29,6 +29,14 @@ func main() {
 	// These two live as long as the page: never released.
 	api.Set("parseCode", js.FuncOf(jsParseCode))
 	api.Set("connect", js.FuncOf(jsConnect))
+	// How many rectangles the newest display stream's relay received in
+	// the private lossless encoding: for tests and the curious.
+	api.Set("displayRelayed", js.FuncOf(func(js.Value, []js.Value) any {
+		if rl := lastRelay.Load(); rl != nil {
+			return rl.Rewritten()
+		}
+		return 0
+	}))
 	registerMessenger(api)
 	js.Global().Set("assistExpert", api)
 	// The program must outlive main's return to answer the page's calls.
@@ -194,7 +202,7 @@ func (s *expertSession) object() js.Value {
 			if err != nil {
 				return nil, fmt.Errorf("open display: %w", err)
 			}
-			return newStream(c).object(), nil
+			return newStream(relayed(c)).object(), nil
 		})
 	})
 	s.method(o, "requestControl", func([]js.Value) any {

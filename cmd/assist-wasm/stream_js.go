@@ -6,7 +6,10 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall/js"
+
+	"github.com/assist-project/assist/rfb"
 )
 
 // maxStreamQueue bounds what the page may queue on a display stream
@@ -31,6 +34,31 @@ type stream struct {
 	closed bool
 	// listening: the read loop runs, and releases funcs when it ends.
 	listening bool
+}
+
+// lastRelay is the relay of the newest display stream.
+var lastRelay atomic.Pointer[rfb.Relay]
+
+// relayed puts an rfb.Relay between the page's noVNC and display stream
+// st, as `assist join` does for its viewers, and returns the page's end.
+// It offers the novice only the lossless encoding for refinement: undoing
+// the scaled one (a JPEG decoded and scaled up in Go) would run on the
+// page's only thread, the one that draws. The relay ends, closing both
+// ends, when either does.
+func relayed(st net.Conn) net.Conn {
+	page, viewer := net.Pipe()
+	rl := rfb.NewRelayOffering(rfb.EncAssistLossless)
+	lastRelay.Store(rl)
+	relay := func(f func() error) {
+		if err := f(); err != nil {
+			js.Global().Get("console").Call("warn", "assist: display relay: "+err.Error())
+		}
+		st.Close()
+		viewer.Close()
+	}
+	go relay(func() error { return rl.FromViewer(st, viewer) })
+	go relay(func() error { return rl.ToViewer(viewer, st) })
+	return page
 }
 
 func newStream(conn net.Conn) *stream {

@@ -67,13 +67,7 @@ func TestExpertPage(t *testing.T) {
 	t.Run("web app", func(t *testing.T) {
 		needExpertApp(t)
 		d := newExpertPageDesktop(t)
-		srv := startServe(t, t.TempDir())
-		nov := startBrowserNovice(t, d.Display, srv)
-		ctx := startExpertChromium(t, spkiPin(t, srv))
-		bxRun(t, ctx, chromedp.Navigate(srv.URL+"/"))
-		bxWait(t, ctx, `window.assistExpertPage?.phase === "ready"`)
-		bxEval[bool](t, ctx, `localStorage.setItem("assist.name", `+jsString(expertName)+`) ?? true`)
-		bxRun(t, ctx, chromedp.Navigate("about:blank"), chromedp.Navigate(nov.BrowserURL))
+		nov, ctx := openExpertApp(t, d.Display)
 		// A join by code: the page does not know the novice's name.
 		p := &expertPage{name: "webapp", ctx: ctx, status: "window.assistExpertPage", nov: nov.LineProc, d: d, webApp: true}
 		p.exercise(t)
@@ -82,6 +76,21 @@ func TestExpertPage(t *testing.T) {
 		p.wait(t, `!document.querySelector('[data-testid="home"]').hidden && document.querySelector('[data-testid="session"]').hidden`)
 		p.shot(t, "home-after")
 	})
+}
+
+// openExpertApp starts assist serve and a novice on display through it,
+// and opens the novice's invitation in the expert's web app in Chromium,
+// the expert's name already known to the page.
+func openExpertApp(t *testing.T, display string) (*serverNovice, context.Context) {
+	t.Helper()
+	srv := startServe(t, t.TempDir())
+	nov := startBrowserNovice(t, display, srv)
+	ctx := startExpertChromium(t, spkiPin(t, srv))
+	bxRun(t, ctx, chromedp.Navigate(srv.URL+"/"))
+	bxWait(t, ctx, `window.assistExpertPage?.phase === "ready"`)
+	bxEval[bool](t, ctx, `localStorage.setItem("assist.name", `+jsString(expertName)+`) ?? true`)
+	bxRun(t, ctx, chromedp.Navigate("about:blank"), chromedp.Navigate(nov.BrowserURL))
+	return nov, ctx
 }
 
 // newExpertPageDesktop is newConsentDesktop with a line of text in its

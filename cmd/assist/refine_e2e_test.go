@@ -110,4 +110,24 @@ func TestRefineE2E(t *testing.T) {
 		nov.Send(t, "end")
 		exp.WaitLine(t, `^state: ended`, lineTimeout)
 	})
+
+	t.Run("browser expert", func(t *testing.T) {
+		// The expert's web app through assist serve: its noVNC asks
+		// for JPEG, and its display stream runs through the page's own
+		// relay, which gets the refinement in the private lossless
+		// encoding and hands noVNC Raw.
+		needExpertApp(t)
+		nov, ctx := openExpertApp(t, x.Display)
+		nov.WaitLine(t, `^`+expertName+` wants to see your screen\. Allow\? \[y/N\]$`, lineTimeout)
+		nov.Send(t, "y")
+		bxWait(t, ctx, `window.assistExpertPage.state === "viewing" && window.assistExpertPage.rfb === "connected"`)
+		canvas := func() (*screen.Image, image.Point, error) {
+			img, err := lab.ReadCanvas(ctx, `[data-testid="screen"] canvas`)
+			return img, image.Point{}, err
+		}
+		lab.WaitMatch(t, x, canvas, 0, matchTimeout)
+		if n := bxEval[int](t, ctx, `window.assistExpert.displayRelayed()`); n == 0 {
+			t.Error("exact, but the page's relay received no lossless rectangle: refined around it")
+		}
+	})
 }
