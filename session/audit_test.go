@@ -136,3 +136,32 @@ func TestLeaveWhileConnectionDrops(t *testing.T) {
 		<-drained
 	}
 }
+
+// TestNoviceConnectionLost: when the connection dies, the novice is told
+// it was lost, whichever of the session's readers notices first (the
+// control channel's reader used to say "failed" when it won the race).
+func TestNoviceConnectionLost(t *testing.T) {
+	for i := range 20 {
+		a, b := net.Pipe()
+		log := slog.New(slog.NewTextHandler(io.Discard, nil))
+		exp := StartExpertConfig(b, log, ExpertConfig{FilesDir: t.TempDir()})
+		nov, err := StartNovice(context.Background(), a, "Dana", NoviceConfig{
+			Policy: PolicyView, Logger: log, FilesDir: t.TempDir(), AnswerTimeout: 10 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitExpertRights(t, exp, RightView)
+		b.Close() // the connection dies under both
+		var last Event
+		for ev := range nov.Events() {
+			last = ev
+		}
+		<-nov.Done()
+		for range exp.Events() {
+		}
+		<-exp.Done()
+		if last.To != Ended || last.Reason != "the connection to the expert was lost" {
+			t.Fatalf("round %d: the novice's last event %+v, want Ended, the connection lost", i, last)
+		}
+	}
+}

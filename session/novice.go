@@ -402,7 +402,14 @@ func (n *Novice) readControl(ctx context.Context) {
 			continue
 		}
 		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+			switch {
+			case ctx.Err() != nil, errors.Is(err, net.ErrClosed):
+			case n.mux.Err() != nil:
+				// The mux closed its channels because the connection
+				// died (its Done is closed before they wake): the same
+				// words as the mux's own watcher, whichever runs first.
+				n.consent.End("the connection to the expert was lost")
+			default:
 				n.consent.End("the expert's connection failed")
 			}
 			return
