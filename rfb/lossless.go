@@ -259,7 +259,7 @@ func (d *losslessDecoder) decode(r io.Reader, rect image.Rectangle, dst *screen.
 			return fmt.Errorf("rfb: lossless rectangle of %dx%d claims %d bytes for part %d", w, h, n, i)
 		}
 		var err error
-		if d.frame, err = readGrowing(r, d.frame, n, "lossless rectangle"); err != nil {
+		if d.frame, err = appendRead(r, d.frame[:0], n, "lossless rectangle"); err != nil {
 			return err
 		}
 		if rect.Empty() {

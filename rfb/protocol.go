@@ -144,20 +144,21 @@ func readFull(r io.Reader, b []byte, what string) error {
 	return nil
 }
 
-// readChunkSize is the step in which readGrowing grows its buffer.
+// readChunkSize is the step in which appendRead grows its buffer.
 const readChunkSize = 64 << 10
 
-// readGrowing reads n bytes into buf[:0], growing buf in steps of
-// readChunkSize as bytes come: a length a peer claimed, however large,
-// costs memory only as the peer sends the bytes.
-func readGrowing(r io.Reader, buf []byte, n int, what string) ([]byte, error) {
-	buf = buf[:0]
+// appendRead reads n bytes from r and appends them to buf, growing it in
+// steps of readChunkSize as bytes come: a length a peer claimed, however
+// large, costs memory only as the peer sends the bytes. On an error buf
+// is returned as it was.
+func appendRead(r io.Reader, buf []byte, n int, what string) ([]byte, error) {
+	orig := len(buf)
 	for n > 0 {
 		k := min(n, readChunkSize)
 		start := len(buf)
 		buf = slices.Grow(buf, k)[:start+k]
 		if err := readFull(r, buf[start:], what); err != nil {
-			return buf, err
+			return buf[:orig], err
 		}
 		n -= k
 	}

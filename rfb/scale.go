@@ -317,7 +317,7 @@ func (d *scaledDecoder) read(r io.Reader, rect image.Rectangle) error {
 		return fmt.Errorf("rfb: scaled picture of %dx%d claims %d bytes", sw, sh, n)
 	}
 	var err error
-	if d.jpeg, err = readGrowing(r, d.jpeg, n, "scaled picture"); err != nil {
+	if d.jpeg, err = appendRead(r, d.jpeg[:0], n, "scaled picture"); err != nil {
 		return err
 	}
 	if d.small == nil || d.small.Rect.Dx() != sw || d.small.Rect.Dy() != sh {

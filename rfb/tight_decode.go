@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"image"
 	"io"
-	"slices"
 
 	"github.com/assist-project/assist/screen"
 )
@@ -25,10 +24,6 @@ const (
 	// unread in its zlib stream: an encoder's flush marker is a few
 	// bytes, so more means a broken or hostile peer.
 	tightMaxLeftover = 1 << 10
-	// tightReadChunk bounds each step of reading compressed data, so a
-	// buffer grows with data that really arrived, not with a claimed
-	// length.
-	tightReadChunk = 64 << 10
 )
 
 type tightDecoder struct {
@@ -84,17 +79,9 @@ func (f *tightFeed) ReadByte() (byte, error) {
 func (f *tightFeed) add(r io.Reader, n int) error {
 	left := copy(f.b, f.b[f.off:])
 	f.b, f.off = f.b[:left], 0
-	for n > 0 {
-		k := min(n, tightReadChunk)
-		start := len(f.b)
-		f.b = slices.Grow(f.b, k)[:start+k]
-		if _, err := io.ReadFull(r, f.b[start:]); err != nil {
-			f.b = f.b[:start]
-			return err
-		}
-		n -= k
-	}
-	return nil
+	var err error
+	f.b, err = appendRead(r, f.b, n, "tight zlib data")
+	return err
 }
 
 // reset starts the stream anew, as the reset bits of a rectangle ask.
@@ -222,7 +209,7 @@ func (d *tightDecoder) decodeJPEG(r io.Reader, fb *screen.Image, rect image.Rect
 	if err != nil {
 		return err
 	}
-	if d.jpeg, err = readGrowing(r, d.jpeg, n, "tight jpeg data"); err != nil {
+	if d.jpeg, err = appendRead(r, d.jpeg[:0], n, "tight jpeg data"); err != nil {
 		return err
 	}
 	if rect.Empty() {
@@ -290,7 +277,7 @@ func (d *tightDecoder) basic(r io.Reader, fb *screen.Image, rect image.Rectangle
 		}
 		s = &d.streams[ctl>>4&3]
 		if err := s.feed.add(r, n); err != nil {
-			return fmt.Errorf("rfb: tight: read zlib data: %w", err)
+			return err
 		}
 		if src, err = s.reader(); err != nil {
 			return fmt.Errorf("rfb: tight: zlib stream %d: %w", ctl>>4&3, err)
