@@ -227,7 +227,7 @@ func (c *conn) serve(ctx context.Context) error {
 			c.scaleJPEG.close()
 		}
 		if c.lossless != nil {
-			c.lossless.z.Close()
+			c.lossless.close()
 		}
 		c.videoClose()
 	}()

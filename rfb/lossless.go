@@ -125,6 +125,9 @@ func newLosslessEncoder() *losslessEncoder {
 	return &losslessEncoder{z: z}
 }
 
+// close frees the zstd encoder.
+func (e *losslessEncoder) close() { e.z.Close() }
+
 // encode appends one rectangle of area r of img. The pixels go as they
 // are, whatever the viewer's format: the receiver turns them into it.
 func (e *losslessEncoder) encode(buf []byte, img *screen.Image, r image.Rectangle, _ *PixelFormat) ([]byte, int) {

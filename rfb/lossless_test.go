@@ -213,7 +213,7 @@ func FuzzLosslessRect(f *testing.F) {
 func BenchmarkLosslessEncode(b *testing.B) {
 	img := grainImage(1280, 800, 3)
 	e := newLosslessEncoder()
-	defer e.z.Close()
+	defer e.close()
 	var buf []byte
 	b.SetBytes(int64(4 * 1280 * 800))
 	for b.Loop() {

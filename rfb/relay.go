@@ -137,16 +137,14 @@ func (rl *Relay) FromViewer(server io.Writer, viewer io.Reader) error {
 			if len(encs) < 0xffff && !slices.Contains(encs, EncContinuousUpdates) && !slices.Contains(encs, EncAssistPush) {
 				encs = append(encs, EncAssistPush)
 			}
-			if len(rl.private) > 0 {
-				for _, e := range rl.private {
-					if slices.Contains(encs, e) {
-						continue
-					}
-					if len(encs) >= 0xffff {
-						return fmt.Errorf("%w: SetEncodings: a list of %d encodings leaves no room for the relay's", errProtocol, len(encs))
-					}
-					encs = append(encs, e)
+			for _, e := range rl.private {
+				if slices.Contains(encs, e) {
+					continue
 				}
+				if len(encs) >= 0xffff {
+					return fmt.Errorf("%w: SetEncodings: a list of %d encodings leaves no room for the relay's", errProtocol, len(encs))
+				}
+				encs = append(encs, e)
 			}
 			if len(encs) != len(m.encodings) {
 				repl = appendSetEncodings(nil, encs)
