@@ -78,6 +78,27 @@ func NewRelayOffering(encs ...int32) *Relay {
 	return &Relay{private: slices.Clone(encs), ver: make(chan struct{})}
 }
 
+// Run relays between viewer and server both ways, FromViewer and ToViewer
+// each in a goroutine, until either ends; then it closes both and returns
+// what ended each direction (nil for an ordinary end).
+func (rl *Relay) Run(viewer, server io.ReadWriteCloser) (fromViewer, toViewer error) {
+	closeBoth := func() {
+		viewer.Close()
+		server.Close()
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer closeBoth()
+		fromViewer = rl.FromViewer(server, viewer)
+	})
+	wg.Go(func() {
+		defer closeBoth()
+		toViewer = rl.ToViewer(viewer, server)
+	})
+	wg.Wait()
+	return fromViewer, toViewer
+}
+
 // setMinor records the viewer's protocol version, once.
 func (rl *Relay) setMinor(minor int) {
 	if rl.ver == nil {

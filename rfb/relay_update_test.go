@@ -151,18 +151,15 @@ func relayPipeline(t *testing.T, ts *testServer, rl *Relay, mbits float64, encs 
 	v1, v2 := net.Pipe()
 	var wg sync.WaitGroup
 	wg.Go(func() { ts.srv.ServeConn(context.Background(), pp) })
-	wg.Go(func() {
-		if err := rl.FromViewer(b, v2); err != nil {
-			t.Errorf("relay from the viewer: %v", err)
-		}
-		b.Close()
-	})
 	counted := &countingConn{Conn: b}
 	wg.Go(func() {
-		if err := rl.ToViewer(v2, counted); err != nil {
-			t.Errorf("relay to the viewer: %v", err)
+		fromViewer, toViewer := rl.Run(v2, counted)
+		if fromViewer != nil {
+			t.Errorf("relay from the viewer: %v", fromViewer)
 		}
-		v2.Close()
+		if toViewer != nil {
+			t.Errorf("relay to the viewer: %v", toViewer)
+		}
 	})
 	stop := func() {
 		v1.Close()

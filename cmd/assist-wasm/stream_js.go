@@ -49,15 +49,14 @@ func relayed(st net.Conn) net.Conn {
 	page, viewer := net.Pipe()
 	rl := rfb.NewRelayOffering(rfb.EncAssistLossless)
 	lastRelay.Store(rl)
-	relay := func(f func() error) {
-		if err := f(); err != nil {
-			js.Global().Get("console").Call("warn", "assist: display relay: "+err.Error())
+	go func() {
+		fromViewer, toViewer := rl.Run(viewer, st)
+		for _, err := range []error{fromViewer, toViewer} {
+			if err != nil {
+				js.Global().Get("console").Call("warn", "assist: display relay: "+err.Error())
+			}
 		}
-		st.Close()
-		viewer.Close()
-	}
-	go relay(func() error { return rl.FromViewer(st, viewer) })
-	go relay(func() error { return rl.ToViewer(viewer, st) })
+	}()
 	return page
 }
 

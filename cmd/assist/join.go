@@ -363,30 +363,15 @@ func serveLocalViewers(ctx context.Context, ln net.Listener, exp *session.Expert
 // refinement). The novice's updates are copied to the viewer as they
 // come, private rectangles turned into Raw.
 func relayViewer(ctx context.Context, c, st net.Conn) {
-	defer c.Close()
-	defer st.Close()
-	stopBoth := context.AfterFunc(ctx, func() { c.Close(); st.Close() })
-	defer stopBoth()
-	done := make(chan struct{}, 2)
-	rl := rfb.NewRelay()
-	go func() {
-		if err := rl.FromViewer(st, c); err != nil {
-			slog.Info("local viewer: relay ended", "err", err)
-		}
-		st.Close()
-		done <- struct{}{}
-	}()
-	go func() {
-		if err := rl.ToViewer(c, st); err != nil {
-			slog.Warn("local viewer: relay ended", "err", err)
-		}
-		c.Close()
-		done <- struct{}{}
-	}()
-	<-done
-	c.Close()
-	st.Close()
-	<-done
+	stop := context.AfterFunc(ctx, func() { c.Close(); st.Close() })
+	defer stop()
+	fromViewer, toViewer := rfb.NewRelay().Run(c, st)
+	if fromViewer != nil {
+		slog.Info("local viewer: relay ended", "err", fromViewer)
+	}
+	if toViewer != nil {
+		slog.Warn("local viewer: relay ended", "err", toViewer)
+	}
 }
 
 // relayedBackend is the session as the browser viewer sees it: each
