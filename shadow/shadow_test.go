@@ -506,3 +506,95 @@ func TestUnreadableCursor(t *testing.T) {
 		t.Fatal("the screen stopped following the desktop after an unreadable cursor")
 	}
 }
+
+// An area held back long after it was taken (rfb waits for room before
+// each slice) may meanwhile have been the source of a copy: what the copy
+// moved elsewhere is as stale at the viewer as the area itself.
+func TestHoldAfterCopy(t *testing.T) {
+	const lineHeight = 17
+	size := image.Pt(320, 256)
+	bounds := image.Rectangle{Max: size}
+	rng := rand.New(rand.NewPCG(31, 32))
+	page := textImage(image.Rect(0, 0, size.X, size.Y+4*lineHeight), lineHeight, rng)
+	view := func(off int) *screen.Image {
+		m := screen.NewImage(bounds)
+		for y := range size.Y {
+			copy(m.Pix[m.PixOffset(0, y):m.PixOffset(0, y+1)], page.Pix[page.PixOffset(0, y+off):])
+		}
+		return m
+	}
+	h, sub, v := synced(t, view(0), Options{TileSize: 64, DetectScroll: true})
+
+	// Lines in the middle change; the reader takes them, sends nothing
+	// of them yet...
+	held := image.Rect(0, 128, size.X, 192)
+	drawText(page, held.Add(image.Pt(0, 0)), lineHeight, rng)
+	h.f.draw(func(m *screen.Image) { m.CopyFrom(view(0), bounds) })
+	h.change(screen.Change{Damage: []image.Rectangle{held}})
+	if p := sub.Take(nil); len(p.Dirty) == 0 {
+		t.Fatal("the change was not pending")
+	}
+	// ...the page scrolls by a line, moving the middle lines up...
+	h.f.draw(func(m *screen.Image) { m.CopyFrom(view(lineHeight), bounds) })
+	h.change(screen.Change{Damage: []image.Rectangle{bounds}})
+	// ...and the reader gives them back.
+	sub.Hold(held)
+	p := sub.Collect()
+	if len(p.Copies) != 1 {
+		t.Fatalf("copies = %v, want the scroll", p.Copies)
+	}
+	v.apply(t, h.s, p)
+	checkViewer(t, h, v)
+}
+
+// TakeSmall takes the small changes alone, and nothing while a copy is
+// pending; HasSmall says whether it would take any.
+func TestTakeSmall(t *testing.T) {
+	rng := rand.New(rand.NewPCG(33, 34))
+	bounds := image.Rect(0, 0, 256, 128)
+	h, sub, v := synced(t, noiseImage(bounds, rng), Options{TileSize: 16})
+	if sub.HasSmall(64 * 64) {
+		t.Fatal("HasSmall with nothing pending")
+	}
+	big := image.Rect(0, 0, 256, 64)
+	key := image.Rect(96, 96, 104, 112)
+	h.f.draw(func(m *screen.Image) {
+		fill(m, big, [4]byte{1, 2, 3, 0})
+		fill(m, key, [4]byte{9, 8, 7, 0})
+	})
+	h.change(screen.Change{Damage: []image.Rectangle{big, key}})
+	if !sub.HasSmall(64 * 64) {
+		t.Fatal("HasSmall = false with a key pending")
+	}
+	if sub.HasSmall(7 * 15) {
+		t.Fatal("HasSmall counts an area larger than asked")
+	}
+	var got []image.Rectangle
+	rs := sub.TakeSmall(64*64, func(rs []image.Rectangle, cur *screen.Image) {
+		got = slices.Clone(rs)
+		for _, r := range rs {
+			v.img.CopyFrom(cur, r)
+		}
+	})
+	if !slices.Equal(rs, []image.Rectangle{key}) || !slices.Equal(got, rs) {
+		t.Fatalf("TakeSmall = %v (fn saw %v), want %v", rs, got, key)
+	}
+	if sub.HasSmall(64 * 64) {
+		t.Error("HasSmall after the key was taken")
+	}
+	// The large change is still pending, and nothing else.
+	p := sub.Collect()
+	if !slices.Equal(p.Dirty, []image.Rectangle{big}) {
+		t.Errorf("left pending: %v, want %v", p.Dirty, big)
+	}
+	v.apply(t, h.s, p)
+	checkViewer(t, h, v)
+
+	// A held area is no small change, even when small.
+	sub.Hold(key)
+	if sub.HasSmall(64 * 64) {
+		t.Error("HasSmall counts a held area")
+	}
+	v.apply(t, h.s, sub.Collect())
+	checkViewer(t, h, v)
+}

@@ -233,7 +233,80 @@ func (sub *Subscriber) Hold(r image.Rectangle) {
 			}
 		}
 	}
+	// A copy recorded since the collect took r as up to date at the
+	// viewer when it moved r's pixels; the viewer never got them, so
+	// what the copy put elsewhere is stale too, and so on down the
+	// later copies. (The reader may hold an area back long after it
+	// collected it: rfb waits for room before each slice.)
+	stale := []image.Rectangle{r}
+	for _, c := range sub.copies {
+		off := c.Dst.Sub(c.Src.Min)
+		for _, s := range stale {
+			if moved := s.Intersect(c.Src).Add(off); !moved.Empty() {
+				sub.markLocked(moved)
+				stale = append(stale, moved)
+			}
+		}
+	}
 	sub.signal()
+}
+
+// HasSmall reports whether a change is pending in an area of at most
+// maxArea pixels (as Pending.Dirty would have it, held areas apart), with
+// no copy or resize pending before it: what TakeSmall would take.
+func (sub *Subscriber) HasSmall(maxArea int) bool {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	return len(sub.smallLocked(maxArea)) > 0
+}
+
+// TakeSmall takes only the pending changes in areas of at most maxArea
+// pixels, leaving everything else pending, and calls fn with those areas
+// and the copy while the capture loop waits, like Take. It takes nothing
+// while a copy or a resize is pending: those must reach the viewer first.
+// It returns the areas taken.
+//
+// It lets a reader that is sending a large area in slices put a small
+// change made meanwhile (a key typed) ahead of the slices it has not sent
+// yet, which it gives back with Hold.
+func (sub *Subscriber) TakeSmall(maxArea int, fn func(rs []image.Rectangle, cur *screen.Image)) []image.Rectangle {
+	s := sub.s
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sub.mu.Lock()
+	rs := sub.smallLocked(maxArea)
+	for _, r := range rs {
+		sub.dirty.unmark(r)
+	}
+	sub.mu.Unlock()
+	if len(rs) > 0 && fn != nil {
+		fn(rs, s.cur)
+	}
+	return rs
+}
+
+// smallLocked returns the pending changes of at most maxArea pixels that
+// TakeSmall may take. Called with sub.mu held.
+func (sub *Subscriber) smallLocked(maxArea int) []image.Rectangle {
+	if sub.closed || sub.resized || len(sub.copies) > 0 {
+		return nil
+	}
+	dirty := &sub.dirty
+	if sub.anyHeld {
+		sub.fresh.reset(sub.dirty.size, sub.dirty.cell)
+		for i, d := range sub.dirty.bits {
+			sub.fresh.bits[i] = d && !sub.held.bits[i]
+		}
+		dirty = &sub.fresh
+	}
+	rs := dirty.rects(nil)
+	small := rs[:0]
+	for _, r := range rs {
+		if r.Dx()*r.Dy() <= maxArea {
+			small = append(small, r)
+		}
+	}
+	return small
 }
 
 // markLocked marks r dirty as a change: cells in it that were only held
