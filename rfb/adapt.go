@@ -34,6 +34,10 @@ type pacedConn interface {
 	LinkEstimate() link.Estimate
 	// HasRoom reports whether more may be written now without queueing.
 	HasRoom() bool
+	// RoomFor reports whether n more bytes (at most half the window:
+	// an empty path always has room) may be written now without
+	// queueing.
+	RoomFor(n int) bool
 	// Room is signalled when room may have come back.
 	Room() <-chan struct{}
 }

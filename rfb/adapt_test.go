@@ -283,6 +283,8 @@ func (p *pacedPipe) HasRoom() bool {
 	return !p.full
 }
 
+func (p *pacedPipe) RoomFor(int) bool { return p.HasRoom() }
+
 func (p *pacedPipe) Room() <-chan struct{} { return p.room }
 
 func (p *pacedPipe) set(full bool, mbits float64) {

@@ -41,6 +41,7 @@ type encodingPrefs struct {
 	push           bool // EncAssistPush: updates without requests
 	scaled         bool // EncAssistScaled: a relay that undoes it (scale.go)
 	lossless       bool // EncAssistLossless: likewise (lossless.go)
+	lastRect       bool // EncLastRect: updates of unknown length (preempt.go)
 	quality        int  // Tight JPEG level 0..9, -1 for lossless
 	compress       int  // 0..9, -1 for the encoder's default
 }
@@ -75,6 +76,8 @@ func parseEncodings(list []int32) encodingPrefs {
 			p.scaled = true
 		case e == EncAssistLossless:
 			p.lossless = true
+		case e == EncLastRect:
+			p.lastRect = true
 		case e >= EncJPEGQuality0 && e <= EncJPEGQuality9:
 			p.quality = int(e - EncJPEGQuality0)
 		case e >= EncCompressLevel0 && e <= EncCompressLevel9:
@@ -161,7 +164,17 @@ type conn struct {
 	// update was cut after its small changes.
 	heldBack  []image.Rectangle
 	smallOnly bool
-	vclip     clipCapsOf // viewerClip as of this flush
+	// Preempting slices (preempt.go): preempt says the update being
+	// built may wait for room between its large pieces and end early
+	// for a small change; flushed is how much of buf is written already;
+	// pieceEst is about what a large piece costs; done is the writer's
+	// context's; readyTaken: the wait took the Subscriber's signal.
+	preempt    bool
+	flushed    int
+	pieceEst   int
+	done       <-chan struct{}
+	readyTaken bool
+	vclip      clipCapsOf // viewerClip as of this flush
 	// offer is the desktop's text last announced to (or provided to) an
 	// Extended Clipboard viewer, which it may request; nil if none.
 	offer *offeredText
@@ -178,6 +191,7 @@ type connStats struct {
 	updates, rects, bytes uint64
 	refined               uint64 // bytes of lossless refinement
 	scaled                uint64 // rectangles sent scaled (scale.go)
+	preempted             uint64 // updates ended early for a small change (preempt.go)
 }
 
 func newConn(s *Server, nc net.Conn, log *slog.Logger) *conn {
@@ -450,6 +464,7 @@ func (c *conn) handleExtClip(m extClip) error {
 }
 
 func (c *conn) writeLoop(ctx context.Context) error {
+	c.done = ctx.Done()
 	for {
 		select {
 		case <-ctx.Done():
@@ -482,14 +497,20 @@ func (c *conn) flush() error {
 	// Produce an update only when the path has room: until then changes
 	// coalesce in the Subscriber (adapt.go).
 	want = want && (c.paced != nil && c.paced.HasRoom() || c.paced == nil && c.pings.room(time.Now()))
+	c.preempt = unsolicited && enc.lastRect && c.paced != nil
 	fences, sendEndCU, sizeReply := c.fences, c.sendEndCU, c.sizeReply
 	c.fences, c.sendEndCU, c.sizeReply = nil, false, nil
 	clipCaps, clipAsked, clipFetch := c.clipCapsOwed, c.clipAsked, c.clipFetch
 	c.clipCapsOwed, c.clipAsked, c.clipFetch = false, 0, false
 	c.vclip = c.viewerClip
 	c.mu.Unlock()
+	// A preemptible update starts only with room for its first large
+	// piece, or for a small change (preempt.go).
+	if want && c.preempt && !c.roomFor(0) && !c.sub.HasSmall(smallArea) {
+		want = false
+	}
 
-	c.buf = c.buf[:0]
+	c.buf, c.flushed = c.buf[:0], 0
 	// A relay parses the updates, in the format they were made in.
 	if (enc.scaled || enc.lossless) && (!c.pfSent || c.sentPF != pf) {
 		c.buf = appendAssistPixelFormat(c.buf, &pf)
@@ -586,10 +607,27 @@ func (c *conn) flush() error {
 	if sent && c.srv.onUpdate != nil {
 		c.srv.onUpdate(inFlight, window, len(c.buf))
 	}
-	if _, err := c.nc.Write(c.buf); err != nil {
+	if c.readyTaken {
+		// A wait for room took the Subscriber's signal: look again.
+		c.readyTaken = false
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+	return c.writeOut()
+}
+
+// writeOut writes what buf holds beyond what was written already.
+func (c *conn) writeOut() error {
+	if c.flushed == len(c.buf) {
+		return nil
+	}
+	if _, err := c.nc.Write(c.buf[c.flushed:]); err != nil {
 		return fmt.Errorf("rfb: write update: %w", err)
 	}
-	c.stats.bytes += uint64(len(c.buf))
+	c.stats.bytes += uint64(len(c.buf) - c.flushed)
+	c.flushed = len(c.buf)
 	return nil
 }
 
@@ -656,6 +694,11 @@ func (c *conn) appendUpdate(pf *PixelFormat, enc *encodingPrefs) (bool, error) {
 	}
 	start := len(c.buf)
 	c.buf = append(c.buf, msgFramebufferUpdate, 0, 0, 0)
+	if c.preempt {
+		// Its length is unknown until it ends (with LastRect): parts of
+		// it may be written before.
+		binary.BigEndian.PutUint16(c.buf[start+2:], 0xffff)
+	}
 	n := 0
 	if size != c.size {
 		c.size = size
@@ -690,12 +733,33 @@ func (c *conn) appendUpdate(pf *PixelFormat, enc *encodingPrefs) (bool, error) {
 	if c.budget > 0 {
 		dirty, small = schedule(dirty, c.heldBack, c.bandFrom)
 	}
-	smallOnly := false
+	smallOnly, preempted := false, false
 	for i := 0; i < len(dirty); i++ {
 		r := dirty[i]
 		if r.Empty() {
 			continue
 		}
+		if c.preempt && i >= small {
+			// Each large piece waits for room on the path; a small
+			// change made meanwhile ends the update (preempt.go).
+			stop, err := c.awaitRoom(n > 0)
+			if err != nil {
+				return false, err
+			}
+			if stop {
+				for _, r := range dirty[i:] {
+					c.sub.Hold(r)
+				}
+				c.bandFrom, c.cut, preempted = r.Min.Y, true, true
+				dirty = dirty[:i]
+				var k int
+				dirty, k = c.appendSmall(dirty, e, pf)
+				n += k
+				smallOnly = i <= small
+				break
+			}
+		}
+		before := len(c.buf)
 		var k int
 		// A large area that keeps changing, on a link too slow for it,
 		// goes at half resolution (scale.go); pull-model updates are
@@ -712,6 +776,9 @@ func (c *conn) appendUpdate(pf *PixelFormat, enc *encodingPrefs) (bool, error) {
 			c.buf, k = e.encode(c.buf, c.scratch, r, pf)
 		}
 		n += k
+		if i >= small {
+			c.notePiece(len(c.buf) - before)
+		}
 		if c.budget == 0 || i+1 == len(dirty) {
 			continue
 		}
@@ -736,15 +803,25 @@ func (c *conn) appendUpdate(pf *PixelFormat, enc *encodingPrefs) (bool, error) {
 	if !c.cut {
 		c.bandFrom = 0
 	}
+	if preempted {
+		c.stats.preempted++
+	}
 	n += c.refine(start, dirty, pf, enc)
-	if n == 0 {
+	if n == 0 && c.flushed <= start {
 		c.buf = c.buf[:start]
 		return false, nil
 	}
-	if n > 0xffff {
+	switch {
+	case c.preempt:
+		if n >= 0xffff {
+			return false, fmt.Errorf("rfb: update of %d rectangles is over the protocol's limit", n)
+		}
+		c.buf = appendRectHeader(c.buf, image.Rectangle{}, EncLastRect)
+	case n > 0xffff:
 		return false, fmt.Errorf("rfb: update of %d rectangles is over the protocol's limit", n)
+	default:
+		binary.BigEndian.PutUint16(c.buf[start+2:], uint16(n))
 	}
-	binary.BigEndian.PutUint16(c.buf[start+2:], uint16(n))
 	c.stats.updates++
 	c.stats.rects += uint64(n)
 	return true, nil

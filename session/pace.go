@@ -101,6 +101,17 @@ func (p *pacer) chunk(now time.Time) int {
 	return min(displayChunk, max(minChunk, int(rate*chunkTime.Seconds())))
 }
 
+// roomFor reports whether pacing lets n more bytes go at now without
+// passing the window; n counts as at most half the window, so that a path
+// with nothing in flight always has room, and as at least one byte.
+func (p *pacer) roomFor(n int, now time.Time) bool {
+	if !p.eager {
+		return true
+	}
+	w := p.est.Window(now)
+	return w-p.est.InFlight() >= max(1, min(n, w/2))
+}
+
 // open reports whether pacing lets more bytes go now.
 func (p *pacer) open(now time.Time) bool { return p.allowance(now) > 0 }
 
@@ -143,6 +154,16 @@ func (ch *Channel) HasRoom() bool {
 	ch.m.mu.Lock()
 	defer ch.m.mu.Unlock()
 	return ch.pace == nil || ch.pace.open(time.Now())
+}
+
+// RoomFor reports whether n more bytes fit in the stream's window now,
+// with n taken as at most half the window, so that a path with nothing in
+// flight always has room: always for a stream that is not paced (yet).
+// Message channels always have room.
+func (ch *Channel) RoomFor(n int) bool {
+	ch.m.mu.Lock()
+	defer ch.m.mu.Unlock()
+	return ch.pace == nil || ch.pace.roomFor(n, time.Now())
 }
 
 // Room is signalled whenever the peer returns credit, so that a writer

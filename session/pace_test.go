@@ -147,3 +147,45 @@ func TestPacerChunk(t *testing.T) {
 		})
 	}
 }
+
+// RoomFor tells a writer whether a piece of a given size fits in the
+// window now (rfb waits for room before each slice of an update).
+func TestPacerRoomFor(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	for _, tc := range []struct {
+		name  string
+		eager bool
+		room  int // the window less the bytes in flight; -1: nothing in flight
+		n     int
+		want  bool
+	}{
+		{"not paced: always", false, 0, 1 << 20, true},
+		{"nothing in flight", true, -1, 4000, true},
+		{"nothing in flight, a piece larger than the window", true, -1, 1 << 20, true},
+		{"fits", true, 5000, 4000, true},
+		{"fits exactly", true, 4000, 4000, true},
+		{"does not fit", true, 3999, 4000, false},
+		{"full: not even a byte", true, 0, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPacer()
+			p.eager = tc.eager
+			// A path of 5 Mbit/s and 60 ms: a 6,250-byte piece
+			// acknowledged after 70 ms.
+			p.est.Sent(6250, t0, false)
+			p.est.Acked(6250, t0.Add(70*time.Millisecond))
+			t1 := t0.Add(time.Second)
+			w := p.est.Window(t1)
+			if tc.room >= 0 {
+				// In pieces no larger than the first, which the window
+				// counts once.
+				for left := w - tc.room; left > 0; left -= 1000 {
+					p.est.Sent(min(left, 1000), t1, false)
+				}
+			}
+			if got := p.roomFor(tc.n, t1); got != tc.want {
+				t.Errorf("roomFor(%d) with %d in flight of a window of %d = %v, want %v", tc.n, p.est.InFlight(), w, got, tc.want)
+			}
+		})
+	}
+}
