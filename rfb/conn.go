@@ -742,7 +742,10 @@ func (c *conn) appendUpdate(pf *PixelFormat, enc *encodingPrefs) (bool, error) {
 		if c.preempt && i >= small {
 			// Each large piece waits for room on the path; a small
 			// change made meanwhile ends the update (preempt.go).
-			stop, err := c.awaitRoom(n > 0)
+			if f := c.srv.onPiece; f != nil {
+				f(c, i)
+			}
+			stop, err := c.awaitRoom(n > 0, i > small || !c.smallOnly)
 			if err != nil {
 				return false, err
 			}

@@ -19,7 +19,8 @@ import (
 // pushed update is written piece by piece: before each large piece (a
 // band, or scaled bands) the writer waits until the window has room for
 // about one more (pieceEst), writing what the update holds so far. A
-// small change made while it waits (Subscriber.HasSmall) ends the update:
+// small change made meanwhile (Subscriber.HasSmall) ends the update
+// before its next piece, whether that waits for room or not:
 // the pieces not sent yet are held back (Subscriber.Hold), the small
 // changes alone are taken (Subscriber.TakeSmall) and appended, and
 // LastRect closes the update. A small change then waits for at most the
@@ -48,9 +49,18 @@ func (c *conn) notePiece(n int) {
 // awaitRoom waits until the path has room for the next large piece of
 // the update being built, writing what it holds so far if that may go
 // (some is a rectangle). It reports true when the update should end now:
-// a small change is pending, or the writer is stopping.
-func (c *conn) awaitRoom(some bool) (bool, error) {
+// a small change is pending and may end it (preempt: the update carries a
+// large piece already, or the last one did not end after small changes,
+// so that a stream of small changes cannot starve the large ones), or the
+// writer is stopping.
+func (c *conn) awaitRoom(some, preempt bool) (bool, error) {
+	// A change since the update was taken signals the Subscriber.
+	check := preempt && len(c.sub.Ready()) > 0
 	for {
+		if check && c.sub.HasSmall(smallArea) {
+			return true, nil
+		}
+		check = false
 		unsent := len(c.buf) - c.flushed
 		if c.roomFor(unsent) {
 			return false, nil
@@ -61,9 +71,6 @@ func (c *conn) awaitRoom(some bool) (bool, error) {
 			}
 			continue
 		}
-		if c.sub.HasSmall(smallArea) {
-			return true, nil
-		}
 		if f := c.srv.onAwaitRoom; f != nil {
 			f()
 		}
@@ -73,6 +80,7 @@ func (c *conn) awaitRoom(some bool) (bool, error) {
 		case <-c.paced.Room():
 		case <-c.sub.Ready():
 			c.readyTaken = true
+			check = preempt
 		}
 	}
 }

@@ -54,9 +54,11 @@ func TestServerPreemptsSlices(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		lastRect bool
+		room     bool // the path has room all along
 	}{
-		{"LastRect", true},
-		{"no LastRect", false},
+		{"LastRect, waiting for room", true, false},
+		{"LastRect, with room", true, true},
+		{"no LastRect", false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := startServer(t, 640, 480, false)
@@ -139,7 +141,30 @@ func TestServerPreemptsSlices(t *testing.T) {
 			// Room for a band and a half (a band of this photo is about
 			// 8 KiB): the update starts, its first band is written, and
 			// the second waits for room.
-			bp.setAvail(12 << 10)
+			key := image.Rect(600, 440, 608, 456)
+			typeKey := func() {
+				ts.desk.Change(func(img *screen.Image) image.Rectangle {
+					fillPattern(img, key, 7)
+					return key
+				})
+			}
+			if tc.room {
+				// The key is typed while the second band is about to
+				// be encoded.
+				typed := false // read and written by the server's writer alone
+				ts.srv.onPiece = func(c *conn, i int) {
+					if i != 1 || typed {
+						return
+					}
+					typed = true
+					typeKey()
+					for deadline := time.Now().Add(10 * time.Second); !c.sub.HasSmall(smallArea) && time.Now().Before(deadline); {
+						time.Sleep(time.Millisecond)
+					}
+				}
+			} else {
+				bp.setAvail(12 << 10)
+			}
 			select {
 			case <-awaiting:
 			default:
@@ -149,18 +174,14 @@ func TestServerPreemptsSlices(t *testing.T) {
 				photo(img, photoArea)
 				return photoArea
 			})
-			key := image.Rect(600, 440, 608, 456)
 			var first []image.Rectangle
-			if tc.lastRect {
+			if tc.lastRect && !tc.room {
 				select {
 				case <-awaiting:
 				case <-time.After(10 * time.Second):
 					t.Fatal("the update never waited for room between its bands")
 				}
-				ts.desk.Change(func(img *screen.Image) image.Rectangle {
-					fillPattern(img, key, 7)
-					return key
-				})
+				typeKey()
 			}
 			for first == nil || !slices.ContainsFunc(first, func(r image.Rectangle) bool { return r.Overlaps(photoArea) }) {
 				first = next().rects
@@ -175,7 +196,7 @@ func TestServerPreemptsSlices(t *testing.T) {
 			t.Logf("first update: %v", first)
 			if tc.lastRect {
 				if !hasKey || bands == 0 || bands >= photoArea.Dy()/bandRows {
-					t.Errorf("the update written while the path had no room is %v: want the band written before it ran out, then the small change %v, and nothing more", first, key)
+					t.Errorf("the update is %v: want the band written before the key was typed, then the small change %v, and nothing more", first, key)
 				}
 			} else if bands != photoArea.Dy()/bandRows {
 				// A viewer that needs each update's length up front

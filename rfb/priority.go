@@ -36,8 +36,9 @@ import (
 //     change and goes ahead of them.
 //
 // So a small change waits behind at most the update being written (one
-// slice of bytes in our own buffers), plus what is in flight on the path
-// (the window). The viewer may
+// slice of bytes in our own buffers; for a viewer that takes LastRect,
+// one piece of it: preempt.go), plus what is in flight on the path (the
+// window). The viewer may
 // show the top of a frame with the bottom of the previous one for a
 // moment: the price of seeing the small change at once. A viewer that asks
 // for each update (the pull model) gets whole updates: cutting would cost

@@ -54,6 +54,9 @@ type Server struct {
 	// onAwaitRoom, if set (by tests), is called each time a pushed
 	// update waits for room on the path between its pieces (preempt.go).
 	onAwaitRoom func()
+	// onPiece, if set (by tests), is called before each large piece of
+	// a pushed update that may be preempted, with its index.
+	onPiece func(c *conn, i int)
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
