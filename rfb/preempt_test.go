@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,6 +66,39 @@ func TestServerPreemptsSlices(t *testing.T) {
 			a, b := net.Pipe()
 			bp := &bytePipe{pacedPipe: &pacedPipe{Conn: a, room: make(chan struct{}, 1)}, avail: 1 << 30}
 			bp.set(false, 1000) // 1 Gbit/s: the budget takes a whole screen
+			awaiting := make(chan struct{}, 1)
+			ts.srv.onAwaitRoom = func() {
+				select {
+				case awaiting <- struct{}{}:
+				default:
+				}
+			}
+			// The photo's update: before its second band, the test
+			// types a key (the path has room) or leaves room for the
+			// first band and half of the second.
+			key := image.Rect(600, 440, 608, 456)
+			typeKey := func() {
+				ts.desk.Change(func(img *screen.Image) image.Rectangle {
+					fillPattern(img, key, 7)
+					return key
+				})
+			}
+			var armed atomic.Bool
+			hooked := false // read and written by the server's writer alone
+			ts.srv.onPiece = func(c *conn, i int) {
+				if i != 1 || hooked || !armed.Load() {
+					return
+				}
+				hooked = true
+				if !tc.room {
+					bp.setAvail(len(c.buf) - c.flushed + c.pieceEst/2)
+					return
+				}
+				typeKey()
+				for deadline := time.Now().Add(10 * time.Second); !c.sub.HasSmall(smallArea) && time.Now().Before(deadline); {
+					time.Sleep(time.Millisecond)
+				}
+			}
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
@@ -75,13 +109,6 @@ func TestServerPreemptsSlices(t *testing.T) {
 			encs := []int32{EncTight, EncJPEGQuality0 + 8, EncAssistPush}
 			if tc.lastRect {
 				encs = append(encs, EncLastRect)
-			}
-			awaiting := make(chan struct{}, 1)
-			ts.srv.onAwaitRoom = func() {
-				select {
-				case awaiting <- struct{}{}:
-				default:
-				}
 			}
 			c, err := NewClient(b, ClientConfig{Encodings: encs})
 			if err != nil {
@@ -138,38 +165,12 @@ func TestServerPreemptsSlices(t *testing.T) {
 			for want := ts.desk.Snapshot(); !equalImages(next().fb, want); {
 			}
 
-			// Room for a band and a half (a band of this photo is about
-			// 8 KiB): the update starts, its first band is written, and
-			// the second waits for room.
-			key := image.Rect(600, 440, 608, 456)
-			typeKey := func() {
-				ts.desk.Change(func(img *screen.Image) image.Rectangle {
-					fillPattern(img, key, 7)
-					return key
-				})
-			}
-			if tc.room {
-				// The key is typed while the second band is about to
-				// be encoded.
-				typed := false // read and written by the server's writer alone
-				ts.srv.onPiece = func(c *conn, i int) {
-					if i != 1 || typed {
-						return
-					}
-					typed = true
-					typeKey()
-					for deadline := time.Now().Add(10 * time.Second); !c.sub.HasSmall(smallArea) && time.Now().Before(deadline); {
-						time.Sleep(time.Millisecond)
-					}
-				}
-			} else {
-				bp.setAvail(12 << 10)
-			}
 			select {
 			case <-awaiting:
 			default:
 			}
 			photoArea := image.Rect(0, 0, 640, 384)
+			armed.Store(true)
 			ts.desk.Change(func(img *screen.Image) image.Rectangle {
 				photo(img, photoArea)
 				return photoArea
