@@ -665,9 +665,7 @@ func (c *conn) appendUpdate(pf *PixelFormat, enc *encodingPrefs) (bool, error) {
 		if p.Resized && (enc.extDesktopSize || enc.desktopSize) {
 			size = p.Size
 		}
-		if c.scratch == nil || c.scratch.Rect != cur.Rect {
-			c.scratch = screen.NewImage(cur.Rect)
-		}
+		c.readScratch(nil, cur)
 		view := image.Rectangle{Max: size}.Intersect(cur.Rect)
 		for _, cp := range p.Copies {
 			dst := cp.Src.Add(cp.Dst.Sub(cp.Src.Min))
@@ -828,6 +826,17 @@ func (c *conn) appendUpdate(pf *PixelFormat, enc *encodingPrefs) (bool, error) {
 	c.stats.updates++
 	c.stats.rects += uint64(n)
 	return true, nil
+}
+
+// readScratch copies the areas rs of cur, the screen as a Subscriber
+// lends it, into c.scratch, which it first makes the size of cur.
+func (c *conn) readScratch(rs []image.Rectangle, cur *screen.Image) {
+	if c.scratch == nil || c.scratch.Rect != cur.Rect {
+		c.scratch = screen.NewImage(cur.Rect)
+	}
+	for _, r := range rs {
+		c.scratch.CopyFrom(cur, r)
+	}
 }
 
 // encoder returns the viewer's preferred encoder, set to its levels.

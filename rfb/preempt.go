@@ -1,10 +1,6 @@
 package rfb
 
-import (
-	"image"
-
-	"github.com/assist-project/assist/screen"
-)
+import "image"
 
 // Preempting slices.
 //
@@ -89,14 +85,7 @@ func (c *conn) awaitRoom(some, preempt bool) (bool, error) {
 // appends them to the update with e, and returns sent with them added and
 // the number of rectangles appended.
 func (c *conn) appendSmall(sent []image.Rectangle, e rectEncoder, pf *PixelFormat) ([]image.Rectangle, int) {
-	rs := c.sub.TakeSmall(smallArea, func(rs []image.Rectangle, cur *screen.Image) {
-		if c.scratch == nil || c.scratch.Rect != cur.Rect {
-			c.scratch = screen.NewImage(cur.Rect)
-		}
-		for _, r := range rs {
-			c.scratch.CopyFrom(cur, r)
-		}
-	})
+	rs := c.sub.TakeSmall(smallArea, c.readScratch)
 	view := image.Rectangle{Max: c.size}
 	n := 0
 	for _, r := range rs {

@@ -5,8 +5,6 @@ import (
 	"image"
 	"sync/atomic"
 	"time"
-
-	"github.com/assist-project/assist/screen"
 )
 
 // Lossless refinement: areas a viewer got as JPEG are sent again with a
@@ -163,14 +161,7 @@ func (c *conn) refine(start int, dirty []image.Rectangle, pf *PixelFormat, enc *
 	if c.ref.bpp == 0 {
 		c.ref.bpp = 2 // a photo through zlib, before anything is measured
 	}
-	rects := c.sub.Refine(now.Add(-c.srv.refineWait()), int(float64(room)/c.ref.bpp), func(rs []image.Rectangle, cur *screen.Image) {
-		if c.scratch == nil || c.scratch.Rect != cur.Rect {
-			c.scratch = screen.NewImage(cur.Rect)
-		}
-		for _, r := range rs {
-			c.scratch.CopyFrom(cur, r)
-		}
-	})
+	rects := c.sub.Refine(now.Add(-c.srv.refineWait()), int(float64(room)/c.ref.bpp), c.readScratch)
 	if len(rects) == 0 {
 		return 0
 	}

@@ -132,15 +132,10 @@ func (sub *Subscriber) Take(fn func(p *Pending, cur *screen.Image)) Pending {
 func (sub *Subscriber) collect(settled bool) Pending {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
-	dirty := &sub.dirty
+	dirty := sub.freshLocked()
 	var held []image.Rectangle
 	if sub.anyHeld {
 		held = sub.held.rects(nil)
-		sub.fresh.reset(sub.dirty.size, sub.dirty.cell)
-		for i, d := range sub.dirty.bits {
-			sub.fresh.bits[i] = d && !sub.held.bits[i]
-		}
-		dirty = &sub.fresh
 		sub.held.clear()
 		sub.anyHeld = false
 	}
@@ -285,21 +280,27 @@ func (sub *Subscriber) TakeSmall(maxArea int, fn func(rs []image.Rectangle, cur 
 	return rs
 }
 
+// freshLocked returns the dirty cells that are changes, not only held
+// back: sub.dirty itself when nothing is held, else sub.fresh, set from it.
+// Called with sub.mu held.
+func (sub *Subscriber) freshLocked() *cellMap {
+	if !sub.anyHeld {
+		return &sub.dirty
+	}
+	sub.fresh.reset(sub.dirty.size, sub.dirty.cell)
+	for i, d := range sub.dirty.bits {
+		sub.fresh.bits[i] = d && !sub.held.bits[i]
+	}
+	return &sub.fresh
+}
+
 // smallLocked returns the pending changes of at most maxArea pixels that
 // TakeSmall may take. Called with sub.mu held.
 func (sub *Subscriber) smallLocked(maxArea int) []image.Rectangle {
 	if sub.closed || sub.resized || len(sub.copies) > 0 {
 		return nil
 	}
-	dirty := &sub.dirty
-	if sub.anyHeld {
-		sub.fresh.reset(sub.dirty.size, sub.dirty.cell)
-		for i, d := range sub.dirty.bits {
-			sub.fresh.bits[i] = d && !sub.held.bits[i]
-		}
-		dirty = &sub.fresh
-	}
-	rs := dirty.rects(nil)
+	rs := sub.freshLocked().rects(nil)
 	small := rs[:0]
 	for _, r := range rs {
 		if r.Dx()*r.Dy() <= maxArea {
