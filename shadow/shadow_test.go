@@ -141,13 +141,7 @@ func TestScroll(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(7, 8))
 			page := textImage(image.Rect(0, 0, size.X, size.Y+10*lineHeight), lineHeight, rng)
-			view := func(off int) *screen.Image {
-				m := screen.NewImage(bounds)
-				for y := range size.Y {
-					copy(m.Pix[m.PixOffset(0, y):m.PixOffset(0, y+1)], page.Pix[page.PixOffset(0, y+off):])
-				}
-				return m
-			}
+			view := func(off int) *screen.Image { return pageView(page, size, off) }
 			h, sub, v := synced(t, view(2*lineHeight), Options{TileSize: 64, DetectScroll: tt.detect})
 			h.f.draw(func(m *screen.Image) { m.CopyFrom(view(tt.off), bounds) })
 			h.change(screen.Change{Damage: []image.Rectangle{bounds}})
@@ -185,6 +179,16 @@ func TestScroll(t *testing.T) {
 			}
 		})
 	}
+}
+
+// pageView is a screen of the given size showing page (as wide) from row
+// off down: a window of text scrolled by off rows.
+func pageView(page *screen.Image, size image.Point, off int) *screen.Image {
+	m := screen.NewImage(image.Rectangle{Max: size})
+	for y := range size.Y {
+		copy(m.Pix[m.PixOffset(0, y):m.PixOffset(0, y+1)], page.Pix[page.PixOffset(0, y+off):])
+	}
+	return m
 }
 
 func abs(x int) int {
@@ -516,13 +520,7 @@ func TestHoldAfterCopy(t *testing.T) {
 	bounds := image.Rectangle{Max: size}
 	rng := rand.New(rand.NewPCG(31, 32))
 	page := textImage(image.Rect(0, 0, size.X, size.Y+4*lineHeight), lineHeight, rng)
-	view := func(off int) *screen.Image {
-		m := screen.NewImage(bounds)
-		for y := range size.Y {
-			copy(m.Pix[m.PixOffset(0, y):m.PixOffset(0, y+1)], page.Pix[page.PixOffset(0, y+off):])
-		}
-		return m
-	}
+	view := func(off int) *screen.Image { return pageView(page, size, off) }
 	h, sub, v := synced(t, view(0), Options{TileSize: 64, DetectScroll: true})
 
 	// Lines in the middle change; the reader takes them, sends nothing
