@@ -440,7 +440,7 @@ func TestRelayViewer(t *testing.T) {
 		{"every SetEncodings", cat(version, []byte{1, 0}, setEnc(), setEnc(EncZRLE)),
 			cat(version, []byte{1, 0}, setEnc(EncAssistPush), setEnc(EncZRLE, EncAssistPush)), nil},
 		{"private encodings added", cat(version, []byte{1, 1}, setEnc(EncTight), request),
-			cat(version, []byte{1, 1}, setEnc(EncTight, EncAssistPush, EncAssistScaled, EncAssistLossless), request), NewRelay()},
+			cat(version, []byte{1, 1}, setEnc(EncTight, EncAssistPush, EncAssistScaled, EncAssistLossless, EncAssistLosslessFSE), request), NewRelay()},
 		{"lossless only", cat(version, []byte{1, 1}, setEnc(EncTight, EncAssistLossless), request),
 			cat(version, []byte{1, 1}, setEnc(EncTight, EncAssistLossless, EncAssistPush), request), NewRelayOffering(EncAssistLossless)},
 		{"a request before any SetEncodings", cat(version, []byte{1, 1}, request),

@@ -511,7 +511,7 @@ func (c *Client) readUpdate(m *Message) error {
 // readPayload reads and applies the payload of one rectangle.
 func (c *Client) readPayload(r image.Rectangle, enc int32) error {
 	switch enc {
-	case EncRaw, EncCopyRect, EncZRLE, EncTight, EncH264, EncAssistScaled, EncAssistLossless:
+	case EncRaw, EncCopyRect, EncZRLE, EncTight, EncH264, EncAssistScaled, EncAssistLossless, EncAssistLosslessFSE:
 		if r.Max.X > c.fb.Rect.Max.X || r.Max.Y > c.fb.Rect.Max.Y {
 			return fmt.Errorf("rectangle is outside the %dx%d framebuffer", c.fb.Rect.Dx(), c.fb.Rect.Dy())
 		}
@@ -534,13 +534,13 @@ func (c *Client) readPayload(r image.Rectangle, enc int32) error {
 		return c.tight.decode(c.r, c.fb, r, &c.pf)
 	case EncH264:
 		return c.h264.decode(c.r, c.fb, r, &c.pf)
-	case EncAssistScaled, EncAssistLossless:
-		// Both draw 8-bit channels, as JPEG does.
+	case EncAssistScaled, EncAssistLossless, EncAssistLosslessFSE:
+		// All draw 8-bit channels, as JPEG does.
 		var err error
 		if enc == EncAssistScaled {
 			err = c.scaled.decode(c.r, r, c.fb, r)
 		} else {
-			err = c.lossless.decode(c.r, r, c.fb, r)
+			err = c.lossless.decode(c.r, enc, r, c.fb, r)
 		}
 		if err != nil {
 			return err

@@ -41,6 +41,7 @@ type encodingPrefs struct {
 	push           bool // EncAssistPush: updates without requests
 	scaled         bool // EncAssistScaled: a relay that undoes it (scale.go)
 	lossless       bool // EncAssistLossless: likewise (lossless.go)
+	losslessFSE    bool // EncAssistLosslessFSE: likewise (lossless_fse.go)
 	lastRect       bool // EncLastRect: updates of unknown length (preempt.go)
 	quality        int  // Tight JPEG level 0..9, -1 for lossless
 	compress       int  // 0..9, -1 for the encoder's default
@@ -76,6 +77,8 @@ func parseEncodings(list []int32) encodingPrefs {
 			p.scaled = true
 		case e == EncAssistLossless:
 			p.lossless = true
+		case e == EncAssistLosslessFSE:
+			p.losslessFSE = true
 		case e == EncLastRect:
 			p.lastRect = true
 		case e >= EncJPEGQuality0 && e <= EncJPEGQuality9:
@@ -88,6 +91,18 @@ func parseEncodings(list []int32) encodingPrefs {
 		p.preferred = EncRaw
 	}
 	return p
+}
+
+// losslessEncoding is the private encoding refinement uses for this
+// viewer, the newest it named (lossless_fse.go), or 0 for none.
+func (p encodingPrefs) losslessEncoding() int32 {
+	switch {
+	case p.losslessFSE:
+		return EncAssistLosslessFSE
+	case p.lossless:
+		return EncAssistLossless
+	}
+	return 0
 }
 
 // fence is a ServerFence to send.
@@ -146,7 +161,8 @@ type conn struct {
 	scaleJPEG  jpegCompressor
 	sentPF     PixelFormat
 	pfSent     bool
-	// lossless makes refinement's EncAssistLossless rectangles.
+	// lossless makes refinement's EncAssistLossless or
+	// EncAssistLosslessFSE rectangles.
 	lossless *losslessEncoder
 	// Small changes first (priority.go): budget is the most bytes of
 	// changes the update being built may carry (0: no limit), cut tells
@@ -512,7 +528,7 @@ func (c *conn) flush() error {
 
 	c.buf, c.flushed = c.buf[:0], 0
 	// A relay parses the updates, in the format they were made in.
-	if (enc.scaled || enc.lossless) && (!c.pfSent || c.sentPF != pf) {
+	if (enc.scaled || enc.lossless || enc.losslessFSE) && (!c.pfSent || c.sentPF != pf) {
 		c.buf = appendAssistPixelFormat(c.buf, &pf)
 		c.sentPF, c.pfSent = pf, true
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 
+	"github.com/klauspost/compress/fse"
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/assist-project/assist/screen"
@@ -99,13 +100,25 @@ func predict(k int, a, b, c int32) int32 {
 	return a + b - c
 }
 
-// losslessEncoder makes EncAssistLossless payloads, for one connection.
+// losslessEncoder makes EncAssistLossless or EncAssistLosslessFSE
+// payloads, for one connection.
 type losslessEncoder struct {
+	enc   int32 // the encoding it makes
 	z     *zstd.Encoder
 	plain []byte // the frame's content
+
+	// EncAssistLosslessFSE's (lossless_fse.go).
+	streams [losslessContexts][]byte
+	single  []byte // a plane coded as one stream
+	fse     fse.Scratch
 }
 
-func newLosslessEncoder() *losslessEncoder {
+// newLosslessEncoder returns an encoder of enc (EncAssistLossless or
+// EncAssistLosslessFSE).
+func newLosslessEncoder(enc int32) *losslessEncoder {
+	if enc == EncAssistLosslessFSE {
+		return &losslessEncoder{enc: enc}
+	}
 	// Errors only come from invalid options.
 	z, err := zstd.NewWriter(nil,
 		zstd.WithEncoderLevel(losslessLevel),
@@ -122,11 +135,15 @@ func newLosslessEncoder() *losslessEncoder {
 	if err != nil {
 		panic(err)
 	}
-	return &losslessEncoder{z: z}
+	return &losslessEncoder{enc: EncAssistLossless, z: z}
 }
 
 // close frees the zstd encoder.
-func (e *losslessEncoder) close() { e.z.Close() }
+func (e *losslessEncoder) close() {
+	if e.z != nil {
+		e.z.Close()
+	}
+}
 
 // encode appends one rectangle of area r of img. The pixels go as they
 // are, whatever the viewer's format: the receiver turns them into it.
@@ -145,7 +162,10 @@ func (e *losslessEncoder) encode(buf []byte, img *screen.Image, r image.Rectangl
 		filters[y] = byte(best)
 		residuals(best, cur, up, planes[0][y*w:], planes[1][y*w:], planes[2][y*w:])
 	}
-	buf = appendRectHeader(buf, r, EncAssistLossless)
+	buf = appendRectHeader(buf, r, e.enc)
+	if e.enc == EncAssistLosslessFSE {
+		return e.appendFSE(buf, e.plain, w, h), 1
+	}
 	plain := e.plain
 	for _, size := range losslessParts(w, h) {
 		start := len(buf)
@@ -226,17 +246,43 @@ type losslessDecoder struct {
 	z     *zstd.Decoder
 	frame []byte
 	plain []byte
+
+	// EncAssistLosslessFSE's (lossless_fse.go).
+	symbols []byte
+	fse     fse.Scratch
 }
 
-// decode reads the payload of a lossless rectangle for area rect and draws
-// it into area dr of dst (dr has rect's size).
-func (d *losslessDecoder) decode(r io.Reader, rect image.Rectangle, dst *screen.Image, dr image.Rectangle) error {
+// decode reads the payload of a lossless rectangle of encoding enc
+// (EncAssistLossless or EncAssistLosslessFSE) for area rect and draws it
+// into area dr of dst (dr has rect's size).
+func (d *losslessDecoder) decode(r io.Reader, enc int32, rect image.Rectangle, dst *screen.Image, dr image.Rectangle) error {
 	if !dr.In(dst.Rect) || dr.Size() != rect.Size() {
 		return fmt.Errorf("rfb: lossless rectangle %v is outside the framebuffer %v", rect, dst.Rect)
 	}
 	w, h := rect.Dx(), rect.Dy()
 	if w*h > losslessMaxPixels {
 		return fmt.Errorf("rfb: lossless rectangle of %dx%d is over the limit of %d pixels", w, h, losslessMaxPixels)
+	}
+	if enc == EncAssistLosslessFSE {
+		var hdr [4]byte
+		if err := readFull(r, hdr[:], "lossless rectangle length"); err != nil {
+			return err
+		}
+		n := int(binary.BigEndian.Uint32(hdr[:]))
+		if n > losslessMaxFrame(losslessSize(w, h)) {
+			return fmt.Errorf("rfb: lossless rectangle of %dx%d claims %d bytes", w, h, n)
+		}
+		var err error
+		if d.frame, err = appendRead(r, d.frame[:0], n, "lossless rectangle"); err != nil {
+			return err
+		}
+		if rect.Empty() {
+			return nil // nothing to draw, whatever the bytes
+		}
+		if err := d.decodeFSE(d.frame, w, h); err != nil {
+			return err
+		}
+		return unpredict(dst, dr, d.plain)
 	}
 	if d.z == nil {
 		// Used only through DecodeAll, a decoder starts no goroutine

@@ -166,9 +166,13 @@ func (c *conn) refine(start int, dirty []image.Rectangle, pf *PixelFormat, enc *
 		return 0
 	}
 	e := c.encoder(enc)
-	if enc.lossless {
+	if le := enc.losslessEncoding(); le != 0 {
+		if c.lossless != nil && c.lossless.enc != le {
+			c.lossless.close()
+			c.lossless = nil
+		}
 		if c.lossless == nil {
-			c.lossless = newLosslessEncoder()
+			c.lossless = newLosslessEncoder(le)
 		}
 		e = c.lossless
 	} else if e == c.tight {

@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -140,15 +141,19 @@ func TestServerRefinesToLossless(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		continuous bool
-		scroll     bool // scroll the JPEG picture before it is refined
-		lossless   bool // the viewer takes EncAssistLossless, as assist join does
+		scroll     bool    // scroll the JPEG picture before it is refined
+		private    []int32 // private lossless encodings the viewer names, as assist join does
+		want       int32   // the encoding refinement comes in, 0 for Tight
 	}{
-		{"pull", false, false, false},
-		{"continuous", true, false, false},
-		{"pull, scrolled", false, true, false},
-		{"continuous, scrolled", true, true, false},
-		{"pull, private lossless", false, false, true},
-		{"continuous, scrolled, private lossless", true, true, true},
+		{"pull", false, false, nil, 0},
+		{"continuous", true, false, nil, 0},
+		{"pull, scrolled", false, true, nil, 0},
+		{"continuous, scrolled", true, true, nil, 0},
+		{"pull, private lossless", false, false, []int32{EncAssistLossless}, EncAssistLossless},
+		{"continuous, scrolled, private lossless", true, true, []int32{EncAssistLossless}, EncAssistLossless},
+		{"pull, private lossless FSE", false, false, []int32{EncAssistLosslessFSE}, EncAssistLosslessFSE},
+		// A relay of this version names both: the newer wins.
+		{"continuous, scrolled, both private", true, true, []int32{EncAssistLossless, EncAssistLosslessFSE}, EncAssistLosslessFSE},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// Scrolled, the photo moves over grey the viewer holds
@@ -158,11 +163,7 @@ func TestServerRefinesToLossless(t *testing.T) {
 				photoRows = 120
 			}
 			ts, log := startRefineServer(t, 320, 240, photoRows, 0)
-			var extra []int32
-			if tc.lossless {
-				extra = append(extra, EncAssistLossless)
-			}
-			v := newRefineViewer(t, ts, tc.continuous, extra...)
+			v := newRefineViewer(t, ts, tc.continuous, tc.private...)
 			want := ts.desk.Snapshot()
 			// The picture arrives, mostly as JPEG. (The first update
 			// may come before the server's first capture: black.)
@@ -191,7 +192,8 @@ func TestServerRefinesToLossless(t *testing.T) {
 			}
 			// Still screen: refinement follows without any change.
 			v.want = want
-			sawCopy, sawLossless := false, false
+			sawCopy := false
+			var private []int32 // the private encodings that came
 			deadline := time.Now().Add(10 * time.Second)
 			for !equalImages(v.c.Framebuffer(), want) {
 				if time.Now().After(deadline) {
@@ -199,11 +201,13 @@ func TestServerRefinesToLossless(t *testing.T) {
 				}
 				for _, r := range v.read(t).Rects {
 					sawCopy = sawCopy || r.Encoding == EncCopyRect
-					sawLossless = sawLossless || r.Encoding == EncAssistLossless
+					if (r.Encoding == EncAssistLossless || r.Encoding == EncAssistLosslessFSE) && !slices.Contains(private, r.Encoding) {
+						private = append(private, r.Encoding)
+					}
 				}
 			}
-			if sawLossless != tc.lossless {
-				t.Errorf("EncAssistLossless rectangles came: %v, want %v (the viewer named it: %v)", sawLossless, tc.lossless, tc.lossless)
+			if tc.want == 0 && len(private) > 0 || tc.want != 0 && !slices.Equal(private, []int32{tc.want}) {
+				t.Errorf("private lossless rectangles came in %#x, want only %#x (the viewer named %#x)", private, tc.want, tc.private)
 			}
 			if len(log.events()) == 0 {
 				t.Error("exact without a refinement rectangle")

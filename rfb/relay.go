@@ -41,7 +41,7 @@ func RelayViewer(server io.Writer, viewer io.Reader) error {
 
 // relayPrivate are the private encodings a Relay from NewRelay offers and
 // undoes.
-var relayPrivate = []int32{EncAssistScaled, EncAssistLossless}
+var relayPrivate = []int32{EncAssistScaled, EncAssistLossless, EncAssistLosslessFSE}
 
 // Relay is `assist join`'s relay between one local viewer and the
 // novice's server, both ways: FromViewer is RelayViewer, which also offers

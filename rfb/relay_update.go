@@ -276,7 +276,7 @@ func (t *relayUpdates) update() error {
 		}
 		r := readRect(h[:8])
 		enc := int32(binary.BigEndian.Uint32(h[8:]))
-		if enc == EncAssistScaled || enc == EncAssistLossless {
+		if enc == EncAssistScaled || enc == EncAssistLossless || enc == EncAssistLosslessFSE {
 			if err := t.private(r, enc); err != nil {
 				return fmt.Errorf("rectangle %v: %w", r, err)
 			}
@@ -423,8 +423,8 @@ func (t *relayUpdates) private(r image.Rectangle, enc int32) error {
 	if t.big == nil || t.big.Rect.Dx() < r.Dx() || t.big.Rect.Dy() < r.Dy() {
 		t.big = screen.NewImage(image.Rectangle{Max: image.Pt(max(r.Dx(), 64), max(r.Dy(), 64))})
 	}
-	if enc == EncAssistLossless {
-		if err := t.lossless.decode(t.br, r, t.big, full); err != nil {
+	if enc == EncAssistLossless || enc == EncAssistLosslessFSE {
+		if err := t.lossless.decode(t.br, enc, r, t.big, full); err != nil {
 			return err
 		}
 	} else {

@@ -102,7 +102,7 @@ func (o viewerOptions) encodings() []int32 {
 		enc = append(enc, rfb.EncContinuousUpdates, rfb.EncFence)
 	}
 	if o.Scaled {
-		enc = append(enc, rfb.EncAssistScaled, rfb.EncAssistLossless)
+		enc = append(enc, rfb.EncAssistScaled, rfb.EncAssistLossless, rfb.EncAssistLosslessFSE)
 	}
 	return enc
 }

@@ -41,13 +41,13 @@ var lastRelay atomic.Pointer[rfb.Relay]
 
 // relayed puts an rfb.Relay between the page's noVNC and display stream
 // st, as `assist join` does for its viewers, and returns the page's end.
-// It offers the novice only the lossless encoding for refinement: undoing
+// It offers the novice only the lossless encodings for refinement: undoing
 // the scaled one (a JPEG decoded and scaled up in Go) would run on the
 // page's only thread, the one that draws. The relay ends, closing both
 // ends, when either does.
 func relayed(st net.Conn) net.Conn {
 	page, viewer := net.Pipe()
-	rl := rfb.NewRelayOffering(rfb.EncAssistLossless)
+	rl := rfb.NewRelayOffering(rfb.EncAssistLossless, rfb.EncAssistLosslessFSE)
 	lastRelay.Store(rl)
 	go func() {
 		fromViewer, toViewer := rl.Run(viewer, st)

@@ -70,7 +70,7 @@ func TestBrowserViewerRelayed(t *testing.T) {
 				sawTight = true
 			case rfb.EncRaw:
 				rawAfter = rawAfter || sawTight
-			case rfb.EncAssistLossless, rfb.EncAssistScaled:
+			case rfb.EncAssistLossless, rfb.EncAssistLosslessFSE, rfb.EncAssistScaled:
 				t.Fatalf("the page's viewer got private encoding %#x", r.Encoding)
 			}
 		}
