@@ -59,6 +59,9 @@ type Stats struct {
 	// packet is never written before it is due). A program busy on all
 	// cores delays the emulator's writes; NewProcess keeps this smaller.
 	Late, MaxLate time.Duration
+	// Queued is the time the admitted packets waited in the queue for
+	// the bottleneck, in all: a standing queue shows here.
+	Queued time.Duration
 }
 
 // Link is a running emulated link. Close stops it and removes both
@@ -220,7 +223,7 @@ type pipe struct {
 	stop  chan struct{}
 	count struct {
 		packets, bytes, delivered, deliveredBytes, lost, queueDrops atomic.Uint64
-		late, maxLate                                               atomic.Int64 // ns
+		late, maxLate, queued                                       atomic.Int64 // ns
 	}
 }
 
@@ -249,6 +252,7 @@ func (p *pipe) stats() Stats {
 		DeliveredBytes: p.count.deliveredBytes.Load(),
 		Lost:           p.count.lost.Load(), QueueDrops: p.count.queueDrops.Load(),
 		Late: time.Duration(p.count.late.Load()), MaxLate: time.Duration(p.count.maxLate.Load()),
+		Queued: time.Duration(p.count.queued.Load()),
 	}
 }
 
@@ -270,6 +274,7 @@ func (p *pipe) read(wg *sync.WaitGroup, src *os.File) {
 		p.count.bytes.Add(uint64(n))
 		p.mu.Lock()
 		at, v := p.sh.admit(time.Now(), n)
+		waited := p.sh.waited
 		p.mu.Unlock()
 		switch v {
 		case lost:
@@ -279,6 +284,7 @@ func (p *pipe) read(wg *sync.WaitGroup, src *os.File) {
 			p.count.queueDrops.Add(1)
 			continue
 		}
+		p.count.queued.Add(int64(waited))
 		select {
 		case p.q <- packet{data: append([]byte(nil), buf[:n]...), at: at}:
 		default:

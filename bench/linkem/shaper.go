@@ -65,6 +65,9 @@ type shaper struct {
 	// of the settings this shaper replaced.
 	floor time.Time
 	rnd   *rand.Rand
+	// waited is how long the last packet delivered waited in the queue
+	// for the bottleneck (the packets before it still being sent).
+	waited time.Duration
 }
 
 func newShaper(d Direction, seed uint64) *shaper {
@@ -92,12 +95,14 @@ func (s *shaper) admit(now time.Time, size int) (time.Time, verdict) {
 		return at, deliver
 	}
 	start := now
+	s.waited = 0
 	if s.free.After(now) {
 		backlog := float64(s.free.Sub(now)) / float64(time.Second) * float64(s.dir.Rate) / 8
 		if int(backlog)+size > s.queue {
 			return time.Time{}, queueFull
 		}
 		start = s.free
+		s.waited = start.Sub(now)
 	}
 	s.free = start.Add(sendTime(size, s.dir.Rate))
 	at := s.free.Add(s.dir.Delay)

@@ -22,6 +22,7 @@ func TestShaper(t *testing.T) {
 		at   time.Duration // after t0
 		size int
 		want time.Duration // arrival at the far end after t0; -1 dropped by the queue
+		wait time.Duration // in the queue, for the packets before it
 	}
 	tests := []struct {
 		name     string
@@ -29,21 +30,21 @@ func TestShaper(t *testing.T) {
 		arrivals []arrival
 	}{
 		{"delay only", Direction{Delay: ms(20)}, []arrival{
-			{0, 1500, ms(20)}, {0, 1500, ms(20)}, {ms(5), 100, ms(25)},
+			{0, 1500, ms(20), 0}, {0, 1500, ms(20), 0}, {ms(5), 100, ms(25), 0},
 		}},
 		{"serialisation", Direction{Rate: 8_000_000, Delay: ms(10)}, []arrival{
 			// 1000 bytes at 8 Mbit/s take 1 ms.
-			{0, 1000, ms(11)},
-			{0, 1000, ms(12)}, // waits for the first
-			{ms(0.5), 500, ms(12.5)},
-			{ms(10), 1000, ms(21)}, // the bottleneck was idle again
+			{0, 1000, ms(11), 0},
+			{0, 1000, ms(12), ms(1)}, // waits for the first
+			{ms(0.5), 500, ms(12.5), ms(1.5)},
+			{ms(10), 1000, ms(21), 0}, // the bottleneck was idle again
 		}},
 		{"drop-tail", Direction{Rate: 8_000_000, Queue: 2500}, []arrival{
-			{0, 1000, ms(1)},
-			{0, 1000, ms(2)},
-			{0, 1000, -1}, // 2000 bytes queued + 1000 > 2500
-			{0, 400, ms(2.4)},
-			{ms(1), 1000, ms(3.4)}, // 1 ms later 1400 bytes are left: fits
+			{0, 1000, ms(1), 0},
+			{0, 1000, ms(2), ms(1)},
+			{0, 1000, -1, 0}, // 2000 bytes queued + 1000 > 2500
+			{0, 400, ms(2.4), ms(2)},
+			{ms(1), 1000, ms(3.4), ms(1.4)}, // 1 ms later 1400 bytes are left: fits
 		}},
 	}
 	for _, tt := range tests {
@@ -58,6 +59,8 @@ func TestShaper(t *testing.T) {
 					t.Errorf("packet %d: verdict %d, want delivered", i, v)
 				case a.want >= 0 && got.Sub(t0).Round(time.Microsecond) != a.want:
 					t.Errorf("packet %d: arrives at %v, want %v", i, got.Sub(t0), a.want)
+				case a.want >= 0 && s.waited.Round(time.Microsecond) != a.wait:
+					t.Errorf("packet %d: waited %v in the queue, want %v", i, s.waited, a.wait)
 				}
 			}
 		})

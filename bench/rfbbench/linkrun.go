@@ -201,8 +201,8 @@ func (lr *linkRunner) bench(ctx context.Context, name string) ([]Result, error) 
 		// loaded machine can make it late (linkem.Stats.Late).
 		after, _ := lr.topo.link.Stats()
 		if n := after.Delivered - before.Delivered; n > 0 {
-			fmt.Fprintf(os.Stderr, "rfbbench:   the link delivered %d packets towards the expert %.2f ms late on average (the most so far %.1f ms)\n",
-				n, float64(after.Late-before.Late)/float64(n)/1e6, float64(after.MaxLate)/1e6)
+			fmt.Fprintf(os.Stderr, "rfbbench:   the link delivered %d packets towards the expert %.2f ms late on average (the most so far %.1f ms); they waited %.2f ms on average in the bottleneck's queue\n",
+				n, float64(after.Late-before.Late)/float64(n)/1e6, float64(after.MaxLate)/1e6, float64(after.Queued-before.Queued)/float64(n)/1e6)
 		}
 		res.Server, res.Path = name, path
 		results = append(results, res)
