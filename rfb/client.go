@@ -466,8 +466,8 @@ func (c *Client) ReadMessage() (Message, error) {
 	case msgServerFence:
 		m.FenceFlags, m.FencePayload, err = c.readFence()
 	case msgAssistPixelFormat:
-		// Sent because the client named EncAssistScaled or
-		// EncAssistLossless: the format
+		// Sent because the client named EncAssistScaled or a lossless
+		// private encoding: the format
 		// is the one the client set, which it knows.
 		err = readFull(c.r, c.hdr[:3], "pixel format padding")
 		if err == nil {

@@ -34,7 +34,7 @@ import (
 // the server would end the connection.
 //
 // RelayViewer offers no private encoding (EncAssistScaled,
-// EncAssistLossless); a Relay does.
+// EncAssistLossless, EncAssistLosslessFSE); a Relay does.
 func RelayViewer(server io.Writer, viewer io.Reader) error {
 	return (&Relay{}).FromViewer(server, viewer)
 }
@@ -64,14 +64,16 @@ type Relay struct {
 // Raw so far. It may be called while the relay runs.
 func (rl *Relay) Rewritten() int64 { return rl.rewritten.Load() }
 
-// NewRelay returns a Relay that offers and undoes EncAssistScaled and
-// EncAssistLossless.
+// NewRelay returns a Relay that offers and undoes EncAssistScaled and both
+// lossless encodings (EncAssistLossless, EncAssistLosslessFSE: a server of
+// an older version knows only the first).
 func NewRelay() *Relay {
 	return NewRelayOffering(relayPrivate...)
 }
 
 // NewRelayOffering returns a Relay that offers the server only the private
-// encodings in encs (EncAssistScaled, EncAssistLossless). Undoing a scaled
+// encodings in encs (EncAssistScaled, EncAssistLossless,
+// EncAssistLosslessFSE). Undoing a scaled
 // rectangle decodes a JPEG and scales it up, which a relay on a busy
 // thread (a page's, in WebAssembly) may not afford.
 func NewRelayOffering(encs ...int32) *Relay {

@@ -15,7 +15,7 @@ import (
 // ToViewer copies the server's messages to the viewer. With a Relay from
 // NewRelay or NewRelayOffering it parses them, copying every byte as it is except that it
 // drops the server's msgAssistPixelFormat messages and turns each
-// EncAssistScaled or EncAssistLossless rectangle into a Raw one of the
+// EncAssistScaled, EncAssistLossless or EncAssistLosslessFSE rectangle into a Raw one of the
 // same area, in the pixel format the server last announced: the viewer
 // never sees a private encoding. It knows the length of everything this package's server
 // sends (Raw, CopyRect, Tight, ZRLE, Open H.264, the cursor and desktop
@@ -410,8 +410,9 @@ func (t *relayUpdates) compact() (int64, error) {
 	return n, nil
 }
 
-// private turns a rectangle of a private encoding (EncAssistScaled or
-// EncAssistLossless) into a Raw one of the same area.
+// private turns a rectangle of a private encoding (EncAssistScaled,
+// EncAssistLossless or EncAssistLosslessFSE) into a Raw one of the same
+// area.
 func (t *relayUpdates) private(r image.Rectangle, enc int32) error {
 	if !r.In(image.Rectangle{Max: t.size}) || r.Empty() {
 		return fmt.Errorf("%w: private rectangle outside the %dx%d framebuffer", errProtocol, t.size.X, t.size.Y)

@@ -84,8 +84,8 @@ type viewerOptions struct {
 	Continuous bool
 	H264       bool // offer Open H.264 (encoding 50) first
 	// Scaled offers assist's private encodings, as assist join's relay
-	// does (rfb.EncAssistScaled, half resolution, and
-	// rfb.EncAssistLossless): the client decodes them itself.
+	// does (rfb.EncAssistScaled, half resolution, and both lossless
+	// ones): the client decodes them itself.
 	Scaled bool
 }
 
