@@ -110,6 +110,7 @@ type losslessEncoder struct {
 	// EncAssistLosslessFSE's (lossless_fse.go).
 	streams [losslessContexts][]byte
 	single  []byte // a plane coded as one stream
+	zigzag  []byte // a plane's errors zigzagged
 	fse     fse.Scratch
 }
 

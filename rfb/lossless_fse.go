@@ -20,21 +20,23 @@ import (
 // same plane (the receiver knows both by then), and codes each stream on
 // its own with FSE (tANS, fractions of a bit a byte; the entropy coder of
 // zstd, from the same module). On the benchmark's full-screen scene, in
-// refinement's slices of 8 rows: 7.2 bits a pixel instead of 7.9.
+// refinement's slices of 8 rows: 7.0 bits a pixel instead of 7.9.
 
 // EncAssistLosslessFSE is the private encoding of a rectangle's exact
 // pixels with context-coded planes. It has EncAssistLossless's content
 // (a predictor per row, then the green, red-minus-green and
 // blue-minus-green planes of errors) and codes it so: a 4-byte length and
 // that many bytes, which hold the h predictor numbers as they are, then
-// for each plane in turn and each of its losslessContexts contexts in
-// turn, a stream: the number of its bytes (uvarint), and when that is not
-// 0 a mode byte (losslessStreamRaw, losslessStreamRepeat or
-// losslessStreamFSE) and the stream so coded. The context of a plane's
-// byte comes from the magnitudes of the errors left of it and above it in
-// that plane (those outside the rectangle counting as 0):
-// losslessContext. The bytes of a plane are its streams' bytes taken in
-// raster order, each from the stream of its context.
+// each plane in turn: the number of its streams (1, or losslessContexts
+// when sorted by context), then each stream: the number of its bytes
+// (uvarint), and when that is not 0 a mode byte (losslessStreamRaw,
+// losslessStreamRepeat or losslessStreamFSE) and the stream so coded.
+// Streams hold the errors zigzagged (errMagnitude: 0, -1, 1, -2 as 0, 1,
+// 2, 3), so that an FSE table describes few symbols. The context of a
+// plane's byte comes from the magnitudes of the errors left of it and
+// above it in that plane (those outside the rectangle counting as 0):
+// losslessContext. The bytes of a sorted plane are its streams' bytes
+// taken in raster order, each from the stream of its context.
 const EncAssistLosslessFSE int32 = 0x41535346 // "ASSF"
 
 // The modes of a stream of EncAssistLosslessFSE.
@@ -46,14 +48,16 @@ const (
 
 // losslessContexts is how many contexts a plane's bytes are sorted into.
 // Refinement mostly sends slices of 8 rows, where each stream's FSE table
-// weighs: on the benchmark's scene 5 contexts took 7.18 bits a pixel there
-// (EncAssistLossless 7.86), 3 took 7.14 and 7 took 7.29; on slices of 48
-// rows 5 and 7 took 6.78 and 6.79, 3 took 6.84.
+// weighs: on the benchmark's scene, before errors were zigzagged, 5
+// contexts took 7.18 bits a pixel there (EncAssistLossless 7.86), 3 took
+// 7.14 and 7 took 7.29; on slices of 48 rows 5 and 7 took 6.78 and 6.79,
+// 3 took 6.84.
 const losslessContexts = 5
 
 // errMagnitude[b] is the magnitude of error b (an int8), zigzagged: 0, 1,
-// 2 for 0, -1, 1 and so on.
-var errMagnitude = func() (m [256]uint16) {
+// 2 for 0, -1, 1 and so on. Streams hold errors so (0..255), and
+// unzigzag turns them back.
+var errMagnitude, unzigzag = func() (m [256]uint16, u [256]byte) {
 	for b := range m {
 		v := int(int8(b))
 		if v < 0 {
@@ -61,8 +65,9 @@ var errMagnitude = func() (m [256]uint16) {
 		} else {
 			m[b] = uint16(2 * v)
 		}
+		u[m[b]] = byte(b)
 	}
-	return m
+	return m, u
 }()
 
 // losslessContext[a] is the context of a byte whose left and upper
@@ -109,7 +114,7 @@ func (e *losslessEncoder) appendFSE(buf, plain []byte, w, h int) []byte {
 					a += errMagnitude[up[x]]
 				}
 				ctx := losslessContext[a]
-				e.streams[ctx] = append(e.streams[ctx], v)
+				e.streams[ctx] = append(e.streams[ctx], byte(errMagnitude[v]))
 				left = errMagnitude[v]
 			}
 		}
@@ -120,7 +125,11 @@ func (e *losslessEncoder) appendFSE(buf, plain []byte, w, h int) []byte {
 		}
 		// A small or evenly noisy plane may do better as one stream,
 		// with one table instead of losslessContexts.
-		e.single = e.appendStream(append(e.single[:0], 1), plane)
+		e.zigzag = growLen(e.zigzag[:0], len(plane))
+		for i, v := range plane {
+			e.zigzag[i] = byte(errMagnitude[v])
+		}
+		e.single = e.appendStream(append(e.single[:0], 1), e.zigzag)
 		if len(e.single) < len(buf)-mark {
 			buf = append(buf[:mark], e.single...)
 		}
@@ -194,7 +203,10 @@ func (d *losslessDecoder) decodeFSE(src []byte, w, h int) error {
 		}
 		d.plain = growLen(d.plain, w*h)
 		if k == 1 {
-			copy(d.plain[len(d.plain)-w*h:], streams[0])
+			plane := d.plain[len(d.plain)-w*h:]
+			for i, z := range streams[0] {
+				plane[i] = unzigzag[z]
+			}
 			continue
 		}
 		if err := unsortPlane(d.plain[len(d.plain)-w*h:], w, h, &streams); err != nil {
@@ -233,9 +245,9 @@ func unsortPlane(plane []byte, w, h int, streams *[losslessContexts][]byte) erro
 				return fmt.Errorf("context %d: stream ends at (%d,%d)", ctx, x, y)
 			}
 			next[ctx] = i + 1
-			v := streams[ctx][i]
-			row[x] = v
-			left = errMagnitude[v]
+			z := streams[ctx][i]
+			row[x] = unzigzag[z]
+			left = uint16(z)
 		}
 	}
 	return nil
