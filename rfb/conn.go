@@ -594,10 +594,18 @@ func (c *conn) flush() error {
 		// Clear the request before writing: the viewer's next request
 		// may arrive as soon as the update is on the wire, and must not
 		// be lost. Requests that arrived while this update was being
-		// built are answered by it.
+		// built are answered by it, except a non-incremental one that
+		// came while it was built as a slice: the next update answers
+		// that whole, and the screen is owed again in full, since this
+		// one may have taken part of what the request invalidated.
 		c.mu.Lock()
-		c.requested, c.fullAsked = false, false
+		owedWhole := unsolicited && c.fullAsked
+		c.requested = false
+		c.fullAsked = owedWhole
 		c.mu.Unlock()
+		if owedWhole {
+			c.sub.Invalidate(image.Rectangle{Max: c.size})
+		}
 	}
 	c.refineAfter(&enc, want)
 	if len(c.buf) == 0 {
