@@ -265,16 +265,7 @@ func (d *losslessDecoder) decode(r io.Reader, enc int32, rect image.Rectangle, d
 		return fmt.Errorf("rfb: lossless rectangle of %dx%d is over the limit of %d pixels", w, h, losslessMaxPixels)
 	}
 	if enc == EncAssistLosslessFSE {
-		var hdr [4]byte
-		if err := readFull(r, hdr[:], "lossless rectangle length"); err != nil {
-			return err
-		}
-		n := int(binary.BigEndian.Uint32(hdr[:]))
-		if n > losslessMaxFrame(losslessSize(w, h)) {
-			return fmt.Errorf("rfb: lossless rectangle of %dx%d claims %d bytes", w, h, n)
-		}
-		var err error
-		if d.frame, err = appendRead(r, d.frame[:0], n, "lossless rectangle"); err != nil {
+		if err := d.readFrame(r, w, h, -1, losslessSize(w, h)); err != nil {
 			return err
 		}
 		if rect.Empty() {
@@ -300,16 +291,7 @@ func (d *losslessDecoder) decode(r io.Reader, enc int32, rect image.Rectangle, d
 	}
 	d.plain = slices.Grow(d.plain[:0], losslessSize(w, h))
 	for i, size := range losslessParts(w, h) {
-		var hdr [4]byte
-		if err := readFull(r, hdr[:], "lossless rectangle length"); err != nil {
-			return err
-		}
-		n := int(binary.BigEndian.Uint32(hdr[:]))
-		if n > losslessMaxFrame(size) {
-			return fmt.Errorf("rfb: lossless rectangle of %dx%d claims %d bytes for part %d", w, h, n, i)
-		}
-		var err error
-		if d.frame, err = appendRead(r, d.frame[:0], n, "lossless rectangle"); err != nil {
+		if err := d.readFrame(r, w, h, i, size); err != nil {
 			return err
 		}
 		if rect.Empty() {
@@ -336,6 +318,27 @@ func (d *losslessDecoder) decode(r io.Reader, enc int32, rect image.Rectangle, d
 		return nil
 	}
 	return unpredict(dst, dr, d.plain)
+}
+
+// readFrame reads a 4-byte length and that many bytes into d.frame: part
+// of a w×h rectangle (-1: its only one) that holds size bytes of content.
+// A length beyond losslessMaxFrame(size) is refused before anything is
+// read for it.
+func (d *losslessDecoder) readFrame(r io.Reader, w, h, part, size int) error {
+	var hdr [4]byte
+	if err := readFull(r, hdr[:], "lossless rectangle length"); err != nil {
+		return err
+	}
+	n := int(binary.BigEndian.Uint32(hdr[:]))
+	if n > losslessMaxFrame(size) {
+		if part < 0 {
+			return fmt.Errorf("rfb: lossless rectangle of %dx%d claims %d bytes", w, h, n)
+		}
+		return fmt.Errorf("rfb: lossless rectangle of %dx%d claims %d bytes for part %d", w, h, n, part)
+	}
+	var err error
+	d.frame, err = appendRead(r, d.frame[:0], n, "lossless rectangle")
+	return err
 }
 
 // unpredict undoes the encoder's prediction: plain is a rectangle's
