@@ -24,6 +24,10 @@ type Wine struct {
 	server  *Proc
 }
 
+// wineDesktop is the name of the virtual desktop every program of a lab
+// prefix runs on.
+const wineDesktop = "Lab"
+
 // StartWine makes a fresh Wine prefix (about 10 s and 700 MB, removed on
 // cleanup), puts the ProcessPrng stub in it when Wine lacks one, sets
 // every program to run on a virtual desktop the size of x's screen, shows
@@ -55,13 +59,19 @@ func StartWine(t testing.TB, x *X) *Wine {
 		dll := filepath.Join(w.Prefix, "drive_c", "windows", "system32", "bcryptprimitives.dll")
 		Run(t, nil, "x86_64-w64-mingw32-gcc", "-shared", "-O2", "-s", "-o", dll, src, "-ladvapi32")
 	}
-	w.run(t, time.Minute, "wine", "reg", "add", `HKCU\Software\Wine\Explorer`, "/v", "Desktop", "/d", "Default", "/f")
-	w.run(t, time.Minute, "wine", "reg", "add", `HKCU\Software\Wine\Explorer\Desktops`, "/v", "Default", "/d", fmt.Sprintf("%dx%d", x.Size.X, x.Size.Y), "/f")
+	// The desktop is named for the lab, not "Default": that is the name
+	// of the window station's own desktop, which wineboot's explorer
+	// already holds as a plain X desktop, and an explorer asked for
+	// /desktop=Default while that one lives finds it there and shows no
+	// virtual desktop at all (what made the Wine tests fail when
+	// wineboot's explorer happened to outlive the reg commands).
+	w.run(t, time.Minute, "wine", "reg", "add", `HKCU\Software\Wine\Explorer`, "/v", "Desktop", "/d", wineDesktop, "/f")
+	w.run(t, time.Minute, "wine", "reg", "add", `HKCU\Software\Wine\Explorer\Desktops`, "/v", wineDesktop, "/d", fmt.Sprintf("%dx%d", x.Size.X, x.Size.Y), "/f")
 	// The desktop runs in an explorer of its own: started by a test's
 	// first program instead, it would inherit that program's output and
 	// hold its pipes open after it exits.
-	Start(t, w.Env(), "wine", "explorer", fmt.Sprintf("/desktop=Default,%dx%d", x.Size.X, x.Size.Y))
-	w.Desktop = x.FindWindow(t, "Wine desktop")
+	Start(t, w.Env(), "wine", "explorer", fmt.Sprintf("/desktop=%s,%dx%d", wineDesktop, x.Size.X, x.Size.Y))
+	w.Desktop = x.FindWindow(t, wineDesktop+" - Wine desktop")
 	t.Logf("lab: wine prefix ready in %v", time.Since(start).Round(100*time.Millisecond))
 	return w
 }
