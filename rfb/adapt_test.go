@@ -389,6 +389,21 @@ func TestServerPushPaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	full := func(mbits float64) int {
+		// What the server was doing when asked (answering SetEncodings,
+		// refining) ends before the request: an update it was building
+		// then would come first.
+		if err := c.Fence(fenceRequest, []byte("idle")); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			m, err := c.ReadMessage()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Type == ServerFence && string(m.FencePayload) == "idle" {
+				break
+			}
+		}
 		pp.set(false, mbits)
 		if err := c.RequestUpdate(false, image.Rectangle{}); err != nil {
 			t.Fatal(err)

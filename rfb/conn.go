@@ -374,12 +374,17 @@ func (c *conn) handle(m clientMessage) error {
 		c.clipCapsOwed = c.clipCapsOwed || c.enc.extClipboard
 		c.mu.Unlock()
 	case msgFramebufferUpdateRequest:
-		if !m.incremental {
-			c.sub.Invalidate(m.area)
-		}
 		c.mu.Lock()
 		c.requested = true
 		c.fullAsked = c.fullAsked || !m.incremental
+		if !m.incremental {
+			// Under c.mu, after fullAsked: the writer woken by the
+			// invalidation must see the request, or it builds the area as
+			// a pushed update in slices and then, owing the whole, sends
+			// it all again (the screen twice on a slow link;
+			// TestServerPushPaced read the slices as the answer).
+			c.sub.Invalidate(m.area)
+		}
 		c.mu.Unlock()
 	case msgKeyEvent:
 		if in := c.srv.Input; in != nil {
