@@ -51,14 +51,24 @@ var relayPrivate = []int32{EncAssistScaled, EncAssistLossless, EncAssistLossless
 // Run each in its own goroutine.
 type Relay struct {
 	private []int32 // the private encodings offered; none: a plain copy
-	once    sync.Once
-	ver     chan struct{} // closed once minor is set
-	minor   int           // the viewer's protocol version; -1: none came
+	// passScaled: EncAssistScaled rectangles go to the viewer as they
+	// are (Passing).
+	passScaled bool
+	once       sync.Once
+	ver        chan struct{} // closed once minor is set
+	minor      int           // the viewer's protocol version; -1: none came
 	// changed counts what ToViewer dropped or rewrote (for tests).
 	changed int
 	// rewritten counts the private rectangles ToViewer turned into Raw.
 	rewritten atomic.Int64
+	// passed counts the private rectangles ToViewer copied as they are.
+	passed atomic.Int64
 }
+
+// Passed returns how many private rectangles ToViewer has copied to the
+// viewer as they are (Passing) so far. It may be called while the relay
+// runs.
+func (rl *Relay) Passed() int64 { return rl.passed.Load() }
 
 // Rewritten returns how many private rectangles ToViewer has turned into
 // Raw so far. It may be called while the relay runs.
@@ -78,6 +88,24 @@ func NewRelay() *Relay {
 // thread (a page's, in WebAssembly) may not afford.
 func NewRelayOffering(encs ...int32) *Relay {
 	return &Relay{private: slices.Clone(encs), ver: make(chan struct{})}
+}
+
+// Passing makes rl copy the rectangles of the private encodings in encs
+// to the viewer as they are, after checking their lengths, instead of
+// turning them into Raw: for a viewer that decodes them itself. Only
+// EncAssistScaled can be passed (the web pages' noVNC draws its picture
+// scaled up on the GPU, web/session/scaled.js, where undoing it here
+// would decode and scale on the relay's thread, in WebAssembly the
+// page's own); it must be among the encodings offered. Passing returns
+// rl, and is called before the relay runs.
+func (rl *Relay) Passing(encs ...int32) *Relay {
+	for _, e := range encs {
+		if e != EncAssistScaled || !slices.Contains(rl.private, e) {
+			panic(fmt.Sprintf("rfb: Relay.Passing(%#x): only an offered EncAssistScaled can be passed", e))
+		}
+		rl.passScaled = true
+	}
+	return rl
 }
 
 // Run relays between viewer and server both ways, FromViewer and ToViewer

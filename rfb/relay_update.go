@@ -17,7 +17,7 @@ import (
 // drops the server's msgAssistPixelFormat messages and turns each
 // EncAssistScaled, EncAssistLossless or EncAssistLosslessFSE rectangle into a Raw one of the
 // same area, in the pixel format the server last announced: the viewer
-// never sees a private encoding. It knows the length of everything this package's server
+// never sees a private encoding, except those it decodes itself (Passing). It knows the length of everything this package's server
 // sends (Raw, CopyRect, Tight, ZRLE, Open H.264, the cursor and desktop
 // size pseudo-encodings, fences, clipboard, bell); anything else ends the
 // relay with an error, since the stream is then out of step. It returns
@@ -30,10 +30,12 @@ func (rl *Relay) ToViewer(viewer io.Writer, server io.Reader) error {
 		return nil
 	}
 	t := &relayUpdates{
-		br:        bufio.NewReaderSize(server, 64<<10),
-		vw:        viewerWriter{viewer},
-		pf:        NativeFormat,
-		rewritten: &rl.rewritten,
+		br:         bufio.NewReaderSize(server, 64<<10),
+		vw:         viewerWriter{viewer},
+		pf:         NativeFormat,
+		rewritten:  &rl.rewritten,
+		passed:     &rl.passed,
+		passScaled: rl.passScaled,
 	}
 	t.bw = bufio.NewWriterSize(t.vw, 64<<10)
 	err := t.handshake(rl)
@@ -77,6 +79,10 @@ type relayUpdates struct {
 	changed int
 	// rewritten is the Relay's count of private rectangles made Raw.
 	rewritten *atomic.Int64
+	// passed is the Relay's count of private rectangles copied as they
+	// are; passScaled, whether scaled ones are.
+	passed     *atomic.Int64
+	passScaled bool
 	// announced: the server has announced a pixel format, so it speaks
 	// the private encodings. One that sends an update first (a novice of an
 	// older version) never scales, and its updates may be in a format
@@ -276,6 +282,12 @@ func (t *relayUpdates) update() error {
 		}
 		r := readRect(h[:8])
 		enc := int32(binary.BigEndian.Uint32(h[8:]))
+		if enc == EncAssistScaled && t.passScaled {
+			if err := t.passScaledRect(h, r); err != nil {
+				return fmt.Errorf("rectangle %v: %w", r, err)
+			}
+			continue
+		}
 		if enc == EncAssistScaled || enc == EncAssistLossless || enc == EncAssistLosslessFSE {
 			if err := t.private(r, enc); err != nil {
 				return fmt.Errorf("rectangle %v: %w", r, err)
@@ -410,15 +422,53 @@ func (t *relayUpdates) compact() (int64, error) {
 	return n, nil
 }
 
-// private turns a rectangle of a private encoding (EncAssistScaled,
-// EncAssistLossless or EncAssistLosslessFSE) into a Raw one of the same
-// area.
-func (t *relayUpdates) private(r image.Rectangle, enc int32) error {
+// passScaledRect copies an EncAssistScaled rectangle, its header h
+// already read, to the viewer as it is, once its lengths are checked as
+// private's decoding would check them: what the viewer gets is framed
+// as it expects, whatever the server sent.
+func (t *relayUpdates) passScaledRect(h [12]byte, r image.Rectangle) error {
+	if err := t.privateArea(r); err != nil {
+		return err
+	}
+	var hdr [8]byte
+	if err := readFull(t.br, hdr[:], "scaled rectangle header"); err != nil {
+		return err
+	}
+	_, _, n, err := parseScaledHeader(hdr, r)
+	if err != nil {
+		return err
+	}
+	if err := t.write(h[:]); err != nil {
+		return err
+	}
+	if err := t.write(hdr[:]); err != nil {
+		return err
+	}
+	if err := t.copyN(int64(n)); err != nil {
+		return err
+	}
+	t.passed.Add(1)
+	return nil
+}
+
+// privateArea checks that a private rectangle lies in the framebuffer
+// and is no larger than a receiver accepts.
+func (t *relayUpdates) privateArea(r image.Rectangle) error {
 	if !r.In(image.Rectangle{Max: t.size}) || r.Empty() {
 		return fmt.Errorf("%w: private rectangle outside the %dx%d framebuffer", errProtocol, t.size.X, t.size.Y)
 	}
 	if r.Dx()*r.Dy() > scaleMaxPixels {
 		return fmt.Errorf("%w: private rectangle of %dx%d is over the limit of %d pixels", errProtocol, r.Dx(), r.Dy(), scaleMaxPixels)
+	}
+	return nil
+}
+
+// private turns a rectangle of a private encoding (EncAssistScaled,
+// EncAssistLossless or EncAssistLosslessFSE) into a Raw one of the same
+// area.
+func (t *relayUpdates) private(r image.Rectangle, enc int32) error {
+	if err := t.privateArea(r); err != nil {
+		return err
 	}
 	full := image.Rectangle{Max: r.Size()}
 	if t.big == nil || t.big.Rect.Dx() < r.Dx() || t.big.Rect.Dy() < r.Dy() {

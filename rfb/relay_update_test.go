@@ -75,8 +75,11 @@ func relayEveryMessage(t testing.TB) []byte {
 
 // relayRun relays in to out as ToViewer does after a viewer of minor
 // version minor connected.
-func relayRun(minor int, in []byte) ([]byte, *Relay, error) {
+func relayRun(minor int, in []byte, passScaled bool) ([]byte, *Relay, error) {
 	rl := NewRelay()
+	if passScaled {
+		rl.Passing(EncAssistScaled)
+	}
 	rl.setMinor(minor)
 	var out bytes.Buffer
 	err := rl.ToViewer(&out, bytes.NewReader(in))
@@ -112,7 +115,7 @@ func TestRelayToViewerPassThrough(t *testing.T) {
 		{"no announcement", 8, cat(relayServerHello(64, 48), raw16, hextile), cat(relayServerHello(64, 48), raw16, hextile)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, _, err := relayRun(tc.minor, tc.in)
+			out, _, err := relayRun(tc.minor, tc.in, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -127,10 +130,10 @@ func TestRelayToViewerPassThrough(t *testing.T) {
 	}
 	// An encoding the relay cannot measure ends it with an error.
 	bad := cat(relayServerHello(64, 48), announceNative, hextile)
-	if _, _, err := relayRun(8, bad); err == nil {
+	if _, _, err := relayRun(8, bad, false); err == nil {
 		t.Error("a Hextile rectangle relayed without error")
 	}
-	if _, _, err := relayRun(8, cat(relayServerHello(64, 48), []byte{77})); err == nil {
+	if _, _, err := relayRun(8, cat(relayServerHello(64, 48), []byte{77}), false); err == nil {
 		t.Error("an unknown message type relayed without error")
 	}
 }
@@ -176,17 +179,25 @@ func relayPipeline(t *testing.T, ts *testServer, rl *Relay, mbits float64, encs 
 	return c, counted, stop
 }
 
+// TestRelayScaled: on a slow path a large changing area crosses the link
+// scaled, in at most half the bytes, and reaches the viewer as Raw, or
+// as it came when the relay passes scaled rectangles (the web pages'
+// noVNC decodes them itself); either way the picture ends exact.
 func TestRelayScaled(t *testing.T) {
 	video := image.Rect(0, 0, 480, 320)
-	var bytesScaled, bytesFull int
-	for _, scaled := range []bool{true, false} {
+	sent := map[string]int{}
+	for _, mode := range []string{"rewritten", "passed", "full size"} {
+		scaled := mode != "full size"
 		ts := startServer(t, 640, 480, false)
 		// No refinement between frames, which a loaded machine can
 		// space more than 200 ms apart: its bytes would count too.
 		ts.srv.refineDelay = 2 * time.Second
 		rl := &Relay{}
-		if scaled {
+		switch mode {
+		case "rewritten":
 			rl = NewRelay()
+		case "passed":
+			rl = NewRelay().Passing(EncAssistScaled)
 		}
 		c, counted, stop := relayPipeline(t, ts, rl, 2, EncTight, EncJPEGQuality0+8)
 		// frame reads updates (pushed: the relay asked for push) until
@@ -238,33 +249,91 @@ func TestRelayScaled(t *testing.T) {
 		}
 		watch.Close()
 		n := int(counted.n.Load() - before)
-		t.Logf("scaled %v: last frame %d bytes on the link, rectangles %+v", scaled, n, last)
+		t.Logf("%s: last frame %d bytes on the link, rectangles %+v", mode, n, last)
+		sent[mode] = n
 		if scaled {
-			bytesScaled = n
-			raw, all := 0, 0
+			want := map[string]int32{"rewritten": EncRaw, "passed": EncAssistScaled}[mode]
+			got, all := 0, 0
 			for _, r := range last {
 				all += r.Rect.Dx() * r.Rect.Dy()
-				if r.Encoding == EncRaw {
-					raw += r.Rect.Dx() * r.Rect.Dy()
+				if r.Encoding == want {
+					got += r.Rect.Dx() * r.Rect.Dy()
+				}
+				if mode == "rewritten" && r.Encoding == EncAssistScaled {
+					t.Errorf("the viewer got a scaled rectangle %v from a relay that rewrites them", r.Rect)
 				}
 			}
-			if raw*4 < all*3 {
-				t.Errorf("the changing area reached the viewer as %+v, want Raw rectangles", last)
+			if got*4 < all*3 {
+				t.Errorf("the changing area reached the viewer as %+v, want encoding %#x", last, want)
 			}
 			if psnr := tightPSNR(ts.desk.Snapshot(), c.Framebuffer(), video); psnr < 28 {
 				t.Errorf("scaled area at PSNR %.1f dB, want at least 28", psnr)
 			}
-		} else {
-			bytesFull = n
 		}
 		waitFor(t, c, ts.desk.Snapshot())
 		stop()
-		if scaled && rl.changed == 0 {
-			t.Error("the relay rewrote nothing")
+		switch {
+		case mode == "rewritten" && (rl.Rewritten() == 0 || rl.Passed() != 0):
+			t.Errorf("the relay rewrote %d rectangles and passed %d; want some rewritten, none passed", rl.Rewritten(), rl.Passed())
+		case mode == "passed" && rl.Passed() == 0:
+			t.Error("the relay passed no scaled rectangle")
 		}
 	}
-	if bytesScaled*2 > bytesFull {
-		t.Errorf("a frame took %d bytes on the link scaled, %d at full size: want at most half", bytesScaled, bytesFull)
+	for _, mode := range []string{"rewritten", "passed"} {
+		if sent[mode]*2 > sent["full size"] {
+			t.Errorf("%s: a frame took %d bytes on the link scaled, %d at full size: want at most half", mode, sent[mode], sent["full size"])
+		}
+	}
+}
+
+// TestRelayPassingRejects: a relay that passes scaled rectangles still
+// checks them, and copies nothing of one it cannot frame.
+func TestRelayPassingRejects(t *testing.T) {
+	img := screen.NewImage(image.Rect(0, 0, 40, 30))
+	photo(img, img.Rect)
+	good := scaledPayload(t, img, image.Rect(2, 2, 40, 29), 3)
+	with := func(r image.Rectangle, payload []byte) []byte {
+		return cat(relayServerHello(64, 48), appendAssistPixelFormat(nil, &NativeFormat),
+			[]byte{msgFramebufferUpdate, 0}, u16(1), appendRectHeader(nil, r, EncAssistScaled), payload)
+	}
+	header := func(sw, sh int, n uint32) []byte { return cat(u16(sw), u16(sh), u32(n)) }
+	for _, tc := range []struct {
+		name string
+		in   []byte
+	}{
+		{"outside the framebuffer", with(image.Rect(30, 30, 70, 50), good)},
+		{"empty", with(image.Rect(3, 3, 3, 9), header(1, 1, 0))},
+		{"zero width picture", with(image.Rect(0, 0, 40, 30), header(0, 10, 10))},
+		{"picture larger than the area", with(image.Rect(0, 0, 40, 30), header(41, 30, 10))},
+		{"too many bytes", with(image.Rect(0, 0, 40, 30), header(2, 2, 1<<30))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rl := NewRelay().Passing(EncAssistScaled)
+			rl.setMinor(8)
+			var out bytes.Buffer
+			err := rl.ToViewer(&out, bytes.NewReader(tc.in))
+			if err == nil {
+				t.Fatal("relayed without an error")
+			}
+			if i := bytes.Index(out.Bytes(), u32(uint32(EncAssistScaled))); i >= 0 {
+				t.Errorf("copied the rejected rectangle's header to the viewer (at %d of %d bytes): %v", i, out.Len(), err)
+			}
+			t.Log(err)
+		})
+	}
+	// The good one passes byte for byte.
+	rl := NewRelay().Passing(EncAssistScaled)
+	rl.setMinor(8)
+	var out bytes.Buffer
+	in := with(image.Rect(2, 2, 40, 29), good)
+	if err := rl.ToViewer(&out, bytes.NewReader(in)); err != nil {
+		t.Fatal(err)
+	}
+	if rect := cat(appendRectHeader(nil, image.Rect(2, 2, 40, 29), EncAssistScaled), good); !bytes.HasSuffix(out.Bytes(), rect) {
+		t.Errorf("the scaled rectangle was not copied as it came")
+	}
+	if rl.Passed() != 1 || rl.Rewritten() != 0 {
+		t.Errorf("passed %d, rewritten %d; want 1 and 0", rl.Passed(), rl.Rewritten())
 	}
 }
 
@@ -334,12 +403,13 @@ func FuzzRelayToViewer(f *testing.F) {
 	f.Add(byte(7), cat([]byte("RFB 003.008\n"), []byte{1, secNone}, relayServerHello(64, 48)[18:], every))
 	f.Add(byte(3), cat([]byte("RFB 003.008\n"), u32(secNone), relayServerHello(64, 48)[18:], scaledRect))
 	f.Add(byte(8), cat(relayServerHello(64, 48), scaledRect, appendAssistPixelFormat(nil, &NativeFormat), every))
+	f.Add(byte(128+8), cat(relayServerHello(64, 48), appendAssistPixelFormat(nil, &NativeFormat), scaledRect, every))
 	for _, enc := range losslessEncodings {
 		lossless, _ := newLosslessEncoder(enc).encode(nil, tightImgPhoto(20, 10), image.Rect(0, 0, 20, 10), &NativeFormat)
 		f.Add(byte(8), cat(relayServerHello(64, 48), appendAssistPixelFormat(nil, &NativeFormat), []byte{msgFramebufferUpdate, 0}, u16(1), lossless, every))
 	}
 	f.Fuzz(func(t *testing.T, minor byte, in []byte) {
-		out, rl, _ := relayRun([]int{3, 7, 8}[int(minor)%3], in)
+		out, rl, _ := relayRun([]int{3, 7, 8}[int(minor)%3], in, minor >= 128)
 		if rl.changed == 0 && !bytes.HasPrefix(in, out) {
 			t.Fatalf("relayed bytes that did not come:\n%x\n%x", in, out)
 		}

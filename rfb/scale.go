@@ -305,18 +305,10 @@ func (d *scaledDecoder) read(r io.Reader, rect image.Rectangle) error {
 	if err := readFull(r, hdr[:], "scaled rectangle header"); err != nil {
 		return err
 	}
-	sw, sh := int(binary.BigEndian.Uint16(hdr[0:])), int(binary.BigEndian.Uint16(hdr[2:]))
-	n := int(binary.BigEndian.Uint32(hdr[4:]))
-	w, h := rect.Dx(), rect.Dy()
-	switch {
-	case w*h > scaleMaxPixels:
-		return fmt.Errorf("rfb: scaled rectangle of %dx%d is over the limit of %d pixels", w, h, scaleMaxPixels)
-	case sw < 1 || sh < 1 || sw > w || sh > h:
-		return fmt.Errorf("rfb: scaled picture of %dx%d does not fit its %dx%d rectangle", sw, sh, w, h)
-	case n > scaledMaxJPEG(sw, sh):
-		return fmt.Errorf("rfb: scaled picture of %dx%d claims %d bytes", sw, sh, n)
+	sw, sh, n, err := parseScaledHeader(hdr, rect)
+	if err != nil {
+		return err
 	}
-	var err error
 	if d.jpeg, err = appendRead(r, d.jpeg[:0], n, "scaled picture"); err != nil {
 		return err
 	}
@@ -327,6 +319,24 @@ func (d *scaledDecoder) read(r io.Reader, rect image.Rectangle) error {
 		return fmt.Errorf("rfb: scaled picture: %w", err)
 	}
 	return nil
+}
+
+// parseScaledHeader checks the 8 bytes that open an EncAssistScaled
+// payload for a rectangle rect and returns the picture's size and the
+// length of its JFIF stream.
+func parseScaledHeader(hdr [8]byte, rect image.Rectangle) (sw, sh, n int, err error) {
+	sw, sh = int(binary.BigEndian.Uint16(hdr[0:])), int(binary.BigEndian.Uint16(hdr[2:]))
+	n = int(binary.BigEndian.Uint32(hdr[4:]))
+	w, h := rect.Dx(), rect.Dy()
+	switch {
+	case w*h > scaleMaxPixels:
+		return 0, 0, 0, fmt.Errorf("rfb: scaled rectangle of %dx%d is over the limit of %d pixels", w, h, scaleMaxPixels)
+	case sw < 1 || sh < 1 || sw > w || sh > h:
+		return 0, 0, 0, fmt.Errorf("rfb: scaled picture of %dx%d does not fit its %dx%d rectangle", sw, sh, w, h)
+	case n > scaledMaxJPEG(sw, sh):
+		return 0, 0, 0, fmt.Errorf("rfb: scaled picture of %dx%d claims %d bytes", sw, sh, n)
+	}
+	return sw, sh, n, nil
 }
 
 // appendAssistPixelFormat appends the msgAssistPixelFormat message.

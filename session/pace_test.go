@@ -6,6 +6,8 @@ import (
 	"io"
 	"testing"
 	"time"
+
+	"github.com/assist-project/assist/internal/lab"
 )
 
 // A flood on a stream across a slow link builds no standing queue at the
@@ -23,7 +25,7 @@ func TestMuxPacingNoStandingQueue(t *testing.T) {
 		{10, 40 * time.Millisecond, 2 << 20},
 	} {
 		t.Run(fmt.Sprintf("%gMbit-%v", tc.mbits, tc.rtt), func(t *testing.T) {
-			l, a, b := newSlowLink(t, tc.mbits, tc.rtt)
+			l, a, b := lab.NewSlowLink(t, tc.mbits, tc.rtt)
 			expert, novice := muxPair(t, a, b, MuxOptions{Opener: true})
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()

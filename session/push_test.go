@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/assist-project/assist/internal/lab"
 	"github.com/assist-project/assist/rfb"
 	"github.com/assist-project/assist/screen"
 	"github.com/assist-project/assist/screen/screentest"
@@ -40,7 +41,7 @@ func paint(d *screentest.Desktop, r image.Rectangle, f func(x, y int) (byte, byt
 // would be queued ahead of it (1 s on this link), so this counts bytes,
 // not milliseconds.
 func TestDisplayPushAcrossSlowLink(t *testing.T) {
-	l, a, b := newSlowLink(t, 2, 60*time.Millisecond)
+	l, a, b := lab.NewSlowLink(t, 2, 60*time.Millisecond)
 	expert, novice := muxPair(t, a, b, MuxOptions{Opener: true})
 	desk := screentest.New(320, 240)
 	sh := shadow.New(desk, shadow.Options{})

@@ -28,7 +28,7 @@ var sessionFiles embed.FS
 func Viewer() fs.FS { return sub(viewerFiles, "viewer") }
 
 // Session returns the expert's session view, shared by the viewer page
-// and the web app: view.js, screen.js, words.js and session.css. Both
+// and the web app: view.js, screen.js, scaled.js, words.js and session.css. Both
 // serve it under session/ next to their page and noVNC under novnc/, so
 // its relative import of ../novnc/core/rfb.js works for both.
 func Session() fs.FS { return sub(sessionFiles, "session") }

@@ -27,20 +27,22 @@ func TestExpertJS(t *testing.T) {
 }
 
 // TestSessionJS runs the session view's unit tests: its words (the
-// module without a DOM).
+// module without a DOM) and the scaled rectangles' decoder.
 func TestSessionJS(t *testing.T) {
-	runNodeTests(t, "session", "words.js")
+	runNodeTests(t, "session", "words.js", "scaled.js")
 }
 
-// runNodeTests copies dir's modules matching glob and dir/_test's tests
+// runNodeTests copies dir's modules matching globs and dir/_test's tests
 // into a temporary directory and runs them with node --test.
-func runNodeTests(t *testing.T, src, glob string) {
+func runNodeTests(t *testing.T, src string, globs ...string) {
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Skip("node is not installed (scripts/setup.sh installs it): the pages' JavaScript unit tests need it")
 	}
 	dir := t.TempDir()
-	copyGlob(t, filepath.Join(src, glob), dir)
+	for _, glob := range globs {
+		copyGlob(t, filepath.Join(src, glob), dir)
+	}
 	copyGlob(t, filepath.Join(src, "_test", "*.test.mjs"), filepath.Join(dir, "_test"))
 	if err := os.WriteFile(filepath.Join(dir, "package.json"), []byte(`{"type": "module", "private": true}`+"\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -23,7 +23,7 @@ func TestExpertApp(t *testing.T) {
 		return w.Result()
 	}
 	for _, path := range []string{"/", "/expert.js", "/signal.js", "/messenger.js", "/passkey.js", "/people.js", "/store.js", "/novnc/core/rfb.js",
-		"/session/view.js", "/session/screen.js", "/session/words.js", "/session/session.css"} {
+		"/session/view.js", "/session/screen.js", "/session/scaled.js", "/session/words.js", "/session/session.css"} {
 		res := get(path, "")
 		if res.StatusCode != http.StatusOK {
 			t.Errorf("GET %s: %s", path, res.Status)

@@ -49,17 +49,7 @@ func TestBrowserViewerH264(t *testing.T) {
 	}
 	needDesktopAndBrowser(t)
 	size := image.Pt(640, 480)
-	x := lab.StartXvfb(t, size.X, size.Y)
-	x.HideCursor(t)
-	desk, err := workload.Open(x.Display)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(desk.Close)
-	desk.Fill(image.Rectangle{Max: size}, 0x3a6ea5)
-	if err := desk.Sync(); err != nil {
-		t.Fatal(err)
-	}
+	x, desk := startPlainDesktop(t, size)
 
 	var serverLog syncBuffer
 	b := &desktopBackend{
@@ -158,6 +148,24 @@ func TestBrowserViewerH264(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// startPlainDesktop starts an Xvfb desktop of size, without a cursor and
+// filled with one colour, and opens it for drawing.
+func startPlainDesktop(t *testing.T, size image.Point) (*lab.X, *workload.Desktop) {
+	t.Helper()
+	x := lab.StartXvfb(t, size.X, size.Y)
+	x.HideCursor(t)
+	desk, err := workload.Open(x.Display)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(desk.Close)
+	desk.Fill(image.Rectangle{Max: size}, 0x3a6ea5)
+	if err := desk.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	return x, desk
 }
 
 func absDiff(a, b byte) int {

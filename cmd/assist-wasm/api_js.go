@@ -37,6 +37,13 @@ func main() {
 		}
 		return 0
 	}))
+	// How many scaled rectangles it passed to the page's noVNC.
+	api.Set("displayPassed", js.FuncOf(func(js.Value, []js.Value) any {
+		if rl := lastRelay.Load(); rl != nil {
+			return rl.Passed()
+		}
+		return 0
+	}))
 	registerMessenger(api)
 	js.Global().Set("assistExpert", api)
 	// The program must outlive main's return to answer the page's calls.

@@ -41,13 +41,15 @@ var lastRelay atomic.Pointer[rfb.Relay]
 
 // relayed puts an rfb.Relay between the page's noVNC and display stream
 // st, as `assist join` does for its viewers, and returns the page's end.
-// It offers the novice only the lossless encodings for refinement: undoing
-// the scaled one (a JPEG decoded and scaled up in Go) would run on the
-// page's only thread, the one that draws. The relay ends, closing both
-// ends, when either does.
+// It offers the novice every private encoding, and passes scaled
+// rectangles to the page as they are: undoing one here (a JPEG decoded
+// and scaled up in Go) would run on the page's only thread, the one that
+// draws, where the page's noVNC has the browser decode and scale it
+// (web/session/scaled.js). The relay ends, closing both ends, when
+// either does.
 func relayed(st net.Conn) net.Conn {
 	page, viewer := net.Pipe()
-	rl := rfb.NewRelayOffering(rfb.EncAssistLossless, rfb.EncAssistLosslessFSE)
+	rl := rfb.NewRelayOffering(rfb.EncAssistScaled, rfb.EncAssistLossless, rfb.EncAssistLosslessFSE).Passing(rfb.EncAssistScaled)
 	lastRelay.Store(rl)
 	go func() {
 		fromViewer, toViewer := rl.Run(viewer, st)

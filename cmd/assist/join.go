@@ -348,7 +348,7 @@ func serveLocalViewers(ctx context.Context, ln net.Listener, exp *session.Expert
 				slog.Warn("local viewer refused: no display stream", "err", err)
 				return
 			}
-			relayViewer(ctx, c, st)
+			relayViewer(ctx, rfb.NewRelay(), c, st)
 		})
 	}
 }
@@ -361,11 +361,11 @@ func serveLocalViewers(ctx context.Context, ln net.Listener, exp *session.Expert
 // session stream paces them), and is offered the private encodings (a
 // scaled one for large changing areas on slow links, a lossless one for
 // refinement). The novice's updates are copied to the viewer as they
-// come, private rectangles turned into Raw.
-func relayViewer(ctx context.Context, c, st net.Conn) {
+// come, private rectangles turned into Raw, except those rl passes.
+func relayViewer(ctx context.Context, rl *rfb.Relay, c, st net.Conn) {
 	stop := context.AfterFunc(ctx, func() { c.Close(); st.Close() })
 	defer stop()
-	fromViewer, toViewer := rfb.NewRelay().Run(c, st)
+	fromViewer, toViewer := rl.Run(c, st)
 	if fromViewer != nil {
 		slog.Info("local viewer: relay ended", "err", fromViewer)
 	}
@@ -376,7 +376,11 @@ func relayViewer(ctx context.Context, c, st net.Conn) {
 
 // relayedBackend is the session as the browser viewer sees it: each
 // display stream the page opens is relayed (relayViewer) like a local
-// viewer's, in a goroutine wg waits for, ended by ctx at the latest.
+// viewer's, in a goroutine wg waits for, ended by ctx at the latest,
+// except that scaled rectangles go to the page as they are: its noVNC
+// draws them scaled up itself (web/session/scaled.js), on the GPU,
+// where decoding and scaling them here cost `assist join` a third of a
+// core on a slow link.
 type relayedBackend struct {
 	webview.Backend
 	ctx context.Context
@@ -389,7 +393,7 @@ func (b *relayedBackend) OpenDisplay(ctx context.Context) (net.Conn, error) {
 		return nil, err
 	}
 	page, viewer := net.Pipe()
-	b.wg.Go(func() { relayViewer(b.ctx, viewer, st) })
+	b.wg.Go(func() { relayViewer(b.ctx, rfb.NewRelay().Passing(rfb.EncAssistScaled), viewer, st) })
 	return page, nil
 }
 

@@ -23,6 +23,7 @@
 //   fullscreen: whether the page is full screen
 //   clipboard: whether the novice shares the clipboard
 //   clipboardText: the last text received from the novice's clipboard
+//   scaled: scaled pictures drawn (session/scaled.js); scaledFailed: not decoded
 import { SessionView } from './session/view.js';
 import { openScreen } from './session/screen.js';
 import { reasonText } from './session/words.js';
@@ -71,6 +72,8 @@ const status = {
   get stateText() { return view.stateText(); },
   get scale() { return view.scale; },
   get fullscreen() { return !!document.fullscreenElement; },
+  get scaled() { return rfb?.assistScaled?.decoded ?? 0; },
+  get scaledFailed() { return rfb?.assistScaled?.failed ?? 0; },
 };
 window.assistExpertPage = status;
 

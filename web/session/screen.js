@@ -4,12 +4,14 @@
 // the special keys.
 import RFB from '../novnc/core/rfb.js';
 import { specialKeys } from './words.js';
+import { ScaledDecoder, encodingAssistScaled } from './scaled.js';
 
 // openScreen shows the desktop behind channel (a WebSocket URL or a
 // WebSocket-like object) in target. onClipboard receives the text the
 // novice copies while the clipboard is shared.
 export function openScreen(target, channel, { scale = 'fit', onClipboard } = {}) {
   const r = new RFB(target, channel, { shared: true, wsProtocols: ['binary'] });
+  addScaledDecoder(r);
   r.resizeSession = false;
   r.viewOnly = true;
   r.background = '#20242a';
@@ -17,6 +19,18 @@ export function openScreen(target, channel, { scale = 'fit', onClipboard } = {})
   allowClipboardWhileViewOnly(r);
   if (onClipboard) r.addEventListener('clipboard', (e) => onClipboard(e.detail.text));
   return r;
+}
+
+// addScaledDecoder lets r draw Assist's scaled rectangles (scaled.js),
+// which the relay in front of the page passes on. noVNC (1.7.0) has no
+// way to add a decoder but its private _decoders table, which it looks
+// each rectangle's encoding up in (TestBrowserScaled in webview fails if
+// an upgrade breaks this). r.assistScaled counts the pictures drawn.
+function addScaledDecoder(r) {
+  if (!r._decoders) return;
+  const d = new ScaledDecoder();
+  r._decoders[encodingAssistScaled] = d;
+  r.assistScaled = d;
 }
 
 // setScale: "fit" scales the desktop to the window (the whole screen in

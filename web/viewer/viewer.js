@@ -15,6 +15,7 @@
 //   clipboardText: the last text received from the novice's clipboard
 //   scale: "fit" or "1:1"; fullscreen: whether the page is full screen
 //   files: each transfer's state by id; uploads: uploads under way
+//   scaled: scaled pictures drawn (session/scaled.js); scaledFailed: not decoded
 import { SessionView } from './session/view.js';
 import { openScreen } from './session/screen.js';
 import { FilesPanel } from './session/files.js';
@@ -68,6 +69,8 @@ const status = {
   get viewOnly() { return rfb ? rfb.viewOnly : true; },
   get scale() { return view.scale; },
   get fullscreen() { return !!document.fullscreenElement; },
+  get scaled() { return rfb?.assistScaled?.decoded ?? 0; },
+  get scaledFailed() { return rfb?.assistScaled?.failed ?? 0; },
 };
 window.assistViewer = status;
 

@@ -1,4 +1,4 @@
-package session
+package lab
 
 import (
 	"net"
@@ -7,12 +7,12 @@ import (
 	"time"
 )
 
-// slowLink is a bottleneck between two TCP connections on loopback, as a
+// SlowLink is a bottleneck between two TCP connections on loopback, as a
 // home link is: each direction drains at rate bytes per second into a
 // one-way delay, behind a queue with no limit (the worst router). It
 // measures that queue: the most bytes that ever waited in it, which is
 // the standing queue a sender builds.
-type slowLink struct {
+type SlowLink struct {
 	rate  float64
 	delay time.Duration
 
@@ -21,11 +21,12 @@ type slowLink struct {
 	wg       sync.WaitGroup
 }
 
-// newSlowLink returns the two ends of a connection through a slowLink.
-// Everything stops when either end is closed.
-func newSlowLink(t *testing.T, mbits float64, rtt time.Duration) (*slowLink, net.Conn, net.Conn) {
+// NewSlowLink returns the two ends of a loopback TCP connection through a
+// SlowLink of mbits Mbit/s each way and round-trip time rtt. Everything
+// stops when either end is closed, and on cleanup at the latest.
+func NewSlowLink(t testing.TB, mbits float64, rtt time.Duration) (*SlowLink, net.Conn, net.Conn) {
 	t.Helper()
-	l := &slowLink{rate: mbits * 1e6 / 8, delay: rtt / 2}
+	l := &SlowLink{rate: mbits * 1e6 / 8, delay: rtt / 2}
 	a1, a2 := tcpConnPair(t)
 	b1, b2 := tcpConnPair(t)
 	l.wg.Add(2)
@@ -43,14 +44,14 @@ func newSlowLink(t *testing.T, mbits float64, rtt time.Duration) (*slowLink, net
 
 // MaxQueue is the most bytes that waited at the bottleneck in direction
 // dir: 0 from the first end to the second, 1 back.
-func (l *slowLink) MaxQueue(dir int) int {
+func (l *SlowLink) MaxQueue(dir int) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.maxQueue[dir]
 }
 
 // ResetMax returns MaxQueue(dir) and starts measuring it anew.
-func (l *slowLink) ResetMax(dir int) int {
+func (l *SlowLink) ResetMax(dir int) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	q := l.maxQueue[dir]
@@ -66,7 +67,7 @@ type piece struct {
 // pump carries one direction: a reader takes what the sender writes at
 // once (so no socket buffer hides the queue), and a writer lets each piece
 // through at its time.
-func (l *slowLink) pump(dir int, from, to net.Conn) {
+func (l *SlowLink) pump(dir int, from, to net.Conn) {
 	defer l.wg.Done()
 	q := make(chan piece, 1<<16)
 	done := make(chan struct{})
@@ -109,7 +110,7 @@ func (l *slowLink) pump(dir int, from, to net.Conn) {
 	}
 }
 
-func tcpConnPair(t *testing.T) (net.Conn, net.Conn) {
+func tcpConnPair(t testing.TB) (net.Conn, net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -1,0 +1,80 @@
+// A noVNC decoder for Assist's private scaled encoding (rfb/scale.go):
+// on a slow link a large area that keeps changing (a video, a screen
+// being redrawn) comes as a JPEG of half its size, about a third of the
+// bytes. The relay in front of the page (the web app's, in WebAssembly,
+// or `assist join`'s) passes these rectangles on as they came, and this
+// decoder has the browser decode the picture off the page's thread and
+// scale it up to the area, instead of the relay doing both in Go on the
+// thread that draws. Once the area stops changing it is refined to exact
+// like any JPEG area.
+
+// encodingAssistScaled is EncAssistScaled ("ASSC").
+export const encodingAssistScaled = 0x41535343;
+
+// Limits the relay has already checked, checked again: the stream is the
+// novice's, and a page must not allocate what a hostile one asks for.
+const maxPixels = 1 << 24;
+const maxJPEG = (w, h) => 8 * w * h + (64 << 10);
+
+// ScaledDecoder decodes one rectangle per decodeRect call, as noVNC's
+// decoders do: false while its bytes have not all come (nothing is
+// consumed then), true once the rectangle is queued for drawing. The
+// picture is drawn in order with the rest of the update through noVNC's
+// render queue: its "frame" step waits for a promise and draws the frame
+// at its size, so the frame given is the picture already scaled to the
+// area.
+export class ScaledDecoder {
+  constructor() {
+    // Counted for tests and the curious (window.assistScaled).
+    this.decoded = 0;
+    this.failed = 0;
+  }
+
+  decodeRect(x, y, width, height, sock, display) {
+    if (sock.rQwait('scaled rectangle header', 8)) return false;
+    const sw = sock.rQshift16();
+    const sh = sock.rQshift16();
+    const length = sock.rQshift32();
+    if (width * height > maxPixels || sw < 1 || sh < 1 || sw > width || sh > height || length > maxJPEG(sw, sh)) {
+      throw new Error(`scaled picture of ${sw}x${sh} in ${length} bytes does not fit its ${width}x${height} rectangle`);
+    }
+    if (sock.rQwait('scaled picture', length, 8)) return false;
+    // The Blob copies the bytes out of noVNC's receive queue.
+    const jpeg = new Blob([sock.rQshiftBytes(length, false)], { type: 'image/jpeg' });
+    const pending = { ready: false, frame: null, promise: null };
+    pending.promise = scaledUp(jpeg, width, height).then(
+      (bitmap) => {
+        this.decoded++;
+        return bitmap;
+      },
+      async (err) => {
+        // A picture the browser cannot decode leaves the area as it
+        // was until the next change or its refinement; the session goes on.
+        this.failed++;
+        console.warn(`assist: a scaled picture of ${sw}x${sh} could not be decoded: ${err}`);
+        return createImageBitmap(new ImageData(1, 1));
+      },
+    ).then((bitmap) => {
+      pending.frame = bitmap;
+      pending.ready = true;
+    });
+    display.videoFrame(x, y, width, height, pending);
+    return true;
+  }
+}
+
+// scaledUp decodes jpeg and scales it to width×height. Browsers that
+// ignore createImageBitmap's resize options get it scaled on a canvas.
+async function scaledUp(jpeg, width, height) {
+  const opts = { resizeWidth: width, resizeHeight: height, resizeQuality: 'medium', colorSpaceConversion: 'none', premultiplyAlpha: 'none' };
+  const bitmap = await createImageBitmap(jpeg, opts);
+  if (bitmap.width === width && bitmap.height === height) return bitmap;
+  const canvas = document.createElement('canvas');
+  canvas.width = width;
+  canvas.height = height;
+  const ctx = canvas.getContext('2d');
+  ctx.imageSmoothingQuality = 'medium';
+  ctx.drawImage(bitmap, 0, 0, width, height);
+  bitmap.close();
+  return createImageBitmap(canvas);
+}
