@@ -417,6 +417,95 @@ func TestServerPushPaced(t *testing.T) {
 	}
 }
 
+// A non-incremental request that arrives just as a pushed update starts
+// (after the writer decided to push, before it took the changes) is
+// answered by that update, whole: not sent in slices and then all again.
+func TestServerFullAskedWhileBuilding(t *testing.T) {
+	ts := startServer(t, 256, 192, false)
+	ts.desk.Change(func(img *screen.Image) image.Rectangle {
+		photo(img, img.Rect)
+		return img.Rect
+	})
+	var armed atomic.Bool
+	ts.srv.beforeTake = func(c *conn) {
+		if armed.CompareAndSwap(true, false) {
+			// As the reader would handle the request arriving now.
+			c.handle(clientMessage{typ: msgFramebufferUpdateRequest, area: image.Rectangle{Max: c.size}})
+		}
+	}
+	a, b := net.Pipe()
+	pp := &pacedPipe{Conn: a, room: make(chan struct{}, 1)}
+	pp.set(false, 1) // slow: a pushed full screen goes in slices
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ts.srv.ServeConn(context.Background(), pp)
+	}()
+	defer func() { b.Close(); <-done }()
+	b.SetReadDeadline(time.Now().Add(20 * time.Second))
+	c, err := NewClient(b, ClientConfig{Encodings: []int32{EncTight, EncAssistPush}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for want := ts.desk.Snapshot(); !equalImages(c.Framebuffer(), want); {
+		if _, err := c.ReadMessage(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The change is captured while the path has no room, so the update
+	// that carries it starts once room comes, with the change pending.
+	pp.set(true, 1)
+	watch := ts.srv.Screen.Subscribe()
+	defer watch.Close()
+	watch.Take(nil)
+	ts.desk.Change(func(img *screen.Image) image.Rectangle {
+		smooth(img, img.Rect, 3)
+		return img.Rect
+	})
+	for seen := false; !seen; {
+		<-watch.Ready()
+		seen = len(watch.Take(nil).Dirty) > 0
+	}
+	armed.Store(true)
+	pp.set(false, 1)
+	// Everything the server sends for it comes before the replies to
+	// two fences: the second flush (the first reply's) sends what the
+	// first update left owed.
+	var updates []int // pixels per update
+	for _, name := range []string{"first", "second"} {
+		if err := c.Fence(fenceRequest, []byte(name)); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			m, err := c.ReadMessage()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Type == ServerFence && string(m.FencePayload) == name {
+				break
+			}
+			if m.Type == ServerFramebufferUpdate {
+				n := 0
+				for _, r := range m.Rects {
+					n += r.Rect.Dx() * r.Rect.Dy()
+				}
+				updates = append(updates, n)
+			}
+		}
+	}
+	if armed.Load() {
+		t.Fatal("no update was built after the change")
+	}
+	whole := 256 * 192
+	if len(updates) != 1 || updates[0] != whole {
+		t.Errorf("updates of %v pixels, want one of the whole screen (%d)", updates, whole)
+	}
+	if !equalImages(c.Framebuffer(), ts.desk.Snapshot()) {
+		t.Error("the viewer's picture is not the screen")
+	}
+}
+
 // photo draws smooth gradients with noise, which Tight sends as JPEG.
 func photo(img *screen.Image, r image.Rectangle) {
 	seed := uint32(1)

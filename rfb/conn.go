@@ -170,6 +170,12 @@ type conn struct {
 	// its large areas at, frameBytes the bytes of the slices of the
 	// frame so far.
 	budget, bandFrom, frameBytes int
+	// fullInval is the Subscriber's count of invalidations once the
+	// last non-incremental request's was made (Subscriber.Invalidate).
+	fullInval uint64
+	// unsolicited: the update being built is pushed, not an answer to a
+	// non-incremental request (flush; writer only).
+	unsolicited bool
 	// fullAsked: a non-incremental update request is pending, or no
 	// update was sent yet (under mu).
 	fullAsked bool
@@ -383,7 +389,7 @@ func (c *conn) handle(m clientMessage) error {
 			// a pushed update in slices and then, owing the whole, sends
 			// it all again (the screen twice on a slow link;
 			// TestServerPushPaced read the slices as the answer).
-			c.sub.Invalidate(m.area)
+			c.fullInval = c.sub.Invalidate(m.area)
 		}
 		c.mu.Unlock()
 	case msgKeyEvent:
@@ -513,12 +519,12 @@ func (c *conn) flush() error {
 	// A non-incremental request is answered whole: the viewer (or an
 	// assist join relaying to a new viewer of its own) takes that update
 	// as the picture, so no slice of it may wait for a later one.
-	unsolicited := (c.continuous || enc.push && c.paced != nil) && !c.fullAsked
+	c.unsolicited = (c.continuous || enc.push && c.paced != nil) && !c.fullAsked
 	c.pings.setActive(enc.fence && c.continuous && c.paced == nil)
 	// Produce an update only when the path has room: until then changes
 	// coalesce in the Subscriber (adapt.go).
 	want = want && (c.paced != nil && c.paced.HasRoom() || c.paced == nil && c.pings.room(time.Now()))
-	c.preempt = unsolicited && enc.lastRect && c.paced != nil
+	c.preempt = c.unsolicited && enc.lastRect && c.paced != nil
 	fences, sendEndCU, sizeReply := c.fences, c.sendEndCU, c.sizeReply
 	c.fences, c.sendEndCU, c.sizeReply = nil, false, nil
 	clipCaps, clipAsked, clipFetch := c.clipCapsOwed, c.clipAsked, c.clipFetch
@@ -577,7 +583,7 @@ func (c *conn) flush() error {
 	c.budget, c.cut = 0, false
 	if want {
 		if est, ok := c.estimate(); ok {
-			c.budget = updateBudget(unsolicited, est.Rate)
+			c.budget = updateBudget(c.unsolicited, est.Rate)
 		}
 		var err error
 		start := len(c.buf)
@@ -604,7 +610,7 @@ func (c *conn) flush() error {
 		// that whole, and the screen is owed again in full, since this
 		// one may have taken part of what the request invalidated.
 		c.mu.Lock()
-		owedWhole := unsolicited && c.fullAsked
+		owedWhole := c.unsolicited && c.fullAsked
 		c.requested = false
 		c.fullAsked = owedWhole
 		c.mu.Unlock()
@@ -690,6 +696,9 @@ func (c *conn) appendUpdate(pf *PixelFormat, enc *encodingPrefs) (bool, error) {
 	var copies []shadow.Copy
 	var dirty []image.Rectangle
 	size := c.size
+	if c.srv.beforeTake != nil {
+		c.srv.beforeTake(c)
+	}
 	p := c.sub.Take(func(p *shadow.Pending, cur *screen.Image) {
 		if p.Resized && (enc.extDesktopSize || enc.desktopSize) {
 			size = p.Size
@@ -716,6 +725,18 @@ func (c *conn) appendUpdate(pf *PixelFormat, enc *encodingPrefs) (bool, error) {
 		c.heldBack = append(c.heldBack[:0], dirty[fresh:]...)
 		dirty = c.videoTake(enc, pf, cur, view, &copies, dirty)
 	})
+	if c.unsolicited {
+		// A non-incremental request that came while this update was
+		// being set up, its invalidation taken with the rest, is
+		// answered by it, whole: no slices, so that it need not be sent
+		// again (flush's owedWhole).
+		c.mu.Lock()
+		answered := c.fullAsked && p.Invalidations >= c.fullInval
+		c.mu.Unlock()
+		if answered {
+			c.unsolicited, c.budget, c.preempt = false, 0, false
+		}
+	}
 	if p.Clipboard {
 		c.clipboardOut(clipChanged, p.Text, p.ClipboardAt, enc)
 	}

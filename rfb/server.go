@@ -51,6 +51,9 @@ type Server struct {
 	// update, with the fence pacer's bytes in flight (this write included)
 	// and window, both zero when fences do not pace; tests count with it.
 	onUpdate func(inFlight, window, n int)
+	// beforeTake, if set (by tests), is called by the writer as it
+	// starts building an update, before it takes the changes.
+	beforeTake func(c *conn)
 	// onAwaitRoom, if set (by tests), is called each time a pushed
 	// update waits for room on the path between its pieces (preempt.go).
 	onAwaitRoom func()

@@ -57,6 +57,10 @@ type Pending struct {
 	Clipboard   bool
 	Text        string
 	ClipboardAt time.Time
+	// Invalidations is how many times Invalidate had been called when
+	// this was taken: what the returned count of a call covers, this
+	// Pending includes.
+	Invalidations uint64
 }
 
 // Empty reports whether p carries nothing to send.
@@ -91,6 +95,8 @@ type Subscriber struct {
 	clipAt      time.Time
 	stale       []image.Rectangle // scratch for addCopy
 	lossy       lossyCells        // what the viewer holds lossy (refine.go)
+	// invalidations counts the calls of Invalidate.
+	invalidations uint64
 }
 
 // Ready receives a value whenever changes are pending. It is buffered: a
@@ -149,6 +155,7 @@ func (sub *Subscriber) collect(settled bool) Pending {
 		Clipboard:     sub.clip,
 		Text:          sub.text,
 		ClipboardAt:   sub.clipAt,
+		Invalidations: sub.invalidations,
 	}
 	sub.copies = nil
 	if settled {
@@ -188,18 +195,22 @@ func (sub *Subscriber) ReadDone() {
 }
 
 // Invalidate marks r dirty, as a non-incremental update request asks.
-func (sub *Subscriber) Invalidate(r image.Rectangle) {
+// It returns the count of invalidations so far, this one included: a
+// Pending whose Invalidations is at least that count holds r.
+func (sub *Subscriber) Invalidate(r image.Rectangle) uint64 {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
+	sub.invalidations++
 	if sub.closed {
-		return
+		return sub.invalidations
 	}
 	r = r.Intersect(sub.dirty.bounds())
 	if r.Empty() {
-		return
+		return sub.invalidations
 	}
 	sub.markLocked(r)
 	sub.signal()
+	return sub.invalidations
 }
 
 // Hold gives back r, an area the reader collected but did not send: it
