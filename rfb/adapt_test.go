@@ -297,6 +297,28 @@ func (p *pacedPipe) set(full bool, mbits float64) {
 	}
 }
 
+// pacedClient connects a client naming encs to ts's server across a
+// pacedPipe with room, on a path of mbits Mbit/s; both end on cleanup.
+func pacedClient(t *testing.T, ts *testServer, mbits float64, encs ...int32) (*Client, *pacedPipe) {
+	t.Helper()
+	a, b := net.Pipe()
+	pp := &pacedPipe{Conn: a, room: make(chan struct{}, 1)}
+	pp.set(false, mbits)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ts.srv.ServeConn(context.Background(), pp)
+	}()
+	t.Cleanup(func() { b.Close(); <-done })
+	// A server that does not push leaves the client waiting: fail then.
+	b.SetReadDeadline(time.Now().Add(20 * time.Second))
+	c, err := NewClient(b, ClientConfig{Encodings: encs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, pp
+}
+
 // Across a paced connection a viewer that asked for push gets updates
 // without requests, only while the path has room, and in fewer bytes when
 // the path is slow.
@@ -306,21 +328,8 @@ func TestServerPushPaced(t *testing.T) {
 		photo(img, img.Rect)
 		return img.Rect
 	})
-	a, b := net.Pipe()
-	pp := &pacedPipe{Conn: a, room: make(chan struct{}, 1)}
-	pp.set(false, 100)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		ts.srv.ServeConn(context.Background(), pp)
-	}()
-	defer func() { b.Close(); <-done }()
 	// A server that does not push leaves the client waiting: fail then.
-	b.SetReadDeadline(time.Now().Add(20 * time.Second))
-	c, err := NewClient(b, ClientConfig{Encodings: []int32{EncTight, EncAssistPush}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, pp := pacedClient(t, ts, 100, EncTight, EncAssistPush)
 	// No request: the first update comes anyway.
 	want := ts.desk.Snapshot()
 	readUpdate := func() int {
@@ -433,20 +442,7 @@ func TestServerFullAskedWhileBuilding(t *testing.T) {
 			c.handle(clientMessage{typ: msgFramebufferUpdateRequest, area: image.Rectangle{Max: c.size}})
 		}
 	}
-	a, b := net.Pipe()
-	pp := &pacedPipe{Conn: a, room: make(chan struct{}, 1)}
-	pp.set(false, 1) // slow: a pushed full screen goes in slices
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		ts.srv.ServeConn(context.Background(), pp)
-	}()
-	defer func() { b.Close(); <-done }()
-	b.SetReadDeadline(time.Now().Add(20 * time.Second))
-	c, err := NewClient(b, ClientConfig{Encodings: []int32{EncTight, EncAssistPush}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, pp := pacedClient(t, ts, 1, EncTight, EncAssistPush) // slow: a pushed full screen goes in slices
 	for want := ts.desk.Snapshot(); !equalImages(c.Framebuffer(), want); {
 		if _, err := c.ReadMessage(); err != nil {
 			t.Fatal(err)

@@ -1,12 +1,9 @@
 package rfb
 
 import (
-	"context"
 	"image"
-	"net"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/assist-project/assist/screen"
 )
@@ -79,20 +76,7 @@ func TestSchedule(t *testing.T) {
 // waits behind one slice, not behind the whole screen.
 func TestServerSmallChangeFirst(t *testing.T) {
 	ts := startServer(t, 640, 480, false)
-	a, b := net.Pipe()
-	pp := &pacedPipe{Conn: a, room: make(chan struct{}, 1)}
-	pp.set(false, 5) // 5 Mbit/s
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		ts.srv.ServeConn(context.Background(), pp)
-	}()
-	defer func() { b.Close(); <-done }()
-	b.SetReadDeadline(time.Now().Add(20 * time.Second))
-	c, err := NewClient(b, ClientConfig{Encodings: []int32{EncTight, EncJPEGQuality0 + 8, EncAssistPush}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, pp := pacedClient(t, ts, 5, EncTight, EncJPEGQuality0+8, EncAssistPush) // 5 Mbit/s
 	type upd struct {
 		rects []image.Rectangle
 		bytes int
