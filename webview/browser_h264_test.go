@@ -152,7 +152,7 @@ func TestBrowserViewerH264(t *testing.T) {
 
 // startPlainDesktop starts an Xvfb desktop of size, without a cursor and
 // filled with one colour, and opens it for drawing.
-func startPlainDesktop(t *testing.T, size image.Point) (*lab.X, *workload.Desktop) {
+func startPlainDesktop(t testing.TB, size image.Point) (*lab.X, *workload.Desktop) {
 	t.Helper()
 	x := lab.StartXvfb(t, size.X, size.Y)
 	x.HideCursor(t)

@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"github.com/assist-project/assist/bench/workload"
 	"github.com/assist-project/assist/h264"
 	"github.com/assist-project/assist/internal/lab"
 	"github.com/assist-project/assist/rfb"
@@ -33,10 +34,11 @@ import (
 // pages get, which passes scaled rectangles on as they are.
 type slowDesktopBackend struct {
 	desktopBackend
-	mux    *session.Mux
-	wg     *sync.WaitGroup
-	mu     sync.Mutex
-	relays []*rfb.Relay
+	mux      *session.Mux
+	wg       *sync.WaitGroup
+	newRelay func() *rfb.Relay
+	mu       sync.Mutex
+	relays   []*rfb.Relay
 }
 
 func (b *slowDesktopBackend) OpenDisplay(ctx context.Context) (net.Conn, error) {
@@ -44,7 +46,7 @@ func (b *slowDesktopBackend) OpenDisplay(ctx context.Context) (net.Conn, error) 
 	if err != nil {
 		return nil, err
 	}
-	rl := rfb.NewRelay().Passing(rfb.EncAssistScaled)
+	rl := b.newRelay()
 	b.mu.Lock()
 	b.relays = append(b.relays, rl)
 	b.mu.Unlock()
@@ -64,26 +66,36 @@ func (b *slowDesktopBackend) passed() int64 {
 	return n
 }
 
-// TestBrowserViewerScaled: across a 3 Mbit/s link a video reaches the
-// page's noVNC as half-size pictures (rfb's EncAssistScaled), which the
-// page scales up itself (web/session/scaled.js): each band of the moving
-// area on the canvas matches a frame drawn in the last second, which a
-// picture drawn at the wrong size or place, or not drawn, would not. Once
-// the video stops the area becomes exact, refined through the relay.
-func TestBrowserViewerScaled(t *testing.T) {
-	needDesktopAndBrowser(t)
-	size := image.Pt(640, 480)
-	x, desk := startPlainDesktop(t, size)
+// slowSession is a desktop served across a slow link to the viewer page
+// in headless Chromium.
+type slowSession struct {
+	x       *lab.X
+	desk    *workload.Desktop
+	backend *slowDesktopBackend
+	page    context.Context // the browser tab's
+	ctx     context.Context // done on cleanup
+	// paths describes what the novice's side knows of the path.
+	paths func() string
+}
 
-	// The novice's side: the desktop's RFB server on the far end of the
-	// link, serving each stream the expert's side opens.
+// startSlowSession serves an Xvfb desktop of size across a lab.SlowLink
+// of mbits and rtt: the desktop's RFB server serves each session stream
+// the expert's side opens, and the viewer page gets each through the
+// relay newRelay makes. The page, in headless Chromium, has no
+// WebCodecs' decoder: noVNC then offers no H.264, which the server would
+// otherwise choose for video (on a loaded machine, before the area
+// counted as moving for scaling). It returns once the page's noVNC is
+// connected.
+func startSlowSession(t testing.TB, size image.Point, mbits float64, rtt time.Duration, newRelay func() *rfb.Relay) *slowSession {
+	t.Helper()
+	x, desk := startPlainDesktop(t, size)
 	d, err := x11.Open(x.Display)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sh := shadow.New(d, shadow.Options{})
 	srv := &rfb.Server{Screen: sh, Name: "Alice's desktop", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	_, expertEnd, noviceEnd := lab.NewSlowLink(t, 3, 40*time.Millisecond)
+	_, expertEnd, noviceEnd := lab.NewSlowLink(t, mbits, rtt)
 	expert := session.NewMux(expertEnd, session.MuxOptions{Opener: true})
 	novice := session.NewMux(noviceEnd, session.MuxOptions{})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -112,8 +124,6 @@ func TestBrowserViewerScaled(t *testing.T) {
 			wg.Go(func() { srv.ServeConn(ctx, st) })
 		}
 	})
-	// paths describes what the novice's side knows of the path, for a
-	// failure's message.
 	paths := func() string {
 		streams.Lock()
 		defer streams.Unlock()
@@ -129,12 +139,9 @@ func TestBrowserViewerScaled(t *testing.T) {
 		desktopBackend: desktopBackend{controls: make(chan struct{}, 1), chats: make(chan string, 1)},
 		mux:            expert,
 		wg:             &wg,
+		newRelay:       newRelay,
 	}
 	_, pageURL, _ := serveViewer(t, b, "Alice")
-	// A browser without WebCodecs' decoder: noVNC then offers no H.264,
-	// which the server would otherwise choose for the video once it saw
-	// one (on a loaded machine, before the area counted as moving for
-	// scaling).
 	bctx := startChromium(t)
 	run(t, bctx, chromedp.Func(func(ctx context.Context, tgt *chromedp.Target) error {
 		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument,
@@ -145,6 +152,21 @@ func TestBrowserViewerScaled(t *testing.T) {
 		t.Fatal("the page has WebCodecs' VideoDecoder: noVNC would ask for H.264")
 	}
 	waitJS(t, bctx, `window.assistViewer?.rfb === "connected"`)
+	return &slowSession{x: x, desk: desk, backend: b, page: bctx, ctx: ctx, paths: paths}
+}
+
+// TestBrowserViewerScaled: across a 3 Mbit/s link a video reaches the
+// page's noVNC as half-size pictures (rfb's EncAssistScaled), which the
+// page scales up itself (web/session/scaled.js): each band of the moving
+// area on the canvas matches a frame drawn in the last second, which a
+// picture drawn at the wrong size or place, or not drawn, would not. Once
+// the video stops the area becomes exact, refined through the relay.
+func TestBrowserViewerScaled(t *testing.T) {
+	needDesktopAndBrowser(t)
+	ss := startSlowSession(t, image.Pt(640, 480), 3, 40*time.Millisecond, func() *rfb.Relay {
+		return rfb.NewRelay().Passing(rfb.EncAssistScaled)
+	})
+	x, desk, b, bctx, paths, ctx := ss.x, ss.desk, ss.backend, ss.page, ss.paths, ss.ctx
 
 	// The video: smooth frames, so that a half-size JPEG of one is close
 	// to it everywhere, each shifted from the last.
@@ -279,4 +301,83 @@ func wavePicture(area image.Rectangle, i int) *screen.Image {
 		}
 	}
 	return img
+}
+
+// BenchmarkBrowserVideoSlowLink plays a 640x480 video at 30 frames a
+// second in a 1280x800 desktop across a 5 Mbit/s, 60 ms link into the
+// viewer page in headless Chromium, for 10 s after a 2 s warm-up, through
+// each relay the pages have had, and reports the frames the page showed
+// (a marker block in each frame, read from the canvas every 4 ms). Run
+// it with -benchtime 1x; each run takes about 15 s.
+//
+//	go test -run XXX -bench BrowserVideoSlowLink -benchtime 1x ./webview
+func BenchmarkBrowserVideoSlowLink(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		relay func() *rfb.Relay
+	}{
+		{"lossless only (the web app before)", func() *rfb.Relay {
+			return rfb.NewRelayOffering(rfb.EncAssistLossless, rfb.EncAssistLosslessFSE)
+		}},
+		{"scaled made Raw (assist join's page before)", rfb.NewRelay},
+		{"scaled passed", func() *rfb.Relay { return rfb.NewRelay().Passing(rfb.EncAssistScaled) }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			needDesktopAndBrowser(b)
+			ss := startSlowSession(b, image.Pt(1280, 800), 5, 60*time.Millisecond, tc.relay)
+			area := image.Rect(320, 160, 960, 640)
+			marker := image.Rect(area.Min.X, area.Min.Y, area.Min.X+48, area.Min.Y+48)
+			frames := make([]*screen.Image, 60)
+			for i := range frames {
+				f := workload.Scene(area.Dx(), area.Dy(), float64(i)/30, 3)
+				f.Rect = area
+				// The marker's state, i mod 8, as its three channels
+				// full on or off.
+				for y := marker.Min.Y; y < marker.Max.Y; y++ {
+					for x := marker.Min.X; x < marker.Max.X; x++ {
+						p := f.Pix[f.PixOffset(x, y):]
+						for c := range 3 {
+							p[c] = byte(255 * (i >> c & 1))
+						}
+					}
+				}
+				frames[i] = f
+			}
+			c := marker.Min.Add(image.Pt(24, 24))
+			eval[bool](b, ss.page, fmt.Sprintf(`(() => {
+				const g = document.querySelector('[data-testid="screen"] canvas').getContext('2d');
+				let last = -1;
+				window.benchShown = 0;
+				setInterval(() => {
+					const d = g.getImageData(%d, %d, 1, 1).data;
+					const v = (d[0] > 127 ? 1 : 0) | (d[1] > 127 ? 2 : 0) | (d[2] > 127 ? 4 : 0);
+					if (v !== last) { window.benchShown++; last = v; }
+				}, 4);
+				return true; })()`, c.X, c.Y))
+			play := func(d time.Duration) int {
+				tick := time.NewTicker(time.Second / 30)
+				defer tick.Stop()
+				n := 0
+				for end := time.Now().Add(d); time.Now().Before(end); n++ {
+					<-tick.C
+					ss.desk.PutImage(frames[n%len(frames)])
+					if err := ss.desk.Sync(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				return n
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				play(2 * time.Second)
+				before := eval[int](b, ss.page, `window.benchShown`)
+				drawn := play(10 * time.Second)
+				shown := eval[int](b, ss.page, `window.benchShown`) - before
+				b.ReportMetric(float64(shown), "shown")
+				b.ReportMetric(float64(drawn), "drawn")
+				b.ReportMetric(float64(eval[int](b, ss.page, `window.assistViewer.scaled`)), "scaled")
+				b.Logf("%s: %d of %d frames shown; the novice's path:%s", tc.name, shown, drawn, ss.paths())
+			}
+		})
+	}
 }

@@ -195,7 +195,7 @@ func waitPointer(t *testing.T, x *lab.X, p image.Point) {
 
 // savePage writes a screenshot of the page into $ASSIST_E2E_ARTIFACTS,
 // if set, to look at the layout.
-func savePage(t *testing.T, ctx context.Context) {
+func savePage(t testing.TB, ctx context.Context) {
 	t.Helper()
 	dir := os.Getenv("ASSIST_E2E_ARTIFACTS")
 	if dir == "" {
@@ -218,7 +218,7 @@ func savePage(t *testing.T, ctx context.Context) {
 // serveViewer serves the viewer for b on loopback and returns the page's
 // URL and a func that stops the server and waits for it (also run on
 // cleanup).
-func serveViewer(t *testing.T, b webview.Backend, novice string) (*webview.Server, string, func()) {
+func serveViewer(t testing.TB, b webview.Backend, novice string) (*webview.Server, string, func()) {
 	t.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s, err := webview.New(b, webview.Options{NovicesName: novice, Logger: quiet})
@@ -244,7 +244,7 @@ func serveViewer(t *testing.T, b webview.Backend, novice string) (*webview.Serve
 
 // needDesktopAndBrowser skips t in short mode (it starts Xvfb and
 // Chromium) and when noVNC is not installed.
-func needDesktopAndBrowser(t *testing.T) {
+func needDesktopAndBrowser(t testing.TB) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts Xvfb and Chromium")
@@ -299,7 +299,7 @@ func serveDesktop(t *testing.T, display string, log *slog.Logger, control bool) 
 
 // startChromium starts headless Chromium for the test and returns its
 // tab's context, with the page's console going to the test log.
-func startChromium(t *testing.T) context.Context {
+func startChromium(t testing.TB) context.Context {
 	t.Helper()
 	ctx := lab.StartChromium(t, 1280, 900)
 	// The page's console goes into the log of a failed or verbose test.
@@ -333,7 +333,7 @@ func startChromium(t *testing.T) context.Context {
 
 func testid(id string) chromedp.CSS { return chromedp.CSS(fmt.Sprintf(`[data-testid=%q]`, id)) }
 
-func run(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp.Void]) {
+func run(t testing.TB, ctx context.Context, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -343,7 +343,7 @@ func run(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp.
 }
 
 // eval evaluates a JavaScript expression in the page.
-func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+func eval[T any](t testing.TB, ctx context.Context, expr string) T {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -355,7 +355,7 @@ func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 }
 
 // waitJS waits until a JavaScript expression is true in the page.
-func waitJS(t *testing.T, ctx context.Context, expr string) {
+func waitJS(t testing.TB, ctx context.Context, expr string) {
 	t.Helper()
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
