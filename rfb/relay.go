@@ -91,7 +91,8 @@ func NewRelayOffering(encs ...int32) *Relay {
 }
 
 // Passing makes rl copy the rectangles of the private encodings in encs
-// to the viewer as they are, after checking their lengths, instead of
+// to the viewer as they are, after checking their lengths and the size
+// their picture declares, instead of
 // turning them into Raw: for a viewer that decodes them itself. Only
 // EncAssistScaled can be passed (the web pages' noVNC draws its picture
 // scaled up on the GPU, web/session/scaled.js, where undoing it here

@@ -2,10 +2,12 @@ package rfb
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
+	"image/jpeg"
 	"io"
 	"sync/atomic"
 
@@ -434,18 +436,27 @@ func (t *relayUpdates) passScaledRect(h [12]byte, r image.Rectangle) error {
 	if err := readFull(t.br, hdr[:], "scaled rectangle header"); err != nil {
 		return err
 	}
-	_, _, n, err := parseScaledHeader(hdr, r)
+	sw, sh, n, err := parseScaledHeader(hdr, r)
 	if err != nil {
 		return err
 	}
-	if err := t.write(h[:]); err != nil {
+	// The picture must be the size its header says: a page's browser
+	// decodes whatever size the JFIF stream declares before scaling it
+	// to the area.
+	if t.dec.jpeg, err = appendRead(t.br, t.dec.jpeg[:0], n, "scaled picture"); err != nil {
 		return err
 	}
-	if err := t.write(hdr[:]); err != nil {
-		return err
+	cfg, err := jpeg.DecodeConfig(bytes.NewReader(t.dec.jpeg))
+	if err != nil {
+		return fmt.Errorf("rfb: scaled picture: %w", err)
 	}
-	if err := t.copyN(int64(n)); err != nil {
-		return err
+	if cfg.Width != sw || cfg.Height != sh {
+		return fmt.Errorf("rfb: scaled picture is %dx%d, its header says %dx%d", cfg.Width, cfg.Height, sw, sh)
+	}
+	for _, b := range [][]byte{h[:], hdr[:], t.dec.jpeg} {
+		if err := t.write(b); err != nil {
+			return err
+		}
 	}
 	t.passed.Add(1)
 	return nil

@@ -306,6 +306,8 @@ func TestRelayPassingRejects(t *testing.T) {
 		{"zero width picture", with(image.Rect(0, 0, 40, 30), header(0, 10, 10))},
 		{"picture larger than the area", with(image.Rect(0, 0, 40, 30), header(41, 30, 10))},
 		{"too many bytes", with(image.Rect(0, 0, 40, 30), header(2, 2, 1<<30))},
+		{"not a picture", with(image.Rect(0, 0, 40, 30), cat(header(20, 15, 4), []byte("JFIF")))},
+		{"picture of another size", with(image.Rect(2, 2, 40, 29), cat(header(18, 13, uint32(len(good)-8)), good[8:]))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rl := NewRelay().Passing(EncAssistScaled)
