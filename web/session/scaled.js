@@ -64,10 +64,16 @@ export class ScaledDecoder {
 }
 
 // scaledUp decodes jpeg and scales it to width×height. Browsers that
-// ignore createImageBitmap's resize options get it scaled on a canvas.
-async function scaledUp(jpeg, width, height) {
+// ignore createImageBitmap's resize options, or refuse them, get it
+// scaled on a canvas.
+export async function scaledUp(jpeg, width, height) {
   const opts = { resizeWidth: width, resizeHeight: height, resizeQuality: 'medium', colorSpaceConversion: 'none', premultiplyAlpha: 'none' };
-  const bitmap = await createImageBitmap(jpeg, opts);
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(jpeg, opts);
+  } catch {
+    bitmap = await createImageBitmap(jpeg); // a picture that is no JPEG fails here too
+  }
   if (bitmap.width === width && bitmap.height === height) return bitmap;
   const canvas = document.createElement('canvas');
   canvas.width = width;

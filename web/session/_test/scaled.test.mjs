@@ -5,7 +5,7 @@
 // Run by web/expert_script_test.go.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ScaledDecoder, encodingAssistScaled } from '../scaled.js';
+import { ScaledDecoder, encodingAssistScaled, scaledUp } from '../scaled.js';
 
 // queue has the receive queue methods of noVNC's Websock the decoder
 // uses, with the same semantics (rQwait's goback rewinds).
@@ -105,5 +105,33 @@ test('refuses what does not fit its rectangle', () => {
     const q = queue(bytes);
     q.n = bytes.length;
     assert.throws(() => new ScaledDecoder().decodeRect(0, 0, w, h, q, { videoFrame() { assert.fail(name); } }), /does not fit/, name);
+  }
+});
+
+test('a browser that refuses or ignores the resize options gets the picture scaled on a canvas', async () => {
+  const jpeg = new Blob([Uint8Array.of(0xff, 0xd8, 0xff, 0xd9)]);
+  const drawn = [];
+  globalThis.document = {
+    createElement: (tag) => {
+      assert.equal(tag, 'canvas');
+      return { width: 0, height: 0, getContext: () => ({ drawImage: (...args) => drawn.push(args.slice(1)) }) };
+    },
+  };
+  const real = globalThis.createImageBitmap;
+  try {
+    for (const refuses of [true, false]) {
+      drawn.length = 0;
+      // The picture decodes at its own size, 20x15.
+      globalThis.createImageBitmap = async (src, opts) => {
+        if (opts && refuses) throw new TypeError('unknown option');
+        return { width: src.width ?? 20, height: src.height ?? 15, close() {} };
+      };
+      const bitmap = await scaledUp(jpeg, 40, 30);
+      assert.deepEqual([bitmap.width, bitmap.height], [40, 30], `refuses: ${refuses}`);
+      assert.deepEqual(drawn, [[0, 0, 40, 30]], `refuses: ${refuses}`);
+    }
+  } finally {
+    globalThis.createImageBitmap = real;
+    delete globalThis.document;
   }
 });
