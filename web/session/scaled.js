@@ -47,12 +47,12 @@ export class ScaledDecoder {
         this.decoded++;
         return bitmap;
       },
-      async (err) => {
+      (err) => {
         // A picture the browser cannot decode leaves the area as it
         // was until the next change or its refinement; the session goes on.
         this.failed++;
         console.warn(`assist: a scaled picture of ${sw}x${sh} could not be decoded: ${err}`);
-        return createImageBitmap(new ImageData(1, 1));
+        return blankFrame();
       },
     ).then((bitmap) => {
       pending.frame = bitmap;
@@ -61,6 +61,17 @@ export class ScaledDecoder {
     display.videoFrame(x, y, width, height, pending);
     return true;
   }
+}
+
+// blankFrame is what the render queue draws for a picture that could
+// not be decoded: a transparent pixel, made without anything that could
+// fail in turn (the queue waits for every frame it was given).
+function blankFrame() {
+  const c = document.createElement('canvas');
+  c.width = 1;
+  c.height = 1;
+  c.close = () => {};
+  return c;
 }
 
 // scaledUp decodes jpeg and scales it to width×height. Browsers that

@@ -42,7 +42,6 @@ function payload(sw, sh, jpeg) {
 
 // The browser's parts, as far as the decoder needs them: a bitmap of the
 // size asked for, or a decoding error for a picture that is not a JPEG.
-globalThis.ImageData ??= class { constructor(w, h) { this.width = w; this.height = h; } };
 globalThis.createImageBitmap = async (src, opts) => {
   if (src instanceof Blob && (await src.arrayBuffer()).byteLength < 2) throw new Error('not a picture');
   return { width: opts?.resizeWidth ?? src.width, height: opts?.resizeHeight ?? src.height, close() {} };
@@ -81,12 +80,15 @@ test('a picture the browser cannot decode is counted and drawn as nothing', asyn
   const d = new ScaledDecoder();
   const warn = console.warn;
   console.warn = () => {};
+  globalThis.document = { createElement: () => ({ width: 0, height: 0 }) };
   try {
     assert.equal(d.decodeRect(0, 0, 4, 4, q, { videoFrame: (x, y, w, h, f) => frames.push(f) }), true);
     await frames[0].promise;
   } finally {
     console.warn = warn;
+    delete globalThis.document;
   }
+  assert.equal(typeof frames[0].frame.close, 'function', 'the render queue closes what it drew');
   assert.equal(frames[0].ready, true, 'the render queue goes on');
   assert.deepEqual([frames[0].frame.width, frames[0].frame.height], [1, 1]);
   assert.equal(d.failed, 1);
