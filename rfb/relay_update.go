@@ -432,20 +432,13 @@ func (t *relayUpdates) passScaledRect(h [12]byte, r image.Rectangle) error {
 	if err := t.privateArea(r); err != nil {
 		return err
 	}
-	var hdr [8]byte
-	if err := readFull(t.br, hdr[:], "scaled rectangle header"); err != nil {
-		return err
-	}
-	sw, sh, n, err := parseScaledHeader(hdr, r)
+	sw, sh, err := t.dec.readPayload(t.br, r)
 	if err != nil {
 		return err
 	}
 	// The picture must be the size its header says: a page's browser
 	// decodes whatever size the JFIF stream declares before scaling it
 	// to the area.
-	if t.dec.jpeg, err = appendRead(t.br, t.dec.jpeg[:0], n, "scaled picture"); err != nil {
-		return err
-	}
 	cfg, err := jpeg.DecodeConfig(bytes.NewReader(t.dec.jpeg))
 	if err != nil {
 		return fmt.Errorf("rfb: scaled picture: %w", err)
@@ -453,7 +446,7 @@ func (t *relayUpdates) passScaledRect(h [12]byte, r image.Rectangle) error {
 	if cfg.Width != sw || cfg.Height != sh {
 		return fmt.Errorf("rfb: scaled picture is %dx%d, its header says %dx%d", cfg.Width, cfg.Height, sw, sh)
 	}
-	for _, b := range [][]byte{h[:], hdr[:], t.dec.jpeg} {
+	for _, b := range [][]byte{h[:], t.dec.hdr[:], t.dec.jpeg} {
 		if err := t.write(b); err != nil {
 			return err
 		}

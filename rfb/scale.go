@@ -281,6 +281,7 @@ func upscale(dst *screen.Image, dr image.Rectangle, src *screen.Image) {
 // the rectangle before anything is allocated for it, and the JFIF stream
 // is read in steps.
 type scaledDecoder struct {
+	hdr   [8]byte
 	jpeg  []byte
 	small *screen.Image
 }
@@ -301,15 +302,8 @@ func (d *scaledDecoder) decode(r io.Reader, rect image.Rectangle, dst *screen.Im
 // read reads the payload of a scaled rectangle for area rect and decodes
 // its picture into d.small, allocating nothing of the area's size.
 func (d *scaledDecoder) read(r io.Reader, rect image.Rectangle) error {
-	var hdr [8]byte
-	if err := readFull(r, hdr[:], "scaled rectangle header"); err != nil {
-		return err
-	}
-	sw, sh, n, err := parseScaledHeader(hdr, rect)
+	sw, sh, err := d.readPayload(r, rect)
 	if err != nil {
-		return err
-	}
-	if d.jpeg, err = appendRead(r, d.jpeg[:0], n, "scaled picture"); err != nil {
 		return err
 	}
 	if d.small == nil || d.small.Rect.Dx() != sw || d.small.Rect.Dy() != sh {
@@ -321,22 +315,28 @@ func (d *scaledDecoder) read(r io.Reader, rect image.Rectangle) error {
 	return nil
 }
 
-// parseScaledHeader checks the 8 bytes that open an EncAssistScaled
-// payload for a rectangle rect and returns the picture's size and the
-// length of its JFIF stream.
-func parseScaledHeader(hdr [8]byte, rect image.Rectangle) (sw, sh, n int, err error) {
-	sw, sh = int(binary.BigEndian.Uint16(hdr[0:])), int(binary.BigEndian.Uint16(hdr[2:]))
-	n = int(binary.BigEndian.Uint32(hdr[4:]))
+// readPayload reads the payload of a scaled rectangle for area rect into
+// d.hdr (its 8 bytes of sizes) and d.jpeg (the JFIF stream), checking the
+// sizes before it reads the stream, and returns the picture's size.
+func (d *scaledDecoder) readPayload(r io.Reader, rect image.Rectangle) (sw, sh int, err error) {
+	if err := readFull(r, d.hdr[:], "scaled rectangle header"); err != nil {
+		return 0, 0, err
+	}
+	sw, sh = int(binary.BigEndian.Uint16(d.hdr[0:])), int(binary.BigEndian.Uint16(d.hdr[2:]))
+	n := int(binary.BigEndian.Uint32(d.hdr[4:]))
 	w, h := rect.Dx(), rect.Dy()
 	switch {
 	case w*h > scaleMaxPixels:
-		return 0, 0, 0, fmt.Errorf("rfb: scaled rectangle of %dx%d is over the limit of %d pixels", w, h, scaleMaxPixels)
+		return 0, 0, fmt.Errorf("rfb: scaled rectangle of %dx%d is over the limit of %d pixels", w, h, scaleMaxPixels)
 	case sw < 1 || sh < 1 || sw > w || sh > h:
-		return 0, 0, 0, fmt.Errorf("rfb: scaled picture of %dx%d does not fit its %dx%d rectangle", sw, sh, w, h)
+		return 0, 0, fmt.Errorf("rfb: scaled picture of %dx%d does not fit its %dx%d rectangle", sw, sh, w, h)
 	case n > scaledMaxJPEG(sw, sh):
-		return 0, 0, 0, fmt.Errorf("rfb: scaled picture of %dx%d claims %d bytes", sw, sh, n)
+		return 0, 0, fmt.Errorf("rfb: scaled picture of %dx%d claims %d bytes", sw, sh, n)
 	}
-	return sw, sh, n, nil
+	if d.jpeg, err = appendRead(r, d.jpeg[:0], n, "scaled picture"); err != nil {
+		return 0, 0, err
+	}
+	return sw, sh, nil
 }
 
 // appendAssistPixelFormat appends the msgAssistPixelFormat message.
