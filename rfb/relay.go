@@ -52,7 +52,7 @@ var relayPrivate = []int32{EncAssistScaled, EncAssistLossless, EncAssistLossless
 type Relay struct {
 	private []int32 // the private encodings offered; none: a plain copy
 	// passScaled: EncAssistScaled rectangles go to the viewer as they
-	// are (Passing).
+	// are (PassingScaled).
 	passScaled bool
 	once       sync.Once
 	ver        chan struct{} // closed once minor is set
@@ -66,7 +66,7 @@ type Relay struct {
 }
 
 // Passed returns how many private rectangles ToViewer has copied to the
-// viewer as they are (Passing) so far. It may be called while the relay
+// viewer as they are (PassingScaled) so far. It may be called while the relay
 // runs.
 func (rl *Relay) Passed() int64 { return rl.passed.Load() }
 
@@ -90,22 +90,19 @@ func NewRelayOffering(encs ...int32) *Relay {
 	return &Relay{private: slices.Clone(encs), ver: make(chan struct{})}
 }
 
-// Passing makes rl copy the rectangles of the private encodings in encs
-// to the viewer as they are, after checking their lengths and the size
-// their picture declares, instead of
-// turning them into Raw: for a viewer that decodes them itself. Only
-// EncAssistScaled can be passed (the web pages' noVNC draws its picture
-// scaled up on the GPU, web/session/scaled.js, where undoing it here
-// would decode and scale on the relay's thread, in WebAssembly the
-// page's own); it must be among the encodings offered. Passing returns
-// rl, and is called before the relay runs.
-func (rl *Relay) Passing(encs ...int32) *Relay {
-	for _, e := range encs {
-		if e != EncAssistScaled || !slices.Contains(rl.private, e) {
-			panic(fmt.Sprintf("rfb: Relay.Passing(%#x): only an offered EncAssistScaled can be passed", e))
-		}
-		rl.passScaled = true
+// PassingScaled makes rl copy EncAssistScaled rectangles to the viewer
+// as they are, after checking their lengths and the size their picture
+// declares, instead of turning them into Raw: for a viewer that decodes
+// them itself (the web pages' noVNC draws the picture scaled up on the
+// GPU, web/session/scaled.js, where undoing it here would decode and
+// scale on the relay's thread, in WebAssembly the page's own).
+// EncAssistScaled must be among the encodings offered. PassingScaled
+// returns rl, and is called before the relay runs.
+func (rl *Relay) PassingScaled() *Relay {
+	if !slices.Contains(rl.private, EncAssistScaled) {
+		panic("rfb: Relay.PassingScaled on a relay that does not offer EncAssistScaled")
 	}
+	rl.passScaled = true
 	return rl
 }
 

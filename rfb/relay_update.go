@@ -19,7 +19,7 @@ import (
 // drops the server's msgAssistPixelFormat messages and turns each
 // EncAssistScaled, EncAssistLossless or EncAssistLosslessFSE rectangle into a Raw one of the
 // same area, in the pixel format the server last announced: the viewer
-// never sees a private encoding, except those it decodes itself (Passing). It knows the length of everything this package's server
+// never sees a private encoding, except those it decodes itself (PassingScaled). It knows the length of everything this package's server
 // sends (Raw, CopyRect, Tight, ZRLE, Open H.264, the cursor and desktop
 // size pseudo-encodings, fences, clipboard, bell); anything else ends the
 // relay with an error, since the stream is then out of step. It returns

@@ -78,7 +78,7 @@ func relayEveryMessage(t testing.TB) []byte {
 func relayRun(minor int, in []byte, passScaled bool) ([]byte, *Relay, error) {
 	rl := NewRelay()
 	if passScaled {
-		rl.Passing(EncAssistScaled)
+		rl.PassingScaled()
 	}
 	rl.setMinor(minor)
 	var out bytes.Buffer
@@ -197,7 +197,7 @@ func TestRelayScaled(t *testing.T) {
 		case "rewritten":
 			rl = NewRelay()
 		case "passed":
-			rl = NewRelay().Passing(EncAssistScaled)
+			rl = NewRelay().PassingScaled()
 		}
 		c, counted, stop := relayPipeline(t, ts, rl, 2, EncTight, EncJPEGQuality0+8)
 		// frame reads updates (pushed: the relay asked for push) until
@@ -310,7 +310,7 @@ func TestRelayPassingRejects(t *testing.T) {
 		{"picture of another size", with(image.Rect(2, 2, 40, 29), cat(header(18, 13, uint32(len(good)-8)), good[8:]))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rl := NewRelay().Passing(EncAssistScaled)
+			rl := NewRelay().PassingScaled()
 			rl.setMinor(8)
 			var out bytes.Buffer
 			err := rl.ToViewer(&out, bytes.NewReader(tc.in))
@@ -324,7 +324,7 @@ func TestRelayPassingRejects(t *testing.T) {
 		})
 	}
 	// The good one passes byte for byte.
-	rl := NewRelay().Passing(EncAssistScaled)
+	rl := NewRelay().PassingScaled()
 	rl.setMinor(8)
 	var out bytes.Buffer
 	in := with(image.Rect(2, 2, 40, 29), good)

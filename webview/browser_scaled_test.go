@@ -164,7 +164,7 @@ func startSlowSession(t testing.TB, size image.Point, mbits float64, rtt time.Du
 func TestBrowserViewerScaled(t *testing.T) {
 	needDesktopAndBrowser(t)
 	ss := startSlowSession(t, image.Pt(640, 480), 3, 40*time.Millisecond, func() *rfb.Relay {
-		return rfb.NewRelay().Passing(rfb.EncAssistScaled)
+		return rfb.NewRelay().PassingScaled()
 	})
 	x, desk, b, bctx, paths, ctx := ss.x, ss.desk, ss.backend, ss.page, ss.paths, ss.ctx
 
@@ -320,7 +320,7 @@ func BenchmarkBrowserVideoSlowLink(b *testing.B) {
 			return rfb.NewRelayOffering(rfb.EncAssistLossless, rfb.EncAssistLosslessFSE)
 		}},
 		{"scaled made Raw (assist join's page before)", rfb.NewRelay},
-		{"scaled passed", func() *rfb.Relay { return rfb.NewRelay().Passing(rfb.EncAssistScaled) }},
+		{"scaled passed", func() *rfb.Relay { return rfb.NewRelay().PassingScaled() }},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			needDesktopAndBrowser(b)

@@ -49,7 +49,7 @@ var lastRelay atomic.Pointer[rfb.Relay]
 // either does.
 func relayed(st net.Conn) net.Conn {
 	page, viewer := net.Pipe()
-	rl := rfb.NewRelayOffering(rfb.EncAssistScaled, rfb.EncAssistLossless, rfb.EncAssistLosslessFSE).Passing(rfb.EncAssistScaled)
+	rl := rfb.NewRelayOffering(rfb.EncAssistScaled, rfb.EncAssistLossless, rfb.EncAssistLosslessFSE).PassingScaled()
 	lastRelay.Store(rl)
 	go func() {
 		fromViewer, toViewer := rl.Run(viewer, st)

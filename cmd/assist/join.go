@@ -393,7 +393,7 @@ func (b *relayedBackend) OpenDisplay(ctx context.Context) (net.Conn, error) {
 		return nil, err
 	}
 	page, viewer := net.Pipe()
-	b.wg.Go(func() { relayViewer(b.ctx, rfb.NewRelay().Passing(rfb.EncAssistScaled), viewer, st) })
+	b.wg.Go(func() { relayViewer(b.ctx, rfb.NewRelay().PassingScaled(), viewer, st) })
 	return page, nil
 }
 
