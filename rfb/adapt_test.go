@@ -319,6 +319,26 @@ func pacedClient(t *testing.T, ts *testServer, mbits float64, encs ...int32) (*C
 	return c, pp
 }
 
+// fenceRoundTrip sends the server a fence with payload and reads until
+// its reply, returning the messages that came before it.
+func fenceRoundTrip(t *testing.T, c *Client, payload string) []Message {
+	t.Helper()
+	if err := c.Fence(fenceRequest, []byte(payload)); err != nil {
+		t.Fatal(err)
+	}
+	var before []Message
+	for {
+		m, err := c.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Type == ServerFence && string(m.FencePayload) == payload {
+			return before
+		}
+		before = append(before, m)
+	}
+}
+
 // Across a paced connection a viewer that asked for push gets updates
 // without requests, only while the path has room, and in fewer bytes when
 // the path is slow.
@@ -374,18 +394,7 @@ func TestServerPushPaced(t *testing.T) {
 	// A fence of the viewer's makes the writer flush, with the changes
 	// in its Subscriber: its answer comes in the write that would carry
 	// an update if one were produced.
-	if err := c.Fence(fenceRequest, []byte("sync")); err != nil {
-		t.Fatal(err)
-	}
-	for {
-		m, err := c.ReadMessage()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m.Type == ServerFence && string(m.FencePayload) == "sync" {
-			break
-		}
-	}
+	fenceRoundTrip(t, c, "sync")
 	if n := updates.Load(); n != 0 {
 		t.Fatalf("%d updates written while the path had no room", n)
 	}
@@ -401,18 +410,7 @@ func TestServerPushPaced(t *testing.T) {
 		// What the server was doing when asked (answering SetEncodings,
 		// refining) ends before the request: an update it was building
 		// then would come first.
-		if err := c.Fence(fenceRequest, []byte("idle")); err != nil {
-			t.Fatal(err)
-		}
-		for {
-			m, err := c.ReadMessage()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if m.Type == ServerFence && string(m.FencePayload) == "idle" {
-				break
-			}
-		}
+		fenceRoundTrip(t, c, "idle")
 		pp.set(false, mbits)
 		if err := c.RequestUpdate(false, image.Rectangle{}); err != nil {
 			t.Fatal(err)
@@ -470,17 +468,7 @@ func TestServerFullAskedWhileBuilding(t *testing.T) {
 	// first update left owed.
 	var updates []int // pixels per update
 	for _, name := range []string{"first", "second"} {
-		if err := c.Fence(fenceRequest, []byte(name)); err != nil {
-			t.Fatal(err)
-		}
-		for {
-			m, err := c.ReadMessage()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if m.Type == ServerFence && string(m.FencePayload) == name {
-				break
-			}
+		for _, m := range fenceRoundTrip(t, c, name) {
 			if m.Type == ServerFramebufferUpdate {
 				n := 0
 				for _, r := range m.Rects {
