@@ -25,7 +25,8 @@ const maxJPEG = (w, h) => 8 * w * h + (64 << 10);
 // area.
 export class ScaledDecoder {
   constructor() {
-    // Counted for tests and the curious (window.assistScaled).
+    // Counted for tests and the curious (the pages show them as
+    // window.assistViewer.scaled and window.assistExpertPage.scaled).
     this.decoded = 0;
     this.failed = 0;
   }
