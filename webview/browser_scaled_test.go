@@ -270,6 +270,11 @@ func TestBrowserViewerScaled(t *testing.T) {
 	if n := eval[int](t, bctx, `window.assistViewer.scaledFailed`); n != 0 {
 		t.Errorf("%d scaled pictures could not be decoded", n)
 	}
+	// The page says why the video looks blurred.
+	if !eval[bool](t, bctx, reducedShown) {
+		t.Error("while scaled pictures came, the page did not say that the picture is reduced")
+	}
+	savePageAs(t, bctx, "playing")
 
 	// Still: exact.
 	stop()
@@ -283,8 +288,22 @@ func TestBrowserViewerScaled(t *testing.T) {
 	if got := x.Screenshot(t); h264.PSNR(final, got, area) < 99 {
 		t.Errorf("the X screen does not show the last frame drawn (PSNR %.1f dB)", h264.PSNR(final, got, area))
 	}
+	// And no longer says so (the line stays 2 s after the last one).
+	for deadline := time.Now().Add(10 * time.Second); eval[bool](t, bctx, reducedShown); {
+		if time.Now().After(deadline) {
+			t.Fatal("the screen is still and exact, but the page still says that the picture is reduced")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	savePage(t, bctx)
 }
+
+// reducedShown is true while the session view says that the picture
+// comes reduced (web/session/view.js).
+const reducedShown = `(() => {
+	const e = document.querySelector('[data-testid="reduced"]');
+	return !!e && !e.hidden && e.textContent.startsWith('Slow connection');
+})()`
 
 // wavePicture is frame i of a smooth moving picture in area, which
 // repeats every 40 frames.

@@ -197,6 +197,12 @@ func waitPointer(t *testing.T, x *lab.X, p image.Point) {
 // if set, to look at the layout.
 func savePage(t testing.TB, ctx context.Context) {
 	t.Helper()
+	savePageAs(t, ctx, "page")
+}
+
+// savePageAs is savePage into a file whose name ends in -name.png.
+func savePageAs(t testing.TB, ctx context.Context, name string) {
+	t.Helper()
 	dir := os.Getenv("ASSIST_E2E_ARTIFACTS")
 	if dir == "" {
 		return
@@ -208,7 +214,7 @@ func savePage(t testing.TB, ctx context.Context) {
 		err = os.MkdirAll(dir, 0o755)
 	}
 	if err == nil {
-		err = os.WriteFile(filepath.Join(dir, t.Name()+"-page.png"), shot, 0o644)
+		err = os.WriteFile(filepath.Join(dir, t.Name()+"-"+name+".png"), shot, 0o644)
 	}
 	if err != nil {
 		t.Logf("page screenshot: %v", err)

@@ -29,6 +29,9 @@ export class ScaledDecoder {
     // window.assistViewer.scaled and window.assistExpertPage.scaled).
     this.decoded = 0;
     this.failed = 0;
+    // onDrawn, if set, is called after each picture decoded: the page
+    // says the picture is reduced while they come (view.js).
+    this.onDrawn = null;
   }
 
   decodeRect(x, y, width, height, sock, display) {
@@ -46,6 +49,7 @@ export class ScaledDecoder {
     pending.promise = scaledUp(jpeg, width, height).then(
       (bitmap) => {
         this.decoded++;
+        if (this.onDrawn) this.onDrawn();
         return bitmap;
       },
       (err) => {

@@ -11,12 +11,13 @@
 // shown with textContent, never parsed as HTML.
 //
 // Tests find things by data-testid: title, novice-name, state (with
-// data-state), path (with data-path: direct, punched, relay-udp...), request-control, give-back-control,
+// data-state), path (with data-path: direct, punched, relay-udp...),
+// reduced (shown while pictures come at reduced resolution), request-control, give-back-control,
 // request-clipboard, keys, keys-menu, key-ID (words.specialKeys), scale
 // (data-scale "fit" or "1:1"), fullscreen, leave, screen,
 // clipboard-panel, files-panel, chat-log, chat-form, chat-input,
 // chat-send.
-import { title, stateLine, pathLine, reasonText, possessive, specialKeys } from './words.js';
+import { title, stateLine, pathLine, reducedLine, reducedTitle, reasonText, possessive, specialKeys } from './words.js';
 import { setScale, sendSpecial, pasteToNovice } from './screen.js';
 
 // h makes an element: h('button', {type: 'button', testid: 'leave'}, 'Leave').
@@ -35,6 +36,11 @@ function h(tag, attrs = {}, ...children) {
 
 const scaleKey = 'assist.scale';
 
+// reducedHold is how long the reduced-picture line stays after the last
+// such picture: refinement makes a still area exact within about a
+// second (rfb/refine.go).
+const reducedHold = 2000;
+
 export class SessionView {
   // name: the person helped, or '' if unknown. on: callbacks
   // {requestControl, giveBackControl, requestClipboard, leave, close,
@@ -46,7 +52,8 @@ export class SessionView {
     this.name = name || '';
     this.on = on;
     this.rfb = null;
-    this.model = { state: 'connecting', live: false, clipboard: false, path: '', progress: '', askingControl: false, askingClipboard: false, reason: '' };
+    this.model = { state: 'connecting', live: false, clipboard: false, path: '', progress: '', reduced: false, askingControl: false, askingClipboard: false, reason: '' };
+    this.reducedTimer = 0;
     this.scale = 'fit';
     try {
       if (localStorage.getItem(scaleKey) === '1:1') this.scale = '1:1';
@@ -65,7 +72,13 @@ export class SessionView {
     const heading = h('h2', { testid: 'title', class: 'sv-title' }, 'Helping ', nameSpan);
     this.els.title = heading;
     this.els.state = h('p', { testid: 'state', class: 'sv-state', role: 'status', 'aria-live': 'polite' });
-    this.els.path = h('p', { testid: 'path', class: 'sv-detail', title: 'How the connection goes: direct, punched (through NAT) or through a relay', hidden: true });
+    // The detail line: how the connection goes and, while the picture
+    // comes reduced, that it does, so that a blurred video is not taken
+    // for a fault. One line, so that the desktop does not move when
+    // the second part comes and goes.
+    this.els.path = h('span', { testid: 'path', class: 'sv-path', title: 'How the connection goes: direct, punched (through NAT) or through a relay', hidden: true });
+    this.els.reduced = h('span', { testid: 'reduced', class: 'sv-reduced', role: 'status', title: reducedTitle, hidden: true }, reducedLine);
+    this.els.detail = h('p', { class: 'sv-detail', hidden: true }, this.els.path, this.els.reduced);
 
     // The special keys: a menu button and its items, keyboard-usable
     // (arrows move, Esc closes, Enter sends).
@@ -82,7 +95,7 @@ export class SessionView {
       b('scale', '', {}),
       b('fullscreen', 'Full screen', { title: 'Full screen (Esc leaves it)' }),
       b('leave', 'Leave', { class: 'sv-leave' }));
-    const bar = h('div', { class: 'sv-bar' }, h('div', { class: 'sv-who' }, heading, this.els.state, this.els.path), actions);
+    const bar = h('div', { class: 'sv-bar' }, h('div', { class: 'sv-who' }, heading, this.els.state, this.els.detail), actions);
 
     this.els.screen = h('div', { class: 'screen', id: 'screen', testid: 'screen' });
 
@@ -227,7 +240,18 @@ export class SessionView {
   attach(rfb) {
     this.rfb = rfb;
     if (rfb) setScale(rfb, this.scale);
+    if (rfb?.assistScaled) rfb.assistScaled.onDrawn = () => this.reducedDrawn();
+    clearTimeout(this.reducedTimer);
+    this.model.reduced = false;
     this.render();
+  }
+
+  // reducedDrawn: a picture at reduced resolution was drawn. The line
+  // stays until none has come for reducedHold.
+  reducedDrawn() {
+    clearTimeout(this.reducedTimer);
+    this.reducedTimer = setTimeout(() => this.set({ reduced: false }), reducedHold);
+    if (!this.model.reduced) this.set({ reduced: true });
   }
 
   // set changes the session's model and shows it: state, live (the
@@ -270,6 +294,8 @@ export class SessionView {
     e.path.hidden = !detail;
     e.path.textContent = detail;
     e.path.dataset.path = m.path;
+    e.reduced.hidden = !m.reduced || this.over();
+    e.detail.hidden = e.path.hidden && e.reduced.hidden;
     const sees = s === 'viewing' || s === 'control-asked' || s === 'controlling';
     const controlling = s === 'controlling';
     e['request-control'].hidden = controlling && !!this.on.giveBackControl;

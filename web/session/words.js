@@ -42,6 +42,13 @@ export function stateLine(state, name) {
   }
 }
 
+// reducedLine says why a moving area looks blurred: on a slow link the
+// novice's side sends it at half resolution (rfb/scale.go) until it
+// stops, then exact. Short, since it shares a line with the path;
+// reducedTitle says the rest.
+export const reducedLine = 'Slow connection: moving areas in less detail';
+export const reducedTitle = 'The connection is slow, so areas that keep changing (a video, a window being dragged) are sent at lower resolution. They become sharp once they stop changing.';
+
 // pathLine is the detail line of how the connection goes, from the
 // path's name as transport/rtc and web/expert/path.js give it.
 export function pathLine(path) {

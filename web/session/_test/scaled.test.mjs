@@ -57,6 +57,8 @@ test('waits for every byte, consuming nothing until all came, then queues one fr
   const frames = [];
   const display = { videoFrame: (x, y, w, h, f) => frames.push({ x, y, w, h, f }) };
   const d = new ScaledDecoder();
+  let drawn = 0;
+  d.onDrawn = () => drawn++;
   for (q.n = 0; q.n < q.b.length; q.n++) {
     assert.equal(d.decodeRect(8, 16, 80, 60, q, display), false, `with ${q.n} bytes`);
     assert.equal(q.i, 0, `consumed ${q.i} of ${q.n} bytes`);
@@ -71,6 +73,7 @@ test('waits for every byte, consuming nothing until all came, then queues one fr
   assert.equal(f.ready, true);
   assert.deepEqual([f.frame.width, f.frame.height], [80, 60], 'the picture is scaled to the area');
   assert.equal(d.decoded, 1);
+  assert.equal(drawn, 1, 'onDrawn tells the page');
 });
 
 test('a picture the browser cannot decode is counted and drawn as nothing', async () => {
@@ -78,6 +81,8 @@ test('a picture the browser cannot decode is counted and drawn as nothing', asyn
   q.n = q.b.length;
   const frames = [];
   const d = new ScaledDecoder();
+  let drawn = 0;
+  d.onDrawn = () => drawn++;
   const warn = console.warn;
   console.warn = () => {};
   globalThis.document = { createElement: () => ({ width: 0, height: 0 }) };
@@ -93,6 +98,7 @@ test('a picture the browser cannot decode is counted and drawn as nothing', asyn
   assert.deepEqual([frames[0].frame.width, frames[0].frame.height], [1, 1]);
   assert.equal(d.failed, 1);
   assert.equal(d.decoded, 0);
+  assert.equal(drawn, 0, 'nothing reduced was drawn');
 });
 
 test('refuses what does not fit its rectangle', () => {
