@@ -87,8 +87,9 @@ type client struct {
 	deadline   deadlineKind
 	deadlineAt time.Time
 	// home is the node this connection's signalling is forwarded to
-	// ("" while it is handled here), edge its id there (mesh.go).
-	home, edge string
+	// ("" while it is handled here), edge its id there (mesh.go), and
+	// edgeFor the invitation its join named.
+	home, edge, edgeFor string
 	// commitSent: a remote client's node knows it is committed.
 	commitSent bool
 }
@@ -392,6 +393,9 @@ func (s *Server) register(c *client, sig Signal) {
 	// "registered" goes before the "paired" of an expert waiting in line.
 	c.send(encode(registeredMsg{Type: TypeRegistered, ID: sig.ID, Expires: sig.Expires.UTC().Format(time.RFC3339)}))
 	events := s.promote(sig.ID)
+	if s.cfg.Mesh != nil {
+		s.closeMovedEdgesLocked(sig.ID)
+	}
 	s.mu.Unlock()
 	s.auditAll(events)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -278,6 +279,19 @@ func (p *peer) expectClosed(status websocket.StatusCode) {
 	}
 	if got := websocket.CloseStatus(err); got != status {
 		p.t.Fatalf("connection ended with %v (%v), want %v", got, err, status)
+	}
+}
+
+// expectClosedWith is expectClosed that also wants reason.
+func (p *peer) expectClosedWith(status websocket.StatusCode, reason string) {
+	p.t.Helper()
+	b, err := p.recvRaw()
+	if err == nil {
+		p.t.Fatalf("got %s, want the connection closed with %v", b, status)
+	}
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != status || ce.Reason != reason {
+		p.t.Fatalf("connection ended with %v, want %v (%q)", err, status, reason)
 	}
 }
 

@@ -354,8 +354,32 @@ func (s *Server) edgeHandle(m meshMsg) {
 // detachLocked makes c a local client again; s.mu is held.
 func (s *Server) detachLocked(c *client) {
 	delete(s.mesh.edges, c.edge)
-	c.home, c.edge = "", ""
+	c.home, c.edge, c.edgeFor = "", "", ""
 }
+
+// closeMovedEdgesLocked tells this node's experts whose joins of id were
+// forwarded to another node to join again: id's agent has just
+// registered it here, so its pairing state there is gone or about to be.
+// Without this an expert whose novice came back here after its home died
+// waited for the checks to give the dead node up (meshStrikes of them,
+// about a claim's lifetime: 27 s in cmd/assist's
+// TestClusterRelayFailover), its ICE restarts going nowhere meanwhile.
+// Experts on a third node still wait for that. Called with Server.mu
+// held.
+func (s *Server) closeMovedEdgesLocked(id string) {
+	for _, c := range s.mesh.edges {
+		if c.edgeFor != id {
+			continue
+		}
+		c.log.Info("signal: the invitation moved to this server", IDAttr(id), "from", c.home)
+		s.detachLocked(c)
+		c.closeWith(websocket.StatusGoingAway, movedMessage)
+	}
+}
+
+// movedMessage is the close reason of an expert's connection whose
+// invitation came back on another server than the one it was joined on.
+const movedMessage = "the invitation moved to another server: join again"
 
 // forwardJoin looks up the home of a join's id on the other nodes and, if
 // one holds it, hands c's signalling to it. It reports whether it did;
@@ -380,6 +404,7 @@ func (s *Server) forwardJoin(c *client, sig Signal) bool {
 		c.home = home
 		s.mesh.edges[c.edge] = c
 	}
+	c.edgeFor = sig.ID
 	home, edge := c.home, c.edge
 	s.mu.Unlock()
 	from := ""

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -208,6 +209,60 @@ func TestMeshHomeDies(t *testing.T) {
 		s.register("x3", b.Clock.Now().Add(time.Hour))
 		return s.recv().Type == TypeRegistered
 	})
+}
+
+// TestMeshHomeMoves: the home of an invitation dies, and its agent
+// registers it again on the node where its expert waits. The expert is
+// told at once to join again (not after the checks give the dead node up:
+// with claims living a minute that takes a minute), and meets the agent
+// there.
+func TestMeshHomeMoves(t *testing.T) {
+	ns := natstest.Start(t)
+	a, ma := startNode(t, ns.URL, "a", time.Minute)
+	b, _ := startNode(t, ns.URL, "b", time.Minute)
+	const owner = "AAAAAAAAAAAAAAAAAAAAAA"
+
+	novice := a.dial(t)
+	novice.registerOwned("x2", owner, a.Clock.Now().Add(time.Hour))
+	novice.expect(TypeRegistered)
+	expert := b.dialFrom(t, expertAddr)
+	expert.join("x2")
+	expert.expect(TypePaired)
+	novice.expect(TypePaired)
+	// Another expert on b, joined to another invitation of a's, is not
+	// concerned.
+	other := a.dial(t)
+	other.register("x3", a.Clock.Now().Add(time.Hour))
+	other.expect(TypeRegistered)
+	bystander := b.dialFrom(t, "127.0.0.3")
+	bystander.join("x3")
+	bystander.expect(TypePaired)
+	other.expect(TypePaired)
+
+	// a dies without a word; x2's agent comes back on b.
+	ma.Close()
+	novice.ws.CloseNow()
+	other.ws.CloseNow()
+	a.stop()
+	back := b.dial(t)
+	back.registerOwned("x2", owner, b.Clock.Now().Add(time.Hour))
+	back.expect(TypeRegistered)
+	expert.expectClosedWith(websocket.StatusGoingAway, movedMessage)
+
+	expert = b.dialFrom(t, expertAddr)
+	expert.join("x2")
+	expert.expect(TypePaired)
+	back.expect(TypePaired)
+	// The bystander's link to a is left to the checks.
+	b.mu.Lock()
+	var edgesFor []string
+	for _, c := range b.mesh.edges {
+		edgesFor = append(edgesFor, c.edgeFor)
+	}
+	b.mu.Unlock()
+	if !slices.Equal(edgesFor, []string{"x3"}) {
+		t.Errorf("b's experts forwarded to another node are joined to %q, want only the bystander's x3", edgesFor)
+	}
 }
 
 // TestMeshNATSRestart: NATS restarts under two nodes; they recover by
