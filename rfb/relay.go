@@ -169,7 +169,7 @@ func (rl *Relay) FromViewer(server io.Writer, viewer io.Reader) error {
 			}
 		}
 		if err := rec.forward(server, br, nil); err != nil {
-			return err
+			return relayEnd(err)
 		}
 	}
 	encsSent := false
@@ -202,13 +202,13 @@ func (rl *Relay) FromViewer(server io.Writer, viewer io.Reader) error {
 		case msgFramebufferUpdateRequest, msgEnableContinuousUpdates:
 			if len(rl.private) > 0 && !encsSent {
 				if _, err := server.Write(appendSetEncodings(nil, rl.private)); err != nil {
-					return fmt.Errorf("rfb: relay to the server: %w", err)
+					return relayEnd(fmt.Errorf("rfb: relay to the server: %w", err))
 				}
 				encsSent = true
 			}
 		}
 		if err := rec.forward(server, br, repl); err != nil {
-			return err
+			return relayEnd(err)
 		}
 	}
 }
@@ -223,7 +223,8 @@ func appendSetEncodings(b []byte, encs []int32) []byte {
 	return b
 }
 
-// relayEnd maps the viewer's hanging up to nil.
+// relayEnd maps either side's hanging up to nil: the session or the
+// viewer has ended, which the other direction's relay sees as well.
 func relayEnd(err error) error {
 	if isClosedConn(err) {
 		return nil

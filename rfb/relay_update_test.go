@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"image"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -84,6 +85,51 @@ func relayRun(minor int, in []byte, passScaled bool) ([]byte, *Relay, error) {
 	var out bytes.Buffer
 	err := rl.ToViewer(&out, bytes.NewReader(in))
 	return out.Bytes(), rl, err
+}
+
+// TestRelayFlushesBeforeWaiting: an update that has come whole goes on to
+// the viewer at once, even when the start of the next one came with it
+// and the relay waits for the rest of that (a small change, then a video
+// picture still crossing the link). The relay once held it until the
+// next picture's payload had all come.
+func TestRelayFlushesBeforeWaiting(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		next []byte // the start of the update that follows
+	}{
+		{"raw", cat([]byte{msgFramebufferUpdate, 0}, u16(1), appendRectHeader(nil, image.Rect(0, 0, 64, 48), EncRaw), make([]byte, 1000))},
+		{"tight jpeg", cat([]byte{msgFramebufferUpdate, 0}, u16(1), appendRectHeader(nil, image.Rect(0, 0, 64, 48), EncTight),
+			[]byte{tightCtlJPEG, 0x90, 0x4e}, make([]byte, 1000))}, // 10000 bytes of JPEG
+		{"lossless", cat([]byte{msgFramebufferUpdate, 0}, u16(1), appendRectHeader(nil, image.Rect(0, 0, 64, 48), EncAssistLosslessFSE),
+			u32(5000), make([]byte, 1000))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hello := relayServerHello(64, 48)
+			small := cat([]byte{msgFramebufferUpdate, 0}, u16(1), appendRectHeader(nil, image.Rect(8, 8, 12, 11), EncRaw), make([]byte, 4*3*4))
+			sr, sw := io.Pipe()
+			v1, v2 := net.Pipe()
+			rl := NewRelay()
+			rl.setMinor(8)
+			done := make(chan error, 1)
+			go func() { done <- rl.ToViewer(v2, sr) }()
+			defer func() {
+				sw.Close()
+				v1.Close()
+				<-done
+			}()
+			go sw.Write(cat(hello, appendAssistPixelFormat(nil, &NativeFormat), small, tc.next))
+
+			want := cat(hello, small)
+			got := make([]byte, len(want))
+			v1.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if n, err := io.ReadFull(v1, got); err != nil {
+				t.Fatalf("the viewer got %d of the %d bytes of the handshake and the small update, while the next update is under way: %v", n, len(want), err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("the viewer got\n%x\nwant\n%x", got, want)
+			}
+		})
+	}
 }
 
 // The relay passes every message and encoding it does not change through
