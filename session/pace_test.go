@@ -130,7 +130,8 @@ func TestPacerChunk(t *testing.T) {
 	}{
 		{"not paced yet", false, 5, displayChunk},
 		{"no rate yet", true, 0, displayChunk},
-		{"5 Mbit/s: the smallest chunk, 3 ms of it", true, 5, 2048},
+		{"5 Mbit/s: the smallest chunk, 2 ms of it", true, 5, 1280},
+		{"2 Mbit/s: the smallest chunk, 5 ms of it", true, 2, 1280},
 		{"20 Mbit/s: 2 ms of it", true, 20, 5000},
 		{"1 Gbit/s: the largest chunk", true, 1000, displayChunk},
 	} {
