@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/assist-project/assist/internal/lab"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -71,34 +73,6 @@ func final(id ID) func(Event) bool {
 	return func(ev Event) bool {
 		return ev.ID == id && ev.State != Offered && ev.State != Transferring
 	}
-}
-
-// tcpPair is a real loopback TCP connection.
-func tcpPair(t *testing.T) (net.Conn, net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	got := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			got <- nil
-			return
-		}
-		got <- c
-	}()
-	a, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := <-got
-	if b == nil {
-		t.Fatal("accept failed")
-	}
-	return a, b
 }
 
 type side struct {
@@ -167,7 +141,7 @@ func listDir(t *testing.T, dir string) []string {
 // connection; each arrives whole, under its name, in the receiver's
 // folder, and nothing else is left there.
 func TestBothWays(t *testing.T) {
-	a, b := tcpPair(t)
+	a, b := lab.TCPPair(t)
 	A, B := pair(t, a, b, Config{}, Config{})
 	src := t.TempDir()
 	sizes := []int{0, 1, Chunk - 1, Chunk, Chunk + 1, 3<<20 + 7}
@@ -226,7 +200,7 @@ func TestRefused(t *testing.T) {
 	p, _ := writeFile(t, src, "report.pdf", 1<<20)
 
 	t.Run("asked", func(t *testing.T) {
-		a, b := tcpPair(t)
+		a, b := lab.TCPPair(t)
 		asked := make(chan Offer, 1)
 		A, B := pair(t, a, b, Config{}, Config{Ask: func(o Offer) { asked <- o }})
 		id, err := A.ep.Send(context.Background(), p)
@@ -248,7 +222,7 @@ func TestRefused(t *testing.T) {
 	})
 
 	t.Run("not allowed", func(t *testing.T) {
-		a, b := tcpPair(t)
+		a, b := lab.TCPPair(t)
 		no := func() error { return errors.New("Grandma has not allowed files") }
 		A, B := pair(t, a, b, Config{}, Config{Allowed: no, Ask: func(Offer) { t.Error("asked") }})
 		id, err := A.ep.Send(context.Background(), p)
@@ -269,7 +243,7 @@ func TestRefused(t *testing.T) {
 	})
 
 	t.Run("revoked", func(t *testing.T) {
-		a, b := tcpPair(t)
+		a, b := lab.TCPPair(t)
 		var allowed atomic.Bool
 		allowed.Store(true)
 		gate := func() error {
@@ -324,7 +298,7 @@ func TestHostileNames(t *testing.T) {
 	}
 
 	// Over the wire: the name as a hostile sender writes it in the offer.
-	a, b := tcpPair(t)
+	a, b := lab.TCPPair(t)
 	defer a.Close()
 	rdir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(rdir, "passwd"), []byte("mine"), 0o600); err != nil {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/assist-project/assist/internal/lab"
 )
 
 // countConn counts the bytes written through it.
@@ -42,7 +44,7 @@ func TestResumeAfterDrop(t *testing.T) {
 			asked := 0
 			ask := func(o Offer) { asked++; o.Accept() }
 
-			a, b := tcpPair(t)
+			a, b := lab.TCPPair(t)
 			A, B := pair(t, a, b, Config{}, Config{Dir: rdir, Ask: ask})
 			id, err := A.ep.Send(context.Background(), p)
 			if err != nil {
@@ -73,7 +75,7 @@ func TestResumeAfterDrop(t *testing.T) {
 				f.Close()
 			}
 
-			a2, b2 := tcpPair(t)
+			a2, b2 := lab.TCPPair(t)
 			cc := &countConn{Conn: a2}
 			A2, B2 := pair(t, cc, b2, Config{}, Config{Dir: rdir, Ask: ask})
 			id2, err := A2.ep.Send(context.Background(), p)
@@ -123,7 +125,7 @@ func TestFreeSpace(t *testing.T) {
 	p, _ := writeFile(t, src, "photo.jpg", 2<<20)
 
 	t.Run("injected", func(t *testing.T) {
-		a, b := tcpPair(t)
+		a, b := lab.TCPPair(t)
 		A, B := pair(t, a, b, Config{}, Config{FreeSpace: func(string) (uint64, error) { return 1 << 20, nil }})
 		id, _ := A.ep.Send(context.Background(), p)
 		ev := A.rec.wait(t, final(id))
@@ -137,7 +139,7 @@ func TestFreeSpace(t *testing.T) {
 
 	small := smallFS(t)
 	t.Run("tmpfs", func(t *testing.T) {
-		a, b := tcpPair(t)
+		a, b := lab.TCPPair(t)
 		A, _ := pair(t, a, b, Config{}, Config{Dir: small})
 		id, _ := A.ep.Send(context.Background(), p)
 		ev := A.rec.wait(t, final(id))
@@ -146,7 +148,7 @@ func TestFreeSpace(t *testing.T) {
 		}
 	})
 	t.Run("fills up", func(t *testing.T) {
-		a, b := tcpPair(t)
+		a, b := lab.TCPPair(t)
 		lie := func(string) (uint64, error) { return 1 << 40, nil }
 		A, B := pair(t, a, b, Config{}, Config{Dir: small, FreeSpace: lie})
 		id, _ := A.ep.Send(context.Background(), p)

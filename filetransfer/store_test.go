@@ -8,6 +8,8 @@ import (
 	"io"
 	"sync"
 	"testing"
+
+	"github.com/assist-project/assist/internal/lab"
 )
 
 // memStore keeps parts in memory, as a program without a disk does.
@@ -97,7 +99,7 @@ func (p *memPart) Remove() error {
 // sanitised name; one bigger than the Store's room is refused before any
 // byte moves.
 func TestStoreAndSource(t *testing.T) {
-	a, b := tcpPair(t)
+	a, b := lab.TCPPair(t)
 	store := newMemStore(4 << 20)
 	A, B := pair(t, a, b, Config{}, Config{Store: store})
 	data := make([]byte, 3<<20+5)

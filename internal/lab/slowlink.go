@@ -27,8 +27,8 @@ type SlowLink struct {
 func NewSlowLink(t testing.TB, mbits float64, rtt time.Duration) (*SlowLink, net.Conn, net.Conn) {
 	t.Helper()
 	l := &SlowLink{rate: mbits * 1e6 / 8, delay: rtt / 2}
-	a1, a2 := tcpConnPair(t)
-	b1, b2 := tcpConnPair(t)
+	a1, a2 := TCPPair(t)
+	b1, b2 := TCPPair(t)
 	l.wg.Add(2)
 	go l.pump(0, a2, b1)
 	go l.pump(1, b1, a2)
@@ -110,7 +110,9 @@ func (l *SlowLink) pump(dir int, from, to net.Conn) {
 	}
 }
 
-func tcpConnPair(t testing.TB) (net.Conn, net.Conn) {
+// TCPPair returns the two ends of a real TCP connection on loopback. The
+// caller closes them.
+func TCPPair(t testing.TB) (net.Conn, net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
