@@ -231,12 +231,8 @@ func (t *relayUpdates) reason() error {
 // messages relays server messages until the stream ends.
 func (t *relayUpdates) messages() error {
 	for {
-		// What has come is on its way before the relay waits for more.
-		if t.br.Buffered() == 0 {
-			if err := t.bw.Flush(); err != nil {
-				return err
-			}
-		}
+		// (What has come goes on before the relay waits for more:
+		// flushFirst.)
 		typ, err := t.br.ReadByte()
 		if err != nil {
 			return err
