@@ -34,7 +34,10 @@ import (
 // Tuning. The window's floor keeps a path that has gone quiet usable at
 // once; its ceiling bounds what any one stream may queue anywhere.
 const (
-	// MinWindow is the smallest window: two 16 KiB chunks.
+	// MinWindow is the smallest window of an estimator made by New: two
+	// 16 KiB pieces. A sender whose pieces are smaller sets its own floor
+	// (NewWithFloor): above the bandwidth-delay product every byte of the
+	// floor is queue, 200 ms of it for 32 KiB at 1 Mbit/s.
 	MinWindow = 32 << 10
 	// InitialWindow is the window before any acknowledgement.
 	InitialWindow = 64 << 10
@@ -91,11 +94,21 @@ type Estimator struct {
 	lastRTT  time.Duration
 	rates    []rateSample // decreasing rates, increasing times (a max filter)
 	measured bool         // a sample not limited by the application came
+	floor    int          // the smallest window
 }
 
-// New returns an estimator that knows nothing yet.
+// New returns an estimator that knows nothing yet, whose window is never
+// below MinWindow.
 func New() *Estimator {
-	return &Estimator{}
+	return NewWithFloor(MinWindow)
+}
+
+// NewWithFloor is New with a window never below floor bytes (at least
+// one). The floor should hold a few of the sender's pieces, so that a path
+// slower than the floor still has a piece in flight while the previous
+// one's acknowledgement comes back.
+func NewWithFloor(floor int) *Estimator {
+	return &Estimator{floor: max(floor, 1)}
 }
 
 // Estimate is a snapshot of what the estimator knows.
@@ -239,7 +252,7 @@ func (e *Estimator) Window(at time.Time) int {
 	// pieces, which a slow path takes a while to send, so without it
 	// the window would shrink below what fills the path.
 	w := e.gainAt(at)*rate*e.minRTT.Seconds() + float64(e.piece)
-	return int(min(max(w, MinWindow), MaxWindow))
+	return int(min(max(w, float64(e.floor)), MaxWindow))
 }
 
 // gainAt is the window's gain at time at: one round trip in cycleLen

@@ -45,14 +45,19 @@ const chunk = 16 << 10
 // and the largest excess of bytes in flight over the window seen in the
 // last half of the run.
 func flood(e *Estimator, p *path, now time.Time, d time.Duration) (time.Time, time.Duration, int) {
+	return floodPieces(e, p, now, d, chunk)
+}
+
+// floodPieces is flood with pieces of size bytes.
+func floodPieces(e *Estimator, p *path, now time.Time, d time.Duration, size int) (time.Time, time.Duration, int) {
 	end := now.Add(d)
 	half := now.Add(d / 2)
 	var maxWait time.Duration
 	excess := 0
 	for now.Before(end) {
 		for e.Room(now) {
-			w := p.send(chunk, now)
-			e.Sent(chunk, now, false)
+			w := p.send(size, now)
+			e.Sent(size, now, false)
 			if now.After(half) {
 				maxWait = max(maxWait, w)
 				excess = max(excess, e.InFlight()-e.Window(now))
@@ -119,6 +124,43 @@ func TestEstimatorConverges(t *testing.T) {
 			if excess >= chunk {
 				t.Errorf("bytes in flight exceeded the window by %d, want less than one chunk", excess)
 			}
+		})
+	}
+}
+
+// The window's floor bounds the queue on a path whose bandwidth-delay
+// product is below it: the floor less the product stands in front of the
+// bottleneck, so a sender of small pieces (session streams send 1280
+// bytes on slow paths) sets a small floor, and the rate is still found.
+func TestEstimatorFloor(t *testing.T) {
+	const piece = 1280
+	for _, tc := range []struct {
+		name  string
+		e     *Estimator
+		floor int
+	}{
+		{"New", New(), MinWindow},
+		{"NewWithFloor 8 KiB", NewWithFloor(8 << 10), 8 << 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// A DSL line's upload: 1 Mbit/s, 50 ms, a product of 6,250
+			// bytes.
+			rate := 1e6 / 8
+			rtt := 50 * time.Millisecond
+			p := &path{rate: rate, delay: rtt / 2}
+			now, wait, _ := floodPieces(tc.e, p, time.Unix(1000, 0), 10*time.Second, piece)
+			if w := tc.e.Window(now); w < tc.floor {
+				t.Errorf("window %d, below the floor of %d", w, tc.floor)
+			}
+			if r := tc.e.Rate(now); r < 0.9*rate || r > 1.1*rate {
+				t.Errorf("rate %.0f B/s, want about %.0f", r, rate)
+			}
+			bdp := rate * rtt.Seconds()
+			allowed := time.Duration((max(0.25*bdp+piece, float64(tc.floor)-bdp) + 2*piece) / rate * float64(time.Second))
+			if wait > allowed {
+				t.Errorf("a piece waited %v in the bottleneck's queue, want at most %v", wait, allowed)
+			}
+			t.Logf("floor %d: a piece waited up to %v (allowed %v)", tc.floor, wait, allowed)
 		})
 	}
 }

@@ -41,7 +41,7 @@ type pacer struct {
 }
 
 func newPacer() *pacer {
-	return &pacer{est: link.New(), wmax: initialWindow, room: make(chan struct{}, 1)}
+	return &pacer{est: link.NewWithFloor(windowFloor), wmax: initialWindow, room: make(chan struct{}, 1)}
 }
 
 // sent records n bytes put in a batch; idle says nothing more is queued.
@@ -93,6 +93,16 @@ const (
 	chunkTime = 2 * time.Millisecond
 	minChunk  = 1280
 )
+
+// windowFloor is the smallest window of a paced stream. On a path whose
+// bandwidth-delay product is smaller, the rest of the floor is standing
+// queue: link.MinWindow's 32 KiB, made for 16 KiB chunks, was 200 ms of it
+// at 1 Mbit/s 50 ms (a DSL line's upload), and a small change during video
+// took 252 ms there instead of 42. A floor of about the product itself
+// left the path underused (5 KiB: 105-114 of 125 KB/s, the estimate down
+// to 75-96 KB/s), since the window then has no slack for acknowledgements
+// that come late; 12 KiB kept 47 ms of queue (README).
+const windowFloor = 8 << 10
 
 // chunk is the largest chunk to send now: displayChunk until the path's
 // rate is known.

@@ -20,9 +20,15 @@ func TestMuxPacingNoStandingQueue(t *testing.T) {
 		mbits float64
 		rtt   time.Duration
 		size  int
+		chunk int // the chunks the stream sends once its rate is known
 	}{
-		{5, 60 * time.Millisecond, 1 << 20},
-		{10, 40 * time.Millisecond, 2 << 20},
+		{5, 60 * time.Millisecond, 1 << 20, displayChunk},
+		{10, 40 * time.Millisecond, 2 << 20, displayChunk},
+		// A DSL line's upload: the bandwidth-delay product (6,250
+		// bytes) is below link.MinWindow (32 KiB, 26 KiB of queue
+		// here), so only the stream's own floor (windowFloor) keeps
+		// the queue short.
+		{1, 50 * time.Millisecond, 256 << 10, minChunk},
 	} {
 		t.Run(fmt.Sprintf("%gMbit-%v", tc.mbits, tc.rtt), func(t *testing.T) {
 			l, a, b := lab.NewSlowLink(t, tc.mbits, tc.rtt)
@@ -89,7 +95,7 @@ func TestMuxPacingNoStandingQueue(t *testing.T) {
 			}
 			ls := ns.LinkStats()
 			rate := tc.mbits * 1e6 / 8
-			bdp := rate*tc.rtt.Seconds() + displayChunk
+			bdp := rate*tc.rtt.Seconds() + float64(tc.chunk)
 			t.Logf("link %+v, bottleneck queue at most %d bytes in the first third, %d after (BDP %.0f)", ls, first, l.MaxQueue(1), bdp)
 			if !ls.Paced {
 				t.Fatal("the stream was never paced: the expert's side did not return credit as it read")
@@ -104,7 +110,7 @@ func TestMuxPacingNoStandingQueue(t *testing.T) {
 			// A quarter BDP is the aim; a loaded CI machine delays the
 			// emulated link's own goroutines, so the bound is a BDP,
 			// still half of what credit alone queues (190-200 KiB).
-			if q := l.MaxQueue(1); q > int(bdp)+3*displayChunk {
+			if q := l.MaxQueue(1); q > int(bdp)+3*tc.chunk {
 				t.Errorf("up to %d bytes queued at the bottleneck once settled, want at most about a quarter BDP (%.0f) and a few chunks", q, bdp)
 			}
 			if ls.Rate > 1.3*rate || ls.Rate == 0 {
