@@ -394,9 +394,14 @@ func (s *Server) register(c *client, sig Signal) {
 	c.send(encode(registeredMsg{Type: TypeRegistered, ID: sig.ID, Expires: sig.Expires.UTC().Format(time.RFC3339)}))
 	events := s.promote(sig.ID)
 	if s.cfg.Mesh != nil {
-		s.closeMovedEdgesLocked(sig.ID)
+		s.closeMovedEdgesLocked(sig.ID, s.cfg.Mesh.Node())
 	}
 	s.mu.Unlock()
+	if s.cfg.Mesh != nil {
+		// Experts on the other nodes joined to id's former home learn
+		// it here too (closeMovedEdgesLocked there).
+		s.meshSend("", meshMsg{Op: opMoved, ID: sig.ID})
+	}
 	s.auditAll(events)
 }
 

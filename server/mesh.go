@@ -47,7 +47,9 @@ type Mesh interface {
 	// Home returns the node that holds id, or "" when none does.
 	Home(ctx context.Context, id string) (string, error)
 	// Send hands msg to node's Listen handler without waiting, at most
-	// once, in order with this node's other messages to it.
+	// once, in order with this node's other messages to it; node ""
+	// sends to every node, this one included, in no particular order
+	// with messages to one node.
 	Send(node string, msg []byte) error
 	// Ask sends msg to node's handler and returns its answer; node ""
 	// asks every node and returns the first answer (a handler that
@@ -78,6 +80,9 @@ const (
 	opCheck = "check"
 	// Asked of all nodes: the ICE servers of Session, from its node.
 	opICE = "ice"
+	// Sent to all nodes: ID's agent has registered it on the sender,
+	// which is its home now.
+	opMoved = "moved"
 )
 
 // meshMsg is one message between nodes.
@@ -96,6 +101,7 @@ type meshMsg struct {
 	Edges   []string `json:"edges,omitempty"`
 	Remotes []string `json:"remotes,omitempty"`
 	Session string   `json:"session,omitempty"` // ice
+	ID      string   `json:"id,omitempty"`      // moved
 }
 
 // meshTimeout bounds one directory operation or check.
@@ -211,6 +217,12 @@ func (s *Server) meshHandle(b []byte) []byte {
 		s.edgeHandle(m)
 	case opCheck:
 		return s.checkAnswer(m)
+	case opMoved:
+		if m.From != s.cfg.Mesh.Node() {
+			s.mu.Lock()
+			s.closeMovedEdgesLocked(m.ID, m.From)
+			s.mu.Unlock()
+		}
 	case opICE:
 		s.mu.Lock()
 		p := s.sessions[m.Session]
@@ -358,20 +370,21 @@ func (s *Server) detachLocked(c *client) {
 }
 
 // closeMovedEdgesLocked tells this node's experts whose joins of id were
-// forwarded to another node to join again: id's agent has just
-// registered it here, so its pairing state there is gone or about to be.
-// Without this an expert whose novice came back here after its home died
-// waited for the checks to give the dead node up (meshStrikes of them,
-// about a claim's lifetime: 27 s in cmd/assist's
+// forwarded to another node than home to join again: id's agent has just
+// registered it on home (this node, or the sender of an opMoved), so its
+// pairing state on the node they were forwarded to is gone or about to
+// be. Without this an expert whose novice came back on another node after
+// its home died waited for the checks to give the dead node up
+// (meshStrikes of them, about a claim's lifetime: 27 s in cmd/assist's
 // TestClusterRelayFailover), its ICE restarts going nowhere meanwhile.
-// Experts on a third node still wait for that. Called with Server.mu
+// Experts already forwarded to home are left alone. Called with Server.mu
 // held.
-func (s *Server) closeMovedEdgesLocked(id string) {
+func (s *Server) closeMovedEdgesLocked(id, home string) {
 	for _, c := range s.mesh.edges {
-		if c.edgeFor != id {
+		if c.edgeFor != id || c.home == home {
 			continue
 		}
-		c.log.Info("signal: the invitation moved to this server", IDAttr(id), "from", c.home)
+		c.log.Info("signal: the invitation moved to another server", IDAttr(id), "from", c.home, "to", home)
 		s.detachLocked(c)
 		c.closeWith(websocket.StatusGoingAway, movedMessage)
 	}

@@ -46,6 +46,7 @@ func FuzzMeshHandle(f *testing.F) {
 		`{"op":"close","from":"b","conn":"c1","code":1001,"reason":"x"}`,
 		`{"op":"check","from":"b","edges":["c1"],"remotes":["c2"]}`,
 		`{"op":"ice","from":"b","session":"s"}`,
+		`{"op":"moved","from":"b","id":"x1"}`, `{"op":"moved","from":"a","id":""}`,
 		`{"op":"join","from":"b","conn":"c1","addr":"::1","msg":{"type":"register","id":"x1","expires":"2099-01-01T00:00:00Z"}}`,
 		`{"op":"join","from":"","msg":null}`, `[]`, `{`,
 	} {

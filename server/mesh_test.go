@@ -265,6 +265,62 @@ func TestMeshHomeMoves(t *testing.T) {
 	}
 }
 
+// TestMeshHomeMovesThirdNode: as TestMeshHomeMoves, with the expert on a
+// third node: the node the agent came back on tells every node, and the
+// expert's node closes its link to the dead home at once.
+func TestMeshHomeMovesThirdNode(t *testing.T) {
+	ns := natstest.Start(t)
+	a, ma := startNode(t, ns.URL, "a", time.Minute)
+	b, _ := startNode(t, ns.URL, "b", time.Minute)
+	c, _ := startNode(t, ns.URL, "c", time.Minute)
+	const owner = "AAAAAAAAAAAAAAAAAAAAAA"
+
+	novice := a.dial(t)
+	novice.registerOwned("x7", owner, a.Clock.Now().Add(time.Hour))
+	novice.expect(TypeRegistered)
+	expert := c.dialFrom(t, expertAddr)
+	expert.join("x7")
+	expert.expect(TypePaired)
+	novice.expect(TypePaired)
+	// An expert on c joined to another invitation of a's is not
+	// concerned.
+	other := a.dial(t)
+	other.register("x8", a.Clock.Now().Add(time.Hour))
+	other.expect(TypeRegistered)
+	bystander := c.dialFrom(t, "127.0.0.3")
+	bystander.join("x8")
+	bystander.expect(TypePaired)
+	other.expect(TypePaired)
+
+	// a dies without a word; x7's agent comes back on b.
+	ma.Close()
+	novice.ws.CloseNow()
+	other.ws.CloseNow()
+	a.stop()
+	back := b.dial(t)
+	back.registerOwned("x7", owner, b.Clock.Now().Add(time.Hour))
+	back.expect(TypeRegistered)
+	expert.expectClosedWith(websocket.StatusGoingAway, movedMessage)
+
+	// Joining again, the expert is forwarded to b, and b's "moved",
+	// should it come late, leaves that link alone.
+	expert = c.dialFrom(t, expertAddr)
+	expert.join("x7")
+	expert.expect(TypePaired)
+	back.expect(TypePaired)
+	c.meshHandle([]byte(`{"op":"moved","from":"b","id":"x7"}`))
+	c.mu.Lock()
+	var edges []string
+	for _, e := range c.mesh.edges {
+		edges = append(edges, e.edgeFor+"@"+e.home)
+	}
+	c.mu.Unlock()
+	slices.Sort(edges)
+	if want := []string{"x7@b", "x8@a"}; !slices.Equal(edges, want) {
+		t.Errorf("c's experts forwarded to other nodes are joined to %q, want %q", edges, want)
+	}
+}
+
 // TestMeshNATSRestart: NATS restarts under two nodes; they recover by
 // themselves, and a novice registered before the restart is found from
 // the other node afterwards.

@@ -346,6 +346,9 @@ func (m *Mesh) Home(ctx context.Context, id string) (string, error) {
 
 // Send implements server.Mesh.
 func (m *Mesh) Send(node string, msg []byte) error {
+	if node == "" {
+		return m.nc.Publish(allSubject, msg)
+	}
 	return m.nc.Publish(subjectPrefix+node, msg)
 }
 

@@ -119,7 +119,11 @@ func TestSendAsk(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stopB()
-	stopA, err := a.Listen(func([]byte) []byte { return nil }) // silent
+	gotA := make(chan string, 100)
+	stopA, err := a.Listen(func(msg []byte) []byte { // silent
+		gotA <- string(msg)
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,6 +141,20 @@ func TestSendAsk(t *testing.T) {
 			}
 		case <-ctx.Done():
 			t.Fatalf("message %s never arrived", want)
+		}
+	}
+	// Node "": every node, the sender included.
+	if err := a.Send("", []byte("all")); err != nil {
+		t.Fatal(err)
+	}
+	for name, ch := range map[string]chan string{"a": gotA, "b": got} {
+		select {
+		case m := <-ch:
+			if m != "all" {
+				t.Errorf("%s got %q, want the message sent to all", name, m)
+			}
+		case <-ctx.Done():
+			t.Fatalf("the message sent to all never reached %s", name)
 		}
 	}
 	for _, node := range []string{"b", ""} {
