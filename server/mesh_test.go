@@ -212,112 +212,75 @@ func TestMeshHomeDies(t *testing.T) {
 }
 
 // TestMeshHomeMoves: the home of an invitation dies, and its agent
-// registers it again on the node where its expert waits. The expert is
-// told at once to join again (not after the checks give the dead node up:
-// with claims living a minute that takes a minute), and meets the agent
-// there.
+// registers it again on another node. Its expert, on that node or on a
+// third, is told at once to join again (not after the checks give the dead
+// node up: with claims living a minute that takes a minute), and meets the
+// agent there. An expert joined to another invitation of the dead node's
+// is left to the checks.
 func TestMeshHomeMoves(t *testing.T) {
-	ns := natstest.Start(t)
-	a, ma := startNode(t, ns.URL, "a", time.Minute)
-	b, _ := startNode(t, ns.URL, "b", time.Minute)
-	const owner = "AAAAAAAAAAAAAAAAAAAAAA"
+	for _, tc := range []struct {
+		name  string
+		third bool // the expert is on a node of its own
+		// The expert's node's experts forwarded to other nodes at the
+		// end, as id@home.
+		want []string
+	}{
+		{"expert on the agent's new node", false, []string{"x3@a"}},
+		{"expert on a third node", true, []string{"x2@b", "x3@a"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := natstest.Start(t)
+			a, ma := startNode(t, ns.URL, "a", time.Minute)
+			b, _ := startNode(t, ns.URL, "b", time.Minute)
+			e := b
+			if tc.third {
+				e, _ = startNode(t, ns.URL, "c", time.Minute)
+			}
+			const owner = "AAAAAAAAAAAAAAAAAAAAAA"
 
-	novice := a.dial(t)
-	novice.registerOwned("x2", owner, a.Clock.Now().Add(time.Hour))
-	novice.expect(TypeRegistered)
-	expert := b.dialFrom(t, expertAddr)
-	expert.join("x2")
-	expert.expect(TypePaired)
-	novice.expect(TypePaired)
-	// Another expert on b, joined to another invitation of a's, is not
-	// concerned.
-	other := a.dial(t)
-	other.register("x3", a.Clock.Now().Add(time.Hour))
-	other.expect(TypeRegistered)
-	bystander := b.dialFrom(t, "127.0.0.3")
-	bystander.join("x3")
-	bystander.expect(TypePaired)
-	other.expect(TypePaired)
+			novice := a.dial(t)
+			novice.registerOwned("x2", owner, a.Clock.Now().Add(time.Hour))
+			novice.expect(TypeRegistered)
+			expert := e.dialFrom(t, expertAddr)
+			expert.join("x2")
+			expert.expect(TypePaired)
+			novice.expect(TypePaired)
+			other := a.dial(t)
+			other.register("x3", a.Clock.Now().Add(time.Hour))
+			other.expect(TypeRegistered)
+			bystander := e.dialFrom(t, "127.0.0.3")
+			bystander.join("x3")
+			bystander.expect(TypePaired)
+			other.expect(TypePaired)
 
-	// a dies without a word; x2's agent comes back on b.
-	ma.Close()
-	novice.ws.CloseNow()
-	other.ws.CloseNow()
-	a.stop()
-	back := b.dial(t)
-	back.registerOwned("x2", owner, b.Clock.Now().Add(time.Hour))
-	back.expect(TypeRegistered)
-	expert.expectClosedWith(websocket.StatusGoingAway, movedMessage)
+			// a dies without a word; x2's agent comes back on b.
+			ma.Close()
+			novice.ws.CloseNow()
+			other.ws.CloseNow()
+			a.stop()
+			back := b.dial(t)
+			back.registerOwned("x2", owner, b.Clock.Now().Add(time.Hour))
+			back.expect(TypeRegistered)
+			expert.expectClosedWith(websocket.StatusGoingAway, movedMessage)
 
-	expert = b.dialFrom(t, expertAddr)
-	expert.join("x2")
-	expert.expect(TypePaired)
-	back.expect(TypePaired)
-	// The bystander's link to a is left to the checks.
-	b.mu.Lock()
-	var edgesFor []string
-	for _, c := range b.mesh.edges {
-		edgesFor = append(edgesFor, c.edgeFor)
-	}
-	b.mu.Unlock()
-	if !slices.Equal(edgesFor, []string{"x3"}) {
-		t.Errorf("b's experts forwarded to another node are joined to %q, want only the bystander's x3", edgesFor)
-	}
-}
-
-// TestMeshHomeMovesThirdNode: as TestMeshHomeMoves, with the expert on a
-// third node: the node the agent came back on tells every node, and the
-// expert's node closes its link to the dead home at once.
-func TestMeshHomeMovesThirdNode(t *testing.T) {
-	ns := natstest.Start(t)
-	a, ma := startNode(t, ns.URL, "a", time.Minute)
-	b, _ := startNode(t, ns.URL, "b", time.Minute)
-	c, _ := startNode(t, ns.URL, "c", time.Minute)
-	const owner = "AAAAAAAAAAAAAAAAAAAAAA"
-
-	novice := a.dial(t)
-	novice.registerOwned("x7", owner, a.Clock.Now().Add(time.Hour))
-	novice.expect(TypeRegistered)
-	expert := c.dialFrom(t, expertAddr)
-	expert.join("x7")
-	expert.expect(TypePaired)
-	novice.expect(TypePaired)
-	// An expert on c joined to another invitation of a's is not
-	// concerned.
-	other := a.dial(t)
-	other.register("x8", a.Clock.Now().Add(time.Hour))
-	other.expect(TypeRegistered)
-	bystander := c.dialFrom(t, "127.0.0.3")
-	bystander.join("x8")
-	bystander.expect(TypePaired)
-	other.expect(TypePaired)
-
-	// a dies without a word; x7's agent comes back on b.
-	ma.Close()
-	novice.ws.CloseNow()
-	other.ws.CloseNow()
-	a.stop()
-	back := b.dial(t)
-	back.registerOwned("x7", owner, b.Clock.Now().Add(time.Hour))
-	back.expect(TypeRegistered)
-	expert.expectClosedWith(websocket.StatusGoingAway, movedMessage)
-
-	// Joining again, the expert is forwarded to b, and b's "moved",
-	// should it come late, leaves that link alone.
-	expert = c.dialFrom(t, expertAddr)
-	expert.join("x7")
-	expert.expect(TypePaired)
-	back.expect(TypePaired)
-	c.meshHandle([]byte(`{"op":"moved","from":"b","id":"x7"}`))
-	c.mu.Lock()
-	var edges []string
-	for _, e := range c.mesh.edges {
-		edges = append(edges, e.edgeFor+"@"+e.home)
-	}
-	c.mu.Unlock()
-	slices.Sort(edges)
-	if want := []string{"x7@b", "x8@a"}; !slices.Equal(edges, want) {
-		t.Errorf("c's experts forwarded to other nodes are joined to %q, want %q", edges, want)
+			expert = e.dialFrom(t, expertAddr)
+			expert.join("x2")
+			expert.expect(TypePaired)
+			back.expect(TypePaired)
+			// A "moved" that comes late leaves links to the new home
+			// alone.
+			e.meshHandle([]byte(`{"op":"moved","from":"b","id":"x2"}`))
+			e.mu.Lock()
+			var edges []string
+			for _, c := range e.mesh.edges {
+				edges = append(edges, c.edgeFor+"@"+c.home)
+			}
+			e.mu.Unlock()
+			slices.Sort(edges)
+			if !slices.Equal(edges, tc.want) {
+				t.Errorf("experts forwarded to other nodes are joined to %q, want %q", edges, tc.want)
+			}
+		})
 	}
 }
 
