@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/assist-project/assist/internal/lab"
 	"github.com/assist-project/assist/screen"
 )
 
@@ -765,47 +766,6 @@ func startXvfb(t *testing.T, w, h int) string {
 	return fmt.Sprintf(":%d", n)
 }
 
-// freePort returns a TCP port on the loopback that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// startVNCServer runs a reference server and waits until it accepts
-// connections on port.
-func startVNCServer(t *testing.T, port int, name string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	// Bounded so that a server that never listens fails the test rather
-	// than hanging it.
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case <-exited:
-			t.Fatalf("%s exited before listening: %s", name, out.Bytes())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	t.Fatalf("%s did not listen on %s: %s", name, addr, out.Bytes())
-}
-
 // testPattern draws content that exercises every sub-encoding: a smooth
 // gradient, noise, few-colour areas and solid blocks.
 func testPattern(w, h int) *screen.Image {
@@ -1057,7 +1017,7 @@ func TestClientAgainstRealServers(t *testing.T) {
 		args func(port int) []string
 	}{
 		{"x11vnc", func(port int) []string {
-			return []string{"-display", display, "-rfbport", strconv.Itoa(port), "-nopw", "-localhost", "-shared", "-forever", "-quiet"}
+			return []string{"-display", display, "-rfbport", strconv.Itoa(port), "-nopw", "-localhost", "-shared", "-forever"}
 		}},
 		{"X0tigervnc", func(port int) []string {
 			return []string{"-display", display, "-rfbport", strconv.Itoa(port), "-SecurityTypes", "None", "-localhost"}
@@ -1088,12 +1048,11 @@ func TestClientAgainstRealServers(t *testing.T) {
 			if _, err := exec.LookPath(srv.name); err != nil {
 				t.Skipf("%s is not installed", srv.name)
 			}
-			port := freePort(t)
-			startVNCServer(t, port, srv.name, srv.args(port)...)
+			addr := lab.StartVNCServer(t, srv.name, srv.args)
 			for _, enc := range encodings {
 				for _, f := range formats {
 					t.Run(enc.name+"/"+f.name, func(t *testing.T) {
-						conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+						conn, err := net.Dial("tcp", addr)
 						if err != nil {
 							t.Fatal(err)
 						}

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/assist-project/assist/internal/lab"
 	"github.com/assist-project/assist/screen"
 )
 
@@ -444,7 +445,7 @@ func TestZRLEDecodeRealServers(t *testing.T) {
 	}{
 		{"x11vnc", func(port int) []string {
 			return []string{"-display", display, "-rfbport", strconv.Itoa(port), "-localhost", "-nopw",
-				"-shared", "-forever", "-quiet", "-noxdamage"}
+				"-shared", "-forever", "-noxdamage"}
 		}},
 		{"X0tigervnc", func(port int) []string {
 			return []string{"-display", display, "-rfbport", strconv.Itoa(port), "-SecurityTypes", "None", "-localhost"}
@@ -456,8 +457,7 @@ func TestZRLEDecodeRealServers(t *testing.T) {
 			if _, err := exec.LookPath(srv.name); err != nil {
 				t.Skipf("%s not installed: %v", srv.name, err)
 			}
-			port := zrleFreePort(t)
-			zrleStart(t, srv.name, srv.args(port)...)
+			addr := lab.StartVNCServer(t, srv.name, srv.args)
 			for _, f := range formats {
 				t.Run(f.name, func(t *testing.T) {
 					if srv.name == "x11vnc" && f.pf.BPP == 16 && f.pf.GreenMax == 31 {
@@ -467,7 +467,7 @@ func TestZRLEDecodeRealServers(t *testing.T) {
 						// RFC 6143 decoder can follow.
 						t.Skip("libvncserver's ZRLE raw tiles are broken for depth 15")
 					}
-					c := zrleDialRFB(t, fmt.Sprintf("127.0.0.1:%d", port))
+					c := zrleDialRFB(t, addr)
 					c.send(t, zrleSetPixelFormat(&f.pf))
 					raw := screen.NewImage(image.Rectangle{Max: c.size})
 					c.send(t, zrleSetEncodings(EncRaw))
@@ -483,20 +483,6 @@ func TestZRLEDecodeRealServers(t *testing.T) {
 			}
 		})
 	}
-}
-
-// zrleStart runs a command for the rest of the test.
-func zrleStart(t *testing.T, name string, args ...string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	return cmd
 }
 
 // zrleStartXvfb starts an X server on a free display and returns its name.
@@ -538,17 +524,6 @@ func zrleDrawDesktop(t *testing.T, display string) {
 	// display exits non-zero after setting the root window; what counts is
 	// that the picture is there, which the Raw update shows.
 	exec.Command("display", "-display", display, "-window", "root", png).Run()
-}
-
-// zrleFreePort returns a TCP port that was free a moment ago.
-func zrleFreePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // zrleRFB is just enough of an RFB client to fetch updates from a real

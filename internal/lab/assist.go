@@ -170,37 +170,77 @@ func StartAssistVNC(t testing.TB, display string, args ...string) (addr string) 
 func startX11VNC(t testing.TB, display string, args ...string) string {
 	t.Helper()
 	Need(t, "x11vnc")
-	port := freePort(t)
-	xargs := []string{"-display", display, "-rfbport", strconv.Itoa(port), "-localhost",
-		"-nopw", "-shared", "-forever", "-quiet", "-noxdamage"}
+	var extra []string
 	for _, a := range args {
 		switch a {
 		case "--view-only":
-			xargs = append(xargs, "-viewonly")
+			extra = append(extra, "-viewonly")
 		default:
 			t.Fatalf("lab: x11vnc stand-in does not know %q", a)
 		}
 	}
-	p := Start(t, nil, "x11vnc", xargs...)
-	return waitListening(t, p, port)
+	return StartVNCServer(t, "x11vnc", func(port int) []string {
+		return append([]string{"-display", display, "-rfbport", strconv.Itoa(port), "-localhost",
+			"-nopw", "-shared", "-forever", "-noxdamage"}, extra...)
+	})
 }
 
 func startX0TigerVNC(t testing.TB, display string, args ...string) string {
 	t.Helper()
 	Need(t, "X0tigervnc")
-	port := freePort(t)
-	xargs := []string{"-display", display, "-rfbport", strconv.Itoa(port), "-localhost",
-		"-SecurityTypes", "None", "-AlwaysShared"}
+	var extra []string
 	for _, a := range args {
 		switch a {
 		case "--view-only":
-			xargs = append(xargs, "-AcceptKeyEvents=0", "-AcceptPointerEvents=0")
+			extra = append(extra, "-AcceptKeyEvents=0", "-AcceptPointerEvents=0")
 		default:
 			t.Fatalf("lab: X0tigervnc stand-in does not know %q", a)
 		}
 	}
-	p := Start(t, nil, "X0tigervnc", xargs...)
-	return waitListening(t, p, port)
+	return StartVNCServer(t, "X0tigervnc", func(port int) []string {
+		return append([]string{"-display", display, "-rfbport", strconv.Itoa(port), "-localhost",
+			"-SecurityTypes", "None", "-AlwaysShared"}, extra...)
+	})
+}
+
+// StartVNCServer runs a reference VNC server (x11vnc, X0tigervnc) with
+// args(port) for the rest of the test and returns its loopback address
+// once it accepts connections. Give x11vnc no -quiet: its reason for
+// exiting (such as "shmget: No space left on device" once killed x11vncs
+// have used up the machine's System V segments) is then in the failure. The port was free a moment before the
+// server tried it, but another test may have taken it since: a server that
+// exits before listening is started again on another port, twice at most,
+// and what it printed is logged. A server that neither listens nor exits
+// within 30 s fails the test.
+func StartVNCServer(t testing.TB, name string, args func(port int) []string) string {
+	t.Helper()
+	const tries = 3
+	for try := 1; ; try++ {
+		port := freePort(t)
+		p := Start(t, nil, name, args(port)...)
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		listening := waitFor(30*time.Second, func() bool {
+			if exited, _ := p.Exited(); exited {
+				return true
+			}
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				return false
+			}
+			c.Close()
+			return true
+		})
+		exited, err := p.Exited()
+		switch {
+		case listening && !exited:
+			return addr
+		case !exited:
+			t.Fatalf("lab: %s did not listen on %s in 30 s: %s", name, addr, p.Output())
+		case try == tries:
+			t.Fatalf("lab: %s exited before listening, %d times (%v): %s", name, tries, err, p.Output())
+		}
+		t.Logf("lab: %s exited before listening on %s (%v), trying another port: %s", name, addr, err, p.Output())
+	}
 }
 
 // waitListening waits until a stand-in server accepts connections.
