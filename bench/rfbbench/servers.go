@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -164,15 +163,7 @@ func (p *serverProc) Dial(ctx context.Context, name string) (net.Conn, error) {
 // behind (x11vnc holds about 40 segments), and after about a hundred such
 // runs the machine's 4096 are gone: shmget fails for every X client,
 // x11vnc exits at start and the next benchmark or test finds no server.
-func (p *serverProc) Stop() {
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
-	}
-}
+func (p *serverProc) Stop() { terminate(p.cmd.Process.Pid, p.done) }
 
 // freePort returns a loopback TCP port that was free a moment ago.
 func freePort() (int, error) {

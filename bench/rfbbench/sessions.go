@@ -121,15 +121,19 @@ func (p *lineProc) waitLine(ctx context.Context, pattern string, timeout time.Du
 func (p *lineProc) PID() int { return p.cmd.Process.Pid }
 
 // Stop ends the program's process group: SIGTERM, SIGKILL after 5 s.
-func (p *lineProc) Stop() {
-	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+func (p *lineProc) Stop() { terminate(-p.cmd.Process.Pid, p.done) }
+
+// terminate sends pid (a process group if negative) SIGTERM, then SIGKILL
+// if done is not closed within 5 s, and waits for done.
+func terminate(pid int, done <-chan struct{}) {
+	syscall.Kill(pid, syscall.SIGTERM)
 	select {
-	case <-p.done:
+	case <-done:
 		return
 	case <-time.After(5 * time.Second):
 	}
-	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	<-p.done
+	syscall.Kill(pid, syscall.SIGKILL)
+	<-done
 }
 
 // lineTimeout bounds every wait for a program's line.

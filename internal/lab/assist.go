@@ -205,13 +205,13 @@ func startX0TigerVNC(t testing.TB, display string, args ...string) string {
 
 // StartVNCServer runs a reference VNC server (x11vnc, X0tigervnc) with
 // args(port) for the rest of the test and returns its loopback address
-// once it accepts connections. Give x11vnc no -quiet: its reason for
-// exiting (such as "shmget: No space left on device" once killed x11vncs
-// have used up the machine's System V segments) is then in the failure. The port was free a moment before the
+// once it accepts connections. The port was free a moment before the
 // server tried it, but another test may have taken it since: a server that
 // exits before listening is started again on another port, twice at most,
 // and what it printed is logged. A server that neither listens nor exits
-// within 30 s fails the test.
+// within 30 s fails the test. Give x11vnc no -quiet: its reason for
+// exiting (such as "shmget: No space left on device" once killed x11vncs
+// have used up the machine's System V segments) is then in the failure.
 func StartVNCServer(t testing.TB, name string, args func(port int) []string) string {
 	t.Helper()
 	const tries = 3
@@ -220,15 +220,8 @@ func StartVNCServer(t testing.TB, name string, args func(port int) []string) str
 		p := Start(t, nil, name, args(port)...)
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		listening := waitFor(30*time.Second, func() bool {
-			if exited, _ := p.Exited(); exited {
-				return true
-			}
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				return false
-			}
-			c.Close()
-			return true
+			exited, _ := p.Exited()
+			return exited || accepts(addr)
 		})
 		exited, err := p.Exited()
 		switch {
@@ -247,17 +240,20 @@ func StartVNCServer(t testing.TB, name string, args func(port int) []string) str
 func waitListening(t testing.TB, p *Proc, port int) string {
 	t.Helper()
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	if !waitFor(30*time.Second, func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			return false
-		}
-		c.Close()
-		return true
-	}) {
+	if !waitFor(30*time.Second, func() bool { return accepts(addr) }) {
 		t.Fatalf("lab: %s did not listen on %s: %s", p.name, addr, p.Output())
 	}
 	return addr
+}
+
+// accepts reports whether a TCP connection to addr succeeds now.
+func accepts(addr string) bool {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.
