@@ -14,8 +14,9 @@
 // observe: the delivery rate of an acknowledgement is the bytes delivered
 // between sending a piece and its acknowledgement, divided by the time in
 // between; the bottleneck rate is the largest recent such rate among
-// samples that were not limited by the application having nothing to send;
-// the path's floor is the smallest recent round-trip time. Their product is
+// samples that were not limited by the application having nothing to send
+// (recent: 3 s, or ten round trips while a queue stands, for the path has
+// slowed down); the path's floor is the smallest recent round-trip time. Their product is
 // the bandwidth-delay product, and the window is 1.25 times it (plus the
 // largest piece the sender sends, whose time on the wire the round trips
 // of small pieces do not show): a queue of
@@ -51,9 +52,26 @@ const (
 	// comes back).
 	gain     = 1.25
 	cycleLen = 8
-	// rateWindow is how long a delivery-rate sample counts for the
-	// maximum, and minRTTWindow the same for the smallest round trip.
-	rateWindow   = 3 * time.Second
+	// A delivery-rate sample counts for the maximum during maxRateWindow,
+	// so that a sender whose bursts leave the path idle in between (an
+	// expert's screen changes now and then) keeps the rate its fuller
+	// moments showed. But a path that slows down would keep the window
+	// of the faster one, and its queue, that long: 3 s of 120 ms from 20
+	// to 5 Mbit/s at 40 ms. So while round trips show a standing queue
+	// (the smallest of the last shortRounds is well above the path's
+	// floor, which the cycle's round trips at the product itself would
+	// have brought down to it), a sample counts for shortRounds round
+	// trips only: the probing cycle and two more, as BBR's ten, within
+	// minShortWindow and maxRateWindow.
+	maxRateWindow  = 3 * time.Second
+	shortRounds    = cycleLen + 2
+	minShortWindow = 250 * time.Millisecond
+	// standingQueue is how far above the path's floor the smallest recent
+	// round trip must be to show a standing queue: a quarter of the
+	// floor, and at least minStanding.
+	standingQueue = 0.25
+	minStanding   = 5 * time.Millisecond
+	// minRTTWindow is how long the smallest round trip counts.
 	minRTTWindow = 10 * time.Second
 	// maxMarks bounds the send log: older pieces are merged.
 	maxMarks = 1024
@@ -71,6 +89,11 @@ type mark struct {
 	// than they were sent (BBR's send_elapsed).
 	firstSent  time.Time
 	appLimited bool
+}
+
+type rttSample struct {
+	rtt time.Duration
+	at  time.Time
 }
 
 type rateSample struct {
@@ -95,6 +118,13 @@ type Estimator struct {
 	rates    []rateSample // decreasing rates, increasing times (a max filter)
 	measured bool         // a sample not limited by the application came
 	floor    int          // the smallest window
+	// recent holds increasing round trips at increasing times: a min
+	// filter over the last shortWindow (queueStands).
+	recent []rttSample
+	// firstFlight says nothing was acknowledged since the path was last
+	// idle: a piece sent now measures, over its round trip, only what was
+	// sent since the pause, not the path (Linux marks these app-limited).
+	firstFlight bool
 }
 
 // New returns an estimator that knows nothing yet, whose window is never
@@ -136,7 +166,13 @@ type Estimate struct {
 // Sent records n bytes put on the path at time at. appLimited says the
 // sender had nothing more to send after them while it had room in the
 // window: rate samples of such pieces only show what the application
-// offered, so they may raise the rate estimate but never lower it.
+// offered, so they may raise the rate estimate but never lower it. So do
+// the samples of pieces sent with fewer bytes in flight than the
+// estimated bandwidth-delay product, and of pieces sent after the path
+// was idle before anything sent since is acknowledged: these measure
+// what was sent over a round trip, not the path, and a sender whose
+// changes come in bursts would otherwise have its estimate fall to the
+// size of its bursts (a fifth of a 20 Mbit/s path for bursts of 20 KB).
 func (e *Estimator) Sent(n int, at time.Time, appLimited bool) {
 	if n <= 0 {
 		return
@@ -146,12 +182,13 @@ func (e *Estimator) Sent(n int, at time.Time, appLimited bool) {
 		// before this piece would count as slowness of the path.
 		e.deliveredT = at
 		e.ackedSent = at
+		e.firstFlight = true
 	}
 	e.sent += uint64(n)
 	// The largest recent piece: a sender that has gone over to smaller
 	// pieces (once it knows the path is slow) has its window shrink with
-	// them after rateWindow.
-	if n >= e.piece || at.Sub(e.pieceAt) > rateWindow {
+	// them after the rate samples of the larger ones have gone.
+	if n >= e.piece || at.Sub(e.pieceAt) > e.rateWindow(at) {
 		e.piece, e.pieceAt = n, at
 	}
 	if len(e.marks) == maxMarks {
@@ -159,7 +196,7 @@ func (e *Estimator) Sent(n int, at time.Time, appLimited bool) {
 		e.marks[1].at, e.marks[1].delivered, e.marks[1].deliveredT, e.marks[1].firstSent = e.marks[0].at, e.marks[0].delivered, e.marks[0].deliveredT, e.marks[0].firstSent
 		e.marks = e.marks[1:]
 	}
-	e.marks = append(e.marks, mark{end: e.sent, at: at, delivered: e.acked, deliveredT: e.deliveredT, firstSent: e.ackedSent, appLimited: appLimited})
+	e.marks = append(e.marks, mark{end: e.sent, at: at, delivered: e.acked, deliveredT: e.deliveredT, firstSent: e.ackedSent, appLimited: appLimited || e.firstFlight || e.pipeShort(at)})
 }
 
 // Acked records that the receiver has confirmed total bytes in all, at time
@@ -172,6 +209,7 @@ func (e *Estimator) Acked(total uint64, at time.Time) {
 	}
 	e.acked = total
 	e.deliveredT = at
+	e.firstFlight = false
 	// The newest piece now wholly acknowledged gives the samples.
 	i := 0
 	for i < len(e.marks) && e.marks[i].end <= total {
@@ -211,6 +249,37 @@ func (e *Estimator) rttSample(rtt time.Duration, at time.Time) {
 	if e.minRTT == 0 || rtt <= e.minRTT || at.Sub(e.minRTTAt) > minRTTWindow {
 		e.minRTT, e.minRTTAt = rtt, at
 	}
+	for len(e.recent) > 0 && e.recent[len(e.recent)-1].rtt >= rtt {
+		e.recent = e.recent[:len(e.recent)-1]
+	}
+	e.recent = append(e.recent, rttSample{rtt: rtt, at: at})
+	e.expireRecent(at)
+}
+
+// shortWindow is shortRounds round trips, within minShortWindow and
+// maxRateWindow.
+func (e *Estimator) shortWindow() time.Duration {
+	return min(max(shortRounds*e.minRTT, minShortWindow), maxRateWindow)
+}
+
+func (e *Estimator) expireRecent(at time.Time) {
+	// An idle path shows no queue: its last samples may come from the
+	// end of a burst.
+	w := e.shortWindow()
+	for len(e.recent) > 0 && at.Sub(e.recent[0].at) > w {
+		e.recent = e.recent[1:]
+	}
+}
+
+// queueStands reports whether there were round trips in the last
+// shortWindow and all stayed well above the path's floor.
+func (e *Estimator) queueStands(at time.Time) bool {
+	e.expireRecent(at)
+	if len(e.recent) == 0 {
+		return false
+	}
+	margin := max(time.Duration(standingQueue*float64(e.minRTT)), minStanding)
+	return e.recent[0].rtt > e.minRTT+margin
 }
 
 // rateSample adds a sample to the max filter: samples older than
@@ -223,9 +292,25 @@ func (e *Estimator) rateSample(rate float64, at time.Time) {
 	e.expireRates(at)
 }
 
+// pipeShort reports whether the bytes in flight are fewer than the path's
+// estimated bandwidth-delay product.
+func (e *Estimator) pipeShort(at time.Time) bool {
+	return float64(e.InFlight()) < e.Rate(at)*e.minRTT.Seconds()
+}
+
+// rateWindow is how long a rate sample counts at time at: shortWindow
+// while a queue stands, else maxRateWindow.
+func (e *Estimator) rateWindow(at time.Time) time.Duration {
+	if e.queueStands(at) {
+		return e.shortWindow()
+	}
+	return maxRateWindow
+}
+
 func (e *Estimator) expireRates(at time.Time) {
 	// Keep at least the newest sample: an idle path keeps its estimate.
-	for len(e.rates) > 1 && at.Sub(e.rates[0].at) > rateWindow {
+	w := e.rateWindow(at)
+	for len(e.rates) > 1 && at.Sub(e.rates[0].at) > w {
 		e.rates = e.rates[1:]
 	}
 }

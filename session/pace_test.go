@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"testing"
 	"time"
 
@@ -32,42 +33,7 @@ func TestMuxPacingNoStandingQueue(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("%gMbit-%v", tc.mbits, tc.rtt), func(t *testing.T) {
 			l, a, b := lab.NewSlowLink(t, tc.mbits, tc.rtt)
-			expert, novice := muxPair(t, a, b, MuxOptions{Opener: true})
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			st, err := expert.Open(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			// The RFB handshake's first exchange: the novice speaks first.
-			if _, err := st.Write([]byte("hello")); err != nil {
-				t.Fatal(err)
-			}
-			ns, err := novice.Accept(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ns.Close()
-			hello := make([]byte, 5)
-			if _, err := io.ReadFull(ns, hello); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := ns.Write([]byte("ready")); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := io.ReadFull(st, hello); err != nil {
-				t.Fatal(err)
-			}
-			// As in RFB, the sender hears from its peer once more before
-			// the flood (ClientInit): by then the peer's credit for what
-			// it read has arrived, and shown that it grants eagerly.
-			if _, err := st.Write([]byte("go")); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := io.ReadFull(ns, hello[:2]); err != nil {
-				t.Fatal(err)
-			}
+			st, ns := pacedStreams(t, a, b)
 			go func() {
 				data := pattern(tc.size)
 				for len(data) > 0 {
@@ -120,6 +86,105 @@ func TestMuxPacingNoStandingQueue(t *testing.T) {
 				t.Errorf("estimated RTT %v below the link's %v", ls.RTT, tc.rtt)
 			}
 		})
+	}
+}
+
+// pacedStreams opens a stream of a mux pair across a and b and goes
+// through an RFB handshake's exchanges on it, so that the novice's side
+// (ns, the second) has learnt that the expert's (st) grants credit as it
+// reads, and paces what it writes.
+func pacedStreams(t *testing.T, a, b net.Conn) (st, ns *Channel) {
+	t.Helper()
+	expert, novice := muxPair(t, a, b, MuxOptions{Opener: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := expert.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	// The RFB handshake's first exchange: the novice speaks first.
+	if _, err := st.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	ns, err = novice.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Close() })
+	hello := make([]byte, 5)
+	if _, err := io.ReadFull(ns, hello); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ns.Write([]byte("ready")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(st, hello); err != nil {
+		t.Fatal(err)
+	}
+	// As in RFB, the sender hears from its peer once more before the
+	// flood (ClientInit): by then the peer's credit for what it read
+	// has arrived, and shown that it grants eagerly.
+	if _, err := st.Write([]byte("go")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(ns, hello[:2]); err != nil {
+		t.Fatal(err)
+	}
+	return st, ns
+}
+
+// A link that slows down (someone else at home starts an upload, a laptop
+// moves away from its access point): within a second the stream's window
+// is the slower link's, and so is the bottleneck's queue. Before, the
+// faster link's rate samples counted for 3 s, and so did its window: at
+// 10 to 2.5 Mbit/s, 150 ms of queue.
+func TestMuxPacingFollowsSlowerLink(t *testing.T) {
+	const (
+		from, to = 10, 2.5 // Mbit/s
+		rtt      = 40 * time.Millisecond
+	)
+	l, a, b := lab.NewSlowLink(t, from, rtt)
+	st, ns := pacedStreams(t, a, b)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		data := pattern(100 << 10) // updates of 100 KiB, without end
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if _, err := ns.Write(data); err != nil {
+				return
+			}
+		}
+	}()
+	read := func(d time.Duration, mbits float64) {
+		t.Helper()
+		if _, err := io.CopyN(io.Discard, st, int64(d.Seconds()*mbits*1e6/8)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read(2*time.Second, from) // settled
+	before := ns.LinkStats()
+	l.SetRate(to)
+	read(time.Second, to)
+	l.ResetMax(1)
+	read(time.Second, to)
+	ls := ns.LinkStats()
+	rate := to * 1e6 / 8
+	bdp := rate*rtt.Seconds() + minChunk
+	t.Logf("before: %+v; a second after the link slowed: %+v, bottleneck queue at most %d bytes since (BDP %.0f)", before.Estimate, ls.Estimate, l.MaxQueue(1), bdp)
+	if ls.Rate > 1.3*rate {
+		t.Errorf("estimated rate %.0f B/s a second after the link slowed to %.0f B/s", ls.Rate, rate)
+	}
+	// As in TestMuxPacingNoStandingQueue: a quarter BDP is the aim, a BDP
+	// and a few chunks the bound on a loaded machine. The faster link's
+	// window would leave about 45 KB.
+	if q := l.MaxQueue(1); q > int(bdp)+3*minChunk {
+		t.Errorf("up to %d bytes queued at the bottleneck a second after the link slowed, want at most about a quarter BDP (%.0f) and a few chunks", q, bdp)
 	}
 }
 

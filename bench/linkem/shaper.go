@@ -1,7 +1,10 @@
 package linkem
 
 import (
+	"errors"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -127,4 +130,23 @@ func (s *shaper) lastArrival() time.Time {
 		last = s.floor
 	}
 	return last
+}
+
+// ParseRate reads a rate in bits/s as the command line gives it: "20M",
+// "512k", "1.5G" or a plain number; 0 is an unlimited rate.
+func ParseRate(s string) (int64, error) {
+	mult := 1.0
+	switch {
+	case strings.HasSuffix(s, "k"):
+		mult, s = 1e3, strings.TrimSuffix(s, "k")
+	case strings.HasSuffix(s, "M"):
+		mult, s = 1e6, strings.TrimSuffix(s, "M")
+	case strings.HasSuffix(s, "G"):
+		mult, s = 1e9, strings.TrimSuffix(s, "G")
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || v < 0 {
+		return 0, errors.New("bad rate: want a number of bits/s with an optional k, M or G, such as 20M")
+	}
+	return int64(v * mult), nil
 }

@@ -116,3 +116,25 @@ func TestPipeSet(t *testing.T) {
 		t.Errorf("a packet a second later arrives at %v, want %v (the new delay)", later.Sub(now), want.Sub(now))
 	}
 }
+
+func TestParseRate(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"20M", 20e6, true},
+		{"512k", 512e3, true},
+		{"1.5G", 1.5e9, true},
+		{"64000", 64000, true},
+		{"0", 0, true},
+		{"-1M", 0, false},
+		{"fast", 0, false},
+		{"", 0, false},
+	} {
+		got, err := ParseRate(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParseRate(%q) = %d, %v; want %d, ok %v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}

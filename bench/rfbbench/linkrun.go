@@ -25,6 +25,8 @@ type linkConfig struct {
 	set       settings
 	lossless  time.Duration
 	probe     bool
+	// step, when set, changes the link's rate during each workload.
+	step *linkStep
 }
 
 // runLinks builds the network of topology, starts an X desktop and, for
@@ -84,9 +86,12 @@ func runLinks(ctx context.Context, cfg linkConfig) ([]Result, error) {
 					continue
 				}
 				fmt.Fprintf(os.Stderr, "rfbbench: %s over %s (round %d of %d)\n", name, l, round, cfg.repeat)
-				rs, err := lr.bench(ctx, name)
+				rs, err := lr.bench(ctx, name, l)
 				for i := range rs {
 					rs[i].Link, rs[i].Round = l.String(), round
+					if cfg.step != nil {
+						rs[i].Link = cfg.step.name(l)
+					}
 				}
 				results = append(results, rs...)
 				if err != nil {
@@ -119,8 +124,8 @@ func (lr *linkRunner) close() {
 	}
 }
 
-// bench measures server name under every workload.
-func (lr *linkRunner) bench(ctx context.Context, name string) ([]Result, error) {
+// bench measures server name under every workload across link l.
+func (lr *linkRunner) bench(ctx context.Context, name string, l linkSpec) ([]Result, error) {
 	blank := image.Rectangle{Max: lr.desk.Size()}
 	lr.desk.Fill(blank, 0x3a6ea5)
 	if err := lr.desk.Sync(); err != nil {
@@ -193,7 +198,17 @@ func (lr *linkRunner) bench(ctx context.Context, name string) ([]Result, error) 
 	for _, w := range lr.wls {
 		fmt.Fprintf(os.Stderr, "rfbbench:   %s\n", w.Name())
 		before, _ := lr.topo.link.Stats()
+		if st := lr.cfg.step; st != nil {
+			r.step = &step{at: st.At, do: func() error { return lr.topo.setLink(st.after(l)) }}
+		}
 		res, err := r.measure(ctx, w)
+		if r.step != nil {
+			// Back to the link's own rate for the next workload, so that
+			// each starts from the same link.
+			if serr := lr.topo.setLink(l); serr != nil && err == nil {
+				err = serr
+			}
+		}
 		if err != nil {
 			return results, fmt.Errorf("%s: %w", name, err)
 		}

@@ -57,19 +57,10 @@ func parseLinks(s string) ([]linkSpec, error) {
 			return nil, fmt.Errorf("bad link %q: want RATE/RTT or RATE/RTT/LOSS%%, such as 20M/40ms/1%%", f)
 		}
 		var l linkSpec
-		rate := parts[0]
-		mult := 1.0
-		switch {
-		case strings.HasSuffix(rate, "k"):
-			mult, rate = 1e3, strings.TrimSuffix(rate, "k")
-		case strings.HasSuffix(rate, "M"):
-			mult, rate = 1e6, strings.TrimSuffix(rate, "M")
-		}
-		r, err := strconv.ParseFloat(rate, 64)
-		if err != nil || r <= 0 {
+		var err error
+		if l.Rate, err = parseRate(parts[0]); err != nil {
 			return nil, fmt.Errorf("bad rate in link %q: want bits/s with k or M, such as 20M", f)
 		}
-		l.Rate = int64(r * mult)
 		if l.RTT, err = time.ParseDuration(parts[1]); err != nil || l.RTT < 0 {
 			return nil, fmt.Errorf("bad round-trip time in link %q: want a duration such as 40ms", f)
 		}
@@ -86,6 +77,56 @@ func parseLinks(s string) ([]linkSpec, error) {
 		return nil, errors.New("no link in -links")
 	}
 	return out, nil
+}
+
+// linkStep is a change of the link's rate during each workload's
+// measured time, as when a home line slows down (someone else starts an
+// upload, a laptop moves away from the access point): at At the rate
+// becomes Rate, the delay and loss stay.
+type linkStep struct {
+	Rate int64 // bits/s
+	At   time.Duration
+}
+
+// parseStep reads RATE@TIME, such as "5M@3s"; "" is no step.
+func parseStep(s string) (*linkStep, error) {
+	if s == "" {
+		return nil, nil
+	}
+	rate, at, ok := strings.Cut(s, "@")
+	if !ok {
+		return nil, fmt.Errorf("bad -step %q: want RATE@TIME, such as 5M@3s", s)
+	}
+	r, err := parseRate(rate)
+	if err != nil {
+		return nil, fmt.Errorf("bad -step %q: %w", s, err)
+	}
+	d, err := time.ParseDuration(at)
+	if err != nil || d <= 0 {
+		return nil, fmt.Errorf("bad -step %q: want a time into the measurement such as 3s after the @", s)
+	}
+	return &linkStep{Rate: r, At: d}, nil
+}
+
+// after is link l once the step has happened.
+func (st linkStep) after(l linkSpec) linkSpec {
+	l.Rate = st.Rate
+	return l
+}
+
+// name is how a link with the step shows in the table: its name (still
+// the one probeGoal reads) and the step.
+func (st linkStep) name(l linkSpec) string {
+	return fmt.Sprintf("%s, %g Mbit/s from %v", l, float64(st.Rate)/1e6, st.At)
+}
+
+// parseRate reads a link's rate in bits/s, such as 20M.
+func parseRate(s string) (int64, error) {
+	r, err := linkem.ParseRate(s)
+	if err != nil || r <= 0 {
+		return 0, errors.New("bad rate: want bits/s with k or M, such as 20M")
+	}
+	return r, nil
 }
 
 // The addresses of the benchmark's network.

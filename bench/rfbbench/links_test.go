@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"image"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -165,5 +166,45 @@ func TestLinksSmoke(t *testing.T) {
 		if (r.Server == serverSession || r.Server == serverWebRTC) && r.Path != "direct" {
 			t.Errorf("the %s row took path %q, want direct", r.Server, r.Path)
 		}
+	}
+}
+
+func TestParseStep(t *testing.T) {
+	tests := []struct {
+		in   string
+		want *linkStep
+		err  string
+	}{
+		{"", nil, ""},
+		{"5M@3s", &linkStep{5e6, 3 * time.Second}, ""},
+		{"512k@1500ms", &linkStep{512e3, 1500 * time.Millisecond}, ""},
+		{"5M", nil, "want RATE@TIME"},
+		{"slow@3s", nil, "bad rate"},
+		{"5M@later", nil, "a time into the measurement"},
+		{"5M@-1s", nil, "a time into the measurement"},
+	}
+	for _, tt := range tests {
+		got, err := parseStep(tt.in)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("parseStep(%q) error %v, want one containing %q", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || (got == nil) != (tt.want == nil) || (got != nil && *got != *tt.want) {
+			t.Errorf("parseStep(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+	}
+	l := linkSpec{20e6, 40 * time.Millisecond, 0.01}
+	st := linkStep{5e6, 3 * time.Second}
+	if got := st.after(l); got != (linkSpec{5e6, 40 * time.Millisecond, 0.01}) {
+		t.Errorf("after = %v: the rate changes, delay and loss stay", got)
+	}
+	name := st.name(l)
+	if want := "20 Mbit/s 40 ms 1% loss, 5 Mbit/s from 3s"; name != want {
+		t.Errorf("name = %q, want %q", name, want)
+	}
+	if goal, ok := probeGoal(name); !ok || math.Abs(goal-24.72) > 1e-9 {
+		t.Errorf("probeGoal(%q) = %v, %v: want the link's own goal, 24.72", name, goal, ok)
 	}
 }

@@ -60,6 +60,8 @@ type config struct {
 	Scaled   bool     `json:"scaled,omitempty"`
 	// Probe: a small change measured during each workload.
 	Probe bool `json:"probe,omitempty"`
+	// Step: the link's change of rate during each workload (-step).
+	Step string `json:"step,omitempty"`
 }
 
 func main() {
@@ -84,6 +86,7 @@ func run1() error {
 	repeat := flag.Int("repeat", 1, "measure every server this many times, in turn, and report the medians")
 	tracePath := flag.String("trace", "", "also write every drawn change and received update to this file, as CSV")
 	linksFlag := flag.String("links", "", "run across emulated links between network namespaces instead of on loopback (needs root): RATE/RTT[/LOSS%],... or \"default\" for "+defaultLinks+"; servers then are "+strings.Join(linkServers, ",")+" (session: assist invite to assist join directly; webrtc and relay: through assist serve, relay with direct packets blocked)")
+	stepFlag := flag.String("step", "", "with -links: RATE@TIME, such as 5M@3s: at TIME into each workload's measured time the link's rate becomes RATE (delay and loss stay), and the report adds the display lag's p95 in each second after it")
 	lossless := flag.Duration("lossless", 0, "after each workload, wait this long for the still screen to become pixel-exact at the viewer (default 5s with -links, off without)")
 	short := flag.Bool("short", false, "a quick run for smoke tests: -duration 3s -warmup 1s -lossless 2s unless given")
 	probe := flag.Bool("probe", false, "while each workload runs, also change a small marker 5 times a second and report its latency (default on with -links)")
@@ -92,6 +95,9 @@ func run1() error {
 	flag.Parse()
 	given := make(map[string]bool)
 	flag.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if *stepFlag != "" && *linksFlag == "" {
+		return errors.New("-step changes an emulated link: give -links too")
+	}
 	if *short {
 		if !given["duration"] {
 			*duration = 3 * time.Second
@@ -152,12 +158,20 @@ func run1() error {
 		if err != nil {
 			return err
 		}
+		step, err := parseStep(*stepFlag)
+		if err != nil {
+			return err
+		}
+		if step != nil && step.At >= *duration {
+			return fmt.Errorf("-step %s comes after the measured -duration %v: give a time within it", *stepFlag, *duration)
+		}
+		cfg.Step = *stepFlag
 		for _, l := range links {
 			cfg.Links = append(cfg.Links, l.String())
 		}
 		cfg.Lossless = lossless.String()
 		lc := linkConfig{links: links, servers: cfg.Servers, workloads: cfg.Workloads, assist: *assistPath,
-			size: size, repeat: *repeat, lossless: *lossless, probe: *probe,
+			size: size, repeat: *repeat, lossless: *lossless, probe: *probe, step: step,
 			set: settings{viewer: viewerOptions{Quality: *quality, Compress: *compress, Continuous: *continuous, H264: *useH264, Scaled: *scaled},
 				warmup: *warmup, duration: *duration}}
 		var trace *bufio.Writer

@@ -78,6 +78,10 @@ type Result struct {
 	// change (below the marker's rows), in dB over all colour values.
 	PSNRdB float64 `json:"psnr_db,omitempty"`
 
+	// StepLagP95MS is, with -step, the display lag's p95 in each second
+	// after the link's rate changed.
+	StepLagP95MS []float64 `json:"step_lag_p95_ms,omitempty"`
+
 	CPUMSPerUpdate float64 `json:"cpu_ms_per_update"`
 	CPUPercent     float64 `json:"cpu_percent"`
 	// XCPUPercent is the X server's CPU over the same time: the drawing
@@ -117,6 +121,15 @@ type run struct {
 	// the measured time as CSV lines (see writeTrace).
 	trace io.Writer
 	name  string // the server's, for the trace
+	// step, when set, is done at its time into the measured time of each
+	// workload (see -step).
+	step *step
+}
+
+// step is something done once during a measurement.
+type step struct {
+	at time.Duration
+	do func() error
 }
 
 // measure runs workload w: draws the scene and waits for the viewer to
@@ -180,10 +193,26 @@ func (r *run) measure(ctx context.Context, w workload.Workload) (Result, error) 
 	if r.linkBytes != nil {
 		link0 = r.linkBytes()
 	}
+	var stepTimer *time.Timer
+	stepErr := make(chan error, 1)
+	if r.step != nil {
+		stepTimer = time.AfterFunc(r.step.at, func() { stepErr <- r.step.do() })
+	}
 	_, err = workload.RunProbed(ctx, r.desk, w, next, r.duration, func(n uint64, t0 time.Time) {
 		r.view.drawn.Store(n)
 		changes = append(changes, change{n, t0})
 	}, probe)
+	if stepTimer != nil {
+		// Stopped before it fired, or waited for: nothing of the step
+		// outlives the measurement.
+		if stepTimer.Stop() {
+			if err == nil {
+				err = fmt.Errorf("the step at %v came after the measured %v: give -step a time within -duration", r.step.at, r.duration)
+			}
+		} else if serr := <-stepErr; serr != nil && err == nil {
+			err = fmt.Errorf("the link's step: %w", serr)
+		}
+	}
 	if err != nil {
 		return res, err
 	}
@@ -211,6 +240,9 @@ func (r *run) measure(ctx context.Context, w workload.Workload) (Result, error) 
 		return res, verr
 	}
 	res = summarize(w.Name(), changes, updates, start, end, cpu1-cpu0, x1-x0)
+	if r.step != nil {
+		res.StepLagP95MS = lagBySecond(changes, updates, start.Add(r.step.at), end)
+	}
 	if len(probes) > 0 {
 		res.ProbeDrawn = len(probes)
 		res.ProbeMedianMS, res.ProbeP95MS, res.ProbeShown = probeLatency(probes, updates)
@@ -305,6 +337,16 @@ func displayLagP95(changes []change, updates []update, start, end time.Time) tim
 		lags = append(lags, lag)
 	}
 	return stats.Summarize(lags).P95
+}
+
+// lagBySecond is the display lag's p95 in each whole second from from to
+// end, in ms: how long the picture stays behind after the link slows.
+func lagBySecond(changes []change, updates []update, from, end time.Time) []float64 {
+	var out []float64
+	for t := from; !t.Add(time.Second).After(end); t = t.Add(time.Second) {
+		out = append(out, ms(displayLagP95(changes, updates, t, t.Add(time.Second))))
+	}
+	return out
 }
 
 // summarize computes a Result from the changes drawn in [start, end),

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -108,7 +109,7 @@ func TestSummarize(t *testing.T) {
 		Updates: 3, UpdatesPerSec: 1.5, Bytes: 320, KBPerSec: 320.0 / 1024 / 2,
 		CPUMSPerUpdate: 40.0 / 3, CPUPercent: 2, XCPUPercent: 50,
 	}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("summarize =\n%+v\nwant\n%+v", got, want)
 	}
 
@@ -164,28 +165,47 @@ func TestWriteJSON(t *testing.T) {
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.Config.Duration != "10s" || len(got.Results) != 1 || got.Results[0] != rs[0] || got.Medians != nil {
+	if got.Config.Duration != "10s" || len(got.Results) != 1 || !reflect.DeepEqual(got.Results[0], rs[0]) || got.Medians != nil {
 		t.Errorf("read back %+v", got)
 	}
 }
 
 func TestMedians(t *testing.T) {
 	rs := []Result{
-		{Server: "assist", Workload: "video", Round: 1, LatencyMedianMS: 5, CPUPercent: 30, Updates: 100, Shown: 600},
+		{Server: "assist", Workload: "video", Round: 1, LatencyMedianMS: 5, CPUPercent: 30, Updates: 100, Shown: 600, StepLagP95MS: []float64{100, 20}},
 		{Server: "tigervnc", Workload: "video", Round: 1, LatencyMedianMS: 13},
-		{Server: "assist", Workload: "video", Round: 2, LatencyMedianMS: 9, CPUPercent: 10, Updates: 90, Shown: 601},
-		{Server: "assist", Workload: "video", Round: 3, LatencyMedianMS: 6, CPUPercent: 20, Updates: 95, Shown: 599},
+		{Server: "assist", Workload: "video", Round: 2, LatencyMedianMS: 9, CPUPercent: 10, Updates: 90, Shown: 601, StepLagP95MS: []float64{200, 10, 5}},
+		{Server: "assist", Workload: "video", Round: 3, LatencyMedianMS: 6, CPUPercent: 20, Updates: 95, Shown: 599, StepLagP95MS: []float64{150}},
 		{Server: "tigervnc", Workload: "video", Round: 2, LatencyMedianMS: 15},
 	}
 	got := medians(rs)
 	want := []Result{
 		// Each figure's own median, not one round's row.
-		{Server: "assist", Workload: "video", LatencyMedianMS: 6, CPUPercent: 20, Updates: 95, Shown: 600},
+		// Each second after a step: the median of the rounds that have it.
+		{Server: "assist", Workload: "video", LatencyMedianMS: 6, CPUPercent: 20, Updates: 95, Shown: 600, StepLagP95MS: []float64{150, 15, 5}},
 		// An even count gives the mean of the middle two.
 		{Server: "tigervnc", Workload: "video", LatencyMedianMS: 14},
 	}
-	if !slices.Equal(got, want) {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("medians =\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+// The display lag after a step, second by second: a picture 300 ms behind
+// in the first second, caught up in the second, and the part second at
+// the end left out.
+func TestLagBySecond(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	changes := []change{{1, at(0)}, {2, at(1000)}, {3, at(2000)}}
+	updates := []update{
+		{At: at(300), Seq: 1, Valid: true},
+		{At: at(1010), Seq: 2, Valid: true},
+		{At: at(2010), Seq: 3, Valid: true},
+	}
+	got := lagBySecond(changes, updates, t0, at(2500))
+	if len(got) != 2 || got[0] < 240 || got[0] > 300 || got[1] != 0 {
+		t.Errorf("lag by second %v, want two seconds: about 250-300 ms (behind 300 ms from the start), then 0 (the p95 of 10 ms behind in 1,000)", got)
 	}
 }
 

@@ -67,6 +67,19 @@ func writeLinkTable(w io.Writer, results []Result, lossless time.Duration) error
 			r.Link, server, r.Workload, r.LatencyMedianMS, r.DisplayLagP95MS, shown, probe,
 			r.LinkKBPerSec, r.KBPerSec, r.CPUPercent, expert, losslessText(r.LosslessMS))
 	}
+	if stepped := slices.ContainsFunc(results, func(r Result) bool { return len(r.StepLagP95MS) > 0 }); stepped {
+		b.WriteString("\nDisplay lag p95 in each second after the link's rate changed, ms:\n\n")
+		for _, r := range results {
+			if len(r.StepLagP95MS) == 0 {
+				continue
+			}
+			secs := make([]string, len(r.StepLagP95MS))
+			for i, v := range r.StepLagP95MS {
+				secs[i] = fmt.Sprintf("%.0f", v)
+			}
+			fmt.Fprintf(&b, "- %s, %s, %s: %s\n", r.Link, r.Server, r.Workload, strings.Join(secs, ", "))
+		}
+	}
 	if lossless > 0 {
 		fmt.Fprintf(&b, "\nTime to lossless: from the last change until the viewer's picture equals the still screen pixel for pixel (the cursor left out); \"never\" means not within %v.\n", lossless)
 	}
@@ -209,9 +222,28 @@ func medians(results []Result) []Result {
 			ProbeP95MS:       f(func(r Result) float64 { return r.ProbeP95MS }),
 			ProbeDrawn:       i(func(r Result) int { return r.ProbeDrawn }),
 			ProbeShown:       i(func(r Result) int { return r.ProbeShown }),
+			StepLagP95MS:     medianBySecond(rs),
 		})
 	}
 	return out
+}
+
+// medianBySecond is the median of each second of StepLagP95MS, over the
+// rounds that have that second.
+func medianBySecond(rs []Result) []float64 {
+	var out []float64
+	for s := 0; ; s++ {
+		var v []float64
+		for _, r := range rs {
+			if s < len(r.StepLagP95MS) {
+				v = append(v, r.StepLagP95MS[s])
+			}
+		}
+		if len(v) == 0 {
+			return out
+		}
+		out = append(out, median(v))
+	}
 }
 
 // median returns the median of v (the mean of the middle two when their

@@ -13,10 +13,10 @@ import (
 // measures that queue: the most bytes that ever waited in it, which is
 // the standing queue a sender builds.
 type SlowLink struct {
-	rate  float64
 	delay time.Duration
 
 	mu       sync.Mutex
+	rate     float64 // bytes per second
 	maxQueue [2]int
 	wg       sync.WaitGroup
 }
@@ -40,6 +40,14 @@ func NewSlowLink(t testing.TB, mbits float64, rtt time.Duration) (*SlowLink, net
 		l.wg.Wait()
 	})
 	return l, a1, b2
+}
+
+// SetRate changes the link's rate, both ways, to mbits Mbit/s, as when a
+// home line slows down: bytes already queued leave at the old rate.
+func (l *SlowLink) SetRate(mbits float64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.rate = mbits * 1e6 / 8
 }
 
 // MaxQueue is the most bytes that waited at the bottleneck in direction
@@ -92,11 +100,12 @@ func (l *SlowLink) pump(dir int, from, to net.Conn) {
 			if free.After(now) {
 				start = free
 			}
-			// Departures that have passed left the queue.
-			free = start.Add(time.Duration(float64(n) / l.rate * float64(time.Second)))
 			l.mu.Lock()
+			rate := l.rate
+			// Departures that have passed left the queue.
+			free = start.Add(time.Duration(float64(n) / rate * float64(time.Second)))
 			// What waits at the bottleneck: the bytes not yet departed.
-			waiting := int(float64(start.Sub(now)) / float64(time.Second) * l.rate)
+			waiting := int(float64(start.Sub(now)) / float64(time.Second) * rate)
 			l.maxQueue[dir] = max(l.maxQueue[dir], waiting)
 			l.mu.Unlock()
 			q <- piece{b: append([]byte(nil), buf[:n]...), depart: free}

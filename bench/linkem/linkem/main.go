@@ -15,14 +15,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"net/netip"
 	"os"
 	"os/signal"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -48,13 +45,13 @@ func run() error {
 	name := flag.String("name", "", "namespace name prefix (default a unique one)")
 	flag.Parse()
 
-	fwd, err := parseRate(*rate)
+	fwd, err := linkem.ParseRate(*rate)
 	if err != nil {
 		return err
 	}
 	back := fwd
 	if *rateBack != "" {
-		if back, err = parseRate(*rateBack); err != nil {
+		if back, err = linkem.ParseRate(*rateBack); err != nil {
 			return err
 		}
 	}
@@ -115,20 +112,3 @@ func describe(d linkem.Direction) string {
 		time.Duration(float64(q*8)/float64(d.Rate)*float64(time.Second)).Round(time.Millisecond))
 }
 
-// parseRate reads "20M", "512k", "1.5G" or a plain number of bits/s.
-func parseRate(s string) (int64, error) {
-	mult := 1.0
-	switch {
-	case strings.HasSuffix(s, "k"):
-		mult, s = 1e3, strings.TrimSuffix(s, "k")
-	case strings.HasSuffix(s, "M"):
-		mult, s = 1e6, strings.TrimSuffix(s, "M")
-	case strings.HasSuffix(s, "G"):
-		mult, s = 1e9, strings.TrimSuffix(s, "G")
-	}
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil || v < 0 {
-		return 0, errors.New("bad rate: want a number of bits/s with an optional k, M or G, such as 20M")
-	}
-	return int64(v * mult), nil
-}
