@@ -111,4 +111,3 @@ func describe(d linkem.Direction) string {
 	return fmt.Sprintf("%g Mbit/s, delay %v, loss %g, queue %d bytes (%v)", float64(d.Rate)/1e6, d.Delay, d.Loss, q,
 		time.Duration(float64(q*8)/float64(d.Rate)*float64(time.Second)).Round(time.Millisecond))
 }
-
