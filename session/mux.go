@@ -180,6 +180,11 @@ type Mux struct {
 	err      error         // why the mux stopped; nil while it runs
 	batchGen uint64
 	doneGen  uint64
+	// busy is when a foreground stream last filled its window, and
+	// busyBDP its path's bandwidth-delay product then: a background
+	// stream yields to it (pace.go).
+	busy    time.Time
+	busyBDP float64
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -207,7 +212,9 @@ func NewMux(rwc io.ReadWriteCloser, opts MuxOptions) *Mux {
 	for id := ChannelDisplay; id <= lastChannel; id++ {
 		message := id == ChannelControl || id == ChannelChat
 		if id == ChannelFiles {
-			m.addChannelLocked(id, false, 0).lazy = m.window - initialWindow
+			ch := m.addChannelLocked(id, false, 0)
+			ch.lazy = m.window - initialWindow
+			ch.background = true
 			continue
 		}
 		m.addChannelLocked(id, message, m.window-initialWindow)
@@ -640,7 +647,11 @@ func (m *Mux) appendDataLocked(b []byte, ch *Channel, gen uint64) []byte {
 	ch.swin -= n
 	ch.sent += uint64(n)
 	if ch.pace != nil {
-		ch.pace.sent(n, time.Now(), len(ch.pending) == 0)
+		now := time.Now()
+		ch.pace.sent(n, now, len(ch.pending) == 0)
+		if !ch.background {
+			m.noteForegroundLocked(ch.pace, now)
+		}
 	}
 	ch.gen = gen
 	ch.wcond.Broadcast()
@@ -685,6 +696,10 @@ type Channel struct {
 	// pace keeps a byte stream's bytes in flight near its path's
 	// bandwidth-delay product (pace.go); nil on message channels.
 	pace *pacer
+	// background says the stream yields to the others (ChannelFiles):
+	// while one of them fills its window, this one keeps little in
+	// flight (pace.go).
+	background bool
 
 	// Sending:
 	writing   bool
@@ -732,6 +747,9 @@ func (ch *Channel) sendableLocked() int {
 	if ch.pace != nil {
 		now := time.Now()
 		n = min(n, ch.pace.allowance(now), ch.pace.chunk(now))
+		if ch.background {
+			n = min(n, ch.m.backgroundAllowanceLocked(ch.pace, now))
+		}
 	}
 	return n
 }

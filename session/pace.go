@@ -188,3 +188,34 @@ func (ch *Channel) Room() <-chan struct{} {
 	}
 	return ch.pace.room
 }
+
+// Background streams. A file sent from the novice shares the link with
+// the screen, and each stream paces itself on what it measures: the file's
+// stream, whose bytes never stop, took 83% of a 5 Mbit/s link from a
+// video, whose estimate fell to 0.9 Mbit/s (its quality and frame rate
+// with it), and the two windows together kept 26 KB in the router's
+// queue. So while a foreground stream fills its window, a background one
+// (ChannelFiles) keeps at most a quarter of that stream's
+// bandwidth-delay product in flight: the file still moves, at about a
+// fifth of the link, and the screen gets the rest. Once no foreground
+// stream has filled its window for backgroundHold, the file has its own
+// window again: an expert typing, or a still screen, leaves it the link.
+const backgroundHold = 250 * time.Millisecond
+
+// noteForegroundLocked records a send of foreground stream p at now.
+func (m *Mux) noteForegroundLocked(p *pacer, now time.Time) {
+	if !p.eager || p.est.Room(now) {
+		return
+	}
+	e := p.est.Estimate(now)
+	m.busy, m.busyBDP = now, e.Rate*e.RTT.Seconds()
+}
+
+// backgroundAllowanceLocked is how many more bytes background stream p may
+// send at now, beyond its own pacing.
+func (m *Mux) backgroundAllowanceLocked(p *pacer, now time.Time) int {
+	if m.busy.IsZero() || now.Sub(m.busy) > backgroundHold {
+		return maxCredit
+	}
+	return max(max(minChunk, int(m.busyBDP/4))-p.est.InFlight(), 0)
+}

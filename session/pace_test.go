@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -185,6 +187,128 @@ func TestMuxPacingFollowsSlowerLink(t *testing.T) {
 	// window would leave about 45 KB.
 	if q := l.MaxQueue(1); q > int(bdp)+3*minChunk {
 		t.Errorf("up to %d bytes queued at the bottleneck a second after the link slowed, want at most about a quarter BDP (%.0f) and a few chunks", q, bdp)
+	}
+}
+
+// A file sent from the novice while the screen keeps changing yields to
+// it: the screen keeps most of the link and the file still moves. Paced
+// alike, the file's stream took 83% of the link and the screen's estimate
+// fell to 0.9 of 5 Mbit/s.
+func TestMuxFilesYieldToDisplay(t *testing.T) {
+	const (
+		mbits = 5
+		rtt   = 60 * time.Millisecond
+	)
+	l, a, b := lab.NewSlowLink(t, mbits, rtt)
+	st, ns := pacedStreams(t, a, b)
+	nf, ef := ns.m.Channel(ChannelFiles), st.m.Channel(ChannelFiles)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	defer func() {
+		// The writers may wait for credit: closing their streams ends
+		// them.
+		close(done)
+		for _, ch := range []*Channel{ns, nf, st, ef} {
+			ch.Close()
+		}
+		wg.Wait()
+	}()
+	flood := func(w io.Writer, stop <-chan struct{}) {
+		defer wg.Done()
+		data := pattern(100 << 10)
+		for {
+			select {
+			case <-done:
+				return
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := w.Write(data); err != nil {
+				return
+			}
+		}
+	}
+	stopScreen := make(chan struct{})
+	wg.Add(1)
+	go flood(ns, stopScreen)
+	if _, err := io.CopyN(io.Discard, st, 400<<10); err != nil {
+		t.Fatal(err)
+	}
+	// The file: offered, accepted (the receiver's answer also grants
+	// the channel's full window, as in package filetransfer), then sent
+	// without pause.
+	if _, err := nf.Write([]byte("offer")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(ef, buf); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ef.Write([]byte("yes")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(nf, buf[:3]); err != nil {
+		t.Fatal(err)
+	}
+	wg.Add(2)
+	go flood(nf, nil)
+	var fileBytes atomic.Int64
+	go func() {
+		defer wg.Done()
+		b := make([]byte, 32<<10)
+		for {
+			n, err := ef.Read(b)
+			fileBytes.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}()
+	// Both settle, then a measured stretch.
+	if _, err := io.CopyN(io.Discard, st, 200<<10); err != nil {
+		t.Fatal(err)
+	}
+	l.ResetMax(1)
+	start, file0 := time.Now(), fileBytes.Load()
+	const measured = 500 << 10
+	if _, err := io.CopyN(io.Discard, st, measured); err != nil {
+		t.Fatal(err)
+	}
+	secs := time.Since(start).Seconds()
+	rate := mbits * 1e6 / 8
+	screen, file := measured/secs, float64(fileBytes.Load()-file0)/secs
+	bdp := rate*rtt.Seconds() + minChunk
+	t.Logf("screen %.0f B/s, file %.0f B/s of %.0f; bottleneck queue at most %d bytes; screen %+v, file %+v",
+		screen, file, rate, l.MaxQueue(1), ns.LinkStats().Estimate, nf.LinkStats().Estimate)
+	// Shares, not rates: a loaded machine slows the emulated link for
+	// both. Paced alike, the screen had 24% of what the two moved.
+	if share := screen / (screen + file); share < 0.7 {
+		t.Errorf("the screen's stream moved %.0f B/s beside a file's %.0f: %.0f%% of the two, want at least 70%%", screen, file, 100*share)
+	}
+	if share := file / (screen + file); share < 0.05 {
+		t.Errorf("the file moved %.0f B/s beside the screen's %.0f: %.1f%% of the two, want at least 5%%", file, screen, 100*share)
+	}
+	if q := l.MaxQueue(1); q > int(bdp)+3*minChunk {
+		t.Errorf("up to %d bytes queued at the bottleneck, want at most about a quarter BDP (%.0f) and a few chunks", q, bdp)
+	}
+
+	// The screen goes still: the file has the link again.
+	close(stopScreen)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		io.Copy(io.Discard, st)
+	}()
+	// The hold is a time, not an event: wait it out, then measure the
+	// file's rate over a second.
+	time.Sleep(backgroundHold + 2*rtt)
+	start, file0 = time.Now(), fileBytes.Load()
+	time.Sleep(time.Second)
+	alone := float64(fileBytes.Load()-file0) / time.Since(start).Seconds()
+	t.Logf("the file alone: %.0f B/s, %+v", alone, nf.LinkStats().Estimate)
+	if alone < 2*file {
+		t.Errorf("the file moved %.0f B/s once the screen was still, %.0f beside it: want at least twice as fast", alone, file)
 	}
 }
 
