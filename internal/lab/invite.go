@@ -189,6 +189,18 @@ func (p *LineProc) Stdout() string {
 // Stderr returns what the program wrote to stderr so far.
 func (p *LineProc) Stderr() string { return p.stderr.String() }
 
+// WaitStderr waits until the program's standard error (its log) matches
+// pattern and returns the match: a program may log what it did after the
+// other side has already seen it.
+func (p *LineProc) WaitStderr(t testing.TB, pattern string, timeout time.Duration) string {
+	t.Helper()
+	m, ok := p.stderr.waitMatch(regexp.MustCompile(pattern), timeout)
+	if !ok {
+		t.Fatalf("lab: %s did not log %q within %v; its log:\n%s", p.Cmd.Path, pattern, timeout, p.Stderr())
+	}
+	return m
+}
+
 // WaitExit waits up to timeout for the program to exit and returns its
 // exit status; it fails t if the program is still running then.
 func (p *LineProc) WaitExit(t testing.TB, timeout time.Duration) int {

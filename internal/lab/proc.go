@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"regexp"
 	"sync"
 	"syscall"
 	"testing"
@@ -35,14 +36,43 @@ type Proc struct {
 // lockedBuffer lets the exec package's copying goroutines and the test
 // read output at the same time.
 type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu   sync.Mutex
+	b    bytes.Buffer
+	more chan struct{} // closed (and replaced) on every write; nil until waited on
 }
 
 func (l *lockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.more != nil {
+		close(l.more)
+		l.more = nil
+	}
 	return l.b.Write(p)
+}
+
+// waitMatch waits until what was written matches re, and returns the
+// match, or "" and false after timeout.
+func (l *lockedBuffer) waitMatch(re *regexp.Regexp, timeout time.Duration) (string, bool) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		l.mu.Lock()
+		if m := re.FindString(l.b.String()); m != "" {
+			l.mu.Unlock()
+			return m, true
+		}
+		if l.more == nil {
+			l.more = make(chan struct{})
+		}
+		more := l.more
+		l.mu.Unlock()
+		select {
+		case <-more:
+		case <-deadline.C:
+			return "", false
+		}
+	}
 }
 
 func (l *lockedBuffer) String() string {
