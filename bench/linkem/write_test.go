@@ -36,10 +36,14 @@ func TestWriteOnTime(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go p.write(&wg, rec)
-	defer func() {
-		close(p.stop)
-		wg.Wait()
-	}()
+	var stopOnce sync.Once
+	stop := func() {
+		stopOnce.Do(func() {
+			close(p.stop)
+			wg.Wait()
+		})
+	}
+	defer stop()
 	start := time.Now()
 	ms := func(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
 	due := []time.Duration{-ms(1), 0, ms(0.3), ms(0.3), ms(0.35), ms(1), ms(1.9), ms(2.1), ms(4), ms(4), ms(7.5), ms(30), ms(30.2)}
@@ -53,6 +57,9 @@ func TestWriteOnTime(t *testing.T) {
 			t.Fatal("packets not delivered within 10 s")
 		}
 	}
+	// The writer counts a packet after the receiving end has it: stopped,
+	// it has counted them all.
+	stop()
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	var maxLate time.Duration
