@@ -118,22 +118,45 @@ func pacedStreams(t *testing.T, a, b net.Conn) (st, ns *Channel) {
 	if _, err := io.ReadFull(ns, hello); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ns.Write([]byte("ready")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.ReadFull(st, hello); err != nil {
-		t.Fatal(err)
-	}
+	pass(t, ns, st, "ready")
 	// As in RFB, the sender hears from its peer once more before the
 	// flood (ClientInit): by then the peer's credit for what it read
 	// has arrived, and shown that it grants eagerly.
-	if _, err := st.Write([]byte("go")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.ReadFull(ns, hello[:2]); err != nil {
-		t.Fatal(err)
-	}
+	pass(t, st, ns, "go")
 	return st, ns
+}
+
+// pass writes msg on from and reads it on to.
+func pass(t *testing.T, from, to *Channel, msg string) {
+	t.Helper()
+	if _, err := from.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(to, got); err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != msg {
+		t.Fatalf("read %q, want %q", got, msg)
+	}
+}
+
+// flood writes updates of 100 KiB on w until done or stop closes (a nil
+// stop never does) or a write fails.
+func flood(w io.Writer, done, stop <-chan struct{}) {
+	data := pattern(100 << 10)
+	for {
+		select {
+		case <-done:
+			return
+		case <-stop:
+			return
+		default:
+		}
+		if _, err := w.Write(data); err != nil {
+			return
+		}
+	}
 }
 
 // A link that slows down (someone else at home starts an upload, a laptop
@@ -150,19 +173,7 @@ func TestMuxPacingFollowsSlowerLink(t *testing.T) {
 	st, ns := pacedStreams(t, a, b)
 	done := make(chan struct{})
 	defer close(done)
-	go func() {
-		data := pattern(100 << 10) // updates of 100 KiB, without end
-		for {
-			select {
-			case <-done:
-				return
-			default:
-			}
-			if _, err := ns.Write(data); err != nil {
-				return
-			}
-		}
-	}()
+	go flood(ns, done, nil)
 	read := func(d time.Duration, mbits float64) {
 		t.Helper()
 		if _, err := io.CopyN(io.Discard, st, int64(d.Seconds()*mbits*1e6/8)); err != nil {
@@ -213,46 +224,25 @@ func TestMuxFilesYieldToDisplay(t *testing.T) {
 		}
 		wg.Wait()
 	}()
-	flood := func(w io.Writer, stop <-chan struct{}) {
-		defer wg.Done()
-		data := pattern(100 << 10)
-		for {
-			select {
-			case <-done:
-				return
-			case <-stop:
-				return
-			default:
-			}
-			if _, err := w.Write(data); err != nil {
-				return
-			}
-		}
-	}
 	stopScreen := make(chan struct{})
 	wg.Add(1)
-	go flood(ns, stopScreen)
+	go func() {
+		defer wg.Done()
+		flood(ns, done, stopScreen)
+	}()
 	if _, err := io.CopyN(io.Discard, st, 400<<10); err != nil {
 		t.Fatal(err)
 	}
 	// The file: offered, accepted (the receiver's answer also grants
 	// the channel's full window, as in package filetransfer), then sent
 	// without pause.
-	if _, err := nf.Write([]byte("offer")); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 5)
-	if _, err := io.ReadFull(ef, buf); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ef.Write([]byte("yes")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.ReadFull(nf, buf[:3]); err != nil {
-		t.Fatal(err)
-	}
+	pass(t, nf, ef, "offer")
+	pass(t, ef, nf, "yes")
 	wg.Add(2)
-	go flood(nf, nil)
+	go func() {
+		defer wg.Done()
+		flood(nf, done, nil)
+	}()
 	var fileBytes atomic.Int64
 	go func() {
 		defer wg.Done()
